@@ -56,9 +56,9 @@ struct rmq_frame {
 
 /* State of one stream.  A packet that arrives whole in one input chunk is
  * handed out in place; only a packet split across chunks is gathered into
- * a heap buffer, sized to that packet once its header has been read, after
- * checking it against max_packet.  The buffer is freed when the packet has
- * been handed out, so an idle stream holds no buffer. */
+ * a heap buffer, after its header has been checked against max_packet; the
+ * buffer grows with the bytes that arrive.  It is freed when the packet
+ * has been handed out, so an idle stream holds no buffer. */
 struct rmq_framer {
 	uint32_t max_packet; /* whole-packet limit; 0 means the protocol's */
 	uint8_t strict_varint; /* refuse non-minimal lengths (5.0 1.5.5-1) */
@@ -66,6 +66,7 @@ struct rmq_framer {
 	uint8_t hdr[5];
 	uint32_t need; /* body bytes of the packet being gathered */
 	uint32_t have;
+	uint32_t cap;
 	uint8_t *buf;
 };
 
@@ -79,14 +80,16 @@ void rmq_framer_fini(struct rmq_framer *f);
  * with *err set (0x81 for a bad length, 0x95 for a packet over max_packet),
  * or -ENOMEM.  *used tells how much of in was consumed; call again with the
  * rest.  frame->body stays valid until the next call or fini.
- * A framer that returned -EPROTO keeps refusing: close the stream. */
+ * A framer that returned -EPROTO or -ENOMEM keeps refusing: close the
+ * stream. */
 int rmq_framer_next(struct rmq_framer *f, const uint8_t *in, size_t len,
     size_t *used, struct rmq_frame *frame, struct rmq_codec_err *err);
 
 /* A framer plus the per-stream protocol state: the version (learnt from
- * CONNECT on the server side, given on the client side) and whether a
- * CONNECT was seen, so that a packet before CONNECT and a second CONNECT
- * are refused as the spec says. */
+ * CONNECT on the server side, given on the client side) and, on the server
+ * side, whether a CONNECT was seen, so that a packet before CONNECT and a
+ * second CONNECT are refused as the spec says.  The client side leaves the
+ * order of CONNACK to the client. */
 struct rmq_decoder {
 	struct rmq_framer framer;
 	uint8_t version; /* 0 until known */
@@ -110,8 +113,12 @@ int rmq_decoder_next(struct rmq_decoder *d, const uint8_t *in, size_t len,
 /* ---- encoding ---- */
 
 /* Bytes that `pkt` takes on the wire at `version`, or 0 if it cannot be
- * encoded there (a string over 65535 bytes, a body over the Remaining
- * Length limit, a field the version does not have). */
+ * encoded there: a string over 65535 bytes, a body over the Remaining
+ * Length limit, a reason code the version or packet does not have, or a
+ * packet the spec forbids (a PUBLISH with DUP at QoS 0, with an empty
+ * topic and no alias, or with a wildcard in its topic).  What a version
+ * does not have is left out: properties before 5.0, subscription options
+ * other than QoS before 5.0, reason codes of a 3.x UNSUBACK. */
 size_t rmq_codec_size(const struct rmq_packet *pkt, uint8_t version);
 
 /* Encode pkt at `version` into buf[0..cap).  Returns the bytes written,

@@ -1,11 +1,13 @@
 /* core/codec_decode.c: MQTT packet bodies to struct rmq_packet.
  *
- * Every rule of the spec that one packet can break on its own is checked
+ * The rules of the spec that one packet can break on its own are checked
  * here, with the reason code to send back and the statement broken, so the
  * broker acts on a packet that is known to be well formed.  Nothing is
  * copied: the packet's strings point into the body.  Rules that need
  * session state (topic alias range, packet ids in flight, receive maximum)
- * belong to the broker.
+ * belong to the broker, and so does the syntax of each SUBSCRIBE and
+ * UNSUBSCRIBE topic filter (rmq_topic_filter_check), which 5.0 answers per
+ * filter in the SUBACK rather than by closing the connection.
  */
 #include <errno.h>
 #include <string.h>
@@ -158,8 +160,10 @@ decode_connack(struct rmq_rd *r, uint8_t version, struct rmq_connack *c,
 	memset(c, 0, sizeof(*c));
 	if (rmq_rd_u8(r, &flags) != 0 || rmq_rd_u8(r, &c->reason) != 0)
 		return MALFORMED("CONNACK too short");
-	/* 3.1 reserved the whole byte; 3.1.1 and 5.0 use bit 0. */
-	if (flags & (version == RMQ_V31 ? 0xff : 0xfe))
+	/* 3.1 left the whole byte unused; 3.1.1 and 5.0 use bit 0. */
+	if (version == RMQ_V31)
+		flags = 0;
+	if (flags & 0xfe)
 		return MALFORMED("[MQTT-3.2.2-1] CONNACK reserved flags are "
 				 "not 0");
 	c->session_present = flags & 1;
@@ -173,6 +177,10 @@ decode_connack(struct rmq_rd *r, uint8_t version, struct rmq_connack *c,
 		    &c->props, err);
 		if (rc != 0)
 			return rc;
+		if (RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_DATA) &&
+		    !RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD))
+			return PROTOCOL("Authentication Data without "
+					"Authentication Method (3.2.2.3.17)");
 	}
 	return decode_end(r, err);
 }
@@ -188,7 +196,7 @@ decode_publish(struct rmq_rd *r, uint8_t flags, uint8_t version,
 	p->retain = flags & 1;
 	if (p->qos == 3)
 		return MALFORMED("[MQTT-3.3.1-4] PUBLISH QoS is 3");
-	if (p->qos == 0 && p->dup)
+	if (p->qos == 0 && p->dup && version != RMQ_V31)
 		return PROTOCOL("[MQTT-3.3.1-2] DUP set on a QoS 0 PUBLISH");
 	if ((rc = decode_string(r, &p->topic, err)) != 0)
 		return rc;
@@ -277,6 +285,8 @@ decode_subscribe(struct rmq_rd *r, uint8_t version, struct rmq_subscribe *s,
 		if (rmq_rd_u8(r, &opt) != 0)
 			return MALFORMED("Topic Filter without Subscription "
 					 "Options");
+		if (version == RMQ_V31)
+			opt &= 3; /* 3.1: the other bits are "not used" */
 		if (version < RMQ_V5 && (opt & 0xfc))
 			return MALFORMED(
 			    "[MQTT-3.8.3-4] reserved bits of the "
@@ -383,6 +393,10 @@ decode_reasoned(struct rmq_rd *r, uint8_t type, uint8_t version,
 			return rc;
 	}
 	if (type == RMQ_DISCONNECT && from == RMQ_FROM_SERVER &&
+	    d->reason == RMQ_RC_DISCONNECT_WITH_WILL)
+		return PROTOCOL("Disconnect with Will Message from the server "
+				"(3.14.2.1: client only)");
+	if (type == RMQ_DISCONNECT && from == RMQ_FROM_SERVER &&
 	    RMQ_PROP_HAS(&d->props, RMQ_PROP_SESSION_EXPIRY))
 		return PROTOCOL("[MQTT-3.14.2-2] Session Expiry Interval in a "
 				"DISCONNECT from the server");
@@ -425,6 +439,10 @@ rmq_codec_decode(uint8_t first, const uint8_t *body, size_t len,
 				   type == RMQ_UNSUBSCRIBE)
 		    ? 2
 		    : 0;
+		/* 3.1 let a resent PUBREL, SUBSCRIBE or UNSUBSCRIBE carry
+		 * DUP; packet-specific flags came with 3.1.1. */
+		if (version == RMQ_V31 && want == 2)
+			flags &= (uint8_t)~0x08;
 		if (flags != want)
 			return MALFORMED("[MQTT-2.1.3-1] reserved fixed header "
 					 "flags are wrong");
@@ -506,6 +524,14 @@ rmq_decoder_next(struct rmq_decoder *d, const uint8_t *in, size_t len,
 		d->connected = 1;
 		d->version = pkt->connect.version;
 		d->framer.strict_varint = d->version == RMQ_V5;
+		/* The CONNECT's own length was read before its version was
+		 * known: hold a 5.0 one to [MQTT-1.5.5-1] now. */
+		if (d->version == RMQ_V5 &&
+		    fr.size - fr.body_len != 1 + rmq_varint_size(fr.body_len)) {
+			d->framer.hdr_len = 0xff;
+			return MALFORMED("[MQTT-1.5.5-1] Remaining Length not "
+					 "in its shortest form");
+		}
 	}
 	return 1;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "topic.h"
 #include "wire.h"
 
 #define BAD ((size_t)-1)
@@ -134,11 +135,21 @@ enc_body_size(const struct rmq_packet *pkt, uint8_t version)
 	switch (pkt->type) {
 	case RMQ_CONNECT: return enc_connect_size(&pkt->connect, version);
 	case RMQ_CONNACK:
+		if (!rmq_reason_allowed(pkt->connack.reason, RMQ_CONNACK,
+			version) ||
+		    (pkt->connack.reason && pkt->connack.session_present))
+			return BAD; /* [MQTT-3.2.2-6] */
 		return enc_add(2, enc_props_size(&pkt->connack.props, version));
 	case RMQ_PUBLISH: {
 		const struct rmq_publish *p = &pkt->publish;
-		if (p->qos > 2 || (p->qos > 0 && p->packet_id == 0))
-			return BAD;
+		if (p->qos > 2 || (p->qos > 0 && p->packet_id == 0) ||
+		    (p->dup && p->qos == 0 && version != RMQ_V31))
+			return BAD; /* [MQTT-3.3.1-4], [MQTT-2.2.1-3], [MQTT-3.3.1-2] */
+		if (p->topic.len == 0
+			? version < RMQ_V5 ||
+			    !RMQ_PROP_HAS(&p->props, RMQ_PROP_TOPIC_ALIAS)
+			: rmq_topic_has_wildcard(p->topic.p, p->topic.len))
+			return BAD; /* [MQTT-4.7.3-1], 3.3.2.3.4, [MQTT-3.3.2-2] */
 		n = enc_add(enc_str_size(&p->topic), p->qos ? 2 : 0);
 		n = enc_add(n, enc_props_size(&p->props, version));
 		return enc_add(n, p->payload.len);
@@ -147,7 +158,10 @@ enc_body_size(const struct rmq_packet *pkt, uint8_t version)
 	case RMQ_PUBREC:
 	case RMQ_PUBREL:
 	case RMQ_PUBCOMP:
-		if (pkt->ack.packet_id == 0)
+		if (pkt->ack.packet_id == 0 ||
+		    (version >= RMQ_V5 &&
+			!rmq_reason_allowed(pkt->ack.reason, pkt->type,
+			    version)))
 			return BAD;
 		return enc_add(2,
 		    enc_reasoned_size(pkt->ack.reason, &pkt->ack.props,
@@ -160,8 +174,13 @@ enc_body_size(const struct rmq_packet *pkt, uint8_t version)
 		n = enc_add(2, enc_props_size(&s->props, version));
 		off = 0;
 		while (rmq_subscribe_next(s, version, &off, &e)) {
+			struct rmq_str g, in;
 			if (e.qos > 2 || e.retain_handling > 2)
 				return BAD;
+			if (version >= RMQ_V5 && e.no_local &&
+			    rmq_topic_share_parse(e.filter.p, e.filter.len, &g,
+				&in) == 1)
+				return BAD; /* [MQTT-3.8.3-4] */
 			n = enc_add(n, enc_add(enc_str_size(&e.filter), 1));
 		}
 		return n;
@@ -185,15 +204,29 @@ enc_body_size(const struct rmq_packet *pkt, uint8_t version)
 			return 2;
 		if (pkt->suback.count == 0)
 			return BAD;
+		for (uint32_t i = 0; i < pkt->suback.count; i++)
+			if (!rmq_reason_allowed(pkt->suback.codes[i], pkt->type,
+				version))
+				return BAD;
 		n = enc_add(2, enc_props_size(&pkt->suback.props, version));
 		return enc_add(n, pkt->suback.count);
 	case RMQ_PINGREQ:
 	case RMQ_PINGRESP: return 0;
 	case RMQ_DISCONNECT:
+		if (version >= RMQ_V5 &&
+		    !rmq_reason_allowed(pkt->disconnect.reason, RMQ_DISCONNECT,
+			version))
+			return BAD;
 		return enc_reasoned_size(pkt->disconnect.reason,
 		    &pkt->disconnect.props, version);
 	case RMQ_AUTH:
-		if (version < RMQ_V5)
+		if (version < RMQ_V5 ||
+		    !rmq_reason_allowed(pkt->auth.reason, RMQ_AUTH, version))
+			return BAD;
+		/* 3.15.2.2.2: the method is required unless the short
+		 * form (success, no properties) is used. */
+		if ((pkt->auth.reason || rmq_props_size(&pkt->auth.props)) &&
+		    !RMQ_PROP_HAS(&pkt->auth.props, RMQ_PROP_AUTH_METHOD))
 			return BAD;
 		return enc_reasoned_size(pkt->auth.reason, &pkt->auth.props,
 		    version);
@@ -208,8 +241,9 @@ enc_first(const struct rmq_packet *pkt)
 	switch (pkt->type) {
 	case RMQ_PUBLISH:
 		return t |
-		    (uint8_t)(pkt->publish.dup << 3 | pkt->publish.qos << 1 |
-			pkt->publish.retain);
+		    (uint8_t)((pkt->publish.dup ? 0x08 : 0) |
+			(pkt->publish.qos & 3) << 1 |
+			(pkt->publish.retain ? 1 : 0));
 	case RMQ_PUBREL:
 	case RMQ_SUBSCRIBE:
 	case RMQ_UNSUBSCRIBE: return t | 2;
@@ -335,6 +369,9 @@ enc_shared_props(const struct rmq_props *in, struct rmq_props *out)
 size_t
 rmq_codec_publish_shared_size(const struct rmq_publish *pub, uint8_t version)
 {
+	if (pub->topic.len == 0 ||
+	    rmq_topic_has_wildcard(pub->topic.p, pub->topic.len))
+		return 0; /* a message has a real topic name */
 	size_t n = enc_str_size(&pub->topic);
 	if (version >= RMQ_V5) {
 		struct rmq_props shared;
@@ -377,7 +414,9 @@ rmq_codec_publish_iov(const struct rmq_pub_shared *sh,
 {
 	int v5 = sh->version >= RMQ_V5;
 	uint64_t vprops = 0;
-	if (var->qos > 2 || (var->qos > 0 && var->packet_id == 0))
+	if (var->qos > 2 || (var->qos > 0 && var->packet_id == 0) ||
+	    (var->dup && var->qos == 0) ||
+	    (var->omit_topic && var->topic_alias == 0))
 		return -EINVAL;
 	if (v5) {
 		vprops += var->topic_alias ? 3 : 0;
@@ -404,8 +443,8 @@ rmq_codec_publish_iov(const struct rmq_pub_shared *sh,
 		return -EINVAL;
 
 	uint8_t *d = hdr;
-	*d++ = (uint8_t)(RMQ_PUBLISH << 4 | var->dup << 3 | var->qos << 1 |
-	    var->retain);
+	*d++ = (uint8_t)(RMQ_PUBLISH << 4 | (var->dup ? 0x08 : 0) |
+	    var->qos << 1 | (var->retain ? 1 : 0));
 	d = rmq_put_varint(d, (uint32_t)body);
 	int n = 0;
 	uint8_t *mid = d;

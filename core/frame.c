@@ -3,8 +3,10 @@
  * The fixed header (spec 2.1) is read first, byte by byte if it must be;
  * the Remaining Length is checked against the packet size limit before any
  * body byte is kept, so a peer cannot make the broker buffer more than the
- * limit.  Packets that arrive whole are handed out in place, without a
- * copy; the heap buffer exists only while a split packet is being gathered.
+ * limit, and the buffer for a split packet grows with the bytes that
+ * actually arrive.  Packets that arrive whole are handed out in place,
+ * without a copy; the heap buffer exists only while a split packet is
+ * being gathered.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,7 +28,7 @@ rmq_framer_fini(struct rmq_framer *f)
 	free(f->buf);
 	f->buf = NULL;
 	f->hdr_len = 0;
-	f->need = f->have = 0;
+	f->need = f->have = f->cap = 0;
 }
 
 static int
@@ -73,10 +75,11 @@ rmq_framer_next(struct rmq_framer *f, const uint8_t *in, size_t len,
 		/* The last packet handed out was gathered here. */
 		free(f->buf);
 		f->buf = NULL;
+		f->cap = 0;
 	}
 
 	/* Fast path: nothing pending and a whole packet in the input. */
-	if (f->hdr_len == 0 && f->buf == NULL) {
+	if (f->hdr_len == 0 && f->need == 0) {
 		uint32_t body;
 		int h = framer_header(f, in, len, &body, err);
 		if (h < 0)
@@ -93,7 +96,7 @@ rmq_framer_next(struct rmq_framer *f, const uint8_t *in, size_t len,
 
 	/* Slow path: gather the header, then the body, across calls. */
 	size_t pos = 0;
-	if (f->buf == NULL && f->need == 0) {
+	if (f->need == 0) {
 		uint32_t body = 0;
 		int h = 0;
 		while (pos < len && h == 0) {
@@ -107,26 +110,35 @@ rmq_framer_next(struct rmq_framer *f, const uint8_t *in, size_t len,
 			if (h < 0)
 				return h;
 		}
-		if (h == 0) {
-			*used = pos;
+		*used = pos;
+		if (h == 0)
 			return 0;
-		}
 		f->need = body;
 		f->have = 0;
-		if (body > 0) {
-			f->buf = malloc(body);
-			if (f->buf == NULL) {
-				*used = pos;
-				f->hdr_len = 0;
-				f->need = 0;
-				return -ENOMEM;
-			}
-		}
+		f->cap = 0;
 	}
 
 	size_t take = len - pos;
 	if (take > f->need - f->have)
 		take = f->need - f->have;
+	if (f->have + take > f->cap) {
+		/* Grow with what arrives, not with what the header claims,
+		 * so a peer announcing a large packet and sending little
+		 * holds little. */
+		uint32_t cap = f->cap ? f->cap : 4096;
+		while (cap < f->have + take)
+			cap *= 2;
+		if (cap > f->need)
+			cap = f->need;
+		uint8_t *nb = realloc(f->buf, cap);
+		if (nb == NULL) {
+			/* The stream cannot be followed any more. */
+			f->hdr_len = 0xff;
+			return -ENOMEM;
+		}
+		f->buf = nb;
+		f->cap = cap;
+	}
 	if (take)
 		memcpy(f->buf + f->have, in + pos, take);
 	f->have += (uint32_t)take;

@@ -2709,3 +2709,86 @@ Test(codec_decode, decoder_v5_non_minimal_length_MQTT_1_5_5_1)
 	    err.msg ? err.msg : "");
 	rmq_decoder_fini(&d);
 }
+
+/* ---- 3.1 leniency, and checks added after review ---- */
+
+Test(codec_decode, v31_resent_subscribe_and_pubrel_may_carry_dup)
+{
+	/* 3.1 2.1: DUP "is set when the client or server attempts to
+	 * re-deliver a PUBLISH, PUBREL, SUBSCRIBE or UNSUBSCRIBE"; fixed
+	 * header flags became packet-specific only in 3.1.1. */
+	static const uint8_t sub[] = { 0x00, 0x01, 0x00, 0x01, 'a', 0x41 };
+	struct rmq_packet p;
+	struct rmq_codec_err err = { 0 };
+	cr_assert_eq(rmq_codec_decode(0x8A, sub, sizeof(sub), RMQ_V31,
+			 RMQ_FROM_CLIENT, &p, &err),
+	    0, "%s", err.msg);
+	cr_assert_eq(p.subscribe.count, 1);
+	static const uint8_t rel[] = { 0x00, 0x07 };
+	cr_assert_eq(rmq_codec_decode(0x6A, rel, sizeof(rel), RMQ_V31,
+			 RMQ_FROM_CLIENT, &p, &err),
+	    0);
+	/* The same bytes are malformed in 3.1.1 [MQTT-2.2.2-2]. */
+	cr_assert_eq(rmq_codec_decode(0x8A, sub, sizeof(sub), RMQ_V311,
+			 RMQ_FROM_CLIENT, &p, &err),
+	    -EPROTO);
+	cr_assert_eq(err.reason, RMQ_RC_MALFORMED_PACKET);
+	/* 3.1 had no rule against DUP on QoS 0. */
+	static const uint8_t pub[] = { 0x00, 0x01, 't', 'x' };
+	cr_assert_eq(rmq_codec_decode(0x38, pub, sizeof(pub), RMQ_V31,
+			 RMQ_FROM_CLIENT, &p, &err),
+	    0);
+}
+
+Test(codec_decode, v5_connect_remaining_length_must_be_minimal)
+{
+	/* [MQTT-1.5.5-1]: the CONNECT's own Remaining Length is checked
+	 * once its level is known.  Body of 13 bytes sent as 8D 00. */
+	static const uint8_t c[] = { 0x10, 0x8D, 0x00, 0x00, 0x04, 'M', 'Q',
+		'T', 'T', 0x05, 0x02, 0x00, 0x3C, 0x00, 0x00, 0x00 };
+	struct rmq_decoder d;
+	struct rmq_packet p;
+	struct rmq_codec_err err = { 0 };
+	size_t used;
+	rmq_decoder_init(&d, RMQ_FROM_CLIENT, 0, 0);
+	cr_assert_eq(rmq_decoder_next(&d, c, sizeof(c), &used, &p, &err),
+	    -EPROTO);
+	cr_assert_eq(err.reason, RMQ_RC_MALFORMED_PACKET);
+	rmq_decoder_fini(&d);
+	/* A 3.1.1 CONNECT with the same padded length is accepted: 3.1.1
+	 * has no such rule. */
+	rmq_decoder_init(&d, RMQ_FROM_CLIENT, 0, 0);
+	static const uint8_t c311[] = { 0x10, 0x8C, 0x00, 0x00, 0x04, 'M', 'Q',
+		'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00 };
+	cr_assert_eq(rmq_decoder_next(&d, c311, sizeof(c311), &used, &p, &err),
+	    1, "%s", err.msg);
+	rmq_decoder_fini(&d);
+}
+
+Test(codec_decode, connack_auth_data_needs_method)
+{
+	/* 3.2.2.3.17: Authentication Data without Authentication Method is
+	 * a Protocol Error. */
+	static const uint8_t b[] = { 0x00, 0x00, 0x04, 0x16, 0x00, 0x01, 'x' };
+	struct rmq_packet p;
+	struct rmq_codec_err err = { 0 };
+	cr_assert_eq(rmq_codec_decode(0x20, b, sizeof(b), RMQ_V5,
+			 RMQ_FROM_SERVER, &p, &err),
+	    -EPROTO);
+	cr_assert_eq(err.reason, RMQ_RC_PROTOCOL_ERROR);
+}
+
+Test(codec_decode, disconnect_with_will_only_from_client)
+{
+	/* 3.14.2.1: 0x04 Disconnect with Will Message is sent by a client. */
+	static const uint8_t b[] = { 0x04 };
+	struct rmq_packet p;
+	struct rmq_codec_err err = { 0 };
+	cr_assert_eq(rmq_codec_decode(0xE0, b, 1, RMQ_V5, RMQ_FROM_CLIENT, &p,
+			 &err),
+	    0);
+	cr_assert_eq(rmq_codec_decode(0xE0, b, 1, RMQ_V5, RMQ_FROM_SERVER, &p,
+			 &err),
+	    -EPROTO);
+	cr_assert_eq(err.reason, RMQ_RC_PROTOCOL_ERROR);
+}

@@ -809,3 +809,61 @@ Test(codec_encode, publish_split_per_subscriber_properties)
 	cr_assert_eq(rmq_codec_publish_shared(&pub, RMQ_V5, shared, 3, &sh),
 	    -ENOBUFS);
 }
+
+Test(codec_encode, refuses_packets_the_spec_forbids)
+{
+	struct rmq_packet p = { .type = RMQ_PUBLISH };
+	p.publish.topic = rmq_test_str("a/b");
+	p.publish.dup = 1;
+	cr_assert_eq(rmq_codec_size(&p, RMQ_V311), 0,
+	    "[MQTT-3.3.1-2] DUP at QoS 0");
+	cr_assert_gt(rmq_codec_size(&p, RMQ_V31), 0, "3.1 allowed it");
+	p.publish.dup = 0;
+	p.publish.topic = rmq_test_str("a/#");
+	cr_assert_eq(rmq_codec_size(&p, RMQ_V5), 0,
+	    "[MQTT-3.3.2-2] wildcard in a topic name");
+	p.publish.topic = rmq_test_str("");
+	cr_assert_eq(rmq_codec_size(&p, RMQ_V311), 0,
+	    "[MQTT-4.7.3-1] empty topic name");
+	cr_assert_eq(rmq_codec_size(&p, RMQ_V5), 0,
+	    "3.3.2.3.4: empty topic without a Topic Alias");
+	p.publish.props.topic_alias = 1;
+	RMQ_PROP_SET(&p.publish.props, RMQ_PROP_TOPIC_ALIAS);
+	cr_assert_gt(rmq_codec_size(&p, RMQ_V5), 0);
+
+	/* Flags are bits, whatever the byte holds. */
+	struct rmq_packet q = { .type = RMQ_PUBLISH };
+	q.publish.topic = rmq_test_str("t");
+	q.publish.retain = 2;
+	long n = rmq_codec_encode(&q, RMQ_V311, wire, sizeof(wire));
+	cr_assert_eq(n, 5);
+	cr_assert_eq(wire[0], 0x31);
+
+	struct rmq_packet s = { .type = RMQ_SUBACK };
+	static const uint8_t c87[] = { 0x87 };
+	s.suback.packet_id = 1;
+	s.suback.count = 1;
+	s.suback.codes = c87;
+	cr_assert_eq(rmq_codec_size(&s, RMQ_V311), 0,
+	    "3.1.1 SUBACK has 0, 1, 2 and 0x80 only");
+	cr_assert_gt(rmq_codec_size(&s, RMQ_V5), 0);
+	struct rmq_packet c = { .type = RMQ_CONNACK };
+	c.connack.reason = 0x86;
+	cr_assert_eq(rmq_codec_size(&c, RMQ_V311), 0, "no such 3.x code");
+	c.connack.reason = RMQ_V3_REFUSED_BAD_USERNAME_PASSWORD;
+	c.connack.session_present = 1;
+	cr_assert_eq(rmq_codec_size(&c, RMQ_V311), 0,
+	    "[MQTT-3.2.2-6] no Session Present on a refusal");
+	struct rmq_packet a = { .type = RMQ_AUTH };
+	a.auth.reason = RMQ_RC_CONTINUE_AUTHENTICATION;
+	cr_assert_eq(rmq_codec_size(&a, RMQ_V5), 0,
+	    "3.15.2.2.2: AUTH needs its Authentication Method");
+	struct rmq_sub_entry e = { .filter = rmq_test_str("$share/g/x"),
+		.no_local = 1 };
+	struct rmq_packet sub = { .type = RMQ_SUBSCRIBE };
+	sub.subscribe.packet_id = 1;
+	sub.subscribe.count = 1;
+	sub.subscribe.entries = &e;
+	cr_assert_eq(rmq_codec_size(&sub, RMQ_V5), 0,
+	    "[MQTT-3.8.3-4] No Local on a shared subscription");
+}

@@ -225,3 +225,22 @@ Test(frame, fini_mid_packet_frees_the_buffer)
 	rmq_framer_fini(&f); /* LeakSanitizer checks the rest */
 	cr_assert_null(f.buf);
 }
+
+Test(frame, buffer_grows_with_what_arrives)
+{
+	/* A header announcing 1,000,000 bytes followed by 10: the framer
+	 * holds about what arrived, not what was announced. */
+	static const uint8_t hdr[] = { 0x30, 0xC0, 0x84, 0x3D, 1, 2, 3, 4, 5, 6,
+		7, 8, 9, 10 };
+	struct rmq_framer f;
+	struct rmq_frame fr;
+	struct rmq_codec_err err;
+	size_t used;
+	rmq_framer_init(&f, 0);
+	cr_assert_eq(rmq_framer_next(&f, hdr, sizeof(hdr), &used, &fr, &err),
+	    0);
+	cr_assert_eq(f.need, 1000000);
+	cr_assert_eq(f.have, 10);
+	cr_assert_leq(f.cap, 4096);
+	rmq_framer_fini(&f);
+}

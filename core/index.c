@@ -1,0 +1,535 @@
+/* core/index.c: the subscription index, a trie of topic levels under RCU.
+ *
+ * Design: one lock-free hash table (liburcu's cds_lfht) holds every edge of
+ * the trie, keyed by (parent node, level), so a node costs no table of its
+ * own and a lookup is one hash probe per level plus one for each of '+'
+ * and '#' when the node has such a child.  A node's subscribers are a
+ * copy-on-write array published with rcu_assign_pointer: readers walk it
+ * without locks; writers, serialized by one mutex, replace it and free the
+ * old copy after a grace period.  Empty nodes are pruned upwards.
+ *
+ * Locking: `lock` serializes writers only.  Readers rely on RCU: a node,
+ * array or group stays allocated until every reader has passed a
+ * quiescent state after it was unlinked.
+ */
+#define _LGPL_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+#include "index.h"
+#include "topic.h"
+
+struct index_subs {
+	struct rcu_head rcu;
+	uint32_t n;
+	struct rmq_sub e[];
+};
+
+struct index_group {
+	struct rcu_head rcu;
+	struct index_subs *members; /* RCU-published */
+	uint32_t name_len;
+	char name[];
+};
+
+struct index_groups {
+	struct rcu_head rcu;
+	uint32_t n;
+	struct index_group *g[];
+};
+
+struct index_node {
+	struct cds_lfht_node edge;
+	struct rcu_head rcu;
+	struct index_node *parent;
+	struct index_subs *subs; /* RCU-published */
+	struct index_groups *groups; /* RCU-published */
+	uint32_t nchildren; /* writers only */
+	uint8_t has_plus; /* read with CMM_LOAD_SHARED */
+	uint8_t has_hash;
+	uint32_t level_len;
+	char level[];
+};
+
+struct rmq_index {
+	pthread_mutex_t lock;
+	struct cds_lfht *edges;
+	struct index_node *root;
+	size_t count;
+	size_t nodes;
+};
+
+struct index_key {
+	const struct index_node *parent;
+	const char *level;
+	size_t len;
+};
+
+static unsigned long
+index_hash(const struct index_node *parent, const char *s, size_t n)
+{
+	uint64_t h = (uint64_t)(uintptr_t)parent * 0x9E3779B97F4A7C15ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001B3ull;
+	h ^= h >> 32;
+	h *= 0xD6E8FEB86659FD93ull;
+	h ^= h >> 32;
+	return (unsigned long)h;
+}
+
+static int
+index_key_match(struct cds_lfht_node *ln, const void *key)
+{
+	const struct index_key *k = key;
+	const struct index_node *n =
+	    caa_container_of(ln, struct index_node, edge);
+	return n->parent == k->parent && n->level_len == k->len &&
+	    memcmp(n->level, k->level, k->len) == 0;
+}
+
+static struct index_node *
+index_child(const struct rmq_index *ix, const struct index_node *parent,
+    const char *s, size_t n)
+{
+	struct index_key k = { parent, s, n };
+	struct cds_lfht_iter it;
+	cds_lfht_lookup(ix->edges, index_hash(parent, s, n), index_key_match,
+	    &k, &it);
+	struct cds_lfht_node *ln = cds_lfht_iter_get_node(&it);
+	return ln ? caa_container_of(ln, struct index_node, edge) : NULL;
+}
+
+static void
+index_free_rcu(struct rcu_head *h)
+{
+	/* Every RCU-freed object here starts with its rcu_head but for the
+	 * node, which index_free_node_rcu handles. */
+	free(h);
+}
+
+static void
+index_free_node_rcu(struct rcu_head *h)
+{
+	free(caa_container_of(h, struct index_node, rcu));
+}
+
+static void
+index_free_group_rcu(struct rcu_head *h)
+{
+	struct index_group *g = caa_container_of(h, struct index_group, rcu);
+	free(g->members);
+	free(g);
+}
+
+int
+rmq_index_new(struct rmq_index **out)
+{
+	struct rmq_index *ix = calloc(1, sizeof(*ix));
+	if (ix == NULL)
+		return -ENOMEM;
+	ix->root = calloc(1, sizeof(*ix->root));
+	ix->edges = cds_lfht_new(1024, 1024, 0,
+	    CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	if (ix->root == NULL || ix->edges == NULL) {
+		if (ix->edges)
+			cds_lfht_destroy(ix->edges, NULL);
+		free(ix->root);
+		free(ix);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&ix->lock, NULL);
+	ix->nodes = 1;
+	*out = ix;
+	return 0;
+}
+
+static void
+index_node_free_now(struct index_node *n)
+{
+	struct index_groups *gs = n->groups;
+	if (gs) {
+		for (uint32_t i = 0; i < gs->n; i++) {
+			free(gs->g[i]->members);
+			free(gs->g[i]);
+		}
+		free(gs);
+	}
+	free(n->subs);
+	free(n);
+}
+
+void
+rmq_index_free(struct rmq_index *ix)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *ln;
+	if (ix == NULL)
+		return;
+	/* Frees already queued must run before the table goes. */
+	rcu_barrier();
+	cds_lfht_for_each(ix->edges, &it, ln)
+	{
+		struct index_node *n =
+		    caa_container_of(ln, struct index_node, edge);
+		cds_lfht_del(ix->edges, ln);
+		index_node_free_now(n);
+	}
+	cds_lfht_destroy(ix->edges, NULL);
+	index_node_free_now(ix->root);
+	pthread_mutex_destroy(&ix->lock);
+	free(ix);
+}
+
+/* Split off the next level of s[*pos..len); returns its length and moves
+ * *pos past the separator.  *pos == len + 1 marks the end. */
+static size_t
+index_next_level(const char *s, size_t len, size_t *pos)
+{
+	const char *start = s + *pos;
+	const char *slash = memchr(start, '/', len - *pos);
+	size_t n = slash ? (size_t)(slash - start) : len - *pos;
+	*pos += n + 1;
+	return n;
+}
+
+/* ---- writers (ix->lock held) ---- */
+
+static struct index_node *
+index_node_get(struct rmq_index *ix, const char *f, size_t len, int create)
+{
+	struct index_node *node = ix->root;
+	size_t pos = 0;
+	while (pos <= len) {
+		const char *lv = f + pos;
+		size_t n = index_next_level(f, len, &pos);
+		struct index_node *child = index_child(ix, node, lv, n);
+		if (child == NULL) {
+			if (!create)
+				return NULL;
+			child = calloc(1, sizeof(*child) + n);
+			if (child == NULL)
+				return NULL;
+			child->parent = node;
+			child->level_len = (uint32_t)n;
+			memcpy(child->level, lv, n);
+			cds_lfht_node_init(&child->edge);
+			cds_lfht_add(ix->edges, index_hash(node, lv, n),
+			    &child->edge);
+			node->nchildren++;
+			ix->nodes++;
+			/* After the edge exists, so a reader that sees the
+			 * flag finds the child. */
+			if (n == 1 && lv[0] == '+')
+				CMM_STORE_SHARED(node->has_plus, 1);
+			else if (n == 1 && lv[0] == '#')
+				CMM_STORE_SHARED(node->has_hash, 1);
+		}
+		node = child;
+	}
+	return node;
+}
+
+/* Copy `old` with owner's entry replaced by, or extended with, *sub (when
+ * sub is not NULL) or removed (when it is).  *found tells whether owner had
+ * an entry.  Returns the new array (NULL when it would be empty), or
+ * (void *)-1 when out of memory. */
+static struct index_subs *
+index_subs_edit(const struct index_subs *old, uint64_t owner,
+    const struct rmq_sub *sub, int *found)
+{
+	uint32_t n = old ? old->n : 0, at = n;
+	for (uint32_t i = 0; i < n; i++) {
+		if (old->e[i].owner == owner) {
+			at = i;
+			break;
+		}
+	}
+	*found = at < n;
+	uint32_t m = sub ? (*found ? n : n + 1) : (*found ? n - 1 : n);
+	if (m == 0)
+		return NULL;
+	struct index_subs *s = malloc(sizeof(*s) + m * sizeof(s->e[0]));
+	if (s == NULL)
+		return (void *)-1;
+	s->n = m;
+	if (sub) {
+		if (n)
+			memcpy(s->e, old->e, n * sizeof(s->e[0]));
+		s->e[at] = *sub;
+	} else {
+		if (at)
+			memcpy(s->e, old->e, at * sizeof(s->e[0]));
+		if (n - at - 1 > 0)
+			memcpy(s->e + at, old->e + at + 1,
+			    (n - at - 1) * sizeof(s->e[0]));
+	}
+	return s;
+}
+
+/* Replace *slot's array, freeing the old one after a grace period. */
+static int
+index_subs_set(struct index_subs **slot, uint64_t owner,
+    const struct rmq_sub *sub, int *found)
+{
+	struct index_subs *old = *slot;
+	struct index_subs *s = index_subs_edit(old, owner, sub, found);
+	if (s == (void *)-1)
+		return -ENOMEM;
+	if (!sub && !*found)
+		return 0; /* nothing to remove, nothing changed */
+	rcu_assign_pointer(*slot, s);
+	if (old)
+		call_rcu(&old->rcu, index_free_rcu);
+	return 0;
+}
+
+static struct index_group *
+index_group_find(const struct index_groups *gs, const struct rmq_str *name,
+    uint32_t *at)
+{
+	for (uint32_t i = 0; gs && i < gs->n; i++) {
+		struct index_group *g = gs->g[i];
+		if (g->name_len == name->len &&
+		    memcmp(g->name, name->p, name->len) == 0) {
+			*at = i;
+			return g;
+		}
+	}
+	return NULL;
+}
+
+/* Publish a copy of node->groups with g added (add) or g[at] dropped. */
+static int
+index_groups_edit(struct index_node *node, struct index_group *g, uint32_t at,
+    int add)
+{
+	struct index_groups *old = node->groups, *gs = NULL;
+	uint32_t n = old ? old->n : 0, m = add ? n + 1 : n - 1;
+	if (m > 0) {
+		gs = malloc(sizeof(*gs) + m * sizeof(gs->g[0]));
+		if (gs == NULL)
+			return -ENOMEM;
+		gs->n = m;
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < n; i++)
+			if (add || i != at)
+				gs->g[k++] = old->g[i];
+		if (add)
+			gs->g[k] = g;
+	}
+	rcu_assign_pointer(node->groups, gs);
+	if (old)
+		call_rcu(&old->rcu, index_free_rcu);
+	return 0;
+}
+
+/* Unlink empty nodes from `node` up to the root. */
+static void
+index_prune(struct rmq_index *ix, struct index_node *node)
+{
+	while (node != ix->root && node->subs == NULL && node->groups == NULL &&
+	    node->nchildren == 0) {
+		struct index_node *parent = node->parent;
+		if (node->level_len == 1 && node->level[0] == '+')
+			CMM_STORE_SHARED(parent->has_plus, 0);
+		else if (node->level_len == 1 && node->level[0] == '#')
+			CMM_STORE_SHARED(parent->has_hash, 0);
+		cds_lfht_del(ix->edges, &node->edge);
+		parent->nchildren--;
+		ix->nodes--;
+		call_rcu(&node->rcu, index_free_node_rcu);
+		node = parent;
+	}
+}
+
+int
+rmq_index_add(struct rmq_index *ix, const char *filter, size_t len,
+    const struct rmq_sub *sub)
+{
+	struct rmq_str group, inner;
+	int shared = rmq_topic_share_parse(filter, len, &group, &inner) == 1;
+	const char *f = shared ? inner.p : filter;
+	size_t flen = shared ? inner.len : len;
+	int found = 0, rc = -ENOMEM;
+
+	pthread_mutex_lock(&ix->lock);
+	rcu_read_lock();
+	struct index_node *node = index_node_get(ix, f, flen, 1);
+	if (node == NULL)
+		goto out;
+	if (!shared) {
+		rc = index_subs_set(&node->subs, sub->owner, sub, &found);
+	} else {
+		uint32_t at;
+		struct index_group *g =
+		    index_group_find(node->groups, &group, &at);
+		if (g == NULL) {
+			g = calloc(1, sizeof(*g) + group.len);
+			if (g == NULL)
+				goto out;
+			g->name_len = group.len;
+			memcpy(g->name, group.p, group.len);
+			rc = index_subs_set(&g->members, sub->owner, sub,
+			    &found);
+			if (rc == 0)
+				rc = index_groups_edit(node, g, 0, 1);
+			if (rc != 0) {
+				free(g->members);
+				free(g);
+			}
+		} else {
+			rc = index_subs_set(&g->members, sub->owner, sub,
+			    &found);
+		}
+	}
+	if (rc == 0 && !found)
+		ix->count++;
+out:
+	if (rc != 0 && node)
+		index_prune(ix, node);
+	rcu_read_unlock();
+	pthread_mutex_unlock(&ix->lock);
+	return rc != 0 ? rc : found;
+}
+
+int
+rmq_index_remove(struct rmq_index *ix, const char *filter, size_t len,
+    uint64_t owner)
+{
+	struct rmq_str group, inner;
+	int shared = rmq_topic_share_parse(filter, len, &group, &inner) == 1;
+	const char *f = shared ? inner.p : filter;
+	size_t flen = shared ? inner.len : len;
+	int found = 0, rc = -ENOENT;
+
+	pthread_mutex_lock(&ix->lock);
+	rcu_read_lock();
+	struct index_node *node = index_node_get(ix, f, flen, 0);
+	if (node == NULL)
+		goto out;
+	if (!shared) {
+		rc = index_subs_set(&node->subs, owner, NULL, &found);
+	} else {
+		uint32_t at;
+		struct index_group *g =
+		    index_group_find(node->groups, &group, &at);
+		if (g == NULL)
+			goto out;
+		rc = index_subs_set(&g->members, owner, NULL, &found);
+		if (rc == 0 && found && g->members == NULL) {
+			rc = index_groups_edit(node, g, at, 0);
+			if (rc == 0)
+				call_rcu(&g->rcu, index_free_group_rcu);
+		}
+	}
+	if (rc == 0 && !found)
+		rc = -ENOENT;
+	if (rc == 0) {
+		ix->count--;
+		index_prune(ix, node);
+	}
+out:
+	rcu_read_unlock();
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+/* ---- readers ---- */
+
+struct index_walk {
+	struct rmq_index *ix;
+	const char *topic;
+	size_t len;
+	rmq_index_visit_fn visit;
+	void *ctx;
+	size_t visited;
+};
+
+static void
+index_visit_node(struct index_walk *w, const struct index_node *node)
+{
+	const struct index_subs *s = rcu_dereference(node->subs);
+	if (s) {
+		w->visit(w->ctx, s->e, s->n, NULL);
+		w->visited += s->n;
+	}
+	const struct index_groups *gs = rcu_dereference(node->groups);
+	for (uint32_t i = 0; gs && i < gs->n; i++) {
+		const struct index_group *g = gs->g[i];
+		const struct index_subs *m = rcu_dereference(g->members);
+		if (m == NULL)
+			continue;
+		struct rmq_str name = { g->name, g->name_len };
+		w->visit(w->ctx, m->e, m->n, &name);
+		w->visited += m->n;
+	}
+}
+
+/* Match the levels of the topic from `pos` against the subtree at node. */
+static void
+index_walk(struct index_walk *w, const struct index_node *node, size_t pos)
+{
+	for (;;) {
+		int at_root = pos == 0;
+		if (pos > w->len) {
+			/* All levels matched: this node, and its '#' child
+			 * ("sport/#" matches "sport", [MQTT-4.7.1-2]). */
+			index_visit_node(w, node);
+			if (CMM_LOAD_SHARED(node->has_hash)) {
+				const struct index_node *h =
+				    index_child(w->ix, node, "#", 1);
+				if (h)
+					index_visit_node(w, h);
+			}
+			return;
+		}
+		const char *lv = w->topic + pos;
+		size_t next = pos;
+		size_t n = index_next_level(w->topic, w->len, &next);
+		/* [MQTT-4.7.2-1]: no leading wildcard for '$' topics. */
+		int wild = !(at_root && w->topic[0] == '$');
+		if (wild && CMM_LOAD_SHARED(node->has_hash)) {
+			const struct index_node *h =
+			    index_child(w->ix, node, "#", 1);
+			if (h)
+				index_visit_node(w, h);
+		}
+		if (wild && CMM_LOAD_SHARED(node->has_plus)) {
+			const struct index_node *p =
+			    index_child(w->ix, node, "+", 1);
+			if (p)
+				index_walk(w, p, next);
+		}
+		node = index_child(w->ix, node, lv, n);
+		if (node == NULL)
+			return;
+		pos = next;
+	}
+}
+
+size_t
+rmq_index_match(struct rmq_index *ix, const char *topic, size_t len,
+    rmq_index_visit_fn visit, void *ctx)
+{
+	struct index_walk w = { ix, topic, len, visit, ctx, 0 };
+	rcu_read_lock();
+	index_walk(&w, ix->root, 0);
+	rcu_read_unlock();
+	return w.visited;
+}
+
+size_t
+rmq_index_count(const struct rmq_index *ix)
+{
+	return ix->count;
+}
+
+size_t
+rmq_index_nodes(const struct rmq_index *ix)
+{
+	return ix->nodes;
+}

@@ -1,0 +1,80 @@
+/* core/index.h: the subscription index.
+ *
+ * A trie of topic levels that every worker loop reads at once without
+ * locks, while subscription changes, which are rare next to lookups, take a
+ * writer lock.  Readers run under liburcu's QSBR flavour: the calling
+ * thread must be registered (rcu_register_thread) and online, which the
+ * broker's loops are.  Replaced arrays and removed nodes are freed after a
+ * grace period (call_rcu).
+ *
+ * Entries are opaque to the index: an owner (a local session, or a remote
+ * node in a cluster) and its subscription options.  Lookup cost grows with
+ * the depth of the topic and the wildcards that match, not with the number
+ * of subscriptions.
+ */
+#ifndef RMQ_INDEX_H
+#define RMQ_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "props.h"
+
+/* Subscription option flags. */
+#define RMQ_SUB_NO_LOCAL 0x01
+#define RMQ_SUB_RETAIN_AS_PUBLISHED 0x02
+#define RMQ_SUB_REMOTE 0x80 /* owner is a cluster node, not a session */
+
+/* One subscription, as stored. */
+struct rmq_sub {
+	uint64_t owner; /* who receives: the broker's session key or node */
+	uint32_t subid; /* 5.0 Subscription Identifier, 0 for none */
+	uint8_t qos; /* maximum QoS granted */
+	uint8_t flags; /* RMQ_SUB_* */
+	uint8_t version; /* the owner's protocol level */
+	uint8_t retain_handling;
+};
+
+struct rmq_index;
+
+/* A matching node's subscribers, or one shared-subscription group's
+ * members (group set).  The array is valid until the caller's next
+ * quiescent state. */
+typedef void (*rmq_index_visit_fn)(void *ctx, const struct rmq_sub *subs,
+    uint32_t n, const struct rmq_str *group);
+
+/* New empty index.  Returns 0 or -ENOMEM. */
+int rmq_index_new(struct rmq_index **out);
+
+/* Free the index and everything in it, after waiting for pending RCU
+ * frees.  No reader may use it any more. */
+void rmq_index_free(struct rmq_index *ix);
+
+/* Subscribe sub->owner to `filter` (a valid filter, possibly
+ * $share/{group}/{filter}).  An existing subscription of the same owner to
+ * the same filter is replaced, as [MQTT-3.8.4-3] asks.  Returns 1 when it
+ * replaced one, 0 when it is new, -ENOMEM.  Any registered thread; writers
+ * are serialized inside. */
+int rmq_index_add(struct rmq_index *ix, const char *filter, size_t len,
+    const struct rmq_sub *sub);
+
+/* Remove owner's subscription to `filter`.  Returns 0, or -ENOENT if it
+ * had none. */
+int rmq_index_remove(struct rmq_index *ix, const char *filter, size_t len,
+    uint64_t owner);
+
+/* Call visit for every node whose filter matches `topic` (a valid topic
+ * name), and for every shared group among them, following [MQTT-4.7.2-1]:
+ * a topic starting with '$' matches no filter that starts with a wildcard.
+ * Returns the number of subscriptions visited.  Caller: a registered,
+ * online RCU reader; no lock taken. */
+size_t rmq_index_match(struct rmq_index *ix, const char *topic, size_t len,
+    rmq_index_visit_fn visit, void *ctx);
+
+/* Subscriptions in the index (shared group members included). */
+size_t rmq_index_count(const struct rmq_index *ix);
+
+/* Trie nodes in the index, the root included: for tests and metrics. */
+size_t rmq_index_nodes(const struct rmq_index *ix);
+
+#endif
