@@ -1,15 +1,22 @@
-/* broker/main.c: the ringmq executable's entry point.
+/* broker/main.c: the ringmq executable: command line, signals, and the
+ * node's start and stop.
  *
- * For now it reports the build: its version and the versions of the
- * libraries the broker is built on, read from the libraries themselves at
- * run time.  The event loops and sessions come next, on top of core/.
+ * Mosquitto's habits where they exist (-p, -v, -c), plus --threads and
+ * --loop.  With no arguments it runs with embedded defaults: MQTT on
+ * 127.0.0.1:1883, one worker loop per CPU, io_uring where the kernel
+ * allows it.
  */
+#include <errno.h>
 #include <nng/nng.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
+#include "broker.h"
 #include "rmq_config.h"
 
 #if RMQ_HAVE_JEMALLOC
@@ -37,30 +44,187 @@ static void
 main_usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: ringmq [--version] [--help]\n"
-	    "This build carries the MQTT codec (core/); the broker's event\n"
-	    "loops and sessions are not built yet.\n");
+	    "usage: ringmq [options]\n"
+	    "  -p, --port [HOST:]PORT  listen for MQTT (repeatable; default\n"
+	    "                          127.0.0.1:1883; HOST '*' for all)\n"
+	    "  --threads N             worker loops (default: online CPUs)\n"
+	    "  --loop uring|uv|auto    event loop backend (default auto)\n"
+	    "  --max-packet-size N     largest packet, bytes (16777216)\n"
+	    "  --max-queued N          messages queued per session (1000)\n"
+	    "  --max-inflight N        QoS 1/2 in flight per client (64)\n"
+	    "  --max-connections N     0 for no limit (0)\n"
+	    "  --connect-timeout MS    time to send CONNECT (10000)\n"
+	    "  -v, --verbose           log connections\n"
+	    "  -c, --config FILE       configuration file\n"
+	    "  --version               versions of ringmq and its libraries\n"
+	    "  -h, --help              this text\n");
+}
+
+static int
+main_parse_listener(const char *arg, struct rmq_listen_addr *a)
+{
+	const char *colon = strrchr(arg, ':');
+	const char *port = colon ? colon + 1 : arg;
+	char *end;
+	long p = strtol(port, &end, 10);
+	if (*port == '\0' || *end != '\0' || p < 0 || p > 65535)
+		return -1;
+	a->port = (uint16_t)p;
+	if (colon) {
+		size_t n = (size_t)(colon - arg);
+		if (n >= sizeof(a->host))
+			return -1;
+		memcpy(a->host, arg, n);
+		a->host[n] = '\0';
+		if (strcmp(a->host, "*") == 0)
+			a->host[0] = '\0';
+	} else {
+		snprintf(a->host, sizeof(a->host), "127.0.0.1");
+	}
+	return 0;
+}
+
+/* Numeric limit flags: 1 when `a` was one (and v its valid value), 0
+ * when it is not a limit flag; exits on a bad value. */
+static int
+main_numeric(const char *a, const char *v, struct rmq_config *cfg)
+{
+	static const struct {
+		const char *flag;
+		unsigned long long min, max;
+	} flags[] = {
+		{ "--max-packet-size", 64, 268435460ull },
+		{ "--max-queued", 1, 100000000ull },
+		{ "--max-inflight", 1, 200 },
+		{ "--max-connections", 0, 100000000ull },
+		{ "--connect-timeout", 100, 3600000ull },
+	};
+	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++) {
+		if (strcmp(a, flags[k].flag) != 0)
+			continue;
+		char *end;
+		unsigned long long n = v ? strtoull(v, &end, 10) : 0;
+		if (v == NULL || *v == '\0' || *end != '\0' ||
+		    n < flags[k].min || n > flags[k].max) {
+			fprintf(stderr, "ringmq: %s takes %llu to %llu\n", a,
+			    flags[k].min, flags[k].max);
+			exit(2);
+		}
+		switch (k) {
+		case 0: cfg->max_packet_size = (uint32_t)n; break;
+		case 1: cfg->max_queued = (uint32_t)n; break;
+		case 2: cfg->max_inflight = (uint16_t)n; break;
+		case 3: cfg->max_connections = (uint32_t)n; break;
+		default: cfg->connect_timeout_ms = (uint32_t)n; break;
+		}
+		return 1;
+	}
+	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
+	struct rmq_config cfg;
+	int ports = 0;
+	rmq_config_defaults(&cfg);
+
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--version") == 0 ||
-		    strcmp(argv[i], "-V") == 0) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--version") == 0) {
 			main_version(stdout);
 			return 0;
-		}
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			main_usage(stdout);
 			return 0;
+		} else if (strcmp(a, "-v") == 0 ||
+		    strcmp(a, "--verbose") == 0) {
+			cfg.verbose = 1;
+		} else if ((strcmp(a, "-p") == 0 || strcmp(a, "--port") == 0) &&
+		    v) {
+			if (ports == RMQ_MAX_LISTENERS ||
+			    main_parse_listener(v, &cfg.listeners[ports]) !=
+				0) {
+				fprintf(stderr, "ringmq: bad listener '%s'\n",
+				    v);
+				return 2;
+			}
+			cfg.nlisteners = (unsigned)++ports;
+			i++;
+		} else if (strcmp(a, "--threads") == 0 && v) {
+			char *end;
+			long n = strtol(v, &end, 10);
+			if (*end || n < 1 || n > RMQ_MAX_WORKERS) {
+				fprintf(stderr,
+				    "ringmq: --threads takes 1 to "
+				    "%d\n",
+				    RMQ_MAX_WORKERS);
+				return 2;
+			}
+			cfg.threads = (unsigned)n;
+			i++;
+		} else if (main_numeric(a, v, &cfg) == 1) {
+			i++;
+		} else if (strcmp(a, "--loop") == 0 && v) {
+			if (strcmp(v, "uring") == 0)
+				cfg.loop = RMQ_LOOP_URING;
+			else if (strcmp(v, "uv") == 0)
+				cfg.loop = RMQ_LOOP_UV;
+			else if (strcmp(v, "auto") == 0)
+				cfg.loop = RMQ_LOOP_AUTO;
+			else {
+				fprintf(stderr,
+				    "ringmq: --loop takes uring, uv "
+				    "or auto\n");
+				return 2;
+			}
+			i++;
+		} else if ((strcmp(a, "-c") == 0 ||
+			       strcmp(a, "--config") == 0) &&
+		    v) {
+			fprintf(stderr,
+			    "ringmq: %s: configuration files are "
+			    "not supported yet; use the command "
+			    "line flags\n",
+			    v);
+			return 2;
+		} else {
+			fprintf(stderr,
+			    "ringmq: unknown or incomplete "
+			    "argument '%s'\n",
+			    a);
+			main_usage(stderr);
+			return 2;
 		}
-		fprintf(stderr, "ringmq: unknown argument '%s'\n", argv[i]);
-		main_usage(stderr);
-		return 2;
 	}
-	main_version(stdout);
-	main_usage(stdout);
+
+	/* Workers inherit a mask that leaves the signals to main. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	static struct rmq_broker b;
+	fprintf(stderr, "ringmq %s starting\n", RMQ_VERSION);
+	if (rmq_broker_init(&b, &cfg) != 0 || rmq_broker_start(&b) != 0) {
+		fprintf(stderr, "ringmq: could not start\n");
+		return 1;
+	}
+	for (;;) {
+		int sig = 0;
+		sigwait(&set, &sig);
+		if (sig == SIGHUP)
+			continue; /* reload comes with configuration files */
+		fprintf(stderr, "ringmq: %s, stopping\n",
+		    sig == SIGINT ? "SIGINT" : "SIGTERM");
+		break;
+	}
+	rmq_broker_stop(&b);
+	rmq_broker_fini(&b);
+	fprintf(stderr, "ringmq: stopped\n");
 	return 0;
 }

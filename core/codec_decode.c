@@ -90,6 +90,8 @@ decode_connect(struct rmq_rd *r, struct rmq_connect *c,
 			    RMQ_RC_UNSUPPORTED_PROTOCOL_VERSION,
 			    "[MQTT-3.1.2-2] unsupported protocol level");
 	} else {
+		/* Not MQTT at all: no version to answer in. */
+		c->version = 0;
 		return decode_fail(err, RMQ_RC_UNSUPPORTED_PROTOCOL_VERSION,
 		    "[MQTT-3.1.2-1] unknown protocol name");
 	}

@@ -415,7 +415,7 @@ rmq_codec_publish_iov(const struct rmq_pub_shared *sh,
 	int v5 = sh->version >= RMQ_V5;
 	uint64_t vprops = 0;
 	if (var->qos > 2 || (var->qos > 0 && var->packet_id == 0) ||
-	    (var->dup && var->qos == 0) ||
+	    (var->dup && var->qos == 0 && sh->version != RMQ_V31) ||
 	    (var->omit_topic && var->topic_alias == 0))
 		return -EINVAL;
 	if (v5) {

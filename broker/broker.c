@@ -1,0 +1,191 @@
+/* broker/broker.c: building, starting and stopping the node: the chosen
+ * loop backend, the shared index, registry and retained store, one worker
+ * per loop, and for every listener one listening socket per worker bound
+ * with SO_REUSEPORT, so the kernel spreads new connections over the loops.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "registry.h"
+#include "retain.h"
+#include "worker.h"
+
+void
+rmq_config_defaults(struct rmq_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listeners[0].host, sizeof(cfg->listeners[0].host),
+	    "127.0.0.1");
+	cfg->listeners[0].port = 1883;
+	cfg->nlisteners = 1;
+	cfg->max_packet_size = 16u << 20;
+	cfg->max_inflight = 64;
+	cfg->receive_maximum = 128;
+	cfg->max_queued = 1000;
+	cfg->max_queued_bytes = 64u << 20;
+	cfg->topic_alias_max = 64;
+	cfg->connect_timeout_ms = 10000;
+	cfg->max_session_expiry = 0xFFFFFFFEu;
+	cfg->retain_available = 1;
+	cfg->allow_zero_length_clientid = 1;
+}
+
+/* A listening socket on host:port with SO_REUSEPORT.  port 0 picks one;
+ * *bound tells which. */
+static int
+broker_listen_socket(const char *host, uint16_t port, uint16_t *bound)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res;
+	char pstr[8];
+	snprintf(pstr, sizeof(pstr), "%u", port);
+	int rc = getaddrinfo(host[0] ? host : NULL, pstr, &hints, &res);
+	if (rc != 0) {
+		fprintf(stderr, "ringmq: listener %s:%u: %s\n", host, port,
+		    gai_strerror(rc));
+		return -EINVAL;
+	}
+	int fd = socket(res->ai_family,
+	    res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+	    listen(fd, 4096) != 0) {
+		rc = -errno;
+		fprintf(stderr, "ringmq: listener %s:%u: %s\n", host, port,
+		    strerror(errno));
+		close(fd);
+		goto out;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	*bound = ntohs(ss.ss_family == AF_INET6
+		? ((struct sockaddr_in6 *)&ss)->sin6_port
+		: ((struct sockaddr_in *)&ss)->sin_port);
+	rc = fd;
+out:
+	freeaddrinfo(res);
+	return rc;
+}
+
+int
+rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
+{
+	char why[256];
+	int rc;
+	memset(b, 0, sizeof(*b));
+	b->cfg = *cfg;
+	for (unsigned i = 0; i < RMQ_MAX_WORKERS; i++)
+		for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++)
+			b->listen_fds[i][j] = -1;
+	if (b->cfg.threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		b->cfg.threads = n > 0 ? (unsigned)n : 1;
+	}
+	if (b->cfg.threads > RMQ_MAX_WORKERS)
+		b->cfg.threads = RMQ_MAX_WORKERS;
+	rc = rmq_loop_backend(cfg->loop, &b->ops, why, sizeof(why));
+	if (rc != 0) {
+		fprintf(stderr, "ringmq: %s\n", why);
+		return rc;
+	}
+	fprintf(stderr, "ringmq: %u worker loop%s on %s\n", b->cfg.threads,
+	    b->cfg.threads == 1 ? "" : "s", why);
+	if ((rc = rmq_index_new(&b->index)) != 0 ||
+	    (rc = rmq_registry_new(&b->registry)) != 0 ||
+	    (rc = rmq_retain_new(&b->retain)) != 0)
+		return rc;
+	for (unsigned i = 0; i < b->cfg.threads; i++) {
+		rc = rmq_worker_new(b, i, &b->workers[i]);
+		if (rc != 0) {
+			fprintf(stderr, "ringmq: worker %u: %s\n", i,
+			    strerror(-rc));
+			return rc;
+		}
+		b->nworkers++;
+	}
+	for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
+		const struct rmq_listen_addr *a = &b->cfg.listeners[j];
+		uint16_t port = a->port;
+		for (unsigned i = 0; i < b->nworkers; i++) {
+			int fd = broker_listen_socket(a->host, port, &port);
+			if (fd < 0)
+				return fd;
+			b->listen_fds[i][j] = fd;
+			rc = b->ops->listen(b->workers[i]->loop, fd,
+			    rmq_worker_accept, b->workers[i]);
+			if (rc != 0)
+				return rc;
+			b->listen_fds[i][j] = -1; /* the loop owns it now */
+		}
+		b->bound_ports[j] = port;
+		fprintf(stderr, "ringmq: listening on %s:%u (MQTT)\n",
+		    a->host[0] ? a->host : "*", port);
+	}
+	return 0;
+}
+
+static void *
+broker_thread(void *arg)
+{
+	struct rmq_worker *w = arg;
+	int rc = rmq_loop_run(w->loop);
+	if (rc != 0)
+		fprintf(stderr, "ringmq: worker %u stopped: %s\n", w->id,
+		    strerror(-rc));
+	return NULL;
+}
+
+int
+rmq_broker_start(struct rmq_broker *b)
+{
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		int rc = pthread_create(&b->threads[i], NULL, broker_thread,
+		    b->workers[i]);
+		if (rc != 0)
+			return -rc;
+	}
+	return 0;
+}
+
+void
+rmq_broker_stop(struct rmq_broker *b)
+{
+	for (unsigned i = 0; i < b->nworkers; i++)
+		rmq_loop_stop(b->workers[i]->loop);
+	for (unsigned i = 0; i < b->nworkers; i++)
+		pthread_join(b->threads[i], NULL);
+}
+
+void
+rmq_broker_fini(struct rmq_broker *b)
+{
+	/* Sessions leave the index as their workers go. */
+	rcu_register_thread();
+	for (unsigned i = 0; i < b->nworkers; i++)
+		rmq_worker_free(b->workers[i]);
+	rcu_unregister_thread();
+	for (unsigned i = 0; i < RMQ_MAX_WORKERS; i++)
+		for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++)
+			if (b->listen_fds[i][j] >= 0)
+				close(b->listen_fds[i][j]);
+	rmq_retain_free(b->retain);
+	rmq_registry_free(b->registry);
+	rmq_index_free(b->index);
+}

@@ -1,0 +1,82 @@
+/* broker/broker.h: the node as a whole: its configuration, its worker
+ * loops, and the state they share (the subscription index, the client
+ * identifier registry, the retained messages).
+ *
+ * Shared state is read lock-free (the index) or touched only on rare paths
+ * behind a mutex (registry: CONNECT and session end; retained store:
+ * retained PUBLISH and SUBSCRIBE).  Everything per message stays inside a
+ * worker (worker.h).
+ */
+#ifndef RMQ_BROKER_H
+#define RMQ_BROKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "index.h"
+#include "loop.h"
+
+#define RMQ_MAX_LISTENERS 8
+#define RMQ_MAX_WORKERS 64
+
+struct rmq_listen_addr {
+	char host[64];
+	uint16_t port;
+};
+
+struct rmq_config {
+	struct rmq_listen_addr listeners[RMQ_MAX_LISTENERS];
+	unsigned nlisteners;
+	unsigned threads; /* worker loops; 0: one per online CPU */
+	enum rmq_loop_kind loop;
+	int verbose;
+	uint32_t max_packet_size; /* bytes, whole packet, both directions */
+	uint16_t max_inflight; /* QoS 1/2 in flight to one client */
+	uint16_t receive_maximum; /* QoS 1/2 in flight from one client */
+	uint32_t max_queued; /* messages queued per session */
+	uint64_t max_queued_bytes; /* bytes queued per session */
+	uint32_t max_connections; /* 0: no limit but the fd limit */
+	uint16_t topic_alias_max; /* aliases a client may set */
+	uint32_t connect_timeout_ms;
+	uint32_t max_session_expiry; /* seconds */
+	int retain_available;
+	int allow_zero_length_clientid;
+};
+
+/* Defaults: loopback port 1883, one loop per CPU, limits as documented in
+ * docs/configuration.md. */
+void rmq_config_defaults(struct rmq_config *cfg);
+
+struct rmq_worker;
+struct rmq_registry;
+struct rmq_retain;
+
+struct rmq_broker {
+	struct rmq_config cfg;
+	const struct rmq_loop_ops *ops;
+	struct rmq_worker *workers[RMQ_MAX_WORKERS];
+	unsigned nworkers;
+	pthread_t threads[RMQ_MAX_WORKERS];
+	struct rmq_index *index;
+	struct rmq_registry *registry;
+	struct rmq_retain *retain;
+	atomic_uint connections;
+	int listen_fds[RMQ_MAX_WORKERS][RMQ_MAX_LISTENERS];
+	uint16_t bound_ports[RMQ_MAX_LISTENERS]; /* actual, when port 0 */
+};
+
+/* Create the node: index, registry, workers and their listening sockets
+ * (one per worker per listener, SO_REUSEPORT).  Nothing runs yet.
+ * Returns 0 or a negative errno, with a message on stderr. */
+int rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg);
+
+/* Start one thread per worker loop. */
+int rmq_broker_start(struct rmq_broker *b);
+
+/* Ask every loop to close its connections and stop; wait for them. */
+void rmq_broker_stop(struct rmq_broker *b);
+
+void rmq_broker_fini(struct rmq_broker *b);
+
+#endif

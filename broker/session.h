@@ -1,0 +1,222 @@
+/* broker/session.h: one MQTT session and, while it is connected, its
+ * connection.
+ *
+ * A session belongs to exactly one worker and only that worker's thread
+ * touches it.  Others name it by key, (worker, slot, generation), never by
+ * pointer, so a message for a session that has ended is simply dropped.
+ * The session owns its decoder state, its subscriptions, the messages
+ * queued for it and in flight to it, and its will.
+ */
+#ifndef RMQ_SESSION_H
+#define RMQ_SESSION_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "codec.h"
+#include "index.h"
+#include "loop.h"
+#include "msg.h"
+
+struct rmq_worker;
+
+/* Session keys: worker in the top 8 bits, slot in the next 24, generation
+ * in the low 32. */
+#define RMQ_KEY(w, slot, gen)                                                  \
+	((uint64_t)(w) << 56 | (uint64_t)(slot) << 32 | (uint64_t)(gen))
+#define RMQ_KEY_WORKER(k) ((unsigned)((k) >> 56))
+#define RMQ_KEY_SLOT(k) ((uint32_t)(((k) >> 32) & 0xFFFFFF))
+#define RMQ_KEY_GEN(k) ((uint32_t)(k))
+
+enum rmq_sess_state {
+	RMQ_SESS_CONNECTING, /* waiting for CONNECT */
+	RMQ_SESS_LIVE, /* CONNACK sent */
+	RMQ_SESS_CLOSING, /* connection closing */
+	RMQ_SESS_OFFLINE, /* persistent, no connection */
+	RMQ_SESS_PARKED, /* a new connection waiting for the old one to
+			      * close before it takes the session over */
+};
+
+#define RMQ_QITEM_SUBIDS 4
+
+/* A message on its way to this session. */
+struct rmq_qitem {
+	struct rmq_msg *msg;
+	uint8_t qos;
+	uint8_t retain;
+	uint8_t nsubid;
+	uint32_t subid[RMQ_QITEM_SUBIDS];
+};
+
+/* A QoS 1/2 message sent and not yet acknowledged, or a QoS 0 message
+ * being written: the header bytes must live as long as the write. */
+enum { RMQ_OUT_SENT = 1, RMQ_OUT_RELEASED = 2 };
+struct rmq_outslot {
+	struct rmq_qitem it;
+	uint16_t pid;
+	uint8_t state;
+	uint8_t hdr[RMQ_PUB_HDR_MAX];
+};
+
+/* One write in progress: its iovecs, control bytes and QoS 0 slots. */
+struct rmq_wbatch {
+	struct iovec *iov;
+	uint8_t *ctrl;
+	struct rmq_outslot *q0;
+	uint32_t nq0;
+};
+
+struct rmq_subrec {
+	char *filter;
+	uint16_t len;
+	struct rmq_sub opt;
+};
+
+struct rmq_session {
+	struct rmq_worker *w;
+	struct rmq_conn *conn;
+	uint64_t key;
+	uint32_t slot;
+	uint8_t state;
+	uint8_t version;
+	uint8_t clean;
+	uint8_t will_pending;
+	uint8_t dirty; /* on the worker's flush list */
+	uint8_t writing;
+	uint8_t close_after_write;
+	uint8_t graceful; /* DISCONNECT 0x00 received: no will */
+	uint8_t registered; /* client_id is ours in the registry */
+	uint8_t handed_off; /* the connection went to another worker */
+	uint64_t handoff_key; /* the session it went to */
+	struct rmq_session *next_dirty;
+	struct rmq_session *prev, *next; /* worker's list of sessions */
+	struct rmq_decoder dec;
+
+	char *client_id;
+	uint16_t client_id_len;
+	uint16_t keepalive; /* seconds, as granted */
+	uint64_t last_rx_ms;
+	uint64_t deadline_ms; /* CONNECT timeout, or session expiry */
+	uint32_t session_expiry; /* seconds, 0xFFFFFFFF never */
+
+	/* Will. */
+	struct rmq_msg *will;
+	uint32_t will_delay;
+	uint64_t will_at_ms;
+
+	/* What the client told us (5.0). */
+	uint16_t peer_receive_max;
+	uint32_t peer_max_packet;
+
+	/* Inbound QoS 2 packet ids waiting for PUBREL. */
+	uint16_t *q2in;
+	uint16_t nq2in, q2in_cap;
+	/* Inbound topic aliases (5.0). */
+	struct rmq_str *alias_in;
+
+	/* Outbound: queued (not yet sent) and in flight. */
+	struct rmq_qitem *pending;
+	uint32_t pend_head, pend_len, pend_cap;
+	uint64_t pend_bytes;
+	struct rmq_outslot *inflight;
+	uint16_t win, infl_head, infl_len;
+	uint16_t next_pid;
+
+	/* Control packets waiting to be written. */
+	uint8_t *ctrl;
+	uint32_t ctrl_len, ctrl_cap;
+	struct rmq_wbatch wb;
+
+	struct rmq_subrec *subs;
+	uint32_t nsubs, subs_cap;
+
+	/* Takeover: on the old session, the parked newcomer; on the
+	 * newcomer, the bytes to replay (its CONNECT and what followed). */
+	struct rmq_session *parked;
+	uint8_t *replay;
+	uint32_t replay_len;
+};
+
+/* ---- session.c: lifecycle and the read path ---- */
+
+/* Start serving a new connection: a session waiting for CONNECT. */
+int rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn,
+    const uint8_t *early, size_t early_len);
+
+/* Close the connection now, without a word to the client. */
+void rmq_session_close(struct rmq_session *s);
+
+/* End the connection: a 5.0 client is sent DISCONNECT with `reason` first
+ * when reason != 0 and the session is live; a 3.x client just sees the
+ * connection close.  The will is published unless the client ended the
+ * connection normally. */
+void rmq_session_disconnect(struct rmq_session *s, uint8_t reason);
+
+/* Keep alive, CONNECT timeout, will delay and session expiry. */
+void rmq_session_tick(struct rmq_session *s, uint64_t now_ms);
+
+/* Remove the session entirely: subscriptions, registry entry, queues. */
+void rmq_session_destroy(struct rmq_session *s);
+
+/* Publish the session's will now, if it has one. */
+void rmq_session_publish_will(struct rmq_session *s);
+
+/* ---- connect.c ---- */
+
+void rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len);
+
+/* A connection handed over by another worker (or this one) because its
+ * CONNECT names a session that lives here: `bytes` are its CONNECT and
+ * what followed; ownership of fd and bytes passes to the session. */
+void rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd,
+    uint8_t *bytes, size_t len);
+
+/* The old connection of a session is gone: let the parked newcomer in. */
+void rmq_session_unpark(struct rmq_session *s);
+
+/* The session a newcomer waited for is gone: it starts one of its own. */
+void rmq_session_release_parked(struct rmq_session *p);
+
+/* ---- publish.c ---- */
+
+void rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p);
+
+void rmq_session_on_pubrel(struct rmq_session *s, const struct rmq_packet *p);
+
+/* Route a message to every matching subscription in the node. */
+void rmq_route(struct rmq_worker *w, struct rmq_msg *m);
+
+/* ---- subscribe.c ---- */
+
+void
+rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p);
+
+void
+rmq_session_on_unsubscribe(struct rmq_session *s, const struct rmq_packet *p);
+
+/* Remove every subscription of the session from the index. */
+void rmq_session_unsubscribe_all(struct rmq_session *s);
+
+/* ---- outq.c ---- */
+
+/* Queue a message for the session (taking over the item's reference):
+ * dropped and counted when the session's queue is full or the message has
+ * expired.  Returns 0 or -ENOBUFS when dropped. */
+int rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it);
+
+/* Encode a control packet into the session's output. */
+int rmq_session_send(struct rmq_session *s, const struct rmq_packet *p);
+
+/* Write what is queued: one write per turn per connection. */
+void rmq_session_flush(struct rmq_session *s);
+
+void rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p);
+
+/* After a session is resumed: resend what was in flight, DUP set. */
+void rmq_session_resend(struct rmq_session *s);
+
+/* Drop everything queued and in flight. */
+void rmq_session_outq_clear(struct rmq_session *s);
+
+#endif

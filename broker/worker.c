@@ -1,0 +1,302 @@
+/* broker/worker.c: a worker loop's broker side: its session table, the
+ * per-turn work (drain the inbox, flush sessions with output, send this
+ * turn's delivery batches to other workers with one wake-up each), the
+ * periodic tick, and the stop sequence.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+static void worker_turn(struct rmq_loop *loop);
+static void worker_tick(struct rmq_loop *loop);
+static void worker_stopping(struct rmq_loop *loop);
+
+int
+rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out)
+{
+	struct rmq_worker *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -ENOMEM;
+	int rc = b->ops->create(id, &w->loop);
+	if (rc != 0) {
+		free(w);
+		return rc;
+	}
+	w->b = b;
+	w->id = id;
+	w->loop->data = w;
+	w->loop->tick_ms = 250;
+	w->loop->hooks.turn = worker_turn;
+	w->loop->hooks.tick = worker_tick;
+	w->loop->hooks.stopping = worker_stopping;
+	cds_wfcq_init(&w->inbox_head, &w->inbox_tail);
+	*out = w;
+	return 0;
+}
+
+static void
+worker_inbox_free(struct rmq_inbox_msg *m)
+{
+	switch (m->kind) {
+	case RMQ_INBOX_DELIVER:
+		for (uint32_t i = 0; i < m->deliver.n; i++)
+			rmq_msg_rele(m->deliver.d[i].it.msg);
+		free(m->deliver.d);
+		break;
+	case RMQ_INBOX_ADOPT:
+		close(m->adopt.fd);
+		free(m->adopt.bytes);
+		break;
+	}
+	free(m);
+}
+
+void
+rmq_worker_free(struct rmq_worker *w)
+{
+	struct cds_wfcq_node *node, *next;
+	/* Offline sessions and undelivered messages go with the worker. */
+	while (w->sessions)
+		rmq_session_destroy(w->sessions);
+	__cds_wfcq_for_each_blocking_safe(&w->inbox_head, &w->inbox_tail, node,
+	    next)
+	{
+		worker_inbox_free(
+		    caa_container_of(node, struct rmq_inbox_msg, node));
+	}
+	for (unsigned i = 0; i < RMQ_MAX_WORKERS; i++)
+		if (w->out[i])
+			worker_inbox_free(w->out[i]);
+	cds_wfcq_destroy(&w->inbox_head, &w->inbox_tail);
+	w->loop->ops->destroy(w->loop);
+	free(w->table);
+	free(w->free_slots);
+	free(w->matches);
+	free(w);
+}
+
+struct rmq_session *
+rmq_worker_session_alloc(struct rmq_worker *w)
+{
+	uint32_t slot;
+	if (w->nfree) {
+		slot = w->free_slots[--w->nfree];
+	} else {
+		if (w->table_used == w->table_cap) {
+			uint32_t cap = w->table_cap ? w->table_cap * 2 : 1024;
+			if (cap > 0xFFFFFF)
+				return NULL;
+			struct rmq_session **t =
+			    realloc(w->table, cap * sizeof(*t));
+			uint32_t *f = realloc(w->free_slots, cap * sizeof(*f));
+			if (t)
+				w->table = t;
+			if (f)
+				w->free_slots = f;
+			if (t == NULL || f == NULL)
+				return NULL;
+			w->table_cap = cap;
+		}
+		slot = w->table_used++;
+	}
+	struct rmq_session *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		w->free_slots[w->nfree++] = slot;
+		return NULL;
+	}
+	s->w = w;
+	s->slot = slot;
+	s->key = RMQ_KEY(w->id, slot, ++w->gen);
+	w->table[slot] = s;
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	return s;
+}
+
+void
+rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	if (s->dirty) {
+		struct rmq_session **pp = &w->dirty;
+		while (*pp && *pp != s)
+			pp = &(*pp)->next_dirty;
+		if (*pp)
+			*pp = s->next_dirty;
+	}
+	w->table[s->slot] = NULL;
+	w->free_slots[w->nfree++] = s->slot;
+}
+
+struct rmq_session *
+rmq_worker_session(struct rmq_worker *w, uint64_t key)
+{
+	uint32_t slot = RMQ_KEY_SLOT(key);
+	if (RMQ_KEY_WORKER(key) != w->id || slot >= w->table_used)
+		return NULL;
+	struct rmq_session *s = w->table[slot];
+	return s && s->key == key ? s : NULL;
+}
+
+void
+rmq_worker_post(struct rmq_worker *w, unsigned to, struct rmq_inbox_msg *m)
+{
+	struct rmq_worker *dst = w->b->workers[to];
+	cds_wfcq_node_init(&m->node);
+	cds_wfcq_enqueue(&dst->inbox_head, &dst->inbox_tail, &m->node);
+	dst->loop->ops->wake(dst->loop);
+}
+
+void
+rmq_worker_deliver_remote(struct rmq_worker *w, uint64_t key,
+    const struct rmq_qitem *it)
+{
+	unsigned to = RMQ_KEY_WORKER(key);
+	struct rmq_inbox_msg *m = w->out[to];
+	if (m == NULL) {
+		m = calloc(1, sizeof(*m));
+		if (m == NULL) {
+			rmq_msg_rele(it->msg);
+			return;
+		}
+		m->kind = RMQ_INBOX_DELIVER;
+		w->out[to] = m;
+		w->outmask |= 1ull << to;
+	}
+	if (m->deliver.n == m->deliver.cap) {
+		uint32_t cap = m->deliver.cap ? m->deliver.cap * 2 : 64;
+		struct rmq_delivery *d =
+		    realloc(m->deliver.d, cap * sizeof(*d));
+		if (d == NULL) {
+			rmq_msg_rele(it->msg);
+			return;
+		}
+		m->deliver.d = d;
+		m->deliver.cap = cap;
+	}
+	m->deliver.d[m->deliver.n++] = (struct rmq_delivery){ key, *it };
+}
+
+void
+rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg)
+{
+	struct rmq_worker *w = arg;
+	struct rmq_broker *b = w->b;
+	struct rmq_conn *conn;
+	int one = 1;
+	if (b->cfg.max_connections &&
+	    atomic_load(&b->connections) >= b->cfg.max_connections) {
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (loop->ops->conn_open(loop, fd, &conn) != 0) {
+		close(fd);
+		return;
+	}
+	/* Counted from accept to the close callback, across handoffs. */
+	atomic_fetch_add(&b->connections, 1);
+	if (rmq_session_start(w, conn, NULL, 0) != 0) {
+		atomic_fetch_sub(&b->connections, 1);
+		conn->data = NULL;
+		loop->ops->close(conn, NULL);
+	}
+}
+
+static void
+worker_inbox(struct rmq_worker *w)
+{
+	struct cds_wfcq_head head;
+	struct cds_wfcq_tail tail;
+	struct cds_wfcq_node *node, *next;
+	cds_wfcq_init(&head, &tail);
+	if (__cds_wfcq_splice_blocking(&head, &tail, &w->inbox_head,
+		&w->inbox_tail) == CDS_WFCQ_RET_SRC_EMPTY)
+		return;
+	__cds_wfcq_for_each_blocking_safe(&head, &tail, node, next)
+	{
+		struct rmq_inbox_msg *m =
+		    caa_container_of(node, struct rmq_inbox_msg, node);
+		if (m->kind == RMQ_INBOX_DELIVER) {
+			for (uint32_t i = 0; i < m->deliver.n; i++) {
+				struct rmq_delivery *d = &m->deliver.d[i];
+				struct rmq_session *s =
+				    rmq_worker_session(w, d->key);
+				if (s)
+					rmq_session_enqueue(s, &d->it);
+				else
+					rmq_msg_rele(d->it.msg);
+			}
+			m->deliver.n = 0;
+		} else {
+			rmq_session_adopt(w, m->adopt.key, m->adopt.fd,
+			    m->adopt.bytes, m->adopt.len);
+			m->kind = RMQ_INBOX_DELIVER; /* nothing left to free */
+			m->deliver.n = 0;
+			m->deliver.d = NULL;
+		}
+		worker_inbox_free(m);
+	}
+}
+
+static void
+worker_turn(struct rmq_loop *loop)
+{
+	struct rmq_worker *w = loop->data;
+	worker_inbox(w);
+	/* One write per session with output, then the batches for the
+	 * other workers, one wake-up each. */
+	while (w->dirty) {
+		struct rmq_session *s = w->dirty;
+		w->dirty = s->next_dirty;
+		s->dirty = 0;
+		rmq_session_flush(s);
+	}
+	while (w->outmask) {
+		unsigned to = (unsigned)__builtin_ctzll(w->outmask);
+		w->outmask &= w->outmask - 1;
+		struct rmq_inbox_msg *m = w->out[to];
+		w->out[to] = NULL;
+		rmq_worker_post(w, to, m);
+	}
+}
+
+static void
+worker_tick(struct rmq_loop *loop)
+{
+	struct rmq_worker *w = loop->data;
+	struct rmq_session *s = w->sessions, *next;
+	for (; s; s = next) {
+		next = s->next;
+		rmq_session_tick(s, loop->now_ms);
+	}
+}
+
+static void
+worker_stopping(struct rmq_loop *loop)
+{
+	struct rmq_worker *w = loop->data;
+	/* 5.0 clients hear why (0x8B); every connection closes. */
+	for (struct rmq_session *s = w->sessions; s; s = s->next) {
+		if (s->conn == NULL)
+			continue;
+		if (s->state == RMQ_SESS_LIVE)
+			rmq_session_disconnect(s, RMQ_RC_SERVER_SHUTTING_DOWN);
+		else
+			rmq_session_close(s);
+	}
+}

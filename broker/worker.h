@@ -1,0 +1,121 @@
+/* broker/worker.h: the broker's state on one worker loop.
+ *
+ * A worker owns a shard of the sessions (a slot table, so that keys from
+ * other workers can be checked without touching freed memory), the list of
+ * sessions with output to flush at the end of the turn, the batches of
+ * deliveries bound for each other worker, and its counters.  Other workers
+ * reach it only through its inbox, a wait-free multi-producer queue
+ * (liburcu's wfcqueue) drained once per turn, with one wake-up per batch.
+ */
+#ifndef RMQ_WORKER_H
+#define RMQ_WORKER_H
+
+#include <stdint.h>
+#include <urcu/wfcqueue.h>
+
+#include "broker.h"
+#include "session.h"
+
+/* One delivery to a session of another worker. */
+struct rmq_delivery {
+	uint64_t key;
+	struct rmq_qitem it;
+};
+
+enum rmq_inbox_kind {
+	RMQ_INBOX_DELIVER, /* a batch of deliveries */
+	RMQ_INBOX_ADOPT, /* a connection whose session lives here */
+};
+
+struct rmq_inbox_msg {
+	struct cds_wfcq_node node;
+	enum rmq_inbox_kind kind;
+	union {
+		struct {
+			uint32_t n, cap;
+			struct rmq_delivery *d;
+		} deliver;
+		struct {
+			uint64_t key; /* the session it belongs to */
+			int fd;
+			uint8_t *bytes; /* CONNECT and what followed it */
+			uint32_t len;
+		} adopt;
+	};
+};
+
+struct rmq_worker_stats {
+	uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+	uint64_t dropped_queue_full, dropped_expired, dropped_too_large;
+	uint64_t connects, disconnects, protocol_errors;
+};
+
+struct rmq_worker {
+	struct rmq_broker *b;
+	struct rmq_loop *loop;
+	unsigned id;
+
+	struct rmq_session **table;
+	uint32_t table_cap, table_used;
+	uint32_t *free_slots;
+	uint32_t nfree;
+	uint32_t gen;
+
+	struct rmq_session *sessions; /* all of them, a doubly linked list */
+	struct rmq_session *dirty; /* output to flush this turn */
+
+	struct cds_wfcq_head inbox_head;
+	struct cds_wfcq_tail inbox_tail;
+	struct rmq_inbox_msg *out[RMQ_MAX_WORKERS]; /* deliveries to send */
+	uint64_t outmask;
+	uint32_t share_rr; /* round-robin cursor for shared groups */
+
+	/* Scratch for routing: the subscriptions one message matched. */
+	struct rmq_match {
+		uint64_t owner;
+		uint32_t subid;
+		uint8_t qos;
+		uint8_t flags;
+	} * matches;
+	uint32_t nmatch, match_cap;
+
+	struct rmq_worker_stats st;
+};
+
+int rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out);
+
+void rmq_worker_free(struct rmq_worker *w);
+
+/* A new connection accepted on this worker. */
+void rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg);
+
+/* Allocate a slot and key for a new session; NULL when out of memory. */
+struct rmq_session *rmq_worker_session_alloc(struct rmq_worker *w);
+
+/* Return the session's slot; the session must be unlinked already. */
+void rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s);
+
+/* The live session for key on this worker, or NULL. */
+struct rmq_session *rmq_worker_session(struct rmq_worker *w, uint64_t key);
+
+/* Queue `msg` for another worker and wake it at the end of the turn. */
+void
+rmq_worker_post(struct rmq_worker *w, unsigned to, struct rmq_inbox_msg *m);
+
+/* Add a delivery for session `key` on another worker to this turn's
+ * batch for it.  Takes over the item's message reference. */
+void rmq_worker_deliver_remote(struct rmq_worker *w, uint64_t key,
+    const struct rmq_qitem *it);
+
+/* Mark a session to flush at the end of this turn. */
+static inline void
+rmq_worker_dirty(struct rmq_worker *w, struct rmq_session *s)
+{
+	if (!s->dirty && s->conn) {
+		s->dirty = 1;
+		s->next_dirty = w->dirty;
+		w->dirty = s;
+	}
+}
+
+#endif

@@ -1,0 +1,166 @@
+"""01: CONNECT and CONNACK for MQTT 3.1, 3.1.1 and 5.0: return and reason
+codes, client identifiers, and the connections the spec says to close."""
+import subprocess
+
+from rmqtest import (Broker, Client, Raw, connect_packet, packet, paho, run,
+                     string, varint)
+
+
+def connect_v311(b):
+    c = Client(b, "c311")
+    flags, rc, _ = c.connack
+    assert rc == 0 and flags["session present"] == 0
+    c.close()
+
+
+def connect_v31_with_mosquitto_clients(b):
+    # 3.1 (MQIsdp) subscriber and publisher from Debian's mosquitto clients.
+    sub = subprocess.Popen(["mosquitto_sub", "-p", str(b.port), "-V", "mqttv31",
+                            "-i", "sub31", "-t", "v31/t", "-C", "1"],
+                           stdout=subprocess.PIPE, text=True)
+    c = Client(b, "probe")  # give the subscriber time to subscribe
+    c.quiet(0.5)
+    subprocess.run(["mosquitto_pub", "-p", str(b.port), "-V", "mqttv31",
+                    "-i", "pub31", "-t", "v31/t", "-m", "hello 3.1"],
+                   check=True, timeout=10)
+    out, _ = sub.communicate(timeout=10)
+    assert out.strip() == "hello 3.1", out
+    c.close()
+
+
+def connect_v5_connack_properties(b):
+    c = Client(b, "c5", version=paho.MQTTv5)
+    flags, rc, props = c.connack
+    assert rc == 0
+    # 3.2.2.3: the server tells what it supports.
+    assert props.ReceiveMaximum > 0
+    assert props.TopicAliasMaximum > 0
+    assert props.MaximumPacketSize > 0
+    c.close()
+
+
+def v5_empty_client_id_gets_assigned_one(b):
+    # [MQTT-3.1.3-6], [MQTT-3.1.3-7]
+    c = Client(b, "", version=paho.MQTTv5)
+    _, rc, props = c.connack
+    assert rc == 0
+    assert props.AssignedClientIdentifier.startswith("ringmq-")
+    c.close()
+
+
+def v311_empty_id_without_clean_session_refused(b):
+    # [MQTT-3.1.3-8]: CONNACK 0x02 Identifier rejected, then close.
+    r = Raw(b)
+    r.send(connect_packet("", version=4, flags=0x00))
+    first, body = r.recv_packet()
+    assert first == 0x20 and body == bytes([0, 2]), (first, body)
+    assert r.closed()
+
+
+def v31_long_client_id_refused(b):
+    # 3.1: identifiers are 1 to 23 characters; longer: return code 2.
+    r = Raw(b)
+    r.send(connect_packet("x" * 24, version=3))
+    first, body = r.recv_packet()
+    assert first == 0x20 and body[1] == 2, body
+    assert r.closed()
+
+
+def unsupported_protocol_level(b):
+    # [MQTT-3.1.2-2]: CONNACK 0x01 (3.x form) and close.
+    r = Raw(b)
+    r.send(packet(0x10, string("MQTT") + bytes([6, 2, 0, 60]) + string("x")))
+    first, body = r.recv_packet()
+    assert first == 0x20 and body == bytes([0, 1]), body
+    assert r.closed()
+
+
+def unknown_protocol_name(b):
+    # [MQTT-3.1.2-1]: not MQTT: the connection is closed, and not answered
+    # as if it were MQTT 5.0 (the level byte says 5).
+    r = Raw(b)
+    r.send(packet(0x10, string("MQTX") + bytes([5, 2, 0, 60, 0]) +
+                  string("x")))
+    assert r.recv_packet() is None
+    r.close()
+
+
+def first_packet_must_be_connect(b):
+    # [MQTT-3.1.0-1]
+    r = Raw(b)
+    r.send(bytes([0xC0, 0x00]))
+    assert r.closed()
+
+
+def second_connect_is_a_protocol_error(b):
+    # [MQTT-3.1.0-2]: 5.0 hears DISCONNECT 0x82, then the close.
+    r = Raw(b)
+    r.send(connect_packet("twice", version=5))
+    first, body = r.recv_packet()
+    assert first == 0x20 and body[1] == 0
+    r.send(connect_packet("twice", version=5))
+    first, body = r.recv_packet()
+    assert first == 0xE0 and body[0] == 0x82, (first, body)
+    assert r.closed()
+
+
+def connect_reserved_flag(b):
+    # [MQTT-3.1.2-3]: reserved flag set: malformed, closed (5.0 may get
+    # CONNACK 0x81 first).
+    r = Raw(b)
+    r.send(connect_packet("rsv", version=5, flags=0x03))
+    p = r.recv_packet()
+    if p is not None:
+        assert p[0] == 0x20 and p[1][1] == 0x81, p
+    assert r.closed()
+
+
+def malformed_packet_closes_only_that_connection(b):
+    ok = Client(b, "bystander")
+    ok.subscribe("by/t", 1)
+    r = Raw(b)
+    r.send(connect_packet("bad", version=5))
+    assert r.recv_packet()[0] == 0x20
+    # PUBLISH with QoS 3 [MQTT-3.3.1-4]: DISCONNECT 0x81.
+    r.send(packet(0x36, string("t") + b"\x00\x01\x00"))
+    first, body = r.recv_packet()
+    assert first == 0xE0 and body[0] == 0x81, (first, body)
+    assert r.closed()
+    ok.publish("by/t", b"still here", qos=1)
+    assert ok.wait_msgs(1)[0].payload == b"still here"
+    ok.close()
+
+
+def connect_timeout(b):
+    # A connection that sends no CONNECT is closed after the timeout.
+    r = Raw(b)
+    assert r.closed()
+
+
+def ping(b):
+    r = Raw(b)
+    r.send(connect_packet("pinger", version=4))
+    assert r.recv_packet()[0] == 0x20
+    r.send(bytes([0xC0, 0x00]))
+    assert r.recv_packet() == (0xD0, b"")
+    r.close()
+
+
+def keep_alive_timeout(b):
+    # [MQTT-3.1.2-24]: nothing for 1.5 x keep alive: closed; 5.0 says 0x8D.
+    r = Raw(b)
+    r.send(connect_packet("ka", version=5, keepalive=1))
+    assert r.recv_packet()[0] == 0x20
+    first, body = r.recv_packet()
+    assert first == 0xE0 and body[0] == 0x8D, (first, body)
+    assert r.closed()
+
+
+run([connect_v311, connect_v31_with_mosquitto_clients,
+     connect_v5_connack_properties, v5_empty_client_id_gets_assigned_one,
+     v311_empty_id_without_clean_session_refused, v31_long_client_id_refused,
+     unsupported_protocol_level, unknown_protocol_name,
+     first_packet_must_be_connect, second_connect_is_a_protocol_error,
+     connect_reserved_flag, malformed_packet_closes_only_that_connection,
+     connect_timeout, ping, keep_alive_timeout],
+    make_broker=lambda: Broker("--connect-timeout", "1000"))

@@ -1,0 +1,134 @@
+"""07: MQTT 5.0 properties: topic aliases, message expiry counting down in
+queues, request/response properties and user properties passed through,
+the client's Maximum Packet Size, and server-side reason codes."""
+import time
+
+from rmqtest import (Client, Raw, connect_packet, packet, paho, props, run,
+                     string, varint)
+
+
+def properties_pass_through(b):
+    s = Client(b, "pp-s", version=paho.MQTTv5)
+    s.subscribe("pp/t", 1)
+    p = Client(b, "pp-p", version=paho.MQTTv5)
+    pr = props("PUBLISH", ResponseTopic="pp/reply", CorrelationData=b"\x01\x02",
+               ContentType="application/json", PayloadFormatIndicator=1,
+               UserProperty=[("a", "1"), ("b", "2"), ("a", "3")])
+    p.publish("pp/t", b"{}", qos=1, properties=pr)
+    m = s.wait_msgs(1)[0]
+    q = m.properties
+    assert q.ResponseTopic == "pp/reply"
+    assert q.CorrelationData == b"\x01\x02"
+    assert q.ContentType == "application/json"
+    assert q.PayloadFormatIndicator == 1
+    # 3.3.2.3.7: user properties in order, duplicates kept.
+    assert q.UserProperty == [("a", "1"), ("b", "2"), ("a", "3")], q.UserProperty
+    s.close()
+    p.close()
+
+
+def v5_to_v311_drops_properties(b):
+    s = Client(b, "old-s", version=paho.MQTTv311)
+    s.subscribe("pp2/t", 1)
+    p = Client(b, "new-p", version=paho.MQTTv5)
+    p.publish("pp2/t", b"x", qos=1,
+              properties=props("PUBLISH", UserProperty=[("k", "v")]))
+    assert s.wait_msgs(1)[0].payload == b"x"
+    s.close()
+    p.close()
+
+
+def inbound_topic_alias(b):
+    # 3.3.2.3.4: set an alias with a topic, then use it with an empty one.
+    s = Client(b, "al-s")
+    s.subscribe("al/long/topic", 1)
+    r = Raw(b)
+    r.send(connect_packet("al-raw", version=5))
+    assert r.recv_packet()[0] == 0x20
+    alias = bytes([0x23, 0x00, 0x01])
+    r.send(packet(0x30, string("al/long/topic") + varint(3) + alias + b"one"))
+    r.send(packet(0x30, string("") + varint(3) + alias + b"two"))
+    got = [m.payload for m in s.wait_msgs(2)]
+    assert got == [b"one", b"two"], got
+    # An alias above the maximum we announced: DISCONNECT 0x94.
+    big = bytes([0x23, 0x7F, 0xFF])
+    r.send(packet(0x30, string("al/x") + varint(3) + big + b"z"))
+    first, body = r.recv_packet()
+    assert first == 0xE0 and body[0] == 0x94, (first, body)
+    s.close()
+
+
+def unknown_alias_is_a_protocol_error(b):
+    r = Raw(b)
+    r.send(connect_packet("al-raw2", version=5))
+    assert r.recv_packet()[0] == 0x20
+    r.send(packet(0x30, string("") + varint(3) + bytes([0x23, 0, 5]) + b"x"))
+    first, body = r.recv_packet()
+    assert first == 0xE0 and body[0] == 0x82, (first, body)
+
+
+def message_expiry_counts_down(b):
+    # 3.3.2.3.3: the interval sent is what is left; expired: not sent.
+    s = Client(b, "mx", version=paho.MQTTv5, clean_start=False,
+               properties=props("CONNECT", SessionExpiryInterval=60))
+    s.subscribe("mx/t", 1)
+    s.close()
+    p = Client(b, "mx-p", version=paho.MQTTv5)
+    p.publish("mx/t", b"long", qos=1,
+              properties=props("PUBLISH", MessageExpiryInterval=30))
+    p.publish("mx/t", b"short", qos=1,
+              properties=props("PUBLISH", MessageExpiryInterval=1))
+    time.sleep(2.2)
+    s2 = Client(b, "mx", version=paho.MQTTv5, clean_start=False,
+                properties=props("CONNECT", SessionExpiryInterval=60))
+    m = s2.wait_msgs(1)[0]
+    s2.quiet(0.3)
+    assert [x.payload for x in s2.msgs] == [b"long"]
+    assert 25 <= m.properties.MessageExpiryInterval <= 28, \
+        m.properties.MessageExpiryInterval
+    s2.close()
+    p.close()
+
+
+def client_maximum_packet_size(b):
+    # [MQTT-3.1.2-25]: nothing bigger than the client accepts.
+    s = Client(b, "mps", version=paho.MQTTv5,
+               properties=props("CONNECT", MaximumPacketSize=100))
+    s.subscribe("mps/t", 1)
+    p = Client(b, "mps-p")
+    p.publish("mps/t", b"x" * 500, qos=1)
+    p.publish("mps/t", b"small", qos=1)
+    assert [m.payload for m in s.wait_msgs(1)] == [b"small"]
+    s.quiet(0.3)
+    assert len(s.msgs) == 1
+    s.close()
+    p.close()
+
+
+def puback_says_no_matching_subscribers(b):
+    # 3.4.2.1: 0x10 when nobody was subscribed.
+    r = Raw(b)
+    r.send(connect_packet("nms", version=5))
+    assert r.recv_packet()[0] == 0x20
+    r.send(packet(0x32, string("nobody/here") + b"\x00\x09" + varint(0) +
+                  b"x"))
+    first, body = r.recv_packet()
+    assert first == 0x40 and body[:3] == b"\x00\x09\x10", body
+    r.close()
+
+
+def subscription_identifier(b):
+    s = Client(b, "sid", version=paho.MQTTv5)
+    s.subscribe("sid/#", 1, properties=props("SUBSCRIBE",
+                                             SubscriptionIdentifier=42))
+    p = Client(b, "sid-p")
+    p.publish("sid/x", b"x", qos=1)
+    assert s.wait_msgs(1)[0].properties.SubscriptionIdentifier == [42]
+    s.close()
+    p.close()
+
+
+run([properties_pass_through, v5_to_v311_drops_properties,
+     inbound_topic_alias, unknown_alias_is_a_protocol_error,
+     message_expiry_counts_down, client_maximum_packet_size,
+     puback_says_no_matching_subscribers, subscription_identifier])

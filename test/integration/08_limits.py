@@ -1,0 +1,80 @@
+"""08: bounds that keep one client from exhausting the broker: maximum
+packet size, queued messages per session, total connections, and a slow
+subscriber that must not stall the others."""
+import socket
+import time
+
+from rmqtest import (Broker, Client, Raw, connect_packet, packet, paho, run,
+                     string, varint)
+
+
+def packet_too_large(b):
+    # The broker's limit (4096 here): 5.0 DISCONNECT 0x95, then close.
+    r = Raw(b)
+    r.send(connect_packet("big", version=5))
+    assert r.recv_packet()[0] == 0x20
+    r.send(bytes([0x30]) + varint(10000))  # refused on the header alone
+    first, body = r.recv_packet()
+    assert first == 0xE0 and body[0] == 0x95, (first, body)
+    assert r.closed()
+
+
+def queue_bound_drops_beyond_it(b):
+    # --max-queued 20: an offline session keeps 20 of 50 QoS 1 messages.
+    s = Client(b, "q", clean=False)
+    s.subscribe("q/t", 1)
+    s.close()
+    p = Client(b, "q-p")
+    for i in range(50):
+        p.publish("q/t", b"%d" % i, qos=1)
+    s2 = Client(b, "q", clean=False)
+    got = [int(m.payload) for m in s2.wait_msgs(20)]
+    s2.quiet(0.3)
+    assert got == list(range(20)) and len(s2.msgs) == 20, len(s2.msgs)
+    s2.close()
+    p.close()
+
+
+def connection_limit(b):
+    # --max-connections 8: the ninth is closed at once.
+    clients = [Client(b, "cl%d" % i) for i in range(8)]
+    r = Raw(b)
+    r.send(connect_packet("cl-extra", version=4))
+    assert r.recv_packet() is None
+    for c in clients:
+        c.close()
+    time.sleep(0.2)
+    c = Client(b, "cl-again")  # room again
+    c.close()
+
+
+def slow_subscriber_does_not_stall_others(b):
+    # A subscriber that never reads: its queue fills and is bounded; the
+    # fast subscriber gets everything.
+    slow = Raw(b)
+    slow.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.send(connect_packet("slow", version=4))
+    assert slow.recv_packet()[0] == 0x20
+    slow.send(packet(0x82, b"\x00\x01" + string("sl/t") + b"\x00"))
+    assert slow.recv_packet()[0] == 0x90
+    fast = Client(b, "fast")
+    fast.subscribe("sl/t", 0)
+    p = Client(b, "slow-p")
+    payload = b"x" * 2000
+    n = 600
+    # Paced in batches the fast subscriber keeps up with, so only the
+    # slow one meets its bound.
+    for i in range(0, n, 10):
+        for j in range(10):
+            p.c.publish("sl/t", payload, 0)
+        fast.wait_msgs(i + 10)
+    assert len(fast.msgs) == n
+    slow.close()
+    fast.close()
+    p.close()
+
+
+run([packet_too_large, queue_bound_drops_beyond_it, connection_limit,
+     slow_subscriber_does_not_stall_others],
+    make_broker=lambda: Broker("--max-packet-size", "4096", "--max-queued",
+                               "20", "--max-connections", "8"))

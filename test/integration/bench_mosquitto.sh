@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# test/integration/bench_mosquitto.sh: runs ringmq-bench against a
+# Mosquitto it starts itself (own config, free loopback port, persistence
+# off) and checks from the JSON that the counts add up: QoS 1 p2p on
+# loopback delivers exactly what is expected, with no loss, duplicate or
+# reordering.  Also checks that a refused connection fails clearly.
+# Usage: bench_mosquitto.sh path/to/ringmq-bench.  Exit 77 (skip) when
+# mosquitto is not installed.
+set -euo pipefail
+
+bench=${1:?usage: bench_mosquitto.sh path/to/ringmq-bench}
+mosq=/usr/sbin/mosquitto
+[ -x "$mosq" ] || mosq=$(command -v mosquitto || true)
+if [ -z "$mosq" ]; then
+	echo "mosquitto is not installed (apt-get install mosquitto): skip"
+	exit 77
+fi
+
+dir=$(mktemp -d)
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+port=$(free_port)
+cat >"$dir/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+set_tcp_nodelay true
+log_dest stderr
+CONF
+wait_port() {
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.05
+	done
+	echo "FAIL: mosquitto is not listening on $1"
+	exit 1
+}
+
+# Mosquitto drops privileges when started as root, so it logs to stderr,
+# which this script (still root) writes to the log file.
+"$mosq" -c "$dir/mosquitto.conf" 2>>"$dir/mosquitto.log" &
+pid=$!
+wait_port "$port"
+
+fail() {
+	echo "FAIL: $*"
+	[ -f "$dir/mosquitto.log" ] && tail -5 "$dir/mosquitto.log"
+	exit 1
+}
+
+# check JSON_FILE PYTHON_CONDITIONS...: each condition over `r`, the run.
+check() {
+	local file=$1
+	shift
+	python3 - "$file" "$@" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+bad = [c for c in sys.argv[2:] if not eval(c, {}, {"r": r})]
+for c in bad:
+    print("condition failed:", c)
+keys = ("completed", "error", "sent", "delivered", "expected", "lost",
+        "duplicated", "out_of_order", "delivered_per_s")
+print({k: r.get(k) for k in keys})
+sys.exit(1 if bad else 0)
+PY
+}
+
+echo "# 1: p2p QoS 1, MQTT 5"
+timeout 60 "$bench" run p2p -h 127.0.0.1 -p "$port" --clients 10 -q 1 -s 64 \
+	--duration 2 --warmup 0.5 --broker-pid "$pid" --json "$dir/p2p.json" \
+	--quiet || fail "p2p QoS 1 exited $?"
+check "$dir/p2p.json" 'r["completed"]' 'r["delivered"] > 0' \
+	'r["delivered"] == r["expected"]' 'r["sent"] == r["expected"]' \
+	'r["lost"] == 0' 'r["duplicated"] == 0' 'r["out_of_order"] == 0' \
+	'r["latency_us"]["count"] > 0' 'r["broker"]["pid"] > 0' \
+	'r["connect"]["connected"] == 20' || fail "p2p QoS 1 counts"
+
+echo "# 2: fan-in QoS 1, MQTT 3.1.1, paced"
+timeout 60 "$bench" run fanin -h 127.0.0.1 -p "$port" --clients 20 -q 1 \
+	-V 4 -I 10 --duration 2 --warmup 0.5 --json "$dir/fanin.json" \
+	--quiet || fail "fanin exited $?"
+check "$dir/fanin.json" 'r["completed"]' 'r["delivered"] > 0' \
+	'r["delivered"] == r["expected"]' 'r["lost"] == 0' \
+	'r["duplicated"] == 0' 'r["out_of_order"] == 0' || fail "fanin counts"
+
+echo "# 3: shared subscription QoS 1"
+timeout 60 "$bench" run sharedsub -h 127.0.0.1 -p "$port" --clients 8 \
+	--subs 3 -q 1 --duration 1 --warmup 0 --json "$dir/shared.json" \
+	--quiet || fail "sharedsub exited $?"
+check "$dir/shared.json" 'r["completed"]' 'r["delivered"] > 0' \
+	'r["delivered"] == r["expected"]' 'r["lost"] == 0' ||
+	fail "sharedsub counts"
+
+echo "# 4: p2p QoS 1 over TLS, server certificate verified"
+if command -v openssl >/dev/null; then
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" \
+		-out "$dir/ca.crt" -days 1 -subj "/CN=bench test CA" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -keyout "$dir/srv.key" \
+		-out "$dir/srv.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$dir/ext"
+	openssl x509 -req -in "$dir/srv.csr" -CA "$dir/ca.crt" \
+		-CAkey "$dir/ca.key" -CAcreateserial -out "$dir/srv.crt" \
+		-days 1 -extfile "$dir/ext" 2>/dev/null
+	# Mosquitto started as root reads them as user mosquitto.
+	chmod 755 "$dir"
+	chmod 644 "$dir"/*.key "$dir"/*.crt
+	tport=$(free_port)
+	cat >>"$dir/mosquitto.conf" <<CONF
+listener $tport 127.0.0.1
+cafile $dir/ca.crt
+certfile $dir/srv.crt
+keyfile $dir/srv.key
+CONF
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	pid=""
+	"$mosq" -c "$dir/mosquitto.conf" 2>>"$dir/mosquitto.log" &
+	pid=$!
+	wait_port "$tport"
+	timeout 60 "$bench" run p2p -h 127.0.0.1 -p "$tport" --tls \
+		--cacert "$dir/ca.crt" --clients 4 -q 1 -s 64 --duration 1 \
+		--warmup 0 --json "$dir/tls.json" --quiet || fail "TLS exited $?"
+	check "$dir/tls.json" 'r["completed"]' 'r["delivered"] > 0' \
+		'r["delivered"] == r["expected"]' 'r["lost"] == 0' ||
+		fail "TLS counts"
+else
+	echo "openssl not installed: TLS case skipped"
+fi
+
+echo "# 5: a refused connection is a clear failure"
+closed=$(free_port)
+set +e
+out=$(timeout 30 "$bench" run p2p -h 127.0.0.1 -p "$closed" --clients 2 \
+	--duration 1 --quiet 2>&1)
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "run against a closed port exited 0"
+echo "$out" | grep -q "connection refused" || fail "no 'connection refused' in: $out"
+echo "ok: $out"
+echo "PASS"

@@ -1,0 +1,278 @@
+"""test/integration/rmqtest.py: what the integration tests share.
+
+Starts the real ringmq binary on a free loopback port with the backend
+under test, drives it with Debian's paho-mqtt and mosquitto clients and a
+raw socket client for bytes no well-behaved client sends, and runs the test
+functions of a file, printing one line per test and the closing
+"N passed, N failed" line that scripts/test sums.
+"""
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+try:
+    import paho.mqtt.client as paho
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.packettypes import PacketTypes
+except ImportError:  # a visible skip, not a pass
+    print("python3-paho-mqtt is not installed: skipped")
+    sys.exit(77)
+
+BROKER = os.environ.get("RINGMQ_BIN", "build/broker/ringmq")
+LOOP = os.environ.get("RINGMQ_LOOP", "auto")
+DEADLINE = 10.0  # seconds any single wait may take before a test fails
+
+
+class Broker:
+    """A ringmq process on 127.0.0.1 and a port of its choosing."""
+
+    def __init__(self, *args, threads=2):
+        cmd = [BROKER, "-p", "127.0.0.1:0", "--threads", str(threads),
+               "--loop", LOOP, "-v", *args]
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        self.log = []
+        self.port = None
+        ready = threading.Event()
+
+        def reader():
+            for line in self.proc.stderr:
+                self.log.append(line.rstrip("\n"))
+                m = re.search(r"listening on [^ ]+:(\d+)", line)
+                if m and self.port is None:
+                    self.port = int(m.group(1))
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=reader, daemon=True).start()
+        if not ready.wait(DEADLINE) or self.port is None:
+            self.stop()
+            if any("io_uring unavailable" in line for line in self.log):
+                print("io_uring is not available here: skipped")
+                sys.exit(77)
+            raise RuntimeError("broker did not start: " + "\n".join(self.log))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def alive(self):
+        return self.proc.poll() is None
+
+
+class Client:
+    """A paho client whose received messages are kept in order."""
+
+    def __init__(self, broker, client_id="", version=paho.MQTTv311,
+                 clean=True, will=None, keepalive=60, properties=None,
+                 clean_start=True):
+        proto = version
+        if version == paho.MQTTv5:
+            self.c = paho.Client(client_id=client_id, protocol=proto)
+        else:
+            self.c = paho.Client(client_id=client_id, protocol=proto,
+                                 clean_session=clean)
+        self.version = version
+        self.msgs = []
+        self.cv = threading.Condition()
+        self.connack = None
+        self.disconnect_rc = None
+        self.disconnects = []  # every on_disconnect reason, in order
+        self.subacks = []
+        self.c.on_message = self._on_message
+        self.c.on_connect = self._on_connect
+        self.c.on_disconnect = self._on_disconnect
+        self.c.on_subscribe = self._on_subscribe
+        if will:
+            self.c.will_set(**will)
+        kw = {}
+        if version == paho.MQTTv5:
+            kw["clean_start"] = clean_start
+            if properties is not None:
+                kw["properties"] = properties
+        self.c.connect("127.0.0.1", broker.port, keepalive, **kw)
+        self.c.loop_start()
+        self.wait(lambda: self.connack is not None, "CONNACK")
+
+    def _on_connect(self, c, userdata, flags, rc, properties=None):
+        with self.cv:
+            self.connack = (flags, rc, properties)
+            self.cv.notify_all()
+
+    def _on_disconnect(self, c, userdata, rc, properties=None):
+        with self.cv:
+            self.disconnect_rc = rc
+            self.disconnects.append(rc)
+            self.cv.notify_all()
+
+    def _on_subscribe(self, c, userdata, mid, granted, properties=None):
+        with self.cv:
+            self.subacks.append((mid, granted))
+            self.cv.notify_all()
+
+    def _on_message(self, c, userdata, msg):
+        with self.cv:
+            self.msgs.append(msg)
+            self.cv.notify_all()
+
+    def wait(self, cond, what, timeout=DEADLINE):
+        end = time.time() + timeout
+        with self.cv:
+            while not cond():
+                left = end - time.time()
+                if left <= 0:
+                    raise AssertionError("timed out waiting for " + what)
+                self.cv.wait(left)
+
+    def subscribe(self, topic, qos=0, **kw):
+        n = len(self.subacks)
+        rc, mid = self.c.subscribe(topic, qos, **kw)
+        assert rc == 0
+        self.wait(lambda: len(self.subacks) > n, "SUBACK")
+        return self.subacks[-1][1]
+
+    def publish(self, topic, payload, qos=0, retain=False, **kw):
+        info = self.c.publish(topic, payload, qos, retain, **kw)
+        if qos:
+            info.wait_for_publish(DEADLINE)
+            assert info.is_published(), "no acknowledgement"
+        return info
+
+    def wait_msgs(self, n, timeout=DEADLINE):
+        self.wait(lambda: len(self.msgs) >= n,
+                  "%d messages (have %d)" % (n, len(self.msgs)), timeout)
+        return self.msgs
+
+    def quiet(self, seconds=0.3):
+        """Let messages that should not come have their chance."""
+        time.sleep(seconds)
+        return self.msgs
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+class Raw:
+    """A plain TCP client speaking bytes."""
+
+    def __init__(self, broker):
+        self.s = socket.create_connection(("127.0.0.1", broker.port),
+                                          timeout=DEADLINE)
+
+    def send(self, data):
+        self.s.sendall(bytes(data))
+
+    def recv_packet(self):
+        """One whole packet (first byte, body), or None at EOF."""
+        first = self._read(1)
+        if not first:
+            return None
+        mult, length = 1, 0
+        while True:
+            b = self._read(1)[0]
+            length += (b & 0x7F) * mult
+            mult *= 128
+            if not b & 0x80:
+                break
+        return first[0], self._read(length)
+
+    def closed(self):
+        """True when the broker closed the connection (EOF or reset)."""
+        try:
+            while True:
+                data = self.s.recv(4096)
+                if not data:
+                    return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def _read(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                return buf
+            buf += chunk
+        return buf
+
+    def close(self):
+        self.s.close()
+
+
+def props(packet_type, **kw):
+    """paho Properties for a packet type from keyword arguments."""
+    p = Properties(getattr(PacketTypes, packet_type))
+    for k, v in kw.items():
+        setattr(p, k, v)
+    return p
+
+
+def string(s):
+    b = s.encode() if isinstance(s, str) else s
+    return bytes([len(b) >> 8, len(b) & 0xFF]) + b
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def packet(first, body):
+    return bytes([first]) + varint(len(body)) + body
+
+
+def connect_packet(client_id="raw", version=4, flags=0x02, keepalive=60,
+                   props=b"", payload_extra=b""):
+    name = b"MQIsdp" if version == 3 else b"MQTT"
+    body = string(name) + bytes([version, flags]) + \
+        keepalive.to_bytes(2, "big")
+    if version == 5:
+        body += varint(len(props)) + props
+    body += string(client_id) + payload_extra
+    return packet(0x10, body)
+
+
+def run(tests, make_broker=lambda: Broker()):
+    """Run test functions, each given a broker; print the summary line."""
+    passed = failed = 0
+    broker = make_broker()
+    try:
+        for t in tests:
+            if not broker.alive():
+                broker = make_broker()
+            try:
+                t(broker)
+                assert broker.alive(), "the broker died"
+                passed += 1
+                print("ok   %s [%s]" % (t.__name__, LOOP), flush=True)
+            except Exception:
+                failed += 1
+                print("FAIL %s [%s]" % (t.__name__, LOOP), flush=True)
+                traceback.print_exc()
+                print("\n".join(broker.log[-20:]))
+    finally:
+        rc = broker.stop()
+        if rc not in (0, None):
+            failed += 1
+            print("FAIL broker exit status %s" % rc)
+            print("\n".join(broker.log[-30:]))
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed or not passed else 0)
