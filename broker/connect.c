@@ -18,9 +18,7 @@ connect_refuse(struct rmq_session *s, uint8_t v5_reason, uint8_t v3_code)
 	struct rmq_packet ack = { .type = RMQ_CONNACK };
 	ack.connack.reason = s->version == RMQ_V5 ? v5_reason : v3_code;
 	if (rmq_session_send(s, &ack) == 0) {
-		s->state = RMQ_SESS_CLOSING;
-		s->close_after_write = 1;
-		rmq_worker_dirty(s->w, s);
+		rmq_session_close_after_write(s);
 	} else {
 		rmq_session_close(s);
 	}
@@ -205,11 +203,16 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		    RMQ_PROP_HAS(&c->props, RMQ_PROP_MAXIMUM_PACKET_SIZE)
 		    ? c->props.max_packet_size
 		    : 0;
+		s->peer_alias_max =
+		    RMQ_PROP_HAS(&c->props, RMQ_PROP_TOPIC_ALIAS_MAXIMUM)
+		    ? c->props.topic_alias_max
+		    : 0;
 	} else {
 		/* 3.x: a persistent session lasts until cleaned. */
 		s->session_expiry = c->clean ? 0 : 0xFFFFFFFFu;
 		s->peer_receive_max = 65535;
 		s->peer_max_packet = 0;
+		s->peer_alias_max = 0;
 	}
 	uint32_t granted_expiry = s->session_expiry;
 	if (granted_expiry > cfg->max_session_expiry &&

@@ -108,6 +108,69 @@ outq_next_pid(struct rmq_session *s)
 	return s->next_pid;
 }
 
+/* Outbound topic aliases (5.0, 3.3.2.3.4): the first RMQ_ALIAS_OUT_MAX
+ * topics a connection receives, within the client's Topic Alias Maximum,
+ * get an alias; later messages on them carry the alias and an empty
+ * topic.  Mappings last as long as the connection [MQTT-3.3.2-7]. */
+static uint32_t
+outq_alias_hash(const struct rmq_str *t)
+{
+	uint32_t h = 2166136261u;
+	for (uint32_t i = 0; i < t->len; i++)
+		h = (h ^ (unsigned char)t->p[i]) * 16777619u;
+	return h;
+}
+
+static struct rmq_alias_out *
+outq_alias(struct rmq_session *s, const struct rmq_str *topic)
+{
+	if (s->version != RMQ_V5 || s->peer_alias_max == 0)
+		return NULL;
+	if (s->alias_out == NULL) {
+		s->alias_out =
+		    calloc(RMQ_ALIAS_OUT_SLOTS, sizeof(*s->alias_out));
+		if (s->alias_out == NULL)
+			return NULL;
+	}
+	uint32_t h = outq_alias_hash(topic);
+	for (uint32_t i = 0; i < RMQ_ALIAS_OUT_SLOTS; i++) {
+		struct rmq_alias_out *a =
+		    &s->alias_out[(h + i) & (RMQ_ALIAS_OUT_SLOTS - 1)];
+		if (a->topic == NULL) {
+			uint16_t max = s->peer_alias_max < RMQ_ALIAS_OUT_MAX
+			    ? s->peer_alias_max
+			    : RMQ_ALIAS_OUT_MAX;
+			if (s->alias_out_n >= max)
+				return NULL; /* all given: send the topic */
+			a->topic = malloc(topic->len);
+			if (a->topic == NULL)
+				return NULL;
+			memcpy(a->topic, topic->p, topic->len);
+			a->len = (uint16_t)topic->len;
+			a->hash = h;
+			a->alias = ++s->alias_out_n;
+			a->sent = 0;
+			return a;
+		}
+		if (a->hash == h && a->len == topic->len &&
+		    memcmp(a->topic, topic->p, topic->len) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+void
+rmq_session_aliases_reset(struct rmq_session *s)
+{
+	if (s->alias_out == NULL)
+		return;
+	for (uint32_t i = 0; i < RMQ_ALIAS_OUT_SLOTS; i++)
+		free(s->alias_out[i].topic);
+	free(s->alias_out);
+	s->alias_out = NULL;
+	s->alias_out_n = 0;
+}
+
 /* Describe one PUBLISH of item `it` into iov; header bytes go to hdr. */
 static int
 outq_publish_iov(struct rmq_session *s, const struct rmq_qitem *it,
@@ -126,9 +189,17 @@ outq_publish_iov(struct rmq_session *s, const struct rmq_qitem *it,
 		var.message_expiry =
 		    rmq_msg_expiry_left(it->msg, s->w->loop->now_ms);
 	}
+	struct rmq_alias_out *a = outq_alias(s, &it->msg->topic);
+	if (a) {
+		var.topic_alias = a->alias;
+		var.omit_topic = a->sent;
+	}
 	size_t size;
-	return rmq_codec_publish_iov(rmq_msg_shared(it->msg, s->version), &var,
+	int n = rmq_codec_publish_iov(rmq_msg_shared(it->msg, s->version), &var,
 	    hdr, RMQ_PUB_HDR_MAX, iov, &size);
+	if (n > 0 && a)
+		a->sent = 1; /* the client knows this alias from now on */
+	return n;
 }
 
 static void outq_on_write(struct rmq_conn *conn, int status);
@@ -405,6 +476,24 @@ rmq_session_resend(struct rmq_session *s)
 		s->writing = 0;
 		outq_wb_release(&s->wb);
 	}
+}
+
+void
+rmq_session_drop_qos0(struct rmq_session *s)
+{
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < s->pend_len; i++) {
+		struct rmq_qitem *it =
+		    &s->pending[(s->pend_head + i) % s->pend_cap];
+		if (it->qos == 0) {
+			s->pend_bytes -= it->msg->size;
+			rmq_msg_rele(it->msg);
+		} else {
+			s->pending[(s->pend_head + kept) % s->pend_cap] = *it;
+			kept++;
+		}
+	}
+	s->pend_len = kept;
 }
 
 void

@@ -27,10 +27,6 @@ int rmq_registry_claim(struct rmq_registry *r, const char *id, size_t len,
 void rmq_registry_release(struct rmq_registry *r, const char *id, size_t len,
     uint64_t key);
 
-/* Replace the key held for `id` (the owner re-created its session). */
-void rmq_registry_rekey(struct rmq_registry *r, const char *id, size_t len,
-    uint64_t old_key, uint64_t new_key);
-
 size_t rmq_registry_count(struct rmq_registry *r);
 
 #endif

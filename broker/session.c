@@ -49,6 +49,28 @@ rmq_session_close(struct rmq_session *s)
 	}
 }
 
+static void
+session_alias_in_reset(struct rmq_session *s)
+{
+	if (s->alias_in == NULL)
+		return;
+	for (unsigned i = 0; i <= s->w->b->cfg.topic_alias_max; i++)
+		free((void *)s->alias_in[i].p);
+	free(s->alias_in);
+	s->alias_in = NULL;
+}
+
+void
+rmq_session_close_after_write(struct rmq_session *s)
+{
+	/* A peer that does not read would hold the close back forever:
+	 * the tick closes it anyway after a grace period. */
+	s->state = RMQ_SESS_CLOSING;
+	s->close_after_write = 1;
+	s->deadline_ms = s->w->loop->now_ms + RMQ_CLOSE_GRACE_MS;
+	rmq_worker_dirty(s->w, s);
+}
+
 void
 rmq_session_disconnect(struct rmq_session *s, uint8_t reason)
 {
@@ -72,9 +94,7 @@ rmq_session_disconnect(struct rmq_session *s, uint8_t reason)
 		}
 		if (rmq_session_send(s, &d) == 0) {
 			/* Written at the end of the turn, then closed. */
-			s->state = RMQ_SESS_CLOSING;
-			s->close_after_write = 1;
-			rmq_worker_dirty(s->w, s);
+			rmq_session_close_after_write(s);
 			return;
 		}
 	}
@@ -113,9 +133,7 @@ session_refuse(struct rmq_session *s, const struct rmq_packet *p,
 			    ack.connack.reason ==
 				RMQ_V3_REFUSED_PROTOCOL_VERSION) {
 				if (rmq_session_send(s, &ack) == 0) {
-					s->state = RMQ_SESS_CLOSING;
-					s->close_after_write = 1;
-					rmq_worker_dirty(w, s);
+					rmq_session_close_after_write(s);
 					return;
 				}
 			}
@@ -242,6 +260,12 @@ session_on_closed(struct rmq_conn *conn)
 	struct rmq_worker *w = s->w;
 	uint64_t now = w->loop->now_ms;
 	atomic_fetch_sub(&w->b->connections, 1);
+	/* Control packets and aliases meant for this connection die with
+	 * it; so do inbound aliases [MQTT-3.3.2-7]. */
+	s->ctrl_len = 0;
+	rmq_session_aliases_reset(s);
+	session_alias_in_reset(s);
+	s->close_after_write = 0;
 	s->conn = NULL;
 	w->st.disconnects++;
 	if (s->handed_off || !s->registered) {
@@ -279,8 +303,10 @@ session_on_closed(struct rmq_conn *conn)
 	s->deadline_ms = s->session_expiry == 0xFFFFFFFFu
 	    ? UINT64_MAX
 	    : now + (uint64_t)s->session_expiry * 1000u;
-	/* In-flight QoS 0 copies are gone with the connection; QoS 1 and 2
-	 * stay for the next connection [MQTT-4.4.0-1]. */
+	/* QoS 0 is not kept for an offline session, even what was queued
+	 * before the connection dropped; QoS 1 and 2 stay for the next
+	 * connection [MQTT-4.4.0-1]. */
+	rmq_session_drop_qos0(s);
 }
 
 void
@@ -296,6 +322,10 @@ rmq_session_tick(struct rmq_session *s, uint64_t now)
 		if (s->keepalive &&
 		    now - s->last_rx_ms > (uint64_t)s->keepalive * 1500u)
 			rmq_session_disconnect(s, RMQ_RC_KEEP_ALIVE_TIMEOUT);
+		break;
+	case RMQ_SESS_CLOSING:
+		if (s->close_after_write && s->conn && now >= s->deadline_ms)
+			rmq_session_close(s);
 		break;
 	case RMQ_SESS_OFFLINE:
 		if (s->will_pending && now >= s->will_at_ms)
@@ -322,11 +352,8 @@ rmq_session_destroy(struct rmq_session *s)
 	rmq_session_outq_clear(s);
 	if (s->will)
 		rmq_msg_rele(s->will);
-	if (s->alias_in) {
-		for (unsigned i = 0; i <= w->b->cfg.topic_alias_max; i++)
-			free((void *)s->alias_in[i].p);
-		free(s->alias_in);
-	}
+	session_alias_in_reset(s);
+	rmq_session_aliases_reset(s);
 	rmq_decoder_fini(&s->dec);
 	free(s->replay);
 	free(s->q2in);

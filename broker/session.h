@@ -66,6 +66,17 @@ struct rmq_wbatch {
 	uint32_t nq0;
 };
 
+/* One outbound topic alias (5.0). */
+#define RMQ_ALIAS_OUT_MAX 64 /* aliases given per connection at most */
+#define RMQ_ALIAS_OUT_SLOTS 128 /* open-addressing table, a power of 2 */
+struct rmq_alias_out {
+	char *topic;
+	uint32_t hash;
+	uint16_t len;
+	uint16_t alias;
+	uint8_t sent; /* the client has seen topic and alias together */
+};
+
 struct rmq_subrec {
 	char *filter;
 	uint16_t len;
@@ -111,8 +122,11 @@ struct rmq_session {
 	/* Inbound QoS 2 packet ids waiting for PUBREL. */
 	uint16_t *q2in;
 	uint16_t nq2in, q2in_cap;
-	/* Inbound topic aliases (5.0). */
+	/* Topic aliases (5.0): the client's, and ours towards it. */
 	struct rmq_str *alias_in;
+	struct rmq_alias_out *alias_out;
+	uint16_t alias_out_n;
+	uint16_t peer_alias_max;
 
 	/* Outbound: queued (not yet sent) and in flight. */
 	struct rmq_qitem *pending;
@@ -142,6 +156,14 @@ struct rmq_session {
 /* Start serving a new connection: a session waiting for CONNECT. */
 int rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn,
     const uint8_t *early, size_t early_len);
+
+/* How long a connection may take to write its last packets (a refusing
+ * CONNACK, a DISCONNECT) before it is closed regardless. */
+#define RMQ_CLOSE_GRACE_MS 5000
+
+/* Write what is queued, then close; closed after RMQ_CLOSE_GRACE_MS
+ * whatever happens. */
+void rmq_session_close_after_write(struct rmq_session *s);
 
 /* Close the connection now, without a word to the client. */
 void rmq_session_close(struct rmq_session *s);
@@ -215,6 +237,13 @@ void rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p);
 
 /* After a session is resumed: resend what was in flight, DUP set. */
 void rmq_session_resend(struct rmq_session *s);
+
+/* Drop the QoS 0 messages waiting in the queue. */
+void
+rmq_session_drop_qos0(struct rmq_session *s);
+
+/* Forget the aliases given on a connection that ended. */
+void rmq_session_aliases_reset(struct rmq_session *s);
 
 /* Drop everything queued and in flight. */
 void rmq_session_outq_clear(struct rmq_session *s);

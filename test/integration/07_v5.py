@@ -58,6 +58,70 @@ def inbound_topic_alias(b):
     s.close()
 
 
+def outbound_topic_alias(b):
+    # 3.3.2.3.4: a client that allows aliases gets the topic once with an
+    # alias, then the alias and an empty topic.
+    r = Raw(b)
+    r.send(connect_packet("alias-out", version=5,
+                          props=bytes([0x22, 0x00, 0x0A])))
+    assert r.recv_packet()[0] == 0x20
+    r.send(packet(0x82, b"\x00\x01\x00" + string("ao/t") + b"\x00"))
+    assert r.recv_packet()[0] == 0x90
+    p = Client(b, "alias-p")
+    p.publish("ao/t", b"1", qos=1)
+    p.publish("ao/t", b"2", qos=1)
+    seen = []
+    for _ in range(2):
+        first, body = r.recv_packet()
+        assert first >> 4 == 3
+        tl = body[0] << 8 | body[1]
+        topic = body[2:2 + tl]
+        plen = body[2 + tl]
+        pr = body[3 + tl:3 + tl + plen]
+        seen.append((topic, pr, body[3 + tl + plen:]))
+    assert seen[0][0] == b"ao/t" and b"\x23\x00\x01" in seen[0][1], seen
+    assert seen[1][0] == b"" and b"\x23\x00\x01" in seen[1][1], seen
+    assert [x[2] for x in seen] == [b"1", b"2"]
+    r.close()
+    p.close()
+
+
+def read_publish(r):
+    first, body = r.recv_packet()
+    assert first >> 4 == 3, hex(first)
+    tl = body[0] << 8 | body[1]
+    pos = 2 + tl + (2 if first & 6 else 0)
+    plen = body[pos]
+    return body[2:2 + tl], body[pos + 1:pos + 1 + plen], \
+        body[pos + 1 + plen:], body[2 + tl:4 + tl]
+
+
+def aliases_are_per_connection(b):
+    # [MQTT-3.3.2-7]: a new connection starts without aliases: the first
+    # message after reconnecting names its topic again.
+    cprops = bytes([0x22, 0x00, 0x0A, 0x11, 0, 0, 0, 30])
+    r = Raw(b)
+    r.send(connect_packet("alias-pc", version=5, flags=0x00, props=cprops))
+    assert r.recv_packet()[0] == 0x20
+    r.send(packet(0x82, b"\x00\x01\x00" + string("apc/t") + b"\x01"))
+    assert r.recv_packet()[0] == 0x90
+    p = Client(b, "alias-pc-p")
+    p.publish("apc/t", b"a", qos=1)
+    topic, pr, payload, pid = read_publish(r)
+    assert topic == b"apc/t" and b"\x23\x00\x01" in pr
+    r.send(bytes([0x40, 0x02]) + pid)
+    r.close()
+    p.publish("apc/t", b"b", qos=1)
+    r2 = Raw(b)
+    r2.send(connect_packet("alias-pc", version=5, flags=0x00, props=cprops))
+    assert r2.recv_packet()[0] == 0x20
+    topic, pr, payload, pid = read_publish(r2)
+    assert topic == b"apc/t" and payload == b"b", (topic, payload)
+    r2.send(bytes([0x40, 0x02]) + pid)
+    r2.close()
+    p.close()
+
+
 def unknown_alias_is_a_protocol_error(b):
     r = Raw(b)
     r.send(connect_packet("al-raw2", version=5))
@@ -129,6 +193,7 @@ def subscription_identifier(b):
 
 
 run([properties_pass_through, v5_to_v311_drops_properties,
-     inbound_topic_alias, unknown_alias_is_a_protocol_error,
+     inbound_topic_alias, outbound_topic_alias, aliases_are_per_connection,
+     unknown_alias_is_a_protocol_error,
      message_expiry_counts_down, client_maximum_packet_size,
      puback_says_no_matching_subscribers, subscription_identifier])

@@ -1,0 +1,150 @@
+/* core/strmap.c: string-keyed open-addressing map (see strmap.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strmap.h"
+
+static char strmap_tomb_mark;
+#define RMQ_STRMAP_TOMB (&strmap_tomb_mark)
+
+static uint64_t
+strmap_hash(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+	return h ^ (h >> 31);
+}
+
+static int
+strmap_live(const struct rmq_strmap_entry *e)
+{
+	return e->key != NULL && e->key != RMQ_STRMAP_TOMB;
+}
+
+int
+rmq_strmap_init(struct rmq_strmap *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->cap = 64;
+	m->t = calloc(m->cap, sizeof(*m->t));
+	return m->t ? 0 : -ENOMEM;
+}
+
+void
+rmq_strmap_fini(struct rmq_strmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (strmap_live(&m->t[i]))
+			free(m->t[i].key);
+	free(m->t);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The entry for key, or where it would go (the first tombstone met). */
+static struct rmq_strmap_entry *
+strmap_find(const struct rmq_strmap *m, const char *key, size_t len, uint64_t h)
+{
+	size_t mask = m->cap - 1, i = h & mask;
+	struct rmq_strmap_entry *tomb = NULL;
+	for (;;) {
+		struct rmq_strmap_entry *e = &m->t[i];
+		if (e->key == NULL)
+			return tomb ? tomb : e;
+		if (e->key == RMQ_STRMAP_TOMB) {
+			if (tomb == NULL)
+				tomb = e;
+		} else if (e->hash == h && e->len == len &&
+		    memcmp(e->key, key, len) == 0) {
+			return e;
+		}
+		i = (i + 1) & mask;
+	}
+}
+
+static int
+strmap_grow(struct rmq_strmap *m)
+{
+	struct rmq_strmap_entry *old = m->t;
+	size_t oldcap = m->cap;
+	/* Only tombstones: rehash at the same size. */
+	size_t cap = m->live * 2 >= oldcap ? oldcap * 2 : oldcap;
+	struct rmq_strmap_entry *t = calloc(cap, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	m->t = t;
+	m->cap = cap;
+	m->used = m->live;
+	for (size_t i = 0; i < oldcap; i++)
+		if (strmap_live(&old[i]))
+			*strmap_find(m, old[i].key, old[i].len, old[i].hash) =
+			    old[i];
+	free(old);
+	return 0;
+}
+
+void *
+rmq_strmap_get(const struct rmq_strmap *m, const char *key, size_t len)
+{
+	struct rmq_strmap_entry *e =
+	    strmap_find(m, key, len, strmap_hash(key, len));
+	return strmap_live(e) ? e->val : NULL;
+}
+
+int
+rmq_strmap_put(struct rmq_strmap *m, const char *key, size_t len, void *val,
+    void **old)
+{
+	uint64_t h = strmap_hash(key, len);
+	*old = NULL;
+	if ((m->used + 1) * 4 > m->cap * 3 && strmap_grow(m) != 0)
+		return -ENOMEM;
+	struct rmq_strmap_entry *e = strmap_find(m, key, len, h);
+	if (strmap_live(e)) {
+		*old = e->val;
+		e->val = val;
+		return 0;
+	}
+	char *copy = malloc(len ? len : 1);
+	if (copy == NULL)
+		return -ENOMEM;
+	memcpy(copy, key, len);
+	if (e->key == NULL)
+		m->used++;
+	*e = (struct rmq_strmap_entry){ copy, (uint32_t)len, h, val };
+	m->live++;
+	return 0;
+}
+
+void
+rmq_strmap_del_at(struct rmq_strmap *m, struct rmq_strmap_entry *e)
+{
+	free(e->key);
+	e->key = RMQ_STRMAP_TOMB;
+	e->val = NULL;
+	m->live--;
+}
+
+void *
+rmq_strmap_del(struct rmq_strmap *m, const char *key, size_t len)
+{
+	struct rmq_strmap_entry *e =
+	    strmap_find(m, key, len, strmap_hash(key, len));
+	if (!strmap_live(e))
+		return NULL;
+	void *val = e->val;
+	rmq_strmap_del_at(m, e);
+	return val;
+}
+
+struct rmq_strmap_entry *
+rmq_strmap_next(struct rmq_strmap *m, size_t *i)
+{
+	while (*i < m->cap) {
+		struct rmq_strmap_entry *e = &m->t[(*i)++];
+		if (strmap_live(e))
+			return e;
+	}
+	return NULL;
+}
