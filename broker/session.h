@@ -239,8 +239,7 @@ void rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p);
 void rmq_session_resend(struct rmq_session *s);
 
 /* Drop the QoS 0 messages waiting in the queue. */
-void
-rmq_session_drop_qos0(struct rmq_session *s);
+void rmq_session_drop_qos0(struct rmq_session *s);
 
 /* Forget the aliases given on a connection that ended. */
 void rmq_session_aliases_reset(struct rmq_session *s);

@@ -202,7 +202,10 @@ class Raw:
     def _read(self, n):
         buf = b""
         while len(buf) < n:
-            chunk = self.s.recv(n - len(buf))
+            try:
+                chunk = self.s.recv(n - len(buf))
+            except ConnectionResetError:
+                return buf  # a reset is an end, like EOF
             if not chunk:
                 return buf
             buf += chunk
