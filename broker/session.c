@@ -288,6 +288,10 @@ session_on_closed(struct rmq_conn *conn)
 		rmq_msg_rele(s->will);
 		s->will = NULL;
 	}
+	/* QoS 0 is not kept past the connection it was meant for, even
+	 * what was still queued when it dropped; QoS 1 and 2 stay for the next
+	 * connection [MQTT-4.4.0-1]. */
+	rmq_session_drop_qos0(s);
 	if (s->parked) {
 		/* Taken over: the newcomer decides what becomes of the
 		 * session when its CONNECT is replayed here. */
@@ -303,10 +307,6 @@ session_on_closed(struct rmq_conn *conn)
 	s->deadline_ms = s->session_expiry == 0xFFFFFFFFu
 	    ? UINT64_MAX
 	    : now + (uint64_t)s->session_expiry * 1000u;
-	/* QoS 0 is not kept for an offline session, even what was queued
-	 * before the connection dropped; QoS 1 and 2 stay for the next
-	 * connection [MQTT-4.4.0-1]. */
-	rmq_session_drop_qos0(s);
 }
 
 void
