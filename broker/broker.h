@@ -19,6 +19,7 @@
 
 #define RMQ_MAX_LISTENERS 8
 #define RMQ_MAX_WORKERS 64
+#define RMQ_MAX_INFLIGHT 1024 /* per session: the window's slots */
 
 struct rmq_listen_addr {
 	char host[64];

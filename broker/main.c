@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "broker.h"
+#include "config.h"
 #include "rmq_config.h"
 
 #if RMQ_HAVE_JEMALLOC
@@ -45,6 +46,7 @@ main_usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: ringmq [options]\n"
+	    "       ringmq check-config FILE\n"
 	    "  -p, --port [HOST:]PORT  listen for MQTT (repeatable; default\n"
 	    "                          127.0.0.1:1883; HOST '*' for all)\n"
 	    "  --threads N             worker loops (default: online CPUs)\n"
@@ -55,7 +57,9 @@ main_usage(FILE *out)
 	    "  --max-connections N     0 for no limit (0)\n"
 	    "  --connect-timeout MS    time to send CONNECT (10000)\n"
 	    "  -v, --verbose           log connections\n"
-	    "  -c, --config FILE       configuration file\n"
+	    "  -c, --config FILE       configuration file (Mosquitto's "
+	    "format;\n"
+	    "                          keys in docs/configuration.md)\n"
 	    "  --version               versions of ringmq and its libraries\n"
 	    "  -h, --help              this text\n");
 }
@@ -122,35 +126,27 @@ main_numeric(const char *a, const char *v, struct rmq_config *cfg)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+/* Apply the command line flags to cfg (the last layer).  Returns 0, or 2
+ * after a message for a bad flag. */
+static int
+main_flags(int argc, char **argv, struct rmq_config *cfg)
 {
-	struct rmq_config cfg;
 	int ports = 0;
-	rmq_config_defaults(&cfg);
-
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--version") == 0) {
-			main_version(stdout);
-			return 0;
-		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			main_usage(stdout);
-			return 0;
-		} else if (strcmp(a, "-v") == 0 ||
-		    strcmp(a, "--verbose") == 0) {
-			cfg.verbose = 1;
+		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			cfg->verbose = 1;
 		} else if ((strcmp(a, "-p") == 0 || strcmp(a, "--port") == 0) &&
 		    v) {
 			if (ports == RMQ_MAX_LISTENERS ||
-			    main_parse_listener(v, &cfg.listeners[ports]) !=
+			    main_parse_listener(v, &cfg->listeners[ports]) !=
 				0) {
 				fprintf(stderr, "ringmq: bad listener '%s'\n",
 				    v);
 				return 2;
 			}
-			cfg.nlisteners = (unsigned)++ports;
+			cfg->nlisteners = (unsigned)++ports;
 			i++;
 		} else if (strcmp(a, "--threads") == 0 && v) {
 			char *end;
@@ -162,17 +158,17 @@ main(int argc, char **argv)
 				    RMQ_MAX_WORKERS);
 				return 2;
 			}
-			cfg.threads = (unsigned)n;
+			cfg->threads = (unsigned)n;
 			i++;
-		} else if (main_numeric(a, v, &cfg) == 1) {
+		} else if (main_numeric(a, v, cfg) == 1) {
 			i++;
 		} else if (strcmp(a, "--loop") == 0 && v) {
 			if (strcmp(v, "uring") == 0)
-				cfg.loop = RMQ_LOOP_URING;
+				cfg->loop = RMQ_LOOP_URING;
 			else if (strcmp(v, "uv") == 0)
-				cfg.loop = RMQ_LOOP_UV;
+				cfg->loop = RMQ_LOOP_UV;
 			else if (strcmp(v, "auto") == 0)
-				cfg.loop = RMQ_LOOP_AUTO;
+				cfg->loop = RMQ_LOOP_AUTO;
 			else {
 				fprintf(stderr,
 				    "ringmq: --loop takes uring, uv "
@@ -183,12 +179,7 @@ main(int argc, char **argv)
 		} else if ((strcmp(a, "-c") == 0 ||
 			       strcmp(a, "--config") == 0) &&
 		    v) {
-			fprintf(stderr,
-			    "ringmq: %s: configuration files are "
-			    "not supported yet; use the command "
-			    "line flags\n",
-			    v);
-			return 2;
+			i++; /* read before the other flags */
 		} else {
 			fprintf(stderr,
 			    "ringmq: unknown or incomplete "
@@ -198,6 +189,55 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return 0;
+}
+
+extern char **environ;
+
+int
+main(int argc, char **argv)
+{
+	struct rmq_config cfg;
+	const char *file = NULL;
+	char err[1024];
+	rmq_config_defaults(&cfg);
+
+	if (argc == 3 && strcmp(argv[1], "check-config") == 0) {
+		if (rmq_config_load_file(&cfg, argv[2], err, sizeof(err)) !=
+		    0) {
+			fprintf(stderr, "ringmq: %s\n", err);
+			return 1;
+		}
+		printf("%s: configuration OK\n", argv[2]);
+		return 0;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--version") == 0) {
+			main_version(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			main_usage(stdout);
+			return 0;
+		}
+		if ((strcmp(argv[i], "-c") == 0 ||
+			strcmp(argv[i], "--config") == 0) &&
+		    i + 1 < argc)
+			file = argv[++i];
+	}
+	/* Built-in defaults < configuration file < environment < flags. */
+	if (file && rmq_config_load_file(&cfg, file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ringmq: %s\n", err);
+		return 2;
+	}
+	if (rmq_config_load_env(&cfg, environ, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ringmq: %s\n", err);
+		return 2;
+	}
+	int rc = main_flags(argc, argv, &cfg);
+	if (rc != 0)
+		return rc;
 
 	/* Workers inherit a mask that leaves the signals to main. */
 	sigset_t set;
@@ -209,7 +249,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	static struct rmq_broker b;
-	fprintf(stderr, "ringmq %s starting\n", RMQ_VERSION);
+	fprintf(stderr, "ringmq %s starting%s%s\n", RMQ_VERSION,
+	    file ? " with " : " with embedded defaults", file ? file : "");
 	if (rmq_broker_init(&b, &cfg) != 0 || rmq_broker_start(&b) != 0) {
 		fprintf(stderr, "ringmq: could not start\n");
 		return 1;

@@ -23,8 +23,8 @@ except ImportError:  # a visible skip, not a pass
     print("python3-paho-mqtt is not installed: skipped")
     sys.exit(77)
 
-BROKER = os.environ.get("RINGMQ_BIN", "build/broker/ringmq")
-LOOP = os.environ.get("RINGMQ_LOOP", "auto")
+BROKER = os.environ.get("RMQTEST_BIN", "build/broker/ringmq")
+LOOP = os.environ.get("RMQTEST_LOOP", "auto")
 DEADLINE = 10.0  # seconds any single wait may take before a test fails
 
 
@@ -32,8 +32,9 @@ class Broker:
     """A ringmq process on 127.0.0.1 and a port of its choosing."""
 
     def __init__(self, *args, threads=2):
-        cmd = [BROKER, "-p", "127.0.0.1:0", "--threads", str(threads),
-               "--loop", LOOP, "-v", *args]
+        cmd = [BROKER, "-p", "127.0.0.1:0", "--loop", LOOP, "-v", *args]
+        if threads is not None:
+            cmd += ["--threads", str(threads)]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         self.log = []
         self.port = None

@@ -1,0 +1,95 @@
+"""09: configuration: the file format, keys refused with file and line, the
+keys whose features are not built yet, and the precedence built-in
+defaults < file < environment < command line."""
+import os
+import subprocess
+import tempfile
+
+from rmqtest import BROKER, Broker, Client, run
+
+
+def conf(text):
+    f = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+    f.write(text)
+    f.close()
+    return f.name
+
+
+def check(path, env=None):
+    return subprocess.run([BROKER, "check-config", path], capture_output=True,
+                          text=True, timeout=10, env=env)
+
+
+def check_config_accepts_a_mosquitto_style_file(_):
+    p = conf("# mosquitto.conf\nlistener 1883 127.0.0.1\n"
+             "allow_anonymous true\npersistence false\n"
+             "max_queued_messages 100\nmax_inflight_messages 20\n"
+             "max_packet_size 0\nretain_available true\nthreads 2\n")
+    r = check(p)
+    assert r.returncode == 0 and "configuration OK" in r.stdout, r
+
+
+def bad_value_names_file_and_line(_):
+    p = conf("listener 1883\n\nmax_queued_messages lots\n")
+    r = check(p)
+    assert r.returncode == 1
+    assert "%s:3: max_queued_messages" % p in r.stderr, r.stderr
+
+
+def unknown_key(_):
+    p = conf("listenr 1883\n")
+    r = check(p)
+    assert r.returncode == 1 and "%s:1: unknown key 'listenr'" % p in r.stderr
+
+
+def later_features_refused_not_ignored(_):
+    for line in ("password_file /etc/mosquitto/passwd", "allow_anonymous false",
+                 "certfile /x.pem", "persistence true", "acl_file /x"):
+        p = conf(line + "\n")
+        r = check(p)
+        assert r.returncode == 1 and "not supported yet" in r.stderr, (line, r)
+
+
+def missing_file(_):
+    r = check("/nonexistent/ringmq.conf")
+    assert r.returncode == 1 and "No such file" in r.stderr
+
+
+def start_refuses_a_bad_file(_):
+    p = conf("threads zero\n")
+    r = subprocess.run([BROKER, "-c", p], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 2 and "%s:1: threads" % p in r.stderr, r.stderr
+
+
+def precedence_file_env_flags(_):
+    # The file sets 3 threads; the environment says 2; the flag says 1.
+    p = conf("threads 3\nlistener 0 127.0.0.1\n")
+    old = dict(os.environ)
+    try:
+        b = Broker("-c", p, threads=None)
+        assert any("3 worker loops" in l for l in b.log), b.log
+        b.stop()
+        os.environ["RINGMQ_THREADS"] = "2"
+        b = Broker("-c", p, threads=None)
+        assert any("2 worker loops" in l for l in b.log), b.log
+        b.stop()
+        b = Broker("-c", p, threads=1)
+        assert any("1 worker loop " in l for l in b.log), b.log
+        c = Client(b, "prec")  # and it serves
+        c.close()
+        b.stop()
+        os.environ["RINGMQ_MAX_QUEUED_MESSAGES"] = "many"
+        r = subprocess.run([BROKER], capture_output=True, text=True,
+                           timeout=10)
+        assert r.returncode == 2
+        assert "RINGMQ_MAX_QUEUED_MESSAGES" in r.stderr, r.stderr
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+run([check_config_accepts_a_mosquitto_style_file,
+     bad_value_names_file_and_line, unknown_key,
+     later_features_refused_not_ignored, missing_file,
+     start_refuses_a_bad_file, precedence_file_env_flags])
