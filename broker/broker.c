@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "admin.h"
 #include "registry.h"
 #include "retain.h"
 #include "worker.h"
@@ -36,6 +38,8 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->max_session_expiry = 0xFFFFFFFEu;
 	cfg->retain_available = 1;
 	cfg->allow_zero_length_clientid = 1;
+	snprintf(cfg->admin.host, sizeof(cfg->admin.host), "127.0.0.1");
+	cfg->admin.port = 9883;
 }
 
 /* A listening socket on host:port with SO_REUSEPORT.  port 0 picks one;
@@ -155,18 +159,25 @@ broker_thread(void *arg)
 int
 rmq_broker_start(struct rmq_broker *b)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	b->start_time_unix = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	if (b->cfg.admin.port && rmq_admin_start(b) != 0)
+		return -EINVAL;
 	for (unsigned i = 0; i < b->nworkers; i++) {
 		int rc = pthread_create(&b->threads[i], NULL, broker_thread,
 		    b->workers[i]);
 		if (rc != 0)
 			return -rc;
 	}
+	atomic_store(&b->ready, 1);
 	return 0;
 }
 
 void
 rmq_broker_stop(struct rmq_broker *b)
 {
+	atomic_store(&b->ready, 0);
 	for (unsigned i = 0; i < b->nworkers; i++)
 		rmq_loop_stop(b->workers[i]->loop);
 	for (unsigned i = 0; i < b->nworkers; i++)
@@ -185,6 +196,7 @@ rmq_broker_fini(struct rmq_broker *b)
 		for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++)
 			if (b->listen_fds[i][j] >= 0)
 				close(b->listen_fds[i][j]);
+	rmq_admin_stop(b);
 	rmq_retain_free(b->retain);
 	rmq_registry_free(b->registry);
 	rmq_index_free(b->index);

@@ -43,6 +43,7 @@ struct rmq_config {
 	uint32_t max_session_expiry; /* seconds */
 	int retain_available;
 	int allow_zero_length_clientid;
+	struct rmq_listen_addr admin; /* port 0: no admin listener */
 };
 
 /* Defaults: loopback port 1883, one loop per CPU, limits as documented in
@@ -63,6 +64,9 @@ struct rmq_broker {
 	struct rmq_registry *registry;
 	struct rmq_retain *retain;
 	atomic_uint connections;
+	atomic_int ready; /* listeners open: /readyz says so */
+	double start_time_unix;
+	void *admin; /* the NNG HTTP server, when running */
 	int listen_fds[RMQ_MAX_WORKERS][RMQ_MAX_LISTENERS];
 	uint16_t bound_ports[RMQ_MAX_LISTENERS]; /* actual, when port 0 */
 };

@@ -237,6 +237,18 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 		}
 		return config_listener(c, l, err, errlen);
 	}
+	if (strcmp(k, "admin_listener") == 0) {
+		if (l->nargs != 1)
+			goto one_value;
+		if (rmq_config_hostport(l->args[0], &cfg->admin) != 0) {
+			snprintf(err, errlen,
+			    "%s: '%s' is not ADDRESS:PORT or "
+			    "none",
+			    k, l->args[0]);
+			return -1;
+		}
+		return 0;
+	}
 	if (strcmp(k, "bind_address") == 0) {
 		if (l->nargs != 1)
 			goto one_value;
@@ -290,6 +302,26 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 one_value:
 	snprintf(err, errlen, "%s: expected one value", k);
 	return -1;
+}
+
+int
+rmq_config_hostport(const char *s, struct rmq_listen_addr *a)
+{
+	if (strcmp(s, "none") == 0) {
+		a->host[0] = '\0';
+		a->port = 0;
+		return 0;
+	}
+	const char *colon = strrchr(s, ':');
+	unsigned long long port;
+	if (colon == NULL || colon == s ||
+	    (size_t)(colon - s) >= sizeof(a->host) ||
+	    config_u64(colon + 1, 0, 65535, &port) != 0)
+		return -1;
+	memcpy(a->host, s, (size_t)(colon - s));
+	a->host[colon - s] = '\0';
+	a->port = (uint16_t)port;
+	return 0;
 }
 
 int

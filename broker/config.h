@@ -8,6 +8,10 @@
 
 #include "broker.h"
 
+/* Parse ADDRESS:PORT, or "none" (port 0: no listener).  Returns 0 or
+ * -1. */
+int rmq_config_hostport(const char *s, struct rmq_listen_addr *a);
+
 /* Apply the directives of a configuration file.  Returns 0, or a negative
  * errno with "FILE:LINE: message" (or "FILE: reason") in err. */
 int rmq_config_load_file(struct rmq_config *cfg, const char *path, char *err,

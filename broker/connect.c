@@ -255,7 +255,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	if (rmq_session_send(s, &ack) != 0)
 		goto unavailable;
 	s->state = RMQ_SESS_LIVE;
-	w->st.connects++;
+	rmq_count(&w->st.connects, 1);
 	if (w->b->cfg.verbose)
 		fprintf(stderr,
 		    "ringmq: worker %u: client %.*s connected "

@@ -102,7 +102,7 @@ struct rmq_loop {
 	atomic_int stop;
 	int stop_seen;
 	uint32_t nconns; /* open connections (listeners not counted) */
-	uint64_t turns;
+	_Atomic uint64_t turns; /* read by metrics scrapes */
 };
 
 /* The part of a connection every backend shares. */

@@ -56,6 +56,8 @@ main_usage(FILE *out)
 	    "  --max-inflight N        QoS 1/2 in flight per client (64)\n"
 	    "  --max-connections N     0 for no limit (0)\n"
 	    "  --connect-timeout MS    time to send CONNECT (10000)\n"
+	    "  --admin-listener A:P    /metrics, /healthz, /readyz over HTTP\n"
+	    "                          (127.0.0.1:9883; none to turn off)\n"
 	    "  -v, --verbose           log connections\n"
 	    "  -c, --config FILE       configuration file (Mosquitto's "
 	    "format;\n"
@@ -159,6 +161,14 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 				return 2;
 			}
 			cfg->threads = (unsigned)n;
+			i++;
+		} else if (strcmp(a, "--admin-listener") == 0 && v) {
+			if (rmq_config_hostport(v, &cfg->admin) != 0) {
+				fprintf(stderr,
+				    "ringmq: --admin-listener takes "
+				    "ADDRESS:PORT or none\n");
+				return 2;
+			}
 			i++;
 		} else if (main_numeric(a, v, cfg) == 1) {
 			i++;

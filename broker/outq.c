@@ -38,15 +38,15 @@ rmq_session_send(struct rmq_session *s, const struct rmq_packet *p)
 	if (w < 0)
 		return (int)w;
 	s->ctrl_len += (uint32_t)w;
-	s->w->st.bytes_out += (uint64_t)w;
+	rmq_count(&s->w->st.bytes_out, (uint64_t)w);
 	rmq_worker_dirty(s->w, s);
 	return 0;
 }
 
 static void
-outq_drop(struct rmq_qitem *it, uint64_t *counter)
+outq_drop(struct rmq_qitem *it, rmq_counter *counter)
 {
-	(*counter)++;
+	rmq_count(counter, 1);
 	rmq_msg_rele(it->msg);
 }
 
@@ -309,7 +309,7 @@ rmq_session_flush(struct rmq_session *s)
 			goto pop;
 		}
 		k += n;
-		w->st.msgs_out++;
+		rmq_count(&w->st.msgs_out, 1);
 	pop:
 		s->pend_head = (s->pend_head + 1) % s->pend_cap;
 		s->pend_len--;
@@ -319,7 +319,7 @@ rmq_session_flush(struct rmq_session *s)
 		return;
 	}
 	for (int i = 0; i < k; i++)
-		w->st.bytes_out += wb.iov[i].iov_len;
+		rmq_count(&w->st.bytes_out, wb.iov[i].iov_len);
 	s->wb = wb;
 	s->writing = 1;
 	int rc = c->loop->ops->write(c, s->wb.iov, k, outq_on_write);

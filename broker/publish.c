@@ -172,7 +172,7 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	struct rmq_worker *w = s->w;
 	const struct rmq_config *cfg = &w->b->cfg;
 	struct rmq_publish *pub = &p->publish;
-	w->st.msgs_in++;
+	rmq_count(&w->st.msgs_in, 1);
 
 	uint8_t reason = s->version == RMQ_V5 ? publish_alias(s, pub) : 0;
 	if (reason) {

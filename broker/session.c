@@ -108,7 +108,7 @@ session_refuse(struct rmq_session *s, const struct rmq_packet *p,
     const struct rmq_codec_err *err)
 {
 	struct rmq_worker *w = s->w;
-	w->st.protocol_errors++;
+	rmq_count(&w->st.protocol_errors, 1);
 	if (w->b->cfg.verbose)
 		fprintf(stderr, "ringmq: client %.*s: 0x%02x %s: %s\n",
 		    s->client_id_len, s->client_id ? s->client_id : "-",
@@ -211,7 +211,7 @@ session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n)
 		return;
 	}
 	struct rmq_worker *w = s->w;
-	w->st.bytes_in += (uint64_t)n;
+	rmq_count(&w->st.bytes_in, (uint64_t)n);
 	size_t pos = 0, len = (size_t)n;
 	while (pos < len &&
 	    (s->state == RMQ_SESS_CONNECTING || s->state == RMQ_SESS_LIVE)) {
@@ -267,7 +267,7 @@ session_on_closed(struct rmq_conn *conn)
 	session_alias_in_reset(s);
 	s->close_after_write = 0;
 	s->conn = NULL;
-	w->st.disconnects++;
+	rmq_count(&w->st.disconnects, 1);
 	if (s->handed_off || !s->registered) {
 		/* Never connected here, or connected elsewhere now. */
 		rmq_session_destroy(s);

@@ -115,6 +115,7 @@ rmq_worker_session_alloc(struct rmq_worker *w)
 	s->slot = slot;
 	s->key = RMQ_KEY(w->id, slot, ++w->gen);
 	w->table[slot] = s;
+	rmq_count(&w->st.sessions, 1);
 	s->next = w->sessions;
 	if (w->sessions)
 		w->sessions->prev = s;
@@ -139,6 +140,8 @@ rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s)
 			*pp = s->next_dirty;
 	}
 	w->table[s->slot] = NULL;
+	atomic_store_explicit(&w->st.sessions,
+	    rmq_counter_get(&w->st.sessions) - 1, memory_order_relaxed);
 	w->free_slots[w->nfree++] = s->slot;
 }
 

@@ -10,6 +10,7 @@
 #ifndef RMQ_WORKER_H
 #define RMQ_WORKER_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <urcu/wfcqueue.h>
 
@@ -44,10 +45,30 @@ struct rmq_inbox_msg {
 	};
 };
 
+/* Per-worker counters: written only by the worker's thread, read by the
+ * metrics scrape.  Relaxed atomics keep that race defined without a locked
+ * instruction on the hot path (a plain load and store on x86). */
+typedef _Atomic uint64_t rmq_counter;
+
+static inline void
+rmq_count(rmq_counter *c, uint64_t n)
+{
+	atomic_store_explicit(c,
+	    atomic_load_explicit(c, memory_order_relaxed) + n,
+	    memory_order_relaxed);
+}
+
+static inline uint64_t
+rmq_counter_get(rmq_counter *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
 struct rmq_worker_stats {
-	uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
-	uint64_t dropped_queue_full, dropped_expired, dropped_too_large;
-	uint64_t connects, disconnects, protocol_errors;
+	rmq_counter msgs_in, msgs_out, bytes_in, bytes_out;
+	rmq_counter dropped_queue_full, dropped_expired, dropped_too_large;
+	rmq_counter connects, disconnects, protocol_errors;
+	rmq_counter sessions; /* a gauge: sessions in the slot table */
 };
 
 struct rmq_worker {

@@ -15,6 +15,7 @@
 #define _LGPL_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <urcu-qsbr.h>
@@ -59,7 +60,7 @@ struct rmq_index {
 	pthread_mutex_t lock;
 	struct cds_lfht *edges;
 	struct index_node *root;
-	size_t count;
+	_Atomic size_t count; /* written under lock, read by anyone */
 	size_t nodes;
 };
 
@@ -387,7 +388,7 @@ rmq_index_add(struct rmq_index *ix, const char *filter, size_t len,
 		}
 	}
 	if (rc == 0 && !found)
-		ix->count++;
+		atomic_fetch_add_explicit(&ix->count, 1, memory_order_relaxed);
 out:
 	if (rc != 0 && node)
 		index_prune(ix, node);
@@ -429,7 +430,7 @@ rmq_index_remove(struct rmq_index *ix, const char *filter, size_t len,
 	if (rc == 0 && !found)
 		rc = -ENOENT;
 	if (rc == 0) {
-		ix->count--;
+		atomic_fetch_sub_explicit(&ix->count, 1, memory_order_relaxed);
 		index_prune(ix, node);
 	}
 out:
@@ -523,9 +524,9 @@ rmq_index_match(struct rmq_index *ix, const char *topic, size_t len,
 }
 
 size_t
-rmq_index_count(const struct rmq_index *ix)
+rmq_index_count(struct rmq_index *ix)
 {
-	return ix->count;
+	return atomic_load_explicit(&ix->count, memory_order_relaxed);
 }
 
 size_t

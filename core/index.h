@@ -71,8 +71,9 @@ int rmq_index_remove(struct rmq_index *ix, const char *filter, size_t len,
 size_t rmq_index_match(struct rmq_index *ix, const char *topic, size_t len,
     rmq_index_visit_fn visit, void *ctx);
 
-/* Subscriptions in the index (shared group members included). */
-size_t rmq_index_count(const struct rmq_index *ix);
+/* Subscriptions in the index (shared group members included).  Any
+ * thread. */
+size_t rmq_index_count(struct rmq_index *ix);
 
 /* Trie nodes in the index, the root included: for tests and metrics. */
 size_t rmq_index_nodes(const struct rmq_index *ix);

@@ -28,11 +28,22 @@ LOOP = os.environ.get("RMQTEST_LOOP", "auto")
 DEADLINE = 10.0  # seconds any single wait may take before a test fails
 
 
+def free_port():
+    """A port nothing listens on now (the admin listener needs a number)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 class Broker:
     """A ringmq process on 127.0.0.1 and a port of its choosing."""
 
     def __init__(self, *args, threads=2):
-        cmd = [BROKER, "-p", "127.0.0.1:0", "--loop", LOOP, "-v", *args]
+        self.admin_port = free_port()
+        cmd = [BROKER, "-p", "127.0.0.1:0", "--loop", LOOP, "-v",
+               "--admin-listener", "127.0.0.1:%d" % self.admin_port, *args]
         if threads is not None:
             cmd += ["--threads", str(threads)]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
@@ -46,6 +57,8 @@ class Broker:
                 m = re.search(r"listening on [^ ]+:(\d+)", line)
                 if m and self.port is None:
                     self.port = int(m.group(1))
+                # Ready when MQTT and the admin endpoint both listen.
+                if self.port is not None and "admin on http" in line:
                     ready.set()
             ready.set()
 

@@ -1,0 +1,210 @@
+/* broker/metrics.c: the Prometheus exposition of the node (see metrics.h).
+ *
+ * Names follow Prometheus conventions: ringmq_ prefix, _total for counters,
+ * base units (_bytes, _seconds), and the standard process_ metrics.  Each
+ * counter lives in its worker, written only by that worker's thread; a
+ * scrape reads them with relaxed loads and sums them, so the message path
+ * pays no shared atomic for being measured.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "registry.h"
+#include "retain.h"
+#include "rmq_config.h"
+#include "worker.h"
+
+struct metrics_buf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static void
+metrics_printf(struct metrics_buf *m, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		size_t room = m->cap - m->len;
+		int n = m->p ? vsnprintf(m->p + m->len, room, fmt, ap) : -1;
+		va_end(ap);
+		if (n >= 0 && (size_t)n < room) {
+			m->len += (size_t)n;
+			return;
+		}
+		size_t cap = m->cap ? m->cap * 2 : 8192;
+		char *p = realloc(m->p, cap);
+		if (p == NULL) {
+			m->failed = 1;
+			return;
+		}
+		m->p = p;
+		m->cap = cap;
+	}
+}
+
+static void
+metrics_head(struct metrics_buf *m, const char *name, const char *type,
+    const char *help)
+{
+	metrics_printf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+	    type);
+}
+
+/* A counter summed over the workers. */
+static void
+metrics_sum(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+    const char *help, size_t offset)
+{
+	uint64_t total = 0;
+	for (unsigned i = 0; i < b->nworkers; i++)
+		total += rmq_counter_get(
+		    (rmq_counter *)((char *)&b->workers[i]->st + offset));
+	metrics_head(m, name, "counter", help);
+	metrics_printf(m, "%s %llu\n", name, (unsigned long long)total);
+}
+
+static void
+metrics_process(struct metrics_buf *m, struct rmq_broker *b)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	metrics_head(m, "process_cpu_seconds_total", "counter",
+	    "Total user and system CPU time spent in seconds.");
+	metrics_printf(m, "process_cpu_seconds_total %.3f\n", cpu);
+
+	long rss_pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		long size;
+		if (fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
+			rss_pages = 0;
+		fclose(f);
+	}
+	metrics_head(m, "process_resident_memory_bytes", "gauge",
+	    "Resident memory size in bytes.");
+	metrics_printf(m, "process_resident_memory_bytes %ld\n",
+	    rss_pages * sysconf(_SC_PAGESIZE));
+
+	long fds = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		while (readdir(d))
+			fds++;
+		closedir(d);
+		fds -= 3; /* ".", ".." and the directory's own descriptor */
+	}
+	metrics_head(m, "process_open_fds", "gauge",
+	    "Number of open file descriptors.");
+	metrics_printf(m, "process_open_fds %ld\n", fds);
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	metrics_head(m, "process_max_fds", "gauge",
+	    "Maximum number of open file descriptors.");
+	metrics_printf(m, "process_max_fds %llu\n",
+	    (unsigned long long)rl.rlim_cur);
+	metrics_head(m, "process_start_time_seconds", "gauge",
+	    "Start time of the process since unix epoch in seconds.");
+	metrics_printf(m, "process_start_time_seconds %.3f\n",
+	    b->start_time_unix);
+}
+
+#define ST(field) offsetof(struct rmq_worker_stats, field)
+
+int
+rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
+{
+	struct metrics_buf m = { 0 };
+
+	metrics_head(&m, "ringmq_build_info", "gauge",
+	    "RingMQ version and the event loop backend in use.");
+	metrics_printf(&m, "ringmq_build_info{version=\"%s\",loop=\"%s\"} 1\n",
+	    RMQ_VERSION, b->ops->name);
+
+	metrics_head(&m, "ringmq_connections", "gauge",
+	    "Network connections open now.");
+	metrics_printf(&m, "ringmq_connections %u\n",
+	    atomic_load(&b->connections));
+	metrics_sum(&m, b, "ringmq_connects_total",
+	    "Clients whose CONNECT was accepted.", ST(connects));
+	metrics_sum(&m, b, "ringmq_disconnects_total",
+	    "Connections of sessions that ended.", ST(disconnects));
+	metrics_sum(&m, b, "ringmq_protocol_errors_total",
+	    "Connections closed for breaking the protocol.",
+	    ST(protocol_errors));
+
+	uint64_t sessions = 0;
+	for (unsigned i = 0; i < b->nworkers; i++)
+		sessions += rmq_counter_get(&b->workers[i]->st.sessions);
+	metrics_head(&m, "ringmq_sessions", "gauge",
+	    "Sessions, connected or kept for a client that left.");
+	metrics_printf(&m, "ringmq_sessions %llu\n",
+	    (unsigned long long)sessions);
+	metrics_head(&m, "ringmq_subscriptions", "gauge",
+	    "Subscriptions in the index, shared group members included.");
+	metrics_printf(&m, "ringmq_subscriptions %zu\n",
+	    rmq_index_count(b->index));
+	metrics_head(&m, "ringmq_retained_messages", "gauge",
+	    "Retained messages stored.");
+	metrics_printf(&m, "ringmq_retained_messages %zu\n",
+	    rmq_retain_count(b->retain));
+
+	metrics_sum(&m, b, "ringmq_messages_received_total",
+	    "PUBLISH packets received from clients.", ST(msgs_in));
+	metrics_sum(&m, b, "ringmq_messages_sent_total",
+	    "PUBLISH packets sent to clients.", ST(msgs_out));
+	metrics_sum(&m, b, "ringmq_received_bytes_total",
+	    "Bytes received from clients.", ST(bytes_in));
+	metrics_sum(&m, b, "ringmq_sent_bytes_total", "Bytes sent to clients.",
+	    ST(bytes_out));
+
+	static const struct {
+		const char *reason;
+		size_t offset;
+	} drops[] = {
+		{ "queue_full", ST(dropped_queue_full) },
+		{ "expired", ST(dropped_expired) },
+		{ "too_large", ST(dropped_too_large) },
+	};
+	metrics_head(&m, "ringmq_messages_dropped_total", "counter",
+	    "Messages not delivered to a session, by reason.");
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
+		uint64_t total = 0;
+		for (unsigned w = 0; w < b->nworkers; w++)
+			total += rmq_counter_get(
+			    (rmq_counter *)((char *)&b->workers[w]->st +
+				drops[i].offset));
+		metrics_printf(&m,
+		    "ringmq_messages_dropped_total{reason=\"%s\"} %llu\n",
+		    drops[i].reason, (unsigned long long)total);
+	}
+
+	metrics_head(&m, "ringmq_loop_turns_total", "counter",
+	    "Event loop turns, per worker loop.");
+	for (unsigned i = 0; i < b->nworkers; i++)
+		metrics_printf(&m,
+		    "ringmq_loop_turns_total{loop=\"%u\"} %llu\n", i,
+		    (unsigned long long)
+			atomic_load_explicit(&b->workers[i]->loop->turns,
+			    memory_order_relaxed));
+
+	metrics_process(&m, b);
+	if (m.failed) {
+		free(m.p);
+		return -ENOMEM;
+	}
+	*out = m.p;
+	*len = m.len;
+	return 0;
+}

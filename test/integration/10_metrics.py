@@ -1,0 +1,118 @@
+"""10: the admin endpoint: /healthz, /readyz, /metrics in the Prometheus
+text format (checked by promtool), counters that move with traffic, and a
+real Prometheus server scraping the broker."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+from rmqtest import Client, free_port, run
+
+
+def get(b, path):
+    url = "http://127.0.0.1:%d%s" % (b.admin_port, path)
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.headers.get("Content-Type"), r.read().decode()
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no metric " + name)
+
+
+def health_and_readiness(b):
+    assert get(b, "/healthz")[0] == 200
+    assert get(b, "/readyz")[:1] == (200,)
+
+
+def exposition_format_passes_promtool(b):
+    status, ctype, text = get(b, "/metrics")
+    assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+    if shutil.which("promtool") is None:
+        raise AssertionError("promtool not installed (scripts/deps --test)")
+    r = subprocess.run(["promtool", "check", "metrics"], input=text,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def counters_move_with_traffic(b):
+    before = get(b, "/metrics")[2]
+    s = Client(b, "m-s")
+    s.subscribe("m/t", 1)
+    p = Client(b, "m-p")
+    for i in range(10):
+        p.publish("m/t", b"x" * 100, qos=1)
+    s.wait_msgs(10)
+    after = get(b, "/metrics")[2]
+    for name, at_least in (("ringmq_messages_received_total", 10),
+                           ("ringmq_messages_sent_total", 10),
+                           ("ringmq_received_bytes_total", 1000),
+                           ("ringmq_sent_bytes_total", 1000),
+                           ("ringmq_connects_total", 2)):
+        moved = metric(after, name) - metric(before, name)
+        assert moved >= at_least, (name, moved)
+    assert metric(after, "ringmq_connections") >= 2
+    assert metric(after, "ringmq_subscriptions") >= 1
+    assert metric(after, "process_resident_memory_bytes") > 0
+    s.close()
+    p.close()
+
+
+def prometheus_scrapes_the_broker(b):
+    prom = shutil.which("prometheus")
+    if prom is None:
+        raise AssertionError("prometheus not installed (scripts/deps --test)")
+    d = tempfile.mkdtemp(prefix="rmq-prom-")
+    port = free_port()
+    with open(os.path.join(d, "prometheus.yml"), "w") as f:
+        f.write("global:\n  scrape_interval: 1s\n"
+                "scrape_configs:\n  - job_name: ringmq\n"
+                "    static_configs:\n"
+                "      - targets: ['127.0.0.1:%d']\n" % b.admin_port)
+    proc = subprocess.Popen(
+        [prom, "--config.file=" + os.path.join(d, "prometheus.yml"),
+         "--storage.tsdb.path=" + os.path.join(d, "data"),
+         "--web.listen-address=127.0.0.1:%d" % port],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def query(q):
+        url = "http://127.0.0.1:%d/api/v1/query?query=%s" % (
+            port, urllib.request.quote(q))
+        with urllib.request.urlopen(url, timeout=5) as r:
+            res = json.load(r)["data"]["result"]
+        return float(res[0]["value"][1]) if res else None
+
+    def wait_for(q, cond, seconds=30):
+        end = time.time() + seconds
+        while time.time() < end:
+            try:
+                v = query(q)
+                if v is not None and cond(v):
+                    return v
+            except OSError:
+                pass  # Prometheus still starting
+            time.sleep(0.5)
+        raise AssertionError("Prometheus never saw %s" % q)
+
+    try:
+        assert wait_for('up{job="ringmq"}', lambda v: v == 1) == 1
+        base = wait_for("ringmq_messages_received_total", lambda v: True)
+        p = Client(b, "prom-p")
+        for i in range(25):
+            p.publish("prom/t", b"x", qos=1)
+        p.close()
+        wait_for("ringmq_messages_received_total",
+                 lambda v: v >= base + 25)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+run([health_and_readiness, exposition_format_passes_promtool,
+     counters_move_with_traffic, prometheus_scrapes_the_broker])
