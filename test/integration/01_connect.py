@@ -156,11 +156,29 @@ def keep_alive_timeout(b):
     assert r.closed()
 
 
+def sigterm_tells_v5_clients_and_exits_0(_):
+    # Stop: 5.0 clients get DISCONNECT 0x8B (Server shutting down), 3.x
+    # clients see the close, and the broker exits 0.
+    b = Broker()
+    r5 = Raw(b)
+    r5.send(connect_packet("bye5", version=5))
+    assert r5.recv_packet()[0] == 0x20
+    r4 = Raw(b)
+    r4.send(connect_packet("bye4", version=4))
+    assert r4.recv_packet()[0] == 0x20
+    b.proc.terminate()
+    first, body = r5.recv_packet()
+    assert first == 0xE0 and body[0] == 0x8B, (first, body)
+    assert r4.recv_packet() is None
+    assert b.proc.wait(10) == 0
+
+
 run([connect_v311, connect_v31_with_mosquitto_clients,
      connect_v5_connack_properties, v5_empty_client_id_gets_assigned_one,
      v311_empty_id_without_clean_session_refused, v31_long_client_id_refused,
      unsupported_protocol_level, unknown_protocol_name,
      first_packet_must_be_connect, second_connect_is_a_protocol_error,
      connect_reserved_flag, malformed_packet_closes_only_that_connection,
-     connect_timeout, ping, keep_alive_timeout],
+     connect_timeout, ping, keep_alive_timeout,
+     sigterm_tells_v5_clients_and_exits_0],
     make_broker=lambda: Broker("--connect-timeout", "1000"))
