@@ -63,6 +63,24 @@ def counters_move_with_traffic(b):
     p.close()
 
 
+def dashboard_names_only_served_metrics(b):
+    # deploy/grafana's dashboard must not chart a metric that does not exist.
+    import re
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "..", "deploy", "grafana",
+                        "ringmq-dashboard.json")
+    with open(path) as f:
+        dash = json.load(f)
+    served = {line.split()[2] for line in get(b, "/metrics")[2].splitlines()
+              if line.startswith("# TYPE ")}
+    used = set()
+    for p in dash["panels"]:
+        for t in p["targets"]:
+            used |= set(re.findall(r"\b((?:ringmq|process)_[a-z_]+)\b",
+                                   t["expr"]))
+    assert used and used <= served, used - served
+
+
 def prometheus_scrapes_the_broker(b):
     prom = shutil.which("prometheus")
     if prom is None:
@@ -115,4 +133,5 @@ def prometheus_scrapes_the_broker(b):
 
 
 run([health_and_readiness, exposition_format_passes_promtool,
-     counters_move_with_traffic, prometheus_scrapes_the_broker])
+     counters_move_with_traffic, dashboard_names_only_served_metrics,
+     prometheus_scrapes_the_broker])
