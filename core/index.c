@@ -347,19 +347,30 @@ index_prune(struct rmq_index *ix, struct index_node *node)
 	}
 }
 
+/* The filter to walk, and for $share/{group}/{filter} the group: returns
+ * whether it is a shared subscription. */
+static int
+index_split(const char *filter, size_t len, struct rmq_str *group,
+    struct rmq_str *walk)
+{
+	if (rmq_topic_share_parse(filter, len, group, walk) == 1)
+		return 1;
+	walk->p = filter;
+	walk->len = (uint32_t)len;
+	return 0;
+}
+
 int
 rmq_index_add(struct rmq_index *ix, const char *filter, size_t len,
     const struct rmq_sub *sub)
 {
-	struct rmq_str group, inner;
-	int shared = rmq_topic_share_parse(filter, len, &group, &inner) == 1;
-	const char *f = shared ? inner.p : filter;
-	size_t flen = shared ? inner.len : len;
+	struct rmq_str group, f;
+	int shared = index_split(filter, len, &group, &f);
 	int found = 0, rc = -ENOMEM;
 
 	pthread_mutex_lock(&ix->lock);
 	rcu_read_lock();
-	struct index_node *node = index_node_get(ix, f, flen, 1);
+	struct index_node *node = index_node_get(ix, f.p, f.len, 1);
 	if (node == NULL)
 		goto out;
 	if (!shared) {
@@ -401,15 +412,13 @@ int
 rmq_index_remove(struct rmq_index *ix, const char *filter, size_t len,
     uint64_t owner)
 {
-	struct rmq_str group, inner;
-	int shared = rmq_topic_share_parse(filter, len, &group, &inner) == 1;
-	const char *f = shared ? inner.p : filter;
-	size_t flen = shared ? inner.len : len;
+	struct rmq_str group, f;
+	int shared = index_split(filter, len, &group, &f);
 	int found = 0, rc = -ENOENT;
 
 	pthread_mutex_lock(&ix->lock);
 	rcu_read_lock();
-	struct index_node *node = index_node_get(ix, f, flen, 0);
+	struct index_node *node = index_node_get(ix, f.p, f.len, 0);
 	if (node == NULL)
 		goto out;
 	if (!shared) {
