@@ -14,18 +14,19 @@ def connect_v311(b):
 
 
 def connect_v31_with_mosquitto_clients(b):
-    # 3.1 (MQIsdp) subscriber and publisher from Debian's mosquitto clients.
-    sub = subprocess.Popen(["mosquitto_sub", "-p", str(b.port), "-V", "mqttv31",
-                            "-i", "sub31", "-t", "v31/t", "-C", "1"],
-                           stdout=subprocess.PIPE, text=True)
-    c = Client(b, "probe")  # give the subscriber time to subscribe
-    c.quiet(0.5)
+    # 3.1 (MQIsdp) publisher and subscriber from Debian's mosquitto
+    # clients.  The message is retained, so the subscriber gets it whenever
+    # its subscription lands.
     subprocess.run(["mosquitto_pub", "-p", str(b.port), "-V", "mqttv31",
-                    "-i", "pub31", "-t", "v31/t", "-m", "hello 3.1"],
-                   check=True, timeout=10)
-    out, _ = sub.communicate(timeout=10)
+                    "-i", "pub31", "-t", "v31/t", "-m", "hello 3.1", "-r",
+                    "-q", "1"], check=True, timeout=10)
+    out = subprocess.run(["mosquitto_sub", "-p", str(b.port), "-V",
+                          "mqttv31", "-i", "sub31", "-t", "v31/t", "-C", "1",
+                          "-W", "10"],
+                         capture_output=True, text=True, timeout=15).stdout
     assert out.strip() == "hello 3.1", out
-    c.close()
+    subprocess.run(["mosquitto_pub", "-p", str(b.port), "-V", "mqttv311",
+                    "-t", "v31/t", "-n", "-r"], check=True, timeout=10)
 
 
 def connect_v5_connack_properties(b):

@@ -103,10 +103,12 @@ class Client:
         self.disconnect_rc = None
         self.disconnects = []  # every on_disconnect reason, in order
         self.subacks = []
+        self.unsubacks = []
         self.c.on_message = self._on_message
         self.c.on_connect = self._on_connect
         self.c.on_disconnect = self._on_disconnect
         self.c.on_subscribe = self._on_subscribe
+        self.c.on_unsubscribe = self._on_unsubscribe
         if will:
             self.c.will_set(**will)
         kw = {}
@@ -133,6 +135,17 @@ class Client:
         with self.cv:
             self.subacks.append((mid, granted))
             self.cv.notify_all()
+
+    def _on_unsubscribe(self, c, userdata, mid, *rest):
+        with self.cv:
+            self.unsubacks.append(mid)
+            self.cv.notify_all()
+
+    def unsubscribe(self, topic):
+        n = len(self.unsubacks)
+        rc, mid = self.c.unsubscribe(topic)
+        assert rc == 0
+        self.wait(lambda: len(self.unsubacks) > n, "UNSUBACK")
 
     def _on_message(self, c, userdata, msg):
         with self.cv:
