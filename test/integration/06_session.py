@@ -10,6 +10,7 @@ def persistent_session_queues_while_offline(b):
     s = Client(b, "pers", clean=False)
     s.subscribe("p/t", 1)
     s.close()
+    b.wait_connections(0)
     p = Client(b, "pers-p")
     # QoS 0 is not kept offline.  It goes first: the PUBACKs of the QoS 1
     # messages after it prove the broker has routed it before s2 connects.

@@ -137,6 +137,7 @@ def message_expiry_counts_down(b):
                properties=props("CONNECT", SessionExpiryInterval=60))
     s.subscribe("mx/t", 1)
     s.close()
+    b.wait_connections(0)  # queued offline, where expiry counts down
     p = Client(b, "mx-p", version=paho.MQTTv5)
     p.publish("mx/t", b"long", qos=1,
               properties=props("PUBLISH", MessageExpiryInterval=30))

@@ -24,6 +24,7 @@ def queue_bound_drops_beyond_it(b):
     s = Client(b, "q", clean=False)
     s.subscribe("q/t", 1)
     s.close()
+    b.wait_connections(0)  # offline, so what follows is queued
     p = Client(b, "q-p")
     for i in range(50):
         p.publish("q/t", b"%d" % i, qos=1)

@@ -83,6 +83,24 @@ class Broker:
     def alive(self):
         return self.proc.poll() is None
 
+    def metric(self, name):
+        """A metric's value from the admin endpoint."""
+        import urllib.request
+        url = "http://127.0.0.1:%d/metrics" % self.admin_port
+        with urllib.request.urlopen(url, timeout=DEADLINE) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        raise AssertionError("no metric " + name)
+
+    def wait_connections(self, n):
+        """Wait until the broker has seen all but n connections close, so
+        that a session a client just left is offline for what follows."""
+        end = time.time() + DEADLINE
+        while self.metric("ringmq_connections") > n:
+            assert time.time() < end, "connections never dropped to %d" % n
+            time.sleep(0.02)
+
 
 class Client:
     """A paho client whose received messages are kept in order."""
