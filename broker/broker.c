@@ -40,6 +40,7 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->allow_zero_length_clientid = 1;
 	snprintf(cfg->admin.host, sizeof(cfg->admin.host), "127.0.0.1");
 	cfg->admin.port = 9883;
+	cfg->sys_interval = 10;
 }
 
 /* A listening socket on host:port with SO_REUSEPORT.  port 0 picks one;
@@ -162,6 +163,7 @@ rmq_broker_start(struct rmq_broker *b)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	b->start_time_unix = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	b->start_ms = rmq_loop_clock_ms();
 	if (b->cfg.admin.port && rmq_admin_start(b) != 0)
 		return -EINVAL;
 	for (unsigned i = 0; i < b->nworkers; i++) {

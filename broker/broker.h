@@ -44,6 +44,7 @@ struct rmq_config {
 	int retain_available;
 	int allow_zero_length_clientid;
 	struct rmq_listen_addr admin; /* port 0: no admin listener */
+	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
 };
 
 /* Defaults: loopback port 1883, one loop per CPU, limits as documented in
@@ -67,6 +68,10 @@ struct rmq_broker {
 	atomic_int ready; /* listeners open: /readyz says so */
 	double start_time_unix;
 	void *admin; /* the NNG HTTP server, when running */
+	uint64_t start_ms; /* monotonic, for $SYS uptime */
+	/* $SYS state, touched by worker 0 only. */
+	uint64_t sys_next_ms, sys_last_ms;
+	uint64_t sys_prev_in, sys_prev_out, sys_prev_bin, sys_prev_bout;
 	int listen_fds[RMQ_MAX_WORKERS][RMQ_MAX_LISTENERS];
 	uint16_t bound_ports[RMQ_MAX_LISTENERS]; /* actual, when port 0 */
 };

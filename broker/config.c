@@ -111,7 +111,7 @@ static const struct {
 	{ "fsync", NULL, "persistence" },
 	{ "persistent_client_expiration", NULL, "persistence" },
 	{ "admin_listener", NULL, "metrics and health endpoints" },
-	{ "sys_interval", NULL, "$SYS topics" },
+
 	{ "max_keepalive", NULL, "server keep alive" },
 	{ "cluster_seeds", NULL, "clustering" },
 	{ "cluster_dns", NULL, "clustering" },
@@ -130,6 +130,7 @@ enum config_field {
 	F_TOPIC_ALIAS_MAX,
 	F_RECEIVE_MAX,
 	F_MAX_SESSION_EXPIRY,
+	F_SYS_INTERVAL,
 };
 
 static const struct {
@@ -148,6 +149,7 @@ static const struct {
 	{ "topic_alias_maximum", F_TOPIC_ALIAS_MAX, 0, 65535, 0 },
 	{ "receive_maximum", F_RECEIVE_MAX, 1, 65535, 0 },
 	{ "max_session_expiry", F_MAX_SESSION_EXPIRY, 0, 4294967294ll, 0 },
+	{ "sys_interval", F_SYS_INTERVAL, 0, 86400, 0 },
 };
 
 static void
@@ -175,6 +177,7 @@ config_set_number(struct rmq_config *cfg, enum config_field f, long long v,
 	case F_TOPIC_ALIAS_MAX: cfg->topic_alias_max = (uint16_t)v; break;
 	case F_RECEIVE_MAX: cfg->receive_maximum = (uint16_t)v; break;
 	case F_MAX_SESSION_EXPIRY: cfg->max_session_expiry = (uint32_t)v; break;
+	case F_SYS_INTERVAL: cfg->sys_interval = (uint32_t)v; break;
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sys.h"
 #include "worker.h"
 
 static void worker_turn(struct rmq_loop *loop);
@@ -287,6 +288,8 @@ worker_tick(struct rmq_loop *loop)
 		next = s->next;
 		rmq_session_tick(s, loop->now_ms);
 	}
+	if (w->id == 0)
+		rmq_sys_tick(w);
 }
 
 static void

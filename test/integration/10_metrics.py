@@ -9,7 +9,7 @@ import tempfile
 import time
 import urllib.request
 
-from rmqtest import Client, free_port, run
+from rmqtest import Broker, Client, free_port, run
 
 
 def get(b, path):
@@ -81,6 +81,47 @@ def dashboard_names_only_served_metrics(b):
     assert used and used <= served, used - served
 
 
+def sys_topics(_):
+    # $SYS/broker/... every sys_interval seconds (1 here), retained; a
+    # leading '#' does not see them [MQTT-4.7.2-1].
+    old = dict(os.environ)
+    os.environ["RINGMQ_SYS_INTERVAL"] = "1"
+    try:
+        b = Broker()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    try:
+        every = Client(b, "sys-all")
+        every.subscribe("#", 0)
+        s = Client(b, "sys-s")
+        s.subscribe("$SYS/broker/#", 0)
+        p = Client(b, "sys-p")
+        for i in range(3):
+            p.publish("sys/x", b"x", qos=1)
+
+        def latest(topic):
+            vals = [m.payload.decode() for m in s.msgs if m.topic == topic]
+            return vals[-1] if vals else None
+
+        # A cycle ends with the retained count: wait for a whole one that
+        # has seen the three messages.
+        s.wait(lambda: latest("$SYS/broker/messages/received") is not None
+               and int(latest("$SYS/broker/messages/received")) >= 3
+               and latest("$SYS/broker/retained messages/count") is not None,
+               "$SYS messages/received >= 3", timeout=10)
+        s.quiet(0.2)
+        assert latest("$SYS/broker/version").startswith("ringmq ")
+        assert latest("$SYS/broker/uptime").endswith(" seconds")
+        assert int(latest("$SYS/broker/clients/connected")) >= 3
+        assert int(latest("$SYS/broker/subscriptions/count")) >= 2
+        assert not any(m.topic.startswith("$SYS") for m in every.msgs)
+        for c in (every, s, p):
+            c.close()
+    finally:
+        assert b.stop() == 0
+
+
 def prometheus_scrapes_the_broker(b):
     prom = shutil.which("prometheus")
     if prom is None:
@@ -134,4 +175,5 @@ def prometheus_scrapes_the_broker(b):
 
 run([health_and_readiness, exposition_format_passes_promtool,
      counters_move_with_traffic, dashboard_names_only_served_metrics,
+     sys_topics,
      prometheus_scrapes_the_broker])
