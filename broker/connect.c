@@ -191,22 +191,13 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	s->clean = c->clean;
 	s->keepalive = c->keepalive;
 	if (c->version == RMQ_V5) {
-		s->session_expiry =
-		    RMQ_PROP_HAS(&c->props, RMQ_PROP_SESSION_EXPIRY)
-		    ? c->props.session_expiry
-		    : 0;
+		/* An absent property decodes as 0, which is its default
+		 * here but for Receive Maximum's (3.1.2.11.3). */
+		s->session_expiry = c->props.session_expiry;
 		s->peer_receive_max =
-		    RMQ_PROP_HAS(&c->props, RMQ_PROP_RECEIVE_MAXIMUM)
-		    ? c->props.receive_max
-		    : 65535;
-		s->peer_max_packet =
-		    RMQ_PROP_HAS(&c->props, RMQ_PROP_MAXIMUM_PACKET_SIZE)
-		    ? c->props.max_packet_size
-		    : 0;
-		s->peer_alias_max =
-		    RMQ_PROP_HAS(&c->props, RMQ_PROP_TOPIC_ALIAS_MAXIMUM)
-		    ? c->props.topic_alias_max
-		    : 0;
+		    c->props.receive_max ? c->props.receive_max : 65535;
+		s->peer_max_packet = c->props.max_packet_size;
+		s->peer_alias_max = c->props.topic_alias_max;
 	} else {
 		/* 3.x: a persistent session lasts until cleaned. */
 		s->session_expiry = c->clean ? 0 : 0xFFFFFFFFu;

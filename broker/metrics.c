@@ -65,10 +65,7 @@ static void
 metrics_sum(struct metrics_buf *m, struct rmq_broker *b, const char *name,
     const char *help, size_t offset)
 {
-	uint64_t total = 0;
-	for (unsigned i = 0; i < b->nworkers; i++)
-		total += rmq_counter_get(
-		    (rmq_counter *)((char *)&b->workers[i]->st + offset));
+	uint64_t total = rmq_workers_sum(b, offset);
 	metrics_head(m, name, "counter", help);
 	metrics_printf(m, "%s %llu\n", name, (unsigned long long)total);
 }
@@ -120,7 +117,7 @@ metrics_process(struct metrics_buf *m, struct rmq_broker *b)
 	    b->start_time_unix);
 }
 
-#define ST(field) offsetof(struct rmq_worker_stats, field)
+#define ST(field) RMQ_STAT(field)
 
 int
 rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
@@ -144,9 +141,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "Connections closed for breaking the protocol.",
 	    ST(protocol_errors));
 
-	uint64_t sessions = 0;
-	for (unsigned i = 0; i < b->nworkers; i++)
-		sessions += rmq_counter_get(&b->workers[i]->st.sessions);
+	uint64_t sessions = rmq_workers_sum(b, RMQ_STAT(sessions));
 	metrics_head(&m, "ringmq_sessions", "gauge",
 	    "Sessions, connected or kept for a client that left.");
 	metrics_printf(&m, "ringmq_sessions %llu\n",
@@ -180,11 +175,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_head(&m, "ringmq_messages_dropped_total", "counter",
 	    "Messages not delivered to a session, by reason.");
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
-		uint64_t total = 0;
-		for (unsigned w = 0; w < b->nworkers; w++)
-			total += rmq_counter_get(
-			    (rmq_counter *)((char *)&b->workers[w]->st +
-				drops[i].offset));
+		uint64_t total = rmq_workers_sum(b, drops[i].offset);
 		metrics_printf(&m,
 		    "ringmq_messages_dropped_total{reason=\"%s\"} %llu\n",
 		    drops[i].reason, (unsigned long long)total);

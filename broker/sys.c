@@ -42,18 +42,6 @@ sys_publish(struct rmq_worker *w, const char *topic, const char *fmt, ...)
 	rmq_msg_rele(m);
 }
 
-static uint64_t
-sys_sum(struct rmq_broker *b, size_t offset)
-{
-	uint64_t total = 0;
-	for (unsigned i = 0; i < b->nworkers; i++)
-		total += rmq_counter_get(
-		    (rmq_counter *)((char *)&b->workers[i]->st + offset));
-	return total;
-}
-
-#define ST(field) offsetof(struct rmq_worker_stats, field)
-
 void
 rmq_sys_tick(struct rmq_worker *w)
 {
@@ -65,10 +53,11 @@ rmq_sys_tick(struct rmq_worker *w)
 	b->sys_next_ms = now + (uint64_t)b->cfg.sys_interval * 1000u;
 	b->sys_last_ms = now;
 
-	uint64_t in = sys_sum(b, ST(msgs_in)), out = sys_sum(b, ST(msgs_out));
-	uint64_t bin = sys_sum(b, ST(bytes_in)),
-		 bout = sys_sum(b, ST(bytes_out));
-	uint64_t sessions = sys_sum(b, ST(sessions));
+	uint64_t in = rmq_workers_sum(b, RMQ_STAT(msgs_in)),
+		 out = rmq_workers_sum(b, RMQ_STAT(msgs_out));
+	uint64_t bin = rmq_workers_sum(b, RMQ_STAT(bytes_in)),
+		 bout = rmq_workers_sum(b, RMQ_STAT(bytes_out));
+	uint64_t sessions = rmq_workers_sum(b, RMQ_STAT(sessions));
 	uint64_t connected = atomic_load(&b->connections);
 
 	sys_publish(w, "$SYS/broker/version", "ringmq %s", RMQ_VERSION);

@@ -83,6 +83,16 @@ rmq_worker_free(struct rmq_worker *w)
 	free(w);
 }
 
+uint64_t
+rmq_workers_sum(struct rmq_broker *b, size_t offset)
+{
+	uint64_t total = 0;
+	for (unsigned i = 0; i < b->nworkers; i++)
+		total += rmq_counter_get(
+		    (rmq_counter *)((char *)&b->workers[i]->st + offset));
+	return total;
+}
+
 struct rmq_session *
 rmq_worker_session_alloc(struct rmq_worker *w)
 {

@@ -11,6 +11,7 @@
 #define RMQ_WORKER_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <urcu/wfcqueue.h>
 
@@ -102,6 +103,12 @@ struct rmq_worker {
 
 	struct rmq_worker_stats st;
 };
+
+/* A counter of struct rmq_worker_stats (its offsetof) summed over the
+ * workers: what /metrics and $SYS report.  Any thread. */
+uint64_t rmq_workers_sum(struct rmq_broker *b, size_t offset);
+
+#define RMQ_STAT(field) offsetof(struct rmq_worker_stats, field)
 
 int rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out);
 
