@@ -41,6 +41,8 @@ rmq_config_defaults(struct rmq_config *cfg)
 	snprintf(cfg->admin.host, sizeof(cfg->admin.host), "127.0.0.1");
 	cfg->admin.port = 9883;
 	cfg->sys_interval = 10;
+	snprintf(cfg->response_info, sizeof(cfg->response_info),
+	    "response/%%c");
 }
 
 /* A listening socket on host:port with SO_REUSEPORT.  port 0 picks one;

@@ -45,6 +45,10 @@ struct rmq_config {
 	int allow_zero_length_clientid;
 	struct rmq_listen_addr admin; /* port 0: no admin listener */
 	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
+	uint16_t max_keepalive; /* seconds; 0: any keep alive is accepted */
+	/* Response Information for 5.0 clients that ask for it, "%c" standing
+	 * for the client identifier; empty: none is sent. */
+	char response_info[128];
 };
 
 /* Defaults: loopback port 1883, one loop per CPU, limits as documented in

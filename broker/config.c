@@ -110,9 +110,6 @@ static const struct {
 	{ "autosave_interval", NULL, "persistence" },
 	{ "fsync", NULL, "persistence" },
 	{ "persistent_client_expiration", NULL, "persistence" },
-	{ "admin_listener", NULL, "metrics and health endpoints" },
-
-	{ "max_keepalive", NULL, "server keep alive" },
 	{ "cluster_seeds", NULL, "clustering" },
 	{ "cluster_dns", NULL, "clustering" },
 };
@@ -131,6 +128,7 @@ enum config_field {
 	F_RECEIVE_MAX,
 	F_MAX_SESSION_EXPIRY,
 	F_SYS_INTERVAL,
+	F_MAX_KEEPALIVE,
 };
 
 static const struct {
@@ -150,6 +148,7 @@ static const struct {
 	{ "receive_maximum", F_RECEIVE_MAX, 1, 65535, 0 },
 	{ "max_session_expiry", F_MAX_SESSION_EXPIRY, 0, 4294967294ll, 0 },
 	{ "sys_interval", F_SYS_INTERVAL, 0, 86400, 0 },
+	{ "max_keepalive", F_MAX_KEEPALIVE, 0, 65535, 0 },
 };
 
 static void
@@ -178,6 +177,7 @@ config_set_number(struct rmq_config *cfg, enum config_field f, long long v,
 	case F_RECEIVE_MAX: cfg->receive_maximum = (uint16_t)v; break;
 	case F_MAX_SESSION_EXPIRY: cfg->max_session_expiry = (uint32_t)v; break;
 	case F_SYS_INTERVAL: cfg->sys_interval = (uint32_t)v; break;
+	case F_MAX_KEEPALIVE: cfg->max_keepalive = (uint16_t)v; break;
 	}
 }
 
@@ -250,6 +250,20 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 			    k, l->args[0]);
 			return -1;
 		}
+		return 0;
+	}
+	if (strcmp(k, "response_information") == 0) {
+		if (l->nargs != 1)
+			goto one_value;
+		const char *v =
+		    strcmp(l->args[0], "none") == 0 ? "" : l->args[0];
+		if (strlen(v) >= sizeof(cfg->response_info)) {
+			snprintf(err, errlen, "%s: longer than %zu bytes", k,
+			    sizeof(cfg->response_info) - 1);
+			return -1;
+		}
+		snprintf(cfg->response_info, sizeof(cfg->response_info), "%s",
+		    v);
 		return 0;
 	}
 	if (strcmp(k, "bind_address") == 0) {

@@ -16,6 +16,7 @@ static void
 connect_refuse(struct rmq_session *s, uint8_t v5_reason, uint8_t v3_code)
 {
 	struct rmq_packet ack = { .type = RMQ_CONNACK };
+	rmq_count(&s->w->st.refused[v5_reason], 1);
 	ack.connack.reason = s->version == RMQ_V5 ? v5_reason : v3_code;
 	if (rmq_session_send(s, &ack) == 0) {
 		rmq_session_close_after_write(s);
@@ -91,6 +92,28 @@ connect_handoff(struct rmq_session *s, uint64_t owner,
 	s->conn->loop->ops->detach(s->conn, connect_on_detached);
 }
 
+/* The Response Information for a client: the configured template with
+ * "%c" replaced by the client identifier.  Writes into out when it is not
+ * NULL; returns the length. */
+static size_t
+connect_response_info(const char *tmpl, const char *id, size_t idlen, char *out)
+{
+	size_t n = 0;
+	for (const char *t = tmpl; *t; t++) {
+		if (t[0] == '%' && t[1] == 'c') {
+			if (out)
+				memcpy(out + n, id, idlen);
+			n += idlen;
+			t++;
+		} else {
+			if (out)
+				out[n] = *t;
+			n++;
+		}
+	}
+	return n;
+}
+
 /* The will as a message, ready to route. */
 static int
 connect_build_will(struct rmq_session *s, const struct rmq_connect *c)
@@ -139,6 +162,28 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		connect_refuse(s, RMQ_RC_CLIENT_ID_NOT_VALID,
 		    RMQ_V3_REFUSED_IDENTIFIER);
 		return;
+	}
+	if (c->version == RMQ_V5 &&
+	    RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD)) {
+		/* No method is offered, so none the client names is
+		 * supported [MQTT-4.12.0-1]. */
+		rmq_count(&w->st.auth_failures, 1);
+		connect_refuse(s, RMQ_RC_BAD_AUTHENTICATION_METHOD, 0);
+		return;
+	}
+	/* max_keepalive: a 5.0 client is told the server's keep alive; a 3.x
+	 * client cannot be, and is refused as Mosquitto does. */
+	uint16_t keepalive = c->keepalive;
+	int server_keepalive = 0;
+	if (cfg->max_keepalive &&
+	    (keepalive == 0 || keepalive > cfg->max_keepalive)) {
+		if (c->version != RMQ_V5) {
+			connect_refuse(s, RMQ_RC_CLIENT_ID_NOT_VALID,
+			    RMQ_V3_REFUSED_IDENTIFIER);
+			return;
+		}
+		keepalive = cfg->max_keepalive;
+		server_keepalive = 1;
 	}
 
 	/* Who owns the identifier?  A replayed CONNECT finds this very
@@ -189,7 +234,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		}
 	}
 	s->clean = c->clean;
-	s->keepalive = c->keepalive;
+	s->keepalive = keepalive;
 	if (c->version == RMQ_V5) {
 		/* An absent property decodes as 0, which is its default
 		 * here but for Receive Maximum's (3.1.2.11.3). */
@@ -220,6 +265,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 
 	struct rmq_packet ack = { .type = RMQ_CONNACK };
 	ack.connack.session_present = (uint8_t)present;
+	char *response_info = NULL;
 	if (c->version == RMQ_V5) {
 		struct rmq_props *pp = &ack.connack.props;
 		if (assigned) {
@@ -242,8 +288,29 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 			pp->retain_available = 0;
 			RMQ_PROP_SET(pp, RMQ_PROP_RETAIN_AVAILABLE);
 		}
+		if (server_keepalive) {
+			pp->server_keep_alive = keepalive;
+			RMQ_PROP_SET(pp, RMQ_PROP_SERVER_KEEP_ALIVE);
+		}
+		/* Only to a client that asked [MQTT-3.1.2-28]. */
+		size_t n = c->props.request_response_info
+		    ? connect_response_info(cfg->response_info, s->client_id,
+			  s->client_id_len, NULL)
+		    : 0;
+		if (n > 0 && n <= 65535) {
+			response_info = malloc(n);
+			if (response_info == NULL)
+				goto unavailable;
+			connect_response_info(cfg->response_info, s->client_id,
+			    s->client_id_len, response_info);
+			pp->response_info.p = response_info;
+			pp->response_info.len = (uint32_t)n;
+			RMQ_PROP_SET(pp, RMQ_PROP_RESPONSE_INFO);
+		}
 	}
-	if (rmq_session_send(s, &ack) != 0)
+	int sent = rmq_session_send(s, &ack);
+	free(response_info);
+	if (sent != 0)
 		goto unavailable;
 	s->state = RMQ_SESS_LIVE;
 	rmq_count(&w->st.connects, 1);

@@ -6,6 +6,7 @@
  * scrape reads them with relaxed loads and sums them, so the message path
  * pays no shared atomic for being measured.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "reason.h"
 #include "registry.h"
 #include "retain.h"
 #include "rmq_config.h"
@@ -68,6 +70,51 @@ metrics_sum(struct metrics_buf *m, struct rmq_broker *b, const char *name,
 	uint64_t total = rmq_workers_sum(b, offset);
 	metrics_head(m, name, "counter", help);
 	metrics_printf(m, "%s %llu\n", name, (unsigned long long)total);
+}
+
+/* A reason code as a label value: "Packet too large" is
+ * packet_too_large. */
+static void
+metrics_reason_label(uint8_t code, char *out, size_t len)
+{
+	const char *name = rmq_reason_name(code, 0);
+	size_t n = 0;
+	for (; *name && n + 1 < len; name++)
+		out[n++] = isalnum((unsigned char)*name)
+		    ? (char)tolower((unsigned char)*name)
+		    : '_';
+	out[n] = '\0';
+}
+
+/* Reason codes shown even at zero, so that a dashboard has the series
+ * before the first event. */
+static const uint8_t metrics_refused_always[] = {
+	RMQ_RC_UNSUPPORTED_PROTOCOL_VERSION, RMQ_RC_CLIENT_ID_NOT_VALID,
+	RMQ_RC_BAD_AUTHENTICATION_METHOD, RMQ_RC_SERVER_UNAVAILABLE, 0
+};
+static const uint8_t metrics_errors_always[] = { RMQ_RC_MALFORMED_PACKET,
+	RMQ_RC_PROTOCOL_ERROR, RMQ_RC_PACKET_TOO_LARGE, 0 };
+
+/* A counter with one series per reason code (an array of 256 counters in
+ * the worker stats at `offset`). */
+static void
+metrics_by_reason(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+    const char *help, size_t offset, const uint8_t *always)
+{
+	metrics_head(m, name, "counter", help);
+	for (unsigned code = 0; code < 256; code++) {
+		uint64_t v =
+		    rmq_workers_sum(b, offset + code * sizeof(rmq_counter));
+		int shown = v != 0;
+		for (const uint8_t *a = always; *a && !shown; a++)
+			shown = *a == code;
+		if (!shown)
+			continue;
+		char label[64];
+		metrics_reason_label((uint8_t)code, label, sizeof(label));
+		metrics_printf(m, "%s{reason=\"%s\"} %llu\n", name, label,
+		    (unsigned long long)v);
+	}
 }
 
 static void
@@ -137,9 +184,23 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "Clients whose CONNECT was accepted.", ST(connects));
 	metrics_sum(&m, b, "ringmq_disconnects_total",
 	    "Connections of sessions that ended.", ST(disconnects));
-	metrics_sum(&m, b, "ringmq_protocol_errors_total",
-	    "Connections closed for breaking the protocol.",
-	    ST(protocol_errors));
+	metrics_by_reason(&m, b, "ringmq_connections_refused_total",
+	    "CONNECTs refused with a CONNACK, and connections closed at "
+	    "accept over max_connections, by reason.",
+	    ST(refused), metrics_refused_always);
+	metrics_printf(&m,
+	    "ringmq_connections_refused_total{reason=\"max_connections\"} "
+	    "%llu\n",
+	    (unsigned long long)rmq_workers_sum(b,
+		ST(refused_max_connections)));
+	metrics_by_reason(&m, b, "ringmq_protocol_errors_total",
+	    "Connections closed for a packet against the protocol, by the "
+	    "reason code given.",
+	    ST(protocol_errors), metrics_errors_always);
+	metrics_sum(&m, b, "ringmq_auth_failures_total",
+	    "Clients refused at authentication (today: an authentication "
+	    "method the broker does not offer).",
+	    ST(auth_failures));
 
 	uint64_t sessions = rmq_workers_sum(b, RMQ_STAT(sessions));
 	metrics_head(&m, "ringmq_sessions", "gauge",

@@ -108,7 +108,7 @@ session_refuse(struct rmq_session *s, const struct rmq_packet *p,
     const struct rmq_codec_err *err)
 {
 	struct rmq_worker *w = s->w;
-	rmq_count(&w->st.protocol_errors, 1);
+	rmq_count(&w->st.protocol_errors[err->reason], 1);
 	if (w->b->cfg.verbose)
 		fprintf(stderr, "ringmq: client %.*s: 0x%02x %s: %s\n",
 		    s->client_id_len, s->client_id ? s->client_id : "-",
@@ -132,6 +132,7 @@ session_refuse(struct rmq_session *s, const struct rmq_packet *p,
 			if (v == RMQ_V5 ||
 			    ack.connack.reason ==
 				RMQ_V3_REFUSED_PROTOCOL_VERSION) {
+				rmq_count(&w->st.refused[err->reason], 1);
 				if (rmq_session_send(s, &ack) == 0) {
 					rmq_session_close_after_write(s);
 					return;

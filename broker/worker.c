@@ -214,6 +214,7 @@ rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg)
 	int one = 1;
 	if (b->cfg.max_connections &&
 	    atomic_load(&b->connections) >= b->cfg.max_connections) {
+		rmq_count(&w->st.refused_max_connections, 1);
 		close(fd);
 		return;
 	}

@@ -68,7 +68,15 @@ rmq_counter_get(rmq_counter *c)
 struct rmq_worker_stats {
 	rmq_counter msgs_in, msgs_out, bytes_in, bytes_out;
 	rmq_counter dropped_queue_full, dropped_expired, dropped_too_large;
-	rmq_counter connects, disconnects, protocol_errors;
+	rmq_counter connects, disconnects;
+	rmq_counter refused_max_connections; /* closed at accept */
+	rmq_counter auth_failures;
+	/* CONNECTs refused with a CONNACK, by 5.0 reason code (a 3.x
+	 * client's return code is counted under the code it stands for). */
+	rmq_counter refused[256];
+	/* Connections closed for a packet against the protocol, by the
+	 * reason code the broker gave (0x81, 0x82, 0x95, ...). */
+	rmq_counter protocol_errors[256];
 	rmq_counter sessions; /* a gauge: sessions in the slot table */
 };
 

@@ -2,8 +2,8 @@
 codes, client identifiers, and the connections the spec says to close."""
 import subprocess
 
-from rmqtest import (Broker, Client, Raw, connect_packet, packet, paho, run,
-                     string, varint)
+from rmqtest import (Broker, Client, Raw, conf_file, connect_packet, packet,
+                     paho, props, run, string, varint)
 
 
 def connect_v311(b):
@@ -174,6 +174,59 @@ def sigterm_tells_v5_clients_and_exits_0(_):
     assert b.proc.wait(10) == 0
 
 
+def response_information_only_when_requested(b):
+    # 3.1.2.11.7: Request Response Information 1 may get one;
+    # [MQTT-3.1.2-28]: with 0 (or absent) the server must not send it.
+    c = Client(b, "ri-yes", version=paho.MQTTv5,
+               properties=props("CONNECT", RequestResponseInformation=1))
+    _, rc, p = c.connack
+    assert rc == 0 and p.ResponseInformation == "response/ri-yes", p
+    c.close()
+    c = Client(b, "ri-no", version=paho.MQTTv5)
+    _, rc, p = c.connack
+    assert rc == 0 and not hasattr(p, "ResponseInformation"), p
+    c.close()
+
+
+def authentication_method_refused(b):
+    # [MQTT-4.12.0-1]: a method the server does not support gets CONNACK
+    # 0x8C and a close; it counts as an authentication failure.
+    before = b.metric("ringmq_auth_failures_total")
+    r = Raw(b)
+    method = bytes([0x15]) + string("SCRAM-SHA-1")
+    r.send(connect_packet("am", version=5, props=method))
+    first, body = r.recv_packet()
+    assert first == 0x20 and body[:2] == bytes([0, 0x8C]), (first, body)
+    assert r.closed()
+    assert b.metric("ringmq_auth_failures_total") == before + 1
+    assert b.metric('ringmq_connections_refused_total'
+                    '{reason="bad_authentication_method"}') >= 1
+
+
+def max_keepalive(_):
+    # max_keepalive 30: a 5.0 client asking 60 is told Server Keep Alive
+    # 30 (3.2.2.3.14); a 3.1.1 client cannot be told and is refused, as
+    # with Mosquitto; one asking 20 keeps its 20.
+    b = Broker("-c", conf_file("max_keepalive 30\n"))
+    try:
+        c = Client(b, "ka5", version=paho.MQTTv5, keepalive=60)
+        _, rc, p = c.connack
+        assert rc == 0 and p.ServerKeepAlive == 30, p
+        c.close()
+        r = Raw(b)
+        r.send(connect_packet("ka3", version=4, keepalive=60))
+        assert r.recv_packet() == (0x20, bytes([0, 2]))
+        assert r.closed()
+        c = Client(b, "ka3-ok", keepalive=20)
+        assert c.connack[1] == 0
+        c.close()
+        c = Client(b, "ka5-ok", version=paho.MQTTv5, keepalive=20)
+        assert not hasattr(c.connack[2], "ServerKeepAlive")
+        c.close()
+    finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
 run([connect_v311, connect_v31_with_mosquitto_clients,
      connect_v5_connack_properties, v5_empty_client_id_gets_assigned_one,
      v311_empty_id_without_clean_session_refused, v31_long_client_id_refused,
@@ -181,5 +234,7 @@ run([connect_v311, connect_v31_with_mosquitto_clients,
      first_packet_must_be_connect, second_connect_is_a_protocol_error,
      connect_reserved_flag, malformed_packet_closes_only_that_connection,
      connect_timeout, ping, keep_alive_timeout,
+     response_information_only_when_requested,
+     authentication_method_refused, max_keepalive,
      sigterm_tells_v5_clients_and_exits_0],
     make_broker=lambda: Broker("--connect-timeout", "1000"))

@@ -17,6 +17,9 @@ def packet_too_large(b):
     first, body = r.recv_packet()
     assert first == 0xE0 and body[0] == 0x95, (first, body)
     assert r.closed()
+    # Counted by its reason.
+    name = 'ringmq_protocol_errors_total{reason="packet_too_large"}'
+    assert b.metric(name) == 1, b.metric(name)
 
 
 def queue_bound_drops_beyond_it(b):
@@ -45,6 +48,8 @@ def connection_limit(_):
         r = Raw(b)
         r.send(connect_packet("cl-extra", version=4))
         assert r.closed()
+        name = 'ringmq_connections_refused_total{reason="max_connections"}'
+        assert b.metric(name) == 1, b.metric(name)
         clients[0].close()
         deadline = time.time() + 10
         while True:  # the close reaches the broker a little later

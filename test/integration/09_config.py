@@ -3,16 +3,11 @@ keys whose features are not built yet, and the precedence built-in
 defaults < file < environment < command line."""
 import os
 import subprocess
-import tempfile
 
-from rmqtest import BROKER, Broker, Client, run
+from rmqtest import BROKER, Broker, Client, conf_file, free_port, run
 
 
-def conf(text):
-    f = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
-    f.write(text)
-    f.close()
-    return f.name
+conf = conf_file
 
 
 def check(path, env=None):
@@ -89,7 +84,31 @@ def precedence_file_env_flags(_):
         os.environ.update(old)
 
 
-run([check_config_accepts_a_mosquitto_style_file,
+def admin_listener_from_the_file(_):
+    # The admin endpoint's address set in the file, with no flag over it.
+    port = free_port()
+    p = conf("listener 0 127.0.0.1\nadmin_listener 127.0.0.1:%d\n" % port)
+    r = check(p)
+    assert r.returncode == 0, r
+    proc = subprocess.Popen([BROKER, "-c", p, "--threads", "1"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        want = "admin on http://127.0.0.1:%d" % port
+        for line in proc.stderr:
+            if want in line:
+                break
+        else:
+            raise AssertionError("no admin listener on %d" % port)
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port,
+                                    timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+
+
+run([admin_listener_from_the_file, check_config_accepts_a_mosquitto_style_file,
      bad_value_names_file_and_line, unknown_key,
      later_features_refused_not_ignored, missing_file,
      start_refuses_a_bad_file, precedence_file_env_flags])

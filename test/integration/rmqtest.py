@@ -260,6 +260,15 @@ class Raw:
         self.s.close()
 
 
+def conf_file(text):
+    """A configuration file holding text; its path."""
+    import tempfile
+    f = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+    f.write(text)
+    f.close()
+    return f.name
+
+
 def props(packet_type, **kw):
     """paho Properties for a packet type from keyword arguments."""
     p = Properties(getattr(PacketTypes, packet_type))
