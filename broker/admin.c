@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "log.h"
 #include "metrics.h"
 
 static void
@@ -109,14 +110,13 @@ rmq_admin_start(struct rmq_broker *b)
 		goto fail;
 	nng_url_free(u);
 	b->admin = srv;
-	fprintf(stderr,
-	    "ringmq: admin on http://%s:%u (/metrics, /healthz, "
-	    "/readyz)\n",
+	rmq_log(RMQ_LOG_NOTICE,
+	    "admin on http://%s:%u (/metrics, /healthz, "
+	    "/readyz)",
 	    b->cfg.admin.host, b->cfg.admin.port);
 	return 0;
 fail:
-	fprintf(stderr, "ringmq: admin listener %s: %s\n", url,
-	    nng_strerror(rv));
+	rmq_log(RMQ_LOG_ERROR, "admin listener %s: %s", url, nng_strerror(rv));
 	if (srv)
 		nng_http_server_release(srv);
 	if (u)

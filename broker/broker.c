@@ -16,6 +16,7 @@
 #include <urcu-qsbr.h>
 
 #include "admin.h"
+#include "log.h"
 #include "registry.h"
 #include "retain.h"
 #include "worker.h"
@@ -41,6 +42,10 @@ rmq_config_defaults(struct rmq_config *cfg)
 	snprintf(cfg->admin.host, sizeof(cfg->admin.host), "127.0.0.1");
 	cfg->admin.port = 9883;
 	cfg->sys_interval = 10;
+	cfg->log_level = RMQ_LOG_INFO;
+	cfg->log_format = RMQ_LOG_TEXT;
+	cfg->connection_messages = 1;
+	cfg->shutdown_grace_ms = 5000;
 	snprintf(cfg->response_info, sizeof(cfg->response_info),
 	    "response/%%c");
 }
@@ -58,7 +63,7 @@ broker_listen_socket(const char *host, uint16_t port, uint16_t *bound)
 	snprintf(pstr, sizeof(pstr), "%u", port);
 	int rc = getaddrinfo(host[0] ? host : NULL, pstr, &hints, &res);
 	if (rc != 0) {
-		fprintf(stderr, "ringmq: listener %s:%u: %s\n", host, port,
+		rmq_log(RMQ_LOG_ERROR, "listener %s:%u: %s", host, port,
 		    gai_strerror(rc));
 		return -EINVAL;
 	}
@@ -74,7 +79,7 @@ broker_listen_socket(const char *host, uint16_t port, uint16_t *bound)
 	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
 	    listen(fd, 4096) != 0) {
 		rc = -errno;
-		fprintf(stderr, "ringmq: listener %s:%u: %s\n", host, port,
+		rmq_log(RMQ_LOG_ERROR, "listener %s:%u: %s", host, port,
 		    strerror(errno));
 		close(fd);
 		goto out;
@@ -109,10 +114,10 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 		b->cfg.threads = RMQ_MAX_WORKERS;
 	rc = rmq_loop_backend(cfg->loop, &b->ops, why, sizeof(why));
 	if (rc != 0) {
-		fprintf(stderr, "ringmq: %s\n", why);
+		rmq_log(RMQ_LOG_ERROR, "%s", why);
 		return rc;
 	}
-	fprintf(stderr, "ringmq: %u worker loop%s on %s\n", b->cfg.threads,
+	rmq_log(RMQ_LOG_NOTICE, "%u worker loop%s on %s", b->cfg.threads,
 	    b->cfg.threads == 1 ? "" : "s", why);
 	if ((rc = rmq_index_new(&b->index)) != 0 ||
 	    (rc = rmq_registry_new(&b->registry)) != 0 ||
@@ -121,7 +126,7 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 	for (unsigned i = 0; i < b->cfg.threads; i++) {
 		rc = rmq_worker_new(b, i, &b->workers[i]);
 		if (rc != 0) {
-			fprintf(stderr, "ringmq: worker %u: %s\n", i,
+			rmq_log(RMQ_LOG_ERROR, "worker %u: %s", i,
 			    strerror(-rc));
 			return rc;
 		}
@@ -142,7 +147,7 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 			b->listen_fds[i][j] = -1; /* the loop owns it now */
 		}
 		b->bound_ports[j] = port;
-		fprintf(stderr, "ringmq: listening on %s:%u (MQTT)\n",
+		rmq_log(RMQ_LOG_NOTICE, "listening on %s:%u (MQTT)",
 		    a->host[0] ? a->host : "*", port);
 	}
 	return 0;
@@ -154,9 +159,64 @@ broker_thread(void *arg)
 	struct rmq_worker *w = arg;
 	int rc = rmq_loop_run(w->loop);
 	if (rc != 0)
-		fprintf(stderr, "ringmq: worker %u stopped: %s\n", w->id,
+		rmq_log(RMQ_LOG_ERROR, "worker %u stopped: %s", w->id,
 		    strerror(-rc));
 	return NULL;
+}
+
+void
+rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
+    const char **needs_restart)
+{
+	struct rmq_config next = *cfg;
+	/* What the running node was built with stays: listeners, loops,
+	 * the admin endpoint, and the topic alias maximum that sized the
+	 * sessions' alias tables. */
+	*needs_restart = NULL;
+	if (memcmp(next.listeners, b->cfg.listeners, sizeof(next.listeners)) ||
+	    next.nlisteners != b->cfg.nlisteners)
+		*needs_restart = "listener";
+	else if (next.threads && next.threads != b->cfg.threads)
+		*needs_restart = "threads";
+	else if (next.loop != b->cfg.loop)
+		*needs_restart = "io_backend";
+	else if (memcmp(&next.admin, &b->cfg.admin, sizeof(next.admin)))
+		*needs_restart = "admin_listener";
+	else if (next.topic_alias_max != b->cfg.topic_alias_max)
+		*needs_restart = "topic_alias_maximum";
+	memcpy(next.listeners, b->cfg.listeners, sizeof(next.listeners));
+	next.nlisteners = b->cfg.nlisteners;
+	next.threads = b->cfg.threads;
+	next.loop = b->cfg.loop;
+	next.admin = b->cfg.admin;
+	next.topic_alias_max = b->cfg.topic_alias_max;
+
+	rmq_log_set(next.log_level, (enum rmq_log_format)next.log_format);
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
+		struct rmq_config *c = malloc(sizeof(*c));
+		if (m == NULL || c == NULL) {
+			free(m);
+			free(c);
+			rmq_log(RMQ_LOG_ERROR,
+			    "reload: out of memory; worker %u keeps its "
+			    "configuration",
+			    i);
+			continue;
+		}
+		*c = next;
+		m->kind = RMQ_INBOX_CONFIG;
+		m->config = c;
+		struct rmq_worker *w = b->workers[i];
+		cds_wfcq_node_init(&m->node);
+		cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &m->node);
+		w->loop->ops->wake(w->loop);
+	}
+	/* The main thread's copy, for the next reload: only this thread
+	 * reads these fields once the workers run. */
+	b->cfg.log_level = next.log_level;
+	b->cfg.log_format = next.log_format;
+	b->cfg.shutdown_grace_ms = next.shutdown_grace_ms;
 }
 
 int

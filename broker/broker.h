@@ -31,7 +31,10 @@ struct rmq_config {
 	unsigned nlisteners;
 	unsigned threads; /* worker loops; 0: one per online CPU */
 	enum rmq_loop_kind loop;
-	int verbose;
+	int log_level; /* log.h: RMQ_LOG_ERROR .. RMQ_LOG_DEBUG */
+	int log_format; /* RMQ_LOG_TEXT or RMQ_LOG_JSON */
+	int connection_messages; /* log connections (at info) */
+	uint32_t shutdown_grace_ms; /* SIGTERM: time for clients to drain */
 	uint32_t max_packet_size; /* bytes, whole packet, both directions */
 	uint16_t max_inflight; /* QoS 1/2 in flight to one client */
 	uint16_t receive_maximum; /* QoS 1/2 in flight from one client */
@@ -58,6 +61,7 @@ void rmq_config_defaults(struct rmq_config *cfg);
 struct rmq_worker;
 struct rmq_registry;
 struct rmq_retain;
+struct rmq_cluster_hooks;
 
 struct rmq_broker {
 	struct rmq_config cfg;
@@ -72,6 +76,7 @@ struct rmq_broker {
 	atomic_int ready; /* listeners open: /readyz says so */
 	double start_time_unix;
 	void *admin; /* the NNG HTTP server, when running */
+	const struct rmq_cluster_hooks *cluster; /* cluster.h; NULL: one node */
 	uint64_t start_ms; /* monotonic, for $SYS uptime */
 	/* $SYS state, touched by worker 0 only. */
 	uint64_t sys_next_ms, sys_last_ms;
@@ -84,6 +89,13 @@ struct rmq_broker {
  * (one per worker per listener, SO_REUSEPORT).  Nothing runs yet.
  * Returns 0 or a negative errno, with a message on stderr. */
 int rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg);
+
+/* Apply the reloadable part of cfg (limits, logging; docs/configuration.md
+ * says which keys) to the running node: each worker takes its copy on its
+ * own thread.  Writes to *changed_restart the name of a key that differs
+ * but needs a restart, or NULL.  Main thread. */
+void rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
+    const char **needs_restart);
 
 /* Start one thread per worker loop. */
 int rmq_broker_start(struct rmq_broker *b);

@@ -16,10 +16,12 @@
 #include "broker.h"
 #include "conf.h"
 #include "config.h"
+#include "log.h"
 
 struct config_ctx {
 	struct rmq_config *cfg;
 	int listeners_set; /* the first listener line replaces the default */
+	int log_type_set; /* the first log_type line replaces the default */
 };
 
 static int
@@ -129,6 +131,7 @@ enum config_field {
 	F_MAX_SESSION_EXPIRY,
 	F_SYS_INTERVAL,
 	F_MAX_KEEPALIVE,
+	F_SHUTDOWN_GRACE,
 };
 
 static const struct {
@@ -149,6 +152,7 @@ static const struct {
 	{ "max_session_expiry", F_MAX_SESSION_EXPIRY, 0, 4294967294ll, 0 },
 	{ "sys_interval", F_SYS_INTERVAL, 0, 86400, 0 },
 	{ "max_keepalive", F_MAX_KEEPALIVE, 0, 65535, 0 },
+	{ "shutdown_grace", F_SHUTDOWN_GRACE, 0, 3600, 0 },
 };
 
 static void
@@ -178,6 +182,9 @@ config_set_number(struct rmq_config *cfg, enum config_field f, long long v,
 	case F_MAX_SESSION_EXPIRY: cfg->max_session_expiry = (uint32_t)v; break;
 	case F_SYS_INTERVAL: cfg->sys_interval = (uint32_t)v; break;
 	case F_MAX_KEEPALIVE: cfg->max_keepalive = (uint16_t)v; break;
+	case F_SHUTDOWN_GRACE:
+		cfg->shutdown_grace_ms = (uint32_t)v * 1000u;
+		break;
 	}
 }
 
@@ -298,7 +305,7 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 	int *flag = strcmp(k, "retain_available") == 0 ? &cfg->retain_available
 	    : strcmp(k, "allow_zero_length_clientid") == 0
 	    ? &cfg->allow_zero_length_clientid
-	    : strcmp(k, "connection_messages") == 0 ? &cfg->verbose
+	    : strcmp(k, "connection_messages") == 0 ? &cfg->connection_messages
 						    : NULL;
 	if (flag) {
 		if (l->nargs != 1 || config_bool(l->args[0], &b) != 0) {
@@ -306,6 +313,62 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 			return -1;
 		}
 		*flag = b;
+		return 0;
+	}
+	if (strcmp(k, "log_level") == 0) {
+		if (l->nargs != 1)
+			goto one_value;
+		int lv = rmq_log_level_parse(l->args[0]);
+		if (lv < 0) {
+			snprintf(err, errlen,
+			    "%s: '%s' is not error, warning, notice, info or "
+			    "debug",
+			    k, l->args[0]);
+			return -1;
+		}
+		cfg->log_level = lv;
+		return 0;
+	}
+	if (strcmp(k, "log_type") == 0) {
+		/* Mosquitto's: one line per kind wanted; the most verbose
+		 * kind named sets the level. */
+		static const struct {
+			const char *type;
+			int level;
+		} types[] = { { "none", RMQ_LOG_ERROR },
+			{ "error", RMQ_LOG_ERROR },
+			{ "warning", RMQ_LOG_WARNING },
+			{ "notice", RMQ_LOG_NOTICE },
+			{ "information", RMQ_LOG_INFO },
+			{ "subscribe", RMQ_LOG_DEBUG },
+			{ "unsubscribe", RMQ_LOG_DEBUG },
+			{ "debug", RMQ_LOG_DEBUG }, { "all", RMQ_LOG_DEBUG } };
+		if (l->nargs != 1)
+			goto one_value;
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+			if (strcmp(l->args[0], types[i].type) != 0)
+				continue;
+			if (!c->log_type_set || types[i].level > cfg->log_level)
+				cfg->log_level = types[i].level;
+			c->log_type_set = 1;
+			return 0;
+		}
+		snprintf(err, errlen, "%s: unknown log type '%s'", k,
+		    l->args[0]);
+		return -1;
+	}
+	if (strcmp(k, "log_format") == 0) {
+		if (l->nargs != 1)
+			goto one_value;
+		if (strcmp(l->args[0], "text") == 0)
+			cfg->log_format = RMQ_LOG_TEXT;
+		else if (strcmp(l->args[0], "json") == 0)
+			cfg->log_format = RMQ_LOG_JSON;
+		else {
+			snprintf(err, errlen, "%s: '%s' is not text or json", k,
+			    l->args[0]);
+			return -1;
+		}
 		return 0;
 	}
 	if (strcmp(k, "log_dest") == 0) {

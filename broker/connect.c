@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "registry.h"
 #include "worker.h"
 
@@ -83,12 +84,10 @@ connect_handoff(struct rmq_session *s, uint64_t owner,
 	s->replay_len = (uint32_t)(n + rest_len);
 	s->handoff_key = owner;
 	s->handed_off = 1;
-	if (s->w->b->cfg.verbose)
-		fprintf(stderr,
-		    "ringmq: worker %u: client %.*s handed to worker "
-		    "%u, where its session is\n",
-		    s->w->id, s->client_id_len, s->client_id,
-		    RMQ_KEY_WORKER(owner));
+	rmq_log(RMQ_LOG_DEBUG,
+	    "worker %u: client %.*s handed to worker "
+	    "%u, where its session is",
+	    s->w->id, s->client_id_len, s->client_id, RMQ_KEY_WORKER(owner));
 	s->conn->loop->ops->detach(s->conn, connect_on_detached);
 }
 
@@ -141,7 +140,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
     const uint8_t *rest, size_t rest_len)
 {
 	struct rmq_worker *w = s->w;
-	const struct rmq_config *cfg = &w->b->cfg;
+	const struct rmq_config *cfg = &w->cfg;
 	const struct rmq_connect *c = &p->connect;
 	int assigned = 0;
 
@@ -314,10 +313,10 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		goto unavailable;
 	s->state = RMQ_SESS_LIVE;
 	rmq_count(&w->st.connects, 1);
-	if (w->b->cfg.verbose)
-		fprintf(stderr,
-		    "ringmq: worker %u: client %.*s connected "
-		    "(MQTT %s, %s session)\n",
+	if (w->cfg.connection_messages)
+		rmq_log(RMQ_LOG_INFO,
+		    "worker %u: client %.*s connected "
+		    "(MQTT %s, %s session)",
 		    w->id, s->client_id_len, s->client_id,
 		    c->version == RMQ_V5         ? "5.0"
 			: c->version == RMQ_V311 ? "3.1.1"

@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "loop.h"
 
 enum uring_op {
@@ -612,9 +613,9 @@ uring_on_accept(struct uring_loop *l, struct uring_listener *ls,
 	} else if (cqe->res != -ECANCELED && !ls->closing) {
 		/* EMFILE, ENFILE, ENOMEM: pause accepting for a while
 		 * rather than spin on the error. */
-		fprintf(stderr,
-		    "ringmq: accept: %s; pausing accepts for "
-		    "100 ms\n",
+		rmq_log(RMQ_LOG_ERROR,
+		    "accept: %s; pausing accepts for "
+		    "100 ms",
 		    strerror(-cqe->res));
 		if (more) {
 			struct io_uring_sqe *sqe = uring_sqe(l);
@@ -725,7 +726,7 @@ uring_run(struct rmq_loop *loop)
 		if (rc != 0)
 			rc = -errno;
 		if (rc != 0) {
-			fprintf(stderr, "ringmq: io_uring_enable_rings: %s\n",
+			rmq_log(RMQ_LOG_ERROR, "io_uring_enable_rings: %s",
 			    strerror(-rc));
 			return rc;
 		}
@@ -752,8 +753,7 @@ uring_run(struct rmq_loop *loop)
 		    &ts, NULL);
 		rmq_loop_sleep_end(loop);
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
-			fprintf(stderr,
-			    "ringmq: io_uring_submit_and_wait: %s\n",
+			rmq_log(RMQ_LOG_ERROR, "io_uring_submit_and_wait: %s",
 			    strerror(-rc));
 			return rc;
 		}

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "log.h"
 #include "loop.h"
 
 #define UVB_RBUF_SIZE 65536u
@@ -175,8 +176,7 @@ static void
 uvb_listener_pause(struct uvb_listener *ls, int err)
 {
 	if (!ls->logged) {
-		fprintf(stderr,
-		    "ringmq: accept: %s; pausing accepts for %u ms\n",
+		rmq_log(RMQ_LOG_ERROR, "accept: %s; pausing accepts for %u ms",
 		    strerror(err), UVB_PAUSE_MS);
 		ls->logged = 1;
 	}
@@ -443,7 +443,7 @@ uvb_destroy(struct rmq_loop *loop)
 		}
 		int rc = uv_loop_close(&l->uv);
 		if (rc != 0)
-			fprintf(stderr, "ringmq: uv_loop_close: %s\n",
+			rmq_log(RMQ_LOG_ERROR, "uv_loop_close: %s",
 			    uv_strerror(rc));
 	}
 	while (l->listeners) {
@@ -461,7 +461,7 @@ uvb_wake(struct rmq_loop *loop)
 	struct uv_loop_backend *l = uvb_of(loop);
 	int rc = uv_async_send(&l->wake);
 	if (rc != 0)
-		fprintf(stderr, "ringmq: uv_async_send: %s\n", uv_strerror(rc));
+		rmq_log(RMQ_LOG_ERROR, "uv_async_send: %s", uv_strerror(rc));
 }
 
 static int

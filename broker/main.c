@@ -18,6 +18,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "log.h"
 #include "rmq_config.h"
 
 #if RMQ_HAVE_JEMALLOC
@@ -58,7 +59,12 @@ main_usage(FILE *out)
 	    "  --connect-timeout MS    time to send CONNECT (10000)\n"
 	    "  --admin-listener A:P    /metrics, /healthz, /readyz over HTTP\n"
 	    "                          (127.0.0.1:9883; none to turn off)\n"
-	    "  -v, --verbose           log connections\n"
+	    "  --shutdown-grace S      SIGTERM: seconds clients get to drain "
+	    "(5)\n"
+	    "  --log-level L           error, warning, notice, info (default)\n"
+	    "                          or debug\n"
+	    "  --log-format F          text (default) or json\n"
+	    "  -v, --verbose           the same as --log-level debug\n"
 	    "  -c, --config FILE       configuration file (Mosquitto's "
 	    "format;\n"
 	    "                          keys in docs/configuration.md)\n"
@@ -101,9 +107,10 @@ main_numeric(const char *a, const char *v, struct rmq_config *cfg)
 	} flags[] = {
 		{ "--max-packet-size", 64, 268435460ull },
 		{ "--max-queued", 1, 100000000ull },
-		{ "--max-inflight", 1, 200 },
+		{ "--max-inflight", 1, RMQ_MAX_INFLIGHT },
 		{ "--max-connections", 0, 100000000ull },
 		{ "--connect-timeout", 100, 3600000ull },
+		{ "--shutdown-grace", 0, 3600 },
 	};
 	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++) {
 		if (strcmp(a, flags[k].flag) != 0)
@@ -121,7 +128,8 @@ main_numeric(const char *a, const char *v, struct rmq_config *cfg)
 		case 1: cfg->max_queued = (uint32_t)n; break;
 		case 2: cfg->max_inflight = (uint16_t)n; break;
 		case 3: cfg->max_connections = (uint32_t)n; break;
-		default: cfg->connect_timeout_ms = (uint32_t)n; break;
+		case 4: cfg->connect_timeout_ms = (uint32_t)n; break;
+		default: cfg->shutdown_grace_ms = (uint32_t)n * 1000u; break;
 		}
 		return 1;
 	}
@@ -138,7 +146,29 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-			cfg->verbose = 1;
+			cfg->log_level = RMQ_LOG_DEBUG;
+		} else if (strcmp(a, "--log-level") == 0 && v) {
+			int lv = rmq_log_level_parse(v);
+			if (lv < 0) {
+				fprintf(stderr,
+				    "ringmq: --log-level takes error, "
+				    "warning, notice, info or debug\n");
+				return 2;
+			}
+			cfg->log_level = lv;
+			i++;
+		} else if (strcmp(a, "--log-format") == 0 && v) {
+			if (strcmp(v, "text") == 0)
+				cfg->log_format = RMQ_LOG_TEXT;
+			else if (strcmp(v, "json") == 0)
+				cfg->log_format = RMQ_LOG_JSON;
+			else {
+				fprintf(stderr,
+				    "ringmq: --log-format takes text or "
+				    "json\n");
+				return 2;
+			}
+			i++;
 		} else if ((strcmp(a, "-p") == 0 || strcmp(a, "--port") == 0) &&
 		    v) {
 			if (ports == RMQ_MAX_LISTENERS ||
@@ -204,15 +234,57 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 
 extern char **environ;
 
+/* The configuration from its layers: built-in defaults < file <
+ * environment < flags.  Returns 0, or the exit status after a message
+ * (at start) or with the reason in err (at a reload). */
+static int
+main_load(int argc, char **argv, const char *file, struct rmq_config *cfg,
+    char *err, size_t errlen)
+{
+	rmq_config_defaults(cfg);
+	err[0] = '\0';
+	if (file && rmq_config_load_file(cfg, file, err, errlen) != 0)
+		return 2;
+	if (rmq_config_load_env(cfg, environ, err, errlen) != 0)
+		return 2;
+	return main_flags(argc, argv, cfg);
+}
+
+/* SIGHUP: read the configuration again and apply what can change while
+ * running; a bad one is refused and the running one kept. */
+static void
+main_reload(struct rmq_broker *b, int argc, char **argv, const char *file)
+{
+	static struct rmq_config next;
+	char err[1024];
+	rmq_log(RMQ_LOG_NOTICE, "SIGHUP: reloading %s",
+	    file ? file : "the environment and flags");
+	if (main_load(argc, argv, file, &next, err, sizeof(err)) != 0) {
+		rmq_log(RMQ_LOG_ERROR,
+		    "reload refused, the running configuration stays: %s",
+		    err[0] ? err : "bad command line");
+		return;
+	}
+	const char *restart;
+	rmq_broker_reload(b, &next, &restart);
+	if (restart)
+		rmq_log(RMQ_LOG_WARNING,
+		    "reload: '%s' changed but takes effect only at a "
+		    "restart",
+		    restart);
+	rmq_log(RMQ_LOG_NOTICE, "reloaded (log level %s)",
+	    rmq_log_level_name(next.log_level));
+}
+
 int
 main(int argc, char **argv)
 {
-	struct rmq_config cfg;
+	static struct rmq_config cfg;
 	const char *file = NULL;
 	char err[1024];
-	rmq_config_defaults(&cfg);
 
 	if (argc == 3 && strcmp(argv[1], "check-config") == 0) {
+		rmq_config_defaults(&cfg);
 		if (rmq_config_load_file(&cfg, argv[2], err, sizeof(err)) !=
 		    0) {
 			fprintf(stderr, "ringmq: %s\n", err);
@@ -236,18 +308,13 @@ main(int argc, char **argv)
 		    i + 1 < argc)
 			file = argv[++i];
 	}
-	/* Built-in defaults < configuration file < environment < flags. */
-	if (file && rmq_config_load_file(&cfg, file, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ringmq: %s\n", err);
-		return 2;
-	}
-	if (rmq_config_load_env(&cfg, environ, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ringmq: %s\n", err);
-		return 2;
-	}
-	int rc = main_flags(argc, argv, &cfg);
-	if (rc != 0)
+	int rc = main_load(argc, argv, file, &cfg, err, sizeof(err));
+	if (rc != 0) {
+		if (err[0])
+			fprintf(stderr, "ringmq: %s\n", err);
 		return rc;
+	}
+	rmq_log_set(cfg.log_level, (enum rmq_log_format)cfg.log_format);
 
 	/* Workers inherit a mask that leaves the signals to main. */
 	sigset_t set;
@@ -259,23 +326,28 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	static struct rmq_broker b;
-	fprintf(stderr, "ringmq %s starting%s%s\n", RMQ_VERSION,
+	rmq_log(RMQ_LOG_NOTICE, "version %s starting%s%s", RMQ_VERSION,
 	    file ? " with " : " with embedded defaults", file ? file : "");
 	if (rmq_broker_init(&b, &cfg) != 0 || rmq_broker_start(&b) != 0) {
-		fprintf(stderr, "ringmq: could not start\n");
+		rmq_log(RMQ_LOG_ERROR, "could not start");
 		return 1;
 	}
 	for (;;) {
 		int sig = 0;
 		sigwait(&set, &sig);
-		if (sig == SIGHUP)
-			continue; /* reload comes with configuration files */
-		fprintf(stderr, "ringmq: %s, stopping\n",
-		    sig == SIGINT ? "SIGINT" : "SIGTERM");
+		if (sig == SIGHUP) {
+			main_reload(&b, argc, argv, file);
+			continue;
+		}
+		rmq_log(RMQ_LOG_NOTICE,
+		    "%s, stopping: no new connections, clients get up to "
+		    "%u ms to drain",
+		    sig == SIGINT ? "SIGINT" : "SIGTERM",
+		    b.cfg.shutdown_grace_ms);
 		break;
 	}
 	rmq_broker_stop(&b);
 	rmq_broker_fini(&b);
-	fprintf(stderr, "ringmq: stopped\n");
+	rmq_log(RMQ_LOG_NOTICE, "stopped");
 	return 0;
 }

@@ -21,6 +21,7 @@ struct rmq_msg {
 	uint8_t qos; /* as published */
 	uint8_t retain; /* as published */
 	uint8_t has_expiry;
+	uint8_t from_peer; /* forwarded by another node: local delivery only */
 	uint64_t expire_ms; /* monotonic deadline when has_expiry */
 	uint64_t origin; /* publisher's session key, for No Local */
 	uint32_t size; /* bytes held, for queue limits */

@@ -54,7 +54,7 @@ int
 rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 {
 	struct rmq_worker *w = s->w;
-	const struct rmq_config *cfg = &w->b->cfg;
+	const struct rmq_config *cfg = &w->cfg;
 	struct rmq_qitem copy = *it;
 
 	if (rmq_msg_expired(it->msg, w->loop->now_ms)) {
@@ -228,7 +228,7 @@ outq_window_init(struct rmq_session *s)
 {
 	if (s->inflight)
 		return 0;
-	uint32_t win = s->w->b->cfg.max_inflight;
+	uint32_t win = s->w->cfg.max_inflight;
 	if (s->peer_receive_max && s->peer_receive_max < win)
 		win = s->peer_receive_max;
 	s->inflight = calloc(win, sizeof(*s->inflight));

@@ -3,12 +3,16 @@
  * lookup gives its subscriptions, which are merged per session (one copy
  * at the highest QoS granted, with every subscription identifier) and
  * delivered: straight into the queue of a session on this worker, or into
- * this turn's batch for another worker.  Also the inbound QoS 2 release.
+ * this turn's batch for another worker; subscriptions of other nodes go
+ * to the cluster's forward hook, once per node (cluster.h).  Also the
+ * inbound QoS 2 release.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
+#include "log.h"
 #include "retain.h"
 #include "topic.h"
 #include "worker.h"
@@ -67,11 +71,13 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 	if (n > 1)
 		qsort(w->matches, n, sizeof(w->matches[0]), route_cmp);
 
-	/* One reference per delivery, taken at once. */
+	/* One reference per local session, taken at once; remote entries
+	 * sort among them but are handed to the cluster, which holds its
+	 * own. */
 	size_t sessions = 0;
 	for (uint32_t i = 0; i < n; i++)
-		sessions +=
-		    i == 0 || w->matches[i].owner != w->matches[i - 1].owner;
+		sessions += !(w->matches[i].flags & RMQ_SUB_REMOTE) &&
+		    (i == 0 || w->matches[i].owner != w->matches[i - 1].owner);
 	rmq_msg_hold(m, (unsigned)sessions);
 
 	size_t delivered = 0;
@@ -79,6 +85,7 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 		uint64_t owner = w->matches[i].owner;
 		struct rmq_qitem it = { .msg = m };
 		int any = 0, rap = 0;
+		int remote = (w->matches[i].flags & RMQ_SUB_REMOTE) != 0;
 		for (; i < n && w->matches[i].owner == owner; i++) {
 			const struct rmq_match *x = &w->matches[i];
 			/* [MQTT-3.8.3-3]: No Local: not to its publisher. */
@@ -91,6 +98,13 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 			if (x->subid && it.nsubid < RMQ_QITEM_SUBIDS)
 				it.subid[it.nsubid++] = x->subid;
 			any = 1;
+		}
+		if (remote) {
+			/* Once per node; a peer's message stays here. */
+			const struct rmq_cluster_hooks *h = w->b->cluster;
+			if (any && h && !m->from_peer)
+				h->forward(h->ctx, w->id, owner, m, it.qos);
+			continue;
 		}
 		if (!any) {
 			rmq_msg_rele(m);
@@ -116,7 +130,7 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 void
 rmq_route(struct rmq_worker *w, struct rmq_msg *m)
 {
-	if (m->retain && w->b->cfg.retain_available)
+	if (m->retain && w->cfg.retain_available)
 		rmq_retain_put(w->b->retain, m);
 	route(w, m);
 }
@@ -135,7 +149,7 @@ q2in_has(const struct rmq_session *s, uint16_t pid)
 static uint8_t
 publish_alias(struct rmq_session *s, struct rmq_publish *pub)
 {
-	const struct rmq_config *cfg = &s->w->b->cfg;
+	const struct rmq_config *cfg = &s->w->cfg;
 	uint16_t a = pub->props.topic_alias;
 	if (!RMQ_PROP_HAS(&pub->props, RMQ_PROP_TOPIC_ALIAS))
 		return 0;
@@ -170,9 +184,12 @@ void
 rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 {
 	struct rmq_worker *w = s->w;
-	const struct rmq_config *cfg = &w->b->cfg;
+	const struct rmq_config *cfg = &w->cfg;
 	struct rmq_publish *pub = &p->publish;
 	rmq_count(&w->st.msgs_in, 1);
+	rmq_log(RMQ_LOG_DEBUG, "client %.*s: PUBLISH %.*s (QoS %u, %u bytes)",
+	    s->client_id_len, s->client_id, (int)pub->topic.len, pub->topic.p,
+	    pub->qos, (unsigned)pub->payload.len);
 
 	uint8_t reason = s->version == RMQ_V5 ? publish_alias(s, pub) : 0;
 	if (reason) {
@@ -270,4 +287,28 @@ rmq_session_on_pubrel(struct rmq_session *s, const struct rmq_packet *p)
 	if (!found && s->version == RMQ_V5)
 		comp.ack.reason = RMQ_RC_PACKET_ID_NOT_FOUND;
 	rmq_session_send(s, &comp);
+}
+
+void
+rmq_cluster_attach(struct rmq_broker *b, const struct rmq_cluster_hooks *h)
+{
+	b->cluster = h;
+}
+
+int
+rmq_cluster_publish(struct rmq_broker *b, unsigned worker, struct rmq_msg *m)
+{
+	struct rmq_inbox_msg *im = calloc(1, sizeof(*im));
+	if (im == NULL) {
+		rmq_msg_rele(m);
+		return -ENOMEM;
+	}
+	m->from_peer = 1;
+	im->kind = RMQ_INBOX_ROUTE;
+	im->route = m;
+	struct rmq_worker *dst = b->workers[worker % b->nworkers];
+	cds_wfcq_node_init(&im->node);
+	cds_wfcq_enqueue(&dst->inbox_head, &dst->inbox_tail, &im->node);
+	dst->loop->ops->wake(dst->loop);
+	return 0;
 }

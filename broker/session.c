@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "registry.h"
 #include "worker.h"
 
@@ -28,9 +29,8 @@ rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn,
 	conn->data = s;
 	s->state = RMQ_SESS_CONNECTING;
 	s->last_rx_ms = w->loop->now_ms;
-	s->deadline_ms = w->loop->now_ms + w->b->cfg.connect_timeout_ms;
-	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0,
-	    w->b->cfg.max_packet_size);
+	s->deadline_ms = w->loop->now_ms + w->cfg.connect_timeout_ms;
+	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0, w->cfg.max_packet_size);
 	int rc = w->loop->ops->read_start(conn, session_on_read);
 	if (rc != 0)
 		return rc;
@@ -54,7 +54,7 @@ session_alias_in_reset(struct rmq_session *s)
 {
 	if (s->alias_in == NULL)
 		return;
-	for (unsigned i = 0; i <= s->w->b->cfg.topic_alias_max; i++)
+	for (unsigned i = 0; i <= s->w->cfg.topic_alias_max; i++)
 		free((void *)s->alias_in[i].p);
 	free(s->alias_in);
 	s->alias_in = NULL;
@@ -109,8 +109,8 @@ session_refuse(struct rmq_session *s, const struct rmq_packet *p,
 {
 	struct rmq_worker *w = s->w;
 	rmq_count(&w->st.protocol_errors[err->reason], 1);
-	if (w->b->cfg.verbose)
-		fprintf(stderr, "ringmq: client %.*s: 0x%02x %s: %s\n",
+	if (w->cfg.connection_messages)
+		rmq_log(RMQ_LOG_INFO, "client %.*s closed: 0x%02x %s: %s",
 		    s->client_id_len, s->client_id ? s->client_id : "-",
 		    err->reason, rmq_reason_name(err->reason, 0), err->msg);
 	if (s->state == RMQ_SESS_CONNECTING) {
@@ -269,6 +269,10 @@ session_on_closed(struct rmq_conn *conn)
 	s->close_after_write = 0;
 	s->conn = NULL;
 	rmq_count(&w->st.disconnects, 1);
+	if (s->registered && !s->handed_off && w->cfg.connection_messages)
+		rmq_log(RMQ_LOG_INFO, "client %.*s disconnected%s",
+		    s->client_id_len, s->client_id,
+		    s->graceful ? "" : " without DISCONNECT");
 	if (s->handed_off || !s->registered) {
 		/* Never connected here, or connected elsewhere now. */
 		rmq_session_destroy(s);
@@ -412,13 +416,12 @@ rmq_session_unpark(struct rmq_session *s)
 	s->conn->data = s;
 	p->conn = NULL;
 	rmq_decoder_fini(&s->dec);
-	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0,
-	    w->b->cfg.max_packet_size);
+	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0, w->cfg.max_packet_size);
 	s->state = RMQ_SESS_CONNECTING;
 	s->graceful = 0;
 	s->close_after_write = 0;
 	s->last_rx_ms = w->loop->now_ms;
-	s->deadline_ms = w->loop->now_ms + w->b->cfg.connect_timeout_ms;
+	s->deadline_ms = w->loop->now_ms + w->cfg.connect_timeout_ms;
 	uint8_t *bytes = p->replay;
 	size_t len = p->replay_len;
 	p->replay = NULL;
@@ -450,9 +453,8 @@ rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t *bytes,
 	p->replay = bytes;
 	p->replay_len = (uint32_t)len;
 	p->last_rx_ms = w->loop->now_ms;
-	p->deadline_ms = w->loop->now_ms + w->b->cfg.connect_timeout_ms;
-	rmq_decoder_init(&p->dec, RMQ_FROM_CLIENT, 0,
-	    w->b->cfg.max_packet_size);
+	p->deadline_ms = w->loop->now_ms + w->cfg.connect_timeout_ms;
+	rmq_decoder_init(&p->dec, RMQ_FROM_CLIENT, 0, w->cfg.max_packet_size);
 
 	struct rmq_session *s = rmq_worker_session(w, key);
 	if (s == NULL) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "retain.h"
 #include "topic.h"
 #include "worker.h"
@@ -113,6 +114,9 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 			.version = s->version,
 			.retain_handling = e.retain_handling,
 		};
+		rmq_log(RMQ_LOG_DEBUG, "client %.*s: SUBSCRIBE %.*s (QoS %u)",
+		    s->client_id_len, s->client_id, (int)e.filter.len,
+		    e.filter.p, e.qos);
 		int existed =
 		    rmq_index_add(w->b->index, e.filter.p, e.filter.len, &opt);
 		if (existed < 0 ||

@@ -47,10 +47,10 @@ rmq_sys_tick(struct rmq_worker *w)
 {
 	struct rmq_broker *b = w->b;
 	uint64_t now = w->loop->now_ms;
-	if (b->cfg.sys_interval == 0 || now < b->sys_next_ms)
+	if (w->cfg.sys_interval == 0 || now < b->sys_next_ms)
 		return;
 	uint64_t elapsed = b->sys_last_ms ? now - b->sys_last_ms : 0;
-	b->sys_next_ms = now + (uint64_t)b->cfg.sys_interval * 1000u;
+	b->sys_next_ms = now + (uint64_t)w->cfg.sys_interval * 1000u;
 	b->sys_last_ms = now;
 
 	uint64_t in = rmq_workers_sum(b, RMQ_STAT(msgs_in)),

@@ -31,6 +31,7 @@ rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out)
 		return rc;
 	}
 	w->b = b;
+	w->cfg = b->cfg;
 	w->id = id;
 	w->loop->data = w;
 	w->loop->tick_ms = 250;
@@ -55,6 +56,11 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 		close(m->adopt.fd);
 		free(m->adopt.bytes);
 		break;
+	case RMQ_INBOX_ROUTE:
+		if (m->route)
+			rmq_msg_rele(m->route);
+		break;
+	case RMQ_INBOX_CONFIG: free(m->config); break;
 	}
 	free(m);
 }
@@ -212,8 +218,8 @@ rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg)
 	struct rmq_broker *b = w->b;
 	struct rmq_conn *conn;
 	int one = 1;
-	if (b->cfg.max_connections &&
-	    atomic_load(&b->connections) >= b->cfg.max_connections) {
+	if (w->cfg.max_connections &&
+	    atomic_load(&b->connections) >= w->cfg.max_connections) {
 		rmq_count(&w->st.refused_max_connections, 1);
 		close(fd);
 		return;
@@ -257,6 +263,12 @@ worker_inbox(struct rmq_worker *w)
 					rmq_msg_rele(d->it.msg);
 			}
 			m->deliver.n = 0;
+		} else if (m->kind == RMQ_INBOX_CONFIG) {
+			w->cfg = *m->config;
+		} else if (m->kind == RMQ_INBOX_ROUTE) {
+			rmq_route(w, m->route);
+			rmq_msg_rele(m->route);
+			m->route = NULL;
 		} else {
 			rmq_session_adopt(w, m->adopt.key, m->adopt.fd,
 			    m->adopt.bytes, m->adopt.len);
@@ -307,7 +319,9 @@ static void
 worker_stopping(struct rmq_loop *loop)
 {
 	struct rmq_worker *w = loop->data;
-	/* 5.0 clients hear why (0x8B); every connection closes. */
+	/* 5.0 clients hear why (0x8B); every connection closes once its
+	 * output is written, or when the grace period ends. */
+	uint64_t deadline = loop->now_ms + w->cfg.shutdown_grace_ms;
 	for (struct rmq_session *s = w->sessions; s; s = s->next) {
 		if (s->conn == NULL)
 			continue;
@@ -315,5 +329,7 @@ worker_stopping(struct rmq_loop *loop)
 			rmq_session_disconnect(s, RMQ_RC_SERVER_SHUTTING_DOWN);
 		else
 			rmq_session_close(s);
+		if (s->conn && s->close_after_write)
+			s->deadline_ms = deadline;
 	}
 }

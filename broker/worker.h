@@ -27,6 +27,8 @@ struct rmq_delivery {
 enum rmq_inbox_kind {
 	RMQ_INBOX_DELIVER, /* a batch of deliveries */
 	RMQ_INBOX_ADOPT, /* a connection whose session lives here */
+	RMQ_INBOX_ROUTE, /* a message from a peer node (cluster.h) */
+	RMQ_INBOX_CONFIG, /* a reloaded configuration */
 };
 
 struct rmq_inbox_msg {
@@ -37,6 +39,8 @@ struct rmq_inbox_msg {
 			uint32_t n, cap;
 			struct rmq_delivery *d;
 		} deliver;
+		struct rmq_msg *route; /* RMQ_INBOX_ROUTE: from a peer */
+		struct rmq_config *config; /* RMQ_INBOX_CONFIG */
 		struct {
 			uint64_t key; /* the session it belongs to */
 			int fd;
@@ -82,6 +86,9 @@ struct rmq_worker_stats {
 
 struct rmq_worker {
 	struct rmq_broker *b;
+	/* This worker's copy of the configuration: replaced on its own
+	 * thread at a reload, so reading it needs no lock. */
+	struct rmq_config cfg;
 	struct rmq_loop *loop;
 	unsigned id;
 

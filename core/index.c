@@ -170,6 +170,12 @@ rmq_index_free(struct rmq_index *ix)
 	struct cds_lfht_node *ln;
 	if (ix == NULL)
 		return;
+	/* A QSBR reader that is online holds back every grace period, and
+	 * both rcu_barrier() and the table's pending resize work wait for
+	 * one: go offline for the teardown, or it can wait for itself. */
+	int online = rcu_read_ongoing();
+	if (online)
+		rcu_thread_offline();
 	/* Frees already queued must run before the table goes. */
 	rcu_barrier();
 	cds_lfht_for_each(ix->edges, &it, ln)
@@ -183,6 +189,8 @@ rmq_index_free(struct rmq_index *ix)
 	index_node_free_now(ix->root);
 	pthread_mutex_destroy(&ix->lock);
 	free(ix);
+	if (online)
+		rcu_thread_online();
 }
 
 /* Split off the next level of s[*pos..len); returns its length and moves

@@ -19,7 +19,9 @@ def check_config_accepts_a_mosquitto_style_file(_):
     p = conf("# mosquitto.conf\nlistener 1883 127.0.0.1\n"
              "allow_anonymous true\npersistence false\n"
              "max_queued_messages 100\nmax_inflight_messages 20\n"
-             "max_packet_size 0\nretain_available true\nthreads 2\n")
+             "max_packet_size 0\nretain_available true\nthreads 2\n"
+             "log_type error\nlog_type information\nlog_dest stderr\n"
+             "connection_messages true\nmax_keepalive 300\n")
     r = check(p)
     assert r.returncode == 0 and "configuration OK" in r.stdout, r
 
@@ -29,6 +31,19 @@ def bad_value_names_file_and_line(_):
     r = check(p)
     assert r.returncode == 1
     assert "%s:3: max_queued_messages" % p in r.stderr, r.stderr
+
+
+def logging_and_drain_keys(_):
+    p = conf("log_level debug\nlog_format json\nshutdown_grace 30\n"
+             "response_information none\n")
+    assert check(p).returncode == 0
+    for line, word in (("log_level loud", "log_level"),
+                       ("log_format xml", "log_format"),
+                       ("log_type chatty", "log_type"),
+                       ("shutdown_grace 9999", "shutdown_grace")):
+        p = conf("\n" + line + "\n")
+        r = check(p)
+        assert r.returncode == 1 and "%s:2: %s" % (p, word) in r.stderr, r
 
 
 def unknown_key(_):
@@ -109,6 +124,6 @@ def admin_listener_from_the_file(_):
 
 
 run([admin_listener_from_the_file, check_config_accepts_a_mosquitto_style_file,
-     bad_value_names_file_and_line, unknown_key,
+     bad_value_names_file_and_line, logging_and_drain_keys, unknown_key,
      later_features_refused_not_ignored, missing_file,
      start_refuses_a_bad_file, precedence_file_env_flags])

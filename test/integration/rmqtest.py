@@ -40,10 +40,13 @@ def free_port():
 class Broker:
     """A ringmq process on 127.0.0.1 and a port of its choosing."""
 
-    def __init__(self, *args, threads=2):
+    def __init__(self, *args, threads=2, verbose=True):
         self.admin_port = free_port()
-        cmd = [BROKER, "-p", "127.0.0.1:0", "--loop", LOOP, "-v",
-               "--admin-listener", "127.0.0.1:%d" % self.admin_port, *args]
+        cmd = [BROKER, "-p", "127.0.0.1:0", "--loop", LOOP,
+               "--admin-listener", "127.0.0.1:%d" % self.admin_port]
+        if verbose:
+            cmd.append("-v")
+        cmd += args
         if threads is not None:
             cmd += ["--threads", str(threads)]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
@@ -308,25 +311,27 @@ def connect_packet(client_id="raw", version=4, flags=0x02, keepalive=60,
 
 
 def run(tests, make_broker=lambda: Broker()):
-    """Run test functions, each given a broker; print the summary line."""
+    """Run test functions, each given a broker (None when make_broker is
+    None: each test starts its own); print the summary line."""
     passed = failed = 0
-    broker = make_broker()
+    broker = make_broker() if make_broker else None
     try:
         for t in tests:
-            if not broker.alive():
+            if broker and not broker.alive():
                 broker = make_broker()
             try:
                 t(broker)
-                assert broker.alive(), "the broker died"
+                assert broker is None or broker.alive(), "the broker died"
                 passed += 1
                 print("ok   %s [%s]" % (t.__name__, LOOP), flush=True)
             except Exception:
                 failed += 1
                 print("FAIL %s [%s]" % (t.__name__, LOOP), flush=True)
                 traceback.print_exc()
-                print("\n".join(broker.log[-20:]))
+                if broker:
+                    print("\n".join(broker.log[-20:]))
     finally:
-        rc = broker.stop()
+        rc = broker.stop() if broker else None
         if rc not in (0, None):
             failed += 1
             print("FAIL broker exit status %s" % rc)

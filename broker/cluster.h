@@ -1,0 +1,49 @@
+/* broker/cluster.h: the one interface between the broker and cluster/.
+ *
+ * The broker knows other nodes only as entries of the subscription index
+ * flagged RMQ_SUB_REMOTE, owned by RMQ_CLUSTER_OWNER(node) for a node
+ * number the cluster chose.
+ * The cluster keeps those entries in the index (rmq_index_add/remove on
+ * b->index, from its own registered RCU thread) and installs its hooks
+ * before the broker starts.  A message published on this node that
+ * matches remote entries goes to the forward hook once per node; a
+ * message a peer forwarded comes back in through rmq_cluster_publish and
+ * reaches local sessions only, so that nothing loops between nodes.
+ * Without hooks, remote entries are skipped.
+ */
+#ifndef RMQ_CLUSTER_H
+#define RMQ_CLUSTER_H
+
+#include <stdint.h>
+
+#include "broker.h"
+#include "msg.h"
+
+/* The owner of a remote index entry: a node number with the top bit set,
+ * which no session key has (a key's top byte is its worker, below 64). */
+#define RMQ_CLUSTER_OWNER(node) ((1ull << 63) | (uint64_t)(node))
+
+struct rmq_cluster_hooks {
+	void *ctx;
+	/* m, published on this node, matched subscriptions of `node`; qos is
+	 * the highest QoS among them, already capped by the message's.
+	 * Called on the thread of the worker that routed it, which must not
+	 * block: the hook takes its own reference (rmq_msg_hold) for
+	 * whatever it keeps. */
+	void (*forward)(void *ctx, unsigned worker, uint64_t node,
+	    struct rmq_msg *m, uint8_t qos);
+};
+
+/* Install the hooks.  Before rmq_broker_start; they live as long as the
+ * broker. */
+void
+rmq_cluster_attach(struct rmq_broker *b, const struct rmq_cluster_hooks *h);
+
+/* Route a message a peer forwarded to the local subscribers of this node,
+ * on worker `worker` (a peer's messages to one topic go through one worker
+ * to keep their order).  Any thread; takes over the caller's reference.
+ * Returns 0, or -ENOMEM (the reference is released). */
+int
+rmq_cluster_publish(struct rmq_broker *b, unsigned worker, struct rmq_msg *m);
+
+#endif
