@@ -141,7 +141,7 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 				return fd;
 			b->listen_fds[i][j] = fd;
 			rc = b->ops->listen(b->workers[i]->loop, fd,
-			    rmq_worker_accept, b->workers[i]);
+			    rmq_worker_accept, &b->workers[i]->listeners[j]);
 			if (rc != 0)
 				return rc;
 			b->listen_fds[i][j] = -1; /* the loop owns it now */

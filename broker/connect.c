@@ -49,11 +49,12 @@ connect_on_detached(struct rmq_conn *conn, int fd)
 	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
 	s->conn = NULL;
 	if (m == NULL) {
-		atomic_fetch_sub(&w->b->connections, 1);
+		rmq_worker_conn_gone(w, s->listener);
 		close(fd);
 	} else {
 		m->kind = RMQ_INBOX_ADOPT;
 		m->adopt.fd = fd;
+		m->adopt.listener = s->listener;
 		m->adopt.bytes = s->replay;
 		m->adopt.len = s->replay_len;
 		m->adopt.key = s->handoff_key;
@@ -313,6 +314,10 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		goto unavailable;
 	s->state = RMQ_SESS_LIVE;
 	rmq_count(&w->st.connects, 1);
+	if (!s->counted) {
+		rmq_count(&w->st.clients[s->version - RMQ_V31], 1);
+		s->counted = 1;
+	}
 	if (w->cfg.connection_messages)
 		rmq_log(RMQ_LOG_INFO,
 		    "worker %u: client %.*s connected "

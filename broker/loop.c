@@ -24,6 +24,14 @@ rmq_loop_clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t
+rmq_loop_clock_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 int
 rmq_loop_backend(enum rmq_loop_kind want, const struct rmq_loop_ops **ops,
     char *why, size_t len)

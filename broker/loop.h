@@ -103,6 +103,7 @@ struct rmq_loop {
 	int stop_seen;
 	uint32_t nconns; /* open connections (listeners not counted) */
 	_Atomic uint64_t turns; /* read by metrics scrapes */
+	_Atomic uint64_t events; /* completions handled, likewise */
 };
 
 /* The part of a connection every backend shares. */
@@ -144,6 +145,18 @@ void rmq_loop_stop(struct rmq_loop *loop);
 
 /* Monotonic milliseconds. */
 uint64_t rmq_loop_clock_ms(void);
+
+/* Add n to the loop's event count (the loop's thread only). */
+static inline void
+rmq_loop_count_events(struct rmq_loop *loop, uint64_t n)
+{
+	atomic_store_explicit(&loop->events,
+	    atomic_load_explicit(&loop->events, memory_order_relaxed) + n,
+	    memory_order_relaxed);
+}
+
+/* The same clock in microseconds. */
+uint64_t rmq_loop_clock_us(void);
 
 /* For backends: called once per turn after completions are handled; runs
  * the turn hook, the tick when due, and the stop sequence.  Returns the

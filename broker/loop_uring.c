@@ -764,6 +764,7 @@ uring_run(struct rmq_loop *loop)
 			n++;
 		}
 		io_uring_cq_advance(&l->ring, n);
+		rmq_loop_count_events(loop, n);
 	}
 	return 0;
 }

@@ -98,9 +98,11 @@ uvb_of(struct rmq_loop *loop)
 
 /* ---- RCU around the wait ---- */
 
+/* Every callback starts here: back online for RCU, and one event. */
 static void
 uvb_awake(struct uv_loop_backend *l)
 {
+	rmq_loop_count_events(&l->base, 1);
 	if (l->asleep) {
 		l->asleep = 0;
 		rmq_loop_sleep_end(&l->base);

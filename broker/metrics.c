@@ -72,6 +72,8 @@ metrics_sum(struct metrics_buf *m, struct rmq_broker *b, const char *name,
 	metrics_printf(m, "%s %llu\n", name, (unsigned long long)total);
 }
 
+#define ST(field) RMQ_STAT(field)
+
 /* A reason code as a label value: "Packet too large" is
  * packet_too_large. */
 static void
@@ -115,6 +117,105 @@ metrics_by_reason(struct metrics_buf *m, struct rmq_broker *b, const char *name,
 		metrics_printf(m, "%s{reason=\"%s\"} %llu\n", name, label,
 		    (unsigned long long)v);
 	}
+}
+
+/* A counter with one series per QoS (3 counters at `offset`). */
+static void
+metrics_qos(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+    const char *help, size_t offset)
+{
+	metrics_head(m, name, "counter", help);
+	for (unsigned q = 0; q < 3; q++)
+		metrics_printf(m, "%s{qos=\"%u\"} %llu\n", name, q,
+		    (unsigned long long)rmq_workers_sum(b,
+			offset + q * sizeof(rmq_counter)));
+}
+
+/* A counter with one series per packet type (16 counters at `offset`). */
+static void
+metrics_packets(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+    const char *help, size_t offset)
+{
+	static const char *const types[16] = { NULL, "connect", "connack",
+		"publish", "puback", "pubrec", "pubrel", "pubcomp", "subscribe",
+		"suback", "unsubscribe", "unsuback", "pingreq", "pingresp",
+		"disconnect", "auth" };
+	metrics_head(m, name, "counter", help);
+	for (unsigned t = 1; t < 16; t++)
+		metrics_printf(m, "%s{type=\"%s\"} %llu\n", name, types[t],
+		    (unsigned long long)rmq_workers_sum(b,
+			offset + t * sizeof(rmq_counter)));
+}
+
+/* A gauge per worker loop, read from its stats at `offset`. */
+static void
+metrics_per_loop(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+    const char *help, size_t offset)
+{
+	metrics_head(m, name, "gauge", help);
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		const rmq_counter *c =
+		    (const rmq_counter *)((const char *)&b->workers[i]->st +
+			offset);
+		metrics_printf(m, "%s{loop=\"%u\"} %llu\n", name, i,
+		    (unsigned long long)atomic_load_explicit(c,
+			memory_order_relaxed));
+	}
+}
+
+static void
+metrics_listeners(struct metrics_buf *m, struct rmq_broker *b)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t offset;
+	} fams[] = {
+		{ "ringmq_listener_connections", "gauge",
+		    "Network connections open now, by listener.",
+		    ST(listener_conns) },
+		{ "ringmq_listener_accepted_total", "counter",
+		    "Connections accepted, by listener.",
+		    ST(listener_accepts) },
+	};
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		metrics_head(m, fams[f].name, fams[f].type, fams[f].help);
+		for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
+			const struct rmq_listen_addr *a = &b->cfg.listeners[j];
+			metrics_printf(m,
+			    "%s{listener=\"%s:%u\",protocol=\"mqtt\"} "
+			    "%llu\n",
+			    fams[f].name, a->host[0] ? a->host : "*",
+			    b->bound_ports[j],
+			    (unsigned long long)rmq_workers_sum(b,
+				fams[f].offset + j * sizeof(rmq_counter)));
+		}
+	}
+}
+
+/* The publish-to-delivery histogram, in seconds as Prometheus wants. */
+static void
+metrics_latency(struct metrics_buf *m, struct rmq_broker *b)
+{
+	const char *name = "ringmq_delivery_latency_seconds";
+	metrics_head(m, name, "histogram",
+	    "Time from the read that brought a PUBLISH in to the write that "
+	    "sends it to a subscriber.");
+	uint64_t cum = 0;
+	for (unsigned i = 0; i < RMQ_LAT_BUCKETS; i++) {
+		cum += rmq_workers_sum(b,
+		    ST(lat_bucket) + i * sizeof(rmq_counter));
+		if (i < RMQ_LAT_BUCKETS - 1)
+			metrics_printf(m, "%s_bucket{le=\"%g\"} %llu\n", name,
+			    (double)rmq_lat_bounds_us[i] / 1e6,
+			    (unsigned long long)cum);
+		else
+			metrics_printf(m, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+			    (unsigned long long)cum);
+	}
+	metrics_printf(m, "%s_sum %.6f\n", name,
+	    (double)rmq_workers_sum(b, ST(lat_sum_us)) / 1e6);
+	/* The count is the +Inf bucket, read once, so the two agree. */
+	metrics_printf(m, "%s_count %llu\n", name, (unsigned long long)cum);
 }
 
 static void
@@ -164,8 +265,6 @@ metrics_process(struct metrics_buf *m, struct rmq_broker *b)
 	    b->start_time_unix);
 }
 
-#define ST(field) RMQ_STAT(field)
-
 int
 rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 {
@@ -202,6 +301,17 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "method the broker does not offer).",
 	    ST(auth_failures));
 
+	static const char *const versions[] = { "3.1", "3.1.1", "5.0" };
+	metrics_head(&m, "ringmq_clients_connected", "gauge",
+	    "Clients connected now (CONNACK sent), by protocol version.");
+	for (unsigned v = 0; v < 3; v++)
+		metrics_printf(&m,
+		    "ringmq_clients_connected{version=\"%s\"} %llu\n",
+		    versions[v],
+		    (unsigned long long)rmq_workers_sum(b,
+			ST(clients) + v * sizeof(rmq_counter)));
+	metrics_listeners(&m, b);
+
 	uint64_t sessions = rmq_workers_sum(b, RMQ_STAT(sessions));
 	metrics_head(&m, "ringmq_sessions", "gauge",
 	    "Sessions, connected or kept for a client that left.");
@@ -216,10 +326,14 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_printf(&m, "ringmq_retained_messages %zu\n",
 	    rmq_retain_count(b->retain));
 
-	metrics_sum(&m, b, "ringmq_messages_received_total",
-	    "PUBLISH packets received from clients.", ST(msgs_in));
-	metrics_sum(&m, b, "ringmq_messages_sent_total",
-	    "PUBLISH packets sent to clients.", ST(msgs_out));
+	metrics_qos(&m, b, "ringmq_messages_received_total",
+	    "PUBLISH packets received from clients, by QoS.", ST(msgs_in_qos));
+	metrics_qos(&m, b, "ringmq_messages_sent_total",
+	    "PUBLISH packets sent to clients, by QoS.", ST(msgs_out_qos));
+	metrics_packets(&m, b, "ringmq_packets_received_total",
+	    "MQTT packets received from clients, by type.", ST(pkts_in));
+	metrics_packets(&m, b, "ringmq_packets_sent_total",
+	    "MQTT packets sent to clients, by type.", ST(pkts_out));
 	metrics_sum(&m, b, "ringmq_received_bytes_total",
 	    "Bytes received from clients.", ST(bytes_in));
 	metrics_sum(&m, b, "ringmq_sent_bytes_total", "Bytes sent to clients.",
@@ -250,6 +364,23 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 		    (unsigned long long)
 			atomic_load_explicit(&b->workers[i]->loop->turns,
 			    memory_order_relaxed));
+	metrics_head(&m, "ringmq_loop_events_total", "counter",
+	    "I/O completions handled, per worker loop.");
+	for (unsigned i = 0; i < b->nworkers; i++)
+		metrics_printf(&m,
+		    "ringmq_loop_events_total{loop=\"%u\"} %llu\n", i,
+		    (unsigned long long)
+			atomic_load_explicit(&b->workers[i]->loop->events,
+			    memory_order_relaxed));
+	metrics_per_loop(&m, b, "ringmq_queued_messages",
+	    "Messages waiting in sessions' queues, per worker loop "
+	    "(sampled every 250 ms).",
+	    ST(queued));
+	metrics_per_loop(&m, b, "ringmq_inflight_messages",
+	    "QoS 1/2 messages sent and not yet acknowledged, per worker loop "
+	    "(sampled every 250 ms).",
+	    ST(inflight));
+	metrics_latency(&m, b);
 
 	metrics_process(&m, b);
 	if (m.failed) {

@@ -17,6 +17,23 @@
 
 #include "worker.h"
 
+const uint64_t rmq_lat_bounds_us[RMQ_LAT_BUCKETS - 1] = { 50, 100, 250, 500,
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 2500000,
+	10000000 };
+
+/* Publish to delivery: from the read that brought the message in to the
+ * turn that writes it to this subscriber. */
+static void
+outq_latency(struct rmq_worker *w, uint64_t born_us)
+{
+	uint64_t d = w->turn_us > born_us ? w->turn_us - born_us : 0;
+	unsigned b = 0;
+	while (b < RMQ_LAT_BUCKETS - 1 && d > rmq_lat_bounds_us[b])
+		b++;
+	rmq_count(&w->st.lat_bucket[b], 1);
+	rmq_count(&w->st.lat_sum_us, d);
+}
+
 int
 rmq_session_send(struct rmq_session *s, const struct rmq_packet *p)
 {
@@ -39,6 +56,7 @@ rmq_session_send(struct rmq_session *s, const struct rmq_packet *p)
 		return (int)w;
 	s->ctrl_len += (uint32_t)w;
 	rmq_count(&s->w->st.bytes_out, (uint64_t)w);
+	rmq_count(&s->w->st.pkts_out[p->type & 15], 1);
 	rmq_worker_dirty(s->w, s);
 	return 0;
 }
@@ -310,6 +328,10 @@ rmq_session_flush(struct rmq_session *s)
 		}
 		k += n;
 		rmq_count(&w->st.msgs_out, 1);
+		rmq_count(&w->st.msgs_out_qos[slot->it.qos], 1);
+		rmq_count(&w->st.pkts_out[RMQ_PUBLISH], 1);
+		if (slot->it.msg->born_us)
+			outq_latency(w, slot->it.msg->born_us);
 	pop:
 		s->pend_head = (s->pend_head + 1) % s->pend_cap;
 		s->pend_len--;

@@ -187,6 +187,7 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	const struct rmq_config *cfg = &w->cfg;
 	struct rmq_publish *pub = &p->publish;
 	rmq_count(&w->st.msgs_in, 1);
+	rmq_count(&w->st.msgs_in_qos[pub->qos], 1);
 	rmq_log(RMQ_LOG_DEBUG, "client %.*s: PUBLISH %.*s (QoS %u, %u bytes)",
 	    s->client_id_len, s->client_id, (int)pub->topic.len, pub->topic.p,
 	    pub->qos, (unsigned)pub->payload.len);
@@ -238,6 +239,8 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	}
 
 	struct rmq_msg *m = rmq_msg_new(pub, s->key, w->loop->now_ms);
+	if (m)
+		m->born_us = w->read_us;
 	size_t delivered = 0;
 	if (m) {
 		if (pub->retain)

@@ -19,13 +19,14 @@ session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n);
 static void session_on_closed(struct rmq_conn *conn);
 
 int
-rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn,
+rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn, uint8_t listener,
     const uint8_t *early, size_t early_len)
 {
 	struct rmq_session *s = rmq_worker_session_alloc(w);
 	if (s == NULL)
 		return -ENOMEM;
 	s->conn = conn;
+	s->listener = listener;
 	conn->data = s;
 	s->state = RMQ_SESS_CONNECTING;
 	s->last_rx_ms = w->loop->now_ms;
@@ -150,6 +151,7 @@ session_dispatch(struct rmq_session *s, struct rmq_packet *p,
     const uint8_t *rest, size_t rest_len)
 {
 	struct rmq_codec_err err = { RMQ_RC_PROTOCOL_ERROR, NULL };
+	rmq_count(&s->w->st.pkts_in[p->type & 15], 1);
 	switch (p->type) {
 	case RMQ_CONNECT: rmq_session_on_connect(s, p, rest, rest_len); return;
 	case RMQ_PUBLISH: rmq_session_on_publish(s, p); return;
@@ -213,6 +215,7 @@ session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n)
 	}
 	struct rmq_worker *w = s->w;
 	rmq_count(&w->st.bytes_in, (uint64_t)n);
+	w->read_us = rmq_loop_clock_us();
 	size_t pos = 0, len = (size_t)n;
 	while (pos < len &&
 	    (s->state == RMQ_SESS_CONNECTING || s->state == RMQ_SESS_LIVE)) {
@@ -260,7 +263,11 @@ session_on_closed(struct rmq_conn *conn)
 		return;
 	struct rmq_worker *w = s->w;
 	uint64_t now = w->loop->now_ms;
-	atomic_fetch_sub(&w->b->connections, 1);
+	rmq_worker_conn_gone(w, s->listener);
+	if (s->counted) {
+		rmq_uncount(&w->st.clients[s->version - RMQ_V31]);
+		s->counted = 0;
+	}
 	/* Control packets and aliases meant for this connection die with
 	 * it; so do inbound aliases [MQTT-3.3.2-7]. */
 	s->ctrl_len = 0;
@@ -414,6 +421,7 @@ rmq_session_unpark(struct rmq_session *s)
 	 * below finds the registry pointing here and resumes it. */
 	s->conn = p->conn;
 	s->conn->data = s;
+	s->listener = p->listener;
 	p->conn = NULL;
 	rmq_decoder_fini(&s->dec);
 	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0, w->cfg.max_packet_size);
@@ -430,25 +438,26 @@ rmq_session_unpark(struct rmq_session *s)
 }
 
 void
-rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t *bytes,
-    size_t len)
+rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t listener,
+    uint8_t *bytes, size_t len)
 {
 	struct rmq_conn *conn;
 	if (w->loop->ops->conn_open(w->loop, fd, &conn) != 0) {
-		atomic_fetch_sub(&w->b->connections, 1);
+		rmq_worker_conn_gone(w, listener);
 		close(fd);
 		free(bytes);
 		return;
 	}
 	struct rmq_session *p = rmq_worker_session_alloc(w);
 	if (p == NULL) {
-		atomic_fetch_sub(&w->b->connections, 1);
+		rmq_worker_conn_gone(w, listener);
 		free(bytes);
 		conn->data = NULL;
 		w->loop->ops->close(conn, NULL);
 		return;
 	}
 	p->conn = conn;
+	p->listener = listener;
 	conn->data = p;
 	p->replay = bytes;
 	p->replay_len = (uint32_t)len;

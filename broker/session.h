@@ -95,6 +95,8 @@ struct rmq_session {
 	uint8_t dirty; /* on the worker's flush list */
 	uint8_t writing;
 	uint8_t close_after_write;
+	uint8_t listener; /* the listener its connection came in on */
+	uint8_t counted; /* in the connected-clients gauge */
 	uint8_t graceful; /* DISCONNECT 0x00 received: no will */
 	uint8_t registered; /* client_id is ours in the registry */
 	uint8_t handed_off; /* the connection went to another worker */
@@ -155,7 +157,7 @@ struct rmq_session {
 
 /* Start serving a new connection: a session waiting for CONNECT. */
 int rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn,
-    const uint8_t *early, size_t early_len);
+    uint8_t listener, const uint8_t *early, size_t early_len);
 
 /* How long a connection may take to write its last packets (a refusing
  * CONNACK, a DISCONNECT) before it is closed regardless. */
@@ -192,7 +194,7 @@ void rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
  * CONNECT names a session that lives here: `bytes` are its CONNECT and
  * what followed; ownership of fd and bytes passes to the session. */
 void rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd,
-    uint8_t *bytes, size_t len);
+    uint8_t listener, uint8_t *bytes, size_t len);
 
 /* The old connection of a session is gone: let the parked newcomer in. */
 void rmq_session_unpark(struct rmq_session *s);

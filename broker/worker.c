@@ -33,6 +33,8 @@ rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out)
 	w->b = b;
 	w->cfg = b->cfg;
 	w->id = id;
+	for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++)
+		w->listeners[j] = (struct rmq_worker_listener){ w, (uint8_t)j };
 	w->loop->data = w;
 	w->loop->tick_ms = 250;
 	w->loop->hooks.turn = worker_turn;
@@ -212,9 +214,17 @@ rmq_worker_deliver_remote(struct rmq_worker *w, uint64_t key,
 }
 
 void
+rmq_worker_conn_gone(struct rmq_worker *w, uint8_t listener)
+{
+	atomic_fetch_sub(&w->b->connections, 1);
+	rmq_uncount(&w->st.listener_conns[listener]);
+}
+
+void
 rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg)
 {
-	struct rmq_worker *w = arg;
+	struct rmq_worker_listener *l = arg;
+	struct rmq_worker *w = l->w;
 	struct rmq_broker *b = w->b;
 	struct rmq_conn *conn;
 	int one = 1;
@@ -231,8 +241,10 @@ rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg)
 	}
 	/* Counted from accept to the close callback, across handoffs. */
 	atomic_fetch_add(&b->connections, 1);
-	if (rmq_session_start(w, conn, NULL, 0) != 0) {
-		atomic_fetch_sub(&b->connections, 1);
+	rmq_count(&w->st.listener_conns[l->idx], 1);
+	rmq_count(&w->st.listener_accepts[l->idx], 1);
+	if (rmq_session_start(w, conn, l->idx, NULL, 0) != 0) {
+		rmq_worker_conn_gone(w, l->idx);
 		conn->data = NULL;
 		loop->ops->close(conn, NULL);
 	}
@@ -271,7 +283,7 @@ worker_inbox(struct rmq_worker *w)
 			m->route = NULL;
 		} else {
 			rmq_session_adopt(w, m->adopt.key, m->adopt.fd,
-			    m->adopt.bytes, m->adopt.len);
+			    m->adopt.listener, m->adopt.bytes, m->adopt.len);
 			m->kind = RMQ_INBOX_DELIVER; /* nothing left to free */
 			m->deliver.n = 0;
 			m->deliver.d = NULL;
@@ -285,6 +297,7 @@ worker_turn(struct rmq_loop *loop)
 {
 	struct rmq_worker *w = loop->data;
 	worker_inbox(w);
+	w->turn_us = rmq_loop_clock_us();
 	/* One write per session with output, then the batches for the
 	 * other workers, one wake-up each. */
 	while (w->dirty) {
@@ -307,10 +320,17 @@ worker_tick(struct rmq_loop *loop)
 {
 	struct rmq_worker *w = loop->data;
 	struct rmq_session *s = w->sessions, *next;
+	uint64_t queued = 0, inflight = 0;
 	for (; s; s = next) {
 		next = s->next;
+		queued += s->pend_len;
+		inflight += s->infl_len;
 		rmq_session_tick(s, loop->now_ms);
 	}
+	/* Gauges for the scrape, sampled here rather than kept on the
+	 * message path. */
+	atomic_store_explicit(&w->st.queued, queued, memory_order_relaxed);
+	atomic_store_explicit(&w->st.inflight, inflight, memory_order_relaxed);
 	if (w->id == 0)
 		rmq_sys_tick(w);
 }

@@ -44,11 +44,14 @@ struct rmq_inbox_msg {
 		struct {
 			uint64_t key; /* the session it belongs to */
 			int fd;
+			uint8_t listener; /* the listener it came in on */
 			uint8_t *bytes; /* CONNECT and what followed it */
 			uint32_t len;
 		} adopt;
 	};
 };
+
+#define RMQ_LAT_BUCKETS 16
 
 /* Per-worker counters: written only by the worker's thread, read by the
  * metrics scrape.  Relaxed atomics keep that race defined without a locked
@@ -82,6 +85,30 @@ struct rmq_worker_stats {
 	 * reason code the broker gave (0x81, 0x82, 0x95, ...). */
 	rmq_counter protocol_errors[256];
 	rmq_counter sessions; /* a gauge: sessions in the slot table */
+	/* Control packets by type, both ways; PUBLISH by QoS. */
+	rmq_counter pkts_in[16], pkts_out[16];
+	rmq_counter msgs_in_qos[3], msgs_out_qos[3];
+	/* Gauges kept as sums of +1/-1 over the workers (a connection may
+	 * be counted in on one worker and out on another; the sum is right
+	 * modulo 2^64). */
+	rmq_counter clients[3]; /* connected, by 3.1, 3.1.1, 5.0 */
+	rmq_counter listener_conns[RMQ_MAX_LISTENERS];
+	rmq_counter listener_accepts[RMQ_MAX_LISTENERS];
+	/* Sampled at each tick from the sessions of this worker. */
+	rmq_counter queued, inflight;
+	/* Publish to delivery latency (msg.h born_us to the write). */
+	rmq_counter lat_bucket[RMQ_LAT_BUCKETS];
+	rmq_counter lat_sum_us;
+};
+
+/* Upper bounds of the latency buckets, microseconds (the last one is
+ * +Inf). */
+extern const uint64_t rmq_lat_bounds_us[RMQ_LAT_BUCKETS - 1];
+
+/* A listening socket's context: which worker, which configured listener. */
+struct rmq_worker_listener {
+	struct rmq_worker *w;
+	uint8_t idx;
 };
 
 struct rmq_worker {
@@ -117,11 +144,20 @@ struct rmq_worker {
 	uint32_t nmatch, match_cap;
 
 	struct rmq_worker_stats st;
+	struct rmq_worker_listener listeners[RMQ_MAX_LISTENERS];
+	uint64_t read_us, turn_us; /* clock at the last read, this turn */
 };
 
 /* A counter of struct rmq_worker_stats (its offsetof) summed over the
  * workers: what /metrics and $SYS report.  Any thread. */
 uint64_t rmq_workers_sum(struct rmq_broker *b, size_t offset);
+
+/* Subtract one from a gauge kept in an rmq_counter. */
+static inline void
+rmq_uncount(rmq_counter *c)
+{
+	rmq_count(c, UINT64_MAX);
+}
 
 #define RMQ_STAT(field) offsetof(struct rmq_worker_stats, field)
 
@@ -129,7 +165,12 @@ int rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out);
 
 void rmq_worker_free(struct rmq_worker *w);
 
-/* A new connection accepted on this worker. */
+/* A connection that came in on `listener` is gone (closed, or failed to
+ * start): the connection counts go down. */
+void rmq_worker_conn_gone(struct rmq_worker *w, uint8_t listener);
+
+/* A new connection accepted on this worker; arg is the
+ * rmq_worker_listener it came in on. */
 void rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg);
 
 /* Allocate a slot and key for a new session; NULL when out of memory. */

@@ -9,7 +9,8 @@ import tempfile
 import time
 import urllib.request
 
-from rmqtest import Broker, Client, free_port, run
+from rmqtest import (Broker, Client, Raw, connect_packet, free_port, packet,
+                     paho, run, string)
 
 
 def get(b, path):
@@ -23,6 +24,17 @@ def metric(text, name):
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError("no metric " + name)
+
+
+def total(text, name):
+    """The sum of every series of a metric family (name with or without
+    labels)."""
+    found, v = False, 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            found, v = True, v + float(line.rsplit(" ", 1)[1])
+    assert found, "no metric " + name
+    return v
 
 
 def health_and_readiness(b):
@@ -54,13 +66,101 @@ def counters_move_with_traffic(b):
                            ("ringmq_received_bytes_total", 1000),
                            ("ringmq_sent_bytes_total", 1000),
                            ("ringmq_connects_total", 2)):
-        moved = metric(after, name) - metric(before, name)
+        moved = total(after, name) - total(before, name)
         assert moved >= at_least, (name, moved)
     assert metric(after, "ringmq_connections") >= 2
     assert metric(after, "ringmq_subscriptions") >= 1
     assert metric(after, "process_resident_memory_bytes") > 0
     s.close()
     p.close()
+
+
+def labelled_metrics_move(b):
+    # By packet type, QoS, protocol version and listener; the loops'
+    # events and the delivery latency histogram.
+    before = get(b, "/metrics")[2]
+    s = Client(b, "lm-s", version=paho.MQTTv5)
+    s.subscribe("lm/t", 1)
+    p = Client(b, "lm-p")
+    for i in range(10):
+        p.publish("lm/t", b"x", qos=1)
+    s.wait_msgs(10)
+    during = get(b, "/metrics")[2]
+
+    def moved(name):
+        return metric(during, name) - metric(before, name)
+    assert moved('ringmq_packets_received_total{type="publish"}') >= 10
+    assert moved('ringmq_packets_sent_total{type="puback"}') >= 10
+    assert moved('ringmq_packets_sent_total{type="publish"}') >= 10
+    assert moved('ringmq_packets_received_total{type="subscribe"}') >= 1
+    assert moved('ringmq_messages_received_total{qos="1"}') >= 10
+    assert moved('ringmq_messages_sent_total{qos="1"}') >= 10
+    assert moved('ringmq_messages_received_total{qos="2"}') == 0
+    assert metric(during, 'ringmq_clients_connected{version="5.0"}') >= 1
+    assert metric(during, 'ringmq_clients_connected{version="3.1.1"}') >= 1
+    assert total(during, "ringmq_listener_connections") >= 2
+    assert total(during, "ringmq_listener_accepted_total") - \
+        total(before, "ringmq_listener_accepted_total") >= 2
+    assert total(during, "ringmq_loop_events_total") > \
+        total(before, "ringmq_loop_events_total")
+    # The histogram: cumulative buckets, +Inf equal to the count, and at
+    # least the 10 deliveries just made.
+    buckets = [float(l.rsplit(" ", 1)[1]) for l in during.splitlines()
+               if l.startswith("ringmq_delivery_latency_seconds_bucket")]
+    assert buckets == sorted(buckets) and len(buckets) == 16, buckets
+    count = metric(during, "ringmq_delivery_latency_seconds_count")
+    assert buckets[-1] == count
+    assert count - metric(before, "ringmq_delivery_latency_seconds_count") \
+        >= 10
+    s.close()
+    p.close()
+    # Gauges come back down when the clients leave.
+    b.wait_connections(0)
+    after = get(b, "/metrics")[2]
+    assert metric(after, 'ringmq_clients_connected{version="5.0"}') == 0
+    assert total(after, "ringmq_listener_connections") == 0
+
+
+def queue_and_inflight_gauges(b):
+    # An offline session with 7 QoS 1 messages waiting: the sampled
+    # queue gauge shows them, and drops back when they are delivered.
+    s = Client(b, "qg", clean=False)
+    s.subscribe("qg/t", 1)
+    s.close()
+    b.wait_connections(0)
+    p = Client(b, "qg-p")
+    for i in range(7):
+        p.publish("qg/t", b"x", qos=1)
+    p.close()
+    end = time.time() + 10
+    while total(get(b, "/metrics")[2], "ringmq_queued_messages") < 7:
+        assert time.time() < end, "queued gauge never showed 7"
+        time.sleep(0.1)
+    s = Client(b, "qg", clean=False)
+    s.wait_msgs(7)
+    end = time.time() + 10
+    while total(get(b, "/metrics")[2], "ringmq_queued_messages") != 0:
+        assert time.time() < end, "queued gauge never went back to 0"
+        time.sleep(0.1)
+    s.close()
+    # A subscriber that takes QoS 1 messages and never acknowledges them:
+    # they stay in flight.
+    r = Raw(b)
+    r.send(connect_packet("ifl", version=4))
+    assert r.recv_packet()[0] == 0x20
+    r.send(packet(0x82, b"\x00\x01" + string("if/t") + b"\x01"))
+    assert r.recv_packet()[0] == 0x90
+    p = Client(b, "ifl-p")
+    for i in range(3):
+        p.publish("if/t", b"x", qos=1)
+    p.close()
+    for i in range(3):
+        assert r.recv_packet()[0] & 0xF0 == 0x30
+    end = time.time() + 10
+    while total(get(b, "/metrics")[2], "ringmq_inflight_messages") < 3:
+        assert time.time() < end, "in-flight gauge never showed 3"
+        time.sleep(0.1)
+    r.close()
 
 
 def dashboard_names_only_served_metrics(b):
@@ -78,6 +178,10 @@ def dashboard_names_only_served_metrics(b):
         for t in p["targets"]:
             used |= set(re.findall(r"\b((?:ringmq|process)_[a-z_]+)\b",
                                    t["expr"]))
+    # A histogram's series carry suffixes its family name does not.
+    used = {re.sub(r"_(bucket|sum|count)$", "", u)
+            if re.sub(r"_(bucket|sum|count)$", "", u) in served else u
+            for u in used}
     assert used and used <= served, used - served
 
 
@@ -160,12 +264,13 @@ def prometheus_scrapes_the_broker(b):
 
     try:
         assert wait_for('up{job="ringmq"}', lambda v: v == 1) == 1
-        base = wait_for("ringmq_messages_received_total", lambda v: True)
+        base = wait_for("sum(ringmq_messages_received_total)",
+                        lambda v: True)
         p = Client(b, "prom-p")
         for i in range(25):
             p.publish("prom/t", b"x", qos=1)
         p.close()
-        wait_for("ringmq_messages_received_total",
+        wait_for("sum(ringmq_messages_received_total)",
                  lambda v: v >= base + 25)
     finally:
         proc.terminate()
@@ -174,6 +279,7 @@ def prometheus_scrapes_the_broker(b):
 
 
 run([health_and_readiness, exposition_format_passes_promtool,
-     counters_move_with_traffic, dashboard_names_only_served_metrics,
+     counters_move_with_traffic, labelled_metrics_move,
+     queue_and_inflight_gauges, dashboard_names_only_served_metrics,
      sys_topics,
      prometheus_scrapes_the_broker])
