@@ -317,6 +317,16 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "Sessions, connected or kept for a client that left.");
 	metrics_printf(&m, "ringmq_sessions %llu\n",
 	    (unsigned long long)sessions);
+	metrics_head(&m, "ringmq_sessions_offline", "gauge",
+	    "Sessions kept for clients that are not connected (sampled every "
+	    "250 ms).");
+	metrics_printf(&m, "ringmq_sessions_offline %llu\n",
+	    (unsigned long long)rmq_workers_sum(b, ST(sessions_offline)));
+	metrics_head(&m, "ringmq_sessions_persistent", "gauge",
+	    "Sessions that outlive their connection (session expiry above 0), "
+	    "connected or not (sampled every 250 ms).");
+	metrics_printf(&m, "ringmq_sessions_persistent %llu\n",
+	    (unsigned long long)rmq_workers_sum(b, ST(sessions_persistent)));
 	metrics_head(&m, "ringmq_subscriptions", "gauge",
 	    "Subscriptions in the index, shared group members included.");
 	metrics_printf(&m, "ringmq_subscriptions %zu\n",

@@ -320,17 +320,23 @@ worker_tick(struct rmq_loop *loop)
 {
 	struct rmq_worker *w = loop->data;
 	struct rmq_session *s = w->sessions, *next;
-	uint64_t queued = 0, inflight = 0;
+	uint64_t queued = 0, inflight = 0, offline = 0, persistent = 0;
 	for (; s; s = next) {
 		next = s->next;
 		queued += s->pend_len;
 		inflight += s->infl_len;
+		offline += s->state == RMQ_SESS_OFFLINE;
+		persistent += s->registered && s->session_expiry != 0;
 		rmq_session_tick(s, loop->now_ms);
 	}
 	/* Gauges for the scrape, sampled here rather than kept on the
 	 * message path. */
 	atomic_store_explicit(&w->st.queued, queued, memory_order_relaxed);
 	atomic_store_explicit(&w->st.inflight, inflight, memory_order_relaxed);
+	atomic_store_explicit(&w->st.sessions_offline, offline,
+	    memory_order_relaxed);
+	atomic_store_explicit(&w->st.sessions_persistent, persistent,
+	    memory_order_relaxed);
 	if (w->id == 0)
 		rmq_sys_tick(w);
 }

@@ -96,6 +96,7 @@ struct rmq_worker_stats {
 	rmq_counter listener_accepts[RMQ_MAX_LISTENERS];
 	/* Sampled at each tick from the sessions of this worker. */
 	rmq_counter queued, inflight;
+	rmq_counter sessions_offline, sessions_persistent;
 	/* Publish to delivery latency (msg.h born_us to the write). */
 	rmq_counter lat_bucket[RMQ_LAT_BUCKETS];
 	rmq_counter lat_sum_us;

@@ -136,6 +136,9 @@ def queue_and_inflight_gauges(b):
     while total(get(b, "/metrics")[2], "ringmq_queued_messages") < 7:
         assert time.time() < end, "queued gauge never showed 7"
         time.sleep(0.1)
+    text = get(b, "/metrics")[2]
+    assert metric(text, "ringmq_sessions_offline") >= 1
+    assert metric(text, "ringmq_sessions_persistent") >= 1
     s = Client(b, "qg", clean=False)
     s.wait_msgs(7)
     end = time.time() + 10
