@@ -255,7 +255,6 @@ rmq_broker_fini(struct rmq_broker *b)
 	rcu_register_thread();
 	for (unsigned i = 0; i < b->nworkers; i++)
 		rmq_worker_free(b->workers[i]);
-	rcu_unregister_thread();
 	for (unsigned i = 0; i < RMQ_MAX_WORKERS; i++)
 		for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++)
 			if (b->listen_fds[i][j] >= 0)
@@ -263,5 +262,6 @@ rmq_broker_fini(struct rmq_broker *b)
 	rmq_admin_stop(b);
 	rmq_retain_free(b->retain);
 	rmq_registry_free(b->registry);
-	rmq_index_free(b->index);
+	rmq_index_free(b->index); /* as a registered reader, as it asks */
+	rcu_unregister_thread();
 }

@@ -1,9 +1,14 @@
 /* core/index.c: the subscription index, a trie of topic levels under RCU.
  *
- * Design: one lock-free hash table (liburcu's cds_lfht) holds every edge of
- * the trie, keyed by (parent node, level), so a node costs no table of its
- * own and a lookup is one hash probe per level plus one for each of '+'
- * and '#' when the node has such a child.  A node's subscribers are a
+ * Design: filters without wildcards, most of them in practice, live in a
+ * lock-free hash table (liburcu's cds_lfht) keyed by the whole filter, so
+ * their subscribers cost one probe whatever the depth of the topic.  The
+ * filters with '+' or '#' live in a trie whose literal edges sit in a
+ * second hash table keyed by (parent node, level); a node costs no table of
+ * its own, its '+' and '#' children are plain pointers, and a node without
+ * literal children is not probed at all.  A lookup is one probe for the
+ * exact filters plus a walk of the trie along the topic, which stops as
+ * soon as no wildcard filter shares the prefix.  A node's subscribers are a
  * copy-on-write array published with rcu_assign_pointer: readers walk it
  * without locks; writers, serialized by one mutex, replace it and free the
  * old copy after a grace period.  Empty nodes are pruned upwards.
@@ -46,19 +51,20 @@ struct index_groups {
 struct index_node {
 	struct cds_lfht_node edge;
 	struct rcu_head rcu;
-	struct index_node *parent;
+	struct index_node *parent; /* NULL: an exact filter's node */
 	struct index_subs *subs; /* RCU-published */
 	struct index_groups *groups; /* RCU-published */
+	struct index_node *plus, *hash; /* RCU-published children */
 	uint32_t nchildren; /* writers only */
-	uint8_t has_plus; /* read with CMM_LOAD_SHARED */
-	uint8_t has_hash;
+	uint32_t nliteral; /* literal children; read with CMM_LOAD_SHARED */
 	uint32_t level_len;
-	char level[];
+	char level[]; /* the level, or the whole filter for an exact node */
 };
 
 struct rmq_index {
 	pthread_mutex_t lock;
-	struct cds_lfht *edges;
+	struct cds_lfht *edges; /* the trie's edges */
+	struct cds_lfht *exact; /* filters without wildcards */
 	struct index_node *root;
 	_Atomic size_t count; /* written under lock, read by anyone */
 	size_t nodes;
@@ -93,15 +99,34 @@ index_key_match(struct cds_lfht_node *ln, const void *key)
 }
 
 static struct index_node *
-index_child(const struct rmq_index *ix, const struct index_node *parent,
-    const char *s, size_t n)
+index_probe(struct cds_lfht *t, const struct index_node *parent, const char *s,
+    size_t n)
 {
 	struct index_key k = { parent, s, n };
 	struct cds_lfht_iter it;
-	cds_lfht_lookup(ix->edges, index_hash(parent, s, n), index_key_match,
-	    &k, &it);
+	cds_lfht_lookup(t, index_hash(parent, s, n), index_key_match, &k, &it);
 	struct cds_lfht_node *ln = cds_lfht_iter_get_node(&it);
 	return ln ? caa_container_of(ln, struct index_node, edge) : NULL;
+}
+
+/* The child of a trie node for one filter level. */
+static struct index_node *
+index_child(const struct rmq_index *ix, const struct index_node *parent,
+    const char *s, size_t n)
+{
+	if (n == 1 && s[0] == '+')
+		return rcu_dereference(parent->plus);
+	if (n == 1 && s[0] == '#')
+		return rcu_dereference(parent->hash);
+	if (CMM_LOAD_SHARED(parent->nliteral) == 0)
+		return NULL;
+	return index_probe(ix->edges, parent, s, n);
+}
+
+static int
+index_has_wildcard(const char *f, size_t len)
+{
+	return memchr(f, '+', len) != NULL || memchr(f, '#', len) != NULL;
 }
 
 static void
@@ -135,9 +160,13 @@ rmq_index_new(struct rmq_index **out)
 	ix->root = calloc(1, sizeof(*ix->root));
 	ix->edges = cds_lfht_new(1024, 1024, 0,
 	    CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
-	if (ix->root == NULL || ix->edges == NULL) {
+	ix->exact = cds_lfht_new(1024, 1024, 0,
+	    CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	if (ix->root == NULL || ix->edges == NULL || ix->exact == NULL) {
 		if (ix->edges)
 			cds_lfht_destroy(ix->edges, NULL);
+		if (ix->exact)
+			cds_lfht_destroy(ix->exact, NULL);
 		free(ix->root);
 		free(ix);
 		return -ENOMEM;
@@ -163,29 +192,40 @@ index_node_free_now(struct index_node *n)
 	free(n);
 }
 
-void
-rmq_index_free(struct rmq_index *ix)
+/* Free every node of one table; the caller is an online reader. */
+static void
+index_free_table(struct cds_lfht *t)
 {
 	struct cds_lfht_iter it;
 	struct cds_lfht_node *ln;
+	cds_lfht_for_each(t, &it, ln)
+	{
+		cds_lfht_del(t, ln);
+		index_node_free_now(
+		    caa_container_of(ln, struct index_node, edge));
+	}
+}
+
+void
+rmq_index_free(struct rmq_index *ix)
+{
 	if (ix == NULL)
 		return;
 	/* A QSBR reader that is online holds back every grace period, and
-	 * both rcu_barrier() and the table's pending resize work wait for
-	 * one: go offline for the teardown, or it can wait for itself. */
+	 * rcu_barrier(), like the tables' pending resize work, waits for
+	 * one: offline for those waits, online (as a reader must be, while
+	 * a resize may still free bucket arrays) for the walk. */
 	int online = rcu_read_ongoing();
 	if (online)
 		rcu_thread_offline();
-	/* Frees already queued must run before the table goes. */
+	/* Frees already queued must run before the nodes go. */
 	rcu_barrier();
-	cds_lfht_for_each(ix->edges, &it, ln)
-	{
-		struct index_node *n =
-		    caa_container_of(ln, struct index_node, edge);
-		cds_lfht_del(ix->edges, ln);
-		index_node_free_now(n);
-	}
+	rcu_thread_online();
+	index_free_table(ix->edges);
+	index_free_table(ix->exact);
+	rcu_thread_offline();
 	cds_lfht_destroy(ix->edges, NULL);
+	cds_lfht_destroy(ix->exact, NULL);
 	index_node_free_now(ix->root);
 	pthread_mutex_destroy(&ix->lock);
 	free(ix);
@@ -208,8 +248,32 @@ index_next_level(const char *s, size_t len, size_t *pos)
 /* ---- writers (ix->lock held) ---- */
 
 static struct index_node *
+index_node_new(struct index_node *parent, const char *lv, size_t n)
+{
+	struct index_node *node = calloc(1, sizeof(*node) + n);
+	if (node == NULL)
+		return NULL;
+	node->parent = parent;
+	node->level_len = (uint32_t)n;
+	memcpy(node->level, lv, n);
+	cds_lfht_node_init(&node->edge);
+	return node;
+}
+
+/* The node of filter f (found, or made when create is set). */
+static struct index_node *
 index_node_get(struct rmq_index *ix, const char *f, size_t len, int create)
 {
+	if (!index_has_wildcard(f, len)) {
+		struct index_node *node = index_probe(ix->exact, NULL, f, len);
+		if (node || !create)
+			return node;
+		if ((node = index_node_new(NULL, f, len)) == NULL)
+			return NULL;
+		cds_lfht_add(ix->exact, index_hash(NULL, f, len), &node->edge);
+		ix->nodes++;
+		return node;
+	}
 	struct index_node *node = ix->root;
 	size_t pos = 0;
 	while (pos <= len) {
@@ -219,23 +283,23 @@ index_node_get(struct rmq_index *ix, const char *f, size_t len, int create)
 		if (child == NULL) {
 			if (!create)
 				return NULL;
-			child = calloc(1, sizeof(*child) + n);
-			if (child == NULL)
+			if ((child = index_node_new(node, lv, n)) == NULL)
 				return NULL;
-			child->parent = node;
-			child->level_len = (uint32_t)n;
-			memcpy(child->level, lv, n);
-			cds_lfht_node_init(&child->edge);
+			/* Every trie node is in the edge table, so that the
+			 * teardown finds it; wildcard children are also
+			 * published as pointers, which is how they are
+			 * read. */
 			cds_lfht_add(ix->edges, index_hash(node, lv, n),
 			    &child->edge);
 			node->nchildren++;
 			ix->nodes++;
-			/* After the edge exists, so a reader that sees the
-			 * flag finds the child. */
 			if (n == 1 && lv[0] == '+')
-				CMM_STORE_SHARED(node->has_plus, 1);
+				rcu_assign_pointer(node->plus, child);
 			else if (n == 1 && lv[0] == '#')
-				CMM_STORE_SHARED(node->has_hash, 1);
+				rcu_assign_pointer(node->hash, child);
+			else /* after the edge exists */
+				CMM_STORE_SHARED(node->nliteral,
+				    node->nliteral + 1);
 		}
 		node = child;
 	}
@@ -340,13 +404,25 @@ index_groups_edit(struct index_node *node, struct index_group *g, uint32_t at,
 static void
 index_prune(struct rmq_index *ix, struct index_node *node)
 {
+	if (node->parent == NULL && node != ix->root) {
+		/* An exact filter's node. */
+		if (node->subs == NULL && node->groups == NULL) {
+			cds_lfht_del(ix->exact, &node->edge);
+			ix->nodes--;
+			call_rcu(&node->rcu, index_free_node_rcu);
+		}
+		return;
+	}
 	while (node != ix->root && node->subs == NULL && node->groups == NULL &&
 	    node->nchildren == 0) {
 		struct index_node *parent = node->parent;
 		if (node->level_len == 1 && node->level[0] == '+')
-			CMM_STORE_SHARED(parent->has_plus, 0);
+			rcu_assign_pointer(parent->plus, NULL);
 		else if (node->level_len == 1 && node->level[0] == '#')
-			CMM_STORE_SHARED(parent->has_hash, 0);
+			rcu_assign_pointer(parent->hash, NULL);
+		else
+			CMM_STORE_SHARED(parent->nliteral,
+			    parent->nliteral - 1);
 		cds_lfht_del(ix->edges, &node->edge);
 		parent->nchildren--;
 		ix->nodes--;
@@ -487,42 +563,34 @@ index_visit_node(struct index_walk *w, const struct index_node *node)
 	}
 }
 
-/* Match the levels of the topic from `pos` against the subtree at node. */
+/* Match the levels of the topic from `pos` against the wildcard trie's
+ * subtree at node. */
 static void
 index_walk(struct index_walk *w, const struct index_node *node, size_t pos)
 {
 	for (;;) {
-		int at_root = pos == 0;
+		const struct index_node *h = rcu_dereference(node->hash);
 		if (pos > w->len) {
 			/* All levels matched: this node, and its '#' child
 			 * ("sport/#" matches "sport", [MQTT-4.7.1-2]). */
 			index_visit_node(w, node);
-			if (CMM_LOAD_SHARED(node->has_hash)) {
-				const struct index_node *h =
-				    index_child(w->ix, node, "#", 1);
-				if (h)
-					index_visit_node(w, h);
-			}
-			return;
-		}
-		const char *lv = w->topic + pos;
-		size_t next = pos;
-		size_t n = index_next_level(w->topic, w->len, &next);
-		/* [MQTT-4.7.2-1]: no leading wildcard for '$' topics. */
-		int wild = !(at_root && w->topic[0] == '$');
-		if (wild && CMM_LOAD_SHARED(node->has_hash)) {
-			const struct index_node *h =
-			    index_child(w->ix, node, "#", 1);
 			if (h)
 				index_visit_node(w, h);
+			return;
 		}
-		if (wild && CMM_LOAD_SHARED(node->has_plus)) {
-			const struct index_node *p =
-			    index_child(w->ix, node, "+", 1);
-			if (p)
-				index_walk(w, p, next);
-		}
-		node = index_child(w->ix, node, lv, n);
+		/* [MQTT-4.7.2-1]: no leading wildcard for '$' topics. */
+		int wild = !(pos == 0 && w->topic[0] == '$');
+		size_t next = pos;
+		const char *lv = w->topic + pos;
+		size_t n = index_next_level(w->topic, w->len, &next);
+		if (wild && h)
+			index_visit_node(w, h);
+		const struct index_node *p = rcu_dereference(node->plus);
+		if (wild && p)
+			index_walk(w, p, next);
+		if (CMM_LOAD_SHARED(node->nliteral) == 0)
+			return;
+		node = index_probe(w->ix->edges, node, lv, n);
 		if (node == NULL)
 			return;
 		pos = next;
@@ -535,6 +603,11 @@ rmq_index_match(struct rmq_index *ix, const char *topic, size_t len,
 {
 	struct index_walk w = { ix, topic, len, visit, ctx, 0 };
 	rcu_read_lock();
+	/* A topic name has no wildcards: it is the key of the exact
+	 * filters that match it. */
+	const struct index_node *e = index_probe(ix->exact, NULL, topic, len);
+	if (e)
+		index_visit_node(&w, e);
 	index_walk(&w, ix->root, 0);
 	rcu_read_unlock();
 	return w.visited;

@@ -47,8 +47,10 @@ typedef void (*rmq_index_visit_fn)(void *ctx, const struct rmq_sub *subs,
 int rmq_index_new(struct rmq_index **out);
 
 /* Free the index and everything in it, after waiting for pending RCU
- * frees.  No reader may use it any more.  The calling thread may be a
- * registered reader: it is taken offline for the teardown. */
+ * frees.  No other reader may use it any more.  The caller must be a
+ * registered RCU thread, online or offline: the teardown walks the tables
+ * as a reader and waits for grace periods offline, and leaves the thread
+ * as it found it. */
 void rmq_index_free(struct rmq_index *ix);
 
 /* Subscribe sub->owner to `filter` (a valid filter, possibly

@@ -127,6 +127,46 @@ Test(index, dollar_topics_skip_leading_wildcards)
 	rmq_index_free(ix);
 }
 
+Test(index, exact_and_wildcard_filters_together)
+{
+	/* Filters without wildcards are found by the whole topic, the
+	 * others by the trie walk: a topic gets both, and each exact filter
+	 * only its own topic. */
+	struct rmq_index *ix;
+	cr_assert_eq(rmq_index_new(&ix), 0);
+	add(ix, "a/b", 1, 0);
+	add(ix, "a/+", 2, 1);
+	add(ix, "a/b/c", 3, 0);
+	add(ix, "$SYS/load", 4, 0); /* exact: the '$' rule is for wildcards */
+	add(ix, "a//b", 5, 0);
+	add(ix, "/", 6, 0);
+	add(ix, "$share/g/a/b", 7, 2);
+	struct seen s = match(ix, "a/b");
+	cr_assert_eq(s.n, 3);
+	cr_assert(has(&s, 1) && has(&s, 2) && has(&s, 7));
+	s = match(ix, "a/b/c");
+	cr_assert(s.n == 1 && has(&s, 3));
+	s = match(ix, "a/bb");
+	cr_assert(s.n == 1 && has(&s, 2));
+	cr_assert(match(ix, "a").n == 0);
+	s = match(ix, "$SYS/load");
+	cr_assert(s.n == 1 && has(&s, 4));
+	s = match(ix, "a//b");
+	cr_assert(s.n == 1 && has(&s, 5));
+	s = match(ix, "/");
+	cr_assert(s.n == 1 && has(&s, 6));
+	/* Removing the exact filter leaves the wildcard one. */
+	cr_assert_eq(rmq_index_remove(ix, "a/b", 3, 1), 0);
+	cr_assert_eq(rmq_index_remove(ix, "a/b", 3, 1), -ENOENT);
+	s = match(ix, "a/b");
+	cr_assert(s.n == 2 && has(&s, 2) && has(&s, 7));
+	cr_assert_eq(rmq_index_remove(ix, "$share/g/a/b", 12, 7), 0);
+	s = match(ix, "a/b");
+	cr_assert(s.n == 1 && has(&s, 2));
+	cr_assert_eq(rmq_index_count(ix), 5);
+	rmq_index_free(ix);
+}
+
 Test(index, same_owner_replaces)
 {
 	/* [MQTT-3.8.4-3]: a SUBSCRIBE for an existing filter replaces the
@@ -151,12 +191,15 @@ Test(index, empty_nodes_are_pruned)
 {
 	struct rmq_index *ix;
 	cr_assert_eq(rmq_index_new(&ix), 0);
+	/* The exact filter is one node of its own; the wildcard filters
+	 * share the trie path a -> b. */
 	add(ix, "a/b/c/d", 1, 0);
 	add(ix, "a/b/+", 2, 0);
 	add(ix, "a/#", 3, 0);
-	cr_assert_eq(rmq_index_nodes(ix), 1 + 4 + 1 + 1);
+	cr_assert_eq(rmq_index_nodes(ix), 1 + 1 + 3 + 1);
 	cr_assert_eq(rmq_index_remove(ix, "a/b/c/d", 7, 1), 0);
-	cr_assert_eq(rmq_index_nodes(ix), 1 + 2 + 1 + 1);
+	cr_assert_eq(rmq_index_nodes(ix), 1 + 3 + 1);
+	cr_assert_eq(match(ix, "a/b/c/d").n, 1); /* a/# still */
 	cr_assert_eq(rmq_index_remove(ix, "a/b/+", 5, 2), 0);
 	cr_assert_eq(rmq_index_remove(ix, "a/#", 3, 3), 0);
 	cr_assert_eq(rmq_index_nodes(ix), 1);
