@@ -55,11 +55,11 @@ connect_on_detached(struct rmq_conn *conn, int fd)
 		m->kind = RMQ_INBOX_ADOPT;
 		m->adopt.fd = fd;
 		m->adopt.listener = s->listener;
-		m->adopt.bytes = s->replay;
-		m->adopt.len = s->replay_len;
-		m->adopt.key = s->handoff_key;
-		s->replay = NULL;
-		rmq_worker_post(w, RMQ_KEY_WORKER(s->handoff_key), m);
+		m->adopt.bytes = s->rare->replay;
+		m->adopt.len = s->rare->replay_len;
+		m->adopt.key = s->rare->handoff_key;
+		s->rare->replay = NULL;
+		rmq_worker_post(w, RMQ_KEY_WORKER(m->adopt.key), m);
 	}
 	rmq_session_destroy(s);
 }
@@ -72,7 +72,8 @@ connect_handoff(struct rmq_session *s, uint64_t owner,
 {
 	size_t n = rmq_codec_size(p, p->connect.version);
 	uint8_t *bytes = n ? malloc(n + rest_len) : NULL;
-	if (bytes == NULL ||
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (bytes == NULL || r == NULL ||
 	    rmq_codec_encode(p, p->connect.version, bytes, n) != (long)n) {
 		free(bytes);
 		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
@@ -81,9 +82,9 @@ connect_handoff(struct rmq_session *s, uint64_t owner,
 	}
 	if (rest_len)
 		memcpy(bytes + n, rest, rest_len);
-	s->replay = bytes;
-	s->replay_len = (uint32_t)(n + rest_len);
-	s->handoff_key = owner;
+	r->replay = bytes;
+	r->replay_len = (uint32_t)(n + rest_len);
+	r->handoff_key = owner;
 	s->handed_off = 1;
 	rmq_log(RMQ_LOG_DEBUG,
 	    "worker %u: client %.*s handed to worker "
@@ -221,7 +222,8 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 			rmq_session_publish_will(s);
 			rmq_session_unsubscribe_all(s);
 			rmq_session_outq_clear(s);
-			s->nq2in = 0;
+			if (s->rare)
+				s->rare->nq2in = 0;
 		} else {
 			present = 1;
 			if (s->will) {

@@ -66,7 +66,10 @@ struct uring_conn {
 	rmq_write_cb write_cb;
 	rmq_close_cb close_cb;
 	rmq_detach_cb detach_cb;
-	struct msghdr msg;
+	/* The write in progress: what is left of the caller's iovecs.  A
+	 * writev needs no msghdr, which keeps an idle connection small. */
+	struct iovec *wiov;
+	int wiovcnt;
 	unsigned inflight;
 	uint8_t reading; /* read_start was called and no EOF/error yet */
 	uint8_t recv_armed;
@@ -237,12 +240,12 @@ rmq_loop_uring_probe(char *why, size_t len)
 	/* Multishot accept came in 5.19; the op code tells. */
 	struct io_uring_probe *pr = io_uring_get_probe_ring(&l.ring);
 	if (pr == NULL || !io_uring_opcode_supported(pr, IORING_OP_ACCEPT) ||
-	    !io_uring_opcode_supported(pr, IORING_OP_SENDMSG) ||
+	    !io_uring_opcode_supported(pr, IORING_OP_WRITEV) ||
 	    !io_uring_opcode_supported(pr, IORING_OP_ASYNC_CANCEL) ||
 	    !io_uring_opcode_supported(pr, IORING_OP_READ)) {
 		rc = -ENOTSUP;
 		snprintf(why, len,
-		    "the kernel lacks accept, sendmsg, read or "
+		    "the kernel lacks accept, writev, read or "
 		    "cancel in io_uring");
 		if (pr)
 			io_uring_free_probe(pr);
@@ -315,7 +318,10 @@ static void
 uring_arm_send(struct uring_loop *l, struct uring_conn *c)
 {
 	struct io_uring_sqe *sqe = uring_sqe(l);
-	io_uring_prep_sendmsg(sqe, c->base.fd, &c->msg, MSG_NOSIGNAL);
+	/* Offset -1: the stream's own position, as write(2) has it.  A
+	 * peer that is gone gives EPIPE; SIGPIPE is ignored by the broker. */
+	io_uring_prep_writev(sqe, c->base.fd, c->wiov, (unsigned)c->wiovcnt,
+	    (uint64_t)-1);
 	io_uring_sqe_set_data(sqe, uring_tag(c, URING_OP_SEND));
 	c->inflight++;
 }
@@ -337,7 +343,7 @@ uring_create(unsigned id, struct rmq_loop **out)
 	if (rc != 0)
 		goto fail_free;
 	l->disabled = 1;
-	rc = uring_buf_ring_setup(l, 256, 32768);
+	rc = uring_buf_ring_setup(l, 64, 32768);
 	if (rc != 0)
 		goto fail_ring;
 	l->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -441,9 +447,8 @@ uring_write(struct rmq_conn *conn, struct iovec *iov, int n, rmq_write_cb cb)
 		return -EBUSY;
 	if (n <= 0 || n > RMQ_LOOP_IOV_MAX)
 		return -EINVAL;
-	memset(&c->msg, 0, sizeof(c->msg));
-	c->msg.msg_iov = iov;
-	c->msg.msg_iovlen = (size_t)n;
+	c->wiov = iov;
+	c->wiovcnt = n;
 	c->write_cb = cb;
 	c->sending = 1;
 	uring_arm_send((struct uring_loop *)conn->loop, c);
@@ -569,21 +574,19 @@ uring_on_send(struct uring_loop *l, struct uring_conn *c, int res)
 	if (res >= 0 && !c->base.closing) {
 		/* Advance past what was written; send the rest. */
 		size_t left = (size_t)res;
-		while (
-		    c->msg.msg_iovlen > 0 && left >= c->msg.msg_iov->iov_len) {
-			left -= c->msg.msg_iov->iov_len;
-			c->msg.msg_iov++;
-			c->msg.msg_iovlen--;
+		while (c->wiovcnt > 0 && left >= c->wiov->iov_len) {
+			left -= c->wiov->iov_len;
+			c->wiov++;
+			c->wiovcnt--;
 		}
-		if (c->msg.msg_iovlen > 0) {
+		if (c->wiovcnt > 0) {
 			if (res == 0) {
 				res =
 				    -EPIPE; /* no progress: the peer is gone */
 				goto done;
 			}
-			c->msg.msg_iov->iov_base =
-			    (uint8_t *)c->msg.msg_iov->iov_base + left;
-			c->msg.msg_iov->iov_len -= left;
+			c->wiov->iov_base = (uint8_t *)c->wiov->iov_base + left;
+			c->wiov->iov_len -= left;
 			uring_arm_send(l, c);
 			return;
 		}

@@ -144,21 +144,24 @@ outq_alias(struct rmq_session *s, const struct rmq_str *topic)
 {
 	if (s->version != RMQ_V5 || s->peer_alias_max == 0)
 		return NULL;
-	if (s->alias_out == NULL) {
-		s->alias_out =
-		    calloc(RMQ_ALIAS_OUT_SLOTS, sizeof(*s->alias_out));
-		if (s->alias_out == NULL)
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r == NULL)
+		return NULL;
+	if (r->alias_out == NULL) {
+		r->alias_out =
+		    calloc(RMQ_ALIAS_OUT_SLOTS, sizeof(*r->alias_out));
+		if (r->alias_out == NULL)
 			return NULL;
 	}
 	uint32_t h = outq_alias_hash(topic);
 	for (uint32_t i = 0; i < RMQ_ALIAS_OUT_SLOTS; i++) {
 		struct rmq_alias_out *a =
-		    &s->alias_out[(h + i) & (RMQ_ALIAS_OUT_SLOTS - 1)];
+		    &r->alias_out[(h + i) & (RMQ_ALIAS_OUT_SLOTS - 1)];
 		if (a->topic == NULL) {
 			uint16_t max = s->peer_alias_max < RMQ_ALIAS_OUT_MAX
 			    ? s->peer_alias_max
 			    : RMQ_ALIAS_OUT_MAX;
-			if (s->alias_out_n >= max)
+			if (r->alias_out_n >= max)
 				return NULL; /* all given: send the topic */
 			a->topic = malloc(topic->len);
 			if (a->topic == NULL)
@@ -166,7 +169,7 @@ outq_alias(struct rmq_session *s, const struct rmq_str *topic)
 			memcpy(a->topic, topic->p, topic->len);
 			a->len = (uint16_t)topic->len;
 			a->hash = h;
-			a->alias = ++s->alias_out_n;
+			a->alias = ++r->alias_out_n;
 			a->sent = 0;
 			return a;
 		}
@@ -180,13 +183,14 @@ outq_alias(struct rmq_session *s, const struct rmq_str *topic)
 void
 rmq_session_aliases_reset(struct rmq_session *s)
 {
-	if (s->alias_out == NULL)
+	struct rmq_session_rare *r = s->rare;
+	if (r == NULL || r->alias_out == NULL)
 		return;
 	for (uint32_t i = 0; i < RMQ_ALIAS_OUT_SLOTS; i++)
-		free(s->alias_out[i].topic);
-	free(s->alias_out);
-	s->alias_out = NULL;
-	s->alias_out_n = 0;
+		free(r->alias_out[i].topic);
+	free(r->alias_out);
+	r->alias_out = NULL;
+	r->alias_out_n = 0;
 }
 
 /* Describe one PUBLISH of item `it` into iov; header bytes go to hdr. */

@@ -138,8 +138,9 @@ rmq_route(struct rmq_worker *w, struct rmq_msg *m)
 static int
 q2in_has(const struct rmq_session *s, uint16_t pid)
 {
-	for (uint16_t i = 0; i < s->nq2in; i++)
-		if (s->q2in[i] == pid)
+	const struct rmq_session_rare *r = s->rare;
+	for (uint16_t i = 0; r && i < r->nq2in; i++)
+		if (r->q2in[i] == pid)
 			return 1;
 	return 0;
 }
@@ -156,13 +157,16 @@ publish_alias(struct rmq_session *s, struct rmq_publish *pub)
 	/* [MQTT-3.3.2-9]: no alias above the maximum we announced. */
 	if (a == 0 || a > cfg->topic_alias_max)
 		return RMQ_RC_TOPIC_ALIAS_INVALID;
-	if (s->alias_in == NULL) {
-		s->alias_in = calloc((size_t)cfg->topic_alias_max + 1,
-		    sizeof(*s->alias_in));
-		if (s->alias_in == NULL)
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r == NULL)
+		return RMQ_RC_SERVER_BUSY;
+	if (r->alias_in == NULL) {
+		r->alias_in = calloc((size_t)cfg->topic_alias_max + 1,
+		    sizeof(*r->alias_in));
+		if (r->alias_in == NULL)
 			return RMQ_RC_SERVER_BUSY;
 	}
-	struct rmq_str *slot = &s->alias_in[a];
+	struct rmq_str *slot = &r->alias_in[a];
 	if (pub->topic.len) {
 		char *t = malloc(pub->topic.len);
 		if (t == NULL)
@@ -230,7 +234,7 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 			rmq_session_send(s, &ack);
 			return;
 		}
-		if (s->nq2in >= cfg->receive_maximum) {
+		if (s->rare && s->rare->nq2in >= cfg->receive_maximum) {
 			/* [MQTT-3.3.4-8]: more than Receive Maximum. */
 			rmq_session_disconnect(s,
 			    RMQ_RC_RECEIVE_MAXIMUM_EXCEEDED);
@@ -258,17 +262,22 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 		    : delivered == 0       ? RMQ_RC_NO_MATCHING_SUBSCRIBERS
 					   : 0;
 	if (pub->qos == 2 && m != NULL) {
-		if (s->nq2in == s->q2in_cap) {
-			uint16_t cap = s->q2in_cap ? s->q2in_cap * 2 : 8;
-			uint16_t *q = realloc(s->q2in, cap * sizeof(*q));
+		struct rmq_session_rare *r = rmq_session_rare(s);
+		if (r && r->nq2in == r->q2in_cap) {
+			uint16_t cap = r->q2in_cap ? r->q2in_cap * 2 : 8;
+			uint16_t *q = realloc(r->q2in, cap * sizeof(*q));
 			if (q == NULL) {
-				rmq_session_disconnect(s, RMQ_RC_SERVER_BUSY);
-				return;
+				r = NULL;
+			} else {
+				r->q2in = q;
+				r->q2in_cap = cap;
 			}
-			s->q2in = q;
-			s->q2in_cap = cap;
 		}
-		s->q2in[s->nq2in++] = pub->packet_id;
+		if (r == NULL) {
+			rmq_session_disconnect(s, RMQ_RC_SERVER_BUSY);
+			return;
+		}
+		r->q2in[r->nq2in++] = pub->packet_id;
 	}
 	rmq_session_send(s, &ack);
 }
@@ -278,9 +287,10 @@ rmq_session_on_pubrel(struct rmq_session *s, const struct rmq_packet *p)
 {
 	uint16_t pid = p->ack.packet_id;
 	int found = 0;
-	for (uint16_t i = 0; i < s->nq2in; i++) {
-		if (s->q2in[i] == pid) {
-			s->q2in[i] = s->q2in[--s->nq2in];
+	struct rmq_session_rare *r = s->rare;
+	for (uint16_t i = 0; r && i < r->nq2in; i++) {
+		if (r->q2in[i] == pid) {
+			r->q2in[i] = r->q2in[--r->nq2in];
 			found = 1;
 			break;
 		}

@@ -53,12 +53,13 @@ rmq_session_close(struct rmq_session *s)
 static void
 session_alias_in_reset(struct rmq_session *s)
 {
-	if (s->alias_in == NULL)
+	struct rmq_session_rare *r = s->rare;
+	if (r == NULL || r->alias_in == NULL)
 		return;
 	for (unsigned i = 0; i <= s->w->cfg.topic_alias_max; i++)
-		free((void *)s->alias_in[i].p);
-	free(s->alias_in);
-	s->alias_in = NULL;
+		free((void *)r->alias_in[i].p);
+	free(r->alias_in);
+	r->alias_in = NULL;
 }
 
 void
@@ -290,11 +291,13 @@ session_on_closed(struct rmq_conn *conn)
 		 * closes without a normal DISCONNECT, after the will delay
 		 * or when the session ends, whichever is first
 		 * [MQTT-3.1.3-9]. */
-		if (s->will_delay == 0 || s->session_expiry == 0)
+		if (s->will_delay == 0 || s->session_expiry == 0 ||
+		    rmq_session_rare(s) == NULL)
 			rmq_session_publish_will(s);
 		else {
 			s->will_pending = 1;
-			s->will_at_ms = now + (uint64_t)s->will_delay * 1000u;
+			s->rare->will_at_ms =
+			    now + (uint64_t)s->will_delay * 1000u;
 		}
 	} else if (s->will) {
 		rmq_msg_rele(s->will);
@@ -304,7 +307,7 @@ session_on_closed(struct rmq_conn *conn)
 	 * what was still queued when it dropped; QoS 1 and 2 stay for the next
 	 * connection [MQTT-4.4.0-1]. */
 	rmq_session_drop_qos0(s);
-	if (s->parked) {
+	if (rmq_session_parked(s)) {
 		/* Taken over: the newcomer decides what becomes of the
 		 * session when its CONNECT is replayed here. */
 		s->state = RMQ_SESS_OFFLINE;
@@ -340,7 +343,7 @@ rmq_session_tick(struct rmq_session *s, uint64_t now)
 			rmq_session_close(s);
 		break;
 	case RMQ_SESS_OFFLINE:
-		if (s->will_pending && now >= s->will_at_ms)
+		if (s->will_pending && now >= s->rare->will_at_ms)
 			rmq_session_publish_will(s);
 		if (now >= s->deadline_ms) {
 			rmq_session_publish_will(s);
@@ -355,8 +358,7 @@ void
 rmq_session_destroy(struct rmq_session *s)
 {
 	struct rmq_worker *w = s->w;
-	struct rmq_session *parked = s->parked;
-	s->parked = NULL;
+	struct rmq_session *parked = rmq_session_parked(s);
 	rmq_session_unsubscribe_all(s);
 	if (s->registered)
 		rmq_registry_release(w->b->registry, s->client_id,
@@ -367,8 +369,11 @@ rmq_session_destroy(struct rmq_session *s)
 	session_alias_in_reset(s);
 	rmq_session_aliases_reset(s);
 	rmq_decoder_fini(&s->dec);
-	free(s->replay);
-	free(s->q2in);
+	if (s->rare) {
+		free(s->rare->replay);
+		free(s->rare->q2in);
+		free(s->rare);
+	}
 	free(s->client_id);
 	free(s->subs);
 	free(s->ctrl);
@@ -400,10 +405,10 @@ session_resume_reading(struct rmq_session *s, uint8_t *bytes, size_t len)
 void
 rmq_session_release_parked(struct rmq_session *p)
 {
-	uint8_t *bytes = p->replay;
-	size_t len = p->replay_len;
-	p->replay = NULL;
-	p->replay_len = 0;
+	uint8_t *bytes = p->rare->replay;
+	size_t len = p->rare->replay_len;
+	p->rare->replay = NULL;
+	p->rare->replay_len = 0;
 	p->state = RMQ_SESS_CONNECTING;
 	session_resume_reading(p, bytes, len);
 }
@@ -411,11 +416,11 @@ rmq_session_release_parked(struct rmq_session *p)
 void
 rmq_session_unpark(struct rmq_session *s)
 {
-	struct rmq_session *p = s->parked;
+	struct rmq_session *p = rmq_session_parked(s);
 	struct rmq_worker *w = s->w;
-	s->parked = NULL;
 	if (p == NULL)
 		return;
+	s->rare->parked = NULL;
 	/* The newcomer's connection moves into the old session, which
 	 * keeps its key, subscriptions and queues; the CONNECT replayed
 	 * below finds the registry pointing here and resumes it. */
@@ -430,9 +435,9 @@ rmq_session_unpark(struct rmq_session *s)
 	s->close_after_write = 0;
 	s->last_rx_ms = w->loop->now_ms;
 	s->deadline_ms = w->loop->now_ms + w->cfg.connect_timeout_ms;
-	uint8_t *bytes = p->replay;
-	size_t len = p->replay_len;
-	p->replay = NULL;
+	uint8_t *bytes = p->rare->replay;
+	size_t len = p->rare->replay_len;
+	p->rare->replay = NULL;
 	rmq_session_destroy(p);
 	session_resume_reading(s, bytes, len);
 }
@@ -449,7 +454,9 @@ rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t listener,
 		return;
 	}
 	struct rmq_session *p = rmq_worker_session_alloc(w);
-	if (p == NULL) {
+	if (p == NULL || rmq_session_rare(p) == NULL) {
+		if (p)
+			rmq_session_destroy(p);
 		rmq_worker_conn_gone(w, listener);
 		free(bytes);
 		conn->data = NULL;
@@ -459,8 +466,8 @@ rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t listener,
 	p->conn = conn;
 	p->listener = listener;
 	conn->data = p;
-	p->replay = bytes;
-	p->replay_len = (uint32_t)len;
+	p->rare->replay = bytes;
+	p->rare->replay_len = (uint32_t)len;
 	p->last_rx_ms = w->loop->now_ms;
 	p->deadline_ms = w->loop->now_ms + w->cfg.connect_timeout_ms;
 	rmq_decoder_init(&p->dec, RMQ_FROM_CLIENT, 0, w->cfg.max_packet_size);
@@ -472,13 +479,17 @@ rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t listener,
 		return;
 	}
 	p->state = RMQ_SESS_PARKED;
-	if (s->parked) {
+	if (rmq_session_rare(s) == NULL) {
+		rmq_session_release_parked(p);
+		return;
+	}
+	if (s->rare->parked) {
 		/* Two newcomers for one session: the later one wins. */
-		struct rmq_session *older = s->parked;
+		struct rmq_session *older = s->rare->parked;
 		older->state = RMQ_SESS_CONNECTING;
 		rmq_session_close(older);
 	}
-	s->parked = p;
+	s->rare->parked = p;
 	if (s->conn == NULL) {
 		rmq_session_unpark(s);
 		return;

@@ -11,6 +11,7 @@
 #define RMQ_SESSION_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/uio.h>
 
 #include "codec.h"
@@ -83,11 +84,45 @@ struct rmq_subrec {
 	struct rmq_sub opt;
 };
 
+/* Fields are ordered by size, so that the struct has no holes: an idle
+ * connection's memory is mostly this struct (docs/benchmarks.md). */
 struct rmq_session {
 	struct rmq_worker *w;
 	struct rmq_conn *conn;
-	uint64_t key;
-	uint32_t slot;
+	uint64_t key; /* worker, slot and generation: RMQ_KEY() */
+	struct rmq_session *next_dirty;
+	struct rmq_decoder dec;
+	char *client_id;
+	uint64_t last_rx_ms;
+	uint64_t deadline_ms; /* CONNECT timeout, or session expiry */
+	struct rmq_session_rare *rare; /* NULL until first needed */
+
+	/* Will. */
+	struct rmq_msg *will;
+
+	/* Outbound: queued (not yet sent) and in flight. */
+	struct rmq_qitem *pending;
+	uint64_t pend_bytes;
+	struct rmq_outslot *inflight;
+	/* Control packets waiting to be written. */
+	uint8_t *ctrl;
+	struct rmq_wbatch wb;
+	struct rmq_subrec *subs;
+
+	uint32_t pend_head, pend_len, pend_cap;
+	uint32_t ctrl_len, ctrl_cap;
+	uint32_t nsubs, subs_cap;
+	uint32_t session_expiry; /* seconds, 0xFFFFFFFF never */
+	uint32_t will_delay;
+	uint32_t peer_max_packet; /* what the client told us (5.0) */
+
+	uint16_t win, infl_head, infl_len;
+	uint16_t next_pid;
+	uint16_t client_id_len;
+	uint16_t keepalive; /* seconds, as granted */
+	uint16_t peer_receive_max;
+	uint16_t peer_alias_max; /* topic aliases the client takes (5.0) */
+
 	uint8_t state;
 	uint8_t version;
 	uint8_t clean;
@@ -100,27 +135,18 @@ struct rmq_session {
 	uint8_t graceful; /* DISCONNECT 0x00 received: no will */
 	uint8_t registered; /* client_id is ours in the registry */
 	uint8_t handed_off; /* the connection went to another worker */
-	uint64_t handoff_key; /* the session it went to */
-	struct rmq_session *next_dirty;
-	struct rmq_session *prev, *next; /* worker's list of sessions */
-	struct rmq_decoder dec;
+};
 
-	char *client_id;
-	uint16_t client_id_len;
-	uint16_t keepalive; /* seconds, as granted */
-	uint64_t last_rx_ms;
-	uint64_t deadline_ms; /* CONNECT timeout, or session expiry */
-	uint32_t session_expiry; /* seconds, 0xFFFFFFFF never */
-
-	/* Will. */
-	struct rmq_msg *will;
-	uint32_t will_delay;
-	uint64_t will_at_ms;
-
-	/* What the client told us (5.0). */
-	uint16_t peer_receive_max;
-	uint32_t peer_max_packet;
-
+/* What few sessions use, allocated the first time it is needed, so that
+ * an idle connection stays small (docs/benchmarks.md). */
+struct rmq_session_rare {
+	/* Takeover: on the old session, the parked newcomer; on the
+	 * newcomer, the bytes to replay (its CONNECT and what followed)
+	 * and, after a hand-off, the session it went to. */
+	struct rmq_session *parked;
+	uint8_t *replay;
+	uint32_t replay_len;
+	uint64_t handoff_key;
 	/* Inbound QoS 2 packet ids waiting for PUBREL. */
 	uint16_t *q2in;
 	uint16_t nq2in, q2in_cap;
@@ -128,30 +154,25 @@ struct rmq_session {
 	struct rmq_str *alias_in;
 	struct rmq_alias_out *alias_out;
 	uint16_t alias_out_n;
-	uint16_t peer_alias_max;
-
-	/* Outbound: queued (not yet sent) and in flight. */
-	struct rmq_qitem *pending;
-	uint32_t pend_head, pend_len, pend_cap;
-	uint64_t pend_bytes;
-	struct rmq_outslot *inflight;
-	uint16_t win, infl_head, infl_len;
-	uint16_t next_pid;
-
-	/* Control packets waiting to be written. */
-	uint8_t *ctrl;
-	uint32_t ctrl_len, ctrl_cap;
-	struct rmq_wbatch wb;
-
-	struct rmq_subrec *subs;
-	uint32_t nsubs, subs_cap;
-
-	/* Takeover: on the old session, the parked newcomer; on the
-	 * newcomer, the bytes to replay (its CONNECT and what followed). */
-	struct rmq_session *parked;
-	uint8_t *replay;
-	uint32_t replay_len;
+	/* When a delayed will goes out (will_pending). */
+	uint64_t will_at_ms;
 };
+
+/* The session's rare part, made when missing; NULL when out of memory. */
+static inline struct rmq_session_rare *
+rmq_session_rare(struct rmq_session *s)
+{
+	if (s->rare == NULL)
+		s->rare = calloc(1, sizeof(*s->rare));
+	return s->rare;
+}
+
+/* The parked newcomer of a session, or NULL. */
+static inline struct rmq_session *
+rmq_session_parked(const struct rmq_session *s)
+{
+	return s->rare ? s->rare->parked : NULL;
+}
 
 /* ---- session.c: lifecycle and the read path ---- */
 

@@ -72,8 +72,9 @@ rmq_worker_free(struct rmq_worker *w)
 {
 	struct cds_wfcq_node *node, *next;
 	/* Offline sessions and undelivered messages go with the worker. */
-	while (w->sessions)
-		rmq_session_destroy(w->sessions);
+	for (uint32_t i = 0; i < w->table_used; i++)
+		if (w->table[i])
+			rmq_session_destroy(w->table[i]);
 	__cds_wfcq_for_each_blocking_safe(&w->inbox_head, &w->inbox_tail, node,
 	    next)
 	{
@@ -101,6 +102,23 @@ rmq_workers_sum(struct rmq_broker *b, size_t offset)
 	return total;
 }
 
+/* Give a slot back for reuse.  The stack of free slots grows only as
+ * slots are freed, so a worker whose sessions all live keeps none; when it
+ * cannot grow, the slot is simply never reused. */
+static void
+worker_slot_free(struct rmq_worker *w, uint32_t slot)
+{
+	if (w->nfree == w->free_cap) {
+		uint32_t cap = w->free_cap ? w->free_cap * 2 : 64;
+		uint32_t *f = realloc(w->free_slots, cap * sizeof(*f));
+		if (f == NULL)
+			return;
+		w->free_slots = f;
+		w->free_cap = cap;
+	}
+	w->free_slots[w->nfree++] = slot;
+}
+
 struct rmq_session *
 rmq_worker_session_alloc(struct rmq_worker *w)
 {
@@ -114,43 +132,29 @@ rmq_worker_session_alloc(struct rmq_worker *w)
 				return NULL;
 			struct rmq_session **t =
 			    realloc(w->table, cap * sizeof(*t));
-			uint32_t *f = realloc(w->free_slots, cap * sizeof(*f));
-			if (t)
-				w->table = t;
-			if (f)
-				w->free_slots = f;
-			if (t == NULL || f == NULL)
+			if (t == NULL)
 				return NULL;
+			w->table = t;
 			w->table_cap = cap;
 		}
 		slot = w->table_used++;
 	}
 	struct rmq_session *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
-		w->free_slots[w->nfree++] = slot;
+		worker_slot_free(w, slot);
 		return NULL;
 	}
 	s->w = w;
-	s->slot = slot;
 	s->key = RMQ_KEY(w->id, slot, ++w->gen);
 	w->table[slot] = s;
 	rmq_count(&w->st.sessions, 1);
-	s->next = w->sessions;
-	if (w->sessions)
-		w->sessions->prev = s;
-	w->sessions = s;
 	return s;
 }
 
 void
 rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		w->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	uint32_t slot = RMQ_KEY_SLOT(s->key);
 	if (s->dirty) {
 		struct rmq_session **pp = &w->dirty;
 		while (*pp && *pp != s)
@@ -158,10 +162,10 @@ rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s)
 		if (*pp)
 			*pp = s->next_dirty;
 	}
-	w->table[s->slot] = NULL;
+	w->table[slot] = NULL;
 	atomic_store_explicit(&w->st.sessions,
 	    rmq_counter_get(&w->st.sessions) - 1, memory_order_relaxed);
-	w->free_slots[w->nfree++] = s->slot;
+	worker_slot_free(w, slot);
 }
 
 struct rmq_session *
@@ -319,10 +323,13 @@ static void
 worker_tick(struct rmq_loop *loop)
 {
 	struct rmq_worker *w = loop->data;
-	struct rmq_session *s = w->sessions, *next;
 	uint64_t queued = 0, inflight = 0, offline = 0, persistent = 0;
-	for (; s; s = next) {
-		next = s->next;
+	/* The slot table is the list of sessions; a session that ends in
+	 * its tick only empties its slot. */
+	for (uint32_t i = 0; i < w->table_used; i++) {
+		struct rmq_session *s = w->table[i];
+		if (s == NULL)
+			continue;
 		queued += s->pend_len;
 		inflight += s->infl_len;
 		offline += s->state == RMQ_SESS_OFFLINE;
@@ -348,14 +355,15 @@ worker_stopping(struct rmq_loop *loop)
 	/* 5.0 clients hear why (0x8B); every connection closes once its
 	 * output is written, or when the grace period ends. */
 	uint64_t deadline = loop->now_ms + w->cfg.shutdown_grace_ms;
-	for (struct rmq_session *s = w->sessions; s; s = s->next) {
-		if (s->conn == NULL)
+	for (uint32_t i = 0; i < w->table_used; i++) {
+		struct rmq_session *s = w->table[i];
+		if (s == NULL || s->conn == NULL)
 			continue;
 		if (s->state == RMQ_SESS_LIVE)
 			rmq_session_disconnect(s, RMQ_RC_SERVER_SHUTTING_DOWN);
 		else
 			rmq_session_close(s);
-		if (s->conn && s->close_after_write)
+		if (w->table[i] == s && s->conn && s->close_after_write)
 			s->deadline_ms = deadline;
 	}
 }

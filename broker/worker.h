@@ -122,11 +122,10 @@ struct rmq_worker {
 
 	struct rmq_session **table;
 	uint32_t table_cap, table_used;
-	uint32_t *free_slots;
-	uint32_t nfree;
+	uint32_t *free_slots; /* a stack, grown as slots are freed */
+	uint32_t nfree, free_cap;
 	uint32_t gen;
 
-	struct rmq_session *sessions; /* all of them, a doubly linked list */
 	struct rmq_session *dirty; /* output to flush this turn */
 
 	struct cds_wfcq_head inbox_head;

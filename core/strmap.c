@@ -8,13 +8,14 @@
 static char strmap_tomb_mark;
 #define RMQ_STRMAP_TOMB (&strmap_tomb_mark)
 
-static uint64_t
+static uint32_t
 strmap_hash(const char *s, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-	return h ^ (h >> 31);
+	h ^= h >> 31;
+	return (uint32_t)(h ^ (h >> 32));
 }
 
 static int
@@ -44,7 +45,7 @@ rmq_strmap_fini(struct rmq_strmap *m)
 
 /* The entry for key, or where it would go (the first tombstone met). */
 static struct rmq_strmap_entry *
-strmap_find(const struct rmq_strmap *m, const char *key, size_t len, uint64_t h)
+strmap_find(const struct rmq_strmap *m, const char *key, size_t len, uint32_t h)
 {
 	size_t mask = m->cap - 1, i = h & mask;
 	struct rmq_strmap_entry *tomb = NULL;
@@ -96,7 +97,7 @@ int
 rmq_strmap_put(struct rmq_strmap *m, const char *key, size_t len, void *val,
     void **old)
 {
-	uint64_t h = strmap_hash(key, len);
+	uint32_t h = strmap_hash(key, len);
 	*old = NULL;
 	if ((m->used + 1) * 4 > m->cap * 3 && strmap_grow(m) != 0)
 		return -ENOMEM;
@@ -112,7 +113,10 @@ rmq_strmap_put(struct rmq_strmap *m, const char *key, size_t len, void *val,
 	memcpy(copy, key, len);
 	if (e->key == NULL)
 		m->used++;
-	*e = (struct rmq_strmap_entry){ copy, (uint32_t)len, h, val };
+	*e = (struct rmq_strmap_entry){ .key = copy,
+		.val = val,
+		.hash = h,
+		.len = (uint32_t)len };
 	m->live++;
 	return 0;
 }

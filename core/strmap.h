@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct rmq_strmap_entry {
+struct rmq_strmap_entry { /* 24 bytes: the map holds a client id each */
 	char *key; /* NULL: empty; RMQ_STRMAP_TOMB: deleted */
-	uint32_t len;
-	uint64_t hash;
 	void *val;
+	uint32_t hash;
+	uint32_t len;
 };
 
 struct rmq_strmap {
