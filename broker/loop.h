@@ -88,6 +88,9 @@ struct rmq_loop_hooks {
 	void (*tick)(struct rmq_loop *loop);
 	/* Asked to stop: close every connection this loop owns. */
 	void (*stopping)(struct rmq_loop *loop);
+	/* Whether other threads queued work for the loop (checked before
+	 * it sleeps, so that a wake-up can be skipped while it runs). */
+	int (*pending)(struct rmq_loop *loop);
 };
 
 /* The part of a loop every backend shares; backends embed it first. */
@@ -100,6 +103,7 @@ struct rmq_loop {
 	uint64_t now_ms; /* monotonic, updated every turn */
 	uint64_t next_tick_ms;
 	atomic_int stop;
+	atomic_int asleep; /* about to wait, or waiting: wake() must write */
 	int stop_seen;
 	uint32_t nconns; /* open connections (listeners not counted) */
 	_Atomic uint64_t turns; /* read by metrics scrapes */

@@ -389,6 +389,11 @@ uring_wake(struct rmq_loop *loop)
 {
 	struct uring_loop *l = (struct uring_loop *)loop;
 	uint64_t one = 1;
+	/* A loop that is running sees queued work before it sleeps (when
+	 * its owner says where that work is): only a sleeping one needs the
+	 * eventfd, and only once. */
+	if (loop->hooks.pending && !atomic_exchange(&loop->asleep, 0))
+		return;
 	/* EAGAIN means the counter is full: the loop is due to wake. */
 	if (write(l->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		perror("ringmq: eventfd write");
@@ -751,10 +756,19 @@ uring_run(struct rmq_loop *loop)
 			.tv_sec = wait_ms / 1000,
 			.tv_nsec = (long long)(wait_ms % 1000) * 1000000,
 		};
+		/* Say we sleep, then look for work queued meanwhile: a
+		 * thread that queues after this sees the flag and wakes us;
+		 * one that queued before is seen here (both sides are
+		 * sequentially consistent). */
+		atomic_store(&loop->asleep, 1);
+		if ((loop->hooks.pending && loop->hooks.pending(loop)) ||
+		    atomic_load(&loop->stop))
+			ts.tv_sec = ts.tv_nsec = 0;
 		rmq_loop_sleep_begin(loop);
 		int rc = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1,
 		    &ts, NULL);
 		rmq_loop_sleep_end(loop);
+		atomic_store_explicit(&loop->asleep, 0, memory_order_relaxed);
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
 			rmq_log(RMQ_LOG_ERROR, "io_uring_submit_and_wait: %s",
 			    strerror(-rc));

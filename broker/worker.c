@@ -18,6 +18,7 @@
 static void worker_turn(struct rmq_loop *loop);
 static void worker_tick(struct rmq_loop *loop);
 static void worker_stopping(struct rmq_loop *loop);
+static int worker_pending(struct rmq_loop *loop);
 
 int
 rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out)
@@ -40,6 +41,7 @@ rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out)
 	w->loop->hooks.turn = worker_turn;
 	w->loop->hooks.tick = worker_tick;
 	w->loop->hooks.stopping = worker_stopping;
+	w->loop->hooks.pending = worker_pending;
 	cds_wfcq_init(&w->inbox_head, &w->inbox_tail);
 	*out = w;
 	return 0;
@@ -346,6 +348,13 @@ worker_tick(struct rmq_loop *loop)
 	    memory_order_relaxed);
 	if (w->id == 0)
 		rmq_sys_tick(w);
+}
+
+static int
+worker_pending(struct rmq_loop *loop)
+{
+	struct rmq_worker *w = loop->data;
+	return !cds_wfcq_empty(&w->inbox_head, &w->inbox_tail);
 }
 
 static void
