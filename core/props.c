@@ -444,13 +444,23 @@ props_emit_write(void *ctx, const struct rmq_prop *prop)
 	return (size_t)(*d - start);
 }
 
+/* The present bits of the identifiers the table knows (1 .. NIDS-1). */
+static inline uint64_t
+props_bits(const struct rmq_props *props)
+{
+	uint64_t known =
+	    PROPS_NIDS >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << PROPS_NIDS) - 1);
+	return props->present & known & ~(uint64_t)1;
+}
+
 size_t
 rmq_props_size(const struct rmq_props *props)
 {
 	size_t total = 0;
-	for (unsigned id = 1; id < PROPS_NIDS; id++) {
-		if (!RMQ_PROP_HAS(props, id))
-			continue;
+	/* Only the bits that are set, in ascending order: most messages
+	 * carry no property at all. */
+	for (uint64_t bits = props_bits(props); bits; bits &= bits - 1) {
+		unsigned id = (unsigned)__builtin_ctzll(bits);
 		size_t n;
 		const struct rmq_str *s;
 		switch (props_table[id].type) {
@@ -484,9 +494,8 @@ size_t
 rmq_props_encode(const struct rmq_props *props, uint8_t *dst)
 {
 	uint8_t *d = dst;
-	for (unsigned id = 1; id < PROPS_NIDS; id++) {
-		if (!RMQ_PROP_HAS(props, id))
-			continue;
+	for (uint64_t bits = props_bits(props); bits; bits &= bits - 1) {
+		unsigned id = (unsigned)__builtin_ctzll(bits);
 		uint32_t v = props_num(props, id);
 		switch (props_table[id].type) {
 		case RMQ_PT_BYTE:
