@@ -328,6 +328,10 @@ main(int argc, char **argv)
 	static struct rmq_broker b;
 	rmq_log(RMQ_LOG_NOTICE, "version %s starting%s%s", RMQ_VERSION,
 	    file ? " with " : " with embedded defaults", file ? file : "");
+	/* What this build does not do yet, said where an operator looks. */
+	rmq_log(RMQ_LOG_NOTICE,
+	    "anonymous access (authentication is not built yet); sessions and "
+	    "retained messages are kept in memory (no persistence yet)");
 	if (rmq_broker_init(&b, &cfg) != 0 || rmq_broker_start(&b) != 0) {
 		rmq_log(RMQ_LOG_ERROR, "could not start");
 		return 1;
