@@ -1,11 +1,10 @@
 """08: bounds that keep one client from exhausting the broker: maximum
 packet size, queued messages per session, total connections, and a slow
 subscriber that must not stall the others."""
-import socket
 import time
 
-from rmqtest import (Broker, Client, Raw, connect_packet, packet, paho, run,
-                     string, varint)
+from rmqtest import (Broker, Client, Raw, connect_packet, raw_subscriber, run,
+                     varint)
 
 
 def packet_too_large(b):
@@ -69,12 +68,7 @@ def connection_limit(_):
 def slow_subscriber_does_not_stall_others(b):
     # A subscriber that never reads: its queue fills and is bounded; the
     # fast subscriber gets everything.
-    slow = Raw(b)
-    slow.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    slow.send(connect_packet("slow", version=4))
-    assert slow.recv_packet()[0] == 0x20
-    slow.send(packet(0x82, b"\x00\x01" + string("sl/t") + b"\x00"))
-    assert slow.recv_packet()[0] == 0x90
+    slow = raw_subscriber(b, "slow", "sl/t", rcvbuf=4096)
     fast = Client(b, "fast")
     fast.subscribe("sl/t", 0)
     p = Client(b, "slow-p")

@@ -9,8 +9,7 @@ import tempfile
 import time
 import urllib.request
 
-from rmqtest import (Broker, Client, Raw, connect_packet, free_port, packet,
-                     paho, run, string)
+from rmqtest import Broker, Client, free_port, paho, raw_subscriber, run
 
 
 def get(b, path):
@@ -148,11 +147,7 @@ def queue_and_inflight_gauges(b):
     s.close()
     # A subscriber that takes QoS 1 messages and never acknowledges them:
     # they stay in flight.
-    r = Raw(b)
-    r.send(connect_packet("ifl", version=4))
-    assert r.recv_packet()[0] == 0x20
-    r.send(packet(0x82, b"\x00\x01" + string("if/t") + b"\x01"))
-    assert r.recv_packet()[0] == 0x90
+    r = raw_subscriber(b, "ifl", "if/t", qos=1)
     p = Client(b, "ifl-p")
     for i in range(3):
         p.publish("if/t", b"x", qos=1)

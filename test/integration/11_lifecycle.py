@@ -3,11 +3,9 @@ the log level and the limits (a bad file keeps the running configuration),
 and SIGTERM's drain within the configured grace period."""
 import json
 import signal
-import socket
 import time
 
-from rmqtest import (DEADLINE, Broker, Client, Raw, conf_file, connect_packet,
-                     packet, run, string)
+from rmqtest import DEADLINE, Broker, Client, conf_file, raw_subscriber, run
 
 
 def wait_log(b, text, start=0):
@@ -136,12 +134,7 @@ def sighup_changes_the_log_level(_):
 def stuck_client(b):
     """A 5.0 client that subscribes and then never reads, with a backlog
     that cannot all be written."""
-    r = Raw(b)
-    r.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    r.send(connect_packet("stuck", version=5))
-    assert r.recv_packet()[0] == 0x20
-    r.send(packet(0x82, b"\x00\x01\x00" + string("st/t") + b"\x00"))
-    assert r.recv_packet()[0] == 0x90
+    r = raw_subscriber(b, "stuck", "st/t", version=5, rcvbuf=4096)
     p = Client(b, "stuck-p")
     # More than the socket buffers hold (tcp_wmem grows to 4 MiB).
     for _ in range(500):

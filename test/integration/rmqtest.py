@@ -263,6 +263,22 @@ class Raw:
         self.s.close()
 
 
+def raw_subscriber(broker, client_id, topic, qos=0, version=4,
+                   rcvbuf=None):
+    """A Raw client connected and subscribed to topic, for tests that need
+    a subscriber which does not read or does not acknowledge; rcvbuf
+    shrinks its socket's receive buffer first."""
+    r = Raw(broker)
+    if rcvbuf:
+        r.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    r.send(connect_packet(client_id, version=version))
+    assert r.recv_packet()[0] == 0x20
+    props = b"\x00" if version == 5 else b""
+    r.send(packet(0x82, b"\x00\x01" + props + string(topic) + bytes([qos])))
+    assert r.recv_packet()[0] == 0x90
+    return r
+
+
 def conf_file(text):
     """A configuration file holding text; its path."""
     import tempfile
