@@ -147,6 +147,14 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	int assigned = 0;
 
 	s->version = c->version;
+	if (w->loop->stop_seen) {
+		/* Draining: no session starts or resumes now (a CONNECT that
+		 * was on its way between loops, or replayed after a
+		 * takeover). */
+		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return;
+	}
 	/* Client identifier rules. */
 	if (c->client_id.len == 0) {
 		if (c->version == RMQ_V31 ||
@@ -237,6 +245,10 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	}
 	s->clean = c->clean;
 	s->keepalive = keepalive;
+	/* What this CONNACK promises holds for the connection, whatever a
+	 * reload changes later. */
+	s->receive_max = cfg->receive_maximum;
+	s->retain_ok = (uint8_t)(cfg->retain_available != 0);
 	if (c->version == RMQ_V5) {
 		/* An absent property decodes as 0, which is its default
 		 * here but for Receive Maximum's (3.1.2.11.3). */

@@ -758,9 +758,11 @@ uring_run(struct rmq_loop *loop)
 		};
 		/* Say we sleep, then look for work queued meanwhile: a
 		 * thread that queues after this sees the flag and wakes us;
-		 * one that queued before is seen here (both sides are
-		 * sequentially consistent). */
+		 * one that queued before is seen here. */
 		atomic_store(&loop->asleep, 1);
+		/* A full fence: the checks below must not be ordered before
+		 * the store on any CPU (the queue's loads are not seq_cst). */
+		atomic_thread_fence(memory_order_seq_cst);
 		if ((loop->hooks.pending && loop->hooks.pending(loop)) ||
 		    atomic_load(&loop->stop))
 			ts.tv_sec = ts.tv_nsec = 0;

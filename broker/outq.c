@@ -334,7 +334,9 @@ rmq_session_flush(struct rmq_session *s)
 		rmq_count(&w->st.msgs_out, 1);
 		rmq_count(&w->st.msgs_out_qos[slot->it.qos], 1);
 		rmq_count(&w->st.pkts_out[RMQ_PUBLISH], 1);
-		if (slot->it.msg->born_us)
+		/* Retained copies sent on SUBSCRIBE are as old as the
+		 * message: not a delivery latency. */
+		if (slot->it.msg->born_us && !slot->it.retain)
 			outq_latency(w, slot->it.msg->born_us);
 	pop:
 		s->pend_head = (s->pend_head + 1) % s->pend_cap;

@@ -188,7 +188,6 @@ void
 rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 {
 	struct rmq_worker *w = s->w;
-	const struct rmq_config *cfg = &w->cfg;
 	struct rmq_publish *pub = &p->publish;
 	rmq_count(&w->st.msgs_in, 1);
 	rmq_count(&w->st.msgs_in_qos[pub->qos], 1);
@@ -201,7 +200,7 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 		rmq_session_disconnect(s, reason);
 		return;
 	}
-	if (pub->retain && !cfg->retain_available) {
+	if (pub->retain && !s->retain_ok) {
 		/* [MQTT-3.3.1-?]: 5.0 DISCONNECT 0x9A; 3.x just closes. */
 		rmq_session_disconnect(s, RMQ_RC_RETAIN_NOT_SUPPORTED);
 		return;
@@ -234,7 +233,7 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 			rmq_session_send(s, &ack);
 			return;
 		}
-		if (s->rare && s->rare->nq2in >= cfg->receive_maximum) {
+		if (s->rare && s->rare->nq2in >= s->receive_max) {
 			/* [MQTT-3.3.4-8]: more than Receive Maximum. */
 			rmq_session_disconnect(s,
 			    RMQ_RC_RECEIVE_MAXIMUM_EXCEEDED);
@@ -264,13 +263,19 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	if (pub->qos == 2 && m != NULL) {
 		struct rmq_session_rare *r = rmq_session_rare(s);
 		if (r && r->nq2in == r->q2in_cap) {
-			uint16_t cap = r->q2in_cap ? r->q2in_cap * 2 : 8;
-			uint16_t *q = realloc(r->q2in, cap * sizeof(*q));
+			/* Up to 65535 ids: the most a Receive Maximum
+			 * allows. */
+			uint32_t cap = r->q2in_cap ? r->q2in_cap * 2u : 8u;
+			if (cap > 65535)
+				cap = 65535;
+			uint16_t *q = cap > r->q2in_cap
+			    ? realloc(r->q2in, cap * sizeof(*q))
+			    : NULL;
 			if (q == NULL) {
 				r = NULL;
 			} else {
 				r->q2in = q;
-				r->q2in_cap = cap;
+				r->q2in_cap = (uint16_t)cap;
 			}
 		}
 		if (r == NULL) {

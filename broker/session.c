@@ -359,6 +359,14 @@ rmq_session_destroy(struct rmq_session *s)
 {
 	struct rmq_worker *w = s->w;
 	struct rmq_session *parked = rmq_session_parked(s);
+	if (s->rare && s->rare->parked_on) {
+		/* A parked newcomer that goes first (closed at shutdown, or
+		 * replaced by a later one): its session must not find it. */
+		struct rmq_session *owner =
+		    rmq_worker_session(w, s->rare->parked_on);
+		if (owner && owner->rare && owner->rare->parked == s)
+			owner->rare->parked = NULL;
+	}
 	rmq_session_unsubscribe_all(s);
 	if (s->registered)
 		rmq_registry_release(w->b->registry, s->client_id,
@@ -409,6 +417,7 @@ rmq_session_release_parked(struct rmq_session *p)
 	size_t len = p->rare->replay_len;
 	p->rare->replay = NULL;
 	p->rare->replay_len = 0;
+	p->rare->parked_on = 0;
 	p->state = RMQ_SESS_CONNECTING;
 	session_resume_reading(p, bytes, len);
 }
@@ -487,9 +496,11 @@ rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t listener,
 		/* Two newcomers for one session: the later one wins. */
 		struct rmq_session *older = s->rare->parked;
 		older->state = RMQ_SESS_CONNECTING;
+		older->rare->parked_on = 0;
 		rmq_session_close(older);
 	}
 	s->rare->parked = p;
+	p->rare->parked_on = s->key;
 	if (s->conn == NULL) {
 		rmq_session_unpark(s);
 		return;

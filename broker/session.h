@@ -122,6 +122,7 @@ struct rmq_session {
 	uint16_t keepalive; /* seconds, as granted */
 	uint16_t peer_receive_max;
 	uint16_t peer_alias_max; /* topic aliases the client takes (5.0) */
+	uint16_t receive_max; /* ours, as told in this connection's CONNACK */
 
 	uint8_t state;
 	uint8_t version;
@@ -135,6 +136,7 @@ struct rmq_session {
 	uint8_t graceful; /* DISCONNECT 0x00 received: no will */
 	uint8_t registered; /* client_id is ours in the registry */
 	uint8_t handed_off; /* the connection went to another worker */
+	uint8_t retain_ok; /* retain_available when this client connected */
 };
 
 /* What few sessions use, allocated the first time it is needed, so that
@@ -144,6 +146,7 @@ struct rmq_session_rare {
 	 * newcomer, the bytes to replay (its CONNECT and what followed)
 	 * and, after a hand-off, the session it went to. */
 	struct rmq_session *parked;
+	uint64_t parked_on; /* on a parked newcomer: the session it waits for */
 	uint8_t *replay;
 	uint32_t replay_len;
 	uint64_t handoff_key;

@@ -361,6 +361,9 @@ static void
 worker_stopping(struct rmq_loop *loop)
 {
 	struct rmq_worker *w = loop->data;
+	/* What other threads queued first: a reloaded configuration (its
+	 * grace period), connections handed over from other loops. */
+	worker_inbox(w);
 	/* 5.0 clients hear why (0x8B); every connection closes once its
 	 * output is written, or when the grace period ends. */
 	uint64_t deadline = loop->now_ms + w->cfg.shutdown_grace_ms;

@@ -3,8 +3,8 @@ packet size, queued messages per session, total connections, and a slow
 subscriber that must not stall the others."""
 import time
 
-from rmqtest import (Broker, Client, Raw, connect_packet, raw_subscriber, run,
-                     varint)
+from rmqtest import (Broker, Client, Raw, conf_file, connect_packet, packet,
+                     raw_subscriber, run, string, varint)
 
 
 def packet_too_large(b):
@@ -86,7 +86,31 @@ def slow_subscriber_does_not_stall_others(b):
     p.close()
 
 
+def qos2_window_at_the_protocol_maximum(_):
+    # receive_maximum 65535: a 3.1.1 client may leave 32,770 QoS 2
+    # messages unreleased (the id table grows past 32,768 entries); the
+    # broker answers each with PUBREC and serves on.
+    path = conf_file("receive_maximum 65535\n")
+    b = Broker("-c", path, threads=1)
+    try:
+        r = Raw(b)
+        r.send(connect_packet("q2max", version=4))
+        assert r.recv_packet()[0] == 0x20
+        n = 32770
+        r.send(b"".join(packet(0x34, string("q2/none") + i.to_bytes(2, "big") +
+                               b"x") for i in range(1, n + 1)))
+        for i in range(1, n + 1):
+            first, body = r.recv_packet()
+            assert first == 0x50 and body[:2] == i.to_bytes(2, "big")
+        r.close()
+        c = Client(b, "q2max-after")
+        c.close()
+    finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
 run([packet_too_large, queue_bound_drops_beyond_it, connection_limit,
+     qos2_window_at_the_protocol_maximum,
      slow_subscriber_does_not_stall_others],
     make_broker=lambda: Broker("--max-packet-size", "4096", "--max-queued",
                                "20"))

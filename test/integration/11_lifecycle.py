@@ -5,7 +5,8 @@ import json
 import signal
 import time
 
-from rmqtest import DEADLINE, Broker, Client, conf_file, raw_subscriber, run
+from rmqtest import (DEADLINE, Broker, Client, Raw, conf_file, connect_packet,
+                     raw_subscriber, run)
 
 
 def wait_log(b, text, start=0):
@@ -168,8 +169,30 @@ def sigterm_waits_for_the_grace_period(_):
     r.close()
 
 
+def sigterm_during_a_takeover(_):
+    # A 5.0 client whose output is stalled (it never reads) is taken over
+    # by a second connection with its id, which waits for the first one's
+    # DISCONNECT 0x8E to be written; SIGTERM then closes both.  The
+    # waiting newcomer may go first: the broker must neither touch it
+    # afterwards nor hang, and exits 0.
+    b = Broker("--shutdown-grace", "1", threads=1)
+    stuck = raw_subscriber(b, "tk", "tk/t", version=5, rcvbuf=4096)
+    p = Client(b, "tk-p")
+    for _ in range(300):
+        p.c.publish("tk/t", b"x" * 20000, 0)
+    p.close()
+    b.wait_connections(1)
+    newcomer = Raw(b)
+    newcomer.send(connect_packet("tk", version=5))
+    time.sleep(0.3)
+    b.proc.terminate()
+    assert b.proc.wait(DEADLINE) == 0, "\n".join(b.log[-20:])
+    stuck.close()
+    newcomer.close()
+
+
 run([levels_decide_what_is_logged, json_lines,
      sighup_reloads_limits_and_level, sighup_changes_the_log_level,
      sigterm_drains_within_the_grace_period,
-     sigterm_waits_for_the_grace_period],
+     sigterm_waits_for_the_grace_period, sigterm_during_a_takeover],
     make_broker=None)
