@@ -30,10 +30,9 @@ rmq_bench_hist_bucket_high(unsigned i)
 	if (i < RMQ_BENCH_HIST_SUB)
 		return i;
 	unsigned shift = (i - RMQ_BENCH_HIST_SUB) / RMQ_BENCH_HIST_SUB;
-	uint64_t top =
-	    RMQ_BENCH_HIST_SUB + (i - RMQ_BENCH_HIST_SUB) % RMQ_BENCH_HIST_SUB;
-	/* The last bucket ends at UINT64_MAX; avoid the overflow. */
-	return ((top << shift) - 1) + ((uint64_t)1 << shift);
+	/* low + width - 1: the last bucket ends at UINT64_MAX, so the
+	 * subtraction comes first. */
+	return (rmq_bench_hist_bucket_low(i) - 1) + ((uint64_t)1 << shift);
 }
 
 void

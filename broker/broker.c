@@ -207,15 +207,9 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 		*c = next;
 		m->kind = RMQ_INBOX_CONFIG;
 		m->config = c;
-		struct rmq_worker *w = b->workers[i];
-		cds_wfcq_node_init(&m->node);
-		cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &m->node);
-		w->loop->ops->wake(w->loop);
+		rmq_worker_post(b->workers[i], m);
 	}
-	/* The main thread's copy, for the next reload: only this thread
-	 * reads these fields once the workers run. */
-	b->cfg.log_level = next.log_level;
-	b->cfg.log_format = next.log_format;
+	/* The main thread reports the grace period at SIGTERM. */
 	b->cfg.shutdown_grace_ms = next.shutdown_grace_ms;
 }
 

@@ -360,15 +360,13 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 	if (strcmp(k, "log_format") == 0) {
 		if (l->nargs != 1)
 			goto one_value;
-		if (strcmp(l->args[0], "text") == 0)
-			cfg->log_format = RMQ_LOG_TEXT;
-		else if (strcmp(l->args[0], "json") == 0)
-			cfg->log_format = RMQ_LOG_JSON;
-		else {
+		int f = rmq_log_format_parse(l->args[0]);
+		if (f < 0) {
 			snprintf(err, errlen, "%s: '%s' is not text or json", k,
 			    l->args[0]);
 			return -1;
 		}
+		cfg->log_format = f;
 		return 0;
 	}
 	if (strcmp(k, "log_dest") == 0) {

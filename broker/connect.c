@@ -59,7 +59,7 @@ connect_on_detached(struct rmq_conn *conn, int fd)
 		m->adopt.len = s->rare->replay_len;
 		m->adopt.key = s->rare->handoff_key;
 		s->rare->replay = NULL;
-		rmq_worker_post(w, RMQ_KEY_WORKER(m->adopt.key), m);
+		rmq_worker_post(w->b->workers[RMQ_KEY_WORKER(m->adopt.key)], m);
 	}
 	rmq_session_destroy(s);
 }

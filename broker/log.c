@@ -27,6 +27,14 @@ rmq_log_level_parse(const char *s)
 	return -1;
 }
 
+int
+rmq_log_format_parse(const char *s)
+{
+	return strcmp(s, "text") == 0 ? RMQ_LOG_TEXT
+	    : strcmp(s, "json") == 0  ? RMQ_LOG_JSON
+				      : -1;
+}
+
 const char *
 rmq_log_level_name(int level)
 {

@@ -27,6 +27,9 @@ int rmq_log_level_parse(const char *s);
 
 const char *rmq_log_level_name(int level);
 
+/* Parse "text" or "json"; -1 if neither. */
+int rmq_log_format_parse(const char *s);
+
 void rmq_log_set(int level, enum rmq_log_format format);
 
 static inline int

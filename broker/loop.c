@@ -85,7 +85,7 @@ uint32_t
 rmq_loop_after_events(struct rmq_loop *loop)
 {
 	loop->now_ms = rmq_loop_clock_ms();
-	loop->turns++;
+	rmq_count(&loop->turns, 1);
 	if (atomic_load_explicit(&loop->stop, memory_order_relaxed) &&
 	    !loop->stop_seen) {
 		loop->stop_seen = 1;

@@ -18,6 +18,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "counter.h"
+
 struct rmq_loop;
 struct rmq_conn;
 
@@ -106,8 +108,12 @@ struct rmq_loop {
 	atomic_int asleep; /* about to wait, or waiting: wake() must write */
 	int stop_seen;
 	uint32_t nconns; /* open connections (listeners not counted) */
-	_Atomic uint64_t turns; /* read by metrics scrapes */
-	_Atomic uint64_t events; /* completions handled, likewise */
+	rmq_counter turns; /* read by metrics scrapes */
+	rmq_counter events; /* completions handled, likewise */
+	/* Clock (rmq_loop_clock_us) when the backend last came back from
+	 * waiting for I/O: when what it hands over now had arrived.  Taken
+	 * once per wait, not per read. */
+	uint64_t wake_us;
 };
 
 /* The part of a connection every backend shares. */
@@ -149,15 +155,6 @@ void rmq_loop_stop(struct rmq_loop *loop);
 
 /* Monotonic milliseconds. */
 uint64_t rmq_loop_clock_ms(void);
-
-/* Add n to the loop's event count (the loop's thread only). */
-static inline void
-rmq_loop_count_events(struct rmq_loop *loop, uint64_t n)
-{
-	atomic_store_explicit(&loop->events,
-	    atomic_load_explicit(&loop->events, memory_order_relaxed) + n,
-	    memory_order_relaxed);
-}
 
 /* The same clock in microseconds. */
 uint64_t rmq_loop_clock_us(void);

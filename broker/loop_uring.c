@@ -770,6 +770,7 @@ uring_run(struct rmq_loop *loop)
 		int rc = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1,
 		    &ts, NULL);
 		rmq_loop_sleep_end(loop);
+		loop->wake_us = rmq_loop_clock_us();
 		atomic_store_explicit(&loop->asleep, 0, memory_order_relaxed);
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
 			rmq_log(RMQ_LOG_ERROR, "io_uring_submit_and_wait: %s",
@@ -783,7 +784,7 @@ uring_run(struct rmq_loop *loop)
 			n++;
 		}
 		io_uring_cq_advance(&l->ring, n);
-		rmq_loop_count_events(loop, n);
+		rmq_count(&loop->events, n);
 	}
 	return 0;
 }

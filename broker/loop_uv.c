@@ -80,6 +80,7 @@ struct uv_loop_backend {
 	uint64_t deadline; /* uv_now() by which this turn's wait ends */
 	uint8_t uv_inited;
 	uint8_t asleep; /* RCU offline between prepare and check */
+	uint8_t stamp; /* the first callback after the poll sets wake_us */
 	uint8_t rbuf_lent;
 	uint8_t *rbuf;
 	struct uvb_listener *listeners;
@@ -98,11 +99,16 @@ uvb_of(struct rmq_loop *loop)
 
 /* ---- RCU around the wait ---- */
 
-/* Every callback starts here: back online for RCU, and one event. */
+/* Every callback starts here: back online for RCU, one event, and the
+ * time the poll returned. */
 static void
 uvb_awake(struct uv_loop_backend *l)
 {
-	rmq_loop_count_events(&l->base, 1);
+	rmq_count(&l->base.events, 1);
+	if (l->stamp) {
+		l->stamp = 0;
+		l->base.wake_us = rmq_loop_clock_us();
+	}
 	if (l->asleep) {
 		l->asleep = 0;
 		rmq_loop_sleep_end(&l->base);
@@ -125,6 +131,7 @@ uvb_on_prepare(uv_prepare_t *h)
 	uint64_t now = uv_now(&l->uv);
 	uint64_t wait = l->deadline > now ? l->deadline - now : 0;
 	uv_timer_start(&l->timer, uvb_on_timer, wait, 0);
+	l->stamp = 1;
 	if (wait > 0 && !l->asleep) {
 		l->asleep = 1;
 		rmq_loop_sleep_begin(&l->base);

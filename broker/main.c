@@ -158,16 +158,14 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 			cfg->log_level = lv;
 			i++;
 		} else if (strcmp(a, "--log-format") == 0 && v) {
-			if (strcmp(v, "text") == 0)
-				cfg->log_format = RMQ_LOG_TEXT;
-			else if (strcmp(v, "json") == 0)
-				cfg->log_format = RMQ_LOG_JSON;
-			else {
+			int f = rmq_log_format_parse(v);
+			if (f < 0) {
 				fprintf(stderr,
 				    "ringmq: --log-format takes text or "
 				    "json\n");
 				return 2;
 			}
+			cfg->log_format = f;
 			i++;
 		} else if ((strcmp(a, "-p") == 0 || strcmp(a, "--port") == 0) &&
 		    v) {

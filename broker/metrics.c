@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,47 +120,41 @@ metrics_by_reason(struct metrics_buf *m, struct rmq_broker *b, const char *name,
 	}
 }
 
-/* A counter with one series per QoS (3 counters at `offset`). */
+static const char *const metrics_qos_names[] = { "0", "1", "2", NULL };
+static const char *const metrics_packet_names[] = { "", "connect", "connack",
+	"publish", "puback", "pubrec", "pubrel", "pubcomp", "subscribe",
+	"suback", "unsubscribe", "unsuback", "pingreq", "pingresp",
+	"disconnect", "auth", NULL };
+
+/* A counter with one series per value of `label`: names[i] (an empty name
+ * is skipped) for the counter at offset + i in the worker stats. */
 static void
-metrics_qos(struct metrics_buf *m, struct rmq_broker *b, const char *name,
-    const char *help, size_t offset)
+metrics_labelled(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+    const char *help, size_t offset, const char *label,
+    const char *const *names)
 {
 	metrics_head(m, name, "counter", help);
-	for (unsigned q = 0; q < 3; q++)
-		metrics_printf(m, "%s{qos=\"%u\"} %llu\n", name, q,
-		    (unsigned long long)rmq_workers_sum(b,
-			offset + q * sizeof(rmq_counter)));
+	for (unsigned i = 0; names[i]; i++)
+		if (names[i][0])
+			metrics_printf(m, "%s{%s=\"%s\"} %llu\n", name, label,
+			    names[i],
+			    (unsigned long long)rmq_workers_sum(b,
+				offset + i * sizeof(rmq_counter)));
 }
 
-/* A counter with one series per packet type (16 counters at `offset`). */
-static void
-metrics_packets(struct metrics_buf *m, struct rmq_broker *b, const char *name,
-    const char *help, size_t offset)
-{
-	static const char *const types[16] = { NULL, "connect", "connack",
-		"publish", "puback", "pubrec", "pubrel", "pubcomp", "subscribe",
-		"suback", "unsubscribe", "unsuback", "pingreq", "pingresp",
-		"disconnect", "auth" };
-	metrics_head(m, name, "counter", help);
-	for (unsigned t = 1; t < 16; t++)
-		metrics_printf(m, "%s{type=\"%s\"} %llu\n", name, types[t],
-		    (unsigned long long)rmq_workers_sum(b,
-			offset + t * sizeof(rmq_counter)));
-}
-
-/* A gauge per worker loop, read from its stats at `offset`. */
+/* One series per worker loop: the counter at `offset` in the loop itself
+ * (of_loop) or in its worker's stats. */
 static void
 metrics_per_loop(struct metrics_buf *m, struct rmq_broker *b, const char *name,
-    const char *help, size_t offset)
+    const char *type, const char *help, int of_loop, size_t offset)
 {
-	metrics_head(m, name, "gauge", help);
+	metrics_head(m, name, type, help);
 	for (unsigned i = 0; i < b->nworkers; i++) {
-		const rmq_counter *c =
-		    (const rmq_counter *)((const char *)&b->workers[i]->st +
-			offset);
+		const char *base = of_loop ? (const char *)b->workers[i]->loop
+					   : (const char *)&b->workers[i]->st;
 		metrics_printf(m, "%s{loop=\"%u\"} %llu\n", name, i,
-		    (unsigned long long)atomic_load_explicit(c,
-			memory_order_relaxed));
+		    (unsigned long long)rmq_counter_get(
+			(const rmq_counter *)(base + offset)));
 	}
 }
 
@@ -336,14 +331,18 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_printf(&m, "ringmq_retained_messages %zu\n",
 	    rmq_retain_count(b->retain));
 
-	metrics_qos(&m, b, "ringmq_messages_received_total",
-	    "PUBLISH packets received from clients, by QoS.", ST(msgs_in_qos));
-	metrics_qos(&m, b, "ringmq_messages_sent_total",
-	    "PUBLISH packets sent to clients, by QoS.", ST(msgs_out_qos));
-	metrics_packets(&m, b, "ringmq_packets_received_total",
-	    "MQTT packets received from clients, by type.", ST(pkts_in));
-	metrics_packets(&m, b, "ringmq_packets_sent_total",
-	    "MQTT packets sent to clients, by type.", ST(pkts_out));
+	metrics_labelled(&m, b, "ringmq_messages_received_total",
+	    "PUBLISH packets received from clients, by QoS.", ST(msgs_in_qos),
+	    "qos", metrics_qos_names);
+	metrics_labelled(&m, b, "ringmq_messages_sent_total",
+	    "PUBLISH packets sent to clients, by QoS.", ST(msgs_out_qos), "qos",
+	    metrics_qos_names);
+	metrics_labelled(&m, b, "ringmq_packets_received_total",
+	    "MQTT packets received from clients, by type.", ST(pkts_in), "type",
+	    metrics_packet_names);
+	metrics_labelled(&m, b, "ringmq_packets_sent_total",
+	    "MQTT packets sent to clients, by type.", ST(pkts_out), "type",
+	    metrics_packet_names);
 	metrics_sum(&m, b, "ringmq_received_bytes_total",
 	    "Bytes received from clients.", ST(bytes_in));
 	metrics_sum(&m, b, "ringmq_sent_bytes_total", "Bytes sent to clients.",
@@ -366,30 +365,20 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 		    drops[i].reason, (unsigned long long)total);
 	}
 
-	metrics_head(&m, "ringmq_loop_turns_total", "counter",
-	    "Event loop turns, per worker loop.");
-	for (unsigned i = 0; i < b->nworkers; i++)
-		metrics_printf(&m,
-		    "ringmq_loop_turns_total{loop=\"%u\"} %llu\n", i,
-		    (unsigned long long)
-			atomic_load_explicit(&b->workers[i]->loop->turns,
-			    memory_order_relaxed));
-	metrics_head(&m, "ringmq_loop_events_total", "counter",
-	    "I/O completions handled, per worker loop.");
-	for (unsigned i = 0; i < b->nworkers; i++)
-		metrics_printf(&m,
-		    "ringmq_loop_events_total{loop=\"%u\"} %llu\n", i,
-		    (unsigned long long)
-			atomic_load_explicit(&b->workers[i]->loop->events,
-			    memory_order_relaxed));
-	metrics_per_loop(&m, b, "ringmq_queued_messages",
+	metrics_per_loop(&m, b, "ringmq_loop_turns_total", "counter",
+	    "Event loop turns, per worker loop.", 1,
+	    offsetof(struct rmq_loop, turns));
+	metrics_per_loop(&m, b, "ringmq_loop_events_total", "counter",
+	    "I/O completions handled, per worker loop.", 1,
+	    offsetof(struct rmq_loop, events));
+	metrics_per_loop(&m, b, "ringmq_queued_messages", "gauge",
 	    "Messages waiting in sessions' queues, per worker loop "
 	    "(sampled every 250 ms).",
-	    ST(queued));
-	metrics_per_loop(&m, b, "ringmq_inflight_messages",
+	    0, ST(queued));
+	metrics_per_loop(&m, b, "ringmq_inflight_messages", "gauge",
 	    "QoS 1/2 messages sent and not yet acknowledged, per worker loop "
 	    "(sampled every 250 ms).",
-	    ST(inflight));
+	    0, ST(inflight));
 	metrics_latency(&m, b);
 
 	metrics_process(&m, b);

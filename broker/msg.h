@@ -24,8 +24,9 @@ struct rmq_msg {
 	uint8_t from_peer; /* forwarded by another node: local delivery only */
 	uint64_t expire_ms; /* monotonic deadline when has_expiry */
 	uint64_t origin; /* publisher's session key, for No Local */
-	uint64_t born_us; /* clock when received, for the latency
-			   * histogram; 0: not measured (wills, $SYS) */
+	uint64_t born_us; /* the loop's wake_us when it was read, for the
+			   * latency histogram; 0: not measured (wills,
+			   * $SYS) */
 	uint32_t size; /* bytes held, for queue limits */
 	struct rmq_str topic;
 	struct rmq_str payload;

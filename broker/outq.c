@@ -21,7 +21,7 @@ const uint64_t rmq_lat_bounds_us[RMQ_LAT_BUCKETS - 1] = { 50, 100, 250, 500,
 	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 2500000,
 	10000000 };
 
-/* Publish to delivery: from the read that brought the message in to the
+/* Publish to delivery: from the wake-up that read the message in to the
  * turn that writes it to this subscriber. */
 static void
 outq_latency(struct rmq_worker *w, uint64_t born_us)
@@ -331,12 +331,11 @@ rmq_session_flush(struct rmq_session *s)
 			goto pop;
 		}
 		k += n;
-		rmq_count(&w->st.msgs_out, 1);
 		rmq_count(&w->st.msgs_out_qos[slot->it.qos], 1);
 		rmq_count(&w->st.pkts_out[RMQ_PUBLISH], 1);
 		/* Retained copies sent on SUBSCRIBE are as old as the
 		 * message: not a delivery latency. */
-		if (slot->it.msg->born_us && !slot->it.retain)
+		if (slot->it.msg->born_us && !slot->it.stored)
 			outq_latency(w, slot->it.msg->born_us);
 	pop:
 		s->pend_head = (s->pend_head + 1) % s->pend_cap;

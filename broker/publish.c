@@ -189,7 +189,6 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 {
 	struct rmq_worker *w = s->w;
 	struct rmq_publish *pub = &p->publish;
-	rmq_count(&w->st.msgs_in, 1);
 	rmq_count(&w->st.msgs_in_qos[pub->qos], 1);
 	rmq_log(RMQ_LOG_DEBUG, "client %.*s: PUBLISH %.*s (QoS %u, %u bytes)",
 	    s->client_id_len, s->client_id, (int)pub->topic.len, pub->topic.p,
@@ -243,7 +242,7 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 
 	struct rmq_msg *m = rmq_msg_new(pub, s->key, w->loop->now_ms);
 	if (m)
-		m->born_us = w->read_us;
+		m->born_us = w->loop->wake_us;
 	size_t delivered = 0;
 	if (m) {
 		if (pub->retain)
@@ -324,9 +323,6 @@ rmq_cluster_publish(struct rmq_broker *b, unsigned worker, struct rmq_msg *m)
 	m->from_peer = 1;
 	im->kind = RMQ_INBOX_ROUTE;
 	im->route = m;
-	struct rmq_worker *dst = b->workers[worker % b->nworkers];
-	cds_wfcq_node_init(&im->node);
-	cds_wfcq_enqueue(&dst->inbox_head, &dst->inbox_tail, &im->node);
-	dst->loop->ops->wake(dst->loop);
+	rmq_worker_post(b->workers[worker % b->nworkers], im);
 	return 0;
 }

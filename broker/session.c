@@ -216,7 +216,6 @@ session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n)
 	}
 	struct rmq_worker *w = s->w;
 	rmq_count(&w->st.bytes_in, (uint64_t)n);
-	w->read_us = rmq_loop_clock_us();
 	size_t pos = 0, len = (size_t)n;
 	while (pos < len &&
 	    (s->state == RMQ_SESS_CONNECTING || s->state == RMQ_SESS_LIVE)) {

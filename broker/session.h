@@ -46,6 +46,7 @@ struct rmq_qitem {
 	uint8_t qos;
 	uint8_t retain;
 	uint8_t nsubid;
+	uint8_t stored; /* a retained copy sent on SUBSCRIBE */
 	uint32_t subid[RMQ_QITEM_SUBIDS];
 };
 

@@ -63,6 +63,7 @@ sub_send_retained(void *ctx, struct rmq_msg *m)
 		.msg = m,
 		.qos = m->qos < r->qos ? m->qos : r->qos,
 		.retain = 1,
+		.stored = 1,
 		.nsubid = r->subid ? 1 : 0,
 		.subid = { r->subid },
 	};

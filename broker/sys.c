@@ -53,8 +53,8 @@ rmq_sys_tick(struct rmq_worker *w)
 	b->sys_next_ms = now + (uint64_t)w->cfg.sys_interval * 1000u;
 	b->sys_last_ms = now;
 
-	uint64_t in = rmq_workers_sum(b, RMQ_STAT(msgs_in)),
-		 out = rmq_workers_sum(b, RMQ_STAT(msgs_out));
+	uint64_t in = rmq_workers_sum(b, RMQ_STAT(pkts_in[RMQ_PUBLISH])),
+		 out = rmq_workers_sum(b, RMQ_STAT(pkts_out[RMQ_PUBLISH]));
 	uint64_t bin = rmq_workers_sum(b, RMQ_STAT(bytes_in)),
 		 bout = rmq_workers_sum(b, RMQ_STAT(bytes_out));
 	uint64_t sessions = rmq_workers_sum(b, RMQ_STAT(sessions));

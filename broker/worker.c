@@ -181,9 +181,8 @@ rmq_worker_session(struct rmq_worker *w, uint64_t key)
 }
 
 void
-rmq_worker_post(struct rmq_worker *w, unsigned to, struct rmq_inbox_msg *m)
+rmq_worker_post(struct rmq_worker *dst, struct rmq_inbox_msg *m)
 {
-	struct rmq_worker *dst = w->b->workers[to];
 	cds_wfcq_node_init(&m->node);
 	cds_wfcq_enqueue(&dst->inbox_head, &dst->inbox_tail, &m->node);
 	dst->loop->ops->wake(dst->loop);
@@ -317,7 +316,7 @@ worker_turn(struct rmq_loop *loop)
 		w->outmask &= w->outmask - 1;
 		struct rmq_inbox_msg *m = w->out[to];
 		w->out[to] = NULL;
-		rmq_worker_post(w, to, m);
+		rmq_worker_post(w->b->workers[to], m);
 	}
 }
 

@@ -53,27 +53,10 @@ struct rmq_inbox_msg {
 
 #define RMQ_LAT_BUCKETS 16
 
-/* Per-worker counters: written only by the worker's thread, read by the
- * metrics scrape.  Relaxed atomics keep that race defined without a locked
- * instruction on the hot path (a plain load and store on x86). */
-typedef _Atomic uint64_t rmq_counter;
-
-static inline void
-rmq_count(rmq_counter *c, uint64_t n)
-{
-	atomic_store_explicit(c,
-	    atomic_load_explicit(c, memory_order_relaxed) + n,
-	    memory_order_relaxed);
-}
-
-static inline uint64_t
-rmq_counter_get(rmq_counter *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
-
+/* Per-worker counters (counter.h): written only by the worker's thread,
+ * summed by the metrics scrape. */
 struct rmq_worker_stats {
-	rmq_counter msgs_in, msgs_out, bytes_in, bytes_out;
+	rmq_counter bytes_in, bytes_out;
 	rmq_counter dropped_queue_full, dropped_expired, dropped_too_large;
 	rmq_counter connects, disconnects;
 	rmq_counter refused_max_connections; /* closed at accept */
@@ -85,7 +68,8 @@ struct rmq_worker_stats {
 	 * reason code the broker gave (0x81, 0x82, 0x95, ...). */
 	rmq_counter protocol_errors[256];
 	rmq_counter sessions; /* a gauge: sessions in the slot table */
-	/* Control packets by type, both ways; PUBLISH by QoS. */
+	/* Packets by type, both ways (pkts_*[RMQ_PUBLISH] are the messages);
+	 * PUBLISH by QoS. */
 	rmq_counter pkts_in[16], pkts_out[16];
 	rmq_counter msgs_in_qos[3], msgs_out_qos[3];
 	/* Gauges kept as sums of +1/-1 over the workers (a connection may
@@ -145,19 +129,12 @@ struct rmq_worker {
 
 	struct rmq_worker_stats st;
 	struct rmq_worker_listener listeners[RMQ_MAX_LISTENERS];
-	uint64_t read_us, turn_us; /* clock at the last read, this turn */
+	uint64_t turn_us; /* clock when this turn's output is written */
 };
 
 /* A counter of struct rmq_worker_stats (its offsetof) summed over the
  * workers: what /metrics and $SYS report.  Any thread. */
 uint64_t rmq_workers_sum(struct rmq_broker *b, size_t offset);
-
-/* Subtract one from a gauge kept in an rmq_counter. */
-static inline void
-rmq_uncount(rmq_counter *c)
-{
-	rmq_count(c, UINT64_MAX);
-}
 
 #define RMQ_STAT(field) offsetof(struct rmq_worker_stats, field)
 
@@ -182,9 +159,8 @@ void rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s);
 /* The live session for key on this worker, or NULL. */
 struct rmq_session *rmq_worker_session(struct rmq_worker *w, uint64_t key);
 
-/* Queue `msg` for another worker and wake it at the end of the turn. */
-void
-rmq_worker_post(struct rmq_worker *w, unsigned to, struct rmq_inbox_msg *m);
+/* Queue m in dst's inbox and wake dst if it sleeps.  Any thread. */
+void rmq_worker_post(struct rmq_worker *dst, struct rmq_inbox_msg *m);
 
 /* Add a delivery for session `key` on another worker to this turn's
  * batch for it.  Takes over the item's message reference. */
