@@ -4,6 +4,7 @@
  * the handlers only render.  /readyz says ready once the listeners are
  * open; persistence and the cluster will add their own conditions.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
@@ -110,10 +111,18 @@ rmq_admin_start(struct rmq_broker *b)
 		goto fail;
 	nng_url_free(u);
 	b->admin = srv;
+	/* Port 0 asks the kernel for one; report the one it gave. */
+	unsigned port = b->cfg.admin.port;
+	nng_sockaddr sa;
+	if (nng_http_server_get_addr(srv, &sa) == 0) {
+		if (sa.s_family == NNG_AF_INET)
+			port = ntohs(sa.s_in.sa_port);
+		else if (sa.s_family == NNG_AF_INET6)
+			port = ntohs(sa.s_in6.sa_port);
+	}
 	rmq_log(RMQ_LOG_NOTICE,
-	    "admin on http://%s:%u (/metrics, /healthz, "
-	    "/readyz)",
-	    b->cfg.admin.host, b->cfg.admin.port);
+	    "admin on http://%s:%u (/metrics, /healthz, /readyz)",
+	    b->cfg.admin.host, port);
 	return 0;
 fail:
 	rmq_log(RMQ_LOG_ERROR, "admin listener %s: %s", url, nng_strerror(rv));

@@ -220,7 +220,7 @@ rmq_broker_start(struct rmq_broker *b)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	b->start_time_unix = (double)ts.tv_sec + ts.tv_nsec / 1e9;
 	b->start_ms = rmq_loop_clock_ms();
-	if (b->cfg.admin.port && rmq_admin_start(b) != 0)
+	if (b->cfg.admin.host[0] != '\0' && rmq_admin_start(b) != 0)
 		return -EINVAL;
 	for (unsigned i = 0; i < b->nworkers; i++) {
 		int rc = pthread_create(&b->threads[i], NULL, broker_thread,

@@ -41,9 +41,11 @@ class Broker:
     """A ringmq process on 127.0.0.1 and a port of its choosing."""
 
     def __init__(self, *args, threads=2, verbose=True):
-        self.admin_port = free_port()
+        # Both ports are the kernel's choice, read back from the log, so
+        # two picks can never collide.
+        self.admin_port = None
         cmd = [BROKER, "-p", "127.0.0.1:0", "--loop", LOOP,
-               "--admin-listener", "127.0.0.1:%d" % self.admin_port]
+               "--admin-listener", "127.0.0.1:0"]
         if verbose:
             cmd.append("-v")
         cmd += args
@@ -61,7 +63,10 @@ class Broker:
                 if m and self.port is None:
                     self.port = int(m.group(1))
                 # Ready when MQTT and the admin endpoint both listen.
-                if self.port is not None and "admin on http" in line:
+                m = re.search(r"admin on http://[^ ]+:(\d+)", line)
+                if m and self.admin_port is None:
+                    self.admin_port = int(m.group(1))
+                if self.port is not None and self.admin_port is not None:
                     ready.set()
             ready.set()
 
