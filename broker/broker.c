@@ -157,6 +157,10 @@ static void *
 broker_thread(void *arg)
 {
 	struct rmq_worker *w = arg;
+	/* Named so that top -H, perf and taskset can tell the loops apart. */
+	char name[16];
+	snprintf(name, sizeof(name), "ringmq-loop%u", w->id);
+	pthread_setname_np(pthread_self(), name);
 	int rc = rmq_loop_run(w->loop);
 	if (rc != 0)
 		rmq_log(RMQ_LOG_ERROR, "worker %u stopped: %s", w->id,

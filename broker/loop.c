@@ -8,9 +8,12 @@
  * blocks, so writers' grace periods never wait on a sleeping loop.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include <urcu-qsbr.h>
 
 #include "loop.h"
@@ -105,6 +108,74 @@ rmq_loop_after_events(struct rmq_loop *loop)
 	return loop->next_tick_ms > loop->now_ms
 	    ? (uint32_t)(loop->next_tick_ms - loop->now_ms)
 	    : 0;
+}
+
+/* A thread that waits for a borrower to give its loop back sleeps on the
+ * state word; the borrower wakes it. */
+static void
+loop_futex(atomic_int *word, int op, int val)
+{
+	syscall(SYS_futex, (int *)word, op | FUTEX_PRIVATE_FLAG, val, NULL,
+	    NULL, 0);
+}
+
+int
+rmq_loop_borrow(struct rmq_loop *loop, const struct rmq_loop *by)
+{
+	if (loop->ops->lent_end == NULL)
+		return 0;
+	int v = RMQ_LOOP_ASLEEP;
+	if (!atomic_compare_exchange_strong(&loop->state, &v, RMQ_LOOP_LENT))
+		return 0;
+	loop->lent = 1;
+	/* The sleeper's clock stopped when it went to sleep. */
+	if (loop->now_ms < by->now_ms)
+		loop->now_ms = by->now_ms;
+	return 1;
+}
+
+void
+rmq_loop_give_back(struct rmq_loop *loop)
+{
+	int wake = loop->ops->lent_end(loop);
+	loop->lent = 0;
+	if (atomic_exchange(&loop->state, RMQ_LOOP_ASLEEP) ==
+	    RMQ_LOOP_LENT_WAITED)
+		loop_futex(&loop->state, FUTEX_WAKE, 1);
+	/* Work queued while the loop was lent found it LENT and left the
+	 * wake-up to us: look for it only after the exchange (a full
+	 * barrier, as in the backend's own check before it sleeps). */
+	if (wake || (loop->hooks.pending && loop->hooks.pending(loop)))
+		loop->ops->wake(loop);
+}
+
+void
+rmq_loop_reclaim(struct rmq_loop *loop)
+{
+	int v = atomic_load(&loop->state);
+	unsigned spins = 0;
+	for (;;) {
+		if (v == RMQ_LOOP_RUNNING)
+			return; /* a waker marked it already */
+		if (v == RMQ_LOOP_ASLEEP) {
+			if (atomic_compare_exchange_weak(&loop->state, &v,
+				RMQ_LOOP_RUNNING))
+				return;
+			continue;
+		}
+		/* Lent.  A borrower's turn is one small batch: spin a
+		 * little, then sleep rather than burn a CPU the borrower
+		 * (preempted, say) or anyone else may need. */
+		if (spins++ < 64) {
+			caa_cpu_relax();
+		} else if (v == RMQ_LOOP_LENT_WAITED ||
+		    atomic_compare_exchange_weak(&loop->state, &v,
+			RMQ_LOOP_LENT_WAITED)) {
+			loop_futex(&loop->state, FUTEX_WAIT,
+			    RMQ_LOOP_LENT_WAITED);
+		}
+		v = atomic_load(&loop->state);
+	}
 }
 
 void

@@ -8,6 +8,16 @@
  * start by probing the kernel, so a container that refuses io_uring still
  * runs.  Everything here runs on the loop's own thread unless it says
  * "any thread".
+ *
+ * Lending: while a loop sleeps in its wait, another loop's thread may take
+ * it (rmq_loop_borrow), run the owner's work for it, and give it back.
+ * The state word makes that exclusive: a waking loop waits for the
+ * borrower to finish before it touches its own state.  A borrower never
+ * touches the sleeping loop's kernel queues: the backend writes with a
+ * plain non-blocking syscall, and whatever needs the loop's own ring (the
+ * rest of a short write, a cancel) is left for the owner, woken once the
+ * loop is given back.  This takes the wake-up of a sleeping loop off the
+ * path of a message handed over at low load.
  */
 #ifndef RMQ_LOOP_H
 #define RMQ_LOOP_H
@@ -78,6 +88,13 @@ struct rmq_loop_ops {
 	 * fd is the caller's from then on (a connection moving to another
 	 * loop).  The backend frees the connection when cb returns. */
 	void (*detach)(struct rmq_conn *c, rmq_detach_cb cb);
+	/* Lending, on the borrower's thread; NULL when the backend cannot
+	 * lend.  lent_complete runs the callbacks of writes done while lent
+	 * (they may ask for more writes) and returns how many ran;
+	 * lent_end says whether the owner must wake to finish what was
+	 * started (nonzero) before the loop is given back. */
+	unsigned (*lent_complete)(struct rmq_loop *loop);
+	int (*lent_end)(struct rmq_loop *loop);
 };
 
 #define RMQ_LOOP_IOV_MAX 1024
@@ -105,7 +122,8 @@ struct rmq_loop {
 	uint64_t now_ms; /* monotonic, updated every turn */
 	uint64_t next_tick_ms;
 	atomic_int stop;
-	atomic_int asleep; /* about to wait, or waiting: wake() must write */
+	atomic_int state; /* RMQ_LOOP_RUNNING, _ASLEEP, _LENT, _LENT_WAITED */
+	uint8_t lent; /* set while a borrower runs the loop's work */
 	int stop_seen;
 	uint32_t nconns; /* open connections (listeners not counted) */
 	rmq_counter turns; /* read by metrics scrapes */
@@ -114,6 +132,16 @@ struct rmq_loop {
 	 * waiting for I/O: when what it hands over now had arrived.  Taken
 	 * once per wait, not per read. */
 	uint64_t wake_us;
+};
+
+/* A loop's state word.  ASLEEP: about to wait or waiting, so a wake-up
+ * must reach it (and a borrower may take it).  LENT: another thread runs
+ * its work; the loop waits for the state to leave LENT before it runs. */
+enum {
+	RMQ_LOOP_RUNNING = 0,
+	RMQ_LOOP_ASLEEP = 1,
+	RMQ_LOOP_LENT = 2,
+	RMQ_LOOP_LENT_WAITED = 3, /* lent, and the owner sleeps until back */
 };
 
 /* The part of a connection every backend shares. */
@@ -152,6 +180,20 @@ int rmq_loop_run(struct rmq_loop *loop);
 
 /* Ask the loop to stop.  Any thread. */
 void rmq_loop_stop(struct rmq_loop *loop);
+
+/* Take a sleeping loop to run its owner's work on the calling loop's
+ * thread (`by`, a loop thread registered with RCU).  Returns 1 when taken,
+ * 0 when the loop runs, is lent already, or its backend cannot lend.  Any
+ * loop thread. */
+int rmq_loop_borrow(struct rmq_loop *loop, const struct rmq_loop *by);
+
+/* Give a borrowed loop back; wakes it when the borrower left it work or
+ * other threads queued some meanwhile. */
+void rmq_loop_give_back(struct rmq_loop *loop);
+
+/* For backends: the loop has come back from its wait; returns once the
+ * loop is its own again (a borrower may still be running its work). */
+void rmq_loop_reclaim(struct rmq_loop *loop);
 
 /* Monotonic milliseconds. */
 uint64_t rmq_loop_clock_ms(void);

@@ -76,8 +76,20 @@ struct uring_conn {
 	uint8_t sending;
 	uint8_t starved; /* recv stopped by ENOBUFS, on the starved list */
 	uint8_t reaping; /* closed, on the reap list */
+	uint8_t lent_todo; /* URING_LENT_* left for the owner by a borrower */
+	uint8_t lent_err; /* errno of a write done while lent */
+	/* The starved list; while the loop is lent (when nothing is
+	 * starved) the list of what the borrower left the owner. */
 	struct uring_conn *next_starved;
+	/* The reap list; while lent, the writes done and not yet called
+	 * back (counted in inflight, so never reaped meanwhile). */
 	struct uring_conn *next_reap;
+};
+
+/* What a borrower could not do without the loop's ring. */
+enum {
+	URING_LENT_SEND = 1, /* the rest of a short write: send it */
+	URING_LENT_CANCEL = 2, /* closed with operations in the ring */
 };
 
 struct uring_loop {
@@ -95,6 +107,8 @@ struct uring_loop {
 	unsigned nlisteners;
 	struct uring_conn *starved;
 	struct uring_conn *reap; /* closed connections to finish */
+	struct uring_conn *lent_done; /* writes done by a borrower */
+	struct uring_conn *lent_todo; /* what a borrower left the owner */
 	int disabled; /* created R_DISABLED: enable in run() */
 };
 
@@ -392,8 +406,10 @@ uring_wake(struct rmq_loop *loop)
 	/* A loop that is running sees queued work before it sleeps (when
 	 * its owner says where that work is): only a sleeping one needs the
 	 * eventfd, and only once. */
-	if (loop->hooks.pending && !atomic_exchange(&loop->asleep, 0))
-		return;
+	int v = RMQ_LOOP_ASLEEP;
+	if (loop->hooks.pending &&
+	    !atomic_compare_exchange_strong(&loop->state, &v, RMQ_LOOP_RUNNING))
+		return; /* running, or lent: the borrower looks when done */
 	/* EAGAIN means the counter is full: the loop is due to wake. */
 	if (write(l->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		perror("ringmq: eventfd write");
@@ -442,6 +458,108 @@ uring_read_start(struct rmq_conn *conn, rmq_read_cb cb)
 	return 0;
 }
 
+static void uring_on_send(struct uring_loop *l, struct uring_conn *c, int res);
+static void uring_conn_finish(struct uring_loop *l, struct uring_conn *c);
+
+/* Leave c for the owner to finish (what), once the loop is back. */
+static void
+uring_lent_leave(struct uring_loop *l, struct uring_conn *c, uint8_t what)
+{
+	if (c->lent_todo == 0) {
+		c->next_starved = l->lent_todo;
+		l->lent_todo = c;
+	}
+	c->lent_todo |= what;
+}
+
+/* A write on a lent loop: one non-blocking sendmsg from the borrower's
+ * thread.  Whatever the socket does not take is left to the owner. */
+static void
+uring_write_lent(struct uring_loop *l, struct uring_conn *c)
+{
+	struct msghdr mh = { .msg_iov = c->wiov,
+		.msg_iovlen = (size_t)c->wiovcnt };
+	ssize_t r = sendmsg(c->base.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	c->inflight++; /* until its callback, or the owner's send */
+	if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		c->lent_err = (uint8_t)(errno < 255 ? errno : EIO);
+		goto done;
+	}
+	size_t left = r > 0 ? (size_t)r : 0;
+	while (c->wiovcnt > 0 && left >= c->wiov->iov_len) {
+		left -= c->wiov->iov_len;
+		c->wiov++;
+		c->wiovcnt--;
+	}
+	if (c->wiovcnt > 0) {
+		c->wiov->iov_base = (uint8_t *)c->wiov->iov_base + left;
+		c->wiov->iov_len -= left;
+		uring_lent_leave(l, c, URING_LENT_SEND);
+		return;
+	}
+	c->lent_err = 0;
+done:
+	c->next_reap = l->lent_done;
+	l->lent_done = c;
+}
+
+static unsigned
+uring_lent_complete(struct rmq_loop *loop)
+{
+	struct uring_loop *l = (struct uring_loop *)loop;
+	unsigned n = 0;
+	while (l->lent_done) {
+		struct uring_conn *c = l->lent_done;
+		l->lent_done = c->next_reap;
+		c->next_reap = NULL;
+		n++;
+		/* As if the ring had said so: every byte, or the error. */
+		uring_on_send(l, c, c->lent_err ? -(int)c->lent_err : 0);
+	}
+	return n;
+}
+
+static int
+uring_lent_end(struct rmq_loop *loop)
+{
+	struct uring_loop *l = (struct uring_loop *)loop;
+	uring_lent_complete(loop);
+	return l->lent_todo != NULL || l->reap != NULL;
+}
+
+/* The owner, back from its wait: finish what a borrower left. */
+static void
+uring_take_back(struct uring_loop *l)
+{
+	while (l->lent_todo) {
+		struct uring_conn *c = l->lent_todo;
+		l->lent_todo = c->next_starved;
+		c->next_starved = NULL;
+		uint8_t what = c->lent_todo;
+		c->lent_todo = 0;
+		if (what & URING_LENT_SEND) {
+			if (c->base.closing) {
+				uring_on_send(l, c, -ECANCELED);
+			} else {
+				c->inflight--;
+				uring_arm_send(l, c);
+			}
+		}
+		if (what & URING_LENT_CANCEL) {
+			if (c->inflight > 0) {
+				struct io_uring_sqe *sqe = uring_sqe(l);
+				io_uring_prep_cancel_fd(sqe, c->base.fd,
+				    IORING_ASYNC_CANCEL_ALL);
+				io_uring_sqe_set_data(sqe,
+				    uring_tag(c, URING_OP_CANCEL));
+				c->inflight++;
+			} else {
+				uring_conn_finish(l, c);
+			}
+		}
+	}
+}
+
 static int
 uring_write(struct rmq_conn *conn, struct iovec *iov, int n, rmq_write_cb cb)
 {
@@ -456,7 +574,10 @@ uring_write(struct rmq_conn *conn, struct iovec *iov, int n, rmq_write_cb cb)
 	c->wiovcnt = n;
 	c->write_cb = cb;
 	c->sending = 1;
-	uring_arm_send((struct uring_loop *)conn->loop, c);
+	if (conn->loop->lent)
+		uring_write_lent((struct uring_loop *)conn->loop, c);
+	else
+		uring_arm_send((struct uring_loop *)conn->loop, c);
 	return 0;
 }
 
@@ -509,7 +630,9 @@ uring_close(struct rmq_conn *conn, rmq_close_cb cb)
 		*pp = c->next_starved;
 		c->starved = 0;
 	}
-	if (c->inflight > 0) {
+	if (c->inflight > 0 && conn->loop->lent) {
+		uring_lent_leave(l, c, URING_LENT_CANCEL);
+	} else if (c->inflight > 0) {
 		struct io_uring_sqe *sqe = uring_sqe(l);
 		io_uring_prep_cancel_fd(sqe, conn->fd, IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data(sqe, uring_tag(c, URING_OP_CANCEL));
@@ -759,7 +882,7 @@ uring_run(struct rmq_loop *loop)
 		/* Say we sleep, then look for work queued meanwhile: a
 		 * thread that queues after this sees the flag and wakes us;
 		 * one that queued before is seen here. */
-		atomic_store(&loop->asleep, 1);
+		atomic_store(&loop->state, RMQ_LOOP_ASLEEP);
 		/* A full fence: the checks below must not be ordered before
 		 * the store on any CPU (the queue's loads are not seq_cst). */
 		atomic_thread_fence(memory_order_seq_cst);
@@ -770,8 +893,9 @@ uring_run(struct rmq_loop *loop)
 		int rc = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1,
 		    &ts, NULL);
 		rmq_loop_sleep_end(loop);
+		rmq_loop_reclaim(loop);
+		uring_take_back(l);
 		loop->wake_us = rmq_loop_clock_us();
-		atomic_store_explicit(&loop->asleep, 0, memory_order_relaxed);
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
 			rmq_log(RMQ_LOG_ERROR, "io_uring_submit_and_wait: %s",
 			    strerror(-rc));
@@ -801,4 +925,6 @@ const struct rmq_loop_ops rmq_loop_uring_ops = {
 	.write = uring_write,
 	.close = uring_close,
 	.detach = uring_detach,
+	.lent_complete = uring_lent_complete,
+	.lent_end = uring_lent_end,
 };

@@ -371,6 +371,20 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_per_loop(&m, b, "ringmq_loop_events_total", "counter",
 	    "I/O completions handled, per worker loop.", 1,
 	    offsetof(struct rmq_loop, events));
+	metrics_head(&m, "ringmq_loop_handoffs_total", "counter",
+	    "Delivery batches for another loop, per sending loop: queued "
+	    "to its inbox, or delivered in place while it slept (lent).");
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		const struct rmq_worker_stats *st = &b->workers[i]->st;
+		metrics_printf(&m,
+		    "ringmq_loop_handoffs_total{loop=\"%u\",path=\"queued\"} "
+		    "%llu\n"
+		    "ringmq_loop_handoffs_total{loop=\"%u\",path=\"lent\"} "
+		    "%llu\n",
+		    i,
+		    (unsigned long long)rmq_counter_get(&st->handoffs_queued),
+		    i, (unsigned long long)rmq_counter_get(&st->handoffs_lent));
+	}
 	metrics_per_loop(&m, b, "ringmq_queued_messages", "gauge",
 	    "Messages waiting in sessions' queues, per worker loop "
 	    "(sampled every 250 ms).",

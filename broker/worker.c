@@ -2,6 +2,11 @@
  * per-turn work (drain the inbox, flush sessions with output, send this
  * turn's delivery batches to other workers with one wake-up each), the
  * periodic tick, and the stop sequence.
+ *
+ * A batch for a worker whose loop sleeps is not queued: this thread
+ * borrows that loop (loop.h) and delivers the batch itself, so a message
+ * crossing loops at low load costs no wake-up of another thread.  A busy
+ * worker is never borrowed; it takes its batches from the inbox.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -255,6 +260,67 @@ rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg)
 	}
 }
 
+/* Hand a batch's items to their sessions' queues; the batch keeps no
+ * message reference after. */
+static void
+worker_deliver(struct rmq_worker *w, struct rmq_inbox_msg *m)
+{
+	for (uint32_t i = 0; i < m->deliver.n; i++) {
+		struct rmq_delivery *d = &m->deliver.d[i];
+		struct rmq_session *s = rmq_worker_session(w, d->key);
+		if (s)
+			rmq_session_enqueue(s, &d->it);
+		else
+			rmq_msg_rele(d->it.msg);
+	}
+	m->deliver.n = 0;
+}
+
+/* One write per session with output. */
+static void
+worker_flush(struct rmq_worker *w)
+{
+	while (w->dirty) {
+		struct rmq_session *s = w->dirty;
+		w->dirty = s->next_dirty;
+		s->dirty = 0;
+		rmq_session_flush(s);
+	}
+}
+
+#define WORKER_LEND_MAX 16
+
+/* Deliver a batch to dst on this thread if dst's loop sleeps and nothing
+ * older waits in its inbox (which keeps each publisher's order).  Returns
+ * 1 when done, 0 when the batch must be queued. */
+static int
+worker_lend(struct rmq_worker *w, struct rmq_worker *dst,
+    struct rmq_inbox_msg *m)
+{
+	struct rmq_loop *loop = dst->loop;
+	/* Only a small batch: the owner waits if it wakes meanwhile. */
+	if (m->deliver.n > WORKER_LEND_MAX || !rmq_loop_borrow(loop, w->loop))
+		return 0;
+	if (worker_pending(loop)) {
+		rmq_loop_give_back(loop);
+		return 0;
+	}
+	dst->turn_us = w->turn_us;
+	worker_deliver(dst, m);
+	/* Writes are done by the time they are flushed; their callbacks
+	 * may leave more output (a window that opened, a control packet). */
+	do
+		worker_flush(dst);
+	while (loop->ops->lent_complete(loop) > 0);
+	/* Batches its sessions made for others (a will, say) go out on its
+	 * own turn: wake it for them. */
+	int more = dst->outmask != 0;
+	rmq_loop_give_back(loop);
+	if (more)
+		loop->ops->wake(loop);
+	return 1;
+}
+
 static void
 worker_inbox(struct rmq_worker *w)
 {
@@ -270,16 +336,7 @@ worker_inbox(struct rmq_worker *w)
 		struct rmq_inbox_msg *m =
 		    caa_container_of(node, struct rmq_inbox_msg, node);
 		if (m->kind == RMQ_INBOX_DELIVER) {
-			for (uint32_t i = 0; i < m->deliver.n; i++) {
-				struct rmq_delivery *d = &m->deliver.d[i];
-				struct rmq_session *s =
-				    rmq_worker_session(w, d->key);
-				if (s)
-					rmq_session_enqueue(s, &d->it);
-				else
-					rmq_msg_rele(d->it.msg);
-			}
-			m->deliver.n = 0;
+			worker_deliver(w, m);
 		} else if (m->kind == RMQ_INBOX_CONFIG) {
 			w->cfg = *m->config;
 		} else if (m->kind == RMQ_INBOX_ROUTE) {
@@ -304,19 +361,21 @@ worker_turn(struct rmq_loop *loop)
 	worker_inbox(w);
 	w->turn_us = rmq_loop_clock_us();
 	/* One write per session with output, then the batches for the
-	 * other workers, one wake-up each. */
-	while (w->dirty) {
-		struct rmq_session *s = w->dirty;
-		w->dirty = s->next_dirty;
-		s->dirty = 0;
-		rmq_session_flush(s);
-	}
+	 * other workers: delivered in place to a sleeping one, else queued
+	 * with one wake-up each. */
+	worker_flush(w);
 	while (w->outmask) {
 		unsigned to = (unsigned)__builtin_ctzll(w->outmask);
 		w->outmask &= w->outmask - 1;
 		struct rmq_inbox_msg *m = w->out[to];
 		w->out[to] = NULL;
-		rmq_worker_post(w->b->workers[to], m);
+		if (worker_lend(w, w->b->workers[to], m)) {
+			rmq_count(&w->st.handoffs_lent, 1);
+			worker_inbox_free(m);
+		} else {
+			rmq_count(&w->st.handoffs_queued, 1);
+			rmq_worker_post(w->b->workers[to], m);
+		}
 	}
 }
 

@@ -54,7 +54,8 @@ struct rmq_inbox_msg {
 #define RMQ_LAT_BUCKETS 16
 
 /* Per-worker counters (counter.h): written only by the worker's thread,
- * summed by the metrics scrape. */
+ * or by a loop that borrowed it (never both at once: loop.h), summed by
+ * the metrics scrape. */
 struct rmq_worker_stats {
 	rmq_counter bytes_in, bytes_out;
 	rmq_counter dropped_queue_full, dropped_expired, dropped_too_large;
@@ -84,6 +85,10 @@ struct rmq_worker_stats {
 	/* Publish to delivery latency (msg.h born_us to the write). */
 	rmq_counter lat_bucket[RMQ_LAT_BUCKETS];
 	rmq_counter lat_sum_us;
+	/* Delivery batches for another worker, counted by the sender:
+	 * queued to its inbox (and woken if asleep), or run in place on
+	 * the sender's thread because the receiver slept (lent). */
+	rmq_counter handoffs_queued, handoffs_lent;
 };
 
 /* Upper bounds of the latency buckets, microseconds (the last one is

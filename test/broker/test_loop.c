@@ -893,6 +893,184 @@ scenario_tick(int kind)
 	h_stop(h);
 }
 
+/* ---- lending: another thread runs a sleeping loop's work ---------- */
+
+/* A tick far away: only a wake-up at give-back finishes in time what a
+ * borrower left. */
+#define LENT_TICK_MS (3600u * 1000)
+
+/* Borrow the loop once it sleeps, as a sending loop would.  Returns 0
+ * when the backend cannot lend (then it must never be taken). */
+static int
+h_borrow(struct harness *h, struct rmq_loop *by)
+{
+	if (h->ops->lent_end == NULL) {
+		usleep(20000);
+		cr_assert_eq(rmq_loop_borrow(h->loop, by), 0,
+		    "%s: a backend that cannot lend was borrowed", h->name);
+		return 0;
+	}
+	for (int i = 0; i < WAIT_MS; i++) {
+		if (rmq_loop_borrow(h->loop, by))
+			return 1;
+		usleep(1000);
+	}
+	cr_assert_fail("%s: the loop never slept", h->name);
+	return 0;
+}
+
+/* A loop woken by its own I/O while lent waits for the borrower. */
+static void
+h_assert_lent(struct harness *h)
+{
+	cr_assert_eq(atomic_load(&h->loop->state), RMQ_LOOP_LENT,
+	    "%s: state %d while lent", h->name, atomic_load(&h->loop->state));
+	cr_assert(h->loop->lent);
+}
+
+static struct sconn *
+h_big_write_lent(struct harness *h)
+{
+	struct sconn *sc = h->conns;
+	cr_assert_not_null(sc);
+	sc->iov = malloc(sizeof(*sc->iov));
+	cr_assert_not_null(sc->iov);
+	*sc->iov = (struct iovec){ h->src, BIG_BYTES };
+	sc->writing = 1;
+	cr_assert_eq(h->ops->write(sc->c, sc->iov, 1, big_written), 0);
+	/* The socket cannot take 16 MiB: nothing is done yet, and the rest
+	 * is the owner's. */
+	cr_assert_eq(h->ops->lent_complete(h->loop), 0,
+	    "%s: a 16 MiB write finished inside the borrow", h->name);
+	cr_assert_eq(atomic_load(&h->big_cbs), 0);
+	return sc;
+}
+
+/* A write on a lent loop goes out from the borrower's thread; what the
+ * socket does not take the loop finishes once it is given back. */
+static void
+scenario_lent_write(int kind)
+{
+	struct harness *h = &H;
+	struct rmq_loop by = { 0 };
+	h->src = malloc(BIG_BYTES);
+	cr_assert_not_null(h->src);
+	fill(h->src, BIG_BYTES, 7);
+	h->no_read = 1;
+	h_start(kind, LENT_TICK_MS);
+	int fd = client_connect(h, 65536);
+	cr_assert(wait_until(&h->accepted, 1), "%s: no connection", h->name);
+	if (!h_borrow(h, &by))
+		goto out;
+	h_assert_lent(h);
+
+	/* A small write is done at once; its callback runs here. */
+	struct sconn *sc = h->conns;
+	sc->wiov = (struct iovec){ "hello", 5 };
+	sc->writing = 1;
+	cr_assert_eq(h->ops->write(sc->c, &sc->wiov, 1, big_written), 0);
+	cr_assert_eq(h->ops->lent_complete(h->loop), 1);
+	cr_assert_eq(atomic_load(&h->big_cbs), 1);
+	cr_assert_eq(atomic_load(&h->big_status), 0);
+	cr_assert_eq(sc->writing, 0);
+	atomic_store(&h->big_cbs, 0);
+
+	h_big_write_lent(h);
+	rmq_loop_give_back(h->loop);
+
+	uint8_t hello[5];
+	recv_exact(h, fd, hello, 5, 5);
+	cr_assert_eq(memcmp(hello, "hello", 5), 0);
+	uint8_t *got = malloc(BIG_BYTES);
+	cr_assert_not_null(got);
+	recv_exact(h, fd, got, BIG_BYTES, 65536);
+	cr_assert_eq(memcmp(got, h->src, BIG_BYTES), 0, "%s: the bytes differ",
+	    h->name);
+	free(got);
+	cr_assert(wait_until(&h->big_cbs, 1), "%s: no write callback", h->name);
+	cr_assert_eq(atomic_load(&h->big_status), 0,
+	    "%s: the write ended with %d", h->name,
+	    atomic_load(&h->big_status));
+out:
+	h_stop(h);
+	close(fd);
+	free(h->src);
+}
+
+/* Closed while lent, with the rest of a write left for the owner: the
+ * write ends with -ECANCELED before the close callback. */
+static void
+scenario_lent_close_pending(int kind)
+{
+	struct harness *h = &H;
+	struct rmq_loop by = { 0 };
+	h->src = malloc(BIG_BYTES);
+	cr_assert_not_null(h->src);
+	memset(h->src, 'c', BIG_BYTES);
+	h->no_read = 1;
+	h_start(kind, LENT_TICK_MS);
+	int fd = client_connect(h, 65536);
+	cr_assert(wait_until(&h->accepted, 1), "%s: no connection", h->name);
+	if (!h_borrow(h, &by))
+		goto out;
+	struct sconn *sc = h_big_write_lent(h);
+	sconn_close(sc);
+	rmq_loop_give_back(h->loop);
+	cr_assert(wait_until(&h->closes, 1), "%s: no close callback", h->name);
+	cr_assert_eq(atomic_load(&h->big_cbs), 1);
+	cr_assert_eq(atomic_load(&h->big_status), -ECANCELED,
+	    "%s: the write ended with %d", h->name,
+	    atomic_load(&h->big_status));
+	cr_assert_lt(atomic_load(&h->big_seq), atomic_load(&h->close_seq),
+	    "%s: the write callback came after the close callback", h->name);
+	/* The peer sees what was sent, then the end. */
+	uint8_t buf[65536];
+	ssize_t n;
+	do
+		n = recv(fd, buf, sizeof(buf), 0);
+	while (n > 0 || (n < 0 && errno == EINTR));
+	cr_assert(n == 0 || errno == ECONNRESET, "%s: recv: %s", h->name,
+	    strerror(errno));
+out:
+	h_stop(h);
+	close(fd);
+	free(h->src);
+}
+
+/* A peer gone (reset) before a lent write: the write fails with the
+ * socket's error, and a close then finishes on the owner's thread. */
+static void
+scenario_lent_write_error(int kind)
+{
+	struct harness *h = &H;
+	struct rmq_loop by = { 0 };
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	h->no_read = 1; /* the loop itself does not see the reset */
+	h_start(kind, LENT_TICK_MS);
+	int fd = client_connect(h, 0);
+	cr_assert(wait_until(&h->accepted, 1), "%s: no connection", h->name);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	usleep(20000);
+	if (!h_borrow(h, &by))
+		goto out;
+	struct sconn *sc = h->conns;
+	sc->wiov = (struct iovec){ "lost", 4 };
+	sc->writing = 1;
+	cr_assert_eq(h->ops->write(sc->c, &sc->wiov, 1, big_written), 0);
+	cr_assert_eq(h->ops->lent_complete(h->loop), 1);
+	int st = atomic_load(&h->big_status);
+	cr_assert(st == -ECONNRESET || st == -EPIPE,
+	    "%s: a write to a reset peer ended with %d", h->name, st);
+	sconn_close(sc);
+	cr_assert_eq(atomic_load(&h->closes), 0,
+	    "%s: closed on the borrower's thread", h->name);
+	rmq_loop_give_back(h->loop);
+	cr_assert(wait_until(&h->closes, 1), "%s: no close callback", h->name);
+out:
+	h_stop(h);
+}
+
 /* ------------------------------------------------------------------ */
 /* each scenario on each backend                                      */
 /* ------------------------------------------------------------------ */
@@ -919,3 +1097,6 @@ LOOP_TEST(detach)
 LOOP_TEST(partial_writes)
 LOOP_TEST(stop_wakes)
 LOOP_TEST(tick)
+LOOP_TEST(lent_write)
+LOOP_TEST(lent_close_pending)
+LOOP_TEST(lent_write_error)

@@ -91,14 +91,18 @@ class Broker:
     def alive(self):
         return self.proc.poll() is None
 
-    def metric(self, name):
-        """A metric's value from the admin endpoint."""
+    def metrics_text(self):
+        """The admin endpoint's /metrics."""
         import urllib.request
         url = "http://127.0.0.1:%d/metrics" % self.admin_port
         with urllib.request.urlopen(url, timeout=DEADLINE) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.split()[1])
+            return r.read().decode()
+
+    def metric(self, name):
+        """A metric's value from the admin endpoint."""
+        for line in self.metrics_text().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
         raise AssertionError("no metric " + name)
 
     def wait_connections(self, n):
