@@ -113,6 +113,7 @@ struct bench_result {
 
 struct bench_opts {
 	uint64_t subs, lookups, seed;
+	uint64_t one; /* --one-filter: owners of a single filter, else 0 */
 	double wild;
 	unsigned threads;
 	int json;
@@ -522,6 +523,9 @@ bench_usage(FILE *f)
 	      "(500000)\n"
 	      "  --threads N    readers of the concurrent run, 1 to 64 (2)\n"
 	      "  --seed N       random seed of order and topics (1)\n"
+	      "  --one-filter N instead: N owners subscribe to one filter, "
+	      "then leave;\n"
+	      "                 the cost of an add and a remove at that size\n"
 	      "  --json         one JSON object on stdout instead of the "
 	      "table\n"
 	      "  --help\n"
@@ -552,6 +556,7 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 		{ "lookups", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, 'r' },
+		{ "one-filter", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -585,6 +590,10 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 			o->wild = strtod(optarg, &end);
 			if (errno || end == optarg || *end != '\0' ||
 			    !(o->wild >= 0 && o->wild <= 0.9))
+				goto bad;
+			break;
+		case 'o':
+			if (bench_u64(optarg, 10, 50000000, &o->one) != 0)
 				goto bad;
 			break;
 		case 'j': o->json = 1; break;
@@ -674,6 +683,78 @@ bench_print_json(const struct bench_opts *o, const struct bench_shape *sh,
 	printf("]}\n");
 }
 
+static void
+bench_count_visit(void *ctx, const struct rmq_sub *subs, uint32_t n,
+    const struct rmq_str *group)
+{
+	(void)subs;
+	(void)group;
+	*(uint64_t *)ctx += n;
+}
+
+/* One filter shared by many owners (a broadcast topic): what an add and
+ * a remove cost when the filter already has about N, and one lookup. */
+static int
+bench_one_filter(const struct bench_opts *o)
+{
+	static const char f[] = "fleet/broadcast/all";
+	struct rmq_index *ix;
+	uint64_t n = o->one, tail = n / 10, t0, add_ns = 0, del_ns = 0;
+	uint64_t rss0 = bench_rss();
+	if (rmq_index_new(&ix) != 0)
+		return -1;
+	for (uint64_t i = 0; i < n; i++) {
+		struct rmq_sub sub = { .owner = i + 1, .qos = 1 };
+		t0 = bench_now_ns();
+		if (rmq_index_add(ix, f, sizeof(f) - 1, &sub) != 0)
+			return -1;
+		if (i >= n - tail)
+			add_ns += bench_now_ns() - t0;
+		if ((i & 255) == 0)
+			rcu_quiescent_state();
+	}
+	uint64_t rss1 = bench_rss(), seen = 0;
+	t0 = bench_now_ns();
+	rmq_index_match(ix, f, sizeof(f) - 1, bench_count_visit, &seen);
+	uint64_t lookup_ns = bench_now_ns() - t0;
+	if (seen != n) {
+		fprintf(stderr,
+		    "ringmq-index-bench: %" PRIu64 " of %" PRIu64
+		    " owners matched\n",
+		    seen, n);
+		return -1;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		/* Leave in a scattered order, as clients do. */
+		uint64_t owner = (i * 0x9E3779B1u) % n + 1;
+		t0 = bench_now_ns();
+		int rc = rmq_index_remove(ix, f, sizeof(f) - 1, owner);
+		if (i < tail)
+			del_ns += bench_now_ns() - t0;
+		if (rc != 0 && rc != -ENOENT)
+			return -1;
+		if ((i & 255) == 0)
+			rcu_quiescent_state();
+	}
+	rmq_index_free(ix);
+	double per_add = (double)add_ns / (double)tail,
+	       per_del = (double)del_ns / (double)tail,
+	       bps = (double)(rss1 - rss0) / (double)n;
+	if (o->json)
+		printf("{\"one_filter\":%" PRIu64 ",\"ns_per_add\":%.1f,"
+		       "\"ns_per_remove\":%.1f,\"lookup_ns\":%" PRIu64
+		       ",\"bytes_per_owner\":%.1f}\n",
+		    n, per_add, per_del, lookup_ns, bps);
+	else
+		printf("one filter, %" PRIu64 " owners: %.0f ns per add and "
+		       "%.0f ns per remove at that size (last and first "
+		       "tenth), "
+		       "%.3f ms for a lookup visiting all, %.0f bytes per "
+		       "owner\n",
+		    n, per_add, per_del, (double)lookup_ns / 1e6, bps);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -694,6 +775,11 @@ main(int argc, char **argv)
 	uint64_t rng = o.seed;
 
 	rcu_register_thread();
+	if (o.one) {
+		rc = bench_one_filter(&o) != 0;
+		rcu_unregister_thread();
+		return rc;
+	}
 	uint64_t rss0 = bench_rss();
 	if (rmq_index_new(&ix) != 0) {
 		fprintf(stderr, "ringmq-index-bench: out of memory\n");

@@ -9,9 +9,10 @@
  * literal children is not probed at all.  A lookup is one probe for the
  * exact filters plus a walk of the trie along the topic, which stops as
  * soon as no wildcard filter shares the prefix.  A node's subscribers are a
- * copy-on-write array published with rcu_assign_pointer: readers walk it
- * without locks; writers, serialized by one mutex, replace it and free the
- * old copy after a grace period.  Empty nodes are pruned upwards.
+ * subset (subset.h): a copy-on-write array, or chunks of one when a filter
+ * has many subscribers, published with rcu_assign_pointer; readers walk it
+ * without locks; writers, serialized by one mutex, replace what changed and
+ * free the old copy after a grace period.  Empty nodes are pruned upwards.
  *
  * Locking: `lock` serializes writers only.  Readers rely on RCU: a node,
  * array or group stays allocated until every reader has passed a
@@ -27,17 +28,12 @@
 #include <urcu/rculfhash.h>
 
 #include "index.h"
+#include "subset.h"
 #include "topic.h"
-
-struct index_subs {
-	struct rcu_head rcu;
-	uint32_t n;
-	struct rmq_sub e[];
-};
 
 struct index_group {
 	struct rcu_head rcu;
-	struct index_subs *members; /* RCU-published */
+	struct rmq_subset *members; /* RCU-published, one array */
 	uint32_t name_len;
 	char name[];
 };
@@ -52,7 +48,7 @@ struct index_node {
 	struct cds_lfht_node edge;
 	struct rcu_head rcu;
 	struct index_node *parent; /* NULL: an exact filter's node */
-	struct index_subs *subs; /* RCU-published */
+	struct rmq_subset *subs; /* RCU-published */
 	struct index_groups *groups; /* RCU-published */
 	struct index_node *plus, *hash; /* RCU-published children */
 	uint32_t nchildren; /* writers only */
@@ -147,7 +143,7 @@ static void
 index_free_group_rcu(struct rcu_head *h)
 {
 	struct index_group *g = caa_container_of(h, struct index_group, rcu);
-	free(g->members);
+	rmq_subset_free_now(g->members);
 	free(g);
 }
 
@@ -183,12 +179,12 @@ index_node_free_now(struct index_node *n)
 	struct index_groups *gs = n->groups;
 	if (gs) {
 		for (uint32_t i = 0; i < gs->n; i++) {
-			free(gs->g[i]->members);
+			rmq_subset_free_now(gs->g[i]->members);
 			free(gs->g[i]);
 		}
 		free(gs);
 	}
-	free(n->subs);
+	rmq_subset_free_now(n->subs);
 	free(n);
 }
 
@@ -306,60 +302,6 @@ index_node_get(struct rmq_index *ix, const char *f, size_t len, int create)
 	return node;
 }
 
-/* Copy `old` with owner's entry replaced by, or extended with, *sub (when
- * sub is not NULL) or removed (when it is).  *found tells whether owner had
- * an entry.  Returns the new array (NULL when it would be empty), or
- * (void *)-1 when out of memory. */
-static struct index_subs *
-index_subs_edit(const struct index_subs *old, uint64_t owner,
-    const struct rmq_sub *sub, int *found)
-{
-	uint32_t n = old ? old->n : 0, at = n;
-	for (uint32_t i = 0; i < n; i++) {
-		if (old->e[i].owner == owner) {
-			at = i;
-			break;
-		}
-	}
-	*found = at < n;
-	uint32_t m = sub ? (*found ? n : n + 1) : (*found ? n - 1 : n);
-	if (m == 0)
-		return NULL;
-	struct index_subs *s = malloc(sizeof(*s) + m * sizeof(s->e[0]));
-	if (s == NULL)
-		return (void *)-1;
-	s->n = m;
-	if (sub) {
-		if (n)
-			memcpy(s->e, old->e, n * sizeof(s->e[0]));
-		s->e[at] = *sub;
-	} else {
-		if (at)
-			memcpy(s->e, old->e, at * sizeof(s->e[0]));
-		if (n - at - 1 > 0)
-			memcpy(s->e + at, old->e + at + 1,
-			    (n - at - 1) * sizeof(s->e[0]));
-	}
-	return s;
-}
-
-/* Replace *slot's array, freeing the old one after a grace period. */
-static int
-index_subs_set(struct index_subs **slot, uint64_t owner,
-    const struct rmq_sub *sub, int *found)
-{
-	struct index_subs *old = *slot;
-	struct index_subs *s = index_subs_edit(old, owner, sub, found);
-	if (s == (void *)-1)
-		return -ENOMEM;
-	if (!sub && !*found)
-		return 0; /* nothing to remove, nothing changed */
-	rcu_assign_pointer(*slot, s);
-	if (old)
-		call_rcu(&old->rcu, index_free_rcu);
-	return 0;
-}
-
 static struct index_group *
 index_group_find(const struct index_groups *gs, const struct rmq_str *name,
     uint32_t *at)
@@ -458,7 +400,7 @@ rmq_index_add(struct rmq_index *ix, const char *filter, size_t len,
 	if (node == NULL)
 		goto out;
 	if (!shared) {
-		rc = index_subs_set(&node->subs, sub->owner, sub, &found);
+		rc = rmq_subset_put(&node->subs, sub, 1, &found);
 	} else {
 		uint32_t at;
 		struct index_group *g =
@@ -469,17 +411,15 @@ rmq_index_add(struct rmq_index *ix, const char *filter, size_t len,
 				goto out;
 			g->name_len = group.len;
 			memcpy(g->name, group.p, group.len);
-			rc = index_subs_set(&g->members, sub->owner, sub,
-			    &found);
+			rc = rmq_subset_put(&g->members, sub, 0, &found);
 			if (rc == 0)
 				rc = index_groups_edit(node, g, 0, 1);
 			if (rc != 0) {
-				free(g->members);
+				rmq_subset_free_now(g->members);
 				free(g);
 			}
 		} else {
-			rc = index_subs_set(&g->members, sub->owner, sub,
-			    &found);
+			rc = rmq_subset_put(&g->members, sub, 0, &found);
 		}
 	}
 	if (rc == 0 && !found)
@@ -506,14 +446,14 @@ rmq_index_remove(struct rmq_index *ix, const char *filter, size_t len,
 	if (node == NULL)
 		goto out;
 	if (!shared) {
-		rc = index_subs_set(&node->subs, owner, NULL, &found);
+		rc = rmq_subset_del(&node->subs, owner, &found);
 	} else {
 		uint32_t at;
 		struct index_group *g =
 		    index_group_find(node->groups, &group, &at);
 		if (g == NULL)
 			goto out;
-		rc = index_subs_set(&g->members, owner, NULL, &found);
+		rc = rmq_subset_del(&g->members, owner, &found);
 		if (rc == 0 && found && g->members == NULL) {
 			rc = index_groups_edit(node, g, at, 0);
 			if (rc == 0)
@@ -546,20 +486,13 @@ struct index_walk {
 static void
 index_visit_node(struct index_walk *w, const struct index_node *node)
 {
-	const struct index_subs *s = rcu_dereference(node->subs);
-	if (s) {
-		w->visit(w->ctx, s->e, s->n, NULL);
-		w->visited += s->n;
-	}
+	w->visited += rmq_subset_visit(&node->subs, w->visit, w->ctx, NULL);
 	const struct index_groups *gs = rcu_dereference(node->groups);
 	for (uint32_t i = 0; gs && i < gs->n; i++) {
 		const struct index_group *g = gs->g[i];
-		const struct index_subs *m = rcu_dereference(g->members);
-		if (m == NULL)
-			continue;
 		struct rmq_str name = { g->name, g->name_len };
-		w->visit(w->ctx, m->e, m->n, &name);
-		w->visited += m->n;
+		w->visited +=
+		    rmq_subset_visit(&g->members, w->visit, w->ctx, &name);
 	}
 }
 
