@@ -919,6 +919,18 @@ h_borrow(struct harness *h, struct rmq_loop *by)
 	return 0;
 }
 
+/* A loop serving one connection that it does not read (so it does not
+ * see what the peer does): the test's fd. */
+static int
+h_lent_start(struct harness *h, int kind, int rcvbuf)
+{
+	h->no_read = 1;
+	h_start(kind, LENT_TICK_MS);
+	int fd = client_connect(h, rcvbuf);
+	cr_assert(wait_until(&h->accepted, 1), "%s: no connection", h->name);
+	return fd;
+}
+
 /* A loop woken by its own I/O while lent waits for the borrower. */
 static void
 h_assert_lent(struct harness *h)
@@ -956,10 +968,7 @@ scenario_lent_write(int kind)
 	h->src = malloc(BIG_BYTES);
 	cr_assert_not_null(h->src);
 	fill(h->src, BIG_BYTES, 7);
-	h->no_read = 1;
-	h_start(kind, LENT_TICK_MS);
-	int fd = client_connect(h, 65536);
-	cr_assert(wait_until(&h->accepted, 1), "%s: no connection", h->name);
+	int fd = h_lent_start(h, kind, 65536);
 	if (!h_borrow(h, &by))
 		goto out;
 	h_assert_lent(h);
@@ -1007,10 +1016,7 @@ scenario_lent_close_pending(int kind)
 	h->src = malloc(BIG_BYTES);
 	cr_assert_not_null(h->src);
 	memset(h->src, 'c', BIG_BYTES);
-	h->no_read = 1;
-	h_start(kind, LENT_TICK_MS);
-	int fd = client_connect(h, 65536);
-	cr_assert(wait_until(&h->accepted, 1), "%s: no connection", h->name);
+	int fd = h_lent_start(h, kind, 65536);
 	if (!h_borrow(h, &by))
 		goto out;
 	struct sconn *sc = h_big_write_lent(h);
@@ -1045,10 +1051,7 @@ scenario_lent_write_error(int kind)
 	struct harness *h = &H;
 	struct rmq_loop by = { 0 };
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	h->no_read = 1; /* the loop itself does not see the reset */
-	h_start(kind, LENT_TICK_MS);
-	int fd = client_connect(h, 0);
-	cr_assert(wait_until(&h->accepted, 1), "%s: no connection", h->name);
+	int fd = h_lent_start(h, kind, 0);
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
 	usleep(20000);
