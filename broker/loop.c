@@ -142,10 +142,12 @@ rmq_loop_give_back(struct rmq_loop *loop)
 	if (atomic_exchange(&loop->state, RMQ_LOOP_ASLEEP) ==
 	    RMQ_LOOP_LENT_WAITED)
 		loop_futex(&loop->state, FUTEX_WAKE, 1);
-	/* Work queued while the loop was lent found it LENT and left the
-	 * wake-up to us: look for it only after the exchange (a full
-	 * barrier, as in the backend's own check before it sleeps). */
-	if (wake || (loop->hooks.pending && loop->hooks.pending(loop)))
+	/* Work queued, or a stop asked, while the loop was lent found it
+	 * LENT and left the wake-up to us: look for it only after the
+	 * exchange (a full barrier, as in the backend's own check before it
+	 * sleeps). */
+	if (wake || atomic_load(&loop->stop) ||
+	    (loop->hooks.pending && loop->hooks.pending(loop)))
 		loop->ops->wake(loop);
 }
 

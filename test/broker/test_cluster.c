@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -66,7 +67,7 @@ setup(void)
 	rmq_config_defaults(&cfg);
 	cfg.threads = 1;
 	cfg.listeners[0].port = 0;
-	cfg.admin.port = 0;
+	cfg.admin.host[0] = '\0'; /* no admin listener */
 	cfg.sys_interval = 0;
 	cr_assert_eq(rmq_broker_init(&broker, &cfg), 0);
 	rmq_cluster_attach(&broker, &hooks);
@@ -116,23 +117,41 @@ client_connect(void)
 	return fd;
 }
 
+/* Exactly n bytes.  EINTR is retried: the io_uring probe in
+ * rmq_broker_init tears a ring down on this thread, and on some kernels the
+ * task work that leaves interrupts the thread's next timed socket wait. */
+static int
+recv_all(int fd, uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = recv(fd, p, n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
 /* One whole packet: its first byte, the body into body (up to cap). */
 static int
 read_packet(int fd, uint8_t *body, size_t cap, size_t *len)
 {
 	uint8_t first;
-	if (recv(fd, &first, 1, MSG_WAITALL) != 1)
+	if (recv_all(fd, &first, 1) != 0)
 		return -1;
 	size_t n = 0, mult = 1;
 	uint8_t b;
 	do {
-		if (recv(fd, &b, 1, MSG_WAITALL) != 1)
+		if (recv_all(fd, &b, 1) != 0)
 			return -1;
 		n += (size_t)(b & 0x7F) * mult;
 		mult *= 128;
 	} while (b & 0x80);
 	cr_assert_leq(n, cap);
-	if (n && recv(fd, body, n, MSG_WAITALL) != (ssize_t)n)
+	if (n && recv_all(fd, body, n) != 0)
 		return -1;
 	*len = n;
 	return first;
