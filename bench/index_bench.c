@@ -683,15 +683,6 @@ bench_print_json(const struct bench_opts *o, const struct bench_shape *sh,
 	printf("]}\n");
 }
 
-static void
-bench_count_visit(void *ctx, const struct rmq_sub *subs, uint32_t n,
-    const struct rmq_str *group)
-{
-	(void)subs;
-	(void)group;
-	*(uint64_t *)ctx += n;
-}
-
 /* One filter shared by many owners (a broadcast topic): what an add and
  * a remove cost when the filter already has about N, and one lookup. */
 static int
@@ -715,7 +706,7 @@ bench_one_filter(const struct bench_opts *o)
 	}
 	uint64_t rss1 = bench_rss(), seen = 0;
 	t0 = bench_now_ns();
-	rmq_index_match(ix, f, sizeof(f) - 1, bench_count_visit, &seen);
+	rmq_index_match(ix, f, sizeof(f) - 1, bench_count, &seen);
 	uint64_t lookup_ns = bench_now_ns() - t0;
 	if (seen != n) {
 		fprintf(stderr,

@@ -127,7 +127,6 @@ rmq_loop_borrow(struct rmq_loop *loop, const struct rmq_loop *by)
 	int v = RMQ_LOOP_ASLEEP;
 	if (!atomic_compare_exchange_strong(&loop->state, &v, RMQ_LOOP_LENT))
 		return 0;
-	loop->lent = 1;
 	/* The sleeper's clock stopped when it went to sleep. */
 	if (loop->now_ms < by->now_ms)
 		loop->now_ms = by->now_ms;
@@ -135,10 +134,9 @@ rmq_loop_borrow(struct rmq_loop *loop, const struct rmq_loop *by)
 }
 
 void
-rmq_loop_give_back(struct rmq_loop *loop)
+rmq_loop_give_back(struct rmq_loop *loop, int owed)
 {
-	int wake = loop->ops->lent_end(loop);
-	loop->lent = 0;
+	int wake = loop->ops->lent_end(loop) || owed;
 	if (atomic_exchange(&loop->state, RMQ_LOOP_ASLEEP) ==
 	    RMQ_LOOP_LENT_WAITED)
 		loop_futex(&loop->state, FUTEX_WAKE, 1);

@@ -123,7 +123,6 @@ struct rmq_loop {
 	uint64_t next_tick_ms;
 	atomic_int stop;
 	atomic_int state; /* RMQ_LOOP_RUNNING, _ASLEEP, _LENT, _LENT_WAITED */
-	uint8_t lent; /* set while a borrower runs the loop's work */
 	int stop_seen;
 	uint32_t nconns; /* open connections (listeners not counted) */
 	rmq_counter turns; /* read by metrics scrapes */
@@ -187,9 +186,20 @@ void rmq_loop_stop(struct rmq_loop *loop);
  * loop thread. */
 int rmq_loop_borrow(struct rmq_loop *loop, const struct rmq_loop *by);
 
-/* Give a borrowed loop back; wakes it when the borrower left it work or
- * other threads queued some meanwhile. */
-void rmq_loop_give_back(struct rmq_loop *loop);
+/* Give a borrowed loop back; wakes it when the borrower left it work (the
+ * backend's, or `owed`: the owner's own, such as batches for other loops)
+ * or other threads queued some meanwhile. */
+void rmq_loop_give_back(struct rmq_loop *loop, int owed);
+
+/* Whether a borrower runs the loop's work now: the backend's I/O must not
+ * touch the loop's own kernel queues then.  The thread running the loop's
+ * work (owner or borrower). */
+static inline int
+rmq_loop_lent(struct rmq_loop *loop)
+{
+	return atomic_load_explicit(&loop->state, memory_order_relaxed) >=
+	    RMQ_LOOP_LENT;
+}
 
 /* For backends: the loop has come back from its wait; returns once the
  * loop is its own again (a borrower may still be running its work). */

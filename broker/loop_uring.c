@@ -461,6 +461,33 @@ uring_read_start(struct rmq_conn *conn, rmq_read_cb cb)
 static void uring_on_send(struct uring_loop *l, struct uring_conn *c, int res);
 static void uring_conn_finish(struct uring_loop *l, struct uring_conn *c);
 
+/* Advance the write in progress past `done` bytes, which may end inside an
+ * iovec.  Returns whether anything is left. */
+static int
+uring_advance(struct uring_conn *c, size_t done)
+{
+	while (c->wiovcnt > 0 && done >= c->wiov->iov_len) {
+		done -= c->wiov->iov_len;
+		c->wiov++;
+		c->wiovcnt--;
+	}
+	if (c->wiovcnt == 0)
+		return 0;
+	c->wiov->iov_base = (uint8_t *)c->wiov->iov_base + done;
+	c->wiov->iov_len -= done;
+	return 1;
+}
+
+/* Cancel what c has in the ring; the completion finishes the close. */
+static void
+uring_cancel(struct uring_loop *l, struct uring_conn *c)
+{
+	struct io_uring_sqe *sqe = uring_sqe(l);
+	io_uring_prep_cancel_fd(sqe, c->base.fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data(sqe, uring_tag(c, URING_OP_CANCEL));
+	c->inflight++;
+}
+
 /* Leave c for the owner to finish (what), once the loop is back. */
 static void
 uring_lent_leave(struct uring_loop *l, struct uring_conn *c, uint8_t what)
@@ -485,15 +512,7 @@ uring_write_lent(struct uring_loop *l, struct uring_conn *c)
 		c->lent_err = (uint8_t)(errno < 255 ? errno : EIO);
 		goto done;
 	}
-	size_t left = r > 0 ? (size_t)r : 0;
-	while (c->wiovcnt > 0 && left >= c->wiov->iov_len) {
-		left -= c->wiov->iov_len;
-		c->wiov++;
-		c->wiovcnt--;
-	}
-	if (c->wiovcnt > 0) {
-		c->wiov->iov_base = (uint8_t *)c->wiov->iov_base + left;
-		c->wiov->iov_len -= left;
+	if (uring_advance(c, r > 0 ? (size_t)r : 0)) {
 		uring_lent_leave(l, c, URING_LENT_SEND);
 		return;
 	}
@@ -546,16 +565,10 @@ uring_take_back(struct uring_loop *l)
 			}
 		}
 		if (what & URING_LENT_CANCEL) {
-			if (c->inflight > 0) {
-				struct io_uring_sqe *sqe = uring_sqe(l);
-				io_uring_prep_cancel_fd(sqe, c->base.fd,
-				    IORING_ASYNC_CANCEL_ALL);
-				io_uring_sqe_set_data(sqe,
-				    uring_tag(c, URING_OP_CANCEL));
-				c->inflight++;
-			} else {
+			if (c->inflight > 0)
+				uring_cancel(l, c);
+			else
 				uring_conn_finish(l, c);
-			}
 		}
 	}
 }
@@ -574,7 +587,7 @@ uring_write(struct rmq_conn *conn, struct iovec *iov, int n, rmq_write_cb cb)
 	c->wiovcnt = n;
 	c->write_cb = cb;
 	c->sending = 1;
-	if (conn->loop->lent)
+	if (rmq_loop_lent(conn->loop))
 		uring_write_lent((struct uring_loop *)conn->loop, c);
 	else
 		uring_arm_send((struct uring_loop *)conn->loop, c);
@@ -630,16 +643,12 @@ uring_close(struct rmq_conn *conn, rmq_close_cb cb)
 		*pp = c->next_starved;
 		c->starved = 0;
 	}
-	if (c->inflight > 0 && conn->loop->lent) {
+	if (c->inflight > 0 && rmq_loop_lent(conn->loop))
 		uring_lent_leave(l, c, URING_LENT_CANCEL);
-	} else if (c->inflight > 0) {
-		struct io_uring_sqe *sqe = uring_sqe(l);
-		io_uring_prep_cancel_fd(sqe, conn->fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data(sqe, uring_tag(c, URING_OP_CANCEL));
-		c->inflight++;
-	} else {
+	else if (c->inflight > 0)
+		uring_cancel(l, c);
+	else
 		uring_conn_finish(l, c);
-	}
 }
 
 static void
@@ -701,20 +710,12 @@ uring_on_send(struct uring_loop *l, struct uring_conn *c, int res)
 	c->inflight--;
 	if (res >= 0 && !c->base.closing) {
 		/* Advance past what was written; send the rest. */
-		size_t left = (size_t)res;
-		while (c->wiovcnt > 0 && left >= c->wiov->iov_len) {
-			left -= c->wiov->iov_len;
-			c->wiov++;
-			c->wiovcnt--;
-		}
-		if (c->wiovcnt > 0) {
+		if (uring_advance(c, (size_t)res)) {
 			if (res == 0) {
 				res =
 				    -EPIPE; /* no progress: the peer is gone */
 				goto done;
 			}
-			c->wiov->iov_base = (uint8_t *)c->wiov->iov_base + left;
-			c->wiov->iov_len -= left;
 			uring_arm_send(l, c);
 			return;
 		}

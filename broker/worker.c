@@ -302,7 +302,7 @@ worker_lend(struct rmq_worker *w, struct rmq_worker *dst,
 	if (m->deliver.n > WORKER_LEND_MAX || !rmq_loop_borrow(loop, w->loop))
 		return 0;
 	if (worker_pending(loop)) {
-		rmq_loop_give_back(loop);
+		rmq_loop_give_back(loop, 0);
 		return 0;
 	}
 	dst->turn_us = w->turn_us;
@@ -314,10 +314,7 @@ worker_lend(struct rmq_worker *w, struct rmq_worker *dst,
 	while (loop->ops->lent_complete(loop) > 0);
 	/* Batches its sessions made for others (a will, say) go out on its
 	 * own turn: wake it for them. */
-	int more = dst->outmask != 0;
-	rmq_loop_give_back(loop);
-	if (more)
-		loop->ops->wake(loop);
+	rmq_loop_give_back(loop, dst->outmask != 0);
 	return 1;
 }
 

@@ -937,7 +937,7 @@ h_assert_lent(struct harness *h)
 {
 	cr_assert_eq(atomic_load(&h->loop->state), RMQ_LOOP_LENT,
 	    "%s: state %d while lent", h->name, atomic_load(&h->loop->state));
-	cr_assert(h->loop->lent);
+	cr_assert(rmq_loop_lent(h->loop));
 }
 
 static struct sconn *
@@ -985,7 +985,7 @@ scenario_lent_write(int kind)
 	atomic_store(&h->big_cbs, 0);
 
 	h_big_write_lent(h);
-	rmq_loop_give_back(h->loop);
+	rmq_loop_give_back(h->loop, 0);
 
 	uint8_t hello[5];
 	recv_exact(h, fd, hello, 5, 5);
@@ -1021,7 +1021,7 @@ scenario_lent_close_pending(int kind)
 		goto out;
 	struct sconn *sc = h_big_write_lent(h);
 	sconn_close(sc);
-	rmq_loop_give_back(h->loop);
+	rmq_loop_give_back(h->loop, 0);
 	cr_assert(wait_until(&h->closes, 1), "%s: no close callback", h->name);
 	cr_assert_eq(atomic_load(&h->big_cbs), 1);
 	cr_assert_eq(atomic_load(&h->big_status), -ECANCELED,
@@ -1068,7 +1068,7 @@ scenario_lent_write_error(int kind)
 	sconn_close(sc);
 	cr_assert_eq(atomic_load(&h->closes), 0,
 	    "%s: closed on the borrower's thread", h->name);
-	rmq_loop_give_back(h->loop);
+	rmq_loop_give_back(h->loop, 0);
 	cr_assert(wait_until(&h->closes, 1), "%s: no close callback", h->name);
 out:
 	h_stop(h);

@@ -132,14 +132,14 @@ def sighup_changes_the_log_level(_):
         stopped(b)
 
 
-def stuck_client(b):
+def stuck_client(b, cid="stuck", messages=500):
     """A 5.0 client that subscribes and then never reads, with a backlog
     that cannot all be written."""
-    r = raw_subscriber(b, "stuck", "st/t", version=5, rcvbuf=4096)
-    p = Client(b, "stuck-p")
+    r = raw_subscriber(b, cid, cid + "/t", version=5, rcvbuf=4096)
+    p = Client(b, cid + "-p")
     # More than the socket buffers hold (tcp_wmem grows to 4 MiB).
-    for _ in range(500):
-        p.c.publish("st/t", b"x" * 20000, 0)
+    for _ in range(messages):
+        p.c.publish(cid + "/t", b"x" * 20000, 0)
     p.close()
     b.wait_connections(1)
     return r
@@ -176,12 +176,7 @@ def sigterm_during_a_takeover(_):
     # waiting newcomer may go first: the broker must neither touch it
     # afterwards nor hang, and exits 0.
     b = Broker("--shutdown-grace", "1", threads=1)
-    stuck = raw_subscriber(b, "tk", "tk/t", version=5, rcvbuf=4096)
-    p = Client(b, "tk-p")
-    for _ in range(300):
-        p.c.publish("tk/t", b"x" * 20000, 0)
-    p.close()
-    b.wait_connections(1)
+    stuck = stuck_client(b, "tk", 300)
     newcomer = Raw(b)
     newcomer.send(connect_packet("tk", version=5))
     time.sleep(0.3)
