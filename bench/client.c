@@ -752,20 +752,23 @@ bench_publish(struct rmq_bench_loop *L, uint64_t now, uint64_t *wait_ns)
 			*wait_ns = 500000;
 		return wrote;
 	}
-	/* Paced: the loop's publishers take turns, one message each, every
-	 * interval / np; a publisher that cannot send counts as behind. */
-	double step = cfg->interval_ms * 1e6 / np;
-	uint64_t due = (uint64_t)((double)(now - L->t_start) / step) + 1;
-	if (due > L->sched_done + np) {
-		L->st.behind += due - L->sched_done - np;
-		L->sched_done = due - np;
-	}
-	while (L->sched_done < due) {
-		struct rmq_bench_conn *c = &L->conns[lo + L->sched_cursor];
-		L->sched_cursor = (L->sched_cursor + 1) % np;
-		L->sched_done++;
+	/* Paced: each publisher sends once per interval, at the offset its
+	 * arrival pattern gives (arrival.h); one whose next turn is due
+	 * already counts as behind and is dropped.  Each message is stamped
+	 * as it is written, so that a burst's later messages do not count
+	 * this loop's own writes of the earlier ones as latency. */
+	struct rmq_bench_sched *sc = &L->sched;
+	uint64_t rel = now - L->t_start;
+	L->st.behind += rmq_bench_sched_skip(sc, rel);
+	while (rmq_bench_sched_due(sc) <= rel) {
+		struct rmq_bench_conn *c =
+		    &L->conns[lo + rmq_bench_sched_take(sc)];
 		if (cfg->limit && c->seq >= cfg->limit)
 			continue;
+		if (wrote) {
+			now = rmq_bench_now();
+			rel = now - L->t_start;
+		}
 		if (c->state == RMQ_CS_READY &&
 		    bench_pub_fill(L, c, now, 1) == 1) {
 			if (!c->want_out)
@@ -775,8 +778,7 @@ bench_publish(struct rmq_bench_loop *L, uint64_t now, uint64_t *wait_ns)
 			L->st.behind++;
 		}
 	}
-	uint64_t next = L->t_start + (uint64_t)((double)L->sched_done * step);
-	*wait_ns = next > now ? next - now : 0;
+	*wait_ns = rmq_bench_sched_due(sc) - rel;
 	return 0;
 }
 
@@ -1133,6 +1135,11 @@ rmq_bench_loop_init(struct rmq_bench_loop *L, struct rmq_bench_run *run,
 	L->range[2] = ns + np;
 	L->range[3] = ns + np + nc;
 	L->nconns = ns + np + nc;
+	if (run->cfg->interval_ms > 0 &&
+	    rmq_bench_sched_init(&L->sched, run->cfg->arrival,
+		(uint64_t)(run->cfg->interval_ms * 1e6), np, id, nl,
+		plan->npubs, run->cfg->arrival_seed) != 0)
+		return -ENOMEM;
 	L->conns = calloc(L->nconns ? L->nconns : 1, sizeof(*L->conns));
 	L->ticks = calloc(RMQ_BENCH_MAX_TICKS, sizeof(*L->ticks));
 	L->rcap = BENCH_RBUF;
@@ -1193,6 +1200,7 @@ rmq_bench_loop_init(struct rmq_bench_loop *L, struct rmq_bench_run *run,
 void
 rmq_bench_loop_fini(struct rmq_bench_loop *L)
 {
+	rmq_bench_sched_fini(&L->sched);
 	for (uint32_t i = 0; i < L->nconns; i++) {
 		struct rmq_bench_conn *c = &L->conns[i];
 		if (c->ssl)

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "arrival.h"
 #include "codec.h"
 #include "hist.h"
 #include "run.h"
@@ -75,8 +76,7 @@ struct rmq_bench_loop {
 	uint64_t t_start, t_measure, t_end; /* copies, once RUN is seen */
 	uint32_t connecting;
 	int e2e_blocked; /* a publisher waits for receivers' progress */
-	uint32_t sched_cursor;
-	uint64_t sched_done;
+	struct rmq_bench_sched sched; /* paced publishers (-I) */
 	uint64_t next_scan;
 	uint64_t next_ping_scan;
 	uint8_t *rbuf;

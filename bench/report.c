@@ -229,10 +229,12 @@ rmq_bench_report_json(FILE *f, const struct rmq_bench_cfg *cfg,
 	fprintf(f,
 	    "],\"port\":%u,\"publishers\":%u,\"subscribers\":%u,"
 	    "\"connections\":%u,\"qos\":%u,\"size\":%u,"
-	    "\"protocol\":%u,\"interval_ms\":%g,\"inflight\":%u,"
+	    "\"protocol\":%u,\"interval_ms\":%g,\"arrival\":\"%s\","
+	    "\"inflight\":%u,"
 	    "\"threads\":%u,\"warmup_s\":%g,\"duration_s\":%g,",
 	    cfg->port, r->npubs, r->nsubs, r->nconns, cfg->qos, cfg->size,
-	    cfg->version, cfg->interval_ms, cfg->inflight, r->nloops,
+	    cfg->version, cfg->interval_ms,
+	    rmq_bench_arrival_name(cfg->arrival), cfg->inflight, r->nloops,
 	    cfg->warmup_s, cfg->duration_s);
 	fprintf(f,
 	    "\"completed\":%s,\"error\":", r->completed ? "true" : "false");

@@ -61,6 +61,8 @@ rmq_bench_cfg_defaults(struct rmq_bench_cfg *cfg, enum rmq_bench_mode mode,
 	 * scenarios run unlimited, with a window, and connect at once. */
 	cfg->interval_ms = mode == RMQ_BENCH_RUN ? 0 : 1000;
 	cfg->conn_interval_ms = mode == RMQ_BENCH_RUN ? 0 : 10;
+	cfg->arrival = RMQ_ARRIVAL_EVEN;
+	cfg->arrival_seed = 1;
 	cfg->duration_s = 10;
 	cfg->warmup_s = mode == RMQ_BENCH_RUN ? 1 : 0;
 	cfg->drain_s = 5;
@@ -179,6 +181,8 @@ enum bench_opt {
 	OPT_CACERT,
 	OPT_CERT,
 	OPT_KEY,
+	OPT_ARRIVAL,
+	OPT_SEED,
 };
 
 struct bench_optdef {
@@ -200,6 +204,8 @@ static const struct bench_optdef bench_opts[] = {
 	{ 'I', "interval_of_msg", 1, OPT_INTERVAL },
 	{ 'i', "interval", 1, OPT_CONN_INTERVAL },
 	{ 0, "connect-rate", 1, OPT_CONN_RATE },
+	{ 0, "arrival", 1, OPT_ARRIVAL },
+	{ 0, "seed", 1, OPT_SEED },
 	{ 0, "duration", 1, OPT_DURATION },
 	{ 0, "warmup", 1, OPT_WARMUP },
 	{ 0, "drain", 1, OPT_DRAIN },
@@ -330,6 +336,20 @@ bench_apply(struct rmq_bench_cfg *cfg, enum bench_opt id, const char *name,
 		if (bench_num(val, 0.001, 1e9, &d) != 0)
 			break;
 		cfg->conn_interval_ms = 1000.0 / d;
+		return 0;
+	case OPT_ARRIVAL: {
+		int a = rmq_bench_arrival_from(val);
+		if (a < 0)
+			return bench_fail(err, errlen,
+			    "--arrival takes even, random or aligned, not '%s'",
+			    val);
+		cfg->arrival = (enum rmq_bench_arrival)a;
+		return 0;
+	}
+	case OPT_SEED:
+		if (bench_uint(val, 0, UINT64_MAX, &u) != 0)
+			break;
+		cfg->arrival_seed = u;
 		return 0;
 	case OPT_DURATION:
 		if (bench_num(val, 0.001, 86400 * 7, &d) != 0)

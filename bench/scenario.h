@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arrival.h"
+
 #define RMQ_BENCH_MAX_HOSTS 16
 #define RMQ_BENCH_MAX_SRC 64
 
@@ -59,6 +61,8 @@ struct rmq_bench_cfg {
 	uint32_t size; /* payload bytes */
 	double interval_ms; /* -I: per publisher; 0 = unlimited */
 	double conn_interval_ms; /* -i: between connection starts */
+	enum rmq_bench_arrival arrival; /* --arrival: offsets within -I */
+	uint64_t arrival_seed; /* --seed: random arrivals */
 	double duration_s;
 	double warmup_s;
 	double drain_s;

@@ -120,6 +120,23 @@ Test(cfg, long_options_with_equals_and_rates)
 	cr_assert_eq(cfg.direct, RMQ_DIRECT_TCP);
 }
 
+Test(cfg, arrival_pattern)
+{
+	cr_assert_eq(parse("run p2p -I 10"), 0, "%s", err);
+	cr_assert_eq(cfg.arrival, RMQ_ARRIVAL_EVEN);
+	cr_assert_eq(cfg.arrival_seed, 1);
+	cr_assert_eq(parse("run p2p -I 10 --arrival random --seed 7"), 0, "%s",
+	    err);
+	cr_assert_eq(cfg.arrival, RMQ_ARRIVAL_RANDOM);
+	cr_assert_eq(cfg.arrival_seed, 7);
+	cr_assert_eq(parse("run p2p --arrival=aligned"), 0, "%s", err);
+	cr_assert_eq(cfg.arrival, RMQ_ARRIVAL_ALIGNED);
+	cr_assert_eq(parse("run p2p --arrival bursty"), -EINVAL);
+	cr_assert(strstr(err, "bursty") != NULL && strstr(err, "aligned"), "%s",
+	    err);
+	cr_assert_eq(parse("run p2p --seed -1"), -EINVAL);
+}
+
 Test(cfg, errors_say_what_is_wrong)
 {
 	cr_assert_eq(parse("run nosuch"), -EINVAL);
