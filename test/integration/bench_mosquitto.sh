@@ -95,6 +95,19 @@ check "$dir/fanin.json" 'r["completed"]' 'r["delivered"] > 0' \
 	'r["delivered"] == r["expected"]' 'r["lost"] == 0' \
 	'r["duplicated"] == 0' 'r["out_of_order"] == 0' || fail "fanin counts"
 
+echo "# 2b: p2p paced in one burst per interval, and on independent clocks"
+for arrival in aligned random; do
+	timeout 60 "$bench" run p2p -h 127.0.0.1 -p "$port" --clients 20 -q 1 \
+		-I 20 --arrival "$arrival" --duration 1 --warmup 0.2 \
+		--json "$dir/p2p-$arrival.json" --quiet ||
+		fail "p2p --arrival $arrival exited $?"
+	check "$dir/p2p-$arrival.json" 'r["completed"]' \
+		"r[\"arrival\"] == \"$arrival\"" 'r["delivered"] > 0' \
+		'r["delivered"] == r["expected"]' 'r["sent"] == r["expected"]' \
+		'r["lost"] == 0' 'r["duplicated"] == 0' \
+		'r["out_of_order"] == 0' || fail "p2p --arrival $arrival counts"
+done
+
 echo "# 3: shared subscription QoS 1"
 timeout 60 "$bench" run sharedsub -h 127.0.0.1 -p "$port" --clients 8 \
 	--subs 3 -q 1 --duration 1 --warmup 0 --json "$dir/shared.json" \
