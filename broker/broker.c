@@ -16,6 +16,7 @@
 #include <urcu-qsbr.h>
 
 #include "admin.h"
+#include "arena.h"
 #include "log.h"
 #include "registry.h"
 #include "retain.h"
@@ -161,6 +162,19 @@ broker_thread(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "ringmq-loop%u", w->id);
 	pthread_setname_np(pthread_self(), name);
+	int a = rmq_arena_bind_new();
+	if (a > 0) {
+		__atomic_store_n(&w->arena, a, __ATOMIC_RELEASE);
+		rmq_log(RMQ_LOG_DEBUG,
+		    "worker %u allocates from jemalloc "
+		    "arena %d",
+		    w->id, a);
+	} else if (a != -ENOTSUP) {
+		rmq_log(RMQ_LOG_WARNING,
+		    "worker %u: no allocator arena of its own (%s); it shares "
+		    "jemalloc's",
+		    w->id, strerror(-a));
+	}
 	int rc = rmq_loop_run(w->loop);
 	if (rc != 0)
 		rmq_log(RMQ_LOG_ERROR, "worker %u stopped: %s", w->id,

@@ -18,6 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "metrics.h"
 #include "reason.h"
 #include "registry.h"
@@ -384,6 +385,18 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 		    i,
 		    (unsigned long long)rmq_counter_get(&st->handoffs_queued),
 		    i, (unsigned long long)rmq_counter_get(&st->handoffs_lent));
+	}
+	metrics_head(&m, "ringmq_loop_allocated_bytes", "gauge",
+	    "Bytes allocated from each worker loop's own allocator arena "
+	    "(jemalloc; absent without it).");
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		int a =
+		    __atomic_load_n(&b->workers[i]->arena, __ATOMIC_ACQUIRE);
+		int64_t v = a > 0 ? rmq_arena_allocated((unsigned)a) : -1;
+		if (v >= 0)
+			metrics_printf(&m,
+			    "ringmq_loop_allocated_bytes{loop=\"%u\"} %lld\n",
+			    i, (long long)v);
 	}
 	metrics_per_loop(&m, b, "ringmq_queued_messages", "gauge",
 	    "Messages waiting in sessions' queues, per worker loop "

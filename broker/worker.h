@@ -108,6 +108,7 @@ struct rmq_worker {
 	struct rmq_config cfg;
 	struct rmq_loop *loop;
 	unsigned id;
+	int arena; /* its own jemalloc arena (arena.h), 0 if none; atomic */
 
 	struct rmq_session **table;
 	uint32_t table_cap, table_used;
