@@ -102,6 +102,14 @@ def labelled_metrics_move(b):
         total(before, "ringmq_listener_accepted_total") >= 2
     assert total(during, "ringmq_loop_events_total") > \
         total(before, "ringmq_loop_events_total")
+    # Each loop's own allocator arena: a series for every loop (or none,
+    # in a build without jemalloc), never a negative count.
+    alloc = [l for l in during.splitlines()
+             if l.startswith("ringmq_loop_allocated_bytes{")]
+    loops = [l for l in during.splitlines()
+             if l.startswith("ringmq_loop_turns_total{")]
+    assert len(alloc) in (0, len(loops)) and loops, (alloc, loops)
+    assert all(float(l.rsplit(" ", 1)[1]) >= 0 for l in alloc), alloc
     # The histogram: cumulative buckets, +Inf equal to the count, and at
     # least the 10 deliveries just made.
     buckets = [float(l.rsplit(" ", 1)[1]) for l in during.splitlines()
