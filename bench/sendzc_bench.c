@@ -87,13 +87,12 @@ zc_receiver(void *arg)
 	return NULL;
 }
 
-/* A connected pair on addr: *out_send and *out_recv. */
+/* A connected pair on 127.0.0.1: *out_send and *out_recv. */
 static int
-zc_pair(const char *addr, int *out_send, int *out_recv)
+zc_pair(int *out_send, int *out_recv)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
-		return -EINVAL;
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	socklen_t len = sizeof(sa);
 	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
@@ -140,11 +139,11 @@ struct zc_result {
  * flight (each its own slice of one buffer, written once and never
  * changed, so a zero-copy send may still be reading it). */
 static int
-zc_stream(const char *addr, int zc, size_t size, uint64_t total, unsigned depth,
+zc_stream(int zc, size_t size, uint64_t total, unsigned depth,
     struct zc_result *res)
 {
 	int s, r;
-	int rc = zc_pair(addr, &s, &r);
+	int rc = zc_pair(&s, &r);
 	if (rc != 0)
 		return rc;
 	char *buf = malloc(size * depth);
@@ -245,7 +244,6 @@ zc_stream(const char *addr, int zc, size_t size, uint64_t total, unsigned depth,
 int
 main(int argc, char **argv)
 {
-	const char *addr = "127.0.0.1";
 	double mib = 1024;
 	unsigned depth = 4;
 	int json = 0;
@@ -295,8 +293,7 @@ main(int argc, char **argv)
 	for (unsigned k = 0; k < nsizes; k++) {
 		for (int zc = 0; zc <= 1; zc++) {
 			struct zc_result res;
-			int rc =
-			    zc_stream(addr, zc, sizes[k], total, depth, &res);
+			int rc = zc_stream(zc, sizes[k], total, depth, &res);
 			if (rc != 0) {
 				fprintf(stderr,
 				    "ringmq-sendzc-bench: %s of %zu bytes: "

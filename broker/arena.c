@@ -34,12 +34,12 @@ rmq_arena_current(void)
 	return rc != 0 ? -rc : (int)a;
 }
 
-static int
-arena_refresh(void)
+int
+rmq_arena_refresh(void)
 {
 	uint64_t epoch = 1;
 	size_t sz = sizeof(epoch);
-	return mallctl("epoch", &epoch, &sz, &epoch, sz);
+	return -mallctl("epoch", &epoch, &sz, &epoch, sz);
 }
 
 static int64_t
@@ -62,16 +62,12 @@ arena_stat(unsigned a, const char *what, size_t width)
 int64_t
 rmq_arena_threads(unsigned a)
 {
-	int rc = arena_refresh();
-	return rc != 0 ? -rc : arena_stat(a, "nthreads", sizeof(unsigned));
+	return arena_stat(a, "nthreads", sizeof(unsigned));
 }
 
 int64_t
 rmq_arena_allocated(unsigned a)
 {
-	int rc = arena_refresh();
-	if (rc != 0)
-		return -rc;
 	int64_t s = arena_stat(a, "small.allocated", sizeof(size_t));
 	int64_t l = arena_stat(a, "large.allocated", sizeof(size_t));
 	return s < 0 ? s : l < 0 ? l : s + l;
@@ -87,6 +83,12 @@ rmq_arena_bind_new(void)
 
 int
 rmq_arena_current(void)
+{
+	return -ENOTSUP;
+}
+
+int
+rmq_arena_refresh(void)
 {
 	return -ENOTSUP;
 }

@@ -21,9 +21,13 @@ int rmq_arena_bind_new(void);
 /* The arena the calling thread allocates from, or a negative errno. */
 int rmq_arena_current(void);
 
+/* Bring jemalloc's statistics up to date (once per reading of several
+ * arenas: it merges every thread's counts).  0 or a negative errno. */
+int rmq_arena_refresh(void);
+
 /* How many threads are bound to arena `a`, and the bytes allocated from
- * it (small and large); negative errno if unknown.  Read at the moment
- * of the call (each call refreshes jemalloc's statistics). */
+ * it (small and large), as of the last rmq_arena_refresh; negative errno
+ * if unknown. */
 int64_t rmq_arena_threads(unsigned a);
 int64_t rmq_arena_allocated(unsigned a);
 

@@ -166,9 +166,7 @@ broker_thread(void *arg)
 	if (a > 0) {
 		__atomic_store_n(&w->arena, a, __ATOMIC_RELEASE);
 		rmq_log(RMQ_LOG_DEBUG,
-		    "worker %u allocates from jemalloc "
-		    "arena %d",
-		    w->id, a);
+		    "worker %u allocates from jemalloc arena %d", w->id, a);
 	} else if (a != -ENOTSUP) {
 		rmq_log(RMQ_LOG_WARNING,
 		    "worker %u: no allocator arena of its own (%s); it shares "

@@ -389,7 +389,8 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_head(&m, "ringmq_loop_allocated_bytes", "gauge",
 	    "Bytes allocated from each worker loop's own allocator arena "
 	    "(jemalloc; absent without it).");
-	for (unsigned i = 0; i < b->nworkers; i++) {
+	int arenas = rmq_arena_refresh() == 0;
+	for (unsigned i = 0; arenas && i < b->nworkers; i++) {
 		int a =
 		    __atomic_load_n(&b->workers[i]->arena, __ATOMIC_ACQUIRE);
 		int64_t v = a > 0 ? rmq_arena_allocated((unsigned)a) : -1;

@@ -39,11 +39,13 @@ bind_and_allocate(void *arg)
 	b->arena = rmq_arena_bind_new();
 	b->current = rmq_arena_current();
 	if (b->arena > 0) {
+		rmq_arena_refresh();
 		b->threads = rmq_arena_threads((unsigned)b->arena);
 		b->before = rmq_arena_allocated((unsigned)b->arena);
 		/* Large enough to bypass the thread cache. */
 		void *p = malloc(1 << 20);
 		sink = p;
+		rmq_arena_refresh();
 		b->after = rmq_arena_allocated((unsigned)b->arena);
 		free(sink);
 	}
