@@ -70,7 +70,8 @@ class Broker:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=reader, daemon=True).start()
+        self._reader = threading.Thread(target=reader, daemon=True)
+        self._reader.start()
         if not ready.wait(DEADLINE) or self.port is None:
             self.stop()
             if any("io_uring unavailable" in line for line in self.log):
@@ -86,6 +87,8 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # Every line the broker wrote is in self.log once stop returns.
+        self._reader.join(DEADLINE)
         return self.proc.returncode
 
     def alive(self):
