@@ -107,12 +107,19 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 	for (unsigned i = 0; i < RMQ_MAX_WORKERS; i++)
 		for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++)
 			b->listen_fds[i][j] = -1;
-	if (b->cfg.threads == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		b->cfg.threads = n > 0 ? (unsigned)n : 1;
-	}
+	cpu_set_t allowed;
+	unsigned ncpu = rmq_affinity_allowed(&allowed);
+	if (b->cfg.threads == 0)
+		b->cfg.threads = ncpu;
 	if (b->cfg.threads > RMQ_MAX_WORKERS)
 		b->cfg.threads = RMQ_MAX_WORKERS;
+	int cpus[RMQ_MAX_WORKERS];
+	rc = rmq_affinity_plan(b->cfg.cpu_affinity, &b->cfg.cpu_list, &allowed,
+	    b->cfg.threads, cpus, why, sizeof(why));
+	if (rc != 0) {
+		rmq_log(RMQ_LOG_ERROR, "%s", why);
+		return rc;
+	}
 	rc = rmq_loop_backend(cfg->loop, &b->ops, why, sizeof(why));
 	if (rc != 0) {
 		rmq_log(RMQ_LOG_ERROR, "%s", why);
@@ -120,6 +127,24 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 	}
 	rmq_log(RMQ_LOG_NOTICE, "%u worker loop%s on %s", b->cfg.threads,
 	    b->cfg.threads == 1 ? "" : "s", why);
+	if (cpus[0] >= 0) {
+		cpu_set_t used;
+		CPU_ZERO(&used);
+		for (unsigned i = 0; i < b->cfg.threads; i++)
+			CPU_SET((unsigned)cpus[i], &used);
+		rmq_cpulist_format(&used, why, sizeof(why));
+		rmq_log(RMQ_LOG_NOTICE,
+		    "worker loops pinned to CPU%s %s, in "
+		    "order",
+		    CPU_COUNT(&used) == 1 ? "" : "s", why);
+	} else {
+		rmq_log(RMQ_LOG_INFO,
+		    "worker loops not pinned (cpu_affinity "
+		    "%s, %u loop%s, %u CPU%s)",
+		    b->cfg.cpu_affinity == RMQ_AFFINITY_NONE ? "none" : "auto",
+		    b->cfg.threads, b->cfg.threads == 1 ? "" : "s", ncpu,
+		    ncpu == 1 ? "" : "s");
+	}
 	if ((rc = rmq_index_new(&b->index)) != 0 ||
 	    (rc = rmq_registry_new(&b->registry)) != 0 ||
 	    (rc = rmq_retain_new(&b->retain)) != 0)
@@ -131,6 +156,7 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 			    strerror(-rc));
 			return rc;
 		}
+		b->workers[i]->cpu = cpus[i];
 		b->nworkers++;
 	}
 	for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
@@ -196,6 +222,10 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 		*needs_restart = "threads";
 	else if (next.loop != b->cfg.loop)
 		*needs_restart = "io_backend";
+	else if (next.cpu_affinity != b->cfg.cpu_affinity ||
+	    (next.cpu_affinity == RMQ_AFFINITY_LIST &&
+		!CPU_EQUAL(&next.cpu_list, &b->cfg.cpu_list)))
+		*needs_restart = "cpu_affinity";
 	else if (memcmp(&next.admin, &b->cfg.admin, sizeof(next.admin)))
 		*needs_restart = "admin_listener";
 	else if (next.topic_alias_max != b->cfg.topic_alias_max)
@@ -204,6 +234,8 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	next.nlisteners = b->cfg.nlisteners;
 	next.threads = b->cfg.threads;
 	next.loop = b->cfg.loop;
+	next.cpu_affinity = b->cfg.cpu_affinity;
+	next.cpu_list = b->cfg.cpu_list;
 	next.admin = b->cfg.admin;
 	next.topic_alias_max = b->cfg.topic_alias_max;
 
@@ -239,8 +271,27 @@ rmq_broker_start(struct rmq_broker *b)
 	if (b->cfg.admin.host[0] != '\0' && rmq_admin_start(b) != 0)
 		return -EINVAL;
 	for (unsigned i = 0; i < b->nworkers; i++) {
-		int rc = pthread_create(&b->threads[i], NULL, broker_thread,
-		    b->workers[i]);
+		struct rmq_worker *w = b->workers[i];
+		pthread_attr_t attr;
+		int rc = pthread_attr_init(&attr);
+		if (rc != 0)
+			return -rc;
+		/* Pinned from its first instruction: its stack, its arena and
+		 * its ring are first touched on its own CPU. */
+		if (w->cpu >= 0 && (rc = rmq_affinity_attr(&attr, w->cpu)) == 0)
+			rc = pthread_create(&b->threads[i], &attr,
+			    broker_thread, w);
+		if (w->cpu >= 0 && rc != 0) {
+			rmq_log(RMQ_LOG_WARNING,
+			    "worker %u: not pinned to CPU %d (%s); the kernel "
+			    "places it",
+			    i, w->cpu, strerror(rc < 0 ? -rc : rc));
+			w->cpu = -1;
+		}
+		if (w->cpu < 0)
+			rc = pthread_create(&b->threads[i], NULL, broker_thread,
+			    w);
+		pthread_attr_destroy(&attr);
 		if (rc != 0)
 			return -rc;
 	}

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "affinity.h"
 #include "index.h"
 #include "loop.h"
 
@@ -29,7 +30,9 @@ struct rmq_listen_addr {
 struct rmq_config {
 	struct rmq_listen_addr listeners[RMQ_MAX_LISTENERS];
 	unsigned nlisteners;
-	unsigned threads; /* worker loops; 0: one per online CPU */
+	unsigned threads; /* worker loops; 0: one per CPU the process may use */
+	enum rmq_affinity_mode cpu_affinity; /* affinity.h */
+	cpu_set_t cpu_list; /* with RMQ_AFFINITY_LIST */
 	enum rmq_loop_kind loop;
 	int log_level; /* log.h: RMQ_LOG_ERROR .. RMQ_LOG_DEBUG */
 	int log_format; /* RMQ_LOG_TEXT or RMQ_LOG_JSON */

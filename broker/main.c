@@ -50,7 +50,10 @@ main_usage(FILE *out)
 	    "       ringmq check-config FILE\n"
 	    "  -p, --port [HOST:]PORT  listen for MQTT (repeatable; default\n"
 	    "                          127.0.0.1:1883; HOST '*' for all)\n"
-	    "  --threads N             worker loops (default: online CPUs)\n"
+	    "  --threads N             worker loops (default: one per CPU the\n"
+	    "                          process may run on)\n"
+	    "  --cpu-affinity A        auto (default: pin one loop per CPU),\n"
+	    "                          none, or a CPU list such as 0-3,8\n"
 	    "  --loop uring|uv|auto    event loop backend (default auto)\n"
 	    "  --max-packet-size N     largest packet, bytes (16777216)\n"
 	    "  --max-queued N          messages queued per session (1000)\n"
@@ -199,6 +202,20 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 			}
 			i++;
 		} else if (main_numeric(a, v, cfg) == 1) {
+			i++;
+		} else if (strcmp(a, "--cpu-affinity") == 0 && v) {
+			if (strcmp(v, "auto") == 0)
+				cfg->cpu_affinity = RMQ_AFFINITY_AUTO;
+			else if (strcmp(v, "none") == 0)
+				cfg->cpu_affinity = RMQ_AFFINITY_NONE;
+			else if (rmq_cpulist_parse(v, &cfg->cpu_list) == 0)
+				cfg->cpu_affinity = RMQ_AFFINITY_LIST;
+			else {
+				fprintf(stderr,
+				    "ringmq: --cpu-affinity takes auto, none "
+				    "or a CPU list such as 0-3,8\n");
+				return 2;
+			}
 			i++;
 		} else if (strcmp(a, "--loop") == 0 && v) {
 			if (strcmp(v, "uring") == 0)

@@ -39,6 +39,7 @@ rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out)
 	w->b = b;
 	w->cfg = b->cfg;
 	w->id = id;
+	w->cpu = -1;
 	for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++)
 		w->listeners[j] = (struct rmq_worker_listener){ w, (uint8_t)j };
 	w->loop->data = w;

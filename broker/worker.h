@@ -109,6 +109,7 @@ struct rmq_worker {
 	struct rmq_loop *loop;
 	unsigned id;
 	int arena; /* its own jemalloc arena (arena.h), 0 if none; atomic */
+	int cpu; /* the CPU it is pinned to (affinity.h), -1 if none */
 
 	struct rmq_session **table;
 	uint32_t table_cap, table_used;

@@ -3,6 +3,7 @@ keys whose features are not built yet, and the precedence built-in
 defaults < file < environment < command line."""
 import os
 import subprocess
+import time
 
 from rmqtest import BROKER, Broker, Client, conf_file, free_port, run
 
@@ -123,7 +124,120 @@ def admin_listener_from_the_file(_):
         assert proc.wait(10) == 0
 
 
-run([admin_listener_from_the_file, check_config_accepts_a_mosquitto_style_file,
+def cpus_of(text):
+    """The CPUs of a list as the kernel writes it ("0-3,8")."""
+    out = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def loop_cpus(b, n):
+    """Each worker loop thread's allowed CPUs, by its name, once all `n`
+    have started and named themselves (the broker reports ready as its
+    listeners open, just before; bounded wait)."""
+    for _ in range(500):
+        got = loop_cpus_now(b)
+        if len(got) >= n:
+            return got
+        time.sleep(0.01)
+    return got
+
+
+def loop_cpus_now(b):
+    got = {}
+    base = "/proc/%d/task" % b.proc.pid
+    for tid in os.listdir(base):
+        with open("%s/%s/comm" % (base, tid)) as f:
+            name = f.read().strip()
+        if not name.startswith("ringmq-loop"):
+            continue
+        with open("%s/%s/status" % (base, tid)) as f:
+            for line in f:
+                if line.startswith("Cpus_allowed_list:"):
+                    got[name] = cpus_of(line.split(":", 1)[1].strip())
+    return got
+
+
+def cpu_affinity_places_the_loops(_):
+    allowed = os.sched_getaffinity(0)
+    n = min(len(allowed), 64)
+    # auto, one loop per CPU the process may use: each loop on one of
+    # them, all of them used, and the broker serves.
+    b = Broker(threads=n)
+    try:
+        got = loop_cpus(b, n)
+        assert len(got) == n, got
+        assert all(len(c) == 1 for c in got.values()), got
+        if n == len(allowed):
+            assert set().union(*got.values()) == allowed, (got, allowed)
+            assert any("worker loops pinned" in l for l in b.log), b.log
+        Client(b, "pinned").close()
+    finally:
+        b.stop()
+    # none: each loop may run wherever the process may.
+    b = Broker("--cpu-affinity", "none", threads=2)
+    try:
+        got = loop_cpus(b, 2)
+        assert len(got) == 2 and all(c == allowed for c in got.values()), got
+    finally:
+        b.stop()
+    # Started on one CPU (taskset, a container's cpuset), the default is
+    # one loop, pinned there.
+    first = min(allowed)
+    os.sched_setaffinity(0, {first})
+    try:
+        b = Broker(threads=None)
+    finally:
+        os.sched_setaffinity(0, allowed)
+    try:
+        assert any("1 worker loop " in l for l in b.log), b.log
+        got = loop_cpus(b, 1)
+        assert list(got.values()) == [{first}], got
+    finally:
+        b.stop()
+    # A list from the environment: every loop on the one CPU it names.
+    old = dict(os.environ)
+    try:
+        os.environ["RINGMQ_CPU_AFFINITY"] = str(first)
+        b = Broker(threads=2)
+        try:
+            got = loop_cpus(b, 2)
+            assert len(got) == 2 and all(c == {first}
+                                         for c in got.values()), got
+        finally:
+            b.stop()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def cpu_affinity_refuses_what_it_cannot_do(_):
+    p = conf("listener 0 127.0.0.1\ncpu_affinity 0-1,4\n")
+    assert check(p).returncode == 0
+    for value in ("banana", "3-1", "0,", "1024"):
+        p = conf("\ncpu_affinity %s\n" % value)
+        r = check(p)
+        assert r.returncode == 1, (value, r)
+        assert "%s:2: cpu_affinity: '%s' is not auto, none or a CPU list" % (
+            p, value) in r.stderr, r.stderr
+    r = subprocess.run([BROKER, "--cpu-affinity", "some"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "--cpu-affinity takes" in r.stderr, r
+    # A CPU the process may not run on: the start is refused, naming it.
+    outside = max(set(range(1024)) - os.sched_getaffinity(0))
+    r = subprocess.run([BROKER, "-p", "127.0.0.1:0", "--admin-listener",
+                        "none", "--threads", "1", "--cpu-affinity",
+                        str(outside)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0, r
+    assert "cpu_affinity: CPU %d is not one this process may run on" % (
+        outside) in r.stderr, r.stderr
+
+
+run([cpu_affinity_places_the_loops, cpu_affinity_refuses_what_it_cannot_do,
+     admin_listener_from_the_file, check_config_accepts_a_mosquitto_style_file,
      bad_value_names_file_and_line, logging_and_drain_keys, unknown_key,
      later_features_refused_not_ignored, missing_file,
      start_refuses_a_bad_file, precedence_file_env_flags])
