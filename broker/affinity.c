@@ -161,3 +161,121 @@ rmq_affinity_attr(pthread_attr_t *attr, int cpu)
 	CPU_SET((unsigned)cpu, &s);
 	return -pthread_attr_setaffinity_np(attr, sizeof(s), &s);
 }
+
+/* One cgroup directory's quota in millionths of a CPU, or 0 for none or
+ * unreadable. */
+static unsigned long long
+cgroup_dir_quota(const char *dir, int v2)
+{
+	char path[4096], buf[128];
+	unsigned long long quota = 0, period = 0;
+	FILE *f;
+	if (v2) {
+		snprintf(path, sizeof(path), "%s/cpu.max", dir);
+		if ((f = fopen(path, "r")) == NULL)
+			return 0;
+		/* "max 100000" or "150000 100000" */
+		if (fgets(buf, sizeof(buf), f) == NULL ||
+		    sscanf(buf, "%llu %llu", &quota, &period) != 2)
+			quota = 0;
+		fclose(f);
+	} else {
+		long long q = -1;
+		snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", dir);
+		if ((f = fopen(path, "r")) == NULL)
+			return 0;
+		if (fscanf(f, "%lld", &q) != 1)
+			q = -1;
+		fclose(f);
+		snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
+		if (q <= 0 || (f = fopen(path, "r")) == NULL)
+			return 0;
+		if (fscanf(f, "%llu", &period) != 1)
+			period = 0;
+		fclose(f);
+		quota = (unsigned long long)q;
+	}
+	if (quota == 0 || period == 0)
+		return 0;
+	return quota * 1000000ull / period;
+}
+
+/* The smallest quota from `base` + `path` up to `base`. */
+static unsigned long long
+cgroup_walk(const char *base, const char *path, int v2)
+{
+	char dir[4096];
+	unsigned long long best = 0;
+	int n = snprintf(dir, sizeof(dir), "%s%s", base, path);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return 0;
+	size_t stop = strlen(base);
+	for (;;) {
+		unsigned long long q = cgroup_dir_quota(dir, v2);
+		if (q && (best == 0 || q < best))
+			best = q;
+		char *slash = strrchr(dir, '/');
+		if (slash == NULL || (size_t)(slash - dir) < stop)
+			break;
+		*slash = '\0';
+	}
+	return best;
+}
+
+unsigned
+rmq_cgroup_cpu_quota(const char *root, const char *cgroup)
+{
+	unsigned long long best = 0;
+	const char *line = cgroup;
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		/* "ID:CONTROLLERS:PATH" */
+		const char *c1 = memchr(line, ':', len);
+		const char *c2 = c1
+		    ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line))
+		    : NULL;
+		if (c2 != NULL) {
+			char ctl[256], path[2048], base[4096];
+			size_t cl = (size_t)(c2 - c1 - 1);
+			size_t pl = len - (size_t)(c2 + 1 - line);
+			if (cl < sizeof(ctl) && pl < sizeof(path)) {
+				memcpy(ctl, c1 + 1, cl);
+				ctl[cl] = '\0';
+				memcpy(path, c2 + 1, pl);
+				path[pl] = '\0';
+				if (strcmp(path, "/") == 0)
+					path[0] = '\0';
+				unsigned long long q = 0;
+				int has_cpu = 0;
+				char *save = NULL, *tok, tmp[256];
+				memcpy(tmp, ctl, cl + 1);
+				for (tok = strtok_r(tmp, ",", &save); tok;
+				     tok = strtok_r(NULL, ",", &save))
+					has_cpu |= strcmp(tok, "cpu") == 0;
+				if (strncmp(line, "0::", 3) == 0) {
+					/* v2; on a hybrid host a v2 tree
+					 * without the cpu controller has no
+					 * cpu.max and limits nothing. */
+					q = cgroup_walk(root, path, 1);
+				} else if (has_cpu) {
+					/* v1: mounted as "cpu,cpuacct" or
+					 * "cpu" (with a "cpu,cpuacct" link or
+					 * not). */
+					snprintf(base, sizeof(base), "%s/%s",
+					    root, ctl);
+					q = cgroup_walk(base, path, 0);
+					if (q == 0) {
+						snprintf(base, sizeof(base),
+						    "%s/cpu", root);
+						q = cgroup_walk(base, path, 0);
+					}
+				}
+				if (q && (best == 0 || q < best))
+					best = q;
+			}
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return best ? (unsigned)((best + 999999ull) / 1000000ull) : 0;
+}

@@ -1,4 +1,6 @@
-/* broker/affinity.h: which CPU each worker loop runs on (`cpu_affinity`).
+/* broker/affinity.h: the CPUs the worker loops get: how many there are
+ * by default (the CPUs the process may run on, within its cgroup's CPU
+ * quota) and which CPU each runs on (`cpu_affinity`).
  *
  * RingMQ's loops are per core.  Pinned, a loop is always woken on its own
  * CPU: the scheduler does not move it next to the thread that woke it (to
@@ -32,6 +34,13 @@ void rmq_cpulist_format(const cpu_set_t *set, char *buf, size_t len);
 /* The CPUs this process may run on (its affinity, which a container's
  * cpuset narrows).  Returns their count, at least 1; `out` may be NULL. */
 unsigned rmq_affinity_allowed(cpu_set_t *out);
+
+/* The CPU quota of the cgroup at `cgroup` (the text of /proc/self/cgroup)
+ * and of its ancestors under `root` (/sys/fs/cgroup), in whole CPUs
+ * rounded up: the smallest of cgroup v2's cpu.max and v1's
+ * cpu.cfs_quota_us / cpu.cfs_period_us found on the way up.  A container
+ * limited to 1.5 CPUs gets 2.  Returns 0 when nothing limits it. */
+unsigned rmq_cgroup_cpu_quota(const char *root, const char *cgroup);
 
 /* Decide the CPU of each of `nloops` loops: cpu[i] is a CPU number, or -1
  * for not pinned.  `list` is read in RMQ_AFFINITY_LIST mode only; every

@@ -97,6 +97,20 @@ out:
 	return rc;
 }
 
+/* The process's cgroup CPU quota in whole CPUs (affinity.h), 0 if none. */
+static unsigned
+broker_cpu_quota(void)
+{
+	char text[4096];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return rmq_cgroup_cpu_quota("/sys/fs/cgroup", text);
+}
+
 int
 rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 {
@@ -109,8 +123,20 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 			b->listen_fds[i][j] = -1;
 	cpu_set_t allowed;
 	unsigned ncpu = rmq_affinity_allowed(&allowed);
-	if (b->cfg.threads == 0)
+	if (b->cfg.threads == 0) {
+		/* One loop per CPU the process may run on, and no more than
+		 * its cgroup's CPU quota lets run at once. */
+		unsigned quota = broker_cpu_quota();
 		b->cfg.threads = ncpu;
+		if (quota > 0 && quota < ncpu) {
+			b->cfg.threads = quota;
+			rmq_log(RMQ_LOG_NOTICE,
+			    "%u worker loop%s, not %u: the cgroup's CPU quota "
+			    "is %u CPU%s",
+			    quota, quota == 1 ? "" : "s", ncpu, quota,
+			    quota == 1 ? "" : "s");
+		}
+	}
 	if (b->cfg.threads > RMQ_MAX_WORKERS)
 		b->cfg.threads = RMQ_MAX_WORKERS;
 	int cpus[RMQ_MAX_WORKERS];

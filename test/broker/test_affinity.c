@@ -1,9 +1,13 @@
 /* test/broker/test_affinity.c: broker/affinity.c, the CPU each worker loop
- * runs on: CPU lists as taskset writes them, the plan for each mode, and a
- * started broker's loops on the CPUs the plan gave them. */
+ * runs on: CPU lists as taskset writes them, the plan for each mode, a
+ * started broker's loops on the CPUs the plan gave them, and the cgroup CPU
+ * quota that bounds how many loops there are by default. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "affinity.h"
 #include "broker.h"
@@ -218,4 +222,104 @@ Test(affinity, a_broker_refuses_to_start_on_a_cpu_it_may_not_use)
 	static struct rmq_broker br;
 	cr_assert_eq(rmq_broker_init(&br, &cfg), -EINVAL);
 	rmq_broker_fini(&br);
+}
+
+/* A cgroup tree under a temporary directory: put(root, "a/b/cpu.max",
+ * "max 100000") makes the directories on the way. */
+static void
+put(const char *root, const char *rel, const char *text)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	for (char *p = path + strlen(root) + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		mkdir(path, 0700);
+		*p = '/';
+	}
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static char trees[4][64];
+static int ntrees;
+
+/* Trees made by a test go when it ends. */
+static void
+trees_remove(void)
+{
+	while (ntrees > 0)
+		nftw(trees[--ntrees], rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *
+tree(void)
+{
+	cr_assert_lt(ntrees, 4);
+	char *dir = trees[ntrees];
+	snprintf(dir, sizeof(trees[0]), "/tmp/rmq-cgroup-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	ntrees++;
+	return dir;
+}
+
+Test(affinity, cgroup_v2_quota_is_the_smallest_on_the_way_up_rounded_up,
+    .fini = trees_remove)
+{
+	char *r = tree();
+	put(r, "kube/pod/cpu.max", "150000 100000\n");
+	put(r, "kube/cpu.max", "max 100000\n");
+	cr_expect_eq(rmq_cgroup_cpu_quota(r, "0::/kube/pod\n"), 2);
+	put(r, "kube/cpu.max", "50000 100000\n");
+	cr_expect_eq(rmq_cgroup_cpu_quota(r, "0::/kube/pod\n"), 1);
+	put(r, "kube/cpu.max", "max 100000\n");
+	put(r, "kube/pod/cpu.max", "max 100000\n");
+	cr_expect_eq(rmq_cgroup_cpu_quota(r, "0::/kube/pod\n"), 0);
+	/* In a cgroup namespace the process's own cgroup is the root. */
+	put(r, "cpu.max", "400000 100000\n");
+	cr_expect_eq(rmq_cgroup_cpu_quota(r, "0::/\n"), 4);
+}
+
+Test(affinity, cgroup_v1_quota_under_either_mount_name, .fini = trees_remove)
+{
+	char *r = tree();
+	put(r, "cpu,cpuacct/kube/pod/cpu.cfs_quota_us", "250000\n");
+	put(r, "cpu,cpuacct/kube/pod/cpu.cfs_period_us", "100000\n");
+	cr_expect_eq(rmq_cgroup_cpu_quota(r,
+			 "4:memory:/kube/pod\n3:cpu,cpuacct:/kube/pod\n0::/\n"),
+	    3);
+	char *s = tree();
+	put(s, "cpu/x/cpu.cfs_quota_us", "-1\n");
+	put(s, "cpu/x/cpu.cfs_period_us", "100000\n");
+	cr_expect_eq(rmq_cgroup_cpu_quota(s, "2:cpuacct:/x\n1:cpu:/x\n"), 0);
+	put(s, "cpu/x/cpu.cfs_quota_us", "100000\n");
+	cr_expect_eq(rmq_cgroup_cpu_quota(s, "2:cpuacct:/x\n1:cpu:/x\n"), 1);
+	/* A container sees the host's path but its own cgroup mounted at
+	 * the top: the walk up finds the quota there. */
+	char *t = tree();
+	put(t, "cpu/cpu.cfs_quota_us", "200000\n");
+	put(t, "cpu/cpu.cfs_period_us", "100000\n");
+	cr_expect_eq(rmq_cgroup_cpu_quota(t, "1:cpu:/kubepods/burstable/abc\n"),
+	    2);
+}
+
+Test(affinity, no_cgroup_or_nonsense_means_no_quota, .fini = trees_remove)
+{
+	char *r = tree();
+	cr_expect_eq(rmq_cgroup_cpu_quota(r, ""), 0);
+	cr_expect_eq(rmq_cgroup_cpu_quota(r, "garbage\n::\n0::/none\n"), 0);
+	put(r, "cpu.max", "lots\n");
+	cr_expect_eq(rmq_cgroup_cpu_quota(r, "0::/\n"), 0);
+	put(r, "cpu.max", "100000 0\n");
+	cr_expect_eq(rmq_cgroup_cpu_quota(r, "0::/\n"), 0);
 }

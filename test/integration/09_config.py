@@ -3,9 +3,10 @@ keys whose features are not built yet, and the precedence built-in
 defaults < file < environment < command line."""
 import os
 import subprocess
+import tempfile
 import time
 
-from rmqtest import BROKER, Broker, Client, conf_file, free_port, run
+from rmqtest import BROKER, Broker, Client, Skip, conf_file, free_port, run
 
 
 conf = conf_file
@@ -213,6 +214,64 @@ def cpu_affinity_places_the_loops(_):
         os.environ.update(old)
 
 
+def cpu_cgroup():
+    """A new cgroup that may carry a CPU quota, and the files to set it:
+    (directory, write_quota(cpus)); Skip where none can be made."""
+    v1 = "/sys/fs/cgroup/cpu"
+    try:
+        if os.path.exists(v1 + "/cpu.cfs_quota_us"):
+            d = tempfile.mkdtemp(prefix="ringmq-test-", dir=v1)
+
+            def quota(cpus):
+                with open(d + "/cpu.cfs_period_us", "w") as f:
+                    f.write("100000")
+                with open(d + "/cpu.cfs_quota_us", "w") as f:
+                    f.write(str(int(cpus * 100000)))
+            return d, quota
+        with open("/sys/fs/cgroup/cgroup.subtree_control") as f:
+            if "cpu" not in f.read().split():
+                raise Skip("cgroup v2 without the cpu controller here")
+        d = tempfile.mkdtemp(prefix="ringmq-test-", dir="/sys/fs/cgroup")
+
+        def quota(cpus):
+            with open(d + "/cpu.max", "w") as f:
+                f.write("%d 100000" % int(cpus * 100000))
+        return d, quota
+    except OSError as e:
+        raise Skip("no cgroup can be made here (%s)" % e)
+
+
+def cgroup_cpu_quota_sizes_the_default_loops(_):
+    if len(os.sched_getaffinity(0)) < 2:
+        raise Skip("one CPU: a quota under it cannot be seen")
+    d, quota = cpu_cgroup()
+    try:
+        quota(0.5)  # half a CPU: one loop, rounded up
+
+        def enter():
+            with open(d + "/cgroup.procs", "w") as f:
+                f.write(str(os.getpid()))
+        proc = subprocess.Popen([BROKER, "-p", "127.0.0.1:0",
+                                 "--admin-listener", "none"],
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=enter)
+        lines = []
+        try:
+            for line in proc.stderr:
+                lines.append(line)
+                if "listening on" in line:
+                    break
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        text = "".join(lines)
+        assert "1 worker loop, not %d: the cgroup's CPU quota is 1 CPU" % (
+            len(os.sched_getaffinity(0))) in text, text
+        assert "worker loops not pinned" in text, text
+    finally:
+        os.rmdir(d)
+
+
 def cpu_affinity_refuses_what_it_cannot_do(_):
     p = conf("listener 0 127.0.0.1\ncpu_affinity 0-1,4\n")
     assert check(p).returncode == 0
@@ -237,6 +296,7 @@ def cpu_affinity_refuses_what_it_cannot_do(_):
 
 
 run([cpu_affinity_places_the_loops, cpu_affinity_refuses_what_it_cannot_do,
+     cgroup_cpu_quota_sizes_the_default_loops,
      admin_listener_from_the_file, check_config_accepts_a_mosquitto_style_file,
      bad_value_names_file_and_line, logging_and_drain_keys, unknown_key,
      later_features_refused_not_ignored, missing_file,
