@@ -114,6 +114,7 @@ struct bench_result {
 struct bench_opts {
 	uint64_t subs, lookups, seed;
 	uint64_t one; /* --one-filter: owners of a single filter, else 0 */
+	int group; /* --one-group: the same as members of one shared group */
 	double wild;
 	unsigned threads;
 	int json;
@@ -526,6 +527,9 @@ bench_usage(FILE *f)
 	      "  --one-filter N instead: N owners subscribe to one filter, "
 	      "then leave;\n"
 	      "                 the cost of an add and a remove at that size\n"
+	      "  --one-group N  the same for N members of one shared group "
+	      "($share/...),\n"
+	      "                 whose lookups take one member each, in turn\n"
 	      "  --json         one JSON object on stdout instead of the "
 	      "table\n"
 	      "  --help\n"
@@ -557,6 +561,7 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 		{ "threads", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, 'r' },
 		{ "one-filter", required_argument, NULL, 'o' },
+		{ "one-group", required_argument, NULL, 'g' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -593,8 +598,10 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 				goto bad;
 			break;
 		case 'o':
+		case 'g':
 			if (bench_u64(optarg, 10, 50000000, &o->one) != 0)
 				goto bad;
+			o->group = c == 'g';
 			break;
 		case 'j': o->json = 1; break;
 		case 'h': bench_usage(stdout); exit(0);
@@ -683,12 +690,32 @@ bench_print_json(const struct bench_opts *o, const struct bench_shape *sh,
 	printf("]}\n");
 }
 
-/* One filter shared by many owners (a broadcast topic): what an add and
- * a remove cost when the filter already has about N, and one lookup. */
+/* For --one-group: which members the lookups reached. */
+struct bench_turns {
+	uint8_t *turns;
+	uint64_t n, bad;
+};
+
+static void
+bench_turn(void *ctx, const struct rmq_sub *subs, uint32_t n,
+    const struct rmq_str *group)
+{
+	struct bench_turns *t = ctx;
+	if (group == NULL || n != 1 || subs[0].owner == 0 ||
+	    subs[0].owner > t->n || t->turns[subs[0].owner - 1]++ != 0)
+		t->bad++;
+}
+
+/* One filter shared by many owners (a broadcast topic), or one shared
+ * group of many members (a worker pool): what an add and a remove cost
+ * when it already has about N, and one lookup (a group's takes one
+ * member; N of them must reach every member once). */
 static int
 bench_one_filter(const struct bench_opts *o)
 {
-	static const char f[] = "fleet/broadcast/all";
+	static const char topic[] = "fleet/broadcast/all";
+	const char *f = o->group ? "$share/pool/fleet/broadcast/all" : topic;
+	size_t flen = strlen(f);
 	struct rmq_index *ix;
 	uint64_t n = o->one, tail = n / 10, t0, add_ns = 0, del_ns = 0;
 	uint64_t rss0 = bench_rss();
@@ -697,7 +724,7 @@ bench_one_filter(const struct bench_opts *o)
 	for (uint64_t i = 0; i < n; i++) {
 		struct rmq_sub sub = { .owner = i + 1, .qos = 1 };
 		t0 = bench_now_ns();
-		if (rmq_index_add(ix, f, sizeof(f) - 1, &sub) != 0)
+		if (rmq_index_add(ix, f, flen, &sub) != 0)
 			return -1;
 		if (i >= n - tail)
 			add_ns += bench_now_ns() - t0;
@@ -706,8 +733,29 @@ bench_one_filter(const struct bench_opts *o)
 	}
 	uint64_t rss1 = bench_rss(), seen = 0;
 	t0 = bench_now_ns();
-	rmq_index_match(ix, f, sizeof(f) - 1, bench_count, &seen);
+	rmq_index_match(ix, topic, sizeof(topic) - 1, bench_count, &seen);
 	uint64_t lookup_ns = bench_now_ns() - t0;
+	if (o->group && seen == 1) {
+		struct bench_turns t = { calloc(n, 1), n, 0 };
+		if (t.turns == NULL)
+			return -1;
+		/* The first lookup took member 0; N-1 more reach the rest. */
+		t.turns[0] = 1;
+		for (uint64_t i = 1; i < n; i++)
+			rmq_index_match(ix, topic, sizeof(topic) - 1,
+			    bench_turn, &t);
+		for (uint64_t i = 0; i < n; i++)
+			t.bad += t.turns[i] != 1;
+		free(t.turns);
+		if (t.bad) {
+			fprintf(stderr,
+			    "ringmq-index-bench: %" PRIu64
+			    " members out of turn\n",
+			    t.bad);
+			return -1;
+		}
+		seen = n;
+	}
 	if (seen != n) {
 		fprintf(stderr,
 		    "ringmq-index-bench: %" PRIu64 " of %" PRIu64
@@ -719,7 +767,7 @@ bench_one_filter(const struct bench_opts *o)
 		/* Leave in a scattered order, as clients do. */
 		uint64_t owner = (i * 0x9E3779B1u) % n + 1;
 		t0 = bench_now_ns();
-		int rc = rmq_index_remove(ix, f, sizeof(f) - 1, owner);
+		int rc = rmq_index_remove(ix, f, flen, owner);
 		if (i < tail)
 			del_ns += bench_now_ns() - t0;
 		if (rc != 0 && rc != -ENOENT)
@@ -732,17 +780,20 @@ bench_one_filter(const struct bench_opts *o)
 	       per_del = (double)del_ns / (double)tail,
 	       bps = (double)(rss1 - rss0) / (double)n;
 	if (o->json)
-		printf("{\"one_filter\":%" PRIu64 ",\"ns_per_add\":%.1f,"
+		printf("{\"%s\":%" PRIu64 ",\"ns_per_add\":%.1f,"
 		       "\"ns_per_remove\":%.1f,\"lookup_ns\":%" PRIu64
 		       ",\"bytes_per_owner\":%.1f}\n",
-		    n, per_add, per_del, lookup_ns, bps);
+		    o->group ? "one_group" : "one_filter", n, per_add, per_del,
+		    lookup_ns, bps);
 	else
-		printf("one filter, %" PRIu64 " owners: %.0f ns per add and "
+		printf("one %s, %" PRIu64 " owners: %.0f ns per add and "
 		       "%.0f ns per remove at that size (last and first "
 		       "tenth), "
-		       "%.3f ms for a lookup visiting all, %.0f bytes per "
+		       "%.3f ms for a lookup visiting %s, %.0f bytes per "
 		       "owner\n",
-		    n, per_add, per_del, (double)lookup_ns / 1e6, bps);
+		    o->group ? "group" : "filter", n, per_add, per_del,
+		    (double)lookup_ns / 1e6, o->group ? "one member" : "all",
+		    bps);
 	return 0;
 }
 

@@ -41,12 +41,8 @@ route_visit(void *ctx, const struct rmq_sub *subs, uint32_t n,
     const struct rmq_str *group)
 {
 	struct rmq_worker *w = ctx;
-	if (group) {
-		/* A shared group gets the message once: its members take
-		 * turns, by a cursor of this worker (docs/architecture.md). */
-		route_add(w, &subs[w->share_rr++ % n]);
-		return;
-	}
+	/* A shared group comes as the one member whose turn it is (index.h). */
+	(void)group;
 	for (uint32_t i = 0; i < n; i++)
 		route_add(w, &subs[i]);
 }

@@ -123,7 +123,6 @@ struct rmq_worker {
 	struct cds_wfcq_tail inbox_tail;
 	struct rmq_inbox_msg *out[RMQ_MAX_WORKERS]; /* deliveries to send */
 	uint64_t outmask;
-	uint32_t share_rr; /* round-robin cursor for shared groups */
 
 	/* Scratch for routing: the subscriptions one message matched. */
 	struct rmq_match {

@@ -33,7 +33,11 @@
 
 struct index_group {
 	struct rcu_head rcu;
-	struct rmq_subset *members; /* RCU-published, one array */
+	struct rmq_subset *members; /* RCU-published (subset.h) */
+	/* Whose turn it is: every reader that routes to the group takes the
+	 * member at `next` and moves it on, so the members take turns
+	 * whatever other groups or topics the same loop routes to. */
+	atomic_uint next;
 	uint32_t name_len;
 	char name[];
 };
@@ -400,7 +404,7 @@ rmq_index_add(struct rmq_index *ix, const char *filter, size_t len,
 	if (node == NULL)
 		goto out;
 	if (!shared) {
-		rc = rmq_subset_put(&node->subs, sub, 1, &found);
+		rc = rmq_subset_put(&node->subs, sub, &found);
 	} else {
 		uint32_t at;
 		struct index_group *g =
@@ -411,7 +415,7 @@ rmq_index_add(struct rmq_index *ix, const char *filter, size_t len,
 				goto out;
 			g->name_len = group.len;
 			memcpy(g->name, group.p, group.len);
-			rc = rmq_subset_put(&g->members, sub, 0, &found);
+			rc = rmq_subset_put(&g->members, sub, &found);
 			if (rc == 0)
 				rc = index_groups_edit(node, g, 0, 1);
 			if (rc != 0) {
@@ -419,7 +423,7 @@ rmq_index_add(struct rmq_index *ix, const char *filter, size_t len,
 				free(g);
 			}
 		} else {
-			rc = rmq_subset_put(&g->members, sub, 0, &found);
+			rc = rmq_subset_put(&g->members, sub, &found);
 		}
 	}
 	if (rc == 0 && !found)
@@ -489,10 +493,17 @@ index_visit_node(struct index_walk *w, const struct index_node *node)
 	w->visited += rmq_subset_visit(&node->subs, w->visit, w->ctx, NULL);
 	const struct index_groups *gs = rcu_dereference(node->groups);
 	for (uint32_t i = 0; gs && i < gs->n; i++) {
-		const struct index_group *g = gs->g[i];
+		struct index_group *g = gs->g[i];
 		struct rmq_str name = { g->name, g->name_len };
-		w->visited +=
-		    rmq_subset_visit(&g->members, w->visit, w->ctx, &name);
+		/* One member per message: MQTT 5.0 4.8.2 distributes a
+		 * shared subscription's messages across its sessions. */
+		unsigned k = atomic_fetch_add_explicit(&g->next, 1,
+		    memory_order_relaxed);
+		const struct rmq_sub *m = rmq_subset_pick(&g->members, k);
+		if (m) {
+			w->visit(w->ctx, m, 1, &name);
+			w->visited++;
+		}
 	}
 }
 

@@ -37,9 +37,10 @@ struct rmq_sub {
 
 struct rmq_index;
 
-/* A matching node's subscribers, or one shared-subscription group's
- * members (group set).  The array is valid until the caller's next
- * quiescent state. */
+/* A matching node's subscribers, or the one member of a shared-subscription
+ * group (group set) whose turn it is: the group's members take turns, one
+ * per match, whichever thread matches.  The array is valid until the
+ * caller's next quiescent state. */
 typedef void (*rmq_index_visit_fn)(void *ctx, const struct rmq_sub *subs,
     uint32_t n, const struct rmq_str *group);
 
@@ -67,7 +68,8 @@ int rmq_index_remove(struct rmq_index *ix, const char *filter, size_t len,
     uint64_t owner);
 
 /* Call visit for every node whose filter matches `topic` (a valid topic
- * name), and for every shared group among them, following [MQTT-4.7.2-1]:
+ * name), and for one member of every shared group among them, following
+ * [MQTT-4.7.2-1]:
  * a topic starting with '$' matches no filter that starts with a wildcard.
  * Returns the number of subscriptions visited.  Caller: a registered,
  * online RCU reader; no lock taken. */

@@ -206,6 +206,23 @@ rmq_subset_visit(struct rmq_subset *const *slot, rmq_index_visit_fn visit,
 	return d->n;
 }
 
+const struct rmq_sub *
+rmq_subset_pick(struct rmq_subset *const *slot, uint32_t k)
+{
+	const struct rmq_subset *s = rcu_dereference(*slot);
+	if (s == NULL || s->n == 0)
+		return NULL;
+	if (s->tag != SUBSET_DIR)
+		return &s->e[k % s->n];
+	/* A published directory never changes: plain loads inside it. */
+	const struct subset_dir *d = (const struct subset_dir *)s;
+	uint32_t i = k % d->n;
+	for (uint32_t c = 0; c < d->nchunks; i -= d->c[c]->n, c++)
+		if (i < d->c[c]->n)
+			return &d->c[c]->e[i];
+	return NULL; /* not reached: d->n is the sum of the chunks' n */
+}
+
 /* A small set grows past one chunk: it becomes chunk 0 of a directory,
  * with sub in chunk 1. */
 static int
@@ -364,15 +381,14 @@ dir_del(struct rmq_subset **slot, struct subset_dir *old, uint64_t owner,
 }
 
 int
-rmq_subset_put(struct rmq_subset **slot, const struct rmq_sub *sub, int chunks,
-    int *found)
+rmq_subset_put(struct rmq_subset **slot, const struct rmq_sub *sub, int *found)
 {
 	struct rmq_subset *s = *slot;
 	if (s && s->tag == SUBSET_DIR)
 		return dir_put(slot, (struct subset_dir *)s, sub, found);
 	uint32_t at = array_find(s, sub->owner);
 	*found = s && at < s->n;
-	if (!*found && chunks && s && s->n >= SUBSET_CHUNK)
+	if (!*found && s && s->n >= SUBSET_CHUNK)
 		return subset_to_dir(slot, s, sub);
 	struct rmq_subset *a = array_edit(s, at, sub, 0);
 	if (a == NULL)

@@ -13,7 +13,9 @@
  *
  * Writers are serialized by the caller (the index's lock); readers are
  * online RCU readers.  The visit order is unspecified and a set's entries
- * may come in several calls (one per chunk).
+ * may come in several calls (one per chunk).  A shared group's members are
+ * a set too: a reader takes one of them by position (rmq_subset_pick),
+ * walking the directory's chunk counts, not its entries.
  */
 #ifndef RMQ_SUBSET_H
 #define RMQ_SUBSET_H
@@ -41,12 +43,16 @@ struct rmq_subset {
 size_t rmq_subset_visit(struct rmq_subset *const *slot,
     rmq_index_visit_fn visit, void *ctx, const struct rmq_str *group);
 
-/* Add sub, or replace the entry of the same owner (*found = 1 then).  A set
- * made with chunks == 0 stays one array whatever its size (a shared
- * group's members, which a visit must see at once).  Returns 0 or
- * -ENOMEM; the set is unchanged on error.  Writer. */
-int rmq_subset_put(struct rmq_subset **slot, const struct rmq_sub *sub,
-    int chunks, int *found);
+/* The entry at position k modulo the set's size (in visit order), or
+ * NULL when the set is empty: the same k gives the same entry until the
+ * set changes.  Online RCU reader; the entry lives as the set does. */
+const struct rmq_sub *
+rmq_subset_pick(struct rmq_subset *const *slot, uint32_t k);
+
+/* Add sub, or replace the entry of the same owner (*found = 1 then).
+ * Returns 0 or -ENOMEM; the set is unchanged on error.  Writer. */
+int
+rmq_subset_put(struct rmq_subset **slot, const struct rmq_sub *sub, int *found);
 
 /* Remove owner's entry (*found = 0 when it had none).  *slot becomes NULL
  * when the set is empty.  Returns 0 or -ENOMEM.  Writer. */

@@ -220,12 +220,21 @@ Test(index, shared_groups)
 	/* A shared filter is not the plain filter "$share/...". */
 	struct seen s = match(ix, "$share/g1/a/x");
 	cr_assert_eq(s.n, 0);
-	s = match(ix, "a/x");
-	cr_assert_eq(s.n, 4);
-	int shared = 0;
-	for (size_t i = 0; i < s.n; i++)
-		shared += s.shared[i];
-	cr_assert_eq(shared, 3);
+	/* The plain subscriber, and one member of each group: g1's two
+	 * take turns. */
+	uint64_t g1 = 0;
+	for (int round = 0; round < 2; round++) {
+		s = match(ix, "a/x");
+		cr_assert_eq(s.n, 3);
+		int shared = 0;
+		for (size_t i = 0; i < s.n; i++) {
+			shared += s.shared[i];
+			if (s.shared[i] && s.owners[i] != 3)
+				g1 |= 1ull << s.owners[i];
+		}
+		cr_assert_eq(shared, 2);
+	}
+	cr_assert_eq(g1, (1ull << 1) | (1ull << 2), "each of g1 once");
 	cr_assert_eq(rmq_index_remove(ix, "$share/g1/a/+", 13, 1), 0);
 	cr_assert_eq(rmq_index_remove(ix, "$share/g1/a/+", 13, 2), 0);
 	cr_assert_eq(rmq_index_remove(ix, "$share/g1/a/+", 13, 2), -ENOENT);
@@ -234,6 +243,55 @@ Test(index, shared_groups)
 	cr_assert_eq(rmq_index_remove(ix, "$share/g2/a/+", 13, 3), 0);
 	cr_assert_eq(rmq_index_remove(ix, "a/+", 3, 4), 0);
 	cr_assert_eq(rmq_index_nodes(ix), 1);
+	rmq_index_free(ix);
+}
+
+/* Each group keeps its own turn: a publisher alternating between two
+ * topics, each with a group of two, reaches all four members equally
+ * (one cursor shared by the groups would give each group the same member
+ * every time). */
+Test(index, shared_groups_take_turns_per_group)
+{
+	struct rmq_index *ix;
+	cr_assert_eq(rmq_index_new(&ix), 0);
+	add(ix, "$share/a/t/1", 1, 1);
+	add(ix, "$share/a/t/1", 2, 1);
+	add(ix, "$share/b/t/2", 3, 1);
+	add(ix, "$share/b/t/2", 4, 1);
+	unsigned got[5] = { 0 };
+	for (int i = 0; i < 400; i++) {
+		struct seen s = match(ix, i % 2 ? "t/2" : "t/1");
+		cr_assert_eq(s.n, 1);
+		got[s.owners[0]]++;
+	}
+	for (int o = 1; o <= 4; o++)
+		cr_assert_eq(got[o], 100, "member %d got %u of 400", o, got[o]);
+	rmq_index_free(ix);
+}
+
+/* A group of thousands: joining costs a chunk, not the whole member list,
+ * and every member still gets its turn once per round. */
+Test(index, a_large_group_takes_turns)
+{
+	struct rmq_index *ix;
+	cr_assert_eq(rmq_index_new(&ix), 0);
+	enum { N = 5000 };
+	for (uint64_t o = 0; o < N; o++)
+		add(ix, "$share/big/jobs/+", o, 1);
+	cr_assert_eq(rmq_index_count(ix), N);
+	static uint8_t turns[N];
+	for (int i = 0; i < N; i++) {
+		struct seen s = match(ix, "jobs/x");
+		cr_assert_eq(s.n, 1);
+		cr_assert_lt(s.owners[0], N);
+		turns[s.owners[0]]++;
+	}
+	for (int o = 0; o < N; o++)
+		cr_assert_eq(turns[o], 1, "member %d: %u turns", o, turns[o]);
+	for (uint64_t o = 0; o < N; o++)
+		cr_assert_eq(rmq_index_remove(ix, "$share/big/jobs/+", 17, o),
+		    0);
+	cr_assert_eq(rmq_index_count(ix), 0);
 	rmq_index_free(ix);
 }
 

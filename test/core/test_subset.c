@@ -1,8 +1,8 @@
 /* test/core/test_subset.c: tests core/subset.c, a filter's subscriber set:
  * against a model through growth past a chunk, thinning, merging and the
- * way back to one array; a shared group's set that stays one array; and
- * readers that never miss or repeat an entry another writer's change
- * moved.
+ * way back to one array, by visit and by position (a shared group's member
+ * whose turn it is); and readers that never miss or repeat an entry
+ * another writer's change moved.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -94,7 +94,7 @@ Test(subset, matches_a_model_through_growth_and_shrinking)
 		if (put) {
 			struct rmq_sub sub = { .owner = o,
 				.qos = (uint8_t)(rnd(&x) % 3) };
-			cr_assert_eq(rmq_subset_put(&set, &sub, 1, &found), 0);
+			cr_assert_eq(rmq_subset_put(&set, &sub, &found), 0);
 			cr_assert_eq(found, model[o] >= 0, "step %d", step);
 			size += model[o] < 0;
 			model[o] = (int8_t)sub.qos;
@@ -122,6 +122,23 @@ Test(subset, matches_a_model_through_growth_and_shrinking)
 				cr_assert_eq(s.qos[i], (uint8_t)model[i]);
 		}
 		cr_assert_eq(set == NULL, size == 0);
+		/* By position: positions 0..size-1 are each entry once. */
+		if (step % 16 == 0) {
+			uint8_t by_pos[OWNERS] = { 0 };
+			for (uint32_t k = 0; k < size; k++) {
+				const struct rmq_sub *e =
+				    rmq_subset_pick(&set, k);
+				cr_assert_not_null(e, "step %d: position %u",
+				    step, k);
+				by_pos[e->owner]++;
+			}
+			for (uint32_t i = 0; i < OWNERS; i++)
+				cr_assert_eq(by_pos[i], model[i] >= 0 ? 1 : 0,
+				    "step %d: owner %u at %u positions", step,
+				    i, by_pos[i]);
+			if (size == 0)
+				cr_assert_null(rmq_subset_pick(&set, step));
+		}
 		/* A directory only for a set past half a chunk. */
 		if (is_dir(set))
 			cr_assert_gt(size, SUBSET_CHUNK / 2);
@@ -140,22 +157,34 @@ Test(subset, matches_a_model_through_growth_and_shrinking)
 	cr_assert_null(set);
 }
 
-/* A shared group's members are one array, seen in one call, whatever
- * their number. */
-Test(subset, group_stays_one_array)
+/* A shared group of many members is chunked like any set, and taking
+ * turns by position reaches every member once per round, in visit order. */
+Test(subset, positions_take_every_entry_in_turn)
 {
 	struct rmq_subset *set = NULL;
-	for (uint32_t o = 0; o < 3 * SUBSET_CHUNK; o++) {
+	cr_assert_null(rmq_subset_pick(&set, 0));
+	const uint32_t n = 3 * SUBSET_CHUNK + 5;
+	for (uint32_t o = 0; o < n; o++) {
 		struct rmq_sub sub = { .owner = o, .qos = 1 };
 		int found;
-		cr_assert_eq(rmq_subset_put(&set, &sub, 0, &found), 0);
+		cr_assert_eq(rmq_subset_put(&set, &sub, &found), 0);
 		cr_assert_not(found);
 	}
-	cr_assert_not(is_dir(set));
+	cr_assert(is_dir(set));
 	struct seen s = { 0 };
-	cr_assert_eq(rmq_subset_visit(&set, collect, &s, NULL),
-	    3 * SUBSET_CHUNK);
-	cr_assert_eq(s.calls, 1);
+	cr_assert_eq(rmq_subset_visit(&set, collect, &s, NULL), n);
+	cr_assert_gt(s.calls, 1);
+	static uint8_t seen_at[3 * SUBSET_CHUNK + 5];
+	for (uint32_t k = 0; k < n; k++) {
+		const struct rmq_sub *e = rmq_subset_pick(&set, k);
+		cr_assert_not_null(e);
+		cr_assert_lt(e->owner, n);
+		seen_at[e->owner]++;
+		/* The next round gives the same order. */
+		cr_assert_eq(rmq_subset_pick(&set, k + n), e);
+	}
+	for (uint32_t o = 0; o < n; o++)
+		cr_assert_eq(seen_at[o], 1, "owner %u", o);
 	rmq_subset_free_now(set);
 }
 
@@ -202,7 +231,7 @@ Test(subset, readers_never_miss_an_untouched_entry)
 					   (o % 2) ? STABLE + o / 2 : o / 2 };
 		if (sub.owner >= OWNERS || (o % 2 == 0 && o / 2 >= STABLE))
 			continue;
-		cr_assert_eq(rmq_subset_put(&r.set, &sub, 1, &found), 0);
+		cr_assert_eq(rmq_subset_put(&r.set, &sub, &found), 0);
 	}
 	pthread_t th[2];
 	for (int i = 0; i < 2; i++)
@@ -211,8 +240,7 @@ Test(subset, readers_never_miss_an_untouched_entry)
 		struct rmq_sub sub = { .owner = STABLE +
 			    rnd(&x) % (OWNERS - STABLE) };
 		if (rnd(&x) % 2)
-			cr_assert_eq(rmq_subset_put(&r.set, &sub, 1, &found),
-			    0);
+			cr_assert_eq(rmq_subset_put(&r.set, &sub, &found), 0);
 		else
 			cr_assert_eq(rmq_subset_del(&r.set, sub.owner, &found),
 			    0);
@@ -241,7 +269,7 @@ Test(subset, emptied_chunk_dropped)
 	int found;
 	for (uint32_t o = 0; o <= 2 * SUBSET_CHUNK; o++) {
 		struct rmq_sub sub = { .owner = o };
-		cr_assert_eq(rmq_subset_put(&set, &sub, 1, &found), 0);
+		cr_assert_eq(rmq_subset_put(&set, &sub, &found), 0);
 	}
 	cr_assert(is_dir(set));
 	cr_assert_eq(rmq_subset_del(&set, 2 * SUBSET_CHUNK, &found), 0);
@@ -252,7 +280,7 @@ Test(subset, emptied_chunk_dropped)
 	cr_assert_eq(s.calls, 2, "%u arrays after the last one emptied",
 	    s.calls);
 	struct rmq_sub sub = { .owner = 999, .qos = 2 };
-	cr_assert_eq(rmq_subset_put(&set, &sub, 1, &found), 0);
+	cr_assert_eq(rmq_subset_put(&set, &sub, &found), 0);
 	memset(&s, 0, sizeof(s));
 	cr_assert_eq(rmq_subset_visit(&set, collect, &s, NULL),
 	    2 * SUBSET_CHUNK + 1);

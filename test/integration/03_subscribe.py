@@ -121,7 +121,36 @@ def shared_subscription_splits_messages(b):
         c.close()
 
 
+def shared_groups_each_take_turns(b):
+    # A publisher alternating between two topics, each with a group of
+    # two: every member gets its share (a cursor shared by the groups would
+    # send each group's messages to one member only).
+    groups = {"ta": [], "tb": []}
+    for t, g in (("ta", "ga"), ("tb", "gb")):
+        for i in range(2):
+            c = Client(b, "turn-%s%d" % (g, i), version=paho.MQTTv5)
+            c.subscribe("$share/%s/turn/%s" % (g, t), 1)
+            groups[t].append(c)
+    p = Client(b, "turn-p")
+    n = 40
+    for i in range(n):
+        p.publish("turn/%s" % ("ta" if i % 2 == 0 else "tb"), b"%d" % i,
+                  qos=1)
+    for t, members in groups.items():
+        want = [i for i in range(n) if (i % 2 == 0) == (t == "ta")]
+        for _ in range(50):
+            if sum(len(m.msgs) for m in members) >= len(want):
+                break
+            members[0].quiet(0.1)
+        got = sorted(int(x.payload) for m in members for x in m.msgs)
+        assert got == want, (t, got)
+        counts = [len(m.msgs) for m in members]
+        assert counts == [len(want) // 2] * 2, (t, counts)
+    for c in groups["ta"] + groups["tb"] + [p]:
+        c.close()
+
+
 run([wildcards, dollar_topics_not_matched_by_leading_wildcards,
      unsubscribe_stops_delivery, invalid_filter_refused_alone,
      overlapping_subscriptions_one_copy_highest_qos, no_local,
-     shared_subscription_splits_messages])
+     shared_subscription_splits_messages, shared_groups_each_take_turns])
