@@ -162,17 +162,30 @@ rmq_affinity_attr(pthread_attr_t *attr, int cpu)
 	return -pthread_attr_setaffinity_np(attr, sizeof(s), &s);
 }
 
+/* dir/name opened for reading, or NULL (a path too long is not there). */
+static FILE *
+cgroup_file(const char *dir, const char *name)
+{
+	char path[4200];
+	size_t a = strlen(dir), b = strlen(name);
+	if (a + 1 + b + 1 > sizeof(path))
+		return NULL;
+	memcpy(path, dir, a);
+	path[a] = '/';
+	memcpy(path + a + 1, name, b + 1);
+	return fopen(path, "r");
+}
+
 /* One cgroup directory's quota in millionths of a CPU, or 0 for none or
  * unreadable. */
 static unsigned long long
 cgroup_dir_quota(const char *dir, int v2)
 {
-	char path[4096], buf[128];
+	char buf[128];
 	unsigned long long quota = 0, period = 0;
 	FILE *f;
 	if (v2) {
-		snprintf(path, sizeof(path), "%s/cpu.max", dir);
-		if ((f = fopen(path, "r")) == NULL)
+		if ((f = cgroup_file(dir, "cpu.max")) == NULL)
 			return 0;
 		/* "max 100000" or "150000 100000" */
 		if (fgets(buf, sizeof(buf), f) == NULL ||
@@ -181,14 +194,13 @@ cgroup_dir_quota(const char *dir, int v2)
 		fclose(f);
 	} else {
 		long long q = -1;
-		snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", dir);
-		if ((f = fopen(path, "r")) == NULL)
+		if ((f = cgroup_file(dir, "cpu.cfs_quota_us")) == NULL)
 			return 0;
 		if (fscanf(f, "%lld", &q) != 1)
 			q = -1;
 		fclose(f);
-		snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
-		if (q <= 0 || (f = fopen(path, "r")) == NULL)
+		if (q <= 0 ||
+		    (f = cgroup_file(dir, "cpu.cfs_period_us")) == NULL)
 			return 0;
 		if (fscanf(f, "%llu", &period) != 1)
 			period = 0;
