@@ -51,6 +51,22 @@ rmq_cpulist_parse(const char *s, cpu_set_t *out)
 	}
 }
 
+int
+rmq_affinity_parse(const char *s, enum rmq_affinity_mode *mode, cpu_set_t *list)
+{
+	cpu_set_t l;
+	if (strcmp(s, "auto") == 0)
+		*mode = RMQ_AFFINITY_AUTO;
+	else if (strcmp(s, "none") == 0)
+		*mode = RMQ_AFFINITY_NONE;
+	else if (rmq_cpulist_parse(s, &l) == 0) {
+		*mode = RMQ_AFFINITY_LIST;
+		*list = l;
+	} else
+		return -1;
+	return 0;
+}
+
 void
 rmq_cpulist_format(const cpu_set_t *set, char *buf, size_t len)
 {

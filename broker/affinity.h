@@ -27,6 +27,11 @@ enum rmq_affinity_mode {
  * past CPU_SETSIZE). */
 int rmq_cpulist_parse(const char *s, cpu_set_t *out);
 
+/* A `cpu_affinity` value: "auto", "none" or a CPU list (into *list).
+ * Returns 0, or -1 with *mode and *list unchanged. */
+int rmq_affinity_parse(const char *s, enum rmq_affinity_mode *mode,
+    cpu_set_t *list);
+
 /* Write `set` as a CPU list ("0-3,8"; "" when empty) into buf, truncated
  * to len. */
 void rmq_cpulist_format(const cpu_set_t *set, char *buf, size_t len);

@@ -287,13 +287,8 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 	if (strcmp(k, "cpu_affinity") == 0) {
 		if (l->nargs != 1)
 			goto one_value;
-		if (strcmp(l->args[0], "auto") == 0)
-			cfg->cpu_affinity = RMQ_AFFINITY_AUTO;
-		else if (strcmp(l->args[0], "none") == 0)
-			cfg->cpu_affinity = RMQ_AFFINITY_NONE;
-		else if (rmq_cpulist_parse(l->args[0], &cfg->cpu_list) == 0)
-			cfg->cpu_affinity = RMQ_AFFINITY_LIST;
-		else {
+		if (rmq_affinity_parse(l->args[0], &cfg->cpu_affinity,
+			&cfg->cpu_list) != 0) {
 			snprintf(err, errlen,
 			    "%s: '%s' is not auto, none or a CPU list "
 			    "such as 0-3,8",

@@ -204,13 +204,8 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 		} else if (main_numeric(a, v, cfg) == 1) {
 			i++;
 		} else if (strcmp(a, "--cpu-affinity") == 0 && v) {
-			if (strcmp(v, "auto") == 0)
-				cfg->cpu_affinity = RMQ_AFFINITY_AUTO;
-			else if (strcmp(v, "none") == 0)
-				cfg->cpu_affinity = RMQ_AFFINITY_NONE;
-			else if (rmq_cpulist_parse(v, &cfg->cpu_list) == 0)
-				cfg->cpu_affinity = RMQ_AFFINITY_LIST;
-			else {
+			if (rmq_affinity_parse(v, &cfg->cpu_affinity,
+				&cfg->cpu_list) != 0) {
 				fprintf(stderr,
 				    "ringmq: --cpu-affinity takes auto, none "
 				    "or a CPU list such as 0-3,8\n");

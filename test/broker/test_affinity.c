@@ -50,6 +50,28 @@ Test(affinity, cpu_lists_parse_as_taskset_writes_them)
 	}
 }
 
+Test(affinity, a_value_is_auto_none_or_a_list_and_a_bad_one_changes_nothing)
+{
+	enum rmq_affinity_mode m = RMQ_AFFINITY_NONE;
+	cpu_set_t l = set_of("7"), was = l;
+	cr_assert_eq(rmq_affinity_parse("auto", &m, &l), 0);
+	cr_assert_eq(m, RMQ_AFFINITY_AUTO);
+	cr_assert_eq(rmq_affinity_parse("none", &m, &l), 0);
+	cr_assert_eq(m, RMQ_AFFINITY_NONE);
+	cr_assert(CPU_EQUAL(&l, &was));
+	cr_assert_eq(rmq_affinity_parse("0-1,4", &m, &l), 0);
+	cr_assert_eq(m, RMQ_AFFINITY_LIST);
+	cpu_set_t want = set_of("0,1,4");
+	cr_assert(CPU_EQUAL(&l, &want));
+	static const char *bad[] = { "Auto", "2-", "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(rmq_affinity_parse(bad[i], &m, &l), -1, "'%s'",
+		    bad[i]);
+		cr_assert_eq(m, RMQ_AFFINITY_LIST);
+		cr_assert(CPU_EQUAL(&l, &want));
+	}
+}
+
 Test(affinity, a_list_too_long_for_the_buffer_is_cut_and_terminated)
 {
 	cpu_set_t s = set_of("0,2,4,6,8,10,12");
@@ -296,7 +318,8 @@ Test(affinity, cgroup_v1_quota_under_either_mount_name, .fini = trees_remove)
 	put(r, "cpu,cpuacct/kube/pod/cpu.cfs_quota_us", "250000\n");
 	put(r, "cpu,cpuacct/kube/pod/cpu.cfs_period_us", "100000\n");
 	cr_expect_eq(rmq_cgroup_cpu_quota(r,
-			 "4:memory:/kube/pod\n3:cpu,cpuacct:/kube/pod\n0::/\n"),
+			 "4:memory:/kube/pod\n3:cpu,cpuacct:/kube/"
+			 "pod\n0::/\n"),
 	    3);
 	char *s = tree();
 	put(s, "cpu/x/cpu.cfs_quota_us", "-1\n");
