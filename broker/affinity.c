@@ -250,59 +250,55 @@ cgroup_walk(const char *base, const char *path, int v2)
 	return best;
 }
 
+/* The quota of one line of /proc/self/cgroup, "ID:CONTROLLERS:PATH", in
+ * millionths of a CPU, or 0. */
+static unsigned long long
+cgroup_line_quota(const char *root, const char *line, size_t len)
+{
+	char ctl[256], path[2048], base[4096];
+	const char *c1 = memchr(line, ':', len);
+	const char *c2 =
+	    c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line)) : NULL;
+	if (c2 == NULL)
+		return 0;
+	size_t cl = (size_t)(c2 - c1 - 1), pl = len - (size_t)(c2 + 1 - line);
+	if (cl >= sizeof(ctl) || pl >= sizeof(path))
+		return 0;
+	memcpy(ctl, c1 + 1, cl);
+	ctl[cl] = '\0';
+	memcpy(path, c2 + 1, pl);
+	path[pl] = '\0';
+	if (strcmp(path, "/") == 0)
+		path[0] = '\0';
+	/* v2; on a hybrid host a v2 tree without the cpu controller has no
+	 * cpu.max and limits nothing. */
+	if (strncmp(line, "0::", 3) == 0)
+		return cgroup_walk(root, path, 1);
+	/* v1, where "cpu" is among the controllers: mounted as
+	 * "cpu,cpuacct" or "cpu" (with a "cpu,cpuacct" link or not). */
+	char list[sizeof(ctl) + 2];
+	snprintf(list, sizeof(list), ",%s,", ctl);
+	if (strstr(list, ",cpu,") == NULL)
+		return 0;
+	snprintf(base, sizeof(base), "%s/%s", root, ctl);
+	unsigned long long q = cgroup_walk(base, path, 0);
+	if (q == 0) {
+		snprintf(base, sizeof(base), "%s/cpu", root);
+		q = cgroup_walk(base, path, 0);
+	}
+	return q;
+}
+
 unsigned
 rmq_cgroup_cpu_quota(const char *root, const char *cgroup)
 {
 	unsigned long long best = 0;
-	const char *line = cgroup;
-	while (line && *line) {
+	for (const char *line = cgroup; line && *line;) {
 		const char *end = strchr(line, '\n');
 		size_t len = end ? (size_t)(end - line) : strlen(line);
-		/* "ID:CONTROLLERS:PATH" */
-		const char *c1 = memchr(line, ':', len);
-		const char *c2 = c1
-		    ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line))
-		    : NULL;
-		if (c2 != NULL) {
-			char ctl[256], path[2048], base[4096];
-			size_t cl = (size_t)(c2 - c1 - 1);
-			size_t pl = len - (size_t)(c2 + 1 - line);
-			if (cl < sizeof(ctl) && pl < sizeof(path)) {
-				memcpy(ctl, c1 + 1, cl);
-				ctl[cl] = '\0';
-				memcpy(path, c2 + 1, pl);
-				path[pl] = '\0';
-				if (strcmp(path, "/") == 0)
-					path[0] = '\0';
-				unsigned long long q = 0;
-				int has_cpu = 0;
-				char *save = NULL, *tok, tmp[256];
-				memcpy(tmp, ctl, cl + 1);
-				for (tok = strtok_r(tmp, ",", &save); tok;
-				     tok = strtok_r(NULL, ",", &save))
-					has_cpu |= strcmp(tok, "cpu") == 0;
-				if (strncmp(line, "0::", 3) == 0) {
-					/* v2; on a hybrid host a v2 tree
-					 * without the cpu controller has no
-					 * cpu.max and limits nothing. */
-					q = cgroup_walk(root, path, 1);
-				} else if (has_cpu) {
-					/* v1: mounted as "cpu,cpuacct" or
-					 * "cpu" (with a "cpu,cpuacct" link or
-					 * not). */
-					snprintf(base, sizeof(base), "%s/%s",
-					    root, ctl);
-					q = cgroup_walk(base, path, 0);
-					if (q == 0) {
-						snprintf(base, sizeof(base),
-						    "%s/cpu", root);
-						q = cgroup_walk(base, path, 0);
-					}
-				}
-				if (q && (best == 0 || q < best))
-					best = q;
-			}
-		}
+		unsigned long long q = cgroup_line_quota(root, line, len);
+		if (q && (best == 0 || q < best))
+			best = q;
 		line = end ? end + 1 : NULL;
 	}
 	return best ? (unsigned)((best + 999999ull) / 1000000ull) : 0;

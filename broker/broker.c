@@ -304,19 +304,20 @@ rmq_broker_start(struct rmq_broker *b)
 			return -rc;
 		/* Pinned from its first instruction: its stack, its arena and
 		 * its ring are first touched on its own CPU. */
-		if (w->cpu >= 0 && (rc = rmq_affinity_attr(&attr, w->cpu)) == 0)
+		if (w->cpu >= 0)
+			rc = -rmq_affinity_attr(&attr, w->cpu);
+		if (rc == 0)
 			rc = pthread_create(&b->threads[i], &attr,
 			    broker_thread, w);
-		if (w->cpu >= 0 && rc != 0) {
+		if (rc != 0 && w->cpu >= 0) {
 			rmq_log(RMQ_LOG_WARNING,
 			    "worker %u: not pinned to CPU %d (%s); the kernel "
 			    "places it",
-			    i, w->cpu, strerror(rc < 0 ? -rc : rc));
+			    i, w->cpu, strerror(rc));
 			w->cpu = -1;
-		}
-		if (w->cpu < 0)
 			rc = pthread_create(&b->threads[i], NULL, broker_thread,
 			    w);
+		}
 		pthread_attr_destroy(&attr);
 		if (rc != 0)
 			return -rc;

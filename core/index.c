@@ -490,7 +490,7 @@ struct index_walk {
 static void
 index_visit_node(struct index_walk *w, const struct index_node *node)
 {
-	w->visited += rmq_subset_visit(&node->subs, w->visit, w->ctx, NULL);
+	w->visited += rmq_subset_visit(&node->subs, w->visit, w->ctx);
 	const struct index_groups *gs = rcu_dereference(node->groups);
 	for (uint32_t i = 0; gs && i < gs->n; i++) {
 		struct index_group *g = gs->g[i];

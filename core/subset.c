@@ -190,19 +190,19 @@ array_find(const struct rmq_subset *a, uint64_t owner)
 
 size_t
 rmq_subset_visit(struct rmq_subset *const *slot, rmq_index_visit_fn visit,
-    void *ctx, const struct rmq_str *group)
+    void *ctx)
 {
 	const struct rmq_subset *s = rcu_dereference(*slot);
 	if (s == NULL)
 		return 0;
 	if (s->tag != SUBSET_DIR) {
-		visit(ctx, s->e, s->n, group);
+		visit(ctx, s->e, s->n, NULL);
 		return s->n;
 	}
 	/* A published directory never changes: plain loads inside it. */
 	const struct subset_dir *d = (const struct subset_dir *)s;
 	for (uint32_t i = 0; i < d->nchunks; i++)
-		visit(ctx, d->c[i]->e, d->c[i]->n, group);
+		visit(ctx, d->c[i]->e, d->c[i]->n, NULL);
 	return d->n;
 }
 

@@ -38,10 +38,10 @@ struct rmq_subset {
 
 #define SUBSET_DIR UINT32_MAX
 
-/* Visit every entry of the set at *slot: calls visit(ctx, e, n, group)
+/* Visit every entry of the set at *slot: calls visit(ctx, e, n, NULL)
  * once per array.  Returns the number of entries.  Online RCU reader. */
 size_t rmq_subset_visit(struct rmq_subset *const *slot,
-    rmq_index_visit_fn visit, void *ctx, const struct rmq_str *group);
+    rmq_index_visit_fn visit, void *ctx);
 
 /* The entry at position k modulo the set's size (in visit order), or
  * NULL when the set is empty: the same k gives the same entry until the

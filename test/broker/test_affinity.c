@@ -11,6 +11,7 @@
 
 #include "affinity.h"
 #include "broker.h"
+#include "rmq_test_broker.h"
 #include "worker.h"
 
 static cpu_set_t
@@ -162,14 +163,10 @@ started_broker_affinity(unsigned threads, enum rmq_affinity_mode mode,
     const cpu_set_t *list, cpu_set_t *got, int *planned)
 {
 	struct rmq_config cfg;
-	rmq_config_defaults(&cfg);
-	cfg.threads = threads;
+	rmq_test_broker_config(&cfg, threads);
 	cfg.cpu_affinity = mode;
 	if (list)
 		cfg.cpu_list = *list;
-	cfg.listeners[0].port = 0;
-	cfg.admin.host[0] = '\0';
-	cfg.sys_interval = 0;
 	static struct rmq_broker br;
 	cr_assert_eq(rmq_broker_init(&br, &cfg), 0);
 	cr_assert_eq(rmq_broker_start(&br), 0);
@@ -235,12 +232,9 @@ Test(affinity, a_broker_refuses_to_start_on_a_cpu_it_may_not_use)
 			break;
 		}
 	struct rmq_config cfg;
-	rmq_config_defaults(&cfg);
-	cfg.threads = 1;
+	rmq_test_broker_config(&cfg, 1);
 	cfg.cpu_affinity = RMQ_AFFINITY_LIST;
 	cfg.cpu_list = outside;
-	cfg.listeners[0].port = 0;
-	cfg.admin.host[0] = '\0';
 	static struct rmq_broker br;
 	cr_assert_eq(rmq_broker_init(&br, &cfg), -EINVAL);
 	rmq_broker_fini(&br);

@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "broker.h"
 #include "rmq_config.h"
+#include "rmq_test_broker.h"
 #include "worker.h"
 
 /* Under a sanitizer its malloc, not jemalloc's, serves allocations. */
@@ -84,11 +85,7 @@ Test(arena, a_started_broker_runs_each_loop_on_its_own)
 	if (rmq_arena_current() == -ENOTSUP)
 		cr_skip_test("built without jemalloc");
 	struct rmq_config cfg;
-	rmq_config_defaults(&cfg);
-	cfg.threads = 2;
-	cfg.listeners[0].port = 0;
-	cfg.admin.host[0] = '\0';
-	cfg.sys_interval = 0;
+	rmq_test_broker_config(&cfg, 2);
 	static struct rmq_broker br;
 	cr_assert_eq(rmq_broker_init(&br, &cfg), 0);
 	cr_assert_eq(rmq_broker_start(&br), 0);

@@ -25,6 +25,7 @@
 #include "broker.h"
 #include "cluster.h"
 #include "msg.h"
+#include "rmq_test_broker.h"
 
 #define NODE_A RMQ_CLUSTER_OWNER(1)
 #define NODE_B RMQ_CLUSTER_OWNER(2)
@@ -64,11 +65,7 @@ setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	struct rmq_config cfg;
-	rmq_config_defaults(&cfg);
-	cfg.threads = 1;
-	cfg.listeners[0].port = 0;
-	cfg.admin.host[0] = '\0'; /* no admin listener */
-	cfg.sys_interval = 0;
+	rmq_test_broker_config(&cfg, 1);
 	cr_assert_eq(rmq_broker_init(&broker, &cfg), 0);
 	rmq_cluster_attach(&broker, &hooks);
 	cr_assert_eq(rmq_broker_start(&broker), 0);

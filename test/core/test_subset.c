@@ -109,7 +109,7 @@ Test(subset, matches_a_model_through_growth_and_shrinking)
 		else if (was_dir && set)
 			back_to_array = 1;
 		struct seen s = { 0 };
-		size_t n = rmq_subset_visit(&set, collect, &s, NULL);
+		size_t n = rmq_subset_visit(&set, collect, &s);
 		cr_assert_eq(n, size, "step %d: %zu visited, %u in the model",
 		    step, n, size);
 		cr_assert_not(s.dup, "step %d: an entry seen twice", step);
@@ -172,7 +172,7 @@ Test(subset, positions_take_every_entry_in_turn)
 	}
 	cr_assert(is_dir(set));
 	struct seen s = { 0 };
-	cr_assert_eq(rmq_subset_visit(&set, collect, &s, NULL), n);
+	cr_assert_eq(rmq_subset_visit(&set, collect, &s), n);
 	cr_assert_gt(s.calls, 1);
 	static uint8_t seen_at[3 * SUBSET_CHUNK + 5];
 	for (uint32_t k = 0; k < n; k++) {
@@ -205,7 +205,7 @@ reader(void *arg)
 	rcu_register_thread();
 	while (!atomic_load(&r->stop)) {
 		struct seen *s = calloc(1, sizeof(*s));
-		rmq_subset_visit(&r->set, collect, s, NULL);
+		rmq_subset_visit(&r->set, collect, s);
 		for (uint32_t o = 0; o < STABLE; o++)
 			if (s->times[o] != 1)
 				atomic_fetch_add(&r->bad, 1);
@@ -275,15 +275,13 @@ Test(subset, emptied_chunk_dropped)
 	cr_assert_eq(rmq_subset_del(&set, 2 * SUBSET_CHUNK, &found), 0);
 	cr_assert(found);
 	struct seen s = { 0 };
-	cr_assert_eq(rmq_subset_visit(&set, collect, &s, NULL),
-	    2 * SUBSET_CHUNK);
+	cr_assert_eq(rmq_subset_visit(&set, collect, &s), 2 * SUBSET_CHUNK);
 	cr_assert_eq(s.calls, 2, "%u arrays after the last one emptied",
 	    s.calls);
 	struct rmq_sub sub = { .owner = 999, .qos = 2 };
 	cr_assert_eq(rmq_subset_put(&set, &sub, &found), 0);
 	memset(&s, 0, sizeof(s));
-	cr_assert_eq(rmq_subset_visit(&set, collect, &s, NULL),
-	    2 * SUBSET_CHUNK + 1);
+	cr_assert_eq(rmq_subset_visit(&set, collect, &s), 2 * SUBSET_CHUNK + 1);
 	cr_assert_eq(s.calls, 3);
 	cr_assert_eq(s.times[999], 1);
 	cr_assert_eq(s.qos[999], 2);
