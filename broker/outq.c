@@ -17,9 +17,12 @@
 
 #include "worker.h"
 
-const uint64_t rmq_lat_bounds_us[RMQ_LAT_BUCKETS - 1] = { 50, 100, 250, 500,
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 2500000,
-	10000000 };
+/* From 2 us: a message read and written in the same turn takes a few
+ * microseconds, and the low buckets tell that apart from one that waited
+ * for a turn of its own or for another loop. */
+const uint64_t rmq_lat_bounds_us[RMQ_LAT_BUCKETS - 1] = { 2, 5, 10, 25, 50, 100,
+	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+	1000000, 2500000, 10000000 };
 
 /* Publish to delivery: from the wake-up that read the message in to the
  * turn that writes it to this subscriber. */

@@ -51,7 +51,7 @@ struct rmq_inbox_msg {
 	};
 };
 
-#define RMQ_LAT_BUCKETS 16
+#define RMQ_LAT_BUCKETS 20
 
 /* Per-worker counters (counter.h): written only by the worker's thread,
  * or by a loop that borrowed it (never both at once: loop.h), summed by
