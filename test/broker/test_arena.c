@@ -23,7 +23,8 @@
 #define ARENA_SEES_MALLOC 1
 #endif
 
-/* Where allocations escape to, so the compiler keeps them. */
+/* Where allocations escape to, so the compiler keeps them.  Shared by
+ * the threads: each frees its own pointer, never what sink holds. */
 static void *volatile sink;
 
 struct bound {
@@ -48,7 +49,7 @@ bind_and_allocate(void *arg)
 		sink = p;
 		rmq_arena_refresh();
 		b->after = rmq_arena_allocated((unsigned)b->arena);
-		free(sink);
+		free(p);
 	}
 	return NULL;
 }
