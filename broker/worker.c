@@ -49,6 +49,7 @@ rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out)
 	w->loop->hooks.stopping = worker_stopping;
 	w->loop->hooks.pending = worker_pending;
 	cds_wfcq_init(&w->inbox_head, &w->inbox_tail);
+	w->dirty_tail = &w->dirty;
 	*out = w;
 	return 0;
 }
@@ -167,8 +168,11 @@ rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s)
 		struct rmq_session **pp = &w->dirty;
 		while (*pp && *pp != s)
 			pp = &(*pp)->next_dirty;
-		if (*pp)
+		if (*pp) {
 			*pp = s->next_dirty;
+			if (w->dirty_tail == &s->next_dirty)
+				w->dirty_tail = pp;
+		}
 	}
 	w->table[slot] = NULL;
 	atomic_store_explicit(&w->st.sessions,
@@ -277,13 +281,16 @@ worker_deliver(struct rmq_worker *w, struct rmq_inbox_msg *m)
 	m->deliver.n = 0;
 }
 
-/* One write per session with output. */
+/* One write per session with output, in the order they got it: the
+ * message that came in first goes out first. */
 static void
 worker_flush(struct rmq_worker *w)
 {
 	while (w->dirty) {
 		struct rmq_session *s = w->dirty;
 		w->dirty = s->next_dirty;
+		if (w->dirty == NULL)
+			w->dirty_tail = &w->dirty;
 		s->dirty = 0;
 		rmq_session_flush(s);
 	}

@@ -117,7 +117,8 @@ struct rmq_worker {
 	uint32_t nfree, free_cap;
 	uint32_t gen;
 
-	struct rmq_session *dirty; /* output to flush this turn */
+	/* Sessions with output to flush this turn, first marked first. */
+	struct rmq_session *dirty, **dirty_tail;
 
 	struct cds_wfcq_head inbox_head;
 	struct cds_wfcq_tail inbox_tail;
@@ -179,8 +180,9 @@ rmq_worker_dirty(struct rmq_worker *w, struct rmq_session *s)
 {
 	if (!s->dirty && s->conn) {
 		s->dirty = 1;
-		s->next_dirty = w->dirty;
-		w->dirty = s;
+		s->next_dirty = NULL;
+		*w->dirty_tail = s;
+		w->dirty_tail = &s->next_dirty;
 	}
 }
 
