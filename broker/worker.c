@@ -365,9 +365,21 @@ worker_turn(struct rmq_loop *loop)
 	struct rmq_worker *w = loop->data;
 	worker_inbox(w);
 	w->turn_us = rmq_loop_clock_us();
-	/* One write per session with output, then the batches for the
-	 * other workers: delivered in place to a sleeping one, else queued
-	 * with one wake-up each. */
+	/* Batches for workers that are awake are queued first, so that they
+	 * write them while this one writes its own.  Then one write per
+	 * session with output, then the other batches: delivered in place to
+	 * a sleeping worker, else queued with one wake-up each. */
+	for (uint64_t left = w->outmask; left; left &= left - 1) {
+		unsigned to = (unsigned)__builtin_ctzll(left);
+		struct rmq_worker *dst = w->b->workers[to];
+		if (atomic_load_explicit(&dst->loop->state,
+			memory_order_relaxed) != RMQ_LOOP_RUNNING)
+			continue;
+		rmq_count(&w->st.handoffs_queued, 1);
+		rmq_worker_post(dst, w->out[to]);
+		w->out[to] = NULL;
+		w->outmask &= ~(1ull << to);
+	}
 	worker_flush(w);
 	while (w->outmask) {
 		unsigned to = (unsigned)__builtin_ctzll(w->outmask);
