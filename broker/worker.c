@@ -359,6 +359,24 @@ worker_inbox(struct rmq_worker *w)
 	}
 }
 
+/* Hand this turn's batch for worker `to` over: delivered in place when
+ * `lend` allows and that worker sleeps, else queued in its inbox. */
+static void
+worker_hand_over(struct rmq_worker *w, unsigned to, int lend)
+{
+	struct rmq_worker *dst = w->b->workers[to];
+	struct rmq_inbox_msg *m = w->out[to];
+	w->out[to] = NULL;
+	w->outmask &= ~(1ull << to);
+	if (lend && worker_lend(w, dst, m)) {
+		rmq_count(&w->st.handoffs_lent, 1);
+		worker_inbox_free(m);
+	} else {
+		rmq_count(&w->st.handoffs_queued, 1);
+		rmq_worker_post(dst, m);
+	}
+}
+
 static void
 worker_turn(struct rmq_loop *loop)
 {
@@ -371,29 +389,13 @@ worker_turn(struct rmq_loop *loop)
 	 * a sleeping worker, else queued with one wake-up each. */
 	for (uint64_t left = w->outmask; left; left &= left - 1) {
 		unsigned to = (unsigned)__builtin_ctzll(left);
-		struct rmq_worker *dst = w->b->workers[to];
-		if (atomic_load_explicit(&dst->loop->state,
-			memory_order_relaxed) != RMQ_LOOP_RUNNING)
-			continue;
-		rmq_count(&w->st.handoffs_queued, 1);
-		rmq_worker_post(dst, w->out[to]);
-		w->out[to] = NULL;
-		w->outmask &= ~(1ull << to);
+		if (atomic_load_explicit(&w->b->workers[to]->loop->state,
+			memory_order_relaxed) == RMQ_LOOP_RUNNING)
+			worker_hand_over(w, to, 0);
 	}
 	worker_flush(w);
-	while (w->outmask) {
-		unsigned to = (unsigned)__builtin_ctzll(w->outmask);
-		w->outmask &= w->outmask - 1;
-		struct rmq_inbox_msg *m = w->out[to];
-		w->out[to] = NULL;
-		if (worker_lend(w, w->b->workers[to], m)) {
-			rmq_count(&w->st.handoffs_lent, 1);
-			worker_inbox_free(m);
-		} else {
-			rmq_count(&w->st.handoffs_queued, 1);
-			rmq_worker_post(w->b->workers[to], m);
-		}
-	}
+	while (w->outmask)
+		worker_hand_over(w, (unsigned)__builtin_ctzll(w->outmask), 1);
 }
 
 static void
