@@ -1128,7 +1128,9 @@ rmq_bench_loop_init(struct rmq_bench_loop *L, struct rmq_bench_run *run,
 	rmq_bench_hist_init(&L->ivl);
 	rmq_bench_hist_init(&L->conn_lat);
 	uint32_t ns = plan->nsubs > id ? (plan->nsubs - id + nl - 1) / nl : 0;
-	uint32_t np = plan->npubs > id ? (plan->npubs - id + nl - 1) / nl : 0;
+	int apart = run->cfg->apart;
+	uint32_t p0 = rmq_bench_loop_first_pub(id, nl, apart);
+	uint32_t np = rmq_bench_loop_npubs(plan->npubs, id, nl, apart);
 	uint32_t nc = plan->nconns > id ? (plan->nconns - id + nl - 1) / nl : 0;
 	L->range[0] = 0;
 	L->range[1] = ns;
@@ -1137,7 +1139,7 @@ rmq_bench_loop_init(struct rmq_bench_loop *L, struct rmq_bench_run *run,
 	L->nconns = ns + np + nc;
 	if (run->cfg->interval_ms > 0 &&
 	    rmq_bench_sched_init(&L->sched, run->cfg->arrival,
-		(uint64_t)(run->cfg->interval_ms * 1e6), np, id, nl,
+		(uint64_t)(run->cfg->interval_ms * 1e6), np, p0, nl,
 		plan->npubs, run->cfg->arrival_seed) != 0)
 		return -ENOMEM;
 	L->conns = calloc(L->nconns ? L->nconns : 1, sizeof(*L->conns));
@@ -1160,7 +1162,7 @@ rmq_bench_loop_init(struct rmq_bench_loop *L, struct rmq_bench_run *run,
 		    &plan->subs[k], k);
 	}
 	for (uint32_t j = 0; j < np && rc == 0; j++) {
-		uint32_t k = id + j * nl;
+		uint32_t k = p0 + j * nl;
 		rc = bench_conn_setup(L, &L->conns[ns + j], RMQ_ROLE_PUB,
 		    &plan->pubs[k], plan->nsubs + k);
 	}

@@ -76,13 +76,14 @@ rmq_bench_report_summary(FILE *f, const struct rmq_bench_cfg *cfg,
 	fprintf(f,
 	    "\nringmq-bench %s%s: %u publishers, %u subscribers, %u "
 	    "connections, QoS %u, %u-byte payload, MQTT level %u, %u "
-	    "threads\n",
+	    "threads%s%s\n",
 	    bench_report_what(cfg),
 	    cfg->direct == RMQ_DIRECT_UNIX      ? " --direct=unix"
 		: cfg->direct == RMQ_DIRECT_TCP ? " --direct=tcp"
 						: "",
 	    r->npubs, r->nsubs, r->nconns, cfg->qos, cfg->size, cfg->version,
-	    r->nloops);
+	    r->nloops, cfg->pin ? " (pinned, one per CPU)" : "",
+	    cfg->apart ? ", publishers apart from their subscribers" : "");
 	fprintf(f, "  result       %s\n",
 	    r->completed ? "completed" : "NOT completed");
 	if (!r->completed)
@@ -231,10 +232,12 @@ rmq_bench_report_json(FILE *f, const struct rmq_bench_cfg *cfg,
 	    "\"connections\":%u,\"qos\":%u,\"size\":%u,"
 	    "\"protocol\":%u,\"interval_ms\":%g,\"arrival\":\"%s\","
 	    "\"inflight\":%u,"
-	    "\"threads\":%u,\"warmup_s\":%g,\"duration_s\":%g,",
+	    "\"threads\":%u,\"cpu_affinity\":\"%s\",\"apart\":%s,"
+	    "\"warmup_s\":%g,\"duration_s\":%g,",
 	    cfg->port, r->npubs, r->nsubs, r->nconns, cfg->qos, cfg->size,
 	    cfg->version, cfg->interval_ms,
 	    rmq_bench_arrival_name(cfg->arrival), cfg->inflight, r->nloops,
+	    cfg->pin ? "auto" : "none", cfg->apart ? "true" : "false",
 	    cfg->warmup_s, cfg->duration_s);
 	fprintf(f,
 	    "\"completed\":%s,\"error\":", r->completed ? "true" : "false");

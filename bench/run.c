@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +263,20 @@ bench_run_tracks_sum(struct rmq_bench_run *run, struct rmq_bench_track_sum *ts)
 	}
 }
 
+/* The CPUs this process may run on, in order (--cpu-affinity auto). */
+static unsigned
+bench_run_cpus(int *cpus)
+{
+	cpu_set_t set;
+	unsigned n = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return 0;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	return n;
+}
+
 int
 rmq_bench_run_exec(const struct rmq_bench_cfg *cfg,
     struct rmq_bench_result *res)
@@ -298,6 +314,12 @@ rmq_bench_run_exec(const struct rmq_bench_cfg *cfg,
 	if (run->nloops == 0)
 		run->nloops = 1;
 	res->nloops = run->nloops;
+	if (cfg->apart && run->nloops < 2) {
+		snprintf(res->error, sizeof(res->error),
+		    "--apart needs two loops or more (-T)");
+		rc = -EINVAL;
+		goto out_plan;
+	}
 	bench_run_fdlimit(run, nclients + run->nloops, res);
 	if (run->fd_raised && !cfg->quiet)
 		fprintf(stderr,
@@ -346,9 +368,20 @@ rmq_bench_run_exec(const struct rmq_bench_cfg *cfg,
 			goto out_loops;
 		}
 	}
+	int cpus[CPU_SETSIZE];
+	unsigned ncpus = cfg->pin ? bench_run_cpus(cpus) : 0;
 	for (; started < run->nloops; started++) {
-		rc = -pthread_create(&run->loops[started].thread, NULL,
+		pthread_attr_t attr;
+		cpu_set_t one;
+		pthread_attr_init(&attr);
+		if (ncpus) {
+			CPU_ZERO(&one);
+			CPU_SET(rmq_bench_loop_cpu(started, cpus, ncpus), &one);
+			pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+		}
+		rc = -pthread_create(&run->loops[started].thread, &attr,
 		    rmq_bench_loop_main, &run->loops[started]);
+		pthread_attr_destroy(&attr);
 		if (rc != 0) {
 			snprintf(res->error, sizeof(res->error),
 			    "pthread_create: %s", strerror(-rc));

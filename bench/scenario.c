@@ -183,6 +183,8 @@ enum bench_opt {
 	OPT_KEY,
 	OPT_ARRIVAL,
 	OPT_SEED,
+	OPT_CPU_AFFINITY,
+	OPT_APART,
 };
 
 struct bench_optdef {
@@ -214,6 +216,8 @@ static const struct bench_optdef bench_opts[] = {
 	{ 0, "broker-pid", 1, OPT_BROKER_PID },
 	{ 'V', "version", 1, OPT_VERSION_LEVEL },
 	{ 'T', "threads", 1, OPT_THREADS },
+	{ 0, "cpu-affinity", 1, OPT_CPU_AFFINITY },
+	{ 0, "apart", 0, OPT_APART },
 	{ 0, "inflight", 1, OPT_INFLIGHT },
 	{ 'L', "limit", 1, OPT_LIMIT },
 	{ 'k', "keepalive", 1, OPT_KEEPALIVE },
@@ -419,6 +423,16 @@ bench_apply(struct rmq_bench_cfg *cfg, enum bench_opt id, const char *name,
 	case OPT_GROUP: cfg->share_group = val; return 0;
 	case OPT_PREFIX: cfg->client_prefix = val; return 0;
 	case OPT_QUIET: cfg->quiet = 1; return 0;
+	case OPT_CPU_AFFINITY:
+		if (strcmp(val, "auto") == 0)
+			cfg->pin = 1;
+		else if (strcmp(val, "none") == 0)
+			cfg->pin = 0;
+		else
+			return bench_fail(err, errlen,
+			    "--cpu-affinity takes auto or none, not '%s'", val);
+		return 0;
+	case OPT_APART: cfg->apart = 1; return 0;
 	case OPT_HELP: cfg->help = 1; return 0;
 	case OPT_SHOW_VERSION: cfg->show_version = 1; return 0;
 	case OPT_CACERT: cfg->tls_cacert = val; return 0;
@@ -513,6 +527,12 @@ rmq_bench_cfg_parse(struct rmq_bench_cfg *cfg, int argc, char **argv, char *err,
 		    cfg->size);
 	if (cfg->direct != RMQ_DIRECT_OFF && scn != RMQ_SCN_P2P)
 		return bench_fail(err, errlen, "--direct runs p2p only");
+	if (cfg->direct != RMQ_DIRECT_OFF && cfg->apart)
+		return bench_fail(err, errlen,
+		    "--apart and --direct do not go together (a direct pair "
+		    "is one socket pair in one loop)");
+	if (cfg->apart && cfg->threads == 1)
+		return bench_fail(err, errlen, "--apart needs -T 2 or more");
 	if (cfg->inflight == 0)
 		cfg->inflight = cfg->direct != RMQ_DIRECT_OFF ? 1000 : 100;
 	if (cfg->qos > 0 && cfg->inflight > 65535)
@@ -759,4 +779,23 @@ rmq_bench_plan_fini(struct rmq_bench_plan *plan)
 	free(plan->subs);
 	free(plan->arena);
 	memset(plan, 0, sizeof(*plan));
+}
+
+uint32_t
+rmq_bench_loop_first_pub(unsigned id, unsigned nloops, int apart)
+{
+	return apart && nloops > 1 ? (id + nloops - 1) % nloops : id;
+}
+
+uint32_t
+rmq_bench_loop_npubs(uint32_t npubs, unsigned id, unsigned nloops, int apart)
+{
+	uint32_t first = rmq_bench_loop_first_pub(id, nloops, apart);
+	return npubs > first ? (npubs - first + nloops - 1) / nloops : 0;
+}
+
+int
+rmq_bench_loop_cpu(unsigned id, const int *cpus, unsigned n)
+{
+	return n ? cpus[id % n] : -1;
 }

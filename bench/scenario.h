@@ -71,6 +71,9 @@ struct rmq_bench_cfg {
 	uint64_t limit; /* -L: messages per publisher, 0 = no limit */
 	uint16_t keepalive;
 	unsigned threads; /* 0: one per online CPU */
+	uint8_t pin; /* --cpu-affinity auto: loop i on the i-th allowed CPU */
+	uint8_t apart; /* --apart: publisher k on another loop than
+			  subscriber k */
 	int broker_pid; /* 0: none */
 	const char *json; /* NULL, "-" or a path */
 	const char *username;
@@ -130,6 +133,18 @@ int rmq_bench_plan_build(struct rmq_bench_plan *plan,
     const struct rmq_bench_cfg *cfg, char *err, size_t errlen);
 
 void rmq_bench_plan_fini(struct rmq_bench_plan *plan);
+
+/* Clients are dealt to the `nloops` loops in turn: loop `id` takes
+ * subscribers id, id + nloops, ...  These give the first publisher it
+ * takes (one loop further on with --apart, so that a p2p pair's two
+ * clients are on two loops) and how many publishers it takes in all. */
+uint32_t rmq_bench_loop_first_pub(unsigned id, unsigned nloops, int apart);
+uint32_t
+rmq_bench_loop_npubs(uint32_t npubs, unsigned id, unsigned nloops, int apart);
+
+/* The CPU that loop `id` is pinned to with --cpu-affinity auto: the
+ * id-th of the `n` allowed CPUs cpus[], round and round. */
+int rmq_bench_loop_cpu(unsigned id, const int *cpus, unsigned n);
 
 static inline const char *
 rmq_bench_plan_topic(const struct rmq_bench_plan *plan,

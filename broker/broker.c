@@ -159,10 +159,14 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 		for (unsigned i = 0; i < b->cfg.threads; i++)
 			CPU_SET((unsigned)cpus[i], &used);
 		rmq_cpulist_format(&used, why, sizeof(why));
+		b->by_cpu = b->cfg.placement == RMQ_PLACE_CPU &&
+		    rmq_placement_by_cpu(cpus, b->cfg.threads);
 		rmq_log(RMQ_LOG_NOTICE,
 		    "worker loops pinned to CPU%s %s, in "
-		    "order",
-		    CPU_COUNT(&used) == 1 ? "" : "s", why);
+		    "order; new connections go to %s",
+		    CPU_COUNT(&used) == 1 ? "" : "s", why,
+		    b->by_cpu ? "the loop of the CPU that received them"
+			      : "loops by the kernel's hash");
 	} else {
 		rmq_log(RMQ_LOG_INFO,
 		    "worker loops not pinned (cpu_affinity "
@@ -192,6 +196,16 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 			int fd = broker_listen_socket(a->host, port, &port);
 			if (fd < 0)
 				return fd;
+			/* The program goes with the group's first socket; the
+			 * others join it in loop order. */
+			if (i == 0 && b->by_cpu &&
+			    (rc = rmq_placement_attach(fd, cpus,
+				 b->nworkers)) != 0)
+				rmq_log(RMQ_LOG_WARNING,
+				    "listener %s:%u: connections placed by the "
+				    "kernel's hash, not by CPU: %s",
+				    a->host[0] ? a->host : "*", port,
+				    strerror(-rc));
 			b->listen_fds[i][j] = fd;
 			rc = b->ops->listen(b->workers[i]->loop, fd,
 			    rmq_worker_accept, &b->workers[i]->listeners[j]);
@@ -252,6 +266,8 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	    (next.cpu_affinity == RMQ_AFFINITY_LIST &&
 		!CPU_EQUAL(&next.cpu_list, &b->cfg.cpu_list)))
 		*needs_restart = "cpu_affinity";
+	else if (next.placement != b->cfg.placement)
+		*needs_restart = "connection_placement";
 	else if (memcmp(&next.admin, &b->cfg.admin, sizeof(next.admin)))
 		*needs_restart = "admin_listener";
 	else if (next.topic_alias_max != b->cfg.topic_alias_max)
@@ -262,6 +278,7 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	next.loop = b->cfg.loop;
 	next.cpu_affinity = b->cfg.cpu_affinity;
 	next.cpu_list = b->cfg.cpu_list;
+	next.placement = b->cfg.placement;
 	next.admin = b->cfg.admin;
 	next.topic_alias_max = b->cfg.topic_alias_max;
 

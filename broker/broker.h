@@ -17,6 +17,7 @@
 #include "affinity.h"
 #include "index.h"
 #include "loop.h"
+#include "placement.h"
 
 #define RMQ_MAX_LISTENERS 8
 #define RMQ_MAX_WORKERS 64
@@ -33,6 +34,7 @@ struct rmq_config {
 	unsigned threads; /* worker loops; 0: one per CPU the process may use */
 	enum rmq_affinity_mode cpu_affinity; /* affinity.h */
 	cpu_set_t cpu_list; /* with RMQ_AFFINITY_LIST */
+	enum rmq_placement placement; /* placement.h */
 	enum rmq_loop_kind loop;
 	int log_level; /* log.h: RMQ_LOG_ERROR .. RMQ_LOG_DEBUG */
 	int log_format; /* RMQ_LOG_TEXT or RMQ_LOG_JSON */
@@ -86,6 +88,8 @@ struct rmq_broker {
 	uint64_t sys_prev_in, sys_prev_out, sys_prev_bin, sys_prev_bout;
 	int listen_fds[RMQ_MAX_WORKERS][RMQ_MAX_LISTENERS];
 	uint16_t bound_ports[RMQ_MAX_LISTENERS]; /* actual, when port 0 */
+	/* New connections go to the loop of their CPU (placement.h). */
+	int by_cpu;
 };
 
 /* Create the node: index, registry, workers and their listening sockets

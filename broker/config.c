@@ -297,6 +297,16 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 		}
 		return 0;
 	}
+	if (strcmp(k, "connection_placement") == 0) {
+		if (l->nargs != 1)
+			goto one_value;
+		if (rmq_placement_parse(l->args[0], &cfg->placement) != 0) {
+			snprintf(err, errlen, "%s: '%s' is not cpu or hash", k,
+			    l->args[0]);
+			return -1;
+		}
+		return 0;
+	}
 	if (strcmp(k, "io_backend") == 0) {
 		if (l->nargs != 1)
 			goto one_value;

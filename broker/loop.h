@@ -124,7 +124,9 @@ struct rmq_loop {
 	atomic_int stop;
 	atomic_int state; /* RMQ_LOOP_RUNNING, _ASLEEP, _LENT, _LENT_WAITED */
 	int stop_seen;
-	uint32_t nconns; /* open connections (listeners not counted) */
+	/* Open connections (listeners not counted); read by other loops
+	 * to keep new connections balanced (placement.h). */
+	_Atomic uint32_t nconns;
 	rmq_counter turns; /* read by metrics scrapes */
 	rmq_counter events; /* completions handled, likewise */
 	/* Clock (rmq_loop_clock_us) when the backend last came back from

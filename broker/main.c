@@ -54,6 +54,8 @@ main_usage(FILE *out)
 	    "                          process may run on)\n"
 	    "  --cpu-affinity A        auto (default: pin one loop per CPU),\n"
 	    "                          none, or a CPU list such as 0-3,8\n"
+	    "  --connection-placement P  cpu (default: the loop of the CPU\n"
+	    "                          that received it) or hash\n"
 	    "  --loop uring|uv|auto    event loop backend (default auto)\n"
 	    "  --max-packet-size N     largest packet, bytes (16777216)\n"
 	    "  --max-queued N          messages queued per session (1000)\n"
@@ -209,6 +211,14 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 				fprintf(stderr,
 				    "ringmq: --cpu-affinity takes auto, none "
 				    "or a CPU list such as 0-3,8\n");
+				return 2;
+			}
+			i++;
+		} else if (strcmp(a, "--connection-placement") == 0 && v) {
+			if (rmq_placement_parse(v, &cfg->placement) != 0) {
+				fprintf(stderr,
+				    "ringmq: --connection-placement takes cpu "
+				    "or hash\n");
 				return 2;
 			}
 			i++;

@@ -372,6 +372,18 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_per_loop(&m, b, "ringmq_loop_events_total", "counter",
 	    "I/O completions handled, per worker loop.", 1,
 	    offsetof(struct rmq_loop, events));
+	metrics_head(&m, "ringmq_loop_connections", "gauge",
+	    "Network connections open now, per worker loop.");
+	for (unsigned i = 0; i < b->nworkers; i++)
+		metrics_printf(&m, "ringmq_loop_connections{loop=\"%u\"} %u\n",
+		    i,
+		    (unsigned)atomic_load_explicit(&b->workers[i]->loop->nconns,
+			memory_order_relaxed));
+	metrics_per_loop(&m, b, "ringmq_loop_connections_passed_total",
+	    "counter",
+	    "New connections the kernel gave this loop that it passed to a "
+	    "less loaded one (connection_placement cpu).",
+	    0, ST(accepts_passed));
 	metrics_head(&m, "ringmq_loop_handoffs_total", "counter",
 	    "Delivery batches for another loop, per sending loop: queued "
 	    "to its inbox, or delivered in place while it slept (lent).");

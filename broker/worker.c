@@ -64,6 +64,7 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 		free(m->deliver.d);
 		break;
 	case RMQ_INBOX_ADOPT:
+	case RMQ_INBOX_ACCEPT:
 		close(m->adopt.fd);
 		free(m->adopt.bytes);
 		break;
@@ -235,22 +236,53 @@ rmq_worker_conn_gone(struct rmq_worker *w, uint8_t listener)
 	rmq_uncount(&w->st.listener_conns[listener]);
 }
 
+/* A new connection, counted already, becomes a session of this worker. */
+static void
+worker_open(struct rmq_worker *w, int fd, uint8_t listener)
+{
+	struct rmq_conn *conn;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (w->loop->ops->conn_open(w->loop, fd, &conn) != 0) {
+		rmq_worker_conn_gone(w, listener);
+		close(fd);
+		return;
+	}
+	if (rmq_session_start(w, conn, listener, NULL, 0) != 0) {
+		rmq_worker_conn_gone(w, listener);
+		conn->data = NULL;
+		w->loop->ops->close(conn, NULL);
+	}
+}
+
+/* With placement by CPU, the worker that should take a connection the
+ * kernel steered here: this one, or the least loaded when this one holds
+ * more than its share (placement.h). */
+static struct rmq_worker *
+worker_place(struct rmq_worker *w)
+{
+	struct rmq_broker *b = w->b;
+	uint32_t n[RMQ_MAX_WORKERS];
+	if (!b->by_cpu)
+		return w;
+	for (unsigned i = 0; i < b->nworkers; i++)
+		n[i] = atomic_load_explicit(&b->workers[i]->loop->nconns,
+			   memory_order_relaxed) +
+		    atomic_load_explicit(&b->workers[i]->incoming,
+			memory_order_relaxed);
+	return b->workers[rmq_placement_balance(n, b->nworkers, w->id)];
+}
+
 void
 rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg)
 {
 	struct rmq_worker_listener *l = arg;
 	struct rmq_worker *w = l->w;
 	struct rmq_broker *b = w->b;
-	struct rmq_conn *conn;
-	int one = 1;
+	(void)loop;
 	if (w->cfg.max_connections &&
 	    atomic_load(&b->connections) >= w->cfg.max_connections) {
 		rmq_count(&w->st.refused_max_connections, 1);
-		close(fd);
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (loop->ops->conn_open(loop, fd, &conn) != 0) {
 		close(fd);
 		return;
 	}
@@ -258,11 +290,18 @@ rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg)
 	atomic_fetch_add(&b->connections, 1);
 	rmq_count(&w->st.listener_conns[l->idx], 1);
 	rmq_count(&w->st.listener_accepts[l->idx], 1);
-	if (rmq_session_start(w, conn, l->idx, NULL, 0) != 0) {
-		rmq_worker_conn_gone(w, l->idx);
-		conn->data = NULL;
-		loop->ops->close(conn, NULL);
+	struct rmq_worker *to = worker_place(w);
+	struct rmq_inbox_msg *m = to != w ? calloc(1, sizeof(*m)) : NULL;
+	if (m == NULL) {
+		worker_open(w, fd, l->idx);
+		return;
 	}
+	m->kind = RMQ_INBOX_ACCEPT;
+	m->adopt.fd = fd;
+	m->adopt.listener = l->idx;
+	rmq_count(&w->st.accepts_passed, 1);
+	atomic_fetch_add_explicit(&to->incoming, 1, memory_order_relaxed);
+	rmq_worker_post(to, m);
 }
 
 /* Hand a batch's items to their sessions' queues; the batch keeps no
@@ -349,8 +388,14 @@ worker_inbox(struct rmq_worker *w)
 			rmq_msg_rele(m->route);
 			m->route = NULL;
 		} else {
-			rmq_session_adopt(w, m->adopt.key, m->adopt.fd,
-			    m->adopt.listener, m->adopt.bytes, m->adopt.len);
+			if (m->kind == RMQ_INBOX_ACCEPT) {
+				worker_open(w, m->adopt.fd, m->adopt.listener);
+				atomic_fetch_sub_explicit(&w->incoming, 1,
+				    memory_order_relaxed);
+			} else
+				rmq_session_adopt(w, m->adopt.key, m->adopt.fd,
+				    m->adopt.listener, m->adopt.bytes,
+				    m->adopt.len);
 			m->kind = RMQ_INBOX_DELIVER; /* nothing left to free */
 			m->deliver.n = 0;
 			m->deliver.d = NULL;

@@ -27,6 +27,7 @@ struct rmq_delivery {
 enum rmq_inbox_kind {
 	RMQ_INBOX_DELIVER, /* a batch of deliveries */
 	RMQ_INBOX_ADOPT, /* a connection whose session lives here */
+	RMQ_INBOX_ACCEPT, /* a new connection another loop passed on */
 	RMQ_INBOX_ROUTE, /* a message from a peer node (cluster.h) */
 	RMQ_INBOX_CONFIG, /* a reloaded configuration */
 };
@@ -41,7 +42,7 @@ struct rmq_inbox_msg {
 		} deliver;
 		struct rmq_msg *route; /* RMQ_INBOX_ROUTE: from a peer */
 		struct rmq_config *config; /* RMQ_INBOX_CONFIG */
-		struct {
+		struct { /* RMQ_INBOX_ADOPT, RMQ_INBOX_ACCEPT (fd, listener) */
 			uint64_t key; /* the session it belongs to */
 			int fd;
 			uint8_t listener; /* the listener it came in on */
@@ -89,6 +90,8 @@ struct rmq_worker_stats {
 	 * queued to its inbox (and woken if asleep), or run in place on
 	 * the sender's thread because the receiver slept (lent). */
 	rmq_counter handoffs_queued, handoffs_lent;
+	/* New connections passed to a less loaded loop (placement.h). */
+	rmq_counter accepts_passed;
 };
 
 /* Upper bounds of the latency buckets, microseconds (the last one is
@@ -110,6 +113,9 @@ struct rmq_worker {
 	unsigned id;
 	int arena; /* its own jemalloc arena (arena.h), 0 if none; atomic */
 	int cpu; /* the CPU it is pinned to (affinity.h), -1 if none */
+	/* Connections other loops passed here and this one has not opened
+	 * yet: counted with its open ones when placing (placement.h). */
+	_Atomic uint32_t incoming;
 
 	struct rmq_session **table;
 	uint32_t table_cap, table_used;

@@ -137,6 +137,73 @@ Test(cfg, arrival_pattern)
 	cr_assert_eq(parse("run p2p --seed -1"), -EINVAL);
 }
 
+Test(cfg, loops_pinned_and_pairs_apart)
+{
+	cr_assert_eq(parse("run p2p"), 0, "%s", err);
+	cr_assert_eq(cfg.pin, 0);
+	cr_assert_eq(cfg.apart, 0);
+	cr_assert_eq(parse("run p2p --cpu-affinity auto --apart"), 0, "%s",
+	    err);
+	cr_assert_eq(cfg.pin, 1);
+	cr_assert_eq(cfg.apart, 1);
+	cr_assert_eq(parse("run p2p --cpu-affinity=none"), 0, "%s", err);
+	cr_assert_eq(cfg.pin, 0);
+	cr_assert_eq(parse("run p2p --cpu-affinity 0,1"), -EINVAL);
+	cr_assert(strstr(err, "'0,1'") && strstr(err, "auto"), "%s", err);
+	cr_assert_eq(parse("run p2p --apart -T 1"), -EINVAL);
+	cr_assert(strstr(err, "-T 2"), "%s", err);
+	cr_assert_eq(parse("run p2p --apart --direct"), -EINVAL);
+	cr_assert(strstr(err, "--direct"), "%s", err);
+}
+
+/* Every publisher of `npubs` is taken by exactly one of `nloops` loops,
+ * and with --apart none by the loop that has its subscriber. */
+static void
+check_dealt(uint32_t npubs, unsigned nloops, int apart)
+{
+	unsigned taken[64] = { 0 };
+	uint32_t sum = 0;
+	for (unsigned id = 0; id < nloops; id++) {
+		uint32_t first = rmq_bench_loop_first_pub(id, nloops, apart);
+		uint32_t n = rmq_bench_loop_npubs(npubs, id, nloops, apart);
+		sum += n;
+		for (uint32_t j = 0; j < n; j++) {
+			uint32_t k = first + j * nloops;
+			cr_assert_lt(k, npubs, "loop %u of %u", id, nloops);
+			taken[k]++;
+			/* Subscriber k is on loop k % nloops. */
+			if (apart)
+				cr_assert_neq(k % nloops, id, "pub %u", k);
+			else
+				cr_assert_eq(k % nloops, id, "pub %u", k);
+		}
+	}
+	cr_assert_eq(sum, npubs, "%u pubs, %u loops", npubs, nloops);
+	for (uint32_t k = 0; k < npubs; k++)
+		cr_assert_eq(taken[k], 1, "pub %u of %u", k, npubs);
+}
+
+Test(plan, publishers_dealt_to_loops_with_or_without_apart)
+{
+	for (uint32_t npubs = 1; npubs <= 9; npubs++)
+		for (unsigned nloops = 1; nloops <= 4; nloops++) {
+			check_dealt(npubs, nloops, 0);
+			if (nloops > 1)
+				check_dealt(npubs, nloops, 1);
+		}
+	cr_assert_eq(rmq_bench_loop_first_pub(0, 2, 1), 1);
+	cr_assert_eq(rmq_bench_loop_first_pub(1, 2, 1), 0);
+}
+
+Test(plan, pinned_loops_go_round_the_allowed_cpus)
+{
+	int cpus[] = { 2, 5, 7 };
+	cr_assert_eq(rmq_bench_loop_cpu(0, cpus, 3), 2);
+	cr_assert_eq(rmq_bench_loop_cpu(2, cpus, 3), 7);
+	cr_assert_eq(rmq_bench_loop_cpu(4, cpus, 3), 5);
+	cr_assert_eq(rmq_bench_loop_cpu(0, cpus, 0), -1);
+}
+
 Test(cfg, errors_say_what_is_wrong)
 {
 	cr_assert_eq(parse("run nosuch"), -EINVAL);

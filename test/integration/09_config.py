@@ -2,11 +2,13 @@
 keys whose features are not built yet, and the precedence built-in
 defaults < file < environment < command line."""
 import os
+import re
 import subprocess
 import tempfile
 import time
 
-from rmqtest import BROKER, Broker, Client, Skip, conf_file, free_port, run
+from rmqtest import (BROKER, Broker, Client, Raw, Skip, conf_file,
+                     connect_packet, free_port, on_cpu, run, worker_of)
 
 
 conf = conf_file
@@ -295,7 +297,121 @@ def cpu_affinity_refuses_what_it_cannot_do(_):
         outside) in r.stderr, r.stderr
 
 
-run([cpu_affinity_places_the_loops, cpu_affinity_refuses_what_it_cannot_do,
+def loop_connections(b):
+    """{loop: open connections} and {loop: connections passed on}."""
+    text = b.metrics_text()
+    now = {int(m.group(1)): int(m.group(2)) for m in re.finditer(
+        r'ringmq_loop_connections\{loop="(\d+)"\} (\d+)', text)}
+    passed = {int(m.group(1)): int(m.group(2)) for m in re.finditer(
+        r'ringmq_loop_connections_passed_total\{loop="(\d+)"\} (\d+)',
+        text)}
+    return now, passed
+
+
+def clients_from(b, cpu, prefix, n):
+    """n clients whose connections start on `cpu` (see on_cpu)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    with on_cpu(allowed.index(cpu)):
+        return [Client(b, "%s-%d" % (prefix, i)) for i in range(n)]
+
+
+def raw_from(b, cpu, prefix, n):
+    """n raw MQTT connections started on `cpu`, each past its CONNACK."""
+    allowed = sorted(os.sched_getaffinity(0))
+    with on_cpu(allowed.index(cpu)):
+        raws = [Raw(b) for _ in range(n)]
+    for i, r in enumerate(raws):
+        r.send(connect_packet("%s-%d" % (prefix, i)))
+        assert r.recv_packet()[0] == 0x20, i
+    return raws
+
+
+def settled(b, total):
+    """Loop connection counts once all `total` connections are open."""
+    end = time.time() + 10
+    while True:
+        now, passed = loop_connections(b)
+        if sum(now.values()) == total or time.time() > end:
+            return now, passed
+        time.sleep(0.02)
+
+
+def connection_placement_follows_the_cpu(_):
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        raise Skip("one CPU: every connection has the same one")
+    a, c = allowed[0], allowed[1]
+    b = Broker("--cpu-affinity", "%d,%d" % (a, c), threads=2)
+    clients, raws = [], []
+    try:
+        assert any("new connections go to the loop of the CPU" in l
+                   for l in b.log), b.log
+        # Loop 0 runs on CPU a, loop 1 on CPU c: each client's session is
+        # on the loop of the CPU it connected from.
+        clients += clients_from(b, a, "on-a", 4)
+        clients += clients_from(b, c, "on-c", 4)
+        for i in range(4):
+            assert worker_of(b, "on-a-%d" % i) == 0
+            assert worker_of(b, "on-c-%d" % i) == 1
+        assert settled(b, 8) == ({0: 4, 1: 4}, {0: 0, 1: 0})
+        # Connections crowding onto one CPU: that loop keeps up to 256
+        # (RMQ_PLACEMENT_SLACK_MIN) more than the other and passes the
+        # rest on.  Then two more clients from that CPU: one of them is
+        # passed, and a passed connection works like any other.
+        raws = raw_from(b, c, "crowd", 300)
+        now, passed = settled(b, 308)
+        assert sum(now.values()) == 308, now
+        assert now[1] - now[0] in (255, 256), now
+        assert passed[0] == 0 and passed[1] == now[0] - 4, (now, passed)
+        clients += clients_from(b, c, "late", 2)
+        late = [worker_of(b, "late-%d" % i) for i in range(2)]
+        assert sorted(late) == [0, 1], late
+        moved = clients[8 + late.index(0)]
+        moved.subscribe("placed/t", 1)
+        clients[4].publish("placed/t", b"across", qos=1)
+        assert [m.payload for m in moved.wait_msgs(1)] == [b"across"]
+    finally:
+        for cl in clients + raws:
+            cl.close()
+        b.stop()
+    # By the kernel's hash: nothing passed on, whatever the CPU.
+    b = Broker("--cpu-affinity", "%d,%d" % (a, c), "--connection-placement",
+               "hash", threads=2)
+    clients = []
+    try:
+        assert any("new connections go to loops by the kernel's hash" in l
+                   for l in b.log), b.log
+        clients += clients_from(b, c, "hashed", 40)
+        now, passed = settled(b, 40)
+        assert sum(now.values()) == 40 and passed == {0: 0, 1: 0}, (now,
+                                                                     passed)
+    finally:
+        for cl in clients:
+            cl.close()
+        b.stop()
+    # Loops not pinned: there is no CPU to go by.
+    b = Broker("--cpu-affinity", "none", threads=2)
+    try:
+        assert any("worker loops not pinned" in l for l in b.log), b.log
+        assert not any("new connections go to" in l for l in b.log), b.log
+    finally:
+        b.stop()
+
+
+def connection_placement_refuses_other_values(_):
+    assert check(conf("connection_placement hash\n")).returncode == 0
+    p = conf("\nconnection_placement round-robin\n")
+    r = check(p)
+    assert r.returncode == 1, r
+    assert ("%s:2: connection_placement: 'round-robin' is not cpu or hash"
+            % p) in r.stderr, r.stderr
+    r = subprocess.run([BROKER, "--connection-placement", "CPU"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "--connection-placement takes" in r.stderr, r
+
+
+run([cpu_affinity_places_the_loops, connection_placement_follows_the_cpu,
+     connection_placement_refuses_other_values, cpu_affinity_refuses_what_it_cannot_do,
      cgroup_cpu_quota_sizes_the_default_loops,
      admin_listener_from_the_file, check_config_accepts_a_mosquitto_style_file,
      bad_value_names_file_and_line, logging_and_drain_keys, unknown_key,

@@ -9,20 +9,7 @@ import struct
 import time
 
 from rmqtest import (DEADLINE, Broker, Client, connect_packet, packet, paho,
-                     raw_subscriber, run, string)
-
-
-def worker_of(b, client_id):
-    """The worker a client's session runs on, from the connection log."""
-    pat = re.compile(r"worker (\d+): client %s connected" % re.escape(client_id))
-    end = time.time() + DEADLINE
-    while time.time() < end:
-        for line in list(b.log):
-            m = pat.search(line)
-            if m:
-                return int(m.group(1))
-        time.sleep(0.01)
-    raise AssertionError("no connection line for " + client_id)
+                     on_cpu, raw_subscriber, run, string, worker_of)
 
 
 def one_per_worker(b, make, prefix):
@@ -31,7 +18,8 @@ def one_per_worker(b, make, prefix):
     got, spare = {}, []
     for k in range(64):
         cid = "%s-%d" % (prefix, k)
-        c = make(cid)
+        with on_cpu(k):
+            c = make(cid)
         w = worker_of(b, cid)
         if w in got:
             spare.append(c)
@@ -121,7 +109,8 @@ def raw_on_worker(b, want, prefix, topic):
     try:
         for k in range(64):
             cid = "%s-%d" % (prefix, k)
-            r = raw_subscriber(b, cid, topic, rcvbuf=65536)
+            with on_cpu(k):
+                r = raw_subscriber(b, cid, topic, rcvbuf=65536)
             if worker_of(b, cid) == want:
                 return r
             spare.append(r)

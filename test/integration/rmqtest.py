@@ -117,6 +117,37 @@ class Broker:
             time.sleep(0.02)
 
 
+class on_cpu:
+    """Run the block on the k-th CPU this process may use (round and
+    round).  On loopback a connection's handshake is received on the
+    connecting thread's CPU, so with connections placed by CPU, clients
+    made on different CPUs land on different loops."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def __enter__(self):
+        self.allowed = os.sched_getaffinity(0)
+        cpus = sorted(self.allowed)
+        os.sched_setaffinity(0, {cpus[self.k % len(cpus)]})
+
+    def __exit__(self, *exc):
+        os.sched_setaffinity(0, self.allowed)
+
+
+def worker_of(b, client_id):
+    """The worker a client's session runs on, from the connection log."""
+    pat = re.compile(r"worker (\d+): client %s connected" % re.escape(client_id))
+    end = time.time() + DEADLINE
+    while time.time() < end:
+        for line in list(b.log):
+            m = pat.search(line)
+            if m:
+                return int(m.group(1))
+        time.sleep(0.01)
+    raise AssertionError("no connection line for " + client_id)
+
+
 class Client:
     """A paho client whose received messages are kept in order."""
 
