@@ -108,6 +108,32 @@ for arrival in aligned random; do
 		'r["out_of_order"] == 0' || fail "p2p --arrival $arrival counts"
 done
 
+echo "# 2c: p2p with each pair's clients on two tool threads, threads pinned"
+# (timeout runs the tool as its child.)
+timeout 60 "$bench" run p2p -h 127.0.0.1 -p "$port" --clients 20 -q 1 -T 2 \
+	-I 20 --apart --cpu-affinity auto --duration 2 --warmup 0.5 \
+	--json "$dir/p2p-apart.json" --quiet &
+bpid=$!
+# While it runs: its two loop threads each allowed one CPU, not the same
+# one (on a machine with one CPU, both on it).
+sleep 1
+ncpu=$(nproc)
+tool=$(cat "/proc/$bpid/task/$bpid/children" 2>/dev/null || true)
+tool=${tool%% *}
+pinned=$(cat /proc/"${tool:-0}"/task/*/status 2>/dev/null |
+	awk '/^Cpus_allowed_list/ && $2 ~ /^[0-9]+$/ {print $2}' | sort -u |
+	wc -l)
+wait "$bpid" || fail "p2p --apart exited $?"
+want=2
+[ "$ncpu" -ge 2 ] || want=1
+[ "$pinned" -eq "$want" ] ||
+	fail "--cpu-affinity auto: $pinned distinct single-CPU threads, want $want"
+check "$dir/p2p-apart.json" 'r["completed"]' 'r["apart"] is True' \
+	'r["cpu_affinity"] == "auto"' 'r["delivered"] > 0' \
+	'r["delivered"] == r["expected"]' 'r["sent"] == r["expected"]' \
+	'r["lost"] == 0' 'r["duplicated"] == 0' 'r["out_of_order"] == 0' ||
+	fail "p2p --apart counts"
+
 echo "# 3: shared subscription QoS 1"
 timeout 60 "$bench" run sharedsub -h 127.0.0.1 -p "$port" --clients 8 \
 	--subs 3 -q 1 --duration 1 --warmup 0 --json "$dir/shared.json" \
