@@ -1127,11 +1127,10 @@ rmq_bench_loop_init(struct rmq_bench_loop *L, struct rmq_bench_run *run,
 	rmq_bench_hist_init(&L->lat);
 	rmq_bench_hist_init(&L->ivl);
 	rmq_bench_hist_init(&L->conn_lat);
-	uint32_t ns = plan->nsubs > id ? (plan->nsubs - id + nl - 1) / nl : 0;
-	int apart = run->cfg->apart;
-	uint32_t p0 = rmq_bench_loop_first_pub(id, nl, apart);
-	uint32_t np = rmq_bench_loop_npubs(plan->npubs, id, nl, apart);
-	uint32_t nc = plan->nconns > id ? (plan->nconns - id + nl - 1) / nl : 0;
+	uint32_t p0 = rmq_bench_loop_first_pub(id, nl, run->cfg->apart);
+	uint32_t ns = rmq_bench_dealt(plan->nsubs, id, nl);
+	uint32_t np = rmq_bench_dealt(plan->npubs, p0, nl);
+	uint32_t nc = rmq_bench_dealt(plan->nconns, id, nl);
 	L->range[0] = 0;
 	L->range[1] = ns;
 	L->range[2] = ns + np;

@@ -788,10 +788,9 @@ rmq_bench_loop_first_pub(unsigned id, unsigned nloops, int apart)
 }
 
 uint32_t
-rmq_bench_loop_npubs(uint32_t npubs, unsigned id, unsigned nloops, int apart)
+rmq_bench_dealt(uint32_t n, uint32_t first, unsigned nloops)
 {
-	uint32_t first = rmq_bench_loop_first_pub(id, nloops, apart);
-	return npubs > first ? (npubs - first + nloops - 1) / nloops : 0;
+	return n > first ? (n - first + nloops - 1) / nloops : 0;
 }
 
 int

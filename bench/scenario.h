@@ -135,12 +135,12 @@ int rmq_bench_plan_build(struct rmq_bench_plan *plan,
 void rmq_bench_plan_fini(struct rmq_bench_plan *plan);
 
 /* Clients are dealt to the `nloops` loops in turn: loop `id` takes
- * subscribers id, id + nloops, ...  These give the first publisher it
- * takes (one loop further on with --apart, so that a p2p pair's two
- * clients are on two loops) and how many publishers it takes in all. */
+ * subscribers id, id + nloops, ...  The first publisher it takes (one
+ * loop further on with --apart, so that a p2p pair's two clients are on
+ * two loops), and how many of `n` clients a loop takes when its first is
+ * `first`. */
 uint32_t rmq_bench_loop_first_pub(unsigned id, unsigned nloops, int apart);
-uint32_t
-rmq_bench_loop_npubs(uint32_t npubs, unsigned id, unsigned nloops, int apart);
+uint32_t rmq_bench_dealt(uint32_t n, uint32_t first, unsigned nloops);
 
 /* The CPU that loop `id` is pinned to with --cpu-affinity auto: the
  * id-th of the `n` allowed CPUs cpus[], round and round. */

@@ -165,7 +165,7 @@ check_dealt(uint32_t npubs, unsigned nloops, int apart)
 	uint32_t sum = 0;
 	for (unsigned id = 0; id < nloops; id++) {
 		uint32_t first = rmq_bench_loop_first_pub(id, nloops, apart);
-		uint32_t n = rmq_bench_loop_npubs(npubs, id, nloops, apart);
+		uint32_t n = rmq_bench_dealt(npubs, first, nloops);
 		sum += n;
 		for (uint32_t j = 0; j < n; j++) {
 			uint32_t k = first + j * nloops;
