@@ -4,7 +4,7 @@
 #ifndef RMQ_ADMIN_H
 #define RMQ_ADMIN_H
 
-#include "broker.h"
+#include "node.h"
 
 /* Start serving on b->cfg.admin (host:port).  Returns 0 or a negative
  * errno, with a message on stderr. */

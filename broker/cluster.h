@@ -16,8 +16,9 @@
 
 #include <stdint.h>
 
-#include "broker.h"
 #include "msg.h"
+
+struct rmq_broker;
 
 /* The owner of a remote index entry: a node number with the top bit set,
  * which no session key has (a key's top byte is its worker, below 64). */

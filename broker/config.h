@@ -1,29 +1,62 @@
-/* broker/config.h: loading the configuration from a file and from RINGMQ_*
- * environment variables into struct rmq_config (broker.h), with the
- * precedence built-in defaults < file < environment < command line. */
+/* broker/config.h: the node's settings as one plain struct, and their
+ * built-in defaults.  Every layer reads its own settings from it; where
+ * the values come from (file, environment, flags) is options.c's
+ * business, above all of them. */
 #ifndef RMQ_CONFIG_H
 #define RMQ_CONFIG_H
 
-#include <stddef.h>
+#include <sched.h>
+#include <stdint.h>
 
-#include "broker.h"
+#include "affinity.h"
+#include "limits.h"
+#include "placement.h"
 
-/* Parse ADDRESS:PORT, or "none" (port 0: no listener).  Returns 0 or
- * -1. */
-int rmq_config_hostport(const char *s, struct rmq_listen_addr *a);
+/* Which backend to use. */
+enum rmq_loop_kind {
+	RMQ_LOOP_AUTO = 0,
+	RMQ_LOOP_URING,
+	RMQ_LOOP_UV,
+};
 
-/* Apply the directives of a configuration file.  Returns 0, or a negative
- * errno with "FILE:LINE: message" (or "FILE: reason") in err. */
-int rmq_config_load_file(struct rmq_config *cfg, const char *path, char *err,
-    size_t errlen);
+struct rmq_listen_addr {
+	char host[64];
+	uint16_t port;
+};
 
-/* The same for text already in memory; `file` names it in messages. */
-int rmq_config_load_text(struct rmq_config *cfg, const char *file,
-    const char *text, size_t len, char *err, size_t errlen);
+struct rmq_config {
+	struct rmq_listen_addr listeners[RMQ_MAX_LISTENERS];
+	unsigned nlisteners;
+	unsigned threads; /* worker loops; 0: one per CPU the process may use */
+	enum rmq_affinity_mode cpu_affinity; /* affinity.h */
+	cpu_set_t cpu_list; /* with RMQ_AFFINITY_LIST */
+	enum rmq_placement placement; /* placement.h */
+	enum rmq_loop_kind loop;
+	int log_level; /* log.h: RMQ_LOG_ERROR .. RMQ_LOG_DEBUG */
+	int log_format; /* RMQ_LOG_TEXT or RMQ_LOG_JSON */
+	int connection_messages; /* log connections (at info) */
+	uint32_t shutdown_grace_ms; /* SIGTERM: time for clients to drain */
+	uint32_t max_packet_size; /* bytes, whole packet, both directions */
+	uint16_t max_inflight; /* QoS 1/2 in flight to one client */
+	uint16_t receive_maximum; /* QoS 1/2 in flight from one client */
+	uint32_t max_queued; /* messages queued per session */
+	uint64_t max_queued_bytes; /* bytes queued per session */
+	uint32_t max_connections; /* 0: no limit but the fd limit */
+	uint16_t topic_alias_max; /* aliases a client may set */
+	uint32_t connect_timeout_ms;
+	uint32_t max_session_expiry; /* seconds */
+	int retain_available;
+	int allow_zero_length_clientid;
+	struct rmq_listen_addr admin; /* port 0: no admin listener */
+	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
+	uint16_t max_keepalive; /* seconds; 0: any keep alive is accepted */
+	/* Response Information for 5.0 clients that ask for it, "%c" standing
+	 * for the client identifier; empty: none is sent. */
+	char response_info[128];
+};
 
-/* Apply RINGMQ_<KEY>=VALUE variables from envp: the key in lower case,
- * the value as on a configuration line ("RINGMQ_LISTENER=1883 0.0.0.0"). */
-int rmq_config_load_env(struct rmq_config *cfg, char **envp, char *err,
-    size_t errlen);
+/* Defaults: loopback port 1883, one loop per CPU, limits as documented in
+ * docs/configuration.md. */
+void rmq_config_defaults(struct rmq_config *cfg);
 
 #endif

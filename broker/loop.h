@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "config.h"
 #include "counter.h"
 
 struct rmq_loop;
@@ -154,13 +155,6 @@ struct rmq_conn {
 };
 
 /* ---- generic helpers (loop.c) ---- */
-
-/* Which backend to use. */
-enum rmq_loop_kind {
-	RMQ_LOOP_AUTO = 0,
-	RMQ_LOOP_URING,
-	RMQ_LOOP_UV,
-};
 
 /* Pick the backend: `want` forces one (-ENOTSUP if it was not built or the
  * kernel refuses it); AUTO probes io_uring and falls back to libuv.  Writes

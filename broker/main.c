@@ -17,8 +17,8 @@
 #include <uv.h>
 
 #include "broker.h"
-#include "config.h"
 #include "log.h"
+#include "options.h"
 #include "rmq_config.h"
 
 #if RMQ_HAVE_JEMALLOC
@@ -196,7 +196,7 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 			cfg->threads = (unsigned)n;
 			i++;
 		} else if (strcmp(a, "--admin-listener") == 0 && v) {
-			if (rmq_config_hostport(v, &cfg->admin) != 0) {
+			if (rmq_options_hostport(v, &cfg->admin) != 0) {
 				fprintf(stderr,
 				    "ringmq: --admin-listener takes "
 				    "ADDRESS:PORT or none\n");
@@ -263,9 +263,9 @@ main_load(int argc, char **argv, const char *file, struct rmq_config *cfg,
 {
 	rmq_config_defaults(cfg);
 	err[0] = '\0';
-	if (file && rmq_config_load_file(cfg, file, err, errlen) != 0)
+	if (file && rmq_options_load_file(cfg, file, err, errlen) != 0)
 		return 2;
-	if (rmq_config_load_env(cfg, environ, err, errlen) != 0)
+	if (rmq_options_load_env(cfg, environ, err, errlen) != 0)
 		return 2;
 	return main_flags(argc, argv, cfg);
 }
@@ -305,7 +305,7 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "check-config") == 0) {
 		rmq_config_defaults(&cfg);
-		if (rmq_config_load_file(&cfg, argv[2], err, sizeof(err)) !=
+		if (rmq_options_load_file(&cfg, argv[2], err, sizeof(err)) !=
 		    0) {
 			fprintf(stderr, "ringmq: %s\n", err);
 			return 1;

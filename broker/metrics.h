@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "broker.h"
+#include "node.h"
 
 /* Render the exposition into a new buffer (*out, *len); the caller frees
  * it.  Any thread.  Returns 0 or -ENOMEM. */

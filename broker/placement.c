@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "broker.h"
+#include "limits.h"
 
 int
 rmq_placement_parse(const char *s, enum rmq_placement *out)

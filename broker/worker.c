@@ -17,7 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sys.h"
 #include "worker.h"
 
 static void worker_turn(struct rmq_loop *loop);
@@ -468,8 +467,8 @@ worker_tick(struct rmq_loop *loop)
 	    memory_order_relaxed);
 	atomic_store_explicit(&w->st.sessions_persistent, persistent,
 	    memory_order_relaxed);
-	if (w->id == 0)
-		rmq_sys_tick(w);
+	if (w->id == 0 && w->b->tick_hook)
+		w->b->tick_hook(w);
 }
 
 static int

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <urcu/wfcqueue.h>
 
-#include "broker.h"
+#include "node.h"
 #include "session.h"
 
 /* One delivery to a session of another worker. */
