@@ -4,6 +4,10 @@
 #ifndef RMQ_BROKER_H
 #define RMQ_BROKER_H
 
+#ifndef RMQ_LAYER_TOP
+#error "broker.h is for the top layer (main, tests) only"
+#endif
+
 #include "config.h"
 #include "node.h"
 

@@ -4,6 +4,10 @@
 #ifndef RMQ_OPTIONS_H
 #define RMQ_OPTIONS_H
 
+#ifndef RMQ_LAYER_TOP
+#error "options.h is for the top layer (main, tests) only"
+#endif
+
 #include <stddef.h>
 
 #include "config.h"

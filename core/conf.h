@@ -3,7 +3,7 @@
  * The format operators know from Mosquitto: one directive per line, a key
  * and its arguments separated by blanks, '#' starting a comment line, blank
  * lines ignored.  This file only cuts lines into words and says where each
- * came from; what the keys mean is the broker's (broker/config.c).
+ * came from; what the keys mean is the broker's (broker/options.c).
  */
 #ifndef RMQ_CONF_H
 #define RMQ_CONF_H

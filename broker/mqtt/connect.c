@@ -1,0 +1,353 @@
+/* broker/mqtt/connect.c: CONNECT and CONNACK: client identifiers, the
+ * registry of sessions, taking over a session from another connection
+ * (on this worker or another one), clean start and session expiry, the
+ * will, and what the CONNACK tells a 5.0 client about this server.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "registry.h"
+#include "worker.h"
+
+static void
+connect_refuse(struct rmq_session *s, uint8_t v5_reason, uint8_t v3_code)
+{
+	struct rmq_packet ack = { .type = RMQ_CONNACK };
+	rmq_count(&s->w->st.refused[v5_reason], 1);
+	ack.connack.reason = s->version == RMQ_V5 ? v5_reason : v3_code;
+	if (rmq_session_send(s, &ack) == 0) {
+		rmq_session_close_after_write(s);
+	} else {
+		rmq_session_close(s);
+	}
+}
+
+/* A fresh identifier for a client that sent none. */
+static int
+connect_assign_id(struct rmq_session *s)
+{
+	char id[48];
+	int n = snprintf(id, sizeof(id), "ringmq-%016llx",
+	    (unsigned long long)s->key);
+	s->client_id = malloc((size_t)n);
+	if (s->client_id == NULL)
+		return -ENOMEM;
+	memcpy(s->client_id, id, (size_t)n);
+	s->client_id_len = (uint16_t)n;
+	return 0;
+}
+
+static void
+connect_on_detached(struct rmq_conn *conn, int fd)
+{
+	struct rmq_session *s = conn->data;
+	struct rmq_worker *w = s->w;
+	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
+	s->conn = NULL;
+	if (m == NULL) {
+		rmq_worker_conn_gone(w, s->listener);
+		close(fd);
+	} else {
+		m->kind = RMQ_INBOX_ADOPT;
+		m->adopt.fd = fd;
+		m->adopt.listener = s->listener;
+		m->adopt.bytes = s->rare->replay;
+		m->adopt.len = s->rare->replay_len;
+		m->adopt.key = s->rare->handoff_key;
+		s->rare->replay = NULL;
+		rmq_worker_post(w->b->workers[RMQ_KEY_WORKER(m->adopt.key)], m);
+	}
+	rmq_session_destroy(s);
+}
+
+/* The client's session lives at `owner`: hand the connection there with
+ * its CONNECT and whatever followed it. */
+static void
+connect_handoff(struct rmq_session *s, uint64_t owner,
+    const struct rmq_packet *p, const uint8_t *rest, size_t rest_len)
+{
+	size_t n = rmq_codec_size(p, p->connect.version);
+	uint8_t *bytes = n ? malloc(n + rest_len) : NULL;
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (bytes == NULL || r == NULL ||
+	    rmq_codec_encode(p, p->connect.version, bytes, n) != (long)n) {
+		free(bytes);
+		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return;
+	}
+	if (rest_len)
+		memcpy(bytes + n, rest, rest_len);
+	r->replay = bytes;
+	r->replay_len = (uint32_t)(n + rest_len);
+	r->handoff_key = owner;
+	s->handed_off = 1;
+	rmq_log(RMQ_LOG_DEBUG,
+	    "worker %u: client %.*s handed to worker "
+	    "%u, where its session is",
+	    s->w->id, s->client_id_len, s->client_id, RMQ_KEY_WORKER(owner));
+	s->conn->loop->ops->detach(s->conn, connect_on_detached);
+}
+
+/* The Response Information for a client: the configured template with
+ * "%c" replaced by the client identifier.  Writes into out when it is not
+ * NULL; returns the length. */
+static size_t
+connect_response_info(const char *tmpl, const char *id, size_t idlen, char *out)
+{
+	size_t n = 0;
+	for (const char *t = tmpl; *t; t++) {
+		if (t[0] == '%' && t[1] == 'c') {
+			if (out)
+				memcpy(out + n, id, idlen);
+			n += idlen;
+			t++;
+		} else {
+			if (out)
+				out[n] = *t;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The will as a message, ready to route. */
+static int
+connect_build_will(struct rmq_session *s, const struct rmq_connect *c)
+{
+	struct rmq_publish will = {
+		.qos = c->will_qos,
+		.retain = c->will_retain,
+		.topic = c->will_topic,
+		.payload = c->will_payload,
+		.props = c->will_props,
+	};
+	/* Will Delay is for us, not for the subscribers. */
+	will.props.present &= ~((uint64_t)1 << RMQ_PROP_WILL_DELAY);
+	s->will = rmq_msg_new(&will, s->key, s->w->loop->now_ms);
+	if (s->will == NULL)
+		return -ENOMEM;
+	s->will_delay = RMQ_PROP_HAS(&c->will_props, RMQ_PROP_WILL_DELAY)
+	    ? c->will_props.will_delay
+	    : 0;
+	return 0;
+}
+
+void
+rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len)
+{
+	struct rmq_worker *w = s->w;
+	const struct rmq_config *cfg = &w->cfg;
+	const struct rmq_connect *c = &p->connect;
+	int assigned = 0;
+
+	s->version = c->version;
+	if (w->loop->stop_seen) {
+		/* Draining: no session starts or resumes now (a CONNECT that
+		 * was on its way between loops, or replayed after a
+		 * takeover). */
+		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return;
+	}
+	/* Client identifier rules. */
+	if (c->client_id.len == 0) {
+		if (c->version == RMQ_V31 ||
+		    (c->version == RMQ_V311 && !c->clean) ||
+		    !cfg->allow_zero_length_clientid) {
+			/* [MQTT-3.1.3-8]: 3.1.1 refuses an empty id without
+			 * clean session; 3.1 needs 1 to 23 characters. */
+			connect_refuse(s, RMQ_RC_CLIENT_ID_NOT_VALID,
+			    RMQ_V3_REFUSED_IDENTIFIER);
+			return;
+		}
+		assigned = 1;
+	} else if (c->version == RMQ_V31 && c->client_id.len > 23) {
+		connect_refuse(s, RMQ_RC_CLIENT_ID_NOT_VALID,
+		    RMQ_V3_REFUSED_IDENTIFIER);
+		return;
+	}
+	if (c->version == RMQ_V5 &&
+	    RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD)) {
+		/* No method is offered, so none the client names is
+		 * supported [MQTT-4.12.0-1]. */
+		rmq_count(&w->st.auth_failures, 1);
+		connect_refuse(s, RMQ_RC_BAD_AUTHENTICATION_METHOD, 0);
+		return;
+	}
+	/* max_keepalive: a 5.0 client is told the server's keep alive; a 3.x
+	 * client cannot be, and is refused as Mosquitto does. */
+	uint16_t keepalive = c->keepalive;
+	int server_keepalive = 0;
+	if (cfg->max_keepalive &&
+	    (keepalive == 0 || keepalive > cfg->max_keepalive)) {
+		if (c->version != RMQ_V5) {
+			connect_refuse(s, RMQ_RC_CLIENT_ID_NOT_VALID,
+			    RMQ_V3_REFUSED_IDENTIFIER);
+			return;
+		}
+		keepalive = cfg->max_keepalive;
+		server_keepalive = 1;
+	}
+
+	/* Who owns the identifier?  A replayed CONNECT finds this very
+	 * session. */
+	if (s->client_id == NULL) {
+		if (assigned) {
+			if (connect_assign_id(s) != 0)
+				goto unavailable;
+		} else {
+			s->client_id = malloc(c->client_id.len);
+			if (s->client_id == NULL)
+				goto unavailable;
+			memcpy(s->client_id, c->client_id.p, c->client_id.len);
+			s->client_id_len = (uint16_t)c->client_id.len;
+		}
+	}
+	uint64_t owner = 0;
+	int rc = rmq_registry_claim(w->b->registry, s->client_id,
+	    s->client_id_len, s->key, &owner);
+	if (rc < 0)
+		goto unavailable;
+	if (rc == 1 && owner != s->key) {
+		connect_handoff(s, owner, p, rest, rest_len);
+		return;
+	}
+	int resumed = rc == 1;
+	s->registered = 1;
+
+	/* Session state: clean start discards what the session had; a
+	 * pending will of the old connection goes out now, since its
+	 * session ends [MQTT-3.1.3-9]. */
+	int present = 0;
+	if (resumed) {
+		if (c->clean) {
+			rmq_session_publish_will(s);
+			rmq_session_unsubscribe_all(s);
+			rmq_session_outq_clear(s);
+			if (s->rare)
+				s->rare->nq2in = 0;
+		} else {
+			present = 1;
+			if (s->will) {
+				/* Resumed before the will delay passed:
+				 * the old will is not sent [MQTT-3.1.3-9]. */
+				rmq_msg_rele(s->will);
+				s->will = NULL;
+				s->will_pending = 0;
+			}
+		}
+	}
+	s->clean = c->clean;
+	s->keepalive = keepalive;
+	/* What this CONNACK promises holds for the connection, whatever a
+	 * reload changes later. */
+	s->receive_max = cfg->receive_maximum;
+	s->retain_ok = (uint8_t)(cfg->retain_available != 0);
+	if (c->version == RMQ_V5) {
+		/* An absent property decodes as 0, which is its default
+		 * here but for Receive Maximum's (3.1.2.11.3). */
+		s->session_expiry = c->props.session_expiry;
+		s->peer_receive_max =
+		    c->props.receive_max ? c->props.receive_max : 65535;
+		s->peer_max_packet = c->props.max_packet_size;
+		s->peer_alias_max = c->props.topic_alias_max;
+	} else {
+		/* 3.x: a persistent session lasts until cleaned. */
+		s->session_expiry = c->clean ? 0 : 0xFFFFFFFFu;
+		s->peer_receive_max = 65535;
+		s->peer_max_packet = 0;
+		s->peer_alias_max = 0;
+	}
+	uint32_t granted_expiry = s->session_expiry;
+	if (granted_expiry > cfg->max_session_expiry &&
+	    granted_expiry != 0xFFFFFFFFu)
+		granted_expiry = cfg->max_session_expiry;
+	s->session_expiry = granted_expiry;
+	if (s->inflight && s->peer_receive_max < s->win && !present) {
+		free(s->inflight);
+		s->inflight = NULL;
+		s->win = 0;
+	}
+	if (c->will && connect_build_will(s, c) != 0)
+		goto unavailable;
+
+	struct rmq_packet ack = { .type = RMQ_CONNACK };
+	ack.connack.session_present = (uint8_t)present;
+	char *response_info = NULL;
+	if (c->version == RMQ_V5) {
+		struct rmq_props *pp = &ack.connack.props;
+		if (assigned) {
+			pp->assigned_client_id.p = s->client_id;
+			pp->assigned_client_id.len = s->client_id_len;
+			RMQ_PROP_SET(pp, RMQ_PROP_ASSIGNED_CLIENT_ID);
+		}
+		if (RMQ_PROP_HAS(&c->props, RMQ_PROP_SESSION_EXPIRY) &&
+		    granted_expiry != c->props.session_expiry) {
+			pp->session_expiry = granted_expiry;
+			RMQ_PROP_SET(pp, RMQ_PROP_SESSION_EXPIRY);
+		}
+		pp->receive_max = cfg->receive_maximum;
+		RMQ_PROP_SET(pp, RMQ_PROP_RECEIVE_MAXIMUM);
+		pp->max_packet_size = cfg->max_packet_size;
+		RMQ_PROP_SET(pp, RMQ_PROP_MAXIMUM_PACKET_SIZE);
+		pp->topic_alias_max = cfg->topic_alias_max;
+		RMQ_PROP_SET(pp, RMQ_PROP_TOPIC_ALIAS_MAXIMUM);
+		if (!cfg->retain_available) {
+			pp->retain_available = 0;
+			RMQ_PROP_SET(pp, RMQ_PROP_RETAIN_AVAILABLE);
+		}
+		if (server_keepalive) {
+			pp->server_keep_alive = keepalive;
+			RMQ_PROP_SET(pp, RMQ_PROP_SERVER_KEEP_ALIVE);
+		}
+		/* Only to a client that asked [MQTT-3.1.2-28]. */
+		size_t n = c->props.request_response_info
+		    ? connect_response_info(cfg->response_info, s->client_id,
+			  s->client_id_len, NULL)
+		    : 0;
+		if (n > 0 && n <= 65535) {
+			response_info = malloc(n);
+			if (response_info == NULL)
+				goto unavailable;
+			connect_response_info(cfg->response_info, s->client_id,
+			    s->client_id_len, response_info);
+			pp->response_info.p = response_info;
+			pp->response_info.len = (uint32_t)n;
+			RMQ_PROP_SET(pp, RMQ_PROP_RESPONSE_INFO);
+		}
+	}
+	int sent = rmq_session_send(s, &ack);
+	free(response_info);
+	if (sent != 0)
+		goto unavailable;
+	s->state = RMQ_SESS_LIVE;
+	rmq_count(&w->st.connects, 1);
+	if (!s->counted) {
+		rmq_count(&w->st.clients[s->version - RMQ_V31], 1);
+		s->counted = 1;
+	}
+	if (w->cfg.connection_messages)
+		rmq_log(RMQ_LOG_INFO,
+		    "worker %u: client %.*s connected "
+		    "(MQTT %s, %s session)",
+		    w->id, s->client_id_len, s->client_id,
+		    c->version == RMQ_V5         ? "5.0"
+			: c->version == RMQ_V311 ? "3.1.1"
+						 : "3.1",
+		    present ? "resumed" : "new");
+	if (present) {
+		/* The CONNACK goes first in the resend write. */
+		rmq_session_resend(s);
+	}
+	return;
+
+unavailable:
+	connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+	    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+}

@@ -1,0 +1,56 @@
+/* broker/mqtt/node.h: the node's shared state, as the workers and the
+ * operations endpoints see it: the configuration, the worker loops, the
+ * subscription index, the client identifier registry and the retained
+ * store.
+ *
+ * Shared state is read lock-free (the index) or touched only on rare paths
+ * behind a mutex (registry: CONNECT and session end; retained store:
+ * retained PUBLISH and SUBSCRIBE).  Everything per message stays inside a
+ * worker (worker.h).
+ */
+#ifndef RMQ_NODE_H
+#define RMQ_NODE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "index.h"
+#include "limits.h"
+#include "loop.h"
+
+struct rmq_worker;
+struct rmq_registry;
+struct rmq_retain;
+struct rmq_cluster_hooks;
+
+struct rmq_broker {
+	struct rmq_config cfg;
+	const struct rmq_loop_ops *ops;
+	struct rmq_worker *workers[RMQ_MAX_WORKERS];
+	unsigned nworkers;
+	pthread_t threads[RMQ_MAX_WORKERS];
+	struct rmq_index *index;
+	struct rmq_registry *registry;
+	struct rmq_retain *retain;
+	atomic_uint connections;
+	atomic_int ready; /* listeners open: /readyz says so */
+	double start_time_unix;
+	void *admin; /* the NNG HTTP server, when running */
+	const struct rmq_cluster_hooks *cluster; /* cluster.h; NULL: one node */
+	/* Run on worker 0's thread at each of its ticks, after its
+	 * sessions' own: how $SYS (sys.h) publishes without the worker
+	 * calling it.  NULL: nothing to run.  Set before the start. */
+	void (*tick_hook)(struct rmq_worker *w);
+	uint64_t start_ms; /* monotonic, for $SYS uptime */
+	/* $SYS state, touched by worker 0 only. */
+	uint64_t sys_next_ms, sys_last_ms;
+	uint64_t sys_prev_in, sys_prev_out, sys_prev_bin, sys_prev_bout;
+	int listen_fds[RMQ_MAX_WORKERS][RMQ_MAX_LISTENERS];
+	uint16_t bound_ports[RMQ_MAX_LISTENERS]; /* actual, when port 0 */
+	/* New connections go to the loop of their CPU (placement.h). */
+	int by_cpu;
+};
+
+#endif

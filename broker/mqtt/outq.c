@@ -1,0 +1,551 @@
+/* broker/mqtt/outq.c: what a session sends: control packets, the queue of
+ * messages waiting for it, the window of QoS 1 and 2 messages in flight,
+ * and the one write per turn that carries them.
+ *
+ * A flush gathers the control bytes and as many queued messages as the
+ * write can carry (RMQ_LOOP_IOV_MAX iovecs) into a single write.  Each
+ * message costs a few header bytes of its own and iovecs into the shared
+ * message: its payload is never copied.  QoS 1 and 2 messages move into
+ * the in-flight window, bounded by the client's Receive Maximum and the
+ * configured maximum, where they stay until acknowledged; QoS 0 messages
+ * are released when their write completes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+/* From 2 us: a message read and written in the same turn takes a few
+ * microseconds, and the low buckets tell that apart from one that waited
+ * for a turn of its own or for another loop. */
+const uint64_t rmq_lat_bounds_us[RMQ_LAT_BUCKETS - 1] = { 2, 5, 10, 25, 50, 100,
+	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+	1000000, 2500000, 10000000 };
+
+/* Publish to delivery: from the wake-up that read the message in to the
+ * turn that writes it to this subscriber. */
+static void
+outq_latency(struct rmq_worker *w, uint64_t born_us)
+{
+	uint64_t d = w->turn_us > born_us ? w->turn_us - born_us : 0;
+	unsigned b = 0;
+	while (b < RMQ_LAT_BUCKETS - 1 && d > rmq_lat_bounds_us[b])
+		b++;
+	rmq_count(&w->st.lat_bucket[b], 1);
+	rmq_count(&w->st.lat_sum_us, d);
+}
+
+int
+rmq_session_send(struct rmq_session *s, const struct rmq_packet *p)
+{
+	size_t n = rmq_codec_size(p, s->version ? s->version : RMQ_V311);
+	if (n == 0)
+		return -EINVAL;
+	if (s->ctrl_len + n > s->ctrl_cap) {
+		uint32_t cap = s->ctrl_cap ? s->ctrl_cap : 64;
+		while (cap < s->ctrl_len + n)
+			cap *= 2;
+		uint8_t *c = realloc(s->ctrl, cap);
+		if (c == NULL)
+			return -ENOMEM;
+		s->ctrl = c;
+		s->ctrl_cap = cap;
+	}
+	long w = rmq_codec_encode(p, s->version ? s->version : RMQ_V311,
+	    s->ctrl + s->ctrl_len, s->ctrl_cap - s->ctrl_len);
+	if (w < 0)
+		return (int)w;
+	s->ctrl_len += (uint32_t)w;
+	rmq_count(&s->w->st.bytes_out, (uint64_t)w);
+	rmq_count(&s->w->st.pkts_out[p->type & 15], 1);
+	rmq_worker_dirty(s->w, s);
+	return 0;
+}
+
+static void
+outq_drop(struct rmq_qitem *it, rmq_counter *counter)
+{
+	rmq_count(counter, 1);
+	rmq_msg_rele(it->msg);
+}
+
+int
+rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
+{
+	struct rmq_worker *w = s->w;
+	const struct rmq_config *cfg = &w->cfg;
+	struct rmq_qitem copy = *it;
+
+	if (rmq_msg_expired(it->msg, w->loop->now_ms)) {
+		outq_drop(&copy, &w->st.dropped_expired);
+		return -ENOBUFS;
+	}
+	/* [MQTT-3.1.2-25]: nothing larger than the client accepts; the
+	 * message is discarded for this client as if sent. */
+	if (s->peer_max_packet &&
+	    (uint64_t)it->msg->size + 16 + 5u * it->nsubid >
+		s->peer_max_packet) {
+		outq_drop(&copy, &w->st.dropped_too_large);
+		return -ENOBUFS;
+	}
+	/* QoS 0 is not kept for an offline session. */
+	if (s->conn == NULL && it->qos == 0) {
+		rmq_msg_rele(copy.msg);
+		return 0;
+	}
+	if (s->pend_len >= cfg->max_queued ||
+	    s->pend_bytes + it->msg->size > cfg->max_queued_bytes) {
+		outq_drop(&copy, &w->st.dropped_queue_full);
+		return -ENOBUFS;
+	}
+	if (s->pend_len == s->pend_cap) {
+		uint32_t cap = s->pend_cap ? s->pend_cap * 2 : 8;
+		struct rmq_qitem *q = malloc(cap * sizeof(*q));
+		if (q == NULL) {
+			outq_drop(&copy, &w->st.dropped_queue_full);
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i < s->pend_len; i++)
+			q[i] = s->pending[(s->pend_head + i) % s->pend_cap];
+		free(s->pending);
+		s->pending = q;
+		s->pend_cap = cap;
+		s->pend_head = 0;
+	}
+	s->pending[(s->pend_head + s->pend_len) % s->pend_cap] = copy;
+	s->pend_len++;
+	s->pend_bytes += it->msg->size;
+	rmq_worker_dirty(w, s);
+	return 0;
+}
+
+static uint16_t
+outq_next_pid(struct rmq_session *s)
+{
+	if (++s->next_pid == 0)
+		s->next_pid = 1;
+	return s->next_pid;
+}
+
+/* Outbound topic aliases (5.0, 3.3.2.3.4): the first RMQ_ALIAS_OUT_MAX
+ * topics a connection receives, within the client's Topic Alias Maximum,
+ * get an alias; later messages on them carry the alias and an empty
+ * topic.  Mappings last as long as the connection [MQTT-3.3.2-7]. */
+static uint32_t
+outq_alias_hash(const struct rmq_str *t)
+{
+	uint32_t h = 2166136261u;
+	for (uint32_t i = 0; i < t->len; i++)
+		h = (h ^ (unsigned char)t->p[i]) * 16777619u;
+	return h;
+}
+
+static struct rmq_alias_out *
+outq_alias(struct rmq_session *s, const struct rmq_str *topic)
+{
+	if (s->version != RMQ_V5 || s->peer_alias_max == 0)
+		return NULL;
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r == NULL)
+		return NULL;
+	if (r->alias_out == NULL) {
+		r->alias_out =
+		    calloc(RMQ_ALIAS_OUT_SLOTS, sizeof(*r->alias_out));
+		if (r->alias_out == NULL)
+			return NULL;
+	}
+	uint32_t h = outq_alias_hash(topic);
+	for (uint32_t i = 0; i < RMQ_ALIAS_OUT_SLOTS; i++) {
+		struct rmq_alias_out *a =
+		    &r->alias_out[(h + i) & (RMQ_ALIAS_OUT_SLOTS - 1)];
+		if (a->topic == NULL) {
+			uint16_t max = s->peer_alias_max < RMQ_ALIAS_OUT_MAX
+			    ? s->peer_alias_max
+			    : RMQ_ALIAS_OUT_MAX;
+			if (r->alias_out_n >= max)
+				return NULL; /* all given: send the topic */
+			a->topic = malloc(topic->len);
+			if (a->topic == NULL)
+				return NULL;
+			memcpy(a->topic, topic->p, topic->len);
+			a->len = (uint16_t)topic->len;
+			a->hash = h;
+			a->alias = ++r->alias_out_n;
+			a->sent = 0;
+			return a;
+		}
+		if (a->hash == h && a->len == topic->len &&
+		    memcmp(a->topic, topic->p, topic->len) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+void
+rmq_session_aliases_reset(struct rmq_session *s)
+{
+	struct rmq_session_rare *r = s->rare;
+	if (r == NULL || r->alias_out == NULL)
+		return;
+	for (uint32_t i = 0; i < RMQ_ALIAS_OUT_SLOTS; i++)
+		free(r->alias_out[i].topic);
+	free(r->alias_out);
+	r->alias_out = NULL;
+	r->alias_out_n = 0;
+}
+
+/* Describe one PUBLISH of item `it` into iov; header bytes go to hdr. */
+static int
+outq_publish_iov(struct rmq_session *s, const struct rmq_qitem *it,
+    uint16_t pid, uint8_t dup, uint8_t *hdr, struct iovec *iov)
+{
+	struct rmq_pub_var var = {
+		.qos = it->qos,
+		.dup = dup,
+		.retain = it->retain,
+		.packet_id = pid,
+		.n_subid = s->version == RMQ_V5 ? it->nsubid : 0,
+		.subids = it->subid,
+	};
+	if (s->version == RMQ_V5 && it->msg->has_expiry) {
+		var.has_expiry = 1;
+		var.message_expiry =
+		    rmq_msg_expiry_left(it->msg, s->w->loop->now_ms);
+	}
+	struct rmq_alias_out *a = outq_alias(s, &it->msg->topic);
+	if (a) {
+		var.topic_alias = a->alias;
+		var.omit_topic = a->sent;
+	}
+	size_t size;
+	int n = rmq_codec_publish_iov(rmq_msg_shared(it->msg, s->version), &var,
+	    hdr, RMQ_PUB_HDR_MAX, iov, &size);
+	if (n > 0 && a)
+		a->sent = 1; /* the client knows this alias from now on */
+	return n;
+}
+
+static void outq_on_write(struct rmq_conn *conn, int status);
+
+static void
+outq_wb_release(struct rmq_wbatch *wb)
+{
+	for (uint32_t i = 0; i < wb->nq0; i++)
+		rmq_msg_rele(wb->q0[i].it.msg);
+	free(wb->q0);
+	free(wb->ctrl);
+	free(wb->iov);
+	memset(wb, 0, sizeof(*wb));
+}
+
+/* Slots of the in-flight window hold QoS 1/2 messages; a slot with
+ * state 0 is free.  The window is a ring from infl_head. */
+static struct rmq_outslot *
+outq_slot(struct rmq_session *s, uint16_t i)
+{
+	return &s->inflight[(s->infl_head + i) % s->win];
+}
+
+static int
+outq_window_init(struct rmq_session *s)
+{
+	if (s->inflight)
+		return 0;
+	uint32_t win = s->w->cfg.max_inflight;
+	if (s->peer_receive_max && s->peer_receive_max < win)
+		win = s->peer_receive_max;
+	s->inflight = calloc(win, sizeof(*s->inflight));
+	if (s->inflight == NULL)
+		return -ENOMEM;
+	s->win = (uint16_t)win;
+	return 0;
+}
+
+void
+rmq_session_flush(struct rmq_session *s)
+{
+	struct rmq_worker *w = s->w;
+	struct rmq_conn *c = s->conn;
+	if (c == NULL || c->closing || s->writing)
+		return;
+	int live = s->state == RMQ_SESS_LIVE;
+	uint32_t max_items = live ? s->pend_len : 0;
+	if (max_items > (RMQ_LOOP_IOV_MAX - 1) / 5)
+		max_items = (RMQ_LOOP_IOV_MAX - 1) / 5;
+	if (s->ctrl_len == 0 && max_items == 0) {
+		if (s->close_after_write)
+			rmq_session_close(s);
+		return;
+	}
+	struct rmq_wbatch wb = { 0 };
+	wb.iov = malloc((1 + 5 * (size_t)max_items) * sizeof(*wb.iov));
+	if (wb.iov == NULL)
+		return;
+	int k = 0;
+	uint32_t taken = 0;
+	uint64_t now = w->loop->now_ms;
+
+	if (s->ctrl_len) {
+		wb.iov[k++] = (struct iovec){ s->ctrl, s->ctrl_len };
+		wb.ctrl = s->ctrl;
+		s->ctrl = NULL;
+		s->ctrl_len = s->ctrl_cap = 0;
+	}
+	while (live && s->pend_len && k + 5 <= RMQ_LOOP_IOV_MAX &&
+	    taken < max_items) {
+		struct rmq_qitem *it = &s->pending[s->pend_head];
+		taken++;
+		struct rmq_outslot *slot;
+		if (rmq_msg_expired(it->msg, now)) {
+			/* [MQTT-3.3.2-5]: not yet on its way: dropped. */
+			s->pend_bytes -= it->msg->size;
+			outq_drop(it, &w->st.dropped_expired);
+			goto pop;
+		}
+		if (it->qos > 0) {
+			if (outq_window_init(s) != 0 || s->infl_len >= s->win)
+				break; /* window full: wait for acks */
+			slot = outq_slot(s, s->infl_len);
+			s->infl_len++;
+			slot->pid = outq_next_pid(s);
+			slot->state = RMQ_OUT_SENT;
+		} else {
+			if (wb.q0 == NULL) {
+				wb.q0 = malloc(max_items * sizeof(*wb.q0));
+				if (wb.q0 == NULL)
+					break;
+			}
+			slot = &wb.q0[wb.nq0++];
+			slot->pid = 0;
+		}
+		slot->it = *it;
+		s->pend_bytes -= it->msg->size;
+		int n = outq_publish_iov(s, &slot->it, slot->pid, 0, slot->hdr,
+		    wb.iov + k);
+		if (n < 0) {
+			/* Cannot be encoded for this client: drop it. */
+			if (slot->pid)
+				slot->state = 0;
+			else
+				wb.nq0--;
+			outq_drop(&slot->it, &w->st.dropped_too_large);
+			goto pop;
+		}
+		k += n;
+		rmq_count(&w->st.msgs_out_qos[slot->it.qos], 1);
+		rmq_count(&w->st.pkts_out[RMQ_PUBLISH], 1);
+		/* Retained copies sent on SUBSCRIBE are as old as the
+		 * message: not a delivery latency. */
+		if (slot->it.msg->born_us && !slot->it.stored)
+			outq_latency(w, slot->it.msg->born_us);
+	pop:
+		s->pend_head = (s->pend_head + 1) % s->pend_cap;
+		s->pend_len--;
+	}
+	if (k == 0) {
+		outq_wb_release(&wb);
+		return;
+	}
+	for (int i = 0; i < k; i++)
+		rmq_count(&w->st.bytes_out, wb.iov[i].iov_len);
+	s->wb = wb;
+	s->writing = 1;
+	int rc = c->loop->ops->write(c, s->wb.iov, k, outq_on_write);
+	if (rc != 0) {
+		s->writing = 0;
+		outq_wb_release(&s->wb);
+		rmq_session_disconnect(s, 0);
+	}
+}
+
+static void
+outq_on_write(struct rmq_conn *conn, int status)
+{
+	struct rmq_session *s = conn->data;
+	if (s == NULL)
+		return;
+	s->writing = 0;
+	outq_wb_release(&s->wb);
+	if (status < 0) {
+		if (!conn->closing)
+			rmq_session_disconnect(s, 0);
+		return;
+	}
+	if (s->close_after_write && s->ctrl_len == 0) {
+		rmq_session_close(s);
+		return;
+	}
+	if (s->ctrl_len || (s->pend_len && s->state == RMQ_SESS_LIVE))
+		rmq_worker_dirty(s->w, s);
+}
+
+/* Move the head of the window past freed slots. */
+static void
+outq_window_compact(struct rmq_session *s)
+{
+	while (s->infl_len && s->inflight[s->infl_head].state == 0) {
+		s->infl_head = (uint16_t)((s->infl_head + 1) % s->win);
+		s->infl_len--;
+	}
+	if (s->pend_len)
+		rmq_worker_dirty(s->w, s);
+}
+
+static struct rmq_outslot *
+outq_find(struct rmq_session *s, uint16_t pid, uint8_t qos, uint8_t state)
+{
+	for (uint16_t i = 0; i < s->infl_len; i++) {
+		struct rmq_outslot *slot = outq_slot(s, i);
+		if (slot->state == state && slot->pid == pid &&
+		    slot->it.qos == qos)
+			return slot;
+	}
+	return NULL;
+}
+
+void
+rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p)
+{
+	uint16_t pid = p->ack.packet_id;
+	struct rmq_outslot *slot;
+	switch (p->type) {
+	case RMQ_PUBACK: slot = outq_find(s, pid, 1, RMQ_OUT_SENT); break;
+	case RMQ_PUBREC:
+		slot = outq_find(s, pid, 2, RMQ_OUT_SENT);
+		if (slot == NULL) {
+			/* 4.3.3: answer a PUBREC for an unknown id so the
+			 * client can finish; 5.0 says it was not found. */
+			if (outq_find(s, pid, 2, RMQ_OUT_RELEASED) == NULL) {
+				struct rmq_packet rel = { .type = RMQ_PUBREL };
+				rel.ack.packet_id = pid;
+				rel.ack.reason = s->version == RMQ_V5
+				    ? RMQ_RC_PACKET_ID_NOT_FOUND
+				    : 0;
+				rmq_session_send(s, &rel);
+			}
+			return;
+		}
+		rmq_msg_rele(slot->it.msg);
+		slot->it.msg = NULL;
+		if (p->ack.reason >= 0x80) {
+			/* 5.0: a refused message ends its flow here. */
+			slot->state = 0;
+			outq_window_compact(s);
+			return;
+		}
+		slot->state = RMQ_OUT_RELEASED;
+		struct rmq_packet rel = { .type = RMQ_PUBREL };
+		rel.ack.packet_id = pid;
+		rmq_session_send(s, &rel);
+		return;
+	case RMQ_PUBCOMP:
+		slot = outq_find(s, pid, 2, RMQ_OUT_RELEASED);
+		if (slot) {
+			slot->state = 0;
+			outq_window_compact(s);
+		}
+		return;
+	default: return;
+	}
+	if (slot == NULL)
+		return; /* unknown id: nothing to release */
+	rmq_msg_rele(slot->it.msg);
+	slot->it.msg = NULL;
+	slot->state = 0;
+	outq_window_compact(s);
+}
+
+void
+rmq_session_resend(struct rmq_session *s)
+{
+	/* [MQTT-4.4.0-1]: unacknowledged PUBLISHes again with DUP set, and
+	 * PUBRELs, in their original order, before anything new.  The
+	 * resent publishes go back to the front of the queue with their
+	 * packet ids; QoS 2 ones already released need only the PUBREL. */
+	uint16_t n = s->infl_len;
+	for (uint16_t i = 0; i < n; i++) {
+		struct rmq_outslot *slot = outq_slot(s, i);
+		if (slot->state == RMQ_OUT_RELEASED) {
+			struct rmq_packet rel = { .type = RMQ_PUBREL };
+			rel.ack.packet_id = slot->pid;
+			rmq_session_send(s, &rel);
+		}
+	}
+	struct iovec *iov = malloc((1 + 5 * (size_t)n) * sizeof(*iov));
+	if (iov == NULL || s->conn == NULL) {
+		free(iov);
+		return;
+	}
+	int k = 0;
+	if (s->ctrl_len) {
+		iov[k++] = (struct iovec){ s->ctrl, s->ctrl_len };
+		s->wb.ctrl = s->ctrl;
+		s->ctrl = NULL;
+		s->ctrl_len = s->ctrl_cap = 0;
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		struct rmq_outslot *slot = outq_slot(s, i);
+		if (slot->state != RMQ_OUT_SENT)
+			continue;
+		int m = outq_publish_iov(s, &slot->it, slot->pid, 1, slot->hdr,
+		    iov + k);
+		if (m > 0)
+			k += m;
+	}
+	if (k == 0) {
+		free(iov);
+		free(s->wb.ctrl);
+		s->wb.ctrl = NULL;
+		return;
+	}
+	s->wb.iov = iov;
+	s->writing = 1;
+	if (s->conn->loop->ops->write(s->conn, iov, k, outq_on_write) != 0) {
+		s->writing = 0;
+		outq_wb_release(&s->wb);
+	}
+}
+
+void
+rmq_session_drop_qos0(struct rmq_session *s)
+{
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < s->pend_len; i++) {
+		struct rmq_qitem *it =
+		    &s->pending[(s->pend_head + i) % s->pend_cap];
+		if (it->qos == 0) {
+			s->pend_bytes -= it->msg->size;
+			rmq_msg_rele(it->msg);
+		} else {
+			s->pending[(s->pend_head + kept) % s->pend_cap] = *it;
+			kept++;
+		}
+	}
+	s->pend_len = kept;
+}
+
+void
+rmq_session_outq_clear(struct rmq_session *s)
+{
+	for (uint32_t i = 0; i < s->pend_len; i++)
+		rmq_msg_rele(s->pending[(s->pend_head + i) % s->pend_cap].msg);
+	free(s->pending);
+	s->pending = NULL;
+	s->pend_len = s->pend_cap = s->pend_head = 0;
+	s->pend_bytes = 0;
+	for (uint16_t i = 0; s->inflight && i < s->infl_len; i++) {
+		struct rmq_outslot *slot = outq_slot(s, i);
+		if (slot->state && slot->it.msg)
+			rmq_msg_rele(slot->it.msg);
+	}
+	free(s->inflight);
+	s->inflight = NULL;
+	s->infl_len = s->infl_head = s->win = 0;
+	if (!s->writing)
+		outq_wb_release(&s->wb);
+	free(s->ctrl);
+	s->ctrl = NULL;
+	s->ctrl_len = s->ctrl_cap = 0;
+}

@@ -1,0 +1,324 @@
+/* broker/mqtt/publish.c: the message path.  An inbound PUBLISH (topic alias
+ * resolved, QoS 2 duplicates caught) becomes one shared message; the index
+ * lookup gives its subscriptions, which are merged per session (one copy
+ * at the highest QoS granted, with every subscription identifier) and
+ * delivered: straight into the queue of a session on this worker, or into
+ * this turn's batch for another worker; subscriptions of other nodes go
+ * to the cluster's forward hook, once per node (cluster.h).  Also the
+ * inbound QoS 2 release.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "log.h"
+#include "retain.h"
+#include "topic.h"
+#include "worker.h"
+
+static void
+route_add(struct rmq_worker *w, const struct rmq_sub *sub)
+{
+	if (w->nmatch == w->match_cap) {
+		uint32_t cap = w->match_cap ? w->match_cap * 2 : 64;
+		struct rmq_match *m = realloc(w->matches, cap * sizeof(*m));
+		if (m == NULL)
+			return; /* the delivery is lost, not the broker */
+		w->matches = m;
+		w->match_cap = cap;
+	}
+	w->matches[w->nmatch++] = (struct rmq_match){
+		.owner = sub->owner,
+		.subid = sub->subid,
+		.qos = sub->qos,
+		.flags = sub->flags,
+	};
+}
+
+static void
+route_visit(void *ctx, const struct rmq_sub *subs, uint32_t n,
+    const struct rmq_str *group)
+{
+	struct rmq_worker *w = ctx;
+	/* A shared group comes as the one member whose turn it is (index.h). */
+	(void)group;
+	for (uint32_t i = 0; i < n; i++)
+		route_add(w, &subs[i]);
+}
+
+static int
+route_cmp(const void *a, const void *b)
+{
+	const struct rmq_match *x = a, *y = b;
+	return x->owner < y->owner ? -1 : x->owner > y->owner;
+}
+
+/* Route m to every matching subscription; returns how many sessions it
+ * went to. */
+static size_t
+route(struct rmq_worker *w, struct rmq_msg *m)
+{
+	w->nmatch = 0;
+	rmq_index_match(w->b->index, m->topic.p, m->topic.len, route_visit, w);
+	uint32_t n = w->nmatch;
+	if (n == 0)
+		return 0;
+	if (n > 1)
+		qsort(w->matches, n, sizeof(w->matches[0]), route_cmp);
+
+	/* One reference per local session, taken at once; remote entries
+	 * sort among them but are handed to the cluster, which holds its
+	 * own. */
+	size_t sessions = 0;
+	for (uint32_t i = 0; i < n; i++)
+		sessions += !(w->matches[i].flags & RMQ_SUB_REMOTE) &&
+		    (i == 0 || w->matches[i].owner != w->matches[i - 1].owner);
+	rmq_msg_hold(m, (unsigned)sessions);
+
+	size_t delivered = 0;
+	for (uint32_t i = 0; i < n;) {
+		uint64_t owner = w->matches[i].owner;
+		struct rmq_qitem it = { .msg = m };
+		int any = 0, rap = 0;
+		int remote = (w->matches[i].flags & RMQ_SUB_REMOTE) != 0;
+		for (; i < n && w->matches[i].owner == owner; i++) {
+			const struct rmq_match *x = &w->matches[i];
+			/* [MQTT-3.8.3-3]: No Local: not to its publisher. */
+			if ((x->flags & RMQ_SUB_NO_LOCAL) && owner == m->origin)
+				continue;
+			uint8_t q = x->qos < m->qos ? x->qos : m->qos;
+			if (!any || q > it.qos)
+				it.qos = q;
+			rap |= (x->flags & RMQ_SUB_RETAIN_AS_PUBLISHED) != 0;
+			if (x->subid && it.nsubid < RMQ_QITEM_SUBIDS)
+				it.subid[it.nsubid++] = x->subid;
+			any = 1;
+		}
+		if (remote) {
+			/* Once per node; a peer's message stays here. */
+			const struct rmq_cluster_hooks *h = w->b->cluster;
+			if (any && h && !m->from_peer)
+				h->forward(h->ctx, w->id, owner, m, it.qos);
+			continue;
+		}
+		if (!any) {
+			rmq_msg_rele(m);
+			continue;
+		}
+		/* [MQTT-3.3.1-12]: the retain flag survives only with Retain
+		 * As Published; otherwise a live message arrives with 0. */
+		it.retain = rap && m->retain;
+		delivered++;
+		if (RMQ_KEY_WORKER(owner) == w->id) {
+			struct rmq_session *s = rmq_worker_session(w, owner);
+			if (s)
+				rmq_session_enqueue(s, &it);
+			else
+				rmq_msg_rele(m);
+		} else {
+			rmq_worker_deliver_remote(w, owner, &it);
+		}
+	}
+	return delivered;
+}
+
+void
+rmq_route(struct rmq_worker *w, struct rmq_msg *m)
+{
+	if (m->retain && w->cfg.retain_available)
+		rmq_retain_put(w->b->retain, m);
+	route(w, m);
+}
+
+static int
+q2in_has(const struct rmq_session *s, uint16_t pid)
+{
+	const struct rmq_session_rare *r = s->rare;
+	for (uint16_t i = 0; r && i < r->nq2in; i++)
+		if (r->q2in[i] == pid)
+			return 1;
+	return 0;
+}
+
+/* 5.0 inbound topic alias: learn or apply it.  Returns 0, or the reason
+ * to disconnect with. */
+static uint8_t
+publish_alias(struct rmq_session *s, struct rmq_publish *pub)
+{
+	const struct rmq_config *cfg = &s->w->cfg;
+	uint16_t a = pub->props.topic_alias;
+	if (!RMQ_PROP_HAS(&pub->props, RMQ_PROP_TOPIC_ALIAS))
+		return 0;
+	/* [MQTT-3.3.2-9]: no alias above the maximum we announced. */
+	if (a == 0 || a > cfg->topic_alias_max)
+		return RMQ_RC_TOPIC_ALIAS_INVALID;
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r == NULL)
+		return RMQ_RC_SERVER_BUSY;
+	if (r->alias_in == NULL) {
+		r->alias_in = calloc((size_t)cfg->topic_alias_max + 1,
+		    sizeof(*r->alias_in));
+		if (r->alias_in == NULL)
+			return RMQ_RC_SERVER_BUSY;
+	}
+	struct rmq_str *slot = &r->alias_in[a];
+	if (pub->topic.len) {
+		char *t = malloc(pub->topic.len);
+		if (t == NULL)
+			return RMQ_RC_SERVER_BUSY;
+		memcpy(t, pub->topic.p, pub->topic.len);
+		free((void *)slot->p);
+		slot->p = t;
+		slot->len = pub->topic.len;
+	} else {
+		/* 3.3.2.3.4: an alias never set is a Protocol Error. */
+		if (slot->p == NULL)
+			return RMQ_RC_PROTOCOL_ERROR;
+		pub->topic = *slot;
+	}
+	return 0;
+}
+
+void
+rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
+{
+	struct rmq_worker *w = s->w;
+	struct rmq_publish *pub = &p->publish;
+	rmq_count(&w->st.msgs_in_qos[pub->qos], 1);
+	rmq_log(RMQ_LOG_DEBUG, "client %.*s: PUBLISH %.*s (QoS %u, %u bytes)",
+	    s->client_id_len, s->client_id, (int)pub->topic.len, pub->topic.p,
+	    pub->qos, (unsigned)pub->payload.len);
+
+	uint8_t reason = s->version == RMQ_V5 ? publish_alias(s, pub) : 0;
+	if (reason) {
+		rmq_session_disconnect(s, reason);
+		return;
+	}
+	if (pub->retain && !s->retain_ok) {
+		/* [MQTT-3.3.1-?]: 5.0 DISCONNECT 0x9A; 3.x just closes. */
+		rmq_session_disconnect(s, RMQ_RC_RETAIN_NOT_SUPPORTED);
+		return;
+	}
+	/* $SYS/ belongs to the server: a client's PUBLISH there is
+	 * acknowledged (5.0: Not authorized) and dropped. */
+	if (pub->topic.len >= 4 && memcmp(pub->topic.p, "$SYS", 4) == 0 &&
+	    (pub->topic.len == 4 || pub->topic.p[4] == '/')) {
+		if (pub->qos == 1) {
+			struct rmq_packet ack = { .type = RMQ_PUBACK };
+			ack.ack.packet_id = pub->packet_id;
+			ack.ack.reason =
+			    s->version == RMQ_V5 ? RMQ_RC_NOT_AUTHORIZED : 0;
+			rmq_session_send(s, &ack);
+		} else if (pub->qos == 2) {
+			struct rmq_packet ack = { .type = RMQ_PUBREC };
+			ack.ack.packet_id = pub->packet_id;
+			ack.ack.reason =
+			    s->version == RMQ_V5 ? RMQ_RC_NOT_AUTHORIZED : 0;
+			rmq_session_send(s, &ack);
+		}
+		return;
+	}
+	if (pub->qos == 2) {
+		if (q2in_has(s, pub->packet_id)) {
+			/* A resent QoS 2 PUBLISH: acknowledge, do not
+			 * deliver twice [MQTT-4.3.3-10]. */
+			struct rmq_packet ack = { .type = RMQ_PUBREC };
+			ack.ack.packet_id = pub->packet_id;
+			rmq_session_send(s, &ack);
+			return;
+		}
+		if (s->rare && s->rare->nq2in >= s->receive_max) {
+			/* [MQTT-3.3.4-8]: more than Receive Maximum. */
+			rmq_session_disconnect(s,
+			    RMQ_RC_RECEIVE_MAXIMUM_EXCEEDED);
+			return;
+		}
+	}
+
+	struct rmq_msg *m = rmq_msg_new(pub, s->key, w->loop->now_ms);
+	if (m)
+		m->born_us = w->loop->wake_us;
+	size_t delivered = 0;
+	if (m) {
+		if (pub->retain)
+			rmq_retain_put(w->b->retain, m);
+		delivered = route(w, m);
+		rmq_msg_rele(m);
+	}
+	if (pub->qos == 0)
+		return;
+	struct rmq_packet ack = { .type =
+				      pub->qos == 1 ? RMQ_PUBACK : RMQ_PUBREC };
+	ack.ack.packet_id = pub->packet_id;
+	if (s->version == RMQ_V5)
+		ack.ack.reason = m == NULL ? RMQ_RC_IMPLEMENTATION_SPECIFIC
+		    : delivered == 0       ? RMQ_RC_NO_MATCHING_SUBSCRIBERS
+					   : 0;
+	if (pub->qos == 2 && m != NULL) {
+		struct rmq_session_rare *r = rmq_session_rare(s);
+		if (r && r->nq2in == r->q2in_cap) {
+			/* Up to 65535 ids: the most a Receive Maximum
+			 * allows. */
+			uint32_t cap = r->q2in_cap ? r->q2in_cap * 2u : 8u;
+			if (cap > 65535)
+				cap = 65535;
+			uint16_t *q = cap > r->q2in_cap
+			    ? realloc(r->q2in, cap * sizeof(*q))
+			    : NULL;
+			if (q == NULL) {
+				r = NULL;
+			} else {
+				r->q2in = q;
+				r->q2in_cap = (uint16_t)cap;
+			}
+		}
+		if (r == NULL) {
+			rmq_session_disconnect(s, RMQ_RC_SERVER_BUSY);
+			return;
+		}
+		r->q2in[r->nq2in++] = pub->packet_id;
+	}
+	rmq_session_send(s, &ack);
+}
+
+void
+rmq_session_on_pubrel(struct rmq_session *s, const struct rmq_packet *p)
+{
+	uint16_t pid = p->ack.packet_id;
+	int found = 0;
+	struct rmq_session_rare *r = s->rare;
+	for (uint16_t i = 0; r && i < r->nq2in; i++) {
+		if (r->q2in[i] == pid) {
+			r->q2in[i] = r->q2in[--r->nq2in];
+			found = 1;
+			break;
+		}
+	}
+	struct rmq_packet comp = { .type = RMQ_PUBCOMP };
+	comp.ack.packet_id = pid;
+	if (!found && s->version == RMQ_V5)
+		comp.ack.reason = RMQ_RC_PACKET_ID_NOT_FOUND;
+	rmq_session_send(s, &comp);
+}
+
+void
+rmq_cluster_attach(struct rmq_broker *b, const struct rmq_cluster_hooks *h)
+{
+	b->cluster = h;
+}
+
+int
+rmq_cluster_publish(struct rmq_broker *b, unsigned worker, struct rmq_msg *m)
+{
+	struct rmq_inbox_msg *im = calloc(1, sizeof(*im));
+	if (im == NULL) {
+		rmq_msg_rele(m);
+		return -ENOMEM;
+	}
+	m->from_peer = 1;
+	im->kind = RMQ_INBOX_ROUTE;
+	im->route = m;
+	rmq_worker_post(b->workers[worker % b->nworkers], im);
+	return 0;
+}

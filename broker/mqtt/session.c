@@ -1,0 +1,513 @@
+/* broker/mqtt/session.c: a session's life: start on a new connection, the read
+ * path (decode in place, dispatch each packet), the end of a connection
+ * (will, persistence, expiry), and the periodic checks of keep alive and
+ * timeouts.  The packet handlers live in connect.c, publish.c,
+ * subscribe.c and outq.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "registry.h"
+#include "worker.h"
+
+static void
+session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n);
+static void session_on_closed(struct rmq_conn *conn);
+
+int
+rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn, uint8_t listener,
+    const uint8_t *early, size_t early_len)
+{
+	struct rmq_session *s = rmq_worker_session_alloc(w);
+	if (s == NULL)
+		return -ENOMEM;
+	s->conn = conn;
+	s->listener = listener;
+	conn->data = s;
+	s->state = RMQ_SESS_CONNECTING;
+	s->last_rx_ms = w->loop->now_ms;
+	s->deadline_ms = w->loop->now_ms + w->cfg.connect_timeout_ms;
+	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0, w->cfg.max_packet_size);
+	int rc = w->loop->ops->read_start(conn, session_on_read);
+	if (rc != 0)
+		return rc;
+	if (early_len)
+		session_on_read(conn, early, (ssize_t)early_len);
+	return 0;
+}
+
+/* Close the connection now; the close callback decides what follows. */
+void
+rmq_session_close(struct rmq_session *s)
+{
+	if (s->conn && !s->conn->closing) {
+		s->state = RMQ_SESS_CLOSING;
+		s->conn->loop->ops->close(s->conn, session_on_closed);
+	}
+}
+
+static void
+session_alias_in_reset(struct rmq_session *s)
+{
+	struct rmq_session_rare *r = s->rare;
+	if (r == NULL || r->alias_in == NULL)
+		return;
+	for (unsigned i = 0; i <= s->w->cfg.topic_alias_max; i++)
+		free((void *)r->alias_in[i].p);
+	free(r->alias_in);
+	r->alias_in = NULL;
+}
+
+void
+rmq_session_close_after_write(struct rmq_session *s)
+{
+	/* A peer that does not read would hold the close back forever:
+	 * the tick closes it anyway after a grace period. */
+	s->state = RMQ_SESS_CLOSING;
+	s->close_after_write = 1;
+	s->deadline_ms = s->w->loop->now_ms + RMQ_CLOSE_GRACE_MS;
+	rmq_worker_dirty(s->w, s);
+}
+
+void
+rmq_session_disconnect(struct rmq_session *s, uint8_t reason)
+{
+	if (s->conn == NULL || s->state == RMQ_SESS_CLOSING)
+		return;
+	if (s->version == RMQ_V5 && reason != 0 && s->state == RMQ_SESS_LIVE) {
+		struct rmq_packet d = { .type = RMQ_DISCONNECT };
+		d.disconnect.reason = reason;
+		/* A Reason String says why in words; DISCONNECT may carry
+		 * one whatever Request Problem Information said (3.1.2.11.7),
+		 * unless it would pass the client's Maximum Packet Size. */
+		const char *why = rmq_reason_name(reason, RMQ_DISCONNECT);
+		if (why &&
+		    (s->peer_max_packet == 0 ||
+			strlen(why) + 8 <= s->peer_max_packet)) {
+			d.disconnect.props.reason_string.p = why;
+			d.disconnect.props.reason_string.len =
+			    (uint32_t)strlen(why);
+			RMQ_PROP_SET(&d.disconnect.props,
+			    RMQ_PROP_REASON_STRING);
+		}
+		if (rmq_session_send(s, &d) == 0) {
+			/* Written at the end of the turn, then closed. */
+			rmq_session_close_after_write(s);
+			return;
+		}
+	}
+	rmq_session_close(s);
+}
+
+/* A packet the spec forbids: say why where the protocol lets us, then
+ * close.  The will is published: this is not a normal disconnection. */
+static void
+session_refuse(struct rmq_session *s, const struct rmq_packet *p,
+    const struct rmq_codec_err *err)
+{
+	struct rmq_worker *w = s->w;
+	rmq_count(&w->st.protocol_errors[err->reason], 1);
+	if (w->cfg.connection_messages)
+		rmq_log(RMQ_LOG_INFO, "client %.*s closed: 0x%02x %s: %s",
+		    s->client_id_len, s->client_id ? s->client_id : "-",
+		    err->reason, rmq_reason_name(err->reason, 0), err->msg);
+	if (s->state == RMQ_SESS_CONNECTING) {
+		/* A refused CONNECT gets a CONNACK when we know the
+		 * version to answer in [MQTT-3.1.2-2]. */
+		uint8_t v = p->type == RMQ_CONNECT ? p->connect.version : 0;
+		/* A level we do not speak is answered the 3.1.1 way
+		 * (return code 1); an unknown protocol name is not MQTT
+		 * and is just closed [MQTT-3.1.2-1]. */
+		if (v > RMQ_V5 &&
+		    err->reason == RMQ_RC_UNSUPPORTED_PROTOCOL_VERSION)
+			v = RMQ_V311;
+		if (v >= RMQ_V31 && v <= RMQ_V5) {
+			struct rmq_packet ack = { .type = RMQ_CONNACK };
+			s->version = v;
+			ack.connack.reason = v == RMQ_V5
+			    ? err->reason
+			    : rmq_reason_to_v3_connack(err->reason);
+			if (v == RMQ_V5 ||
+			    ack.connack.reason ==
+				RMQ_V3_REFUSED_PROTOCOL_VERSION) {
+				rmq_count(&w->st.refused[err->reason], 1);
+				if (rmq_session_send(s, &ack) == 0) {
+					rmq_session_close_after_write(s);
+					return;
+				}
+			}
+		}
+		rmq_session_close(s);
+		return;
+	}
+	rmq_session_disconnect(s, err->reason);
+}
+
+static void
+session_dispatch(struct rmq_session *s, struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len)
+{
+	struct rmq_codec_err err = { RMQ_RC_PROTOCOL_ERROR, NULL };
+	rmq_count(&s->w->st.pkts_in[p->type & 15], 1);
+	switch (p->type) {
+	case RMQ_CONNECT: rmq_session_on_connect(s, p, rest, rest_len); return;
+	case RMQ_PUBLISH: rmq_session_on_publish(s, p); return;
+	case RMQ_PUBACK:
+	case RMQ_PUBREC:
+	case RMQ_PUBCOMP: rmq_session_on_ack(s, p); return;
+	case RMQ_PUBREL: rmq_session_on_pubrel(s, p); return;
+	case RMQ_SUBSCRIBE: rmq_session_on_subscribe(s, p); return;
+	case RMQ_UNSUBSCRIBE: rmq_session_on_unsubscribe(s, p); return;
+	case RMQ_PINGREQ: {
+		struct rmq_packet pong = { .type = RMQ_PINGRESP };
+		rmq_session_send(s, &pong);
+		return;
+	}
+	case RMQ_DISCONNECT:
+		if (s->version == RMQ_V5 &&
+		    RMQ_PROP_HAS(&p->disconnect.props,
+			RMQ_PROP_SESSION_EXPIRY)) {
+			/* [MQTT-3.14.2-2]: no expiry set at DISCONNECT when
+			 * CONNECT asked for none. */
+			if (s->session_expiry == 0 &&
+			    p->disconnect.props.session_expiry != 0) {
+				err.msg =
+				    "[MQTT-3.14.2-2] Session Expiry set at "
+				    "DISCONNECT after 0 at CONNECT";
+				session_refuse(s, p, &err);
+				return;
+			}
+			s->session_expiry = p->disconnect.props.session_expiry;
+		}
+		/* [MQTT-3.14.4-3]: a normal DISCONNECT discards the will;
+		 * 0x04 asks for it to be published. */
+		s->graceful =
+		    p->disconnect.reason != RMQ_RC_DISCONNECT_WITH_WILL;
+		rmq_session_close(s);
+		return;
+	case RMQ_AUTH:
+		/* No authentication method is offered, so a client has
+		 * nothing to continue: 4.12 makes AUTH a protocol error
+		 * without one. */
+		err.msg = "AUTH without an agreed authentication method";
+		session_refuse(s, p, &err);
+		return;
+	default:
+		err.msg = "unexpected packet";
+		session_refuse(s, p, &err);
+		return;
+	}
+}
+
+static void
+session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n)
+{
+	struct rmq_session *s = conn->data;
+	if (s == NULL || s->state == RMQ_SESS_PARKED)
+		return;
+	if (n <= 0) {
+		/* The peer went away; its will follows in the close. */
+		rmq_session_close(s);
+		return;
+	}
+	struct rmq_worker *w = s->w;
+	rmq_count(&w->st.bytes_in, (uint64_t)n);
+	size_t pos = 0, len = (size_t)n;
+	while (pos < len &&
+	    (s->state == RMQ_SESS_CONNECTING || s->state == RMQ_SESS_LIVE)) {
+		struct rmq_packet p;
+		struct rmq_codec_err err;
+		size_t used;
+		memset(&p, 0, sizeof(p.type) + sizeof(p.flags));
+		int rc = rmq_decoder_next(&s->dec, data + pos, len - pos, &used,
+		    &p, &err);
+		pos += used;
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			if (rc == -ENOMEM) {
+				err.reason = RMQ_RC_SERVER_BUSY;
+				err.msg = "out of memory";
+			}
+			session_refuse(s, &p, &err);
+			return;
+		}
+		s->last_rx_ms = w->loop->now_ms;
+		session_dispatch(s, &p, data + pos, len - pos);
+		if (s->handed_off)
+			return; /* the rest went with the connection */
+	}
+}
+
+void
+rmq_session_publish_will(struct rmq_session *s)
+{
+	struct rmq_msg *will = s->will;
+	if (will == NULL)
+		return;
+	s->will = NULL;
+	s->will_pending = 0;
+	rmq_route(s->w, will);
+	rmq_msg_rele(will);
+}
+
+static void
+session_on_closed(struct rmq_conn *conn)
+{
+	struct rmq_session *s = conn->data;
+	if (s == NULL)
+		return;
+	struct rmq_worker *w = s->w;
+	uint64_t now = w->loop->now_ms;
+	rmq_worker_conn_gone(w, s->listener);
+	if (s->counted) {
+		rmq_uncount(&w->st.clients[s->version - RMQ_V31]);
+		s->counted = 0;
+	}
+	/* Control packets and aliases meant for this connection die with
+	 * it; so do inbound aliases [MQTT-3.3.2-7]. */
+	s->ctrl_len = 0;
+	rmq_session_aliases_reset(s);
+	session_alias_in_reset(s);
+	s->close_after_write = 0;
+	s->conn = NULL;
+	rmq_count(&w->st.disconnects, 1);
+	if (s->registered && !s->handed_off && w->cfg.connection_messages)
+		rmq_log(RMQ_LOG_INFO, "client %.*s disconnected%s",
+		    s->client_id_len, s->client_id,
+		    s->graceful ? "" : " without DISCONNECT");
+	if (s->handed_off || !s->registered) {
+		/* Never connected here, or connected elsewhere now. */
+		rmq_session_destroy(s);
+		return;
+	}
+	if (!s->graceful && s->will) {
+		/* [MQTT-3.1.2-8]: the will goes out when the connection
+		 * closes without a normal DISCONNECT, after the will delay
+		 * or when the session ends, whichever is first
+		 * [MQTT-3.1.3-9]. */
+		if (s->will_delay == 0 || s->session_expiry == 0 ||
+		    rmq_session_rare(s) == NULL)
+			rmq_session_publish_will(s);
+		else {
+			s->will_pending = 1;
+			s->rare->will_at_ms =
+			    now + (uint64_t)s->will_delay * 1000u;
+		}
+	} else if (s->will) {
+		rmq_msg_rele(s->will);
+		s->will = NULL;
+	}
+	/* QoS 0 is not kept past the connection it was meant for, even
+	 * what was still queued when it dropped; QoS 1 and 2 stay for the next
+	 * connection [MQTT-4.4.0-1]. */
+	rmq_session_drop_qos0(s);
+	if (rmq_session_parked(s)) {
+		/* Taken over: the newcomer decides what becomes of the
+		 * session when its CONNECT is replayed here. */
+		s->state = RMQ_SESS_OFFLINE;
+		rmq_session_unpark(s);
+		return;
+	}
+	if (s->session_expiry == 0) {
+		rmq_session_destroy(s);
+		return;
+	}
+	s->state = RMQ_SESS_OFFLINE;
+	s->deadline_ms = s->session_expiry == 0xFFFFFFFFu
+	    ? UINT64_MAX
+	    : now + (uint64_t)s->session_expiry * 1000u;
+}
+
+void
+rmq_session_tick(struct rmq_session *s, uint64_t now)
+{
+	switch (s->state) {
+	case RMQ_SESS_CONNECTING:
+		if (now >= s->deadline_ms)
+			rmq_session_close(s);
+		break;
+	case RMQ_SESS_LIVE:
+		/* [MQTT-3.1.2-24]: one and a half keep alive periods. */
+		if (s->keepalive &&
+		    now - s->last_rx_ms > (uint64_t)s->keepalive * 1500u)
+			rmq_session_disconnect(s, RMQ_RC_KEEP_ALIVE_TIMEOUT);
+		break;
+	case RMQ_SESS_CLOSING:
+		if (s->close_after_write && s->conn && now >= s->deadline_ms)
+			rmq_session_close(s);
+		break;
+	case RMQ_SESS_OFFLINE:
+		if (s->will_pending && now >= s->rare->will_at_ms)
+			rmq_session_publish_will(s);
+		if (now >= s->deadline_ms) {
+			rmq_session_publish_will(s);
+			rmq_session_destroy(s);
+		}
+		break;
+	default: break;
+	}
+}
+
+void
+rmq_session_destroy(struct rmq_session *s)
+{
+	struct rmq_worker *w = s->w;
+	struct rmq_session *parked = rmq_session_parked(s);
+	if (s->rare && s->rare->parked_on) {
+		/* A parked newcomer that goes first (closed at shutdown, or
+		 * replaced by a later one): its session must not find it. */
+		struct rmq_session *owner =
+		    rmq_worker_session(w, s->rare->parked_on);
+		if (owner && owner->rare && owner->rare->parked == s)
+			owner->rare->parked = NULL;
+	}
+	rmq_session_unsubscribe_all(s);
+	if (s->registered)
+		rmq_registry_release(w->b->registry, s->client_id,
+		    s->client_id_len, s->key);
+	rmq_session_outq_clear(s);
+	if (s->will)
+		rmq_msg_rele(s->will);
+	session_alias_in_reset(s);
+	rmq_session_aliases_reset(s);
+	rmq_decoder_fini(&s->dec);
+	if (s->rare) {
+		free(s->rare->replay);
+		free(s->rare->q2in);
+		free(s->rare);
+	}
+	free(s->client_id);
+	free(s->subs);
+	free(s->ctrl);
+	rmq_worker_session_release(w, s);
+	free(s);
+	/* A newcomer waiting for this session starts a session of its own. */
+	if (parked)
+		rmq_session_release_parked(parked);
+}
+
+/* ---- takeover: a connection arriving for a session that lives here ---- */
+
+/* Start reading a connection whose first bytes were already received
+ * (its CONNECT and what followed) and feed them through the read path. */
+static void
+session_resume_reading(struct rmq_session *s, uint8_t *bytes, size_t len)
+{
+	struct rmq_conn *conn = s->conn;
+	if (conn->loop->ops->read_start(conn, session_on_read) != 0) {
+		free(bytes);
+		rmq_session_close(s);
+		return;
+	}
+	if (len)
+		session_on_read(conn, bytes, (ssize_t)len);
+	free(bytes);
+}
+
+void
+rmq_session_release_parked(struct rmq_session *p)
+{
+	uint8_t *bytes = p->rare->replay;
+	size_t len = p->rare->replay_len;
+	p->rare->replay = NULL;
+	p->rare->replay_len = 0;
+	p->rare->parked_on = 0;
+	p->state = RMQ_SESS_CONNECTING;
+	session_resume_reading(p, bytes, len);
+}
+
+void
+rmq_session_unpark(struct rmq_session *s)
+{
+	struct rmq_session *p = rmq_session_parked(s);
+	struct rmq_worker *w = s->w;
+	if (p == NULL)
+		return;
+	s->rare->parked = NULL;
+	/* The newcomer's connection moves into the old session, which
+	 * keeps its key, subscriptions and queues; the CONNECT replayed
+	 * below finds the registry pointing here and resumes it. */
+	s->conn = p->conn;
+	s->conn->data = s;
+	s->listener = p->listener;
+	p->conn = NULL;
+	rmq_decoder_fini(&s->dec);
+	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0, w->cfg.max_packet_size);
+	s->state = RMQ_SESS_CONNECTING;
+	s->graceful = 0;
+	s->close_after_write = 0;
+	s->last_rx_ms = w->loop->now_ms;
+	s->deadline_ms = w->loop->now_ms + w->cfg.connect_timeout_ms;
+	uint8_t *bytes = p->rare->replay;
+	size_t len = p->rare->replay_len;
+	p->rare->replay = NULL;
+	rmq_session_destroy(p);
+	session_resume_reading(s, bytes, len);
+}
+
+void
+rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t listener,
+    uint8_t *bytes, size_t len)
+{
+	struct rmq_conn *conn;
+	if (w->loop->ops->conn_open(w->loop, fd, &conn) != 0) {
+		rmq_worker_conn_gone(w, listener);
+		close(fd);
+		free(bytes);
+		return;
+	}
+	struct rmq_session *p = rmq_worker_session_alloc(w);
+	if (p == NULL || rmq_session_rare(p) == NULL) {
+		if (p)
+			rmq_session_destroy(p);
+		rmq_worker_conn_gone(w, listener);
+		free(bytes);
+		conn->data = NULL;
+		w->loop->ops->close(conn, NULL);
+		return;
+	}
+	p->conn = conn;
+	p->listener = listener;
+	conn->data = p;
+	p->rare->replay = bytes;
+	p->rare->replay_len = (uint32_t)len;
+	p->last_rx_ms = w->loop->now_ms;
+	p->deadline_ms = w->loop->now_ms + w->cfg.connect_timeout_ms;
+	rmq_decoder_init(&p->dec, RMQ_FROM_CLIENT, 0, w->cfg.max_packet_size);
+
+	struct rmq_session *s = rmq_worker_session(w, key);
+	if (s == NULL) {
+		/* The session ended meanwhile: a session of its own. */
+		rmq_session_release_parked(p);
+		return;
+	}
+	p->state = RMQ_SESS_PARKED;
+	if (rmq_session_rare(s) == NULL) {
+		rmq_session_release_parked(p);
+		return;
+	}
+	if (s->rare->parked) {
+		/* Two newcomers for one session: the later one wins. */
+		struct rmq_session *older = s->rare->parked;
+		older->state = RMQ_SESS_CONNECTING;
+		older->rare->parked_on = 0;
+		rmq_session_close(older);
+	}
+	s->rare->parked = p;
+	p->rare->parked_on = s->key;
+	if (s->conn == NULL) {
+		rmq_session_unpark(s);
+		return;
+	}
+	/* [MQTT-3.1.4-3]: the existing connection is told (5.0: 0x8E) and
+	 * closed; its close lets the newcomer in. */
+	if (s->state == RMQ_SESS_LIVE)
+		rmq_session_disconnect(s, RMQ_RC_SESSION_TAKEN_OVER);
+	else
+		rmq_session_close(s);
+}

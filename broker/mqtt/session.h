@@ -1,0 +1,277 @@
+/* broker/mqtt/session.h: one MQTT session and, while it is connected, its
+ * connection.
+ *
+ * A session belongs to exactly one worker and only that worker's thread
+ * touches it.  Others name it by key, (worker, slot, generation), never by
+ * pointer, so a message for a session that has ended is simply dropped.
+ * The session owns its decoder state, its subscriptions, the messages
+ * queued for it and in flight to it, and its will.
+ */
+#ifndef RMQ_SESSION_H
+#define RMQ_SESSION_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+
+#include "codec.h"
+#include "index.h"
+#include "loop.h"
+#include "msg.h"
+
+struct rmq_worker;
+
+/* Session keys: worker in the top 8 bits, slot in the next 24, generation
+ * in the low 32. */
+#define RMQ_KEY(w, slot, gen)                                                  \
+	((uint64_t)(w) << 56 | (uint64_t)(slot) << 32 | (uint64_t)(gen))
+#define RMQ_KEY_WORKER(k) ((unsigned)((k) >> 56))
+#define RMQ_KEY_SLOT(k) ((uint32_t)(((k) >> 32) & 0xFFFFFF))
+#define RMQ_KEY_GEN(k) ((uint32_t)(k))
+
+enum rmq_sess_state {
+	RMQ_SESS_CONNECTING, /* waiting for CONNECT */
+	RMQ_SESS_LIVE, /* CONNACK sent */
+	RMQ_SESS_CLOSING, /* connection closing */
+	RMQ_SESS_OFFLINE, /* persistent, no connection */
+	RMQ_SESS_PARKED, /* a new connection waiting for the old one to
+			      * close before it takes the session over */
+};
+
+#define RMQ_QITEM_SUBIDS 4
+
+/* A message on its way to this session. */
+struct rmq_qitem {
+	struct rmq_msg *msg;
+	uint8_t qos;
+	uint8_t retain;
+	uint8_t nsubid;
+	uint8_t stored; /* a retained copy sent on SUBSCRIBE */
+	uint32_t subid[RMQ_QITEM_SUBIDS];
+};
+
+/* A QoS 1/2 message sent and not yet acknowledged, or a QoS 0 message
+ * being written: the header bytes must live as long as the write. */
+enum { RMQ_OUT_SENT = 1, RMQ_OUT_RELEASED = 2 };
+struct rmq_outslot {
+	struct rmq_qitem it;
+	uint16_t pid;
+	uint8_t state;
+	uint8_t hdr[RMQ_PUB_HDR_MAX];
+};
+
+/* One write in progress: its iovecs, control bytes and QoS 0 slots. */
+struct rmq_wbatch {
+	struct iovec *iov;
+	uint8_t *ctrl;
+	struct rmq_outslot *q0;
+	uint32_t nq0;
+};
+
+/* One outbound topic alias (5.0). */
+#define RMQ_ALIAS_OUT_MAX 64 /* aliases given per connection at most */
+#define RMQ_ALIAS_OUT_SLOTS 128 /* open-addressing table, a power of 2 */
+struct rmq_alias_out {
+	char *topic;
+	uint32_t hash;
+	uint16_t len;
+	uint16_t alias;
+	uint8_t sent; /* the client has seen topic and alias together */
+};
+
+struct rmq_subrec {
+	char *filter;
+	uint16_t len;
+	struct rmq_sub opt;
+};
+
+/* Fields are ordered by size, so that the struct has no holes: an idle
+ * connection's memory is mostly this struct (docs/benchmarks.md). */
+struct rmq_session {
+	struct rmq_worker *w;
+	struct rmq_conn *conn;
+	uint64_t key; /* worker, slot and generation: RMQ_KEY() */
+	struct rmq_session *next_dirty;
+	struct rmq_decoder dec;
+	char *client_id;
+	uint64_t last_rx_ms;
+	uint64_t deadline_ms; /* CONNECT timeout, or session expiry */
+	struct rmq_session_rare *rare; /* NULL until first needed */
+
+	/* Will. */
+	struct rmq_msg *will;
+
+	/* Outbound: queued (not yet sent) and in flight. */
+	struct rmq_qitem *pending;
+	uint64_t pend_bytes;
+	struct rmq_outslot *inflight;
+	/* Control packets waiting to be written. */
+	uint8_t *ctrl;
+	struct rmq_wbatch wb;
+	struct rmq_subrec *subs;
+
+	uint32_t pend_head, pend_len, pend_cap;
+	uint32_t ctrl_len, ctrl_cap;
+	uint32_t nsubs, subs_cap;
+	uint32_t session_expiry; /* seconds, 0xFFFFFFFF never */
+	uint32_t will_delay;
+	uint32_t peer_max_packet; /* what the client told us (5.0) */
+
+	uint16_t win, infl_head, infl_len;
+	uint16_t next_pid;
+	uint16_t client_id_len;
+	uint16_t keepalive; /* seconds, as granted */
+	uint16_t peer_receive_max;
+	uint16_t peer_alias_max; /* topic aliases the client takes (5.0) */
+	uint16_t receive_max; /* ours, as told in this connection's CONNACK */
+
+	uint8_t state;
+	uint8_t version;
+	uint8_t clean;
+	uint8_t will_pending;
+	uint8_t dirty; /* on the worker's flush list */
+	uint8_t writing;
+	uint8_t close_after_write;
+	uint8_t listener; /* the listener its connection came in on */
+	uint8_t counted; /* in the connected-clients gauge */
+	uint8_t graceful; /* DISCONNECT 0x00 received: no will */
+	uint8_t registered; /* client_id is ours in the registry */
+	uint8_t handed_off; /* the connection went to another worker */
+	uint8_t retain_ok; /* retain_available when this client connected */
+};
+
+/* What few sessions use, allocated the first time it is needed, so that
+ * an idle connection stays small (docs/benchmarks.md). */
+struct rmq_session_rare {
+	/* Takeover: on the old session, the parked newcomer; on the
+	 * newcomer, the bytes to replay (its CONNECT and what followed)
+	 * and, after a hand-off, the session it went to. */
+	struct rmq_session *parked;
+	uint64_t parked_on; /* on a parked newcomer: the session it waits for */
+	uint8_t *replay;
+	uint32_t replay_len;
+	uint64_t handoff_key;
+	/* Inbound QoS 2 packet ids waiting for PUBREL. */
+	uint16_t *q2in;
+	uint16_t nq2in, q2in_cap;
+	/* Topic aliases (5.0): the client's, and ours towards it. */
+	struct rmq_str *alias_in;
+	struct rmq_alias_out *alias_out;
+	uint16_t alias_out_n;
+	/* When a delayed will goes out (will_pending). */
+	uint64_t will_at_ms;
+};
+
+/* The session's rare part, made when missing; NULL when out of memory. */
+static inline struct rmq_session_rare *
+rmq_session_rare(struct rmq_session *s)
+{
+	if (s->rare == NULL)
+		s->rare = calloc(1, sizeof(*s->rare));
+	return s->rare;
+}
+
+/* The parked newcomer of a session, or NULL. */
+static inline struct rmq_session *
+rmq_session_parked(const struct rmq_session *s)
+{
+	return s->rare ? s->rare->parked : NULL;
+}
+
+/* ---- session.c: lifecycle and the read path ---- */
+
+/* Start serving a new connection: a session waiting for CONNECT. */
+int rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn,
+    uint8_t listener, const uint8_t *early, size_t early_len);
+
+/* How long a connection may take to write its last packets (a refusing
+ * CONNACK, a DISCONNECT) before it is closed regardless. */
+#define RMQ_CLOSE_GRACE_MS 5000
+
+/* Write what is queued, then close; closed after RMQ_CLOSE_GRACE_MS
+ * whatever happens. */
+void rmq_session_close_after_write(struct rmq_session *s);
+
+/* Close the connection now, without a word to the client. */
+void rmq_session_close(struct rmq_session *s);
+
+/* End the connection: a 5.0 client is sent DISCONNECT with `reason` first
+ * when reason != 0 and the session is live; a 3.x client just sees the
+ * connection close.  The will is published unless the client ended the
+ * connection normally. */
+void rmq_session_disconnect(struct rmq_session *s, uint8_t reason);
+
+/* Keep alive, CONNECT timeout, will delay and session expiry. */
+void rmq_session_tick(struct rmq_session *s, uint64_t now_ms);
+
+/* Remove the session entirely: subscriptions, registry entry, queues. */
+void rmq_session_destroy(struct rmq_session *s);
+
+/* Publish the session's will now, if it has one. */
+void rmq_session_publish_will(struct rmq_session *s);
+
+/* ---- connect.c ---- */
+
+void rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len);
+
+/* A connection handed over by another worker (or this one) because its
+ * CONNECT names a session that lives here: `bytes` are its CONNECT and
+ * what followed; ownership of fd and bytes passes to the session. */
+void rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd,
+    uint8_t listener, uint8_t *bytes, size_t len);
+
+/* The old connection of a session is gone: let the parked newcomer in. */
+void rmq_session_unpark(struct rmq_session *s);
+
+/* The session a newcomer waited for is gone: it starts one of its own. */
+void rmq_session_release_parked(struct rmq_session *p);
+
+/* ---- publish.c ---- */
+
+void rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p);
+
+void rmq_session_on_pubrel(struct rmq_session *s, const struct rmq_packet *p);
+
+/* Route a message to every matching subscription in the node. */
+void rmq_route(struct rmq_worker *w, struct rmq_msg *m);
+
+/* ---- subscribe.c ---- */
+
+void
+rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p);
+
+void
+rmq_session_on_unsubscribe(struct rmq_session *s, const struct rmq_packet *p);
+
+/* Remove every subscription of the session from the index. */
+void rmq_session_unsubscribe_all(struct rmq_session *s);
+
+/* ---- outq.c ---- */
+
+/* Queue a message for the session (taking over the item's reference):
+ * dropped and counted when the session's queue is full or the message has
+ * expired.  Returns 0 or -ENOBUFS when dropped. */
+int rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it);
+
+/* Encode a control packet into the session's output. */
+int rmq_session_send(struct rmq_session *s, const struct rmq_packet *p);
+
+/* Write what is queued: one write per turn per connection. */
+void rmq_session_flush(struct rmq_session *s);
+
+void rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p);
+
+/* After a session is resumed: resend what was in flight, DUP set. */
+void rmq_session_resend(struct rmq_session *s);
+
+/* Drop the QoS 0 messages waiting in the queue. */
+void rmq_session_drop_qos0(struct rmq_session *s);
+
+/* Forget the aliases given on a connection that ended. */
+void rmq_session_aliases_reset(struct rmq_session *s);
+
+/* Drop everything queued and in flight. */
+void rmq_session_outq_clear(struct rmq_session *s);
+
+#endif

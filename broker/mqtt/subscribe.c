@@ -1,0 +1,204 @@
+/* broker/mqtt/subscribe.c: SUBSCRIBE and UNSUBSCRIBE: each filter checked and
+ * answered on its own in the SUBACK, the index updated, the session's own
+ * list of subscriptions kept (to remove them when the session ends), and
+ * retained messages sent as Retain Handling asks.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "retain.h"
+#include "topic.h"
+#include "worker.h"
+
+static struct rmq_subrec *
+sub_find(struct rmq_session *s, const char *f, size_t len)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		if (s->subs[i].len == len &&
+		    memcmp(s->subs[i].filter, f, len) == 0)
+			return &s->subs[i];
+	return NULL;
+}
+
+static int
+sub_record(struct rmq_session *s, const char *f, size_t len,
+    const struct rmq_sub *opt)
+{
+	struct rmq_subrec *r = sub_find(s, f, len);
+	if (r) {
+		r->opt = *opt;
+		return 0;
+	}
+	if (s->nsubs == s->subs_cap) {
+		uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 4;
+		struct rmq_subrec *n = realloc(s->subs, cap * sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		s->subs = n;
+		s->subs_cap = cap;
+	}
+	char *copy = malloc(len ? len : 1);
+	if (copy == NULL)
+		return -ENOMEM;
+	memcpy(copy, f, len);
+	s->subs[s->nsubs++] = (struct rmq_subrec){ copy, (uint16_t)len, *opt };
+	return 0;
+}
+
+struct sub_retained {
+	struct rmq_session *s;
+	uint8_t qos;
+	uint32_t subid;
+};
+
+static void
+sub_send_retained(void *ctx, struct rmq_msg *m)
+{
+	struct sub_retained *r = ctx;
+	/* [MQTT-3.3.1-8]: retained messages sent on subscribe keep their
+	 * retain flag. */
+	struct rmq_qitem it = {
+		.msg = m,
+		.qos = m->qos < r->qos ? m->qos : r->qos,
+		.retain = 1,
+		.stored = 1,
+		.nsubid = r->subid ? 1 : 0,
+		.subid = { r->subid },
+	};
+	rmq_msg_hold(m, 1);
+	rmq_session_enqueue(r->s, &it);
+}
+
+void
+rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
+{
+	struct rmq_worker *w = s->w;
+	const struct rmq_subscribe *sub = &p->subscribe;
+	uint8_t *codes = malloc(sub->count);
+	uint8_t *send_retained = calloc(sub->count, 1);
+	if (codes == NULL || send_retained == NULL) {
+		free(codes);
+		free(send_retained);
+		rmq_session_disconnect(s, RMQ_RC_SERVER_BUSY);
+		return;
+	}
+	uint32_t subid = s->version == RMQ_V5 &&
+		RMQ_PROP_HAS(&sub->props, RMQ_PROP_SUBSCRIPTION_ID)
+	    ? sub->props.subid
+	    : 0;
+	struct rmq_sub_entry e;
+	uint32_t off = 0, i = 0;
+	while (rmq_subscribe_next(sub, s->version, &off, &e)) {
+		uint8_t failure = s->version == RMQ_V5
+		    ? RMQ_RC_TOPIC_FILTER_INVALID
+		    : RMQ_V3_SUBACK_FAILURE;
+		if (rmq_topic_filter_check(e.filter.p, e.filter.len) != 0) {
+			if (s->version == RMQ_V31) {
+				/* 3.1 has no way to refuse one filter. */
+				free(codes);
+				free(send_retained);
+				rmq_session_disconnect(s, 0);
+				return;
+			}
+			codes[i++] = failure;
+			continue;
+		}
+		struct rmq_sub opt = {
+			.owner = s->key,
+			.subid = subid,
+			.qos = e.qos,
+			.flags = (uint8_t)((e.no_local ? RMQ_SUB_NO_LOCAL : 0) |
+			    (e.retain_as_published ? RMQ_SUB_RETAIN_AS_PUBLISHED
+						   : 0)),
+			.version = s->version,
+			.retain_handling = e.retain_handling,
+		};
+		rmq_log(RMQ_LOG_DEBUG, "client %.*s: SUBSCRIBE %.*s (QoS %u)",
+		    s->client_id_len, s->client_id, (int)e.filter.len,
+		    e.filter.p, e.qos);
+		int existed =
+		    rmq_index_add(w->b->index, e.filter.p, e.filter.len, &opt);
+		if (existed < 0 ||
+		    sub_record(s, e.filter.p, e.filter.len, &opt) != 0) {
+			if (existed >= 0)
+				rmq_index_remove(w->b->index, e.filter.p,
+				    e.filter.len, s->key);
+			codes[i++] = s->version == RMQ_V5
+			    ? RMQ_RC_UNSPECIFIED_ERROR
+			    : RMQ_V3_SUBACK_FAILURE;
+			continue;
+		}
+		/* [MQTT-3.3.1-9..11]: Retain Handling 0 sends retained
+		 * messages, 1 only for a new subscription, 2 never; shared
+		 * subscriptions get none (4.8.2). */
+		struct rmq_str g, in;
+		int shared = rmq_topic_share_parse(e.filter.p, e.filter.len, &g,
+				 &in) == 1;
+		send_retained[i] = !shared &&
+		    (e.retain_handling == 0 ||
+			(e.retain_handling == 1 && existed == 0));
+		codes[i++] = e.qos;
+	}
+	struct rmq_packet ack = { .type = RMQ_SUBACK };
+	ack.suback.packet_id = sub->packet_id;
+	ack.suback.count = i;
+	ack.suback.codes = codes;
+	rmq_session_send(s, &ack);
+
+	/* Retained messages after the SUBACK. */
+	off = 0;
+	i = 0;
+	while (rmq_subscribe_next(sub, s->version, &off, &e)) {
+		if (send_retained[i]) {
+			struct sub_retained r = { s, codes[i], subid };
+			rmq_retain_match(w->b->retain, e.filter.p, e.filter.len,
+			    w->loop->now_ms, sub_send_retained, &r);
+		}
+		i++;
+	}
+	free(codes);
+	free(send_retained);
+}
+
+void
+rmq_session_on_unsubscribe(struct rmq_session *s, const struct rmq_packet *p)
+{
+	struct rmq_worker *w = s->w;
+	const struct rmq_unsubscribe *u = &p->unsubscribe;
+	uint8_t *codes = malloc(u->count);
+	if (codes == NULL) {
+		rmq_session_disconnect(s, RMQ_RC_SERVER_BUSY);
+		return;
+	}
+	struct rmq_str f;
+	uint32_t off = 0, i = 0;
+	while (rmq_unsubscribe_next(u, &off, &f)) {
+		int rc = rmq_index_remove(w->b->index, f.p, f.len, s->key);
+		struct rmq_subrec *r = sub_find(s, f.p, f.len);
+		if (r) {
+			free(r->filter);
+			*r = s->subs[--s->nsubs];
+		}
+		codes[i++] =
+		    rc == 0 ? RMQ_RC_SUCCESS : RMQ_RC_NO_SUBSCRIPTION_EXISTED;
+	}
+	struct rmq_packet ack = { .type = RMQ_UNSUBACK };
+	ack.suback.packet_id = u->packet_id;
+	ack.suback.count = i;
+	ack.suback.codes = codes;
+	rmq_session_send(s, &ack);
+	free(codes);
+}
+
+void
+rmq_session_unsubscribe_all(struct rmq_session *s)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		rmq_index_remove(s->w->b->index, s->subs[i].filter,
+		    s->subs[i].len, s->key);
+		free(s->subs[i].filter);
+	}
+	s->nsubs = 0;
+}

@@ -1,0 +1,195 @@
+/* broker/mqtt/worker.h: the broker's state on one worker loop.
+ *
+ * A worker owns a shard of the sessions (a slot table, so that keys from
+ * other workers can be checked without touching freed memory), the list of
+ * sessions with output to flush at the end of the turn, the batches of
+ * deliveries bound for each other worker, and its counters.  Other workers
+ * reach it only through its inbox, a wait-free multi-producer queue
+ * (liburcu's wfcqueue) drained once per turn, with one wake-up per batch.
+ */
+#ifndef RMQ_WORKER_H
+#define RMQ_WORKER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <urcu/wfcqueue.h>
+
+#include "node.h"
+#include "session.h"
+
+/* One delivery to a session of another worker. */
+struct rmq_delivery {
+	uint64_t key;
+	struct rmq_qitem it;
+};
+
+enum rmq_inbox_kind {
+	RMQ_INBOX_DELIVER, /* a batch of deliveries */
+	RMQ_INBOX_ADOPT, /* a connection whose session lives here */
+	RMQ_INBOX_ACCEPT, /* a new connection another loop passed on */
+	RMQ_INBOX_ROUTE, /* a message from a peer node (cluster.h) */
+	RMQ_INBOX_CONFIG, /* a reloaded configuration */
+};
+
+struct rmq_inbox_msg {
+	struct cds_wfcq_node node;
+	enum rmq_inbox_kind kind;
+	union {
+		struct {
+			uint32_t n, cap;
+			struct rmq_delivery *d;
+		} deliver;
+		struct rmq_msg *route; /* RMQ_INBOX_ROUTE: from a peer */
+		struct rmq_config *config; /* RMQ_INBOX_CONFIG */
+		struct { /* RMQ_INBOX_ADOPT, RMQ_INBOX_ACCEPT (fd, listener) */
+			uint64_t key; /* the session it belongs to */
+			int fd;
+			uint8_t listener; /* the listener it came in on */
+			uint8_t *bytes; /* CONNECT and what followed it */
+			uint32_t len;
+		} adopt;
+	};
+};
+
+#define RMQ_LAT_BUCKETS 20
+
+/* Per-worker counters (counter.h): written only by the worker's thread,
+ * or by a loop that borrowed it (never both at once: loop.h), summed by
+ * the metrics scrape. */
+struct rmq_worker_stats {
+	rmq_counter bytes_in, bytes_out;
+	rmq_counter dropped_queue_full, dropped_expired, dropped_too_large;
+	rmq_counter connects, disconnects;
+	rmq_counter refused_max_connections; /* closed at accept */
+	rmq_counter auth_failures;
+	/* CONNECTs refused with a CONNACK, by 5.0 reason code (a 3.x
+	 * client's return code is counted under the code it stands for). */
+	rmq_counter refused[256];
+	/* Connections closed for a packet against the protocol, by the
+	 * reason code the broker gave (0x81, 0x82, 0x95, ...). */
+	rmq_counter protocol_errors[256];
+	rmq_counter sessions; /* a gauge: sessions in the slot table */
+	/* Packets by type, both ways (pkts_*[RMQ_PUBLISH] are the messages);
+	 * PUBLISH by QoS. */
+	rmq_counter pkts_in[16], pkts_out[16];
+	rmq_counter msgs_in_qos[3], msgs_out_qos[3];
+	/* Gauges kept as sums of +1/-1 over the workers (a connection may
+	 * be counted in on one worker and out on another; the sum is right
+	 * modulo 2^64). */
+	rmq_counter clients[3]; /* connected, by 3.1, 3.1.1, 5.0 */
+	rmq_counter listener_conns[RMQ_MAX_LISTENERS];
+	rmq_counter listener_accepts[RMQ_MAX_LISTENERS];
+	/* Sampled at each tick from the sessions of this worker. */
+	rmq_counter queued, inflight;
+	rmq_counter sessions_offline, sessions_persistent;
+	/* Publish to delivery latency (msg.h born_us to the write). */
+	rmq_counter lat_bucket[RMQ_LAT_BUCKETS];
+	rmq_counter lat_sum_us;
+	/* Delivery batches for another worker, counted by the sender:
+	 * queued to its inbox (and woken if asleep), or run in place on
+	 * the sender's thread because the receiver slept (lent). */
+	rmq_counter handoffs_queued, handoffs_lent;
+	/* New connections passed to a less loaded loop (placement.h). */
+	rmq_counter accepts_passed;
+};
+
+/* Upper bounds of the latency buckets, microseconds (the last one is
+ * +Inf). */
+extern const uint64_t rmq_lat_bounds_us[RMQ_LAT_BUCKETS - 1];
+
+/* A listening socket's context: which worker, which configured listener. */
+struct rmq_worker_listener {
+	struct rmq_worker *w;
+	uint8_t idx;
+};
+
+struct rmq_worker {
+	struct rmq_broker *b;
+	/* This worker's copy of the configuration: replaced on its own
+	 * thread at a reload, so reading it needs no lock. */
+	struct rmq_config cfg;
+	struct rmq_loop *loop;
+	unsigned id;
+	int arena; /* its own jemalloc arena (arena.h), 0 if none; atomic */
+	int cpu; /* the CPU it is pinned to (affinity.h), -1 if none */
+	/* Connections other loops passed here and this one has not opened
+	 * yet: counted with its open ones when placing (placement.h). */
+	_Atomic uint32_t incoming;
+
+	struct rmq_session **table;
+	uint32_t table_cap, table_used;
+	uint32_t *free_slots; /* a stack, grown as slots are freed */
+	uint32_t nfree, free_cap;
+	uint32_t gen;
+
+	/* Sessions with output to flush this turn, first marked first. */
+	struct rmq_session *dirty, **dirty_tail;
+
+	struct cds_wfcq_head inbox_head;
+	struct cds_wfcq_tail inbox_tail;
+	struct rmq_inbox_msg *out[RMQ_MAX_WORKERS]; /* deliveries to send */
+	uint64_t outmask;
+
+	/* Scratch for routing: the subscriptions one message matched. */
+	struct rmq_match {
+		uint64_t owner;
+		uint32_t subid;
+		uint8_t qos;
+		uint8_t flags;
+	} * matches;
+	uint32_t nmatch, match_cap;
+
+	struct rmq_worker_stats st;
+	struct rmq_worker_listener listeners[RMQ_MAX_LISTENERS];
+	uint64_t turn_us; /* clock when this turn's output is written */
+};
+
+/* A counter of struct rmq_worker_stats (its offsetof) summed over the
+ * workers: what /metrics and $SYS report.  Any thread. */
+uint64_t rmq_workers_sum(struct rmq_broker *b, size_t offset);
+
+#define RMQ_STAT(field) offsetof(struct rmq_worker_stats, field)
+
+int rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out);
+
+void rmq_worker_free(struct rmq_worker *w);
+
+/* A connection that came in on `listener` is gone (closed, or failed to
+ * start): the connection counts go down. */
+void rmq_worker_conn_gone(struct rmq_worker *w, uint8_t listener);
+
+/* A new connection accepted on this worker; arg is the
+ * rmq_worker_listener it came in on. */
+void rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg);
+
+/* Allocate a slot and key for a new session; NULL when out of memory. */
+struct rmq_session *rmq_worker_session_alloc(struct rmq_worker *w);
+
+/* Return the session's slot; the session must be unlinked already. */
+void rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s);
+
+/* The live session for key on this worker, or NULL. */
+struct rmq_session *rmq_worker_session(struct rmq_worker *w, uint64_t key);
+
+/* Queue m in dst's inbox and wake dst if it sleeps.  Any thread. */
+void rmq_worker_post(struct rmq_worker *dst, struct rmq_inbox_msg *m);
+
+/* Add a delivery for session `key` on another worker to this turn's
+ * batch for it.  Takes over the item's message reference. */
+void rmq_worker_deliver_remote(struct rmq_worker *w, uint64_t key,
+    const struct rmq_qitem *it);
+
+/* Mark a session to flush at the end of this turn. */
+static inline void
+rmq_worker_dirty(struct rmq_worker *w, struct rmq_session *s)
+{
+	if (!s->dirty && s->conn) {
+		s->dirty = 1;
+		s->next_dirty = NULL;
+		*w->dirty_tail = s;
+		w->dirty_tail = &s->next_dirty;
+	}
+}
+
+#endif

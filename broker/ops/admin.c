@@ -1,0 +1,144 @@
+/* broker/ops/admin.c: the admin HTTP endpoints (see admin.h).
+ *
+ * NNG's HTTP server (already linked for the cluster bus) parses requests;
+ * the handlers only render.  /readyz says ready once the listeners are
+ * open; persistence and the cluster will add their own conditions.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "log.h"
+#include "metrics.h"
+
+static void
+admin_reply(nng_aio *aio, uint16_t status, const char *type, const void *body,
+    size_t len)
+{
+	nng_http_res *res;
+	if (nng_http_res_alloc(&res) != 0) {
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
+	}
+	nng_http_res_set_status(res, status);
+	nng_http_res_set_header(res, "Content-Type", type);
+	if (nng_http_res_copy_data(res, body, len) != 0) {
+		nng_http_res_free(res);
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
+	}
+	nng_aio_set_output(aio, 0, res);
+	nng_aio_finish(aio, 0);
+}
+
+static void
+admin_metrics(nng_aio *aio)
+{
+	nng_http_handler *h = nng_aio_get_input(aio, 1);
+	struct rmq_broker *b = nng_http_handler_get_data(h);
+	char *text;
+	size_t len;
+	if (rmq_metrics_render(b, &text, &len) != 0) {
+		static const char oom[] = "out of memory\n";
+		admin_reply(aio, 500, "text/plain", oom, sizeof(oom) - 1);
+		return;
+	}
+	admin_reply(aio, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+	    len);
+	free(text);
+}
+
+static void
+admin_healthz(nng_aio *aio)
+{
+	static const char ok[] = "ok\n";
+	admin_reply(aio, 200, "text/plain", ok, sizeof(ok) - 1);
+}
+
+static void
+admin_readyz(nng_aio *aio)
+{
+	nng_http_handler *h = nng_aio_get_input(aio, 1);
+	struct rmq_broker *b = nng_http_handler_get_data(h);
+	if (atomic_load(&b->ready)) {
+		static const char ok[] = "ready\n";
+		admin_reply(aio, 200, "text/plain", ok, sizeof(ok) - 1);
+	} else {
+		static const char no[] = "starting\n";
+		admin_reply(aio, 503, "text/plain", no, sizeof(no) - 1);
+	}
+}
+
+int
+rmq_admin_start(struct rmq_broker *b)
+{
+	static const struct {
+		const char *path;
+		void (*fn)(nng_aio *);
+	} routes[] = {
+		{ "/metrics", admin_metrics },
+		{ "/healthz", admin_healthz },
+		{ "/readyz", admin_readyz },
+	};
+	char url[128];
+	nng_url *u = NULL;
+	nng_http_server *srv = NULL;
+	int rv;
+
+	snprintf(url, sizeof(url), "http://%s:%u", b->cfg.admin.host,
+	    b->cfg.admin.port);
+	if ((rv = nng_url_parse(&u, url)) != 0 ||
+	    (rv = nng_http_server_hold(&srv, u)) != 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		nng_http_handler *h;
+		if ((rv = nng_http_handler_alloc(&h, routes[i].path,
+			 routes[i].fn)) != 0)
+			goto fail;
+		nng_http_handler_set_method(h, "GET");
+		nng_http_handler_set_data(h, b, NULL);
+		if ((rv = nng_http_server_add_handler(srv, h)) != 0) {
+			nng_http_handler_free(h);
+			goto fail;
+		}
+	}
+	if ((rv = nng_http_server_start(srv)) != 0)
+		goto fail;
+	nng_url_free(u);
+	b->admin = srv;
+	/* Port 0 asks the kernel for one; report the one it gave. */
+	unsigned port = b->cfg.admin.port;
+	nng_sockaddr sa;
+	if (nng_http_server_get_addr(srv, &sa) == 0) {
+		if (sa.s_family == NNG_AF_INET)
+			port = ntohs(sa.s_in.sa_port);
+		else if (sa.s_family == NNG_AF_INET6)
+			port = ntohs(sa.s_in6.sa_port);
+	}
+	rmq_log(RMQ_LOG_NOTICE,
+	    "admin on http://%s:%u (/metrics, /healthz, /readyz)",
+	    b->cfg.admin.host, port);
+	return 0;
+fail:
+	rmq_log(RMQ_LOG_ERROR, "admin listener %s: %s", url, nng_strerror(rv));
+	if (srv)
+		nng_http_server_release(srv);
+	if (u)
+		nng_url_free(u);
+	return -EINVAL;
+}
+
+void
+rmq_admin_stop(struct rmq_broker *b)
+{
+	if (b->admin == NULL)
+		return;
+	nng_http_server_stop(b->admin);
+	nng_http_server_release(b->admin);
+	b->admin = NULL;
+}

@@ -1,0 +1,16 @@
+/* broker/ops/admin.h: the admin HTTP listener: /metrics for Prometheus,
+ * /healthz for liveness and /readyz for readiness, served by NNG's HTTP
+ * server on its own threads, off the worker loops. */
+#ifndef RMQ_ADMIN_H
+#define RMQ_ADMIN_H
+
+#include "node.h"
+
+/* Start serving on b->cfg.admin (host:port).  Returns 0 or a negative
+ * errno, with a message on stderr. */
+int rmq_admin_start(struct rmq_broker *b);
+
+/* Stop serving; idempotent. */
+void rmq_admin_stop(struct rmq_broker *b);
+
+#endif

@@ -1,0 +1,432 @@
+/* broker/ops/metrics.c: the Prometheus exposition of the node (see metrics.h).
+ *
+ * Names follow Prometheus conventions: ringmq_ prefix, _total for counters,
+ * base units (_bytes, _seconds), and the standard process_ metrics.  Each
+ * counter lives in its worker, written only by that worker's thread; a
+ * scrape reads them with relaxed loads and sums them, so the message path
+ * pays no shared atomic for being measured.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "metrics.h"
+#include "reason.h"
+#include "registry.h"
+#include "retain.h"
+#include "rmq_config.h"
+#include "worker.h"
+
+struct metrics_buf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static void
+metrics_printf(struct metrics_buf *m, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		size_t room = m->cap - m->len;
+		int n = m->p ? vsnprintf(m->p + m->len, room, fmt, ap) : -1;
+		va_end(ap);
+		if (n >= 0 && (size_t)n < room) {
+			m->len += (size_t)n;
+			return;
+		}
+		size_t cap = m->cap ? m->cap * 2 : 8192;
+		char *p = realloc(m->p, cap);
+		if (p == NULL) {
+			m->failed = 1;
+			return;
+		}
+		m->p = p;
+		m->cap = cap;
+	}
+}
+
+static void
+metrics_head(struct metrics_buf *m, const char *name, const char *type,
+    const char *help)
+{
+	metrics_printf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+	    type);
+}
+
+/* A counter summed over the workers. */
+static void
+metrics_sum(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+    const char *help, size_t offset)
+{
+	uint64_t total = rmq_workers_sum(b, offset);
+	metrics_head(m, name, "counter", help);
+	metrics_printf(m, "%s %llu\n", name, (unsigned long long)total);
+}
+
+#define ST(field) RMQ_STAT(field)
+
+/* A reason code as a label value: "Packet too large" is
+ * packet_too_large. */
+static void
+metrics_reason_label(uint8_t code, char *out, size_t len)
+{
+	const char *name = rmq_reason_name(code, 0);
+	size_t n = 0;
+	for (; *name && n + 1 < len; name++)
+		out[n++] = isalnum((unsigned char)*name)
+		    ? (char)tolower((unsigned char)*name)
+		    : '_';
+	out[n] = '\0';
+}
+
+/* Reason codes shown even at zero, so that a dashboard has the series
+ * before the first event. */
+static const uint8_t metrics_refused_always[] = {
+	RMQ_RC_UNSUPPORTED_PROTOCOL_VERSION, RMQ_RC_CLIENT_ID_NOT_VALID,
+	RMQ_RC_BAD_AUTHENTICATION_METHOD, RMQ_RC_SERVER_UNAVAILABLE, 0
+};
+static const uint8_t metrics_errors_always[] = { RMQ_RC_MALFORMED_PACKET,
+	RMQ_RC_PROTOCOL_ERROR, RMQ_RC_PACKET_TOO_LARGE, 0 };
+
+/* A counter with one series per reason code (an array of 256 counters in
+ * the worker stats at `offset`). */
+static void
+metrics_by_reason(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+    const char *help, size_t offset, const uint8_t *always)
+{
+	metrics_head(m, name, "counter", help);
+	for (unsigned code = 0; code < 256; code++) {
+		uint64_t v =
+		    rmq_workers_sum(b, offset + code * sizeof(rmq_counter));
+		int shown = v != 0;
+		for (const uint8_t *a = always; *a && !shown; a++)
+			shown = *a == code;
+		if (!shown)
+			continue;
+		char label[64];
+		metrics_reason_label((uint8_t)code, label, sizeof(label));
+		metrics_printf(m, "%s{reason=\"%s\"} %llu\n", name, label,
+		    (unsigned long long)v);
+	}
+}
+
+static const char *const metrics_qos_names[] = { "0", "1", "2", NULL };
+static const char *const metrics_packet_names[] = { "", "connect", "connack",
+	"publish", "puback", "pubrec", "pubrel", "pubcomp", "subscribe",
+	"suback", "unsubscribe", "unsuback", "pingreq", "pingresp",
+	"disconnect", "auth", NULL };
+
+/* A counter with one series per value of `label`: names[i] (an empty name
+ * is skipped) for the counter at offset + i in the worker stats. */
+static void
+metrics_labelled(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+    const char *help, size_t offset, const char *label,
+    const char *const *names)
+{
+	metrics_head(m, name, "counter", help);
+	for (unsigned i = 0; names[i]; i++)
+		if (names[i][0])
+			metrics_printf(m, "%s{%s=\"%s\"} %llu\n", name, label,
+			    names[i],
+			    (unsigned long long)rmq_workers_sum(b,
+				offset + i * sizeof(rmq_counter)));
+}
+
+/* One series per worker loop: the counter at `offset` in the loop itself
+ * (of_loop) or in its worker's stats. */
+static void
+metrics_per_loop(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+    const char *type, const char *help, int of_loop, size_t offset)
+{
+	metrics_head(m, name, type, help);
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		const char *base = of_loop ? (const char *)b->workers[i]->loop
+					   : (const char *)&b->workers[i]->st;
+		metrics_printf(m, "%s{loop=\"%u\"} %llu\n", name, i,
+		    (unsigned long long)rmq_counter_get(
+			(const rmq_counter *)(base + offset)));
+	}
+}
+
+static void
+metrics_listeners(struct metrics_buf *m, struct rmq_broker *b)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t offset;
+	} fams[] = {
+		{ "ringmq_listener_connections", "gauge",
+		    "Network connections open now, by listener.",
+		    ST(listener_conns) },
+		{ "ringmq_listener_accepted_total", "counter",
+		    "Connections accepted, by listener.",
+		    ST(listener_accepts) },
+	};
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		metrics_head(m, fams[f].name, fams[f].type, fams[f].help);
+		for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
+			const struct rmq_listen_addr *a = &b->cfg.listeners[j];
+			metrics_printf(m,
+			    "%s{listener=\"%s:%u\",protocol=\"mqtt\"} "
+			    "%llu\n",
+			    fams[f].name, a->host[0] ? a->host : "*",
+			    b->bound_ports[j],
+			    (unsigned long long)rmq_workers_sum(b,
+				fams[f].offset + j * sizeof(rmq_counter)));
+		}
+	}
+}
+
+/* The publish-to-delivery histogram, in seconds as Prometheus wants. */
+static void
+metrics_latency(struct metrics_buf *m, struct rmq_broker *b)
+{
+	const char *name = "ringmq_delivery_latency_seconds";
+	metrics_head(m, name, "histogram",
+	    "Time from the read that brought a PUBLISH in to the write that "
+	    "sends it to a subscriber.");
+	uint64_t cum = 0;
+	for (unsigned i = 0; i < RMQ_LAT_BUCKETS; i++) {
+		cum += rmq_workers_sum(b,
+		    ST(lat_bucket) + i * sizeof(rmq_counter));
+		if (i < RMQ_LAT_BUCKETS - 1)
+			metrics_printf(m, "%s_bucket{le=\"%g\"} %llu\n", name,
+			    (double)rmq_lat_bounds_us[i] / 1e6,
+			    (unsigned long long)cum);
+		else
+			metrics_printf(m, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+			    (unsigned long long)cum);
+	}
+	metrics_printf(m, "%s_sum %.6f\n", name,
+	    (double)rmq_workers_sum(b, ST(lat_sum_us)) / 1e6);
+	/* The count is the +Inf bucket, read once, so the two agree. */
+	metrics_printf(m, "%s_count %llu\n", name, (unsigned long long)cum);
+}
+
+static void
+metrics_process(struct metrics_buf *m, struct rmq_broker *b)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	metrics_head(m, "process_cpu_seconds_total", "counter",
+	    "Total user and system CPU time spent in seconds.");
+	metrics_printf(m, "process_cpu_seconds_total %.3f\n", cpu);
+
+	long rss_pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		long size;
+		if (fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
+			rss_pages = 0;
+		fclose(f);
+	}
+	metrics_head(m, "process_resident_memory_bytes", "gauge",
+	    "Resident memory size in bytes.");
+	metrics_printf(m, "process_resident_memory_bytes %ld\n",
+	    rss_pages * sysconf(_SC_PAGESIZE));
+
+	long fds = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		while (readdir(d))
+			fds++;
+		closedir(d);
+		fds -= 3; /* ".", ".." and the directory's own descriptor */
+	}
+	metrics_head(m, "process_open_fds", "gauge",
+	    "Number of open file descriptors.");
+	metrics_printf(m, "process_open_fds %ld\n", fds);
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	metrics_head(m, "process_max_fds", "gauge",
+	    "Maximum number of open file descriptors.");
+	metrics_printf(m, "process_max_fds %llu\n",
+	    (unsigned long long)rl.rlim_cur);
+	metrics_head(m, "process_start_time_seconds", "gauge",
+	    "Start time of the process since unix epoch in seconds.");
+	metrics_printf(m, "process_start_time_seconds %.3f\n",
+	    b->start_time_unix);
+}
+
+int
+rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
+{
+	struct metrics_buf m = { 0 };
+
+	metrics_head(&m, "ringmq_build_info", "gauge",
+	    "RingMQ version and the event loop backend in use.");
+	metrics_printf(&m, "ringmq_build_info{version=\"%s\",loop=\"%s\"} 1\n",
+	    RMQ_VERSION, b->ops->name);
+
+	metrics_head(&m, "ringmq_connections", "gauge",
+	    "Network connections open now.");
+	metrics_printf(&m, "ringmq_connections %u\n",
+	    atomic_load(&b->connections));
+	metrics_sum(&m, b, "ringmq_connects_total",
+	    "Clients whose CONNECT was accepted.", ST(connects));
+	metrics_sum(&m, b, "ringmq_disconnects_total",
+	    "Connections of sessions that ended.", ST(disconnects));
+	metrics_by_reason(&m, b, "ringmq_connections_refused_total",
+	    "CONNECTs refused with a CONNACK, and connections closed at "
+	    "accept over max_connections, by reason.",
+	    ST(refused), metrics_refused_always);
+	metrics_printf(&m,
+	    "ringmq_connections_refused_total{reason=\"max_connections\"} "
+	    "%llu\n",
+	    (unsigned long long)rmq_workers_sum(b,
+		ST(refused_max_connections)));
+	metrics_by_reason(&m, b, "ringmq_protocol_errors_total",
+	    "Connections closed for a packet against the protocol, by the "
+	    "reason code given.",
+	    ST(protocol_errors), metrics_errors_always);
+	metrics_sum(&m, b, "ringmq_auth_failures_total",
+	    "Clients refused at authentication (today: an authentication "
+	    "method the broker does not offer).",
+	    ST(auth_failures));
+
+	static const char *const versions[] = { "3.1", "3.1.1", "5.0" };
+	metrics_head(&m, "ringmq_clients_connected", "gauge",
+	    "Clients connected now (CONNACK sent), by protocol version.");
+	for (unsigned v = 0; v < 3; v++)
+		metrics_printf(&m,
+		    "ringmq_clients_connected{version=\"%s\"} %llu\n",
+		    versions[v],
+		    (unsigned long long)rmq_workers_sum(b,
+			ST(clients) + v * sizeof(rmq_counter)));
+	metrics_listeners(&m, b);
+
+	uint64_t sessions = rmq_workers_sum(b, RMQ_STAT(sessions));
+	metrics_head(&m, "ringmq_sessions", "gauge",
+	    "Sessions, connected or kept for a client that left.");
+	metrics_printf(&m, "ringmq_sessions %llu\n",
+	    (unsigned long long)sessions);
+	metrics_head(&m, "ringmq_sessions_offline", "gauge",
+	    "Sessions kept for clients that are not connected (sampled every "
+	    "250 ms).");
+	metrics_printf(&m, "ringmq_sessions_offline %llu\n",
+	    (unsigned long long)rmq_workers_sum(b, ST(sessions_offline)));
+	metrics_head(&m, "ringmq_sessions_persistent", "gauge",
+	    "Sessions that outlive their connection (session expiry above 0), "
+	    "connected or not (sampled every 250 ms).");
+	metrics_printf(&m, "ringmq_sessions_persistent %llu\n",
+	    (unsigned long long)rmq_workers_sum(b, ST(sessions_persistent)));
+	metrics_head(&m, "ringmq_subscriptions", "gauge",
+	    "Subscriptions in the index, shared group members included.");
+	metrics_printf(&m, "ringmq_subscriptions %zu\n",
+	    rmq_index_count(b->index));
+	metrics_head(&m, "ringmq_retained_messages", "gauge",
+	    "Retained messages stored.");
+	metrics_printf(&m, "ringmq_retained_messages %zu\n",
+	    rmq_retain_count(b->retain));
+
+	metrics_labelled(&m, b, "ringmq_messages_received_total",
+	    "PUBLISH packets received from clients, by QoS.", ST(msgs_in_qos),
+	    "qos", metrics_qos_names);
+	metrics_labelled(&m, b, "ringmq_messages_sent_total",
+	    "PUBLISH packets sent to clients, by QoS.", ST(msgs_out_qos), "qos",
+	    metrics_qos_names);
+	metrics_labelled(&m, b, "ringmq_packets_received_total",
+	    "MQTT packets received from clients, by type.", ST(pkts_in), "type",
+	    metrics_packet_names);
+	metrics_labelled(&m, b, "ringmq_packets_sent_total",
+	    "MQTT packets sent to clients, by type.", ST(pkts_out), "type",
+	    metrics_packet_names);
+	metrics_sum(&m, b, "ringmq_received_bytes_total",
+	    "Bytes received from clients.", ST(bytes_in));
+	metrics_sum(&m, b, "ringmq_sent_bytes_total", "Bytes sent to clients.",
+	    ST(bytes_out));
+
+	static const struct {
+		const char *reason;
+		size_t offset;
+	} drops[] = {
+		{ "queue_full", ST(dropped_queue_full) },
+		{ "expired", ST(dropped_expired) },
+		{ "too_large", ST(dropped_too_large) },
+	};
+	metrics_head(&m, "ringmq_messages_dropped_total", "counter",
+	    "Messages not delivered to a session, by reason.");
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
+		uint64_t total = rmq_workers_sum(b, drops[i].offset);
+		metrics_printf(&m,
+		    "ringmq_messages_dropped_total{reason=\"%s\"} %llu\n",
+		    drops[i].reason, (unsigned long long)total);
+	}
+
+	metrics_per_loop(&m, b, "ringmq_loop_turns_total", "counter",
+	    "Event loop turns, per worker loop.", 1,
+	    offsetof(struct rmq_loop, turns));
+	metrics_per_loop(&m, b, "ringmq_loop_events_total", "counter",
+	    "I/O completions handled, per worker loop.", 1,
+	    offsetof(struct rmq_loop, events));
+	metrics_head(&m, "ringmq_loop_connections", "gauge",
+	    "Network connections open now, per worker loop.");
+	for (unsigned i = 0; i < b->nworkers; i++)
+		metrics_printf(&m, "ringmq_loop_connections{loop=\"%u\"} %u\n",
+		    i,
+		    (unsigned)atomic_load_explicit(&b->workers[i]->loop->nconns,
+			memory_order_relaxed));
+	metrics_per_loop(&m, b, "ringmq_loop_connections_passed_total",
+	    "counter",
+	    "New connections the kernel gave this loop that it passed to a "
+	    "less loaded one (connection_placement cpu).",
+	    0, ST(accepts_passed));
+	metrics_head(&m, "ringmq_loop_handoffs_total", "counter",
+	    "Delivery batches for another loop, per sending loop: queued "
+	    "to its inbox, or delivered in place while it slept (lent).");
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		const struct rmq_worker_stats *st = &b->workers[i]->st;
+		metrics_printf(&m,
+		    "ringmq_loop_handoffs_total{loop=\"%u\",path=\"queued\"} "
+		    "%llu\n"
+		    "ringmq_loop_handoffs_total{loop=\"%u\",path=\"lent\"} "
+		    "%llu\n",
+		    i,
+		    (unsigned long long)rmq_counter_get(&st->handoffs_queued),
+		    i, (unsigned long long)rmq_counter_get(&st->handoffs_lent));
+	}
+	metrics_head(&m, "ringmq_loop_allocated_bytes", "gauge",
+	    "Bytes allocated from each worker loop's own allocator arena "
+	    "(jemalloc; absent without it).");
+	int arenas = rmq_arena_refresh() == 0;
+	for (unsigned i = 0; arenas && i < b->nworkers; i++) {
+		int a =
+		    __atomic_load_n(&b->workers[i]->arena, __ATOMIC_ACQUIRE);
+		int64_t v = a > 0 ? rmq_arena_allocated((unsigned)a) : -1;
+		if (v >= 0)
+			metrics_printf(&m,
+			    "ringmq_loop_allocated_bytes{loop=\"%u\"} %lld\n",
+			    i, (long long)v);
+	}
+	metrics_per_loop(&m, b, "ringmq_queued_messages", "gauge",
+	    "Messages waiting in sessions' queues, per worker loop "
+	    "(sampled every 250 ms).",
+	    0, ST(queued));
+	metrics_per_loop(&m, b, "ringmq_inflight_messages", "gauge",
+	    "QoS 1/2 messages sent and not yet acknowledged, per worker loop "
+	    "(sampled every 250 ms).",
+	    0, ST(inflight));
+	metrics_latency(&m, b);
+
+	metrics_process(&m, b);
+	if (m.failed) {
+		free(m.p);
+		return -ENOMEM;
+	}
+	*out = m.p;
+	*len = m.len;
+	return 0;
+}

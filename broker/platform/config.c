@@ -1,0 +1,36 @@
+/* broker/platform/config.c: the built-in defaults of every setting (config.h);
+ * docs/configuration.md lists them. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+void
+rmq_config_defaults(struct rmq_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listeners[0].host, sizeof(cfg->listeners[0].host),
+	    "127.0.0.1");
+	cfg->listeners[0].port = 1883;
+	cfg->nlisteners = 1;
+	cfg->max_packet_size = 16u << 20;
+	cfg->max_inflight = 64;
+	cfg->receive_maximum = 128;
+	cfg->max_queued = 1000;
+	cfg->max_queued_bytes = 64u << 20;
+	cfg->topic_alias_max = 64;
+	cfg->connect_timeout_ms = 10000;
+	cfg->max_session_expiry = 0xFFFFFFFEu;
+	cfg->retain_available = 1;
+	cfg->allow_zero_length_clientid = 1;
+	snprintf(cfg->admin.host, sizeof(cfg->admin.host), "127.0.0.1");
+	cfg->admin.port = 9883;
+	cfg->sys_interval = 10;
+	cfg->log_level = RMQ_LOG_INFO;
+	cfg->log_format = RMQ_LOG_TEXT;
+	cfg->connection_messages = 1;
+	cfg->shutdown_grace_ms = 5000;
+	snprintf(cfg->response_info, sizeof(cfg->response_info),
+	    "response/%%c");
+}

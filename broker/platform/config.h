@@ -1,0 +1,62 @@
+/* broker/platform/config.h: the node's settings as one plain struct, and their
+ * built-in defaults.  Every layer reads its own settings from it; where
+ * the values come from (file, environment, flags) is options.c's
+ * business, above all of them. */
+#ifndef RMQ_CONFIG_H
+#define RMQ_CONFIG_H
+
+#include <sched.h>
+#include <stdint.h>
+
+#include "affinity.h"
+#include "limits.h"
+#include "placement.h"
+
+/* Which backend to use. */
+enum rmq_loop_kind {
+	RMQ_LOOP_AUTO = 0,
+	RMQ_LOOP_URING,
+	RMQ_LOOP_UV,
+};
+
+struct rmq_listen_addr {
+	char host[64];
+	uint16_t port;
+};
+
+struct rmq_config {
+	struct rmq_listen_addr listeners[RMQ_MAX_LISTENERS];
+	unsigned nlisteners;
+	unsigned threads; /* worker loops; 0: one per CPU the process may use */
+	enum rmq_affinity_mode cpu_affinity; /* affinity.h */
+	cpu_set_t cpu_list; /* with RMQ_AFFINITY_LIST */
+	enum rmq_placement placement; /* placement.h */
+	enum rmq_loop_kind loop;
+	int log_level; /* log.h: RMQ_LOG_ERROR .. RMQ_LOG_DEBUG */
+	int log_format; /* RMQ_LOG_TEXT or RMQ_LOG_JSON */
+	int connection_messages; /* log connections (at info) */
+	uint32_t shutdown_grace_ms; /* SIGTERM: time for clients to drain */
+	uint32_t max_packet_size; /* bytes, whole packet, both directions */
+	uint16_t max_inflight; /* QoS 1/2 in flight to one client */
+	uint16_t receive_maximum; /* QoS 1/2 in flight from one client */
+	uint32_t max_queued; /* messages queued per session */
+	uint64_t max_queued_bytes; /* bytes queued per session */
+	uint32_t max_connections; /* 0: no limit but the fd limit */
+	uint16_t topic_alias_max; /* aliases a client may set */
+	uint32_t connect_timeout_ms;
+	uint32_t max_session_expiry; /* seconds */
+	int retain_available;
+	int allow_zero_length_clientid;
+	struct rmq_listen_addr admin; /* port 0: no admin listener */
+	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
+	uint16_t max_keepalive; /* seconds; 0: any keep alive is accepted */
+	/* Response Information for 5.0 clients that ask for it, "%c" standing
+	 * for the client identifier; empty: none is sent. */
+	char response_info[128];
+};
+
+/* Defaults: loopback port 1883, one loop per CPU, limits as documented in
+ * docs/configuration.md. */
+void rmq_config_defaults(struct rmq_config *cfg);
+
+#endif

@@ -1,0 +1,62 @@
+/* core/msg.c: building and releasing messages (see msg.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg.h"
+
+struct rmq_msg *
+rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms)
+{
+	size_t shared = rmq_codec_publish_shared_size(pub, RMQ_V5);
+	if (shared == 0)
+		return NULL;
+	struct rmq_msg *m = malloc(sizeof(*m) + shared + pub->payload.len);
+	if (m == NULL)
+		return NULL;
+	atomic_init(&m->refs, 1);
+	m->qos = pub->qos;
+	m->retain = pub->retain;
+	m->origin = origin;
+	m->from_peer = 0;
+	m->born_us = 0;
+	m->has_expiry = RMQ_PROP_HAS(&pub->props, RMQ_PROP_MESSAGE_EXPIRY);
+	m->expire_ms = m->has_expiry
+	    ? now_ms + (uint64_t)pub->props.message_expiry * 1000u
+	    : 0;
+	m->size = (uint32_t)(shared + pub->payload.len);
+
+	/* The payload lives right after the shared bytes, and both
+	 * encodings point at this copy, not at the received bytes. */
+	uint8_t *payload = m->data + shared;
+	if (pub->payload.len)
+		memcpy(payload, pub->payload.p, pub->payload.len);
+	struct rmq_publish copy = *pub;
+	copy.payload.p = (const char *)payload;
+	if (rmq_codec_publish_shared(&copy, RMQ_V5, m->data, shared, &m->v5)) {
+		free(m);
+		return NULL;
+	}
+	m->v3 = m->v5;
+	m->v3.version = RMQ_V311;
+	m->v3.props_len = 0;
+	m->topic.p = (const char *)m->data + 2;
+	m->topic.len = m->v5.topic_len - 2;
+	m->payload.p = (const char *)payload;
+	m->payload.len = pub->payload.len;
+	return m;
+}
+
+void
+rmq_msg_rele(struct rmq_msg *m)
+{
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+		free(m);
+}
+
+uint32_t
+rmq_msg_expiry_left(const struct rmq_msg *m, uint64_t now_ms)
+{
+	if (!m->has_expiry || now_ms >= m->expire_ms)
+		return 0;
+	return (uint32_t)((m->expire_ms - now_ms + 999) / 1000);
+}

@@ -1,0 +1,69 @@
+/* core/msg.h: the immutable, reference-counted application message.
+ *
+ * One allocation holds a published message in wire form: the topic with
+ * its length prefix, the properties every copy carries, and the payload.
+ * Both the 3.x and the 5.0 shared encodings point into it (3.x simply has
+ * no properties), so a message is encoded once when it is received and
+ * every subscriber's copy is a few header bytes plus iovecs into it.
+ * Loops share messages: the reference count is atomic, taken once per
+ * batch of deliveries rather than once per subscriber where possible.
+ */
+#ifndef RMQ_MSG_H
+#define RMQ_MSG_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+struct rmq_msg {
+	atomic_uint refs;
+	uint8_t qos; /* as published */
+	uint8_t retain; /* as published */
+	uint8_t has_expiry;
+	uint8_t from_peer; /* forwarded by another node: local delivery only */
+	uint64_t expire_ms; /* monotonic deadline when has_expiry */
+	uint64_t origin; /* publisher's session key, for No Local */
+	uint64_t born_us; /* the loop's wake_us when it was read, for the
+			   * latency histogram; 0: not measured (wills,
+			   * $SYS) */
+	uint32_t size; /* bytes held, for queue limits */
+	struct rmq_str topic;
+	struct rmq_str payload;
+	struct rmq_pub_shared v3; /* 3.1 and 3.1.1 */
+	struct rmq_pub_shared v5;
+	uint8_t data[];
+};
+
+/* Build a message from a decoded PUBLISH (or will): copies topic, shared
+ * properties and payload once.  now_ms anchors the Message Expiry
+ * Interval.  Returns NULL when out of memory.  One reference. */
+struct rmq_msg *
+rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms);
+
+static inline void
+rmq_msg_hold(struct rmq_msg *m, unsigned n)
+{
+	atomic_fetch_add_explicit(&m->refs, n, memory_order_relaxed);
+}
+
+void rmq_msg_rele(struct rmq_msg *m);
+
+/* The shared encoding for a protocol version. */
+static inline const struct rmq_pub_shared *
+rmq_msg_shared(const struct rmq_msg *m, uint8_t version)
+{
+	return version >= RMQ_V5 ? &m->v5 : &m->v3;
+}
+
+/* Whether the message has expired by now_ms. */
+static inline int
+rmq_msg_expired(const struct rmq_msg *m, uint64_t now_ms)
+{
+	return m->has_expiry && now_ms >= m->expire_ms;
+}
+
+/* Seconds of expiry left, rounded up, for the copy sent now. */
+uint32_t rmq_msg_expiry_left(const struct rmq_msg *m, uint64_t now_ms);
+
+#endif
