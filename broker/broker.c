@@ -87,6 +87,13 @@ broker_cpu_quota(void)
 int
 rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 {
+	return rmq_broker_init_on(b, cfg, NULL);
+}
+
+int
+rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
+    const struct rmq_loop_ops *ops)
+{
 	char why[256];
 	int rc;
 	memset(b, 0, sizeof(*b));
@@ -120,8 +127,12 @@ rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 		rmq_log(RMQ_LOG_ERROR, "%s", why);
 		return rc;
 	}
-	rc = rmq_loop_backend(cfg->loop, &b->ops, why, sizeof(why));
-	if (rc != 0) {
+	if (ops != NULL) {
+		b->ops = ops;
+		snprintf(why, sizeof(why), "%s (chosen by the caller)",
+		    ops->name);
+	} else if ((rc = rmq_loop_backend(cfg->loop, &b->ops, why,
+			sizeof(why))) != 0) {
 		rmq_log(RMQ_LOG_ERROR, "%s", why);
 		return rc;
 	}

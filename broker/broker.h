@@ -16,6 +16,11 @@
  * Returns 0 or a negative errno, with a message on stderr. */
 int rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg);
 
+/* The same on the loop backend `ops` instead of the one cfg->loop picks:
+ * the unit tests' fake backend (test/support/rmq_fake_loop.h). */
+int rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
+    const struct rmq_loop_ops *ops);
+
 /* Apply the reloadable part of cfg (limits, logging; docs/configuration.md
  * says which keys) to the running node: each worker takes its copy on its
  * own thread.  Writes to *changed_restart the name of a key that differs

@@ -66,11 +66,17 @@ rmq_loop_backend(enum rmq_loop_kind want, const struct rmq_loop_ops **ops,
 	return 0;
 }
 
+static uint64_t
+loop_now(struct rmq_loop *loop)
+{
+	return loop->ops->now ? loop->ops->now(loop) : rmq_loop_clock_ms();
+}
+
 int
 rmq_loop_run(struct rmq_loop *loop)
 {
 	rcu_register_thread();
-	loop->now_ms = rmq_loop_clock_ms();
+	loop->now_ms = loop_now(loop);
 	loop->next_tick_ms = loop->now_ms + loop->tick_ms;
 	int rc = loop->ops->run(loop);
 	rcu_unregister_thread();
@@ -87,7 +93,7 @@ rmq_loop_stop(struct rmq_loop *loop)
 uint32_t
 rmq_loop_after_events(struct rmq_loop *loop)
 {
-	loop->now_ms = rmq_loop_clock_ms();
+	loop->now_ms = loop_now(loop);
 	rmq_count(&loop->turns, 1);
 	if (atomic_load_explicit(&loop->stop, memory_order_relaxed) &&
 	    !loop->stop_seen) {

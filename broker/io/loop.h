@@ -96,6 +96,10 @@ struct rmq_loop_ops {
 	 * started (nonzero) before the loop is given back. */
 	unsigned (*lent_complete)(struct rmq_loop *loop);
 	int (*lent_end)(struct rmq_loop *loop);
+	/* The loop's clock in milliseconds, read once per turn into
+	 * now_ms; NULL: the monotonic clock (rmq_loop_clock_ms).  A test
+	 * backend sets the time it wants. */
+	uint64_t (*now)(struct rmq_loop *loop);
 };
 
 #define RMQ_LOOP_IOV_MAX 1024

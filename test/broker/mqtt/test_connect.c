@@ -1,0 +1,107 @@
+/* test/broker/mqtt/test_connect.c: broker/mqtt/connect.c on the fake loop
+ * backend: CONNECT and CONNACK byte for byte, refusals, keep alive and the
+ * CONNECT timeout on the fake clock, and the connection's end. */
+#include <criterion/criterion.h>
+
+#include "rmq_test_node.h"
+
+static void
+setup(void)
+{
+	rmq_test_node_start(1, NULL);
+}
+
+static void
+teardown(void)
+{
+	rmq_test_node_stop();
+}
+
+TestSuite(connect, .init = setup, .fini = teardown, .timeout = 30);
+
+/* CONNECT 3.1.1, clean session, keep alive 60, client id "a". */
+#define CONNECT_311_A                                                          \
+	0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 1, 'a'
+
+Test(connect, v311_gets_connack_accepted)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	RMQ_SEND(c, CONNECT_311_A);
+	/* [MQTT-3.2.0-1] CONNACK first; session present 0 with clean
+	 * session [MQTT-3.2.2-1], return code 0. */
+	RMQ_EXPECT(c, 0x20, 0x02, 0x00, 0x00);
+	RMQ_SEND(c, 0xC0, 0x00); /* PINGREQ */
+	RMQ_EXPECT(c, 0xD0, 0x00); /* PINGRESP [MQTT-3.12.4-1] */
+	RMQ_SEND(c, 0xE0, 0x00); /* DISCONNECT */
+	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(connect, v5_connack_tells_the_server_limits)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	/* CONNECT 5.0, clean start, keep alive 30, no properties, id "b". */
+	RMQ_SEND(c, 0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 30, 0, 0, 1,
+	    'b');
+	/* Session present 0, reason 0, properties: Receive Maximum 128,
+	 * Topic Alias Maximum 64, Maximum Packet Size 16 MiB (the defaults,
+	 * docs/configuration.md). */
+	RMQ_EXPECT(c, 0x20, 14, 0x00, 0x00, 11, 0x21, 0x00, 0x80, 0x22, 0x00,
+	    0x40, 0x27, 0x01, 0x00, 0x00, 0x00);
+	RMQ_SEND(c, 0xE0, 0x00);
+	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(connect, v311_unknown_level_gets_return_code_1)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	/* Protocol level 6 under the name MQTT [MQTT-3.1.2-2]: CONNACK 0x01,
+	 * then the connection closes. */
+	RMQ_SEND(c, 0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 6, 0x02, 0, 60, 0, 1,
+	    'a');
+	RMQ_EXPECT(c, 0x20, 0x02, 0x00, 0x01);
+	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(connect, packet_before_connect_closes_silently)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	/* A PINGREQ first: the first packet must be CONNECT [MQTT-3.1.0-1]. */
+	RMQ_SEND(c, 0xC0, 0x00);
+	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(connect, connect_timeout_closes_a_silent_connection)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	RMQ_EXPECT_NOTHING(c);
+	cr_assert_not(c->closed);
+	rmq_fake_advance(rmq_test_node.cfg.connect_timeout_ms + 1000);
+	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(connect, keepalive_expiry_closes_after_one_and_a_half_periods)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	RMQ_SEND(c, CONNECT_311_A); /* keep alive 60 s */
+	RMQ_EXPECT(c, 0x20, 0x02, 0x00, 0x00);
+	/* [MQTT-3.1.2-24]: within one and a half times the keep alive the
+	 * connection stays. */
+	rmq_fake_advance(85 * 1000);
+	RMQ_EXPECT_NOTHING(c);
+	cr_assert_not(c->closed);
+	rmq_fake_advance(6 * 1000);
+	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(connect, peer_hangup_ends_the_session)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	RMQ_SEND(c, CONNECT_311_A);
+	RMQ_EXPECT(c, 0x20, 0x02, 0x00, 0x00);
+	struct rmq_worker *w = rmq_test_node.workers[0];
+	cr_assert_eq(w->table_used - w->nfree, 1);
+	rmq_fake_hangup(c);
+	RMQ_EXPECT_CLOSED(c);
+	/* A clean session ends with its connection. */
+	cr_assert_eq(w->table_used - w->nfree, 0);
+}

@@ -1,0 +1,117 @@
+/* test/support/rmq_test_node.c: a broker node on the fake loop backend
+ * (rmq_test_node.h). */
+#include <criterion/criterion.h>
+
+#include <urcu-qsbr.h>
+
+#include "log.h"
+#include "registry.h"
+#include "rmq_test.h"
+#include "rmq_test_broker.h"
+#include "rmq_test_node.h"
+
+struct rmq_broker rmq_test_node;
+
+void
+rmq_test_node_start(unsigned workers, void (*tweak)(struct rmq_config *))
+{
+	struct rmq_config cfg;
+	rmq_test_broker_config(&cfg, workers);
+	cfg.nlisteners = 1; /* counted per listener; no socket is opened */
+	cfg.cpu_affinity = RMQ_AFFINITY_NONE;
+	cfg.connection_messages = 0;
+	cfg.log_level = RMQ_LOG_WARNING;
+	if (tweak)
+		tweak(&cfg);
+	rmq_log_set(cfg.log_level, (enum rmq_log_format)cfg.log_format);
+	cr_assert_eq(rmq_broker_init_on(&rmq_test_node, &cfg,
+			 &rmq_fake_loop_ops),
+	    0);
+	rcu_register_thread();
+}
+
+void
+rmq_test_node_stop(void)
+{
+	struct rmq_broker *b = &rmq_test_node;
+	/* Clients go away; persistent sessions stay, offline, and go with
+	 * their workers. */
+	for (unsigned i = 0; i < b->nworkers; i++)
+		rmq_loop_stop(b->workers[i]->loop);
+	cr_assert_neq(rmq_fake_settle(), 0, "loops still busy at the stop");
+	cr_assert_eq(rmq_fake_live_conns(), 0,
+	    "%u connections still open after the stop", rmq_fake_live_conns());
+	cr_assert_eq(atomic_load(&b->connections), 0,
+	    "%u connections still counted", atomic_load(&b->connections));
+	rcu_unregister_thread();
+	rmq_broker_fini(b);
+	rmq_fake_reset();
+}
+
+struct rmq_fake_client *
+rmq_test_client(unsigned worker)
+{
+	struct rmq_worker *w = rmq_test_node.workers[worker];
+	return rmq_fake_connect(w->loop, rmq_worker_accept, &w->listeners[0]);
+}
+
+void
+rmq_test_expect(struct rmq_fake_client *c, const uint8_t *want, size_t n,
+    const char *file, int line)
+{
+	cr_assert_neq(rmq_fake_settle(), 0, "%s:%d: loops still busy", file,
+	    line);
+	if (c->out_len >= n && memcmp(c->out, want, n) == 0) {
+		rmq_fake_take(c, NULL, n);
+		return;
+	}
+	size_t shown = c->out_len < 64 ? c->out_len : 64;
+	size_t wshown = n < 64 ? n : 64;
+	char got[3 * 64 + 1], exp[3 * 64 + 1];
+	cr_assert_fail("%s:%d: expected %zu bytes: %s\n got %zu bytes: %s%s",
+	    file, line, n, rmq_test_hex(want, wshown, exp), c->out_len,
+	    rmq_test_hex(c->out, shown, got), c->closed ? "(closed)" : "");
+}
+
+void
+rmq_test_expect_nothing(struct rmq_fake_client *c, const char *file, int line)
+{
+	cr_assert_neq(rmq_fake_settle(), 0, "%s:%d: loops still busy", file,
+	    line);
+	char got[3 * 64 + 1];
+	cr_assert_eq(c->out_len, 0,
+	    "%s:%d: expected nothing, got %zu bytes: %s", file, line,
+	    c->out_len,
+	    rmq_test_hex(c->out, c->out_len < 64 ? c->out_len : 64, got));
+}
+
+void
+rmq_test_expect_closed(struct rmq_fake_client *c, const char *file, int line)
+{
+	rmq_test_expect_nothing(c, file, line);
+	cr_assert(c->closed, "%s:%d: the connection is still open", file, line);
+}
+
+size_t
+rmq_test_next_packet(struct rmq_fake_client *c, uint8_t *buf, size_t cap)
+{
+	cr_assert_neq(rmq_fake_settle(), 0, "loops still busy");
+	/* Fixed header: type byte, then a Variable Byte Integer. */
+	size_t len = 0, i = 1;
+	for (unsigned shift = 0; i < c->out_len && i <= 4; i++, shift += 7) {
+		len |= (size_t)(c->out[i] & 0x7F) << shift;
+		if (!(c->out[i] & 0x80))
+			break;
+	}
+	if (i >= c->out_len || c->out_len < i + 1 + len)
+		return 0;
+	size_t n = i + 1 + len;
+	cr_assert_leq(n, cap, "a packet of %zu bytes, larger than %zu", n, cap);
+	return rmq_fake_take(c, buf, n);
+}
+
+struct rmq_session *
+rmq_test_session_of(struct rmq_fake_client *c)
+{
+	return c->conn ? ((struct rmq_conn *)c->conn)->data : NULL;
+}
