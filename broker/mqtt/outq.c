@@ -393,40 +393,60 @@ outq_window_compact(struct rmq_session *s)
 		rmq_worker_dirty(s->w, s);
 }
 
+/* The slot in flight with packet id pid, whatever its QoS and state. */
 static struct rmq_outslot *
-outq_find(struct rmq_session *s, uint16_t pid, uint8_t qos, uint8_t state)
+outq_find(struct rmq_session *s, uint16_t pid)
 {
 	for (uint16_t i = 0; i < s->infl_len; i++) {
 		struct rmq_outslot *slot = outq_slot(s, i);
-		if (slot->state == state && slot->pid == pid &&
-		    slot->it.qos == qos)
+		if (slot->state != 0 && slot->pid == pid)
 			return slot;
 	}
 	return NULL;
+}
+
+/* Which acknowledgement a slot waits for: PUBACK (QoS 1), PUBREC (QoS 2
+ * sent), PUBCOMP (QoS 2 released). */
+static uint8_t
+outq_awaits(const struct rmq_outslot *slot)
+{
+	if (slot->it.qos == 1)
+		return RMQ_PUBACK;
+	return slot->state == RMQ_OUT_RELEASED ? RMQ_PUBCOMP : RMQ_PUBREC;
 }
 
 void
 rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p)
 {
 	uint16_t pid = p->ack.packet_id;
-	struct rmq_outslot *slot;
+	struct rmq_outslot *slot = outq_find(s, pid);
+	if (slot != NULL && outq_awaits(slot) != p->type &&
+	    !(p->type == RMQ_PUBREC && slot->state == RMQ_OUT_RELEASED)) {
+		/* An acknowledgement of another flow than the one this id
+		 * is in [MQTT-4.3.2-*, MQTT-4.3.3-*] is a Protocol Error
+		 * (5.0 4.13.1).  A second PUBREC for a released message is
+		 * only late: it changes nothing. */
+		struct rmq_codec_err err = { RMQ_RC_PROTOCOL_ERROR,
+			"acknowledgement of the wrong kind for a packet id in "
+			"flight" };
+		rmq_session_refuse(s, p, &err);
+		return;
+	}
 	switch (p->type) {
-	case RMQ_PUBACK: slot = outq_find(s, pid, 1, RMQ_OUT_SENT); break;
 	case RMQ_PUBREC:
-		slot = outq_find(s, pid, 2, RMQ_OUT_SENT);
 		if (slot == NULL) {
 			/* 4.3.3: answer a PUBREC for an unknown id so the
 			 * client can finish; 5.0 says it was not found. */
-			if (outq_find(s, pid, 2, RMQ_OUT_RELEASED) == NULL) {
-				struct rmq_packet rel = { .type = RMQ_PUBREL };
-				rel.ack.packet_id = pid;
-				rel.ack.reason = s->version == RMQ_V5
-				    ? RMQ_RC_PACKET_ID_NOT_FOUND
-				    : 0;
-				rmq_session_send(s, &rel);
-			}
+			struct rmq_packet rel = { .type = RMQ_PUBREL };
+			rel.ack.packet_id = pid;
+			rel.ack.reason = s->version == RMQ_V5
+			    ? RMQ_RC_PACKET_ID_NOT_FOUND
+			    : 0;
+			rmq_session_send(s, &rel);
 			return;
 		}
+		if (slot->state == RMQ_OUT_RELEASED)
+			return;
 		rmq_msg_rele(slot->it.msg);
 		slot->it.msg = NULL;
 		if (p->ack.reason >= 0x80) {
@@ -440,21 +460,18 @@ rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p)
 		rel.ack.packet_id = pid;
 		rmq_session_send(s, &rel);
 		return;
+	case RMQ_PUBACK:
 	case RMQ_PUBCOMP:
-		slot = outq_find(s, pid, 2, RMQ_OUT_RELEASED);
-		if (slot) {
-			slot->state = 0;
-			outq_window_compact(s);
-		}
+		if (slot == NULL)
+			return; /* unknown id: nothing to release */
+		if (slot->it.msg) /* released already at PUBREC: QoS 2 */
+			rmq_msg_rele(slot->it.msg);
+		slot->it.msg = NULL;
+		slot->state = 0;
+		outq_window_compact(s);
 		return;
 	default: return;
 	}
-	if (slot == NULL)
-		return; /* unknown id: nothing to release */
-	rmq_msg_rele(slot->it.msg);
-	slot->it.msg = NULL;
-	slot->state = 0;
-	outq_window_compact(s);
 }
 
 void

@@ -105,8 +105,8 @@ rmq_session_disconnect(struct rmq_session *s, uint8_t reason)
 
 /* A packet the spec forbids: say why where the protocol lets us, then
  * close.  The will is published: this is not a normal disconnection. */
-static void
-session_refuse(struct rmq_session *s, const struct rmq_packet *p,
+void
+rmq_session_refuse(struct rmq_session *s, const struct rmq_packet *p,
     const struct rmq_codec_err *err)
 {
 	struct rmq_worker *w = s->w;
@@ -178,7 +178,7 @@ session_dispatch(struct rmq_session *s, struct rmq_packet *p,
 				err.msg =
 				    "[MQTT-3.14.2-2] Session Expiry set at "
 				    "DISCONNECT after 0 at CONNECT";
-				session_refuse(s, p, &err);
+				rmq_session_refuse(s, p, &err);
 				return;
 			}
 			s->session_expiry = p->disconnect.props.session_expiry;
@@ -194,11 +194,11 @@ session_dispatch(struct rmq_session *s, struct rmq_packet *p,
 		 * nothing to continue: 4.12 makes AUTH a protocol error
 		 * without one. */
 		err.msg = "AUTH without an agreed authentication method";
-		session_refuse(s, p, &err);
+		rmq_session_refuse(s, p, &err);
 		return;
 	default:
 		err.msg = "unexpected packet";
-		session_refuse(s, p, &err);
+		rmq_session_refuse(s, p, &err);
 		return;
 	}
 }
@@ -233,7 +233,7 @@ session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n)
 				err.reason = RMQ_RC_SERVER_BUSY;
 				err.msg = "out of memory";
 			}
-			session_refuse(s, &p, &err);
+			rmq_session_refuse(s, &p, &err);
 			return;
 		}
 		s->last_rx_ms = w->loop->now_ms;

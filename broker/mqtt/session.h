@@ -201,6 +201,13 @@ void rmq_session_close(struct rmq_session *s);
  * connection normally. */
 void rmq_session_disconnect(struct rmq_session *s, uint8_t reason);
 
+/* A packet the protocol forbids (err: the reason code and why): counted
+ * by reason, a refused CONNECT answered with a CONNACK where the version
+ * allows, a live 5.0 session told DISCONNECT with the reason, then the
+ * connection closes (the will is published). */
+void rmq_session_refuse(struct rmq_session *s, const struct rmq_packet *p,
+    const struct rmq_codec_err *err);
+
 /* Keep alive, CONNECT timeout, will delay and session expiry. */
 void rmq_session_tick(struct rmq_session *s, uint64_t now_ms);
 
