@@ -79,6 +79,7 @@ decode_connect(struct rmq_rd *r, struct rmq_connect *c,
 		return MALFORMED("CONNECT too short for its protocol name and "
 				 "level");
 	c->version = level;
+	c->name_known = 1;
 	if (name.len == 4 && memcmp(name.p, "MQTT", 4) == 0) {
 		if (level != RMQ_V311 && level != RMQ_V5)
 			return decode_fail(err,
@@ -92,6 +93,7 @@ decode_connect(struct rmq_rd *r, struct rmq_connect *c,
 	} else {
 		/* Not MQTT at all: no version to answer in. */
 		c->version = 0;
+		c->name_known = 0;
 		return decode_fail(err, RMQ_RC_UNSUPPORTED_PROTOCOL_VERSION,
 		    "[MQTT-3.1.2-1] unknown protocol name");
 	}
@@ -339,6 +341,8 @@ decode_unsubscribe(struct rmq_rd *r, uint8_t version, struct rmq_unsubscribe *u,
 		int rc = decode_string(r, &filter, err);
 		if (rc != 0)
 			return rc;
+		if (filter.len == 0)
+			return PROTOCOL("[MQTT-4.7.3-1] empty Topic Filter");
 		u->count++;
 	}
 	if (u->count == 0)
@@ -432,6 +436,10 @@ rmq_codec_decode(uint8_t first, const uint8_t *body, size_t len,
 
 	out->type = type;
 	out->flags = flags;
+	/* A refused CONNECT is answered from what was read of it (its
+	 * version): nothing of it may be left from an earlier packet. */
+	if (type == RMQ_CONNECT)
+		memset(&out->connect, 0, sizeof(out->connect));
 	if (type == 0 || (type == RMQ_AUTH && version < RMQ_V5))
 		return MALFORMED("reserved packet type");
 	/* [MQTT-2.1.3-1] fixed header flags: 0010 for PUBREL, SUBSCRIBE and

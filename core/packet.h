@@ -43,6 +43,10 @@ enum rmq_ptype {
 /* CONNECT.  Optional strings have p == NULL when their flag is clear. */
 struct rmq_connect {
 	uint8_t version; /* RMQ_V31, RMQ_V311 or RMQ_V5 */
+	/* The protocol name is "MQTT" or "MQIsdp": set by the decoder even
+	 * when it refuses the level, so that the refusal can be answered
+	 * (CONNACK 0x01) rather than closed as not MQTT at all. */
+	uint8_t name_known;
 	uint8_t clean; /* Clean Session (3.x) or Clean Start (5) */
 	uint8_t will;
 	uint8_t will_qos;

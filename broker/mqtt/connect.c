@@ -322,6 +322,20 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 			RMQ_PROP_SET(pp, RMQ_PROP_RESPONSE_INFO);
 		}
 	}
+	if (s->peer_max_packet &&
+	    rmq_codec_size(&ack, s->version) > s->peer_max_packet) {
+		/* [MQTT-3.1.2-24]: not even the CONNACK fits what the client
+		 * accepts.  It is not sent and the connection closes; the
+		 * connection never began, so neither does its will. */
+		free(response_info);
+		rmq_count(&w->st.refused[RMQ_RC_PACKET_TOO_LARGE], 1);
+		if (s->will) {
+			rmq_msg_rele(s->will);
+			s->will = NULL;
+		}
+		rmq_session_close(s);
+		return;
+	}
 	int sent = rmq_session_send(s, &ack);
 	free(response_info);
 	if (sent != 0)

@@ -82,14 +82,6 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 		outq_drop(&copy, &w->st.dropped_expired);
 		return -ENOBUFS;
 	}
-	/* [MQTT-3.1.2-25]: nothing larger than the client accepts; the
-	 * message is discarded for this client as if sent. */
-	if (s->peer_max_packet &&
-	    (uint64_t)it->msg->size + 16 + 5u * it->nsubid >
-		s->peer_max_packet) {
-		outq_drop(&copy, &w->st.dropped_too_large);
-		return -ENOBUFS;
-	}
 	/* QoS 0 is not kept for an offline session. */
 	if (s->conn == NULL && it->qos == 0) {
 		rmq_msg_rele(copy.msg);
@@ -196,7 +188,9 @@ rmq_session_aliases_reset(struct rmq_session *s)
 	r->alias_out_n = 0;
 }
 
-/* Describe one PUBLISH of item `it` into iov; header bytes go to hdr. */
+/* Describe one PUBLISH of item `it` into iov; header bytes go to hdr.
+ * Returns the number of iovecs, or -EMSGSIZE when the packet would be
+ * larger than the client's Maximum Packet Size, or -EINVAL. */
 static int
 outq_publish_iov(struct rmq_session *s, const struct rmq_qitem *it,
     uint16_t pid, uint8_t dup, uint8_t *hdr, struct iovec *iov)
@@ -222,6 +216,11 @@ outq_publish_iov(struct rmq_session *s, const struct rmq_qitem *it,
 	size_t size;
 	int n = rmq_codec_publish_iov(rmq_msg_shared(it->msg, s->version), &var,
 	    hdr, RMQ_PUB_HDR_MAX, iov, &size);
+	/* [MQTT-3.1.2-24]: nothing larger than the client accepts, measured
+	 * on the packet itself (this client's header, alias, expiry and
+	 * subscription identifiers included). */
+	if (n > 0 && s->peer_max_packet && size > s->peer_max_packet)
+		return -EMSGSIZE;
 	if (n > 0 && a)
 		a->sent = 1; /* the client knows this alias from now on */
 	return n;
@@ -325,11 +324,15 @@ rmq_session_flush(struct rmq_session *s)
 		int n = outq_publish_iov(s, &slot->it, slot->pid, 0, slot->hdr,
 		    wb.iov + k);
 		if (n < 0) {
-			/* Cannot be encoded for this client: drop it. */
-			if (slot->pid)
+			/* Too large for this client, or cannot be encoded for
+			 * it: discarded as if sent [MQTT-3.1.2-25].  Its slot
+			 * is the last one taken: give it back. */
+			if (slot->pid) {
 				slot->state = 0;
-			else
+				s->infl_len--;
+			} else {
 				wb.nq0--;
+			}
 			outq_drop(&slot->it, &w->st.dropped_too_large);
 			goto pop;
 		}
@@ -508,9 +511,17 @@ rmq_session_resend(struct rmq_session *s)
 			continue;
 		int m = outq_publish_iov(s, &slot->it, slot->pid, 1, slot->hdr,
 		    iov + k);
-		if (m > 0)
+		if (m > 0) {
 			k += m;
+			continue;
+		}
+		/* Too large for the client's new limit: discarded as if
+		 * sent [MQTT-3.1.2-25]. */
+		outq_drop(&slot->it, &s->w->st.dropped_too_large);
+		slot->it.msg = NULL;
+		slot->state = 0;
 	}
+	outq_window_compact(s);
 	if (k == 0) {
 		free(iov);
 		free(s->wb.ctrl);

@@ -119,10 +119,11 @@ rmq_session_refuse(struct rmq_session *s, const struct rmq_packet *p,
 		/* A refused CONNECT gets a CONNACK when we know the
 		 * version to answer in [MQTT-3.1.2-2]. */
 		uint8_t v = p->type == RMQ_CONNECT ? p->connect.version : 0;
-		/* A level we do not speak is answered the 3.1.1 way
-		 * (return code 1); an unknown protocol name is not MQTT
-		 * and is just closed [MQTT-3.1.2-1]. */
-		if (v > RMQ_V5 &&
+		/* A level we do not speak, under a protocol name we know,
+		 * is answered the 3.1.1 way, return code 1, whatever the
+		 * level (0 included) [MQTT-3.1.2-2]; an unknown protocol
+		 * name is not MQTT and is just closed [MQTT-3.1.2-1]. */
+		if (p->type == RMQ_CONNECT && p->connect.name_known &&
 		    err->reason == RMQ_RC_UNSUPPORTED_PROTOCOL_VERSION)
 			v = RMQ_V311;
 		if (v >= RMQ_V31 && v <= RMQ_V5) {
@@ -306,15 +307,17 @@ session_on_closed(struct rmq_conn *conn)
 	 * what was still queued when it dropped; QoS 1 and 2 stay for the next
 	 * connection [MQTT-4.4.0-1]. */
 	rmq_session_drop_qos0(s);
+	if (s->session_expiry == 0) {
+		/* The session ends with its connection [MQTT-3.1.2-6]; a
+		 * newcomer parked on it starts a session of its own. */
+		rmq_session_destroy(s);
+		return;
+	}
 	if (rmq_session_parked(s)) {
 		/* Taken over: the newcomer decides what becomes of the
 		 * session when its CONNECT is replayed here. */
 		s->state = RMQ_SESS_OFFLINE;
 		rmq_session_unpark(s);
-		return;
-	}
-	if (s->session_expiry == 0) {
-		rmq_session_destroy(s);
 		return;
 	}
 	s->state = RMQ_SESS_OFFLINE;

@@ -707,6 +707,14 @@ Test(codec_decode, connect_protocol_name_MQTX_MQTT_3_1_2_1)
 {
 	expect_err(0x10, connect_bad_name, LEN(connect_bad_name), 0,
 	    RMQ_FROM_CLIENT, BAD_VERSION, "protocol name MQTX");
+	/* Not MQTT: nothing tells the session to answer. */
+	struct rmq_packet pkt;
+	struct rmq_codec_err err;
+	memset(&pkt, 0xAA, sizeof pkt);
+	rmq_codec_decode(0x10, connect_bad_name, LEN(connect_bad_name), 0,
+	    RMQ_FROM_CLIENT, &pkt, &err);
+	cr_assert_eq(pkt.connect.name_known, 0);
+	cr_assert_eq(pkt.connect.version, 0);
 }
 
 /* [MQTT-3.1.2-1] / [MQTT-3.1.2-2]: "MQIsdp" names MQTT 3.1, whose level is
@@ -733,6 +741,19 @@ Test(codec_decode, connect_mqisdp_with_level_4_MQTT_3_1_2_2)
 {
 	expect_err(0x10, connect_mqisdp_level4, LEN(connect_mqisdp_level4), 0,
 	    RMQ_FROM_CLIENT, BAD_VERSION, "MQIsdp level 4");
+	/* A known name: the session answers with return code 0x01, even
+	 * for a level such as 0. */
+	struct rmq_packet pkt;
+	struct rmq_codec_err err;
+	static const uint8_t level0[] = { 0x00, 0x06, 'M', 'Q', 'I', 's', 'd',
+		'p', 0x00, 0x02, 0x00, 0x3C, 0x00, 0x01, 'c' };
+	memset(&pkt, 0xAA, sizeof pkt);
+	cr_assert_eq(rmq_codec_decode(0x10, level0, LEN(level0), 0,
+			 RMQ_FROM_CLIENT, &pkt, &err),
+	    -EPROTO);
+	cr_assert_eq(err.reason, BAD_VERSION);
+	cr_assert_eq(pkt.connect.name_known, 1);
+	cr_assert_eq(pkt.connect.version, 0);
 }
 
 /* A string whose length runs past the end of the packet. */
@@ -2158,6 +2179,18 @@ Test(codec_decode, unsubscribe_v5_no_filter_MQTT_3_10_3_2)
 {
 	expect_err(0xA2, unsubscribe_v5_empty, LEN(unsubscribe_v5_empty),
 	    RMQ_V5, RMQ_FROM_CLIENT, PROTOCOL, "5.0 UNSUBSCRIBE empty");
+}
+
+/* [MQTT-4.7.3-1]: a Topic Filter is at least one character, in
+ * UNSUBSCRIBE too (whose 3.1.1 acknowledgement cannot refuse one). */
+static const uint8_t unsubscribe_empty_filter[] = { 0x00, 0x01, 0x00, 0x01, 'a',
+	0x00, 0x00 };
+
+Test(codec_decode, unsubscribe_empty_filter_MQTT_4_7_3_1)
+{
+	expect_err(0xA2, unsubscribe_empty_filter,
+	    LEN(unsubscribe_empty_filter), RMQ_V311, RMQ_FROM_CLIENT, PROTOCOL,
+	    "UNSUBSCRIBE with an empty filter");
 }
 
 /* [MQTT-2.2.1-3]: UNSUBSCRIBE needs a non-zero Packet Identifier. */

@@ -76,6 +76,27 @@ def unsupported_protocol_level(b):
     assert r.closed()
 
 
+def mqisdp_level_0(b):
+    # [MQTT-3.1.2-2]: a level not spoken under a known name, even 0, gets
+    # return code 0x01 before the close.
+    r = Raw(b)
+    r.send(packet(0x10, string("MQIsdp") + bytes([0, 2, 0, 60]) +
+                  string("x")))
+    first, body = r.recv_packet()
+    assert first == 0x20 and body == bytes([0, 1]), body
+    assert r.closed()
+
+
+def connack_larger_than_client_maximum(b):
+    # [MQTT-3.1.2-24]: a 5.0 client whose Maximum Packet Size (8) cannot
+    # hold the CONNACK gets none; the connection closes.
+    r = Raw(b)
+    r.send(packet(0x10, string("MQTT") + bytes([5, 2, 0, 60]) +
+                  varint(5) + bytes([0x27, 0, 0, 0, 8]) + string("tiny")))
+    assert r.recv_packet() is None
+    r.close()
+
+
 def unknown_protocol_name(b):
     # [MQTT-3.1.2-1]: not MQTT: the connection is closed, and not answered
     # as if it were MQTT 5.0 (the level byte says 5).
@@ -230,7 +251,8 @@ def max_keepalive(_):
 run([connect_v311, connect_v31_with_mosquitto_clients,
      connect_v5_connack_properties, v5_empty_client_id_gets_assigned_one,
      v311_empty_id_without_clean_session_refused, v31_long_client_id_refused,
-     unsupported_protocol_level, unknown_protocol_name,
+     unsupported_protocol_level, mqisdp_level_0,
+     connack_larger_than_client_maximum, unknown_protocol_name,
      first_packet_must_be_connect, second_connect_is_a_protocol_error,
      connect_reserved_flag, malformed_packet_closes_only_that_connection,
      connect_timeout, ping, keep_alive_timeout,

@@ -68,6 +68,23 @@ def invalid_filter_refused_alone(b):
     r5.close()
 
 
+def empty_filter_in_unsubscribe(b):
+    # [MQTT-4.7.3-1]: a Topic Filter is at least one character: no
+    # UNSUBACK; 3.1.1 closes, 5.0 hears DISCONNECT 0x82 first.
+    r = Raw(b)
+    r.send(connect_packet("euf", version=4))
+    assert r.recv_packet()[0] == 0x20
+    r.send(packet(0xA2, b"\x00\x01" + string("")))
+    assert r.closed()
+    r5 = Raw(b)
+    r5.send(connect_packet("euf5", version=5))
+    assert r5.recv_packet()[0] == 0x20
+    r5.send(packet(0xA2, b"\x00\x01\x00" + string("")))
+    first, body = r5.recv_packet()
+    assert first == 0xE0 and body[0] == 0x82, (first, body)
+    assert r5.closed()
+
+
 def overlapping_subscriptions_one_copy_highest_qos(b):
     # One copy at the highest granted QoS, with every Subscription
     # Identifier (3.3.4).
@@ -152,5 +169,6 @@ def shared_groups_each_take_turns(b):
 
 run([wildcards, dollar_topics_not_matched_by_leading_wildcards,
      unsubscribe_stops_delivery, invalid_filter_refused_alone,
+     empty_filter_in_unsubscribe,
      overlapping_subscriptions_one_copy_highest_qos, no_local,
      shared_subscription_splits_messages, shared_groups_each_take_turns])

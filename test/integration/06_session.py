@@ -42,6 +42,43 @@ def clean_session_discards(b):
     p.close()
 
 
+def clean_session_taken_over_is_not_resumed(b):
+    # [MQTT-3.1.2-6]: a clean session ends with its connection, also when
+    # a persistent connection of the same id takes it over: Session
+    # Present 0, and none of its subscriptions.
+    a = Client(b, "cto", clean=True)
+    a.subscribe("cto/t", 1)
+    n = Client(b, "cto", clean=False)
+    assert n.connack[0]["session present"] == 0
+    a.wait(lambda: a.disconnects, "the old connection closed")
+    p = Client(b, "cto-p")
+    p.publish("cto/t", b"x", qos=1)
+    assert n.quiet(0.3) == []
+    n.close()
+    p.close()
+    a.close()
+
+
+def wrong_acknowledgement_is_a_protocol_error(b):
+    # 5.0 4.13.1: a PUBREC for a QoS 1 message in flight is a Protocol
+    # Error: DISCONNECT 0x82, then the close.
+    r = Raw(b)
+    r.send(connect_packet("wack", version=5))
+    assert r.recv_packet()[0] == 0x20
+    r.send(packet(0x82, b"\x00\x01\x00" + string("wack/t") + b"\x01"))
+    assert r.recv_packet() == (0x90, b"\x00\x01\x00\x01")
+    p = Client(b, "wack-p")
+    p.publish("wack/t", b"x", qos=1)
+    first, body = r.recv_packet()
+    assert first == 0x32, first
+    pid = body[2 + len("wack/t"):4 + len("wack/t")]
+    r.send(packet(0x50, pid))
+    first, body = r.recv_packet()
+    assert first == 0xE0 and body[0] == 0x82, (first, body)
+    assert r.closed()
+    p.close()
+
+
 def unacknowledged_resent_with_dup(b):
     # [MQTT-4.4.0-1]: a raw subscriber that never acks gets the message
     # again with DUP set and the same packet id after reconnecting.
@@ -108,5 +145,7 @@ def takeover_on_every_worker(b):
 
 
 run([persistent_session_queues_while_offline, clean_session_discards,
+     clean_session_taken_over_is_not_resumed,
+     wrong_acknowledgement_is_a_protocol_error,
      unacknowledged_resent_with_dup, v5_session_expiry,
      takeover_on_every_worker])

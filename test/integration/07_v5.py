@@ -170,6 +170,26 @@ def client_maximum_packet_size(b):
     p.close()
 
 
+def client_maximum_packet_size_is_exact(b):
+    # [MQTT-3.1.2-24]: measured on the packet itself.  To this client a
+    # QoS 0 message on "mx" (2 + 4 + 1 bytes of header, topic and
+    # properties) with 33 bytes of payload is 40 bytes, its maximum:
+    # delivered; with 34 it is discarded [MQTT-3.1.2-25].
+    r = Raw(b)
+    r.send(packet(0x10, string("MQTT") + bytes([5, 2, 0, 60]) +
+                  varint(5) + bytes([0x27, 0, 0, 0, 40]) + string("mx")))
+    assert r.recv_packet()[0] == 0x20
+    r.send(packet(0x82, b"\x00\x01\x00" + string("mx") + b"\x00"))
+    assert r.recv_packet() == (0x90, b"\x00\x01\x00\x00")
+    p = Client(b, "mx-p")
+    p.publish("mx", b"y" * 34, qos=1)
+    p.publish("mx", b"z" * 33, qos=1)
+    first, body = r.recv_packet()
+    assert first == 0x30 and body == string("mx") + b"\x00" + b"z" * 33, body
+    r.close()
+    p.close()
+
+
 def puback_says_no_matching_subscribers(b):
     # 3.4.2.1: 0x10 when nobody was subscribed.
     r = Raw(b)
@@ -197,4 +217,5 @@ run([properties_pass_through, v5_to_v311_drops_properties,
      inbound_topic_alias, outbound_topic_alias, aliases_are_per_connection,
      unknown_alias_is_a_protocol_error,
      message_expiry_counts_down, client_maximum_packet_size,
+     client_maximum_packet_size_is_exact,
      puback_says_no_matching_subscribers, subscription_identifier])

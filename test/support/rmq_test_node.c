@@ -4,6 +4,7 @@
 
 #include <urcu-qsbr.h>
 
+#include "codec.h"
 #include "log.h"
 #include "registry.h"
 #include "rmq_test.h"
@@ -114,4 +115,65 @@ struct rmq_session *
 rmq_test_session_of(struct rmq_fake_client *c)
 {
 	return c->conn ? ((struct rmq_conn *)c->conn)->data : NULL;
+}
+
+void
+rmq_test_send_packet(struct rmq_fake_client *c, const struct rmq_packet *pkt,
+    uint8_t version)
+{
+	uint8_t buf[1024];
+	long n = rmq_codec_encode(pkt, version, buf, sizeof(buf));
+	cr_assert_gt(n, 0, "packet type %u not encoded at version %u",
+	    pkt->type, version);
+	rmq_fake_send(c, buf, (size_t)n);
+}
+
+struct rmq_fake_client *
+rmq_test_connect(unsigned worker, uint8_t version, const char *id, int clean,
+    int *present)
+{
+	struct rmq_fake_client *c = rmq_test_client(worker);
+	struct rmq_packet p = { .type = RMQ_CONNECT };
+	p.connect.version = version;
+	p.connect.clean = (uint8_t)clean;
+	p.connect.client_id = rmq_test_str(id);
+	rmq_test_send_packet(c, &p, version);
+	uint8_t ack[256];
+	size_t n = rmq_test_next_packet(c, ack, sizeof(ack));
+	char hex[3 * 8 + 1];
+	cr_assert(n >= 4 && ack[0] == 0x20 && ack[3] == 0, "CONNACK for %s: %s",
+	    id, rmq_test_hex(ack, n < 8 ? n : 8, hex));
+	if (present)
+		*present = ack[2] & 1;
+	return c;
+}
+
+void
+rmq_test_subscribe(struct rmq_fake_client *c, uint8_t version,
+    const char *filter, uint8_t qos, uint8_t granted)
+{
+	struct rmq_sub_entry e = { .filter = rmq_test_str(filter), .qos = qos };
+	struct rmq_packet p = { .type = RMQ_SUBSCRIBE, .flags = 2 };
+	p.subscribe.packet_id = 1;
+	p.subscribe.count = 1;
+	p.subscribe.entries = &e;
+	rmq_test_send_packet(c, &p, version);
+	const uint8_t v5[] = { 0x90, 4, 0, 1, 0, granted },
+		      v3[] = { 0x90, 3, 0, 1, granted };
+	if (version == RMQ_V5)
+		rmq_test_expect(c, v5, sizeof(v5), __FILE__, __LINE__);
+	else
+		rmq_test_expect(c, v3, sizeof(v3), __FILE__, __LINE__);
+}
+
+void
+rmq_test_publish(struct rmq_fake_client *c, uint8_t version, const char *topic,
+    const char *payload, uint8_t qos, uint16_t pid)
+{
+	struct rmq_packet p = { .type = RMQ_PUBLISH };
+	p.publish.qos = qos;
+	p.publish.packet_id = pid;
+	p.publish.topic = rmq_test_str(topic);
+	p.publish.payload = rmq_test_str(payload);
+	rmq_test_send_packet(c, &p, version);
 }

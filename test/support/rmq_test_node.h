@@ -49,6 +49,27 @@ rmq_test_expect_closed(struct rmq_fake_client *c, const char *file, int line);
 size_t
 rmq_test_next_packet(struct rmq_fake_client *c, uint8_t *buf, size_t cap);
 
+/* Send pkt encoded at `version`. */
+void rmq_test_send_packet(struct rmq_fake_client *c,
+    const struct rmq_packet *pkt, uint8_t version);
+
+/* A client of `version` on worker `worker` that connects as `id` (clean
+ * start or clean session as `clean`, no keep alive, no properties) and
+ * is accepted; returns it, with the CONNACK's Session Present in
+ * *present when present is not NULL. */
+struct rmq_fake_client *rmq_test_connect(unsigned worker, uint8_t version,
+    const char *id, int clean, int *present);
+
+/* SUBSCRIBE to one filter at qos (packet id 1); the SUBACK must grant
+ * `granted`. */
+void rmq_test_subscribe(struct rmq_fake_client *c, uint8_t version,
+    const char *filter, uint8_t qos, uint8_t granted);
+
+/* PUBLISH payload on topic at qos with packet id pid (no properties);
+ * its acknowledgement is left for the caller to check. */
+void rmq_test_publish(struct rmq_fake_client *c, uint8_t version,
+    const char *topic, const char *payload, uint8_t qos, uint16_t pid);
+
 /* The session a client's connection belongs to now, or NULL. */
 struct rmq_session *rmq_test_session_of(struct rmq_fake_client *c);
 

@@ -105,3 +105,52 @@ Test(connect, peer_hangup_ends_the_session)
 	/* A clean session ends with its connection. */
 	cr_assert_eq(w->table_used - w->nfree, 0);
 }
+
+Test(connect, mqisdp_level_0_gets_return_code_1)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	/* [MQTT-3.1.2-2]: a level the server does not speak, under a
+	 * protocol name it knows (MQIsdp, level 0), is answered with
+	 * return code 0x01, then the connection closes. */
+	RMQ_SEND(c, 0x10, 15, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 0, 0x02, 0,
+	    60, 0, 1, 'a');
+	RMQ_EXPECT(c, 0x20, 0x02, 0x00, 0x01);
+	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(connect, unknown_protocol_name_closes_without_connack)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	/* [MQTT-3.1.2-1]: "MQTX" is not MQTT: no CONNACK. */
+	RMQ_SEND(c, 0x10, 13, 0, 4, 'M', 'Q', 'T', 'X', 4, 0x02, 0, 60, 0, 1,
+	    'a');
+	RMQ_EXPECT_CLOSED(c);
+}
+
+/* A 5.0 CONNECT, id "m", whose Maximum Packet Size is `max`. */
+static struct rmq_fake_client *
+connect_max_packet(uint8_t max)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	const uint8_t p[] = { 0x10, 19, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 0,
+		5, 0x27, 0, 0, 0, max, 0, 1, 'm' };
+	rmq_fake_send(c, p, sizeof(p));
+	return c;
+}
+
+Test(connect, connack_larger_than_the_client_accepts_is_not_sent)
+{
+	/* [MQTT-3.1.2-24]: the server sends nothing larger than the
+	 * client's Maximum Packet Size, the CONNACK included (16 bytes
+	 * here): with 15 the connection closes without one. */
+	struct rmq_fake_client *c = connect_max_packet(15);
+	RMQ_EXPECT_CLOSED(c);
+	cr_assert_eq(rmq_workers_sum(&rmq_test_node,
+			 RMQ_STAT(refused[RMQ_RC_PACKET_TOO_LARGE])),
+	    1);
+	/* Exactly the CONNACK's size is enough. */
+	c = connect_max_packet(16);
+	RMQ_EXPECT(c, 0x20, 14, 0x00, 0x00, 11, 0x21, 0x00, 0x80, 0x22, 0x00,
+	    0x40, 0x27, 0x01, 0x00, 0x00, 0x00);
+	cr_assert_not(c->closed);
+}

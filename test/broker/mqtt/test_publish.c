@@ -1,0 +1,100 @@
+/* test/broker/mqtt/test_publish.c: broker/mqtt/publish.c on the fake loop
+ * backend: routing to subscribers byte for byte, QoS 2 exactly once from a
+ * publisher, and the client's Maximum Packet Size measured on the packet
+ * each subscriber would get. */
+#include <criterion/criterion.h>
+
+#include "rmq_test_node.h"
+
+static void
+setup(void)
+{
+	rmq_test_node_start(2, NULL);
+}
+
+static void
+teardown(void)
+{
+	rmq_test_node_stop();
+}
+
+TestSuite(publish, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(publish, qos0_reaches_subscribers_on_both_workers)
+{
+	struct rmq_fake_client *s0 =
+				   rmq_test_connect(0, RMQ_V311, "s0", 1, NULL),
+			       *s1 = rmq_test_connect(1, RMQ_V5, "s1", 1, NULL),
+			       *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	rmq_test_subscribe(s0, RMQ_V311, "a/+", 0, 0);
+	rmq_test_subscribe(s1, RMQ_V5, "a/#", 0, 0);
+	rmq_test_publish(p, RMQ_V311, "a/b", "hi", 0, 0);
+	RMQ_EXPECT(s0, 0x30, 7, 0, 3, 'a', '/', 'b', 'h', 'i');
+	RMQ_EXPECT(s1, 0x30, 8, 0, 3, 'a', '/', 'b', 0, 'h', 'i');
+	RMQ_EXPECT_NOTHING(p);
+}
+
+Test(publish, qos2_from_a_publisher_is_delivered_once)
+{
+	struct rmq_fake_client *s = rmq_test_connect(1, RMQ_V311, "s", 1, NULL),
+			       *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "t", 0, 0);
+	rmq_test_publish(p, RMQ_V311, "t", "x", 2, 5);
+	RMQ_EXPECT(p, 0x50, 2, 0, 5); /* PUBREC */
+	RMQ_EXPECT(s, 0x30, 4, 0, 1, 't', 'x');
+	/* The same id again before PUBREL, DUP set: acknowledged, not
+	 * delivered twice [MQTT-4.3.3-10]. */
+	RMQ_SEND(p, 0x3C, 6, 0, 1, 't', 0, 5, 'x');
+	RMQ_EXPECT(p, 0x50, 2, 0, 5);
+	RMQ_EXPECT_NOTHING(s);
+	RMQ_SEND(p, 0x62, 2, 0, 5); /* PUBREL */
+	RMQ_EXPECT(p, 0x70, 2, 0, 5); /* PUBCOMP */
+	/* Released: the id is new again. */
+	rmq_test_publish(p, RMQ_V311, "t", "y", 2, 5);
+	RMQ_EXPECT(p, 0x50, 2, 0, 5);
+	RMQ_EXPECT(s, 0x30, 4, 0, 1, 't', 'y');
+}
+
+/* A 5.0 subscriber "s" to "t" at QoS 0 whose Maximum Packet Size is 16. */
+static struct rmq_fake_client *
+small_subscriber(void)
+{
+	struct rmq_fake_client *s = rmq_test_client(0);
+	RMQ_SEND(s, 0x10, 19, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 0, 5, 0x27,
+	    0, 0, 0, 16, 0, 1, 's');
+	uint8_t ack[64];
+	cr_assert_gt(rmq_test_next_packet(s, ack, sizeof(ack)), 0);
+	rmq_test_subscribe(s, RMQ_V5, "t", 0, 0);
+	return s;
+}
+
+Test(publish, packet_of_exactly_the_client_maximum_is_delivered)
+{
+	struct rmq_fake_client *s = small_subscriber(),
+			       *p = rmq_test_connect(1, RMQ_V311, "p", 1, NULL);
+	/* To s: 2 bytes of fixed header, 3 of topic, 1 of properties and
+	 * 10 of payload: 16, its maximum [MQTT-3.1.2-24]. */
+	rmq_test_publish(p, RMQ_V311, "t", "0123456789", 0, 0);
+	RMQ_EXPECT(s, 0x30, 14, 0, 1, 't', 0, '0', '1', '2', '3', '4', '5', '6',
+	    '7', '8', '9');
+	cr_assert_eq(rmq_workers_sum(&rmq_test_node,
+			 RMQ_STAT(dropped_too_large)),
+	    0);
+}
+
+Test(publish, packet_over_the_client_maximum_is_discarded)
+{
+	struct rmq_fake_client *s = small_subscriber(),
+			       *p = rmq_test_connect(1, RMQ_V311, "p", 1, NULL);
+	/* One byte more: discarded for s as if sent [MQTT-3.1.2-25],
+	 * counted, and the connection stays. */
+	rmq_test_publish(p, RMQ_V311, "t", "0123456789A", 0, 0);
+	RMQ_EXPECT_NOTHING(s);
+	cr_assert_not(s->closed);
+	cr_assert_eq(rmq_workers_sum(&rmq_test_node,
+			 RMQ_STAT(dropped_too_large)),
+	    1);
+	/* What fits after it still goes. */
+	rmq_test_publish(p, RMQ_V311, "t", "ok", 0, 0);
+	RMQ_EXPECT(s, 0x30, 6, 0, 1, 't', 0, 'o', 'k');
+}

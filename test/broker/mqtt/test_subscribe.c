@@ -1,0 +1,71 @@
+/* test/broker/mqtt/test_subscribe.c: broker/mqtt/subscribe.c on the fake
+ * loop backend: SUBACK and UNSUBACK byte for byte, retained messages on
+ * subscription, and an empty topic filter in UNSUBSCRIBE. */
+#include <criterion/criterion.h>
+
+#include "rmq_test_node.h"
+
+static void
+setup(void)
+{
+	rmq_test_node_start(1, NULL);
+}
+
+static void
+teardown(void)
+{
+	rmq_test_node_stop();
+}
+
+TestSuite(subscribe, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(subscribe, suback_grants_per_filter)
+{
+	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V311, "c", 1, NULL);
+	/* Two filters, QoS 1 and a filter with '#' not last: granted 1,
+	 * refused 0x80 [MQTT-3.9.3-1]. */
+	RMQ_SEND(c, 0x82, 12, 0, 9, 0, 1, 'a', 1, 0, 3, 'a', '#', 'b', 0);
+	RMQ_EXPECT(c, 0x90, 4, 0, 9, 0x01, 0x80);
+}
+
+Test(subscribe, unsuback_tells_whether_the_subscription_existed)
+{
+	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V5, "c", 1, NULL);
+	rmq_test_subscribe(c, RMQ_V5, "a", 1, 1);
+	/* UNSUBSCRIBE "a" and "b": 0x00, then 0x11 No subscription
+	 * existed. */
+	RMQ_SEND(c, 0xA2, 9, 0, 2, 0, 0, 1, 'a', 0, 1, 'b');
+	RMQ_EXPECT(c, 0xB0, 5, 0, 2, 0, 0x00, 0x11);
+}
+
+Test(subscribe, retained_message_follows_the_suback)
+{
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL),
+			       *c = rmq_test_connect(0, RMQ_V311, "c", 1, NULL);
+	RMQ_SEND(p, 0x31, 4, 0, 1, 'r', 'v'); /* retained, QoS 0 */
+	RMQ_EXPECT_NOTHING(p);
+	rmq_test_subscribe(c, RMQ_V311, "r", 0, 0);
+	/* [MQTT-3.3.1-6]: retain flag set on a retained message sent for
+	 * a new subscription. */
+	RMQ_EXPECT(c, 0x31, 4, 0, 1, 'r', 'v');
+}
+
+Test(subscribe, empty_filter_in_unsubscribe_closes_v311)
+{
+	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V311, "c", 1, NULL);
+	/* [MQTT-4.7.3-1]: a Topic Filter is at least one character; no
+	 * UNSUBACK, the connection closes. */
+	RMQ_SEND(c, 0xA2, 4, 0, 1, 0, 0);
+	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(subscribe, empty_filter_in_unsubscribe_is_a_protocol_error_v5)
+{
+	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V5, "c", 1, NULL);
+	RMQ_SEND(c, 0xA2, 5, 0, 1, 0, 0, 0);
+	uint8_t d[64];
+	size_t n = rmq_test_next_packet(c, d, sizeof(d));
+	cr_assert(n >= 3 && d[0] == 0xE0 && d[2] == RMQ_RC_PROTOCOL_ERROR,
+	    "DISCONNECT 0x82, got %zu bytes starting 0x%02x", n, d[0]);
+	RMQ_EXPECT_CLOSED(c);
+}
