@@ -132,6 +132,7 @@ enum config_field {
 	F_SYS_INTERVAL,
 	F_MAX_KEEPALIVE,
 	F_SHUTDOWN_GRACE,
+	F_MAX_QOS,
 };
 
 static const struct {
@@ -153,6 +154,7 @@ static const struct {
 	{ "sys_interval", F_SYS_INTERVAL, 0, 86400, 0 },
 	{ "max_keepalive", F_MAX_KEEPALIVE, 0, 65535, 0 },
 	{ "shutdown_grace", F_SHUTDOWN_GRACE, 0, 3600, 0 },
+	{ "max_qos", F_MAX_QOS, 0, 2, 0 },
 };
 
 static void
@@ -185,6 +187,7 @@ config_set_number(struct rmq_config *cfg, enum config_field f, long long v,
 	case F_SHUTDOWN_GRACE:
 		cfg->shutdown_grace_ms = (uint32_t)v * 1000u;
 		break;
+	case F_MAX_QOS: cfg->max_qos = (uint8_t)v; break;
 	}
 }
 

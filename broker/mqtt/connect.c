@@ -180,6 +180,13 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		connect_refuse(s, RMQ_RC_BAD_AUTHENTICATION_METHOD, 0);
 		return;
 	}
+	if (c->will && c->will_qos > cfg->max_qos) {
+		/* A will of a QoS the server does not take [MQTT-3.2.2-12]:
+		 * 5.0 0x9B; 3.x has no such code and is not authorized. */
+		connect_refuse(s, RMQ_RC_QOS_NOT_SUPPORTED,
+		    RMQ_V3_REFUSED_NOT_AUTHORIZED);
+		return;
+	}
 	/* max_keepalive: a 5.0 client is told the server's keep alive; a 3.x
 	 * client cannot be, and is refused as Mosquitto does. */
 	uint16_t keepalive = c->keepalive;
@@ -249,6 +256,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	 * reload changes later. */
 	s->receive_max = cfg->receive_maximum;
 	s->retain_ok = (uint8_t)(cfg->retain_available != 0);
+	s->max_qos = cfg->max_qos;
 	if (c->version == RMQ_V5) {
 		/* An absent property decodes as 0, which is its default
 		 * here but for Receive Maximum's (3.1.2.11.3). */
@@ -298,6 +306,11 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		RMQ_PROP_SET(pp, RMQ_PROP_MAXIMUM_PACKET_SIZE);
 		pp->topic_alias_max = cfg->topic_alias_max;
 		RMQ_PROP_SET(pp, RMQ_PROP_TOPIC_ALIAS_MAXIMUM);
+		if (cfg->max_qos < 2) {
+			/* [MQTT-3.2.2-9] */
+			pp->max_qos = cfg->max_qos;
+			RMQ_PROP_SET(pp, RMQ_PROP_MAXIMUM_QOS);
+		}
 		if (!cfg->retain_available) {
 			pp->retain_available = 0;
 			RMQ_PROP_SET(pp, RMQ_PROP_RETAIN_AVAILABLE);

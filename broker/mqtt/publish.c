@@ -200,6 +200,15 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 		rmq_session_disconnect(s, RMQ_RC_RETAIN_NOT_SUPPORTED);
 		return;
 	}
+	if (pub->qos > s->max_qos) {
+		/* Above the Maximum QoS the CONNACK gave (max_qos): 5.0
+		 * DISCONNECT 0x9B [MQTT-3.2.2-11]; a 3.x client, which could
+		 * not be told, is closed as Mosquitto does. */
+		struct rmq_codec_err err = { RMQ_RC_QOS_NOT_SUPPORTED,
+			"PUBLISH above the server's Maximum QoS" };
+		rmq_session_refuse(s, p, &err);
+		return;
+	}
 	/* $SYS/ belongs to the server: a client's PUBLISH there is
 	 * acknowledged (5.0: Not authorized) and dropped. */
 	if (pub->topic.len >= 4 && memcmp(pub->topic.p, "$SYS", 4) == 0 &&

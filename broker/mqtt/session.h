@@ -138,7 +138,13 @@ struct rmq_session {
 	uint8_t registered; /* client_id is ours in the registry */
 	uint8_t handed_off; /* the connection went to another worker */
 	uint8_t retain_ok; /* retain_available when this client connected */
+	uint8_t max_qos; /* max_qos when this client connected */
 };
+
+/* docs/benchmarks.md counts an idle connection's memory with this size;
+ * a field added must take the place of padding or of another. */
+_Static_assert(sizeof(struct rmq_session) == 256,
+    "struct rmq_session is 256 bytes");
 
 /* What few sessions use, allocated the first time it is needed, so that
  * an idle connection stays small (docs/benchmarks.md). */

@@ -105,6 +105,10 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 			codes[i++] = failure;
 			continue;
 		}
+		/* Granted at most the server's Maximum QoS; the request is
+		 * still accepted [MQTT-3.2.2-12]. */
+		if (e.qos > s->max_qos)
+			e.qos = s->max_qos;
 		struct rmq_sub opt = {
 			.owner = s->key,
 			.subid = subid,

@@ -46,6 +46,7 @@ struct rmq_config {
 	uint32_t connect_timeout_ms;
 	uint32_t max_session_expiry; /* seconds */
 	int retain_available;
+	uint8_t max_qos; /* highest QoS clients may publish (5.0 Maximum QoS) */
 	int allow_zero_length_clientid;
 	struct rmq_listen_addr admin; /* port 0: no admin listener */
 	uint32_t sys_interval; /* seconds; 0: no $SYS topics */

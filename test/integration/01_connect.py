@@ -97,6 +97,24 @@ def connack_larger_than_client_maximum(b):
     r.close()
 
 
+def max_qos(_):
+    # max_qos 1 (Mosquitto's key): a 5.0 client is told Maximum QoS 1; its
+    # QoS 2 PUBLISH gets DISCONNECT 0x9B; a SUBSCRIBE at 2 is granted 1.
+    b = Broker("-c", conf_file("max_qos 1\n"))
+    try:
+        c = Client(b, "mq5", version=paho.MQTTv5)
+        _, rc, p = c.connack
+        assert rc == 0 and p.MaximumQoS == 1, p
+        s = Client(b, "mq3")
+        granted = s.subscribe("mq/t", 2)
+        assert list(granted) == [1], granted
+        c.c.publish("mq/t", b"x", qos=2)
+        c.wait(lambda: 0x9B in c.disconnects, "DISCONNECT 0x9B")
+        s.close()
+    finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
 def unknown_protocol_name(b):
     # [MQTT-3.1.2-1]: not MQTT: the connection is closed, and not answered
     # as if it were MQTT 5.0 (the level byte says 5).
@@ -252,7 +270,7 @@ run([connect_v311, connect_v31_with_mosquitto_clients,
      connect_v5_connack_properties, v5_empty_client_id_gets_assigned_one,
      v311_empty_id_without_clean_session_refused, v31_long_client_id_refused,
      unsupported_protocol_level, mqisdp_level_0,
-     connack_larger_than_client_maximum, unknown_protocol_name,
+     connack_larger_than_client_maximum, max_qos, unknown_protocol_name,
      first_packet_must_be_connect, second_connect_is_a_protocol_error,
      connect_reserved_flag, malformed_packet_closes_only_that_connection,
      connect_timeout, ping, keep_alive_timeout,

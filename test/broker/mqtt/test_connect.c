@@ -154,3 +154,56 @@ Test(connect, connack_larger_than_the_client_accepts_is_not_sent)
 	    0x40, 0x27, 0x01, 0x00, 0x00, 0x00);
 	cr_assert_not(c->closed);
 }
+
+static void
+max_qos_1(struct rmq_config *cfg)
+{
+	cfg->max_qos = 1;
+}
+
+static void
+setup_max_qos_1(void)
+{
+	rmq_test_node_start(1, max_qos_1);
+}
+
+TestSuite(connect_max_qos, .init = setup_max_qos_1, .fini = teardown,
+    .timeout = 30);
+
+Test(connect_max_qos, is_told_in_the_connack)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	RMQ_SEND(c, 0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 0, 0, 0, 1,
+	    'q');
+	/* [MQTT-3.2.2-9]: Maximum QoS 1 (0x24) among the properties. */
+	RMQ_EXPECT(c, 0x20, 16, 0x00, 0x00, 13, 0x21, 0x00, 0x80, 0x22, 0x00,
+	    0x40, 0x24, 0x01, 0x27, 0x01, 0x00, 0x00, 0x00);
+	/* A QoS 2 PUBLISH above it: DISCONNECT 0x9B [MQTT-3.2.2-11]. */
+	RMQ_SEND(c, 0x34, 8, 0, 1, 't', 0, 1, 0, 'x', 'y');
+	uint8_t d[64];
+	size_t n = rmq_test_next_packet(c, d, sizeof(d));
+	cr_assert(n >= 3 && d[0] == 0xE0 && d[2] == RMQ_RC_QOS_NOT_SUPPORTED,
+	    "DISCONNECT 0x9B, got %zu bytes starting 0x%02x", n, d[0]);
+	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(connect_max_qos, will_above_it_is_refused)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	/* 5.0, will QoS 2 (flags 0x16), will topic "w", payload "x". */
+	RMQ_SEND(c, 0x10, 21, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x16, 0, 0, 0, 0, 1,
+	    'q', 0, 0, 1, 'w', 0, 1, 'x');
+	uint8_t a[64];
+	size_t n = rmq_test_next_packet(c, a, sizeof(a));
+	/* [MQTT-3.2.2-12]: CONNACK 0x9B, then close. */
+	cr_assert(n >= 4 && a[0] == 0x20 && a[3] == RMQ_RC_QOS_NOT_SUPPORTED,
+	    "CONNACK 0x9B, got %zu bytes", n);
+	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(connect_max_qos, subscription_above_it_is_granted_it)
+{
+	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V311, "q", 1, NULL);
+	/* [MQTT-3.2.2-12]: the SUBSCRIBE is accepted, at QoS 1. */
+	rmq_test_subscribe(c, RMQ_V311, "t", 2, 1);
+}
