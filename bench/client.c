@@ -288,9 +288,7 @@ bench_conn_start(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 		int e = errno;
 		if (e == EMFILE || e == ENFILE)
 			bench_conn_fail(L, c, &L->st.fd_limit,
-			    "socket(): %s: the file descriptor limit "
-			    "(RLIMIT_NOFILE soft %llu, hard %llu) stops the "
-			    "run here",
+			    "socket(): %s: the file descriptor limit (RLIMIT_NOFILE soft %llu, hard %llu) stops the run here",
 			    strerror(e), (unsigned long long)run->fd_soft,
 			    (unsigned long long)run->fd_hard);
 		else
@@ -319,13 +317,11 @@ bench_conn_start(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 		int e = errno;
 		if (e == ECONNREFUSED)
 			bench_conn_fail(L, c, &L->st.refused,
-			    "connection refused by %s (is the broker "
-			    "running?)",
+			    "connection refused by %s (is the broker running?)",
 			    a->name);
 		else if (e == EADDRNOTAVAIL)
 			bench_conn_fail(L, c, &L->st.other_errors,
-			    "connect to %s: %s (local ports exhausted: add "
-			    "source addresses with --ifaddr)",
+			    "connect to %s: %s (local ports exhausted: add source addresses with --ifaddr)",
 			    a->name, strerror(e));
 		else
 			bench_conn_fail(L, c, &L->st.other_errors,
@@ -510,8 +506,7 @@ bench_on_packet(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 			    : rc < 6 ? bench_v3_connack[rc]
 				     : NULL;
 			bench_conn_fail(L, c, &L->st.connack_refused,
-			    "CONNACK from %s refused the connection: %s "
-			    "(0x%02x)",
+			    "CONNACK from %s refused the connection: %s (0x%02x)",
 			    bench_host_name(L, c), name ? name : "unknown code",
 			    rc);
 			return -1;
@@ -885,8 +880,7 @@ bench_scan(struct rmq_bench_loop *L, uint64_t now)
 		    c->state == RMQ_CS_SUBSCRIBE) {
 			if (now - c->t0 > tmo)
 				bench_conn_fail(L, c, &L->st.timeouts,
-				    "timed out after %g s waiting for %s from "
-				    "%s",
+				    "timed out after %g s waiting for %s from %s",
 				    cfg->connect_timeout_s,
 				    bench_waiting_for(c->state),
 				    bench_host_name(L, c));
@@ -1091,8 +1085,7 @@ bench_conn_setup(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 		int rc = bench_make_template(L, c);
 		if (rc != 0) {
 			bench_errorf(L,
-			    "cannot encode a PUBLISH of %u bytes "
-			    "on '%s' at MQTT level %u",
+			    "cannot encode a PUBLISH of %u bytes on '%s' at MQTT level %u",
 			    cfg->size, c->topic, cfg->version);
 			return rc;
 		}

@@ -396,8 +396,7 @@ bench_verify(struct rmq_index *ix, const struct bench_pool *p, const char *cls)
 		    bench_count, &counted);
 		if (v != t->expect || counted != t->expect) {
 			fprintf(stderr,
-			    "ringmq-index-bench: self-check failed (%s): %.*s "
-			    "matched %zu subscriptions (visited %" PRIu64
+			    "ringmq-index-bench: self-check failed (%s): %.*s matched %zu subscriptions (visited %" PRIu64
 			    "), the shape implies %" PRIu64 "\n",
 			    cls, (int)t->len, p->buf + t->off, v, counted,
 			    t->expect);
@@ -451,9 +450,9 @@ bench_check_run(const struct bench_run *r, const char *cls)
 	if (r->visited == r->want && r->counted == r->want)
 		return 0;
 	fprintf(stderr,
-	    "ringmq-index-bench: self-check failed (%s, timed loop): "
-	    "%" PRIu64 " matches returned, %" PRIu64 " visited, the shape "
-	    "implies %" PRIu64 "\n",
+	    "ringmq-index-bench: self-check failed (%s, timed loop): %" PRIu64
+	    " matches returned, %" PRIu64 " visited, the shape implies %" PRIu64
+	    "\n",
 	    cls, r->visited, r->counted, r->want);
 	return -1;
 }
@@ -486,8 +485,7 @@ bench_class_run(struct rmq_index *ix, const struct bench_pool *p,
 		int rc = pthread_create(&tid[t], NULL, bench_reader, &run[t]);
 		if (rc != 0) {
 			fprintf(stderr,
-			    "ringmq-index-bench: pthread_create: "
-			    "%s\n",
+			    "ringmq-index-bench: pthread_create: %s\n",
 			    strerror(rc));
 			exit(1);
 		}
@@ -516,25 +514,20 @@ bench_class_run(struct rmq_index *ix, const struct bench_pool *p,
 static void
 bench_usage(FILE *f)
 {
-	fputs("usage: ringmq-index-bench [options]\n"
-	      "  --subs N       subscriptions in the index (1000000)\n"
-	      "  --wild F       fraction of them that are wildcard filters, "
-	      "0 to 0.9 (0.1)\n"
-	      "  --lookups N    timed lookups per class and per thread "
-	      "(500000)\n"
-	      "  --threads N    readers of the concurrent run, 1 to 64 (2)\n"
-	      "  --seed N       random seed of order and topics (1)\n"
-	      "  --one-filter N instead: N owners subscribe to one filter, "
-	      "then leave;\n"
-	      "                 the cost of an add and a remove at that size\n"
-	      "  --one-group N  the same for N members of one shared group "
-	      "($share/...),\n"
-	      "                 whose lookups take one member each, in turn\n"
-	      "  --json         one JSON object on stdout instead of the "
-	      "table\n"
-	      "  --help\n"
-	      "Exit status: 0, 1 when the self-check or a resource fails, "
-	      "2 for a bad command line.\n",
+	fputs(
+	    "usage: ringmq-index-bench [options]\n"
+	    "  --subs N       subscriptions in the index (1000000)\n"
+	    "  --wild F       fraction of them that are wildcard filters, 0 to 0.9 (0.1)\n"
+	    "  --lookups N    timed lookups per class and per thread (500000)\n"
+	    "  --threads N    readers of the concurrent run, 1 to 64 (2)\n"
+	    "  --seed N       random seed of order and topics (1)\n"
+	    "  --one-filter N instead: N owners subscribe to one filter, then leave;\n"
+	    "                 the cost of an add and a remove at that size\n"
+	    "  --one-group N  the same for N members of one shared group ($share/...),\n"
+	    "                 whose lookups take one member each, in turn\n"
+	    "  --json         one JSON object on stdout instead of the table\n"
+	    "  --help\n"
+	    "Exit status: 0, 1 when the self-check or a resource fails, 2 for a bad command line.\n",
 	    f);
 }
 
@@ -836,8 +829,8 @@ main(int argc, char **argv)
 	size_t nodes = rmq_index_nodes(ix);
 	if (rmq_index_count(ix) != sh.subs) {
 		fprintf(stderr,
-		    "ringmq-index-bench: self-check failed: the index counts "
-		    "%zu subscriptions, %" PRIu64 " were added\n",
+		    "ringmq-index-bench: self-check failed: the index counts %zu subscriptions, %" PRIu64
+		    " were added\n",
 		    rmq_index_count(ix), sh.subs);
 		return 1;
 	}

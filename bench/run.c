@@ -108,9 +108,7 @@ bench_run_fdlimit(struct rmq_bench_run *run, uint64_t need,
 	res->fd_raised = run->fd_raised;
 	if (need + 32 > rl.rlim_cur)
 		snprintf(res->warning, sizeof(res->warning),
-		    "%llu sockets needed but the file descriptor limit is "
-		    "%llu (hard limit %llu): the run will stop when it is "
-		    "reached",
+		    "%llu sockets needed but the file descriptor limit is %llu (hard limit %llu): the run will stop when it is reached",
 		    (unsigned long long)need, (unsigned long long)rl.rlim_cur,
 		    (unsigned long long)rl.rlim_max);
 }
@@ -177,10 +175,7 @@ bench_run_wait_up(struct rmq_bench_run *run, const char *what, uint64_t want,
 			rmq_bench_now() - failed_at > 3 * NS)) {
 			const char *e = bench_run_loop_error(run);
 			snprintf(res->error, sizeof(res->error),
-			    "%s: %s; %llu of %llu %s up when it stopped "
-			    "(%llu refused, %llu timed out, %llu CONNACK "
-			    "refused, %llu SUBACK refused, %llu at the fd "
-			    "limit)",
+			    "%s: %s; %llu of %llu %s up when it stopped (%llu refused, %llu timed out, %llu CONNACK refused, %llu SUBACK refused, %llu at the fd limit)",
 			    what, e ? e : "connection failed",
 			    (unsigned long long)ok, (unsigned long long)want,
 			    subs ? "subscriptions" : "connections",
@@ -323,8 +318,7 @@ rmq_bench_run_exec(const struct rmq_bench_cfg *cfg,
 	bench_run_fdlimit(run, nclients + run->nloops, res);
 	if (run->fd_raised && !cfg->quiet)
 		fprintf(stderr,
-		    "ringmq-bench: raised the file descriptor soft limit to "
-		    "the hard limit, %llu\n",
+		    "ringmq-bench: raised the file descriptor soft limit to the hard limit, %llu\n",
 		    (unsigned long long)run->fd_soft);
 	if (res->warning[0] && !cfg->quiet)
 		fprintf(stderr, "ringmq-bench: warning: %s\n", res->warning);
@@ -343,8 +337,7 @@ rmq_bench_run_exec(const struct rmq_bench_cfg *cfg,
 	if (cfg->broker_pid > 0 && !b_ok) {
 		rc = -ESRCH;
 		snprintf(res->error, sizeof(res->error),
-		    "--broker-pid %d: cannot read /proc/%d/stat (no such "
-		    "process?)",
+		    "--broker-pid %d: cannot read /proc/%d/stat (no such process?)",
 		    cfg->broker_pid, cfg->broker_pid);
 		goto out_loops;
 	}
@@ -355,8 +348,7 @@ rmq_bench_run_exec(const struct rmq_bench_cfg *cfg,
 			goto out_loops;
 		if (!cfg->tls_cacert && !cfg->quiet)
 			fprintf(stderr,
-			    "ringmq-bench: TLS without --cacert: the server "
-			    "certificate is not verified\n");
+			    "ringmq-bench: TLS without --cacert: the server certificate is not verified\n");
 	}
 	for (unsigned i = 0; i < run->nloops; i++) {
 		rc = rmq_bench_loop_init(&run->loops[i], run, i);
@@ -544,8 +536,7 @@ out_stop:
 	}
 	if (rc == 0 && res->st.behind > 0)
 		snprintf(res->warning, sizeof(res->warning),
-		    "%llu scheduled publishes could not go out on time "
-		    "(window full or socket blocked)",
+		    "%llu scheduled publishes could not go out on time (window full or socket blocked)",
 		    (unsigned long long)res->st.behind);
 	res->completed = rc == 0;
 out_loops:

@@ -383,8 +383,7 @@ bench_apply(struct rmq_bench_cfg *cfg, enum bench_opt id, const char *name,
 	case OPT_VERSION_LEVEL:
 		if (bench_uint(val, 3, 5, &u) != 0)
 			return bench_fail(err, errlen,
-			    "-V takes 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0), "
-			    "not '%s'",
+			    "-V takes 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0), not '%s'",
 			    val);
 		cfg->version = (uint8_t)u;
 		return 0;
@@ -466,14 +465,12 @@ rmq_bench_cfg_parse(struct rmq_bench_cfg *cfg, int argc, char **argv, char *err,
 				return 0;
 			}
 			return bench_fail(err, errlen,
-			    "run needs a scenario: p2p, fanout, fanin, "
-			    "sharedsub or conn");
+			    "run needs a scenario: p2p, fanout, fanin, sharedsub or conn");
 		}
 		scn = rmq_bench_scenario_from(argv[1]);
 		if (scn == RMQ_SCN_NONE)
 			return bench_fail(err, errlen,
-			    "unknown scenario '%s' (p2p, fanout, fanin, "
-			    "sharedsub, conn)",
+			    "unknown scenario '%s' (p2p, fanout, fanin, sharedsub, conn)",
 			    argv[1]);
 		i = 2;
 	} else
@@ -522,15 +519,13 @@ rmq_bench_cfg_parse(struct rmq_bench_cfg *cfg, int argc, char **argv, char *err,
 	if (mode != RMQ_BENCH_CONN && scn != RMQ_SCN_CONN && cfg->size < 20 &&
 	    mode != RMQ_BENCH_SUB)
 		return bench_fail(err, errlen,
-		    "-s %u is too small: the payload carries a 20-byte stamp "
-		    "(publisher, sequence, send time)",
+		    "-s %u is too small: the payload carries a 20-byte stamp (publisher, sequence, send time)",
 		    cfg->size);
 	if (cfg->direct != RMQ_DIRECT_OFF && scn != RMQ_SCN_P2P)
 		return bench_fail(err, errlen, "--direct runs p2p only");
 	if (cfg->direct != RMQ_DIRECT_OFF && cfg->apart)
 		return bench_fail(err, errlen,
-		    "--apart and --direct do not go together (a direct pair "
-		    "is one socket pair in one loop)");
+		    "--apart and --direct do not go together (a direct pair is one socket pair in one loop)");
 	if (cfg->apart && cfg->threads == 1)
 		return bench_fail(err, errlen, "--apart needs -T 2 or more");
 	if (cfg->inflight == 0)
@@ -587,8 +582,7 @@ bench_plan_add(struct rmq_bench_plan *plan, size_t *cap, const char *tmpl,
 	    sizeof(buf) - plen);
 	if (n < 0)
 		return bench_fail(err, errlen,
-		    "bad topic template '%s' (%%i and %%%% only, under 500 "
-		    "bytes)",
+		    "bad topic template '%s' (%%i and %%%% only, under 500 bytes)",
 		    tmpl);
 	size_t len = plen + (size_t)n;
 	if (plan->arena_len + len + 1 > *cap) {

@@ -268,8 +268,7 @@ main(int argc, char **argv)
 				long long n = atoll(t);
 				if (n <= 0 || n > (64ll << 20)) {
 					fprintf(stderr,
-					    "ringmq-sendzc-bench: bad size "
-					    "'%s'\n",
+					    "ringmq-sendzc-bench: bad size '%s'\n",
 					    t);
 					return 2;
 				}
@@ -279,8 +278,7 @@ main(int argc, char **argv)
 			i++;
 		} else {
 			fprintf(stderr,
-			    "usage: ringmq-sendzc-bench [--mib N] "
-			    "[--sizes S,S,...] [--depth D] [--json]\n");
+			    "usage: ringmq-sendzc-bench [--mib N] [--sizes S,S,...] [--depth D] [--json]\n");
 			return 2;
 		}
 	}
@@ -296,8 +294,7 @@ main(int argc, char **argv)
 			int rc = zc_stream(zc, sizes[k], total, depth, &res);
 			if (rc != 0) {
 				fprintf(stderr,
-				    "ringmq-sendzc-bench: %s of %zu bytes: "
-				    "%s\n",
+				    "ringmq-sendzc-bench: %s of %zu bytes: %s\n",
 				    zc ? "SEND_ZC" : "SEND", sizes[k],
 				    strerror(-rc));
 				status = 1;
@@ -328,8 +325,7 @@ main(int argc, char **argv)
 			/* Every zero-copy send ends with one notification. */
 			if (zc && res.notifs != res.sends) {
 				fprintf(stderr,
-				    "ringmq-sendzc-bench: %llu sends but %llu "
-				    "notifications\n",
+				    "ringmq-sendzc-bench: %llu sends but %llu notifications\n",
 				    (unsigned long long)res.sends,
 				    (unsigned long long)res.notifs);
 				status = 1;

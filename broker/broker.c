@@ -112,8 +112,7 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 		if (quota > 0 && quota < ncpu) {
 			b->cfg.threads = quota;
 			rmq_log(RMQ_LOG_NOTICE,
-			    "%u worker loop%s, not %u: the cgroup's CPU quota "
-			    "is %u CPU%s",
+			    "%u worker loop%s, not %u: the cgroup's CPU quota is %u CPU%s",
 			    quota, quota == 1 ? "" : "s", ncpu, quota,
 			    quota == 1 ? "" : "s");
 		}
@@ -147,15 +146,13 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 		b->by_cpu = b->cfg.placement == RMQ_PLACE_CPU &&
 		    rmq_placement_by_cpu(cpus, b->cfg.threads);
 		rmq_log(RMQ_LOG_NOTICE,
-		    "worker loops pinned to CPU%s %s, in "
-		    "order; new connections go to %s",
+		    "worker loops pinned to CPU%s %s, in order; new connections go to %s",
 		    CPU_COUNT(&used) == 1 ? "" : "s", why,
 		    b->by_cpu ? "the loop of the CPU that received them"
 			      : "loops by the kernel's hash");
 	} else {
 		rmq_log(RMQ_LOG_INFO,
-		    "worker loops not pinned (cpu_affinity "
-		    "%s, %u loop%s, %u CPU%s)",
+		    "worker loops not pinned (cpu_affinity %s, %u loop%s, %u CPU%s)",
 		    b->cfg.cpu_affinity == RMQ_AFFINITY_NONE ? "none" : "auto",
 		    b->cfg.threads, b->cfg.threads == 1 ? "" : "s", ncpu,
 		    ncpu == 1 ? "" : "s");
@@ -187,8 +184,7 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 			    (rc = rmq_placement_attach(fd, cpus,
 				 b->nworkers)) != 0)
 				rmq_log(RMQ_LOG_WARNING,
-				    "listener %s:%u: connections placed by the "
-				    "kernel's hash, not by CPU: %s",
+				    "listener %s:%u: connections placed by the kernel's hash, not by CPU: %s",
 				    a->host[0] ? a->host : "*", port,
 				    strerror(-rc));
 			b->listen_fds[i][j] = fd;
@@ -220,8 +216,7 @@ broker_thread(void *arg)
 		    "worker %u allocates from jemalloc arena %d", w->id, a);
 	} else if (a != -ENOTSUP) {
 		rmq_log(RMQ_LOG_WARNING,
-		    "worker %u: no allocator arena of its own (%s); it shares "
-		    "jemalloc's",
+		    "worker %u: no allocator arena of its own (%s); it shares jemalloc's",
 		    w->id, strerror(-a));
 	}
 	int rc = rmq_loop_run(w->loop);
@@ -275,8 +270,7 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 			free(m);
 			free(c);
 			rmq_log(RMQ_LOG_ERROR,
-			    "reload: out of memory; worker %u keeps its "
-			    "configuration",
+			    "reload: out of memory; worker %u keeps its configuration",
 			    i);
 			continue;
 		}
@@ -313,8 +307,7 @@ rmq_broker_start(struct rmq_broker *b)
 			    broker_thread, w);
 		if (rc != 0 && w->cpu >= 0) {
 			rmq_log(RMQ_LOG_WARNING,
-			    "worker %u: not pinned to CPU %d (%s); the kernel "
-			    "places it",
+			    "worker %u: not pinned to CPU %d (%s); the kernel places it",
 			    i, w->cpu, strerror(rc));
 			w->cpu = -1;
 			rc = pthread_create(&b->threads[i], NULL, broker_thread,

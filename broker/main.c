@@ -64,14 +64,12 @@ main_usage(FILE *out)
 	    "  --connect-timeout MS    time to send CONNECT (10000)\n"
 	    "  --admin-listener A:P    /metrics, /healthz, /readyz over HTTP\n"
 	    "                          (127.0.0.1:9883; none to turn off)\n"
-	    "  --shutdown-grace S      SIGTERM: seconds clients get to drain "
-	    "(5)\n"
+	    "  --shutdown-grace S      SIGTERM: seconds clients get to drain (5)\n"
 	    "  --log-level L           error, warning, notice, info (default)\n"
 	    "                          or debug\n"
 	    "  --log-format F          text (default) or json\n"
 	    "  -v, --verbose           the same as --log-level debug\n"
-	    "  -c, --config FILE       configuration file (Mosquitto's "
-	    "format;\n"
+	    "  -c, --config FILE       configuration file (Mosquitto's format;\n"
 	    "                          keys in docs/configuration.md)\n"
 	    "  --version               versions of ringmq and its libraries\n"
 	    "  -h, --help              this text\n");
@@ -156,8 +154,7 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 			int lv = rmq_log_level_parse(v);
 			if (lv < 0) {
 				fprintf(stderr,
-				    "ringmq: --log-level takes error, "
-				    "warning, notice, info or debug\n");
+				    "ringmq: --log-level takes error, warning, notice, info or debug\n");
 				return 2;
 			}
 			cfg->log_level = lv;
@@ -166,8 +163,7 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 			int f = rmq_log_format_parse(v);
 			if (f < 0) {
 				fprintf(stderr,
-				    "ringmq: --log-format takes text or "
-				    "json\n");
+				    "ringmq: --log-format takes text or json\n");
 				return 2;
 			}
 			cfg->log_format = f;
@@ -188,8 +184,7 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 			long n = strtol(v, &end, 10);
 			if (*end || n < 1 || n > RMQ_MAX_WORKERS) {
 				fprintf(stderr,
-				    "ringmq: --threads takes 1 to "
-				    "%d\n",
+				    "ringmq: --threads takes 1 to %d\n",
 				    RMQ_MAX_WORKERS);
 				return 2;
 			}
@@ -198,8 +193,7 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 		} else if (strcmp(a, "--admin-listener") == 0 && v) {
 			if (rmq_options_hostport(v, &cfg->admin) != 0) {
 				fprintf(stderr,
-				    "ringmq: --admin-listener takes "
-				    "ADDRESS:PORT or none\n");
+				    "ringmq: --admin-listener takes ADDRESS:PORT or none\n");
 				return 2;
 			}
 			i++;
@@ -209,16 +203,14 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 			if (rmq_affinity_parse(v, &cfg->cpu_affinity,
 				&cfg->cpu_list) != 0) {
 				fprintf(stderr,
-				    "ringmq: --cpu-affinity takes auto, none "
-				    "or a CPU list such as 0-3,8\n");
+				    "ringmq: --cpu-affinity takes auto, none or a CPU list such as 0-3,8\n");
 				return 2;
 			}
 			i++;
 		} else if (strcmp(a, "--connection-placement") == 0 && v) {
 			if (rmq_placement_parse(v, &cfg->placement) != 0) {
 				fprintf(stderr,
-				    "ringmq: --connection-placement takes cpu "
-				    "or hash\n");
+				    "ringmq: --connection-placement takes cpu or hash\n");
 				return 2;
 			}
 			i++;
@@ -231,8 +223,7 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 				cfg->loop = RMQ_LOOP_AUTO;
 			else {
 				fprintf(stderr,
-				    "ringmq: --loop takes uring, uv "
-				    "or auto\n");
+				    "ringmq: --loop takes uring, uv or auto\n");
 				return 2;
 			}
 			i++;
@@ -242,9 +233,7 @@ main_flags(int argc, char **argv, struct rmq_config *cfg)
 			i++; /* read before the other flags */
 		} else {
 			fprintf(stderr,
-			    "ringmq: unknown or incomplete "
-			    "argument '%s'\n",
-			    a);
+			    "ringmq: unknown or incomplete argument '%s'\n", a);
 			main_usage(stderr);
 			return 2;
 		}
@@ -289,8 +278,7 @@ main_reload(struct rmq_broker *b, int argc, char **argv, const char *file)
 	rmq_broker_reload(b, &next, &restart);
 	if (restart)
 		rmq_log(RMQ_LOG_WARNING,
-		    "reload: '%s' changed but takes effect only at a "
-		    "restart",
+		    "reload: '%s' changed but takes effect only at a restart",
 		    restart);
 	rmq_log(RMQ_LOG_NOTICE, "reloaded (log level %s)",
 	    rmq_log_level_name(next.log_level));
@@ -350,8 +338,7 @@ main(int argc, char **argv)
 	    file ? " with " : " with embedded defaults", file ? file : "");
 	/* What this build does not do yet, said where an operator looks. */
 	rmq_log(RMQ_LOG_NOTICE,
-	    "anonymous access (authentication is not built yet); sessions and "
-	    "retained messages are kept in memory (no persistence yet)");
+	    "anonymous access (authentication is not built yet); sessions and retained messages are kept in memory (no persistence yet)");
 	if (rmq_broker_init(&b, &cfg) != 0 || rmq_broker_start(&b) != 0) {
 		rmq_log(RMQ_LOG_ERROR, "could not start");
 		return 1;
@@ -364,8 +351,7 @@ main(int argc, char **argv)
 			continue;
 		}
 		rmq_log(RMQ_LOG_NOTICE,
-		    "%s, stopping: no new connections, clients get up to "
-		    "%u ms to drain",
+		    "%s, stopping: no new connections, clients get up to %u ms to drain",
 		    sig == SIGINT ? "SIGINT" : "SIGTERM",
 		    b.cfg.shutdown_grace_ms);
 		break;

@@ -218,8 +218,7 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 			v = (long long)u;
 		else {
 			snprintf(err, errlen,
-			    "%s: '%s' is not a whole number "
-			    "from %lld to %lld",
+			    "%s: '%s' is not a whole number from %lld to %lld",
 			    k, l->args[0], config_numbers[i].min,
 			    config_numbers[i].max);
 			return -1;
@@ -236,8 +235,7 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 		    strcmp(l->args[0], config_later[i].accepted) == 0)
 			return 0; /* what ringmq does anyway */
 		snprintf(err, errlen,
-		    "%s: not supported yet (%s is not built "
-		    "in this version)",
+		    "%s: not supported yet (%s is not built in this version)",
 		    k, config_later[i].feature);
 		return -1;
 	}
@@ -255,9 +253,8 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 			goto one_value;
 		if (rmq_options_hostport(l->args[0], &cfg->admin) != 0) {
 			snprintf(err, errlen,
-			    "%s: '%s' is not ADDRESS:PORT or "
-			    "none",
-			    k, l->args[0]);
+			    "%s: '%s' is not ADDRESS:PORT or none", k,
+			    l->args[0]);
 			return -1;
 		}
 		return 0;
@@ -293,8 +290,7 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 		if (rmq_affinity_parse(l->args[0], &cfg->cpu_affinity,
 			&cfg->cpu_list) != 0) {
 			snprintf(err, errlen,
-			    "%s: '%s' is not auto, none or a CPU list "
-			    "such as 0-3,8",
+			    "%s: '%s' is not auto, none or a CPU list such as 0-3,8",
 			    k, l->args[0]);
 			return -1;
 		}
@@ -321,9 +317,7 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 			cfg->loop = RMQ_LOOP_UV;
 		else {
 			snprintf(err, errlen,
-			    "%s: '%s' is not auto, uring or "
-			    "uv",
-			    k, l->args[0]);
+			    "%s: '%s' is not auto, uring or uv", k, l->args[0]);
 			return -1;
 		}
 		return 0;
@@ -347,8 +341,7 @@ config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
 		int lv = rmq_log_level_parse(l->args[0]);
 		if (lv < 0) {
 			snprintf(err, errlen,
-			    "%s: '%s' is not error, warning, notice, info or "
-			    "debug",
+			    "%s: '%s' is not error, warning, notice, info or debug",
 			    k, l->args[0]);
 			return -1;
 		}

@@ -35,8 +35,8 @@ decode_string(struct rmq_rd *r, struct rmq_str *s, struct rmq_codec_err *err)
 	if (rmq_rd_bin(r, s) != 0)
 		return MALFORMED("string runs past the end of the packet");
 	if (!rmq_utf8_valid(s->p, s->len))
-		return MALFORMED("[MQTT-1.5.4-1] string is not valid UTF-8 or "
-				 "contains U+0000");
+		return MALFORMED(
+		    "[MQTT-1.5.4-1] string is not valid UTF-8 or contains U+0000");
 	return 0;
 }
 
@@ -47,11 +47,11 @@ decode_props(struct rmq_rd *r, unsigned where, enum rmq_role from,
 {
 	uint32_t len;
 	if (rmq_rd_varint(r, &len) != 0)
-		return MALFORMED("Property Length is not a valid Variable Byte "
-				 "Integer");
+		return MALFORMED(
+		    "Property Length is not a valid Variable Byte Integer");
 	if (len > rmq_rd_left(r))
-		return MALFORMED("Property Length runs past the end of the "
-				 "packet");
+		return MALFORMED(
+		    "Property Length runs past the end of the packet");
 	int rc = rmq_props_decode(r->p, len, where, from == RMQ_FROM_SERVER,
 	    props, err);
 	r->p += len;
@@ -76,8 +76,8 @@ decode_connect(struct rmq_rd *r, struct rmq_connect *c,
 
 	memset(c, 0, sizeof(*c));
 	if (rmq_rd_bin(r, &name) != 0 || rmq_rd_u8(r, &level) != 0)
-		return MALFORMED("CONNECT too short for its protocol name and "
-				 "level");
+		return MALFORMED(
+		    "CONNECT too short for its protocol name and level");
 	c->version = level;
 	c->name_known = 1;
 	if (name.len == 4 && memcmp(name.p, "MQTT", 4) == 0) {
@@ -99,11 +99,11 @@ decode_connect(struct rmq_rd *r, struct rmq_connect *c,
 	}
 
 	if (rmq_rd_u8(r, &flags) != 0 || rmq_rd_u16(r, &c->keepalive) != 0)
-		return MALFORMED("CONNECT too short for its flags and keep "
-				 "alive");
+		return MALFORMED(
+		    "CONNECT too short for its flags and keep alive");
 	if (flags & 0x01)
-		return MALFORMED("[MQTT-3.1.2-3] CONNECT reserved flag is not "
-				 "0");
+		return MALFORMED(
+		    "[MQTT-3.1.2-3] CONNECT reserved flag is not 0");
 	c->clean = (flags >> 1) & 1;
 	c->will = (flags >> 2) & 1;
 	c->will_qos = (flags >> 3) & 3;
@@ -111,13 +111,13 @@ decode_connect(struct rmq_rd *r, struct rmq_connect *c,
 	int has_password = (flags >> 6) & 1;
 	int has_username = (flags >> 7) & 1;
 	if (!c->will && (c->will_qos || c->will_retain))
-		return MALFORMED("[MQTT-3.1.2-11] [MQTT-3.1.2-13] Will QoS and "
-				 "Will Retain must be 0 without a will");
+		return MALFORMED(
+		    "[MQTT-3.1.2-11] [MQTT-3.1.2-13] Will QoS and Will Retain must be 0 without a will");
 	if (c->will_qos == 3)
 		return MALFORMED("[MQTT-3.1.2-12] Will QoS is 3");
 	if (level < RMQ_V5 && has_password && !has_username)
-		return MALFORMED("[MQTT-3.1.2-22] password without user name "
-				 "(3.1.1)");
+		return MALFORMED(
+		    "[MQTT-3.1.2-22] password without user name (3.1.1)");
 
 	if (level == RMQ_V5) {
 		rc = decode_props(r, RMQ_CONNECT, RMQ_FROM_CLIENT, &c->props,
@@ -126,8 +126,8 @@ decode_connect(struct rmq_rd *r, struct rmq_connect *c,
 			return rc;
 		if (RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_DATA) &&
 		    !RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD))
-			return PROTOCOL("Authentication Data without "
-					"Authentication Method (3.1.2.11.10)");
+			return PROTOCOL(
+			    "Authentication Data without Authentication Method (3.1.2.11.10)");
 	}
 	if ((rc = decode_string(r, &c->client_id, err)) != 0)
 		return rc;
@@ -142,12 +142,10 @@ decode_connect(struct rmq_rd *r, struct rmq_connect *c,
 			return rc;
 		if (rmq_topic_name_check(c->will_topic.p, c->will_topic.len))
 			return decode_fail(err, RMQ_RC_TOPIC_NAME_INVALID,
-			    "[MQTT-3.1.3-11] Will Topic is not a valid Topic "
-			    "Name");
+			    "[MQTT-3.1.3-11] Will Topic is not a valid Topic Name");
 		if (rmq_rd_bin(r, &c->will_payload) != 0)
 			return MALFORMED(
-			    "Will Payload runs past the end of the "
-			    "packet");
+			    "Will Payload runs past the end of the packet");
 	}
 	if (has_username && (rc = decode_string(r, &c->username, err)) != 0)
 		return rc;
@@ -168,14 +166,14 @@ decode_connack(struct rmq_rd *r, uint8_t version, struct rmq_connack *c,
 	if (version == RMQ_V31)
 		flags = 0;
 	if (flags & 0xfe)
-		return MALFORMED("[MQTT-3.2.2-1] CONNACK reserved flags are "
-				 "not 0");
+		return MALFORMED(
+		    "[MQTT-3.2.2-1] CONNACK reserved flags are not 0");
 	c->session_present = flags & 1;
 	if (!rmq_reason_allowed(c->reason, RMQ_CONNACK, version))
 		return MALFORMED("CONNACK return code is not defined");
 	if (c->reason != 0 && c->session_present)
-		return PROTOCOL("[MQTT-3.2.2-6] Session Present set on a "
-				"refused connection");
+		return PROTOCOL(
+		    "[MQTT-3.2.2-6] Session Present set on a refused connection");
 	if (version == RMQ_V5) {
 		int rc = decode_props(r, RMQ_CONNACK, RMQ_FROM_SERVER,
 		    &c->props, err);
@@ -183,8 +181,8 @@ decode_connack(struct rmq_rd *r, uint8_t version, struct rmq_connack *c,
 			return rc;
 		if (RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_DATA) &&
 		    !RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD))
-			return PROTOCOL("Authentication Data without "
-					"Authentication Method (3.2.2.3.17)");
+			return PROTOCOL(
+			    "Authentication Data without Authentication Method (3.2.2.3.17)");
 	}
 	return decode_end(r, err);
 }
@@ -210,8 +208,8 @@ decode_publish(struct rmq_rd *r, uint8_t flags, uint8_t version,
 		    "[MQTT-3.3.2-2] Topic Name contains a wildcard");
 	if (p->qos > 0) {
 		if (rmq_rd_u16(r, &p->packet_id) != 0)
-			return MALFORMED("PUBLISH too short for its Packet "
-					 "Identifier");
+			return MALFORMED(
+			    "PUBLISH too short for its Packet Identifier");
 		if (p->packet_id == 0)
 			return PROTOCOL(
 			    "[MQTT-2.2.1-3] Packet Identifier is 0");
@@ -223,12 +221,11 @@ decode_publish(struct rmq_rd *r, uint8_t flags, uint8_t version,
 		if (from == RMQ_FROM_CLIENT &&
 		    RMQ_PROP_HAS(&p->props, RMQ_PROP_SUBSCRIPTION_ID))
 			return PROTOCOL(
-			    "[MQTT-3.3.4-6] Subscription Identifier "
-			    "in a PUBLISH from a client");
+			    "[MQTT-3.3.4-6] Subscription Identifier in a PUBLISH from a client");
 		if (p->topic.len == 0 &&
 		    !RMQ_PROP_HAS(&p->props, RMQ_PROP_TOPIC_ALIAS))
-			return PROTOCOL("empty Topic Name without a Topic "
-					"Alias (3.3.2.3.4)");
+			return PROTOCOL(
+			    "empty Topic Name without a Topic Alias (3.3.2.3.4)");
 	} else if (p->topic.len == 0) {
 		return decode_fail(err, RMQ_RC_TOPIC_NAME_INVALID,
 		    "[MQTT-4.7.3-1] empty Topic Name");
@@ -245,8 +242,8 @@ decode_ack(struct rmq_rd *r, uint8_t type, uint8_t version, enum rmq_role from,
 {
 	memset(a, 0, sizeof(*a));
 	if (rmq_rd_u16(r, &a->packet_id) != 0)
-		return MALFORMED("acknowledgement too short for its Packet "
-				 "Identifier");
+		return MALFORMED(
+		    "acknowledgement too short for its Packet Identifier");
 	if (a->packet_id == 0)
 		return PROTOCOL("[MQTT-2.2.1-3] Packet Identifier is 0");
 	if (version < RMQ_V5 || rmq_rd_left(r) == 0)
@@ -268,8 +265,8 @@ decode_subscribe(struct rmq_rd *r, uint8_t version, struct rmq_subscribe *s,
 {
 	memset(s, 0, sizeof(*s));
 	if (rmq_rd_u16(r, &s->packet_id) != 0)
-		return MALFORMED("SUBSCRIBE too short for its Packet "
-				 "Identifier");
+		return MALFORMED(
+		    "SUBSCRIBE too short for its Packet Identifier");
 	if (s->packet_id == 0)
 		return PROTOCOL("[MQTT-2.2.1-3] Packet Identifier is 0");
 	if (version == RMQ_V5) {
@@ -287,34 +284,33 @@ decode_subscribe(struct rmq_rd *r, uint8_t version, struct rmq_subscribe *s,
 		if (rc != 0)
 			return rc;
 		if (rmq_rd_u8(r, &opt) != 0)
-			return MALFORMED("Topic Filter without Subscription "
-					 "Options");
+			return MALFORMED(
+			    "Topic Filter without Subscription Options");
 		if (version == RMQ_V31)
 			opt &= 3; /* 3.1: the other bits are "not used" */
 		if (version < RMQ_V5 && (opt & 0xfc))
 			return MALFORMED(
-			    "[MQTT-3.8.3-4] reserved bits of the "
-			    "requested QoS byte are not 0 (3.1.1)");
+			    "[MQTT-3.8.3-4] reserved bits of the requested QoS byte are not 0 (3.1.1)");
 		if (opt & 0xc0)
-			return MALFORMED("[MQTT-3.8.3-5] reserved Subscription "
-					 "Options bits are not 0");
+			return MALFORMED(
+			    "[MQTT-3.8.3-5] reserved Subscription Options bits are not 0");
 		if ((opt & 3) == 3)
 			return version < RMQ_V5
-			    ? MALFORMED("[MQTT-3-8.3-4] requested QoS is 3 "
-					"(3.1.1)")
+			    ? MALFORMED(
+				  "[MQTT-3-8.3-4] requested QoS is 3 (3.1.1)")
 			    : PROTOCOL("Maximum QoS is 3 (3.8.3.1)");
 		if (((opt >> 4) & 3) == 3)
 			return PROTOCOL("Retain Handling is 3 (3.8.3.1)");
 		if ((opt & 0x04) &&
 		    rmq_topic_share_parse(filter.p, filter.len, &group,
 			&inner) == 1)
-			return PROTOCOL("[MQTT-3.8.3-4] No Local on a shared "
-					"subscription");
+			return PROTOCOL(
+			    "[MQTT-3.8.3-4] No Local on a shared subscription");
 		s->count++;
 	}
 	if (s->count == 0)
-		return PROTOCOL("[MQTT-3.8.3-3] SUBSCRIBE without a Topic "
-				"Filter");
+		return PROTOCOL(
+		    "[MQTT-3.8.3-3] SUBSCRIBE without a Topic Filter");
 	return 0;
 }
 
@@ -324,8 +320,8 @@ decode_unsubscribe(struct rmq_rd *r, uint8_t version, struct rmq_unsubscribe *u,
 {
 	memset(u, 0, sizeof(*u));
 	if (rmq_rd_u16(r, &u->packet_id) != 0)
-		return MALFORMED("UNSUBSCRIBE too short for its Packet "
-				 "Identifier");
+		return MALFORMED(
+		    "UNSUBSCRIBE too short for its Packet Identifier");
 	if (u->packet_id == 0)
 		return PROTOCOL("[MQTT-2.2.1-3] Packet Identifier is 0");
 	if (version == RMQ_V5) {
@@ -346,8 +342,8 @@ decode_unsubscribe(struct rmq_rd *r, uint8_t version, struct rmq_unsubscribe *u,
 		u->count++;
 	}
 	if (u->count == 0)
-		return PROTOCOL("[MQTT-3.10.3-2] UNSUBSCRIBE without a Topic "
-				"Filter");
+		return PROTOCOL(
+		    "[MQTT-3.10.3-2] UNSUBSCRIBE without a Topic Filter");
 	return 0;
 }
 
@@ -357,8 +353,8 @@ decode_suback(struct rmq_rd *r, uint8_t type, uint8_t version,
 {
 	memset(s, 0, sizeof(*s));
 	if (rmq_rd_u16(r, &s->packet_id) != 0)
-		return MALFORMED("acknowledgement too short for its Packet "
-				 "Identifier");
+		return MALFORMED(
+		    "acknowledgement too short for its Packet Identifier");
 	if (s->packet_id == 0)
 		return PROTOCOL("[MQTT-2.2.1-3] Packet Identifier is 0");
 	if (version == RMQ_V5) {
@@ -371,12 +367,12 @@ decode_suback(struct rmq_rd *r, uint8_t type, uint8_t version,
 	s->codes = r->p;
 	s->count = (uint32_t)rmq_rd_left(r);
 	if (s->count == 0)
-		return PROTOCOL("acknowledgement without a reason code per "
-				"Topic Filter");
+		return PROTOCOL(
+		    "acknowledgement without a reason code per Topic Filter");
 	for (uint32_t i = 0; i < s->count; i++)
 		if (!rmq_reason_allowed(s->codes[i], type, version))
-			return MALFORMED("reason code not defined for this "
-					 "packet");
+			return MALFORMED(
+			    "reason code not defined for this packet");
 	r->p = r->end;
 	return 0;
 }
@@ -400,15 +396,15 @@ decode_reasoned(struct rmq_rd *r, uint8_t type, uint8_t version,
 	}
 	if (type == RMQ_DISCONNECT && from == RMQ_FROM_SERVER &&
 	    d->reason == RMQ_RC_DISCONNECT_WITH_WILL)
-		return PROTOCOL("Disconnect with Will Message from the server "
-				"(3.14.2.1: client only)");
+		return PROTOCOL(
+		    "Disconnect with Will Message from the server (3.14.2.1: client only)");
 	if (type == RMQ_DISCONNECT && from == RMQ_FROM_SERVER &&
 	    RMQ_PROP_HAS(&d->props, RMQ_PROP_SESSION_EXPIRY))
-		return PROTOCOL("[MQTT-3.14.2-2] Session Expiry Interval in a "
-				"DISCONNECT from the server");
+		return PROTOCOL(
+		    "[MQTT-3.14.2-2] Session Expiry Interval in a DISCONNECT from the server");
 	if (type == RMQ_AUTH && !RMQ_PROP_HAS(&d->props, RMQ_PROP_AUTH_METHOD))
-		return PROTOCOL("AUTH without an Authentication Method "
-				"(3.15.2.2.2)");
+		return PROTOCOL(
+		    "AUTH without an Authentication Method (3.15.2.2.2)");
 	return decode_end(r, err);
 }
 
@@ -454,8 +450,8 @@ rmq_codec_decode(uint8_t first, const uint8_t *body, size_t len,
 		if (version == RMQ_V31 && want == 2)
 			flags &= (uint8_t)~0x08;
 		if (flags != want)
-			return MALFORMED("[MQTT-2.1.3-1] reserved fixed header "
-					 "flags are wrong");
+			return MALFORMED(
+			    "[MQTT-2.1.3-1] reserved fixed header flags are wrong");
 	}
 	if (!(sendable[from] & (1u << type)))
 		return PROTOCOL("packet type not sent in this direction");
@@ -518,8 +514,8 @@ rmq_decoder_next(struct rmq_decoder *d, const uint8_t *in, size_t len,
 	uint8_t type = fr.first >> 4;
 	if (d->from == RMQ_FROM_CLIENT) {
 		if (!d->connected && type != RMQ_CONNECT)
-			rc = PROTOCOL("[MQTT-3.1.0-1] first packet is not "
-				      "CONNECT");
+			rc = PROTOCOL(
+			    "[MQTT-3.1.0-1] first packet is not CONNECT");
 		else if (d->connected && type == RMQ_CONNECT)
 			rc = PROTOCOL("[MQTT-3.1.0-2] second CONNECT");
 	}
@@ -539,8 +535,8 @@ rmq_decoder_next(struct rmq_decoder *d, const uint8_t *in, size_t len,
 		if (d->version == RMQ_V5 &&
 		    fr.size - fr.body_len != 1 + rmq_varint_size(fr.body_len)) {
 			d->framer.hdr_len = 0xff;
-			return MALFORMED("[MQTT-1.5.5-1] Remaining Length not "
-					 "in its shortest form");
+			return MALFORMED(
+			    "[MQTT-1.5.5-1] Remaining Length not in its shortest form");
 		}
 	}
 	return 1;

@@ -54,9 +54,8 @@ rmq_conf_parse(const char *file, const char *text, size_t len, rmq_conf_fn fn,
 				l.key = w;
 			} else if (l.nargs == RMQ_CONF_MAX_ARGS) {
 				snprintf(err, errlen,
-				    "%s:%u: %s: more than %d "
-				    "arguments",
-				    file, lineno, l.key, RMQ_CONF_MAX_ARGS);
+				    "%s:%u: %s: more than %d arguments", file,
+				    lineno, l.key, RMQ_CONF_MAX_ARGS);
 				return -EINVAL;
 			} else {
 				l.args[l.nargs++] = w;

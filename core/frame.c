@@ -55,8 +55,7 @@ framer_header(struct rmq_framer *f, const uint8_t *h, size_t n, uint32_t *body,
 		return 0;
 	if (used < 0)
 		return framer_fail(f, err, RMQ_RC_MALFORMED_PACKET,
-		    "[MQTT-1.5.5-1] Remaining Length is not a valid Variable "
-		    "Byte Integer");
+		    "[MQTT-1.5.5-1] Remaining Length is not a valid Variable Byte Integer");
 	if ((uint64_t)*body + 1 + (uint64_t)used > f->max_packet)
 		return framer_fail(f, err, RMQ_RC_PACKET_TOO_LARGE,
 		    "packet exceeds the Maximum Packet Size");
@@ -103,8 +102,7 @@ rmq_framer_next(struct rmq_framer *f, const uint8_t *in, size_t len,
 			if (f->hdr_len >= sizeof(f->hdr))
 				return framer_fail(f, err,
 				    RMQ_RC_MALFORMED_PACKET,
-				    "[MQTT-1.5.5-1] Remaining Length is not a "
-				    "valid Variable Byte Integer");
+				    "[MQTT-1.5.5-1] Remaining Length is not a valid Variable Byte Integer");
 			f->hdr[f->hdr_len++] = in[pos++];
 			h = framer_header(f, f->hdr, f->hdr_len, &body, err);
 			if (h < 0)

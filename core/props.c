@@ -166,36 +166,36 @@ rmq_props_decode(const uint8_t *p, size_t len, unsigned where, int from_server,
 		/* The identifier is a Variable Byte Integer, though every
 		 * defined one fits in a byte. */
 		if (rmq_rd_varint(&r, &id) != 0)
-			return MALFORMED("property identifier is not a valid "
-					 "Variable Byte Integer");
+			return MALFORMED(
+			    "property identifier is not a valid Variable Byte Integer");
 		if (id >= PROPS_NIDS || props_table[id].type == RMQ_PT_NONE)
 			return MALFORMED("unknown property identifier");
 		if (!(props_table[id].where & (1u << where)))
-			return MALFORMED("property not allowed in this packet "
-					 "(2.2.2.2)");
+			return MALFORMED(
+			    "property not allowed in this packet (2.2.2.2)");
 		if (props_read_one(&r, props_table[id].type, &prop) != 0)
-			return MALFORMED("property value runs past the end of "
-					 "its block");
+			return MALFORMED(
+			    "property value runs past the end of its block");
 
 		if (id == RMQ_PROP_USER_PROPERTY) {
 			if (!rmq_utf8_valid(prop.str.p, prop.str.len) ||
 			    !rmq_utf8_valid(prop.val.p, prop.val.len))
-				return MALFORMED("[MQTT-1.5.4-1] User Property "
-						 "is not valid UTF-8");
+				return MALFORMED(
+				    "[MQTT-1.5.4-1] User Property is not valid UTF-8");
 			out->n_user++;
 			RMQ_PROP_SET(out, id);
 			continue;
 		}
 		if (id == RMQ_PROP_SUBSCRIPTION_ID) {
 			if (prop.num == 0)
-				return PROTOCOL("Subscription Identifier of 0 "
-						"(3.3.2.3.8, 3.8.2.1.2)");
+				return PROTOCOL(
+				    "Subscription Identifier of 0 (3.3.2.3.8, 3.8.2.1.2)");
 			/* Only a server's PUBLISH may carry several: one per
 			 * matching subscription. */
 			if (out->n_subid > 0 &&
 			    !(where == RMQ_PUBLISH && from_server))
-				return PROTOCOL("Subscription Identifier "
-						"included more than once");
+				return PROTOCOL(
+				    "Subscription Identifier included more than once");
 			if (out->n_subid == 0)
 				out->subid = prop.num;
 			out->n_subid++;
@@ -203,21 +203,20 @@ rmq_props_decode(const uint8_t *p, size_t len, unsigned where, int from_server,
 			continue;
 		}
 		if (RMQ_PROP_HAS(out, id))
-			return PROTOCOL("property included more than once "
-					"(2.2.2.2)");
+			return PROTOCOL(
+			    "property included more than once (2.2.2.2)");
 		RMQ_PROP_SET(out, id);
 
 		if (props_table[id].type == RMQ_PT_STRING &&
 		    !rmq_utf8_valid(prop.str.p, prop.str.len))
 			return MALFORMED(
-			    "[MQTT-1.5.4-1] string property is not "
-			    "valid UTF-8");
+			    "[MQTT-1.5.4-1] string property is not valid UTF-8");
 
 		switch (id) {
 		case RMQ_PROP_PAYLOAD_FORMAT:
 			if (prop.num > 1)
-				return PROTOCOL("Payload Format Indicator is "
-						"neither 0 nor 1");
+				return PROTOCOL(
+				    "Payload Format Indicator is neither 0 nor 1");
 			out->payload_format = (uint8_t)prop.num;
 			break;
 		case RMQ_PROP_MESSAGE_EXPIRY:
@@ -230,8 +229,7 @@ rmq_props_decode(const uint8_t *p, size_t len, unsigned where, int from_server,
 			    memchr(prop.str.p, '+', prop.str.len) ||
 			    memchr(prop.str.p, '#', prop.str.len))
 				return PROTOCOL(
-				    "[MQTT-3.3.2-14] Response Topic "
-				    "is not a valid Topic Name");
+				    "[MQTT-3.3.2-14] Response Topic is not a valid Topic Name");
 			out->response_topic = prop.str;
 			break;
 		case RMQ_PROP_CORRELATION_DATA:
@@ -250,15 +248,15 @@ rmq_props_decode(const uint8_t *p, size_t len, unsigned where, int from_server,
 		case RMQ_PROP_AUTH_DATA: out->auth_data = prop.str; break;
 		case RMQ_PROP_REQUEST_PROBLEM_INFO:
 			if (prop.num > 1)
-				return PROTOCOL("Request Problem Information "
-						"is neither 0 nor 1");
+				return PROTOCOL(
+				    "Request Problem Information is neither 0 nor 1");
 			out->request_problem_info = (uint8_t)prop.num;
 			break;
 		case RMQ_PROP_WILL_DELAY: out->will_delay = prop.num; break;
 		case RMQ_PROP_REQUEST_RESPONSE_INFO:
 			if (prop.num > 1)
-				return PROTOCOL("Request Response Information "
-						"is neither 0 nor 1");
+				return PROTOCOL(
+				    "Request Response Information is neither 0 nor 1");
 			out->request_response_info = (uint8_t)prop.num;
 			break;
 		case RMQ_PROP_RESPONSE_INFO:
@@ -272,8 +270,8 @@ rmq_props_decode(const uint8_t *p, size_t len, unsigned where, int from_server,
 			break;
 		case RMQ_PROP_RECEIVE_MAXIMUM:
 			if (prop.num == 0)
-				return PROTOCOL("Receive Maximum of 0 "
-						"(3.1.2.11.3, 3.2.2.3.3)");
+				return PROTOCOL(
+				    "Receive Maximum of 0 (3.1.2.11.3, 3.2.2.3.3)");
 			out->receive_max = (uint16_t)prop.num;
 			break;
 		case RMQ_PROP_TOPIC_ALIAS_MAXIMUM:
@@ -281,8 +279,8 @@ rmq_props_decode(const uint8_t *p, size_t len, unsigned where, int from_server,
 			break;
 		case RMQ_PROP_TOPIC_ALIAS:
 			if (prop.num == 0)
-				return PROTOCOL("[MQTT-3.3.2-8] Topic Alias of "
-						"0");
+				return PROTOCOL(
+				    "[MQTT-3.3.2-8] Topic Alias of 0");
 			out->topic_alias = (uint16_t)prop.num;
 			break;
 		case RMQ_PROP_MAXIMUM_QOS:
@@ -293,32 +291,32 @@ rmq_props_decode(const uint8_t *p, size_t len, unsigned where, int from_server,
 			break;
 		case RMQ_PROP_RETAIN_AVAILABLE:
 			if (prop.num > 1)
-				return PROTOCOL("Retain Available is neither 0 "
-						"nor 1");
+				return PROTOCOL(
+				    "Retain Available is neither 0 nor 1");
 			out->retain_available = (uint8_t)prop.num;
 			break;
 		case RMQ_PROP_MAXIMUM_PACKET_SIZE:
 			if (prop.num == 0)
-				return PROTOCOL("Maximum Packet Size of 0 "
-						"(3.1.2.11.4, 3.2.2.3.6)");
+				return PROTOCOL(
+				    "Maximum Packet Size of 0 (3.1.2.11.4, 3.2.2.3.6)");
 			out->max_packet_size = prop.num;
 			break;
 		case RMQ_PROP_WILDCARD_SUB_AVAILABLE:
 			if (prop.num > 1)
-				return PROTOCOL("Wildcard Subscription "
-						"Available is neither 0 nor 1");
+				return PROTOCOL(
+				    "Wildcard Subscription Available is neither 0 nor 1");
 			out->wildcard_sub_available = (uint8_t)prop.num;
 			break;
 		case RMQ_PROP_SUBSCRIPTION_ID_AVAILABLE:
 			if (prop.num > 1)
-				return PROTOCOL("Subscription Identifier "
-						"Available is neither 0 nor 1");
+				return PROTOCOL(
+				    "Subscription Identifier Available is neither 0 nor 1");
 			out->subid_available = (uint8_t)prop.num;
 			break;
 		case RMQ_PROP_SHARED_SUB_AVAILABLE:
 			if (prop.num > 1)
-				return PROTOCOL("Shared Subscription Available "
-						"is neither 0 nor 1");
+				return PROTOCOL(
+				    "Shared Subscription Available is neither 0 nor 1");
 			out->shared_sub_available = (uint8_t)prop.num;
 			break;
 		}

@@ -259,8 +259,7 @@ rmq_loop_uring_probe(char *why, size_t len)
 	    !io_uring_opcode_supported(pr, IORING_OP_READ)) {
 		rc = -ENOTSUP;
 		snprintf(why, len,
-		    "the kernel lacks accept, writev, read or "
-		    "cancel in io_uring");
+		    "the kernel lacks accept, writev, read or cancel in io_uring");
 		if (pr)
 			io_uring_free_probe(pr);
 		goto out;
@@ -745,9 +744,7 @@ uring_on_accept(struct uring_loop *l, struct uring_listener *ls,
 	} else if (cqe->res != -ECANCELED && !ls->closing) {
 		/* EMFILE, ENFILE, ENOMEM: pause accepting for a while
 		 * rather than spin on the error. */
-		rmq_log(RMQ_LOG_ERROR,
-		    "accept: %s; pausing accepts for "
-		    "100 ms",
+		rmq_log(RMQ_LOG_ERROR, "accept: %s; pausing accepts for 100 ms",
 		    strerror(-cqe->res));
 		if (more) {
 			struct io_uring_sqe *sqe = uring_sqe(l);

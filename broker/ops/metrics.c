@@ -194,8 +194,7 @@ metrics_latency(struct metrics_buf *m, struct rmq_broker *b)
 {
 	const char *name = "ringmq_delivery_latency_seconds";
 	metrics_head(m, name, "histogram",
-	    "Time from the read that brought a PUBLISH in to the write that "
-	    "sends it to a subscriber.");
+	    "Time from the read that brought a PUBLISH in to the write that sends it to a subscriber.");
 	uint64_t cum = 0;
 	for (unsigned i = 0; i < RMQ_LAT_BUCKETS; i++) {
 		cum += rmq_workers_sum(b,
@@ -280,8 +279,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_sum(&m, b, "ringmq_disconnects_total",
 	    "Connections of sessions that ended.", ST(disconnects));
 	metrics_by_reason(&m, b, "ringmq_connections_refused_total",
-	    "CONNECTs refused with a CONNACK, and connections closed at "
-	    "accept over max_connections, by reason.",
+	    "CONNECTs refused with a CONNACK, and connections closed at accept over max_connections, by reason.",
 	    ST(refused), metrics_refused_always);
 	metrics_printf(&m,
 	    "ringmq_connections_refused_total{reason=\"max_connections\"} "
@@ -289,12 +287,10 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    (unsigned long long)rmq_workers_sum(b,
 		ST(refused_max_connections)));
 	metrics_by_reason(&m, b, "ringmq_protocol_errors_total",
-	    "Connections closed for a packet against the protocol, by the "
-	    "reason code given.",
+	    "Connections closed for a packet against the protocol, by the reason code given.",
 	    ST(protocol_errors), metrics_errors_always);
 	metrics_sum(&m, b, "ringmq_auth_failures_total",
-	    "Clients refused at authentication (today: an authentication "
-	    "method the broker does not offer).",
+	    "Clients refused at authentication (today: an authentication method the broker does not offer).",
 	    ST(auth_failures));
 
 	static const char *const versions[] = { "3.1", "3.1.1", "5.0" };
@@ -314,13 +310,11 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_printf(&m, "ringmq_sessions %llu\n",
 	    (unsigned long long)sessions);
 	metrics_head(&m, "ringmq_sessions_offline", "gauge",
-	    "Sessions kept for clients that are not connected (sampled every "
-	    "250 ms).");
+	    "Sessions kept for clients that are not connected (sampled every 250 ms).");
 	metrics_printf(&m, "ringmq_sessions_offline %llu\n",
 	    (unsigned long long)rmq_workers_sum(b, ST(sessions_offline)));
 	metrics_head(&m, "ringmq_sessions_persistent", "gauge",
-	    "Sessions that outlive their connection (session expiry above 0), "
-	    "connected or not (sampled every 250 ms).");
+	    "Sessions that outlive their connection (session expiry above 0), connected or not (sampled every 250 ms).");
 	metrics_printf(&m, "ringmq_sessions_persistent %llu\n",
 	    (unsigned long long)rmq_workers_sum(b, ST(sessions_persistent)));
 	metrics_head(&m, "ringmq_subscriptions", "gauge",
@@ -381,12 +375,10 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 			memory_order_relaxed));
 	metrics_per_loop(&m, b, "ringmq_loop_connections_passed_total",
 	    "counter",
-	    "New connections the kernel gave this loop that it passed to a "
-	    "less loaded one (connection_placement cpu).",
+	    "New connections the kernel gave this loop that it passed to a less loaded one (connection_placement cpu).",
 	    0, ST(accepts_passed));
 	metrics_head(&m, "ringmq_loop_handoffs_total", "counter",
-	    "Delivery batches for another loop, per sending loop: queued "
-	    "to its inbox, or delivered in place while it slept (lent).");
+	    "Delivery batches for another loop, per sending loop: queued to its inbox, or delivered in place while it slept (lent).");
 	for (unsigned i = 0; i < b->nworkers; i++) {
 		const struct rmq_worker_stats *st = &b->workers[i]->st;
 		metrics_printf(&m,
@@ -399,8 +391,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 		    i, (unsigned long long)rmq_counter_get(&st->handoffs_lent));
 	}
 	metrics_head(&m, "ringmq_loop_allocated_bytes", "gauge",
-	    "Bytes allocated from each worker loop's own allocator arena "
-	    "(jemalloc; absent without it).");
+	    "Bytes allocated from each worker loop's own allocator arena (jemalloc; absent without it).");
 	int arenas = rmq_arena_refresh() == 0;
 	for (unsigned i = 0; arenas && i < b->nworkers; i++) {
 		int a =
@@ -412,12 +403,10 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 			    i, (long long)v);
 	}
 	metrics_per_loop(&m, b, "ringmq_queued_messages", "gauge",
-	    "Messages waiting in sessions' queues, per worker loop "
-	    "(sampled every 250 ms).",
+	    "Messages waiting in sessions' queues, per worker loop (sampled every 250 ms).",
 	    0, ST(queued));
 	metrics_per_loop(&m, b, "ringmq_inflight_messages", "gauge",
-	    "QoS 1/2 messages sent and not yet acknowledged, per worker loop "
-	    "(sampled every 250 ms).",
+	    "QoS 1/2 messages sent and not yet acknowledged, per worker loop (sampled every 250 ms).",
 	    0, ST(inflight));
 	metrics_latency(&m, b);
 

@@ -149,8 +149,7 @@ rmq_affinity_plan(enum rmq_affinity_mode mode, const cpu_set_t *list,
 			rmq_cpulist_format(&outside, l, sizeof(l));
 			rmq_cpulist_format(allowed, a, sizeof(a));
 			snprintf(why, whylen,
-			    "cpu_affinity: CPU %s is not one this process may "
-			    "run on (%s)",
+			    "cpu_affinity: CPU %s is not one this process may run on (%s)",
 			    CPU_COUNT(list) ? l : "(none)", a);
 			return -EINVAL;
 		}

@@ -44,8 +44,7 @@ decode_ok(uint8_t first, const uint8_t *body, size_t len, uint8_t version,
 	memset(&pkt, 0xA5, sizeof pkt);
 	rc = rmq_codec_decode(first, body, len, version, from, &pkt, &err);
 	cr_assert_eq(rc, 0,
-	    "%s: rmq_codec_decode returned %d (reason 0x%02x: %s), "
-	    "want 0",
+	    "%s: rmq_codec_decode returned %d (reason 0x%02x: %s), want 0",
 	    what, rc, err.reason, err.msg ? err.msg : "(no msg)");
 	cr_assert_eq(pkt.type, first >> 4, "%s: type %u, want %u", what,
 	    pkt.type, first >> 4);
@@ -398,9 +397,7 @@ Test(codec_decode, connect_v5_full)
 	cr_assert_not(RMQ_PROP_HAS(pr, RMQ_PROP_WILL_DELAY));
 	cr_assert_eq(pr->n_user, 2, "n_user %u", pr->n_user);
 	cr_assert_eq(pr->raw.len, 32,
-	    "raw block is the 32 bytes after the "
-	    "length, got %u",
-	    pr->raw.len);
+	    "raw block is the 32 bytes after the length, got %u", pr->raw.len);
 	assert_inside(pr->raw, connect_v5_full, LEN(connect_v5_full), "raw");
 
 	/* User Properties come back in the order they were sent. */

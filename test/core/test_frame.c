@@ -87,8 +87,7 @@ feed_in_chunks(size_t chunk)
 	cr_assert_eq(lens[1], 200);
 	cr_assert_eq(firsts[2], 0xE0);
 	cr_assert_null(f.buf,
-	    "an idle framer holds no buffer once the "
-	    "next call has run");
+	    "an idle framer holds no buffer once the next call has run");
 	rmq_framer_fini(&f);
 }
 

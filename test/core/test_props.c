@@ -236,8 +236,7 @@ Test(props, malformed_blocks)
 		0x00, 0x00 };
 	refused(surrogate, sizeof(surrogate), RMQ_PUBLISH, 0,
 	    RMQ_RC_MALFORMED_PACKET,
-	    "[MQTT-1.5.4-1] surrogate in a User "
-	    "Property name");
+	    "[MQTT-1.5.4-1] surrogate in a User Property name");
 	/* Binary data is not checked as UTF-8. */
 	static const uint8_t bin[] = { 0x09, 0x00, 0x02, 0xFF, 0x00 };
 	struct rmq_props p;

@@ -154,9 +154,7 @@ Test(topic, name_length_limit)
 	rc_over = name_check(s, max + 1);
 	free(s);
 	cr_assert_eq(rc_max, 0,
-	    "[MQTT-4.7.3-3] a 65535-byte name must be valid, "
-	    "got 0x%x",
-	    rc_max);
+	    "[MQTT-4.7.3-3] a 65535-byte name must be valid, got 0x%x", rc_max);
 	cr_assert_eq(rc_over, RMQ_RC_TOPIC_NAME_INVALID,
 	    "[MQTT-4.7.3-3] a 65536-byte name must be invalid, got 0x%x",
 	    rc_over);
@@ -257,8 +255,7 @@ Test(topic, filter_length_limit)
 	rc_over = filter_check(s, max + 1);
 	free(s);
 	cr_assert_eq(rc_max, 0,
-	    "[MQTT-4.7.3-3] a 65535-byte filter must be valid, "
-	    "got 0x%x",
+	    "[MQTT-4.7.3-3] a 65535-byte filter must be valid, got 0x%x",
 	    rc_max);
 	cr_assert_eq(rc_over, RMQ_RC_TOPIC_FILTER_INVALID,
 	    "[MQTT-4.7.3-3] a 65536-byte filter must be invalid, got 0x%x",
@@ -280,12 +277,10 @@ Test(topic, filter_length_limit_shared)
 	rc_over = filter_check(s, max + 1);
 	free(s);
 	cr_assert_eq(rc_max, 0,
-	    "[MQTT-4.7.3-3] a 65535-byte shared filter must be "
-	    "valid, got 0x%x",
+	    "[MQTT-4.7.3-3] a 65535-byte shared filter must be valid, got 0x%x",
 	    rc_max);
 	cr_assert_eq(rc_over, RMQ_RC_TOPIC_FILTER_INVALID,
-	    "[MQTT-4.7.3-3] a 65536-byte shared filter must be invalid, got "
-	    "0x%x",
+	    "[MQTT-4.7.3-3] a 65536-byte shared filter must be invalid, got 0x%x",
 	    rc_over);
 }
 

@@ -266,6 +266,5 @@ Test(utf8, error_after_long_valid_prefix)
 	    "[MQTT-1.5.4-2] U+0000 as the last of 300 bytes must be refused");
 	buf[sizeof(buf) - 1] = (char)0xED;
 	cr_assert_not(utf8_ok(buf, sizeof(buf)),
-	    "[MQTT-1.5.4-1] a lead byte as the last of 300 bytes must be "
-	    "refused");
+	    "[MQTT-1.5.4-1] a lead byte as the last of 300 bytes must be refused");
 }

@@ -275,8 +275,7 @@ Test(wire, varint_decode_spec_table)
 			int n = decode_exact(c->bytes, c->len, &v, strict);
 
 			cr_assert_eq(n, (int)c->len,
-			    "1.5.5: %u takes %zu bytes, decode returned %d "
-			    "(strict %d)",
+			    "1.5.5: %u takes %zu bytes, decode returned %d (strict %d)",
 			    c->value, c->len, n, strict);
 			cr_assert_eq(v, c->value,
 			    "1.5.5: decoded %u, want %u (strict %d)", v,
@@ -379,8 +378,7 @@ Test(wire, varint_decode_strict_refuses_non_minimal)
 		int n = decode_exact(cases[i].bytes, cases[i].len, &v, 1);
 
 		cr_assert_eq(n, -1,
-		    "[MQTT-1.5.5-1] %u in %zu bytes is not minimal, strict "
-		    "gave %d",
+		    "[MQTT-1.5.5-1] %u in %zu bytes is not minimal, strict gave %d",
 		    cases[i].value, cases[i].len, n);
 
 		/* Not strict: accepted, with the value it spells. */
@@ -452,9 +450,8 @@ Test(wire, put_varint_spec_table)
 		memset(buf, 0xAA, sizeof(buf));
 		end = rmq_put_varint(buf, c->value);
 		cr_assert_eq(end, buf + c->len,
-		    "1.5.5: %u is written in %zu bytes, "
-		    "wrote %td",
-		    c->value, c->len, end - buf);
+		    "1.5.5: %u is written in %zu bytes, wrote %td", c->value,
+		    c->len, end - buf);
 		cr_assert_eq(memcmp(buf, c->bytes, c->len), 0,
 		    "1.5.5: the encoding of %u differs from the spec table",
 		    c->value);
@@ -478,9 +475,8 @@ Test(wire, put_varint_round_trips_minimally)
 		int n = rmq_varint_decode(buf, (size_t)(end - buf), &v, 1);
 
 		cr_assert_eq(n, (int)(end - buf),
-		    "round trip of %u: decode took %d "
-		    "of %td bytes",
-		    edges[i], n, end - buf);
+		    "round trip of %u: decode took %d of %td bytes", edges[i],
+		    n, end - buf);
 		cr_assert_eq(v, edges[i], "round trip of %u gave %u", edges[i],
 		    v);
 		cr_assert_eq((size_t)n, rmq_varint_size(edges[i]),
