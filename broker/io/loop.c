@@ -101,13 +101,16 @@ rmq_loop_after_events(struct rmq_loop *loop)
 		if (loop->hooks.stopping)
 			loop->hooks.stopping(loop);
 	}
-	if (loop->hooks.turn)
-		loop->hooks.turn(loop);
+	/* The tick before the turn: what it produces (a keep alive
+	 * DISCONNECT, a delayed will) goes out with this turn's flush, not
+	 * a tick later. */
 	if (loop->tick_ms && loop->now_ms >= loop->next_tick_ms) {
 		loop->next_tick_ms = loop->now_ms + loop->tick_ms;
 		if (loop->hooks.tick)
 			loop->hooks.tick(loop);
 	}
+	if (loop->hooks.turn)
+		loop->hooks.turn(loop);
 	rcu_quiescent_state();
 	if (!loop->tick_ms)
 		return 1000;

@@ -108,7 +108,9 @@ struct rmq_loop_ops {
 struct rmq_loop_hooks {
 	/* After a batch of completions: flush output, drain queues. */
 	void (*turn)(struct rmq_loop *loop);
-	/* Every tick_ms milliseconds: keep alive, expiry, housekeeping. */
+	/* Every tick_ms milliseconds, before that turn's turn hook (so
+	 * what it writes goes out with the turn): keep alive, expiry,
+	 * housekeeping. */
 	void (*tick)(struct rmq_loop *loop);
 	/* Asked to stop: close every connection this loop owns. */
 	void (*stopping)(struct rmq_loop *loop);
@@ -212,7 +214,7 @@ uint64_t rmq_loop_clock_ms(void);
 uint64_t rmq_loop_clock_us(void);
 
 /* For backends: called once per turn after completions are handled; runs
- * the turn hook, the tick when due, and the stop sequence.  Returns the
+ * the stop sequence, the tick when due, then the turn hook.  Returns the
  * milliseconds the backend may wait before the next turn. */
 uint32_t rmq_loop_after_events(struct rmq_loop *loop);
 

@@ -207,3 +207,23 @@ Test(connect_max_qos, subscription_above_it_is_granted_it)
 	/* [MQTT-3.2.2-12]: the SUBSCRIBE is accepted, at QoS 1. */
 	rmq_test_subscribe(c, RMQ_V311, "t", 2, 1);
 }
+
+Test(connect, v5_keepalive_expiry_is_told_at_once)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	/* 5.0, keep alive 2 s. */
+	RMQ_SEND(c, 0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 2, 0, 0, 1,
+	    'k');
+	uint8_t a[64];
+	cr_assert_gt(rmq_test_next_packet(c, a, sizeof(a)), 0);
+	rmq_fake_advance(3001);
+	/* DISCONNECT 0x8D Keep Alive timeout, written in the turn of the
+	 * tick that found it, then the close [MQTT-3.1.2-22]. */
+	rmq_fake_turn(rmq_test_node.workers[0]->loop);
+	rmq_fake_turn(rmq_test_node.workers[0]->loop);
+	cr_assert_gt(c->out_len, 0, "nothing written two turns after");
+	size_t n = rmq_test_next_packet(c, a, sizeof(a));
+	cr_assert(n >= 3 && a[0] == 0xE0 && a[2] == RMQ_RC_KEEP_ALIVE_TIMEOUT,
+	    "DISCONNECT 0x8D after two turns, got %zu bytes", n);
+	RMQ_EXPECT_CLOSED(c);
+}
