@@ -32,6 +32,9 @@ struct metrics_buf {
 	int failed;
 };
 
+static void metrics_printf(struct metrics_buf *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 metrics_printf(struct metrics_buf *m, const char *fmt, ...)
 {

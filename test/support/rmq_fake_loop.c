@@ -276,6 +276,8 @@ rmq_fake_take(struct rmq_fake_client *c, void *buf, size_t n)
 {
 	if (n > c->out_len)
 		n = c->out_len;
+	if (n == 0)
+		return 0; /* out may be NULL */
 	if (buf)
 		memcpy(buf, c->out, n);
 	memmove(c->out, c->out + n, c->out_len - n);
