@@ -87,8 +87,7 @@ connect_handoff(struct rmq_session *s, uint64_t owner,
 	r->handoff_key = owner;
 	s->handed_off = 1;
 	rmq_log(RMQ_LOG_DEBUG,
-	    "worker %u: client %.*s handed to worker "
-	    "%u, where its session is",
+	    "worker %u: client %.*s handed to worker %u, where its session is",
 	    s->w->id, s->client_id_len, s->client_id, RMQ_KEY_WORKER(owner));
 	s->conn->loop->ops->detach(s->conn, connect_on_detached);
 }
@@ -361,8 +360,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	}
 	if (w->cfg.connection_messages)
 		rmq_log(RMQ_LOG_INFO,
-		    "worker %u: client %.*s connected "
-		    "(MQTT %s, %s session)",
+		    "worker %u: client %.*s connected (MQTT %s, %s session)",
 		    w->id, s->client_id_len, s->client_id,
 		    c->version == RMQ_V5         ? "5.0"
 			: c->version == RMQ_V311 ? "3.1.1"

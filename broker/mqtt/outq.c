@@ -106,6 +106,7 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 		s->pend_cap = cap;
 		s->pend_head = 0;
 	}
+	RMQ_ASSERT(s->pend_len < s->pend_cap);
 	s->pending[(s->pend_head + s->pend_len) % s->pend_cap] = copy;
 	s->pend_len++;
 	s->pend_bytes += it->msg->size;
@@ -299,6 +300,7 @@ rmq_session_flush(struct rmq_session *s)
 		struct rmq_outslot *slot;
 		if (rmq_msg_expired(it->msg, now)) {
 			/* [MQTT-3.3.2-5]: not yet on its way: dropped. */
+			RMQ_ASSERT(s->pend_bytes >= it->msg->size);
 			s->pend_bytes -= it->msg->size;
 			outq_drop(it, &w->st.dropped_expired);
 			goto pop;
@@ -320,6 +322,7 @@ rmq_session_flush(struct rmq_session *s)
 			slot->pid = 0;
 		}
 		slot->it = *it;
+		RMQ_ASSERT(s->pend_bytes >= it->msg->size);
 		s->pend_bytes -= it->msg->size;
 		int n = outq_publish_iov(s, &slot->it, slot->pid, 0, slot->hdr,
 		    wb.iov + k);
@@ -388,6 +391,7 @@ outq_on_write(struct rmq_conn *conn, int status)
 static void
 outq_window_compact(struct rmq_session *s)
 {
+	RMQ_ASSERT(s->infl_len <= s->win);
 	while (s->infl_len && s->inflight[s->infl_head].state == 0) {
 		s->infl_head = (uint16_t)((s->infl_head + 1) % s->win);
 		s->infl_len--;
@@ -429,9 +433,10 @@ rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p)
 		 * is in [MQTT-4.3.2-*, MQTT-4.3.3-*] is a Protocol Error
 		 * (5.0 4.13.1).  A second PUBREC for a released message is
 		 * only late: it changes nothing. */
-		struct rmq_codec_err err = { RMQ_RC_PROTOCOL_ERROR,
-			"acknowledgement of the wrong kind for a packet id in "
-			"flight" };
+		struct rmq_codec_err err = {
+			RMQ_RC_PROTOCOL_ERROR,
+			"acknowledgement of the wrong kind for a packet id in flight"
+		};
 		rmq_session_refuse(s, p, &err);
 		return;
 	}
@@ -544,6 +549,7 @@ rmq_session_drop_qos0(struct rmq_session *s)
 		struct rmq_qitem *it =
 		    &s->pending[(s->pend_head + i) % s->pend_cap];
 		if (it->qos == 0) {
+			RMQ_ASSERT(s->pend_bytes >= it->msg->size);
 			s->pend_bytes -= it->msg->size;
 			rmq_msg_rele(it->msg);
 		} else {

@@ -177,8 +177,7 @@ session_dispatch(struct rmq_session *s, struct rmq_packet *p,
 			if (s->session_expiry == 0 &&
 			    p->disconnect.props.session_expiry != 0) {
 				err.msg =
-				    "[MQTT-3.14.2-2] Session Expiry set at "
-				    "DISCONNECT after 0 at CONNECT";
+				    "[MQTT-3.14.2-2] Session Expiry set at DISCONNECT after 0 at CONNECT";
 				rmq_session_refuse(s, p, &err);
 				return;
 			}

@@ -16,6 +16,8 @@
 
 #include "codec.h"
 #include "index.h"
+#include "invariant.h"
+#include "limits.h"
 #include "loop.h"
 #include "msg.h"
 
@@ -28,6 +30,8 @@ struct rmq_worker;
 #define RMQ_KEY_WORKER(k) ((unsigned)((k) >> 56))
 #define RMQ_KEY_SLOT(k) ((uint32_t)(((k) >> 32) & 0xFFFFFF))
 #define RMQ_KEY_GEN(k) ((uint32_t)(k))
+_Static_assert(RMQ_MAX_WORKERS <= 128,
+    "a key's worker fits its top byte and leaves the top bit to the cluster");
 
 enum rmq_sess_state {
 	RMQ_SESS_CONNECTING, /* waiting for CONNECT */

@@ -164,6 +164,8 @@ void
 rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s)
 {
 	uint32_t slot = RMQ_KEY_SLOT(s->key);
+	RMQ_ASSERT(RMQ_KEY_WORKER(s->key) == w->id && slot < w->table_used &&
+	    w->table[slot] == s);
 	if (s->dirty) {
 		struct rmq_session **pp = &w->dirty;
 		while (*pp && *pp != s)

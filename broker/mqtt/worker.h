@@ -18,6 +18,12 @@
 #include "node.h"
 #include "session.h"
 
+/* A worker is a bit of a 64-bit mask (outmask) and the top byte of a
+ * session key (session.h), below the cluster's flag bit (cluster.h). */
+_Static_assert(RMQ_MAX_WORKERS <= 64, "outmask has one bit per worker");
+_Static_assert(RMQ_MAX_LISTENERS <= 255, "a listener index is a uint8_t");
+_Static_assert(RMQ_MAX_INFLIGHT <= 65535, "the window's size is a uint16_t");
+
 /* One delivery to a session of another worker. */
 struct rmq_delivery {
 	uint64_t key;
