@@ -180,6 +180,24 @@ publish_alias(struct rmq_session *s, struct rmq_publish *pub)
 	return 0;
 }
 
+/* The one place a client's PUBLISH is answered: PUBACK (QoS 1) or PUBREC
+ * (QoS 2) with `reason`, which a 5.0 client hears and a 3.x client cannot
+ * (its acknowledgements carry none); QoS 0 gets nothing.  A refusal (not
+ * authorized, a quota) is an answer with a reason of 0x80 or more, after
+ * which the message goes no further [MQTT-3.4.2-1, MQTT-3.5.2-1]. */
+static void
+publish_answer(struct rmq_session *s, const struct rmq_publish *pub,
+    uint8_t reason)
+{
+	if (pub->qos == 0)
+		return;
+	struct rmq_packet ack = { .type =
+				      pub->qos == 1 ? RMQ_PUBACK : RMQ_PUBREC };
+	ack.ack.packet_id = pub->packet_id;
+	ack.ack.reason = s->version == RMQ_V5 ? reason : 0;
+	rmq_session_send(s, &ack);
+}
+
 void
 rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 {
@@ -213,28 +231,14 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	 * acknowledged (5.0: Not authorized) and dropped. */
 	if (pub->topic.len >= 4 && memcmp(pub->topic.p, "$SYS", 4) == 0 &&
 	    (pub->topic.len == 4 || pub->topic.p[4] == '/')) {
-		if (pub->qos == 1) {
-			struct rmq_packet ack = { .type = RMQ_PUBACK };
-			ack.ack.packet_id = pub->packet_id;
-			ack.ack.reason =
-			    s->version == RMQ_V5 ? RMQ_RC_NOT_AUTHORIZED : 0;
-			rmq_session_send(s, &ack);
-		} else if (pub->qos == 2) {
-			struct rmq_packet ack = { .type = RMQ_PUBREC };
-			ack.ack.packet_id = pub->packet_id;
-			ack.ack.reason =
-			    s->version == RMQ_V5 ? RMQ_RC_NOT_AUTHORIZED : 0;
-			rmq_session_send(s, &ack);
-		}
+		publish_answer(s, pub, RMQ_RC_NOT_AUTHORIZED);
 		return;
 	}
 	if (pub->qos == 2) {
 		if (q2in_has(s, pub->packet_id)) {
 			/* A resent QoS 2 PUBLISH: acknowledge, do not
 			 * deliver twice [MQTT-4.3.3-10]. */
-			struct rmq_packet ack = { .type = RMQ_PUBREC };
-			ack.ack.packet_id = pub->packet_id;
-			rmq_session_send(s, &ack);
+			publish_answer(s, pub, RMQ_RC_SUCCESS);
 			return;
 		}
 		if (s->rare && s->rare->nq2in >= s->receive_max) {
@@ -257,13 +261,9 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	}
 	if (pub->qos == 0)
 		return;
-	struct rmq_packet ack = { .type =
-				      pub->qos == 1 ? RMQ_PUBACK : RMQ_PUBREC };
-	ack.ack.packet_id = pub->packet_id;
-	if (s->version == RMQ_V5)
-		ack.ack.reason = m == NULL ? RMQ_RC_IMPLEMENTATION_SPECIFIC
-		    : delivered == 0       ? RMQ_RC_NO_MATCHING_SUBSCRIBERS
-					   : 0;
+	reason = m == NULL   ? RMQ_RC_IMPLEMENTATION_SPECIFIC
+	    : delivered == 0 ? RMQ_RC_NO_MATCHING_SUBSCRIBERS
+			     : RMQ_RC_SUCCESS;
 	if (pub->qos == 2 && m != NULL) {
 		struct rmq_session_rare *r = rmq_session_rare(s);
 		if (r && r->nq2in == r->q2in_cap) {
@@ -288,7 +288,7 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 		}
 		r->q2in[r->nq2in++] = pub->packet_id;
 	}
-	rmq_session_send(s, &ack);
+	publish_answer(s, pub, reason);
 }
 
 void

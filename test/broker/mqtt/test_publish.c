@@ -98,3 +98,23 @@ Test(publish, packet_over_the_client_maximum_is_discarded)
 	rmq_test_publish(p, RMQ_V311, "t", "ok", 0, 0);
 	RMQ_EXPECT(s, 0x30, 6, 0, 1, 't', 0, 'o', 'k');
 }
+
+Test(publish, answers_carry_the_reason_to_v5_only)
+{
+	struct rmq_fake_client *p5 = rmq_test_connect(0, RMQ_V5, "p5", 1, NULL),
+			       *p3 =
+				   rmq_test_connect(0, RMQ_V311, "p3", 1, NULL);
+	/* No subscriber: PUBACK 0x10 No matching subscribers (3.4.2.1);
+	 * the 3.1.1 publisher's acknowledgement has no reason. */
+	rmq_test_publish(p5, RMQ_V5, "none", "x", 1, 4);
+	RMQ_EXPECT(p5, 0x40, 3, 0, 4, 0x10);
+	rmq_test_publish(p3, RMQ_V311, "none", "x", 1, 4);
+	RMQ_EXPECT(p3, 0x40, 2, 0, 4);
+	/* $SYS/ is the server's: PUBREC 0x87 Not authorized, and the
+	 * message goes no further. */
+	struct rmq_fake_client *s = rmq_test_connect(1, RMQ_V311, "s", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "$SYS/#", 0, 0);
+	rmq_test_publish(p5, RMQ_V5, "$SYS/x", "x", 2, 5);
+	RMQ_EXPECT(p5, 0x50, 3, 0, 5, 0x87);
+	RMQ_EXPECT_NOTHING(s);
+}
