@@ -2,6 +2,12 @@
  * registry of sessions, taking over a session from another connection
  * (on this worker or another one), clean start and session expiry, the
  * will, and what the CONNACK tells a 5.0 client about this server.
+ *
+ * A CONNECT goes through five steps, each a function: check what this
+ * server refuses whoever asks, authenticate (auth/auth.h: at once or
+ * later), claim the client identifier (which may hand the connection to
+ * another worker), apply it to the session, and answer with the CONNACK.
+ * A refused client never reaches the claim, so it takes over nothing.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "registry.h"
 #include "worker.h"
@@ -136,23 +143,31 @@ connect_build_will(struct rmq_session *s, const struct rmq_connect *c)
 	return 0;
 }
 
-void
-rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
-    const uint8_t *rest, size_t rest_len)
+/* What the steps of one CONNECT hand each other. */
+struct connect_plan {
+	uint16_t keepalive; /* as granted */
+	uint8_t server_keepalive; /* granted differs from asked (5.0) */
+	uint8_t assigned; /* the server gives the identifier */
+	uint8_t resumed; /* the registry found this session */
+	uint8_t present; /* Session Present */
+	uint32_t granted_expiry;
+};
+
+/* Step 1: what the CONNECT asks that this server refuses whoever asks.
+ * Returns 0 to go on, or -1 after a refusal. */
+static int
+connect_check(struct rmq_session *s, const struct rmq_connect *c,
+    struct connect_plan *plan)
 {
 	struct rmq_worker *w = s->w;
 	const struct rmq_config *cfg = &w->cfg;
-	const struct rmq_connect *c = &p->connect;
-	int assigned = 0;
-
-	s->version = c->version;
 	if (w->loop->stop_seen) {
 		/* Draining: no session starts or resumes now (a CONNECT that
 		 * was on its way between loops, or replayed after a
 		 * takeover). */
 		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
 		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
-		return;
+		return -1;
 	}
 	/* Client identifier rules. */
 	if (c->client_id.len == 0) {
@@ -163,13 +178,13 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 			 * clean session; 3.1 needs 1 to 23 characters. */
 			connect_refuse(s, RMQ_RC_CLIENT_ID_NOT_VALID,
 			    RMQ_V3_REFUSED_IDENTIFIER);
-			return;
+			return -1;
 		}
-		assigned = 1;
+		plan->assigned = 1;
 	} else if (c->version == RMQ_V31 && c->client_id.len > 23) {
 		connect_refuse(s, RMQ_RC_CLIENT_ID_NOT_VALID,
 		    RMQ_V3_REFUSED_IDENTIFIER);
-		return;
+		return -1;
 	}
 	if (c->version == RMQ_V5 &&
 	    RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD)) {
@@ -177,34 +192,147 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		 * supported [MQTT-4.12.0-1]. */
 		rmq_count(&w->st.auth_failures, 1);
 		connect_refuse(s, RMQ_RC_BAD_AUTHENTICATION_METHOD, 0);
-		return;
+		return -1;
 	}
 	if (c->will && c->will_qos > cfg->max_qos) {
 		/* A will of a QoS the server does not take [MQTT-3.2.2-12]:
 		 * 5.0 0x9B; 3.x has no such code and is not authorized. */
 		connect_refuse(s, RMQ_RC_QOS_NOT_SUPPORTED,
 		    RMQ_V3_REFUSED_NOT_AUTHORIZED);
-		return;
+		return -1;
 	}
 	/* max_keepalive: a 5.0 client is told the server's keep alive; a 3.x
 	 * client cannot be, and is refused as Mosquitto does. */
-	uint16_t keepalive = c->keepalive;
-	int server_keepalive = 0;
+	plan->keepalive = c->keepalive;
 	if (cfg->max_keepalive &&
-	    (keepalive == 0 || keepalive > cfg->max_keepalive)) {
+	    (plan->keepalive == 0 || plan->keepalive > cfg->max_keepalive)) {
 		if (c->version != RMQ_V5) {
 			connect_refuse(s, RMQ_RC_CLIENT_ID_NOT_VALID,
 			    RMQ_V3_REFUSED_IDENTIFIER);
-			return;
+			return -1;
 		}
-		keepalive = cfg->max_keepalive;
-		server_keepalive = 1;
+		plan->keepalive = cfg->max_keepalive;
+		plan->server_keepalive = 1;
 	}
+	return 0;
+}
 
-	/* Who owns the identifier?  A replayed CONNECT finds this very
-	 * session. */
+/* A verdict that comes later, on whatever thread the method has: it
+ * travels to the session's worker through its inbox. */
+struct connect_pending {
+	struct rmq_broker *b;
+	uint64_t key;
+};
+
+static void
+connect_auth_done(void *arg, enum rmq_auth_verdict v, uint8_t reason)
+{
+	struct connect_pending *pa = arg;
+	struct rmq_worker *w = pa->b->workers[RMQ_KEY_WORKER(pa->key)];
+	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
+	if (m != NULL) {
+		m->kind = RMQ_INBOX_AUTH;
+		m->auth.key = pa->key;
+		m->auth.allowed = v == RMQ_AUTH_ALLOW;
+		m->auth.reason = reason;
+		rmq_worker_post(w, m);
+	}
+	/* Without memory the verdict is lost: the CONNECT timeout closes
+	 * the connection that waits for it. */
+	free(pa);
+}
+
+/* Step 2: who is asking.  Returns 0 to go on, -1 after a refusal, or 1
+ * when the verdict comes later: the CONNECT and what followed it wait in
+ * the session, to be replayed (rmq_session_auth_verdict). */
+static int
+connect_authenticate(struct rmq_session *s, const struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len)
+{
+	struct rmq_worker *w = s->w;
+	const struct rmq_authenticator *auth = w->b->auth;
+	const struct rmq_connect *c = &p->connect;
+	if (auth == NULL || (s->rare && s->rare->authed))
+		return 0;
+	struct connect_pending *pa = malloc(sizeof(*pa));
+	if (pa == NULL) {
+		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return -1;
+	}
+	*pa = (struct connect_pending){ w->b, s->key };
+	struct rmq_auth_request rq = {
+		.version = c->version,
+		.listener = s->listener,
+		.has_username = c->username.p != NULL,
+		.has_password = c->password.p != NULL,
+		.client_id = c->client_id,
+		.username = c->username,
+		.password = c->password,
+		.done = connect_auth_done,
+		.done_arg = pa,
+	};
+	uint8_t reason = RMQ_RC_NOT_AUTHORIZED;
+	enum rmq_auth_verdict v = auth->connect(auth->ctx, &rq, &reason);
+	if (v != RMQ_AUTH_LATER)
+		free(pa);
+	if (v == RMQ_AUTH_ALLOW) {
+		return 0;
+	} else if (v == RMQ_AUTH_DENY) {
+		rmq_count(&w->st.auth_failures, 1);
+		connect_refuse(s, reason, rmq_reason_to_v3_connack(reason));
+		return -1;
+	}
+	/* Later: keep the CONNECT (as the encoder writes it back) and what
+	 * came after it; more bytes join them as they arrive. */
+	size_t n = rmq_codec_size(p, c->version);
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	uint8_t *bytes = n && r ? malloc(n + rest_len) : NULL;
+	if (bytes == NULL ||
+	    rmq_codec_encode(p, c->version, bytes, n) != (long)n) {
+		/* The verdict will find a closed session and be dropped. */
+		free(bytes);
+		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return -1;
+	}
+	if (rest_len)
+		memcpy(bytes + n, rest, rest_len);
+	free(r->replay);
+	r->replay = bytes;
+	r->replay_len = (uint32_t)(n + rest_len);
+	s->state = RMQ_SESS_AUTHENTICATING;
+	return 1;
+}
+
+void
+rmq_session_auth_verdict(struct rmq_worker *w, uint64_t key, int allowed,
+    uint8_t reason)
+{
+	struct rmq_session *s = rmq_worker_session(w, key);
+	if (s == NULL || s->state != RMQ_SESS_AUTHENTICATING)
+		return; /* gone, or timed out meanwhile */
+	if (!allowed) {
+		rmq_count(&w->st.auth_failures, 1);
+		connect_refuse(s, reason, rmq_reason_to_v3_connack(reason));
+		return;
+	}
+	s->rare->authed = 1;
+	rmq_session_replay(s);
+}
+
+/* Step 3: the client identifier, claimed in the node's registry.  Returns
+ * 0 to go on with this session, -1 after a refusal, or 1 when the
+ * connection went to the worker that holds the session. */
+static int
+connect_claim(struct rmq_session *s, const struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len, struct connect_plan *plan)
+{
+	struct rmq_worker *w = s->w;
+	const struct rmq_connect *c = &p->connect;
+	/* A replayed CONNECT finds this very session. */
 	if (s->client_id == NULL) {
-		if (assigned) {
+		if (plan->assigned) {
 			if (connect_assign_id(s) != 0)
 				goto unavailable;
 		} else {
@@ -222,16 +350,29 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		goto unavailable;
 	if (rc == 1 && owner != s->key) {
 		connect_handoff(s, owner, p, rest, rest_len);
-		return;
+		return 1;
 	}
-	int resumed = rc == 1;
+	plan->resumed = rc == 1;
 	s->registered = 1;
+	return 0;
 
-	/* Session state: clean start discards what the session had; a
-	 * pending will of the old connection goes out now, since its
-	 * session ends [MQTT-3.1.3-9]. */
-	int present = 0;
-	if (resumed) {
+unavailable:
+	connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+	    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+	return -1;
+}
+
+/* Step 4: the session takes what the CONNECT says.  Returns 0, or -ENOMEM
+ * (the caller refuses). */
+static int
+connect_apply(struct rmq_session *s, const struct rmq_connect *c,
+    struct connect_plan *plan)
+{
+	const struct rmq_config *cfg = &s->w->cfg;
+	/* Clean start discards what the session had; a pending will of the
+	 * old connection goes out now, since its session ends
+	 * [MQTT-3.1.3-9]. */
+	if (plan->resumed) {
 		if (c->clean) {
 			rmq_session_publish_will(s);
 			rmq_session_unsubscribe_all(s);
@@ -239,7 +380,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 			if (s->rare)
 				s->rare->nq2in = 0;
 		} else {
-			present = 1;
+			plan->present = 1;
 			if (s->will) {
 				/* Resumed before the will delay passed:
 				 * the old will is not sent [MQTT-3.1.3-9]. */
@@ -250,7 +391,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		}
 	}
 	s->clean = c->clean;
-	s->keepalive = keepalive;
+	s->keepalive = plan->keepalive;
 	/* What this CONNACK promises holds for the connection, whatever a
 	 * reload changes later. */
 	s->receive_max = cfg->receive_maximum;
@@ -271,32 +412,42 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		s->peer_max_packet = 0;
 		s->peer_alias_max = 0;
 	}
-	uint32_t granted_expiry = s->session_expiry;
-	if (granted_expiry > cfg->max_session_expiry &&
-	    granted_expiry != 0xFFFFFFFFu)
-		granted_expiry = cfg->max_session_expiry;
-	s->session_expiry = granted_expiry;
-	if (s->inflight && s->peer_receive_max < s->win && !present) {
+	plan->granted_expiry = s->session_expiry;
+	if (plan->granted_expiry > cfg->max_session_expiry &&
+	    plan->granted_expiry != 0xFFFFFFFFu)
+		plan->granted_expiry = cfg->max_session_expiry;
+	s->session_expiry = plan->granted_expiry;
+	if (s->inflight && s->peer_receive_max < s->win && !plan->present) {
 		free(s->inflight);
 		s->inflight = NULL;
 		s->win = 0;
 	}
 	if (c->will && connect_build_will(s, c) != 0)
-		goto unavailable;
+		return -ENOMEM;
+	return 0;
+}
 
+/* Step 5: the CONNACK, and the session goes live.  Returns 0, or -ENOMEM
+ * (the caller refuses). */
+static int
+connect_ack(struct rmq_session *s, const struct rmq_connect *c,
+    const struct connect_plan *plan)
+{
+	struct rmq_worker *w = s->w;
+	const struct rmq_config *cfg = &w->cfg;
 	struct rmq_packet ack = { .type = RMQ_CONNACK };
-	ack.connack.session_present = (uint8_t)present;
+	ack.connack.session_present = plan->present;
 	char *response_info = NULL;
 	if (c->version == RMQ_V5) {
 		struct rmq_props *pp = &ack.connack.props;
-		if (assigned) {
+		if (plan->assigned) {
 			pp->assigned_client_id.p = s->client_id;
 			pp->assigned_client_id.len = s->client_id_len;
 			RMQ_PROP_SET(pp, RMQ_PROP_ASSIGNED_CLIENT_ID);
 		}
 		if (RMQ_PROP_HAS(&c->props, RMQ_PROP_SESSION_EXPIRY) &&
-		    granted_expiry != c->props.session_expiry) {
-			pp->session_expiry = granted_expiry;
+		    plan->granted_expiry != c->props.session_expiry) {
+			pp->session_expiry = plan->granted_expiry;
 			RMQ_PROP_SET(pp, RMQ_PROP_SESSION_EXPIRY);
 		}
 		pp->receive_max = cfg->receive_maximum;
@@ -314,8 +465,8 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 			pp->retain_available = 0;
 			RMQ_PROP_SET(pp, RMQ_PROP_RETAIN_AVAILABLE);
 		}
-		if (server_keepalive) {
-			pp->server_keep_alive = keepalive;
+		if (plan->server_keepalive) {
+			pp->server_keep_alive = plan->keepalive;
 			RMQ_PROP_SET(pp, RMQ_PROP_SERVER_KEEP_ALIVE);
 		}
 		/* Only to a client that asked [MQTT-3.1.2-28]. */
@@ -326,7 +477,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		if (n > 0 && n <= 65535) {
 			response_info = malloc(n);
 			if (response_info == NULL)
-				goto unavailable;
+				return -ENOMEM;
 			connect_response_info(cfg->response_info, s->client_id,
 			    s->client_id_len, response_info);
 			pp->response_info.p = response_info;
@@ -346,12 +497,12 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 			s->will = NULL;
 		}
 		rmq_session_close(s);
-		return;
+		return 0;
 	}
 	int sent = rmq_session_send(s, &ack);
 	free(response_info);
 	if (sent != 0)
-		goto unavailable;
+		return -ENOMEM;
 	s->state = RMQ_SESS_LIVE;
 	rmq_count(&w->st.connects, 1);
 	if (!s->counted) {
@@ -365,14 +516,26 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 		    c->version == RMQ_V5         ? "5.0"
 			: c->version == RMQ_V311 ? "3.1.1"
 						 : "3.1",
-		    present ? "resumed" : "new");
-	if (present) {
+		    plan->present ? "resumed" : "new");
+	if (plan->present) {
 		/* The CONNACK goes first in the resend write. */
 		rmq_session_resend(s);
 	}
-	return;
+	return 0;
+}
 
-unavailable:
-	connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
-	    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+void
+rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len)
+{
+	const struct rmq_connect *c = &p->connect;
+	struct connect_plan plan = { 0 };
+	s->version = c->version;
+	if (connect_check(s, c, &plan) != 0 ||
+	    connect_authenticate(s, p, rest, rest_len) != 0 ||
+	    connect_claim(s, p, rest, rest_len, &plan) != 0)
+		return;
+	if (connect_apply(s, c, &plan) != 0 || connect_ack(s, c, &plan) != 0)
+		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
 }

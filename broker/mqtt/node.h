@@ -24,6 +24,7 @@ struct rmq_worker;
 struct rmq_registry;
 struct rmq_retain;
 struct rmq_cluster_hooks;
+struct rmq_authenticator;
 
 struct rmq_broker {
 	struct rmq_config cfg;
@@ -39,6 +40,9 @@ struct rmq_broker {
 	double start_time_unix;
 	void *admin; /* the NNG HTTP server, when running */
 	const struct rmq_cluster_hooks *cluster; /* cluster.h; NULL: one node */
+	/* Who gets in (auth/auth.h); NULL: everyone.  Set before the
+	 * start. */
+	const struct rmq_authenticator *auth;
 	/* Run on worker 0's thread at each of its ticks, after its
 	 * sessions' own: how $SYS (sys.h) publishes without the worker
 	 * calling it.  NULL: nothing to run.  Set before the start. */

@@ -118,12 +118,13 @@ rmq_session_refuse(struct rmq_session *s, const struct rmq_packet *p,
 	if (s->state == RMQ_SESS_CONNECTING) {
 		/* A refused CONNECT gets a CONNACK when we know the
 		 * version to answer in [MQTT-3.1.2-2]. */
-		uint8_t v = p->type == RMQ_CONNECT ? p->connect.version : 0;
+		uint8_t v =
+		    p && p->type == RMQ_CONNECT ? p->connect.version : 0;
 		/* A level we do not speak, under a protocol name we know,
 		 * is answered the 3.1.1 way, return code 1, whatever the
 		 * level (0 included) [MQTT-3.1.2-2]; an unknown protocol
 		 * name is not MQTT and is just closed [MQTT-3.1.2-1]. */
-		if (p->type == RMQ_CONNECT && p->connect.name_known &&
+		if (p && p->type == RMQ_CONNECT && p->connect.name_known &&
 		    err->reason == RMQ_RC_UNSUPPORTED_PROTOCOL_VERSION)
 			v = RMQ_V311;
 		if (v >= RMQ_V31 && v <= RMQ_V5) {
@@ -215,6 +216,28 @@ session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n)
 		return;
 	}
 	struct rmq_worker *w = s->w;
+	if (s->state == RMQ_SESS_AUTHENTICATING) {
+		/* Kept behind the CONNECT until the verdict, up to
+		 * max_packet_size bytes in all. */
+		struct rmq_session_rare *r = s->rare;
+		uint64_t len = (uint64_t)r->replay_len + (uint64_t)n;
+		uint8_t *b = len <= w->cfg.max_packet_size
+		    ? realloc(r->replay, (size_t)len)
+		    : NULL;
+		if (b == NULL) {
+			struct rmq_codec_err err = {
+				RMQ_RC_QUOTA_EXCEEDED,
+				"more than max_packet_size sent while the CONNECT waits for authentication"
+			};
+			rmq_session_refuse(s, NULL, &err);
+			return;
+		}
+		memcpy(b + r->replay_len, data, (size_t)n);
+		r->replay = b;
+		r->replay_len = (uint32_t)len;
+		rmq_count(&w->st.bytes_in, (uint64_t)n);
+		return;
+	}
 	rmq_count(&w->st.bytes_in, (uint64_t)n);
 	size_t pos = 0, len = (size_t)n;
 	while (pos < len &&
@@ -275,6 +298,8 @@ session_on_closed(struct rmq_conn *conn)
 	session_alias_in_reset(s);
 	s->close_after_write = 0;
 	s->conn = NULL;
+	if (s->rare)
+		s->rare->authed = 0; /* it was the connection's */
 	rmq_count(&w->st.disconnects, 1);
 	if (s->registered && !s->handed_off && w->cfg.connection_messages)
 		rmq_log(RMQ_LOG_INFO, "client %.*s disconnected%s",
@@ -330,6 +355,7 @@ rmq_session_tick(struct rmq_session *s, uint64_t now)
 {
 	switch (s->state) {
 	case RMQ_SESS_CONNECTING:
+	case RMQ_SESS_AUTHENTICATING: /* the verdict is part of the CONNECT */
 		if (now >= s->deadline_ms)
 			rmq_session_close(s);
 		break;
@@ -424,6 +450,23 @@ rmq_session_release_parked(struct rmq_session *p)
 }
 
 void
+rmq_session_replay(struct rmq_session *s)
+{
+	uint8_t *bytes = s->rare->replay;
+	size_t len = s->rare->replay_len;
+	s->rare->replay = NULL;
+	s->rare->replay_len = 0;
+	s->state = RMQ_SESS_CONNECTING;
+	/* The decoder saw the CONNECT once already. */
+	rmq_decoder_fini(&s->dec);
+	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0,
+	    s->w->cfg.max_packet_size);
+	if (len)
+		session_on_read(s->conn, bytes, (ssize_t)len);
+	free(bytes);
+}
+
+void
 rmq_session_unpark(struct rmq_session *s)
 {
 	struct rmq_session *p = rmq_session_parked(s);
@@ -431,6 +474,7 @@ rmq_session_unpark(struct rmq_session *s)
 	if (p == NULL)
 		return;
 	s->rare->parked = NULL;
+	s->rare->authed = p->rare->authed;
 	/* The newcomer's connection moves into the old session, which
 	 * keeps its key, subscriptions and queues; the CONNECT replayed
 	 * below finds the registry pointing here and resumes it. */
@@ -476,6 +520,9 @@ rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t listener,
 	p->conn = conn;
 	p->listener = listener;
 	conn->data = p;
+	/* Only a connection that passed authentication is handed over
+	 * (connect.c claims after it authenticates). */
+	p->rare->authed = 1;
 	p->rare->replay = bytes;
 	p->rare->replay_len = (uint32_t)len;
 	p->last_rx_ms = w->loop->now_ms;

@@ -40,6 +40,7 @@ enum rmq_sess_state {
 	RMQ_SESS_OFFLINE, /* persistent, no connection */
 	RMQ_SESS_PARKED, /* a new connection waiting for the old one to
 			      * close before it takes the session over */
+	RMQ_SESS_AUTHENTICATING, /* CONNECT waiting for its verdict */
 };
 
 #define RMQ_QITEM_SUBIDS 4
@@ -170,6 +171,9 @@ struct rmq_session_rare {
 	uint16_t alias_out_n;
 	/* When a delayed will goes out (will_pending). */
 	uint64_t will_at_ms;
+	/* This connection passed authentication: a CONNECT replayed for it
+	 * (after a later verdict, or a takeover) is not asked again. */
+	uint8_t authed;
 };
 
 /* The session's rare part, made when missing; NULL when out of memory. */
@@ -237,6 +241,16 @@ void rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
  * what followed; ownership of fd and bytes passes to the session. */
 void rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd,
     uint8_t listener, uint8_t *bytes, size_t len);
+
+/* The verdict on a CONNECT whose authentication answered later
+ * (auth/auth.h), for session `key`: the CONNECT is replayed, or refused
+ * with `reason`.  Worker's thread, from its inbox. */
+void rmq_session_auth_verdict(struct rmq_worker *w, uint64_t key, int allowed,
+    uint8_t reason);
+
+/* Read again what the session kept (rare->replay): a CONNECT and what
+ * followed it.  The session's connection reads already. */
+void rmq_session_replay(struct rmq_session *s);
 
 /* The old connection of a session is gone: let the parked newcomer in. */
 void rmq_session_unpark(struct rmq_session *s);

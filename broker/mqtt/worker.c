@@ -72,6 +72,7 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 			rmq_msg_rele(m->route);
 		break;
 	case RMQ_INBOX_CONFIG: free(m->config); break;
+	case RMQ_INBOX_AUTH: break;
 	}
 	free(m);
 }
@@ -388,6 +389,9 @@ worker_inbox(struct rmq_worker *w)
 			rmq_route(w, m->route);
 			rmq_msg_rele(m->route);
 			m->route = NULL;
+		} else if (m->kind == RMQ_INBOX_AUTH) {
+			rmq_session_auth_verdict(w, m->auth.key,
+			    m->auth.allowed, m->auth.reason);
 		} else {
 			if (m->kind == RMQ_INBOX_ACCEPT) {
 				worker_open(w, m->adopt.fd, m->adopt.listener);

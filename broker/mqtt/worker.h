@@ -36,6 +36,7 @@ enum rmq_inbox_kind {
 	RMQ_INBOX_ACCEPT, /* a new connection another loop passed on */
 	RMQ_INBOX_ROUTE, /* a message from a peer node (cluster.h) */
 	RMQ_INBOX_CONFIG, /* a reloaded configuration */
+	RMQ_INBOX_AUTH, /* the verdict on a CONNECT (auth/auth.h) */
 };
 
 struct rmq_inbox_msg {
@@ -48,6 +49,11 @@ struct rmq_inbox_msg {
 		} deliver;
 		struct rmq_msg *route; /* RMQ_INBOX_ROUTE: from a peer */
 		struct rmq_config *config; /* RMQ_INBOX_CONFIG */
+		struct { /* RMQ_INBOX_AUTH */
+			uint64_t key;
+			uint8_t allowed;
+			uint8_t reason;
+		} auth;
 		struct { /* RMQ_INBOX_ADOPT, RMQ_INBOX_ACCEPT (fd, listener) */
 			uint64_t key; /* the session it belongs to */
 			int fd;
