@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "grow.h"
 #include "wire.h"
 
 void
@@ -123,19 +124,12 @@ rmq_framer_next(struct rmq_framer *f, const uint8_t *in, size_t len,
 		/* Grow with what arrives, not with what the header claims,
 		 * so a peer announcing a large packet and sending little
 		 * holds little. */
-		uint32_t cap = f->cap ? f->cap : 4096;
-		while (cap < f->have + take)
-			cap *= 2;
-		if (cap > f->need)
-			cap = f->need;
-		uint8_t *nb = realloc(f->buf, cap);
-		if (nb == NULL) {
+		if (rmq_grow(&f->buf, &f->cap, (uint32_t)(f->have + take), 1,
+			4096, f->need) != 0) {
 			/* The stream cannot be followed any more. */
 			f->hdr_len = 0xff;
 			return -ENOMEM;
 		}
-		f->buf = nb;
-		f->cap = cap;
 	}
 	if (take)
 		memcpy(f->buf + f->have, in + pos, take);

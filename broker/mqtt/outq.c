@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "worker.h"
 
 /* From 2 us: a message read and written in the same turn takes a few
@@ -43,16 +44,9 @@ rmq_session_send(struct rmq_session *s, const struct rmq_packet *p)
 	size_t n = rmq_codec_size(p, s->version ? s->version : RMQ_V311);
 	if (n == 0)
 		return -EINVAL;
-	if (s->ctrl_len + n > s->ctrl_cap) {
-		uint32_t cap = s->ctrl_cap ? s->ctrl_cap : 64;
-		while (cap < s->ctrl_len + n)
-			cap *= 2;
-		uint8_t *c = realloc(s->ctrl, cap);
-		if (c == NULL)
-			return -ENOMEM;
-		s->ctrl = c;
-		s->ctrl_cap = cap;
-	}
+	if (rmq_grow(&s->ctrl, &s->ctrl_cap, (uint32_t)(s->ctrl_len + n), 1, 64,
+		UINT32_MAX) != 0)
+		return -ENOMEM;
 	long w = rmq_codec_encode(p, s->version ? s->version : RMQ_V311,
 	    s->ctrl + s->ctrl_len, s->ctrl_cap - s->ctrl_len);
 	if (w < 0)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "grow.h"
 #include "log.h"
 #include "retain.h"
 #include "topic.h"
@@ -20,14 +21,9 @@
 static void
 route_add(struct rmq_worker *w, const struct rmq_sub *sub)
 {
-	if (w->nmatch == w->match_cap) {
-		uint32_t cap = w->match_cap ? w->match_cap * 2 : 64;
-		struct rmq_match *m = realloc(w->matches, cap * sizeof(*m));
-		if (m == NULL)
-			return; /* the delivery is lost, not the broker */
-		w->matches = m;
-		w->match_cap = cap;
-	}
+	if (rmq_grow(&w->matches, &w->match_cap, w->nmatch + 1,
+		sizeof(*w->matches), 64, UINT32_MAX) != 0)
+		return; /* the delivery is lost, not the broker */
 	w->matches[w->nmatch++] = (struct rmq_match){
 		.owner = sub->owner,
 		.subid = sub->subid,
@@ -266,22 +262,11 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 			     : RMQ_RC_SUCCESS;
 	if (pub->qos == 2 && m != NULL) {
 		struct rmq_session_rare *r = rmq_session_rare(s);
-		if (r && r->nq2in == r->q2in_cap) {
-			/* Up to 65535 ids: the most a Receive Maximum
-			 * allows. */
-			uint32_t cap = r->q2in_cap ? r->q2in_cap * 2u : 8u;
-			if (cap > 65535)
-				cap = 65535;
-			uint16_t *q = cap > r->q2in_cap
-			    ? realloc(r->q2in, cap * sizeof(*q))
-			    : NULL;
-			if (q == NULL) {
-				r = NULL;
-			} else {
-				r->q2in = q;
-				r->q2in_cap = (uint16_t)cap;
-			}
-		}
+		/* Up to 65535 ids: the most a Receive Maximum allows. */
+		if (r &&
+		    rmq_grow(&r->q2in, &r->q2in_cap, r->nq2in + 1u,
+			sizeof(*r->q2in), 8, 65535) != 0)
+			r = NULL;
 		if (r == NULL) {
 			rmq_session_disconnect(s, RMQ_RC_SERVER_BUSY);
 			return;

@@ -164,7 +164,8 @@ struct rmq_session_rare {
 	uint64_t handoff_key;
 	/* Inbound QoS 2 packet ids waiting for PUBREL. */
 	uint16_t *q2in;
-	uint16_t nq2in, q2in_cap;
+	uint16_t nq2in;
+	uint32_t q2in_cap;
 	/* Topic aliases (5.0): the client's, and ours towards it. */
 	struct rmq_str *alias_in;
 	struct rmq_alias_out *alias_out;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "log.h"
 #include "retain.h"
 #include "topic.h"
@@ -31,14 +32,9 @@ sub_record(struct rmq_session *s, const char *f, size_t len,
 		r->opt = *opt;
 		return 0;
 	}
-	if (s->nsubs == s->subs_cap) {
-		uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 4;
-		struct rmq_subrec *n = realloc(s->subs, cap * sizeof(*n));
-		if (n == NULL)
-			return -ENOMEM;
-		s->subs = n;
-		s->subs_cap = cap;
-	}
+	if (rmq_grow(&s->subs, &s->subs_cap, s->nsubs + 1, sizeof(*s->subs), 4,
+		UINT32_MAX) != 0)
+		return -ENOMEM;
 	char *copy = malloc(len ? len : 1);
 	if (copy == NULL)
 		return -ENOMEM;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "worker.h"
 
 static void worker_turn(struct rmq_loop *loop);
@@ -118,14 +119,9 @@ rmq_workers_sum(struct rmq_broker *b, size_t offset)
 static void
 worker_slot_free(struct rmq_worker *w, uint32_t slot)
 {
-	if (w->nfree == w->free_cap) {
-		uint32_t cap = w->free_cap ? w->free_cap * 2 : 64;
-		uint32_t *f = realloc(w->free_slots, cap * sizeof(*f));
-		if (f == NULL)
-			return;
-		w->free_slots = f;
-		w->free_cap = cap;
-	}
+	if (rmq_grow(&w->free_slots, &w->free_cap, w->nfree + 1,
+		sizeof(*w->free_slots), 64, UINT32_MAX) != 0)
+		return;
 	w->free_slots[w->nfree++] = slot;
 }
 
@@ -136,17 +132,10 @@ rmq_worker_session_alloc(struct rmq_worker *w)
 	if (w->nfree) {
 		slot = w->free_slots[--w->nfree];
 	} else {
-		if (w->table_used == w->table_cap) {
-			uint32_t cap = w->table_cap ? w->table_cap * 2 : 1024;
-			if (cap > 0xFFFFFF)
-				return NULL;
-			struct rmq_session **t =
-			    realloc(w->table, cap * sizeof(*t));
-			if (t == NULL)
-				return NULL;
-			w->table = t;
-			w->table_cap = cap;
-		}
+		/* A key holds 24 bits of slot (session.h). */
+		if (rmq_grow(&w->table, &w->table_cap, w->table_used + 1,
+			sizeof(*w->table), 1024, 1u << 24) != 0)
+			return NULL;
 		slot = w->table_used++;
 	}
 	struct rmq_session *s = calloc(1, sizeof(*s));
@@ -217,16 +206,10 @@ rmq_worker_deliver_remote(struct rmq_worker *w, uint64_t key,
 		w->out[to] = m;
 		w->outmask |= 1ull << to;
 	}
-	if (m->deliver.n == m->deliver.cap) {
-		uint32_t cap = m->deliver.cap ? m->deliver.cap * 2 : 64;
-		struct rmq_delivery *d =
-		    realloc(m->deliver.d, cap * sizeof(*d));
-		if (d == NULL) {
-			rmq_msg_rele(it->msg);
-			return;
-		}
-		m->deliver.d = d;
-		m->deliver.cap = cap;
+	if (rmq_grow(&m->deliver.d, &m->deliver.cap, m->deliver.n + 1,
+		sizeof(*m->deliver.d), 64, UINT32_MAX) != 0) {
+		rmq_msg_rele(it->msg);
+		return;
 	}
 	m->deliver.d[m->deliver.n++] = (struct rmq_delivery){ key, *it };
 }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "grow.h"
 #include "retain.h"
 #include "strmap.h"
 #include "topic.h"
@@ -64,7 +65,8 @@ size_t
 rmq_retain_match(struct rmq_retain *r, const char *filter, size_t len,
     uint64_t now_ms, void (*fn)(void *ctx, struct rmq_msg *m), void *ctx)
 {
-	size_t n = 0, cap = 0;
+	size_t n = 0;
+	uint32_t cap = 0;
 	struct rmq_msg **hits = NULL;
 	pthread_mutex_lock(&r->lock);
 	if (!rmq_topic_has_wildcard(filter, len)) {
@@ -86,14 +88,9 @@ rmq_retain_match(struct rmq_retain *r, const char *filter, size_t len,
 			if (!rmq_topic_match(filter, len, m->topic.p,
 				m->topic.len))
 				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 16;
-				struct rmq_msg **h =
-				    realloc(hits, cap * sizeof(*h));
-				if (h == NULL)
-					break;
-				hits = h;
-			}
+			if (rmq_grow(&hits, &cap, (uint32_t)n + 1,
+				sizeof(*hits), 16, UINT32_MAX) != 0)
+				break;
 			hits[n++] = m;
 			rmq_msg_hold(m, 1);
 		}
