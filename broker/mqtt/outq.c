@@ -222,6 +222,7 @@ outq_publish_iov(struct rmq_session *s, const struct rmq_qitem *it,
 }
 
 static void outq_on_write(struct rmq_conn *conn, int status);
+static void outq_late(struct rmq_session *s);
 
 static void
 outq_wb_release(struct rmq_wbatch *wb)
@@ -265,7 +266,11 @@ rmq_session_flush(struct rmq_session *s)
 	if (c == NULL || c->closing || s->writing)
 		return;
 	int live = s->state == RMQ_SESS_LIVE;
+	struct rmq_session_rare *r =
+	    live && s->rare && s->rare->resending ? s->rare : NULL;
 	uint32_t max_items = live ? s->pend_len : 0;
+	if (r)
+		max_items += s->infl_len - r->resend_next;
 	if (max_items > (RMQ_LOOP_IOV_MAX - 1) / 5)
 		max_items = (RMQ_LOOP_IOV_MAX - 1) / 5;
 	if (s->ctrl_len == 0 && max_items == 0) {
@@ -287,8 +292,33 @@ rmq_session_flush(struct rmq_session *s)
 		s->ctrl = NULL;
 		s->ctrl_len = s->ctrl_cap = 0;
 	}
-	while (live && s->pend_len && k + 5 <= RMQ_LOOP_IOV_MAX &&
-	    taken < max_items) {
+	/* A resumed session's window first, in its order, DUP set
+	 * [MQTT-4.4.0-1]; then what waits in the queue. */
+	while (r && r->resend_next < s->infl_len && taken < max_items) {
+		struct rmq_outslot *slot = outq_slot(s, r->resend_next++);
+		if (slot->state != RMQ_OUT_SENT)
+			continue; /* released: its PUBREL went as control */
+		taken++;
+		int n = outq_publish_iov(s, &slot->it, slot->pid, 1, slot->hdr,
+		    wb.iov + k);
+		if (n < 0) {
+			/* Too large for the client's new limit: discarded
+			 * as if sent [MQTT-3.1.2-25]. */
+			outq_drop(&slot->it, &w->st.dropped_too_large);
+			slot->it.msg = NULL;
+			slot->state = 0;
+			continue;
+		}
+		k += n;
+		rmq_count(&w->st.msgs_out_qos[slot->it.qos], 1);
+		rmq_count(&w->st.pkts_out[RMQ_PUBLISH], 1);
+	}
+	if (r && r->resend_next >= s->infl_len)
+		r->resending = 0;
+	/* Nothing new before the window is resent: a new message would
+	 * join the window behind the cursor and go twice. */
+	while (!(r && r->resending) && live && s->pend_len &&
+	    k + 5 <= RMQ_LOOP_IOV_MAX && taken < max_items) {
 		struct rmq_qitem *it = &s->pending[s->pend_head];
 		taken++;
 		struct rmq_outslot *slot;
@@ -351,7 +381,7 @@ rmq_session_flush(struct rmq_session *s)
 	for (int i = 0; i < k; i++)
 		rmq_count(&w->st.bytes_out, wb.iov[i].iov_len);
 	s->wb = wb;
-	s->writing = 1;
+	s->writing = RMQ_WRITING;
 	int rc = c->loop->ops->write(c, s->wb.iov, k, outq_on_write);
 	if (rc != 0) {
 		s->writing = 0;
@@ -366,8 +396,11 @@ outq_on_write(struct rmq_conn *conn, int status)
 	struct rmq_session *s = conn->data;
 	if (s == NULL)
 		return;
+	int late = s->writing & RMQ_WRITING_LATE;
 	s->writing = 0;
 	outq_wb_release(&s->wb);
+	if (late)
+		outq_late(s);
 	if (status < 0) {
 		if (!conn->closing)
 			rmq_session_disconnect(s, 0);
@@ -377,7 +410,9 @@ outq_on_write(struct rmq_conn *conn, int status)
 		rmq_session_close(s);
 		return;
 	}
-	if (s->ctrl_len || (s->pend_len && s->state == RMQ_SESS_LIVE))
+	if (s->ctrl_len ||
+	    ((s->pend_len || (s->rare && s->rare->resending)) &&
+		s->state == RMQ_SESS_LIVE))
 		rmq_worker_dirty(s->w, s);
 }
 
@@ -389,18 +424,24 @@ outq_window_compact(struct rmq_session *s)
 	while (s->infl_len && s->inflight[s->infl_head].state == 0) {
 		s->infl_head = (uint16_t)((s->infl_head + 1) % s->win);
 		s->infl_len--;
+		/* The resend cursor counts from the head. */
+		if (s->rare && s->rare->resend_next)
+			s->rare->resend_next--;
 	}
 	if (s->pend_len)
 		rmq_worker_dirty(s->w, s);
 }
 
-/* The slot in flight with packet id pid, whatever its QoS and state. */
+/* The slot in flight with packet id pid, whatever its QoS and state (but
+ * DONE: acknowledged already). */
 static struct rmq_outslot *
 outq_find(struct rmq_session *s, uint16_t pid)
 {
 	for (uint16_t i = 0; i < s->infl_len; i++) {
 		struct rmq_outslot *slot = outq_slot(s, i);
-		if (slot->state != 0 && slot->pid == pid)
+		if ((slot->state == RMQ_OUT_SENT ||
+			slot->state == RMQ_OUT_RELEASED) &&
+		    slot->pid == pid)
 			return slot;
 	}
 	return NULL;
@@ -414,6 +455,43 @@ outq_awaits(const struct rmq_outslot *slot)
 	if (slot->it.qos == 1)
 		return RMQ_PUBACK;
 	return slot->state == RMQ_OUT_RELEASED ? RMQ_PUBCOMP : RMQ_PUBREC;
+}
+
+/* The slot's message is acknowledged: the slot goes to `next` (0, free,
+ * or RELEASED) and its message is released, unless a write in progress
+ * may still read it: then both wait for the write (outq_late). */
+static void
+outq_acked(struct rmq_session *s, struct rmq_outslot *slot, uint8_t next)
+{
+	if (slot->it.msg != NULL && (s->writing & RMQ_WRITING)) {
+		slot->state = next == 0 ? RMQ_OUT_DONE : next;
+		s->writing |= RMQ_WRITING_LATE;
+		return;
+	}
+	if (slot->it.msg != NULL)
+		rmq_msg_rele(slot->it.msg);
+	slot->it.msg = NULL;
+	slot->state = next;
+	if (next == 0)
+		outq_window_compact(s);
+}
+
+/* The write that may have read them is done: what was acknowledged
+ * meanwhile lets go of its message. */
+static void
+outq_late(struct rmq_session *s)
+{
+	for (uint16_t i = 0; i < s->infl_len; i++) {
+		struct rmq_outslot *slot = outq_slot(s, i);
+		if (slot->state == RMQ_OUT_DONE ||
+		    (slot->state == RMQ_OUT_RELEASED && slot->it.msg)) {
+			rmq_msg_rele(slot->it.msg);
+			slot->it.msg = NULL;
+			if (slot->state == RMQ_OUT_DONE)
+				slot->state = 0;
+		}
+	}
+	outq_window_compact(s);
 }
 
 void
@@ -449,28 +527,20 @@ rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p)
 		}
 		if (slot->state == RMQ_OUT_RELEASED)
 			return;
-		rmq_msg_rele(slot->it.msg);
-		slot->it.msg = NULL;
 		if (p->ack.reason >= 0x80) {
 			/* 5.0: a refused message ends its flow here. */
-			slot->state = 0;
-			outq_window_compact(s);
+			outq_acked(s, slot, 0);
 			return;
 		}
-		slot->state = RMQ_OUT_RELEASED;
+		outq_acked(s, slot, RMQ_OUT_RELEASED);
 		struct rmq_packet rel = { .type = RMQ_PUBREL };
 		rel.ack.packet_id = pid;
 		rmq_session_send(s, &rel);
 		return;
 	case RMQ_PUBACK:
 	case RMQ_PUBCOMP:
-		if (slot == NULL)
-			return; /* unknown id: nothing to release */
-		if (slot->it.msg) /* released already at PUBREC: QoS 2 */
-			rmq_msg_rele(slot->it.msg);
-		slot->it.msg = NULL;
-		slot->state = 0;
-		outq_window_compact(s);
+		if (slot != NULL) /* unknown id: nothing to release */
+			outq_acked(s, slot, 0);
 		return;
 	default: return;
 	}
@@ -480,10 +550,10 @@ void
 rmq_session_resend(struct rmq_session *s)
 {
 	/* [MQTT-4.4.0-1]: unacknowledged PUBLISHes again with DUP set, and
-	 * PUBRELs, in their original order, before anything new.  The
-	 * resent publishes go back to the front of the queue with their
-	 * packet ids; QoS 2 ones already released need only the PUBREL. */
-	uint16_t n = s->infl_len;
+	 * PUBRELs, in their original order, before anything new.  PUBRELs
+	 * are control packets, queued now; the PUBLISHes go through the
+	 * flush, as much of the window per write as fits. */
+	uint16_t n = s->infl_len, sent = 0;
 	for (uint16_t i = 0; i < n; i++) {
 		struct rmq_outslot *slot = outq_slot(s, i);
 		if (slot->state == RMQ_OUT_RELEASED) {
@@ -491,48 +561,17 @@ rmq_session_resend(struct rmq_session *s)
 			rel.ack.packet_id = slot->pid;
 			rmq_session_send(s, &rel);
 		}
+		sent += slot->state == RMQ_OUT_SENT;
 	}
-	struct iovec *iov = malloc((1 + 5 * (size_t)n) * sizeof(*iov));
-	if (iov == NULL || s->conn == NULL) {
-		free(iov);
-		return;
-	}
-	int k = 0;
-	if (s->ctrl_len) {
-		iov[k++] = (struct iovec){ s->ctrl, s->ctrl_len };
-		s->wb.ctrl = s->ctrl;
-		s->ctrl = NULL;
-		s->ctrl_len = s->ctrl_cap = 0;
-	}
-	for (uint16_t i = 0; i < n; i++) {
-		struct rmq_outslot *slot = outq_slot(s, i);
-		if (slot->state != RMQ_OUT_SENT)
-			continue;
-		int m = outq_publish_iov(s, &slot->it, slot->pid, 1, slot->hdr,
-		    iov + k);
-		if (m > 0) {
-			k += m;
-			continue;
+	if (sent) {
+		if (rmq_session_rare(s) == NULL) {
+			rmq_session_disconnect(s, RMQ_RC_SERVER_BUSY);
+			return;
 		}
-		/* Too large for the client's new limit: discarded as if
-		 * sent [MQTT-3.1.2-25]. */
-		outq_drop(&slot->it, &s->w->st.dropped_too_large);
-		slot->it.msg = NULL;
-		slot->state = 0;
+		s->rare->resending = 1;
+		s->rare->resend_next = 0;
 	}
-	outq_window_compact(s);
-	if (k == 0) {
-		free(iov);
-		free(s->wb.ctrl);
-		s->wb.ctrl = NULL;
-		return;
-	}
-	s->wb.iov = iov;
-	s->writing = 1;
-	if (s->conn->loop->ops->write(s->conn, iov, k, outq_on_write) != 0) {
-		s->writing = 0;
-		outq_wb_release(&s->wb);
-	}
+	rmq_worker_dirty(s->w, s);
 }
 
 void

@@ -56,8 +56,17 @@ struct rmq_qitem {
 };
 
 /* A QoS 1/2 message sent and not yet acknowledged, or a QoS 0 message
- * being written: the header bytes must live as long as the write. */
-enum { RMQ_OUT_SENT = 1, RMQ_OUT_RELEASED = 2 };
+ * being written: the header bytes must live as long as the write.  DONE:
+ * acknowledged while a write was in progress, which may still read the
+ * message's bytes (a client may acknowledge what it has not received
+ * whole); the message is released, and the slot freed, when the write
+ * completes.  A RELEASED slot keeps its message until then likewise. */
+enum { RMQ_OUT_SENT = 1, RMQ_OUT_RELEASED = 2, RMQ_OUT_DONE = 3 };
+
+/* s->writing: a write is in progress; LATE: acknowledged messages wait
+ * for its completion to be released. */
+#define RMQ_WRITING 1
+#define RMQ_WRITING_LATE 2
 struct rmq_outslot {
 	struct rmq_qitem it;
 	uint16_t pid;
@@ -175,6 +184,11 @@ struct rmq_session_rare {
 	/* This connection passed authentication: a CONNECT replayed for it
 	 * (after a later verdict, or a takeover) is not asked again. */
 	uint8_t authed;
+	/* Resuming: the window's QoS 1/2 messages go again, DUP set, from
+	 * resend_next (counted from the window's head) on, as the flush
+	 * has room. */
+	uint8_t resending;
+	uint16_t resend_next;
 };
 
 /* The session's rare part, made when missing; NULL when out of memory. */

@@ -4,7 +4,9 @@
  * threads, a clock the input moves).  The input is a script of operations
  * for up to eight clients: connect on a worker, send bytes, hang up, stall
  * or resume a client's reads, answer the broker's QoS 1 and 2 deliveries
- * or not, settle the loops, move the clock.  Every client's bytes go
+ * or not, settle the loops, move the clock, and how an authenticator
+ * answers CONNECTs (allow, deny, or later, with the verdicts given when
+ * the input says).  Every client's bytes go
  * through decode, the handlers, routing and encode as a real client's do.
  *
  * What is checked, besides ASan and UBSan:
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <urcu-qsbr.h>
 
+#include "auth.h"
 #include "broker.h"
 #include "codec.h"
 #include "log.h"
@@ -58,6 +61,52 @@ struct fz_client {
 };
 
 static struct rmq_broker fz_node;
+
+/* The authenticator: mode 0 lets everyone in, 1 refuses, 2 answers
+ * later; verdicts held back wait here until an operation gives them. */
+#define MAX_PENDING 16
+static struct {
+	int mode;
+	unsigned n;
+	struct {
+		void (*done)(void *, enum rmq_auth_verdict, uint8_t);
+		void *arg;
+	} pending[MAX_PENDING];
+} fz_auth;
+
+static enum rmq_auth_verdict
+fz_auth_connect(void *ctx, const struct rmq_auth_request *rq, uint8_t *reason)
+{
+	(void)ctx;
+	if (fz_auth.mode == 1 ||
+	    (fz_auth.mode == 2 && fz_auth.n == MAX_PENDING)) {
+		*reason = RMQ_RC_NOT_AUTHORIZED;
+		return RMQ_AUTH_DENY;
+	}
+	if (fz_auth.mode == 2) {
+		fz_auth.pending[fz_auth.n].done = rq->done;
+		fz_auth.pending[fz_auth.n].arg = rq->done_arg;
+		fz_auth.n++;
+		return RMQ_AUTH_LATER;
+	}
+	return RMQ_AUTH_ALLOW;
+}
+
+static const struct rmq_authenticator fz_authenticator = {
+	.connect = fz_auth_connect,
+};
+
+/* Give the oldest verdict held back. */
+static void
+fz_auth_give(int allow)
+{
+	if (fz_auth.n == 0)
+		return;
+	fz_auth.pending[0].done(fz_auth.pending[0].arg,
+	    allow ? RMQ_AUTH_ALLOW : RMQ_AUTH_DENY, RMQ_RC_NOT_AUTHORIZED);
+	memmove(&fz_auth.pending[0], &fz_auth.pending[1],
+	    --fz_auth.n * sizeof(fz_auth.pending[0]));
+}
 static int fz_trace; /* FUZZ_SESSION_TRACE set: what each client got */
 static struct fz_client fz_clients[MAX_CLIENTS];
 static unsigned fz_n;
@@ -253,12 +302,19 @@ fz_check_sessions(void)
 				if (o->state == 0)
 					continue;
 				CHECK(o->pid != 0);
-				CHECK(!fz_bit(seen, o->pid));
-				fz_set(seen, o->pid, 1);
+				/* A message acknowledged during a write is
+				 * released when the write completes; its id
+				 * may be in use again meanwhile. */
+				int late = s->writing & RMQ_WRITING_LATE;
+				CHECK(o->state != RMQ_OUT_DONE || late);
+				if (o->state != RMQ_OUT_DONE) {
+					CHECK(!fz_bit(seen, o->pid));
+					fz_set(seen, o->pid, 1);
+				}
 				CHECK(o->it.qos == 1 || o->it.qos == 2);
 				if (o->state == RMQ_OUT_RELEASED)
 					CHECK(o->it.qos == 2 &&
-					    o->it.msg == NULL);
+					    (o->it.msg == NULL || late));
 				else
 					CHECK(o->it.msg != NULL);
 			}
@@ -304,6 +360,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rcu_register_thread();
 	memset(fz_clients, 0, sizeof(fz_clients));
 	fz_n = 0;
+	memset(&fz_auth, 0, sizeof(fz_auth));
+	fz_node.auth = &fz_authenticator;
 
 	size_t i = 0;
 	unsigned ops = 0;
@@ -357,9 +415,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (c)
 				c->fc->read_max = arg ? (size_t)arg * 3 : 0;
 			break;
+		case 8: /* how CONNECTs are answered from now on */
+			fz_auth.mode = arg % 3;
+			break;
+		case 9: /* a verdict held back is given */
+			fz_auth_give(arg & 1);
+			break;
 		default: fz_settle(); break;
 		}
 	}
+	fz_settle();
+	/* Verdicts still held back are given: their memory is the
+	 * node's. */
+	while (fz_auth.n)
+		fz_auth_give(1);
 	fz_settle();
 
 	/* The stop: every connection closes and is freed. */

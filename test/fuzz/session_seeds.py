@@ -11,7 +11,8 @@ test/fuzz/corpus/session).
 import os
 import sys
 
-CONNECT, SEND, SEND_LONG, CLOCK, HANGUP, STALL, AUTO_ACK, CHUNKS = range(8)
+(CONNECT, SEND, SEND_LONG, CLOCK, HANGUP, STALL, AUTO_ACK, CHUNKS, AUTH_MODE,
+ AUTH_GIVE) = range(10)
 SETTLE = 0x0F
 
 
@@ -185,6 +186,15 @@ def seeds():
         s.send(2, publish("s", b"%d" % i, 1, 1 + i))
     s.settle().send(1, unsubscribe(2, "$share/g/s", 5)).settle()
     yield "shared", s
+
+    s = Script()  # verdicts later: one allowed with packets kept, one denied
+    s.op(AUTH_MODE, 2).op(CONNECT, 0).op(CONNECT, 1).op(CONNECT, 0)
+    s.send(0, connect("a1", 4) + subscribe(1, "x", 1)).settle()
+    s.send(0, publish("x", b"kept", 1, 3)).settle()
+    s.send(1, connect("a2", 5)).settle()
+    s.op(AUTH_GIVE, 1).settle().op(AUTH_GIVE, 0).settle()
+    s.op(AUTH_MODE, 1).send(2, connect("a3", 4)).settle()
+    yield "auth_later", s
 
     s = Script()  # 3.1, reads cut small, a hang-up
     s.op(CONNECT, 0).op(CHUNKS, 0)

@@ -156,3 +156,126 @@ Test(outq, ack_for_an_unknown_id_is_ignored)
 	RMQ_EXPECT_NOTHING(s);
 	cr_assert_not(s->closed);
 }
+
+/* ---- resending a resumed session's window ---- */
+
+static void
+window_300(struct rmq_config *cfg)
+{
+	cfg->max_inflight = 300;
+}
+
+static void
+setup_window_300(void)
+{
+	rmq_test_node_start(2, window_300);
+}
+
+TestSuite(outq_resend, .init = setup_window_300, .fini = teardown,
+    .timeout = 30);
+
+/* s, persistent, gets n QoS 1 messages it does not acknowledge, then
+ * hangs up. */
+static void
+unacked(unsigned n)
+{
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 0, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "t", 1, 1);
+	struct rmq_fake_client *p = rmq_test_connect(1, RMQ_V311, "p", 1, NULL);
+	for (unsigned i = 0; i < n; i++)
+		rmq_test_publish(p, RMQ_V311, "t", "m", 1, (uint16_t)(i + 1));
+	uint8_t pkt[16];
+	for (unsigned i = 0; i < n; i++) {
+		cr_assert_eq(rmq_test_next_packet(s, pkt, sizeof(pkt)), 8);
+		cr_assert_eq(pkt[0], 0x32, "first delivery without DUP");
+	}
+	rmq_fake_hangup(s);
+	RMQ_EXPECT_CLOSED(s);
+}
+
+/* The next n packets are the resent messages 1..n, DUP set, in order. */
+static void
+expect_resent(struct rmq_fake_client *s, unsigned n)
+{
+	uint8_t pkt[16];
+	for (unsigned i = 0; i < n; i++) {
+		cr_assert_eq(rmq_test_next_packet(s, pkt, sizeof(pkt)), 8,
+		    "resent message %u", i);
+		cr_assert_eq(pkt[0], 0x3A, "DUP and QoS 1, message %u", i);
+		cr_assert_eq((pkt[5] << 8 | pkt[6]), i + 1, "in order");
+	}
+	RMQ_EXPECT_NOTHING(s);
+}
+
+Test(outq_resend, window_larger_than_one_write_goes_again_in_order)
+{
+	/* 300 messages in flight need more iovecs than one write takes
+	 * (RMQ_LOOP_IOV_MAX): [MQTT-4.4.0-1] all of them again, DUP set,
+	 * in their order, before anything new. */
+	unacked(300);
+	int present = 0;
+	struct rmq_fake_client *s =
+	    rmq_test_connect(0, RMQ_V311, "s", 0, &present);
+	cr_assert_eq(present, 1);
+	expect_resent(s, 300);
+	cr_assert_eq(rmq_test_session_of(s)->infl_len, 300);
+}
+
+Test(outq_resend, acknowledgements_during_the_resend_keep_its_place)
+{
+	unacked(250);
+	struct rmq_worker *w = rmq_test_node.workers[0];
+	struct rmq_fake_client *s = rmq_test_client(0);
+	/* Back, persistent; its first write (the CONNACK and the first part
+	 * of the window) stalls while it acknowledges ids 1 to 10 (which it
+	 * has not received whole): once that write is done the window's
+	 * head moves under the resend. */
+	rmq_fake_stall(s, 1);
+	RMQ_SEND(s, 0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x00, 0, 0, 0, 1,
+	    's');
+	/* Turns until the session, taken over on its worker, writes. */
+	struct rmq_session *ss = NULL;
+	for (int turn = 0; turn < 10 && !(ss && ss->writing); turn++) {
+		rmq_fake_turn(w->loop);
+		ss = rmq_test_session_of(s);
+	}
+	cr_assert(ss && ss->writing, "the resumed session never wrote");
+	for (unsigned i = 0; i < 10; i++) {
+		const uint8_t ack[] = { 0x40, 2, 0, (uint8_t)(i + 1) };
+		rmq_fake_send(s, ack, sizeof(ack));
+	}
+	rmq_fake_turn(w->loop);
+	/* The write still reads those messages: they are let go of when it
+	 * completes (under AddressSanitizer, a use after free otherwise). */
+	cr_assert(ss->writing & RMQ_WRITING_LATE);
+	cr_assert_eq(ss->infl_len, 250);
+	rmq_fake_stall(s, 0);
+	RMQ_EXPECT(s, 0x20, 0x02, 0x01, 0x00); /* Session Present */
+	/* Every id came again exactly once, in order. */
+	expect_resent(s, 250);
+	cr_assert_eq(ss->infl_len, 240);
+}
+
+Test(outq, ack_of_a_message_still_being_written_waits_for_the_write)
+{
+	/* A client may acknowledge a message it has not received whole:
+	 * its bytes stay the write's until the write completes (a use after
+	 * free under AddressSanitizer otherwise), and the slot is freed
+	 * then. */
+	struct rmq_fake_client *s = subscriber_v5(), *p = publisher_v311();
+	rmq_fake_stall(s, 1);
+	RMQ_SEND(p, 0x32, 6, 0, 1, 't', 0, 7, 'x');
+	RMQ_EXPECT(p, 0x40, 2, 0, 7);
+	struct rmq_session *ss = rmq_test_session_of(s);
+	cr_assert(ss->writing);
+	RMQ_SEND(s, 0x40, 2, 0, 1);
+	RMQ_EXPECT_NOTHING(s);
+	cr_assert_eq(ss->infl_len, 1, "freed only when the write is done");
+	rmq_fake_stall(s, 0);
+	RMQ_EXPECT(s, 0x32, 7, 0, 1, 't', 0, 1, 0, 'x');
+	cr_assert_eq(ss->infl_len, 0);
+	/* The id is free again: the next message takes it. */
+	RMQ_SEND(p, 0x32, 6, 0, 1, 't', 0, 8, 'y');
+	RMQ_EXPECT(p, 0x40, 2, 0, 8);
+	RMQ_EXPECT(s, 0x32, 7, 0, 1, 't', 0, 2, 0, 'y');
+}
