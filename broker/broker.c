@@ -263,22 +263,11 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	next.topic_alias_max = b->cfg.topic_alias_max;
 
 	rmq_log_set(next.log_level, (enum rmq_log_format)next.log_format);
-	for (unsigned i = 0; i < b->nworkers; i++) {
-		struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
-		struct rmq_config *c = malloc(sizeof(*c));
-		if (m == NULL || c == NULL) {
-			free(m);
-			free(c);
+	for (unsigned i = 0; i < b->nworkers; i++)
+		if (rmq_worker_reconfigure(b->workers[i], &next) != 0)
 			rmq_log(RMQ_LOG_ERROR,
 			    "reload: out of memory; worker %u keeps its configuration",
 			    i);
-			continue;
-		}
-		*c = next;
-		m->kind = RMQ_INBOX_CONFIG;
-		m->config = c;
-		rmq_worker_post(b->workers[i], m);
-	}
 	/* The main thread reports the grace period at SIGTERM. */
 	b->cfg.shutdown_grace_ms = next.shutdown_grace_ms;
 }

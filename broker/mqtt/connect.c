@@ -18,7 +18,7 @@
 #include "auth.h"
 #include "log.h"
 #include "registry.h"
-#include "worker.h"
+#include "worker_impl.h"
 
 static void
 connect_refuse(struct rmq_session *s, uint8_t v5_reason, uint8_t v3_code)

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "grow.h"
-#include "worker.h"
+#include "worker_impl.h"
 
 /* From 2 us: a message read and written in the same turn takes a few
  * microseconds, and the low buckets tell that apart from one that waited

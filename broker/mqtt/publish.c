@@ -16,7 +16,7 @@
 #include "log.h"
 #include "retain.h"
 #include "topic.h"
-#include "worker.h"
+#include "worker_impl.h"
 
 static void
 route_add(struct rmq_worker *w, const struct rmq_sub *sub)

@@ -12,7 +12,7 @@
 
 #include "log.h"
 #include "registry.h"
-#include "worker.h"
+#include "worker_impl.h"
 
 static void
 session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n);

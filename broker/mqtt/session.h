@@ -10,6 +10,10 @@
 #ifndef RMQ_SESSION_H
 #define RMQ_SESSION_H
 
+#ifndef RMQ_LAYER_MQTT
+#error "session.h is private to broker/mqtt/ (and its tests)"
+#endif
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/uio.h>
@@ -278,9 +282,6 @@ void rmq_session_release_parked(struct rmq_session *p);
 void rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p);
 
 void rmq_session_on_pubrel(struct rmq_session *s, const struct rmq_packet *p);
-
-/* Route a message to every matching subscription in the node. */
-void rmq_route(struct rmq_worker *w, struct rmq_msg *m);
 
 /* ---- subscribe.c ---- */
 

@@ -11,7 +11,7 @@
 #include "log.h"
 #include "retain.h"
 #include "topic.h"
-#include "worker.h"
+#include "worker_impl.h"
 
 static struct rmq_subrec *
 sub_find(struct rmq_session *s, const char *f, size_t len)

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "grow.h"
-#include "worker.h"
+#include "worker_impl.h"
 
 static void worker_turn(struct rmq_loop *loop);
 static void worker_tick(struct rmq_loop *loop);
@@ -488,4 +488,21 @@ worker_stopping(struct rmq_loop *loop)
 		if (w->table[i] == s && s->conn && s->close_after_write)
 			s->deadline_ms = deadline;
 	}
+}
+
+int
+rmq_worker_reconfigure(struct rmq_worker *w, const struct rmq_config *cfg)
+{
+	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
+	struct rmq_config *c = malloc(sizeof(*c));
+	if (m == NULL || c == NULL) {
+		free(m);
+		free(c);
+		return -ENOMEM;
+	}
+	*c = *cfg;
+	m->kind = RMQ_INBOX_CONFIG;
+	m->config = c;
+	rmq_worker_post(w, m);
+	return 0;
 }

@@ -1,4 +1,8 @@
-/* broker/mqtt/worker.h: the broker's state on one worker loop.
+/* broker/mqtt/worker.h: the broker's state on one worker loop, as the
+ * layers above mqtt/ (ops/, the node's start and stop) see it: its
+ * counters, its loop, making and freeing it, reconfiguring it, and
+ * routing a message from it.  What only mqtt/ touches (the inbox's
+ * messages, the slot table's use, the flush list) is in worker_impl.h.
  *
  * A worker owns a shard of the sessions (a slot table, so that keys from
  * other workers can be checked without touching freed memory), the list of
@@ -16,53 +20,16 @@
 #include <urcu/wfcqueue.h>
 
 #include "node.h"
-#include "session.h"
+
+struct rmq_session;
+struct rmq_inbox_msg;
+struct rmq_msg;
 
 /* A worker is a bit of a 64-bit mask (outmask) and the top byte of a
  * session key (session.h), below the cluster's flag bit (cluster.h). */
 _Static_assert(RMQ_MAX_WORKERS <= 64, "outmask has one bit per worker");
 _Static_assert(RMQ_MAX_LISTENERS <= 255, "a listener index is a uint8_t");
 _Static_assert(RMQ_MAX_INFLIGHT <= 65535, "the window's size is a uint16_t");
-
-/* One delivery to a session of another worker. */
-struct rmq_delivery {
-	uint64_t key;
-	struct rmq_qitem it;
-};
-
-enum rmq_inbox_kind {
-	RMQ_INBOX_DELIVER, /* a batch of deliveries */
-	RMQ_INBOX_ADOPT, /* a connection whose session lives here */
-	RMQ_INBOX_ACCEPT, /* a new connection another loop passed on */
-	RMQ_INBOX_ROUTE, /* a message from a peer node (cluster.h) */
-	RMQ_INBOX_CONFIG, /* a reloaded configuration */
-	RMQ_INBOX_AUTH, /* the verdict on a CONNECT (auth/auth.h) */
-};
-
-struct rmq_inbox_msg {
-	struct cds_wfcq_node node;
-	enum rmq_inbox_kind kind;
-	union {
-		struct {
-			uint32_t n, cap;
-			struct rmq_delivery *d;
-		} deliver;
-		struct rmq_msg *route; /* RMQ_INBOX_ROUTE: from a peer */
-		struct rmq_config *config; /* RMQ_INBOX_CONFIG */
-		struct { /* RMQ_INBOX_AUTH */
-			uint64_t key;
-			uint8_t allowed;
-			uint8_t reason;
-		} auth;
-		struct { /* RMQ_INBOX_ADOPT, RMQ_INBOX_ACCEPT (fd, listener) */
-			uint64_t key; /* the session it belongs to */
-			int fd;
-			uint8_t listener; /* the listener it came in on */
-			uint8_t *bytes; /* CONNECT and what followed it */
-			uint32_t len;
-		} adopt;
-	};
-};
 
 #define RMQ_LAT_BUCKETS 20
 
@@ -175,33 +142,14 @@ void rmq_worker_conn_gone(struct rmq_worker *w, uint8_t listener);
  * rmq_worker_listener it came in on. */
 void rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg);
 
-/* Allocate a slot and key for a new session; NULL when out of memory. */
-struct rmq_session *rmq_worker_session_alloc(struct rmq_worker *w);
+/* Give worker w a reloaded configuration: posted to its inbox, taken on
+ * its own thread.  Returns 0 or -ENOMEM (w keeps the one it has).  Any
+ * thread. */
+int rmq_worker_reconfigure(struct rmq_worker *w, const struct rmq_config *cfg);
 
-/* Return the session's slot; the session must be unlinked already. */
-void rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s);
-
-/* The live session for key on this worker, or NULL. */
-struct rmq_session *rmq_worker_session(struct rmq_worker *w, uint64_t key);
-
-/* Queue m in dst's inbox and wake dst if it sleeps.  Any thread. */
-void rmq_worker_post(struct rmq_worker *dst, struct rmq_inbox_msg *m);
-
-/* Add a delivery for session `key` on another worker to this turn's
- * batch for it.  Takes over the item's message reference. */
-void rmq_worker_deliver_remote(struct rmq_worker *w, uint64_t key,
-    const struct rmq_qitem *it);
-
-/* Mark a session to flush at the end of this turn. */
-static inline void
-rmq_worker_dirty(struct rmq_worker *w, struct rmq_session *s)
-{
-	if (!s->dirty && s->conn) {
-		s->dirty = 1;
-		s->next_dirty = NULL;
-		*w->dirty_tail = s;
-		w->dirty_tail = &s->next_dirty;
-	}
-}
+/* Route a message to every matching subscription in the node, from
+ * worker w's thread (a publish, a will, $SYS).  The caller keeps its
+ * reference. */
+void rmq_route(struct rmq_worker *w, struct rmq_msg *m);
 
 #endif

@@ -32,7 +32,7 @@
 #include "codec.h"
 #include "log.h"
 #include "rmq_fake_loop.h"
-#include "worker.h"
+#include "worker_impl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,7 +15,7 @@
 
 #include "broker.h"
 #include "rmq_fake_loop.h"
-#include "worker.h"
+#include "worker_impl.h"
 
 extern struct rmq_broker rmq_test_node;
 

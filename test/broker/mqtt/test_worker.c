@@ -8,7 +8,7 @@
 
 #include "broker.h"
 #include "rmq_test_broker.h"
-#include "worker.h"
+#include "worker_impl.h"
 
 static struct rmq_broker br;
 static struct rmq_worker *w;

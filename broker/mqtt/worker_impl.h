@@ -1,0 +1,88 @@
+/* broker/mqtt/worker_impl.h: what only broker/mqtt/ sees of a worker:
+ * the messages of its inbox, its slot table's use, the delivery batches
+ * for other workers and the list of sessions to flush.  The layers
+ * above see worker.h.
+ */
+#ifndef RMQ_WORKER_IMPL_H
+#define RMQ_WORKER_IMPL_H
+
+#ifndef RMQ_LAYER_MQTT
+#error "worker_impl.h is private to broker/mqtt/ (and its tests)"
+#endif
+
+#include <stdint.h>
+#include <urcu/wfcqueue.h>
+
+#include "session.h"
+#include "worker.h"
+
+/* One delivery to a session of another worker. */
+struct rmq_delivery {
+	uint64_t key;
+	struct rmq_qitem it;
+};
+
+enum rmq_inbox_kind {
+	RMQ_INBOX_DELIVER, /* a batch of deliveries */
+	RMQ_INBOX_ADOPT, /* a connection whose session lives here */
+	RMQ_INBOX_ACCEPT, /* a new connection another loop passed on */
+	RMQ_INBOX_ROUTE, /* a message from a peer node (cluster.h) */
+	RMQ_INBOX_CONFIG, /* a reloaded configuration */
+	RMQ_INBOX_AUTH, /* the verdict on a CONNECT (auth/auth.h) */
+};
+
+struct rmq_inbox_msg {
+	struct cds_wfcq_node node;
+	enum rmq_inbox_kind kind;
+	union {
+		struct {
+			uint32_t n, cap;
+			struct rmq_delivery *d;
+		} deliver;
+		struct rmq_msg *route; /* RMQ_INBOX_ROUTE: from a peer */
+		struct rmq_config *config; /* RMQ_INBOX_CONFIG */
+		struct { /* RMQ_INBOX_AUTH */
+			uint64_t key;
+			uint8_t allowed;
+			uint8_t reason;
+		} auth;
+		struct { /* RMQ_INBOX_ADOPT, RMQ_INBOX_ACCEPT (fd, listener) */
+			uint64_t key; /* the session it belongs to */
+			int fd;
+			uint8_t listener; /* the listener it came in on */
+			uint8_t *bytes; /* CONNECT and what followed it */
+			uint32_t len;
+		} adopt;
+	};
+};
+
+/* Allocate a slot and key for a new session; NULL when out of memory. */
+struct rmq_session *rmq_worker_session_alloc(struct rmq_worker *w);
+
+/* Return the session's slot; the session must be unlinked already. */
+void rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s);
+
+/* The live session for key on this worker, or NULL. */
+struct rmq_session *rmq_worker_session(struct rmq_worker *w, uint64_t key);
+
+/* Queue m in dst's inbox and wake dst if it sleeps.  Any thread. */
+void rmq_worker_post(struct rmq_worker *dst, struct rmq_inbox_msg *m);
+
+/* Add a delivery for session `key` on another worker to this turn's
+ * batch for it.  Takes over the item's message reference. */
+void rmq_worker_deliver_remote(struct rmq_worker *w, uint64_t key,
+    const struct rmq_qitem *it);
+
+/* Mark a session to flush at the end of this turn. */
+static inline void
+rmq_worker_dirty(struct rmq_worker *w, struct rmq_session *s)
+{
+	if (!s->dirty && s->conn) {
+		s->dirty = 1;
+		s->next_dirty = NULL;
+		*w->dirty_tail = s;
+		w->dirty_tail = &s->next_dirty;
+	}
+}
+
+#endif
