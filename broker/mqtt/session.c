@@ -437,26 +437,33 @@ session_resume_reading(struct rmq_session *s, uint8_t *bytes, size_t len)
 	free(bytes);
 }
 
+/* Take the bytes kept to replay (a CONNECT and what followed it): the
+ * session waits for its CONNECT again. */
+static uint8_t *
+session_take_replay(struct rmq_session *s, size_t *len)
+{
+	uint8_t *bytes = s->rare->replay;
+	*len = s->rare->replay_len;
+	s->rare->replay = NULL;
+	s->rare->replay_len = 0;
+	s->state = RMQ_SESS_CONNECTING;
+	return bytes;
+}
+
 void
 rmq_session_release_parked(struct rmq_session *p)
 {
-	uint8_t *bytes = p->rare->replay;
-	size_t len = p->rare->replay_len;
-	p->rare->replay = NULL;
-	p->rare->replay_len = 0;
+	size_t len;
+	uint8_t *bytes = session_take_replay(p, &len);
 	p->rare->parked_on = 0;
-	p->state = RMQ_SESS_CONNECTING;
 	session_resume_reading(p, bytes, len);
 }
 
 void
 rmq_session_replay(struct rmq_session *s)
 {
-	uint8_t *bytes = s->rare->replay;
-	size_t len = s->rare->replay_len;
-	s->rare->replay = NULL;
-	s->rare->replay_len = 0;
-	s->state = RMQ_SESS_CONNECTING;
+	size_t len;
+	uint8_t *bytes = session_take_replay(s, &len);
 	/* The decoder saw the CONNECT once already. */
 	rmq_decoder_fini(&s->dec);
 	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0,

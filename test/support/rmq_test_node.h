@@ -73,6 +73,20 @@ void rmq_test_publish(struct rmq_fake_client *c, uint8_t version,
 /* The session a client's connection belongs to now, or NULL. */
 struct rmq_session *rmq_test_session_of(struct rmq_fake_client *c);
 
+/* A Criterion suite whose every test runs on a node of its own, of
+ * `workers` loops, its configuration changed by `tweak` (NULL: the unit
+ * tests' defaults), stopped and checked for leaks after the test. */
+#define RMQ_NODE_SUITE(name, workers, tweak)                                   \
+	static void name##_init(void)                                          \
+	{                                                                      \
+		rmq_test_node_start((workers), (tweak));                       \
+	}                                                                      \
+	static void name##_fini(void)                                          \
+	{                                                                      \
+		rmq_test_node_stop();                                          \
+	}                                                                      \
+	TestSuite(name, .init = name##_init, .fini = name##_fini, .timeout = 30)
+
 #define RMQ_SEND(c, ...)                                                       \
 	do {                                                                   \
 		static const uint8_t send_[] = { __VA_ARGS__ };                \

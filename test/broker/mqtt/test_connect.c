@@ -7,19 +7,7 @@
 #include "rmq_test.h"
 #include "rmq_test_node.h"
 
-static void
-setup(void)
-{
-	rmq_test_node_start(1, NULL);
-}
-
-static void
-teardown(void)
-{
-	rmq_test_node_stop();
-}
-
-TestSuite(connect, .init = setup, .fini = teardown, .timeout = 30);
+RMQ_NODE_SUITE(connect, 1, NULL);
 
 /* CONNECT 3.1.1, clean session, keep alive 60, client id "a". */
 #define CONNECT_311_A                                                          \
@@ -163,14 +151,7 @@ max_qos_1(struct rmq_config *cfg)
 	cfg->max_qos = 1;
 }
 
-static void
-setup_max_qos_1(void)
-{
-	rmq_test_node_start(1, max_qos_1);
-}
-
-TestSuite(connect_max_qos, .init = setup_max_qos_1, .fini = teardown,
-    .timeout = 30);
+RMQ_NODE_SUITE(connect_max_qos, 1, max_qos_1);
 
 Test(connect_max_qos, is_told_in_the_connack)
 {
@@ -267,7 +248,14 @@ setup_auth(void)
 	rmq_test_node.auth = &fake_authenticator;
 }
 
-TestSuite(connect_auth, .init = setup_auth, .fini = teardown, .timeout = 30);
+static void
+teardown_auth(void)
+{
+	rmq_test_node_stop();
+}
+
+TestSuite(connect_auth, .init = setup_auth, .fini = teardown_auth,
+    .timeout = 30);
 
 /* CONNECT of `version` for client `id` with user name `user`. */
 static void

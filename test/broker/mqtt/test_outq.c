@@ -6,19 +6,7 @@
 
 #include "rmq_test_node.h"
 
-static void
-setup(void)
-{
-	rmq_test_node_start(1, NULL);
-}
-
-static void
-teardown(void)
-{
-	rmq_test_node_stop();
-}
-
-TestSuite(outq, .init = setup, .fini = teardown, .timeout = 30);
+RMQ_NODE_SUITE(outq, 1, NULL);
 
 /* A 5.0 subscriber "s" to topic "t" at QoS 2, and a 3.1.1 publisher "p";
  * neither uses keep alive. */
@@ -165,14 +153,7 @@ window_300(struct rmq_config *cfg)
 	cfg->max_inflight = 300;
 }
 
-static void
-setup_window_300(void)
-{
-	rmq_test_node_start(2, window_300);
-}
-
-TestSuite(outq_resend, .init = setup_window_300, .fini = teardown,
-    .timeout = 30);
+RMQ_NODE_SUITE(outq_resend, 2, window_300);
 
 /* s, persistent, gets n QoS 1 messages it does not acknowledge, then
  * hangs up. */

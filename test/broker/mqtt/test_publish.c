@@ -6,19 +6,7 @@
 
 #include "rmq_test_node.h"
 
-static void
-setup(void)
-{
-	rmq_test_node_start(2, NULL);
-}
-
-static void
-teardown(void)
-{
-	rmq_test_node_stop();
-}
-
-TestSuite(publish, .init = setup, .fini = teardown, .timeout = 30);
+RMQ_NODE_SUITE(publish, 2, NULL);
 
 Test(publish, qos0_reaches_subscribers_on_both_workers)
 {

@@ -5,19 +5,7 @@
 
 #include "rmq_test_node.h"
 
-static void
-setup(void)
-{
-	rmq_test_node_start(1, NULL);
-}
-
-static void
-teardown(void)
-{
-	rmq_test_node_stop();
-}
-
-TestSuite(subscribe, .init = setup, .fini = teardown, .timeout = 30);
+RMQ_NODE_SUITE(subscribe, 1, NULL);
 
 Test(subscribe, suback_grants_per_filter)
 {

@@ -6,19 +6,7 @@
 
 #include "rmq_test_node.h"
 
-static void
-setup(void)
-{
-	rmq_test_node_start(2, NULL);
-}
-
-static void
-teardown(void)
-{
-	rmq_test_node_stop();
-}
-
-TestSuite(takeover, .init = setup, .fini = teardown, .timeout = 30);
+RMQ_NODE_SUITE(takeover, 2, NULL);
 
 Test(takeover, persistent_session_resumes_on_another_worker)
 {
