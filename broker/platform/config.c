@@ -30,6 +30,8 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->sys_interval = 10;
 	cfg->log_level = RMQ_LOG_INFO;
 	cfg->log_format = RMQ_LOG_TEXT;
+	cfg->log_dest.to = RMQ_LOG_TO_STDERR;
+	cfg->log_dest.timestamp = 1;
 	cfg->connection_messages = 1;
 	cfg->shutdown_grace_ms = 5000;
 	snprintf(cfg->response_info, sizeof(cfg->response_info),

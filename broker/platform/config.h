@@ -10,6 +10,7 @@
 
 #include "affinity.h"
 #include "limits.h"
+#include "log.h"
 #include "placement.h"
 
 /* Which backend to use. */
@@ -34,6 +35,7 @@ struct rmq_config {
 	enum rmq_loop_kind loop;
 	int log_level; /* log.h: RMQ_LOG_ERROR .. RMQ_LOG_DEBUG */
 	int log_format; /* RMQ_LOG_TEXT or RMQ_LOG_JSON */
+	struct rmq_log_dest log_dest; /* where log lines go (log.h) */
 	int connection_messages; /* log connections (at info) */
 	uint32_t shutdown_grace_ms; /* SIGTERM: time for clients to drain */
 	uint32_t max_packet_size; /* bytes, whole packet, both directions */
