@@ -56,6 +56,11 @@ struct rmq_config {
 	/* Response Information for 5.0 clients that ask for it, "%c" standing
 	 * for the client identifier; empty: none is sent. */
 	char response_info[128];
+	/* The process's own (main.c): a file holding the pid while the node
+	 * runs, and the user to become after binding when started as root;
+	 * empty: none. */
+	char pid_file[256];
+	char user[64];
 };
 
 /* Defaults: loopback port 1883, one loop per CPU, limits as documented in
