@@ -1,35 +1,64 @@
-/* broker/options.c: what the configuration keys mean.
+/* broker/options.c: the option table, every setting of ringmq in one row
+ * (options.h), and the parsers of its types.
  *
- * One table of keys, shared by the configuration file and the RINGMQ_*
- * environment variables, so both accept the same things with the same
- * checks.  The common Mosquitto directives are understood, so a
- * mosquitto.conf mostly just works; a directive whose feature has not
- * landed yet is refused as "not supported yet", never ignored, and an
- * unknown key or a bad value stops the start with the file and line.
+ * The configuration file, the RINGMQ_* environment and the command line
+ * all read these rows (options_load.c), and --help and the key tables of
+ * docs/configuration.md are written from them (options_help.c), so a
+ * setting has one name, one set of bounds and one default everywhere.
+ * Mosquitto's keys keep Mosquitto's names and meanings; a key whose
+ * feature has not landed yet is refused as "not supported yet", never
+ * ignored, but for the one value that matches what ringmq does anyway.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
 #include "config.h"
 #include "log.h"
 #include "options.h"
 
-struct config_ctx {
-	struct rmq_config *cfg;
-	int listeners_set; /* the first listener line replaces the default */
-	int log_type_set; /* the first log_type line replaces the default */
-};
+/* Where a value lives: one member of struct rmq_config, or members
+ * first to last. */
+#define FIELD(f)                                                               \
+	{                                                                      \
+		offsetof(struct rmq_config, f),                                \
+		    sizeof(((struct rmq_config *)0)->f)                        \
+	}
+#define SPAN(first, last)                                                      \
+	{                                                                      \
+		offsetof(struct rmq_config, first),                            \
+		    offsetof(struct rmq_config, last) +                        \
+		    sizeof(((struct rmq_config *)0)->last) -                   \
+		    offsetof(struct rmq_config, first)                         \
+	}
 
+static void *
+opt_field(const struct rmq_option *o, struct rmq_opt_ctx *c)
+{
+	return (char *)c->cfg + o->at.offset;
+}
+
+static void
+opt_store(void *p, size_t size, unsigned long long v)
+{
+	switch (size) {
+	case 1: *(uint8_t *)p = (uint8_t)v; break;
+	case 2: *(uint16_t *)p = (uint16_t)v; break;
+	case 4: *(uint32_t *)p = (uint32_t)v; break;
+	default: *(uint64_t *)p = (uint64_t)v; break;
+	}
+}
+
+/* A whole number from min to max (no sign, no blanks). */
 static int
-config_u64(const char *s, unsigned long long min, unsigned long long max,
+opt_u64(const char *s, unsigned long long min, unsigned long long max,
     unsigned long long *out)
 {
 	char *end;
-	if (*s == '\0' || *s == '-')
+	if (!isdigit((unsigned char)*s))
 		return -1;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
@@ -40,365 +69,88 @@ config_u64(const char *s, unsigned long long min, unsigned long long max,
 }
 
 static int
-config_bool(const char *s, int *out)
+opt_set_bool(const struct rmq_option *o, struct rmq_opt_ctx *c, unsigned nargs,
+    const char *const *args, char *err, size_t errlen)
 {
-	if (strcmp(s, "true") == 0) {
-		*out = 1;
-		return 0;
-	}
-	if (strcmp(s, "false") == 0) {
-		*out = 0;
-		return 0;
-	}
-	return -1;
-}
-
-static int
-config_listener(struct config_ctx *c, const struct rmq_conf_line *l, char *err,
-    size_t errlen)
-{
-	struct rmq_config *cfg = c->cfg;
-	unsigned long long port;
-	if (config_u64(l->args[0], 0, 65535, &port) != 0) {
-		snprintf(err, errlen, "%s: '%s' is not a port (0 to 65535)",
-		    l->key, l->args[0]);
-		return -1;
-	}
-	if (!c->listeners_set) {
-		cfg->nlisteners = 0;
-		c->listeners_set = 1;
-	}
-	if (cfg->nlisteners == RMQ_MAX_LISTENERS) {
-		snprintf(err, errlen, "%s: more than %d listeners", l->key,
-		    RMQ_MAX_LISTENERS);
-		return -1;
-	}
-	struct rmq_listen_addr *a = &cfg->listeners[cfg->nlisteners];
-	/* As in Mosquitto: without an address, every interface. */
-	const char *host = l->nargs > 1 ? l->args[1] : "";
-	if (strlen(host) >= sizeof(a->host)) {
-		snprintf(err, errlen, "%s: address too long", l->key);
-		return -1;
-	}
-	snprintf(a->host, sizeof(a->host), "%s", host);
-	a->port = (uint16_t)port;
-	cfg->nlisteners++;
+	(void)nargs, (void)err, (void)errlen;
+	int *p = opt_field(o, c);
+	if (strcmp(args[0], "true") == 0)
+		*p = 1;
+	else if (strcmp(args[0], "false") == 0)
+		*p = 0;
+	else
+		return RMQ_OPT_BAD;
 	return 0;
 }
 
-/* Keys of features that are not built yet: refused, with what brings
- * them. */
-static const struct {
-	const char *key;
-	const char *accepted; /* the one value that matches today's
-			       * behaviour, or NULL */
-	const char *feature;
-} config_later[] = {
-	{ "allow_anonymous", "true", "authentication" },
-	{ "password_file", NULL, "authentication" },
-	{ "acl_file", NULL, "access control" },
-	{ "psk_file", NULL, "TLS" },
-	{ "certfile", NULL, "TLS" },
-	{ "keyfile", NULL, "TLS" },
-	{ "cafile", NULL, "TLS" },
-	{ "capath", NULL, "TLS" },
-	{ "require_certificate", "false", "TLS" },
-	{ "use_identity_as_username", "false", "TLS" },
-	{ "tls_version", NULL, "TLS" },
-	{ "protocol", "mqtt", "WebSocket listeners" },
-	{ "persistence", "false", "persistence" },
-	{ "persistence_location", NULL, "persistence" },
-	{ "persistence_file", NULL, "persistence" },
-	{ "autosave_interval", NULL, "persistence" },
-	{ "fsync", NULL, "persistence" },
-	{ "persistent_client_expiration", NULL, "persistence" },
-	{ "cluster_seeds", NULL, "clustering" },
-	{ "cluster_dns", NULL, "clustering" },
-};
-
-/* Numeric keys: where the value goes and its range.  Mosquitto's "0 means
- * no limit" is kept where Mosquitto has it. */
-enum config_field {
-	F_THREADS,
-	F_MAX_PACKET,
-	F_MAX_QUEUED,
-	F_MAX_QUEUED_BYTES,
-	F_MAX_INFLIGHT,
-	F_MAX_CONNECTIONS,
-	F_CONNECT_TIMEOUT,
-	F_TOPIC_ALIAS_MAX,
-	F_RECEIVE_MAX,
-	F_MAX_SESSION_EXPIRY,
-	F_SYS_INTERVAL,
-	F_MAX_KEEPALIVE,
-	F_SHUTDOWN_GRACE,
-	F_MAX_QOS,
-};
-
-static const struct {
-	const char *key;
-	enum config_field field;
-	long long min, max; /* min -1: -1 means no limit (Mosquitto) */
-	int zero_unlimited;
-} config_numbers[] = {
-	{ "threads", F_THREADS, 1, RMQ_MAX_WORKERS, 0 },
-	{ "max_packet_size", F_MAX_PACKET, 0, 268435460, 1 },
-	{ "max_queued_messages", F_MAX_QUEUED, 0, 100000000, 1 },
-	{ "max_queued_bytes", F_MAX_QUEUED_BYTES, 0, (1ll << 40), 1 },
-	{ "max_inflight_messages", F_MAX_INFLIGHT, 0, RMQ_MAX_INFLIGHT, 1 },
-	{ "max_connections", F_MAX_CONNECTIONS, -1, 100000000, 0 },
-	{ "connect_timeout", F_CONNECT_TIMEOUT, 100, 3600000, 0 },
-	{ "topic_alias_maximum", F_TOPIC_ALIAS_MAX, 0, 65535, 0 },
-	{ "receive_maximum", F_RECEIVE_MAX, 1, 65535, 0 },
-	{ "max_session_expiry", F_MAX_SESSION_EXPIRY, 0, 4294967294ll, 0 },
-	{ "sys_interval", F_SYS_INTERVAL, 0, 86400, 0 },
-	{ "max_keepalive", F_MAX_KEEPALIVE, 0, 65535, 0 },
-	{ "shutdown_grace", F_SHUTDOWN_GRACE, 0, 3600, 0 },
-	{ "max_qos", F_MAX_QOS, 0, 2, 0 },
-};
-
-static void
-config_set_number(struct rmq_config *cfg, enum config_field f, long long v,
-    int unlimited)
+static int
+opt_set_int(const struct rmq_option *o, struct rmq_opt_ctx *c, unsigned nargs,
+    const char *const *args, char *err, size_t errlen)
 {
-	switch (f) {
-	case F_THREADS: cfg->threads = (unsigned)v; break;
-	case F_MAX_PACKET:
-		cfg->max_packet_size = unlimited ? 268435460u : (uint32_t)v;
-		break;
-	case F_MAX_QUEUED:
-		cfg->max_queued = unlimited ? 100000000u : (uint32_t)v;
-		break;
-	case F_MAX_QUEUED_BYTES:
-		cfg->max_queued_bytes = unlimited ? UINT64_MAX : (uint64_t)v;
-		break;
-	case F_MAX_INFLIGHT:
-		cfg->max_inflight = unlimited ? RMQ_MAX_INFLIGHT : (uint16_t)v;
-		break;
-	case F_MAX_CONNECTIONS:
-		cfg->max_connections = v < 0 ? 0 : (uint32_t)v;
-		break;
-	case F_CONNECT_TIMEOUT: cfg->connect_timeout_ms = (uint32_t)v; break;
-	case F_TOPIC_ALIAS_MAX: cfg->topic_alias_max = (uint16_t)v; break;
-	case F_RECEIVE_MAX: cfg->receive_maximum = (uint16_t)v; break;
-	case F_MAX_SESSION_EXPIRY: cfg->max_session_expiry = (uint32_t)v; break;
-	case F_SYS_INTERVAL: cfg->sys_interval = (uint32_t)v; break;
-	case F_MAX_KEEPALIVE: cfg->max_keepalive = (uint16_t)v; break;
-	case F_SHUTDOWN_GRACE:
-		cfg->shutdown_grace_ms = (uint32_t)v * 1000u;
-		break;
-	case F_MAX_QOS: cfg->max_qos = (uint8_t)v; break;
-	}
+	(void)nargs, (void)err, (void)errlen;
+	unsigned long long v;
+	if ((o->bits & RMQ_OPT_MINUS1_NOLIMIT) && strcmp(args[0], "-1") == 0)
+		v = o->nolimit;
+	else if ((o->bits & RMQ_OPT_ZERO_NOLIMIT) &&
+	    opt_u64(args[0], 0, 0, &v) == 0)
+		v = o->nolimit;
+	else if (opt_u64(args[0], (unsigned long long)o->min,
+		     (unsigned long long)o->max, &v) == 0)
+		v *= o->scale ? o->scale : 1;
+	else
+		return RMQ_OPT_BAD;
+	opt_store(opt_field(o, c), o->at.size, v);
+	return 0;
 }
 
 static int
-config_apply(void *ctx, const struct rmq_conf_line *l, char *err, size_t errlen)
+opt_set_enum(const struct rmq_option *o, struct rmq_opt_ctx *c, unsigned nargs,
+    const char *const *args, char *err, size_t errlen)
 {
-	struct config_ctx *c = ctx;
-	struct rmq_config *cfg = c->cfg;
-	const char *k = l->key;
-	int b;
+	(void)nargs, (void)err, (void)errlen;
+	for (unsigned i = 0; o->names[i]; i++) {
+		if (strcmp(args[0], o->names[i]) == 0) {
+			opt_store(opt_field(o, c), o->at.size, i);
+			return 0;
+		}
+	}
+	return RMQ_OPT_BAD;
+}
 
-	for (size_t i = 0;
-	     i < sizeof(config_numbers) / sizeof(config_numbers[0]); i++) {
-		if (strcmp(k, config_numbers[i].key) != 0)
-			continue;
-		long long v;
-		unsigned long long u;
-		if (l->nargs != 1)
-			goto one_value;
-		if (config_numbers[i].min < 0 && strcmp(l->args[0], "-1") == 0)
-			v = -1;
-		else if (config_u64(l->args[0],
-			     config_numbers[i].min < 0
-				 ? 0
-				 : (unsigned long long)config_numbers[i].min,
-			     (unsigned long long)config_numbers[i].max,
-			     &u) == 0)
-			v = (long long)u;
-		else {
-			snprintf(err, errlen,
-			    "%s: '%s' is not a whole number from %lld to %lld",
-			    k, l->args[0], config_numbers[i].min,
-			    config_numbers[i].max);
+/* The words joined by one blank (a value that runs to the end of the
+ * line: a path, a strftime format). */
+static int
+opt_join(const struct rmq_option *o, unsigned nargs, const char *const *args,
+    char *out, size_t len, char *err, size_t errlen)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	for (unsigned i = 0; i < nargs; i++) {
+		int k =
+		    snprintf(out + n, len - n, "%s%s", i ? " " : "", args[i]);
+		if (k < 0 || (size_t)k >= len - n) {
+			snprintf(err, errlen, "longer than %zu bytes", len - 1);
 			return -1;
 		}
-		config_set_number(cfg, config_numbers[i].field, v,
-		    config_numbers[i].zero_unlimited && v == 0);
-		return 0;
+		n += (size_t)k;
 	}
-	for (size_t i = 0; i < sizeof(config_later) / sizeof(config_later[0]);
-	     i++) {
-		if (strcmp(k, config_later[i].key) != 0)
-			continue;
-		if (config_later[i].accepted && l->nargs == 1 &&
-		    strcmp(l->args[0], config_later[i].accepted) == 0)
-			return 0; /* what ringmq does anyway */
-		snprintf(err, errlen,
-		    "%s: not supported yet (%s is not built in this version)",
-		    k, config_later[i].feature);
+	(void)o;
+	return 0;
+}
+
+static int
+opt_set_string(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	char *p = opt_field(o, c);
+	char v[4096];
+	if (opt_join(o, nargs, args, v,
+		o->at.size < sizeof(v) ? o->at.size : sizeof(v), err,
+		errlen) != 0)
 		return -1;
-	}
-	if (strcmp(k, "listener") == 0 || strcmp(k, "port") == 0) {
-		if (l->nargs < 1 || l->nargs > 2 ||
-		    (strcmp(k, "port") == 0 && l->nargs != 1)) {
-			snprintf(err, errlen, "%s: expected PORT%s", k,
-			    strcmp(k, "port") == 0 ? "" : " [ADDRESS]");
-			return -1;
-		}
-		return config_listener(c, l, err, errlen);
-	}
-	if (strcmp(k, "admin_listener") == 0) {
-		if (l->nargs != 1)
-			goto one_value;
-		if (rmq_options_hostport(l->args[0], &cfg->admin) != 0) {
-			snprintf(err, errlen,
-			    "%s: '%s' is not ADDRESS:PORT or none", k,
-			    l->args[0]);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(k, "response_information") == 0) {
-		if (l->nargs != 1)
-			goto one_value;
-		const char *v =
-		    strcmp(l->args[0], "none") == 0 ? "" : l->args[0];
-		if (strlen(v) >= sizeof(cfg->response_info)) {
-			snprintf(err, errlen, "%s: longer than %zu bytes", k,
-			    sizeof(cfg->response_info) - 1);
-			return -1;
-		}
-		snprintf(cfg->response_info, sizeof(cfg->response_info), "%s",
-		    v);
-		return 0;
-	}
-	if (strcmp(k, "bind_address") == 0) {
-		if (l->nargs != 1)
-			goto one_value;
-		struct rmq_listen_addr *a = &cfg->listeners[0];
-		if (strlen(l->args[0]) >= sizeof(a->host)) {
-			snprintf(err, errlen, "%s: address too long", k);
-			return -1;
-		}
-		snprintf(a->host, sizeof(a->host), "%s", l->args[0]);
-		return 0;
-	}
-	if (strcmp(k, "cpu_affinity") == 0) {
-		if (l->nargs != 1)
-			goto one_value;
-		if (rmq_affinity_parse(l->args[0], &cfg->cpu_affinity,
-			&cfg->cpu_list) != 0) {
-			snprintf(err, errlen,
-			    "%s: '%s' is not auto, none or a CPU list such as 0-3,8",
-			    k, l->args[0]);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(k, "connection_placement") == 0) {
-		if (l->nargs != 1)
-			goto one_value;
-		if (rmq_placement_parse(l->args[0], &cfg->placement) != 0) {
-			snprintf(err, errlen, "%s: '%s' is not cpu or hash", k,
-			    l->args[0]);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(k, "io_backend") == 0) {
-		if (l->nargs != 1)
-			goto one_value;
-		if (strcmp(l->args[0], "auto") == 0)
-			cfg->loop = RMQ_LOOP_AUTO;
-		else if (strcmp(l->args[0], "uring") == 0)
-			cfg->loop = RMQ_LOOP_URING;
-		else if (strcmp(l->args[0], "uv") == 0)
-			cfg->loop = RMQ_LOOP_UV;
-		else {
-			snprintf(err, errlen,
-			    "%s: '%s' is not auto, uring or uv", k, l->args[0]);
-			return -1;
-		}
-		return 0;
-	}
-	int *flag = strcmp(k, "retain_available") == 0 ? &cfg->retain_available
-	    : strcmp(k, "allow_zero_length_clientid") == 0
-	    ? &cfg->allow_zero_length_clientid
-	    : strcmp(k, "connection_messages") == 0 ? &cfg->connection_messages
-						    : NULL;
-	if (flag) {
-		if (l->nargs != 1 || config_bool(l->args[0], &b) != 0) {
-			snprintf(err, errlen, "%s: expected true or false", k);
-			return -1;
-		}
-		*flag = b;
-		return 0;
-	}
-	if (strcmp(k, "log_level") == 0) {
-		if (l->nargs != 1)
-			goto one_value;
-		int lv = rmq_log_level_parse(l->args[0]);
-		if (lv < 0) {
-			snprintf(err, errlen,
-			    "%s: '%s' is not error, warning, notice, info or debug",
-			    k, l->args[0]);
-			return -1;
-		}
-		cfg->log_level = lv;
-		return 0;
-	}
-	if (strcmp(k, "log_type") == 0) {
-		/* Mosquitto's: one line per kind wanted; the most verbose
-		 * kind named sets the level. */
-		static const struct {
-			const char *type;
-			int level;
-		} types[] = { { "none", RMQ_LOG_ERROR },
-			{ "error", RMQ_LOG_ERROR },
-			{ "warning", RMQ_LOG_WARNING },
-			{ "notice", RMQ_LOG_NOTICE },
-			{ "information", RMQ_LOG_INFO },
-			{ "subscribe", RMQ_LOG_DEBUG },
-			{ "unsubscribe", RMQ_LOG_DEBUG },
-			{ "debug", RMQ_LOG_DEBUG }, { "all", RMQ_LOG_DEBUG } };
-		if (l->nargs != 1)
-			goto one_value;
-		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-			if (strcmp(l->args[0], types[i].type) != 0)
-				continue;
-			if (!c->log_type_set || types[i].level > cfg->log_level)
-				cfg->log_level = types[i].level;
-			c->log_type_set = 1;
-			return 0;
-		}
-		snprintf(err, errlen, "%s: unknown log type '%s'", k,
-		    l->args[0]);
-		return -1;
-	}
-	if (strcmp(k, "log_format") == 0) {
-		if (l->nargs != 1)
-			goto one_value;
-		int f = rmq_log_format_parse(l->args[0]);
-		if (f < 0) {
-			snprintf(err, errlen, "%s: '%s' is not text or json", k,
-			    l->args[0]);
-			return -1;
-		}
-		cfg->log_format = f;
-		return 0;
-	}
-	if (strcmp(k, "log_dest") == 0) {
-		if (l->nargs == 1 && strcmp(l->args[0], "stderr") == 0)
-			return 0;
-		snprintf(err, errlen, "%s: only stderr is supported", k);
-		return -1;
-	}
-	snprintf(err, errlen, "unknown key '%s'", k);
-	return -1;
-one_value:
-	snprintf(err, errlen, "%s: expected one value", k);
-	return -1;
+	memset(p, 0, o->at.size);
+	memcpy(p, v, strlen(v));
+	return 0;
 }
 
 int
@@ -413,7 +165,7 @@ rmq_options_hostport(const char *s, struct rmq_listen_addr *a)
 	unsigned long long port;
 	if (colon == NULL || colon == s ||
 	    (size_t)(colon - s) >= sizeof(a->host) ||
-	    config_u64(colon + 1, 0, 65535, &port) != 0)
+	    opt_u64(colon + 1, 0, 65535, &port) != 0)
 		return -1;
 	memcpy(a->host, s, (size_t)(colon - s));
 	a->host[colon - s] = '\0';
@@ -421,83 +173,879 @@ rmq_options_hostport(const char *s, struct rmq_listen_addr *a)
 	return 0;
 }
 
-int
-rmq_options_load_text(struct rmq_config *cfg, const char *file,
-    const char *text, size_t len, char *err, size_t errlen)
+static int
+opt_set_hostport(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
 {
-	struct config_ctx c = { .cfg = cfg };
-	return rmq_conf_parse(file, text, len, config_apply, &c, err, errlen);
-}
-
-int
-rmq_options_load_file(struct rmq_config *cfg, const char *path, char *err,
-    size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	char *text = NULL;
-	size_t len = 0, cap = 0, n;
-	char chunk[8192];
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (len + n > cap) {
-			cap = (len + n) * 2;
-			char *t = realloc(text, cap);
-			if (t == NULL) {
-				free(text);
-				fclose(f);
-				snprintf(err, errlen, "%s: out of memory",
-				    path);
-				return -ENOMEM;
-			}
-			text = t;
-		}
-		memcpy(text + len, chunk, n);
-		len += n;
-	}
-	int rc = ferror(f) ? -EIO : 0;
-	fclose(f);
-	if (rc == 0)
-		rc = rmq_options_load_text(cfg, path, text ? text : "", len,
-		    err, errlen);
-	else
-		snprintf(err, errlen, "%s: read error", path);
-	free(text);
-	return rc;
-}
-
-int
-rmq_options_load_env(struct rmq_config *cfg, char **envp, char *err,
-    size_t errlen)
-{
-	struct config_ctx c = { .cfg = cfg };
-	for (char **e = envp; *e; e++) {
-		if (strncmp(*e, "RINGMQ_", 7) != 0)
-			continue;
-		const char *eq = strchr(*e, '=');
-		if (eq == NULL)
-			continue;
-		/* RINGMQ_MAX_QUEUED_MESSAGES=10 is "max_queued_messages 10". */
-		char line[1024];
-		size_t klen = (size_t)(eq - *e) - 7;
-		if (klen + 1 + strlen(eq + 1) + 1 > sizeof(line)) {
-			snprintf(err, errlen, "environment: %.*s: too long",
-			    (int)(eq - *e), *e);
-			return -EINVAL;
-		}
-		for (size_t i = 0; i < klen; i++)
-			line[i] = (char)tolower((unsigned char)(*e)[7 + i]);
-		line[klen] = ' ';
-		strcpy(line + klen + 1, eq + 1);
-		char label[160];
-		snprintf(label, sizeof(label), "environment %.*s",
-		    (int)(eq - *e), *e);
-		int rc = rmq_conf_parse(label, line, strlen(line), config_apply,
-		    &c, err, errlen);
-		if (rc != 0)
-			return rc;
-	}
+	(void)nargs, (void)err, (void)errlen;
+	struct rmq_listen_addr a;
+	memset(&a, 0, sizeof(a));
+	if (rmq_options_hostport(args[0], &a) != 0)
+		return RMQ_OPT_BAD;
+	memcpy(opt_field(o, c), &a, sizeof(a));
 	return 0;
 }
+
+/* One more listener for this layer; the layer's first one replaces the
+ * listeners the layers before it set (the built-in one included). */
+static int
+opt_listener_add(struct rmq_opt_ctx *c, const char *host, uint16_t port,
+    char *err, size_t errlen)
+{
+	struct rmq_config *cfg = c->cfg;
+	if (!c->listeners_set) {
+		memset(cfg->listeners, 0, sizeof(cfg->listeners));
+		cfg->nlisteners = 0;
+		c->listeners_set = 1;
+	}
+	if (cfg->nlisteners == RMQ_MAX_LISTENERS) {
+		snprintf(err, errlen, "more than %d listeners",
+		    RMQ_MAX_LISTENERS);
+		return -1;
+	}
+	struct rmq_listen_addr *a = &cfg->listeners[cfg->nlisteners];
+	if (strlen(host) >= sizeof(a->host)) {
+		snprintf(err, errlen, "address too long");
+		return -1;
+	}
+	snprintf(a->host, sizeof(a->host), "%s", host);
+	a->port = port;
+	cfg->nlisteners++;
+	return 0;
+}
+
+/* PORT [ADDRESS], as Mosquitto: without an address, every interface. */
+static int
+opt_set_listener(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)o;
+	unsigned long long port;
+	if (opt_u64(args[0], 0, 65535, &port) != 0)
+		return RMQ_OPT_BAD;
+	return opt_listener_add(c, nargs > 1 ? args[1] : "", (uint16_t)port,
+	    err, errlen);
+}
+
+/* -p [HOST:]PORT: the host 127.0.0.1 when left out, '*' for every
+ * interface. */
+static int
+opt_flag_listener(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)o, (void)nargs;
+	const char *arg = args[0];
+	const char *colon = strrchr(arg, ':');
+	char host[64] = "127.0.0.1";
+	unsigned long long port;
+	if (opt_u64(colon ? colon + 1 : arg, 0, 65535, &port) != 0)
+		return RMQ_OPT_BAD;
+	if (colon) {
+		size_t n = (size_t)(colon - arg);
+		if (n >= sizeof(host)) {
+			snprintf(err, errlen, "address too long");
+			return -1;
+		}
+		memcpy(host, arg, n);
+		host[n] = '\0';
+		if (strcmp(host, "*") == 0)
+			host[0] = '\0';
+	}
+	return opt_listener_add(c, host, (uint16_t)port, err, errlen);
+}
+
+static int
+opt_set_bind_address(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)o, (void)nargs;
+	struct rmq_listen_addr *a = &c->cfg->listeners[0];
+	if (strlen(args[0]) >= sizeof(a->host)) {
+		snprintf(err, errlen, "address too long");
+		return -1;
+	}
+	memset(a->host, 0, sizeof(a->host));
+	snprintf(a->host, sizeof(a->host), "%s", args[0]);
+	return 0;
+}
+
+static int
+opt_set_cpulist(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)o, (void)nargs, (void)err, (void)errlen;
+	struct rmq_config *cfg = c->cfg;
+	enum rmq_affinity_mode mode;
+	cpu_set_t list;
+	CPU_ZERO(&list);
+	if (rmq_affinity_parse(args[0], &mode, &list) != 0)
+		return RMQ_OPT_BAD;
+	cfg->cpu_affinity = mode;
+	cfg->cpu_list = list;
+	return 0;
+}
+
+static int
+opt_set_response_info(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	static const char *const none[] = { "" };
+	if (strcmp(args[0], "none") == 0)
+		args = none;
+	return opt_set_string(o, c, nargs, args, err, errlen);
+}
+
+/* Mosquitto's log_type: one line per kind wanted; the most verbose kind
+ * named sets the level. */
+static int
+opt_set_log_type(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	static const struct {
+		const char *type;
+		int level;
+	} types[] = { { "none", RMQ_LOG_ERROR }, { "error", RMQ_LOG_ERROR },
+		{ "warning", RMQ_LOG_WARNING }, { "notice", RMQ_LOG_NOTICE },
+		{ "information", RMQ_LOG_INFO }, { "subscribe", RMQ_LOG_DEBUG },
+		{ "unsubscribe", RMQ_LOG_DEBUG },
+		{ "websockets", RMQ_LOG_DEBUG }, { "debug", RMQ_LOG_DEBUG },
+		{ "all", RMQ_LOG_DEBUG } };
+	(void)o, (void)nargs;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcmp(args[0], types[i].type) != 0)
+			continue;
+		if (!c->log_type_set || types[i].level > c->cfg->log_level)
+			c->cfg->log_level = types[i].level;
+		c->log_type_set = 1;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown log type '%s'", args[0]);
+	return -1;
+}
+
+/* Mosquitto's log_dest: one destination a line, the layer's first line
+ * replacing the destinations before it. */
+static int
+opt_set_log_dest(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	struct rmq_log_dest *d = &c->cfg->log_dest;
+	static const struct {
+		const char *name;
+		unsigned to;
+	} dests[] = { { "stderr", RMQ_LOG_TO_STDERR },
+		{ "stdout", RMQ_LOG_TO_STDOUT },
+		{ "syslog", RMQ_LOG_TO_SYSLOG }, { "file", RMQ_LOG_TO_FILE },
+		{ "none", 0 } };
+	size_t i;
+	(void)o;
+	for (i = 0; i < sizeof(dests) / sizeof(dests[0]); i++)
+		if (strcmp(args[0], dests[i].name) == 0)
+			break;
+	if (i == sizeof(dests) / sizeof(dests[0])) {
+		if (strcmp(args[0], "topic") == 0) {
+			snprintf(err, errlen,
+			    "topic: not supported yet (not built in this version: log messages on $SYS/broker/log topics)");
+			return -1;
+		}
+		if (strcmp(args[0], "dlt") == 0) {
+			snprintf(err, errlen,
+			    "dlt: not supported yet (not built in this version: the Diagnostic Log and Trace destination)");
+			return -1;
+		}
+		return RMQ_OPT_BAD;
+	}
+	if ((dests[i].to == RMQ_LOG_TO_FILE) != (nargs > 1)) {
+		snprintf(err, errlen, "%s",
+		    nargs > 1 ? "only file takes a path"
+			      : "file needs a path: log_dest file PATH");
+		return -1;
+	}
+	if (!c->log_dest_set) {
+		d->to = 0;
+		memset(d->file, 0, sizeof(d->file));
+		c->log_dest_set = 1;
+	}
+	if (dests[i].to == RMQ_LOG_TO_FILE) {
+		char path[sizeof(d->file)];
+		if (opt_join(o, nargs - 1, args + 1, path, sizeof(path), err,
+			errlen) != 0)
+			return -1;
+		if ((d->to & RMQ_LOG_TO_FILE) && strcmp(path, d->file) != 0) {
+			snprintf(err, errlen,
+			    "only one file destination (%s already)", d->file);
+			return -1;
+		}
+		memset(d->file, 0, sizeof(d->file));
+		memcpy(d->file, path, strlen(path));
+	}
+	d->to |= dests[i].to;
+	return 0;
+}
+
+/* Mosquitto's log_facility N: syslog's local N; daemon without it. */
+static int
+opt_set_log_facility(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)o, (void)nargs, (void)err, (void)errlen;
+	unsigned long long v;
+	if (opt_u64(args[0], 0, 7, &v) != 0)
+		return RMQ_OPT_BAD;
+	c->cfg->log_dest.facility = (int)v + 1;
+	return 0;
+}
+
+static int
+opt_set_refused(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)c;
+	if (nargs == 1 && o->accepted) {
+		/* A value that matches what ringmq does anyway. */
+		size_t n = strlen(args[0]);
+		for (const char *a = o->accepted; *a;) {
+			size_t k = strcspn(a, " ");
+			if (k == n && strncmp(a, args[0], n) == 0)
+				return 0;
+			a += k;
+			a += *a == ' ';
+		}
+	}
+	if (o->feature) {
+		snprintf(err, errlen,
+		    "not supported yet (not built in this version: %s)",
+		    o->feature);
+		return -1;
+	}
+	/* "only true or false (why)" */
+	size_t n = (size_t)snprintf(err, errlen, "only ");
+	for (const char *a = o->accepted; *a && n < errlen;) {
+		size_t k = strcspn(a, " ");
+		n += (size_t)snprintf(err + n, errlen - n, "%.*s", (int)k, a);
+		a += k;
+		if (*a == ' ' && n < errlen) {
+			a++;
+			n += (size_t)snprintf(err + n, errlen - n, " or ");
+		}
+	}
+	if (n < errlen)
+		snprintf(err + n, errlen - n, " (%s)", o->why);
+	return -1;
+}
+
+static const rmq_opt_set_fn opt_type_set[] = {
+	[RMQ_OPT_BOOL] = opt_set_bool,
+	[RMQ_OPT_INT] = opt_set_int,
+	[RMQ_OPT_ENUM] = opt_set_enum,
+	[RMQ_OPT_STRING] = opt_set_string,
+	[RMQ_OPT_HOSTPORT] = opt_set_hostport,
+	[RMQ_OPT_LISTENER] = opt_set_listener,
+	[RMQ_OPT_CPULIST] = opt_set_cpulist,
+	[RMQ_OPT_SPECIAL] = NULL,
+	[RMQ_OPT_REFUSED] = opt_set_refused,
+};
+
+int
+rmq_option_apply(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    rmq_opt_set_fn set, unsigned nargs, const char *const *args, char *err,
+    size_t errlen)
+{
+	unsigned lo = o->maxargs ? o->minargs : 1;
+	unsigned hi = o->maxargs ? o->maxargs : 1;
+	if (o->type == RMQ_OPT_REFUSED) {
+		lo = 0;
+		hi = RMQ_CONF_MAX_ARGS;
+	}
+	if (nargs < lo || nargs > hi) {
+		if (hi == 1)
+			snprintf(err, errlen, "expected one value");
+		else
+			snprintf(err, errlen, "expected %s", o->arg);
+		return -1;
+	}
+	if (set == NULL)
+		set = o->set ? o->set : opt_type_set[o->type];
+	return set(o, c, nargs, args, err, errlen);
+}
+
+void
+rmq_option_expect(const struct rmq_option *o, char *buf, size_t len)
+{
+	size_t n = 0;
+	if (o->expect) {
+		snprintf(buf, len, "%s", o->expect);
+		return;
+	}
+	switch (o->type) {
+	case RMQ_OPT_BOOL: snprintf(buf, len, "true or false"); break;
+	case RMQ_OPT_INT:
+		n = (size_t)snprintf(buf, len,
+		    "a whole number from %lld to %lld", o->min, o->max);
+		if (n < len && (o->bits & RMQ_OPT_ZERO_NOLIMIT))
+			n += (size_t)snprintf(buf + n, len - n, ", or 0%s",
+			    (o->bits & RMQ_OPT_MINUS1_NOLIMIT) ? " or -1" : "");
+		else if (n < len && (o->bits & RMQ_OPT_MINUS1_NOLIMIT))
+			n += (size_t)snprintf(buf + n, len - n, ", or -1");
+		if (n < len &&
+		    (o->bits & (RMQ_OPT_ZERO_NOLIMIT | RMQ_OPT_MINUS1_NOLIMIT)))
+			snprintf(buf + n, len - n, " for no limit");
+		break;
+	case RMQ_OPT_ENUM:
+		buf[0] = '\0';
+		for (unsigned i = 0; o->names[i] && n < len; i++)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+			    i == 0                ? ""
+				: o->names[i + 1] ? ", "
+						  : " or ",
+			    o->names[i]);
+		break;
+	case RMQ_OPT_HOSTPORT:
+		snprintf(buf, len, "ADDRESS:PORT or none");
+		break;
+	case RMQ_OPT_LISTENER: snprintf(buf, len, "a port (0 to 65535)"); break;
+	case RMQ_OPT_CPULIST:
+		snprintf(buf, len, "auto, none or a CPU list such as 0-3,8");
+		break;
+	default: snprintf(buf, len, "%s", o->arg ? o->arg : "valid"); break;
+	}
+}
+
+void
+rmq_option_args(const struct rmq_option *o, char *buf, size_t len)
+{
+	size_t n = 0;
+	if (o->arg) {
+		snprintf(buf, len, "%s", o->arg);
+		return;
+	}
+	switch (o->type) {
+	case RMQ_OPT_BOOL: snprintf(buf, len, "`true`, `false`"); break;
+	case RMQ_OPT_INT:
+		n = (size_t)snprintf(buf, len, "%lld-%lld%s%s", o->min, o->max,
+		    o->unit ? " " : "", o->unit ? o->unit : "");
+		if (n < len && (o->bits & RMQ_OPT_ZERO_NOLIMIT))
+			n += (size_t)snprintf(buf + n, len - n, ", 0%s",
+			    (o->bits & RMQ_OPT_MINUS1_NOLIMIT) ? " or -1" : "");
+		else if (n < len && (o->bits & RMQ_OPT_MINUS1_NOLIMIT))
+			n += (size_t)snprintf(buf + n, len - n, ", -1");
+		if (n < len &&
+		    (o->bits & (RMQ_OPT_ZERO_NOLIMIT | RMQ_OPT_MINUS1_NOLIMIT)))
+			snprintf(buf + n, len - n, " = no limit");
+		break;
+	case RMQ_OPT_ENUM:
+		buf[0] = '\0';
+		for (unsigned i = 0; o->names[i] && n < len; i++)
+			n += (size_t)snprintf(buf + n, len - n, "%s`%s`",
+			    i ? ", " : "", o->names[i]);
+		break;
+	default: snprintf(buf, len, "VALUE"); break;
+	}
+}
+
+/* Rows of Mosquitto keys taken only where they match what ringmq does:
+ * LATER for a feature still to come, ONLY for a choice ringmq made. */
+#define LATER(k, acc, feat)                                                    \
+	{                                                                      \
+		.key = k, .type = RMQ_OPT_REFUSED, .accepted = acc,            \
+		.feature = feat, .help = "not supported yet: " feat            \
+	}
+#define ONLY(k, acc, reason)                                                   \
+	{                                                                      \
+		.key = k, .type = RMQ_OPT_REFUSED, .accepted = acc,            \
+		.why = reason, .help = reason                                  \
+	}
+
+static const char *const opt_backends[] = { "auto", "uring", "uv", NULL };
+static const char *const opt_placements[] = { "cpu", "hash", NULL };
+static const char *const opt_levels[] = { "error", "warning", "notice", "info",
+	"debug", NULL };
+static const char *const opt_formats[] = { "text", "json", NULL };
+
+#define AUTH "authentication"
+#define TLS "TLS"
+#define WS "WebSocket listeners"
+#define PERSIST "persistence"
+#define BRIDGE "bridging"
+
+const struct rmq_option rmq_options[] = {
+	/* Listeners and loops. */
+	{ .key = "listener",
+	    .flags = "-p --port",
+	    .type = RMQ_OPT_LISTENER,
+	    .flag_set = opt_flag_listener,
+	    .at = SPAN(listeners, nlisteners),
+	    .bits = RMQ_OPT_REPEAT,
+	    .minargs = 1,
+	    .maxargs = 2,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PORT [ADDRESS]",
+	    .flag_arg = "[HOST:]PORT",
+	    .def = "1883 127.0.0.1",
+	    .help = "listen for MQTT (repeatable, up to 8)",
+	    .flag_help = "HOST 127.0.0.1 when left out, * for every interface",
+	    .doc =
+		"listen for MQTT on ADDRESS (every interface when left out, as in Mosquitto); may repeat, up to 8; a layer's first `listener` replaces the listeners before it (the built-in one, or the file's when the environment or the flags set one).  `-p`/`--port` take `[HOST:]PORT` instead: HOST 127.0.0.1 when left out, `*` for every interface" },
+	{ .key = "port",
+	    .type = RMQ_OPT_LISTENER,
+	    .bits = RMQ_OPT_NO_FLAG,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PORT",
+	    .unset = "see `listener`",
+	    .help = "Mosquitto's older form: listener PORT",
+	    .doc =
+		"Mosquitto's older form: `listener PORT` (every interface).  No flag of its own: `--port` is `listener`'s" },
+	{ .key = "bind_address",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_bind_address,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "ADDRESS",
+	    .unset = "see `listener`",
+	    .help =
+		"Mosquitto's older form: the address of the first listener" },
+	{ .key = "threads",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(threads),
+	    .min = 0,
+	    .max = RMQ_MAX_WORKERS,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "0-64, 0 = one per CPU",
+	    .def = "0",
+	    .help =
+		"worker loops; 0: one per CPU the process may run on, within its cgroup's CPU quota",
+	    .doc =
+		"worker loops; 0, the default, counts the process's CPU affinity, so a container's cpuset (`taskset`, Kubernetes' static CPU manager) narrows it, and takes no more than the CPU quota of the process's cgroup and its ancestors, rounded up (cgroup v2 `cpu.max`, v1 `cpu.cfs_quota_us`; a container limited to 1.5 CPUs gets 2 loops)" },
+	{ .key = "cpu_affinity",
+	    .type = RMQ_OPT_CPULIST,
+	    .at = FIELD(cpu_affinity),
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "`auto`, `none`, or a CPU list such as `0-3,8`",
+	    .def = "auto",
+	    .help =
+		"auto: pin one loop per CPU; none; or a CPU list such as 0-3,8",
+	    .doc =
+		"which CPU each worker loop runs on.  `auto` pins loop *i* to the *i*-th CPU the process may run on when there is one loop per such CPU (the default shape), and leaves placement to the kernel otherwise; a list pins loop *i* to the *i*-th listed CPU in ascending order, around again when there are more loops than CPUs (a listed CPU the process may not use refuses the start, naming it); `none` never pins.  Pinned, a loop is woken on its own CPU and not moved next to the thread that woke it: p50 latency at a modest load about 0.75x unpinned (`docs/lab-notebook.md`).  Choose `none` where other busy processes share the CPUs and no cpuset keeps them apart" },
+	{ .key = "connection_placement",
+	    .type = RMQ_OPT_ENUM,
+	    .at = FIELD(placement),
+	    .names = opt_placements,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "cpu",
+	    .help =
+		"cpu: the loop of the CPU that received the connection; hash: the kernel's",
+	    .doc =
+		"which worker loop takes a new connection.  `cpu`, when each loop is pinned to a CPU of its own: the loop pinned to the CPU that received the connection's handshake, which is where the kernel goes on receiving its packets (the NIC queue's CPU; on loopback, the client's), so a loop is woken by its own CPU.  A loop holding more than its share (an eighth of the mean past the least loaded loop, and at least 256, so that a burst of connections from one client thread is not split half way) passes further connections to the least loaded one, so clients crowding onto a few CPUs still spread over all loops.  Without pinned loops, and with `hash`, the kernel spreads connections by a hash of their addresses" },
+	{ .key = "io_backend",
+	    .flags = "--loop",
+	    .type = RMQ_OPT_ENUM,
+	    .at = FIELD(loop),
+	    .names = opt_backends,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "auto",
+	    .help =
+		"event loop backend; auto probes io_uring and falls back to libuv" },
+
+	/* Limits. */
+	{ .key = "max_packet_size",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_packet_size),
+	    .min = 20,
+	    .max = 268435460,
+	    .bits = RMQ_OPT_ZERO_NOLIMIT,
+	    .nolimit = 268435460,
+	    .unit = "bytes",
+	    .reload = RMQ_RELOAD_NEW_CONNECTIONS,
+	    .def = "16777216",
+	    .help = "largest packet in either direction",
+	    .doc =
+		"largest packet in either direction (Mosquitto's bounds: not below 20); a larger one from a client is refused on its header (5.0: DISCONNECT 0x95); 5.0 clients are told it in CONNACK" },
+	{ .key = "max_queued_messages",
+	    .flags = "--max-queued",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_queued),
+	    .min = 1,
+	    .max = 100000000,
+	    .bits = RMQ_OPT_ZERO_NOLIMIT,
+	    .nolimit = 100000000,
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "1000",
+	    .help = "messages queued per session",
+	    .doc =
+		"messages queued per session (QoS 1/2 while offline, anything waiting while online); past it a new message is dropped for that session" },
+	{ .key = "max_queued_bytes",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_queued_bytes),
+	    .min = 1,
+	    .max = 1ll << 40,
+	    .bits = RMQ_OPT_ZERO_NOLIMIT,
+	    .nolimit = UINT64_MAX,
+	    .unit = "bytes",
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "67108864",
+	    .help = "the same bound in bytes",
+	    .doc =
+		"the same bound in bytes, the first bound reached dropping.  Unlike Mosquitto's (no limit by default, messages past those in flight), it counts every message a session holds" },
+	{ .key = "max_inflight_messages",
+	    .flags = "--max-inflight",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_inflight),
+	    .min = 1,
+	    .max = RMQ_MAX_INFLIGHT,
+	    .bits = RMQ_OPT_ZERO_NOLIMIT,
+	    .nolimit = RMQ_MAX_INFLIGHT,
+	    .reload = RMQ_RELOAD_NEW_CONNECTIONS,
+	    .arg = "1-1024, 0 = 1024",
+	    .def = "64",
+	    .help = "QoS 1/2 messages in flight to a client",
+	    .doc =
+		"QoS 1/2 messages sent to a client and not yet acknowledged (also bounded by the client's Receive Maximum)" },
+	{ .key = "max_connections",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_connections),
+	    .min = 1,
+	    .max = 100000000,
+	    .bits = RMQ_OPT_ZERO_NOLIMIT | RMQ_OPT_MINUS1_NOLIMIT,
+	    .nolimit = 0,
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "-1",
+	    .help = "connections at once",
+	    .doc =
+		"connections at once; a new one past the limit is closed at once" },
+	{ .key = "connect_timeout",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(connect_timeout_ms),
+	    .min = 100,
+	    .max = 3600000,
+	    .unit = "milliseconds",
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "10000",
+	    .help = "time a new connection has to send CONNECT" },
+	{ .key = "receive_maximum",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(receive_maximum),
+	    .min = 1,
+	    .max = 65535,
+	    .reload = RMQ_RELOAD_NEW_CONNECTIONS,
+	    .def = "128",
+	    .help = "QoS 2 messages a client may have in flight to us",
+	    .doc =
+		"QoS 2 messages a client may have in flight to us (5.0: told in CONNACK; past it DISCONNECT 0x93)" },
+	{ .key = "max_topic_alias",
+	    .aliases = "topic_alias_maximum",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(topic_alias_max),
+	    .min = 0,
+	    .max = 65535,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "64",
+	    .help = "topic aliases a 5.0 client may set",
+	    .doc =
+		"topic aliases a 5.0 client may set (told in CONNACK); 0 allows none.  Mosquitto's name and meaning; Mosquitto's default is 10" },
+	{ .key = "max_session_expiry",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_session_expiry),
+	    .min = 0,
+	    .max = 4294967294ll,
+	    .unit = "seconds",
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "4294967294",
+	    .help = "cap on the Session Expiry Interval a 5.0 client asks for",
+	    .doc =
+		"cap on the Session Expiry Interval a 5.0 client asks for (the granted value is told in CONNACK)" },
+	{ .key = "max_keepalive",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_keepalive),
+	    .min = 0,
+	    .max = 65535,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "0-65535 seconds, 0 = no limit",
+	    .def = "0",
+	    .help = "longest keep alive a client may use",
+	    .doc =
+		"longest keep alive a client may use: a 5.0 client asking more (or 0) is told this value as Server Keep Alive in CONNACK; a 3.x client asking more (or 0) is refused with return code 2, as Mosquitto does" },
+	{ .key = "max_qos",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_qos),
+	    .min = 0,
+	    .max = 2,
+	    .reload = RMQ_RELOAD_NEW_CONNECTIONS,
+	    .def = "2",
+	    .help = "highest QoS clients may use",
+	    .doc =
+		"highest QoS clients may use, as Mosquitto's key: a 5.0 client is told it (Maximum QoS in CONNACK); a PUBLISH above it closes the connection (5.0: DISCONNECT 0x9B); a will above it is refused (5.0: CONNACK 0x9B, 3.x: return code 5); a SUBSCRIBE above it is granted `max_qos`" },
+	{ .key = "retain_available",
+	    .type = RMQ_OPT_BOOL,
+	    .at = FIELD(retain_available),
+	    .reload = RMQ_RELOAD_NEW_CONNECTIONS,
+	    .def = "true",
+	    .help = "whether retained messages are kept",
+	    .doc =
+		"whether retained messages are kept; with `false` a retained PUBLISH is refused (5.0: 0x9A)" },
+	{ .key = "allow_zero_length_clientid",
+	    .type = RMQ_OPT_BOOL,
+	    .at = FIELD(allow_zero_length_clientid),
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "true",
+	    .help = "whether a client may connect without an identifier",
+	    .doc =
+		"whether a client may connect without an identifier and be given one, `ringmq-` and 16 hex digits (3.1.1 needs clean session for it; 3.1 never allows it)" },
+	{ .key = "response_information",
+	    .type = RMQ_OPT_STRING,
+	    .set = opt_set_response_info,
+	    .at = FIELD(response_info),
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "text with `%c` for the client identifier, or `none`",
+	    .def = "response/%c",
+	    .help =
+		"Response Information for 5.0 clients that ask; %c: the client identifier",
+	    .doc =
+		"the Response Information sent in CONNACK to a 5.0 client that sets Request Response Information; a requester builds its Response Topics under it" },
+
+	/* Operations. */
+	{ .key = "admin_listener",
+	    .type = RMQ_OPT_HOSTPORT,
+	    .at = FIELD(admin),
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg =
+		"ADDRESS:PORT (port 0: any free port, logged at start), or `none`",
+	    .def = "127.0.0.1:9883",
+	    .help =
+		"/metrics, /healthz and /readyz over HTTP; none to turn off",
+	    .doc =
+		"HTTP endpoint: `/metrics` (Prometheus text format), `/healthz` (alive), `/readyz` (listeners open)" },
+	{ .key = "sys_interval",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(sys_interval),
+	    .min = 0,
+	    .max = 86400,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "0-86400 seconds, 0 = off",
+	    .def = "10",
+	    .help = "how often the $SYS/broker topics are published",
+	    .doc =
+		"how often the `$SYS/broker/...` topics are published (retained): version, uptime, clients connected/total/disconnected, messages and bytes received/sent, subscriptions, retained messages, 1-minute loads" },
+	{ .key = "shutdown_grace",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(shutdown_grace_ms),
+	    .min = 0,
+	    .max = 3600,
+	    .scale = 1000,
+	    .unit = "seconds",
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "5",
+	    .help = "SIGTERM: seconds clients get to drain",
+	    .doc =
+		"at SIGTERM, how long clients get to take what is written to them (5.0 clients first get DISCONNECT 0x8B) before their connections are closed" },
+	{ .key = "pid_file",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(pid_file),
+	    .bits = RMQ_OPT_PROCESS,
+	    .minargs = 1,
+	    .maxargs = RMQ_CONF_MAX_ARGS,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PATH",
+	    .unset = "none",
+	    .help = "write the pid here once listening; removed at exit",
+	    .doc =
+		"Mosquitto's: the process id is written to PATH once the listeners are open (before `user` is taken on, so PATH may be root's) and the file is removed at exit (which needs `user` to be allowed to, as with Mosquitto); a file that cannot be written stops the start" },
+	{ .key = "user",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(user),
+	    .bits = RMQ_OPT_PROCESS,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "NAME",
+	    .unset = "none: stay as started",
+	    .help = "started as root: become this user once listening",
+	    .doc =
+		"Mosquitto's: started as root, ringmq becomes NAME (its group and supplementary groups: setgid, initgroups, setuid) once every listening socket is bound and the pid file written; a user that does not exist stops the start.  Started as any other user it is not used, as in Mosquitto.  Unlike Mosquitto there is no default user (Mosquitto's is `mosquitto`); a reload reads the file as NAME" },
+	{ .key = "include_dir",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = rmq_options_include_dir,
+	    .bits = RMQ_OPT_REPEAT,
+	    .minargs = 1,
+	    .maxargs = RMQ_CONF_MAX_ARGS,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "DIRECTORY",
+	    .unset = "none",
+	    .help = "read DIRECTORY's *.conf files here, in Mosquitto's order",
+	    .doc =
+		"Mosquitto's: the files of DIRECTORY whose names end in `.conf` are read where the line stands, in Mosquitto's order (by name, each letter's upper case before its lower case: `00.conf`, `A.conf`, `a.conf`, `B.conf`); several lines are read in their order.  Only the main file (or the environment, or a flag) may include: an `include_dir` in an included file is refused.  An error names the included file and its line" },
+
+	/* Logging. */
+	{ .key = "log_level",
+	    .flags = "-v=debug --verbose=debug",
+	    .type = RMQ_OPT_ENUM,
+	    .at = FIELD(log_level),
+	    .names = opt_levels,
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "info",
+	    .help = "the least severe lines logged (-v: debug)",
+	    .doc =
+		"the least severe lines logged: `notice` start, stop and reload; `info` connections; `debug` every PUBLISH and SUBSCRIBE" },
+	{ .key = "log_type",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_log_type,
+	    .bits = RMQ_OPT_REPEAT,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg =
+		"Mosquitto's kinds: `none`, `error`, `warning`, `notice`, `information`, `subscribe`, `unsubscribe`, `websockets`, `debug`, `all`",
+	    .def = "information",
+	    .help =
+		"Mosquitto's form of log_level: the most verbose kind named sets it",
+	    .doc =
+		"for mosquitto.conf files: one kind a line, the most verbose kind named sets `log_level` (`subscribe`, `unsubscribe`, `websockets` and `all` mean `debug`)" },
+	{ .key = "log_format",
+	    .type = RMQ_OPT_ENUM,
+	    .at = FIELD(log_format),
+	    .names = opt_formats,
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "text",
+	    .help = "text, or json: one object a line",
+	    .doc =
+		"text: `TIME LEVEL ringmq: message`; json: one `{\"time\",\"level\",\"msg\"}` object per line" },
+	{ .key = "log_dest",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_log_dest,
+	    .at = FIELD(log_dest.to),
+	    .bits = RMQ_OPT_REPEAT | RMQ_OPT_PROCESS,
+	    .minargs = 1,
+	    .maxargs = RMQ_CONF_MAX_ARGS,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "`stderr`, `stdout`, `file` PATH, `syslog`, `none`",
+	    .expect = "stderr, stdout, file PATH, syslog or none",
+	    .def = "stderr",
+	    .help = "where log lines go (repeatable)",
+	    .doc =
+		"Mosquitto's: where log lines go, one destination a line, several lines for several (a layer's first line replaces the default).  `file` appends to PATH (created 0644) and opens it again at SIGHUP, for logrotate; only one file.  `syslog` sends each message at its level to syslog(3) (facility `log_facility`).  `none`: no log at all.  `topic` ($SYS/broker/log) and `dlt` are refused: not supported yet" },
+	{ .key = "log_timestamp",
+	    .type = RMQ_OPT_BOOL,
+	    .at = FIELD(log_dest.timestamp),
+	    .bits = RMQ_OPT_PROCESS,
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "true",
+	    .help = "a time at the start of each line",
+	    .doc =
+		"Mosquitto's: a time at the start of each line (JSON: the `time` member); syslog adds its own" },
+	{ .key = "log_timestamp_format",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(log_dest.timestamp_format),
+	    .bits = RMQ_OPT_PROCESS,
+	    .minargs = 1,
+	    .maxargs = RMQ_CONF_MAX_ARGS,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "a strftime(3) format",
+	    .unset = "ISO 8601 in UTC with milliseconds",
+	    .help = "the time's strftime(3) format, in local time",
+	    .doc =
+		"Mosquitto's: the time's strftime(3) format, in local time as Mosquitto's (`%Y-%m-%dT%H:%M:%S`); the rest of the line, blanks included" },
+	{ .key = "log_facility",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_log_facility,
+	    .at = FIELD(log_dest.facility),
+	    .bits = RMQ_OPT_PROCESS,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "0-7",
+	    .expect = "a whole number from 0 to 7",
+	    .unset = "daemon",
+	    .help = "log_dest syslog: the facility local0 to local7",
+	    .doc =
+		"Mosquitto's: with `log_dest syslog`, log to the facility local*N* instead of daemon" },
+	{ .key = "connection_messages",
+	    .type = RMQ_OPT_BOOL,
+	    .at = FIELD(connection_messages),
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "true",
+	    .help = "log connections and disconnections (at info)" },
+
+	/* Mosquitto's keys that ringmq takes where they match what it does. */
+	LATER("per_listener_settings", "false",
+	    "settings per listener (listener blocks)"),
+	ONLY("set_tcp_nodelay", "true",
+	    "client sockets always have TCP_NODELAY set"),
+	ONLY("check_retain_source", "true false",
+	    "without access control every retained message's source passes the check"),
+	ONLY("allow_duplicate_messages", "true false",
+	    "a client with overlapping subscriptions gets one copy of a message, which both values allow"),
+	ONLY("auto_id_prefix", "ringmq-",
+	    "identifiers ringmq assigns are ringmq- and 16 hex digits"),
+	LATER("queue_qos0_messages", "false",
+	    "queueing QoS 0 messages for offline sessions"),
+	LATER("upgrade_outgoing_qos", "false",
+	    "upgrading QoS to the subscription's"),
+	LATER("max_inflight_bytes", "0",
+	    "a bound in bytes on messages in flight"),
+	LATER("memory_limit", "0", "a bound on the heap"),
+	LATER("message_size_limit", "0",
+	    "a payload size limit apart from max_packet_size"),
+	LATER("retain_expiry_interval", "0", "expiry of retained messages"),
+	LATER("clientid_prefixes", NULL, "client identifier prefixes"),
+	LATER("bind_interface", NULL, "binding a listener to an interface"),
+	LATER("socket_domain", NULL, "choosing a listener's address family"),
+	LATER("mount_point", NULL, "listener mount points"),
+	LATER("use_username_as_clientid", "false", AUTH),
+
+	/* Features still to come. */
+	LATER("allow_anonymous", "true", AUTH),
+	LATER("password_file", NULL, AUTH),
+	LATER("auth_plugin", NULL, AUTH),
+	LATER("auth_plugin_deny_special_chars", NULL, AUTH),
+	LATER("auth_opt_*", NULL, AUTH),
+	LATER("plugin", NULL, AUTH),
+	LATER("plugin_opt_*", NULL, AUTH),
+	LATER("acl_file", NULL, "access control"),
+	LATER("cafile", NULL, TLS),
+	LATER("capath", NULL, TLS),
+	LATER("certfile", NULL, TLS),
+	LATER("keyfile", NULL, TLS),
+	LATER("ciphers", NULL, TLS),
+	LATER("ciphers_tls1.3", NULL, TLS),
+	LATER("crlfile", NULL, TLS),
+	LATER("dhparamfile", NULL, TLS),
+	LATER("tls_engine", NULL, TLS),
+	LATER("tls_engine_kpass_sha1", NULL, TLS),
+	LATER("tls_keyform", NULL, TLS),
+	LATER("tls_version", NULL, TLS),
+	LATER("psk_file", NULL, TLS),
+	LATER("psk_hint", NULL, TLS),
+	LATER("require_certificate", "false", TLS),
+	LATER("use_identity_as_username", "false", TLS),
+	LATER("use_subject_as_username", "false", TLS),
+	LATER("protocol", "mqtt", WS),
+	LATER("http_dir", NULL, WS),
+	LATER("websockets_log_level", NULL, WS),
+	LATER("websockets_headers_size", NULL, WS),
+	LATER("persistence", "false", PERSIST),
+	LATER("persistence_location", NULL, PERSIST),
+	LATER("persistence_file", NULL, PERSIST),
+	LATER("autosave_interval", NULL, PERSIST),
+	LATER("autosave_on_changes", NULL, PERSIST),
+	LATER("fsync", NULL, PERSIST),
+	LATER("persistent_client_expiration", NULL, PERSIST),
+	LATER("connection", NULL, BRIDGE),
+	LATER("address", NULL, BRIDGE),
+	LATER("addresses", NULL, BRIDGE),
+	LATER("topic", NULL, BRIDGE),
+	LATER("bridge_*", NULL, BRIDGE),
+	LATER("cleansession", NULL, BRIDGE),
+	LATER("local_cleansession", NULL, BRIDGE),
+	LATER("local_clientid", NULL, BRIDGE),
+	LATER("local_password", NULL, BRIDGE),
+	LATER("local_username", NULL, BRIDGE),
+	LATER("remote_clientid", NULL, BRIDGE),
+	LATER("remote_password", NULL, BRIDGE),
+	LATER("remote_username", NULL, BRIDGE),
+	LATER("notifications", NULL, BRIDGE),
+	LATER("notifications_local_only", NULL, BRIDGE),
+	LATER("notification_topic", NULL, BRIDGE),
+	LATER("keepalive_interval", NULL, BRIDGE),
+	LATER("idle_timeout", NULL, BRIDGE),
+	LATER("restart_timeout", NULL, BRIDGE),
+	LATER("round_robin", NULL, BRIDGE),
+	LATER("start_type", NULL, BRIDGE),
+	LATER("threshold", NULL, BRIDGE),
+	LATER("try_private", NULL, BRIDGE),
+	LATER("cluster_seeds", NULL, "clustering"),
+	LATER("cluster_dns", NULL, "clustering"),
+};
+
+const size_t rmq_options_count = sizeof(rmq_options) / sizeof(rmq_options[0]);
