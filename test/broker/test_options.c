@@ -2,8 +2,10 @@
  * (options_load.c, options_help.c): that every row's documented default
  * is the built-in one, that the file, the environment and the flags read
  * a value alike with one set of bounds, their precedence, include_dir in
- * Mosquitto's order, Mosquitto's keys, and that a reload treats each row as
- * the table says (against rmq_broker_reload on a fake-backend node). */
+ * Mosquitto's order, Mosquitto's keys, that a reload treats each row as
+ * the table says (against rmq_broker_reload on a fake-backend node), and
+ * that docs/configuration.md lists exactly the table's keys
+ * (RMQ_SOURCE_ROOT names the tree, set by meson). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -568,4 +570,119 @@ Test(options, a_reload_applies_each_row_as_its_table_row_says)
 	}
 	rmq_log_set(RMQ_LOG_WARNING, RMQ_LOG_TEXT);
 	rmq_test_node_stop();
+}
+
+/* The text of docs/configuration.md, or a failed test. */
+static char *
+read_docs(void)
+{
+	const char *root = getenv("RMQ_SOURCE_ROOT");
+	char path[1024];
+	/* Meson sets it; run by hand from the tree's root, without it. */
+	snprintf(path, sizeof(path), "%s%sdocs/configuration.md",
+	    root ? root : "", root ? "/" : "");
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	static char text[1 << 18];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return text;
+}
+
+/* The lines between the docs' markers of a generated block. */
+static const char *
+docs_block(const char *text, const char *name, size_t *len)
+{
+	char begin[128], end[128];
+	snprintf(begin, sizeof(begin), "<!-- begin generated %s -->\n", name);
+	snprintf(end, sizeof(end), "<!-- end generated %s -->\n", name);
+	const char *b = strstr(text, begin);
+	cr_assert_not_null(b, "docs/configuration.md has no '%.*s' line",
+	    (int)strlen(begin) - 1, begin);
+	b += strlen(begin);
+	const char *e = strstr(b, end);
+	cr_assert_not_null(e, "docs/configuration.md: no end of %s", name);
+	*len = (size_t)(e - b);
+	return b;
+}
+
+static int
+listed(const char *const *keys, size_t n, const char *k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i], k) == 0)
+			return 1;
+	return 0;
+}
+
+Test(options, docs_list_exactly_the_table_s_keys)
+{
+	const char *text = read_docs();
+	static char names[512][64];
+	const char *docs[512];
+	size_t ndocs = 0;
+	/* The keys the docs' tables name: the backquoted words of the
+	 * first cell of each row. */
+	static const char *const blocks[] = { "keys", "refused" };
+	for (size_t bi = 0; bi < 2; bi++) {
+		size_t len;
+		const char *b = docs_block(text, blocks[bi], &len);
+		for (const char *l = b; l < b + len;) {
+			const char *nl = memchr(l, '\n', (size_t)(b + len - l));
+			const char *cell = strstr(l, " | ");
+			if (strncmp(l, "| `", 3) == 0 && cell && cell < nl) {
+				for (const char *p = l; p < cell;) {
+					const char *q =
+					    memchr(p, '`', (size_t)(cell - p));
+					if (q == NULL)
+						break;
+					const char *r = memchr(q + 1, '`',
+					    (size_t)(cell - q - 1));
+					cr_assert_not_null(r);
+					snprintf(names[ndocs], sizeof(names[0]),
+					    "%.*s", (int)(r - q - 1), q + 1);
+					docs[ndocs] = names[ndocs];
+					ndocs++;
+					p = r + 1;
+				}
+			}
+			l = nl ? nl + 1 : b + len;
+		}
+	}
+	/* Both ways: a key the table holds and the docs lack, and a key
+	 * the docs name and the table lacks. */
+	for (size_t i = 0; i < rmq_options_count; i++)
+		cr_expect(listed(docs, ndocs, rmq_options[i].key),
+		    "'%s' is in the option table but not in docs/configuration.md (scripts/docs-config writes it)",
+		    rmq_options[i].key);
+	for (size_t i = 0; i < ndocs; i++) {
+		const struct rmq_option *o = rmq_option_find(docs[i]);
+		cr_expect(o != NULL &&
+			(strcmp(o->key, docs[i]) == 0 ||
+			    strstr(o->aliases ? o->aliases : "", docs[i])),
+		    "docs/configuration.md lists '%s', which the option table does not hold",
+		    docs[i]);
+	}
+}
+
+Test(options, docs_tables_are_what_the_table_writes)
+{
+	const char *text = read_docs();
+	for (size_t i = 0; rmq_options_markdown_blocks[i]; i++) {
+		char *gen = NULL;
+		size_t genlen = 0, len;
+		FILE *f = open_memstream(&gen, &genlen);
+		cr_assert_eq(rmq_options_markdown(f,
+				 rmq_options_markdown_blocks[i]),
+		    0);
+		fclose(f);
+		const char *doc =
+		    docs_block(text, rmq_options_markdown_blocks[i], &len);
+		cr_expect(len == genlen && memcmp(doc, gen, len) == 0,
+		    "docs/configuration.md's %s table is not what the option table writes: run scripts/docs-config",
+		    rmq_options_markdown_blocks[i]);
+		free(gen);
+	}
+	cr_expect_eq(rmq_options_markdown(stdout, "nope"), -1);
 }
