@@ -1,14 +1,18 @@
 """09: configuration: the file format, keys refused with file and line, the
-keys whose features are not built yet, and the precedence built-in
-defaults < file < environment < command line."""
+keys whose features are not built yet, the precedence built-in
+defaults < file < environment < command line, and Debian's stock
+mosquitto.conf with its pid_file, log_dest file, include_dir and user."""
 import os
 import re
+import shutil
+import signal
 import subprocess
 import tempfile
 import time
 
-from rmqtest import (BROKER, Broker, Client, Raw, Skip, conf_file,
-                     connect_packet, free_port, on_cpu, run, worker_of)
+from rmqtest import (BROKER, DEADLINE, LOOP, Broker, Client, Raw, Skip,
+                     conf_file, connect_packet, free_port, on_cpu, run,
+                     worker_of)
 
 
 conf = conf_file
@@ -410,10 +414,259 @@ def connection_placement_refuses_other_values(_):
     assert r.returncode == 2 and "--connection-placement takes" in r.stderr, r
 
 
+
+STOCK = "/etc/mosquitto/mosquitto.conf"
+
+
+def wait_file(path, pattern, proc=None):
+    """The first match of pattern in the file at path, waiting for it
+    (bounded); fails if proc exits first."""
+    end = time.time() + DEADLINE
+    while True:
+        try:
+            with open(path) as f:
+                m = re.search(pattern, f.read())
+            if m:
+                return m
+        except FileNotFoundError:
+            pass
+        assert proc is None or proc.poll() is None, \
+            "ringmq exited %s before '%s' in %s" % (proc.returncode,
+                                                    pattern, path)
+        assert time.time() < end, "no '%s' in %s" % (pattern, path)
+        time.sleep(0.02)
+
+
+class Port:
+    """What Client needs of a broker: its MQTT port."""
+
+    def __init__(self, port):
+        self.port = port
+
+
+def stock_copy(d):
+    """Debian's stock mosquitto.conf, copied into d: its pid_file,
+    log_dest file and include_dir paths moved under d (a test does not
+    write to /run or /var/log), and nothing else changed.  Returns the
+    copy's path and the stock file's persistence lines, which RingMQ
+    refuses (not built yet) and the copy leaves out."""
+    if not os.path.exists(STOCK):
+        raise Skip("no %s here (Debian's mosquitto package)" % STOCK)
+    with open(STOCK) as f:
+        lines = f.read().splitlines()
+    keys = [l.split()[0] for l in lines if l.strip() and l[0] != "#"]
+    assert keys == ["pid_file", "persistence", "persistence_location",
+                    "log_dest", "include_dir"], keys
+    out, refused = [], []
+    for n, line in enumerate(lines, 1):
+        word = line.split()[0] if line.strip() else ""
+        if word == "pid_file":
+            line = "pid_file %s/mosquitto.pid" % d
+        elif word == "log_dest":
+            assert line.split()[1] == "file", line
+            line = "log_dest file %s/mosquitto.log" % d
+        elif word == "include_dir":
+            line = "include_dir %s/conf.d" % d
+        elif word.startswith("persistence"):
+            refused.append((n, line))
+            line = "# refused, not built yet: " + line
+        out.append(line)
+    path = os.path.join(d, "mosquitto.conf")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+    return path, refused
+
+
+def debian_stock_mosquitto_conf_starts_ringmq(_):
+    # As it is, the stock file stops at its first persistence line: a
+    # feature not built yet is refused, never ignored.
+    r = check(STOCK)
+    assert r.returncode == 1, r
+    with open(STOCK) as f:
+        n = [i for i, l in enumerate(f.read().splitlines(), 1)
+             if l.startswith("persistence ")][0]
+    assert ("%s:%d: persistence: not supported yet (not built in this "
+            "version: persistence)" % (STOCK, n)) in r.stderr, r.stderr
+    d = tempfile.mkdtemp(prefix="ringmq-stock-")
+    try:
+        path, refused = stock_copy(d)
+        assert [l.split()[0] for _, l in refused] == [
+            "persistence", "persistence_location"], refused
+        # conf.d in Mosquitto's order: 00 A a B b, each overriding the
+        # one before (the log's time format says which came last); as
+        # root, the last file gives root up for nobody.
+        os.mkdir(os.path.join(d, "conf.d"))
+        for name in ("b", "B", "a", "A", "00"):
+            with open(os.path.join(d, "conf.d", name + ".conf"), "w") as f:
+                f.write("log_timestamp_format %s-%%Y\n" % name)
+        with open(os.path.join(d, "conf.d", "README"), "w") as f:
+            f.write("not a .conf file: not read\n")
+        root = os.geteuid() == 0
+        if root:
+            with open(os.path.join(d, "conf.d", "zz.conf"), "w") as f:
+                f.write("user nobody\n")
+            # nobody removes the pid file at exit, as Mosquitto's user
+            # does in Debian's /run/mosquitto.
+            os.chown(d, 65534, 65534)
+        r = check(path)
+        assert r.returncode == 0 and "configuration OK" in r.stdout, r
+        included = re.findall(r"included .*/conf\.d/(\S+)", r.stdout)
+        assert included == ["00.conf", "A.conf", "a.conf", "B.conf",
+                            "b.conf"] + (["zz.conf"] if root else []), r
+
+        env = dict(os.environ, RINGMQ_LISTENER="0 127.0.0.1",
+                   RINGMQ_ADMIN_LISTENER="127.0.0.1:0")
+        proc = subprocess.Popen([BROKER, "-c", path, "--loop", LOOP,
+                                 "--threads", "1"], env=env,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        log = os.path.join(d, "mosquitto.log")
+        pid = os.path.join(d, "mosquitto.pid")
+        try:
+            port = int(wait_file(log, r"listening on 127\.0\.0\.1:(\d+)",
+                                 proc).group(1))
+            wait_file(log, r"admin on http", proc)
+            if root:
+                wait_file(log, r"running as user nobody", proc)
+            with open(pid) as f:
+                assert f.read() == "%d\n" % proc.pid
+            with open("/proc/%d/status" % proc.pid) as f:
+                status = f.read()
+            uid = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M)
+            if root:
+                assert uid.groups() == ("65534",) * 3, status
+                gid = re.search(r"^Gid:\s+(\d+)", status, re.M).group(1)
+                assert gid == "65534", status
+            c = Client(Port(port), "stock")
+            c.subscribe("stock/t", 1)
+            c.publish("stock/t", b"works", qos=1)
+            assert [m.payload for m in c.wait_msgs(1)] == [b"works"]
+            c.close()
+        finally:
+            proc.terminate()
+            out, err = proc.communicate(timeout=DEADLINE)
+        assert proc.returncode == 0, (out, err)
+        # The log went to the file, nothing to stderr; every line's time
+        # is in b.conf's format, the last file read.
+        assert out == "" and err == "", (out, err)
+        with open(log) as f:
+            lines = f.read().splitlines()
+        assert lines and all(l.startswith("b-20") for l in lines), lines
+        assert any("included %s/conf.d/b.conf" % d in l for l in lines)
+        assert "stopped" in lines[-1], lines[-1]
+        assert not os.path.exists(pid), "the pid file stayed after exit"
+    finally:
+        shutil.rmtree(d)
+
+
+def log_dest_file_is_reopened_at_sighup(_):
+    # logrotate moves the file and sends SIGHUP: the next lines go to a
+    # new file at the path.  Several log_dest lines: stderr as well.
+    d = tempfile.mkdtemp(prefix="ringmq-log-")
+    try:
+        log = os.path.join(d, "ringmq.log")
+        p = conf("log_dest file %s\nlog_dest stderr\nlog_timestamp false\n"
+                 "listener 0 127.0.0.1\nadmin_listener none\n" % log)
+        proc = subprocess.Popen([BROKER, "-c", p, "--loop", LOOP,
+                                 "--threads", "1"], stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            wait_file(log, r"listening on", proc)
+            os.rename(log, log + ".1")
+            proc.send_signal(signal.SIGHUP)
+            wait_file(log, r"reloaded", proc)
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=DEADLINE)
+        assert proc.returncode == 0, err
+        with open(log + ".1") as f:
+            old = f.read()
+        with open(log) as f:
+            new = f.read()
+        assert "listening on" in old and "SIGHUP: reloading" in old, old
+        assert "reloaded" in new and "stopped" in new, new
+        # log_timestamp false: lines start with the level.
+        assert new.startswith("notice ringmq: "), new
+        assert "listening on" in err and "stopped" in err, err
+    finally:
+        shutil.rmtree(d)
+
+
+def pid_file_and_user_refuse_what_they_cannot_do(_):
+    # A pid file that cannot be written stops the start, as Mosquitto's.
+    r = subprocess.run([BROKER, "-p", "127.0.0.1:0", "--admin-listener",
+                        "none", "--threads", "1", "--loop", LOOP,
+                        "--pid-file", "/nonexistent/dir/ringmq.pid"],
+                       capture_output=True, text=True, timeout=DEADLINE)
+    assert r.returncode == 1, r
+    assert "pid_file /nonexistent/dir/ringmq.pid: No such file or directory" \
+        in r.stderr, r.stderr
+    # A user that does not exist stops the start when there is root to
+    # give up; otherwise `user` is not used, as in Mosquitto.
+    if os.geteuid() == 0:
+        r = subprocess.run([BROKER, "--user", "no-such-user-rmq"],
+                           capture_output=True, text=True, timeout=DEADLINE)
+        assert r.returncode == 1, r
+        assert "user no-such-user-rmq: no such user" in r.stderr, r.stderr
+    else:
+        b = Broker("--user", "no-such-user-rmq")
+        try:
+            assert any("not started as root" in l for l in b.log), b.log
+        finally:
+            b.stop()
+    # per_listener_settings true, log_dest topic: refused, not ignored.
+    for line, want in (("per_listener_settings true", "not supported yet"),
+                       ("log_dest topic", "not supported yet"),
+                       ("set_tcp_nodelay false", "only true"),
+                       ("include_dir /nonexistent/conf.d",
+                        "No such file or directory")):
+        p = conf("\n" + line + "\n")
+        r = check(p)
+        assert r.returncode == 1 and "%s:2: %s" % (p, line.split()[0]) \
+            in r.stderr and want in r.stderr, (line, r.stderr)
+
+
+def flags_keep_their_spellings(_):
+    # Every flag main_usage listed keeps working; --key for every key.
+    b = Broker("--max-packet-size", "4096", "--max-queued", "10",
+               "--max-inflight", "5", "--max-connections", "0",
+               "--connect-timeout", "1000", "--shutdown-grace", "1",
+               "--log-format", "text", "--log-level", "debug",
+               "--cpu-affinity", "none", "--connection-placement", "hash",
+               "--max-topic-alias", "3", "--sys-interval=0")
+    try:
+        Client(b, "spelled").close()
+    finally:
+        assert b.stop() == 0
+    r = subprocess.run([BROKER, "--help"], capture_output=True, text=True,
+                       timeout=DEADLINE)
+    assert r.returncode == 0, r
+    for flag in ("-p, --port", "--threads", "--cpu-affinity",
+                 "--connection-placement", "--loop", "--max-packet-size",
+                 "--max-queued", "--max-inflight", "--max-connections",
+                 "--connect-timeout", "--admin-listener", "--shutdown-grace",
+                 "--log-level", "--log-format", "-v, --verbose",
+                 "-c, --config", "--version", "-h, --help", "--pid-file",
+                 "--log-dest", "--user", "--include-dir"):
+        assert flag in r.stdout, (flag, r.stdout)
+    # One bound for the flag and the key.
+    r = subprocess.run([BROKER, "--max-packet-size", "19"],
+                       capture_output=True, text=True, timeout=DEADLINE)
+    assert r.returncode == 2 and "--max-packet-size takes a whole number " \
+        "from 20 to 268435460" in r.stderr, r
+    p = conf("max_packet_size 19\n")
+    r = check(p)
+    assert r.returncode == 1 and "%s:1: max_packet_size: '19' is not a " \
+        "whole number from 20 to 268435460" % p in r.stderr, r
+
 run([cpu_affinity_places_the_loops, connection_placement_follows_the_cpu,
      connection_placement_refuses_other_values, cpu_affinity_refuses_what_it_cannot_do,
      cgroup_cpu_quota_sizes_the_default_loops,
      admin_listener_from_the_file, check_config_accepts_a_mosquitto_style_file,
      bad_value_names_file_and_line, logging_and_drain_keys, unknown_key,
      later_features_refused_not_ignored, missing_file,
-     start_refuses_a_bad_file, precedence_file_env_flags])
+     start_refuses_a_bad_file, precedence_file_env_flags,
+     debian_stock_mosquitto_conf_starts_ringmq,
+     log_dest_file_is_reopened_at_sighup,
+     pid_file_and_user_refuse_what_they_cannot_do,
+     flags_keep_their_spellings])
