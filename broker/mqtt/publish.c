@@ -295,24 +295,3 @@ rmq_session_on_pubrel(struct rmq_session *s, const struct rmq_packet *p)
 		comp.ack.reason = RMQ_RC_PACKET_ID_NOT_FOUND;
 	rmq_session_send(s, &comp);
 }
-
-void
-rmq_cluster_attach(struct rmq_broker *b, const struct rmq_cluster_hooks *h)
-{
-	b->cluster = h;
-}
-
-int
-rmq_cluster_publish(struct rmq_broker *b, unsigned worker, struct rmq_msg *m)
-{
-	struct rmq_inbox_msg *im = calloc(1, sizeof(*im));
-	if (im == NULL) {
-		rmq_msg_rele(m);
-		return -ENOMEM;
-	}
-	m->from_peer = 1;
-	im->kind = RMQ_INBOX_ROUTE;
-	im->route = m;
-	rmq_worker_post(b->workers[worker % b->nworkers], im);
-	return 0;
-}
