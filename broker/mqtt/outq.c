@@ -222,7 +222,7 @@ outq_publish_iov(struct rmq_session *s, const struct rmq_qitem *it,
 }
 
 static void outq_on_write(struct rmq_conn *conn, int status);
-static void outq_late(struct rmq_session *s);
+static void outq_late(struct rmq_session *s, uint16_t nlate);
 
 static void
 outq_wb_release(struct rmq_wbatch *wb)
@@ -232,7 +232,9 @@ outq_wb_release(struct rmq_wbatch *wb)
 	free(wb->q0);
 	free(wb->ctrl);
 	free(wb->iov);
+	uint8_t next = (uint8_t)(wb->seq + 1);
 	memset(wb, 0, sizeof(*wb));
+	wb->seq = next;
 }
 
 /* Slots of the in-flight window hold QoS 1/2 messages; a slot with
@@ -278,7 +280,7 @@ rmq_session_flush(struct rmq_session *s)
 			rmq_session_close(s);
 		return;
 	}
-	struct rmq_wbatch wb = { 0 };
+	struct rmq_wbatch wb = { .seq = s->wb.seq };
 	wb.iov = malloc((1 + 5 * (size_t)max_items) * sizeof(*wb.iov));
 	if (wb.iov == NULL)
 		return;
@@ -298,6 +300,7 @@ rmq_session_flush(struct rmq_session *s)
 		struct rmq_outslot *slot = outq_slot(s, r->resend_next++);
 		if (slot->state != RMQ_OUT_SENT)
 			continue; /* released: its PUBREL went as control */
+		slot->wseq = wb.seq;
 		taken++;
 		int n = outq_publish_iov(s, &slot->it, slot->pid, 1, slot->hdr,
 		    wb.iov + k);
@@ -336,6 +339,7 @@ rmq_session_flush(struct rmq_session *s)
 			s->infl_len++;
 			slot->pid = outq_next_pid(s);
 			slot->state = RMQ_OUT_SENT;
+			slot->wseq = wb.seq;
 		} else {
 			if (wb.q0 == NULL) {
 				wb.q0 = malloc(max_items * sizeof(*wb.q0));
@@ -397,10 +401,11 @@ outq_on_write(struct rmq_conn *conn, int status)
 	if (s == NULL)
 		return;
 	int late = s->writing & RMQ_WRITING_LATE;
+	uint16_t nlate = s->wb.nlate;
 	s->writing = 0;
 	outq_wb_release(&s->wb);
 	if (late)
-		outq_late(s);
+		outq_late(s, nlate);
 	if (status < 0) {
 		if (!conn->closing)
 			rmq_session_disconnect(s, 0);
@@ -463,9 +468,11 @@ outq_awaits(const struct rmq_outslot *slot)
 static void
 outq_acked(struct rmq_session *s, struct rmq_outslot *slot, uint8_t next)
 {
-	if (slot->it.msg != NULL && (s->writing & RMQ_WRITING)) {
+	if (slot->it.msg != NULL && (s->writing & RMQ_WRITING) &&
+	    slot->wseq == s->wb.seq) {
 		slot->state = next == 0 ? RMQ_OUT_DONE : next;
 		s->writing |= RMQ_WRITING_LATE;
+		s->wb.nlate++;
 		return;
 	}
 	if (slot->it.msg != NULL)
@@ -479,12 +486,15 @@ outq_acked(struct rmq_session *s, struct rmq_outslot *slot, uint8_t next)
 /* The write that may have read them is done: what was acknowledged
  * meanwhile lets go of its message. */
 static void
-outq_late(struct rmq_session *s)
+outq_late(struct rmq_session *s, uint16_t nlate)
 {
-	for (uint16_t i = 0; i < s->infl_len; i++) {
+	/* Acknowledgements come for the oldest messages first, so the walk
+	 * from the head finds the nlate slots early. */
+	for (uint16_t i = 0; i < s->infl_len && nlate; i++) {
 		struct rmq_outslot *slot = outq_slot(s, i);
 		if (slot->state == RMQ_OUT_DONE ||
 		    (slot->state == RMQ_OUT_RELEASED && slot->it.msg)) {
+			nlate--;
 			rmq_msg_rele(slot->it.msg);
 			slot->it.msg = NULL;
 			if (slot->state == RMQ_OUT_DONE)

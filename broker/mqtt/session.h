@@ -75,6 +75,7 @@ struct rmq_outslot {
 	struct rmq_qitem it;
 	uint16_t pid;
 	uint8_t state;
+	uint8_t wseq; /* the write it was last put in (rmq_wbatch.seq) */
 	uint8_t hdr[RMQ_PUB_HDR_MAX];
 };
 
@@ -84,6 +85,12 @@ struct rmq_wbatch {
 	uint8_t *ctrl;
 	struct rmq_outslot *q0;
 	uint32_t nq0;
+	/* The write's number (it goes on across writes, wrapping): a slot
+	 * whose wseq is the number of the write in progress may be read by
+	 * it.  nlate: such slots acknowledged meanwhile (RMQ_OUT_DONE, or
+	 * RELEASED still holding the message). */
+	uint8_t seq;
+	uint16_t nlate;
 };
 
 /* One outbound topic alias (5.0). */
