@@ -764,6 +764,7 @@ const struct rmq_option rmq_options[] = {
 	    .doc =
 		"longest keep alive a client may use: a 5.0 client asking more (or 0) is told this value as Server Keep Alive in CONNACK; a 3.x client asking more (or 0) is refused with return code 2, as Mosquitto does" },
 	{ .key = "max_qos",
+	    .aliases = "maximum_qos", /* Mosquitto reads both */
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(max_qos),
 	    .min = 0,

@@ -174,7 +174,29 @@ rmq_session_on_unsubscribe(struct rmq_session *s, const struct rmq_packet *p)
 	}
 	struct rmq_str f;
 	uint32_t off = 0, i = 0;
+	if (s->version != RMQ_V5) {
+		/* A 3.x UNSUBACK cannot refuse one filter: one that breaks the
+		 * rules of filters [MQTT-4.7.1-2, MQTT-4.7.1-3] closes the
+		 * connection before any is removed. */
+		while (rmq_unsubscribe_next(u, &off, &f)) {
+			if (rmq_topic_filter_check(f.p, f.len) != 0) {
+				struct rmq_codec_err err = {
+					RMQ_RC_TOPIC_FILTER_INVALID,
+					"UNSUBSCRIBE with an invalid topic filter"
+				};
+				free(codes);
+				rmq_session_refuse(s, p, &err);
+				return;
+			}
+		}
+		off = 0;
+	}
 	while (rmq_unsubscribe_next(u, &off, &f)) {
+		if (rmq_topic_filter_check(f.p, f.len) != 0) {
+			/* 5.0: refused for this filter, as SUBSCRIBE does. */
+			codes[i++] = RMQ_RC_TOPIC_FILTER_INVALID;
+			continue;
+		}
 		int rc = rmq_index_remove(w->b->index, f.p, f.len, s->key);
 		struct rmq_subrec *r = sub_find(s, f.p, f.len);
 		if (r) {

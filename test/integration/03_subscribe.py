@@ -85,6 +85,22 @@ def empty_filter_in_unsubscribe(b):
     assert r5.closed()
 
 
+def invalid_filter_in_unsubscribe(b):
+    # [MQTT-4.7.1-2]: "#/b" is no filter: 5.0 hears 0x8F for it in the
+    # UNSUBACK; 3.1.1, which has no code for one filter, is closed.
+    r5 = Raw(b)
+    r5.send(connect_packet("iuf5", version=5))
+    assert r5.recv_packet()[0] == 0x20
+    r5.send(packet(0xA2, b"\x00\x02\x00" + string("ok") + string("#/b")))
+    assert r5.recv_packet() == (0xB0, b"\x00\x02\x00\x11\x8f")
+    r5.close()
+    r = Raw(b)
+    r.send(connect_packet("iuf", version=4))
+    assert r.recv_packet()[0] == 0x20
+    r.send(packet(0xA2, b"\x00\x02" + string("x/#/y")))
+    assert r.closed()
+
+
 def overlapping_subscriptions_one_copy_highest_qos(b):
     # One copy at the highest granted QoS, with every Subscription
     # Identifier (3.3.4).
@@ -169,6 +185,6 @@ def shared_groups_each_take_turns(b):
 
 run([wildcards, dollar_topics_not_matched_by_leading_wildcards,
      unsubscribe_stops_delivery, invalid_filter_refused_alone,
-     empty_filter_in_unsubscribe,
+     empty_filter_in_unsubscribe, invalid_filter_in_unsubscribe,
      overlapping_subscriptions_one_copy_highest_qos, no_local,
      shared_subscription_splits_messages, shared_groups_each_take_turns])

@@ -26,6 +26,26 @@ Test(subscribe, unsuback_tells_whether_the_subscription_existed)
 	RMQ_EXPECT(c, 0xB0, 5, 0, 2, 0, 0x00, 0x11);
 }
 
+Test(subscribe, invalid_filter_in_unsubscribe)
+{
+	/* 5.0: "#/b" breaks [MQTT-4.7.1-2]: UNSUBACK 0x8F for it, as a
+	 * SUBACK would say, and the other filter is handled. */
+	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V5, "c", 1, NULL);
+	rmq_test_subscribe(c, RMQ_V5, "a", 0, 0);
+	RMQ_SEND(c, 0xA2, 11, 0, 3, 0, 0, 1, 'a', 0, 3, '#', '/', 'b');
+	RMQ_EXPECT(c, 0xB0, 5, 0, 3, 0, 0x00, 0x8F);
+	/* 3.1.1 has no code to refuse one filter: the connection closes,
+	 * and the valid filter before it is not removed either. */
+	struct rmq_fake_client *d = rmq_test_connect(0, RMQ_V311, "d", 1, NULL);
+	rmq_test_subscribe(d, RMQ_V311, "a", 0, 0);
+	RMQ_SEND(d, 0xA2, 12, 0, 3, 0, 1, 'a', 0, 5, 'x', '+', 'y', '/', 'z');
+	RMQ_EXPECT_CLOSED(d);
+	cr_assert_eq(rmq_workers_sum(&rmq_test_node,
+			 RMQ_STAT(
+			     protocol_errors[RMQ_RC_TOPIC_FILTER_INVALID])),
+	    1);
+}
+
 Test(subscribe, retained_message_follows_the_suback)
 {
 	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL),
