@@ -188,7 +188,9 @@ session_dispatch(struct rmq_session *s, struct rmq_packet *p,
 		 * 0x04 asks for it to be published. */
 		s->graceful =
 		    p->disconnect.reason != RMQ_RC_DISCONNECT_WITH_WILL;
-		rmq_session_close(s);
+		/* What the session owes (a CONNACK, a PUBACK for a PUBLISH
+		 * that came in the same read) goes out before the close. */
+		rmq_session_close_after_write(s);
 		return;
 	case RMQ_AUTH:
 		/* No authentication method is offered, so a client has

@@ -125,6 +125,18 @@ def unknown_protocol_name(b):
     r.close()
 
 
+def owed_answers_before_disconnect_closes(b):
+    # CONNECT, a QoS 1 PUBLISH and DISCONNECT in one write: the CONNACK
+    # and the PUBACK are written before the close [MQTT-3.14.4-1].
+    r = Raw(b)
+    r.send(connect_packet("owed", version=4) +
+           packet(0x32, string("owed/t") + b"\x00\x05x") +
+           bytes([0xE0, 0x00]))
+    assert r.recv_packet() == (0x20, bytes([0, 0]))
+    assert r.recv_packet() == (0x40, bytes([0, 5]))
+    assert r.closed()
+
+
 def first_packet_must_be_connect(b):
     # [MQTT-3.1.0-1]
     r = Raw(b)
@@ -271,6 +283,7 @@ run([connect_v311, connect_v31_with_mosquitto_clients,
      v311_empty_id_without_clean_session_refused, v31_long_client_id_refused,
      unsupported_protocol_level, mqisdp_level_0,
      connack_larger_than_client_maximum, max_qos, unknown_protocol_name,
+     owed_answers_before_disconnect_closes,
      first_packet_must_be_connect, second_connect_is_a_protocol_error,
      connect_reserved_flag, malformed_packet_closes_only_that_connection,
      connect_timeout, ping, keep_alive_timeout,

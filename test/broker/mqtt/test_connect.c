@@ -52,6 +52,18 @@ Test(connect, v311_unknown_level_gets_return_code_1)
 	RMQ_EXPECT_CLOSED(c);
 }
 
+Test(connect, what_is_owed_goes_out_before_a_disconnect_closes)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	/* CONNECT, a QoS 1 PUBLISH and DISCONNECT in one write: the CONNACK
+	 * and the PUBACK are owed and written, then the connection closes
+	 * [MQTT-3.14.4-1: the server closes after DISCONNECT]. */
+	RMQ_SEND(c, CONNECT_311_A, 0x32, 6, 0, 1, 't', 0, 4, 'x', 0xE0, 0x00);
+	RMQ_EXPECT(c, 0x20, 0x02, 0x00, 0x00);
+	RMQ_EXPECT(c, 0x40, 0x02, 0x00, 0x04);
+	RMQ_EXPECT_CLOSED(c);
+}
+
 Test(connect, packet_before_connect_closes_silently)
 {
 	struct rmq_fake_client *c = rmq_test_client(0);
