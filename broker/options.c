@@ -568,6 +568,10 @@ static const char *const opt_formats[] = { "text", "json", NULL };
 #define PERSIST "persistence"
 #define BRIDGE "bridging"
 
+/* The table keeps one field a line: clang-format, which lays out a braced
+ * initializer this long as one expression, would reflow all of it when a
+ * row is added. */
+/* clang-format off */
 const struct rmq_option rmq_options[] = {
 	/* Listeners and loops. */
 	{ .key = "listener",
@@ -672,6 +676,18 @@ const struct rmq_option rmq_options[] = {
 	    .help = "messages queued per session",
 	    .doc =
 		"messages queued per session (QoS 1/2 while offline, anything waiting while online); past it a new message is dropped for that session" },
+	{ .key = "max_subscriptions",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_subscriptions),
+	    .min = 1,
+	    .max = 100000000,
+	    .bits = RMQ_OPT_ZERO_NOLIMIT,
+	    .nolimit = 0,
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "100000",
+	    .help = "subscriptions one client may hold",
+	    .doc =
+		"subscriptions one client may hold; a SUBSCRIBE for one more is refused for that filter (5.0: 0x97 Quota exceeded, 3.x: 0x80), counted in `ringmq_subscriptions_refused_total`" },
 	{ .key = "max_queued_bytes",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(max_queued_bytes),
@@ -1048,5 +1064,6 @@ const struct rmq_option rmq_options[] = {
 	LATER("cluster_seeds", NULL, "clustering"),
 	LATER("cluster_dns", NULL, "clustering"),
 };
+/* clang-format on */
 
 const size_t rmq_options_count = sizeof(rmq_options) / sizeof(rmq_options[0]);

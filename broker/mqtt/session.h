@@ -26,6 +26,7 @@
 #include "msg.h"
 
 struct rmq_worker;
+struct rmq_strmap;
 
 /* Session keys: worker in the top 8 bits, slot in the next 24, generation
  * in the low 32. */
@@ -200,6 +201,9 @@ struct rmq_session_rare {
 	 * has room. */
 	uint8_t resending;
 	uint16_t resend_next;
+	/* Filter -> index in subs + 1, once a client holds more than a few
+	 * subscriptions, so that finding one is not a walk of them all. */
+	struct rmq_strmap *subidx;
 };
 
 /* The session's rare part, made when missing; NULL when out of memory. */

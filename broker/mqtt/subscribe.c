@@ -10,17 +10,73 @@
 #include "grow.h"
 #include "log.h"
 #include "retain.h"
+#include "strmap.h"
 #include "topic.h"
 #include "worker_impl.h"
 
 static struct rmq_subrec *
 sub_find(struct rmq_session *s, const char *f, size_t len)
 {
+	if (s->rare && s->rare->subidx) {
+		void *v = rmq_strmap_get(s->rare->subidx, f, len);
+		return v ? &s->subs[(uintptr_t)v - 1] : NULL;
+	}
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		if (s->subs[i].len == len &&
 		    memcmp(s->subs[i].filter, f, len) == 0)
 			return &s->subs[i];
 	return NULL;
+}
+
+/* Past this many subscriptions a client's are found through a map. */
+#define SUB_INDEX_MIN 16
+
+static void
+sub_index_free(struct rmq_session *s)
+{
+	if (s->rare && s->rare->subidx) {
+		rmq_strmap_fini(s->rare->subidx);
+		free(s->rare->subidx);
+		s->rare->subidx = NULL;
+	}
+}
+
+/* Map every subscription of s; without memory, s goes on without a map
+ * (found by a walk) until the next try. */
+static void
+sub_index_build(struct rmq_session *s)
+{
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r == NULL || (r->subidx = malloc(sizeof(*r->subidx))) == NULL)
+		return;
+	if (rmq_strmap_init(r->subidx) != 0) {
+		free(r->subidx);
+		r->subidx = NULL;
+		return;
+	}
+	void *old;
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		if (rmq_strmap_put(r->subidx, s->subs[i].filter, s->subs[i].len,
+			(void *)(uintptr_t)(i + 1), &old) != 0) {
+			sub_index_free(s);
+			return;
+		}
+}
+
+/* Forget subscription r: the last one takes its place. */
+static void
+sub_forget(struct rmq_session *s, struct rmq_subrec *r)
+{
+	struct rmq_strmap *idx = s->rare ? s->rare->subidx : NULL;
+	if (idx)
+		rmq_strmap_del(idx, r->filter, r->len);
+	free(r->filter);
+	*r = s->subs[--s->nsubs];
+	/* Re-pointing a key that is there needs no memory. */
+	void *old;
+	if (idx && r != &s->subs[s->nsubs])
+		rmq_strmap_put(idx, r->filter, r->len,
+		    (void *)(uintptr_t)(r - s->subs + 1), &old);
 }
 
 static int
@@ -39,7 +95,17 @@ sub_record(struct rmq_session *s, const char *f, size_t len,
 	if (copy == NULL)
 		return -ENOMEM;
 	memcpy(copy, f, len);
+	struct rmq_strmap *idx = s->rare ? s->rare->subidx : NULL;
+	void *old;
+	if (idx &&
+	    rmq_strmap_put(idx, copy, len, (void *)(uintptr_t)(s->nsubs + 1),
+		&old) != 0) {
+		free(copy);
+		return -ENOMEM;
+	}
 	s->subs[s->nsubs++] = (struct rmq_subrec){ copy, (uint16_t)len, *opt };
+	if (idx == NULL && s->nsubs > SUB_INDEX_MIN)
+		sub_index_build(s);
 	return 0;
 }
 
@@ -99,6 +165,17 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 				return;
 			}
 			codes[i++] = failure;
+			continue;
+		}
+		if (w->cfg.max_subscriptions &&
+		    s->nsubs >= w->cfg.max_subscriptions &&
+		    sub_find(s, e.filter.p, e.filter.len) == NULL) {
+			/* One more than max_subscriptions: refused for this
+			 * filter, the others go on (5.0: Quota exceeded). */
+			rmq_count(&w->st.subscriptions_refused, 1);
+			codes[i++] = s->version == RMQ_V5
+			    ? RMQ_RC_QUOTA_EXCEEDED
+			    : RMQ_V3_SUBACK_FAILURE;
 			continue;
 		}
 		/* Granted at most the server's Maximum QoS; the request is
@@ -199,10 +276,8 @@ rmq_session_on_unsubscribe(struct rmq_session *s, const struct rmq_packet *p)
 		}
 		int rc = rmq_index_remove(w->b->index, f.p, f.len, s->key);
 		struct rmq_subrec *r = sub_find(s, f.p, f.len);
-		if (r) {
-			free(r->filter);
-			*r = s->subs[--s->nsubs];
-		}
+		if (r)
+			sub_forget(s, r);
 		codes[i++] =
 		    rc == 0 ? RMQ_RC_SUCCESS : RMQ_RC_NO_SUBSCRIPTION_EXISTED;
 	}
@@ -223,4 +298,5 @@ rmq_session_unsubscribe_all(struct rmq_session *s)
 		free(s->subs[i].filter);
 	}
 	s->nsubs = 0;
+	sub_index_free(s);
 }

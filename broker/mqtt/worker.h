@@ -39,6 +39,7 @@ _Static_assert(RMQ_MAX_INFLIGHT <= 65535, "the window's size is a uint16_t");
 struct rmq_worker_stats {
 	rmq_counter bytes_in, bytes_out;
 	rmq_counter dropped_queue_full, dropped_expired, dropped_too_large;
+	rmq_counter subscriptions_refused; /* past max_subscriptions */
 	rmq_counter connects, disconnects;
 	rmq_counter refused_max_connections; /* closed at accept */
 	rmq_counter auth_failures;

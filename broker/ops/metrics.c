@@ -346,6 +346,10 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_sum(&m, b, "ringmq_sent_bytes_total", "Bytes sent to clients.",
 	    ST(bytes_out));
 
+	metrics_sum(&m, b, "ringmq_subscriptions_refused_total",
+	    "Subscriptions refused: the client held max_subscriptions already.",
+	    ST(subscriptions_refused));
+
 	static const struct {
 		const char *reason;
 		size_t offset;

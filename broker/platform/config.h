@@ -42,6 +42,7 @@ struct rmq_config {
 	uint16_t max_inflight; /* QoS 1/2 in flight to one client */
 	uint16_t receive_maximum; /* QoS 1/2 in flight from one client */
 	uint32_t max_queued; /* messages queued per session */
+	uint32_t max_subscriptions; /* per client; 0: no limit */
 	uint64_t max_queued_bytes; /* bytes queued per session */
 	uint32_t max_connections; /* 0: no limit but the fd limit */
 	uint16_t topic_alias_max; /* aliases a client may set */

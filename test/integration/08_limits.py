@@ -1,6 +1,6 @@
 """08: bounds that keep one client from exhausting the broker: maximum
-packet size, queued messages per session, total connections, and a slow
-subscriber that must not stall the others."""
+packet size, queued messages per session, total connections, subscriptions
+per client, and a slow subscriber that must not stall the others."""
 import time
 
 from rmqtest import (Broker, Client, Raw, conf_file, connect_packet, packet,
@@ -65,6 +65,29 @@ def connection_limit(_):
         assert b.stop() == 0, "\n".join(b.log[-20:])
 
 
+def subscriptions_per_client(_):
+    # max_subscriptions 2: a third filter is refused for itself alone
+    # (3.1.1: 0x80; 5.0: 0x97) and counted; one held may be renewed.
+    b = Broker("--max-subscriptions", "2")
+    try:
+        c = Client(b, "msub")
+        assert list(c.subscribe("ms/a", 1)) == [1]
+        assert list(c.subscribe("ms/b", 0)) == [0]
+        assert list(c.subscribe("ms/c", 0)) == [128]
+        assert list(c.subscribe("ms/a", 0)) == [0]
+        c.close()
+        r = Raw(b)
+        r.send(connect_packet("msub5", version=5))
+        assert r.recv_packet()[0] == 0x20
+        r.send(packet(0x82, b"\x00\x03\x00" + string("x") + b"\x00" +
+                      string("y") + b"\x00" + string("z") + b"\x00"))
+        assert r.recv_packet() == (0x90, b"\x00\x03\x00\x00\x00\x97")
+        r.close()
+        assert b.metric("ringmq_subscriptions_refused_total") == 2
+    finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
 def slow_subscriber_does_not_stall_others(b):
     # A subscriber that never reads: its queue fills and is bounded; the
     # fast subscriber gets everything.
@@ -110,7 +133,7 @@ def qos2_window_at_the_protocol_maximum(_):
 
 
 run([packet_too_large, queue_bound_drops_beyond_it, connection_limit,
-     qos2_window_at_the_protocol_maximum,
+     qos2_window_at_the_protocol_maximum, subscriptions_per_client,
      slow_subscriber_does_not_stall_others],
     make_broker=lambda: Broker("--max-packet-size", "4096", "--max-queued",
                                "20"))

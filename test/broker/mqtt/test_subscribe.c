@@ -3,7 +3,11 @@
  * subscription, and an empty topic filter in UNSUBSCRIBE. */
 #include <criterion/criterion.h>
 
+#include <stdio.h>
+
+#include "rmq_test.h"
 #include "rmq_test_node.h"
+#include "session.h"
 
 RMQ_NODE_SUITE(subscribe, 1, NULL);
 
@@ -76,4 +80,70 @@ Test(subscribe, empty_filter_in_unsubscribe_is_a_protocol_error_v5)
 	cr_assert(n >= 3 && d[0] == 0xE0 && d[2] == RMQ_RC_PROTOCOL_ERROR,
 	    "DISCONNECT 0x82, got %zu bytes starting 0x%02x", n, d[0]);
 	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(subscribe, many_filters_are_found_through_the_map)
+{
+	/* 40 filters (past the 16 after which a client's subscriptions are
+	 * mapped), then some removed from the middle and the end: each
+	 * UNSUBACK code and each delivery must still be right. */
+	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V5, "c", 1, NULL),
+			       *p = rmq_test_connect(0, RMQ_V5, "p", 1, NULL);
+	char f[8];
+	for (int i = 0; i < 40; i++) {
+		snprintf(f, sizeof(f), "f/%d", i);
+		rmq_test_subscribe(c, RMQ_V5, f, 0, 0);
+	}
+	cr_assert_not_null(rmq_test_session_of(c)->rare->subidx);
+	/* Subscribing again to one it has replaces it: no new record. */
+	rmq_test_subscribe(c, RMQ_V5, "f/7", 1, 1);
+	cr_assert_eq(rmq_test_session_of(c)->nsubs, 40);
+	for (int i = 0; i < 40; i += 3) {
+		snprintf(f, sizeof(f), "f/%d", i);
+		struct rmq_str fs = rmq_test_str(f);
+		struct rmq_packet u = { .type = RMQ_UNSUBSCRIBE, .flags = 2 };
+		u.unsubscribe.packet_id = 2;
+		u.unsubscribe.count = 1;
+		u.unsubscribe.filters = &fs;
+		rmq_test_send_packet(c, &u, RMQ_V5);
+		RMQ_EXPECT(c, 0xB0, 4, 0, 2, 0, 0x00);
+		rmq_test_send_packet(c, &u, RMQ_V5); /* gone now */
+		RMQ_EXPECT(c, 0xB0, 4, 0, 2, 0, 0x11);
+	}
+	cr_assert_eq(rmq_test_session_of(c)->nsubs, 40 - 14);
+	for (int i = 0; i < 40; i++) {
+		snprintf(f, sizeof(f), "f/%d", i);
+		rmq_test_publish(p, RMQ_V5, f, "x", 0, 0);
+		uint8_t pkt[32];
+		size_t n = rmq_test_next_packet(c, pkt, sizeof(pkt));
+		cr_assert_eq(n != 0, i % 3 != 0, "filter f/%d", i);
+	}
+}
+
+static void
+three_subscriptions(struct rmq_config *cfg)
+{
+	cfg->max_subscriptions = 3;
+}
+
+RMQ_NODE_SUITE(subscribe_bound, 1, three_subscriptions);
+
+Test(subscribe_bound, one_more_than_max_subscriptions_is_refused)
+{
+	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V5, "c", 1, NULL);
+	/* Four filters, the fourth past max_subscriptions 3: 0x97 Quota
+	 * exceeded for it alone. */
+	RMQ_SEND(c, 0x82, 19, 0, 1, 0, 0, 1, 'a', 0, 0, 1, 'b', 0, 0, 1, 'c', 0,
+	    0, 1, 'd', 0);
+	RMQ_EXPECT(c, 0x90, 7, 0, 1, 0, 0x00, 0x00, 0x00, 0x97);
+	/* One it holds may be subscribed again; 3.1.1 hears 0x80. */
+	RMQ_SEND(c, 0x82, 7, 0, 2, 0, 0, 1, 'a', 1);
+	RMQ_EXPECT(c, 0x90, 4, 0, 2, 0, 0x01);
+	struct rmq_fake_client *d = rmq_test_connect(0, RMQ_V311, "d", 1, NULL);
+	RMQ_SEND(d, 0x82, 18, 0, 1, 0, 1, 'a', 0, 0, 1, 'b', 0, 0, 1, 'c', 0, 0,
+	    1, 'd', 0);
+	RMQ_EXPECT(d, 0x90, 6, 0, 1, 0x00, 0x00, 0x00, 0x80);
+	cr_assert_eq(rmq_workers_sum(&rmq_test_node,
+			 RMQ_STAT(subscriptions_refused)),
+	    2);
 }
