@@ -72,6 +72,13 @@ struct rmq_framer {
 
 void rmq_framer_init(struct rmq_framer *f, uint32_t max_packet);
 
+/* Whether a packet is begun and not complete. */
+static inline int
+rmq_framer_pending(const struct rmq_framer *f)
+{
+	return f->hdr_len != 0 || f->need != 0;
+}
+
 /* Free the gathering buffer, if any.  The framer may be reused after init. */
 void rmq_framer_fini(struct rmq_framer *f);
 

@@ -504,6 +504,7 @@ connect_ack(struct rmq_session *s, const struct rmq_connect *c,
 	if (sent != 0)
 		return -ENOMEM;
 	s->state = RMQ_SESS_LIVE;
+	s->deadline_ms = 0; /* from now on, that of a packet begun */
 	rmq_count(&w->st.connects, 1);
 	if (!s->counted) {
 		rmq_count(&w->st.clients[s->version - RMQ_V31], 1);

@@ -266,6 +266,15 @@ session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n)
 		if (s->handed_off)
 			return; /* the rest went with the connection */
 	}
+	/* A live session's deadline is the one of the packet it reads:
+	 * set when one is begun, cleared when none is pending. */
+	if (s->state == RMQ_SESS_LIVE && w->cfg.packet_timeout_ms) {
+		if (!rmq_framer_pending(&s->dec.framer))
+			s->deadline_ms = 0;
+		else if (s->deadline_ms == 0)
+			s->deadline_ms =
+			    w->loop->now_ms + w->cfg.packet_timeout_ms;
+	}
 }
 
 void
@@ -364,8 +373,15 @@ rmq_session_tick(struct rmq_session *s, uint64_t now)
 	case RMQ_SESS_LIVE:
 		/* [MQTT-3.1.2-24]: one and a half keep alive periods. */
 		if (s->keepalive &&
-		    now - s->last_rx_ms > (uint64_t)s->keepalive * 1500u)
+		    now - s->last_rx_ms > (uint64_t)s->keepalive * 1500u) {
 			rmq_session_disconnect(s, RMQ_RC_KEEP_ALIVE_TIMEOUT);
+		} else if (s->deadline_ms && now >= s->deadline_ms) {
+			/* A packet begun and not finished (packet_timeout),
+			 * keep alive or not. */
+			struct rmq_codec_err err = { RMQ_RC_KEEP_ALIVE_TIMEOUT,
+				"packet not finished within packet_timeout" };
+			rmq_session_refuse(s, NULL, &err);
+		}
 		break;
 	case RMQ_SESS_CLOSING:
 		if (s->close_after_write && s->conn && now >= s->deadline_ms)

@@ -121,7 +121,8 @@ struct rmq_session {
 	struct rmq_decoder dec;
 	char *client_id;
 	uint64_t last_rx_ms;
-	uint64_t deadline_ms; /* CONNECT timeout, or session expiry */
+	uint64_t deadline_ms; /* CONNECT timeout, session expiry, the close's
+				* grace, or when live the packet begun must end */
 	struct rmq_session_rare *rare; /* NULL until first needed */
 
 	/* Will. */

@@ -47,6 +47,7 @@ struct rmq_config {
 	uint32_t max_connections; /* 0: no limit but the fd limit */
 	uint16_t topic_alias_max; /* aliases a client may set */
 	uint32_t connect_timeout_ms;
+	uint32_t packet_timeout_ms; /* to finish a packet begun; 0: none */
 	uint32_t max_session_expiry; /* seconds */
 	int retain_available;
 	uint8_t max_qos; /* highest QoS clients may publish (5.0 Maximum QoS) */

@@ -137,6 +137,22 @@ def owed_answers_before_disconnect_closes(b):
     assert r.closed()
 
 
+def packet_begun_must_end_in_time(_):
+    # packet_timeout 300 ms: a client with keep alive 0 that stops in the
+    # middle of a PUBLISH is closed (5.0: DISCONNECT 0x8D), not held.
+    b = Broker("--packet-timeout", "300")
+    try:
+        r = Raw(b)
+        r.send(connect_packet("half", version=5, keepalive=0))
+        assert r.recv_packet()[0] == 0x20
+        r.send(bytes([0x30, 10, 0, 4]))
+        first, body = r.recv_packet()
+        assert first == 0xE0 and body[0] == 0x8D, (first, body)
+        assert r.closed()
+    finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
 def first_packet_must_be_connect(b):
     # [MQTT-3.1.0-1]
     r = Raw(b)
@@ -283,7 +299,7 @@ run([connect_v311, connect_v31_with_mosquitto_clients,
      v311_empty_id_without_clean_session_refused, v31_long_client_id_refused,
      unsupported_protocol_level, mqisdp_level_0,
      connack_larger_than_client_maximum, max_qos, unknown_protocol_name,
-     owed_answers_before_disconnect_closes,
+     owed_answers_before_disconnect_closes, packet_begun_must_end_in_time,
      first_packet_must_be_connect, second_connect_is_a_protocol_error,
      connect_reserved_flag, malformed_packet_closes_only_that_connection,
      connect_timeout, ping, keep_alive_timeout,

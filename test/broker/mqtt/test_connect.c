@@ -376,3 +376,46 @@ Test(connect_auth, no_verdict_within_the_connect_timeout_closes)
 	fake_auth.done(fake_auth.done_arg, RMQ_AUTH_ALLOW, 0);
 	cr_assert_neq(rmq_fake_settle(), 0);
 }
+
+static void
+packet_timeout_2s(struct rmq_config *cfg)
+{
+	cfg->packet_timeout_ms = 2000;
+}
+
+RMQ_NODE_SUITE(connect_packet_timeout, 1, packet_timeout_2s);
+
+Test(connect_packet_timeout, a_packet_begun_must_end_in_time)
+{
+	/* Keep alive 0, so only packet_timeout can end this connection. */
+	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V311, "a", 1, NULL);
+	/* Half a PUBLISH, then its end 1.5 s later: in time. */
+	RMQ_SEND(c, 0x30, 5, 0, 1);
+	RMQ_EXPECT_NOTHING(c);
+	rmq_fake_advance(1500);
+	RMQ_SEND(c, 't', 'x', 'y');
+	RMQ_EXPECT_NOTHING(c);
+	cr_assert_not(c->closed);
+	/* The next one begun starts its own time: 1.5 s is still fine,
+	 * past 2 s the connection closes. */
+	RMQ_SEND(c, 0x30);
+	rmq_fake_advance(1500);
+	RMQ_EXPECT_NOTHING(c);
+	cr_assert_not(c->closed);
+	rmq_fake_advance(1000);
+	RMQ_EXPECT_CLOSED(c);
+	cr_assert_eq(rmq_workers_sum(&rmq_test_node,
+			 RMQ_STAT(protocol_errors[RMQ_RC_KEEP_ALIVE_TIMEOUT])),
+	    1);
+}
+
+Test(connect_packet_timeout, an_idle_connection_between_packets_stays)
+{
+	/* Keep alive 0 and nothing begun: no packet_timeout applies. */
+	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V5, "b", 1, NULL);
+	rmq_fake_advance(60000);
+	RMQ_EXPECT_NOTHING(c);
+	cr_assert_not(c->closed);
+	RMQ_SEND(c, 0xC0, 0x00);
+	RMQ_EXPECT(c, 0xD0, 0x00);
+}
