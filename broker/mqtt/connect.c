@@ -71,27 +71,41 @@ connect_on_detached(struct rmq_conn *conn, int fd)
 	rmq_session_destroy(s);
 }
 
+/* Keep the CONNECT (as the encoder writes it back) and what followed it
+ * in the session, to be read again: after a hand-off to the worker of the
+ * session, or after a verdict that came later.  Returns 0, or -ENOMEM. */
+static int
+connect_keep(struct rmq_session *s, const struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len)
+{
+	size_t n = rmq_codec_size(p, p->connect.version);
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	uint8_t *bytes = n && r ? malloc(n + rest_len) : NULL;
+	if (bytes == NULL ||
+	    rmq_codec_encode(p, p->connect.version, bytes, n) != (long)n) {
+		free(bytes);
+		return -ENOMEM;
+	}
+	if (rest_len)
+		memcpy(bytes + n, rest, rest_len);
+	free(r->replay);
+	r->replay = bytes;
+	r->replay_len = (uint32_t)(n + rest_len);
+	return 0;
+}
+
 /* The client's session lives at `owner`: hand the connection there with
- * its CONNECT and whatever followed it. */
+ * its CONNECT and what followed it. */
 static void
 connect_handoff(struct rmq_session *s, uint64_t owner,
     const struct rmq_packet *p, const uint8_t *rest, size_t rest_len)
 {
-	size_t n = rmq_codec_size(p, p->connect.version);
-	uint8_t *bytes = n ? malloc(n + rest_len) : NULL;
-	struct rmq_session_rare *r = rmq_session_rare(s);
-	if (bytes == NULL || r == NULL ||
-	    rmq_codec_encode(p, p->connect.version, bytes, n) != (long)n) {
-		free(bytes);
+	if (connect_keep(s, p, rest, rest_len) != 0) {
 		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
 		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
 		return;
 	}
-	if (rest_len)
-		memcpy(bytes + n, rest, rest_len);
-	r->replay = bytes;
-	r->replay_len = (uint32_t)(n + rest_len);
-	r->handoff_key = owner;
+	s->rare->handoff_key = owner;
 	s->handed_off = 1;
 	rmq_log(RMQ_LOG_DEBUG,
 	    "worker %u: client %.*s handed to worker %u, where its session is",
@@ -283,24 +297,14 @@ connect_authenticate(struct rmq_session *s, const struct rmq_packet *p,
 		connect_refuse(s, reason, rmq_reason_to_v3_connack(reason));
 		return -1;
 	}
-	/* Later: keep the CONNECT (as the encoder writes it back) and what
-	 * came after it; more bytes join them as they arrive. */
-	size_t n = rmq_codec_size(p, c->version);
-	struct rmq_session_rare *r = rmq_session_rare(s);
-	uint8_t *bytes = n && r ? malloc(n + rest_len) : NULL;
-	if (bytes == NULL ||
-	    rmq_codec_encode(p, c->version, bytes, n) != (long)n) {
+	/* Later: the CONNECT and what came after it wait; more bytes join
+	 * them as they arrive. */
+	if (connect_keep(s, p, rest, rest_len) != 0) {
 		/* The verdict will find a closed session and be dropped. */
-		free(bytes);
 		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
 		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
 		return -1;
 	}
-	if (rest_len)
-		memcpy(bytes + n, rest, rest_len);
-	free(r->replay);
-	r->replay = bytes;
-	r->replay_len = (uint32_t)(n + rest_len);
 	s->state = RMQ_SESS_AUTHENTICATING;
 	return 1;
 }

@@ -32,6 +32,7 @@
 #include "codec.h"
 #include "log.h"
 #include "rmq_fake_loop.h"
+#include "rmq_test_broker.h"
 #include "worker_impl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -114,11 +115,7 @@ static unsigned fz_n;
 static void
 fz_config(struct rmq_config *cfg)
 {
-	rmq_config_defaults(cfg);
-	cfg->threads = 2;
-	cfg->listeners[0].port = 0;
-	cfg->admin.host[0] = '\0';
-	cfg->sys_interval = 0;
+	rmq_test_broker_config(cfg, 2);
 	cfg->cpu_affinity = RMQ_AFFINITY_NONE;
 	cfg->log_level = fz_trace ? RMQ_LOG_DEBUG : RMQ_LOG_ERROR;
 	cfg->connection_messages = fz_trace;
