@@ -17,11 +17,14 @@
 
 #include "admin.h"
 #include "arena.h"
+#include "authn.h"
+#include "authz.h"
 #include "broker.h"
 #include "log.h"
 #include "registry.h"
 #include "retain.h"
 #include "sys.h"
+#include "tls.h"
 #include "worker.h"
 
 /* A listening socket on host:port with SO_REUSEPORT.  port 0 picks one;
@@ -82,6 +85,73 @@ broker_cpu_quota(void)
 	fclose(f);
 	text[n] = '\0';
 	return rmq_cgroup_cpu_quota("/sys/fs/cgroup", text);
+}
+
+/* "ADDRESS:PORT" of a listener, for messages. */
+static void
+broker_listener_name(const struct rmq_listen_addr *a, uint16_t port, char *buf,
+    size_t len)
+{
+	snprintf(buf, len, "%s:%u", a->host[0] ? a->host : "*", port);
+}
+
+/* A listener's TLS from its settings: *out NULL when it has none.  Returns
+ * 0, or -EINVAL with "listener ADDRESS:PORT: why" in err. */
+static int
+broker_tls_new(const struct rmq_listen_addr *a, uint16_t port,
+    struct rmq_tls **out, char *err, size_t errlen)
+{
+	const struct rmq_tls_conf *tc = &a->tls;
+	char name[80], why[512];
+	broker_listener_name(a, port, name, sizeof(name));
+	*out = NULL;
+	if (!tc->certfile[0]) {
+		const char *k = tc->keyfile[0]     ? "keyfile"
+		    : tc->cafile[0]                ? "cafile"
+		    : tc->capath[0]                ? "capath"
+		    : tc->crlfile[0]               ? "crlfile"
+		    : tc->require_certificate      ? "require_certificate"
+		    : tc->use_identity_as_username ? "use_identity_as_username"
+		    : tc->use_subject_as_username  ? "use_subject_as_username"
+						   : NULL;
+		if (k == NULL)
+			return 0;
+		snprintf(err, errlen,
+		    "listener %s: %s is set but certfile is not (TLS needs certfile and keyfile)",
+		    name, k);
+		return -EINVAL;
+	}
+	if (rmq_tls_new(tc, name, out, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "listener %s: %s", name, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+rmq_broker_check_files(const struct rmq_config *cfg, char *err, size_t errlen)
+{
+	char why[512];
+	for (unsigned j = 0; j < cfg->nlisteners; j++) {
+		struct rmq_tls *t;
+		const struct rmq_listen_addr *a = &cfg->listeners[j];
+		if (broker_tls_new(a, a->port, &t, err, errlen) != 0)
+			return -EINVAL;
+		rmq_tls_free(t);
+	}
+	struct rmq_authn *an;
+	if (rmq_authn_new(cfg, &an, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "password_file %s", why);
+		return -EINVAL;
+	}
+	rmq_authn_free(an);
+	struct rmq_authz *az;
+	if (rmq_authz_new(cfg, &az, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "acl_file %s", why);
+		return -EINVAL;
+	}
+	rmq_authz_free(az);
+	return 0;
 }
 
 int
@@ -157,6 +227,19 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 		    b->cfg.threads, b->cfg.threads == 1 ? "" : "s", ncpu,
 		    ncpu == 1 ? "" : "s");
 	}
+	char aerr[512];
+	if ((rc = rmq_authn_new(&b->cfg, &b->authn, aerr, sizeof(aerr))) != 0) {
+		rmq_log(RMQ_LOG_ERROR, "password_file %s", aerr);
+		return rc;
+	}
+	b->auth = rmq_authn_contract(b->authn);
+	if ((rc = rmq_authz_new(&b->cfg, &b->authz_impl, aerr, sizeof(aerr))) !=
+	    0) {
+		rmq_log(RMQ_LOG_ERROR, "acl_file %s", aerr);
+		return rc;
+	}
+	atomic_store(&b->authz,
+	    b->cfg.acl_file[0] ? rmq_authz_contract(b->authz_impl) : NULL);
 	if ((rc = rmq_index_new(&b->index)) != 0 ||
 	    (rc = rmq_registry_new(&b->registry)) != 0 ||
 	    (rc = rmq_retain_new(&b->retain)) != 0)
@@ -188,6 +271,7 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 				    a->host[0] ? a->host : "*", port,
 				    strerror(-rc));
 			b->listen_fds[i][j] = fd;
+			b->workers[i]->listeners[j].tp = &b->transports[j];
 			rc = b->ops->listen(b->workers[i]->loop, fd,
 			    rmq_worker_accept, &b->workers[i]->listeners[j]);
 			if (rc != 0)
@@ -195,8 +279,17 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 			b->listen_fds[i][j] = -1; /* the loop owns it now */
 		}
 		b->bound_ports[j] = port;
-		rmq_log(RMQ_LOG_NOTICE, "listening on %s:%u (MQTT)",
-		    a->host[0] ? a->host : "*", port);
+		/* Built once the port is known, for its messages; no loop
+		 * runs before the start. */
+		char err[768];
+		if (broker_tls_new(a, port, &b->transports[j].tls, err,
+			sizeof(err)) != 0) {
+			rmq_log(RMQ_LOG_ERROR, "%s", err);
+			return -EINVAL;
+		}
+		rmq_log(RMQ_LOG_NOTICE, "listening on %s:%u (MQTT%s)",
+		    a->host[0] ? a->host : "*", port,
+		    b->transports[j].tls ? " over TLS" : "");
 	}
 	return 0;
 }
@@ -263,6 +356,44 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	next.topic_alias_max = b->cfg.topic_alias_max;
 
 	rmq_log_set(next.log_level, (enum rmq_log_format)next.log_format);
+	char aerr[512];
+	if (rmq_authn_reload(b->authn, &next, aerr, sizeof(aerr)) != 0)
+		rmq_log(RMQ_LOG_ERROR,
+		    "reload: password_file %s; the file read before stays",
+		    aerr);
+	else if (next.password_file[0])
+		rmq_log(RMQ_LOG_NOTICE,
+		    "reload: password_file %s read, %ld users",
+		    next.password_file, rmq_authn_users(b->authn));
+	/* The ACL: the loops stop asking before a file is dropped, and
+	 * start once the new one is in. */
+	if (!next.acl_file[0])
+		atomic_store(&b->authz, NULL);
+	if (rmq_authz_reload(b->authz_impl, &next, aerr, sizeof(aerr)) != 0) {
+		rmq_log(RMQ_LOG_ERROR,
+		    "reload: acl_file %s; the file read before stays", aerr);
+	} else if (next.acl_file[0]) {
+		atomic_store(&b->authz, rmq_authz_contract(b->authz_impl));
+		rmq_log(RMQ_LOG_NOTICE, "reload: acl_file %s read, %zu rules",
+		    next.acl_file, rmq_authz_rules(b->authz_impl));
+	}
+	/* Certificates are read again (renewed files), for the
+	 * connections to come. */
+	for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
+		char name[80], err[512];
+		if (b->transports[j].tls == NULL)
+			continue;
+		broker_listener_name(&b->cfg.listeners[j], b->bound_ports[j],
+		    name, sizeof(name));
+		if (rmq_tls_reload(b->transports[j].tls, err, sizeof(err)) != 0)
+			rmq_log(RMQ_LOG_ERROR,
+			    "reload: listener %s keeps its certificates: %s",
+			    name, err);
+		else
+			rmq_log(RMQ_LOG_NOTICE,
+			    "reload: listener %s: certificates read again",
+			    name);
+	}
 	for (unsigned i = 0; i < b->nworkers; i++)
 		if (rmq_worker_reconfigure(b->workers[i], &next) != 0)
 			rmq_log(RMQ_LOG_ERROR,
@@ -323,6 +454,13 @@ rmq_broker_stop(struct rmq_broker *b)
 void
 rmq_broker_fini(struct rmq_broker *b)
 {
+	/* Checks waiting on the authenticator's thread are answered (no)
+	 * into the workers' inboxes, which go next. */
+	rmq_authn_free(b->authn);
+	b->authn = NULL;
+	atomic_store(&b->authz, NULL);
+	rmq_authz_free(b->authz_impl);
+	b->authz_impl = NULL;
 	/* Sessions leave the index as their workers go. */
 	rcu_register_thread();
 	for (unsigned i = 0; i < b->nworkers; i++)
@@ -332,6 +470,10 @@ rmq_broker_fini(struct rmq_broker *b)
 			if (b->listen_fds[i][j] >= 0)
 				close(b->listen_fds[i][j]);
 	rmq_admin_stop(b);
+	for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++) {
+		rmq_tls_free(b->transports[j].tls);
+		b->transports[j].tls = NULL;
+	}
 	rmq_retain_free(b->retain);
 	rmq_registry_free(b->registry);
 	rmq_index_free(b->index); /* as a registered reader, as it asks */

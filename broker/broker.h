@@ -21,6 +21,13 @@ int rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg);
 int rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
     const struct rmq_loop_ops *ops);
 
+/* Check the files the settings name (TLS certificates and keys, the
+ * password file, the ACL) as the start will read them: 0, or -EINVAL with
+ * "listener ADDRESS:PORT: why", "password_file PATH:LINE: why" or
+ * "acl_file PATH:LINE: why" in err.  For check-config. */
+int
+rmq_broker_check_files(const struct rmq_config *cfg, char *err, size_t errlen);
+
 /* Apply the reloadable part of cfg (limits, logging; docs/configuration.md
  * says which keys) to the running node: each worker takes its copy on its
  * own thread.  Writes to *changed_restart the name of a key that differs

@@ -17,9 +17,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "authn.h"
 #include "broker.h"
 #include "log.h"
 #include "options.h"
+#include "passwd_cmd.h"
 #include "process.h"
 #include "rmq_config.h"
 
@@ -141,6 +143,29 @@ main_reload(struct rmq_broker *b, int argc, char **argv, const char *file,
 	    rmq_log_level_name(next.log_level));
 }
 
+/* Who gets in, said once at the start. */
+static void
+main_log_access(const struct rmq_config *cfg, struct rmq_broker *b)
+{
+	if (cfg->password_file[0])
+		rmq_log(RMQ_LOG_NOTICE, "password_file %s: %ld users",
+		    cfg->password_file, rmq_authn_users(b->authn));
+	for (unsigned j = 0; j < cfg->nlisteners; j++) {
+		const struct rmq_listen_addr *a = &cfg->listeners[j];
+		int loop = rmq_authn_loopback(a->host);
+		int anon = cfg->allow_anonymous == RMQ_ANON_YES ||
+		    (cfg->allow_anonymous == RMQ_ANON_LOOPBACK && loop);
+		rmq_log(anon && !loop ? RMQ_LOG_WARNING : RMQ_LOG_NOTICE,
+		    "listener %s:%u: anonymous clients %s%s",
+		    a->host[0] ? a->host : "*", b->bound_ports[j],
+		    anon ? "let in" : "refused",
+		    anon && !loop ? " from the network (allow_anonymous true)"
+			: !anon && cfg->allow_anonymous == RMQ_ANON_LOOPBACK
+			? " (not loopback; allow_anonymous true lets them in)"
+			: "");
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -148,14 +173,30 @@ main(int argc, char **argv)
 	static struct rmq_broker b;
 	char err[1024];
 
-	if (argc == 3 && strcmp(argv[1], "check-config") == 0) {
+	if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
+		return rmq_passwd_command(argc, argv);
+	if (argc >= 3 && argc <= 4 && strcmp(argv[1], "check-config") == 0) {
+		/* --syntax-only: the file alone, not the files it names
+		 * (certificates mounted only where the broker runs). */
+		int syntax = argc == 4 && strcmp(argv[2], "--syntax-only") == 0;
+		const char *path = argv[argc - 1];
+		if (argc == 4 && !syntax) {
+			fprintf(stderr,
+			    "ringmq: check-config takes [--syntax-only] FILE\n");
+			return 2;
+		}
 		rmq_config_defaults(&cfg);
-		if (rmq_options_load_file(&cfg, argv[2], main_included_print,
-			NULL, err, sizeof(err)) != 0) {
+		if (rmq_options_load_file(&cfg, path, main_included_print, NULL,
+			err, sizeof(err)) != 0) {
 			fprintf(stderr, "ringmq: %s\n", err);
 			return 1;
 		}
-		printf("%s: configuration OK\n", argv[2]);
+		if (!syntax &&
+		    rmq_broker_check_files(&cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "ringmq: %s: %s\n", path, err);
+			return 1;
+		}
+		printf("%s: configuration OK\n", path);
 		return 0;
 	}
 	for (int i = 1; i < argc; i++) {
@@ -221,11 +262,12 @@ main(int argc, char **argv)
 		    main_included.more);
 	/* What this build does not do yet, said where an operator looks. */
 	rmq_log(RMQ_LOG_NOTICE,
-	    "anonymous access (authentication is not built yet); sessions and retained messages are kept in memory (no persistence yet)");
+	    "sessions and retained messages are kept in memory (no persistence yet); no access control lists yet");
 	if (rmq_broker_init(&b, &cfg) != 0 || rmq_broker_start(&b) != 0) {
 		rmq_log(RMQ_LOG_ERROR, "could not start");
 		return 1;
 	}
+	main_log_access(&cfg, &b);
 	/* Listening: the pid file, then root is given up (as Mosquitto:
 	 * the pid file may be in a directory only root writes). */
 	int failed = 0, pid_written = 0;

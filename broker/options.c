@@ -35,9 +35,24 @@
 		    offsetof(struct rmq_config, first)                         \
 	}
 
+/* The same for a listener's setting (RMQ_OPT_PER_LISTENER). */
+#define LFIELD(f)                                                              \
+	{                                                                      \
+		offsetof(struct rmq_listen_addr, f),                           \
+		    sizeof(((struct rmq_listen_addr *)0)->f)                   \
+	}
+
+/* Where a row's value goes: struct rmq_config, or for a listener's
+ * setting the listener the latest `listener` line made (the first one
+ * before any). */
 static void *
 opt_field(const struct rmq_option *o, struct rmq_opt_ctx *c)
 {
+	if (o->bits & RMQ_OPT_PER_LISTENER) {
+		struct rmq_config *cfg = c->cfg;
+		unsigned i = cfg->nlisteners ? cfg->nlisteners - 1 : 0;
+		return (char *)&cfg->listeners[i] + o->at.offset;
+	}
 	return (char *)c->cfg + o->at.offset;
 }
 
@@ -204,6 +219,7 @@ opt_listener_add(struct rmq_opt_ctx *c, const char *host, uint16_t port,
 		return -1;
 	}
 	struct rmq_listen_addr *a = &cfg->listeners[cfg->nlisteners];
+	memset(a, 0, sizeof(*a));
 	if (strlen(host) >= sizeof(a->host)) {
 		snprintf(err, errlen, "address too long");
 		return -1;
@@ -214,17 +230,30 @@ opt_listener_add(struct rmq_opt_ctx *c, const char *host, uint16_t port,
 	return 0;
 }
 
-/* PORT [ADDRESS], as Mosquitto: without an address, every interface. */
+/* PORT [ADDRESS], as Mosquitto: without an address, every interface.
+ * Listener keys met before the layer's first listener line set the
+ * listener it replaces: `port` (Mosquitto's default listener) keeps them,
+ * as Mosquitto does; `listener` would drop them, so it is refused. */
 static int
 opt_set_listener(const struct rmq_option *o, struct rmq_opt_ctx *c,
     unsigned nargs, const char *const *args, char *err, size_t errlen)
 {
-	(void)o;
 	unsigned long long port;
 	if (opt_u64(args[0], 0, 65535, &port) != 0)
 		return RMQ_OPT_BAD;
-	return opt_listener_add(c, nargs > 1 ? args[1] : "", (uint16_t)port,
+	struct rmq_tls_conf early = c->cfg->listeners[0].tls;
+	const char *key = c->listeners_set ? NULL : c->listener_keys_early;
+	if (key && strcmp(o->key, "port") != 0) {
+		snprintf(err, errlen,
+		    "`%s` above this line sets the listener this first `listener` line replaces: move it below the `listener` line it is for",
+		    key);
+		return -1;
+	}
+	int rc = opt_listener_add(c, nargs > 1 ? args[1] : "", (uint16_t)port,
 	    err, errlen);
+	if (rc == 0 && key)
+		c->cfg->listeners[0].tls = early;
+	return rc;
 }
 
 /* -p [HOST:]PORT: the host 127.0.0.1 when left out, '*' for every
@@ -252,6 +281,22 @@ opt_flag_listener(const struct rmq_option *o, struct rmq_opt_ctx *c,
 			host[0] = '\0';
 	}
 	return opt_listener_add(c, host, (uint16_t)port, err, errlen);
+}
+
+/* true or false; unset is a third value (loopback listeners only). */
+static int
+opt_set_anonymous(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)nargs, (void)err, (void)errlen;
+	enum rmq_anonymous *p = opt_field(o, c);
+	if (strcmp(args[0], "true") == 0)
+		*p = RMQ_ANON_YES;
+	else if (strcmp(args[0], "false") == 0)
+		*p = RMQ_ANON_NO;
+	else
+		return RMQ_OPT_BAD;
+	return 0;
 }
 
 static int
@@ -466,7 +511,10 @@ rmq_option_apply(const struct rmq_option *o, struct rmq_opt_ctx *c,
 	}
 	if (set == NULL)
 		set = o->set ? o->set : opt_type_set[o->type];
-	return set(o, c, nargs, args, err, errlen);
+	int rc = set(o, c, nargs, args, err, errlen);
+	if (rc == 0 && (o->bits & RMQ_OPT_PER_LISTENER) && !c->listeners_set)
+		c->listener_keys_early = o->key;
+	return rc;
 }
 
 void
@@ -561,9 +609,9 @@ static const char *const opt_placements[] = { "cpu", "hash", NULL };
 static const char *const opt_levels[] = { "error", "warning", "notice", "info",
 	"debug", NULL };
 static const char *const opt_formats[] = { "text", "json", NULL };
+static const char *const opt_tls_versions[] = { "tlsv1.2", "tlsv1.3", NULL };
 
 #define AUTH "authentication"
-#define TLS "TLS"
 #define WS "WebSocket listeners"
 #define PERSIST "persistence"
 #define BRIDGE "bridging"
@@ -607,6 +655,135 @@ const struct rmq_option rmq_options[] = {
 	    .unset = "see `listener`",
 	    .help =
 		"Mosquitto's older form: the address of the first listener" },
+	/* A listener's TLS: each key sets the listener of the `listener` (or
+	 * `port`) line above it. */
+	{ .key = "certfile",
+	    .type = RMQ_OPT_STRING,
+	    .at = LFIELD(tls.certfile),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PATH",
+	    .unset = "none",
+	    .help = "TLS on this listener: its certificate chain (PEM)",
+	    .doc =
+		"Mosquitto's: TLS on the listener above, with this certificate (PEM, the server's first, then the chain).  Read again at each SIGHUP, so a renewed certificate takes effect for new connections while open ones keep theirs" },
+	{ .key = "keyfile",
+	    .type = RMQ_OPT_STRING,
+	    .at = LFIELD(tls.keyfile),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PATH",
+	    .unset = "none",
+	    .help = "the private key of certfile (PEM)",
+	    .doc =
+		"Mosquitto's: certfile's private key (PEM, not encrypted); read again at each SIGHUP with certfile" },
+	{ .key = "cafile",
+	    .type = RMQ_OPT_STRING,
+	    .at = LFIELD(tls.cafile),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PATH",
+	    .unset = "none",
+	    .help = "CA certificates client certificates are checked against",
+	    .doc =
+		"Mosquitto's: the CA certificates (PEM) client certificates are checked against, and named to clients as acceptable issuers" },
+	{ .key = "capath",
+	    .type = RMQ_OPT_STRING,
+	    .at = LFIELD(tls.capath),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "DIR",
+	    .unset = "none",
+	    .help = "a directory of CA certificates (c_rehash)",
+	    .doc =
+		"Mosquitto's: a directory of CA certificates in OpenSSL's hashed form (`openssl rehash DIR`), as cafile" },
+	{ .key = "crlfile",
+	    .type = RMQ_OPT_STRING,
+	    .at = LFIELD(tls.crlfile),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PATH",
+	    .unset = "none",
+	    .help = "a certificate revocation list (PEM)",
+	    .doc =
+		"Mosquitto's: client certificates listed in this CRL (PEM) are refused; the CA's CRL must be there for every client certificate checked" },
+	{ .key = "dhparamfile",
+	    .type = RMQ_OPT_STRING,
+	    .at = LFIELD(tls.dhparamfile),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PATH",
+	    .unset = "none",
+	    .help = "Diffie-Hellman parameters for DHE ciphers (PEM)",
+	    .doc =
+		"Mosquitto's: Diffie-Hellman parameters (PEM) for TLS 1.2 DHE ciphers; without, OpenSSL picks parameters matching the key's strength" },
+	{ .key = "ciphers",
+	    .type = RMQ_OPT_STRING,
+	    .at = LFIELD(tls.ciphers),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "LIST",
+	    .unset = "none",
+	    .help = "TLS 1.2 ciphers, OpenSSL's list syntax",
+	    .doc =
+		"Mosquitto's: the TLS 1.2 ciphers, in OpenSSL's syntax (`openssl ciphers`); OpenSSL's default when unset" },
+	{ .key = "ciphers_tls1.3",
+	    .type = RMQ_OPT_STRING,
+	    .at = LFIELD(tls.ciphers13),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "LIST",
+	    .unset = "none",
+	    .help = "TLS 1.3 cipher suites, colon separated",
+	    .doc =
+		"Mosquitto's: the TLS 1.3 cipher suites, colon separated (`TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256`); OpenSSL's default when unset" },
+	{ .key = "tls_groups",
+	    .type = RMQ_OPT_STRING,
+	    .at = LFIELD(tls.groups),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "LIST",
+	    .unset = "none",
+	    .help = "key exchange groups, colon separated (X25519:P-256)",
+	    .doc =
+		"the key exchange groups offered, most preferred first, colon separated (`X25519:P-256`); OpenSSL's default when unset" },
+	{ .key = "tls_version",
+	    .type = RMQ_OPT_ENUM,
+	    .at = LFIELD(tls.min_version),
+	    .names = opt_tls_versions,
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "tlsv1.2",
+	    .help = "the oldest TLS version taken: tlsv1.2 or tlsv1.3",
+	    .doc =
+		"Mosquitto's: the oldest TLS version the listener takes, `tlsv1.2` (1.2 and 1.3) or `tlsv1.3`; older versions are not offered" },
+	{ .key = "require_certificate",
+	    .type = RMQ_OPT_BOOL,
+	    .at = LFIELD(tls.require_certificate),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "false",
+	    .help = "clients must present a certificate cafile or capath vouches for",
+	    .doc =
+		"Mosquitto's: a client must present a certificate that cafile or capath vouches for, or the handshake fails" },
+	{ .key = "use_identity_as_username",
+	    .type = RMQ_OPT_BOOL,
+	    .at = LFIELD(tls.use_identity_as_username),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "false",
+	    .help = "the client certificate's Common Name is the user name",
+	    .doc =
+		"Mosquitto's: the client certificate's Common Name is the client's user name (what it sends as one is not used); needs `require_certificate true`" },
+	{ .key = "use_subject_as_username",
+	    .type = RMQ_OPT_BOOL,
+	    .at = LFIELD(tls.use_subject_as_username),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "false",
+	    .help = "the client certificate's whole subject is the user name",
+	    .doc =
+		"Mosquitto's: the client certificate's subject, as RFC 2253 writes it (`CN=alice,O=Example`), is the client's user name; needs `require_certificate true`" },
 	{ .key = "threads",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(threads),
@@ -811,6 +988,40 @@ const struct rmq_option rmq_options[] = {
 	    .help = "whether retained messages are kept",
 	    .doc =
 		"whether retained messages are kept; with `false` a retained PUBLISH is refused (5.0: 0x9A)" },
+	/* Who gets in (auth/authn.h). */
+	{ .key = "allow_anonymous",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_anonymous,
+	    .at = FIELD(allow_anonymous),
+	    .arg = "true|false",
+	    .expect = "true or false",
+	    .reload = RMQ_RELOAD_NOW,
+	    .unset = "on loopback listeners only",
+	    .help = "let in clients that send nothing to check",
+	    .doc =
+		"Mosquitto's: whether clients that send nothing that can be checked (no user name, or a user name with no `password_file` to check it against) get in.  Unset, as in Mosquitto 2: only on listeners bound to loopback addresses (127.0.0.0/8, ::1, localhost), so a broker opened to the network refuses them until this says `true`.  Refused clients get CONNACK 0x87 (3.x: 5, not authorised).  Unlike Mosquitto, a user name alone is not enough without a password file" },
+	{ .key = "password_file",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(password_file),
+	    .minargs = 1,
+	    .maxargs = RMQ_CONF_MAX_ARGS,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "PATH",
+	    .unset = "none",
+	    .help = "user names and password hashes, mosquitto_passwd's format",
+	    .doc =
+		"Mosquitto's: user names and password hashes, one `user:hash` a line, as `mosquitto_passwd` (or `ringmq passwd`) writes them: `$7$` (PBKDF2-SHA512, Mosquitto 2) and `$6$` (SHA-512, Mosquitto 1.x).  A client's user name and password must match a line (CONNACK 0x86, 3.x: 4, otherwise).  Read at start and again at each SIGHUP; a file with a bad line stops the start, or is refused by the reload (which keeps the file before), naming PATH:LINE.  Checks of files hashed with more than 2,000 rounds run on a thread of their own, off the loops" },
+	{ .key = "acl_file",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(acl_file),
+	    .minargs = 1,
+	    .maxargs = RMQ_CONF_MAX_ARGS,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "PATH",
+	    .unset = "none: every client may do everything",
+	    .help = "what each client may publish, subscribe to and receive",
+	    .doc =
+		"Mosquitto's: the access control list, in Mosquitto's format (`topic [read|write|readwrite|deny] TOPIC` lines, for anonymous clients before any `user NAME` line and for that user after one; `pattern` lines for everyone, `%c` the client identifier and `%u` the user name).  Checked on SUBSCRIBE (5.0 0x87, 3.x 0x80 for that filter), PUBLISH (dropped; 5.0 acknowledgement 0x87), every delivery (retained messages, wills and `$SYS` included) and a will at CONNECT (refused, 0x87).  Answers are remembered per session until the next reload.  Read at start and again at SIGHUP; a bad line stops the start or is refused by the reload, naming PATH:LINE" },
 	{ .key = "allow_zero_length_clientid",
 	    .type = RMQ_OPT_BOOL,
 	    .at = FIELD(allow_zero_length_clientid),
@@ -1015,31 +1226,16 @@ const struct rmq_option rmq_options[] = {
 	LATER("use_username_as_clientid", "false", AUTH),
 
 	/* Features still to come. */
-	LATER("allow_anonymous", "true", AUTH),
-	LATER("password_file", NULL, AUTH),
 	LATER("auth_plugin", NULL, AUTH),
 	LATER("auth_plugin_deny_special_chars", NULL, AUTH),
 	LATER("auth_opt_*", NULL, AUTH),
 	LATER("plugin", NULL, AUTH),
 	LATER("plugin_opt_*", NULL, AUTH),
-	LATER("acl_file", NULL, "access control"),
-	LATER("cafile", NULL, TLS),
-	LATER("capath", NULL, TLS),
-	LATER("certfile", NULL, TLS),
-	LATER("keyfile", NULL, TLS),
-	LATER("ciphers", NULL, TLS),
-	LATER("ciphers_tls1.3", NULL, TLS),
-	LATER("crlfile", NULL, TLS),
-	LATER("dhparamfile", NULL, TLS),
-	LATER("tls_engine", NULL, TLS),
-	LATER("tls_engine_kpass_sha1", NULL, TLS),
-	LATER("tls_keyform", NULL, TLS),
-	LATER("tls_version", NULL, TLS),
-	LATER("psk_file", NULL, TLS),
-	LATER("psk_hint", NULL, TLS),
-	LATER("require_certificate", "false", TLS),
-	LATER("use_identity_as_username", "false", TLS),
-	LATER("use_subject_as_username", "false", TLS),
+	LATER("tls_engine", NULL, "OpenSSL engines"),
+	LATER("tls_engine_kpass_sha1", NULL, "OpenSSL engines"),
+	ONLY("tls_keyform", "pem", "keys are read from PEM files"),
+	LATER("psk_file", NULL, "TLS with pre-shared keys"),
+	LATER("psk_hint", NULL, "TLS with pre-shared keys"),
 	LATER("protocol", "mqtt", WS),
 	LATER("http_dir", NULL, WS),
 	LATER("websockets_log_level", NULL, WS),

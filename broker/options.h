@@ -50,6 +50,9 @@ enum rmq_opt_reload {
 #define RMQ_OPT_NO_FLAG 0x4u /* the key has no --flag of its own */
 #define RMQ_OPT_REPEAT 0x8u /* may be given more than once */
 #define RMQ_OPT_PROCESS 0x10u /* applied by main (the process), not the node */
+/* A listener's setting: `at` is in struct rmq_listen_addr, of the listener
+ * the latest `listener` line made (the first one before any). */
+#define RMQ_OPT_PER_LISTENER 0x20u
 
 struct rmq_opt_ctx;
 struct rmq_option;
@@ -112,6 +115,8 @@ struct rmq_opt_ctx {
 	/* A layer's first listener, log_type or log_dest line replaces what
 	 * the layers before set; later lines of that layer add to it. */
 	int listeners_set, log_type_set, log_dest_set;
+	/* A listener key applied before the layer's first listener line. */
+	const char *listener_keys_early;
 	void (*included)(void *arg, const char *path); /* each file read */
 	void *arg;
 	char nested[1024]; /* an included file's error, with its line */

@@ -97,7 +97,8 @@ rmq_options_usage(FILE *out)
 	char names[256], meta[128], text[1024], def[256];
 	fprintf(out,
 	    "usage: ringmq [options]\n"
-	    "       ringmq check-config FILE\n"
+	    "       ringmq check-config [--syntax-only] FILE\n"
+	    "       ringmq passwd [-c | -D] [-b] [-I ROUNDS] FILE USER [PASSWORD]\n"
 	    "       ringmq --help-config [text|markdown]\n"
 	    "\n"
 	    "Every setting is a key of the configuration file (Mosquitto's format), a\n"

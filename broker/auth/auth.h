@@ -31,6 +31,10 @@ struct rmq_auth_request {
 	uint8_t version; /* RMQ_V31, RMQ_V311 or RMQ_V5 */
 	uint8_t listener; /* the listener the connection came in on */
 	uint8_t has_username, has_password;
+	/* The user name is the client certificate's (the listener's
+	 * use_identity_as_username or use_subject_as_username): the TLS
+	 * handshake proved it, so no password is asked for. */
+	uint8_t certified;
 	struct rmq_str client_id; /* empty when the server assigns one */
 	struct rmq_str username, password;
 	/* For a method that answers later: call done(done_arg, verdict,
@@ -48,6 +52,28 @@ struct rmq_authenticator {
 	 * not called. */
 	enum rmq_auth_verdict (*connect)(void *ctx,
 	    const struct rmq_auth_request *rq, uint8_t *reason);
+};
+
+/* What a client may do with a topic, as an ACL says it. */
+enum rmq_access {
+	RMQ_ACCESS_READ = 1, /* receive a message published to the topic */
+	RMQ_ACCESS_WRITE = 2, /* publish to it (a will too) */
+	RMQ_ACCESS_SUBSCRIBE = 4, /* subscribe to the filter */
+};
+
+/* The contract between the message path and whatever decides what a
+ * client may do (the ACL file).  The message path asks on SUBSCRIBE, on
+ * PUBLISH, on each delivery (retained messages and wills included) and
+ * caches answers per session; a NULL authorizer lets everything pass. */
+struct rmq_authorizer {
+	void *ctx;
+	/* 1 allowed, 0 refused.  user NULL: an anonymous client.  On a
+	 * loop thread (an RCU reader); must not block. */
+	int (*check)(void *ctx, const char *user, size_t ulen,
+	    const char *client_id, size_t clen, const char *topic, size_t tlen,
+	    enum rmq_access access);
+	/* Moves on at each reload: answers cached before are stale. */
+	uint64_t (*generation)(void *ctx);
 };
 
 #endif

@@ -72,6 +72,14 @@ loop_now(struct rmq_loop *loop)
 	return loop->ops->now ? loop->ops->now(loop) : rmq_loop_clock_ms();
 }
 
+void
+rmq_loop_woke(struct rmq_loop *loop)
+{
+	loop->wake_us = rmq_loop_clock_us();
+	loop->now_ms =
+	    loop->ops->now ? loop->ops->now(loop) : loop->wake_us / 1000u;
+}
+
 int
 rmq_loop_run(struct rmq_loop *loop)
 {
@@ -90,10 +98,59 @@ rmq_loop_stop(struct rmq_loop *loop)
 	loop->ops->wake(loop);
 }
 
+void
+rmq_loop_later(struct rmq_loop *loop, struct rmq_loop_later *l,
+    void (*run)(struct rmq_loop_later *l))
+{
+	if (l->pprev)
+		return;
+	l->run = run;
+	l->next = loop->later;
+	if (loop->later)
+		loop->later->pprev = &l->next;
+	l->pprev = &loop->later;
+	loop->later = l;
+	rmq_count(&loop->deferred, 1);
+}
+
+void
+rmq_loop_later_cancel(struct rmq_loop_later *l)
+{
+	if (l->pprev == NULL)
+		return;
+	*l->pprev = l->next;
+	if (l->next)
+		l->next->pprev = l->pprev;
+	l->next = NULL;
+	l->pprev = NULL;
+}
+
+/* What was put off runs with a fresh budget; what it puts off again
+ * waits for the next turn. */
+static void
+loop_run_later(struct rmq_loop *loop)
+{
+	struct rmq_loop_later *list = loop->later;
+	loop->later = NULL;
+	if (list)
+		list->pprev = &list;
+	loop->spent_us = 0;
+	while (list) {
+		struct rmq_loop_later *l = list;
+		list = l->next;
+		if (list)
+			list->pprev = &list;
+		l->next = NULL;
+		l->pprev = NULL;
+		l->run(l);
+	}
+}
+
 uint32_t
 rmq_loop_after_events(struct rmq_loop *loop)
 {
 	loop->now_ms = loop_now(loop);
+	loop_run_later(loop);
 	rmq_count(&loop->turns, 1);
 	if (atomic_load_explicit(&loop->stop, memory_order_relaxed) &&
 	    !loop->stop_seen) {
@@ -112,6 +169,9 @@ rmq_loop_after_events(struct rmq_loop *loop)
 	if (loop->hooks.turn)
 		loop->hooks.turn(loop);
 	rcu_quiescent_state();
+	loop->spent_us = 0;
+	if (loop->later)
+		return 0; /* no sleeping on work put off */
 	if (!loop->tick_ms)
 		return 1000;
 	return loop->next_tick_ms > loop->now_ms

@@ -51,8 +51,20 @@ typedef void (*rmq_write_cb)(struct rmq_conn *c, int status);
  * it.  The backend frees the connection itself when this returns. */
 typedef void (*rmq_close_cb)(struct rmq_conn *c);
 
-/* The connection is detached: fd is the caller's now. */
-typedef void (*rmq_detach_cb)(struct rmq_conn *c, int fd);
+/* What a detached connection takes to the loop that adopts it
+ * (rmq_conn_adopt, conn.h): its socket, the state of its layers (NULL for
+ * a bare socket), and bytes that arrived and were decoded by a layer but
+ * not read yet, to be read after what the caller already holds. */
+struct rmq_conn_move {
+	int fd;
+	void *layers;
+	uint8_t *early; /* malloc'd; the callback's to keep or free */
+	size_t early_len;
+};
+
+/* The connection is detached: *mv is the caller's now (fd, layers and
+ * early bytes: rmq_conn_move_drop() lets go of all three). */
+typedef void (*rmq_detach_cb)(struct rmq_conn *c, struct rmq_conn_move *mv);
 
 struct rmq_loop_ops {
 	const char *name; /* "io_uring" or "libuv" */
@@ -87,7 +99,8 @@ struct rmq_loop_ops {
 	void (*close)(struct rmq_conn *c, rmq_close_cb cb);
 	/* As close, but the socket is handed to cb instead of closed: the
 	 * fd is the caller's from then on (a connection moving to another
-	 * loop).  The backend frees the connection when cb returns. */
+	 * loop; mv->layers and mv->early are NULL).  The backend frees the
+	 * connection when cb returns. */
 	void (*detach)(struct rmq_conn *c, rmq_detach_cb cb);
 	/* Lending, on the borrower's thread; NULL when the backend cannot
 	 * lend.  lent_complete runs the callbacks of writes done while lent
@@ -103,6 +116,20 @@ struct rmq_loop_ops {
 };
 
 #define RMQ_LOOP_IOV_MAX 1024
+
+/* Work put off to a later turn (rmq_loop_later): a layer that has spent
+ * the turn's budget of costly work queues the rest here, and the loop
+ * runs it at the end of the turn, with a fresh budget, before the turn
+ * hook, and does not sleep while any waits. */
+struct rmq_loop_later {
+	struct rmq_loop_later *next, **pprev; /* pprev NULL: not queued */
+	void (*run)(struct rmq_loop_later *l);
+};
+
+/* Costly work (TLS handshakes) a loop does in one turn before it puts
+ * the rest off, so that a storm of new connections cannot stall the
+ * established ones for more than about this long per turn. */
+#define RMQ_LOOP_TURN_BUDGET_US 2000
 
 /* What the owner of the loop (the broker) is told each turn. */
 struct rmq_loop_hooks {
@@ -140,6 +167,11 @@ struct rmq_loop {
 	 * waiting for I/O: when what it hands over now had arrived.  Taken
 	 * once per wait, not per read. */
 	uint64_t wake_us;
+	/* Costly work done this turn, microseconds (RMQ_LOOP_TURN_BUDGET_US),
+	 * and what was put off to the next turn. */
+	uint32_t spent_us;
+	struct rmq_loop_later *later;
+	rmq_counter deferred; /* rmq_loop_later calls, for metrics */
 };
 
 /* A loop's state word.  ASLEEP: about to wait or waiting, so a wake-up
@@ -152,10 +184,15 @@ enum {
 	RMQ_LOOP_LENT_WAITED = 3, /* lent, and the owner sleeps until back */
 };
 
-/* The part of a connection every backend shares. */
+struct rmq_conn_layer;
+
+/* The part of a connection every backend shares.  A layer (conn.h) makes
+ * one of its own over the backend's: `layer` is NULL for the backend's,
+ * and callers go through conn.h's rmq_conn_* calls, which pick. */
 struct rmq_conn {
 	struct rmq_loop *loop;
 	void *data; /* the owner's (the session) */
+	const struct rmq_conn_layer *layer;
 	int fd;
 	uint8_t closing;
 };
@@ -207,6 +244,21 @@ rmq_loop_lent(struct rmq_loop *loop)
  * loop is its own again (a borrower may still be running its work). */
 void rmq_loop_reclaim(struct rmq_loop *loop);
 
+/* Run l->run(l) at the end of this turn (a fresh budget), unless it is
+ * queued already.  The loop's thread. */
+void rmq_loop_later(struct rmq_loop *loop, struct rmq_loop_later *l,
+    void (*run)(struct rmq_loop_later *l));
+
+/* Take l off the queue if it is on it (its owner is going away). */
+void rmq_loop_later_cancel(struct rmq_loop_later *l);
+
+/* Whether the turn's budget of costly work is spent. */
+static inline int
+rmq_loop_over_budget(const struct rmq_loop *loop)
+{
+	return loop->spent_us >= RMQ_LOOP_TURN_BUDGET_US;
+}
+
 /* Monotonic milliseconds. */
 uint64_t rmq_loop_clock_ms(void);
 
@@ -217,6 +269,12 @@ uint64_t rmq_loop_clock_us(void);
  * the stop sequence, the tick when due, then the turn hook.  Returns the
  * milliseconds the backend may wait before the next turn. */
 uint32_t rmq_loop_after_events(struct rmq_loop *loop);
+
+/* For backends: the wait for I/O has returned; what it brings is handed
+ * over now.  Sets wake_us, and now_ms, so that what the completions
+ * compute (a new connection's deadline) starts from the time they
+ * arrived, not from before the wait. */
+void rmq_loop_woke(struct rmq_loop *loop);
 
 /* For backends: the loop thread is about to block, or has woken.  Keeps
  * the thread's RCU read side quiescent while it sleeps. */

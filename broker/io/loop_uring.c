@@ -614,7 +614,8 @@ uring_reap(struct uring_loop *l)
 		l->reap = c->next_reap;
 		l->base.nconns--;
 		if (c->detach_cb) {
-			c->detach_cb(&c->base, c->base.fd);
+			struct rmq_conn_move mv = { .fd = c->base.fd };
+			c->detach_cb(&c->base, &mv);
 		} else {
 			close(c->base.fd);
 			c->base.fd = -1;
@@ -893,7 +894,7 @@ uring_run(struct rmq_loop *loop)
 		rmq_loop_sleep_end(loop);
 		rmq_loop_reclaim(loop);
 		uring_take_back(l);
-		loop->wake_us = rmq_loop_clock_us();
+		rmq_loop_woke(loop);
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
 			rmq_log(RMQ_LOG_ERROR, "io_uring_submit_and_wait: %s",
 			    strerror(-rc));

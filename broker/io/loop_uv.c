@@ -107,7 +107,7 @@ uvb_awake(struct uv_loop_backend *l)
 	rmq_count(&l->base.events, 1);
 	if (l->stamp) {
 		l->stamp = 0;
-		l->base.wake_us = rmq_loop_clock_us();
+		rmq_loop_woke(&l->base);
 	}
 	if (l->asleep) {
 		l->asleep = 0;
@@ -282,9 +282,10 @@ uvb_conn_closed(uv_handle_t *h)
 	}
 	c->base.fd = -1;
 	l->base.nconns--;
-	if (c->detach_cb)
-		c->detach_cb(&c->base, c->detach_fd);
-	else if (c->close_cb)
+	if (c->detach_cb) {
+		struct rmq_conn_move mv = { .fd = c->detach_fd };
+		c->detach_cb(&c->base, &mv);
+	} else if (c->close_cb)
 		c->close_cb(&c->base);
 	free(c);
 }

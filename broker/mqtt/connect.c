@@ -33,6 +33,24 @@ connect_refuse(struct rmq_session *s, uint8_t v5_reason, uint8_t v3_code)
 	}
 }
 
+/* Refused by the authenticator: said at info, with the identifier the
+ * client gave (never what it sent to prove itself). */
+static void
+connect_auth_refused(struct rmq_session *s, struct rmq_str id, uint8_t reason)
+{
+	rmq_count(&s->w->st.auth_failures, 1);
+	if (s->w->cfg.connection_messages && id.p)
+		rmq_log(RMQ_LOG_INFO,
+		    "worker %u: client %.*s refused: 0x%02x %s", s->w->id,
+		    (int)id.len, id.p, reason,
+		    rmq_reason_name(reason, RMQ_CONNACK));
+	else if (s->w->cfg.connection_messages)
+		rmq_log(RMQ_LOG_INFO,
+		    "worker %u: a CONNECT refused after its check: 0x%02x %s",
+		    s->w->id, reason, rmq_reason_name(reason, RMQ_CONNACK));
+	connect_refuse(s, reason, rmq_reason_to_v3_connack(reason));
+}
+
 /* A fresh identifier for a client that sent none. */
 static int
 connect_assign_id(struct rmq_session *s)
@@ -48,19 +66,45 @@ connect_assign_id(struct rmq_session *s)
 	return 0;
 }
 
+/* Add bytes after those kept to replay (connect_keep).  Returns 0, or
+ * -ENOMEM. */
+static int
+connect_keep_more(struct rmq_session *s, const uint8_t *more, size_t n)
+{
+	struct rmq_session_rare *r = s->rare;
+	if ((size_t)r->replay_len + n > UINT32_MAX)
+		return -ENOMEM;
+	uint8_t *bytes = realloc(r->replay, r->replay_len + n);
+	if (bytes == NULL)
+		return -ENOMEM;
+	memcpy(bytes + r->replay_len, more, n);
+	r->replay = bytes;
+	r->replay_len += (uint32_t)n;
+	return 0;
+}
+
 static void
-connect_on_detached(struct rmq_conn *conn, int fd)
+connect_on_detached(struct rmq_conn *conn, struct rmq_conn_move *mv)
 {
 	struct rmq_session *s = conn->data;
 	struct rmq_worker *w = s->w;
 	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
 	s->conn = NULL;
+	/* What a layer decoded after the bytes kept goes after them. */
+	if (m && mv->early_len &&
+	    connect_keep_more(s, mv->early, mv->early_len) != 0) {
+		free(m);
+		m = NULL;
+	}
+	free(mv->early);
+	mv->early = NULL;
+	mv->early_len = 0;
 	if (m == NULL) {
 		rmq_worker_conn_gone(w, s->listener);
-		close(fd);
+		rmq_conn_move_drop(mv);
 	} else {
 		m->kind = RMQ_INBOX_ADOPT;
-		m->adopt.fd = fd;
+		m->adopt.mv = *mv;
 		m->adopt.listener = s->listener;
 		m->adopt.bytes = s->rare->replay;
 		m->adopt.len = s->rare->replay_len;
@@ -110,7 +154,7 @@ connect_handoff(struct rmq_session *s, uint64_t owner,
 	rmq_log(RMQ_LOG_DEBUG,
 	    "worker %u: client %.*s handed to worker %u, where its session is",
 	    s->w->id, s->client_id_len, s->client_id, RMQ_KEY_WORKER(owner));
-	s->conn->loop->ops->detach(s->conn, connect_on_detached);
+	rmq_conn_detach(s->conn, connect_on_detached);
 }
 
 /* The Response Information for a client: the configured template with
@@ -256,6 +300,24 @@ connect_auth_done(void *arg, enum rmq_auth_verdict v, uint8_t reason)
 	free(pa);
 }
 
+/* The user name a listener takes from the client's certificate
+ * (use_identity_as_username, use_subject_as_username) into buf: 1 when
+ * it does, 0 when the listener takes the CONNECT's, -1 when the
+ * certificate names nobody. */
+static int
+connect_identity(struct rmq_session *s, char *buf, size_t len)
+{
+	const struct rmq_tls_conf *tls = &s->w->cfg.listeners[s->listener].tls;
+	enum rmq_conn_peer what;
+	if (tls->use_identity_as_username)
+		what = RMQ_PEER_CN;
+	else if (tls->use_subject_as_username)
+		what = RMQ_PEER_SUBJECT;
+	else
+		return 0;
+	return rmq_conn_peer(s->conn, what, buf, len) == 0 && buf[0] ? 1 : -1;
+}
+
 /* Step 2: who is asking.  Returns 0 to go on, -1 after a refusal, or 1
  * when the verdict comes later: the CONNECT and what followed it wait in
  * the session, to be replayed (rmq_session_auth_verdict). */
@@ -266,7 +328,15 @@ connect_authenticate(struct rmq_session *s, const struct rmq_packet *p,
 	struct rmq_worker *w = s->w;
 	const struct rmq_authenticator *auth = w->b->auth;
 	const struct rmq_connect *c = &p->connect;
-	if (auth == NULL || (s->rare && s->rare->authed))
+	if (s->rare && s->rare->authed)
+		return 0;
+	char identity[256];
+	int by_cert = connect_identity(s, identity, sizeof(identity));
+	if (by_cert < 0) {
+		connect_auth_refused(s, c->client_id, RMQ_RC_NOT_AUTHORIZED);
+		return -1;
+	}
+	if (auth == NULL)
 		return 0;
 	struct connect_pending *pa = malloc(sizeof(*pa));
 	if (pa == NULL) {
@@ -286,6 +356,12 @@ connect_authenticate(struct rmq_session *s, const struct rmq_packet *p,
 		.done = connect_auth_done,
 		.done_arg = pa,
 	};
+	if (by_cert) {
+		rq.has_username = 1;
+		rq.username =
+		    (struct rmq_str){ identity, (uint32_t)strlen(identity) };
+		rq.certified = 1;
+	}
 	uint8_t reason = RMQ_RC_NOT_AUTHORIZED;
 	enum rmq_auth_verdict v = auth->connect(auth->ctx, &rq, &reason);
 	if (v != RMQ_AUTH_LATER)
@@ -293,8 +369,7 @@ connect_authenticate(struct rmq_session *s, const struct rmq_packet *p,
 	if (v == RMQ_AUTH_ALLOW) {
 		return 0;
 	} else if (v == RMQ_AUTH_DENY) {
-		rmq_count(&w->st.auth_failures, 1);
-		connect_refuse(s, reason, rmq_reason_to_v3_connack(reason));
+		connect_auth_refused(s, c->client_id, reason);
 		return -1;
 	}
 	/* Later: the CONNECT and what came after it wait; more bytes join
@@ -317,12 +392,50 @@ rmq_session_auth_verdict(struct rmq_worker *w, uint64_t key, int allowed,
 	if (s == NULL || s->state != RMQ_SESS_AUTHENTICATING)
 		return; /* gone, or timed out meanwhile */
 	if (!allowed) {
-		rmq_count(&w->st.auth_failures, 1);
-		connect_refuse(s, reason, rmq_reason_to_v3_connack(reason));
+		connect_auth_refused(s, (struct rmq_str){ NULL, 0 }, reason);
 		return;
 	}
 	s->rare->authed = 1;
 	rmq_session_replay(s);
+}
+
+/* Step 2b: who the client is from now on (the user name the ACL knows it
+ * by: its certificate's, or its CONNECT's), and whether it may leave the
+ * will it asks for: publishing it is a write to its topic, refused at
+ * CONNECT as Mosquitto does (5.0 0x87, 3.x 5).  Returns 0 to go on, -1
+ * after a refusal. */
+static int
+connect_permit(struct rmq_session *s, const struct rmq_connect *c)
+{
+	char identity[256];
+	int by_cert = connect_identity(s, identity, sizeof(identity));
+	int rc = by_cert > 0
+	    ? rmq_session_set_user(s, identity, strlen(identity))
+	    : rmq_session_set_user(s, c->username.p, c->username.len);
+	if (rc != 0) {
+		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return -1;
+	}
+	const struct rmq_authorizer *z =
+	    atomic_load_explicit(&s->w->b->authz, memory_order_acquire);
+	if (!c->will || z == NULL)
+		return 0;
+	/* Asked directly, not through the session's memo: the identifier
+	 * the server may assign comes after this step. */
+	const struct rmq_session_rare *r = s->rare;
+	if (z->check(z->ctx, r ? r->user : NULL, r ? r->user_len : 0,
+		c->client_id.p, c->client_id.len, c->will_topic.p,
+		c->will_topic.len, RMQ_ACCESS_WRITE))
+		return 0;
+	rmq_count(&s->w->st.acl_denied, 1);
+	if (s->w->cfg.connection_messages)
+		rmq_log(RMQ_LOG_INFO,
+		    "worker %u: client %.*s refused: its will's topic %.*s is not one it may publish to",
+		    s->w->id, (int)c->client_id.len, c->client_id.p,
+		    (int)c->will_topic.len, c->will_topic.p);
+	connect_refuse(s, RMQ_RC_NOT_AUTHORIZED, RMQ_V3_REFUSED_NOT_AUTHORIZED);
+	return -1;
 }
 
 /* Step 3: the client identifier, claimed in the node's registry.  Returns
@@ -538,6 +651,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	s->version = c->version;
 	if (connect_check(s, c, &plan) != 0 ||
 	    connect_authenticate(s, p, rest, rest_len) != 0 ||
+	    connect_permit(s, c) != 0 ||
 	    connect_claim(s, p, rest, rest_len, &plan) != 0)
 		return;
 	if (connect_apply(s, c, &plan) != 0 || connect_ack(s, c, &plan) != 0)

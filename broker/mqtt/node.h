@@ -15,9 +15,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "config.h"
+#include "conn.h"
 #include "index.h"
-#include "limits.h"
 #include "loop.h"
 
 struct rmq_worker;
@@ -25,6 +26,8 @@ struct rmq_registry;
 struct rmq_retain;
 struct rmq_cluster_hooks;
 struct rmq_authenticator;
+struct rmq_authn;
+struct rmq_authz;
 
 struct rmq_broker {
 	struct rmq_config cfg;
@@ -43,6 +46,11 @@ struct rmq_broker {
 	/* Who gets in (auth/auth.h); NULL: everyone.  Set before the
 	 * start. */
 	const struct rmq_authenticator *auth;
+	/* What clients may do (auth.h); NULL: everything.  Swapped at a
+	 * reload that adds or drops acl_file, read by the loops. */
+	const struct rmq_authorizer *_Atomic authz;
+	struct rmq_authz *authz_impl; /* the settings' (authz.h) */
+	struct rmq_authn *authn; /* the settings' authenticator (authn.h) */
 	/* Run on worker 0's thread at each of its ticks, after its
 	 * sessions' own: how $SYS (sys.h) publishes without the worker
 	 * calling it.  NULL: nothing to run.  Set before the start. */
@@ -53,6 +61,8 @@ struct rmq_broker {
 	uint64_t sys_prev_in, sys_prev_out, sys_prev_bin, sys_prev_bout;
 	int listen_fds[RMQ_MAX_WORKERS][RMQ_MAX_LISTENERS];
 	uint16_t bound_ports[RMQ_MAX_LISTENERS]; /* actual, when port 0 */
+	/* Each listener's layers (conn.h); a member NULL when unused. */
+	struct rmq_transport transports[RMQ_MAX_LISTENERS];
 	/* New connections go to the loop of their CPU (placement.h). */
 	int by_cpu;
 };

@@ -76,6 +76,13 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 		outq_drop(&copy, &w->st.dropped_expired);
 		return -ENOBUFS;
 	}
+	/* Not the subscriber's to read (the ACL: its filter may be wider
+	 * than what it may see, $SYS/# say): not delivered. */
+	if (!rmq_session_may(s, it->msg->topic.p, it->msg->topic.len,
+		RMQ_ACCESS_READ)) {
+		outq_drop(&copy, &w->st.acl_denied);
+		return 0;
+	}
 	/* QoS 0 is not kept for an offline session. */
 	if (s->conn == NULL && it->qos == 0) {
 		rmq_msg_rele(copy.msg);
@@ -386,7 +393,7 @@ rmq_session_flush(struct rmq_session *s)
 		rmq_count(&w->st.bytes_out, wb.iov[i].iov_len);
 	s->wb = wb;
 	s->writing = RMQ_WRITING;
-	int rc = c->loop->ops->write(c, s->wb.iov, k, outq_on_write);
+	int rc = rmq_conn_write(c, s->wb.iov, k, outq_on_write);
 	if (rc != 0) {
 		s->writing = 0;
 		outq_wb_release(&s->wb);

@@ -206,7 +206,11 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 
 	uint8_t reason = s->version == RMQ_V5 ? publish_alias(s, pub) : 0;
 	if (reason) {
-		rmq_session_disconnect(s, reason);
+		struct rmq_codec_err err = { reason,
+			reason == RMQ_RC_TOPIC_ALIAS_INVALID
+			    ? "topic alias 0, above the maximum, or unknown"
+			    : "no memory for the alias" };
+		rmq_session_refuse(s, p, &err);
 		return;
 	}
 	if (pub->retain && !s->retain_ok) {
@@ -230,6 +234,14 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 		publish_answer(s, pub, RMQ_RC_NOT_AUTHORIZED);
 		return;
 	}
+	/* Not the client's to publish to (the ACL): acknowledged, 5.0 with
+	 * Not authorized, and dropped, as Mosquitto does. */
+	if (!rmq_session_may(s, pub->topic.p, pub->topic.len,
+		RMQ_ACCESS_WRITE)) {
+		rmq_count(&w->st.acl_denied, 1);
+		publish_answer(s, pub, RMQ_RC_NOT_AUTHORIZED);
+		return;
+	}
 	if (pub->qos == 2) {
 		if (q2in_has(s, pub->packet_id)) {
 			/* A resent QoS 2 PUBLISH: acknowledge, do not
@@ -239,8 +251,11 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 		}
 		if (s->rare && s->rare->nq2in >= s->receive_max) {
 			/* [MQTT-3.3.4-8]: more than Receive Maximum. */
-			rmq_session_disconnect(s,
-			    RMQ_RC_RECEIVE_MAXIMUM_EXCEEDED);
+			struct rmq_codec_err err = {
+				RMQ_RC_RECEIVE_MAXIMUM_EXCEEDED,
+				"more QoS 2 PUBLISHes unreleased than the Receive Maximum"
+			};
+			rmq_session_refuse(s, p, &err);
 			return;
 		}
 	}

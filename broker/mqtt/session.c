@@ -32,7 +32,7 @@ rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn, uint8_t listener,
 	s->last_rx_ms = w->loop->now_ms;
 	s->deadline_ms = w->loop->now_ms + w->cfg.connect_timeout_ms;
 	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0, w->cfg.max_packet_size);
-	int rc = w->loop->ops->read_start(conn, session_on_read);
+	int rc = rmq_conn_read_start(conn, session_on_read);
 	if (rc != 0)
 		return rc;
 	if (early_len)
@@ -46,7 +46,7 @@ rmq_session_close(struct rmq_session *s)
 {
 	if (s->conn && !s->conn->closing) {
 		s->state = RMQ_SESS_CLOSING;
-		s->conn->loop->ops->close(s->conn, session_on_closed);
+		rmq_conn_close(s->conn, session_on_closed);
 	}
 }
 
@@ -111,6 +111,8 @@ rmq_session_refuse(struct rmq_session *s, const struct rmq_packet *p,
 {
 	struct rmq_worker *w = s->w;
 	rmq_count(&w->st.protocol_errors[err->reason], 1);
+	if (rmq_session_rare(s))
+		s->rare->closed_for = err->reason;
 	if (w->cfg.connection_messages)
 		rmq_log(RMQ_LOG_INFO, "client %.*s closed: 0x%02x %s: %s",
 		    s->client_id_len, s->client_id ? s->client_id : "-",
@@ -312,10 +314,20 @@ session_on_closed(struct rmq_conn *conn)
 	if (s->rare)
 		s->rare->authed = 0; /* it was the connection's */
 	rmq_count(&w->st.disconnects, 1);
-	if (s->registered && !s->handed_off && w->cfg.connection_messages)
-		rmq_log(RMQ_LOG_INFO, "client %.*s disconnected%s",
-		    s->client_id_len, s->client_id,
-		    s->graceful ? "" : " without DISCONNECT");
+	uint8_t closed_for = s->rare ? s->rare->closed_for : 0;
+	if (s->rare)
+		s->rare->closed_for = 0;
+	if (s->registered && !s->handed_off && w->cfg.connection_messages) {
+		if (closed_for)
+			rmq_log(RMQ_LOG_INFO,
+			    "client %.*s disconnected by the broker (0x%02x %s)",
+			    s->client_id_len, s->client_id, closed_for,
+			    rmq_reason_name(closed_for, 0));
+		else
+			rmq_log(RMQ_LOG_INFO, "client %.*s disconnected%s",
+			    s->client_id_len, s->client_id,
+			    s->graceful ? "" : " without DISCONNECT");
+	}
 	if (s->handed_off || !s->registered) {
 		/* Never connected here, or connected elsewhere now. */
 		rmq_session_destroy(s);
@@ -422,6 +434,7 @@ rmq_session_destroy(struct rmq_session *s)
 	session_alias_in_reset(s);
 	rmq_session_aliases_reset(s);
 	rmq_decoder_fini(&s->dec);
+	rmq_session_access_free(s);
 	if (s->rare) {
 		free(s->rare->replay);
 		free(s->rare->q2in);
@@ -445,7 +458,7 @@ static void
 session_resume_reading(struct rmq_session *s, uint8_t *bytes, size_t len)
 {
 	struct rmq_conn *conn = s->conn;
-	if (conn->loop->ops->read_start(conn, session_on_read) != 0) {
+	if (rmq_conn_read_start(conn, session_on_read) != 0) {
 		free(bytes);
 		rmq_session_close(s);
 		return;
@@ -522,16 +535,17 @@ rmq_session_unpark(struct rmq_session *s)
 }
 
 void
-rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t listener,
-    uint8_t *bytes, size_t len)
+rmq_session_adopt(struct rmq_worker *w, uint64_t key, struct rmq_conn_move *mv,
+    uint8_t listener, uint8_t *bytes, size_t len)
 {
 	struct rmq_conn *conn;
-	if (w->loop->ops->conn_open(w->loop, fd, &conn) != 0) {
+	if (rmq_conn_adopt(w->loop, mv, &conn) != 0) {
 		rmq_worker_conn_gone(w, listener);
-		close(fd);
+		rmq_conn_move_drop(mv);
 		free(bytes);
 		return;
 	}
+	rmq_conn_move_drop(mv); /* what the connection did not take */
 	struct rmq_session *p = rmq_worker_session_alloc(w);
 	if (p == NULL || rmq_session_rare(p) == NULL) {
 		if (p)
@@ -539,7 +553,7 @@ rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd, uint8_t listener,
 		rmq_worker_conn_gone(w, listener);
 		free(bytes);
 		conn->data = NULL;
-		w->loop->ops->close(conn, NULL);
+		rmq_conn_close(conn, NULL);
 		return;
 	}
 	p->conn = conn;

@@ -18,11 +18,12 @@
 #include <stdlib.h>
 #include <sys/uio.h>
 
+#include "auth.h"
+#include "bounds.h"
 #include "codec.h"
+#include "conn.h"
 #include "index.h"
 #include "invariant.h"
-#include "limits.h"
-#include "loop.h"
 #include "msg.h"
 
 struct rmq_worker;
@@ -205,6 +206,14 @@ struct rmq_session_rare {
 	/* Filter -> index in subs + 1, once a client holds more than a few
 	 * subscriptions, so that finding one is not a walk of them all. */
 	struct rmq_strmap *subidx;
+	/* The user name the client was let in with (its certificate's or
+	 * its CONNECT's), for the ACL; NULL: anonymous (access.c). */
+	char *user;
+	uint16_t user_len;
+	struct rmq_access_memo *memo; /* recent ACL answers (access.c) */
+	/* The reason the broker closed the connection for, for its log
+	 * line; 0: it did not. */
+	uint8_t closed_for;
 };
 
 /* The session's rare part, made when missing; NULL when out of memory. */
@@ -222,6 +231,21 @@ rmq_session_parked(const struct rmq_session *s)
 {
 	return s->rare ? s->rare->parked : NULL;
 }
+
+/* ---- access.c: what the ACL lets the session do ---- */
+
+/* Keep the user name the session was let in with (len 0 and p NULL:
+ * anonymous).  Returns 0 or -ENOMEM. */
+int rmq_session_set_user(struct rmq_session *s, const char *p, size_t len);
+
+/* Whether the node's ACL lets the session read (a delivery), write (a
+ * PUBLISH, its will) or subscribe to topic; answers are remembered per
+ * session until a reload.  Without an ACL, yes at the cost of a load. */
+int rmq_session_may(struct rmq_session *s, const char *topic, size_t len,
+    enum rmq_access access);
+
+/* Let go of what access.c keeps in the session. */
+void rmq_session_access_free(struct rmq_session *s);
 
 /* ---- session.c: lifecycle and the read path ---- */
 
@@ -269,9 +293,10 @@ void rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 
 /* A connection handed over by another worker (or this one) because its
  * CONNECT names a session that lives here: `bytes` are its CONNECT and
- * what followed; ownership of fd and bytes passes to the session. */
-void rmq_session_adopt(struct rmq_worker *w, uint64_t key, int fd,
-    uint8_t listener, uint8_t *bytes, size_t len);
+ * what followed; ownership of *mv (socket, layers) and bytes passes to
+ * the session. */
+void rmq_session_adopt(struct rmq_worker *w, uint64_t key,
+    struct rmq_conn_move *mv, uint8_t listener, uint8_t *bytes, size_t len);
 
 /* The verdict on a CONNECT whose authentication answered later
  * (auth/auth.h), for session `key`: the CONNECT is replayed, or refused

@@ -167,6 +167,26 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 			codes[i++] = failure;
 			continue;
 		}
+		/* The ACL decides on the filter, or the one inside a
+		 * $share/GROUP/ filter.  A filter without wildcards matches
+		 * one topic: refused when that topic may not be read.  One
+		 * with wildcards is asked as a subscription (Mosquitto's
+		 * acl_file allows them all), and what it brings is checked
+		 * message by message on delivery. */
+		struct rmq_str group, inner = e.filter;
+		if (rmq_topic_share_parse(e.filter.p, e.filter.len, &group,
+			&inner) != 1)
+			inner = e.filter;
+		int wild = memchr(inner.p, '+', inner.len) != NULL ||
+		    memchr(inner.p, '#', inner.len) != NULL;
+		if (!rmq_session_may(s, inner.p, inner.len,
+			wild ? RMQ_ACCESS_SUBSCRIBE : RMQ_ACCESS_READ)) {
+			rmq_count(&w->st.acl_denied, 1);
+			codes[i++] = s->version == RMQ_V5
+			    ? RMQ_RC_NOT_AUTHORIZED
+			    : RMQ_V3_SUBACK_FAILURE;
+			continue;
+		}
 		if (w->cfg.max_subscriptions &&
 		    s->nsubs >= w->cfg.max_subscriptions &&
 		    sub_find(s, e.filter.p, e.filter.len) == NULL) {

@@ -41,7 +41,8 @@ rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out)
 	w->id = id;
 	w->cpu = -1;
 	for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++)
-		w->listeners[j] = (struct rmq_worker_listener){ w, (uint8_t)j };
+		w->listeners[j] =
+		    (struct rmq_worker_listener){ .w = w, .idx = (uint8_t)j };
 	w->loop->data = w;
 	w->loop->tick_ms = 250;
 	w->loop->hooks.turn = worker_turn;
@@ -65,7 +66,7 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 		break;
 	case RMQ_INBOX_ADOPT:
 	case RMQ_INBOX_ACCEPT:
-		close(m->adopt.fd);
+		rmq_conn_move_drop(&m->adopt.mv);
 		free(m->adopt.bytes);
 		break;
 	case RMQ_INBOX_ROUTE:
@@ -228,15 +229,14 @@ worker_open(struct rmq_worker *w, int fd, uint8_t listener)
 	struct rmq_conn *conn;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (w->loop->ops->conn_open(w->loop, fd, &conn) != 0) {
+	if (rmq_conn_open(w->loop, fd, w->listeners[listener].tp, &conn) != 0) {
 		rmq_worker_conn_gone(w, listener);
-		close(fd);
 		return;
 	}
 	if (rmq_session_start(w, conn, listener, NULL, 0) != 0) {
 		rmq_worker_conn_gone(w, listener);
 		conn->data = NULL;
-		w->loop->ops->close(conn, NULL);
+		rmq_conn_close(conn, NULL);
 	}
 }
 
@@ -282,7 +282,7 @@ rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg)
 		return;
 	}
 	m->kind = RMQ_INBOX_ACCEPT;
-	m->adopt.fd = fd;
+	m->adopt.mv.fd = fd;
 	m->adopt.listener = l->idx;
 	rmq_count(&w->st.accepts_passed, 1);
 	atomic_fetch_add_explicit(&to->incoming, 1, memory_order_relaxed);
@@ -377,11 +377,12 @@ worker_inbox(struct rmq_worker *w)
 			    m->auth.allowed, m->auth.reason);
 		} else {
 			if (m->kind == RMQ_INBOX_ACCEPT) {
-				worker_open(w, m->adopt.fd, m->adopt.listener);
+				worker_open(w, m->adopt.mv.fd,
+				    m->adopt.listener);
 				atomic_fetch_sub_explicit(&w->incoming, 1,
 				    memory_order_relaxed);
 			} else
-				rmq_session_adopt(w, m->adopt.key, m->adopt.fd,
+				rmq_session_adopt(w, m->adopt.key, &m->adopt.mv,
 				    m->adopt.listener, m->adopt.bytes,
 				    m->adopt.len);
 			m->kind = RMQ_INBOX_DELIVER; /* nothing left to free */

@@ -43,6 +43,7 @@ struct rmq_worker_stats {
 	rmq_counter connects, disconnects;
 	rmq_counter refused_max_connections; /* closed at accept */
 	rmq_counter auth_failures;
+	rmq_counter acl_denied; /* reads, writes, subscriptions refused */
 	/* CONNECTs refused with a CONNACK, by 5.0 reason code (a 3.x
 	 * client's return code is counted under the code it stands for). */
 	rmq_counter refused[256];
@@ -81,6 +82,7 @@ extern const uint64_t rmq_lat_bounds_us[RMQ_LAT_BUCKETS - 1];
 /* A listening socket's context: which worker, which configured listener. */
 struct rmq_worker_listener {
 	struct rmq_worker *w;
+	const struct rmq_transport *tp; /* its layers (conn.h); NULL: none */
 	uint8_t idx;
 };
 

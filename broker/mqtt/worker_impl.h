@@ -46,9 +46,10 @@ struct rmq_inbox_msg {
 			uint8_t allowed;
 			uint8_t reason;
 		} auth;
-		struct { /* RMQ_INBOX_ADOPT, RMQ_INBOX_ACCEPT (fd, listener) */
+		struct
+		{ /* RMQ_INBOX_ADOPT, RMQ_INBOX_ACCEPT (mv.fd, listener) */
 			uint64_t key; /* the session it belongs to */
-			int fd;
+			struct rmq_conn_move mv; /* socket, layers (conn.h) */
 			uint8_t listener; /* the listener it came in on */
 			uint8_t *bytes; /* CONNECT and what followed it */
 			uint32_t len;

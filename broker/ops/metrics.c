@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "retain.h"
 #include "rmq_config.h"
+#include "tls.h"
 #include "worker.h"
 
 struct metrics_buf {
@@ -181,12 +182,60 @@ metrics_listeners(struct metrics_buf *m, struct rmq_broker *b)
 		for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
 			const struct rmq_listen_addr *a = &b->cfg.listeners[j];
 			metrics_printf(m,
-			    "%s{listener=\"%s:%u\",protocol=\"mqtt\"} "
+			    "%s{listener=\"%s:%u\",protocol=\"%s\"} "
 			    "%llu\n",
 			    fams[f].name, a->host[0] ? a->host : "*",
 			    b->bound_ports[j],
+			    b->transports[j].tls ? "mqtts" : "mqtt",
 			    (unsigned long long)rmq_workers_sum(b,
 				fams[f].offset + j * sizeof(rmq_counter)));
+		}
+	}
+}
+
+/* TLS listeners' handshakes and certificate reloads. */
+static void
+metrics_tls(struct metrics_buf *m, struct rmq_broker *b)
+{
+	static const struct {
+		const char *name, *help;
+		size_t offset;
+	} fams[] = {
+		{ "ringmq_tls_handshakes_total",
+		    "TLS handshakes finished, by listener.",
+		    offsetof(struct rmq_tls_stats, handshakes) },
+		{ "ringmq_tls_handshake_failures_total",
+		    "TLS handshakes that failed (bad certificate, version, cipher, or not TLS), by listener.",
+		    offsetof(struct rmq_tls_stats, failures) },
+		{ "ringmq_tls_resumed_total",
+		    "TLS handshakes that resumed an earlier session, by listener.",
+		    offsetof(struct rmq_tls_stats, resumed) },
+		{ "ringmq_tls_reloads_total",
+		    "Certificate files read again at a reload, by listener.",
+		    offsetof(struct rmq_tls_stats, reloads) },
+		{ "ringmq_tls_reload_failures_total",
+		    "Reloads whose certificate files could not be used (the listener kept its own), by listener.",
+		    offsetof(struct rmq_tls_stats, reload_failures) },
+	};
+	int any = 0;
+	for (unsigned j = 0; j < b->cfg.nlisteners; j++)
+		any |= b->transports[j].tls != NULL;
+	if (!any)
+		return;
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		metrics_head(m, fams[f].name, "counter", fams[f].help);
+		for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
+			const struct rmq_listen_addr *a = &b->cfg.listeners[j];
+			struct rmq_tls_stats st;
+			if (b->transports[j].tls == NULL)
+				continue;
+			rmq_tls_stats(b->transports[j].tls, &st);
+			uint64_t v;
+			memcpy(&v, (const char *)&st + fams[f].offset,
+			    sizeof(v));
+			metrics_printf(m, "%s{listener=\"%s:%u\"} %llu\n",
+			    fams[f].name, a->host[0] ? a->host : "*",
+			    b->bound_ports[j], (unsigned long long)v);
 		}
 	}
 }
@@ -293,8 +342,11 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "Connections closed for a packet against the protocol, by the reason code given.",
 	    ST(protocol_errors), metrics_errors_always);
 	metrics_sum(&m, b, "ringmq_auth_failures_total",
-	    "Clients refused at authentication (today: an authentication method the broker does not offer).",
+	    "Clients refused at authentication: bad user name or password, anonymous where it is not allowed, a method not offered.",
 	    ST(auth_failures));
+	metrics_sum(&m, b, "ringmq_acl_denied_total",
+	    "What the ACL refused: PUBLISHes dropped, filters refused in a SUBACK, deliveries not made, wills refused at CONNECT.",
+	    ST(acl_denied));
 
 	static const char *const versions[] = { "3.1", "3.1.1", "5.0" };
 	metrics_head(&m, "ringmq_clients_connected", "gauge",
@@ -306,6 +358,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 		    (unsigned long long)rmq_workers_sum(b,
 			ST(clients) + v * sizeof(rmq_counter)));
 	metrics_listeners(&m, b);
+	metrics_tls(&m, b);
 
 	uint64_t sessions = rmq_workers_sum(b, RMQ_STAT(sessions));
 	metrics_head(&m, "ringmq_sessions", "gauge",
@@ -373,6 +426,9 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_per_loop(&m, b, "ringmq_loop_events_total", "counter",
 	    "I/O completions handled, per worker loop.", 1,
 	    offsetof(struct rmq_loop, events));
+	metrics_per_loop(&m, b, "ringmq_loop_deferred_total", "counter",
+	    "Costly work (TLS handshakes) put off to a later turn because the turn's budget was spent, per worker loop.",
+	    1, offsetof(struct rmq_loop, deferred));
 	metrics_head(&m, "ringmq_loop_connections", "gauge",
 	    "Network connections open now, per worker loop.");
 	for (unsigned i = 0; i < b->nworkers; i++)

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "affinity.h"
-#include "limits.h"
+#include "bounds.h"
 #include "log.h"
 #include "placement.h"
 
@@ -20,9 +20,30 @@ enum rmq_loop_kind {
 	RMQ_LOOP_UV,
 };
 
+/* A listener's TLS (Mosquitto's keys of the same names); TLS is on when
+ * certfile is set.  Paths are empty when not set. */
+enum rmq_tls_version {
+	RMQ_TLS_V12 = 0, /* TLS 1.2 and 1.3 (the default) */
+	RMQ_TLS_V13, /* TLS 1.3 only */
+};
+
+struct rmq_tls_conf {
+	char certfile[256], keyfile[256];
+	char cafile[256], capath[256], crlfile[256], dhparamfile[256];
+	char ciphers[256]; /* TLS 1.2 cipher list; empty: OpenSSL's */
+	char ciphers13[256]; /* TLS 1.3 suites; empty: OpenSSL's */
+	char groups[128]; /* key exchange groups; empty: OpenSSL's */
+	int min_version; /* enum rmq_tls_version */
+	int require_certificate;
+	int use_identity_as_username;
+	int use_subject_as_username;
+};
+
+/* One listener: where, and its settings (a `listener` block). */
 struct rmq_listen_addr {
 	char host[64];
 	uint16_t port;
+	struct rmq_tls_conf tls;
 };
 
 struct rmq_config {
@@ -52,6 +73,14 @@ struct rmq_config {
 	int retain_available;
 	uint8_t max_qos; /* highest QoS clients may publish (5.0 Maximum QoS) */
 	int allow_zero_length_clientid;
+	/* Clients that send nothing to check (auth/authn.h). */
+	enum rmq_anonymous {
+		RMQ_ANON_LOOPBACK = 0, /* unset: let in on loopback listeners */
+		RMQ_ANON_NO,
+		RMQ_ANON_YES,
+	} allow_anonymous;
+	char password_file[256]; /* Mosquitto's format; empty: none */
+	char acl_file[256]; /* Mosquitto's format; empty: no ACL */
 	struct rmq_listen_addr admin; /* port 0: no admin listener */
 	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
 	uint16_t max_keepalive; /* seconds; 0: any keep alive is accepted */

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "limits.h"
+#include "bounds.h"
 
 int
 rmq_placement_parse(const char *s, enum rmq_placement *out)

@@ -273,13 +273,13 @@ Test(options, errors_name_the_file_and_line_the_variable_or_the_flag)
 	    "t.conf:1: cpu_affinity: 'banana' is not auto, none or a CPU list such as 0-3,8");
 	cr_expect_str_eq(t.err_flag,
 	    "--cpu-affinity takes auto, none or a CPU list such as 0-3,8, not 'banana'");
-	three_ways("password_file", "/etc/mosquitto/passwd", &t);
+	three_ways("auth_plugin", "/usr/lib/auth.so", &t);
 	cr_expect_str_eq(t.err_file,
-	    "t.conf:1: password_file: not supported yet (not built in this version: authentication)");
+	    "t.conf:1: auth_plugin: not supported yet (not built in this version: authentication)");
 	cr_expect_str_eq(t.err_env,
-	    "environment RINGMQ_PASSWORD_FILE: not supported yet (not built in this version: authentication)");
+	    "environment RINGMQ_AUTH_PLUGIN: not supported yet (not built in this version: authentication)");
 	cr_expect_str_eq(t.err_flag,
-	    "--password-file: not supported yet (not built in this version: authentication)");
+	    "--auth-plugin: not supported yet (not built in this version: authentication)");
 
 	struct rmq_config cfg;
 	char err[1024];
@@ -479,8 +479,9 @@ Test(options, mosquitto_s_operational_keys)
 		{ "max_inflight_bytes 100", "not supported yet" },
 		{ "clientid_prefixes secure-", "not supported yet" },
 		{ "auto_id_prefix auto-", "only ringmq-" },
-		{ "certfile /x.pem",
-		    "not supported yet (not built in this version: TLS)" },
+		{ "psk_file /x.pem",
+		    "not supported yet (not built in this version: TLS with pre-shared keys)" },
+		{ "tls_version tlsv1.1", "'tlsv1.1' is not" },
 		{ "auth_opt_db_host x",
 		    "not supported yet (not built in this version: authentication)" },
 		{ "bridge_cafile x",
@@ -548,10 +549,12 @@ Test(options, a_reload_applies_each_row_as_its_table_row_says)
 		const char *restart = NULL;
 		rmq_broker_reload(b, &next, &restart);
 		cr_assert_neq(rmq_fake_settle(), 0);
-		/* port and bind_address are older spellings of listener. */
+		/* port and bind_address are older spellings of listener, and
+		 * a listener's own settings are part of it. */
 		const struct rmq_option *named = o;
 		if (strcmp(o->key, "port") == 0 ||
-		    strcmp(o->key, "bind_address") == 0)
+		    strcmp(o->key, "bind_address") == 0 ||
+		    (o->bits & RMQ_OPT_PER_LISTENER))
 			named = rmq_option_find("listener");
 		if (o->reload == RMQ_RELOAD_RESTART &&
 		    !(o->bits & RMQ_OPT_PROCESS)) {
@@ -685,4 +688,60 @@ Test(options, docs_tables_are_what_the_table_writes)
 		free(gen);
 	}
 	cr_expect_eq(rmq_options_markdown(stdout, "nope"), -1);
+}
+
+/* A listener's TLS keys set the listener of the latest `listener` (or
+ * `port`) line, as Mosquitto's listener blocks do; before any, the first
+ * listener. */
+Test(options, tls_keys_belong_to_the_listener_above_them)
+{
+	struct rmq_config cfg;
+	char err[512];
+	rmq_config_defaults(&cfg);
+	const char *text = "listener 1883 127.0.0.1\n"
+			   "listener 8883\n"
+			   "certfile /s.pem\n"
+			   "keyfile /s.key\n"
+			   "require_certificate true\n"
+			   "tls_version tlsv1.3\n"
+			   "listener 8884\n"
+			   "use_identity_as_username true\n";
+	cr_assert_eq(apply_text(&cfg, text, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg.nlisteners, 3);
+	cr_assert_str_empty(cfg.listeners[0].tls.certfile);
+	cr_assert_str_eq(cfg.listeners[1].tls.certfile, "/s.pem");
+	cr_assert_str_eq(cfg.listeners[1].tls.keyfile, "/s.key");
+	cr_assert_eq(cfg.listeners[1].tls.require_certificate, 1);
+	cr_assert_eq(cfg.listeners[1].tls.min_version, RMQ_TLS_V13);
+	cr_assert_eq(cfg.listeners[1].tls.use_identity_as_username, 0);
+	cr_assert_eq(cfg.listeners[2].tls.use_identity_as_username, 1);
+	cr_assert_str_empty(cfg.listeners[2].tls.certfile);
+
+	/* Before the first listener line, they would set the listener
+	 * that line replaces: refused, with where to put them. */
+	rmq_config_defaults(&cfg);
+	cr_assert_neq(apply_text(&cfg,
+			  "certfile /a.pem\nkeyfile /a.key\nlistener 8883\n",
+			  err, sizeof(err)),
+	    0);
+	cr_assert(strstr(err,
+		      "t.conf:3: listener: `keyfile` above this line") != NULL,
+	    "%s", err);
+	/* Mosquitto's older `port` sets the listener they were for. */
+	rmq_config_defaults(&cfg);
+	cr_assert_eq(apply_text(&cfg,
+			 "certfile /p.pem\nkeyfile /p.key\nport 8883\n", err,
+			 sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(cfg.nlisteners, 1);
+	cr_assert_eq(cfg.listeners[0].port, 8883);
+	cr_assert_str_eq(cfg.listeners[0].tls.certfile, "/p.pem");
+
+	/* With no listener line, the built-in listener takes them. */
+	rmq_config_defaults(&cfg);
+	cr_assert_eq(apply_text(&cfg, "certfile /d.pem\nkeyfile /d.key\n", err,
+			 sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(cfg.nlisteners, 1);
+	cr_assert_str_eq(cfg.listeners[0].tls.certfile, "/d.pem");
 }

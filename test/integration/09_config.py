@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from rmqtest import (BROKER, DEADLINE, LOOP, Broker, Client, Raw, Skip,
+from rmqtest import (BROKER, DEADLINE, LOOP, Broker, Client, Port, Raw, Skip,
                      conf_file, connect_packet, free_port, on_cpu, run,
                      worker_of)
 
@@ -61,8 +61,7 @@ def unknown_key(_):
 
 
 def later_features_refused_not_ignored(_):
-    for line in ("password_file /etc/mosquitto/passwd", "allow_anonymous false",
-                 "certfile /x.pem", "persistence true", "acl_file /x"):
+    for line in ("auth_plugin /x.so", "psk_file /x.pem", "persistence true"):
         p = conf(line + "\n")
         r = check(p)
         assert r.returncode == 1 and "not supported yet" in r.stderr, (line, r)
@@ -435,13 +434,6 @@ def wait_file(path, pattern, proc=None):
                                                     pattern, path)
         assert time.time() < end, "no '%s' in %s" % (pattern, path)
         time.sleep(0.02)
-
-
-class Port:
-    """What Client needs of a broker: its MQTT port."""
-
-    def __init__(self, port):
-        self.port = port
 
 
 def stock_copy(d):

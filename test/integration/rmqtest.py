@@ -6,11 +6,15 @@ raw socket client for bytes no well-behaved client sends, and runs the test
 functions of a file, printing one line per test and the closing
 "N passed, N failed" line that scripts/test sums.
 """
+import atexit
 import os
 import re
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -329,6 +333,253 @@ def conf_file(text):
     f.write(text)
     f.close()
     return f.name
+
+
+class ConfBroker(Broker):
+    """ringmq -c FILE, for tests whose broker needs a file of its own
+    (several listeners, TLS, users).  A subclass writes the file for a set
+    of free ports (text) and says which log lines make the broker ready
+    (ready_lines); the admin endpoint is on a port of the kernel's choice.
+    A port taken meanwhile by someone else: picked again.  ports[i] is the
+    i-th port of the file.  Brokers started by the running test are in
+    ConfBroker.started, for logged()."""
+
+    started = []
+
+    def __init__(self, nports, threads=2, verbose=True):
+        for _ in range(5):
+            ports = []
+            while len(ports) < nports:
+                p = free_port()
+                if p not in ports:
+                    ports.append(p)
+            self.ports = ports
+            self.conf = conf_file(self.text(ports))
+            if self._start(threads, verbose):
+                ConfBroker.started.append(self)
+                return
+            os.unlink(self.conf)
+            if not any("Address already in use" in l for l in self.log):
+                break
+        raise RuntimeError("broker did not start: " + "\n".join(self.log))
+
+    def text(self, ports):
+        raise NotImplementedError
+
+    def ready_lines(self, ports):
+        raise NotImplementedError
+
+    def _start(self, threads, verbose):
+        self.port = self.ports[0]
+        self.admin_port = None
+        cmd = [BROKER, "-c", self.conf, "--loop", LOOP,
+               "--admin-listener", "127.0.0.1:0", "--threads", str(threads)]
+        if verbose:
+            cmd.append("-v")
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        self.log = []
+        ready = threading.Event()
+        want = set(self.ready_lines(self.ports))
+
+        def reader():
+            seen = set()
+            for line in self.proc.stderr:
+                self.log.append(line.rstrip("\n"))
+                for w in want:
+                    if w in line:
+                        seen.add(w)
+                m = re.search(r"admin on http://[^ ]+:(\d+)", line)
+                if m and self.admin_port is None:
+                    self.admin_port = int(m.group(1))
+                if seen == want and self.admin_port is not None:
+                    ready.set()
+            ready.set()
+
+        self._reader = threading.Thread(target=reader, daemon=True)
+        self._reader.start()
+        if ready.wait(DEADLINE) and self.alive() and \
+                self.admin_port is not None:
+            return True
+        self.stop()
+        if any("io_uring unavailable" in line for line in self.log):
+            raise Skip("io_uring is not available here")
+        return False
+
+    def wait_log(self, pattern, after=0, timeout=DEADLINE):
+        """The first log line from index `after` on that matches (a
+        regular expression); fails after timeout."""
+        rx = re.compile(pattern)
+        end = time.time() + timeout
+        while True:
+            for line in list(self.log[after:]):
+                if rx.search(line):
+                    return line
+            assert self.alive(), "the broker died:\n" + "\n".join(self.log)
+            assert time.time() < end, "no log line like %r in:\n%s" % (
+                pattern, "\n".join(self.log[after:]))
+            time.sleep(0.02)
+
+    def count_log(self, pattern):
+        rx = re.compile(pattern)
+        return sum(1 for line in list(self.log) if rx.search(line))
+
+    def finish(self):
+        """Stop; the broker must exit cleanly (0: nothing leaked either in
+        the sanitizer builds)."""
+        rc = self.stop()
+        if os.path.exists(self.conf):
+            os.unlink(self.conf)
+        assert rc == 0, "exit status %s:\n%s" % (rc, "\n".join(self.log[-30:]))
+
+
+def logged(test):
+    """A test that prints the end of its ConfBrokers' logs when it fails
+    (run prints a broker's only when it made it)."""
+    import functools
+
+    @functools.wraps(test)
+    def wrapper(arg):
+        del ConfBroker.started[:]
+        try:
+            return test(arg)
+        except Exception:
+            for b in ConfBroker.started:
+                print("--- ringmq -c %s:\n%s" % (b.conf,
+                                                "\n".join(b.log[-25:])))
+            raise
+    return wrapper
+
+
+class Port:
+    """What Client and Raw need of a broker: a port."""
+
+    def __init__(self, port):
+        self.port = port
+
+
+class MosqSub:
+    """mosquitto_sub in the background (more of its flags in args: TLS,
+    a user name, -i), subscribed once its SUBACK came (-d says so); it
+    exits after `count` messages (-C) or 20 s (-W)."""
+
+    def __init__(self, port, topic, count, args=()):
+        cmd = ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p",
+               str(port), "-t", topic, "-q", "1", "-d", "-F", "MSG %t %p",
+               "-C", str(count), "-W", "20"] + list(args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        self.cv = threading.Condition()
+
+        def reader():
+            for line in self.proc.stdout:
+                with self.cv:
+                    self.lines.append(line.rstrip("\n"))
+                    self.cv.notify_all()
+            with self.cv:
+                self.lines.append(None)  # EOF
+                self.cv.notify_all()
+
+        threading.Thread(target=reader, daemon=True).start()
+        try:
+            self._wait(lambda: any(l and "received SUBACK" in l
+                                   for l in self.lines), "SUBACK")
+        except AssertionError:
+            self.close()
+            raise
+
+    def _wait(self, cond, what):
+        end = time.time() + DEADLINE
+        with self.cv:
+            while not cond():
+                assert None not in self.lines, "mosquitto_sub ended " \
+                    "before %s: %s" % (what, self.lines)
+                left = end - time.time()
+                assert left > 0, "mosquitto_sub: no %s: %s" % (what,
+                                                                self.lines)
+                self.cv.wait(left)
+
+    def messages(self, n):
+        def got():
+            return [l[4:] for l in self.lines if l and l.startswith("MSG ")]
+        self._wait(lambda: len(got()) >= n, "%d messages" % n)
+        assert self.proc.wait(DEADLINE) == 0, self.lines
+        return got()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(DEADLINE)
+
+
+class Certs:
+    """A CA, a server certificate for localhost (and a second one, B, for
+    the reload), a client certificate from that CA (alice), and a client
+    certificate from a CA the broker does not trust (mallory); EC P-256
+    keys, quick to make.  Paths by name: certs.path("server.pem")."""
+
+    def __init__(self):
+        if shutil.which("openssl") is None:
+            raise Skip("the openssl command is not installed (Debian's "
+                       "openssl package)")
+        self.dir = tempfile.mkdtemp(prefix="ringmq-tls-")
+        atexit.register(shutil.rmtree, self.dir, True)
+        self._ca("ca", "/O=RingMQ tests/CN=RingMQ Test CA")
+        self._ca("rogue", "/O=Elsewhere/CN=Rogue CA")
+        server = ("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                  "extendedKeyUsage=serverAuth\n")
+        client = "extendedKeyUsage=clientAuth\n"
+        self._leaf("server", "ca", "/O=Alpha/CN=localhost", 1001, server)
+        self._leaf("server_b", "ca", "/O=Beta/CN=localhost", 1002, server)
+        # Subject "CN=alice,O=Example" as RFC 2253 writes it.
+        self._leaf("alice", "ca", "/O=Example/CN=alice", 2001, client)
+        self._leaf("mallory", "rogue", "/O=Example/CN=mallory", 2002,
+                   client)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def der(self, name):
+        """A certificate's DER bytes, to compare with what a server sent."""
+        with open(self.path(name)) as f:
+            return ssl.PEM_cert_to_DER_cert(f.read())
+
+    def _openssl(self, *args):
+        r = subprocess.run(["openssl"] + list(args), cwd=self.dir,
+                           capture_output=True, text=True, timeout=DEADLINE)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+
+    def _ca(self, name, subj):
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                      "-keyout", name + ".key", "-out", name + ".pem",
+                      "-subj", subj,
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def _leaf(self, name, ca, subj, serial, ext):
+        with open(self.path(name + ".ext"), "w") as f:
+            f.write("basicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                    "authorityKeyIdentifier=keyid\n" + ext)
+        self._openssl("req", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes",
+                      "-keyout", name + ".key", "-out", name + ".csr",
+                      "-subj", subj)
+        self._openssl("x509", "-req", "-in", name + ".csr", "-CA",
+                      ca + ".pem", "-CAkey", ca + ".key", "-set_serial",
+                      str(serial), "-days", "2", "-extfile", name + ".ext",
+                      "-out", name + ".pem")
+
+
+_certs = []
+
+
+def certs():
+    """The test certificates (Certs), made once per test file."""
+    if not _certs:
+        _certs.append(Certs())
+    return _certs[0]
 
 
 def props(packet_type, **kw):

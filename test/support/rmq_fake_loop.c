@@ -360,8 +360,10 @@ rmq_fake_turn(struct rmq_loop *loop)
 		if (c->close_asked == 2) {
 			c->cl = NULL; /* the descriptor goes on elsewhere */
 			cl->conn = NULL;
-			if (c->detach_cb)
-				c->detach_cb(&c->base, c->base.fd);
+			if (c->detach_cb) {
+				struct rmq_conn_move mv = { .fd = c->base.fd };
+				c->detach_cb(&c->base, &mv);
+			}
 		} else {
 			if (c->close_cb)
 				c->close_cb(&c->base);
@@ -428,7 +430,7 @@ rmq_fake_turn(struct rmq_loop *loop)
 static int
 fake_loop_busy(struct fake_loop *l)
 {
-	if (atomic_load(&l->woken))
+	if (atomic_load(&l->woken) || l->base.later)
 		return 1;
 	if (l->base.hooks.pending && l->base.hooks.pending(&l->base))
 		return 1;

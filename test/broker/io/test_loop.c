@@ -754,8 +754,9 @@ scenario_close_in_write_cb(int kind)
 /* The socket is ours again: adopt it afresh, as a connection moving to
  * another loop would be. */
 static void
-on_detached(struct rmq_conn *c, int fd)
+on_detached(struct rmq_conn *c, struct rmq_conn_move *mv)
 {
+	int fd = mv->fd;
 	struct sconn *sc = c->data;
 	struct harness *h = sc->h;
 	struct rmq_loop *loop = c->loop;

@@ -4,6 +4,7 @@
  * each subscriber would get. */
 #include <criterion/criterion.h>
 
+#include "rmq_test.h"
 #include "rmq_test_node.h"
 
 RMQ_NODE_SUITE(publish, 2, NULL);
@@ -105,4 +106,54 @@ Test(publish, answers_carry_the_reason_to_v5_only)
 	rmq_test_publish(p5, RMQ_V5, "$SYS/x", "x", 2, 5);
 	RMQ_EXPECT(p5, 0x50, 3, 0, 5, 0x87);
 	RMQ_EXPECT_NOTHING(s);
+}
+
+/* Closes for a PUBLISH against the 5.0 rules are counted by reason like
+ * every protocol error: 0x93, more QoS 2 unreleased than the Receive
+ * Maximum the server announced [MQTT-3.3.4-8]; 0x94, a topic alias above
+ * the Topic Alias Maximum [MQTT-3.3.2-9]. */
+static void
+tweak_receive_max(struct rmq_config *cfg)
+{
+	cfg->receive_maximum = 2;
+}
+
+RMQ_NODE_SUITE(publish_limits, 1, tweak_receive_max);
+
+static void
+expect_disconnect(struct rmq_fake_client *c, uint8_t reason)
+{
+	uint8_t pkt[256];
+	size_t n = rmq_test_next_packet(c, pkt, sizeof(pkt));
+	cr_assert_geq(n, 3);
+	cr_assert_eq(pkt[0], 0xe0, "a DISCONNECT");
+	cr_assert_eq(pkt[2], reason, "reason 0x%02x", pkt[2]);
+	RMQ_EXPECT_CLOSED(c);
+	cr_assert_eq(rmq_workers_sum(&rmq_test_node,
+			 RMQ_STAT(protocol_errors) +
+			     reason * sizeof(rmq_counter)),
+	    1, "counted under 0x%02x", reason);
+}
+
+Test(publish_limits, receive_maximum_exceeded_is_counted)
+{
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V5, "p", 1, NULL);
+	rmq_test_publish(p, RMQ_V5, "t", "1", 2, 1);
+	RMQ_EXPECT(p, 0x50, 3, 0, 1, 0x10);
+	rmq_test_publish(p, RMQ_V5, "t", "2", 2, 2);
+	RMQ_EXPECT(p, 0x50, 3, 0, 2, 0x10);
+	rmq_test_publish(p, RMQ_V5, "t", "3", 2, 3);
+	expect_disconnect(p, 0x93);
+}
+
+Test(publish_limits, topic_alias_invalid_is_counted)
+{
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V5, "p", 1, NULL);
+	struct rmq_packet pub = { .type = RMQ_PUBLISH };
+	pub.publish.topic = rmq_test_str("t");
+	pub.publish.payload = rmq_test_str("x");
+	pub.publish.props.topic_alias = 65; /* the maximum is 64 */
+	RMQ_PROP_SET(&pub.publish.props, RMQ_PROP_TOPIC_ALIAS);
+	rmq_test_send_packet(p, &pub, RMQ_V5);
+	expect_disconnect(p, 0x94);
 }

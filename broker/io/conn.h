@@ -1,0 +1,114 @@
+/* broker/io/conn.h: a connection as the session sees it, a stack of layers
+ * over the backend's socket connection.
+ *
+ * A listener's transport (TLS today; WebSocket and the PROXY protocol
+ * next) wraps each connection it accepts in layers that keep loop.h's
+ * contract: a layer's connection reads, writes, closes and detaches as a
+ * backend's does, and hands MQTT bytes up.  The session calls the
+ * rmq_conn_* functions below and never learns which layers sit under it,
+ * so no layer appears as a branch in the worker or the session.  A bare
+ * connection (no layer) costs one pointer test per call.
+ *
+ * A connection that moves to another loop (a client whose session lives
+ * there) is detached with the state of its layers and adopted there, so a
+ * TLS session keeps its keys across the move.
+ */
+#ifndef RMQ_CONN_H
+#define RMQ_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "loop.h"
+
+/* What the peer proved about itself (a TLS client certificate). */
+enum rmq_conn_peer {
+	RMQ_PEER_CN, /* the subject's Common Name */
+	RMQ_PEER_SUBJECT, /* the whole subject, RFC 2253 */
+};
+
+/* A layer's calls: loop.h's per-connection ops, with the same contract,
+ * plus what the layer alone knows. */
+struct rmq_conn_layer {
+	const char *name; /* "tls" */
+	int (*read_start)(struct rmq_conn *c, rmq_read_cb cb);
+	int (*write)(struct rmq_conn *c, struct iovec *iov, int n,
+	    rmq_write_cb cb);
+	void (*close)(struct rmq_conn *c, rmq_close_cb cb);
+	void (*detach)(struct rmq_conn *c, rmq_detach_cb cb);
+	/* What the peer proved, into buf[0..len) with a NUL; -ENOENT when
+	 * it proved nothing, -ENOSPC when buf is too small. */
+	int (*peer)(struct rmq_conn *c, enum rmq_conn_peer what, char *buf,
+	    size_t len);
+	/* Carried state (rmq_conn_move.layers, which starts with a pointer
+	 * to this struct): rebuild the connection over `below`, a backend
+	 * connection on the adopting loop, or let the state go. */
+	int (*adopt)(void *layers, struct rmq_conn *below,
+	    struct rmq_conn **out);
+	void (*drop)(void *layers);
+};
+
+/* The layers a listener puts over its connections; NULL members are
+ * layers it does not use. */
+struct rmq_tls;
+struct rmq_transport {
+	struct rmq_tls *tls;
+};
+
+static inline int
+rmq_conn_read_start(struct rmq_conn *c, rmq_read_cb cb)
+{
+	return c->layer ? c->layer->read_start(c, cb)
+			: c->loop->ops->read_start(c, cb);
+}
+
+static inline int
+rmq_conn_write(struct rmq_conn *c, struct iovec *iov, int n, rmq_write_cb cb)
+{
+	return c->layer ? c->layer->write(c, iov, n, cb)
+			: c->loop->ops->write(c, iov, n, cb);
+}
+
+static inline void
+rmq_conn_close(struct rmq_conn *c, rmq_close_cb cb)
+{
+	if (c->layer)
+		c->layer->close(c, cb);
+	else
+		c->loop->ops->close(c, cb);
+}
+
+static inline void
+rmq_conn_detach(struct rmq_conn *c, rmq_detach_cb cb)
+{
+	if (c->layer)
+		c->layer->detach(c, cb);
+	else
+		c->loop->ops->detach(c, cb);
+}
+
+/* Adopt accepted socket fd on `loop` with the layers of transport t (NULL:
+ * none).  On success *out belongs to the loop until its close callback;
+ * the fd is taken either way (closed on error).  Returns 0 or a negative
+ * errno. */
+int rmq_conn_open(struct rmq_loop *loop, int fd, const struct rmq_transport *t,
+    struct rmq_conn **out);
+
+/* Adopt a detached connection on `loop`: its socket and the state of its
+ * layers, which *mv no longer holds on success (mv->early stays the
+ * caller's).  The caller drops *mv after, whatever the result.  Returns 0
+ * or a negative errno. */
+int rmq_conn_adopt(struct rmq_loop *loop, struct rmq_conn_move *mv,
+    struct rmq_conn **out);
+
+/* Let go of a detached connection: close its socket, free its layers'
+ * state and its early bytes. */
+void rmq_conn_move_drop(struct rmq_conn_move *mv);
+
+/* What the peer proved (enum rmq_conn_peer) into buf; -ENOENT when
+ * nothing (a connection with no TLS, or no client certificate). */
+int rmq_conn_peer(struct rmq_conn *c, enum rmq_conn_peer what, char *buf,
+    size_t len);
+
+#endif

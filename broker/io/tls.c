@@ -1,0 +1,859 @@
+/* broker/io/tls.c: the TLS layer of a connection (tls.h), OpenSSL driven
+ * from the loop's reads and writes.
+ *
+ * The layer's BIO reads straight from the buffer the backend lends to its
+ * read callback and appends what OpenSSL writes to the connection's next
+ * output buffer; the backend writes one buffer at a time while the next
+ * one fills.  A write from the session is encrypted at once, small iovecs
+ * gathered into records of up to 16 KiB, and its callback runs when the
+ * ciphertext is written, so the session's back-pressure is the socket's.
+ * On a detach (the client's session lives on another loop) what was read
+ * is decrypted first and travels, as plaintext, with the SSL object; the
+ * adopting loop goes on with the same TLS session.
+ */
+#include "tls.h"
+
+#include <errno.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+
+#define TLS_RECORD 16384
+
+struct rmq_tls {
+	struct rmq_tls_conf conf;
+	char name[80];
+	pthread_mutex_t mu; /* guards ctx */
+	SSL_CTX *ctx;
+	_Atomic uint64_t handshakes, failures, resumed, reloads,
+	    reload_failures;
+};
+
+struct tls_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+struct tls_conn {
+	/* First: a moving connection's state names its layer (conn.h). */
+	const struct rmq_conn_layer *layer;
+	struct rmq_conn up; /* what the session holds */
+	struct rmq_conn *down; /* the backend's; NULL once closed or moved */
+	struct rmq_tls *t;
+	SSL *ssl;
+	rmq_read_cb up_read;
+	rmq_write_cb up_write; /* the session's write, until written */
+	rmq_close_cb up_close;
+	rmq_detach_cb up_detach;
+	struct tls_buf out; /* ciphertext the backend is writing */
+	struct tls_buf next; /* ciphertext to write after it */
+	struct tls_buf early; /* plaintext decrypted while detaching */
+	/* Ciphertext put off to a later turn: the loop's budget for
+	 * handshakes was spent (loop.h), or input before it waits. */
+	struct tls_buf in;
+	struct rmq_loop_later later;
+	ssize_t eof; /* the end of stream read behind `in`, for after it */
+	uint8_t eof_pending;
+	struct iovec wiov;
+	const uint8_t *feed; /* ciphertext lent by the backend, not read */
+	size_t feed_len;
+	uint8_t in_input; /* tls_input runs (a detach waits for its end) */
+	uint8_t writing; /* `out` is with the backend */
+	uint8_t out_has_up, next_has_up; /* the session's bytes are in it */
+	uint8_t handshaken, failed, detaching;
+	uint8_t fail_told; /* the session heard of the failure */
+};
+
+static const struct rmq_conn_layer tls_layer;
+
+#define TLS_CONN(c)                                                            \
+	((struct tls_conn *)(void *)((char *)(c)-offsetof(struct tls_conn, up)))
+
+/* ---- the BIO between OpenSSL and the loop ---- */
+
+static BIO_METHOD *tls_bio_method;
+static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+
+static int
+tls_buf_put(struct tls_buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *q = realloc(b->p, cap);
+		if (q == NULL)
+			return -1;
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static void
+tls_buf_free(struct tls_buf *b)
+{
+	free(b->p);
+	*b = (struct tls_buf){ 0 };
+}
+
+static int
+tls_bio_write(BIO *bio, const char *data, size_t len, size_t *written)
+{
+	struct tls_conn *tc = BIO_get_data(bio);
+	BIO_clear_retry_flags(bio);
+	if (tls_buf_put(&tc->next, data, len) != 0)
+		return 0;
+	*written = len;
+	return 1;
+}
+
+static int
+tls_bio_read(BIO *bio, char *data, size_t len, size_t *got)
+{
+	struct tls_conn *tc = BIO_get_data(bio);
+	BIO_clear_retry_flags(bio);
+	if (tc->feed_len == 0) {
+		BIO_set_retry_read(bio);
+		return 0;
+	}
+	size_t n = len < tc->feed_len ? len : tc->feed_len;
+	memcpy(data, tc->feed, n);
+	tc->feed += n;
+	tc->feed_len -= n;
+	*got = n;
+	return 1;
+}
+
+static long
+tls_bio_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+	(void)bio, (void)num, (void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH: return 1;
+	default: return 0;
+	}
+}
+
+static int
+tls_bio_create(BIO *bio)
+{
+	BIO_set_init(bio, 1);
+	return 1;
+}
+
+static void
+tls_bio_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+	    "ringmq loop");
+	if (m == NULL)
+		return;
+	BIO_meth_set_write_ex(m, tls_bio_write);
+	BIO_meth_set_read_ex(m, tls_bio_read);
+	BIO_meth_set_ctrl(m, tls_bio_ctrl);
+	BIO_meth_set_create(m, tls_bio_create);
+	tls_bio_method = m;
+}
+
+/* ---- the listener's context ---- */
+
+static void
+tls_err(char *err, size_t errlen, const char *what, const char *path)
+{
+	unsigned long e = ERR_peek_last_error();
+	char buf[256] = "unknown error";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	if (path)
+		snprintf(err, errlen, "%s %s: %s", what, path, buf);
+	else
+		snprintf(err, errlen, "%s: %s", what, buf);
+	ERR_clear_error();
+}
+
+/* A file the settings name must be readable: say so plainly rather than
+ * through OpenSSL's message. */
+static int
+tls_readable(const char *key, const char *path, char *err, size_t errlen)
+{
+	if (path[0] && access(path, R_OK) != 0) {
+		snprintf(err, errlen, "%s %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static SSL_CTX *
+tls_ctx_build(const struct rmq_tls_conf *c, char *err, size_t errlen)
+{
+	if (tls_readable("certfile", c->certfile, err, errlen) ||
+	    tls_readable("keyfile", c->keyfile, err, errlen) ||
+	    tls_readable("cafile", c->cafile, err, errlen) ||
+	    tls_readable("capath", c->capath, err, errlen) ||
+	    tls_readable("crlfile", c->crlfile, err, errlen) ||
+	    tls_readable("dhparamfile", c->dhparamfile, err, errlen))
+		return NULL;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		tls_err(err, errlen, "SSL_CTX_new", NULL);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx,
+	    c->min_version == RMQ_TLS_V13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+	/* Renegotiation is a client's way to make the server work hard;
+	 * MQTT has no use for it. */
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+		SSL_OP_NO_COMPRESSION);
+	/* An idle connection keeps no record buffers. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Resumption: the internal cache (TLS 1.2) and tickets (1.3). */
+	static const unsigned char sid[] = "ringmq";
+	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->certfile) != 1) {
+		tls_err(err, errlen, "certfile", c->certfile);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->keyfile, SSL_FILETYPE_PEM) !=
+	    1) {
+		tls_err(err, errlen, "keyfile", c->keyfile);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen,
+		    "keyfile %s is not the key of certfile %s", c->keyfile,
+		    c->certfile);
+		ERR_clear_error();
+		goto fail;
+	}
+	if (c->ciphers[0] && SSL_CTX_set_cipher_list(ctx, c->ciphers) != 1) {
+		tls_err(err, errlen, "ciphers", c->ciphers);
+		goto fail;
+	}
+	if (c->ciphers13[0] &&
+	    SSL_CTX_set_ciphersuites(ctx, c->ciphers13) != 1) {
+		tls_err(err, errlen, "ciphers_tls1.3", c->ciphers13);
+		goto fail;
+	}
+	if (c->groups[0] && SSL_CTX_set1_groups_list(ctx, c->groups) != 1) {
+		tls_err(err, errlen, "tls_groups", c->groups);
+		goto fail;
+	}
+	if (c->cafile[0] || c->capath[0]) {
+		if (SSL_CTX_load_verify_locations(ctx,
+			c->cafile[0] ? c->cafile : NULL,
+			c->capath[0] ? c->capath : NULL) != 1) {
+			tls_err(err, errlen, c->cafile[0] ? "cafile" : "capath",
+			    c->cafile[0] ? c->cafile : c->capath);
+			goto fail;
+		}
+		if (c->cafile[0]) {
+			STACK_OF(X509_NAME) *names =
+			    SSL_load_client_CA_file(c->cafile);
+			if (names)
+				SSL_CTX_set_client_CA_list(ctx, names);
+			ERR_clear_error();
+		}
+	}
+	if (c->crlfile[0]) {
+		X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+		X509_LOOKUP *lk =
+		    X509_STORE_add_lookup(store, X509_LOOKUP_file());
+		if (lk == NULL ||
+		    X509_load_crl_file(lk, c->crlfile, X509_FILETYPE_PEM) < 1) {
+			tls_err(err, errlen, "crlfile", c->crlfile);
+			goto fail;
+		}
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	}
+	if (c->dhparamfile[0]) {
+		BIO *bio = BIO_new_file(c->dhparamfile, "r");
+		EVP_PKEY *dh = bio ? PEM_read_bio_Parameters(bio, NULL) : NULL;
+		BIO_free(bio);
+		if (dh == NULL || SSL_CTX_set0_tmp_dh_pkey(ctx, dh) != 1) {
+			EVP_PKEY_free(dh);
+			tls_err(err, errlen, "dhparamfile", c->dhparamfile);
+			goto fail;
+		}
+	}
+	if (c->require_certificate) {
+		if (!c->cafile[0] && !c->capath[0]) {
+			snprintf(err, errlen,
+			    "require_certificate needs cafile or capath to check certificates against");
+			goto fail;
+		}
+		SSL_CTX_set_verify(ctx,
+		    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int
+rmq_tls_new(const struct rmq_tls_conf *conf, const char *name,
+    struct rmq_tls **out, char *err, size_t errlen)
+{
+	pthread_once(&tls_bio_once, tls_bio_init);
+	if (tls_bio_method == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (!conf->keyfile[0]) {
+		snprintf(err, errlen, "certfile is set but keyfile is not");
+		return -EINVAL;
+	}
+	if ((conf->use_identity_as_username || conf->use_subject_as_username) &&
+	    !conf->require_certificate) {
+		snprintf(err, errlen,
+		    "%s needs require_certificate true (a client without a certificate would have no user name)",
+		    conf->use_identity_as_username ? "use_identity_as_username"
+						   : "use_subject_as_username");
+		return -EINVAL;
+	}
+	struct rmq_tls *t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	t->conf = *conf;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	pthread_mutex_init(&t->mu, NULL);
+	t->ctx = tls_ctx_build(conf, err, errlen);
+	if (t->ctx == NULL) {
+		pthread_mutex_destroy(&t->mu);
+		free(t);
+		return -EINVAL;
+	}
+	*out = t;
+	return 0;
+}
+
+int
+rmq_tls_reload(struct rmq_tls *t, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = tls_ctx_build(&t->conf, err, errlen);
+	if (ctx == NULL) {
+		atomic_fetch_add(&t->reload_failures, 1);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&t->mu);
+	SSL_CTX *old = t->ctx;
+	t->ctx = ctx;
+	pthread_mutex_unlock(&t->mu);
+	SSL_CTX_free(old); /* connections using it hold references */
+	atomic_fetch_add(&t->reloads, 1);
+	return 0;
+}
+
+void
+rmq_tls_free(struct rmq_tls *t)
+{
+	if (t == NULL)
+		return;
+	SSL_CTX_free(t->ctx);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
+void
+rmq_tls_stats(const struct rmq_tls *t, struct rmq_tls_stats *out)
+{
+	out->handshakes = atomic_load(&t->handshakes);
+	out->failures = atomic_load(&t->failures);
+	out->resumed = atomic_load(&t->resumed);
+	out->reloads = atomic_load(&t->reloads);
+	out->reload_failures = atomic_load(&t->reload_failures);
+}
+
+/* ---- a connection ---- */
+
+static void tls_flush(struct tls_conn *tc);
+static void tls_detach_go(struct tls_conn *tc);
+
+static void
+tls_conn_free(struct tls_conn *tc)
+{
+	rmq_loop_later_cancel(&tc->later);
+	tls_buf_free(&tc->in);
+	SSL_free(tc->ssl); /* and its BIO */
+	tls_buf_free(&tc->out);
+	tls_buf_free(&tc->next);
+	tls_buf_free(&tc->early);
+	free(tc);
+}
+
+static void
+tls_tell_failed(struct tls_conn *tc)
+{
+	tc->fail_told = 1;
+	if (tc->up_read && !tc->up.closing)
+		tc->up_read(&tc->up, NULL, -EPROTO);
+}
+
+/* The connection cannot go on: say why, then tell the session. */
+static void
+tls_fail(struct tls_conn *tc, int ssl_err)
+{
+	char why[256];
+	unsigned long e = ERR_peek_last_error();
+	if (e)
+		ERR_error_string_n(e, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "%s",
+		    ssl_err == SSL_ERROR_SYSCALL ? "unexpected end of stream"
+						 : "protocol error");
+	ERR_clear_error();
+	tc->failed = 1;
+	if (!tc->handshaken) {
+		atomic_fetch_add(&tc->t->failures, 1);
+		rmq_log(RMQ_LOG_INFO, "listener %s: TLS handshake failed: %s",
+		    tc->t->name, why);
+	} else {
+		rmq_log(RMQ_LOG_DEBUG, "listener %s: TLS error: %s",
+		    tc->t->name, why);
+	}
+	/* The alert OpenSSL wrote goes out first, so the client learns why
+	 * (bounded: it is one record; the session closes after). */
+	if (tc->next.len && tc->down && !tc->down->closing && !tc->detaching) {
+		tc->fail_told = 0;
+		tls_flush(tc);
+		return;
+	}
+	tls_tell_failed(tc);
+}
+
+/* Ciphertext lent by the backend: finish the handshake, then decrypt and
+ * hand the plaintext up, a record at a time. */
+static void
+tls_input(struct tls_conn *tc, const uint8_t *data, size_t n)
+{
+	uint8_t plain[TLS_RECORD];
+	tc->feed = data;
+	tc->feed_len = n;
+	tc->in_input = 1;
+	if (!tc->handshaken) {
+		ERR_clear_error();
+		uint64_t t0 = rmq_loop_clock_us();
+		int r = SSL_do_handshake(tc->ssl);
+		/* Charged to the loop's turn, so that a storm of handshakes
+		 * is spread over turns (tls_on_read). */
+		tc->up.loop->spent_us += (uint32_t)(rmq_loop_clock_us() - t0);
+		if (r != 1) {
+			int e = SSL_get_error(tc->ssl, r);
+			if (e != SSL_ERROR_WANT_READ &&
+			    e != SSL_ERROR_WANT_WRITE)
+				tls_fail(tc, e);
+			goto out;
+		}
+		tc->handshaken = 1;
+		atomic_fetch_add(&tc->t->handshakes, 1);
+		if (SSL_session_reused(tc->ssl))
+			atomic_fetch_add(&tc->t->resumed, 1);
+	}
+	while (!tc->failed && (!tc->up.closing || tc->detaching)) {
+		size_t got;
+		/* Only read when something is there: a read that finds
+		 * nothing would take a 16 KiB record buffer again, and an idle
+		 * connection would keep it. */
+		if (tc->feed_len == 0 && !SSL_has_pending(tc->ssl))
+			break;
+		ERR_clear_error();
+		if (SSL_read_ex(tc->ssl, plain, sizeof(plain), &got)) {
+			if (tc->detaching) {
+				if (tls_buf_put(&tc->early, plain, got) != 0)
+					tc->failed = 1;
+			} else {
+				tc->up_read(&tc->up, plain, (ssize_t)got);
+			}
+			continue;
+		}
+		int e = SSL_get_error(tc->ssl, 0);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			break;
+		if (e == SSL_ERROR_ZERO_RETURN) { /* close_notify */
+			if (!tc->detaching && !tc->up.closing)
+				tc->up_read(&tc->up, NULL, 0);
+			break;
+		}
+		tls_fail(tc, e);
+	}
+out:
+	tc->feed = NULL;
+	tc->feed_len = 0;
+	tc->in_input = 0;
+	if (tc->detaching)
+		tls_detach_go(tc);
+	else
+		tls_flush(tc);
+}
+
+static void tls_later_run(struct rmq_loop_later *l);
+
+/* Keep input for a later turn: the loop's handshake budget is spent. */
+static void
+tls_put_off(struct tls_conn *tc, const uint8_t *data, size_t n)
+{
+	if (n && tls_buf_put(&tc->in, data, n) != 0) {
+		tls_fail(tc, SSL_ERROR_SSL);
+		return;
+	}
+	rmq_loop_later(tc->up.loop, &tc->later, tls_later_run);
+}
+
+static void
+tls_later_run(struct rmq_loop_later *l)
+{
+	struct tls_conn *tc = (struct tls_conn *)(void *)((char *)l -
+	    offsetof(struct tls_conn, later));
+	if (tc->up.closing && !tc->detaching)
+		return;
+	if (!tc->handshaken && rmq_loop_over_budget(tc->up.loop)) {
+		tls_put_off(tc, NULL, 0);
+		return;
+	}
+	struct tls_buf in = tc->in;
+	tc->in = (struct tls_buf){ 0 };
+	if (in.len)
+		tls_input(tc, in.p, in.len);
+	tls_buf_free(&in);
+	if (tc->eof_pending && tc->up_read && !tc->up.closing)
+		tc->up_read(&tc->up, NULL, tc->eof);
+}
+
+static void
+tls_on_read(struct rmq_conn *down, const uint8_t *data, ssize_t n)
+{
+	struct tls_conn *tc = down->data;
+	if (n > 0) {
+		/* Input after input put off waits behind it; a handshake
+		 * waits for the next turn once this one's budget is spent. */
+		if (tc->in.len ||
+		    (!tc->handshaken && rmq_loop_over_budget(tc->up.loop)))
+			tls_put_off(tc, data, (size_t)n);
+		else
+			tls_input(tc, data, (size_t)n);
+		return;
+	}
+	if (tc->in.len) {
+		tc->eof = n; /* told after what came before it */
+		tc->eof_pending = 1;
+		return;
+	}
+	if (tc->up_read && !tc->up.closing)
+		tc->up_read(&tc->up, NULL, n);
+}
+
+static void
+tls_on_written(struct rmq_conn *down, int status)
+{
+	struct tls_conn *tc = down->data;
+	int had_up = tc->out_has_up;
+	tc->writing = 0;
+	tc->out_has_up = 0;
+	tls_buf_free(&tc->out);
+	if (tc->detaching) {
+		if (status != 0) { /* the peer is gone: so is the move */
+			tc->failed = 1;
+			tls_buf_free(&tc->next);
+		}
+		tls_detach_go(tc);
+	} else if (tc->failed && !tc->fail_told) {
+		tls_tell_failed(tc); /* the alert is out */
+	} else if (status == 0) {
+		tls_flush(tc);
+	}
+	if (had_up && tc->up_write) {
+		rmq_write_cb cb = tc->up_write;
+		tc->up_write = NULL;
+		cb(&tc->up, status);
+	}
+}
+
+/* Hand `next` to the backend when it writes nothing. */
+static void
+tls_flush(struct tls_conn *tc)
+{
+	if (tc->writing || tc->next.len == 0 || tc->down == NULL ||
+	    tc->down->closing)
+		return;
+	struct tls_buf b = tc->out;
+	tc->out = tc->next;
+	tc->next = b;
+	tc->out_has_up = tc->next_has_up;
+	tc->next_has_up = 0;
+	tc->wiov.iov_base = tc->out.p;
+	tc->wiov.iov_len = tc->out.len;
+	tc->writing = 1;
+	if (tc->down->loop->ops->write(tc->down, &tc->wiov, 1,
+		tls_on_written) != 0)
+		tc->writing = 0; /* closing: the close ends the session's */
+}
+
+static int
+tls_read_start(struct rmq_conn *c, rmq_read_cb cb)
+{
+	struct tls_conn *tc = TLS_CONN(c);
+	tc->up_read = cb;
+	return tc->down->loop->ops->read_start(tc->down, tls_on_read);
+}
+
+static int
+tls_write(struct rmq_conn *c, struct iovec *iov, int n, rmq_write_cb cb)
+{
+	struct tls_conn *tc = TLS_CONN(c);
+	uint8_t stage[TLS_RECORD];
+	size_t sl = 0, done;
+	if (c->closing)
+		return -EPIPE;
+	if (tc->up_write)
+		return -EBUSY;
+	if (!tc->handshaken || tc->failed)
+		return -ENOTCONN;
+	ERR_clear_error();
+	/* Small pieces are gathered into full records: one record, one
+	 * seal, however many packets it holds. */
+	for (int i = 0; i < n; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		size_t len = iov[i].iov_len;
+		while (len > 0) {
+			if (sl == 0 && len >= sizeof(stage)) {
+				if (!SSL_write_ex(tc->ssl, p, len, &done))
+					goto fail;
+				len = 0;
+				break;
+			}
+			size_t k = sizeof(stage) - sl;
+			if (k > len)
+				k = len;
+			memcpy(stage + sl, p, k);
+			sl += k;
+			p += k;
+			len -= k;
+			if (sl == sizeof(stage)) {
+				if (!SSL_write_ex(tc->ssl, stage, sl, &done))
+					goto fail;
+				sl = 0;
+			}
+		}
+	}
+	if (sl > 0 && !SSL_write_ex(tc->ssl, stage, sl, &done))
+		goto fail;
+	tc->up_write = cb;
+	tc->next_has_up = 1;
+	tls_flush(tc);
+	return 0;
+fail:
+	ERR_clear_error();
+	tc->failed = 1;
+	return -EPROTO;
+}
+
+static void
+tls_on_down_closed(struct rmq_conn *down)
+{
+	struct tls_conn *tc = down->data;
+	tc->down = NULL;
+	if (tc->up_write) {
+		rmq_write_cb cb = tc->up_write;
+		tc->up_write = NULL;
+		cb(&tc->up, -ECANCELED);
+	}
+	if (tc->up_close)
+		tc->up_close(&tc->up);
+	tls_conn_free(tc);
+}
+
+static void
+tls_close(struct rmq_conn *c, rmq_close_cb cb)
+{
+	struct tls_conn *tc = TLS_CONN(c);
+	if (c->closing)
+		return;
+	c->closing = 1;
+	tc->up_close = cb;
+	if (!tc->handshaken && !tc->failed) {
+		/* The client left, or was timed out (connect_timeout), in the
+		 * middle of its handshake. */
+		atomic_fetch_add(&tc->t->failures, 1);
+		rmq_log(RMQ_LOG_INFO,
+		    "listener %s: TLS handshake failed: not finished when the connection closed",
+		    tc->t->name);
+	}
+	tc->down->loop->ops->close(tc->down, tls_on_down_closed);
+}
+
+static void
+tls_on_down_detached(struct rmq_conn *down, struct rmq_conn_move *below)
+{
+	struct tls_conn *tc = down->data;
+	struct rmq_conn_move mv = {
+		.fd = below->fd,
+		.layers = tc,
+		.early = tc->early.p,
+		.early_len = tc->early.len,
+	};
+	tc->down = NULL;
+	tc->early = (struct tls_buf){ 0 };
+	tc->up_detach(&tc->up, &mv);
+}
+
+/* Detach once the input being read is decrypted and what OpenSSL wrote
+ * (a session ticket, say) has left. */
+static void
+tls_detach_go(struct tls_conn *tc)
+{
+	if (tc->in_input || tc->down == NULL || tc->down->closing)
+		return;
+	if (tc->writing || tc->next.len) {
+		tls_flush(tc);
+		return;
+	}
+	tc->down->loop->ops->detach(tc->down, tls_on_down_detached);
+}
+
+static void
+tls_detach(struct rmq_conn *c, rmq_detach_cb cb)
+{
+	struct tls_conn *tc = TLS_CONN(c);
+	if (c->closing)
+		return;
+	c->closing = 1;
+	tc->detaching = 1;
+	tc->up_detach = cb;
+	tls_detach_go(tc);
+}
+
+static int
+tls_adopt(void *layers, struct rmq_conn *below, struct rmq_conn **out)
+{
+	struct tls_conn *tc = layers;
+	if (tc->failed)
+		return -EPROTO;
+	tc->down = below;
+	below->data = tc;
+	tc->up.loop = below->loop;
+	tc->up.fd = below->fd;
+	tc->up.data = NULL;
+	tc->up.closing = 0;
+	tc->up_read = NULL;
+	tc->up_detach = NULL;
+	tc->detaching = 0;
+	*out = &tc->up;
+	return 0;
+}
+
+static void
+tls_drop(void *layers)
+{
+	tls_conn_free(layers);
+}
+
+static int
+tls_copy(char *buf, size_t len, const char *s, size_t n)
+{
+	if (memchr(s, '\0', n) != NULL)
+		return -ENOENT; /* a name with a NUL in it names nobody */
+	if (n + 1 > len)
+		return -ENOSPC;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+static int
+tls_peer(struct rmq_conn *c, enum rmq_conn_peer what, char *buf, size_t len)
+{
+	struct tls_conn *tc = TLS_CONN(c);
+	X509 *x = SSL_get0_peer_certificate(tc->ssl);
+	if (x == NULL || SSL_get_verify_result(tc->ssl) != X509_V_OK)
+		return -ENOENT;
+	X509_NAME *name = X509_get_subject_name(x);
+	int rc = -ENOENT;
+	if (what == RMQ_PEER_CN) {
+		int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+		unsigned char *s = NULL;
+		int n = i < 0 ? -1
+			      : ASN1_STRING_to_UTF8(&s,
+				    X509_NAME_ENTRY_get_data(
+					X509_NAME_get_entry(name, i)));
+		if (n >= 0)
+			rc = tls_copy(buf, len, (const char *)s, (size_t)n);
+		OPENSSL_free(s);
+	} else {
+		BIO *bio = BIO_new(BIO_s_mem());
+		char *s;
+		if (bio &&
+		    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
+			long n = BIO_get_mem_data(bio, &s);
+			rc = tls_copy(buf, len, s, (size_t)n);
+		}
+		BIO_free(bio);
+	}
+	ERR_clear_error();
+	return rc;
+}
+
+static const struct rmq_conn_layer tls_layer = {
+	.name = "tls",
+	.read_start = tls_read_start,
+	.write = tls_write,
+	.close = tls_close,
+	.detach = tls_detach,
+	.peer = tls_peer,
+	.adopt = tls_adopt,
+	.drop = tls_drop,
+};
+
+int
+rmq_tls_wrap(struct rmq_tls *t, struct rmq_conn *below, struct rmq_conn **out)
+{
+	struct tls_conn *tc = calloc(1, sizeof(*tc));
+	if (tc == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&t->mu);
+	tc->ssl = SSL_new(t->ctx);
+	pthread_mutex_unlock(&t->mu);
+	BIO *bio = tc->ssl ? BIO_new(tls_bio_method) : NULL;
+	if (bio == NULL) {
+		SSL_free(tc->ssl);
+		free(tc);
+		ERR_clear_error();
+		return -ENOMEM;
+	}
+	BIO_set_data(bio, tc);
+	SSL_set_bio(tc->ssl, bio, bio);
+	SSL_set_accept_state(tc->ssl);
+	tc->layer = &tls_layer;
+	tc->t = t;
+	tc->down = below;
+	below->data = tc;
+	tc->up.loop = below->loop;
+	tc->up.fd = below->fd;
+	tc->up.layer = &tls_layer;
+	*out = &tc->up;
+	return 0;
+}
+
+struct rmq_conn *
+rmq_tls_upper(struct rmq_conn *below)
+{
+	struct tls_conn *tc = below->data;
+	return &tc->up;
+}
