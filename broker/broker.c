@@ -26,6 +26,7 @@
 #include "sys.h"
 #include "tls.h"
 #include "worker.h"
+#include "ws.h"
 
 /* A listening socket on host:port with SO_REUSEPORT.  port 0 picks one;
  * *bound tells which. */
@@ -128,6 +129,33 @@ broker_tls_new(const struct rmq_listen_addr *a, uint16_t port,
 	return 0;
 }
 
+/* A WebSocket listener's layer; NULL for an MQTT one, whose WebSocket
+ * keys are refused rather than left without effect. */
+static int
+broker_ws_new(const struct rmq_listen_addr *a, uint16_t port,
+    struct rmq_ws **out, char *err, size_t errlen)
+{
+	char name[80];
+	broker_listener_name(a, port, name, sizeof(name));
+	*out = NULL;
+	if (a->protocol != RMQ_PROTO_WEBSOCKETS) {
+		const char *k = a->ws.path[0] ? "websockets_path"
+		    : a->ws.headers_max       ? "websockets_headers_size"
+					      : NULL;
+		if (k == NULL)
+			return 0;
+		snprintf(err, errlen,
+		    "listener %s: %s is set but the listener's protocol is mqtt (add `protocol websockets` under its `listener` line)",
+		    name, k);
+		return -EINVAL;
+	}
+	if (rmq_ws_new(&a->ws, name, out) != 0) {
+		snprintf(err, errlen, "listener %s: out of memory", name);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int
 rmq_broker_check_files(const struct rmq_config *cfg, char *err, size_t errlen)
 {
@@ -138,6 +166,10 @@ rmq_broker_check_files(const struct rmq_config *cfg, char *err, size_t errlen)
 		if (broker_tls_new(a, a->port, &t, err, errlen) != 0)
 			return -EINVAL;
 		rmq_tls_free(t);
+		struct rmq_ws *ws;
+		if (broker_ws_new(a, a->port, &ws, err, errlen) != 0)
+			return -EINVAL;
+		rmq_ws_free(ws);
 	}
 	struct rmq_authn *an;
 	if (rmq_authn_new(cfg, &an, why, sizeof(why)) != 0) {
@@ -283,12 +315,15 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 		 * runs before the start. */
 		char err[768];
 		if (broker_tls_new(a, port, &b->transports[j].tls, err,
+			sizeof(err)) != 0 ||
+		    broker_ws_new(a, port, &b->transports[j].ws, err,
 			sizeof(err)) != 0) {
 			rmq_log(RMQ_LOG_ERROR, "%s", err);
 			return -EINVAL;
 		}
-		rmq_log(RMQ_LOG_NOTICE, "listening on %s:%u (MQTT%s)",
+		rmq_log(RMQ_LOG_NOTICE, "listening on %s:%u (MQTT%s%s)",
 		    a->host[0] ? a->host : "*", port,
+		    b->transports[j].ws ? " over WebSocket" : "",
 		    b->transports[j].tls ? " over TLS" : "");
 	}
 	return 0;
@@ -473,6 +508,8 @@ rmq_broker_fini(struct rmq_broker *b)
 	for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++) {
 		rmq_tls_free(b->transports[j].tls);
 		b->transports[j].tls = NULL;
+		rmq_ws_free(b->transports[j].ws);
+		b->transports[j].ws = NULL;
 	}
 	rmq_retain_free(b->retain);
 	rmq_registry_free(b->registry);

@@ -241,7 +241,7 @@ opt_set_listener(const struct rmq_option *o, struct rmq_opt_ctx *c,
 	unsigned long long port;
 	if (opt_u64(args[0], 0, 65535, &port) != 0)
 		return RMQ_OPT_BAD;
-	struct rmq_tls_conf early = c->cfg->listeners[0].tls;
+	struct rmq_listen_addr early = c->cfg->listeners[0];
 	const char *key = c->listeners_set ? NULL : c->listener_keys_early;
 	if (key && strcmp(o->key, "port") != 0) {
 		snprintf(err, errlen,
@@ -251,8 +251,12 @@ opt_set_listener(const struct rmq_option *o, struct rmq_opt_ctx *c,
 	}
 	int rc = opt_listener_add(c, nargs > 1 ? args[1] : "", (uint16_t)port,
 	    err, errlen);
-	if (rc == 0 && key)
-		c->cfg->listeners[0].tls = early;
+	if (rc == 0 && key) { /* keep the settings, not the address */
+		memcpy(early.host, c->cfg->listeners[0].host,
+		    sizeof(early.host));
+		early.port = c->cfg->listeners[0].port;
+		c->cfg->listeners[0] = early;
+	}
 	return rc;
 }
 
@@ -281,6 +285,23 @@ opt_flag_listener(const struct rmq_option *o, struct rmq_opt_ctx *c,
 			host[0] = '\0';
 	}
 	return opt_listener_add(c, host, (uint16_t)port, err, errlen);
+}
+
+/* A path clients put in the upgrade request: it begins with '/'. */
+static int
+opt_set_ws_path(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)nargs;
+	const char *p = args[0];
+	if (p[0] != '/' || strpbrk(p, " \t?#") != NULL)
+		return RMQ_OPT_BAD;
+	if (strlen(p) >= o->at.size) {
+		snprintf(err, errlen, "longer than %zu bytes", o->at.size - 1);
+		return -1;
+	}
+	memcpy(opt_field(o, c), p, strlen(p) + 1);
+	return 0;
 }
 
 /* true or false; unset is a third value (loopback listeners only). */
@@ -610,6 +631,7 @@ static const char *const opt_levels[] = { "error", "warning", "notice", "info",
 	"debug", NULL };
 static const char *const opt_formats[] = { "text", "json", NULL };
 static const char *const opt_tls_versions[] = { "tlsv1.2", "tlsv1.3", NULL };
+static const char *const opt_protocols[] = { "mqtt", "websockets", NULL };
 
 #define AUTH "authentication"
 #define WS "WebSocket listeners"
@@ -784,6 +806,41 @@ const struct rmq_option rmq_options[] = {
 	    .help = "the client certificate's whole subject is the user name",
 	    .doc =
 		"Mosquitto's: the client certificate's subject, as RFC 2253 writes it (`CN=alice,O=Example`), is the client's user name; needs `require_certificate true`" },
+	/* What a listener speaks, and its WebSocket. */
+	{ .key = "protocol",
+	    .type = RMQ_OPT_ENUM,
+	    .at = LFIELD(protocol),
+	    .names = opt_protocols,
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "mqtt",
+	    .help = "what the listener speaks: mqtt, or websockets",
+	    .doc =
+		"Mosquitto's: `mqtt` straight over TCP (or TLS, with `certfile`), or `websockets`: MQTT over WebSocket, the subprotocol `mqtt` (and `mqttv3.1`), secure WebSocket with `certfile`; browsers connect to `ws://HOST:PORT/` or `wss://`" },
+	{ .key = "websockets_path",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_ws_path,
+	    .at = LFIELD(ws.path),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PATH",
+	    .expect = "a path beginning with /, without blanks",
+	    .unset = "any path",
+	    .help = "WebSocket: the only path upgraded (others get HTTP 404)",
+	    .doc =
+		"with `protocol websockets`: upgrade requests for this path only (`/mqtt`, the path most clients use by default), the query string aside; other paths are answered HTTP 404.  Unset, as in Mosquitto, any path is taken" },
+	{ .key = "websockets_headers_size",
+	    .type = RMQ_OPT_INT,
+	    .at = LFIELD(ws.headers_max),
+	    .min = 512,
+	    .max = 65535,
+	    .unit = "bytes",
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .unset = "8192",
+	    .help = "WebSocket: the largest upgrade request taken, in bytes",
+	    .doc =
+		"with `protocol websockets`: the largest HTTP upgrade request taken (request line and headers), 512 to 65535 bytes, 8192 when unset; a longer one is answered HTTP 431 and closed (counted in `ringmq_ws_refused_total`).  Mosquitto's key of the same name sizes libwebsockets' header buffer" },
 	{ .key = "threads",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(threads),
@@ -1236,10 +1293,9 @@ const struct rmq_option rmq_options[] = {
 	ONLY("tls_keyform", "pem", "keys are read from PEM files"),
 	LATER("psk_file", NULL, "TLS with pre-shared keys"),
 	LATER("psk_hint", NULL, "TLS with pre-shared keys"),
-	LATER("protocol", "mqtt", WS),
-	LATER("http_dir", NULL, WS),
-	LATER("websockets_log_level", NULL, WS),
-	LATER("websockets_headers_size", NULL, WS),
+	LATER("http_dir", NULL, "serving files over HTTP"),
+	ONLY("websockets_log_level", "0",
+	    "WebSocket messages follow log_type and log_level"),
 	LATER("persistence", "false", PERSIST),
 	LATER("persistence_location", NULL, PERSIST),
 	LATER("persistence_file", NULL, PERSIST),

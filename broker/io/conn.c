@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "tls.h"
+#include "ws.h"
 
 int
 rmq_conn_open(struct rmq_loop *loop, int fd, const struct rmq_transport *t,
@@ -19,16 +20,22 @@ rmq_conn_open(struct rmq_loop *loop, int fd, const struct rmq_transport *t,
 		close(fd);
 		return rc;
 	}
-	if (t == NULL || t->tls == NULL) {
-		*out = c;
+	*out = c;
+	if (t == NULL)
 		return 0;
-	}
-	rc = rmq_tls_wrap(t->tls, c, out);
-	if (rc != 0) {
+	if (t->tls && (rc = rmq_tls_wrap(t->tls, c, out)) != 0) {
 		c->data = NULL;
 		c->loop->ops->close(c, NULL); /* closes fd */
+		return rc;
 	}
-	return rc;
+	struct rmq_conn *below = *out;
+	if (t->ws && (rc = rmq_ws_wrap(t->ws, below, out)) != 0) {
+		if (below == c)
+			c->data = NULL;
+		rmq_conn_close(below, NULL); /* and the layers below it */
+		return rc;
+	}
+	return 0;
 }
 
 int

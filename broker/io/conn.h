@@ -1,7 +1,7 @@
 /* broker/io/conn.h: a connection as the session sees it, a stack of layers
  * over the backend's socket connection.
  *
- * A listener's transport (TLS today; WebSocket and the PROXY protocol
+ * A listener's transport (TLS, WebSocket, both; the PROXY protocol
  * next) wraps each connection it accepts in layers that keep loop.h's
  * contract: a layer's connection reads, writes, closes and detaches as a
  * backend's does, and hands MQTT bytes up.  The session calls the
@@ -31,7 +31,7 @@ enum rmq_conn_peer {
 /* A layer's calls: loop.h's per-connection ops, with the same contract,
  * plus what the layer alone knows. */
 struct rmq_conn_layer {
-	const char *name; /* "tls" */
+	const char *name; /* "tls", "websocket" */
 	int (*read_start)(struct rmq_conn *c, rmq_read_cb cb);
 	int (*write)(struct rmq_conn *c, struct iovec *iov, int n,
 	    rmq_write_cb cb);
@@ -52,8 +52,10 @@ struct rmq_conn_layer {
 /* The layers a listener puts over its connections; NULL members are
  * layers it does not use. */
 struct rmq_tls;
+struct rmq_ws;
 struct rmq_transport {
-	struct rmq_tls *tls;
+	struct rmq_tls *tls; /* next to the socket */
+	struct rmq_ws *ws; /* over TLS when both are used */
 };
 
 static inline int

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "iobuf.h"
 #include "log.h"
 
 #define TLS_RECORD 16384
@@ -40,11 +41,6 @@ struct rmq_tls {
 	    reload_failures;
 };
 
-struct tls_buf {
-	uint8_t *p;
-	size_t len, cap;
-};
-
 struct tls_conn {
 	/* First: a moving connection's state names its layer (conn.h). */
 	const struct rmq_conn_layer *layer;
@@ -56,12 +52,12 @@ struct tls_conn {
 	rmq_write_cb up_write; /* the session's write, until written */
 	rmq_close_cb up_close;
 	rmq_detach_cb up_detach;
-	struct tls_buf out; /* ciphertext the backend is writing */
-	struct tls_buf next; /* ciphertext to write after it */
-	struct tls_buf early; /* plaintext decrypted while detaching */
+	struct rmq_iobuf out; /* ciphertext the backend is writing */
+	struct rmq_iobuf next; /* ciphertext to write after it */
+	struct rmq_iobuf early; /* plaintext decrypted while detaching */
 	/* Ciphertext put off to a later turn: the loop's budget for
 	 * handshakes was spent (loop.h), or input before it waits. */
-	struct tls_buf in;
+	struct rmq_iobuf in;
 	struct rmq_loop_later later;
 	ssize_t eof; /* the end of stream read behind `in`, for after it */
 	uint8_t eof_pending;
@@ -86,36 +82,11 @@ static BIO_METHOD *tls_bio_method;
 static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
 
 static int
-tls_buf_put(struct tls_buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n)
-			cap *= 2;
-		uint8_t *q = realloc(b->p, cap);
-		if (q == NULL)
-			return -1;
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-static void
-tls_buf_free(struct tls_buf *b)
-{
-	free(b->p);
-	*b = (struct tls_buf){ 0 };
-}
-
-static int
 tls_bio_write(BIO *bio, const char *data, size_t len, size_t *written)
 {
 	struct tls_conn *tc = BIO_get_data(bio);
 	BIO_clear_retry_flags(bio);
-	if (tls_buf_put(&tc->next, data, len) != 0)
+	if (rmq_iobuf_put(&tc->next, data, len) != 0)
 		return 0;
 	*written = len;
 	return 1;
@@ -391,11 +362,11 @@ static void
 tls_conn_free(struct tls_conn *tc)
 {
 	rmq_loop_later_cancel(&tc->later);
-	tls_buf_free(&tc->in);
+	rmq_iobuf_free(&tc->in);
 	SSL_free(tc->ssl); /* and its BIO */
-	tls_buf_free(&tc->out);
-	tls_buf_free(&tc->next);
-	tls_buf_free(&tc->early);
+	rmq_iobuf_free(&tc->out);
+	rmq_iobuf_free(&tc->next);
+	rmq_iobuf_free(&tc->early);
 	free(tc);
 }
 
@@ -477,7 +448,7 @@ tls_input(struct tls_conn *tc, const uint8_t *data, size_t n)
 		ERR_clear_error();
 		if (SSL_read_ex(tc->ssl, plain, sizeof(plain), &got)) {
 			if (tc->detaching) {
-				if (tls_buf_put(&tc->early, plain, got) != 0)
+				if (rmq_iobuf_put(&tc->early, plain, got) != 0)
 					tc->failed = 1;
 			} else {
 				tc->up_read(&tc->up, plain, (ssize_t)got);
@@ -510,7 +481,7 @@ static void tls_later_run(struct rmq_loop_later *l);
 static void
 tls_put_off(struct tls_conn *tc, const uint8_t *data, size_t n)
 {
-	if (n && tls_buf_put(&tc->in, data, n) != 0) {
+	if (n && rmq_iobuf_put(&tc->in, data, n) != 0) {
 		tls_fail(tc, SSL_ERROR_SSL);
 		return;
 	}
@@ -528,11 +499,11 @@ tls_later_run(struct rmq_loop_later *l)
 		tls_put_off(tc, NULL, 0);
 		return;
 	}
-	struct tls_buf in = tc->in;
-	tc->in = (struct tls_buf){ 0 };
+	struct rmq_iobuf in = tc->in;
+	tc->in = (struct rmq_iobuf){ 0 };
 	if (in.len)
 		tls_input(tc, in.p, in.len);
-	tls_buf_free(&in);
+	rmq_iobuf_free(&in);
 	if (tc->eof_pending && tc->up_read && !tc->up.closing)
 		tc->up_read(&tc->up, NULL, tc->eof);
 }
@@ -567,11 +538,11 @@ tls_on_written(struct rmq_conn *down, int status)
 	int had_up = tc->out_has_up;
 	tc->writing = 0;
 	tc->out_has_up = 0;
-	tls_buf_free(&tc->out);
+	rmq_iobuf_free(&tc->out);
 	if (tc->detaching) {
 		if (status != 0) { /* the peer is gone: so is the move */
 			tc->failed = 1;
-			tls_buf_free(&tc->next);
+			rmq_iobuf_free(&tc->next);
 		}
 		tls_detach_go(tc);
 	} else if (tc->failed && !tc->fail_told) {
@@ -593,7 +564,7 @@ tls_flush(struct tls_conn *tc)
 	if (tc->writing || tc->next.len == 0 || tc->down == NULL ||
 	    tc->down->closing)
 		return;
-	struct tls_buf b = tc->out;
+	struct rmq_iobuf b = tc->out;
 	tc->out = tc->next;
 	tc->next = b;
 	tc->out_has_up = tc->next_has_up;
@@ -710,7 +681,7 @@ tls_on_down_detached(struct rmq_conn *down, struct rmq_conn_move *below)
 		.early_len = tc->early.len,
 	};
 	tc->down = NULL;
-	tc->early = (struct tls_buf){ 0 };
+	tc->early = (struct rmq_iobuf){ 0 };
 	tc->up_detach(&tc->up, &mv);
 }
 

@@ -26,6 +26,7 @@
 #include "rmq_config.h"
 #include "tls.h"
 #include "worker.h"
+#include "ws.h"
 
 struct metrics_buf {
 	char *p;
@@ -163,6 +164,15 @@ metrics_per_loop(struct metrics_buf *m, struct rmq_broker *b, const char *name,
 	}
 }
 
+/* The protocol label of listener j: mqtt, mqtts, ws or wss. */
+static const char *
+metrics_protocol(const struct rmq_broker *b, unsigned j)
+{
+	if (b->transports[j].ws)
+		return b->transports[j].tls ? "wss" : "ws";
+	return b->transports[j].tls ? "mqtts" : "mqtt";
+}
+
 static void
 metrics_listeners(struct metrics_buf *m, struct rmq_broker *b)
 {
@@ -185,22 +195,61 @@ metrics_listeners(struct metrics_buf *m, struct rmq_broker *b)
 			    "%s{listener=\"%s:%u\",protocol=\"%s\"} "
 			    "%llu\n",
 			    fams[f].name, a->host[0] ? a->host : "*",
-			    b->bound_ports[j],
-			    b->transports[j].tls ? "mqtts" : "mqtt",
+			    b->bound_ports[j], metrics_protocol(b, j),
 			    (unsigned long long)rmq_workers_sum(b,
 				fams[f].offset + j * sizeof(rmq_counter)));
 		}
 	}
 }
 
+/* Counters a layer of the connections keeps per listener (TLS,
+ * WebSocket): `get` fills st for listener j, or returns 0 when that
+ * listener has no such layer. */
+struct metrics_layer_fam {
+	const char *name, *help;
+	size_t offset; /* of a uint64_t in the layer's stats */
+};
+
+static void
+metrics_layer(struct metrics_buf *m, struct rmq_broker *b,
+    const struct metrics_layer_fam *fams, size_t nfams,
+    int (*get)(struct rmq_broker *b, unsigned j, void *st), void *st)
+{
+	int any = 0;
+	for (unsigned j = 0; j < b->cfg.nlisteners; j++)
+		any |= get(b, j, st);
+	if (!any)
+		return;
+	for (size_t f = 0; f < nfams; f++) {
+		metrics_head(m, fams[f].name, "counter", fams[f].help);
+		for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
+			const struct rmq_listen_addr *a = &b->cfg.listeners[j];
+			if (!get(b, j, st))
+				continue;
+			uint64_t v;
+			memcpy(&v, (const char *)st + fams[f].offset,
+			    sizeof(v));
+			metrics_printf(m, "%s{listener=\"%s:%u\"} %llu\n",
+			    fams[f].name, a->host[0] ? a->host : "*",
+			    b->bound_ports[j], (unsigned long long)v);
+		}
+	}
+}
+
+static int
+metrics_tls_get(struct rmq_broker *b, unsigned j, void *st)
+{
+	if (b->transports[j].tls == NULL)
+		return 0;
+	rmq_tls_stats(b->transports[j].tls, st);
+	return 1;
+}
+
 /* TLS listeners' handshakes and certificate reloads. */
 static void
 metrics_tls(struct metrics_buf *m, struct rmq_broker *b)
 {
-	static const struct {
-		const char *name, *help;
-		size_t offset;
-	} fams[] = {
+	static const struct metrics_layer_fam fams[] = {
 		{ "ringmq_tls_handshakes_total",
 		    "TLS handshakes finished, by listener.",
 		    offsetof(struct rmq_tls_stats, handshakes) },
@@ -217,27 +266,38 @@ metrics_tls(struct metrics_buf *m, struct rmq_broker *b)
 		    "Reloads whose certificate files could not be used (the listener kept its own), by listener.",
 		    offsetof(struct rmq_tls_stats, reload_failures) },
 	};
-	int any = 0;
-	for (unsigned j = 0; j < b->cfg.nlisteners; j++)
-		any |= b->transports[j].tls != NULL;
-	if (!any)
-		return;
-	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
-		metrics_head(m, fams[f].name, "counter", fams[f].help);
-		for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
-			const struct rmq_listen_addr *a = &b->cfg.listeners[j];
-			struct rmq_tls_stats st;
-			if (b->transports[j].tls == NULL)
-				continue;
-			rmq_tls_stats(b->transports[j].tls, &st);
-			uint64_t v;
-			memcpy(&v, (const char *)&st + fams[f].offset,
-			    sizeof(v));
-			metrics_printf(m, "%s{listener=\"%s:%u\"} %llu\n",
-			    fams[f].name, a->host[0] ? a->host : "*",
-			    b->bound_ports[j], (unsigned long long)v);
-		}
-	}
+	struct rmq_tls_stats st;
+	metrics_layer(m, b, fams, sizeof(fams) / sizeof(fams[0]),
+	    metrics_tls_get, &st);
+}
+
+static int
+metrics_ws_get(struct rmq_broker *b, unsigned j, void *st)
+{
+	if (b->transports[j].ws == NULL)
+		return 0;
+	rmq_ws_stats(b->transports[j].ws, st);
+	return 1;
+}
+
+/* WebSocket listeners' upgrades. */
+static void
+metrics_ws(struct metrics_buf *m, struct rmq_broker *b)
+{
+	static const struct metrics_layer_fam fams[] = {
+		{ "ringmq_ws_upgrades_total",
+		    "HTTP requests upgraded to WebSocket, by listener.",
+		    offsetof(struct rmq_ws_stats, upgrades) },
+		{ "ringmq_ws_refused_total",
+		    "HTTP requests refused (not a WebSocket upgrade, wrong path or version, headers too large), by listener.",
+		    offsetof(struct rmq_ws_stats, refused) },
+		{ "ringmq_ws_protocol_errors_total",
+		    "WebSocket connections closed for frames that break RFC 6455 or MQTT's rules (text frames, unmasked frames), by listener.",
+		    offsetof(struct rmq_ws_stats, protocol_errors) },
+	};
+	struct rmq_ws_stats st;
+	metrics_layer(m, b, fams, sizeof(fams) / sizeof(fams[0]),
+	    metrics_ws_get, &st);
 }
 
 /* The publish-to-delivery histogram, in seconds as Prometheus wants. */
@@ -359,6 +419,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 			ST(clients) + v * sizeof(rmq_counter)));
 	metrics_listeners(&m, b);
 	metrics_tls(&m, b);
+	metrics_ws(&m, b);
 
 	uint64_t sessions = rmq_workers_sum(b, RMQ_STAT(sessions));
 	metrics_head(&m, "ringmq_sessions", "gauge",

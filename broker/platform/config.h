@@ -39,11 +39,26 @@ struct rmq_tls_conf {
 	int use_subject_as_username;
 };
 
+/* What a listener speaks (Mosquitto's `protocol`). */
+enum rmq_listen_protocol {
+	RMQ_PROTO_MQTT = 0, /* MQTT straight over TCP or TLS */
+	RMQ_PROTO_WEBSOCKETS, /* MQTT over WebSocket (or secure WebSocket) */
+};
+
+/* A WebSocket listener's settings. */
+#define RMQ_WS_HEADERS_DEFAULT 8192 /* headers_max when not set */
+struct rmq_ws_conf {
+	char path[128]; /* the only path upgraded; empty: any */
+	uint32_t headers_max; /* bytes of upgrade request; 0: the default */
+};
+
 /* One listener: where, and its settings (a `listener` block). */
 struct rmq_listen_addr {
 	char host[64];
 	uint16_t port;
+	int protocol; /* enum rmq_listen_protocol */
 	struct rmq_tls_conf tls;
+	struct rmq_ws_conf ws;
 };
 
 struct rmq_config {

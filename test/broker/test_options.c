@@ -488,8 +488,11 @@ Test(options, mosquitto_s_operational_keys)
 		    "not supported yet (not built in this version: bridging)" },
 		{ "persistence true",
 		    "not supported yet (not built in this version: persistence)" },
-		{ "protocol websockets",
-		    "not supported yet (not built in this version: WebSocket listeners)" },
+		{ "protocol http", "'http' is not" },
+		{ "websockets_path mqtt", "a path beginning with /" },
+		{ "websockets_path /a?b", "a path beginning with /" },
+		{ "websockets_headers_size 100", "from 512 to 65535" },
+		{ "websockets_log_level 255", "only 0" },
 		{ "max_packet_size 19",
 		    "'19' is not a whole number from 20 to 268435460, or 0 for no limit" },
 	};
@@ -744,4 +747,39 @@ Test(options, tls_keys_belong_to_the_listener_above_them)
 	    0, "%s", err);
 	cr_assert_eq(cfg.nlisteners, 1);
 	cr_assert_str_eq(cfg.listeners[0].tls.certfile, "/d.pem");
+}
+
+Test(options, websocket_keys_belong_to_the_listener_above_them)
+{
+	struct rmq_config cfg;
+	char err[512];
+	rmq_config_defaults(&cfg);
+	const char *text = "listener 1883 127.0.0.1\n"
+			   "listener 8080\n"
+			   "protocol websockets\n"
+			   "websockets_path /mqtt\n"
+			   "websockets_headers_size 2048\n"
+			   "listener 8443\n"
+			   "protocol websockets\n"
+			   "certfile /s.pem\n"
+			   "keyfile /s.key\n";
+	cr_assert_eq(apply_text(&cfg, text, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg.nlisteners, 3);
+	cr_assert_eq(cfg.listeners[0].protocol, RMQ_PROTO_MQTT);
+	cr_assert_eq(cfg.listeners[1].protocol, RMQ_PROTO_WEBSOCKETS);
+	cr_assert_str_eq(cfg.listeners[1].ws.path, "/mqtt");
+	cr_assert_eq(cfg.listeners[1].ws.headers_max, 2048);
+	cr_assert_eq(cfg.listeners[2].protocol, RMQ_PROTO_WEBSOCKETS);
+	cr_assert_str_empty(cfg.listeners[2].ws.path);
+	cr_assert_eq(cfg.listeners[2].ws.headers_max, 0);
+	cr_assert_str_eq(cfg.listeners[2].tls.certfile, "/s.pem");
+
+	/* Mosquitto's `port` keeps every listener key above it. */
+	rmq_config_defaults(&cfg);
+	cr_assert_eq(apply_text(&cfg, "protocol websockets\nport 9001\n", err,
+			 sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(cfg.nlisteners, 1);
+	cr_assert_eq(cfg.listeners[0].port, 9001);
+	cr_assert_eq(cfg.listeners[0].protocol, RMQ_PROTO_WEBSOCKETS);
 }
