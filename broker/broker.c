@@ -21,6 +21,7 @@
 #include "authz.h"
 #include "broker.h"
 #include "log.h"
+#include "proxy.h"
 #include "registry.h"
 #include "retain.h"
 #include "sys.h"
@@ -125,6 +126,23 @@ broker_tls_new(const struct rmq_listen_addr *a, uint16_t port,
 	if (rmq_tls_new(tc, name, out, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "listener %s: %s", name, why);
 		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A PROXY protocol listener's layer; NULL when the listener takes none. */
+static int
+broker_proxy_new(const struct rmq_listen_addr *a, uint16_t port,
+    struct rmq_proxy **out, char *err, size_t errlen)
+{
+	char name[80];
+	*out = NULL;
+	if (a->proxy_protocol == 0)
+		return 0;
+	broker_listener_name(a, port, name, sizeof(name));
+	if (rmq_proxy_new(a->proxy_protocol, name, out) != 0) {
+		snprintf(err, errlen, "listener %s: out of memory", name);
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -314,17 +332,20 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 		/* Built once the port is known, for its messages; no loop
 		 * runs before the start. */
 		char err[768];
-		if (broker_tls_new(a, port, &b->transports[j].tls, err,
-			sizeof(err)) != 0 ||
-		    broker_ws_new(a, port, &b->transports[j].ws, err,
-			sizeof(err)) != 0) {
+		struct rmq_transport *tp = &b->transports[j];
+		if (broker_proxy_new(a, port, &tp->proxy, err, sizeof(err)) !=
+			0 ||
+		    broker_tls_new(a, port, &tp->tls, err, sizeof(err)) != 0 ||
+		    broker_ws_new(a, port, &tp->ws, err, sizeof(err)) != 0) {
 			rmq_log(RMQ_LOG_ERROR, "%s", err);
 			return -EINVAL;
 		}
-		rmq_log(RMQ_LOG_NOTICE, "listening on %s:%u (MQTT%s%s)",
+		rmq_log(RMQ_LOG_NOTICE, "listening on %s:%u (MQTT%s%s%s)",
 		    a->host[0] ? a->host : "*", port,
-		    b->transports[j].ws ? " over WebSocket" : "",
-		    b->transports[j].tls ? " over TLS" : "");
+		    tp->ws ? " over WebSocket" : "", tp->tls ? " over TLS" : "",
+		    a->proxy_protocol == 1       ? ", behind PROXY protocol v1"
+			: a->proxy_protocol == 2 ? ", behind PROXY protocol v2"
+						 : "");
 	}
 	return 0;
 }
@@ -510,6 +531,8 @@ rmq_broker_fini(struct rmq_broker *b)
 		b->transports[j].tls = NULL;
 		rmq_ws_free(b->transports[j].ws);
 		b->transports[j].ws = NULL;
+		rmq_proxy_free(b->transports[j].proxy);
+		b->transports[j].proxy = NULL;
 	}
 	rmq_retain_free(b->retain);
 	rmq_registry_free(b->registry);

@@ -817,6 +817,18 @@ const struct rmq_option rmq_options[] = {
 	    .help = "what the listener speaks: mqtt, or websockets",
 	    .doc =
 		"Mosquitto's: `mqtt` straight over TCP (or TLS, with `certfile`), or `websockets`: MQTT over WebSocket, the subprotocol `mqtt` (and `mqttv3.1`), secure WebSocket with `certfile`; browsers connect to `ws://HOST:PORT/` or `wss://`" },
+	{ .key = "enable_proxy_protocol",
+	    .type = RMQ_OPT_INT,
+	    .at = LFIELD(proxy_protocol),
+	    .min = 0,
+	    .max = 2,
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "1|2",
+	    .def = "0",
+	    .help = "the listener is behind a load balancer speaking the PROXY protocol (version 1 or 2)",
+	    .doc =
+		"Mosquitto 2.1's: every connection to the listener opens with a PROXY protocol header of this version (HAProxy's `send-proxy` is 1, `send-proxy-v2` is 2), sent by the load balancer before the client's bytes (before TLS when the listener has `certfile`); the client's address it carries is the one logged.  A connection without a valid header is closed (counted in `ringmq_proxy_refused_total`): only the load balancer may reach such a listener.  0, the default: no header" },
 	{ .key = "websockets_path",
 	    .type = RMQ_OPT_SPECIAL,
 	    .set = opt_set_ws_path,

@@ -3,10 +3,15 @@
  */
 #include "conn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "proxy.h"
 #include "tls.h"
 #include "ws.h"
 
@@ -23,12 +28,19 @@ rmq_conn_open(struct rmq_loop *loop, int fd, const struct rmq_transport *t,
 	*out = c;
 	if (t == NULL)
 		return 0;
-	if (t->tls && (rc = rmq_tls_wrap(t->tls, c, out)) != 0) {
+	if (t->proxy && (rc = rmq_proxy_wrap(t->proxy, c, out)) != 0) {
 		c->data = NULL;
 		c->loop->ops->close(c, NULL); /* closes fd */
 		return rc;
 	}
 	struct rmq_conn *below = *out;
+	if (t->tls && (rc = rmq_tls_wrap(t->tls, below, out)) != 0) {
+		if (below == c)
+			c->data = NULL;
+		rmq_conn_close(below, NULL); /* and the layers below it */
+		return rc;
+	}
+	below = *out;
 	if (t->ws && (rc = rmq_ws_wrap(t->ws, below, out)) != 0) {
 		if (below == c)
 			c->data = NULL;
@@ -83,10 +95,37 @@ rmq_conn_move_drop(struct rmq_conn_move *mv)
 }
 
 int
+rmq_conn_addr_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	} else {
+		return -ENOENT;
+	}
+	int n = snprintf(buf, len,
+	    sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+int
 rmq_conn_peer(struct rmq_conn *c, enum rmq_conn_peer what, char *buf,
     size_t len)
 {
-	if (c->layer == NULL || c->layer->peer == NULL)
+	if (c->layer && c->layer->peer)
+		return c->layer->peer(c, what, buf, len);
+	if (c->layer || what != RMQ_PEER_ADDR)
 		return -ENOENT;
-	return c->layer->peer(c, what, buf, len);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0)
+		return -ENOENT;
+	return rmq_conn_addr_text((const struct sockaddr *)&ss, buf, len);
 }

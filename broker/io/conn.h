@@ -1,8 +1,8 @@
 /* broker/io/conn.h: a connection as the session sees it, a stack of layers
  * over the backend's socket connection.
  *
- * A listener's transport (TLS, WebSocket, both; the PROXY protocol
- * next) wraps each connection it accepts in layers that keep loop.h's
+ * A listener's transport (the PROXY protocol, TLS, WebSocket, or
+ * several, in that order from the socket up) wraps each connection it accepts in layers that keep loop.h's
  * contract: a layer's connection reads, writes, closes and detaches as a
  * backend's does, and hands MQTT bytes up.  The session calls the
  * rmq_conn_* functions below and never learns which layers sit under it,
@@ -22,10 +22,14 @@
 
 #include "loop.h"
 
-/* What the peer proved about itself (a TLS client certificate). */
+/* What is known of the peer: what it proved about itself (a TLS client
+ * certificate), and where it is. */
 enum rmq_conn_peer {
 	RMQ_PEER_CN, /* the subject's Common Name */
 	RMQ_PEER_SUBJECT, /* the whole subject, RFC 2253 */
+	/* The client's address, ADDRESS:PORT ([ADDRESS]:PORT for IPv6): the
+	 * socket's peer, or what a PROXY protocol header said. */
+	RMQ_PEER_ADDR,
 };
 
 /* A layer's calls: loop.h's per-connection ops, with the same contract,
@@ -51,10 +55,12 @@ struct rmq_conn_layer {
 
 /* The layers a listener puts over its connections; NULL members are
  * layers it does not use. */
+struct rmq_proxy;
 struct rmq_tls;
 struct rmq_ws;
 struct rmq_transport {
-	struct rmq_tls *tls; /* next to the socket */
+	struct rmq_proxy *proxy; /* next to the socket */
+	struct rmq_tls *tls; /* over PROXY when both are used */
 	struct rmq_ws *ws; /* over TLS when both are used */
 };
 
@@ -108,9 +114,15 @@ int rmq_conn_adopt(struct rmq_loop *loop, struct rmq_conn_move *mv,
  * state and its early bytes. */
 void rmq_conn_move_drop(struct rmq_conn_move *mv);
 
-/* What the peer proved (enum rmq_conn_peer) into buf; -ENOENT when
- * nothing (a connection with no TLS, or no client certificate). */
+/* What is known of the peer (enum rmq_conn_peer) into buf, NUL
+ * terminated; -ENOENT when nothing (no TLS, or no client certificate;
+ * an address the socket no longer has), -ENOSPC when buf is too small. */
 int rmq_conn_peer(struct rmq_conn *c, enum rmq_conn_peer what, char *buf,
     size_t len);
+
+/* A socket address as RMQ_PEER_ADDR writes it.  0, -ENOENT (not IPv4
+ * or IPv6) or -ENOSPC. */
+struct sockaddr;
+int rmq_conn_addr_text(const struct sockaddr *sa, char *buf, size_t len);
 
 #endif

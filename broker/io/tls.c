@@ -45,7 +45,8 @@ struct tls_conn {
 	/* First: a moving connection's state names its layer (conn.h). */
 	const struct rmq_conn_layer *layer;
 	struct rmq_conn up; /* what the session holds */
-	struct rmq_conn *down; /* the backend's; NULL once closed or moved */
+	struct rmq_conn *down; /* the one below; NULL once closed or moved */
+	void *below_layers; /* while moving: the state of the layers below */
 	struct rmq_tls *t;
 	SSL *ssl;
 	rmq_read_cb up_read;
@@ -572,8 +573,7 @@ tls_flush(struct tls_conn *tc)
 	tc->wiov.iov_base = tc->out.p;
 	tc->wiov.iov_len = tc->out.len;
 	tc->writing = 1;
-	if (tc->down->loop->ops->write(tc->down, &tc->wiov, 1,
-		tls_on_written) != 0)
+	if (rmq_conn_write(tc->down, &tc->wiov, 1, tls_on_written) != 0)
 		tc->writing = 0; /* closing: the close ends the session's */
 }
 
@@ -582,7 +582,7 @@ tls_read_start(struct rmq_conn *c, rmq_read_cb cb)
 {
 	struct tls_conn *tc = TLS_CONN(c);
 	tc->up_read = cb;
-	return tc->down->loop->ops->read_start(tc->down, tls_on_read);
+	return rmq_conn_read_start(tc->down, tls_on_read);
 }
 
 static int
@@ -667,13 +667,18 @@ tls_close(struct rmq_conn *c, rmq_close_cb cb)
 		    "listener %s: TLS handshake failed: not finished when the connection closed",
 		    tc->t->name);
 	}
-	tc->down->loop->ops->close(tc->down, tls_on_down_closed);
+	rmq_conn_close(tc->down, tls_on_down_closed);
 }
 
 static void
 tls_on_down_detached(struct rmq_conn *down, struct rmq_conn_move *below)
 {
 	struct tls_conn *tc = down->data;
+	/* The layers below TLS (the PROXY protocol's) decode nothing, so
+	 * they bring no early bytes. */
+	free(below->early);
+	below->early = NULL;
+	tc->below_layers = below->layers;
 	struct rmq_conn_move mv = {
 		.fd = below->fd,
 		.layers = tc,
@@ -696,7 +701,7 @@ tls_detach_go(struct tls_conn *tc)
 		tls_flush(tc);
 		return;
 	}
-	tc->down->loop->ops->detach(tc->down, tls_on_down_detached);
+	rmq_conn_detach(tc->down, tls_on_down_detached);
 }
 
 static void
@@ -717,6 +722,14 @@ tls_adopt(void *layers, struct rmq_conn *below, struct rmq_conn **out)
 	struct tls_conn *tc = layers;
 	if (tc->failed)
 		return -EPROTO;
+	if (tc->below_layers) {
+		const struct rmq_conn_layer *l =
+		    *(const struct rmq_conn_layer **)tc->below_layers;
+		int rc = l->adopt(tc->below_layers, below, &below);
+		if (rc != 0)
+			return rc;
+		tc->below_layers = NULL;
+	}
 	tc->down = below;
 	below->data = tc;
 	tc->up.loop = below->loop;
@@ -733,7 +746,13 @@ tls_adopt(void *layers, struct rmq_conn *below, struct rmq_conn **out)
 static void
 tls_drop(void *layers)
 {
-	tls_conn_free(layers);
+	struct tls_conn *tc = layers;
+	if (tc->below_layers) {
+		const struct rmq_conn_layer *l =
+		    *(const struct rmq_conn_layer **)tc->below_layers;
+		l->drop(tc->below_layers);
+	}
+	tls_conn_free(tc);
 }
 
 static int
@@ -752,6 +771,9 @@ static int
 tls_peer(struct rmq_conn *c, enum rmq_conn_peer what, char *buf, size_t len)
 {
 	struct tls_conn *tc = TLS_CONN(c);
+	if (what == RMQ_PEER_ADDR)
+		return tc->down ? rmq_conn_peer(tc->down, what, buf, len)
+				: -ENOENT;
 	X509 *x = SSL_get0_peer_certificate(tc->ssl);
 	if (x == NULL || SSL_get_verify_result(tc->ssl) != X509_V_OK)
 		return -ENOENT;

@@ -33,21 +33,35 @@ connect_refuse(struct rmq_session *s, uint8_t v5_reason, uint8_t v3_code)
 	}
 }
 
+/* Where the client is, for the log: the socket's peer, or what a PROXY
+ * protocol header said. */
+static const char *
+connect_from(struct rmq_session *s, char *buf, size_t len)
+{
+	if (s->conn == NULL ||
+	    rmq_conn_peer(s->conn, RMQ_PEER_ADDR, buf, len) != 0)
+		snprintf(buf, len, "an unknown address");
+	return buf;
+}
+
 /* Refused by the authenticator: said at info, with the identifier the
  * client gave (never what it sent to prove itself). */
 static void
 connect_auth_refused(struct rmq_session *s, struct rmq_str id, uint8_t reason)
 {
+	char from[64];
 	rmq_count(&s->w->st.auth_failures, 1);
 	if (s->w->cfg.connection_messages && id.p)
 		rmq_log(RMQ_LOG_INFO,
-		    "worker %u: client %.*s refused: 0x%02x %s", s->w->id,
-		    (int)id.len, id.p, reason,
+		    "worker %u: client %.*s from %s refused: 0x%02x %s",
+		    s->w->id, (int)id.len, id.p,
+		    connect_from(s, from, sizeof(from)), reason,
 		    rmq_reason_name(reason, RMQ_CONNACK));
 	else if (s->w->cfg.connection_messages)
 		rmq_log(RMQ_LOG_INFO,
-		    "worker %u: a CONNECT refused after its check: 0x%02x %s",
-		    s->w->id, reason, rmq_reason_name(reason, RMQ_CONNACK));
+		    "worker %u: a CONNECT from %s refused after its check: 0x%02x %s",
+		    s->w->id, connect_from(s, from, sizeof(from)), reason,
+		    rmq_reason_name(reason, RMQ_CONNACK));
 	connect_refuse(s, reason, rmq_reason_to_v3_connack(reason));
 }
 
@@ -627,10 +641,12 @@ connect_ack(struct rmq_session *s, const struct rmq_connect *c,
 		rmq_count(&w->st.clients[s->version - RMQ_V31], 1);
 		s->counted = 1;
 	}
+	char from[64];
 	if (w->cfg.connection_messages)
 		rmq_log(RMQ_LOG_INFO,
-		    "worker %u: client %.*s connected (MQTT %s, %s session)",
+		    "worker %u: client %.*s connected from %s (MQTT %s, %s session)",
 		    w->id, s->client_id_len, s->client_id,
+		    connect_from(s, from, sizeof(from)),
 		    c->version == RMQ_V5         ? "5.0"
 			: c->version == RMQ_V311 ? "3.1.1"
 						 : "3.1",

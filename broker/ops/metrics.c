@@ -20,6 +20,7 @@
 
 #include "arena.h"
 #include "metrics.h"
+#include "proxy.h"
 #include "reason.h"
 #include "registry.h"
 #include "retain.h"
@@ -300,6 +301,32 @@ metrics_ws(struct metrics_buf *m, struct rmq_broker *b)
 	    metrics_ws_get, &st);
 }
 
+static int
+metrics_proxy_get(struct rmq_broker *b, unsigned j, void *st)
+{
+	if (b->transports[j].proxy == NULL)
+		return 0;
+	rmq_proxy_stats(b->transports[j].proxy, st);
+	return 1;
+}
+
+/* PROXY protocol listeners' headers. */
+static void
+metrics_proxy(struct metrics_buf *m, struct rmq_broker *b)
+{
+	static const struct metrics_layer_fam fams[] = {
+		{ "ringmq_proxy_headers_total",
+		    "PROXY protocol headers read, by listener.",
+		    offsetof(struct rmq_proxy_stats, headers) },
+		{ "ringmq_proxy_refused_total",
+		    "Connections closed for a missing or invalid PROXY protocol header, by listener.",
+		    offsetof(struct rmq_proxy_stats, refused) },
+	};
+	struct rmq_proxy_stats st;
+	metrics_layer(m, b, fams, sizeof(fams) / sizeof(fams[0]),
+	    metrics_proxy_get, &st);
+}
+
 /* The publish-to-delivery histogram, in seconds as Prometheus wants. */
 static void
 metrics_latency(struct metrics_buf *m, struct rmq_broker *b)
@@ -420,6 +447,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_listeners(&m, b);
 	metrics_tls(&m, b);
 	metrics_ws(&m, b);
+	metrics_proxy(&m, b);
 
 	uint64_t sessions = rmq_workers_sum(b, RMQ_STAT(sessions));
 	metrics_head(&m, "ringmq_sessions", "gauge",

@@ -57,6 +57,7 @@ struct rmq_listen_addr {
 	char host[64];
 	uint16_t port;
 	int protocol; /* enum rmq_listen_protocol */
+	int proxy_protocol; /* 0, or the PROXY protocol version required */
 	struct rmq_tls_conf tls;
 	struct rmq_ws_conf ws;
 };
