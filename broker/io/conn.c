@@ -51,6 +51,32 @@ rmq_conn_open(struct rmq_loop *loop, int fd, const struct rmq_transport *t,
 }
 
 int
+rmq_conn_below_adopt(void **below_layers, struct rmq_conn *below,
+    struct rmq_conn **on)
+{
+	*on = below;
+	if (*below_layers == NULL)
+		return 0;
+	const struct rmq_conn_layer *layer =
+	    *(const struct rmq_conn_layer **)*below_layers;
+	int rc = layer->adopt(*below_layers, below, on);
+	if (rc == 0)
+		*below_layers = NULL;
+	return rc;
+}
+
+void
+rmq_conn_below_drop(void **below_layers)
+{
+	if (*below_layers) {
+		const struct rmq_conn_layer *layer =
+		    *(const struct rmq_conn_layer **)*below_layers;
+		layer->drop(*below_layers);
+		*below_layers = NULL;
+	}
+}
+
+int
 rmq_conn_adopt(struct rmq_loop *loop, struct rmq_conn_move *mv,
     struct rmq_conn **out)
 {
@@ -58,23 +84,13 @@ rmq_conn_adopt(struct rmq_loop *loop, struct rmq_conn_move *mv,
 	int rc = loop->ops->conn_open(loop, mv->fd, &c);
 	if (rc != 0)
 		return rc;
-	if (mv->layers == NULL) {
-		mv->fd = -1;
-		*out = c;
-		return 0;
-	}
-	const struct rmq_conn_layer *layer =
-	    *(const struct rmq_conn_layer **)mv->layers;
-	rc = layer->adopt(mv->layers, c, out);
+	mv->fd = -1; /* the backend's connection has it now */
+	rc = rmq_conn_below_adopt(&mv->layers, c, out);
 	if (rc != 0) {
 		c->data = NULL;
 		c->loop->ops->close(c, NULL); /* closes the fd */
-		mv->fd = -1;
-		return rc;
 	}
-	mv->layers = NULL;
-	mv->fd = -1;
-	return 0;
+	return rc;
 }
 
 void
@@ -83,12 +99,7 @@ rmq_conn_move_drop(struct rmq_conn_move *mv)
 	if (mv->fd >= 0)
 		close(mv->fd);
 	mv->fd = -1;
-	if (mv->layers) {
-		const struct rmq_conn_layer *layer =
-		    *(const struct rmq_conn_layer **)mv->layers;
-		layer->drop(mv->layers);
-		mv->layers = NULL;
-	}
+	rmq_conn_below_drop(&mv->layers);
 	free(mv->early);
 	mv->early = NULL;
 	mv->early_len = 0;

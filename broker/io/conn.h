@@ -120,6 +120,28 @@ void rmq_conn_move_drop(struct rmq_conn_move *mv);
 int rmq_conn_peer(struct rmq_conn *c, enum rmq_conn_peer what, char *buf,
     size_t len);
 
+/* For a layer's wrap and adopt: the connection `up` it gives the layer
+ * above, set over connection `on` below it, whose callbacks find the
+ * layer's state `st`. */
+static inline void
+rmq_conn_over(struct rmq_conn *up, struct rmq_conn *on, void *st)
+{
+	on->data = st;
+	up->loop = on->loop;
+	up->fd = on->fd;
+	up->data = NULL;
+	up->closing = 0;
+}
+
+/* For a layer's adopt and drop after a move: the layers below it that
+ * travelled with it (*below_layers; NULL when it sits on the socket),
+ * rebuilt over backend connection `below` (*on: what the layer sits on
+ * then, `below` itself when there are none), or let go.  On error
+ * *below_layers is kept, for the drop that follows. */
+int rmq_conn_below_adopt(void **below_layers, struct rmq_conn *below,
+    struct rmq_conn **on);
+void rmq_conn_below_drop(void **below_layers);
+
 /* A socket address as RMQ_PEER_ADDR writes it.  0, -ENOENT (not IPv4
  * or IPv6) or -ENOSPC. */
 struct sockaddr;

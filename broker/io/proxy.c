@@ -346,11 +346,7 @@ proxy_adopt(void *layers, struct rmq_conn *below, struct rmq_conn **out)
 	if (!pc->done)
 		return -EPROTO;
 	pc->down = below;
-	below->data = pc;
-	pc->up.loop = below->loop;
-	pc->up.fd = below->fd;
-	pc->up.data = NULL;
-	pc->up.closing = 0;
+	rmq_conn_over(&pc->up, below, pc);
 	pc->up_read = NULL;
 	pc->up_write = NULL;
 	pc->up_detach = NULL;
@@ -399,9 +395,7 @@ rmq_proxy_wrap(struct rmq_proxy *p, struct rmq_conn *below,
 	pc->layer = &proxy_layer;
 	pc->p = p;
 	pc->down = below;
-	below->data = pc;
-	pc->up.loop = below->loop;
-	pc->up.fd = below->fd;
+	rmq_conn_over(&pc->up, below, pc);
 	pc->up.layer = &proxy_layer;
 	*out = &pc->up;
 	return 0;

@@ -722,20 +722,11 @@ tls_adopt(void *layers, struct rmq_conn *below, struct rmq_conn **out)
 	struct tls_conn *tc = layers;
 	if (tc->failed)
 		return -EPROTO;
-	if (tc->below_layers) {
-		const struct rmq_conn_layer *l =
-		    *(const struct rmq_conn_layer **)tc->below_layers;
-		int rc = l->adopt(tc->below_layers, below, &below);
-		if (rc != 0)
-			return rc;
-		tc->below_layers = NULL;
-	}
+	int rc = rmq_conn_below_adopt(&tc->below_layers, below, &below);
+	if (rc != 0)
+		return rc;
 	tc->down = below;
-	below->data = tc;
-	tc->up.loop = below->loop;
-	tc->up.fd = below->fd;
-	tc->up.data = NULL;
-	tc->up.closing = 0;
+	rmq_conn_over(&tc->up, below, tc);
 	tc->up_read = NULL;
 	tc->up_detach = NULL;
 	tc->detaching = 0;
@@ -747,11 +738,7 @@ static void
 tls_drop(void *layers)
 {
 	struct tls_conn *tc = layers;
-	if (tc->below_layers) {
-		const struct rmq_conn_layer *l =
-		    *(const struct rmq_conn_layer **)tc->below_layers;
-		l->drop(tc->below_layers);
-	}
+	rmq_conn_below_drop(&tc->below_layers);
 	tls_conn_free(tc);
 }
 
@@ -836,9 +823,7 @@ rmq_tls_wrap(struct rmq_tls *t, struct rmq_conn *below, struct rmq_conn **out)
 	tc->layer = &tls_layer;
 	tc->t = t;
 	tc->down = below;
-	below->data = tc;
-	tc->up.loop = below->loop;
-	tc->up.fd = below->fd;
+	rmq_conn_over(&tc->up, below, tc);
 	tc->up.layer = &tls_layer;
 	*out = &tc->up;
 	return 0;

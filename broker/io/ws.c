@@ -782,23 +782,13 @@ static int
 ws_adopt(void *layers, struct rmq_conn *below, struct rmq_conn **out)
 {
 	struct ws_conn *wc = layers;
-	struct rmq_conn *mid = below;
 	if (wc->phase != WS_OPEN)
 		return -EPROTO;
-	if (wc->below_layers) {
-		const struct rmq_conn_layer *l =
-		    *(const struct rmq_conn_layer **)wc->below_layers;
-		int rc = l->adopt(wc->below_layers, below, &mid);
-		if (rc != 0)
-			return rc;
-		wc->below_layers = NULL;
-	}
-	wc->down = mid;
-	mid->data = wc;
-	wc->up.loop = mid->loop;
-	wc->up.fd = mid->fd;
-	wc->up.data = NULL;
-	wc->up.closing = 0;
+	int rc = rmq_conn_below_adopt(&wc->below_layers, below, &below);
+	if (rc != 0)
+		return rc;
+	wc->down = below;
+	rmq_conn_over(&wc->up, below, wc);
 	wc->up_read = NULL;
 	wc->up_detach = NULL;
 	wc->detaching = 0;
@@ -810,11 +800,7 @@ static void
 ws_drop(void *layers)
 {
 	struct ws_conn *wc = layers;
-	if (wc->below_layers) {
-		const struct rmq_conn_layer *l =
-		    *(const struct rmq_conn_layer **)wc->below_layers;
-		l->drop(wc->below_layers);
-	}
+	rmq_conn_below_drop(&wc->below_layers);
 	ws_conn_free(wc);
 }
 
@@ -845,9 +831,7 @@ rmq_ws_wrap(struct rmq_ws *w, struct rmq_conn *below, struct rmq_conn **out)
 	wc->layer = &ws_layer;
 	wc->ws = w;
 	wc->down = below;
-	below->data = wc;
-	wc->up.loop = below->loop;
-	wc->up.fd = below->fd;
+	rmq_conn_over(&wc->up, below, wc);
 	wc->up.layer = &ws_layer;
 	*out = &wc->up;
 	return 0;
