@@ -20,6 +20,7 @@
 #include "authn.h"
 #include "authz.h"
 #include "broker.h"
+#include "guard.h"
 #include "log.h"
 #include "proxy.h"
 #include "registry.h"
@@ -283,6 +284,8 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 		return rc;
 	}
 	b->auth = rmq_authn_contract(b->authn);
+	if ((b->guard = rmq_guard_new(b->cfg.failed_login_delay_ms)) == NULL)
+		return -ENOMEM;
 	if ((rc = rmq_authz_new(&b->cfg, &b->authz_impl, aerr, sizeof(aerr))) !=
 	    0) {
 		rmq_log(RMQ_LOG_ERROR, "acl_file %s", aerr);
@@ -412,6 +415,7 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	next.topic_alias_max = b->cfg.topic_alias_max;
 
 	rmq_log_set(next.log_level, (enum rmq_log_format)next.log_format);
+	rmq_guard_set_max(b->guard, next.failed_login_delay_ms);
 	char aerr[512];
 	if (rmq_authn_reload(b->authn, &next, aerr, sizeof(aerr)) != 0)
 		rmq_log(RMQ_LOG_ERROR,
@@ -513,6 +517,8 @@ rmq_broker_fini(struct rmq_broker *b)
 	/* Checks waiting on the authenticator's thread are answered (no)
 	 * into the workers' inboxes, which go next. */
 	rmq_authn_free(b->authn);
+	rmq_guard_free(b->guard);
+	b->guard = NULL;
 	b->authn = NULL;
 	atomic_store(&b->authz, NULL);
 	rmq_authz_free(b->authz_impl);

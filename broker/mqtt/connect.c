@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "guard.h"
 #include "log.h"
 #include "registry.h"
 #include "worker_impl.h"
@@ -44,6 +45,24 @@ connect_from(struct rmq_session *s, char *buf, size_t len)
 	return buf;
 }
 
+/* The client's IP without the port, into buf; NULL when unknown. */
+static const char *
+connect_host(struct rmq_session *s, char *buf, size_t len)
+{
+	if (s->conn == NULL ||
+	    rmq_conn_peer(s->conn, RMQ_PEER_ADDR, buf, len) != 0)
+		return NULL;
+	char *colon = strrchr(buf, ':'); /* ADDRESS:PORT, [ADDRESS]:PORT */
+	if (colon == NULL)
+		return NULL;
+	*colon = '\0';
+	if (buf[0] == '[' && colon[-1] == ']') {
+		colon[-1] = '\0';
+		return buf + 1;
+	}
+	return buf;
+}
+
 /* Refused by the authenticator: said at info, with the identifier the
  * client gave (never what it sent to prove itself). */
 static void
@@ -62,6 +81,30 @@ connect_auth_refused(struct rmq_session *s, struct rmq_str id, uint8_t reason)
 		    "worker %u: a CONNECT from %s refused after its check: 0x%02x %s",
 		    s->w->id, connect_from(s, from, sizeof(from)), reason,
 		    rmq_reason_name(reason, RMQ_CONNACK));
+	/* Guessing from one address gets slower (auth/guard.h): the
+	 * refusal waits, and what the client sends meanwhile is dropped. */
+	const char *host = connect_host(s, from, sizeof(from));
+	uint32_t delay = host
+	    ? rmq_guard_failed(s->w->b->guard, host, s->w->loop->now_ms)
+	    : 0;
+	if (delay && rmq_session_rare(s)) {
+		s->rare->refuse_reason = reason;
+		s->state = RMQ_SESS_REFUSING;
+		s->deadline_ms = s->w->loop->now_ms + delay;
+		if (s->w->cfg.connection_messages)
+			rmq_log(RMQ_LOG_INFO,
+			    "worker %u: refusals from %s held back %u ms",
+			    s->w->id, host, delay);
+		return;
+	}
+	connect_refuse(s, reason, rmq_reason_to_v3_connack(reason));
+}
+
+void
+rmq_session_refuse_held(struct rmq_session *s)
+{
+	uint8_t reason = s->rare->refuse_reason;
+	s->state = RMQ_SESS_CONNECTING;
 	connect_refuse(s, reason, rmq_reason_to_v3_connack(reason));
 }
 

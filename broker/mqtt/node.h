@@ -27,6 +27,7 @@ struct rmq_retain;
 struct rmq_cluster_hooks;
 struct rmq_authenticator;
 struct rmq_authn;
+struct rmq_guard;
 struct rmq_authz;
 
 struct rmq_broker {
@@ -51,6 +52,7 @@ struct rmq_broker {
 	const struct rmq_authorizer *_Atomic authz;
 	struct rmq_authz *authz_impl; /* the settings' (authz.h) */
 	struct rmq_authn *authn; /* the settings' authenticator (authn.h) */
+	struct rmq_guard *guard; /* failed logins by address (guard.h) */
 	/* Run on worker 0's thread at each of its ticks, after its
 	 * sessions' own: how $SYS (sys.h) publishes without the worker
 	 * calling it.  NULL: nothing to run.  Set before the start. */

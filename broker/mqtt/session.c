@@ -220,6 +220,10 @@ session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n)
 		return;
 	}
 	struct rmq_worker *w = s->w;
+	if (s->state == RMQ_SESS_REFUSING) {
+		rmq_count(&w->st.bytes_in, (uint64_t)n);
+		return; /* nothing more is read from a client refused */
+	}
 	if (s->state == RMQ_SESS_AUTHENTICATING) {
 		/* Kept behind the CONNECT until the verdict, up to
 		 * max_packet_size bytes in all. */
@@ -381,6 +385,10 @@ rmq_session_tick(struct rmq_session *s, uint64_t now)
 	case RMQ_SESS_AUTHENTICATING: /* the verdict is part of the CONNECT */
 		if (now >= s->deadline_ms)
 			rmq_session_close(s);
+		break;
+	case RMQ_SESS_REFUSING:
+		if (now >= s->deadline_ms)
+			rmq_session_refuse_held(s);
 		break;
 	case RMQ_SESS_LIVE:
 		/* [MQTT-3.1.2-24]: one and a half keep alive periods. */

@@ -47,6 +47,7 @@ enum rmq_sess_state {
 	RMQ_SESS_PARKED, /* a new connection waiting for the old one to
 			      * close before it takes the session over */
 	RMQ_SESS_AUTHENTICATING, /* CONNECT waiting for its verdict */
+	RMQ_SESS_REFUSING, /* a refusal held back (auth/guard.h) */
 };
 
 #define RMQ_QITEM_SUBIDS 4
@@ -214,6 +215,7 @@ struct rmq_session_rare {
 	/* The reason the broker closed the connection for, for its log
 	 * line; 0: it did not. */
 	uint8_t closed_for;
+	uint8_t refuse_reason; /* RMQ_SESS_REFUSING: the CONNACK's code */
 };
 
 /* The session's rare part, made when missing; NULL when out of memory. */
@@ -297,6 +299,9 @@ void rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
  * the session. */
 void rmq_session_adopt(struct rmq_worker *w, uint64_t key,
     struct rmq_conn_move *mv, uint8_t listener, uint8_t *bytes, size_t len);
+
+/* A refusal held back (RMQ_SESS_REFUSING) goes out now (connect.c). */
+void rmq_session_refuse_held(struct rmq_session *s);
 
 /* The verdict on a CONNECT whose authentication answered later
  * (auth/auth.h), for session `key`: the CONNECT is replayed, or refused

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "guard.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "reason.h"
@@ -431,6 +432,10 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_sum(&m, b, "ringmq_auth_failures_total",
 	    "Clients refused at authentication: bad user name or password, anonymous where it is not allowed, a method not offered.",
 	    ST(auth_failures));
+	metrics_head(&m, "ringmq_auth_delayed_total", "counter",
+	    "Refused logins held back before their CONNACK: the source address had failed more than 3 times (failed_login_delay).");
+	metrics_printf(&m, "ringmq_auth_delayed_total %llu\n",
+	    (unsigned long long)rmq_guard_delayed(b->guard));
 	metrics_sum(&m, b, "ringmq_acl_denied_total",
 	    "What the ACL refused: PUBLISHes dropped, filters refused in a SUBACK, deliveries not made, wills refused at CONNECT.",
 	    ST(acl_denied));

@@ -26,6 +26,7 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->max_qos = 2;
 	cfg->max_subscriptions = 100000;
 	cfg->packet_timeout_ms = 60000;
+	cfg->failed_login_delay_ms = 10000;
 	cfg->allow_zero_length_clientid = 1;
 	snprintf(cfg->admin.host, sizeof(cfg->admin.host), "127.0.0.1");
 	cfg->admin.port = 9883;

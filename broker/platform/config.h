@@ -85,6 +85,8 @@ struct rmq_config {
 	uint16_t topic_alias_max; /* aliases a client may set */
 	uint32_t connect_timeout_ms;
 	uint32_t packet_timeout_ms; /* to finish a packet begun; 0: none */
+	/* Longest a refused login is held back (auth/guard.h); 0: never. */
+	uint32_t failed_login_delay_ms;
 	uint32_t max_session_expiry; /* seconds */
 	int retain_available;
 	uint8_t max_qos; /* highest QoS clients may publish (5.0 Maximum QoS) */

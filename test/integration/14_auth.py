@@ -100,9 +100,15 @@ class AuthBroker(ConfBroker):
     """ringmq -c FILE: `head` (keys above the listeners), then one
     `listener PORT ADDRESS` line per (ADDRESS, lines under it); ADDRESS
     None writes `listener PORT` alone.  Ready once every listener's
-    "anonymous clients" line and the admin endpoint are logged."""
+    "anonymous clients" line and the admin endpoint are logged.
 
-    def __init__(self, *listeners, head="", threads=2, verbose=True):
+    These tests refuse many logins from 127.0.0.1 on purpose: refusals
+    are not slowed (failed_login_delay 0) unless `slow_refusals`, which
+    failed_logins_slow_down_per_address tests."""
+
+    def __init__(self, *listeners, head="", threads=2, verbose=True,
+                 slow_refusals=False):
+        self.prefix = "" if slow_refusals else "failed_login_delay 0\n"
         self.head = head
         self.listeners = listeners
         super().__init__(len(listeners), threads=threads, verbose=verbose)
@@ -110,7 +116,7 @@ class AuthBroker(ConfBroker):
     def text(self, ports, head=None):
         """The configuration file for these ports (and another head)."""
         head = self.head if head is None else head
-        return head + "".join(
+        return self.prefix + head + "".join(
             "listener %d%s\n%s" % (p, " " + a if a else "", lines)
             for p, (a, lines) in zip(ports, self.listeners))
 
@@ -119,7 +125,8 @@ class AuthBroker(ConfBroker):
                 for i in range(len(ports))]
 
     def rewrite(self, head):
-        """A new head in the same file, for a SIGHUP to read."""
+        """A new head in the same file (after the prefix), for a SIGHUP
+        to read."""
         write(self.conf, self.text(self.ports, head))
 
     def name(self, i, ports=None):
@@ -1267,6 +1274,45 @@ def failure_counter_counts_refused_logins(_):
         b.finish()
 
 
+def failed_logins_slow_down_per_address(_):
+    # With the product's default (failed_login_delay 10 s): three wrong
+    # passwords from 127.0.0.1 are refused at once, the fourth and the
+    # fifth only after 250 ms and 500 ms; nothing is read meanwhile; the
+    # right password still gets in at once, and a client of another
+    # address (a PROXY protocol listener says which) is not slowed.
+    d = workdir()
+    pw = os.path.join(d, "passwd")
+    mosquitto_passwd("-c", "-b", pw, "alice", "alice-pw")
+    b = AuthBroker(("127.0.0.1", ""),
+                   ("127.0.0.1", "enable_proxy_protocol 1\n"),
+                   head="password_file %s\n" % pw, slow_refusals=True)
+    plain, proxied = b.ports
+    try:
+        took = []
+        for i in range(5):
+            t = time.time()
+            assert connack(plain, V311, "alice", "guess-%d" % i) == \
+                BAD_LOGIN[V311]
+            took.append(time.time() - t)
+        # Lower bounds only: a loaded machine makes them longer, never
+        # shorter.
+        assert took[3] >= 0.25 and took[4] >= 0.5, took
+        assert b.metric("ringmq_auth_delayed_total") == 2
+        b.wait_log(r"refusals from 127\.0\.0\.1 held back 500 ms")
+        assert connack(plain, V5, "alice", "alice-pw") == ACCEPTED
+        # Another address, through a hand-made PROXY header: refused
+        # at once, its own first failure.
+        r = Raw(Port(proxied))
+        r.send(b"PROXY TCP4 203.0.113.7 192.0.2.1 4242 1883\r\n" +
+               login_packet("other", V311, "alice", "wrong"))
+        p = r.recv_packet()
+        assert p and p[0] == 0x20 and p[1][1] == BAD_LOGIN[V311], p
+        r.close()
+        assert b.metric("ringmq_auth_delayed_total") == 2
+    finally:
+        b.finish()
+
+
 run([logged(t) for t in (
     mosquitto_passwd_file, sha512_file, ringmq_passwd_file,
     file_layout_and_names,
@@ -1283,5 +1329,6 @@ run([logged(t) for t in (
     check_config_and_a_bad_password_file,
     many_rounds_same_answers, slow_checks_leave_the_loop_running,
     certificate_identity_needs_no_password, passwords_never_in_the_log,
-    failure_counter_counts_refused_logins)],
+    failure_counter_counts_refused_logins,
+    failed_logins_slow_down_per_address)],
     make_broker=None)

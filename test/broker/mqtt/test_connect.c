@@ -419,3 +419,81 @@ Test(connect_packet_timeout, an_idle_connection_between_packets_stays)
 	RMQ_SEND(c, 0xC0, 0x00);
 	RMQ_EXPECT(c, 0xD0, 0x00);
 }
+
+/* ---- refused logins slowed per address (auth/guard.h) ---- */
+
+static void
+guard_tweak(struct rmq_config *cfg)
+{
+	/* Anonymous clients are refused; the PROXY protocol gives each
+	 * connection the address the test chooses. */
+	cfg->allow_anonymous = RMQ_ANON_NO;
+	cfg->listeners[0].proxy_protocol = 1;
+	cfg->failed_login_delay_ms = 1000;
+}
+
+RMQ_NODE_SUITE(connect_guard, 1, guard_tweak);
+
+/* An anonymous 3.1.1 CONNECT from addr, through a PROXY v1 header. */
+static struct rmq_fake_client *
+login_from(const char *addr)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	char h[96];
+	int n = snprintf(h, sizeof(h), "PROXY TCP4 %s 192.0.2.1 4000 1883\r\n",
+	    addr);
+	static const uint8_t connect[] = { CONNECT_311_A };
+	rmq_fake_send(c, h, (size_t)n);
+	rmq_fake_send(c, connect, sizeof(connect));
+	return c;
+}
+
+Test(connect_guard, refusals_from_one_address_slow_down)
+{
+	/* Three refusals come at once: 3.1.1 return code 5. */
+	for (int i = 0; i < 3; i++) {
+		struct rmq_fake_client *c = login_from("203.0.113.7");
+		RMQ_EXPECT(c, 0x20, 0x02, 0x00, 0x05);
+		RMQ_EXPECT_CLOSED(c);
+	}
+	/* The fourth waits 250 ms, the fifth 500: nothing before, the
+	 * refusal after, and what the client sends meanwhile is not
+	 * read. */
+	uint64_t waits[] = { 250, 500 };
+	for (int i = 0; i < 2; i++) {
+		struct rmq_fake_client *c = login_from("203.0.113.7");
+		RMQ_EXPECT_NOTHING(c);
+		RMQ_SEND(c, 0xC0, 0x00); /* PINGREQ: not answered */
+		rmq_fake_advance(waits[i] - 100);
+		RMQ_EXPECT_NOTHING(c);
+		cr_assert_not(c->closed);
+		/* Past the deadline, and the worker's next tick (250 ms)
+		 * that sends it. */
+		rmq_fake_advance(100 + 260);
+		RMQ_EXPECT(c, 0x20, 0x02, 0x00, 0x05);
+		RMQ_EXPECT_CLOSED(c);
+	}
+	/* Another address is not slowed by this one's failures. */
+	struct rmq_fake_client *o = login_from("198.51.100.1");
+	RMQ_EXPECT(o, 0x20, 0x02, 0x00, 0x05);
+	/* The delay stops at failed_login_delay (1 s here). */
+	for (int i = 0; i < 4; i++) {
+		struct rmq_fake_client *c = login_from("203.0.113.7");
+		RMQ_EXPECT_NOTHING(c);
+		rmq_fake_advance(1000 + 260);
+		RMQ_EXPECT(c, 0x20, 0x02, 0x00, 0x05);
+	}
+}
+
+Test(connect_guard, a_client_that_leaves_while_held_is_just_closed)
+{
+	for (int i = 0; i < 3; i++)
+		RMQ_EXPECT(login_from("203.0.113.9"), 0x20, 0x02, 0x00, 0x05);
+	struct rmq_fake_client *c = login_from("203.0.113.9");
+	RMQ_EXPECT_NOTHING(c);
+	rmq_fake_hangup(c);
+	RMQ_EXPECT_CLOSED(c);
+	rmq_fake_advance(2000);
+	rmq_fake_settle();
+	cr_assert_eq(c->out_len, 0);
+}
