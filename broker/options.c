@@ -1006,6 +1006,17 @@ const struct rmq_option rmq_options[] = {
 	    .help = "longest time a refused login is held back, 0 = never",
 	    .doc =
 		"slows password guessing per source address: after 3 refused logins from one address (the IP, or the PROXY protocol's), each further refusal from it waits before its CONNACK, 250 ms, then twice as long each time up to this bound; an address is forgotten after 10 minutes without a refusal.  4,096 addresses are remembered (the one refused longest ago gives way).  Counted in `ringmq_auth_delayed_total`; 0: refusals are immediate" },
+	{ .key = "max_connection_rate",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_connection_rate),
+	    .min = 0,
+	    .max = 1000000,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "CONNECTs per second, 0 = no limit",
+	    .def = "0",
+	    .help = "CONNECTs one source address may send per second",
+	    .doc =
+		"CONNECTs one source address (the IP, or the PROXY protocol's) may send in a second of the clock; more are refused at once, before any password is checked: 5.0 CONNACK 0x9F Connection rate exceeded, 3.x return code 3 (server unavailable), counted in `ringmq_connections_refused_total{reason=\"connection_rate_exceeded\"}`.  Clients already connected are not affected.  0, the default: no limit (`max_connections` still bounds the total).  Addresses share the table of `failed_login_delay` (4,096 remembered)" },
 	{ .key = "receive_maximum",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(receive_maximum),

@@ -1,7 +1,9 @@
-/* broker/auth/guard.c: failed logins per source address (guard.h).
+/* broker/auth/guard.c: failed logins and CONNECTs per source address
+ * (guard.h).
  *
  * An open-addressed table of RMQ_GUARD_SLOTS entries under one mutex: it
- * is touched only when a login fails, never on the message path.  An
+ * is touched only when a login fails, or at a CONNECT when a connection
+ * rate is set, never on the message path.  An
  * address hashes to a group of four slots; a new address takes a free or
  * forgotten slot of its group, or the one failed longest ago.
  */
@@ -18,7 +20,10 @@
 struct guard_slot {
 	char host[GUARD_KEY];
 	uint32_t failures;
-	uint64_t last_ms;
+	uint32_t conns; /* CONNECTs in the second `second` */
+	uint64_t last_ms; /* the last failure or CONNECT: for eviction */
+	uint64_t failed_ms; /* the last failure: for forgetting */
+	uint64_t second;
 };
 
 struct rmq_guard {
@@ -57,38 +62,51 @@ guard_hash(const char *s)
 	return h;
 }
 
-uint32_t
-rmq_guard_failed(struct rmq_guard *g, const char *host, uint64_t now_ms)
+/* The slot of host, found or claimed (a free one of its group, else the
+ * one used longest ago); under g->mu. */
+static struct guard_slot *
+guard_slot(struct rmq_guard *g, const char *host)
 {
-	if (g == NULL || host == NULL || host[0] == '\0' ||
-	    strlen(host) >= GUARD_KEY)
-		return 0;
 	size_t base =
 	    (guard_hash(host) % (RMQ_GUARD_SLOTS / GUARD_WAYS)) * GUARD_WAYS;
-	pthread_mutex_lock(&g->mu);
-	struct guard_slot *slot = NULL, *victim = NULL;
-	for (size_t i = 0; i < GUARD_WAYS && slot == NULL; i++) {
+	struct guard_slot *victim = NULL;
+	for (size_t i = 0; i < GUARD_WAYS; i++) {
 		struct guard_slot *e = &g->slots[base + i];
 		if (e->host[0] == '\0') {
 			if (victim == NULL || victim->host[0])
 				victim = e; /* a free slot first */
 		} else if (strcmp(e->host, host) == 0) {
-			slot = e;
+			return e;
 		} else if (victim == NULL ||
 		    (victim->host[0] && e->last_ms < victim->last_ms)) {
-			victim = e; /* else the one failed longest ago */
+			victim = e; /* else the one used longest ago */
 		}
 	}
-	if (slot && now_ms - slot->last_ms > RMQ_GUARD_FORGET_MS)
+	memset(victim, 0, sizeof(*victim));
+	strcpy(victim->host, host);
+	return victim;
+}
+
+static int
+guard_host_ok(const char *host)
+{
+	return host && host[0] && strlen(host) < GUARD_KEY;
+}
+
+uint32_t
+rmq_guard_failed(struct rmq_guard *g, const char *host, uint64_t now_ms)
+{
+	if (g == NULL || !guard_host_ok(host))
+		return 0;
+	pthread_mutex_lock(&g->mu);
+	struct guard_slot *slot = guard_slot(g, host);
+	if (slot->failures && now_ms - slot->failed_ms > RMQ_GUARD_FORGET_MS)
 		slot->failures = 0; /* quiet long enough: forgiven */
-	if (slot == NULL) {
-		slot = victim;
-		memset(slot, 0, sizeof(*slot));
-		strcpy(slot->host, host);
-	}
 	if (slot->failures < UINT32_MAX)
 		slot->failures++;
-	slot->last_ms = now_ms;
+	slot->failed_ms = now_ms;
+	if (slot->last_ms < now_ms)
+		slot->last_ms = now_ms;
 	uint32_t n = slot->failures;
 	pthread_mutex_unlock(&g->mu);
 
@@ -100,6 +118,28 @@ rmq_guard_failed(struct rmq_guard *g, const char *host, uint64_t now_ms)
 	    shift >= 32 ? UINT64_MAX : (uint64_t)RMQ_GUARD_FIRST_MS << shift;
 	atomic_fetch_add(&g->delayed, 1);
 	return d > max ? max : (uint32_t)d;
+}
+
+int
+rmq_guard_connect(struct rmq_guard *g, const char *host, uint64_t now_ms,
+    uint32_t per_second)
+{
+	if (g == NULL || per_second == 0 || !guard_host_ok(host))
+		return 0;
+	uint64_t second = now_ms / 1000;
+	pthread_mutex_lock(&g->mu);
+	struct guard_slot *slot = guard_slot(g, host);
+	if (slot->second != second) {
+		slot->second = second;
+		slot->conns = 0;
+	}
+	int over = slot->conns >= per_second;
+	if (!over)
+		slot->conns++;
+	if (slot->last_ms < now_ms)
+		slot->last_ms = now_ms;
+	pthread_mutex_unlock(&g->mu);
+	return over;
 }
 
 void

@@ -1,5 +1,7 @@
-/* broker/auth/guard.h: failed logins remembered per source address, so
- * that guessing passwords from one address gets slower the more it fails.
+/* broker/auth/guard.h: what the node remembers of source addresses:
+ * failed logins, so that guessing passwords from one address gets slower
+ * the more it fails, and CONNECTs per second, so that one address cannot
+ * flood the node with connections.
  *
  * The node keeps one guard.  A refusal by the authenticator (a wrong
  * password, an unknown user, an anonymous client where none may come)
@@ -37,6 +39,13 @@ void rmq_guard_set_max(struct rmq_guard *g, uint32_t max_ms);
  * Any thread. */
 uint32_t
 rmq_guard_failed(struct rmq_guard *g, const char *host, uint64_t now_ms);
+
+/* A CONNECT from host at now_ms: 1 when host has already sent
+ * per_second CONNECTs in this second of the clock (refuse it: 0x9F
+ * Connection rate exceeded), else 0.  per_second 0: no limit.  Any
+ * thread. */
+int rmq_guard_connect(struct rmq_guard *g, const char *host, uint64_t now_ms,
+    uint32_t per_second);
 
 /* Refusals held back so far.  Any thread. */
 uint64_t rmq_guard_delayed(const struct rmq_guard *g);

@@ -701,6 +701,30 @@ connect_ack(struct rmq_session *s, const struct rmq_connect *c,
 	return 0;
 }
 
+/* Step 1b: one address's CONNECTs per second (max_connection_rate,
+ * auth/guard.h); past it, 0x9F (3.x: 3) before any password is checked.
+ * A CONNECT read again (after a verdict or a move) was counted already.
+ * Returns 0 to go on, -1 after a refusal. */
+static int
+connect_rate(struct rmq_session *s)
+{
+	struct rmq_worker *w = s->w;
+	char buf[64];
+	if (w->cfg.max_connection_rate == 0 || (s->rare && s->rare->authed))
+		return 0;
+	const char *host = connect_host(s, buf, sizeof(buf));
+	if (host == NULL ||
+	    !rmq_guard_connect(w->b->guard, host, w->loop->now_ms,
+		w->cfg.max_connection_rate))
+		return 0;
+	rmq_log(RMQ_LOG_DEBUG,
+	    "worker %u: a CONNECT from %s refused: more than %u a second",
+	    w->id, host, w->cfg.max_connection_rate);
+	connect_refuse(s, RMQ_RC_CONNECTION_RATE_EXCEEDED,
+	    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+	return -1;
+}
+
 void
 rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
     const uint8_t *rest, size_t rest_len)
@@ -708,7 +732,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	const struct rmq_connect *c = &p->connect;
 	struct connect_plan plan = { 0 };
 	s->version = c->version;
-	if (connect_check(s, c, &plan) != 0 ||
+	if (connect_check(s, c, &plan) != 0 || connect_rate(s) != 0 ||
 	    connect_authenticate(s, p, rest, rest_len) != 0 ||
 	    connect_permit(s, c) != 0 ||
 	    connect_claim(s, p, rest, rest_len, &plan) != 0)

@@ -1,5 +1,6 @@
 """08: bounds that keep one client from exhausting the broker: maximum
-packet size, queued messages per session, total connections, subscriptions
+packet size, queued messages per session, total connections, CONNECTs per
+second from one address, subscriptions
 per client, and a slow subscriber that must not stall the others."""
 import time
 
@@ -61,6 +62,45 @@ def connection_limit(_):
         c.close()
         for x in clients[1:]:
             x.close()
+    finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
+def connection_rate_per_address(_):
+    # --max-connection-rate 5: at most 5 CONNECTs from 127.0.0.1 in a
+    # second of the broker's clock; the others get CONNACK 0x9F
+    # (Connection rate exceeded) in 5.0 and return code 3 in 3.1.1, then
+    # the close [MQTT-3.2.2-8]; a client already connected goes on.
+    b = Broker("--max-connection-rate", "5")
+    try:
+        canary = Client(b, "rate-canary")
+        canary.subscribe("rate/t", 1)
+        codes = []
+        t0 = time.monotonic()
+        for i in range(30):
+            r = Raw(b)
+            version = 5 if i % 2 else 4
+            r.send(connect_packet("rate-%d" % i, version=version))
+            first, body = r.recv_packet()
+            assert first == 0x20, first
+            codes.append((version, body[1]))
+            r.close()
+        took = time.monotonic() - t0
+        accepted = sum(1 for _, c in codes if c == 0)
+        refused = [(v, c) for v, c in codes if c != 0]
+        # The 30 span at most int(took) + 2 seconds of the broker's clock.
+        assert accepted <= 5 * (int(took) + 2), (accepted, took)
+        assert refused and all(c == (0x9F if v == 5 else 3)
+                               for v, c in refused), refused
+        name = ('ringmq_connections_refused_total'
+                '{reason="connection_rate_exceeded"}')
+        assert b.metric(name) == len(refused), (b.metric(name), refused)
+        time.sleep(1.1)  # a second of the broker's clock with room
+        p = Client(b, "rate-pub")
+        p.publish("rate/t", b"still here", qos=1)
+        assert canary.wait_msgs(1)[0].payload == b"still here"
+        p.close()
+        canary.close()
     finally:
         assert b.stop() == 0, "\n".join(b.log[-20:])
 
@@ -133,6 +173,7 @@ def qos2_window_at_the_protocol_maximum(_):
 
 
 run([packet_too_large, queue_bound_drops_beyond_it, connection_limit,
+     connection_rate_per_address,
      qos2_window_at_the_protocol_maximum, subscriptions_per_client,
      slow_subscriber_does_not_stall_others],
     make_broker=lambda: Broker("--max-packet-size", "4096", "--max-queued",

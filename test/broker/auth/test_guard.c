@@ -74,3 +74,30 @@ Test(guard, a_flood_of_addresses_stays_in_the_table)
 	    0);
 	rmq_guard_free(g);
 }
+
+Test(guard, connects_per_second_per_address)
+{
+	struct rmq_guard *g = rmq_guard_new(10000);
+	uint64_t t = 5000000; /* the start of a second */
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(rmq_guard_connect(g, "203.0.113.7", t + 10 * i, 3),
+		    0);
+	cr_assert_eq(rmq_guard_connect(g, "203.0.113.7", t + 900, 3), 1,
+	    "the fourth in the same second");
+	cr_assert_eq(rmq_guard_connect(g, "203.0.113.7", t + 950, 3), 1);
+	cr_assert_eq(rmq_guard_connect(g, "198.51.100.1", t + 950, 3), 0,
+	    "another address has its own count");
+	cr_assert_eq(rmq_guard_connect(g, "203.0.113.7", t + 1000, 3), 0,
+	    "the next second starts afresh");
+	/* No limit: never refused. */
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(rmq_guard_connect(g, "192.0.2.1", t, 0), 0);
+	/* Connects do not make failures forgotten later or sooner. */
+	for (int i = 0; i < 5; i++)
+		rmq_guard_failed(g, "192.0.2.2", t);
+	rmq_guard_connect(g, "192.0.2.2", t + RMQ_GUARD_FORGET_MS, 3);
+	cr_assert_eq(rmq_guard_failed(g, "192.0.2.2",
+			 t + RMQ_GUARD_FORGET_MS + 1),
+	    0, "forgotten 10 minutes after its last failure");
+	rmq_guard_free(g);
+}

@@ -497,3 +497,60 @@ Test(connect_guard, a_client_that_leaves_while_held_is_just_closed)
 	rmq_fake_settle();
 	cr_assert_eq(c->out_len, 0);
 }
+
+/* ---- CONNECTs per second per address (max_connection_rate) ---- */
+
+static void
+rate_tweak(struct rmq_config *cfg)
+{
+	cfg->listeners[0].proxy_protocol = 1;
+	cfg->max_connection_rate = 2;
+}
+
+RMQ_NODE_SUITE(connect_rate, 1, rate_tweak);
+
+/* CONNECT 5.0 from addr (a PROXY v1 header), client id "r". */
+static struct rmq_fake_client *
+v5_from(const char *addr)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	char h[96];
+	int n = snprintf(h, sizeof(h), "PROXY TCP4 %s 192.0.2.1 4000 1883\r\n",
+	    addr);
+	static const uint8_t connect[] = { 0x10, 14, 0, 4, 'M', 'Q', 'T', 'T',
+		5, 0x02, 0, 30, 0, 0, 1, 'r' };
+	rmq_fake_send(c, h, (size_t)n);
+	rmq_fake_send(c, connect, sizeof(connect));
+	return c;
+}
+
+/* The CONNACK's reason code, 0xFF when none came. */
+static uint8_t
+connack_reason(struct rmq_fake_client *c)
+{
+	uint8_t b[64];
+	rmq_fake_settle();
+	size_t n = rmq_fake_take(c, b, sizeof(b));
+	return n >= 4 && b[0] == 0x20 ? b[3] : 0xFF;
+}
+
+Test(connect_rate, past_the_rate_0x9f_until_the_next_second)
+{
+	/* Start at the top of a second of the fake clock, the loop's turn
+	 * on it. */
+	rmq_fake_advance(1000 - rmq_fake_now() % 1000);
+	rmq_fake_settle();
+	cr_assert_eq(connack_reason(v5_from("203.0.113.7")), 0x00);
+	cr_assert_eq(connack_reason(v5_from("203.0.113.7")), 0x00);
+	struct rmq_fake_client *c = v5_from("203.0.113.7");
+	/* [MQTT-3.2.2-8]: a CONNACK with a reason code of 0x80 or more,
+	 * then the close. */
+	cr_assert_eq(connack_reason(c), 0x9F);
+	RMQ_EXPECT_CLOSED(c);
+	cr_assert_eq(connack_reason(v5_from("198.51.100.1")), 0x00,
+	    "another address is not limited by this one");
+	rmq_fake_advance(1000);
+	rmq_fake_settle();
+	cr_assert_eq(connack_reason(v5_from("203.0.113.7")), 0x00,
+	    "a new second");
+}
