@@ -626,8 +626,12 @@ connect_ack(struct rmq_session *s, const struct rmq_connect *c,
 		}
 		pp->receive_max = cfg->receive_maximum;
 		RMQ_PROP_SET(pp, RMQ_PROP_RECEIVE_MAXIMUM);
-		pp->max_packet_size = cfg->max_packet_size;
-		RMQ_PROP_SET(pp, RMQ_PROP_MAXIMUM_PACKET_SIZE);
+		/* Absent, it means no limit (3.2.2.3.6): what max_packet_size
+		 * 0 (stored as the largest packet MQTT can frame) says. */
+		if (cfg->max_packet_size < RMQ_VARINT_MAX + 5) {
+			pp->max_packet_size = cfg->max_packet_size;
+			RMQ_PROP_SET(pp, RMQ_PROP_MAXIMUM_PACKET_SIZE);
+		}
 		pp->topic_alias_max = cfg->topic_alias_max;
 		RMQ_PROP_SET(pp, RMQ_PROP_TOPIC_ALIAS_MAXIMUM);
 		if (cfg->max_qos < 2) {
