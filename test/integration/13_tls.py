@@ -19,7 +19,6 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
 
 from rmqtest import (BROKER, DEADLINE, LOOP, Client, ConfBroker, MosqSub,
@@ -69,28 +68,8 @@ class TlsClient(Client):
 
     def __init__(self, port, client_id="", version=paho.MQTTv311, ca=None,
                  cert=None, key=None):
-        if version == paho.MQTTv5:
-            self.c = paho.Client(client_id=client_id, protocol=version)
-        else:
-            self.c = paho.Client(client_id=client_id, protocol=version,
-                                 clean_session=True)
-        self.version = version
-        self.msgs = []
-        self.cv = threading.Condition()
-        self.connack = None
-        self.disconnect_rc = None
-        self.disconnects = []
-        self.subacks = []
-        self.unsubacks = []
-        self.c.on_message = self._on_message
-        self.c.on_connect = self._on_connect
-        self.c.on_disconnect = self._on_disconnect
-        self.c.on_subscribe = self._on_subscribe
-        self.c.on_unsubscribe = self._on_unsubscribe
-        self.c.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
-        self.c.connect("127.0.0.1", port, 60)
-        self.c.loop_start()
-        self.wait(lambda: self.connack is not None, "CONNACK")
+        super().__init__(port, client_id, version, setup=lambda c: c.tls_set(
+            ca_certs=ca, certfile=cert, keyfile=key))
         assert self.connack[1] == 0, self.connack
 
     def tls(self):

@@ -218,31 +218,12 @@ class AuthClient(Client):
 
     def __init__(self, port, client_id, version=V311, user=None,
                  password=None, tls=None):
-        if version == V5:
-            self.c = paho.Client(client_id=client_id, protocol=version)
-        else:
-            self.c = paho.Client(client_id=client_id, protocol=version,
-                                 clean_session=True)
-        self.version = version
-        self.msgs = []
-        self.cv = threading.Condition()
-        self.connack = None
-        self.disconnect_rc = None
-        self.disconnects = []
-        self.subacks = []
-        self.unsubacks = []
-        self.c.on_message = self._on_message
-        self.c.on_connect = self._on_connect
-        self.c.on_disconnect = self._on_disconnect
-        self.c.on_subscribe = self._on_subscribe
-        self.c.on_unsubscribe = self._on_unsubscribe
-        if user is not None:
-            self.c.username_pw_set(user, password)
-        if tls:
-            self.c.tls_set(**tls)
-        self.c.connect("127.0.0.1", port, 60)
-        self.c.loop_start()
-        self.wait(lambda: self.connack is not None, "CONNACK")
+        def setup(c):
+            if user is not None:
+                c.username_pw_set(user, password)
+            if tls:
+                c.tls_set(**tls)
+        super().__init__(port, client_id, version, setup=setup)
         assert code_of(self.connack[1]) == 0, self.connack
 
 

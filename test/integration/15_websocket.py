@@ -179,31 +179,12 @@ class WsClient(Client):
 
     def __init__(self, port, client_id="", version=V311, path="/mqtt",
                  ca=None, keepalive=10):
-        if version == V5:
-            self.c = paho.Client(client_id=client_id, protocol=version,
-                                 transport="websockets")
-        else:
-            self.c = paho.Client(client_id=client_id, protocol=version,
-                                 clean_session=True, transport="websockets")
-        self.version = version
-        self.msgs = []
-        self.cv = threading.Condition()
-        self.connack = None
-        self.disconnect_rc = None
-        self.disconnects = []
-        self.subacks = []
-        self.unsubacks = []
-        self.c.on_message = self._on_message
-        self.c.on_connect = self._on_connect
-        self.c.on_disconnect = self._on_disconnect
-        self.c.on_subscribe = self._on_subscribe
-        self.c.on_unsubscribe = self._on_unsubscribe
-        self.c.ws_set_options(path=path)
-        if ca:
-            self.c.tls_set(ca_certs=ca)
-        self.c.connect("127.0.0.1", port, keepalive)
-        self.c.loop_start()
-        self.wait(lambda: self.connack is not None, "CONNACK")
+        def setup(c):
+            c.ws_set_options(path=path)
+            if ca:
+                c.tls_set(ca_certs=ca)
+        super().__init__(port, client_id, version, keepalive=keepalive,
+                         transport="websockets", setup=setup)
         assert self.connack[1] == 0, self.connack
 
     def transport(self):

@@ -153,17 +153,21 @@ def worker_of(b, client_id):
 
 
 class Client:
-    """A paho client whose received messages are kept in order."""
+    """A paho client whose received messages are kept in order.  `broker`
+    is a broker (its port) or a port; `transport` is paho's ("tcp" or
+    "websockets"), and `setup(paho_client)`, when given, runs before the
+    connect (TLS, a user name, a WebSocket path)."""
 
     def __init__(self, broker, client_id="", version=paho.MQTTv311,
                  clean=True, will=None, keepalive=60, properties=None,
-                 clean_start=True):
+                 clean_start=True, transport="tcp", setup=None):
         proto = version
         if version == paho.MQTTv5:
-            self.c = paho.Client(client_id=client_id, protocol=proto)
+            self.c = paho.Client(client_id=client_id, protocol=proto,
+                                 transport=transport)
         else:
             self.c = paho.Client(client_id=client_id, protocol=proto,
-                                 clean_session=clean)
+                                 clean_session=clean, transport=transport)
         self.version = version
         self.msgs = []
         self.cv = threading.Condition()
@@ -179,12 +183,15 @@ class Client:
         self.c.on_unsubscribe = self._on_unsubscribe
         if will:
             self.c.will_set(**will)
+        if setup:
+            setup(self.c)
         kw = {}
         if version == paho.MQTTv5:
             kw["clean_start"] = clean_start
             if properties is not None:
                 kw["properties"] = properties
-        self.c.connect("127.0.0.1", broker.port, keepalive, **kw)
+        port = broker if isinstance(broker, int) else broker.port
+        self.c.connect("127.0.0.1", port, keepalive, **kw)
         self.c.loop_start()
         self.wait(lambda: self.connack is not None, "CONNACK")
 
