@@ -21,8 +21,8 @@ import subprocess
 import tempfile
 import time
 
-from rmqtest import (BROKER, DEADLINE, LOOP, Client, ConfBroker, MosqSub,
-                     certs,
+from rmqtest import (BROKER, DEADLINE, LOOP, Client, ListenersBroker,
+                     MosqSub, certs,
                      Port, Raw, Skip, logged,
                      conf_file, connect_packet, free_port, on_cpu, packet,
                      paho, run, string, worker_of)
@@ -32,27 +32,6 @@ def server_tls(c, cert="server", extra=""):
     """The lines that make a listener TLS with certificate `cert`."""
     return "certfile %s\nkeyfile %s\n%s" % (c.path(cert + ".pem"),
                                             c.path(cert + ".key"), extra)
-
-
-# ---- a broker started from a file with several listeners ----
-
-class TlsBroker(ConfBroker):
-    """ringmq -c FILE, its listeners on 127.0.0.1: one entry per listener,
-    the lines under its `listener PORT 127.0.0.1` line ("" for plain TCP).
-    The ports are written in the file (the log names a TLS listener by
-    the port its `listener` line gives)."""
-
-    def __init__(self, *listeners, head="", threads=2):
-        self.listeners = listeners
-        self.head = head
-        super().__init__(len(listeners), threads=threads)
-
-    def text(self, ports):
-        return self.head + "".join("listener %d 127.0.0.1\n%s" % (p, lines)
-                                   for p, lines in zip(ports, self.listeners))
-
-    def ready_lines(self, ports):
-        return ["listening on 127.0.0.1:%d " % p for p in ports]
 
 
 def failed_line(port):
@@ -176,7 +155,7 @@ def mosquitto_clients_across_tls_and_plain(_):
     # mosquitto_sub/pub --cafile over TLS (mosquitto_pub(1), "--cafile");
     # one broker, so a message crosses from one transport to the other.
     c = certs()
-    b = TlsBroker("", server_tls(c))
+    b = ListenersBroker("", server_tls(c))
     plain, tls = b.ports
     ca = ["--cafile", c.path("ca.pem")]
     subs = []
@@ -206,7 +185,7 @@ def mosquitto_clients_across_tls_and_plain(_):
 
 def paho_qos1_over_tls_v5_and_v311(_):
     c = certs()
-    b = TlsBroker("", server_tls(c))
+    b = ListenersBroker("", server_tls(c))
     plain, tls = b.ports
     ca = c.path("ca.pem")
     clients = []
@@ -254,7 +233,8 @@ def s_client_versions_and_tls_version(_):
     # takes TLS 1.2 and 1.3 (mosquitto.conf(5), "tls_version").  Two TLS
     # listeners in one file: the key applies to the listener above it.
     c = certs()
-    b = TlsBroker(server_tls(c), server_tls(c, extra="tls_version tlsv1.3\n"))
+    b = ListenersBroker(server_tls(c),
+                        server_tls(c, extra="tls_version tlsv1.3\n"))
     both, only13 = b.ports
     try:
         for flag, want in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
@@ -282,8 +262,8 @@ def client_certificates_required(_):
     # provide a valid certificate in order for the network connection to
     # proceed" (mosquitto.conf(5)); cafile says which CA vouches.
     c = certs()
-    b = TlsBroker("", server_tls(c, extra="cafile %s\nrequire_certificate "
-                                 "true\n" % c.path("ca.pem")))
+    b = ListenersBroker("", server_tls(
+        c, extra="cafile %s\nrequire_certificate true\n" % c.path("ca.pem")))
     plain, mtls = b.ports
     ca = ["--cafile", c.path("ca.pem")]
     alice = ca + ["--cert", c.path("alice.pem"), "--key", c.path("alice.key")]
@@ -338,7 +318,7 @@ def not_tls_on_the_tls_port(_):
     # handshake is bounded by connect_timeout, as one that never sends
     # CONNECT.
     c = certs()
-    b = TlsBroker("", server_tls(c), head="connect_timeout 1000\n")
+    b = ListenersBroker("", server_tls(c), head="connect_timeout 1000\n")
     plain, tls = b.ports
     try:
         n = b.count_log(failed_line(tls))
@@ -411,7 +391,7 @@ def sighup_reads_the_certificates_again(_):
     d = tempfile.mkdtemp(prefix="ringmq-tls-live-")
     pem, key = os.path.join(d, "live.pem"), os.path.join(d, "live.key")
     replace(c.path("server.pem"), c.path("server.key"), pem, key)
-    b = TlsBroker("certfile %s\nkeyfile %s\n" % (pem, key))
+    b = ListenersBroker("certfile %s\nkeyfile %s\n" % (pem, key))
     port = b.port
     ca = c.path("ca.pem")
     clients = []
@@ -600,7 +580,7 @@ def tls_connection_handed_to_its_sessions_loop(_):
     if len(allowed) < 2:
         raise Skip("one CPU: every connection lands on the same loop")
     c = certs()
-    b = TlsBroker("", server_tls(c))
+    b = ListenersBroker("", server_tls(c))
     plain, tls = b.ports
     pub = None
     try:
@@ -664,7 +644,7 @@ def handshake_metrics(_):
     # ringmq_tls_handshakes_total and ringmq_tls_handshake_failures_total,
     # one series per TLS listener, labelled ADDRESS:PORT.
     c = certs()
-    b = TlsBroker("", server_tls(c),
+    b = ListenersBroker("", server_tls(c),
                   server_tls(c, extra="cafile %s\nrequire_certificate true\n"
                              % c.path("ca.pem")))
     plain, tls, mtls = b.ports

@@ -43,9 +43,9 @@ import subprocess
 import threading
 import time
 
-from rmqtest import (DEADLINE, Client, ConfBroker, Port, Raw, Skip,
-                     certs, conf_file, connect_packet, free_port, logged,
-                     packet, paho, run, string)
+from rmqtest import (DEADLINE, Client, ConfBroker, ListenersBroker, Port,
+                     Raw, Skip, certs, conf_file, connect_packet, free_port,
+                     logged, packet, paho, run, string)
 
 V311, V5 = paho.MQTTv311, paho.MQTTv5
 JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
@@ -63,23 +63,6 @@ def wss(c, extra=""):
 
 
 # ---- the broker under test: ringmq, or Mosquitto for the harness ----
-
-class WsBroker(ConfBroker):
-    """ringmq -c FILE, one entry per listener: the lines under its
-    `listener PORT 127.0.0.1` ("" for plain MQTT)."""
-
-    def __init__(self, *listeners, head="", threads=2):
-        self.listeners = listeners
-        self.head = head
-        super().__init__(len(listeners), threads=threads)
-
-    def text(self, ports):
-        return self.head + "".join("listener %d 127.0.0.1\n%s" % (p, lines)
-                                   for p, lines in zip(ports, self.listeners))
-
-    def ready_lines(self, ports):
-        return ["listening on 127.0.0.1:%d " % p for p in ports]
-
 
 class MosqBroker:
     """Debian's Mosquitto with the same listeners, what ConfBroker's
@@ -161,7 +144,7 @@ def broker(*listeners, **kw):
     """The broker under test with these listeners (the first plain)."""
     if TARGET == "mosquitto":
         return MosqBroker(*listeners, **kw)
-    return WsBroker(*listeners, **kw)
+    return ListenersBroker(*listeners, **kw)
 
 
 def ringmq_only(what):

@@ -23,8 +23,8 @@ import subprocess
 import threading
 import time
 
-from rmqtest import (DEADLINE, Client, ConfBroker, MosqSub, Port, Raw, Skip,
-                     certs, conf_file, connect_packet, free_port, logged,
+from rmqtest import (DEADLINE, Client, ListenersBroker, MosqSub, Port, Raw,
+                     Skip, certs, conf_file, connect_packet, free_port, logged,
                      packet, run, string)
 
 HAPROXY = os.environ.get("RMQTEST_HAPROXY", "/usr/sbin/haproxy")
@@ -39,23 +39,6 @@ V2_HEADER6 = (V2_SIG + b"\x21\x21" + (36).to_bytes(2, "big") +
 
 
 # ---- the broker ----
-
-class ProxyBroker(ConfBroker):
-    """ringmq -c FILE, one entry per listener: the lines under its
-    `listener PORT 127.0.0.1` ("" for plain MQTT)."""
-
-    def __init__(self, *listeners, head="", threads=2):
-        self.listeners = listeners
-        self.head = head
-        super().__init__(len(listeners), threads=threads)
-
-    def text(self, ports):
-        return self.head + "".join("listener %d 127.0.0.1\n%s" % (p, lines)
-                                   for p, lines in zip(ports, self.listeners))
-
-    def ready_lines(self, ports):
-        return ["listening on 127.0.0.1:%d " % p for p in ports]
-
 
 def proxy(version):
     return "enable_proxy_protocol %d\n" % version
@@ -341,7 +324,7 @@ def through_haproxy(version):
     HAProxy with send-proxy (v1) or send-proxy-v2, to a listener taking
     that version beside a plain one."""
     option = "send-proxy" if version == 1 else "send-proxy-v2"
-    b = ProxyBroker("", proxy(version))
+    b = ListenersBroker("", proxy(version))
     plain, pp = b.ports
     sub = watch = p = r = h = None
     try:
@@ -424,7 +407,7 @@ def tls_passed_through_haproxy(_):
     # HAProxy in mode tcp passes the TLS bytes through after its v2
     # header; the broker reads the header, then does TLS itself.
     c = certs()
-    b = ProxyBroker("", server_tls(c) + proxy(2))
+    b = ListenersBroker("", server_tls(c) + proxy(2))
     plain, tls = b.ports
     sub = s = h = None
     try:
@@ -476,7 +459,7 @@ def tls_passed_through_haproxy(_):
 def direct_connection_refused(_):
     # Only the load balancer may reach such a listener: a client coming
     # straight to it is closed, unanswered, and counted.
-    b = ProxyBroker("", proxy(1), proxy(2))
+    b = ListenersBroker("", proxy(1), proxy(2))
     plain, v1, v2 = b.ports
     h = None
     try:
@@ -522,7 +505,7 @@ def direct_connection_refused(_):
 def handmade_headers(_):
     # Addresses no load balancer here has: the broker logs what the
     # header says.  The v2 one comes in two pieces.
-    b = ProxyBroker("", proxy(1), proxy(2))
+    b = ListenersBroker("", proxy(1), proxy(2))
     plain, v1, v2 = b.ports
     pub = r1 = r2 = None
     try:
@@ -560,7 +543,7 @@ def handmade_headers(_):
 def header_of_the_other_version_refused(_):
     # A v1 header on a v2 listener (and a v2 one on a v1 listener) is not
     # a valid header of the listener's version: closed, counted.
-    b = ProxyBroker("", proxy(2), proxy(1))
+    b = ListenersBroker("", proxy(2), proxy(1))
     plain, v2, v1 = b.ports
     h = None
     try:

@@ -439,6 +439,26 @@ class ConfBroker(Broker):
         assert rc == 0, "exit status %s:\n%s" % (rc, "\n".join(self.log[-30:]))
 
 
+class ListenersBroker(ConfBroker):
+    """ringmq -c FILE with its listeners on 127.0.0.1: `head` (keys above
+    them), then one entry per listener, the lines under its `listener PORT
+    127.0.0.1` line ("" for plain MQTT).  The ports are written in the
+    file, so the log names each listener by them; ready once every one is
+    listening."""
+
+    def __init__(self, *listeners, head="", threads=2):
+        self.listeners = listeners
+        self.head = head
+        super().__init__(len(listeners), threads=threads)
+
+    def text(self, ports):
+        return self.head + "".join("listener %d 127.0.0.1\n%s" % (p, lines)
+                                   for p, lines in zip(ports, self.listeners))
+
+    def ready_lines(self, ports):
+        return ["listening on 127.0.0.1:%d " % p for p in ports]
+
+
 def logged(test):
     """A test that prints the end of its ConfBrokers' logs when it fails
     (run prints a broker's only when it made it)."""
