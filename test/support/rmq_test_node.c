@@ -128,6 +128,48 @@ rmq_test_send_packet(struct rmq_fake_client *c, const struct rmq_packet *pkt,
 	rmq_fake_send(c, buf, (size_t)n);
 }
 
+size_t
+rmq_test_encode(const struct rmq_packet *pkt, uint8_t version, uint8_t *buf,
+    size_t cap)
+{
+	size_t n = rmq_codec_size(pkt, version);
+	cr_assert_leq(n, cap);
+	cr_assert_eq(rmq_codec_encode(pkt, version, buf, n), (long)n);
+	return n;
+}
+
+size_t
+rmq_test_connect_bytes(const char *id, int clean, uint8_t *buf, size_t cap)
+{
+	struct rmq_packet p = { .type = RMQ_CONNECT };
+	p.connect.version = RMQ_V311;
+	p.connect.clean = (uint8_t)clean;
+	p.connect.client_id = rmq_test_str(id);
+	return rmq_test_encode(&p, RMQ_V311, buf, cap);
+}
+
+size_t
+rmq_test_subscribe_bytes(const char *filter, uint8_t *buf, size_t cap)
+{
+	struct rmq_sub_entry e = { .filter = rmq_test_str(filter) };
+	struct rmq_packet p = { .type = RMQ_SUBSCRIBE, .flags = 2 };
+	p.subscribe.packet_id = 1;
+	p.subscribe.count = 1;
+	p.subscribe.entries = &e;
+	return rmq_test_encode(&p, RMQ_V311, buf, cap);
+}
+
+size_t
+rmq_test_publish_bytes(const char *topic, const uint8_t *payload, size_t n,
+    uint8_t *buf, size_t cap)
+{
+	struct rmq_packet p = { .type = RMQ_PUBLISH };
+	p.publish.topic = rmq_test_str(topic);
+	p.publish.payload =
+	    (struct rmq_str){ (const char *)payload, (uint32_t)n };
+	return rmq_test_encode(&p, RMQ_V311, buf, cap);
+}
+
 struct rmq_fake_client *
 rmq_test_connect(unsigned worker, uint8_t version, const char *id, int clean,
     int *present)

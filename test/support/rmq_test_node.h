@@ -49,6 +49,20 @@ rmq_test_expect_closed(struct rmq_fake_client *c, const char *file, int line);
 size_t
 rmq_test_next_packet(struct rmq_fake_client *c, uint8_t *buf, size_t cap);
 
+/* Packets as bytes, for clients that send through a layer of their own
+ * (TLS, WebSocket, a PROXY header): pkt encoded at `version` into
+ * buf[0..cap), its length returned; and the 3.1.1 packets those tests
+ * send: CONNECT as id (no keep alive), SUBSCRIBE to filter at QoS 0
+ * (packet id 1), and PUBLISH of payload[0..n) at QoS 0 (as the broker
+ * delivers it to a 3.1.1 subscriber, too). */
+size_t rmq_test_encode(const struct rmq_packet *pkt, uint8_t version,
+    uint8_t *buf, size_t cap);
+size_t
+rmq_test_connect_bytes(const char *id, int clean, uint8_t *buf, size_t cap);
+size_t rmq_test_subscribe_bytes(const char *filter, uint8_t *buf, size_t cap);
+size_t rmq_test_publish_bytes(const char *topic, const uint8_t *payload,
+    size_t n, uint8_t *buf, size_t cap);
+
 /* Send pkt encoded at `version`. */
 void rmq_test_send_packet(struct rmq_fake_client *c,
     const struct rmq_packet *pkt, uint8_t version);

@@ -229,19 +229,6 @@ stats(void)
 	return st;
 }
 
-static size_t
-connect_bytes(const char *id, int clean, uint8_t *buf, size_t cap)
-{
-	struct rmq_packet p = { .type = RMQ_CONNECT };
-	p.connect.version = RMQ_V311;
-	p.connect.clean = (uint8_t)clean;
-	p.connect.client_id = rmq_test_str(id);
-	size_t n = rmq_codec_size(&p, RMQ_V311);
-	cr_assert_leq(n, cap);
-	cr_assert_eq(rmq_codec_encode(&p, RMQ_V311, buf, n), (long)n);
-	return n;
-}
-
 static const uint8_t connack[] = { 0x20, 0x02, 0x00, 0x00 };
 
 /* The address the session's connection reports. */
@@ -260,7 +247,7 @@ Test(proxy_v1, header_and_connect_in_one_read)
 	const char *h = "PROXY TCP4 203.0.113.7 192.0.2.1 4242 1883\r\n";
 	size_t n = strlen(h);
 	memcpy(b, h, n);
-	n += connect_bytes("behind", 1, b + n, sizeof(b) - n);
+	n += rmq_test_connect_bytes("behind", 1, b + n, sizeof(b) - n);
 	rmq_fake_send(c, b, n);
 	RMQ_EXPECT(c, 0x20, 0x02, 0x00, 0x00);
 	expect_addr(rmq_proxy_upper((struct rmq_conn *)c->conn),
@@ -277,7 +264,7 @@ Test(proxy_v1, header_a_byte_at_a_time)
 		rmq_fake_settle();
 	}
 	uint8_t b[64];
-	rmq_fake_send(c, b, connect_bytes("slow", 1, b, sizeof(b)));
+	rmq_fake_send(c, b, rmq_test_connect_bytes("slow", 1, b, sizeof(b)));
 	rmq_test_expect(c, connack, 4, __FILE__, __LINE__);
 	expect_addr(rmq_proxy_upper((struct rmq_conn *)c->conn),
 	    "[2001:db8::7]:50000");
@@ -287,7 +274,7 @@ Test(proxy_v1, no_header_is_closed_unanswered)
 {
 	struct rmq_fake_client *c = rmq_test_client(0);
 	uint8_t b[64];
-	rmq_fake_send(c, b, connect_bytes("direct", 1, b, sizeof(b)));
+	rmq_fake_send(c, b, rmq_test_connect_bytes("direct", 1, b, sizeof(b)));
 	RMQ_EXPECT_CLOSED(c);
 	cr_assert_eq(c->out_len, 0, "no CONNACK");
 	cr_assert_eq(stats().refused, 1);
@@ -301,7 +288,7 @@ Test(proxy_v2, header_then_connect)
 	uint8_t in4[12] = { 198, 51, 100, 9, 192, 0, 2, 1, 0xea, 0x60, 0x07,
 		0x5b }; /* 60000 */
 	size_t n = v2(b, 1, 0x11, in4, sizeof(in4), 7);
-	n += connect_bytes("v2", 1, b + n, sizeof(b) - n);
+	n += rmq_test_connect_bytes("v2", 1, b + n, sizeof(b) - n);
 	/* Cut in the middle of the header. */
 	rmq_fake_send(c, b, 10);
 	rmq_fake_settle();
@@ -316,7 +303,7 @@ Test(proxy_v2, local_header_keeps_the_socket_s_address)
 	struct rmq_fake_client *c = rmq_test_client(0);
 	uint8_t b[128];
 	size_t n = v2(b, 0, 0, NULL, 0, 0);
-	n += connect_bytes("check", 1, b + n, sizeof(b) - n);
+	n += rmq_test_connect_bytes("check", 1, b + n, sizeof(b) - n);
 	rmq_fake_send(c, b, n);
 	rmq_test_expect(c, connack, 4, __FILE__, __LINE__);
 	char a[64];
@@ -337,7 +324,7 @@ Test(proxy_tls, tls_after_the_header)
 	rmq_fake_send(fc, b, v2(b, 1, 0x11, in4, sizeof(in4), 0));
 	struct rmq_test_tls *t = rmq_test_tls_new(fc, certs.ca, NULL, NULL, 0);
 	cr_assert_eq(rmq_test_tls_handshake(t), 1, "%s", rmq_test_tls_error(t));
-	rmq_test_tls_send(t, b, connect_bytes("tls", 1, b, sizeof(b)));
+	rmq_test_tls_send(t, b, rmq_test_connect_bytes("tls", 1, b, sizeof(b)));
 	int closed;
 	cr_assert_eq(rmq_test_tls_recv(t, b, 4, &closed), 4);
 	cr_assert_arr_eq(b, connack, 4);
@@ -358,7 +345,8 @@ Test(proxy_tls, moves_with_tls_and_keeps_the_address)
 	rmq_fake_send(fc0, b, v2(b, 1, 0x11, in4, sizeof(in4), 0));
 	struct rmq_test_tls *a = rmq_test_tls_new(fc0, certs.ca, NULL, NULL, 0);
 	cr_assert_eq(rmq_test_tls_handshake(a), 1);
-	rmq_test_tls_send(a, b, connect_bytes("mover", 0, b, sizeof(b)));
+	rmq_test_tls_send(a, b,
+	    rmq_test_connect_bytes("mover", 0, b, sizeof(b)));
 	int closed;
 	cr_assert_eq(rmq_test_tls_recv(a, b, 4, &closed), 4);
 	static const uint8_t disconnect[] = { 0xe0, 0x00 };
@@ -370,7 +358,7 @@ Test(proxy_tls, moves_with_tls_and_keeps_the_address)
 	rmq_fake_send(fc1, b, v2(b, 1, 0x11, in4, sizeof(in4), 0));
 	struct rmq_test_tls *t = rmq_test_tls_new(fc1, certs.ca, NULL, NULL, 0);
 	cr_assert_eq(rmq_test_tls_handshake(t), 1);
-	size_t n = connect_bytes("mover", 0, b, sizeof(b));
+	size_t n = rmq_test_connect_bytes("mover", 0, b, sizeof(b));
 	b[n++] = 0xc0;
 	b[n++] = 0x00;
 	rmq_test_tls_send(t, b, n);
@@ -398,7 +386,7 @@ Test(proxy_handoff, plain_move_keeps_the_address)
 	struct rmq_fake_client *c0 = rmq_test_client(0);
 	size_t n = strlen(h);
 	memcpy(b, h, n);
-	n += connect_bytes("p-mover", 0, b + n, sizeof(b) - n);
+	n += rmq_test_connect_bytes("p-mover", 0, b + n, sizeof(b) - n);
 	rmq_fake_send(c0, b, n);
 	rmq_test_expect(c0, connack, 4, __FILE__, __LINE__);
 	static const uint8_t disconnect[] = { 0xe0, 0x00 };
@@ -408,7 +396,7 @@ Test(proxy_handoff, plain_move_keeps_the_address)
 	struct rmq_fake_client *c1 = rmq_test_client(1);
 	n = strlen(h);
 	memcpy(b, h, n);
-	n += connect_bytes("p-mover", 0, b + n, sizeof(b) - n);
+	n += rmq_test_connect_bytes("p-mover", 0, b + n, sizeof(b) - n);
 	rmq_fake_send(c1, b, n);
 	RMQ_EXPECT(c1, 0x20, 0x02, 0x01, 0x00);
 	struct rmq_session *s =

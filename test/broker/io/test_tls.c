@@ -80,26 +80,6 @@ stats(void)
 	return st;
 }
 
-/* Encode a packet at version into buf; returns its length. */
-static size_t
-encode(const struct rmq_packet *p, uint8_t version, uint8_t *buf, size_t cap)
-{
-	size_t n = rmq_codec_size(p, version);
-	cr_assert_leq(n, cap);
-	cr_assert_eq(rmq_codec_encode(p, version, buf, n), (long)n);
-	return n;
-}
-
-static size_t
-connect_bytes(const char *id, int clean, uint8_t *buf, size_t cap)
-{
-	struct rmq_packet p = { .type = RMQ_CONNECT };
-	p.connect.version = RMQ_V311;
-	p.connect.clean = (uint8_t)clean;
-	p.connect.client_id = rmq_test_str(id);
-	return encode(&p, RMQ_V311, buf, cap);
-}
-
 /* Read until `n` bytes came, or nothing more comes. */
 static size_t
 recv_n(struct rmq_test_tls *t, uint8_t *buf, size_t n, int *closed)
@@ -124,7 +104,7 @@ tls_connect(unsigned worker, const char *id, const char *cert, const char *key)
 	cr_assert_eq(rmq_test_tls_handshake(t), 1, "handshake: %s",
 	    rmq_test_tls_error(t));
 	uint8_t b[64];
-	rmq_test_tls_send(t, b, connect_bytes(id, 1, b, sizeof(b)));
+	rmq_test_tls_send(t, b, rmq_test_connect_bytes(id, 1, b, sizeof(b)));
 	int closed;
 	cr_assert_eq(recv_n(t, b, 4, &closed), 4);
 	static const uint8_t ack[] = { 0x20, 0x02, 0x00, 0x00 };
@@ -135,30 +115,12 @@ tls_connect(unsigned worker, const char *id, const char *cert, const char *key)
 static void
 subscribe(struct rmq_test_tls *t, const char *filter)
 {
-	struct rmq_sub_entry e = { .filter = rmq_test_str(filter) };
-	struct rmq_packet p = { .type = RMQ_SUBSCRIBE, .flags = 2 };
-	p.subscribe.packet_id = 1;
-	p.subscribe.count = 1;
-	p.subscribe.entries = &e;
 	uint8_t b[128];
-	rmq_test_tls_send(t, b, encode(&p, RMQ_V311, b, sizeof(b)));
+	rmq_test_tls_send(t, b, rmq_test_subscribe_bytes(filter, b, sizeof(b)));
 	int closed;
 	cr_assert_eq(recv_n(t, b, 5, &closed), 5);
 	static const uint8_t suback[] = { 0x90, 0x03, 0x00, 0x01, 0x00 };
 	cr_assert_arr_eq(b, suback, 5, "SUBACK over TLS");
-}
-
-/* A QoS 0 PUBLISH of payload[0..n) on topic, as the broker sends it to a
- * 3.1.1 subscriber; returns its length. */
-static size_t
-publish_bytes(const char *topic, const uint8_t *payload, size_t n, uint8_t *buf,
-    size_t cap)
-{
-	struct rmq_packet p = { .type = RMQ_PUBLISH };
-	p.publish.topic = rmq_test_str(topic);
-	p.publish.payload =
-	    (struct rmq_str){ (const char *)payload, (uint32_t)n };
-	return encode(&p, RMQ_V311, buf, cap);
 }
 
 Test(tls, handshake_then_mqtt_both_ways)
@@ -167,8 +129,8 @@ Test(tls, handshake_then_mqtt_both_ways)
 	cr_assert_eq(rmq_test_tls_version(t), TLS1_3_VERSION);
 	subscribe(t, "t/+");
 	uint8_t pub[64], got[64];
-	size_t n =
-	    publish_bytes("t/1", (const uint8_t *)"hello", 5, pub, sizeof(pub));
+	size_t n = rmq_test_publish_bytes("t/1", (const uint8_t *)"hello", 5,
+	    pub, sizeof(pub));
 	rmq_test_tls_send(t, pub, n);
 	int closed;
 	cr_assert_eq(recv_n(t, got, n, &closed), n);
@@ -186,7 +148,7 @@ Test(tls, tls12_is_taken)
 	cr_assert_eq(rmq_test_tls_handshake(t), 1, "%s", rmq_test_tls_error(t));
 	cr_assert_eq(rmq_test_tls_version(t), TLS1_2_VERSION);
 	uint8_t b[64];
-	rmq_test_tls_send(t, b, connect_bytes("v12", 1, b, sizeof(b)));
+	rmq_test_tls_send(t, b, rmq_test_connect_bytes("v12", 1, b, sizeof(b)));
 	int closed;
 	cr_assert_eq(recv_n(t, b, 4, &closed), 4);
 	cr_assert_eq(b[0], 0x20);
@@ -205,7 +167,7 @@ Test(tls, payload_of_many_records)
 		payload[i] = (uint8_t)(i * 7 + (i >> 9));
 	size_t cap = plen + 64;
 	uint8_t *pub = malloc(cap), *got = malloc(cap);
-	size_t n = publish_bytes("big", payload, plen, pub, cap);
+	size_t n = rmq_test_publish_bytes("big", payload, plen, pub, cap);
 	rmq_test_tls_send(t, pub, n);
 	int closed;
 	cr_assert_eq(recv_n(t, got, n, &closed), n);
@@ -227,7 +189,8 @@ Test(tls, many_small_packets_in_order)
 	size_t len = 0;
 	for (int i = 0; i < N; i++) {
 		uint8_t p[3] = { (uint8_t)i, (uint8_t)(i >> 8), 0x5a };
-		len += publish_bytes("s", p, 3, all + len, sizeof(all) - len);
+		len += rmq_test_publish_bytes("s", p, 3, all + len,
+		    sizeof(all) - len);
 	}
 	memcpy(want, all, len);
 	rmq_test_tls_send(t, all, len);
@@ -246,7 +209,7 @@ Test(tls, plain_mqtt_is_closed_unanswered)
 {
 	struct rmq_fake_client *fc = rmq_test_client(0);
 	uint8_t b[64];
-	rmq_fake_send(fc, b, connect_bytes("plain", 1, b, sizeof(b)));
+	rmq_fake_send(fc, b, rmq_test_connect_bytes("plain", 1, b, sizeof(b)));
 	rmq_fake_settle();
 	cr_assert(fc->closed, "closed");
 	cr_assert(fc->out_len == 0 || fc->out[0] == 0x15,
@@ -317,7 +280,7 @@ Test(tls, stalled_reader_leaves)
 	struct rmq_test_tls *pub = tls_connect(0, "fast", NULL, NULL);
 	uint8_t p[1024], b[1100];
 	memset(p, 'x', sizeof(p));
-	size_t n = publish_bytes("f", p, sizeof(p), b, sizeof(b));
+	size_t n = rmq_test_publish_bytes("f", p, sizeof(p), b, sizeof(b));
 	for (int i = 0; i < 50; i++)
 		rmq_test_tls_send(pub, b, n);
 	rmq_fake_settle();
@@ -338,7 +301,8 @@ Test(tls_handoff, session_on_another_loop_keeps_the_tls_session)
 	struct rmq_test_tls *a = rmq_test_tls_new(fc0, certs.ca, NULL, NULL, 0);
 	cr_assert_eq(rmq_test_tls_handshake(a), 1);
 	uint8_t b[128];
-	rmq_test_tls_send(a, b, connect_bytes("mover", 0, b, sizeof(b)));
+	rmq_test_tls_send(a, b,
+	    rmq_test_connect_bytes("mover", 0, b, sizeof(b)));
 	int closed;
 	cr_assert_eq(recv_n(a, b, 4, &closed), 4);
 	static const uint8_t disconnect[] = { 0xe0, 0x00 };
@@ -352,7 +316,7 @@ Test(tls_handoff, session_on_another_loop_keeps_the_tls_session)
 	struct rmq_fake_client *fc1 = rmq_test_client(1);
 	struct rmq_test_tls *t = rmq_test_tls_new(fc1, certs.ca, NULL, NULL, 0);
 	cr_assert_eq(rmq_test_tls_handshake(t), 1);
-	size_t n = connect_bytes("mover", 0, b, sizeof(b));
+	size_t n = rmq_test_connect_bytes("mover", 0, b, sizeof(b));
 	b[n++] = 0xc0;
 	b[n++] = 0x00;
 	rmq_test_tls_send(t, b, n);
@@ -368,8 +332,8 @@ Test(tls_handoff, session_on_another_loop_keeps_the_tls_session)
 	/* And it goes on working there, both ways. */
 	subscribe(t, "m");
 	uint8_t pub[64], got[64];
-	size_t pn =
-	    publish_bytes("m", (const uint8_t *)"moved", 5, pub, sizeof(pub));
+	size_t pn = rmq_test_publish_bytes("m", (const uint8_t *)"moved", 5,
+	    pub, sizeof(pub));
 	rmq_test_tls_send(t, pub, pn);
 	cr_assert_eq(recv_n(t, got, pn, &closed), pn);
 	cr_assert_arr_eq(got, pub, pn);
@@ -396,7 +360,7 @@ refused(const char *cert, const char *key)
 	 * its certificate: what counts is that no CONNECT is answered. */
 	rmq_test_tls_handshake(t);
 	uint8_t b[64];
-	rmq_test_tls_send(t, b, connect_bytes("x", 1, b, sizeof(b)));
+	rmq_test_tls_send(t, b, rmq_test_connect_bytes("x", 1, b, sizeof(b)));
 	int closed;
 	cr_assert_eq(recv_n(t, b, 4, &closed), 0, "no CONNACK");
 	cr_assert(fc->closed, "closed by the broker");
@@ -469,7 +433,7 @@ Test(tls_identity, common_name_is_the_user_name)
 	p.connect.username = rmq_test_str("claimed");
 	p.connect.password = rmq_test_str("pw");
 	uint8_t b[128];
-	rmq_test_tls_send(t, b, encode(&p, RMQ_V5, b, sizeof(b)));
+	rmq_test_tls_send(t, b, rmq_test_encode(&p, RMQ_V5, b, sizeof(b)));
 	int closed;
 	cr_assert_geq(recv_n(t, b, 3, &closed), 3);
 	cr_assert_eq(b[0], 0x20);
@@ -551,8 +515,8 @@ Test(tls, reload_serves_the_new_certificate_to_new_connections)
 
 	/* The connection from before the reloads still works. */
 	uint8_t pub[64], got[64];
-	size_t n =
-	    publish_bytes("r", (const uint8_t *)"still", 5, pub, sizeof(pub));
+	size_t n = rmq_test_publish_bytes("r", (const uint8_t *)"still", 5, pub,
+	    sizeof(pub));
 	rmq_test_tls_send(old, pub, n);
 	int closed;
 	cr_assert_eq(recv_n(old, got, n, &closed), n);
@@ -598,7 +562,8 @@ Test(tls, handshakes_past_the_turn_budget_wait_their_turn)
 		uint8_t c[64];
 		char id[16];
 		snprintf(id, sizeof(id), "storm%d", i);
-		rmq_test_tls_send(t[i], c, connect_bytes(id, 1, c, sizeof(c)));
+		rmq_test_tls_send(t[i], c,
+		    rmq_test_connect_bytes(id, 1, c, sizeof(c)));
 		cr_assert_eq(recv_n(t[i], c, 4, &closed), 4);
 		cr_assert_eq(c[0], 0x20);
 		rmq_test_tls_free(t[i]);

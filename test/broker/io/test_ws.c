@@ -304,47 +304,6 @@ recv_mqtt(struct wsc *c, uint8_t *buf, size_t n)
 	return got;
 }
 
-static size_t
-encode(const struct rmq_packet *p, uint8_t *buf, size_t cap)
-{
-	size_t n = rmq_codec_size(p, RMQ_V311);
-	cr_assert_leq(n, cap);
-	cr_assert_eq(rmq_codec_encode(p, RMQ_V311, buf, n), (long)n);
-	return n;
-}
-
-static size_t
-connect_bytes(const char *id, int clean, uint8_t *buf, size_t cap)
-{
-	struct rmq_packet p = { .type = RMQ_CONNECT };
-	p.connect.version = RMQ_V311;
-	p.connect.clean = (uint8_t)clean;
-	p.connect.client_id = rmq_test_str(id);
-	return encode(&p, buf, cap);
-}
-
-static size_t
-subscribe_bytes(const char *filter, uint8_t *buf, size_t cap)
-{
-	struct rmq_sub_entry e = { .filter = rmq_test_str(filter) };
-	struct rmq_packet p = { .type = RMQ_SUBSCRIBE, .flags = 2 };
-	p.subscribe.packet_id = 1;
-	p.subscribe.count = 1;
-	p.subscribe.entries = &e;
-	return encode(&p, buf, cap);
-}
-
-static size_t
-publish_bytes(const char *topic, const uint8_t *payload, size_t n, uint8_t *buf,
-    size_t cap)
-{
-	struct rmq_packet p = { .type = RMQ_PUBLISH };
-	p.publish.topic = rmq_test_str(topic);
-	p.publish.payload =
-	    (struct rmq_str){ (const char *)payload, (uint32_t)n };
-	return encode(&p, buf, cap);
-}
-
 static const uint8_t connack[] = { 0x20, 0x02, 0x00, 0x00 };
 static const uint8_t suback[] = { 0x90, 0x03, 0x00, 0x01, 0x00 };
 
@@ -355,11 +314,12 @@ ws_client(unsigned worker, const char *id, const char *filter)
 	struct wsc *c = wsc_new(worker);
 	uint8_t b[128];
 	upgrade(c);
-	send_frame(c, 1, 2, b, connect_bytes(id, 1, b, sizeof(b)));
+	send_frame(c, 1, 2, b, rmq_test_connect_bytes(id, 1, b, sizeof(b)));
 	cr_assert_eq(recv_mqtt(c, b, 4), 4);
 	cr_assert_arr_eq(b, connack, 4, "CONNACK in a binary frame");
 	if (filter) {
-		send_frame(c, 1, 2, b, subscribe_bytes(filter, b, sizeof(b)));
+		send_frame(c, 1, 2, b,
+		    rmq_test_subscribe_bytes(filter, b, sizeof(b)));
 		cr_assert_eq(recv_mqtt(c, b, 5), 5);
 		cr_assert_arr_eq(b, suback, 5);
 	}
@@ -546,8 +506,8 @@ pubsub_both_ways(void)
 	struct wsc *sub = ws_client(0, "sub", "t/#");
 	struct wsc *pub = ws_client(0, "pub", NULL);
 	uint8_t b[256], got[256];
-	size_t n =
-	    publish_bytes("t/1", (const uint8_t *)"over ws", 7, b, sizeof(b));
+	size_t n = rmq_test_publish_bytes("t/1", (const uint8_t *)"over ws", 7,
+	    b, sizeof(b));
 	send_frame(pub, 1, 2, b, n);
 	cr_assert_eq(recv_mqtt(sub, got, n), n);
 	cr_assert_arr_eq(got, b, n, "the PUBLISH as sent, in a binary frame");
@@ -565,7 +525,7 @@ Test(ws, packets_cut_across_frames_and_frames_holding_several)
 	struct wsc *c = wsc_new(0);
 	upgrade(c);
 	uint8_t b[256], got[16];
-	size_t n = connect_bytes("cut", 1, b, sizeof(b));
+	size_t n = rmq_test_connect_bytes("cut", 1, b, sizeof(b));
 	/* MQTT 5.0 section 6.0: "A single WebSocket data frame can contain
 	 * multiple or partial MQTT Control Packets" and "The receiver MUST
 	 * NOT assume that MQTT Control Packets are aligned on WebSocket
@@ -576,7 +536,7 @@ Test(ws, packets_cut_across_frames_and_frames_holding_several)
 	send_frame(c, 1, 0, b + 5, n - 5);
 	cr_assert_eq(recv_mqtt(c, got, 4), 4);
 	cr_assert_arr_eq(got, connack, 4);
-	size_t k = subscribe_bytes("a", b, sizeof(b));
+	size_t k = rmq_test_subscribe_bytes("a", b, sizeof(b));
 	b[k++] = 0xc0;
 	b[k++] = 0x00;
 	send_frame(c, 1, 2, b, k);
@@ -591,7 +551,7 @@ Test(ws, ping_between_fragments_is_not_mqtt)
 	struct wsc *c = wsc_new(0);
 	upgrade(c);
 	uint8_t b[256], got[16];
-	size_t n = connect_bytes("frag", 1, b, sizeof(b));
+	size_t n = rmq_test_connect_bytes("frag", 1, b, sizeof(b));
 	/* RFC 6455 section 5.4: control frames may be injected in the
 	 * middle of a fragmented message; their payload is not the
 	 * message's. */
@@ -618,7 +578,7 @@ Test(ws, payload_of_a_megabyte_both_ways)
 	cr_assert(payload && b && got);
 	for (size_t i = 0; i < plen; i++)
 		payload[i] = (uint8_t)(i * 7 + 3);
-	size_t n = publish_bytes("big", payload, plen, b, plen + 64);
+	size_t n = rmq_test_publish_bytes("big", payload, plen, b, plen + 64);
 	send_frame(pub, 1, 2, b, n);
 	cr_assert_eq(recv_mqtt(sub, got, n), n);
 	cr_assert(memcmp(got, b, n) == 0, "a megabyte, byte for byte");
@@ -673,7 +633,8 @@ Test(ws, text_frame_closes_the_connection)
 {
 	struct wsc *c = ws_client(0, "texter", NULL);
 	uint8_t b[64];
-	size_t n = publish_bytes("t", (const uint8_t *)"x", 1, b, sizeof(b));
+	size_t n =
+	    rmq_test_publish_bytes("t", (const uint8_t *)"x", 1, b, sizeof(b));
 	/* MQTT 5.0 section 6.0: "If any other type of data frame is
 	 * received the recipient MUST close the Network Connection"
 	 * [MQTT-6.0.0-1]. */
@@ -721,7 +682,8 @@ moves_with_its_frames(void)
 	struct wsc *a = wsc_new(0);
 	uint8_t b[256], got[64];
 	upgrade(a);
-	send_frame(a, 1, 2, b, connect_bytes("mover", 0, b, sizeof(b)));
+	send_frame(a, 1, 2, b,
+	    rmq_test_connect_bytes("mover", 0, b, sizeof(b)));
 	cr_assert_eq(recv_mqtt(a, got, 4), 4);
 	const uint8_t disconnect[] = { 0xe0, 0x00 };
 	send_frame(a, 1, 2, disconnect, 2);
@@ -733,7 +695,7 @@ moves_with_its_frames(void)
 	 * WebSocket (and TLS) state and what was decoded on loop 1. */
 	struct wsc *c = wsc_new(1);
 	upgrade(c);
-	size_t n = connect_bytes("mover", 0, b, sizeof(b));
+	size_t n = rmq_test_connect_bytes("mover", 0, b, sizeof(b));
 	b[n++] = 0xc0;
 	b[n++] = 0x00;
 	uint8_t f[512];
@@ -765,10 +727,11 @@ moves_with_its_frames(void)
 	cr_assert_not_null(s);
 	cr_assert_eq(s->w->id, 0, "served by loop 0 now");
 	/* It goes on working there, both ways. */
-	send_frame(c, 1, 2, b, subscribe_bytes("m", b, sizeof(b)));
+	send_frame(c, 1, 2, b, rmq_test_subscribe_bytes("m", b, sizeof(b)));
 	cr_assert_eq(recv_mqtt(c, got, 5), 5);
 	cr_assert_arr_eq(got, suback, 5);
-	n = publish_bytes("m", (const uint8_t *)"moved", 5, b, sizeof(b));
+	n = rmq_test_publish_bytes("m", (const uint8_t *)"moved", 5, b,
+	    sizeof(b));
 	send_frame(c, 1, 2, b, n);
 	cr_assert_eq(recv_mqtt(c, got, n), n);
 	cr_assert_arr_eq(got, b, n);
