@@ -3,7 +3,7 @@
  *
  * A listener's transport (the PROXY protocol, TLS, WebSocket, or
  * several, in that order from the socket up) wraps each connection it accepts in layers that keep loop.h's
- * contract: a layer's connection reads, writes, closes and detaches as a
+ * contract: a layer's connection reads, writes, shuts down, closes and detaches as a
  * backend's does, and hands MQTT bytes up.  The session calls the
  * rmq_conn_* functions below and never learns which layers sit under it,
  * so no layer appears as a branch in the worker or the session.  A bare
@@ -39,6 +39,9 @@ struct rmq_conn_layer {
 	int (*read_start)(struct rmq_conn *c, rmq_read_cb cb);
 	int (*write)(struct rmq_conn *c, struct iovec *iov, int n,
 	    rmq_write_cb cb);
+	/* The layer's own end of stream (a TLS close_notify, a WebSocket
+	 * close frame) goes out first, then the shutdown below. */
+	int (*shutdown)(struct rmq_conn *c);
 	void (*close)(struct rmq_conn *c, rmq_close_cb cb);
 	void (*detach)(struct rmq_conn *c, rmq_detach_cb cb);
 	/* What the peer proved, into buf[0..len) with a NUL; -ENOENT when
@@ -76,6 +79,14 @@ rmq_conn_write(struct rmq_conn *c, struct iovec *iov, int n, rmq_write_cb cb)
 {
 	return c->layer ? c->layer->write(c, iov, n, cb)
 			: c->loop->ops->write(c, iov, n, cb);
+}
+
+/* End the stream once what was written is out, and keep reading (see
+ * loop.h): the session calls it when it has said its last word. */
+static inline int
+rmq_conn_shutdown(struct rmq_conn *c)
+{
+	return c->layer ? c->layer->shutdown(c) : c->loop->ops->shutdown(c);
 }
 
 static inline void

@@ -86,7 +86,8 @@ struct rmq_loop_ops {
 	/* Adopt a connected socket.  On success *out belongs to the loop
 	 * until its close callback; on error the fd is still the caller's. */
 	int (*conn_open)(struct rmq_loop *loop, int fd, struct rmq_conn **out);
-	/* Deliver what arrives to cb, until EOF or an error. */
+	/* Deliver what arrives to cb, until EOF or an error.  Called again
+	 * on a connection that reads, it replaces cb. */
 	int (*read_start)(struct rmq_conn *c, rmq_read_cb cb);
 	/* Write all of iov[0..n): the buffers and the iovec array itself stay
 	 * the caller's to keep valid, and the backend's to advance, until cb
@@ -94,6 +95,11 @@ struct rmq_loop_ops {
 	 * -EPIPE once closing.  n is at most RMQ_LOOP_IOV_MAX. */
 	int (*write)(struct rmq_conn *c, struct iovec *iov, int n,
 	    rmq_write_cb cb);
+	/* End the writing side (a FIN after the last byte written) and
+	 * keep reading: the peer sees the end of what it was sent, and
+	 * what it still sends is read, not answered by a reset.  -EBUSY
+	 * while a write is pending, -EPIPE once closing. */
+	int (*shutdown)(struct rmq_conn *c);
 	/* Stop reading and writing (a pending write completes with
 	 * -ECANCELED), close the socket, then call cb.  Idempotent. */
 	void (*close)(struct rmq_conn *c, rmq_close_cb cb);

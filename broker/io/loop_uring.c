@@ -626,6 +626,17 @@ uring_reap(struct uring_loop *l)
 	}
 }
 
+static int
+uring_shutdown(struct rmq_conn *conn)
+{
+	struct uring_conn *c = (struct uring_conn *)conn;
+	if (conn->closing)
+		return -EPIPE;
+	if (c->sending)
+		return -EBUSY;
+	return shutdown(conn->fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+
 static void
 uring_close(struct rmq_conn *conn, rmq_close_cb cb)
 {
@@ -922,6 +933,7 @@ const struct rmq_loop_ops rmq_loop_uring_ops = {
 	.conn_open = uring_conn_open,
 	.read_start = uring_read_start,
 	.write = uring_write,
+	.shutdown = uring_shutdown,
 	.close = uring_close,
 	.detach = uring_detach,
 	.lent_complete = uring_lent_complete,

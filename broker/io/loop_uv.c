@@ -589,6 +589,19 @@ uvb_write(struct rmq_conn *conn, struct iovec *iov, int n, rmq_write_cb cb)
 	return 0;
 }
 
+/* The socket's own shutdown, not uv_shutdown(): no write is pending, so
+ * there is nothing for libuv to wait for, and reading goes on. */
+static int
+uvb_shutdown(struct rmq_conn *conn)
+{
+	struct uvb_conn *c = (struct uvb_conn *)conn;
+	if (conn->closing)
+		return -EPIPE;
+	if (c->writing)
+		return -EBUSY;
+	return shutdown(conn->fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+
 static void
 uvb_close(struct rmq_conn *conn, rmq_close_cb cb)
 {
@@ -667,6 +680,7 @@ const struct rmq_loop_ops rmq_loop_uv_ops = {
 	.conn_open = uvb_conn_open,
 	.read_start = uvb_read_start,
 	.write = uvb_write,
+	.shutdown = uvb_shutdown,
 	.close = uvb_close,
 	.detach = uvb_detach,
 };

@@ -287,6 +287,17 @@ proxy_write(struct rmq_conn *c, struct iovec *iov, int n, rmq_write_cb cb)
 	return rc;
 }
 
+static int
+proxy_shutdown(struct rmq_conn *c)
+{
+	struct proxy_conn *pc = PROXY_CONN(c);
+	if (c->closing)
+		return -EPIPE;
+	if (pc->up_write)
+		return -EBUSY;
+	return rmq_conn_shutdown(pc->down);
+}
+
 static void
 proxy_conn_free(struct proxy_conn *pc)
 {
@@ -378,6 +389,7 @@ static const struct rmq_conn_layer proxy_layer = {
 	.name = "proxy",
 	.read_start = proxy_read_start,
 	.write = proxy_write,
+	.shutdown = proxy_shutdown,
 	.close = proxy_close,
 	.detach = proxy_detach,
 	.peer = proxy_peer,

@@ -69,6 +69,9 @@ struct tls_conn {
 	uint8_t writing; /* `out` is with the backend */
 	uint8_t out_has_up, next_has_up; /* the session's bytes are in it */
 	uint8_t handshaken, failed, detaching;
+	/* Ending the stream: 1 while the close_notify is written, 2 once the
+	 * connection below is shut down too. */
+	uint8_t shutting;
 	uint8_t fail_told; /* the session heard of the failure */
 };
 
@@ -358,6 +361,7 @@ rmq_tls_stats(const struct rmq_tls *t, struct rmq_tls_stats *out)
 
 static void tls_flush(struct tls_conn *tc);
 static void tls_detach_go(struct tls_conn *tc);
+static int tls_shutdown_go(struct tls_conn *tc);
 
 static void
 tls_conn_free(struct tls_conn *tc)
@@ -550,6 +554,8 @@ tls_on_written(struct rmq_conn *down, int status)
 		tls_tell_failed(tc); /* the alert is out */
 	} else if (status == 0) {
 		tls_flush(tc);
+		if (tc->shutting == 1)
+			(void)tls_shutdown_go(tc);
 	}
 	if (had_up && tc->up_write) {
 		rmq_write_cb cb = tc->up_write;
@@ -591,7 +597,7 @@ tls_write(struct rmq_conn *c, struct iovec *iov, int n, rmq_write_cb cb)
 	struct tls_conn *tc = TLS_CONN(c);
 	uint8_t stage[TLS_RECORD];
 	size_t sl = 0, done;
-	if (c->closing)
+	if (c->closing || tc->shutting)
 		return -EPIPE;
 	if (tc->up_write)
 		return -EBUSY;
@@ -634,6 +640,45 @@ fail:
 	ERR_clear_error();
 	tc->failed = 1;
 	return -EPROTO;
+}
+
+/* Shut the connection below down once every record is out. */
+static int
+tls_shutdown_go(struct tls_conn *tc)
+{
+	if (tc->down == NULL || tc->down->closing)
+		return -EPIPE;
+	if (tc->writing || tc->next.len) {
+		tls_flush(tc);
+		return 0;
+	}
+	tc->shutting = 2;
+	return rmq_conn_shutdown(tc->down);
+}
+
+/* A close_notify (RFC 8446 6.1) tells the client that it read all there
+ * was, before the FIN; what it still sends is decrypted and handed up,
+ * for the session to discard, until its own close_notify or end. */
+static int
+tls_shutdown(struct rmq_conn *c)
+{
+	struct tls_conn *tc = TLS_CONN(c);
+	if (c->closing)
+		return -EPIPE;
+	if (tc->up_write)
+		return -EBUSY;
+	if (tc->shutting)
+		return 0;
+	tc->shutting = 1;
+	if (tc->handshaken && !tc->failed) {
+		/* Our BIO takes every byte, so the record is in `next` now;
+		 * 0 (the client's close_notify not yet read) is the usual
+		 * answer and no error. */
+		ERR_clear_error();
+		(void)SSL_shutdown(tc->ssl);
+		ERR_clear_error();
+	}
+	return tls_shutdown_go(tc);
 }
 
 static void
@@ -794,6 +839,7 @@ static const struct rmq_conn_layer tls_layer = {
 	.name = "tls",
 	.read_start = tls_read_start,
 	.write = tls_write,
+	.shutdown = tls_shutdown,
 	.close = tls_close,
 	.detach = tls_detach,
 	.peer = tls_peer,

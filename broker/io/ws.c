@@ -68,6 +68,9 @@ struct ws_conn {
 	uint8_t in_input; /* ws_input runs (a detach waits for its end) */
 	uint8_t writing, out_has_up, next_has_up;
 	uint8_t detaching;
+	/* Ending the stream: 1 while the close frame is written, 2 once the
+	 * connection below is shut down too. */
+	uint8_t shutting;
 	/* Tell the session once what is being written is out: the peer
 	 * closed (end of stream) or broke the protocol (failure). */
 	uint8_t eof_after_write, fail_after_write, told;
@@ -413,6 +416,7 @@ ws_src_read(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 
 static void ws_flush(struct ws_conn *wc);
 static void ws_detach_go(struct ws_conn *wc);
+static int ws_shutdown_go(struct ws_conn *wc);
 
 static void
 ws_conn_free(struct ws_conn *wc)
@@ -465,6 +469,8 @@ ws_settle(struct ws_conn *wc)
 		ws_flush(wc);
 		return;
 	}
+	if (wc->shutting == 1)
+		(void)ws_shutdown_go(wc);
 	if (wc->fail_after_write)
 		ws_tell(wc, -EPROTO);
 	else if (wc->eof_after_write)
@@ -661,7 +667,7 @@ static int
 ws_write(struct rmq_conn *c, struct iovec *iov, int n, rmq_write_cb cb)
 {
 	struct ws_conn *wc = WS_CONN(c);
-	if (c->closing)
+	if (c->closing || wc->shutting)
 		return -EPIPE;
 	if (wc->up_write)
 		return -EBUSY;
@@ -688,6 +694,41 @@ ws_write(struct rmq_conn *c, struct iovec *iov, int n, rmq_write_cb cb)
 	wc->next_has_up = 1;
 	ws_flush(wc);
 	return 0;
+}
+
+/* Shut the connection below down once every frame is out. */
+static int
+ws_shutdown_go(struct ws_conn *wc)
+{
+	if (wc->down == NULL || wc->down->closing)
+		return -EPIPE;
+	if (wc->writing || wc->next.len) {
+		ws_flush(wc);
+		return 0;
+	}
+	wc->shutting = 2;
+	return rmq_conn_shutdown(wc->down);
+}
+
+/* A close frame (RFC 6455 5.5.1) before the FIN; frames the client still
+ * sends are read, and their payload handed up for the session to discard,
+ * until its close frame or its end of stream. */
+static int
+ws_shutdown(struct rmq_conn *c)
+{
+	struct ws_conn *wc = WS_CONN(c);
+	if (c->closing)
+		return -EPIPE;
+	if (wc->up_write)
+		return -EBUSY;
+	if (wc->shutting)
+		return 0;
+	wc->shutting = 1;
+	if (wc->phase == WS_OPEN &&
+	    wslay_event_queue_close(wc->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL,
+		0) == 0)
+		(void)wslay_event_send(wc->ctx);
+	return ws_shutdown_go(wc);
 }
 
 static void
@@ -815,6 +856,7 @@ static const struct rmq_conn_layer ws_layer = {
 	.name = "websocket",
 	.read_start = ws_read_start,
 	.write = ws_write,
+	.shutdown = ws_shutdown,
 	.close = ws_close,
 	.detach = ws_detach,
 	.peer = ws_peer,

@@ -284,7 +284,7 @@ rmq_session_flush(struct rmq_session *s)
 		max_items = (RMQ_LOOP_IOV_MAX - 1) / 5;
 	if (s->ctrl_len == 0 && max_items == 0) {
 		if (s->close_after_write)
-			rmq_session_close(s);
+			rmq_session_end(s);
 		return;
 	}
 	struct rmq_wbatch wb = { .seq = s->wb.seq };
@@ -397,7 +397,7 @@ rmq_session_flush(struct rmq_session *s)
 	if (rc != 0) {
 		s->writing = 0;
 		outq_wb_release(&s->wb);
-		rmq_session_disconnect(s, 0);
+		rmq_session_close(s);
 	}
 }
 
@@ -415,11 +415,11 @@ outq_on_write(struct rmq_conn *conn, int status)
 		outq_late(s, nlate);
 	if (status < 0) {
 		if (!conn->closing)
-			rmq_session_disconnect(s, 0);
+			rmq_session_close(s);
 		return;
 	}
 	if (s->close_after_write && s->ctrl_len == 0) {
-		rmq_session_close(s);
+		rmq_session_end(s);
 		return;
 	}
 	if (s->ctrl_len ||

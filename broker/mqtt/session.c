@@ -17,6 +17,7 @@
 static void
 session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n);
 static void session_on_closed(struct rmq_conn *conn);
+static void session_gone(struct rmq_session *s, int conn_closed);
 
 int
 rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn, uint8_t listener,
@@ -74,6 +75,21 @@ rmq_session_close_after_write(struct rmq_session *s)
 }
 
 void
+rmq_session_end(struct rmq_session *s)
+{
+	struct rmq_conn *c = s->conn;
+	if (c == NULL || c->closing)
+		return;
+	if (rmq_linger_start(s->w, c, s->listener) != 0) {
+		rmq_session_close(s);
+		return;
+	}
+	/* The connection is the worker's to read to its end now; the
+	 * session goes on as if it had closed. */
+	session_gone(s, 0);
+}
+
+void
 rmq_session_disconnect(struct rmq_session *s, uint8_t reason)
 {
 	if (s->conn == NULL || s->state == RMQ_SESS_CLOSING)
@@ -94,13 +110,16 @@ rmq_session_disconnect(struct rmq_session *s, uint8_t reason)
 			RMQ_PROP_SET(&d.disconnect.props,
 			    RMQ_PROP_REASON_STRING);
 		}
-		if (rmq_session_send(s, &d) == 0) {
-			/* Written at the end of the turn, then closed. */
-			rmq_session_close_after_write(s);
+		if (rmq_session_send(s, &d) != 0) {
+			rmq_session_close(s);
 			return;
 		}
 	}
-	rmq_session_close(s);
+	/* What the session owes (the answers to packets read before this
+	 * end, the DISCONNECT) is written at the end of the turn, then the
+	 * connection lingers (linger.h); a 3.x client, which has no
+	 * DISCONNECT to read, still gets its answers and a clean end. */
+	rmq_session_close_after_write(s);
 }
 
 /* A packet the spec forbids: say why where the protocol lets us, then
@@ -295,15 +314,16 @@ rmq_session_publish_will(struct rmq_session *s)
 	rmq_msg_rele(will);
 }
 
+/* The session's connection is gone, or no longer the session's (it
+ * lingers, counted until it closes): what the spec asks at the end of a
+ * connection happens here.  s may be freed. */
 static void
-session_on_closed(struct rmq_conn *conn)
+session_gone(struct rmq_session *s, int conn_closed)
 {
-	struct rmq_session *s = conn->data;
-	if (s == NULL)
-		return;
 	struct rmq_worker *w = s->w;
 	uint64_t now = w->loop->now_ms;
-	rmq_worker_conn_gone(w, s->listener);
+	if (conn_closed)
+		rmq_worker_conn_gone(w, s->listener);
 	if (s->counted) {
 		rmq_uncount(&w->st.clients[s->version - RMQ_V31]);
 		s->counted = 0;
@@ -375,6 +395,14 @@ session_on_closed(struct rmq_conn *conn)
 	s->deadline_ms = s->session_expiry == 0xFFFFFFFFu
 	    ? UINT64_MAX
 	    : now + (uint64_t)s->session_expiry * 1000u;
+}
+
+static void
+session_on_closed(struct rmq_conn *conn)
+{
+	struct rmq_session *s = conn->data;
+	if (s != NULL)
+		session_gone(s, 1);
 }
 
 void

@@ -259,16 +259,21 @@ int rmq_session_start(struct rmq_worker *w, struct rmq_conn *conn,
  * CONNACK, a DISCONNECT) before it is closed regardless. */
 #define RMQ_CLOSE_GRACE_MS 5000
 
-/* Write what is queued, then close; closed after RMQ_CLOSE_GRACE_MS
- * whatever happens. */
+/* Write what is queued, then end the stream (rmq_session_end); closed
+ * after RMQ_CLOSE_GRACE_MS whatever happens. */
 void rmq_session_close_after_write(struct rmq_session *s);
+
+/* Everything owed is written: the connection lingers (linger.h), and the
+ * session ends as if it had closed.  s may be freed. */
+void rmq_session_end(struct rmq_session *s);
 
 /* Close the connection now, without a word to the client. */
 void rmq_session_close(struct rmq_session *s);
 
-/* End the connection: a 5.0 client is sent DISCONNECT with `reason` first
- * when reason != 0 and the session is live; a 3.x client just sees the
- * connection close.  The will is published unless the client ended the
+/* End the connection: what the session owes is written, then a 5.0
+ * client is sent DISCONNECT with `reason` when reason != 0 and the
+ * session is live (a 3.x client gets no packet), then the connection
+ * lingers (linger.h).  The will is published unless the client ended the
  * connection normally. */
 void rmq_session_disconnect(struct rmq_session *s, uint8_t reason);
 

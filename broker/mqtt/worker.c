@@ -457,6 +457,7 @@ worker_tick(struct rmq_loop *loop)
 	    memory_order_relaxed);
 	atomic_store_explicit(&w->st.sessions_persistent, persistent,
 	    memory_order_relaxed);
+	rmq_linger_tick(w, loop->now_ms);
 	if (w->id == 0 && w->b->tick_hook)
 		w->b->tick_hook(w);
 }
@@ -489,6 +490,7 @@ worker_stopping(struct rmq_loop *loop)
 		if (w->table[i] == s && s->conn && s->close_after_write)
 			s->deadline_ms = deadline;
 	}
+	rmq_linger_stop(w, deadline);
 }
 
 int

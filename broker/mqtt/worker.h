@@ -22,6 +22,7 @@
 #include "node.h"
 
 struct rmq_session;
+struct rmq_linger;
 struct rmq_inbox_msg;
 struct rmq_msg;
 
@@ -73,6 +74,11 @@ struct rmq_worker_stats {
 	rmq_counter handoffs_queued, handoffs_lent;
 	/* New connections passed to a less loaded loop (placement.h). */
 	rmq_counter accepts_passed;
+	/* Connections read to their end before the close (linger.h): how
+	 * many began to, how many are now (a gauge, +1/-1), how many were
+	 * closed at the deadline rather than at the client's end, and the
+	 * bytes thrown away meanwhile. */
+	rmq_counter lingered, lingering, linger_timeouts, linger_discarded;
 };
 
 /* Upper bounds of the latency buckets, microseconds (the last one is
@@ -107,6 +113,11 @@ struct rmq_worker {
 
 	/* Sessions with output to flush this turn, first marked first. */
 	struct rmq_session *dirty, **dirty_tail;
+
+	/* Connections read to their end before they close (linger.h),
+	 * oldest first; once the worker stops, none past linger_stop_at. */
+	struct rmq_linger *linger_head, *linger_tail;
+	uint64_t linger_stop_at;
 
 	struct cds_wfcq_head inbox_head;
 	struct cds_wfcq_tail inbox_tail;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <urcu/wfcqueue.h>
 
+#include "linger.h"
 #include "session.h"
 #include "worker.h"
 

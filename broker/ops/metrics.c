@@ -418,6 +418,19 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "Clients whose CONNECT was accepted.", ST(connects));
 	metrics_sum(&m, b, "ringmq_disconnects_total",
 	    "Connections of sessions that ended.", ST(disconnects));
+	metrics_head(&m, "ringmq_connections_lingering", "gauge",
+	    "Connections shut down after the broker's last packet, read and discarded until the client's end (at most 2 s).");
+	metrics_printf(&m, "ringmq_connections_lingering %llu\n",
+	    (unsigned long long)rmq_workers_sum(b, ST(lingering)));
+	metrics_sum(&m, b, "ringmq_linger_total",
+	    "Connections ended gracefully: shut down after the broker's last packet, then read to the client's end.",
+	    ST(lingered));
+	metrics_sum(&m, b, "ringmq_linger_timeouts_total",
+	    "Lingering connections closed after 2 s rather than at the client's end.",
+	    ST(linger_timeouts));
+	metrics_sum(&m, b, "ringmq_linger_discarded_bytes_total",
+	    "Bytes clients sent after the broker's last packet, read and discarded.",
+	    ST(linger_discarded));
 	metrics_by_reason(&m, b, "ringmq_connections_refused_total",
 	    "CONNECTs refused with a CONNACK, and connections closed at accept over max_connections, by reason.",
 	    ST(refused), metrics_refused_always);

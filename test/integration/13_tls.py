@@ -629,6 +629,40 @@ def tls_connection_handed_to_its_sessions_loop(_):
         b.finish()
 
 
+def tls_ends_with_close_notify(_):
+    # The broker's last packet over TLS (a DISCONNECT for a reserved
+    # packet type), then a close_notify before the FIN (RFC 8446 6.1): a
+    # client tells a complete end from a cut one (Python reports a cut one
+    # as SSLEOFError when ragged ends are not suppressed).  A record the
+    # client sends after the DISCONNECT is read and thrown away, not
+    # answered, and not with a reset.
+    c = certs()
+    b = ListenersBroker("", server_tls(c))
+    plain, tls = b.ports
+    try:
+        ctx = ssl.create_default_context(cafile=c.path("ca.pem"))
+        sock = socket.create_connection(("127.0.0.1", tls), timeout=DEADLINE)
+        r = Raw.__new__(Raw)
+        r.s = ctx.wrap_socket(sock, server_hostname="localhost",
+                              suppress_ragged_eofs=False)
+        r.send(connect_packet("tls-end", version=5))
+        assert r.recv_packet()[0] == 0x20
+        r.send(b"\x00\x00")
+        first, body = r.recv_packet()
+        assert first == 0xE0 and body[0] in (0x81, 0x82), (first, body)
+        r.send(b"\xc0\x00")  # PINGREQ after the end: not answered
+        assert r.s.recv(16) == b"", "a close_notify, not more bytes"
+        r.s.close()
+        end = time.time() + DEADLINE
+        while b.metric("ringmq_connections_lingering") != 0:
+            assert time.time() < end, "still lingering after the client left"
+            time.sleep(0.05)
+        assert b.metric("ringmq_linger_total") == 1
+        assert b.metric("ringmq_linger_timeouts_total") == 0
+    finally:
+        b.finish()
+
+
 def tls_counts(b):
     """{(family, listener): value} of the two handshake counters."""
     out = {}
@@ -704,5 +738,6 @@ run([logged(t) for t in (
     s_client_versions_and_tls_version, client_certificates_required,
     not_tls_on_the_tls_port, sighup_reads_the_certificates_again,
     tls_connection_handed_to_its_sessions_loop, start_refused_for_tls_files,
-    listener_keys_above_the_first_listener_line, handshake_metrics)],
+    listener_keys_above_the_first_listener_line, handshake_metrics,
+    tls_ends_with_close_notify)],
     make_broker=None)

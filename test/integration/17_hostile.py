@@ -989,6 +989,100 @@ def connect_too_slow(_):
     assert rc == 0, "\n".join(b.log[-30:])
 
 
+def read_to_the_end(s):
+    """Every byte until the broker's end of stream; a reset instead of the
+    end fails the test with what had come before it."""
+    data = b""
+    s.settimeout(DEADLINE)
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            raise AssertionError("reset by the broker after %s" % hexs(data))
+        if not chunk:
+            return data
+        data += chunk
+
+
+def keeps_sending_after_the_disconnect(v):
+    # A client that keeps sending after the broker's DISCONNECT (5.0) or
+    # close (3.1.1) still reads what it was sent: the broker shuts the
+    # connection down after its last packet, reads and throws away what
+    # comes after, and closes at the client's end.  A close with input
+    # arriving would answer with a reset (the sends below would fail),
+    # which can discard the DISCONNECT before it is read.  Before the bad
+    # packet, a QoS 1 PUBLISH in the same write: its PUBACK is owed, and
+    # comes first [MQTT-4.13.1-1 closes after the packets before].
+    b = Broker(*BROKER_ARGS, verbose=False)
+    canary = None
+    s = None
+    try:
+        canary = Canary(b, "linger-%d" % v)
+        s = socket.create_connection(("127.0.0.1", b.port),
+                                     timeout=DEADLINE)
+        s.sendall(connect_packet("linger", version=v))
+        first = s.recv(4)
+        assert first[:1] == b"\x20", hexs(first)
+        if v == V5:  # the CONNACK's properties
+            rest = first[1] + 2 - len(first)
+            while rest > 0:
+                rest -= len(s.recv(rest))
+        pub = packet(0x32, string(b"linger/t") + u16(9) +
+                     (b"\x00" if v == V5 else b"") + b"owed")
+        s.sendall(pub + b"\x00\x00")  # then packet type 0, reserved
+        junk = bytes(range(256)) * 256
+        sent = 0
+        end = time.time() + 1.0
+        while time.time() < end:
+            try:
+                s.sendall(junk)
+            except (ConnectionResetError, BrokenPipeError) as e:
+                raise AssertionError("sending after the end: %r after %d "
+                                     "bytes" % (e, sent))
+            sent += len(junk)
+            time.sleep(0.01)
+        canary.check("1 s of input after the broker's last packet")
+        assert b.metric("ringmq_connections_lingering") == 1
+        data = read_to_the_end(s)
+        pk = parse(data)
+        assert pk and pk[0][0] == 0x40 and pk[0][1][:2] == u16(9), \
+            "the PUBACK first: %s" % hexs(data)
+        if v == V5:
+            assert len(pk) == 2 and pk[1][0] == 0xE0 and \
+                pk[1][1][0] in EITHER, hexs(data)
+        else:
+            assert len(pk) == 1, hexs(data)
+        discarded = b.metric("ringmq_linger_discarded_bytes_total")
+        assert discarded > 0, "nothing read after the end"
+        s.close()
+        s = None
+        end = time.time() + DEADLINE
+        while b.metric("ringmq_connections_lingering") != 0:
+            assert time.time() < end, "still lingering after the client left"
+            time.sleep(0.05)
+        assert b.metric("ringmq_linger_timeouts_total") == 0, \
+            "closed at the 2 s bound, not at the client's end"
+        assert b.alive(), "the broker died"
+        canary.check("the lingering connection closed")
+        fresh_connect(b, "linger-fresh")
+        canary.finish()
+    finally:
+        if s:
+            s.close()
+        if canary:
+            canary.close()
+        rc = b.stop()
+    assert rc == 0, "\n".join(b.log[-30:])
+
+
+def keeps_sending_after_the_disconnect_v5(_):
+    keeps_sending_after_the_disconnect(V5)
+
+
+def keeps_sending_after_the_close_v311(_):
+    keeps_sending_after_the_disconnect(V311)
+
+
 def garbage_from_200_connections(_):
     # 200 connections open, then each sends garbage at once: random bytes,
     # HTTP, TLS and SSH greetings, zeros, 0xFF, a CONNECT header that
@@ -1065,5 +1159,7 @@ run([connect, connack_from_client, publish, puback, pubrec, pubrel, pubcomp,
      pingreq, pingresp_from_client, disconnect, auth, reserved_type_0,
      huge_remaining_length, huge_remaining_length_without_a_limit,
      connect_byte_at_a_time, connect_too_slow,
+     keeps_sending_after_the_disconnect_v5,
+     keeps_sending_after_the_close_v311,
      garbage_from_200_connections],
     make_broker=None)

@@ -188,7 +188,7 @@ static int
 fake_write(struct rmq_conn *conn, struct iovec *iov, int n, rmq_write_cb cb)
 {
 	struct rmq_fake_conn *c = (struct rmq_fake_conn *)conn;
-	if (c->close_asked)
+	if (c->close_asked || c->cl->shut)
 		return -EPIPE;
 	if (c->write_cb)
 		return -EBUSY;
@@ -197,6 +197,18 @@ fake_write(struct rmq_conn *conn, struct iovec *iov, int n, rmq_write_cb cb)
 	c->write_cb = cb;
 	c->wiov = iov;
 	c->wn = n;
+	return 0;
+}
+
+static int
+fake_shutdown(struct rmq_conn *conn)
+{
+	struct rmq_fake_conn *c = (struct rmq_fake_conn *)conn;
+	if (c->close_asked)
+		return -EPIPE;
+	if (c->write_cb)
+		return -EBUSY;
+	c->cl->shut = 1;
 	return 0;
 }
 
@@ -239,6 +251,7 @@ const struct rmq_loop_ops rmq_fake_loop_ops = {
 	.conn_open = fake_conn_open,
 	.read_start = fake_read_start,
 	.write = fake_write,
+	.shutdown = fake_shutdown,
 	.close = fake_close,
 	.detach = fake_detach,
 	.now = fake_now,
@@ -269,6 +282,18 @@ void
 rmq_fake_hangup(struct rmq_fake_client *c)
 {
 	c->peer_closed = 1;
+}
+
+unsigned
+rmq_fake_hangup_shut(void)
+{
+	unsigned n = 0;
+	for (struct rmq_fake_client *c = fake_clients; c; c = c->next)
+		if (c->shut && !c->closed && !c->peer_closed) {
+			c->peer_closed = 1;
+			n++;
+		}
+	return n;
 }
 
 size_t

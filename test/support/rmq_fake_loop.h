@@ -36,6 +36,7 @@ struct rmq_fake_client {
 	size_t out_len, out_cap;
 	size_t read_max; /* at most this much per read; 0: all there is */
 	int peer_closed; /* the test closed its side: EOF after `in` */
+	int shut; /* the broker ended its side (shutdown: a FIN) */
 	int closed; /* the broker closed the connection */
 	int stalled; /* writes do not complete (a client that reads nothing) */
 	struct rmq_fake_client *next;
@@ -56,6 +57,10 @@ void rmq_fake_send(struct rmq_fake_client *c, const void *bytes, size_t n);
 
 /* The client closes its side: the broker reads EOF after what was sent. */
 void rmq_fake_hangup(struct rmq_fake_client *c);
+
+/* Every client whose connection the broker shut down hangs up, as a
+ * client that reads the end of stream does.  Returns how many did. */
+unsigned rmq_fake_hangup_shut(void);
 
 /* Take n bytes the broker wrote (fewer when fewer are there): copied to
  * buf when buf is not NULL.  Returns how many were taken. */

@@ -40,6 +40,10 @@ rmq_test_node_stop(void)
 	for (unsigned i = 0; i < b->nworkers; i++)
 		rmq_loop_stop(b->workers[i]->loop);
 	cr_assert_neq(rmq_fake_settle(), 0, "loops still busy at the stop");
+	/* Clients told 0x8B and shut down read the end and hang up. */
+	if (rmq_fake_hangup_shut())
+		cr_assert_neq(rmq_fake_settle(), 0,
+		    "loops still busy at the stop");
 	cr_assert_eq(rmq_fake_live_conns(), 0,
 	    "%u connections still open after the stop", rmq_fake_live_conns());
 	cr_assert_eq(atomic_load(&b->connections), 0,
@@ -90,7 +94,15 @@ void
 rmq_test_expect_closed(struct rmq_fake_client *c, const char *file, int line)
 {
 	rmq_test_expect_nothing(c, file, line);
-	cr_assert(c->closed, "%s:%d: the connection is still open", file, line);
+	if (!c->closed && c->shut) {
+		/* Ended gracefully: the client reads the end of stream and
+		 * closes its side, as a client does, and the broker closes. */
+		rmq_fake_hangup(c);
+		rmq_fake_settle();
+	}
+	cr_assert(c->closed, "%s:%d: the connection is still open%s", file,
+	    line,
+	    c->shut ? " (shut down, then open after the client's end)" : "");
 }
 
 size_t

@@ -39,7 +39,9 @@ void rmq_test_expect(struct rmq_fake_client *c, const uint8_t *want, size_t n,
 void
 rmq_test_expect_nothing(struct rmq_fake_client *c, const char *file, int line);
 
-/* Settle; the broker closed the connection (after what was expected). */
+/* Settle; the broker ended the connection (after what was expected):
+ * closed it, or shut its side down and closed it once the client, seeing
+ * the end, hung up. */
 void
 rmq_test_expect_closed(struct rmq_fake_client *c, const char *file, int line);
 

@@ -351,6 +351,11 @@ Test(proxy_tls, moves_with_tls_and_keeps_the_address)
 	cr_assert_eq(rmq_test_tls_recv(a, b, 4, &closed), 4);
 	static const uint8_t disconnect[] = { 0xe0, 0x00 };
 	rmq_test_tls_send(a, disconnect, 2);
+	/* Ended gracefully: a close_notify, a FIN, closed at the client's
+	 * end (test_tls.c checks each step). */
+	cr_assert_eq(rmq_test_tls_recv(a, b, sizeof(b), &closed), 0);
+	cr_assert(closed && fc0->shut && !fc0->closed);
+	rmq_fake_hangup(fc0);
 	rmq_fake_settle();
 	cr_assert(fc0->closed);
 
