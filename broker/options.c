@@ -919,9 +919,9 @@ const struct rmq_option rmq_options[] = {
 	    .nolimit = 100000000,
 	    .reload = RMQ_RELOAD_NOW,
 	    .def = "1000",
-	    .help = "messages queued per session",
+	    .help = "messages queued for an offline session",
 	    .doc =
-		"messages queued per session (QoS 1/2 while offline, anything waiting while online); past it a new message is dropped for that session" },
+		"QoS 1/2 messages queued for a session whose client is not connected; past it a new message is dropped for that session, counted in `ringmq_messages_dropped_total{reason=\"queue_full\"}`.  A connected session's queue is bounded by `max_queued_bytes` alone, so a subscriber that keeps up on average takes a burst of many small messages" },
 	{ .key = "max_subscriptions",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(max_subscriptions),
@@ -944,9 +944,9 @@ const struct rmq_option rmq_options[] = {
 	    .unit = "bytes",
 	    .reload = RMQ_RELOAD_NOW,
 	    .def = "67108864",
-	    .help = "the same bound in bytes",
+	    .help = "bytes queued per session, connected or not",
 	    .doc =
-		"the same bound in bytes, the first bound reached dropping.  Unlike Mosquitto's (no limit by default, messages past those in flight), it counts every message a session holds" },
+		"bytes queued per session, connected or not: each message counts its size plus 32 bytes for its place in the queue; past it a new message is dropped for that session.  Unlike Mosquitto's (no limit by default, messages past those in flight), it counts every message a session holds.  A queue's memory goes back once it empties" },
 	{ .key = "max_inflight_messages",
 	    .flags = "--max-inflight",
 	    .type = RMQ_OPT_INT,

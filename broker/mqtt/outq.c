@@ -58,6 +58,21 @@ rmq_session_send(struct rmq_session *s, const struct rmq_packet *p)
 	return 0;
 }
 
+/* Queue slots a session keeps when its queue is empty (8 KiB). */
+#define RMQ_PEND_KEPT 256
+
+/* What a queued message costs its session's max_queued_bytes: the
+ * message (shared with other sessions, but charged to each) and its place
+ * in the queue. */
+_Static_assert(sizeof(struct rmq_qitem) == 32,
+    "max_queued_bytes is documented as charging 32 bytes per message");
+
+static inline uint64_t
+outq_charge(const struct rmq_qitem *it)
+{
+	return it->msg->size + sizeof(struct rmq_qitem);
+}
+
 static void
 outq_drop(struct rmq_qitem *it, rmq_counter *counter)
 {
@@ -88,8 +103,13 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 		rmq_msg_rele(copy.msg);
 		return 0;
 	}
-	if (s->pend_len >= cfg->max_queued ||
-	    s->pend_bytes + it->msg->size > cfg->max_queued_bytes) {
+	/* A connected session's queue is bounded in bytes: a subscriber
+	 * that keeps up on average takes a burst of many small messages
+	 * (50 publishers to one at QoS 0 queue thousands within a
+	 * millisecond); an offline one's in messages as well
+	 * (max_queued_messages, Mosquitto's meaning). */
+	if ((s->conn == NULL && s->pend_len >= cfg->max_queued) ||
+	    s->pend_bytes + outq_charge(it) > cfg->max_queued_bytes) {
 		outq_drop(&copy, &w->st.dropped_queue_full);
 		return -ENOBUFS;
 	}
@@ -110,7 +130,7 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 	RMQ_ASSERT(s->pend_len < s->pend_cap);
 	s->pending[(s->pend_head + s->pend_len) % s->pend_cap] = copy;
 	s->pend_len++;
-	s->pend_bytes += it->msg->size;
+	s->pend_bytes += outq_charge(it);
 	rmq_worker_dirty(w, s);
 	return 0;
 }
@@ -334,8 +354,8 @@ rmq_session_flush(struct rmq_session *s)
 		struct rmq_outslot *slot;
 		if (rmq_msg_expired(it->msg, now)) {
 			/* [MQTT-3.3.2-5]: not yet on its way: dropped. */
-			RMQ_ASSERT(s->pend_bytes >= it->msg->size);
-			s->pend_bytes -= it->msg->size;
+			RMQ_ASSERT(s->pend_bytes >= outq_charge(it));
+			s->pend_bytes -= outq_charge(it);
 			outq_drop(it, &w->st.dropped_expired);
 			goto pop;
 		}
@@ -357,8 +377,8 @@ rmq_session_flush(struct rmq_session *s)
 			slot->pid = 0;
 		}
 		slot->it = *it;
-		RMQ_ASSERT(s->pend_bytes >= it->msg->size);
-		s->pend_bytes -= it->msg->size;
+		RMQ_ASSERT(s->pend_bytes >= outq_charge(it));
+		s->pend_bytes -= outq_charge(it);
 		int n = outq_publish_iov(s, &slot->it, slot->pid, 0, slot->hdr,
 		    wb.iov + k);
 		if (n < 0) {
@@ -384,6 +404,14 @@ rmq_session_flush(struct rmq_session *s)
 	pop:
 		s->pend_head = (s->pend_head + 1) % s->pend_cap;
 		s->pend_len--;
+	}
+	/* A burst grew the queue; once it is empty its memory goes back,
+	 * so a session keeps no more than a small queue between bursts. */
+	if (s->pend_len == 0 && s->pend_cap > RMQ_PEND_KEPT) {
+		free(s->pending);
+		s->pending = NULL;
+		s->pend_cap = 0;
+		s->pend_head = 0;
 	}
 	if (k == 0) {
 		outq_wb_release(&wb);
@@ -599,8 +627,8 @@ rmq_session_drop_qos0(struct rmq_session *s)
 		struct rmq_qitem *it =
 		    &s->pending[(s->pend_head + i) % s->pend_cap];
 		if (it->qos == 0) {
-			RMQ_ASSERT(s->pend_bytes >= it->msg->size);
-			s->pend_bytes -= it->msg->size;
+			RMQ_ASSERT(s->pend_bytes >= outq_charge(it));
+			s->pend_bytes -= outq_charge(it);
 			rmq_msg_rele(it->msg);
 		} else {
 			s->pending[(s->pend_head + kept) % s->pend_cap] = *it;

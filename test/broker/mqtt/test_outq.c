@@ -260,3 +260,92 @@ Test(outq, ack_of_a_message_still_being_written_waits_for_the_write)
 	RMQ_EXPECT(p, 0x40, 2, 0, 8);
 	RMQ_EXPECT(s, 0x32, 7, 0, 1, 't', 0, 2, 0, 'y');
 }
+
+/* ---- the queue's bounds: bytes while connected, messages too while
+ * offline ---- */
+
+static void
+small_queue(struct rmq_config *cfg)
+{
+	cfg->max_queued = 10;
+	cfg->max_queued_bytes = 16384;
+}
+
+RMQ_NODE_SUITE(outq_bound, 1, small_queue);
+
+static uint64_t
+dropped_full(void)
+{
+	return rmq_workers_sum(&rmq_test_node, RMQ_STAT(dropped_queue_full));
+}
+
+Test(outq_bound, a_burst_to_a_connected_subscriber_is_not_cut_at_the_count)
+{
+	/* 100 messages arrive in one read, ten times max_queued: a
+	 * subscriber that reads takes them all, since a connected
+	 * session's queue is bounded in bytes (100 x (6 + 32) is far
+	 * below 16384). */
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "t", 0, 0);
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	uint8_t burst[100 * 6];
+	for (int i = 0; i < 100; i++) {
+		const uint8_t one[] = { 0x30, 4, 0, 1, 't', (uint8_t)i };
+		memcpy(burst + 6 * i, one, 6);
+	}
+	rmq_fake_send(p, burst, sizeof(burst));
+	rmq_test_expect(s, burst, sizeof(burst), __FILE__, __LINE__);
+	cr_assert_eq(dropped_full(), 0);
+}
+
+Test(outq_bound, a_subscriber_that_does_not_read_is_bounded_in_bytes)
+{
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "t", 0, 0);
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	rmq_fake_stall(s, 1);
+	/* 200 messages of 1000 bytes: what is being written, and what
+	 * the 16384 bytes of queue hold behind it, go out; the rest is
+	 * dropped and counted. */
+	static uint8_t msg[1005] = { 0x30, 0xea, 0x07, 0, 1, 't' };
+	for (int i = 0; i < 200; i++) {
+		rmq_fake_send(p, msg, sizeof(msg));
+		rmq_fake_settle();
+	}
+	uint64_t dropped = dropped_full();
+	cr_assert_gt(dropped, 0, "dropped at the bound");
+	struct rmq_session *ss = rmq_test_session_of(s);
+	cr_assert_leq(ss->pend_bytes, 16384);
+	cr_assert_gt(ss->pend_len, 10, "the count does not bound it");
+	rmq_fake_stall(s, 0);
+	rmq_fake_settle();
+	size_t got = rmq_fake_take(s, NULL, SIZE_MAX);
+	cr_assert_eq(got % sizeof(msg), 0);
+	cr_assert_eq(got / sizeof(msg) + dropped, 200,
+	    "%zu delivered, %llu dropped", got / sizeof(msg),
+	    (unsigned long long)dropped);
+}
+
+Test(outq_bound, an_offline_session_keeps_max_queued_messages)
+{
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 0, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "t", 1, 1);
+	rmq_fake_hangup(s);
+	rmq_fake_settle();
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	for (uint16_t i = 1; i <= 30; i++) {
+		rmq_test_publish(p, RMQ_V311, "t", "m", 1, i);
+		const uint8_t ack[] = { 0x40, 2, 0, (uint8_t)i };
+		rmq_test_expect(p, ack, sizeof(ack), __FILE__, __LINE__);
+	}
+	cr_assert_eq(dropped_full(), 20);
+	int present = -1;
+	struct rmq_fake_client *s2 =
+	    rmq_test_connect(0, RMQ_V311, "s", 0, &present);
+	cr_assert_eq(present, 1);
+	for (uint8_t i = 1; i <= 10; i++) {
+		const uint8_t pub[] = { 0x32, 6, 0, 1, 't', 0, i, 'm' };
+		rmq_test_expect(s2, pub, sizeof(pub), __FILE__, __LINE__);
+	}
+	RMQ_EXPECT_NOTHING(s2);
+}
