@@ -20,6 +20,7 @@
 #include "authn.h"
 #include "authz.h"
 #include "broker.h"
+#include "fdlimit.h"
 #include "guard.h"
 #include "log.h"
 #include "proxy.h"
@@ -205,6 +206,46 @@ rmq_broker_check_files(const struct rmq_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* max_connections as it applies: unset, or more than the descriptors
+ * allow, it is what they allow. */
+static void
+broker_conn_limit(struct rmq_broker *b, struct rmq_config *cfg)
+{
+	if (cfg->max_connections > b->fd_conns)
+		rmq_log(RMQ_LOG_WARNING,
+		    "max_connections %u is more than the descriptor limit leaves room for; %u applies",
+		    cfg->max_connections, b->fd_conns);
+	if (cfg->max_connections == 0 || cfg->max_connections > b->fd_conns)
+		cfg->max_connections = b->fd_conns;
+	atomic_store(&b->conn_limit, cfg->max_connections);
+}
+
+/* The descriptors: the soft limit raised to the hard one, and the
+ * connections it leaves room for once the broker's own (loops,
+ * listeners) and the reserve are counted. */
+static void
+broker_fd_budget(struct rmq_broker *b)
+{
+	uint64_t limit = 0, was = 0;
+	int rc = rmq_fd_raise(&limit, &was);
+	unsigned open = rmq_fd_open_count();
+	b->fd_conns = rmq_fd_conn_budget(limit, open);
+	if (rc != 0)
+		rmq_log(RMQ_LOG_WARNING,
+		    "descriptor limit %llu could not be raised: %s",
+		    (unsigned long long)limit, strerror(-rc));
+	char raised[48] = "";
+	if (limit != was)
+		snprintf(raised, sizeof(raised), " (raised from %llu)",
+		    (unsigned long long)was);
+	rmq_log(RMQ_LOG_NOTICE,
+	    "descriptor limit %llu%s: room for %u connections, %u kept for the admin endpoint and files",
+	    (unsigned long long)limit, raised, b->fd_conns, RMQ_FD_RESERVE);
+	broker_conn_limit(b, &b->cfg);
+	for (unsigned i = 0; i < b->nworkers; i++)
+		b->workers[i]->cfg.max_connections = b->cfg.max_connections;
+}
+
 int
 rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 {
@@ -350,6 +391,7 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 			: a->proxy_protocol == 2 ? ", behind PROXY protocol v2"
 						 : "");
 	}
+	broker_fd_budget(b);
 	return 0;
 }
 
@@ -454,6 +496,7 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 			    "reload: listener %s: certificates read again",
 			    name);
 	}
+	broker_conn_limit(b, &next);
 	for (unsigned i = 0; i < b->nworkers; i++)
 		if (rmq_worker_reconfigure(b->workers[i], &next) != 0)
 			rmq_log(RMQ_LOG_ERROR,

@@ -972,7 +972,7 @@ const struct rmq_option rmq_options[] = {
 	    .def = "-1",
 	    .help = "connections at once",
 	    .doc =
-		"connections at once; a new one past the limit is closed at once" },
+		"connections at once; a new one past the limit is closed at once, counted in `ringmq_connections_refused_total{reason=\"max_connections\"}`.  Unset, or higher than the descriptor limit allows, it is what that limit leaves room for: at start the soft `RLIMIT_NOFILE` is raised to the hard one, and the descriptors the broker holds itself plus a reserve of 64 (the admin endpoint, files, logs) are kept out of it; the start log and `ringmq_connections_max` say what applies" },
 	{ .key = "packet_timeout",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(packet_timeout_ms),

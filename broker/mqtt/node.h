@@ -40,6 +40,11 @@ struct rmq_broker {
 	struct rmq_registry *registry;
 	struct rmq_retain *retain;
 	atomic_uint connections;
+	/* Connections the descriptor limit leaves room for (fdlimit.h), and
+	 * the bound in force: max_connections, or that room when unset or
+	 * higher. */
+	uint32_t fd_conns;
+	atomic_uint conn_limit;
 	atomic_int ready; /* listeners open: /readyz says so */
 	double start_time_unix;
 	void *admin; /* the NNG HTTP server, when running */

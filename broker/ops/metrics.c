@@ -414,6 +414,10 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "Network connections open now.");
 	metrics_printf(&m, "ringmq_connections %u\n",
 	    atomic_load(&b->connections));
+	metrics_head(&m, "ringmq_connections_max", "gauge",
+	    "Connections allowed at once: max_connections, or what the descriptor limit leaves room for when unset or higher.");
+	metrics_printf(&m, "ringmq_connections_max %u\n",
+	    atomic_load(&b->conn_limit));
 	metrics_sum(&m, b, "ringmq_connects_total",
 	    "Clients whose CONNECT was accepted.", ST(connects));
 	metrics_sum(&m, b, "ringmq_disconnects_total",

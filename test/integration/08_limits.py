@@ -1,11 +1,17 @@
 """08: bounds that keep one client from exhausting the broker: maximum
-packet size, queued messages per session, total connections, CONNECTs per
+packet size, queued messages per session, total connections (and the
+descriptor limit under them), CONNECTs per
 second from one address, subscriptions
 per client, and a slow subscriber that must not stall the others."""
+import os
+import re
+import resource
+import socket
 import time
 
-from rmqtest import (Broker, Client, Raw, conf_file, connect_packet, packet,
-                     raw_subscriber, run, string, varint)
+from rmqtest import (DEADLINE, Broker, Client, Raw, conf_file,
+                     connect_packet, packet, raw_subscriber, run, string,
+                     varint)
 
 
 def packet_too_large(b):
@@ -63,6 +69,84 @@ def connection_limit(_):
         for x in clients[1:]:
             x.close()
     finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descriptor_limit_keeps_a_reserve(_):
+    # A broker whose descriptor limit is 200 (soft and hard): connections
+    # are bounded below it (what the limit leaves once the broker's own
+    # descriptors and a reserve of 64 are counted), so accepting never
+    # fails for want of a descriptor.  With every connection taken,
+    # /healthz and /metrics answer, an HTTP request left half-sent on the
+    # admin port makes nothing spin, a connection past the bound is
+    # closed at once and counted, and one that leaves makes room.
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+
+    b = Broker("--connect-timeout", "60000", preexec=limit)
+    socks = []
+    half = None
+    try:
+        m = next(re.search(r"descriptor limit 200: room for (\d+) "
+                           r"connections, 64 kept", l) for l in b.log
+                 if "descriptor limit" in l)
+        assert m, "\n".join(b.log)
+        room = int(m.group(1))
+        assert 50 < room < 200 - 64, room
+        assert b.metric("ringmq_connections_max") == room
+        for _ in range(room):
+            socks.append(socket.create_connection(("127.0.0.1", b.port),
+                                                  timeout=DEADLINE))
+        end = time.time() + DEADLINE
+        while b.metric("ringmq_connections") < room:
+            assert time.time() < end, "the connections never all came"
+            time.sleep(0.05)
+        refused = 'ringmq_connections_refused_total{reason="max_connections"}'
+        for _ in range(20):
+            x = socket.create_connection(("127.0.0.1", b.port),
+                                         timeout=DEADLINE)
+            try:
+                assert x.recv(1) == b"", "past the bound and not closed"
+            except ConnectionResetError:
+                pass
+            x.close()
+        assert b.metric(refused) == 20, b.metric(refused)
+        half = socket.create_connection(("127.0.0.1", b.admin_port),
+                                        timeout=DEADLINE)
+        half.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        before = cpu_seconds(b.proc.pid)
+        time.sleep(2)
+        spent = cpu_seconds(b.proc.pid) - before
+        assert spent < 0.5, "%.2f CPU seconds in 2 s while idle" % spent
+        import urllib.request
+        url = "http://127.0.0.1:%d/healthz" % b.admin_port
+        with urllib.request.urlopen(url, timeout=DEADLINE) as r:
+            assert r.status == 200
+        assert b.metric("ringmq_connections") == room
+        socks.pop().close()
+        end = time.time() + DEADLINE
+        while True:  # the close reaches the broker a little later
+            try:
+                c = Client(b, "fd-room")
+                break
+            except AssertionError:
+                assert time.time() < end, "no room after a close"
+                time.sleep(0.1)
+        c.publish("fd/t", b"x", qos=1)
+        c.close()
+        assert b.alive()
+    finally:
+        if half:
+            half.close()
+        for x in socks:
+            x.close()
         assert b.stop() == 0, "\n".join(b.log[-20:])
 
 
@@ -173,7 +257,7 @@ def qos2_window_at_the_protocol_maximum(_):
 
 
 run([packet_too_large, queue_bound_drops_beyond_it, connection_limit,
-     connection_rate_per_address,
+     descriptor_limit_keeps_a_reserve, connection_rate_per_address,
      qos2_window_at_the_protocol_maximum, subscriptions_per_client,
      slow_subscriber_does_not_stall_others],
     make_broker=lambda: Broker("--max-packet-size", "4096", "--max-queued",

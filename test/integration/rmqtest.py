@@ -44,7 +44,7 @@ def free_port():
 class Broker:
     """A ringmq process on 127.0.0.1 and a port of its choosing."""
 
-    def __init__(self, *args, threads=2, verbose=True):
+    def __init__(self, *args, threads=2, verbose=True, preexec=None):
         # Both ports are the kernel's choice, read back from the log, so
         # two picks can never collide.
         self.admin_port = None
@@ -55,7 +55,8 @@ class Broker:
         cmd += args
         if threads is not None:
             cmd += ["--threads", str(threads)]
-        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=preexec)
         self.log = []
         self.port = None
         ready = threading.Event()
