@@ -1017,6 +1017,17 @@ const struct rmq_option rmq_options[] = {
 	    .help = "CONNECTs one source address may send per second",
 	    .doc =
 		"CONNECTs one source address (the IP, or the PROXY protocol's) may send in a second of the clock; more are refused at once, before any password is checked: 5.0 CONNACK 0x9F Connection rate exceeded, 3.x return code 3 (server unavailable), counted in `ringmq_connections_refused_total{reason=\"connection_rate_exceeded\"}`.  Clients already connected are not affected.  0, the default: no limit (`max_connections` still bounds the total).  Addresses share the table of `failed_login_delay` (4,096 remembered)" },
+	{ .key = "max_publish_rate",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(max_publish_rate),
+	    .min = 0,
+	    .max = 100000000,
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "PUBLISHes per second, 0 = no limit",
+	    .def = "0",
+	    .help = "PUBLISHes one client may send per second",
+	    .doc =
+		"PUBLISH packets one client may send in a second of the clock; more are refused at once and go nowhere: a 5.0 client's QoS 1/2 PUBLISH is answered 0x97 Quota exceeded (PUBACK, PUBREC), a 3.x client's acknowledged without a code as an ACL refusal is, QoS 0 dropped; counted in `ringmq_publishes_refused_total{reason=\"rate\"}`.  The client stays connected and other clients are not affected.  A QoS 2 PUBLISH sent again for an id already received is not counted.  0, the default: no limit" },
 	{ .key = "receive_maximum",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(receive_maximum),

@@ -194,6 +194,23 @@ publish_answer(struct rmq_session *s, const struct rmq_publish *pub,
 	rmq_session_send(s, &ack);
 }
 
+/* max_publish_rate: whether this PUBLISH fits in the client's second of
+ * the clock.  A session without its rare part (no memory) is not
+ * limited rather than refused. */
+static int
+publish_rate_ok(struct rmq_session *s)
+{
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r == NULL)
+		return 1;
+	uint64_t sec = s->w->loop->now_ms / 1000;
+	if (r->pub_sec != sec) {
+		r->pub_sec = sec;
+		r->pub_n = 0;
+	}
+	return ++r->pub_n <= s->w->cfg.max_publish_rate;
+}
+
 void
 rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 {
@@ -232,6 +249,13 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	if (pub->topic.len >= 4 && memcmp(pub->topic.p, "$SYS", 4) == 0 &&
 	    (pub->topic.len == 4 || pub->topic.p[4] == '/')) {
 		publish_answer(s, pub, RMQ_RC_NOT_AUTHORIZED);
+		return;
+	}
+	if (w->cfg.max_publish_rate &&
+	    !(pub->qos == 2 && q2in_has(s, pub->packet_id)) &&
+	    !publish_rate_ok(s)) {
+		rmq_count(&w->st.publish_rate_refused, 1);
+		publish_answer(s, pub, RMQ_RC_QUOTA_EXCEEDED);
 		return;
 	}
 	/* Not the client's to publish to (the ACL): acknowledged, 5.0 with

@@ -216,6 +216,10 @@ struct rmq_session_rare {
 	 * line; 0: it did not. */
 	uint8_t closed_for;
 	uint8_t refuse_reason; /* RMQ_SESS_REFUSING: the CONNACK's code */
+	/* max_publish_rate: the second of the clock PUBLISHes are counted
+	 * in, and how many came in it. */
+	uint32_t pub_n;
+	uint64_t pub_sec;
 };
 
 /* The session's rare part, made when missing; NULL when out of memory. */

@@ -510,6 +510,11 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_sum(&m, b, "ringmq_sent_bytes_total", "Bytes sent to clients.",
 	    ST(bytes_out));
 
+	metrics_head(&m, "ringmq_publishes_refused_total", "counter",
+	    "PUBLISHes refused from a client and sent nowhere, by reason (rate: past max_publish_rate).");
+	metrics_printf(&m,
+	    "ringmq_publishes_refused_total{reason=\"rate\"} %llu\n",
+	    (unsigned long long)rmq_workers_sum(b, ST(publish_rate_refused)));
 	metrics_sum(&m, b, "ringmq_subscriptions_refused_total",
 	    "Subscriptions refused: the client held max_subscriptions already.",
 	    ST(subscriptions_refused));

@@ -89,6 +89,8 @@ struct rmq_config {
 	uint32_t failed_login_delay_ms;
 	/* CONNECTs per second from one source address; 0: no limit. */
 	uint32_t max_connection_rate;
+	/* PUBLISHes per second from one client; 0: no limit. */
+	uint32_t max_publish_rate;
 	uint32_t max_session_expiry; /* seconds */
 	int retain_available;
 	uint8_t max_qos; /* highest QoS clients may publish (5.0 Maximum QoS) */

@@ -1,8 +1,8 @@
 """08: bounds that keep one client from exhausting the broker: maximum
 packet size, queued messages per session, total connections (and the
-descriptor limit under them), CONNECTs per
-second from one address, subscriptions
-per client, and a slow subscriber that must not stall the others."""
+descriptor limit under them), PUBLISHes per second from one client,
+CONNECTs per second from one address, subscriptions per client, and a
+slow subscriber that must not stall the others."""
 import os
 import re
 import resource
@@ -150,6 +150,47 @@ def descriptor_limit_keeps_a_reserve(_):
         assert b.stop() == 0, "\n".join(b.log[-20:])
 
 
+def publish_rate_per_client(_):
+    # --max-publish-rate 20: a client's PUBLISHes past 20 in a second of
+    # the clock are refused and go nowhere; a 5.0 client hears 0x97
+    # (Quota exceeded) in its PUBACK, and stays connected.  Another
+    # client's messages are not affected.
+    b = Broker("--max-publish-rate", "20")
+    try:
+        sub = Client(b, "rate-sub")
+        sub.subscribe("rate/#", 1)
+        r = Raw(b)
+        r.send(connect_packet("rate-v5", version=5))
+        assert r.recv_packet()[0] == 0x20
+        # 30 QoS 1 PUBLISHes in one write, read in one turn.
+        r.send(b"".join(packet(0x32, string("rate/t") + bytes([0, i, 0]) +
+                               b"m") for i in range(1, 31)))
+        codes = {}
+        for _ in range(30):
+            first, body = r.recv_packet()
+            assert first == 0x40, (first, body)
+            code = body[2] if len(body) > 2 else 0
+            codes[code] = codes.get(code, 0) + 1
+        assert codes == {0: 20, 0x97: 10}, codes
+        name = 'ringmq_publishes_refused_total{reason="rate"}'
+        assert b.metric(name) == 10, b.metric(name)
+        other = Client(b, "rate-other")
+        for i in range(10):
+            other.publish("rate/other", b"%d" % i, qos=1)
+        sub.wait(lambda: len(sub.msgs) >= 30, "20 + 10 messages")
+        sub.quiet(0.3)
+        topics = [m.topic for m in sub.msgs]
+        assert topics.count("rate/t") == 20 and \
+            topics.count("rate/other") == 10, topics
+        # Still connected: a PINGREQ is answered.
+        r.send(b"\xc0\x00")
+        assert r.recv_packet() == (0xD0, b"")
+        other.close()
+        sub.close()
+    finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
 def connection_rate_per_address(_):
     # --max-connection-rate 5: at most 5 CONNECTs from 127.0.0.1 in a
     # second of the broker's clock; the others get CONNACK 0x9F
@@ -257,7 +298,8 @@ def qos2_window_at_the_protocol_maximum(_):
 
 
 run([packet_too_large, queue_bound_drops_beyond_it, connection_limit,
-     descriptor_limit_keeps_a_reserve, connection_rate_per_address,
+     descriptor_limit_keeps_a_reserve, publish_rate_per_client,
+     connection_rate_per_address,
      qos2_window_at_the_protocol_maximum, subscriptions_per_client,
      slow_subscriber_does_not_stall_others],
     make_broker=lambda: Broker("--max-packet-size", "4096", "--max-queued",

@@ -157,3 +157,89 @@ Test(publish_limits, topic_alias_invalid_is_counted)
 	rmq_test_send_packet(p, &pub, RMQ_V5);
 	expect_disconnect(p, 0x94);
 }
+
+/* ---- max_publish_rate ---- */
+
+static void
+rate_3(struct rmq_config *cfg)
+{
+	cfg->max_publish_rate = 3;
+}
+
+RMQ_NODE_SUITE(publish_rate, 1, rate_3);
+
+static uint64_t
+rate_refused(void)
+{
+	return rmq_workers_sum(&rmq_test_node, RMQ_STAT(publish_rate_refused));
+}
+
+Test(publish_rate, past_the_rate_a_v5_client_hears_quota_exceeded)
+{
+	/* Start at the top of a second of the fake clock. */
+	rmq_fake_advance(1000 - rmq_fake_now() % 1000);
+	rmq_fake_settle();
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 1, NULL),
+			       *p = rmq_test_connect(0, RMQ_V5, "p", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "t", 0, 0);
+	for (uint8_t i = 1; i <= 3; i++) {
+		rmq_test_publish(p, RMQ_V5, "t", "x", 1, i);
+		const uint8_t ack[] = { 0x40, 2, 0, i };
+		rmq_test_expect(p, ack, sizeof(ack), __FILE__, __LINE__);
+	}
+	/* The fourth and fifth in the same second: refused with 0x97 and
+	 * sent nowhere; the client stays connected. */
+	rmq_test_publish(p, RMQ_V5, "t", "x", 1, 4);
+	RMQ_EXPECT(p, 0x40, 3, 0, 4, 0x97);
+	rmq_test_publish(p, RMQ_V5, "t", "x", 2, 5);
+	RMQ_EXPECT(p, 0x50, 3, 0, 5, 0x97); /* PUBREC: the flow ends */
+	rmq_test_publish(p, RMQ_V5, "t", "x", 0, 0);
+	for (int i = 0; i < 3; i++)
+		RMQ_EXPECT(s, 0x30, 4, 0, 1, 't', 'x');
+	RMQ_EXPECT_NOTHING(s);
+	cr_assert_eq(rate_refused(), 3);
+	cr_assert_not(p->closed || p->shut);
+	/* The next second has room again. */
+	rmq_fake_advance(1000);
+	rmq_fake_settle();
+	rmq_test_publish(p, RMQ_V5, "t", "x", 1, 6);
+	RMQ_EXPECT(p, 0x40, 2, 0, 6);
+	RMQ_EXPECT(s, 0x30, 4, 0, 1, 't', 'x');
+}
+
+Test(publish_rate, a_v311_client_is_acknowledged_and_its_excess_dropped)
+{
+	rmq_fake_advance(1000 - rmq_fake_now() % 1000);
+	rmq_fake_settle();
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 1, NULL),
+			       *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "t", 0, 0);
+	for (uint8_t i = 1; i <= 5; i++) {
+		rmq_test_publish(p, RMQ_V311, "t", "x", 1, i);
+		const uint8_t ack[] = { 0x40, 2, 0, i };
+		rmq_test_expect(p, ack, sizeof(ack), __FILE__, __LINE__);
+	}
+	for (int i = 0; i < 3; i++)
+		RMQ_EXPECT(s, 0x30, 4, 0, 1, 't', 'x');
+	RMQ_EXPECT_NOTHING(s);
+	cr_assert_eq(rate_refused(), 2);
+}
+
+Test(publish_rate, a_qos2_publish_sent_again_is_not_counted)
+{
+	rmq_fake_advance(1000 - rmq_fake_now() % 1000);
+	rmq_fake_settle();
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V5, "p", 1, NULL);
+	rmq_test_publish(p, RMQ_V5, "t", "x", 2, 9);
+	RMQ_EXPECT(p, 0x50, 3, 0, 9, 0x10); /* no matching subscribers */
+	/* Sent again (DUP) three times before PUBREL: acknowledged as
+	 * received [MQTT-4.3.3-10], not counted against the rate. */
+	for (int i = 0; i < 3; i++) {
+		RMQ_SEND(p, 0x3C, 7, 0, 1, 't', 0, 9, 0, 'x');
+		RMQ_EXPECT(p, 0x50, 2, 0, 9);
+	}
+	cr_assert_eq(rate_refused(), 0);
+	rmq_test_publish(p, RMQ_V5, "t", "x", 1, 10);
+	RMQ_EXPECT(p, 0x40, 3, 0, 10, 0x10);
+	cr_assert_eq(rate_refused(), 0);
+}
