@@ -1112,7 +1112,7 @@ const struct rmq_option rmq_options[] = {
 	    .unset = "none",
 	    .help = "user names and password hashes, mosquitto_passwd's format",
 	    .doc =
-		"Mosquitto's: user names and password hashes, one `user:hash` a line, as `mosquitto_passwd` (or `ringmq passwd`) writes them: `$7$` (PBKDF2-SHA512, Mosquitto 2) and `$6$` (SHA-512, Mosquitto 1.x).  A client's user name and password must match a line (CONNACK 0x86, 3.x: 4, otherwise).  Read at start and again at each SIGHUP; a file with a bad line stops the start, or is refused by the reload (which keeps the file before), naming PATH:LINE.  Checks of files hashed with more than 2,000 rounds run on a thread of their own, off the loops" },
+		"Mosquitto's: user names and password hashes, one `user:hash` a line, as `mosquitto_passwd` (or `ringmq passwd`) writes them: `$7$` (PBKDF2-SHA512, Mosquitto 2) and `$6$` (SHA-512, Mosquitto 1.x), and `$scram-sha-256$` (`ringmq passwd -S`; not Mosquitto's), whose users may also log in with MQTT 5.0 enhanced authentication, SCRAM-SHA-256.  A client's user name and password must match a line (CONNACK 0x86, 3.x: 4, otherwise).  Read at start and again at each SIGHUP; a file with a bad line stops the start, or is refused by the reload (which keeps the file before), naming PATH:LINE.  Checks of files hashed with more than 2,000 rounds run on a thread of their own, off the loops" },
 	{ .key = "acl_file",
 	    .type = RMQ_OPT_STRING,
 	    .at = FIELD(acl_file),

@@ -2,7 +2,11 @@
  * change or remove a user of a password file (auth/passwd.h), so an
  * operator needs no Mosquitto tools to manage RingMQ's file.
  *
- *     ringmq passwd [-c | -D] [-b] [-I ROUNDS] FILE USER [PASSWORD]
+ *     ringmq passwd [-c | -D] [-b] [-S] [-I ROUNDS] FILE USER [PASSWORD]
+ *
+ * -S writes a SCRAM-SHA-256 entry (the user may then log in with MQTT 5.0
+ * enhanced authentication as well as with a password; Mosquitto cannot
+ * read such a line).
  *
  * Without -b the password is asked for twice on the terminal, echo off;
  * when standard input is not a terminal, its first line is the password
@@ -23,14 +27,17 @@ static void
 passwd_usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: ringmq passwd [-c | -D] [-b] [-I ROUNDS] FILE USER [PASSWORD]\n"
+	    "usage: ringmq passwd [-c | -D] [-b] [-S] [-I ROUNDS] FILE USER [PASSWORD]\n"
 	    "  -c         make FILE anew (what it held is lost)\n"
 	    "  -D         remove USER from FILE\n"
 	    "  -b         PASSWORD is on the command line (visible to ps)\n"
-	    "  -I ROUNDS  PBKDF2 rounds (%u; Mosquitto 2.1 writes 210000)\n"
+	    "  -S         a SCRAM-SHA-256 entry, for MQTT 5.0 enhanced\n"
+	    "             authentication as well as passwords (not Mosquitto's)\n"
+	    "  -I ROUNDS  PBKDF2 rounds (%u, with -S %u; Mosquitto 2.1 writes\n"
+	    "             210000)\n"
 	    "Without -b the password is asked for on the terminal, or read as\n"
 	    "the first line of standard input when that is not a terminal.\n",
-	    RMQ_PASSWD_DEFAULT_ITERATIONS);
+	    RMQ_PASSWD_DEFAULT_ITERATIONS, RMQ_SCRAM_DEFAULT_ITERATIONS);
 }
 
 /* One line from fd into buf (the newline dropped); echo off when it is a
@@ -64,7 +71,7 @@ passwd_read_line(FILE *in, const char *prompt, char *buf, size_t len)
 int
 rmq_passwd_command(int argc, char **argv)
 {
-	int create = 0, delete = 0, batch = 0;
+	int create = 0, delete = 0, batch = 0, scram = 0;
 	unsigned long rounds = 0;
 	int i = 2;
 	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
@@ -74,6 +81,8 @@ rmq_passwd_command(int argc, char **argv)
 			delete = 1;
 		else if (strcmp(argv[i], "-b") == 0)
 			batch = 1;
+		else if (strcmp(argv[i], "-S") == 0)
+			scram = 1;
 		else if (strcmp(argv[i], "-I") == 0 && i + 1 < argc) {
 			char *end;
 			errno = 0;
@@ -129,8 +138,8 @@ rmq_passwd_command(int argc, char **argv)
 		    strerror(errno));
 		return 1;
 	}
-	int rc = rmq_passwd_update_file(file, user, pass, (unsigned)rounds, err,
-	    sizeof(err));
+	int rc = rmq_passwd_update_file_as(file, user, pass, (unsigned)rounds,
+	    scram, err, sizeof(err));
 	memset(pw, 0, sizeof(pw));
 	memset(again, 0, sizeof(again));
 	if (rc != 0) {

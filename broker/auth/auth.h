@@ -15,6 +15,7 @@
 #ifndef RMQ_AUTH_H
 #define RMQ_AUTH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "props.h"
@@ -23,6 +24,7 @@ enum rmq_auth_verdict {
 	RMQ_AUTH_ALLOW = 0,
 	RMQ_AUTH_DENY, /* with a 5.0 reason code: 0x86, 0x87, 0x8C... */
 	RMQ_AUTH_LATER, /* done() brings the verdict */
+	RMQ_AUTH_CONTINUE, /* enhanced authentication: data for the client */
 };
 
 /* Who asks.  The strings are the CONNECT's and live only during the
@@ -52,6 +54,26 @@ struct rmq_authenticator {
 	 * not called. */
 	enum rmq_auth_verdict (*connect)(void *ctx,
 	    const struct rmq_auth_request *rq, uint8_t *reason);
+
+	/* MQTT 5.0 enhanced authentication (section 4.12), at CONNECT and
+	 * again later (re-authentication): the method offered, NULL when
+	 * none.  start() takes the Authentication Data of the CONNECT (or
+	 * of an AUTH 0x19), step() that of each AUTH 0x18 after; each
+	 * answers at once, on the worker's thread: CONTINUE with data to
+	 * send back in an AUTH 0x18, ALLOW with data for the CONNACK (or
+	 * the AUTH 0x00), DENY with *reason.  *out stays valid until the
+	 * next call on the exchange.  user() says whom the exchange proved;
+	 * end() lets the exchange go, whatever came of it. */
+	const char *method;
+	enum rmq_auth_verdict (*start)(void *ctx,
+	    const struct rmq_auth_request *rq, const uint8_t *data, size_t n,
+	    void **exchange, const uint8_t **out, size_t *outlen,
+	    uint8_t *reason);
+	enum rmq_auth_verdict (*step)(void *ctx, void *exchange,
+	    const uint8_t *data, size_t n, const uint8_t **out, size_t *outlen,
+	    uint8_t *reason);
+	const char *(*user)(void *exchange, size_t *len);
+	void (*end)(void *exchange);
 };
 
 /* What a client may do with a topic, as an ACL says it. */

@@ -113,7 +113,8 @@ authn_file_load(const char *path, struct authn_file **out, char *err,
 	}
 	unsigned type, rounds;
 	rmq_passwd_dummy_cost(f->pw, &type, &rounds);
-	f->slow = type == 7 && rounds > AUTHN_LOOP_ROUNDS;
+	/* $7$ and $scram-sha-256$ are PBKDF2 (SHA-512, SHA-256). */
+	f->slow = (type == 7 || type == 8) && rounds > AUTHN_LOOP_ROUNDS;
 	atomic_init(&f->refs, 1);
 	*out = f;
 	return 0;
@@ -273,6 +274,79 @@ authn_set(struct rmq_authn *a, const struct rmq_config *cfg)
 		    rmq_authn_loopback(cfg->listeners[j].host);
 }
 
+/* ---- SCRAM-SHA-256 (scram.h), against the password file ---- */
+
+static enum rmq_auth_verdict
+authn_xauth_start(void *ctx, const struct rmq_auth_request *rq,
+    const uint8_t *data, size_t n, void **exchange, const uint8_t **out,
+    size_t *outlen, uint8_t *reason)
+{
+	struct rmq_authn *a = ctx;
+	struct rmq_scram *st = NULL;
+	struct authn_file *f = authn_file_get(a);
+	*reason = RMQ_RC_NOT_AUTHORIZED;
+	if (f == NULL) {
+		/* Offered only with a password file to check against. */
+		*reason = RMQ_RC_BAD_AUTHENTICATION_METHOD;
+		return RMQ_AUTH_DENY;
+	}
+	if (rmq_scram_start(data, n, &st) != 0) {
+		authn_file_put(f);
+		return RMQ_AUTH_DENY;
+	}
+	size_t ulen;
+	const char *user = rmq_scram_user(st, &ulen);
+	/* A CONNECT that names a user too names the same one. */
+	if (rq->has_username &&
+	    (rq->username.len != ulen ||
+		memcmp(rq->username.p, user, ulen) != 0)) {
+		authn_file_put(f);
+		rmq_scram_free(st);
+		return RMQ_AUTH_DENY;
+	}
+	struct rmq_scram_creds c;
+	if (rmq_passwd_scram(f->pw, user, ulen, &c) != 0)
+		rmq_scram_mock(user, ulen, &c);
+	authn_file_put(f);
+	const char *sf;
+	int rc = rmq_scram_server_first(st, &c, NULL, &sf, outlen);
+	memset(&c, 0, sizeof(c));
+	if (rc != 0) {
+		rmq_scram_free(st);
+		*reason = RMQ_RC_SERVER_UNAVAILABLE;
+		return RMQ_AUTH_DENY;
+	}
+	*out = (const uint8_t *)sf;
+	*exchange = st;
+	return RMQ_AUTH_CONTINUE;
+}
+
+static enum rmq_auth_verdict
+authn_xauth_step(void *ctx, void *exchange, const uint8_t *data, size_t n,
+    const uint8_t **out, size_t *outlen, uint8_t *reason)
+{
+	(void)ctx;
+	const char *v;
+	if (rmq_scram_finish(exchange, data, n, &v, outlen) != 0) {
+		*reason = RMQ_RC_NOT_AUTHORIZED;
+		return RMQ_AUTH_DENY;
+	}
+	*out = (const uint8_t *)v;
+	return RMQ_AUTH_ALLOW;
+}
+
+static const char *
+authn_xauth_user(void *exchange, size_t *len)
+{
+	return rmq_scram_user(exchange, len);
+}
+
+static void
+authn_xauth_end(void *exchange)
+{
+	rmq_scram_free(exchange);
+}
+
 int
 rmq_authn_new(const struct rmq_config *cfg, struct rmq_authn **out, char *err,
     size_t errlen)
@@ -284,6 +358,11 @@ rmq_authn_new(const struct rmq_config *cfg, struct rmq_authn **out, char *err,
 	}
 	a->contract.ctx = a;
 	a->contract.connect = authn_connect;
+	a->contract.method = RMQ_SCRAM_METHOD;
+	a->contract.start = authn_xauth_start;
+	a->contract.step = authn_xauth_step;
+	a->contract.user = authn_xauth_user;
+	a->contract.end = authn_xauth_end;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	a->jobs_tail = &a->jobs;

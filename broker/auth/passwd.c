@@ -26,6 +26,7 @@
 
 #include "grow.h"
 #include "readfile.h"
+#include "scram.h"
 #include "strmap.h"
 #include "utf8.h"
 
@@ -35,10 +36,13 @@
 #define PASSWD_B64_MAX 88 /* base64 of 64 bytes, padded */
 #define PASSWD_FILE_MAX RMQ_READFILE_MAX
 #define PASSWD_PW_MAX 65535 /* an MQTT password's longest */
+#define PASSWD_SCRAM_SALT_LEN 16 /* what `ringmq passwd -S` makes */
 
 enum passwd_type {
 	PASSWD_SHA512 = 6, /* $6$: SHA-512(password || salt) */
 	PASSWD_PBKDF2 = 7, /* $7$: PBKDF2-HMAC-SHA512 */
+	/* $scram-sha-256$: RFC 5802's StoredKey and ServerKey, in hash[] */
+	PASSWD_SCRAM = 8,
 };
 
 struct passwd_entry {
@@ -191,26 +195,81 @@ passwd_b64_field(struct passwd_span f, const char *what, uint8_t *out, int *len,
 
 /* ---- hashes ---- */
 
+/* An iteration count: digits, 1 to RMQ_PASSWD_MAX_ITERATIONS. */
+static const char *
+passwd_iterations(struct passwd_span f, uint32_t *out)
+{
+	uint64_t it = 0;
+	if (f.n == 0)
+		return "iteration count is not a number";
+	for (size_t i = 0; i < f.n; i++) {
+		if (f.p[i] < '0' || f.p[i] > '9')
+			return "iteration count is not a number";
+		if (it <= RMQ_PASSWD_MAX_ITERATIONS)
+			it = it * 10 + (uint64_t)(f.p[i] - '0');
+	}
+	if (it < 1 || it > RMQ_PASSWD_MAX_ITERATIONS)
+		return "iteration count out of bounds 1..10000000";
+	*out = (uint32_t)it;
+	return NULL;
+}
+
+/* $scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY (f[0] is the type;
+ * salt 1 to 64 bytes, keys 32). */
+static const char *
+passwd_parse_scram(const struct passwd_span *f, size_t nf,
+    struct passwd_entry *e, char *why, size_t whylen)
+{
+	if (nf != 5)
+		return "malformed $scram-sha-256$ entry (want $scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY)";
+	e->type = PASSWD_SCRAM;
+	const char *bad = passwd_iterations(f[1], &e->iterations);
+	if (bad != NULL)
+		return bad;
+	uint8_t buf[PASSWD_B64_MAX / 4 * 3];
+	int len;
+	bad = passwd_b64_field(f[2], "salt", buf, &len, why, whylen);
+	if (bad != NULL)
+		return bad;
+	memcpy(e->salt, buf, (size_t)len);
+	e->salt_len = (uint8_t)len;
+	for (int k = 0; k < 2; k++) {
+		bad = passwd_b64_field(f[3 + k], k ? "ServerKey" : "StoredKey",
+		    buf, &len, why, whylen);
+		if (bad != NULL)
+			return bad;
+		if (len != RMQ_SCRAM_KEY_LEN) {
+			snprintf(why, whylen, "%s is %d bytes, not 32",
+			    k ? "ServerKey" : "StoredKey", len);
+			return why;
+		}
+		memcpy(e->hash + k * RMQ_SCRAM_KEY_LEN, buf, RMQ_SCRAM_KEY_LEN);
+	}
+	return NULL;
+}
+
 /* Parse the hash field into e, or say why not (the text never goes into
  * the reason: it may be a password typed in the clear). */
 static const char *
 passwd_parse_hash(struct passwd_span h, struct passwd_entry *e, char *why,
     size_t whylen)
 {
-	struct passwd_span f[5];
+	struct passwd_span f[6];
 	size_t nf = 0;
 	if (h.n == 0)
 		return "no hash after ':'";
 	if (h.p[0] != '$')
 		goto unknown;
-	/* The fields between the '$'s; a fifth means too many. */
-	for (size_t i = 1, start = 1; i <= h.n && nf < 5; i++) {
+	/* The fields between the '$'s; a sixth means too many. */
+	for (size_t i = 1, start = 1; i <= h.n && nf < 6; i++) {
 		if (i == h.n || h.p[i] == '$') {
 			f[nf++] =
 			    (struct passwd_span){ h.p + start, i - start };
 			start = i + 1;
 		}
 	}
+	if (f[0].n == 13 && memcmp(f[0].p, "scram-sha-256", 13) == 0)
+		return passwd_parse_scram(f, nf, e, why, whylen);
 	if (f[0].n != 1 || (f[0].p[0] != '6' && f[0].p[0] != '7'))
 		goto unknown;
 	e->type = (uint8_t)(f[0].p[0] - '0');
@@ -223,18 +282,9 @@ passwd_parse_hash(struct passwd_span h, struct passwd_entry *e, char *why,
 
 	e->iterations = 0;
 	if (e->type == PASSWD_PBKDF2) {
-		uint64_t it = 0;
-		if (f[1].n == 0)
-			return "iteration count is not a number";
-		for (size_t i = 0; i < f[1].n; i++) {
-			if (f[1].p[i] < '0' || f[1].p[i] > '9')
-				return "iteration count is not a number";
-			if (it <= RMQ_PASSWD_MAX_ITERATIONS)
-				it = it * 10 + (uint64_t)(f[1].p[i] - '0');
-		}
-		if (it < 1 || it > RMQ_PASSWD_MAX_ITERATIONS)
-			return "iteration count out of bounds 1..10000000";
-		e->iterations = (uint32_t)it;
+		const char *bad = passwd_iterations(f[1], &e->iterations);
+		if (bad != NULL)
+			return bad;
 	}
 
 	uint8_t buf[PASSWD_B64_MAX / 4 * 3];
@@ -260,7 +310,7 @@ passwd_parse_hash(struct passwd_span h, struct passwd_entry *e, char *why,
 	memcpy(e->hash, buf, PASSWD_HASH_LEN);
 	return NULL;
 unknown:
-	return "unknown hash type (want $7$ or $6$; a file of plain-text passwords needs mosquitto_passwd -U)";
+	return "unknown hash type (want $7$, $6$ or $scram-sha-256$; a file of plain-text passwords needs mosquitto_passwd -U)";
 }
 
 /* The hash of pw under e's type, salt and iterations. */
@@ -272,6 +322,16 @@ passwd_digest(const struct passwd_entry *e, const char *pw, size_t pwlen,
 		pw = "";
 	if (pwlen > INT_MAX)
 		return -1;
+	if (e->type == PASSWD_SCRAM) {
+		struct rmq_scram_creds c;
+		int rc = rmq_scram_derive(pw, pwlen, e->salt, e->salt_len,
+		    e->iterations, &c);
+		memcpy(out, c.stored_key, RMQ_SCRAM_KEY_LEN);
+		memcpy(out + RMQ_SCRAM_KEY_LEN, c.server_key,
+		    RMQ_SCRAM_KEY_LEN);
+		OPENSSL_cleanse(&c, sizeof(c));
+		return rc == 0 ? 0 : -1;
+	}
 	if (e->type == PASSWD_PBKDF2)
 		return PKCS5_PBKDF2_HMAC(pw, (int)pwlen, e->salt, e->salt_len,
 			   (int)e->iterations, EVP_sha512(), PASSWD_HASH_LEN,
@@ -452,6 +512,52 @@ rmq_passwd_check(const struct rmq_passwd *p, const char *user, size_t ulen,
 }
 
 int
+rmq_passwd_scram(const struct rmq_passwd *p, const char *user, size_t ulen,
+    struct rmq_scram_creds *out)
+{
+	uintptr_t i = p ? (uintptr_t)rmq_strmap_get(&p->users, user, ulen) : 0;
+	if (i == 0)
+		return -ENOENT;
+	const struct passwd_entry *e = &p->e[i - 1];
+	if (e->type != PASSWD_SCRAM)
+		return -EPERM;
+	out->iterations = e->iterations;
+	out->salt_len = e->salt_len;
+	memcpy(out->salt, e->salt, e->salt_len);
+	memcpy(out->stored_key, e->hash, RMQ_SCRAM_KEY_LEN);
+	memcpy(out->server_key, e->hash + RMQ_SCRAM_KEY_LEN, RMQ_SCRAM_KEY_LEN);
+	return 0;
+}
+
+int
+rmq_passwd_hash_scram(const char *pw, size_t pwlen, unsigned iterations,
+    char *out, size_t outlen)
+{
+	uint8_t salt[PASSWD_SCRAM_SALT_LEN];
+	struct rmq_scram_creds c;
+	char salt64[PASSWD_B64_MAX + 1], k1[PASSWD_B64_MAX + 1],
+	    k2[PASSWD_B64_MAX + 1], line[RMQ_PASSWD_HASH_SIZE];
+	if (iterations == 0)
+		iterations = RMQ_SCRAM_DEFAULT_ITERATIONS;
+	if (iterations > RMQ_PASSWD_MAX_ITERATIONS || pwlen > PASSWD_PW_MAX)
+		return -EINVAL;
+	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+	    rmq_scram_derive(pw, pwlen, salt, sizeof(salt), iterations, &c) !=
+		0)
+		return -EIO;
+	EVP_EncodeBlock((unsigned char *)salt64, salt, sizeof(salt));
+	EVP_EncodeBlock((unsigned char *)k1, c.stored_key, RMQ_SCRAM_KEY_LEN);
+	EVP_EncodeBlock((unsigned char *)k2, c.server_key, RMQ_SCRAM_KEY_LEN);
+	OPENSSL_cleanse(&c, sizeof(c));
+	int n = snprintf(line, sizeof(line), "$scram-sha-256$%u$%s$%s$%s",
+	    iterations, salt64, k1, k2);
+	if (n < 0 || (size_t)n >= outlen)
+		return -ENOSPC;
+	memcpy(out, line, (size_t)n + 1);
+	return 0;
+}
+
+int
 rmq_passwd_hash(const char *pw, size_t pwlen, unsigned iterations, char *out,
     size_t outlen)
 {
@@ -612,6 +718,14 @@ int
 rmq_passwd_update_file(const char *path, const char *user, const char *pw,
     unsigned iterations, char *err, size_t errlen)
 {
+	return rmq_passwd_update_file_as(path, user, pw, iterations, 0, err,
+	    errlen);
+}
+
+int
+rmq_passwd_update_file_as(const char *path, const char *user, const char *pw,
+    unsigned iterations, int scram, char *err, size_t errlen)
+{
 	int rc;
 	char *real = NULL, *tmp = NULL, *buf = NULL;
 	size_t len = 0, pos = 0, ulen = strlen(user);
@@ -633,7 +747,10 @@ rmq_passwd_update_file(const char *path, const char *user, const char *pw,
 		return -EINVAL;
 	}
 	if (pw != NULL &&
-	    rmq_passwd_hash(pw, strlen(pw), iterations, hash, sizeof(hash))) {
+	    (scram ? rmq_passwd_hash_scram(pw, strlen(pw), iterations, hash,
+			 sizeof(hash))
+		   : rmq_passwd_hash(pw, strlen(pw), iterations, hash,
+			 sizeof(hash)))) {
 		snprintf(err, errlen,
 		    "cannot hash the password: OpenSSL failed");
 		return -EIO;

@@ -2,7 +2,10 @@
  * mosquitto_passwd, so an operator's existing file works unchanged: lines
  * `USER:HASH`, HASH either `$7$ITERATIONS$SALT$HASH` (PBKDF2-HMAC-SHA512,
  * Mosquitto 2's default) or `$6$SALT$HASH` (one SHA-512 of password then
- * salt, Mosquitto 1.x), salt and hash in padded standard base64.
+ * salt, Mosquitto 1.x), salt and hash in padded standard base64.  One
+ * more kind is RingMQ's (Mosquitto cannot read it):
+ * `$scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY`, the credentials
+ * SCRAM-SHA-256 needs (scram.h), which also check a CONNECT's password.
  *
  * A loaded file is an immutable table: any thread may check passwords
  * against it at once, and a reload builds a new one.  Checking costs the
@@ -14,16 +17,19 @@
 
 #include <stddef.h>
 
+#include "scram.h"
+
 /* What mosquitto_passwd 2.0 writes when not told otherwise. */
 #define RMQ_PASSWD_DEFAULT_ITERATIONS 101u
 /* More would let one CONNECT hold a thread for seconds. */
 #define RMQ_PASSWD_MAX_ITERATIONS 10000000u
 /* The longest user name: an MQTT string's. */
 #define RMQ_PASSWD_USER_MAX 65535u
-/* The longest line: a user name, ':' and a hash with a 64-byte salt. */
+/* The longest line: a user name, ':' and a hash with a 64-byte salt (a
+ * $scram-sha-256$ entry's is the longest, 203 bytes). */
 #define RMQ_PASSWD_LINE_MAX (RMQ_PASSWD_USER_MAX + 1u + 255u)
 /* Room for what rmq_passwd_hash() writes, NUL included. */
-#define RMQ_PASSWD_HASH_SIZE 128u
+#define RMQ_PASSWD_HASH_SIZE 256u
 
 struct rmq_passwd;
 
@@ -94,5 +100,22 @@ int rmq_passwd_hash(const char *pw, size_t pwlen, unsigned iterations,
  * the negated errno of the failed call, with the reason in err. */
 int rmq_passwd_update_file(const char *path, const char *user, const char *pw,
     unsigned iterations, char *err, size_t errlen);
+
+/* The same, the new entry a `$scram-sha-256$` one when scram is set. */
+int rmq_passwd_update_file_as(const char *path, const char *user,
+    const char *pw, unsigned iterations, int scram, char *err, size_t errlen);
+
+/* The SCRAM-SHA-256 credentials of user[0..ulen) into *out.  Returns 0,
+ * -ENOENT (no such user) or -EPERM (a user whose entry is a `$7$` or
+ * `$6$` hash, which SCRAM cannot use).  Any thread. */
+int rmq_passwd_scram(const struct rmq_passwd *p, const char *user, size_t ulen,
+    struct rmq_scram_creds *out);
+
+/* Write into out a new `$scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY`
+ * entry for pw[0..pwlen) (RFC 5802's credentials, a fresh 16-byte salt,
+ * `iterations` rounds of PBKDF2-HMAC-SHA256, 0: 4096), NUL-terminated.
+ * Returns 0, -EINVAL, -ENOSPC or -EIO as rmq_passwd_hash(). */
+int rmq_passwd_hash_scram(const char *pw, size_t pwlen, unsigned iterations,
+    char *out, size_t outlen);
 
 #endif

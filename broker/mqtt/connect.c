@@ -268,6 +268,21 @@ struct connect_plan {
 	uint32_t granted_expiry;
 };
 
+static int connect_identity(struct rmq_session *s, char *buf, size_t len);
+
+/* Whether the node offers enhanced authentication by method m here: its
+ * authenticator does, and the listener does not take user names from
+ * client certificates (whose name would then be the user's). */
+static int
+connect_method_offered(struct rmq_session *s, const struct rmq_str *m)
+{
+	const struct rmq_authenticator *auth = s->w->b->auth;
+	char identity[8];
+	return auth && auth->method && m->len == strlen(auth->method) &&
+	    memcmp(m->p, auth->method, m->len) == 0 &&
+	    connect_identity(s, identity, sizeof(identity)) == 0;
+}
+
 /* Step 1: what the CONNECT asks that this server refuses whoever asks.
  * Returns 0 to go on, or -1 after a refusal. */
 static int
@@ -302,9 +317,9 @@ connect_check(struct rmq_session *s, const struct rmq_connect *c,
 		return -1;
 	}
 	if (c->version == RMQ_V5 &&
-	    RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD)) {
-		/* No method is offered, so none the client names is
-		 * supported [MQTT-4.12.0-1]. */
+	    RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD) &&
+	    !connect_method_offered(s, &c->props.auth_method)) {
+		/* A method not offered [MQTT-4.12.0-1]. */
 		rmq_count(&w->st.auth_failures, 1);
 		connect_refuse(s, RMQ_RC_BAD_AUTHENTICATION_METHOD, 0);
 		return -1;
@@ -375,16 +390,248 @@ connect_identity(struct rmq_session *s, char *buf, size_t len)
 	return rmq_conn_peer(s->conn, what, buf, len) == 0 && buf[0] ? 1 : -1;
 }
 
+/* ---- enhanced authentication (MQTT 5.0 4.12, auth.h) ---- */
+
+void
+rmq_session_xauth_end(struct rmq_session *s)
+{
+	struct rmq_session_rare *r = s->rare;
+	if (r == NULL)
+		return;
+	if (r->xauth)
+		s->w->b->auth->end(r->xauth);
+	r->xauth = NULL;
+	free(r->xauth_data);
+	r->xauth_data = NULL;
+	r->xauth_data_len = 0;
+	r->xauth_phase = 0;
+}
+
+/* An AUTH packet with `reason`, the method, and data[0..n) if any. */
+static int
+connect_send_auth(struct rmq_session *s, uint8_t reason, const uint8_t *data,
+    size_t n)
+{
+	struct rmq_packet a = { .type = RMQ_AUTH };
+	const char *m = s->w->b->auth->method;
+	a.auth.reason = reason;
+	a.auth.props.auth_method = (struct rmq_str){ m, (uint32_t)strlen(m) };
+	RMQ_PROP_SET(&a.auth.props, RMQ_PROP_AUTH_METHOD);
+	if (n) {
+		a.auth.props.auth_data =
+		    (struct rmq_str){ (const char *)data, (uint32_t)n };
+		RMQ_PROP_SET(&a.auth.props, RMQ_PROP_AUTH_DATA);
+	}
+	return rmq_session_send(s, &a);
+}
+
+/* Step 2, for a CONNECT that names an Authentication Method (checked in
+ * step 1): the exchange begins, and the CONNECT waits in the session for
+ * its end (rmq_session_on_auth).  Returns -1 after a refusal, 1 while
+ * the exchange goes on. */
+static int
+connect_xauth_start(struct rmq_session *s, const struct rmq_packet *p)
+{
+	const struct rmq_authenticator *auth = s->w->b->auth;
+	const struct rmq_connect *c = &p->connect;
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r == NULL) {
+		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE, 0);
+		return -1;
+	}
+	struct rmq_auth_request rq = {
+		.version = c->version,
+		.listener = s->listener,
+		.has_username = c->username.p != NULL,
+		.client_id = c->client_id,
+		.username = c->username,
+	};
+	const uint8_t *out = NULL;
+	size_t outlen = 0;
+	uint8_t reason = RMQ_RC_NOT_AUTHORIZED;
+	void *x = NULL;
+	enum rmq_auth_verdict v =
+	    auth->start(auth->ctx, &rq, (const uint8_t *)c->props.auth_data.p,
+		c->props.auth_data.len, &x, &out, &outlen, &reason);
+	if (v != RMQ_AUTH_CONTINUE) {
+		/* SCRAM needs a second step: an answer at once is a refusal. */
+		if (x)
+			auth->end(x);
+		connect_auth_refused(s, c->client_id, reason);
+		return -1;
+	}
+	r->xauth = x;
+	r->xauth_phase = RMQ_XAUTH_CONNECT;
+	if (connect_keep(s, p, NULL, 0) != 0 ||
+	    connect_send_auth(s, RMQ_RC_CONTINUE_AUTHENTICATION, out, outlen) !=
+		0) {
+		rmq_session_xauth_end(s);
+		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE, 0);
+		return -1;
+	}
+	return 1;
+}
+
+/* The exchange of this CONNECT succeeded: from now on the CONNECT names
+ * the user it proved and carries the method's last data for the
+ * CONNACK, so that a CONNECT handed to another worker (step 3) brings
+ * both along.  A CONNECT read there again was changed already. */
+static void
+connect_xauth_done(struct rmq_session *s, struct rmq_packet *q)
+{
+	struct rmq_session_rare *r = s->rare;
+	if (r == NULL || r->xauth == NULL)
+		return;
+	size_t ulen;
+	const char *u = s->w->b->auth->user(r->xauth, &ulen);
+	q->connect.username = (struct rmq_str){ u, (uint32_t)ulen };
+	q->connect.props.auth_data =
+	    (struct rmq_str){ (const char *)r->xauth_data, r->xauth_data_len };
+	RMQ_PROP_SET(&q->connect.props, RMQ_PROP_AUTH_DATA);
+}
+
+/* Re-authentication refused: 5.0 DISCONNECT with the reason, the
+ * session's connection ends (4.12.1). */
+static void
+connect_reauth_refused(struct rmq_session *s, uint8_t reason)
+{
+	rmq_count(&s->w->st.auth_failures, 1);
+	rmq_session_xauth_end(s);
+	if (s->w->cfg.connection_messages)
+		rmq_log(RMQ_LOG_INFO,
+		    "client %.*s: re-authentication refused: 0x%02x %s",
+		    s->client_id_len, s->client_id, reason,
+		    rmq_reason_name(reason, RMQ_DISCONNECT));
+	if (s->rare)
+		s->rare->closed_for = reason;
+	rmq_session_disconnect(s, reason);
+}
+
+int
+rmq_session_on_auth(struct rmq_session *s, const struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len)
+{
+	const struct rmq_authenticator *auth = s->w->b->auth;
+	struct rmq_session_rare *r = s->rare;
+	const struct rmq_reasoned *a = &p->auth;
+	struct rmq_codec_err err = { RMQ_RC_PROTOCOL_ERROR, NULL };
+	int connecting = s->state == RMQ_SESS_CONNECTING;
+	/* 4.12: AUTH belongs to an exchange the CONNECT began, or to a
+	 * connection that authenticated with a method. */
+	if (r == NULL || auth == NULL || auth->method == NULL ||
+	    !(connecting ? r->xauth_phase == RMQ_XAUTH_CONNECT
+			 : s->state == RMQ_SESS_LIVE && r->xauth_on)) {
+		err.msg = "AUTH without an agreed authentication method";
+		rmq_session_refuse(s, p, &err);
+		return 0;
+	}
+	/* [MQTT-4.12.0-5], [MQTT-4.12.1-1]: the same method throughout. */
+	const struct rmq_str *m = &a->props.auth_method;
+	if (!RMQ_PROP_HAS(&a->props, RMQ_PROP_AUTH_METHOD) ||
+	    m->len != strlen(auth->method) ||
+	    memcmp(m->p, auth->method, m->len) != 0) {
+		err.msg = "AUTH with another Authentication Method";
+		rmq_session_refuse(s, p, &err);
+		return 0;
+	}
+	const uint8_t *data = (const uint8_t *)a->props.auth_data.p;
+	size_t n = a->props.auth_data.len;
+	const uint8_t *out = NULL;
+	size_t outlen = 0;
+	uint8_t reason = RMQ_RC_NOT_AUTHORIZED;
+	enum rmq_auth_verdict v;
+	if (a->reason == RMQ_RC_REAUTHENTICATE && !connecting &&
+	    r->xauth == NULL) {
+		struct rmq_auth_request rq = {
+			.version = s->version,
+			.listener = s->listener,
+			.client_id = { s->client_id, s->client_id_len },
+		};
+		v = auth->start(auth->ctx, &rq, data, n, &r->xauth, &out,
+		    &outlen, &reason);
+		if (v != RMQ_AUTH_CONTINUE) {
+			connect_reauth_refused(s, reason);
+			return 0;
+		}
+		r->xauth_phase = RMQ_XAUTH_REAUTH;
+		if (connect_send_auth(s, RMQ_RC_CONTINUE_AUTHENTICATION, out,
+			outlen) != 0)
+			connect_reauth_refused(s, RMQ_RC_SERVER_BUSY);
+		return 0;
+	}
+	if (a->reason != RMQ_RC_CONTINUE_AUTHENTICATION || r->xauth == NULL) {
+		err.msg = a->reason == RMQ_RC_REAUTHENTICATE
+		    ? "AUTH 0x19 while an authentication is under way"
+		    : "AUTH that continues no authentication";
+		rmq_session_refuse(s, p, &err);
+		return 0;
+	}
+	v = auth->step(auth->ctx, r->xauth, data, n, &out, &outlen, &reason);
+	if (v == RMQ_AUTH_CONTINUE) {
+		if (connect_send_auth(s, RMQ_RC_CONTINUE_AUTHENTICATION, out,
+			outlen) != 0)
+			rmq_session_close(s);
+		return 0;
+	}
+	if (connecting) {
+		if (v != RMQ_AUTH_ALLOW) {
+			rmq_session_xauth_end(s);
+			connect_auth_refused(s, (struct rmq_str){ NULL, 0 },
+			    reason);
+			return 0;
+		}
+		/* Proved: the CONNECT is read again, authenticated, with
+		 * what the client sent after this AUTH behind it. */
+		r->xauth_data = outlen ? malloc(outlen) : NULL;
+		if ((outlen && r->xauth_data == NULL) ||
+		    connect_keep_more(s, rest, rest_len) != 0) {
+			rmq_session_xauth_end(s);
+			connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE, 0);
+			return 0;
+		}
+		if (outlen)
+			memcpy(r->xauth_data, out, outlen);
+		r->xauth_data_len = (uint32_t)outlen;
+		r->authed = 1;
+		r->xauth_phase = 0;
+		rmq_session_replay(s);
+		return 1;
+	}
+	/* Re-authenticated: as the same user the session has [4.12.1]. */
+	size_t ulen;
+	const char *u =
+	    v == RMQ_AUTH_ALLOW ? auth->user(r->xauth, &ulen) : NULL;
+	if (u == NULL || ulen != r->user_len ||
+	    (ulen && memcmp(u, r->user, ulen) != 0)) {
+		connect_reauth_refused(s, reason);
+		return 0;
+	}
+	if (connect_send_auth(s, RMQ_RC_SUCCESS, out, outlen) != 0)
+		rmq_session_close(s);
+	rmq_session_xauth_end(s);
+	return 0;
+}
+
 /* Step 2: who is asking.  Returns 0 to go on, -1 after a refusal, or 1
  * when the verdict comes later: the CONNECT and what followed it wait in
- * the session, to be replayed (rmq_session_auth_verdict). */
+ * the session, to be replayed (rmq_session_auth_verdict), or an enhanced
+ * authentication goes on.  q may be changed (connect_xauth_done). */
 static int
-connect_authenticate(struct rmq_session *s, const struct rmq_packet *p,
+connect_authenticate(struct rmq_session *s, struct rmq_packet *q,
     const uint8_t *rest, size_t rest_len)
 {
 	struct rmq_worker *w = s->w;
 	const struct rmq_authenticator *auth = w->b->auth;
+	const struct rmq_packet *p = q;
 	const struct rmq_connect *c = &p->connect;
+	if (c->version == RMQ_V5 &&
+	    RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD)) {
+		if (s->rare && s->rare->authed) {
+			connect_xauth_done(s, q);
+			return 0;
+		}
+		return connect_xauth_start(s, p);
+	}
 	if (s->rare && s->rare->authed)
 		return 0;
 	char identity[256];
@@ -647,6 +894,17 @@ connect_ack(struct rmq_session *s, const struct rmq_connect *c,
 			pp->server_keep_alive = plan->keepalive;
 			RMQ_PROP_SET(pp, RMQ_PROP_SERVER_KEEP_ALIVE);
 		}
+		/* After an enhanced authentication: its method, and the
+		 * method's last data (SCRAM's server-final) [MQTT-4.12.0-?]. */
+		if (RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD)) {
+			pp->auth_method = c->props.auth_method;
+			RMQ_PROP_SET(pp, RMQ_PROP_AUTH_METHOD);
+			if (RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_DATA) &&
+			    c->props.auth_data.len) {
+				pp->auth_data = c->props.auth_data;
+				RMQ_PROP_SET(pp, RMQ_PROP_AUTH_DATA);
+			}
+		}
 		/* Only to a client that asked [MQTT-3.1.2-28]. */
 		size_t n = c->props.request_response_info
 		    ? connect_response_info(cfg->response_info, s->client_id,
@@ -683,6 +941,12 @@ connect_ack(struct rmq_session *s, const struct rmq_connect *c,
 		return -ENOMEM;
 	s->state = RMQ_SESS_LIVE;
 	s->deadline_ms = 0; /* from now on, that of a packet begun */
+	/* The exchange is over; AUTH is taken from now on (to
+	 * re-authenticate) only from a client that began with one. */
+	rmq_session_xauth_end(s);
+	if (s->rare)
+		s->rare->xauth_on =
+		    RMQ_PROP_HAS(&c->props, RMQ_PROP_AUTH_METHOD);
 	rmq_count(&w->st.connects, 1);
 	if (!s->counted) {
 		rmq_count(&w->st.clients[s->version - RMQ_V31], 1);
@@ -733,13 +997,15 @@ void
 rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
     const uint8_t *rest, size_t rest_len)
 {
-	const struct rmq_connect *c = &p->connect;
+	/* A copy that step 2 may change (connect_xauth_done). */
+	struct rmq_packet q = *p;
+	const struct rmq_connect *c = &q.connect;
 	struct connect_plan plan = { 0 };
 	s->version = c->version;
 	if (connect_check(s, c, &plan) != 0 || connect_rate(s) != 0 ||
-	    connect_authenticate(s, p, rest, rest_len) != 0 ||
+	    connect_authenticate(s, &q, rest, rest_len) != 0 ||
 	    connect_permit(s, c) != 0 ||
-	    connect_claim(s, p, rest, rest_len, &plan) != 0)
+	    connect_claim(s, &q, rest, rest_len, &plan) != 0)
 		return;
 	if (connect_apply(s, c, &plan) != 0 || connect_ack(s, c, &plan) != 0)
 		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,

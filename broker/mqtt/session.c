@@ -141,6 +141,11 @@ rmq_session_refuse(struct rmq_session *s, const struct rmq_packet *p,
 		 * version to answer in [MQTT-3.1.2-2]. */
 		uint8_t v =
 		    p && p->type == RMQ_CONNECT ? p->connect.version : 0;
+		/* During the enhanced authentication of a CONNECT read
+		 * already: its version is known. */
+		if (v == 0 && s->rare &&
+		    s->rare->xauth_phase == RMQ_XAUTH_CONNECT)
+			v = s->version;
 		/* A level we do not speak, under a protocol name we know,
 		 * is answered the 3.1.1 way, return code 1, whatever the
 		 * level (0 included) [MQTT-3.1.2-2]; an unknown protocol
@@ -170,25 +175,36 @@ rmq_session_refuse(struct rmq_session *s, const struct rmq_packet *p,
 	rmq_session_disconnect(s, err->reason);
 }
 
-static void
+/* Returns 1 when the packet took the rest of the read with it. */
+static int
 session_dispatch(struct rmq_session *s, struct rmq_packet *p,
     const uint8_t *rest, size_t rest_len)
 {
 	struct rmq_codec_err err = { RMQ_RC_PROTOCOL_ERROR, NULL };
 	rmq_count(&s->w->st.pkts_in[p->type & 15], 1);
+	if (s->state == RMQ_SESS_CONNECTING && s->rare &&
+	    s->rare->xauth_phase == RMQ_XAUTH_CONNECT && p->type != RMQ_AUTH &&
+	    p->type != RMQ_DISCONNECT) {
+		err.msg =
+		    "[MQTT-3.1.2-30] a packet other than AUTH or DISCONNECT before the CONNACK of an enhanced authentication";
+		rmq_session_refuse(s, p, &err);
+		return 0;
+	}
 	switch (p->type) {
-	case RMQ_CONNECT: rmq_session_on_connect(s, p, rest, rest_len); return;
-	case RMQ_PUBLISH: rmq_session_on_publish(s, p); return;
+	case RMQ_CONNECT:
+		rmq_session_on_connect(s, p, rest, rest_len);
+		return 0;
+	case RMQ_PUBLISH: rmq_session_on_publish(s, p); return 0;
 	case RMQ_PUBACK:
 	case RMQ_PUBREC:
-	case RMQ_PUBCOMP: rmq_session_on_ack(s, p); return;
-	case RMQ_PUBREL: rmq_session_on_pubrel(s, p); return;
-	case RMQ_SUBSCRIBE: rmq_session_on_subscribe(s, p); return;
-	case RMQ_UNSUBSCRIBE: rmq_session_on_unsubscribe(s, p); return;
+	case RMQ_PUBCOMP: rmq_session_on_ack(s, p); return 0;
+	case RMQ_PUBREL: rmq_session_on_pubrel(s, p); return 0;
+	case RMQ_SUBSCRIBE: rmq_session_on_subscribe(s, p); return 0;
+	case RMQ_UNSUBSCRIBE: rmq_session_on_unsubscribe(s, p); return 0;
 	case RMQ_PINGREQ: {
 		struct rmq_packet pong = { .type = RMQ_PINGRESP };
 		rmq_session_send(s, &pong);
-		return;
+		return 0;
 	}
 	case RMQ_DISCONNECT:
 		if (s->version == RMQ_V5 &&
@@ -201,7 +217,7 @@ session_dispatch(struct rmq_session *s, struct rmq_packet *p,
 				err.msg =
 				    "[MQTT-3.14.2-2] Session Expiry set at DISCONNECT after 0 at CONNECT";
 				rmq_session_refuse(s, p, &err);
-				return;
+				return 0;
 			}
 			s->session_expiry = p->disconnect.props.session_expiry;
 		}
@@ -212,18 +228,12 @@ session_dispatch(struct rmq_session *s, struct rmq_packet *p,
 		/* What the session owes (a CONNACK, a PUBACK for a PUBLISH
 		 * that came in the same read) goes out before the close. */
 		rmq_session_close_after_write(s);
-		return;
-	case RMQ_AUTH:
-		/* No authentication method is offered, so a client has
-		 * nothing to continue: 4.12 makes AUTH a protocol error
-		 * without one. */
-		err.msg = "AUTH without an agreed authentication method";
-		rmq_session_refuse(s, p, &err);
-		return;
+		return 0;
+	case RMQ_AUTH: return rmq_session_on_auth(s, p, rest, rest_len);
 	default:
 		err.msg = "unexpected packet";
 		rmq_session_refuse(s, p, &err);
-		return;
+		return 0;
 	}
 }
 
@@ -287,8 +297,8 @@ session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n)
 			return;
 		}
 		s->last_rx_ms = w->loop->now_ms;
-		session_dispatch(s, &p, data + pos, len - pos);
-		if (s->handed_off)
+		if (session_dispatch(s, &p, data + pos, len - pos) ||
+		    s->handed_off)
 			return; /* the rest went with the connection */
 	}
 	/* A live session's deadline is the one of the packet it reads:
@@ -474,6 +484,7 @@ rmq_session_destroy(struct rmq_session *s)
 	if (s->rare) {
 		free(s->rare->replay);
 		free(s->rare->q2in);
+		rmq_session_xauth_end(s);
 		free(s->rare);
 	}
 	free(s->client_id);

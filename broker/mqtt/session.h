@@ -216,6 +216,14 @@ struct rmq_session_rare {
 	 * line; 0: it did not. */
 	uint8_t closed_for;
 	uint8_t refuse_reason; /* RMQ_SESS_REFUSING: the CONNACK's code */
+	/* Enhanced authentication (auth.h): the exchange under way, and
+	 * what it is for; xauth_on once the connection authenticated with
+	 * the authenticator's method (AUTH packets are taken from then). */
+	void *xauth;
+	uint8_t *xauth_data; /* its last data, for the CONNACK */
+	uint32_t xauth_data_len;
+	uint8_t xauth_phase; /* RMQ_XAUTH_CONNECT, RMQ_XAUTH_REAUTH */
+	uint8_t xauth_on;
 	/* max_publish_rate: the second of the clock PUBLISHes are counted
 	 * in, and how many came in it. */
 	uint32_t pub_n;
@@ -317,6 +325,18 @@ void rmq_session_refuse_held(struct rmq_session *s);
  * with `reason`.  Worker's thread, from its inbox. */
 void rmq_session_auth_verdict(struct rmq_worker *w, uint64_t key, int allowed,
     uint8_t reason);
+
+enum { RMQ_XAUTH_CONNECT = 1, RMQ_XAUTH_REAUTH = 2 };
+
+/* An AUTH packet (MQTT 5.0 4.12): the next step of the enhanced
+ * authentication of the CONNECT, or a re-authentication.  Returns 1 when
+ * it took the rest of the read (rest[0..rest_len)) with it, which the
+ * caller must not read again; 0 otherwise. */
+int rmq_session_on_auth(struct rmq_session *s, const struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len);
+
+/* An enhanced authentication ends with its session (or connection). */
+void rmq_session_xauth_end(struct rmq_session *s);
 
 /* Read again what the session kept (rare->replay): a CONNECT and what
  * followed it.  The session's connection reads already. */

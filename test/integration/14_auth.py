@@ -3,7 +3,9 @@ made by mosquitto_passwd and by `ringmq passwd` (and read by a real
 Mosquitto), anonymous clients by listener and allow_anonymous, the file
 read again at SIGHUP, files of many PBKDF2 rounds checked off the loops,
 TLS client certificates as user names, credentials kept out of the log,
-and the failure counter of /metrics.
+the failure counter of /metrics, and MQTT 5.0 enhanced authentication
+with SCRAM-SHA-256 (section 4.12; RFC 5802, RFC 7677) from MQTT.js,
+re-authentication included.
 
 The codes a refused client gets are MQTT's: 3.1.1 section 3.2.2.3
 (CONNACK return code 4, "bad user name or password", and 5, "not
@@ -29,8 +31,8 @@ import time
 from rmqtest import (BROKER, DEADLINE, LOOP, Client, ConfBroker, MosqSub,
                      certs,
                      Port, Raw, Skip, logged,
-                     conf_file, connect_packet, free_port, paho, run, string,
-                     varint)
+                     conf_file, connect_packet, free_port, node_json, paho,
+                     run, string, varint)
 
 V311, V5 = paho.MQTTv311, paho.MQTTv5
 VERSIONS = ((V311, "3.1.1"), (V5, "5.0"))
@@ -338,6 +340,51 @@ def ringmq_passwd_file(_):
         b.wait_log(r"password_file %s: 2 users$" % re.escape(pw))
         expect_logins(b.port, standard_cases(
             {"carol": "carol-Pass-9", "dave": "dave: pass word"}))
+    finally:
+        b.finish()
+
+
+def scram_with_mqttjs(_):
+    # MQTT.js under node logs in with enhanced authentication, SCRAM-SHA-256
+    # (js/scram_client.js computes the client's side with node's crypto),
+    # checks the server's signature in the CONNACK, publishes, then
+    # re-authenticates (AUTH 0x19) and publishes again.  The entry was
+    # written by `ringmq passwd -S`; it checks a plain CONNECT password
+    # too.  A wrong password is refused 0x87 at CONNECT, and a wrong one
+    # at re-authentication ends the connection with DISCONNECT 0x87; a
+    # user whose entry is a $7$ hash cannot use SCRAM.
+    d = workdir()
+    pw = os.path.join(d, "passwd")
+    ringmq_passwd_ok("-c", "-b", "-S", pw, "sam", "s3cret-Word")
+    ringmq_passwd_ok("-b", pw, "carol", "carol-Pass-9")
+    assert re.search(r"^sam:\$scram-sha-256\$4096\$", read(pw), re.M), read(pw)
+    b = AuthBroker(("127.0.0.1", ""), head="password_file %s\n" % pw)
+    try:
+        url = "mqtt://127.0.0.1:%d" % b.port
+        rc, r = node_json("scram_client.js", {
+            "url": url, "user": "sam", "password": "s3cret-Word",
+            "reauthPassword": "s3cret-Word", "topic": "scram/t"}, 30)
+        assert rc == 0 and r["connack"] == 0 and r["serverVerified"] and \
+            r["reauth"] == "ok" and r["received"] == 2, r
+        assert b.metric("ringmq_auth_failures_total") == 0
+        rc, r = node_json("scram_client.js", {
+            "url": url, "user": "sam", "password": "wrong",
+            "topic": "scram/t"}, 30)
+        assert rc == 1 and r["connack"] == 0x87, r
+        rc, r = node_json("scram_client.js", {
+            "url": url, "user": "sam", "password": "s3cret-Word",
+            "reauthPassword": "wrong", "topic": "scram/t"}, 30)
+        assert rc == 1 and r["connack"] == 0 and r["reauth"] == 0x87, r
+        rc, r = node_json("scram_client.js", {
+            "url": url, "user": "carol", "password": "carol-Pass-9",
+            "topic": "scram/t"}, 30)
+        assert rc == 1 and r["connack"] == 0x87, r
+        assert b.metric("ringmq_auth_failures_total") == 3
+        # The SCRAM entry checks a CONNECT's password as well.
+        assert connack(b.port, V311, "sam", "s3cret-Word") == 0
+        assert connack(b.port, V5, "sam", "s3cret") == 0x86
+        log = "\n".join(b.log)
+        assert "s3cret" not in log and "carol-Pass" not in log
     finally:
         b.finish()
 
@@ -1296,7 +1343,7 @@ def failed_logins_slow_down_per_address(_):
 
 run([logged(t) for t in (
     mosquitto_passwd_file, sha512_file, ringmq_passwd_file,
-    file_layout_and_names,
+    scram_with_mqttjs, file_layout_and_names,
     authenticated_publish_reaches_authenticated_subscriber,
     refused_client_takes_nothing_over, anonymous_by_listener_address,
     allow_anonymous_true_opens_network_listeners,

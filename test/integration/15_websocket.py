@@ -33,22 +33,20 @@ if TARGET == "mosquitto" and not os.environ.get("RMQTEST_WS_NETNS"):
 
 import base64
 import hashlib
-import json
 import random
 import re
-import shutil
 import socket
 import ssl
 import subprocess
 import threading
 import time
 
-from rmqtest import (DEADLINE, Client, ConfBroker, ListenersBroker, Port,
-                     Raw, Skip, certs, conf_file, connect_packet, free_port,
-                     logged, packet, paho, run, string)
+from rmqtest import (DEADLINE, JS, Client, ConfBroker, ListenersBroker,
+                     Port, Raw, Skip, certs, conf_file, connect_packet,
+                     free_port, logged, node_json, node_tools, packet, paho,
+                     run, string)
 
 V311, V5 = paho.MQTTv311, paho.MQTTv5
-JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
 CHROMIUM = os.environ.get("RMQTEST_CHROMIUM", "/usr/bin/chromium")
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 
@@ -412,30 +410,6 @@ def mqtt_over_ws_works(port, tls=False, tag="canary"):
 
 
 # ---- node: MQTT.js and the browser ----
-
-def node_tools():
-    """node and the packages of js/ (scripts/deps --test runs npm ci)."""
-    node = shutil.which("node")
-    assert node, "node is not installed (scripts/deps --test)"
-    for pkg in ("mqtt/dist/mqtt.min.js", "playwright-core/package.json"):
-        assert os.path.exists(os.path.join(JS, "node_modules", pkg)), \
-            "%s missing: scripts/deps --test runs npm ci in %s" % (pkg, JS)
-    return node
-
-
-def node_json(script, arg, timeout):
-    """node js/SCRIPT ARG-as-JSON, bounded: (exit status, its JSON)."""
-    r = subprocess.run([node_tools(), os.path.join(JS, script),
-                        json.dumps(arg)], capture_output=True, text=True,
-                       timeout=timeout, cwd=JS)
-    lines = r.stdout.strip().splitlines()
-    assert lines, "no output from %s: %s" % (script, r.stderr)
-    try:
-        return r.returncode, json.loads(lines[-1])
-    except ValueError:
-        raise AssertionError("%s printed %r; stderr %s" % (script, r.stdout,
-                                                           r.stderr))
-
 
 class Responder(Client):
     """paho over plain TCP, subscribed to PREFIX/# at QoS 2: keeps what it

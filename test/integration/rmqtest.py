@@ -7,6 +7,7 @@ functions of a file, printing one line per test and the closing
 "N passed, N failed" line that scripts/test sums.
 """
 import atexit
+import json
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ except ImportError:  # a visible skip, not a pass
 BROKER = os.environ.get("RMQTEST_BIN", "build/broker/ringmq")
 LOOP = os.environ.get("RMQTEST_LOOP", "auto")
 DEADLINE = 10.0  # seconds any single wait may take before a test fails
+# MQTT.js and the browser's tools (scripts/deps --test runs npm ci there).
+JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
 
 
 def free_port():
@@ -646,6 +649,30 @@ def connect_packet(client_id="raw", version=4, flags=0x02, keepalive=60,
         body += varint(len(props)) + props
     body += string(client_id) + payload_extra
     return packet(0x10, body)
+
+
+def node_tools():
+    """node and the packages of js/ (scripts/deps --test runs npm ci)."""
+    node = shutil.which("node")
+    assert node, "node is not installed (scripts/deps --test)"
+    for pkg in ("mqtt/dist/mqtt.min.js", "playwright-core/package.json"):
+        assert os.path.exists(os.path.join(JS, "node_modules", pkg)), \
+            "%s missing: scripts/deps --test runs npm ci in %s" % (pkg, JS)
+    return node
+
+
+def node_json(script, arg, timeout):
+    """node js/SCRIPT ARG-as-JSON, bounded: (exit status, its JSON)."""
+    r = subprocess.run([node_tools(), os.path.join(JS, script),
+                        json.dumps(arg)], capture_output=True, text=True,
+                       timeout=timeout, cwd=JS)
+    lines = r.stdout.strip().splitlines()
+    assert lines, "no output from %s: %s" % (script, r.stderr)
+    try:
+        return r.returncode, json.loads(lines[-1])
+    except ValueError:
+        raise AssertionError("%s printed %r; stderr %s" % (script, r.stdout,
+                                                           r.stderr))
 
 
 class Skip(Exception):

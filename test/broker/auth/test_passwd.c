@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,9 @@
 #define SALT "YZW9yD7Zk9YOdTJ+"
 #define HASH                                                                   \
 	"dd7CnXrp+O3GAXPMA2QUM+kawbGFFjredDZXnWQ88MMpuGZNfO+I2P5XorvO24qfLW+IquaRJo16fSEPhLJGnw=="
+
+/* 32 bytes in base64: a SCRAM key's length. */
+#define KEY32 "5UM1hyTiAHd+itFI8GfXpt7WgcTHKVSuPg+7htrA25M="
 
 static char dir[64];
 static char path[128];
@@ -321,18 +325,26 @@ Test(passwd, malformed_lines)
 		{ "alice:", "no hash after ':'" },
 		{ "alice:  ", "no hash after ':'" },
 		{ "alice:secret",
-		    "unknown hash type (want $7$ or $6$; a file of plain-text passwords needs mosquitto_passwd -U)" },
+		    "unknown hash type (want $7$, $6$ or $scram-sha-256$; a file of plain-text passwords needs mosquitto_passwd -U)" },
 		{ "alice:$5$" SALT "$" HASH,
-		    "unknown hash type (want $7$ or $6$; a file of plain-text passwords needs mosquitto_passwd -U)" },
+		    "unknown hash type (want $7$, $6$ or $scram-sha-256$; a file of plain-text passwords needs mosquitto_passwd -U)" },
 		{ "alice:$77$101$" SALT "$" HASH,
-		    "unknown hash type (want $7$ or $6$; a file of plain-text passwords needs mosquitto_passwd -U)" },
+		    "unknown hash type (want $7$, $6$ or $scram-sha-256$; a file of plain-text passwords needs mosquitto_passwd -U)" },
 		{ "alice:$argon2id$v=19$m=47104,t=1,p=1$" SALT "$" HASH,
-		    "unknown hash type (want $7$ or $6$; a file of plain-text passwords needs mosquitto_passwd -U)" },
+		    "unknown hash type (want $7$, $6$ or $scram-sha-256$; a file of plain-text passwords needs mosquitto_passwd -U)" },
 		{ "alice:7$101$" SALT "$" HASH,
-		    "unknown hash type (want $7$ or $6$; a file of plain-text passwords needs mosquitto_passwd -U)" },
+		    "unknown hash type (want $7$, $6$ or $scram-sha-256$; a file of plain-text passwords needs mosquitto_passwd -U)" },
 		/* A ':' in a user name: the hash is what follows the first. */
 		{ "al:ice:$7$101$" SALT "$" HASH,
-		    "unknown hash type (want $7$ or $6$; a file of plain-text passwords needs mosquitto_passwd -U)" },
+		    "unknown hash type (want $7$, $6$ or $scram-sha-256$; a file of plain-text passwords needs mosquitto_passwd -U)" },
+		{ "alice:$scram-sha-256$4096$" SALT "$" KEY32,
+		    "malformed $scram-sha-256$ entry (want $scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY)" },
+		{ "alice:$scram-sha-256$0$" SALT "$" KEY32 "$" KEY32,
+		    "iteration count out of bounds 1..10000000" },
+		{ "alice:$scram-sha-256$4096$" SALT "$" SALT "$" KEY32,
+		    "StoredKey is 12 bytes, not 32" },
+		{ "alice:$scram-sha-256$4096$" SALT "$" KEY32 "$" KEY32 "$",
+		    "malformed $scram-sha-256$ entry (want $scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY)" },
 		{ "alice:$7",
 		    "malformed $7$ hash (want $7$ITERATIONS$SALT$HASH)" },
 		{ "alice:$7$101$" SALT,
@@ -441,7 +453,7 @@ Test(passwd, first_line_and_last_line)
 	cr_assert_eq(rmq_passwd_load(path, &p, err, sizeof(err)), -EINVAL);
 	char want[512];
 	snprintf(want, sizeof(want),
-	    "%s:1: unknown hash type (want $7$ or $6$; a file of plain-text passwords needs mosquitto_passwd -U)",
+	    "%s:1: unknown hash type (want $7$, $6$ or $scram-sha-256$; a file of plain-text passwords needs mosquitto_passwd -U)",
 	    path);
 	cr_assert_str_eq(err, want);
 
@@ -780,4 +792,52 @@ Test(passwd, update_refusals)
 	snprintf(want, sizeof(want), "%s/no/pw.tmp: No such file or directory",
 	    dir);
 	cr_assert_str_eq(err, want);
+}
+
+Test(passwd, scram_entries)
+{
+	/* RFC 7677's user: "pencil", the RFC's salt, 4096 rounds. */
+	struct rmq_scram_creds c;
+	uint8_t salt[18];
+	cr_assert_eq(EVP_DecodeBlock(salt,
+			 (const unsigned char *)"W22ZaJ0SNY7soEsUEjb6gQ==", 24),
+	    18);
+	cr_assert_eq(rmq_scram_derive("pencil", 6, salt, 16, 4096, &c), 0);
+	char k1[64], k2[64], text[512];
+	EVP_EncodeBlock((unsigned char *)k1, c.stored_key, 32);
+	EVP_EncodeBlock((unsigned char *)k2, c.server_key, 32);
+	snprintf(text, sizeof(text),
+	    "user:$scram-sha-256$4096$W22ZaJ0SNY7soEsUEjb6gQ==$%s$%s\n%s\n", k1,
+	    k2, ALICE);
+	write_text(text);
+	struct rmq_passwd *p = NULL;
+	cr_assert_eq(rmq_passwd_load(path, &p, err, sizeof(err)), 0, "%s", err);
+	/* A SCRAM entry checks a CONNECT's password as well. */
+	cr_assert_eq(rmq_passwd_check(p, "user", 4, "pencil", 6),
+	    RMQ_PASSWD_OK);
+	cr_assert_eq(rmq_passwd_check(p, "user", 4, "pen", 3),
+	    RMQ_PASSWD_BAD_PASSWORD);
+	struct rmq_scram_creds got;
+	cr_assert_eq(rmq_passwd_scram(p, "user", 4, &got), 0);
+	cr_assert_eq(got.iterations, 4096);
+	cr_assert_eq(got.salt_len, 16);
+	cr_assert_arr_eq(got.stored_key, c.stored_key, 32);
+	cr_assert_arr_eq(got.server_key, c.server_key, 32);
+	/* A $7$ user has nothing SCRAM can use; nobody has nothing. */
+	cr_assert_eq(rmq_passwd_scram(p, "alice", 5, &got), -EPERM);
+	cr_assert_eq(rmq_passwd_scram(p, "nobody", 6, &got), -ENOENT);
+	rmq_passwd_free(p);
+
+	/* `ringmq passwd -S` writes one that loads and checks. */
+	cr_assert_eq(rmq_passwd_update_file_as(path, "sam", "pw", 64, 1, err,
+			 sizeof(err)),
+	    0, "%s", err);
+	char *t = read_text(path);
+	cr_assert(strstr(t, "\nsam:$scram-sha-256$64$") != NULL, "%s", t);
+	free(t);
+	cr_assert_eq(rmq_passwd_load(path, &p, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(rmq_passwd_check(p, "sam", 3, "pw", 2), RMQ_PASSWD_OK);
+	cr_assert_eq(rmq_passwd_scram(p, "sam", 3, &got), 0);
+	cr_assert_eq(got.iterations, 64);
+	rmq_passwd_free(p);
 }
