@@ -766,7 +766,23 @@ connect_claim(struct rmq_session *s, const struct rmq_packet *p,
 	}
 	uint64_t owner = 0;
 	int rc = rmq_registry_claim(w->b->registry, s->client_id,
-	    s->client_id_len, s->key, &owner);
+	    s->client_id_len, s->key, w->cfg.max_sessions, &owner);
+	if (rc == -ENOSPC) {
+		/* max_sessions: the node keeps no more (5.0 0x97 Quota
+		 * exceeded; 3.x: 3, server unavailable). */
+		rmq_count(&w->st.sessions_refused, 1);
+		if (w->cfg.connection_messages)
+			rmq_log(RMQ_LOG_INFO,
+			    "worker %u: client %.*s refused: max_sessions (%u) reached",
+			    w->id, s->client_id_len, s->client_id,
+			    w->cfg.max_sessions);
+		free(s->client_id);
+		s->client_id = NULL;
+		s->client_id_len = 0;
+		connect_refuse(s, RMQ_RC_QUOTA_EXCEEDED,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return -1;
+	}
 	if (rc < 0)
 		goto unavailable;
 	if (rc == 1 && owner != s->key) {

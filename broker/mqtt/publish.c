@@ -122,8 +122,13 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 void
 rmq_route(struct rmq_worker *w, struct rmq_msg *m)
 {
-	if (m->retain && w->cfg.retain_available)
-		rmq_retain_put(w->b->retain, m);
+	/* The server's own $SYS topics, a fixed few, are kept whatever
+	 * clients filled the store with; wills count like any PUBLISH. */
+	int sys = m->topic.len >= 5 && memcmp(m->topic.p, "$SYS/", 5) == 0;
+	if (m->retain && w->cfg.retain_available &&
+	    rmq_retain_put(w->b->retain, m, sys ? 0 : w->cfg.max_retained,
+		sys ? 0 : w->cfg.max_retained_bytes) == -ENOSPC)
+		rmq_count(&w->st.retained_refused, 1);
 	route(w, m);
 }
 
@@ -289,8 +294,20 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 		m->born_us = w->loop->wake_us;
 	size_t delivered = 0;
 	if (m) {
-		if (pub->retain)
-			rmq_retain_put(w->b->retain, m);
+		if (pub->retain &&
+		    rmq_retain_put(w->b->retain, m, w->cfg.max_retained,
+			w->cfg.max_retained_bytes) == -ENOSPC) {
+			/* Past max_retained_messages or _bytes: a 5.0 QoS
+			 * 1/2 publisher is told 0x97 and its message goes
+			 * nowhere; one that cannot be told (QoS 0, 3.x)
+			 * has it delivered, not retained. */
+			rmq_count(&w->st.retained_refused, 1);
+			if (s->version == RMQ_V5 && pub->qos > 0) {
+				rmq_msg_rele(m);
+				publish_answer(s, pub, RMQ_RC_QUOTA_EXCEEDED);
+				return;
+			}
+		}
 		delivered = route(w, m);
 		rmq_msg_rele(m);
 	}

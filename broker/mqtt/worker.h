@@ -42,6 +42,8 @@ struct rmq_worker_stats {
 	rmq_counter dropped_queue_full, dropped_expired, dropped_too_large;
 	rmq_counter subscriptions_refused; /* past max_subscriptions */
 	rmq_counter publish_rate_refused; /* past max_publish_rate */
+	rmq_counter retained_refused; /* past max_retained_messages, _bytes */
+	rmq_counter sessions_refused; /* past max_sessions */
 	rmq_counter connects, disconnects;
 	rmq_counter refused_max_connections; /* closed at accept */
 	rmq_counter auth_failures;

@@ -510,6 +510,16 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_sum(&m, b, "ringmq_sent_bytes_total", "Bytes sent to clients.",
 	    ST(bytes_out));
 
+	metrics_sum(&m, b, "ringmq_retained_refused_total",
+	    "Retained PUBLISHes not retained: past max_retained_messages or max_retained_bytes.",
+	    ST(retained_refused));
+	metrics_sum(&m, b, "ringmq_sessions_refused_total",
+	    "CONNECTs refused because max_sessions sessions are kept.",
+	    ST(sessions_refused));
+	metrics_head(&m, "ringmq_retained_bytes", "gauge",
+	    "The retained messages' sizes, summed.");
+	metrics_printf(&m, "ringmq_retained_bytes %llu\n",
+	    (unsigned long long)rmq_retain_bytes(b->retain));
 	metrics_head(&m, "ringmq_publishes_refused_total", "counter",
 	    "PUBLISHes refused from a client and sent nowhere, by reason (rate: past max_publish_rate).");
 	metrics_printf(&m,

@@ -25,6 +25,9 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->retain_available = 1;
 	cfg->max_qos = 2;
 	cfg->max_subscriptions = 100000;
+	cfg->max_retained = 1000000;
+	cfg->max_retained_bytes = 1ull << 30;
+	cfg->max_sessions = 1000000;
 	cfg->packet_timeout_ms = 60000;
 	cfg->failed_login_delay_ms = 10000;
 	cfg->allow_zero_length_clientid = 1;

@@ -91,6 +91,11 @@ struct rmq_config {
 	uint32_t max_connection_rate;
 	/* PUBLISHes per second from one client; 0: no limit. */
 	uint32_t max_publish_rate;
+	/* Retained messages, and their bytes; 0: no limit. */
+	uint32_t max_retained;
+	uint64_t max_retained_bytes;
+	/* Sessions (client identifiers) the node keeps; 0: no limit. */
+	uint32_t max_sessions;
 	uint32_t max_session_expiry; /* seconds */
 	int retain_available;
 	uint8_t max_qos; /* highest QoS clients may publish (5.0 Maximum QoS) */

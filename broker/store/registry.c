@@ -37,7 +37,7 @@ rmq_registry_free(struct rmq_registry *r)
 
 int
 rmq_registry_claim(struct rmq_registry *r, const char *id, size_t len,
-    uint64_t key, uint64_t *owner)
+    uint64_t key, size_t max, uint64_t *owner)
 {
 	void *old;
 	int rc = 0;
@@ -46,6 +46,8 @@ rmq_registry_claim(struct rmq_registry *r, const char *id, size_t len,
 	if (cur) {
 		*owner = (uint64_t)(uintptr_t)cur;
 		rc = 1;
+	} else if (max && r->map.live >= max) {
+		rc = -ENOSPC;
 	} else if (rmq_strmap_put(&r->map, id, len, (void *)(uintptr_t)key,
 		       &old) != 0) {
 		rc = -ENOMEM;

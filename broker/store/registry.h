@@ -18,10 +18,11 @@ int rmq_registry_new(struct rmq_registry **out);
 
 void rmq_registry_free(struct rmq_registry *r);
 
-/* Claim `id` for `key` unless it is taken.  Returns 0 when claimed, or 1
- * with the current owner's key in *owner. */
+/* Claim `id` for `key` unless it is taken.  Returns 0 when claimed, 1
+ * with the current owner's key in *owner, -ENOSPC when `max` identifiers
+ * (0: no bound) are held and `id` is not one of them, or -ENOMEM. */
 int rmq_registry_claim(struct rmq_registry *r, const char *id, size_t len,
-    uint64_t key, uint64_t *owner);
+    uint64_t key, size_t max, uint64_t *owner);
 
 /* Release `id` if it is still held by `key`. */
 void rmq_registry_release(struct rmq_registry *r, const char *id, size_t len,

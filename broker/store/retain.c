@@ -13,6 +13,7 @@
 struct rmq_retain {
 	pthread_mutex_t lock;
 	struct rmq_strmap map; /* topic -> struct rmq_msg * */
+	uint64_t bytes; /* the messages' sizes, summed */
 };
 
 int
@@ -43,7 +44,8 @@ rmq_retain_free(struct rmq_retain *r)
 }
 
 int
-rmq_retain_put(struct rmq_retain *r, struct rmq_msg *m)
+rmq_retain_put(struct rmq_retain *r, struct rmq_msg *m, size_t max_count,
+    uint64_t max_bytes)
 {
 	void *old = NULL;
 	int rc = 0;
@@ -51,10 +53,22 @@ rmq_retain_put(struct rmq_retain *r, struct rmq_msg *m)
 	if (m->payload.len == 0) {
 		old = rmq_strmap_del(&r->map, m->topic.p, m->topic.len);
 	} else {
-		rc = rmq_strmap_put(&r->map, m->topic.p, m->topic.len, m, &old);
-		if (rc == 0)
+		const struct rmq_msg *cur =
+		    rmq_strmap_get(&r->map, m->topic.p, m->topic.len);
+		uint64_t after = r->bytes + m->size - (cur ? cur->size : 0);
+		if ((max_count && cur == NULL && r->map.live >= max_count) ||
+		    (max_bytes && after > max_bytes && after > r->bytes))
+			rc = -ENOSPC;
+		else
+			rc = rmq_strmap_put(&r->map, m->topic.p, m->topic.len,
+			    m, &old);
+		if (rc == 0) {
 			rmq_msg_hold(m, 1);
+			r->bytes += m->size;
+		}
 	}
+	if (old)
+		r->bytes -= ((struct rmq_msg *)old)->size;
 	pthread_mutex_unlock(&r->lock);
 	if (old)
 		rmq_msg_rele(old);
@@ -81,6 +95,7 @@ rmq_retain_match(struct rmq_retain *r, const char *filter, size_t len,
 		while ((e = rmq_strmap_next(&r->map, &i)) != NULL) {
 			struct rmq_msg *m = e->val;
 			if (rmq_msg_expired(m, now_ms)) {
+				r->bytes -= m->size;
 				rmq_strmap_del_at(&r->map, e);
 				rmq_msg_rele(m);
 				continue;
@@ -103,6 +118,15 @@ rmq_retain_match(struct rmq_retain *r, const char *filter, size_t len,
 		rmq_msg_rele(hits[i]);
 	}
 	free(hits);
+	return n;
+}
+
+uint64_t
+rmq_retain_bytes(struct rmq_retain *r)
+{
+	pthread_mutex_lock(&r->lock);
+	uint64_t n = r->bytes;
+	pthread_mutex_unlock(&r->lock);
 	return n;
 }
 

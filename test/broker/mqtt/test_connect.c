@@ -554,3 +554,52 @@ Test(connect_rate, past_the_rate_0x9f_until_the_next_second)
 	cr_assert_eq(connack_reason(v5_from("203.0.113.7")), 0x00,
 	    "a new second");
 }
+
+/* ---- max_sessions ---- */
+
+static void
+sessions_2(struct rmq_config *cfg)
+{
+	cfg->max_sessions = 2;
+}
+
+RMQ_NODE_SUITE(connect_sessions, 1, sessions_2);
+
+Test(connect_sessions, past_the_bound_a_new_session_is_refused)
+{
+	struct rmq_fake_client *a = rmq_test_connect(0, RMQ_V311, "a", 0, NULL);
+	struct rmq_fake_client *b = rmq_test_connect(0, RMQ_V5, "b", 1, NULL);
+	(void)b;
+	/* A third identifier: 5.0 0x97, 3.1.1 return code 3. */
+	struct rmq_fake_client *c = rmq_test_client(0);
+	struct rmq_packet p = { .type = RMQ_CONNECT };
+	p.connect.version = RMQ_V5;
+	p.connect.clean = 1;
+	p.connect.client_id = rmq_test_str("c");
+	rmq_test_send_packet(c, &p, RMQ_V5);
+	RMQ_EXPECT(c, 0x20, 0x03, 0x00, 0x97, 0x00);
+	RMQ_EXPECT_CLOSED(c);
+	struct rmq_fake_client *d = rmq_test_client(0);
+	p.connect.version = RMQ_V311;
+	p.connect.client_id = rmq_test_str("d");
+	rmq_test_send_packet(d, &p, RMQ_V311);
+	RMQ_EXPECT(d, 0x20, 0x02, 0x00, 0x03);
+	RMQ_EXPECT_CLOSED(d);
+	cr_assert_eq(rmq_workers_sum(&rmq_test_node,
+			 RMQ_STAT(sessions_refused)),
+	    2);
+	/* "a" comes back and takes its session over: not a new one. */
+	int present = -1;
+	struct rmq_fake_client *a2 =
+	    rmq_test_connect(0, RMQ_V311, "a", 0, &present);
+	cr_assert_eq(present, 1);
+	RMQ_EXPECT_CLOSED(a);
+	/* "a" leaves for good (clean session): room for one more. */
+	rmq_fake_hangup(a2);
+	rmq_fake_settle();
+	struct rmq_fake_client *a3 =
+	    rmq_test_connect(0, RMQ_V311, "a", 1, NULL);
+	rmq_fake_hangup(a3);
+	rmq_fake_settle();
+	rmq_test_connect(0, RMQ_V311, "e", 1, NULL);
+}

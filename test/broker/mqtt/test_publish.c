@@ -4,6 +4,7 @@
  * each subscriber would get. */
 #include <criterion/criterion.h>
 
+#include "retain.h"
 #include "rmq_test.h"
 #include "rmq_test_node.h"
 
@@ -242,4 +243,92 @@ Test(publish_rate, a_qos2_publish_sent_again_is_not_counted)
 	rmq_test_publish(p, RMQ_V5, "t", "x", 1, 10);
 	RMQ_EXPECT(p, 0x40, 3, 0, 10, 0x10);
 	cr_assert_eq(rate_refused(), 0);
+}
+
+/* ---- max_retained_messages, max_retained_bytes ---- */
+
+static void
+retain_2(struct rmq_config *cfg)
+{
+	cfg->max_retained = 2;
+	cfg->max_retained_bytes = 0;
+}
+
+RMQ_NODE_SUITE(publish_retain_bound, 1, retain_2);
+
+static uint64_t
+retained_refused(void)
+{
+	return rmq_workers_sum(&rmq_test_node, RMQ_STAT(retained_refused));
+}
+
+/* A retained QoS 1 PUBLISH of payload on topic from 5.0 client p, id pid;
+ * the PUBACK's reason (0 for the short form). */
+static uint8_t
+retain_v5(struct rmq_fake_client *p, const char *topic, const char *payload,
+    uint16_t pid)
+{
+	struct rmq_packet pk = { .type = RMQ_PUBLISH };
+	pk.publish.qos = 1;
+	pk.publish.retain = 1;
+	pk.publish.packet_id = pid;
+	pk.publish.topic = rmq_test_str(topic);
+	pk.publish.payload = rmq_test_str(payload);
+	rmq_test_send_packet(p, &pk, RMQ_V5);
+	uint8_t ack[16];
+	size_t n = rmq_test_next_packet(p, ack, sizeof(ack));
+	cr_assert(n >= 4 && ack[0] == 0x40, "a PUBACK");
+	return n > 4 ? ack[4] : 0;
+}
+
+Test(publish_retain_bound, past_the_count_a_new_topic_is_refused)
+{
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V5, "p", 1, NULL);
+	cr_assert_eq(retain_v5(p, "r/1", "a", 1), 0x10);
+	cr_assert_eq(retain_v5(p, "r/2", "b", 2), 0x10);
+	/* A third topic: 0x97, and it goes nowhere, not even to a
+	 * subscriber there now. */
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "r/3", 0, 0);
+	cr_assert_eq(retain_v5(p, "r/3", "c", 3), RMQ_RC_QUOTA_EXCEEDED);
+	RMQ_EXPECT_NOTHING(s);
+	cr_assert_eq(retained_refused(), 1);
+	/* Replacing a topic's message is taken, and so is clearing one,
+	 * after which a new topic fits. */
+	cr_assert_eq(retain_v5(p, "r/1", "A", 4), 0x10);
+	cr_assert_eq(retain_v5(p, "r/2", "", 5), 0x10);
+	cr_assert_eq(retain_v5(p, "r/3", "c", 6), 0);
+	RMQ_EXPECT(s, 0x30, 6, 0, 3, 'r', '/', '3', 'c');
+	cr_assert_eq(rmq_retain_count(rmq_test_node.retain), 2);
+	/* A 3.1.1 QoS 0 publisher cannot be told: its message is delivered
+	 * but not retained. */
+	struct rmq_fake_client *q = rmq_test_connect(0, RMQ_V311, "q", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "r/4", 0, 0);
+	RMQ_SEND(q, 0x31, 6, 0, 3, 'r', '/', '4', 'd');
+	RMQ_EXPECT(s, 0x30, 6, 0, 3, 'r', '/', '4', 'd');
+	cr_assert_eq(retained_refused(), 2);
+	struct rmq_fake_client *late =
+	    rmq_test_connect(0, RMQ_V311, "late", 1, NULL);
+	rmq_test_subscribe(late, RMQ_V311, "r/4", 0, 0);
+	RMQ_EXPECT_NOTHING(late);
+}
+
+static void
+retain_bytes_small(struct rmq_config *cfg)
+{
+	cfg->max_retained = 0;
+	cfg->max_retained_bytes = 1;
+}
+
+RMQ_NODE_SUITE(publish_retain_bytes, 1, retain_bytes_small);
+
+Test(publish_retain_bytes, past_the_bytes_nothing_more_is_retained)
+{
+	/* One byte of room: no message fits (each counts its topic and
+	 * payload at least). */
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V5, "p", 1, NULL);
+	cr_assert_eq(retain_v5(p, "r/1", "a", 1), RMQ_RC_QUOTA_EXCEEDED);
+	cr_assert_eq(rmq_retain_count(rmq_test_node.retain), 0);
+	cr_assert_eq(rmq_retain_bytes(rmq_test_node.retain), 0);
+	cr_assert_eq(retained_refused(), 1);
 }
