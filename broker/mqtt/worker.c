@@ -229,6 +229,15 @@ worker_open(struct rmq_worker *w, int fd, uint8_t listener)
 	struct rmq_conn *conn;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* What the kernel may hold for this client, written and not yet
+	 * read: without a bound, autotuning lets each slow reader hold
+	 * megabytes, and a few thousand of them reach the host's TCP
+	 * memory limit (tcp_mem), past which every connection, publishers'
+	 * included, crawls. */
+	if (w->cfg.socket_send_buffer) {
+		int sb = (int)w->cfg.socket_send_buffer;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+	}
 	if (rmq_conn_open(w->loop, fd, w->listeners[listener].tp, &conn) != 0) {
 		rmq_worker_conn_gone(w, listener);
 		return;

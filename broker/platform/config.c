@@ -28,6 +28,7 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->max_retained = 1000000;
 	cfg->max_retained_bytes = 1ull << 30;
 	cfg->max_sessions = 1000000;
+	cfg->socket_send_buffer = 256u << 10;
 	cfg->packet_timeout_ms = 60000;
 	cfg->failed_login_delay_ms = 10000;
 	cfg->allow_zero_length_clientid = 1;

@@ -96,6 +96,8 @@ struct rmq_config {
 	uint64_t max_retained_bytes;
 	/* Sessions (client identifiers) the node keeps; 0: no limit. */
 	uint32_t max_sessions;
+	/* SO_SNDBUF of client sockets; 0: the kernel's autotuning. */
+	uint32_t socket_send_buffer;
 	uint32_t max_session_expiry; /* seconds */
 	int retain_available;
 	uint8_t max_qos; /* highest QoS clients may publish (5.0 Maximum QoS) */
