@@ -1117,10 +1117,10 @@ const struct rmq_option rmq_options[] = {
 	    .max = 65535,
 	    .reload = RMQ_RELOAD_NOW,
 	    .arg = "0-65535 seconds, 0 = no limit",
-	    .def = "0",
+	    .def = "65535",
 	    .help = "longest keep alive a client may use",
 	    .doc =
-		"longest keep alive a client may use: a 5.0 client asking more (or 0) is told this value as Server Keep Alive in CONNACK; a 3.x client asking more (or 0) is refused with return code 2, as Mosquitto does" },
+		"longest keep alive a client may use: a 5.0 client asking more, or 0 (none), is told this value as Server Keep Alive in CONNACK and held to it, as Mosquitto does (whose default is also 65535), so no 5.0 connection stays silent for ever; a 3.x client cannot be told: one asking more is refused with return code 2 (Mosquitto 2.0.11 lets it in with what it asked), one asking 0 is let in, as with Mosquitto.  0: no limit" },
 	{ .key = "max_qos",
 	    .aliases = "maximum_qos", /* Mosquitto reads both */
 	    .type = RMQ_OPT_INT,

@@ -331,18 +331,21 @@ connect_check(struct rmq_session *s, const struct rmq_connect *c,
 		    RMQ_V3_REFUSED_NOT_AUTHORIZED);
 		return -1;
 	}
-	/* max_keepalive: a 5.0 client is told the server's keep alive; a 3.x
-	 * client cannot be, and is refused as Mosquitto does. */
+	/* max_keepalive: a 5.0 client is told the server's keep alive
+	 * (3.2.2.3.14), 0 included; a 3.x client cannot be told, so one
+	 * asking more is refused, and one asking none is let in (3.x has no
+	 * way to hold it to one). */
 	plan->keepalive = c->keepalive;
 	if (cfg->max_keepalive &&
 	    (plan->keepalive == 0 || plan->keepalive > cfg->max_keepalive)) {
-		if (c->version != RMQ_V5) {
+		if (c->version == RMQ_V5) {
+			plan->keepalive = cfg->max_keepalive;
+			plan->server_keepalive = 1;
+		} else if (plan->keepalive != 0) {
 			connect_refuse(s, RMQ_RC_CLIENT_ID_NOT_VALID,
 			    RMQ_V3_REFUSED_IDENTIFIER);
 			return -1;
 		}
-		plan->keepalive = cfg->max_keepalive;
-		plan->server_keepalive = 1;
 	}
 	return 0;
 }

@@ -22,6 +22,7 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->topic_alias_max = 64;
 	cfg->connect_timeout_ms = 10000;
 	cfg->max_session_expiry = 0xFFFFFFFEu;
+	cfg->max_keepalive = 65535;
 	cfg->retain_available = 1;
 	cfg->max_qos = 2;
 	cfg->max_subscriptions = 100000;

@@ -271,9 +271,9 @@ def authentication_method_refused(b):
 
 
 def max_keepalive(_):
-    # max_keepalive 30: a 5.0 client asking 60 is told Server Keep Alive
-    # 30 (3.2.2.3.14); a 3.1.1 client cannot be told and is refused, as
-    # with Mosquitto; one asking 20 keeps its 20.
+    # max_keepalive 30: a 5.0 client asking 60, or 0, is told Server Keep
+    # Alive 30 (3.2.2.3.14); a 3.1.1 client asking 60 cannot be told and
+    # is refused, one asking 0 is let in; one asking 20 keeps its 20.
     b = Broker("-c", conf_file("max_keepalive 30\n"))
     try:
         c = Client(b, "ka5", version=paho.MQTTv5, keepalive=60)
@@ -281,9 +281,19 @@ def max_keepalive(_):
         assert rc == 0 and p.ServerKeepAlive == 30, p
         c.close()
         r = Raw(b)
+        r.send(connect_packet("ka5-0", version=5, keepalive=0))
+        first, body = r.recv_packet()
+        assert first == 0x20 and body[1] == 0 and \
+            bytes([0x13, 0, 30]) in body, body.hex()
+        r.close()
+        r = Raw(b)
         r.send(connect_packet("ka3", version=4, keepalive=60))
         assert r.recv_packet() == (0x20, bytes([0, 2]))
         assert r.closed()
+        r = Raw(b)
+        r.send(connect_packet("ka3-0", version=4, keepalive=0))
+        assert r.recv_packet() == (0x20, bytes([0, 0]))
+        r.close()
         c = Client(b, "ka3-ok", keepalive=20)
         assert c.connack[1] == 0
         c.close()

@@ -1,6 +1,8 @@
 /* test/support/rmq_test_broker.h: the configuration the broker unit tests
  * start an in-process broker with: built-in defaults, `threads` loops, an
- * MQTT port of the kernel's choosing, no admin listener, no $SYS. */
+ * MQTT port of the kernel's choosing, no admin listener, no $SYS, and no
+ * max_keepalive (so a 5.0 CONNECT without keep alive gets the CONNACK the
+ * tests spell out byte for byte; test_connect checks the default's). */
 #ifndef RMQ_TEST_BROKER_H
 #define RMQ_TEST_BROKER_H
 
@@ -14,6 +16,7 @@ rmq_test_broker_config(struct rmq_config *cfg, unsigned threads)
 	cfg->listeners[0].port = 0;
 	cfg->admin.host[0] = '\0';
 	cfg->sys_interval = 0;
+	cfg->max_keepalive = 0;
 }
 
 #endif

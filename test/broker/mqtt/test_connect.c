@@ -603,3 +603,37 @@ Test(connect_sessions, past_the_bound_a_new_session_is_refused)
 	rmq_fake_settle();
 	rmq_test_connect(0, RMQ_V311, "e", 1, NULL);
 }
+
+/* ---- max_keepalive at its default ---- */
+
+static void
+keepalive_default(struct rmq_config *cfg)
+{
+	struct rmq_config d;
+	rmq_config_defaults(&d);
+	cfg->max_keepalive = d.max_keepalive;
+}
+
+RMQ_NODE_SUITE(connect_keepalive, 1, keepalive_default);
+
+Test(connect_keepalive, no_v5_connection_is_silent_for_ever)
+{
+	/* The default, 65535, as Mosquitto's: a 5.0 client asking no keep
+	 * alive is told Server Keep Alive 65535 (3.2.2.3.14) and held to
+	 * it; a 3.1.1 one, which cannot be told, keeps none. */
+	struct rmq_fake_client *c = rmq_test_client(0);
+	struct rmq_packet p = { .type = RMQ_CONNECT };
+	p.connect.version = RMQ_V5;
+	p.connect.clean = 1;
+	p.connect.client_id = rmq_test_str("ka");
+	rmq_test_send_packet(c, &p, RMQ_V5);
+	uint8_t ack[64];
+	size_t n = rmq_test_next_packet(c, ack, sizeof(ack));
+	cr_assert(n > 4 && ack[0] == 0x20 && ack[3] == 0);
+	cr_assert(memmem(ack, n, "\x13\xff\xff", 3) != NULL,
+	    "Server Keep Alive 65535");
+	cr_assert_eq(rmq_test_session_of(c)->keepalive, 65535);
+	struct rmq_fake_client *d =
+	    rmq_test_connect(0, RMQ_V311, "ka3", 1, NULL);
+	cr_assert_eq(rmq_test_session_of(d)->keepalive, 0);
+}
