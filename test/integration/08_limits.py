@@ -12,8 +12,8 @@ import subprocess
 import time
 
 from rmqtest import (DEADLINE, Broker, Client, Raw, conf_file,
-                     connect_packet, packet, raw_subscriber, run, string,
-                     varint)
+                     connect_packet, packet, raw_subscriber, rss_kib, run,
+                     string, varint)
 
 
 def packet_too_large(b):
@@ -191,14 +191,6 @@ def publish_rate_per_client(_):
         sub.close()
     finally:
         assert b.stop() == 0, "\n".join(b.log[-20:])
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def retained_bounded_and_memory_returned(_):

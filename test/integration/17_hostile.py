@@ -27,7 +27,7 @@ import threading
 import time
 
 from rmqtest import (DEADLINE, Broker, Client, Raw, connect_packet, packet,
-                     paho, run, string, varint)
+                     paho, rss_kib, run, string, varint)
 
 MALFORMED, PROTOCOL = 0x81, 0x82
 # The spec gives no reason code for these; both readings are defensible.
@@ -870,14 +870,6 @@ def huge_remaining_length(_):
         Case("CONNECT of 268,435,455 bytes", V5, b"\x10" + huge,
              Connack(0x95, or_close=True), connect=False),
     ], "--packet-timeout", "60000")
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def huge_remaining_length_without_a_limit(_):

@@ -651,6 +651,15 @@ def connect_packet(client_id="raw", version=4, flags=0x02, keepalive=60,
     return packet(0x10, body)
 
 
+def rss_kib(pid):
+    """A process's resident memory, KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def node_tools():
     """node and the packages of js/ (scripts/deps --test runs npm ci)."""
     node = shutil.which("node")

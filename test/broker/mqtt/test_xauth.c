@@ -152,18 +152,31 @@ Test(xauth, scram_at_connect_then_the_session_works)
 	RMQ_EXPECT(c, 0xD0, 0x00);
 }
 
-Test(xauth, a_wrong_password_is_refused_not_authorized)
+/* user logs in with SCRAM and password pw and is refused 0x87 at the
+ * proof; the server-first it got first into sf (when not NULL). */
+static void
+scram_refused(const char *user, const char *pw, const char *cid, char *sf,
+    size_t *sfn)
 {
 	struct rmq_test_scram sc;
-	char sf[256], final[512];
-	size_t sfn;
+	char first[256], final[512];
+	size_t n;
+	if (sf == NULL) {
+		sf = first;
+		sfn = &n;
+	}
 	struct rmq_fake_client *c =
-	    scram_connect_begin(&sc, "user", "c2", sf, &sfn);
-	size_t n =
-	    rmq_test_scram_final(&sc, "crayon", sf, sfn, final, sizeof(final));
-	send_auth(c, RMQ_RC_CONTINUE_AUTHENTICATION, final, n);
+	    scram_connect_begin(&sc, user, cid, sf, sfn);
+	size_t fn =
+	    rmq_test_scram_final(&sc, pw, sf, *sfn, final, sizeof(final));
+	send_auth(c, RMQ_RC_CONTINUE_AUTHENTICATION, final, fn);
 	RMQ_EXPECT(c, 0x20, 0x03, 0x00, 0x87, 0x00);
 	RMQ_EXPECT_CLOSED(c);
+}
+
+Test(xauth, a_wrong_password_is_refused_not_authorized)
+{
+	scram_refused("user", "crayon", "c2", NULL, NULL);
 	cr_assert_eq(rmq_workers_sum(&rmq_test_node, RMQ_STAT(auth_failures)),
 	    1);
 }
@@ -171,31 +184,15 @@ Test(xauth, a_wrong_password_is_refused_not_authorized)
 Test(xauth, an_unknown_user_goes_as_far_as_the_proof)
 {
 	/* Nothing in the first answer tells the user does not exist. */
-	struct rmq_test_scram sc;
-	char sf[256], final[512];
+	char sf[256];
 	size_t sfn;
-	struct rmq_fake_client *c =
-	    scram_connect_begin(&sc, "nobody", "c3", sf, &sfn);
+	scram_refused("nobody", "pencil", "c3", sf, &sfn);
 	cr_assert(memmem(sf, sfn, ",i=4096", 7) != NULL);
-	size_t n =
-	    rmq_test_scram_final(&sc, "pencil", sf, sfn, final, sizeof(final));
-	send_auth(c, RMQ_RC_CONTINUE_AUTHENTICATION, final, n);
-	RMQ_EXPECT(c, 0x20, 0x03, 0x00, 0x87, 0x00);
-	RMQ_EXPECT_CLOSED(c);
 }
 
 Test(xauth, a_user_with_a_password_hash_cannot_use_scram)
 {
-	struct rmq_test_scram sc;
-	char sf[256], final[512];
-	size_t sfn;
-	struct rmq_fake_client *c =
-	    scram_connect_begin(&sc, "old", "c4", sf, &sfn);
-	size_t n =
-	    rmq_test_scram_final(&sc, "oldpw", sf, sfn, final, sizeof(final));
-	send_auth(c, RMQ_RC_CONTINUE_AUTHENTICATION, final, n);
-	RMQ_EXPECT(c, 0x20, 0x03, 0x00, 0x87, 0x00);
-	RMQ_EXPECT_CLOSED(c);
+	scram_refused("old", "oldpw", "c4", NULL, NULL);
 }
 
 Test(xauth, a_method_not_offered_is_refused_0x8c)
@@ -287,17 +284,24 @@ Test(xauth, re_authentication_succeeds_and_the_connection_goes_on)
 	cr_assert_eq(a.auth.reason, RMQ_RC_SUCCESS);
 }
 
+/* The next packet is DISCONNECT with `reason`, then the end. */
+static void
+expect_disconnect(struct rmq_fake_client *c, uint8_t reason)
+{
+	uint8_t buf[512];
+	struct rmq_packet a;
+	next(c, buf, sizeof(buf), &a);
+	cr_assert_eq(a.type, RMQ_DISCONNECT);
+	cr_assert_eq(a.disconnect.reason, reason);
+	RMQ_EXPECT_CLOSED(c);
+}
+
 Test(xauth, re_authentication_refused_ends_the_connection)
 {
 	struct rmq_fake_client *c = scram_connected("user", "pencil", "c9");
 	struct rmq_test_scram sc;
 	reauth(c, &sc, "user", "wrong");
-	uint8_t buf[512];
-	struct rmq_packet a;
-	next(c, buf, sizeof(buf), &a);
-	cr_assert_eq(a.type, RMQ_DISCONNECT);
-	cr_assert_eq(a.disconnect.reason, RMQ_RC_NOT_AUTHORIZED);
-	RMQ_EXPECT_CLOSED(c);
+	expect_disconnect(c, RMQ_RC_NOT_AUTHORIZED);
 }
 
 Test(xauth, re_authentication_as_another_user_is_refused)
@@ -306,24 +310,14 @@ Test(xauth, re_authentication_as_another_user_is_refused)
 	struct rmq_fake_client *c = scram_connected("user", "pencil", "c10");
 	struct rmq_test_scram sc;
 	reauth(c, &sc, "other", "crayon");
-	uint8_t buf[512];
-	struct rmq_packet a;
-	next(c, buf, sizeof(buf), &a);
-	cr_assert_eq(a.type, RMQ_DISCONNECT);
-	cr_assert_eq(a.disconnect.reason, RMQ_RC_NOT_AUTHORIZED);
-	RMQ_EXPECT_CLOSED(c);
+	expect_disconnect(c, RMQ_RC_NOT_AUTHORIZED);
 }
 
 Test(xauth, auth_from_a_client_that_used_no_method_is_a_protocol_error)
 {
 	struct rmq_fake_client *c = rmq_test_connect(0, RMQ_V5, "c11", 1, NULL);
 	send_auth(c, RMQ_RC_REAUTHENTICATE, "n,,n=user,r=x", 13);
-	uint8_t buf[512];
-	struct rmq_packet a;
-	next(c, buf, sizeof(buf), &a);
-	cr_assert_eq(a.type, RMQ_DISCONNECT);
-	cr_assert_eq(a.disconnect.reason, RMQ_RC_PROTOCOL_ERROR);
-	RMQ_EXPECT_CLOSED(c);
+	expect_disconnect(c, RMQ_RC_PROTOCOL_ERROR);
 }
 
 Test(xauth, a_scram_entry_checks_a_connect_password_too)
