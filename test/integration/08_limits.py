@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 
-from rmqtest import (DEADLINE, Broker, Client, Raw, conf_file,
+from rmqtest import (BROKER, DEADLINE, Broker, Client, Raw, Skip, conf_file,
                      connect_packet, packet, raw_subscriber, rss_kib, run,
                      string, varint)
 
@@ -193,28 +193,35 @@ def publish_rate_per_client(_):
         assert b.stop() == 0, "\n".join(b.log[-20:])
 
 
-def retained_bounded_and_memory_returned(_):
+def retain_many(b, n, size):
+    """A 3.1.1 client that sent n retained QoS 0 messages of size bytes
+    on ret/0 ... ret/N-1 in one write."""
+    r = Raw(b)
+    r.send(connect_packet("ret-pub", version=4))
+    assert r.recv_packet() == (0x20, b"\x00\x00")
+    body = b"x" * size
+    r.send(b"".join(packet(0x31, string("ret/%d" % i) + body)
+                    for i in range(n)))
+    return r
+
+
+def wait_metric(b, name, at_least):
+    end = time.time() + DEADLINE
+    while b.metric(name) < at_least:
+        assert time.time() < end, "%s %d, want %d" % (name, b.metric(name),
+                                                      at_least)
+        time.sleep(0.05)
+
+
+def retained_bounded(_):
     # --max-retained-messages 3000: 5,000 retained topics of 20 kB sent,
     # 3,000 kept and 2,000 counted as refused (3.1.1 QoS 0: delivered,
     # not retained); a 5.0 QoS 1 one past the bound is answered 0x97.
-    # Cleared, the memory they took goes back to the system within
-    # seconds, though the broker sits idle after.
     b = Broker("--max-retained-messages", "3000", "--sys-interval", "0")
     try:
-        before = rss_kib(b.proc.pid)
-        r = Raw(b)
-        r.send(connect_packet("ret-pub", version=4))
-        assert r.recv_packet() == (0x20, b"\x00\x00")
-        body = b"x" * 20000
-        r.send(b"".join(packet(0x31, string("ret/%d" % i) + body)
-                        for i in range(5000)))
-        end = time.time() + DEADLINE
-        while b.metric("ringmq_retained_messages") < 3000 or \
-                b.metric("ringmq_retained_refused_total") < 2000:
-            assert time.time() < end, "retained %d, refused %d" % (
-                b.metric("ringmq_retained_messages"),
-                b.metric("ringmq_retained_refused_total"))
-            time.sleep(0.05)
+        r = retain_many(b, 5000, 20000)
+        wait_metric(b, "ringmq_retained_messages", 3000)
+        wait_metric(b, "ringmq_retained_refused_total", 2000)
         assert b.metric("ringmq_retained_messages") == 3000
         assert b.metric("ringmq_retained_refused_total") == 2000
         assert b.metric("ringmq_retained_bytes") >= 3000 * 20000
@@ -224,9 +231,28 @@ def retained_bounded_and_memory_returned(_):
         v5.send(packet(0x33, string("ret/new") + b"\x00\x01\x00" + b"y"))
         assert v5.recv_packet() == (0x40, b"\x00\x01\x97"), \
             "PUBACK 0x97"
+        r.close()
+        v5.close()
+    finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
+def freed_memory_returned(_):
+    # 3,000 retained messages of 20 kB, then cleared: the memory they took
+    # goes back to the system within seconds, though the broker sits idle
+    # after (jemalloc's background purging).  A build with
+    # AddressSanitizer allocates through the sanitizer, which keeps freed
+    # memory in quarantine: nothing to check there.
+    r = subprocess.run(["ldd", BROKER], capture_output=True, text=True)
+    if "libasan" in r.stdout:
+        raise Skip("the broker allocates through AddressSanitizer here")
+    b = Broker("--sys-interval", "0")
+    try:
+        before = rss_kib(b.proc.pid)
+        r = retain_many(b, 3000, 20000)
+        wait_metric(b, "ringmq_retained_messages", 3000)
         full = rss_kib(b.proc.pid)
         assert full - before > 3000 * 20, (before, full)
-        # Clear them all; the memory goes back.
         r.send(b"".join(packet(0x31, string("ret/%d" % i))
                         for i in range(3000)))
         end = time.time() + 30
@@ -239,7 +265,6 @@ def retained_bounded_and_memory_returned(_):
                 "kB)" % (rss_kib(b.proc.pid), before, full)
             time.sleep(0.2)
         r.close()
-        v5.close()
     finally:
         assert b.stop() == 0, "\n".join(b.log[-20:])
 
@@ -422,7 +447,7 @@ def qos2_window_at_the_protocol_maximum(_):
 
 run([packet_too_large, queue_bound_drops_beyond_it, connection_limit,
      descriptor_limit_keeps_a_reserve, publish_rate_per_client,
-     retained_bounded_and_memory_returned, sessions_bounded,
+     retained_bounded, freed_memory_returned, sessions_bounded,
      socket_send_buffer_bounds_slow_readers,
      connection_rate_per_address,
      qos2_window_at_the_protocol_maximum, subscriptions_per_client,
