@@ -23,6 +23,7 @@
 #include "fdlimit.h"
 #include "guard.h"
 #include "log.h"
+#include "memory.h"
 #include "proxy.h"
 #include "registry.h"
 #include "retain.h"
@@ -220,6 +221,67 @@ broker_conn_limit(struct rmq_broker *b, struct rmq_config *cfg)
 	atomic_store(&b->conn_limit, cfg->max_connections);
 }
 
+/* The memory budget (memory.h): sampled, and the loops told through
+ * b->mem_over when the node goes over it or comes back.  Worker 0's
+ * thread at each tick; the main thread at the start and a reload. */
+static void
+broker_mem_sample(struct rmq_broker *b)
+{
+	uint64_t limit = atomic_load(&b->mem_limit);
+	uint64_t rss = rmq_mem_resident();
+	atomic_store(&b->mem_resident, rss);
+	int was = atomic_load(&b->mem_over);
+	int over = rmq_mem_over(limit, rss, was);
+	if (over == was)
+		return;
+	atomic_store(&b->mem_over, over);
+	if (over) {
+		atomic_fetch_add(&b->mem_over_total, 1);
+		rmq_log(RMQ_LOG_WARNING,
+		    "memory: %llu MiB resident, at the memory_limit of %llu MiB: new connections, PUBLISHes and subscriptions are refused",
+		    (unsigned long long)(rss >> 20),
+		    (unsigned long long)(limit >> 20));
+	} else {
+		rmq_log(RMQ_LOG_NOTICE,
+		    "memory: %llu MiB resident, below %u%% of the memory_limit: new work is taken again",
+		    (unsigned long long)(rss >> 20), RMQ_MEM_RESUME_PERCENT);
+	}
+}
+
+/* memory_limit as it applies: a number, none, or (auto) a share of the
+ * cgroup's limit, read again at each reload. */
+static void
+broker_mem_limit(struct rmq_broker *b, const struct rmq_config *cfg,
+    int at_start)
+{
+	uint64_t cgroup = rmq_mem_cgroup_limit("");
+	uint64_t limit = rmq_mem_budget(cfg->memory_limit, cgroup);
+	if (limit != atomic_load(&b->mem_limit) || at_start) {
+		if (limit == 0)
+			rmq_log(RMQ_LOG_NOTICE, "memory: no memory_limit%s",
+			    cfg->memory_limit < 0 ? " (no cgroup limit)" : "");
+		else if (cfg->memory_limit < 0)
+			rmq_log(RMQ_LOG_NOTICE,
+			    "memory: memory_limit %llu MiB, %u%% of the cgroup's %llu MiB",
+			    (unsigned long long)(limit >> 20),
+			    RMQ_MEM_AUTO_PERCENT,
+			    (unsigned long long)(cgroup >> 20));
+		else
+			rmq_log(RMQ_LOG_NOTICE, "memory: memory_limit %llu MiB",
+			    (unsigned long long)(limit >> 20));
+	}
+	atomic_store(&b->mem_limit, limit);
+	broker_mem_sample(b);
+}
+
+/* Worker 0's tick: the memory budget, then $SYS. */
+static void
+broker_tick(struct rmq_worker *w)
+{
+	broker_mem_sample(w->b);
+	rmq_sys_tick(w);
+}
+
 /* The descriptors: the soft limit raised to the hard one, and the
  * connections it leaves room for once the broker's own (loops,
  * listeners) and the reserve are counted. */
@@ -260,7 +322,7 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 	int rc;
 	memset(b, 0, sizeof(*b));
 	b->cfg = *cfg;
-	b->tick_hook = rmq_sys_tick; /* it checks sys_interval each time */
+	b->tick_hook = broker_tick;
 	for (unsigned i = 0; i < RMQ_MAX_WORKERS; i++)
 		for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++)
 			b->listen_fds[i][j] = -1;
@@ -392,6 +454,7 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 						 : "");
 	}
 	broker_fd_budget(b);
+	broker_mem_limit(b, &b->cfg, 1);
 	return 0;
 }
 
@@ -497,6 +560,7 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 			    name);
 	}
 	broker_conn_limit(b, &next);
+	broker_mem_limit(b, &next, 0);
 	for (unsigned i = 0; i < b->nworkers; i++)
 		if (rmq_worker_reconfigure(b->workers[i], &next) != 0)
 			rmq_log(RMQ_LOG_ERROR,

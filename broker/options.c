@@ -304,6 +304,25 @@ opt_set_ws_path(const struct rmq_option *o, struct rmq_opt_ctx *c,
 	return 0;
 }
 
+/* memory_limit: auto (-1), 0 for none, or bytes, at least 1 MiB. */
+static int
+opt_set_memory_limit(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)nargs, (void)err, (void)errlen;
+	int64_t *p = opt_field(o, c);
+	unsigned long long v;
+	if (strcmp(args[0], "auto") == 0 || strcmp(args[0], "-1") == 0)
+		*p = -1;
+	else if (strcmp(args[0], "0") == 0)
+		*p = 0;
+	else if (opt_u64(args[0], 1u << 20, 1ull << 50, &v) == 0)
+		*p = (int64_t)v;
+	else
+		return RMQ_OPT_BAD;
+	return 0;
+}
+
 /* true or false; unset is a third value (loopback listeners only). */
 static int
 opt_set_anonymous(const struct rmq_option *o, struct rmq_opt_ctx *c,
@@ -1042,6 +1061,17 @@ const struct rmq_option rmq_options[] = {
 	    .help = "bytes of retained messages the node keeps",
 	    .doc =
 		"the retained messages' sizes (topic, payload, properties), summed; a retained PUBLISH that would pass it is refused as past `max_retained_messages` (a smaller message replacing a larger one is always taken).  `ringmq_retained_bytes` reports the sum.  0: no limit" },
+	{ .key = "memory_limit",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_memory_limit,
+	    .at = FIELD(memory_limit),
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "auto, 0 or 1048576-2^50 bytes",
+	    .expect = "auto, 0 (no limit) or a number of bytes from 1048576",
+	    .def = "auto",
+	    .help = "resident bytes past which new work is refused",
+	    .doc =
+		"Mosquitto's key, with a budget that holds before the kernel's out-of-memory killer acts: when the broker's resident memory (what the kernel counts against a container's limit) reaches this many bytes, it refuses new work and keeps serving what it holds: a CONNECT gets CONNACK 0x97 Quota exceeded (3.x: 3, server unavailable), a 5.0 QoS 1/2 PUBLISH is answered 0x97 and goes nowhere (3.x: acknowledged as an ACL refusal is; QoS 0 dropped), a SUBSCRIBE 0x97 (3.1.1: 0x80) for each filter.  Work is taken again once memory is below 95% of the limit.  Measured every 250 ms; the log says when the limit is reached and left; `ringmq_memory_resident_bytes`, `ringmq_memory_limit_bytes`, `ringmq_memory_over_limit` and `ringmq_memory_refused_total` report it.  `auto`, the default: 90% of the memory limit of the process's cgroup (a container's `resources.limits.memory`), none without one.  0: no limit.  Unlike Mosquitto's, a limit on what the process holds, not on each allocation" },
 	{ .key = "max_sessions",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(max_sessions),
@@ -1367,7 +1397,6 @@ const struct rmq_option rmq_options[] = {
 	    "upgrading QoS to the subscription's"),
 	LATER("max_inflight_bytes", "0",
 	    "a bound in bytes on messages in flight"),
-	LATER("memory_limit", "0", "a bound on the heap"),
 	LATER("message_size_limit", "0",
 	    "a payload size limit apart from max_packet_size"),
 	LATER("retain_expiry_interval", "0", "expiry of retained messages"),

@@ -1012,6 +1012,23 @@ connect_rate(struct rmq_session *s)
 	return -1;
 }
 
+/* Step 1c: over memory_limit (node.h), a new connection is refused
+ * (0x97; 3.x: 3) before anything is kept for it.  A CONNECT read again
+ * was let in already.  Returns 0 to go on, -1 after a refusal. */
+static int
+connect_memory(struct rmq_session *s)
+{
+	struct rmq_worker *w = s->w;
+	if (!rmq_node_mem_over(w->b) || (s->rare && s->rare->authed))
+		return 0;
+	rmq_count(&w->st.mem_refused_connect, 1);
+	rmq_log(RMQ_LOG_DEBUG,
+	    "worker %u: a CONNECT refused: over the memory_limit", w->id);
+	connect_refuse(s, RMQ_RC_QUOTA_EXCEEDED,
+	    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+	return -1;
+}
+
 void
 rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
     const uint8_t *rest, size_t rest_len)
@@ -1022,6 +1039,7 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	struct connect_plan plan = { 0 };
 	s->version = c->version;
 	if (connect_check(s, c, &plan) != 0 || connect_rate(s) != 0 ||
+	    connect_memory(s) != 0 ||
 	    connect_authenticate(s, &q, rest, rest_len) != 0 ||
 	    connect_permit(s, c) != 0 ||
 	    connect_claim(s, &q, rest, rest_len, &plan) != 0)

@@ -46,6 +46,13 @@ struct rmq_broker {
 	uint32_t fd_conns;
 	atomic_uint conn_limit;
 	atomic_int ready; /* listeners open: /readyz says so */
+	/* The memory budget (platform/memory.h): the bytes it allows (0:
+	 * none), the resident bytes last sampled, whether the node is over
+	 * it (new work refused, read by the loops), and how many times it
+	 * went over.  Sampled on worker 0's tick and at a reload. */
+	_Atomic uint64_t mem_limit, mem_resident;
+	atomic_int mem_over;
+	_Atomic uint64_t mem_over_total;
 	double start_time_unix;
 	void *admin; /* the NNG HTTP server, when running */
 	const struct rmq_cluster_hooks *cluster; /* cluster.h; NULL: one node */
@@ -73,5 +80,12 @@ struct rmq_broker {
 	/* New connections go to the loop of their CPU (placement.h). */
 	int by_cpu;
 };
+
+/* Whether the node is over its memory budget: new work is refused. */
+static inline int
+rmq_node_mem_over(struct rmq_broker *b)
+{
+	return atomic_load_explicit(&b->mem_over, memory_order_relaxed);
+}
 
 #endif

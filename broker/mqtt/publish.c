@@ -256,6 +256,16 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 		publish_answer(s, pub, RMQ_RC_NOT_AUTHORIZED);
 		return;
 	}
+	/* Over memory_limit: refused as a quota is, except a resent QoS 2
+	 * PUBLISH (taken already) and the clearing of a retained message,
+	 * which frees memory. */
+	if (rmq_node_mem_over(w->b) &&
+	    !(pub->qos == 2 && q2in_has(s, pub->packet_id)) &&
+	    !(pub->retain && pub->payload.len == 0)) {
+		rmq_count(&w->st.mem_refused_publish, 1);
+		publish_answer(s, pub, RMQ_RC_QUOTA_EXCEEDED);
+		return;
+	}
 	if (w->cfg.max_publish_rate &&
 	    !(pub->qos == 2 && q2in_has(s, pub->packet_id)) &&
 	    !publish_rate_ok(s)) {

@@ -187,6 +187,16 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 			    : RMQ_V3_SUBACK_FAILURE;
 			continue;
 		}
+		if (rmq_node_mem_over(w->b) &&
+		    sub_find(s, e.filter.p, e.filter.len) == NULL) {
+			/* Over memory_limit: no new filter (5.0: Quota
+			 * exceeded); one the client holds is updated. */
+			rmq_count(&w->st.mem_refused_subscribe, 1);
+			codes[i++] = s->version == RMQ_V5
+			    ? RMQ_RC_QUOTA_EXCEEDED
+			    : RMQ_V3_SUBACK_FAILURE;
+			continue;
+		}
 		if (w->cfg.max_subscriptions &&
 		    s->nsubs >= w->cfg.max_subscriptions &&
 		    sub_find(s, e.filter.p, e.filter.len) == NULL) {

@@ -42,6 +42,9 @@ struct rmq_worker_stats {
 	rmq_counter dropped_queue_full, dropped_expired, dropped_too_large;
 	rmq_counter subscriptions_refused; /* past max_subscriptions */
 	rmq_counter publish_rate_refused; /* past max_publish_rate */
+	/* Refused over memory_limit (node.h mem_over). */
+	rmq_counter mem_refused_connect, mem_refused_publish,
+	    mem_refused_subscribe;
 	rmq_counter retained_refused; /* past max_retained_messages, _bytes */
 	rmq_counter sessions_refused; /* past max_sessions */
 	rmq_counter connects, disconnects;

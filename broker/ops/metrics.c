@@ -521,10 +521,39 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_printf(&m, "ringmq_retained_bytes %llu\n",
 	    (unsigned long long)rmq_retain_bytes(b->retain));
 	metrics_head(&m, "ringmq_publishes_refused_total", "counter",
-	    "PUBLISHes refused from a client and sent nowhere, by reason (rate: past max_publish_rate).");
+	    "PUBLISHes refused from a client and sent nowhere, by reason (rate: past max_publish_rate; memory: over memory_limit).");
 	metrics_printf(&m,
 	    "ringmq_publishes_refused_total{reason=\"rate\"} %llu\n",
 	    (unsigned long long)rmq_workers_sum(b, ST(publish_rate_refused)));
+	metrics_printf(&m,
+	    "ringmq_publishes_refused_total{reason=\"memory\"} %llu\n",
+	    (unsigned long long)rmq_workers_sum(b, ST(mem_refused_publish)));
+
+	metrics_head(&m, "ringmq_memory_resident_bytes", "gauge",
+	    "The broker's resident memory, as last sampled for memory_limit (every 250 ms).");
+	metrics_printf(&m, "ringmq_memory_resident_bytes %llu\n",
+	    (unsigned long long)atomic_load(&b->mem_resident));
+	metrics_head(&m, "ringmq_memory_limit_bytes", "gauge",
+	    "memory_limit as it applies, in resident bytes; 0: none.");
+	metrics_printf(&m, "ringmq_memory_limit_bytes %llu\n",
+	    (unsigned long long)atomic_load(&b->mem_limit));
+	metrics_head(&m, "ringmq_memory_over_limit", "gauge",
+	    "1 while the broker is over memory_limit and refuses new work.");
+	metrics_printf(&m, "ringmq_memory_over_limit %d\n",
+	    atomic_load(&b->mem_over));
+	metrics_head(&m, "ringmq_memory_limit_reached_total", "counter",
+	    "Times the broker went over memory_limit.");
+	metrics_printf(&m, "ringmq_memory_limit_reached_total %llu\n",
+	    (unsigned long long)atomic_load(&b->mem_over_total));
+	metrics_head(&m, "ringmq_memory_refused_total", "counter",
+	    "Work refused over memory_limit: CONNECTs, PUBLISHes, subscriptions.");
+	metrics_printf(&m,
+	    "ringmq_memory_refused_total{what=\"connect\"} %llu\n"
+	    "ringmq_memory_refused_total{what=\"publish\"} %llu\n"
+	    "ringmq_memory_refused_total{what=\"subscribe\"} %llu\n",
+	    (unsigned long long)rmq_workers_sum(b, ST(mem_refused_connect)),
+	    (unsigned long long)rmq_workers_sum(b, ST(mem_refused_publish)),
+	    (unsigned long long)rmq_workers_sum(b, ST(mem_refused_subscribe)));
 	metrics_sum(&m, b, "ringmq_subscriptions_refused_total",
 	    "Subscriptions refused: the client held max_subscriptions already.",
 	    ST(subscriptions_refused));

@@ -19,6 +19,7 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->receive_maximum = 128;
 	cfg->max_queued = 1000;
 	cfg->max_queued_bytes = 64u << 20;
+	cfg->memory_limit = -1; /* auto: a share of the cgroup limit */
 	cfg->topic_alias_max = 64;
 	cfg->connect_timeout_ms = 10000;
 	cfg->max_session_expiry = 0xFFFFFFFEu;

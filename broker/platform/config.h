@@ -96,6 +96,9 @@ struct rmq_config {
 	uint64_t max_retained_bytes;
 	/* Sessions (client identifiers) the node keeps; 0: no limit. */
 	uint32_t max_sessions;
+	/* Resident bytes past which new work is refused (memory.h); 0: no
+	 * limit, -1: a share of the cgroup's limit. */
+	int64_t memory_limit;
 	/* SO_SNDBUF of client sockets; 0: the kernel's autotuning. */
 	uint32_t socket_send_buffer;
 	uint32_t max_session_expiry; /* seconds */

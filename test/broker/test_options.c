@@ -453,6 +453,16 @@ Test(options, mosquitto_s_operational_keys)
 	cr_expect_eq(cfg.log_dest.facility, 6, "local5");
 	cr_expect_eq(cfg.log_level, RMQ_LOG_WARNING);
 	cr_expect_eq(cfg.topic_alias_max, 10);
+	cr_expect_eq(cfg.memory_limit, 0, "Mosquitto's 0: no limit");
+	rmq_config_defaults(&cfg);
+	cr_expect_eq(cfg.memory_limit, -1, "unset: auto");
+	cr_expect_eq(apply_text(&cfg, "memory_limit 536870912\n", err,
+			 sizeof(err)),
+	    0, "%s", err);
+	cr_expect_eq(cfg.memory_limit, 536870912);
+	cr_expect_eq(apply_text(&cfg, "memory_limit auto\n", err, sizeof(err)),
+	    0, "%s", err);
+	cr_expect_eq(cfg.memory_limit, -1);
 	rmq_config_defaults(&cfg);
 	cr_expect_eq(apply_text(&cfg, "log_dest none\n", err, sizeof(err)), 0);
 	cr_expect_eq(cfg.log_dest.to, 0);
@@ -475,7 +485,9 @@ Test(options, mosquitto_s_operational_keys)
 		{ "check_retain_source maybe", "only true or false" },
 		{ "queue_qos0_messages true", "not supported yet" },
 		{ "upgrade_outgoing_qos true", "not supported yet" },
-		{ "memory_limit 1000000", "not supported yet" },
+		{ "memory_limit 1000",
+		    "'1000' is not auto, 0 (no limit) or a number of bytes from 1048576" },
+		{ "memory_limit 1G", "is not auto, 0" },
 		{ "max_inflight_bytes 100", "not supported yet" },
 		{ "clientid_prefixes secure-", "not supported yet" },
 		{ "auto_id_prefix auto-", "only ringmq-" },

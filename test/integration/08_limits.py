@@ -269,6 +269,138 @@ def freed_memory_returned(_):
         assert b.stop() == 0, "\n".join(b.log[-20:])
 
 
+def memory_limit_refuses_new_work(_):
+    # --memory-limit at what the broker holds idle plus 40 MiB: retained
+    # messages fill it until ringmq_memory_over_limit says so.  Then a new
+    # CONNECT gets 0x97 (3.1.1: 3), a 5.0 QoS 1 PUBLISH 0x97, a new
+    # filter 0x97, while connected clients stay connected and keep being
+    # answered.  Cleared, the memory goes back and new work is taken
+    # again (not under AddressSanitizer, whose quarantine keeps freed
+    # memory).
+    asan = "libasan" in subprocess.run(["ldd", BROKER], capture_output=True,
+                                       text=True).stdout
+    b = Broker("--sys-interval", "0")
+    try:
+        idle = rss_kib(b.proc.pid) * 1024
+    finally:
+        assert b.stop() == 0
+    limit = idle + (40 << 20)
+    b = Broker("--memory-limit", str(limit), "--sys-interval", "0")
+    try:
+        assert b.metric("ringmq_memory_limit_bytes") == limit
+        assert b.metric("ringmq_memory_over_limit") == 0
+        canary = Raw(b)
+        canary.send(connect_packet("canary", version=5))
+        first, body = canary.recv_packet()
+        assert first == 0x20 and body[1] == 0, (first, body)
+        canary.send(packet(0x82, b"\x00\x01\x00" + string("c/t") + b"\x01"))
+        assert canary.recv_packet() == (0x90, b"\x00\x01\x00\x01")
+        r = Raw(b)
+        r.send(connect_packet("filler", version=4))
+        assert r.recv_packet() == (0x20, b"\x00\x00")
+        body = b"x" * 20000
+        sent = 0
+        while b.metric("ringmq_memory_over_limit") == 0:
+            assert sent < 8000, "160 MB retained and never over the limit"
+            r.send(b"".join(packet(0x31, string("ret/%d" % i) + body)
+                            for i in range(sent, sent + 200)))
+            sent += 200
+            time.sleep(0.3)  # a tick is 250 ms
+        assert any("at the memory_limit" in line for line in b.log)
+        refused = Raw(b)
+        refused.send(connect_packet("late", version=5))
+        assert refused.recv_packet() == (0x20, b"\x00\x97\x00")
+        assert refused.closed()
+        refused = Raw(b)
+        refused.send(connect_packet("late", version=4))
+        assert refused.recv_packet() == (0x20, b"\x00\x03")
+        canary.send(packet(0x32, string("c/t") + b"\x00\x07\x00" + b"x"))
+        assert canary.recv_packet() == (0x40, b"\x00\x07\x97")
+        canary.send(packet(0x82, b"\x00\x02\x00" + string("c/u") + b"\x01"))
+        assert canary.recv_packet() == (0x90, b"\x00\x02\x00\x97")
+        canary.send(b"\xc0\x00")  # PINGREQ: still served
+        assert canary.recv_packet() == (0xD0, b"")
+        m = 'ringmq_memory_refused_total{what="%s"}'
+        assert b.metric(m % "connect") == 2
+        assert b.metric(m % "publish") == 1
+        assert b.metric(m % "subscribe") == 1
+        assert b.metric("ringmq_memory_limit_reached_total") == 1
+        if asan:
+            return
+        r.send(b"".join(packet(0x31, string("ret/%d" % i))
+                        for i in range(sent)))
+        end = time.time() + 30
+        while b.metric("ringmq_memory_over_limit") == 1:
+            assert time.time() < end, "still over 30 s after clearing: " \
+                "%d resident" % b.metric("ringmq_memory_resident_bytes")
+            time.sleep(0.2)
+        assert any("new work is taken again" in line for line in b.log)
+        later = Raw(b)
+        later.send(connect_packet("late", version=5))
+        first, body = later.recv_packet()
+        assert first == 0x20 and body[1] == 0, (first, body)
+        later.send(packet(0x32, string("c/t") + b"\x00\x08\x00" + b"y"))
+        assert later.recv_packet() == (0x40, b"\x00\x08")
+        first, body = canary.recv_packet()
+        assert first & 0xF0 == 0x30 and body.endswith(b"y"), (first, body)
+        for c in (later, canary, r):
+            c.close()
+    finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
+def child_cgroup(limit):
+    """A memory cgroup of limit bytes under this process's own (v1 or v2):
+    its directory, or Skip when this machine does not let one be made."""
+    name = "rmqtest-%d" % os.getpid()
+    with open("/proc/self/cgroup") as f:
+        lines = [ln.rstrip("\n").split(":", 2) for ln in f]
+    for _, ctrls, path in lines:
+        if "memory" in ctrls.split(","):
+            d, knob = "/sys/fs/cgroup/memory" + path.rstrip("/"), \
+                "memory.limit_in_bytes"
+            break
+    else:
+        path = [p for i, c, p in lines if i == "0" and c == ""]
+        if not path:
+            raise Skip("no memory cgroup")
+        d, knob = "/sys/fs/cgroup" + path[0].rstrip("/"), "memory.max"
+    d = os.path.join(d, name)
+    try:
+        os.mkdir(d)
+    except OSError as e:
+        raise Skip("cannot make a cgroup under %s: %s" % (d, e))
+    try:
+        with open(os.path.join(d, knob), "w") as f:
+            f.write(str(limit))
+    except OSError as e:
+        os.rmdir(d)
+        raise Skip("cannot set %s in %s: %s" % (knob, d, e))
+    return d
+
+
+def memory_limit_follows_the_cgroup(_):
+    # Unset, memory_limit is 90% of the memory limit of the cgroup the
+    # broker runs in, as a container's resources.limits.memory sets it.
+    d = child_cgroup(512 << 20)
+
+    def enter():
+        with open(os.path.join(d, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+    try:
+        b = Broker("--sys-interval", "0", preexec=enter)
+        try:
+            want = (512 << 20) // 100 * 90
+            assert b.metric("ringmq_memory_limit_bytes") == want, \
+                b.metric("ringmq_memory_limit_bytes")
+            assert any("90% of the cgroup's 512 MiB" in line
+                       for line in b.log), "\n".join(b.log)
+        finally:
+            assert b.stop() == 0, "\n".join(b.log[-20:])
+    finally:
+        os.rmdir(d)
+
+
 def sessions_bounded(_):
     # --max-sessions 5: five sessions kept (persistent ones whose clients
     # left count too), the sixth identifier refused (5.0 0x97, 3.1.1
@@ -447,7 +579,9 @@ def qos2_window_at_the_protocol_maximum(_):
 
 run([packet_too_large, queue_bound_drops_beyond_it, connection_limit,
      descriptor_limit_keeps_a_reserve, publish_rate_per_client,
-     retained_bounded, freed_memory_returned, sessions_bounded,
+     retained_bounded, freed_memory_returned, memory_limit_refuses_new_work,
+     memory_limit_follows_the_cgroup,
+     sessions_bounded,
      socket_send_buffer_bounds_slow_readers,
      connection_rate_per_address,
      qos2_window_at_the_protocol_maximum, subscriptions_per_client,
