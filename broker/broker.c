@@ -103,14 +103,16 @@ broker_listener_name(const struct rmq_listen_addr *a, uint16_t port, char *buf,
 /* A listener's TLS from its settings: *out NULL when it has none.  Returns
  * 0, or -EINVAL with "listener ADDRESS:PORT: why" in err. */
 static int
-broker_tls_new(const struct rmq_listen_addr *a, uint16_t port,
-    struct rmq_tls **out, char *err, size_t errlen)
+broker_tls_new(const struct rmq_config *cfg, const struct rmq_listen_addr *a,
+    uint16_t port, struct rmq_tls **out, char *err, size_t errlen)
 {
-	const struct rmq_tls_conf *tc = &a->tls;
+	struct rmq_tls_conf conf = a->tls;
+	const struct rmq_tls_conf *tc = &conf;
 	char name[80], why[512];
 	broker_listener_name(a, port, name, sizeof(name));
+	snprintf(conf.psk_file, sizeof(conf.psk_file), "%s", cfg->psk_file);
 	*out = NULL;
-	if (!tc->certfile[0]) {
+	if (!tc->certfile[0] && !tc->psk_hint[0]) {
 		const char *k = tc->keyfile[0]     ? "keyfile"
 		    : tc->cafile[0]                ? "cafile"
 		    : tc->capath[0]                ? "capath"
@@ -122,7 +124,7 @@ broker_tls_new(const struct rmq_listen_addr *a, uint16_t port,
 		if (k == NULL)
 			return 0;
 		snprintf(err, errlen,
-		    "listener %s: %s is set but certfile is not (TLS needs certfile and keyfile)",
+		    "listener %s: %s is set but certfile is not (TLS needs certfile and keyfile, or psk_hint and psk_file)",
 		    name, k);
 		return -EINVAL;
 	}
@@ -184,7 +186,7 @@ rmq_broker_check_files(const struct rmq_config *cfg, char *err, size_t errlen)
 	for (unsigned j = 0; j < cfg->nlisteners; j++) {
 		struct rmq_tls *t;
 		const struct rmq_listen_addr *a = &cfg->listeners[j];
-		if (broker_tls_new(a, a->port, &t, err, errlen) != 0)
+		if (broker_tls_new(cfg, a, a->port, &t, err, errlen) != 0)
 			return -EINVAL;
 		rmq_tls_free(t);
 		struct rmq_ws *ws;
@@ -441,14 +443,18 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 		struct rmq_transport *tp = &b->transports[j];
 		if (broker_proxy_new(a, port, &tp->proxy, err, sizeof(err)) !=
 			0 ||
-		    broker_tls_new(a, port, &tp->tls, err, sizeof(err)) != 0 ||
+		    broker_tls_new(&b->cfg, a, port, &tp->tls, err,
+			sizeof(err)) != 0 ||
 		    broker_ws_new(a, port, &tp->ws, err, sizeof(err)) != 0) {
 			rmq_log(RMQ_LOG_ERROR, "%s", err);
 			return -EINVAL;
 		}
-		rmq_log(RMQ_LOG_NOTICE, "listening on %s:%u (MQTT%s%s%s)",
+		rmq_log(RMQ_LOG_NOTICE, "listening on %s:%u (MQTT%s%s%s%s)",
 		    a->host[0] ? a->host : "*", port,
 		    tp->ws ? " over WebSocket" : "", tp->tls ? " over TLS" : "",
+		    !tp->tls || !a->tls.psk_hint[0] ? ""
+			: a->tls.certfile[0] ? ", certificate or pre-shared key"
+					     : ", pre-shared keys only",
 		    a->proxy_protocol == 1       ? ", behind PROXY protocol v1"
 			: a->proxy_protocol == 2 ? ", behind PROXY protocol v2"
 						 : "");
@@ -509,6 +515,8 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 		*needs_restart = "admin_listener";
 	else if (next.topic_alias_max != b->cfg.topic_alias_max)
 		*needs_restart = "topic_alias_maximum";
+	else if (strcmp(next.psk_file, b->cfg.psk_file) != 0)
+		*needs_restart = "psk_file"; /* its contents are read again */
 	memcpy(next.listeners, b->cfg.listeners, sizeof(next.listeners));
 	next.nlisteners = b->cfg.nlisteners;
 	next.threads = b->cfg.threads;
@@ -517,6 +525,7 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	next.cpu_list = b->cfg.cpu_list;
 	next.placement = b->cfg.placement;
 	next.admin = b->cfg.admin;
+	memcpy(next.psk_file, b->cfg.psk_file, sizeof(next.psk_file));
 	next.topic_alias_max = b->cfg.topic_alias_max;
 
 	rmq_log_set(next.log_level, (enum rmq_log_format)next.log_format);

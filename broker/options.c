@@ -825,6 +825,16 @@ const struct rmq_option rmq_options[] = {
 	    .help = "the client certificate's whole subject is the user name",
 	    .doc =
 		"Mosquitto's: the client certificate's subject, as RFC 2253 writes it (`CN=alice,O=Example`), is the client's user name; needs `require_certificate true`" },
+	{ .key = "psk_hint",
+	    .type = RMQ_OPT_STRING,
+	    .at = LFIELD(tls.psk_hint),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "HINT",
+	    .unset = "no pre-shared keys",
+	    .help = "TLS with pre-shared keys (psk_file) on this listener",
+	    .doc =
+		"Mosquitto's: the listener above takes TLS with pre-shared keys (TLS-PSK, 1.2 and 1.3) from the clients in `psk_file`, and sends them this hint (free text naming the listener).  Without `certfile` the listener takes PSK clients only; with it, both.  With `use_identity_as_username`, a PSK client's identity is its user name and it needs no password" },
 	/* What a listener speaks, and its WebSocket. */
 	{ .key = "protocol",
 	    .type = RMQ_OPT_ENUM,
@@ -1204,6 +1214,15 @@ const struct rmq_option rmq_options[] = {
 	    .help = "what each client may publish, subscribe to and receive",
 	    .doc =
 		"Mosquitto's: the access control list, in Mosquitto's format (`topic [read|write|readwrite|deny] TOPIC` lines, for anonymous clients before any `user NAME` line and for that user after one; `pattern` lines for everyone, `%c` the client identifier and `%u` the user name).  Checked on SUBSCRIBE (5.0 0x87, 3.x 0x80 for that filter), PUBLISH (dropped; 5.0 acknowledgement 0x87), every delivery (retained messages, wills and `$SYS` included) and a will at CONNECT (refused, 0x87).  Answers are remembered per session until the next reload.  Read at start and again at SIGHUP; a bad line stops the start or is refused by the reload, naming PATH:LINE" },
+	{ .key = "psk_file",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(psk_file),
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PATH",
+	    .unset = "none",
+	    .help = "identities and pre-shared keys for listeners with psk_hint",
+	    .doc =
+		"Mosquitto's: one `identity:key` a line, the key in hexadecimal (at most 64 bytes), for the listeners with `psk_hint`; `#` begins a comment line.  A client whose identity is not in the file, or whose key differs, fails its handshake (counted in `ringmq_tls_handshake_failures_total`).  Its contents are read again at each SIGHUP with the certificates; a bad line stops the start, or is refused by the reload (which keeps the file before), naming PATH:LINE" },
 	{ .key = "allow_zero_length_clientid",
 	    .type = RMQ_OPT_BOOL,
 	    .at = FIELD(allow_zero_length_clientid),
@@ -1415,8 +1434,6 @@ const struct rmq_option rmq_options[] = {
 	LATER("tls_engine", NULL, "OpenSSL engines"),
 	LATER("tls_engine_kpass_sha1", NULL, "OpenSSL engines"),
 	ONLY("tls_keyform", "pem", "keys are read from PEM files"),
-	LATER("psk_file", NULL, "TLS with pre-shared keys"),
-	LATER("psk_hint", NULL, "TLS with pre-shared keys"),
 	LATER("http_dir", NULL, "serving files over HTTP"),
 	ONLY("websockets_log_level", "0",
 	    "WebSocket messages follow log_type and log_level"),

@@ -29,6 +29,7 @@
 #include "conn.h"
 #include "iobuf.h"
 #include "log.h"
+#include "psk.h"
 
 #define TLS_RECORD 16384
 
@@ -73,6 +74,9 @@ struct tls_conn {
 	 * connection below is shut down too. */
 	uint8_t shutting;
 	uint8_t fail_told; /* the session heard of the failure */
+	/* The identity a TLS-PSK client proved (OpenSSL keeps it for TLS
+	 * 1.2 only); NULL otherwise. */
+	char *psk_identity;
 };
 
 static const struct rmq_conn_layer tls_layer;
@@ -130,9 +134,45 @@ tls_bio_create(BIO *bio)
 	return 1;
 }
 
+/* A context's pre-shared keys (psk.h) live in its ex data, so that a
+ * reload swaps keys and certificates together and a context freed by its
+ * last connection frees its table. */
+static int tls_psk_index = -1;
+
+static void
+tls_psk_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	rmq_psk_free(ptr);
+}
+
+/* OpenSSL asks for the key of the identity a client names (TLS 1.2, and
+ * TLS 1.3 through the same callback); 0 fails the handshake. */
+static unsigned int
+tls_psk_server(SSL *ssl, const char *identity, unsigned char *psk,
+    unsigned int max_psk_len)
+{
+	const struct rmq_psk *p =
+	    SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_psk_index);
+	if (identity == NULL)
+		return 0;
+	size_t n = rmq_psk_find(p, identity, psk, max_psk_len);
+	struct tls_conn *tc = BIO_get_data(SSL_get_rbio(ssl));
+	if (n > 0 && tc != NULL) {
+		free(tc->psk_identity);
+		tc->psk_identity = strdup(identity);
+		if (tc->psk_identity == NULL)
+			return 0;
+	}
+	return (unsigned int)n;
+}
+
 static void
 tls_bio_init(void)
 {
+	tls_psk_index =
+	    SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_psk_ex_free);
 	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
 	    "ringmq loop");
 	if (m == NULL)
@@ -175,7 +215,8 @@ tls_readable(const char *key, const char *path, char *err, size_t errlen)
 static SSL_CTX *
 tls_ctx_build(const struct rmq_tls_conf *c, char *err, size_t errlen)
 {
-	if (tls_readable("certfile", c->certfile, err, errlen) ||
+	if (tls_readable("psk_file", c->psk_file, err, errlen) ||
+	    tls_readable("certfile", c->certfile, err, errlen) ||
 	    tls_readable("keyfile", c->keyfile, err, errlen) ||
 	    tls_readable("cafile", c->cafile, err, errlen) ||
 	    tls_readable("capath", c->capath, err, errlen) ||
@@ -200,6 +241,28 @@ tls_ctx_build(const struct rmq_tls_conf *c, char *err, size_t errlen)
 	static const unsigned char sid[] = "ringmq";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	SSL_CTX_set_num_tickets(ctx, 1);
+	if (c->psk_hint[0]) {
+		struct rmq_psk *keys;
+		if (!c->psk_file[0]) {
+			snprintf(err, errlen,
+			    "psk_hint is set but psk_file is not");
+			goto fail;
+		}
+		if (rmq_psk_load(c->psk_file, &keys, err, errlen) != 0)
+			goto fail;
+		if (SSL_CTX_set_ex_data(ctx, tls_psk_index, keys) != 1) {
+			rmq_psk_free(keys);
+			tls_err(err, errlen, "psk_file", c->psk_file);
+			goto fail;
+		}
+		if (SSL_CTX_use_psk_identity_hint(ctx, c->psk_hint) != 1) {
+			tls_err(err, errlen, "psk_hint", c->psk_hint);
+			goto fail;
+		}
+		SSL_CTX_set_psk_server_callback(ctx, tls_psk_server);
+	}
+	if (!c->certfile[0])
+		goto no_certificate; /* TLS-PSK alone */
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->certfile) != 1) {
 		tls_err(err, errlen, "certfile", c->certfile);
 		goto fail;
@@ -216,6 +279,7 @@ tls_ctx_build(const struct rmq_tls_conf *c, char *err, size_t errlen)
 		ERR_clear_error();
 		goto fail;
 	}
+no_certificate:
 	if (c->ciphers[0] && SSL_CTX_set_cipher_list(ctx, c->ciphers) != 1) {
 		tls_err(err, errlen, "ciphers", c->ciphers);
 		goto fail;
@@ -290,11 +354,14 @@ rmq_tls_new(const struct rmq_tls_conf *conf, const char *name,
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (!conf->keyfile[0]) {
+	if (conf->certfile[0] && !conf->keyfile[0]) {
 		snprintf(err, errlen, "certfile is set but keyfile is not");
 		return -EINVAL;
 	}
-	if ((conf->use_identity_as_username || conf->use_subject_as_username) &&
+	/* A PSK client proves its identity, as a certificate's holder does
+	 * its Common Name. */
+	if (((conf->use_identity_as_username && !conf->psk_hint[0]) ||
+		conf->use_subject_as_username) &&
 	    !conf->require_certificate) {
 		snprintf(err, errlen,
 		    "%s needs require_certificate true (a client without a certificate would have no user name)",
@@ -372,6 +439,7 @@ tls_conn_free(struct tls_conn *tc)
 	rmq_iobuf_free(&tc->out);
 	rmq_iobuf_free(&tc->next);
 	rmq_iobuf_free(&tc->early);
+	free(tc->psk_identity);
 	free(tc);
 }
 
@@ -807,6 +875,11 @@ tls_peer(struct rmq_conn *c, enum rmq_conn_peer what, char *buf, size_t len)
 		return tc->down ? rmq_conn_peer(tc->down, what, buf, len)
 				: -ENOENT;
 	X509 *x = SSL_get0_peer_certificate(tc->ssl);
+	const char *psk = x    ? NULL
+	    : tc->psk_identity ? tc->psk_identity
+			       : SSL_get_psk_identity(tc->ssl);
+	if (psk != NULL && what == RMQ_PEER_CN)
+		return tls_copy(buf, len, psk, strlen(psk));
 	if (x == NULL || SSL_get_verify_result(tc->ssl) != X509_V_OK)
 		return -ENOENT;
 	X509_NAME *name = X509_get_subject_name(x);

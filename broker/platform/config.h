@@ -37,6 +37,10 @@ struct rmq_tls_conf {
 	int require_certificate;
 	int use_identity_as_username;
 	int use_subject_as_username;
+	/* TLS-PSK: the hint sent to clients (empty: no PSK), and the
+	 * settings' psk_file, copied in when the listener is opened. */
+	char psk_hint[128];
+	char psk_file[256];
 };
 
 /* What a listener speaks (Mosquitto's `protocol`). */
@@ -113,6 +117,7 @@ struct rmq_config {
 	} allow_anonymous;
 	char password_file[256]; /* Mosquitto's format; empty: none */
 	char acl_file[256]; /* Mosquitto's format; empty: no ACL */
+	char psk_file[256]; /* TLS-PSK keys (io/psk.h); empty: none */
 	struct rmq_listen_addr admin; /* port 0: no admin listener */
 	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
 	uint16_t max_keepalive; /* seconds; 0: any keep alive is accepted */

@@ -61,7 +61,7 @@ def unknown_key(_):
 
 
 def later_features_refused_not_ignored(_):
-    for line in ("auth_plugin /x.so", "psk_file /x.pem", "persistence true"):
+    for line in ("auth_plugin /x.so", "tls_engine x", "persistence true"):
         p = conf(line + "\n")
         r = check(p)
         assert r.returncode == 1 and "not supported yet" in r.stderr, (line, r)

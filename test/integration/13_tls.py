@@ -3,8 +3,8 @@ openssl command line: mosquitto_pub/sub, paho-mqtt and openssl s_client
 over TLS beside a plain listener of the same broker, the TLS versions a
 listener takes, client certificates (require_certificate), what is not
 TLS sent to a TLS port, certificates read again at SIGHUP, the start
-refused for TLS files it cannot use, and the handshake counters of
-/metrics.
+refused for TLS files it cannot use, the handshake counters of
+/metrics, and TLS with pre-shared keys (psk_hint, psk_file).
 
 The keys are Mosquitto's, per listener (mosquitto.conf(5), "Certificate
 based SSL/TLS Support"); TLS is MQTT's own transport for a secure
@@ -492,6 +492,12 @@ def start_refused_for_tls_files(_):
         ("certfile %s\nkeyfile %s\ncafile %s\nuse_identity_as_username "
          "true\n" % (cert, key, c.path("ca.pem")),
          e("use_identity_as_username needs require_certificate true")),
+        ("psk_hint devices\n", e("psk_hint is set but psk_file is not")),
+        ("psk_hint devices\npsk_file /nonexistent/keys\n",
+         e("psk_file /nonexistent/keys: No such file or directory")),
+        ("psk_hint devices\npsk_file %s\n" % c.path("garbage.pem"),
+         e("%s:1: no ':' between the identity and the key"
+           % c.path("garbage.pem"))),
     )
     for lines, want in cases:
         port = free_port()
@@ -733,11 +739,78 @@ def handshake_metrics(_):
         b.finish()
 
 
+def psk_with_mosquitto_clients(_):
+    # Mosquitto's TLS-PSK: psk_hint on a listener, psk_file with
+    # identity:hexkey lines, use_identity_as_username so the ACL knows a
+    # device by its identity (mosquitto.conf(5), "Pre-shared-key based
+    # SSL/TLS Support").  mosquitto_pub/sub --psk over TLS 1.3 and 1.2,
+    # openssl s_client -psk; a wrong key or an unknown identity fails the
+    # handshake; SIGHUP reads the keys again.
+    d = tempfile.mkdtemp(prefix="ringmq-psk-")
+    keys, acl = os.path.join(d, "keys"), os.path.join(d, "acl")
+    k1, k2, k3 = "00112233445566778899aabbccddeeff", "deadbeef", "c0ffee"
+    with open(keys, "w") as f:
+        f.write("# devices\nsensor-1:%s\nsensor-2:%s\n" % (k1, k2))
+    with open(acl, "w") as f:
+        f.write("pattern readwrite sensors/%u/#\n")
+    b = ListenersBroker("psk_hint ringmq-test\nuse_identity_as_username "
+                        "true\n",
+                        head="psk_file %s\nacl_file %s\nallow_anonymous "
+                        "false\n" % (keys, acl))
+    port = b.port
+
+    def psk(ident, key, *more):
+        return ["--psk", key, "--psk-identity", ident] + list(more)
+    try:
+        assert any("MQTT over TLS, pre-shared keys only" in line
+                   for line in b.log), b.log
+        sub = MosqSub(port, "sensors/sensor-1/#", 1, psk("sensor-1", k1))
+        # sensor-2 may not write there (dropped, as Mosquitto does);
+        # sensor-1 may, over TLS 1.2 too.
+        r = mosquitto_pub(port, "sensors/sensor-1/t", "spoof",
+                          psk("sensor-2", k2))
+        assert r.returncode == 0, r.stderr
+        r = mosquitto_pub(port, "sensors/sensor-1/t", "21.5",
+                          psk("sensor-1", k1, "--tls-version", "tlsv1.2"))
+        assert r.returncode == 0, r.stderr
+        assert sub.messages(1) == ["sensors/sensor-1/t 21.5"]
+        fails = b.metric('ringmq_tls_handshake_failures_total'
+                         '{listener="127.0.0.1:%d"}' % port)
+        for ident, key in (("sensor-1", k2), ("sensor-9", k1)):
+            r = mosquitto_pub(port, "sensors/%s/t" % ident, "x",
+                              psk(ident, key))
+            assert r.returncode != 0, "%s with key %s got in" % (ident, key)
+        assert b.metric('ringmq_tls_handshake_failures_total'
+                        '{listener="127.0.0.1:%d"}' % port) == fails + 2
+        r = subprocess.run(["openssl", "s_client", "-brief", "-connect",
+                            "127.0.0.1:%d" % port, "-tls1_2",
+                            "-psk_identity", "sensor-2", "-psk", k2],
+                           input="", capture_output=True, text=True,
+                           timeout=DEADLINE)
+        out = r.stdout + r.stderr
+        assert "CONNECTION ESTABLISHED" in out and "PSK" in out, out
+
+        with open(keys + ".new", "w") as f:
+            f.write("sensor-3:%s\n" % k3)
+        os.replace(keys + ".new", keys)
+        mark = len(b.log)
+        b.proc.send_signal(signal.SIGHUP)
+        b.wait_log(r"reload: listener 127\.0\.0\.1:%d: certificates read "
+                   r"again" % port, mark)
+        r = mosquitto_pub(port, "sensors/sensor-3/t", "x", psk("sensor-3", k3))
+        assert r.returncode == 0, r.stderr
+        r = mosquitto_pub(port, "sensors/sensor-2/t", "x", psk("sensor-2", k2))
+        assert r.returncode != 0, "a key taken out of the file still works"
+    finally:
+        b.finish()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 run([logged(t) for t in (
     mosquitto_clients_across_tls_and_plain, paho_qos1_over_tls_v5_and_v311,
     s_client_versions_and_tls_version, client_certificates_required,
     not_tls_on_the_tls_port, sighup_reads_the_certificates_again,
     tls_connection_handed_to_its_sessions_loop, start_refused_for_tls_files,
     listener_keys_above_the_first_listener_line, handshake_metrics,
-    tls_ends_with_close_notify)],
+    tls_ends_with_close_notify, psk_with_mosquitto_clients)],
     make_broker=None)

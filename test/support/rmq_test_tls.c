@@ -21,6 +21,11 @@ struct rmq_test_tls {
 	SSL *ssl;
 	BIO *rb, *wb; /* the client's: from the broker, to the broker */
 	char err[256];
+	/* TLS-PSK (rmq_test_tls_psk): the identity and key offered, and
+	 * the hint the server sent. */
+	char psk_identity[256], psk_hint[256];
+	uint8_t psk[128];
+	size_t psk_len;
 };
 
 /* ---- certificates ---- */
@@ -185,6 +190,38 @@ rmq_test_tls_new(struct rmq_fake_client *fc, const char *cafile,
 	SSL_set_tlsext_host_name(t->ssl, "localhost");
 	SSL_set1_host(t->ssl, "localhost");
 	return t;
+}
+
+static unsigned int
+tls_psk_client(SSL *ssl, const char *hint, char *identity,
+    unsigned int max_identity_len, unsigned char *psk, unsigned int max_psk_len)
+{
+	struct rmq_test_tls *t = SSL_get_app_data(ssl);
+	snprintf(t->psk_hint, sizeof(t->psk_hint), "%s", hint ? hint : "");
+	if (strlen(t->psk_identity) >= max_identity_len ||
+	    t->psk_len > max_psk_len)
+		return 0;
+	snprintf(identity, max_identity_len, "%s", t->psk_identity);
+	memcpy(psk, t->psk, t->psk_len);
+	return (unsigned int)t->psk_len;
+}
+
+void
+rmq_test_tls_psk(struct rmq_test_tls *t, const char *identity,
+    const uint8_t *key, size_t n)
+{
+	cr_assert_lt(n, sizeof(t->psk));
+	snprintf(t->psk_identity, sizeof(t->psk_identity), "%s", identity);
+	memcpy(t->psk, key, n);
+	t->psk_len = n;
+	SSL_set_app_data(t->ssl, t);
+	SSL_set_psk_client_callback(t->ssl, tls_psk_client);
+}
+
+const char *
+rmq_test_tls_psk_hint(struct rmq_test_tls *t)
+{
+	return t->psk_hint;
 }
 
 /* What the client wrote goes to the broker; the loops settle; what the

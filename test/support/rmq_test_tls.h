@@ -41,6 +41,15 @@ struct rmq_test_tls;
 struct rmq_test_tls *rmq_test_tls_new(struct rmq_fake_client *fc,
     const char *cafile, const char *cert, const char *key, int max_version);
 
+/* Offer TLS-PSK with `identity` and key[0..n), before the handshake (with
+ * cafile NULL the client then needs no certificate from the server). */
+void rmq_test_tls_psk(struct rmq_test_tls *t, const char *identity,
+    const uint8_t *key, size_t n);
+
+/* The PSK identity hint the server sent, after the handshake ("" if
+ * none; TLS 1.3 sends none). */
+const char *rmq_test_tls_psk_hint(struct rmq_test_tls *t);
+
 /* Run the handshake, settling the loops between flights.  Returns 1 when
  * it finished, 0 when it failed (the reason in the client's OpenSSL error
  * queue, printed by rmq_test_tls_error). */
