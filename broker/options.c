@@ -1213,7 +1213,7 @@ const struct rmq_option rmq_options[] = {
 	    .unset = "none: every client may do everything",
 	    .help = "what each client may publish, subscribe to and receive",
 	    .doc =
-		"Mosquitto's: the access control list, in Mosquitto's format (`topic [read|write|readwrite|deny] TOPIC` lines, for anonymous clients before any `user NAME` line and for that user after one; `pattern` lines for everyone, `%c` the client identifier and `%u` the user name).  Checked on SUBSCRIBE (5.0 0x87, 3.x 0x80 for that filter), PUBLISH (dropped; 5.0 acknowledgement 0x87), every delivery (retained messages, wills and `$SYS` included) and a will at CONNECT (refused, 0x87).  Answers are remembered per session until the next reload.  Read at start and again at SIGHUP; a bad line stops the start or is refused by the reload, naming PATH:LINE" },
+		"Mosquitto's: the access control list, in Mosquitto's format (`topic [read|write|readwrite|deny] TOPIC` lines, for anonymous clients before any `user NAME` line and for that user after one; `pattern` lines for everyone, `%c` the client identifier and `%u` the user name).  Checked on SUBSCRIBE (5.0 0x87, 3.x 0x80 for that filter: a topic the client may not read, or a wildcard filter no topic could be read through; Mosquitto grants the latter and delivers nothing), PUBLISH (dropped; 5.0 acknowledgement 0x87), every delivery (retained messages, wills and `$SYS` included) and a will at CONNECT (refused, 0x87).  Answers are remembered per session until the next reload.  Read at start and again at SIGHUP; a bad line stops the start or is refused by the reload, naming PATH:LINE" },
 	{ .key = "psk_file",
 	    .type = RMQ_OPT_STRING,
 	    .at = FIELD(psk_file),

@@ -510,6 +510,166 @@ acl_has_wildcard(const char *s, size_t n)
 	return n > 0 && rmq_topic_has_wildcard(s, n);
 }
 
+/* ---- SUBSCRIBE: could any topic be read through the filter? ---- */
+
+/* Walks the levels of a filter, a pattern's %c and %u levels read as the
+ * client's names. */
+struct acl_levels {
+	const char *s;
+	size_t len, pos;
+	const struct acl_client *c; /* NULL: no substitution */
+	bool done;
+};
+
+/* The next level into *p, *n; false past the last. */
+static bool
+acl_next_level(struct acl_levels *it, const char **p, size_t *n)
+{
+	if (it->done)
+		return false;
+	const char *l = it->s + it->pos;
+	const char *e = memchr(l, '/', it->len - it->pos);
+	size_t ln = e ? (size_t)(e - l) : it->len - it->pos;
+	it->pos += ln + 1;
+	it->done = e == NULL;
+	*p = l, *n = ln;
+	if (it->c && ln == 2 && l[0] == '%' && (l[1] == 'c' || l[1] == 'u')) {
+		*p = l[1] == 'c' ? it->c->cid : it->c->user;
+		*n = l[1] == 'c' ? it->c->clen : it->c->ulen;
+	}
+	return true;
+}
+
+static bool
+acl_level_is(const char *p, size_t n, char w)
+{
+	return n == 1 && p[0] == w;
+}
+
+/* Whether a leading wildcard of one filter would face a '$' level of the
+ * other: such topics are matched only by a '$' level [MQTT-4.7.2-1], and
+ * a pattern's %c or %u first level never matches them either. */
+static bool
+acl_dollar_apart(const char *f, size_t flen, const char *r, size_t rlen,
+    unsigned uses)
+{
+	bool fw = f[0] == '+' || f[0] == '#', rw = r[0] == '+' || r[0] == '#';
+	(void)flen, (void)rlen;
+	return (f[0] == '$' && (rw || (uses & ACL_FIRST))) ||
+	    (r[0] == '$' && fw);
+}
+
+/* Whether some topic matches both filter f and rule r (a pattern when
+ * c is not NULL). */
+static bool
+acl_overlap(const char *f, size_t flen, const char *r, size_t rlen,
+    const struct acl_client *c, unsigned uses)
+{
+	if (acl_dollar_apart(f, flen, r, rlen, uses))
+		return false;
+	struct acl_levels fi = { f, flen, 0, NULL, false },
+			  ri = { r, rlen, 0, c, false };
+	for (;;) {
+		const char *fp, *rp;
+		size_t fn, rn;
+		bool fl = acl_next_level(&fi, &fp, &fn),
+		     rl = acl_next_level(&ri, &rp, &rn);
+		if (!fl && !rl)
+			return true;
+		if (!fl) /* "a" and "a/#" */
+			return acl_level_is(rp, rn, '#') && ri.done;
+		if (!rl)
+			return acl_level_is(fp, fn, '#') && fi.done;
+		if (acl_level_is(fp, fn, '#') || acl_level_is(rp, rn, '#'))
+			return true;
+		if (acl_level_is(fp, fn, '+') || acl_level_is(rp, rn, '+'))
+			continue;
+		if (fn != rn || memcmp(fp, rp, fn) != 0)
+			return false;
+	}
+}
+
+/* Whether every topic that matches filter f matches rule d. */
+static bool
+acl_covers(const char *d, size_t dlen, const char *f, size_t flen,
+    const struct acl_client *c, unsigned uses)
+{
+	if (acl_dollar_apart(f, flen, d, dlen, uses) ||
+	    (f[0] == '$' && (d[0] == '+' || d[0] == '#')))
+		return false;
+	struct acl_levels di = { d, dlen, 0, c, false },
+			  fi = { f, flen, 0, NULL, false };
+	for (;;) {
+		const char *dp, *fp;
+		size_t dn, fn;
+		bool dl = acl_next_level(&di, &dp, &dn),
+		     fl = acl_next_level(&fi, &fp, &fn);
+		if (!dl && !fl)
+			return true;
+		if (!dl)
+			return false; /* f reaches deeper */
+		if (!fl)
+			return acl_level_is(dp, dn, '#') && di.done;
+		if (acl_level_is(dp, dn, '#'))
+			return true;
+		if (acl_level_is(fp, fn, '#'))
+			return false;
+		if (acl_level_is(dp, dn, '+'))
+			continue;
+		if (acl_level_is(fp, fn, '+') || dn != fn ||
+		    memcmp(dp, fp, dn) != 0)
+			return false;
+	}
+}
+
+/* SUBSCRIBE to a wildcard filter: whether some topic it matches could be
+ * read, as rmq_acl_check would decide READ for that topic.  It errs on
+ * the side of yes: the answer is no only when no rule that grants READ
+ * overlaps the filter, or a deny rule that would be asked first covers
+ * all of it. */
+static int
+acl_readable_through(const struct rmq_acl *a, const struct acl_list *own,
+    const struct acl_client *c, const char *f, size_t flen)
+{
+	if (own != NULL) {
+		const struct acl_rule *r = a->rule + own->first;
+		for (uint32_t i = 0; i < own->ndeny; i++)
+			if (acl_covers(a->text + r[i].off, r[i].len, f, flen,
+				NULL, 0))
+				return 0;
+		for (uint32_t i = own->ndeny; i < own->n; i++)
+			if ((r[i].access & RMQ_ACL_READ) &&
+			    acl_overlap(f, flen, a->text + r[i].off, r[i].len,
+				NULL, 0))
+				return 1;
+	}
+	const struct acl_list *l = &a->patterns;
+	if (l->n == 0 || acl_has_wildcard(c->cid, c->clen) ||
+	    (c->user != NULL && acl_has_wildcard(c->user, c->ulen)))
+		return 0;
+	const struct acl_rule *r = a->rule + l->first;
+	for (uint32_t i = 0; i < l->n; i++) {
+		bool deny = i < l->ndeny;
+		unsigned u = r[i].uses;
+		bool nouser = (u & ACL_USES_U) && c->user == NULL;
+		bool unsafe = ((u & ACL_USES_U) && c->user != NULL &&
+				  acl_value_unsafe(c->user, c->ulen)) ||
+		    ((u & ACL_USES_C) && acl_value_unsafe(c->cid, c->clen));
+		const char *p = a->text + r[i].off;
+		if (deny) {
+			/* A deny pattern with a name it cannot use denies
+			 * every topic (rmq_acl_check fails closed). */
+			if (!nouser &&
+			    (unsafe || acl_covers(p, r[i].len, f, flen, c, u)))
+				return 0;
+		} else if ((r[i].access & RMQ_ACL_READ) && !nouser && !unsafe &&
+		    acl_overlap(f, flen, p, r[i].len, c, u)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int
 rmq_acl_check(const struct rmq_acl *a, const char *user, size_t ulen,
     const char *client_id, size_t clen, const char *topic, size_t tlen,
@@ -517,14 +677,25 @@ rmq_acl_check(const struct rmq_acl *a, const char *user, size_t ulen,
 {
 	if (client_id == NULL)
 		return 0;
-	if (access == RMQ_ACL_SUBSCRIBE)
-		return 1;
-	if ((access != RMQ_ACL_READ && access != RMQ_ACL_WRITE) ||
-	    rmq_topic_name_check(topic, tlen) != 0)
-		return 0;
 	if (user == NULL || ulen == 0)
 		user = NULL,
 		ulen = 0; /* Mosquitto reads an empty one as none */
+	if (access == RMQ_ACL_SUBSCRIBE && acl_has_wildcard(topic, tlen)) {
+		const struct acl_list *own = &a->anon;
+		if (user != NULL) {
+			uintptr_t i =
+			    (uintptr_t)rmq_strmap_get(&a->names, user, ulen);
+			own = i ? &a->users[i - 1] : NULL;
+		}
+		struct acl_client c = { user, client_id, ulen, clen };
+		return tlen > 0 && tlen <= RMQ_ACL_TOPIC_MAX &&
+		    acl_readable_through(a, own, &c, topic, tlen);
+	}
+	if (access == RMQ_ACL_SUBSCRIBE)
+		access = RMQ_ACL_READ; /* a filter without a wildcard */
+	if ((access != RMQ_ACL_READ && access != RMQ_ACL_WRITE) ||
+	    rmq_topic_name_check(topic, tlen) != 0)
+		return 0;
 
 	/* 1. The client's own section. */
 	const struct acl_list *own = &a->anon;

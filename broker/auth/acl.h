@@ -99,13 +99,20 @@ size_t rmq_acl_rules(const struct rmq_acl *a);
  * READ and WRITE want a valid topic name (not empty, no wildcard, no
  * U+0000, at most 65535 bytes): anything else is denied.  client_id NULL
  * is denied, as Mosquitto denies a client without one.
- * SUBSCRIBE is allowed, whatever the filter and the rules, as Mosquitto
- * 2.0's acl_file does (its check returns success for it: "FIXME -
- * implement ACL subscription strings"); what the file forbids is then
- * withheld message by message, by a READ check of each message's topic
- * on delivery, retained and queued messages included, as Mosquitto does
- * (src/subs.c, retain.c, handle_connect.c).  So a subscription to `#`
- * succeeds and brings only what READ allows.  Any other access value is
+ * SUBSCRIBE to a filter without wildcards is READ of that topic.  To a
+ * filter with wildcards it is allowed when some topic the filter matches
+ * could be read: a rule of the client's section that grants READ
+ * overlaps it (some topic matches both), or, when no deny rule of that
+ * section covers the whole filter, a pattern that does (with no deny
+ * pattern covering it).  It errs on the side of allowing: what the file
+ * forbids is then withheld message by message, by a READ check of each
+ * message's topic on delivery, retained and queued messages included, as
+ * Mosquitto does (src/subs.c, retain.c, handle_connect.c).  Mosquitto
+ * 2.0's acl_file allows every SUBSCRIBE ("FIXME - implement ACL
+ * subscription strings") and then delivers nothing, which leaves a
+ * client subscribed to `secret/#` unaware; here its SUBACK says so.  So a
+ * subscription to `#` succeeds for a client that may read something and
+ * brings only what READ allows.  Any other access value is
  * denied.  The checks Mosquitto makes before any ACL (no client writes to
  * $SYS, a bridge may do anything) are the caller's. */
 int rmq_acl_check(const struct rmq_acl *a, const char *user, size_t ulen,

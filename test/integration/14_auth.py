@@ -460,6 +460,121 @@ def authenticated_publish_reaches_authenticated_subscriber(_):
         b.finish()
 
 
+# Mosquitto 2.0's acl_file format, as mosquitto.conf(5) and its
+# aclfile.example write it: comments, user sections, topic lines with and
+# without an access word, deny, pattern lines with %c and %u.
+ACL_TEXT = """# a Mosquitto ACL file
+# clients without a user name: nothing
+
+user alice
+topic readwrite home/#
+topic deny home/safe/#
+topic read $SYS/broker/uptime
+
+user bob
+topic write home/+/temp
+topic read notes/#
+
+# every client: its own corner, and its user's inbox
+pattern readwrite clients/%c/#
+pattern read users/%u/inbox
+"""
+
+
+def acl_of_mosquitto_with_real_clients(_):
+    # checked on SUBSCRIBE (5.0 0x87, 3.1.1 0x80) for a topic the client
+    # may not read and for a wildcard filter nothing could be read
+    # through; on PUBLISH (5.0 PUBACK 0x87, 3.1.1 dropped); on delivery
+    # (through `#`, retained messages, $SYS); on a will at CONNECT; read
+    # again at SIGHUP.  Users from mosquitto_passwd.
+    d = workdir()
+    pw, acl = os.path.join(d, "passwd"), os.path.join(d, "acl")
+    mosquitto_passwd("-c", "-b", pw, "alice", "alice-pw")
+    mosquitto_passwd("-b", pw, "bob", "bob-pw")
+    write(acl, ACL_TEXT)
+    b = AuthBroker(("127.0.0.1", ""), head="password_file %s\nacl_file %s\n"
+                   "allow_anonymous false\nsys_interval 1\n" % (pw, acl))
+    clients = []
+    try:
+        alice = AuthClient(b.port, "alice-1", V5, "alice", "alice-pw")
+        clients.append(alice)
+        granted = [[code_of(c) for c in alice.subscribe(f, 1)] for f in (
+            "#", "home/#", "secret/#", "home/safe/#", "home/safe/x")]
+        assert granted == [[1], [1], [0x87], [0x87], [0x87]], granted
+        bob = AuthClient(b.port, "bob-1", V311, "bob", "bob-pw")
+        clients.append(bob)
+        # 3.1.1: 0x80 for what bob could never read through.
+        got = [list(bob.subscribe(f, 1)) for f in (
+            "notes/#", "home/#", "#", "clients/bob-1/#", "clients/x/#",
+            "users/bob/inbox", "users/+/inbox", "users/alice/inbox")]
+        assert got == [[1], [0x80], [1], [1], [0x80], [1], [1], [0x80]], got
+
+        bob.publish("home/kitchen/temp", b"21", qos=1, retain=True)
+        bob.publish("home/safe/temp", b"vault", qos=1, retain=True)
+        bob.publish("home/kitchen/light", b"on", qos=1)  # not bob's
+        bob.publish("notes/x", b"no", qos=1)  # read only
+        alice.publish("home/kitchen/door", b"shut", qos=1)
+        msgs = alice.wait_msgs(2)
+        alice.quiet(0.5)
+        got = sorted((m.topic, m.payload) for m in alice.msgs
+                     if not m.topic.startswith("$"))
+        assert got == [("home/kitchen/door", b"shut"),
+                       ("home/kitchen/temp", b"21")], got
+        # 5.0: a PUBLISH it may not make is answered 0x87.
+        r = Raw(Port(b.port))
+        r.send(login_packet("alice-raw", V5, "alice", "alice-pw"))
+        first, body = r.recv_packet()
+        assert first == 0x20 and body[1] == 0, body
+        r.send(bytes([0x32]) + varint(13) + string("notes/x") +
+               b"\x00\x05\x00" + b"x")
+        assert r.recv_packet() == (0x40, b"\x00\x05\x87")
+        # Retained messages on SUBSCRIBE pass the same check: home/safe
+        # stays withheld.
+        r.send(bytes([0x82]) + varint(12) + b"\x00\x06\x00" +
+               string("home/#") + b"\x00")
+        retained = []
+        while True:
+            first, body = r.recv_packet()
+            if first == 0x90:
+                assert body == b"\x00\x06\x00\x00", body
+                continue
+            assert first & 0xF0 == 0x30, (first, body)
+            tlen = body[0] << 8 | body[1]
+            retained.append(body[2:2 + tlen].decode())
+            if "home/kitchen/temp" in retained:
+                break
+        assert retained == ["home/kitchen/temp"], retained
+        r.close()
+        # $SYS: alice reads the uptime only; bob is refused all of $SYS.
+        assert [code_of(c) for c in alice.subscribe("$SYS/#", 0)] == [0]
+        alice.wait(lambda: any(m.topic == "$SYS/broker/uptime"
+                               for m in alice.msgs), "$SYS uptime", 5)
+        assert {m.topic for m in alice.msgs if m.topic.startswith("$")} \
+            == {"$SYS/broker/uptime"}
+        assert list(bob.subscribe("$SYS/#", 0)) == [0x80]
+        # A will to a topic bob may not write: refused at CONNECT.
+        r = mosq_pub(b.port, V5, "bob", "bob-pw", "home/kitchen/temp", "22",
+                     extra=("--will-topic", "notes/will", "--will-payload",
+                            "w"))
+        assert r.returncode == 0x87, r
+        # mosquitto_sub as bob on a filter it can never read: 0x80.
+        r = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p",
+                            str(b.port), "-t", "home/safe/#", "-u", "bob",
+                            "-P", "bob-pw", "-W", "3", "-V", "mqttv311"],
+                           capture_output=True, text=True, timeout=DEADLINE)
+        assert "denied" in r.stdout + r.stderr, r
+
+        # Read again at SIGHUP: bob may now read home/#.
+        write(acl, ACL_TEXT.replace("topic read notes/#",
+                                    "topic read notes/#\ntopic read home/#"))
+        b.hup(r"reload: acl_file")
+        assert list(bob.subscribe("home/#", 1)) == [1]
+    finally:
+        for c in clients:
+            c.close()
+        b.finish()
+
+
 def refused_client_takes_nothing_over(_):
     # A refused CONNECT starts nothing: "the Server MUST NOT process any
     # data sent by the Client after the CONNECT Packet" when it refuses
@@ -1345,6 +1460,7 @@ run([logged(t) for t in (
     mosquitto_passwd_file, sha512_file, ringmq_passwd_file,
     scram_with_mqttjs, file_layout_and_names,
     authenticated_publish_reaches_authenticated_subscriber,
+    acl_of_mosquitto_with_real_clients,
     refused_client_takes_nothing_over, anonymous_by_listener_address,
     allow_anonymous_true_opens_network_listeners,
     allow_anonymous_false_refuses_loopback_too,
