@@ -24,6 +24,7 @@
 
 #include "reason.h"
 #include "tls.h"
+#include "ws.h"
 
 #define BENCH_RBUF (256u * 1024u)
 #define BENCH_OUT_MAX (64u << 20) /* an output backlog beyond is an error */
@@ -99,6 +100,8 @@ bench_conn_fail(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 	if (c->ssl)
 		rmq_bench_tls_free(c->ssl);
 	c->ssl = NULL;
+	rmq_bench_ws_free(c->ws);
+	c->ws = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -140,15 +143,19 @@ bench_out_reserve(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 	return c->out + c->olen;
 }
 
+/* Write buf[*off..*len) to the connection (through TLS when it has it):
+ * 0 when all is written or the socket is full (EPOLLOUT then asked), or
+ * -EPIPE after a failure. */
 static int
-bench_flush(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now)
+bench_write_out(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
+    const uint8_t *buf, uint32_t *off, uint32_t *len, uint64_t now)
 {
-	while (c->ooff < c->olen) {
+	while (*off < *len) {
 		ssize_t n;
 		if (c->ssl) {
 			char err[160];
-			n = rmq_bench_tls_write(c->ssl, c->out + c->ooff,
-			    c->olen - c->ooff, err, sizeof(err));
+			n = rmq_bench_tls_write(c->ssl, buf + *off, *len - *off,
+			    err, sizeof(err));
 			if (n == -EAGAIN) {
 				n = -1;
 				errno = EAGAIN;
@@ -158,11 +165,11 @@ bench_flush(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now)
 				return -EPIPE;
 			}
 		} else {
-			n = send(c->fd, c->out + c->ooff, c->olen - c->ooff,
+			n = send(c->fd, buf + *off, *len - *off,
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		}
 		if (n > 0) {
-			c->ooff += (uint32_t)n;
+			*off += (uint32_t)n;
 			L->st.bytes_out += (uint64_t)n;
 			c->last_tx = now;
 			continue;
@@ -178,7 +185,40 @@ bench_flush(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now)
 		    bench_host_name(L, c), strerror(errno));
 		return -EPIPE;
 	}
-	c->olen = c->ooff = 0;
+	*off = *len = 0;
+	return 0;
+}
+
+static int
+bench_flush(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now)
+{
+	struct rmq_bench_ws *ws = c->ws && c->ws->handshaken ? c->ws : NULL;
+	if (ws != NULL) {
+		/* What was framed goes first; then what the connection
+		 * queued since, as one frame (so a full socket holds back
+		 * the MQTT bytes, which the publishers' windows bound). */
+		int rc =
+		    bench_write_out(L, c, ws->out, &ws->ooff, &ws->olen, now);
+		if (rc != 0 || ws->olen > 0)
+			return rc;
+		if (c->ooff < c->olen) {
+			if (rmq_bench_ws_frame(ws, c->out + c->ooff,
+				c->olen - c->ooff) != 0) {
+				bench_conn_fail(L, c, &L->st.other_errors,
+				    "out of memory");
+				return -ENOMEM;
+			}
+			c->olen = c->ooff = 0;
+			rc = bench_write_out(L, c, ws->out, &ws->ooff,
+			    &ws->olen, now);
+			if (rc != 0 || ws->olen > 0)
+				return rc;
+		}
+	} else {
+		int rc = bench_write_out(L, c, c->out, &c->ooff, &c->olen, now);
+		if (rc != 0 || c->olen > 0)
+			return rc;
+	}
 	if (c->want_out)
 		bench_epoll_set(L, c, EPOLL_CTL_MOD, 0);
 	return 0;
@@ -342,13 +382,50 @@ bench_mqtt_start(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 	bench_flush(L, c, now);
 }
 
+/* --ws: the upgrade request, written as it is (the frames come after). */
+static void
+bench_ws_start(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now)
+{
+	const struct rmq_bench_cfg *cfg = L->run->cfg;
+	c->state = RMQ_CS_WS;
+	c->ws = calloc(1, sizeof(*c->ws));
+	uint8_t *d = c->ws ? bench_out_reserve(L, c, 1024) : NULL;
+	if (c->ws == NULL) {
+		bench_conn_fail(L, c, &L->st.other_errors, "out of memory");
+		return;
+	}
+	if (d == NULL)
+		return;
+	size_t n = rmq_bench_ws_request(c->ws, cfg->hosts[c->gid % cfg->nhosts],
+	    cfg->ws_path ? cfg->ws_path : "/mqtt", (char *)d, 1024);
+	if (n == 0) {
+		bench_conn_fail(L, c, &L->st.other_errors,
+		    "cannot make a WebSocket upgrade request");
+		return;
+	}
+	c->olen += (uint32_t)n;
+	bench_epoll_set(L, c, EPOLL_CTL_MOD, 0);
+	bench_flush(L, c, now);
+}
+
+/* After TCP, or TLS: the WebSocket upgrade, or MQTT at once. */
+static void
+bench_transport_up(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
+    uint64_t now)
+{
+	if (L->run->cfg->ws)
+		bench_ws_start(L, c, now);
+	else
+		bench_mqtt_start(L, c, now);
+}
+
 static void
 bench_tls_step(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now)
 {
 	char err[200];
 	int rc = rmq_bench_tls_handshake(c->ssl, err, sizeof(err));
 	if (rc == 0) {
-		bench_mqtt_start(L, c, now);
+		bench_transport_up(L, c, now);
 	} else if (rc == -EAGAIN || rc == -EINPROGRESS) {
 		int out = rc == -EINPROGRESS;
 		if (c->want_out != out)
@@ -391,7 +468,7 @@ bench_conn_connected(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 		bench_tls_step(L, c, now);
 		return;
 	}
-	bench_mqtt_start(L, c, now);
+	bench_transport_up(L, c, now);
 }
 
 /* ---- receiving ---- */
@@ -594,6 +671,39 @@ bench_process(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 	return 0;
 }
 
+/* --ws: n bytes read into L->rbuf, the upgrade's response first, into
+ * the MQTT bytes their frames carry (at the start of L->rbuf).  Returns
+ * their count, or -1 after a failure. */
+static ssize_t
+bench_ws_input(struct rmq_bench_loop *L, struct rmq_bench_conn *c, size_t n,
+    uint64_t now)
+{
+	char err[200];
+	uint8_t *p = L->rbuf;
+	if (!c->ws->handshaken) {
+		ssize_t used =
+		    rmq_bench_ws_response(c->ws, p, n, err, sizeof(err));
+		if (used < 0) {
+			bench_conn_fail(L, c, &L->st.other_errors, "%s from %s",
+			    err, bench_host_name(L, c));
+			return -1;
+		}
+		if (!c->ws->handshaken)
+			return 0;
+		p += used;
+		n -= (size_t)used;
+		memmove(L->rbuf, p, n);
+		bench_mqtt_start(L, c, now);
+		if (c->state == RMQ_CS_DONE)
+			return -1;
+	}
+	ssize_t m = rmq_bench_ws_unframe(c->ws, L->rbuf, n, err, sizeof(err));
+	if (m < 0)
+		bench_conn_fail(L, c, &L->st.proto_errors, "%s from %s", err,
+		    bench_host_name(L, c));
+	return m;
+}
+
 static void
 bench_input(struct rmq_bench_loop *L, struct rmq_bench_conn *c)
 {
@@ -619,7 +729,12 @@ bench_input(struct rmq_bench_loop *L, struct rmq_bench_conn *c)
 		uint64_t now = rmq_bench_now();
 		if (n > 0) {
 			L->st.bytes_in += (uint64_t)n;
-			if (bench_process(L, c, L->rbuf, (size_t)n, now) != 0)
+			ssize_t m =
+			    c->ws ? bench_ws_input(L, c, (size_t)n, now) : n;
+			if (m < 0 ||
+			    (m > 0 &&
+				bench_process(L, c, L->rbuf, (size_t)m, now) !=
+				    0))
 				return;
 			if ((size_t)n < L->rcap && !c->ssl)
 				break;
@@ -859,6 +974,7 @@ bench_waiting_for(uint8_t state)
 	switch (state) {
 	case RMQ_CS_TCP: return "TCP connect";
 	case RMQ_CS_TLS: return "the TLS handshake";
+	case RMQ_CS_WS: return "the WebSocket upgrade";
 	case RMQ_CS_CONNECT: return "CONNACK";
 	default: return "SUBACK";
 	}
@@ -876,7 +992,7 @@ bench_scan(struct rmq_bench_loop *L, uint64_t now)
 	for (uint32_t i = 0; i < L->nconns; i++) {
 		struct rmq_bench_conn *c = &L->conns[i];
 		if (c->state == RMQ_CS_TCP || c->state == RMQ_CS_TLS ||
-		    c->state == RMQ_CS_CONNECT ||
+		    c->state == RMQ_CS_WS || c->state == RMQ_CS_CONNECT ||
 		    c->state == RMQ_CS_SUBSCRIBE) {
 			if (now - c->t0 > tmo)
 				bench_conn_fail(L, c, &L->st.timeouts,
@@ -905,7 +1021,13 @@ bench_close_all(struct rmq_bench_loop *L)
 		struct rmq_bench_conn *c = &L->conns[i];
 		if (c->fd < 0)
 			continue;
-		if (c->state == RMQ_CS_READY && c->ssl) {
+		if (c->state == RMQ_CS_READY && c->ws) {
+			/* One frame, written as far as the socket takes it. */
+			if (rmq_bench_ws_frame(c->ws, disconnect, 2) == 0)
+				(void)bench_write_out(L, c, c->ws->out,
+				    &c->ws->ooff, &c->ws->olen,
+				    rmq_bench_now());
+		} else if (c->state == RMQ_CS_READY && c->ssl) {
 			char err[64];
 			(void)rmq_bench_tls_write(c->ssl, disconnect, 2, err,
 			    sizeof(err));
@@ -914,9 +1036,13 @@ bench_close_all(struct rmq_bench_loop *L)
 			(void)send(c->fd, disconnect, 2,
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		}
+		if (c->fd < 0)
+			continue; /* the write above failed it */
 		if (c->ssl)
 			rmq_bench_tls_free(c->ssl);
 		c->ssl = NULL;
+		rmq_bench_ws_free(c->ws);
+		c->ws = NULL;
 		close(c->fd);
 		c->fd = -1;
 		if (c->state != RMQ_CS_READY)
@@ -1199,6 +1325,7 @@ rmq_bench_loop_fini(struct rmq_bench_loop *L)
 		struct rmq_bench_conn *c = &L->conns[i];
 		if (c->ssl)
 			rmq_bench_tls_free(c->ssl);
+		rmq_bench_ws_free(c->ws);
 		if (c->fd >= 0)
 			close(c->fd);
 		rmq_decoder_fini(&c->dec);

@@ -23,10 +23,13 @@ enum rmq_bench_role {
 	RMQ_ROLE_CONN,
 };
 
+struct rmq_bench_ws;
+
 enum rmq_bench_cstate {
 	RMQ_CS_IDLE = 0,
 	RMQ_CS_TCP, /* connect() in progress */
 	RMQ_CS_TLS, /* TLS handshake in progress */
+	RMQ_CS_WS, /* WebSocket upgrade sent, waiting for its 101 */
 	RMQ_CS_CONNECT, /* CONNECT sent, waiting for CONNACK */
 	RMQ_CS_SUBSCRIBE, /* SUBSCRIBE sent, waiting for SUBACK */
 	RMQ_CS_READY,
@@ -36,6 +39,7 @@ enum rmq_bench_cstate {
 struct rmq_bench_conn {
 	int fd;
 	void *ssl; /* tls.h session, when TLS */
+	struct rmq_bench_ws *ws; /* ws.h framing, when WebSocket */
 	uint8_t state;
 	uint8_t role;
 	uint8_t want_out; /* EPOLLOUT registered */

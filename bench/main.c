@@ -62,6 +62,8 @@ bench_usage(FILE *f)
 	    "  -S, --tls                  MQTT over TLS (use the broker's TLS port)\n"
 	    "  --cacert FILE              verify the server against this CA (else no verification)\n"
 	    "  --cert FILE, --key FILE    client certificate and key (PEM)\n"
+	    "  --ws                       MQTT over WebSocket (with --tls: secure WebSocket)\n"
+	    "  --ws-path PATH             the upgrade's path (/mqtt)\n"
 	    "  --help, --tool-version\n",
 	    f);
 }

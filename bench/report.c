@@ -75,13 +75,17 @@ rmq_bench_report_summary(FILE *f, const struct rmq_bench_cfg *cfg,
 	const struct rmq_bench_stats *s = &r->st;
 	fprintf(f,
 	    "\nringmq-bench %s%s: %u publishers, %u subscribers, %u "
-	    "connections, QoS %u, %u-byte payload, MQTT level %u, %u "
+	    "connections, QoS %u, %u-byte payload, MQTT level %u%s, %u "
 	    "threads%s%s\n",
 	    bench_report_what(cfg),
 	    cfg->direct == RMQ_DIRECT_UNIX      ? " --direct=unix"
 		: cfg->direct == RMQ_DIRECT_TCP ? " --direct=tcp"
 						: "",
 	    r->npubs, r->nsubs, r->nconns, cfg->qos, cfg->size, cfg->version,
+	    cfg->ws && cfg->tls ? " over secure WebSocket"
+		: cfg->ws       ? " over WebSocket"
+		: cfg->tls      ? " over TLS"
+				: "",
 	    r->nloops, cfg->pin ? " (pinned, one per CPU)" : "",
 	    cfg->apart ? ", publishers apart from their subscribers" : "");
 	fprintf(f, "  result       %s\n",
@@ -230,15 +234,20 @@ rmq_bench_report_json(FILE *f, const struct rmq_bench_cfg *cfg,
 	fprintf(f,
 	    "],\"port\":%u,\"publishers\":%u,\"subscribers\":%u,"
 	    "\"connections\":%u,\"qos\":%u,\"size\":%u,"
-	    "\"protocol\":%u,\"interval_ms\":%g,\"arrival\":\"%s\","
+	    "\"protocol\":%u,\"transport\":\"%s\",\"interval_ms\":%g,"
+	    "\"arrival\":\"%s\","
 	    "\"inflight\":%u,"
 	    "\"threads\":%u,\"cpu_affinity\":\"%s\",\"apart\":%s,"
 	    "\"warmup_s\":%g,\"duration_s\":%g,",
 	    cfg->port, r->npubs, r->nsubs, r->nconns, cfg->qos, cfg->size,
-	    cfg->version, cfg->interval_ms,
-	    rmq_bench_arrival_name(cfg->arrival), cfg->inflight, r->nloops,
-	    cfg->pin ? "auto" : "none", cfg->apart ? "true" : "false",
-	    cfg->warmup_s, cfg->duration_s);
+	    cfg->version,
+	    cfg->ws && cfg->tls ? "wss"
+		: cfg->ws       ? "ws"
+		: cfg->tls      ? "tls"
+				: "tcp",
+	    cfg->interval_ms, rmq_bench_arrival_name(cfg->arrival),
+	    cfg->inflight, r->nloops, cfg->pin ? "auto" : "none",
+	    cfg->apart ? "true" : "false", cfg->warmup_s, cfg->duration_s);
 	fprintf(f,
 	    "\"completed\":%s,\"error\":", r->completed ? "true" : "false");
 	if (r->completed)

@@ -179,6 +179,8 @@ enum bench_opt {
 	OPT_HELP,
 	OPT_SHOW_VERSION,
 	OPT_CACERT,
+	OPT_WS,
+	OPT_WS_PATH,
 	OPT_CERT,
 	OPT_KEY,
 	OPT_ARRIVAL,
@@ -235,6 +237,8 @@ static const struct bench_optdef bench_opts[] = {
 	{ 0, "help", 0, OPT_HELP },
 	{ 0, "tool-version", 0, OPT_SHOW_VERSION },
 	{ 0, "cacert", 1, OPT_CACERT },
+	{ 0, "ws", 0, OPT_WS },
+	{ 0, "ws-path", 1, OPT_WS_PATH },
 	{ 0, "cafile", 1, OPT_CACERT },
 	{ 0, "cert", 1, OPT_CERT },
 	{ 0, "certfile", 1, OPT_CERT },
@@ -435,6 +439,15 @@ bench_apply(struct rmq_bench_cfg *cfg, enum bench_opt id, const char *name,
 	case OPT_HELP: cfg->help = 1; return 0;
 	case OPT_SHOW_VERSION: cfg->show_version = 1; return 0;
 	case OPT_CACERT: cfg->tls_cacert = val; return 0;
+	case OPT_WS: cfg->ws = 1; return 0;
+	case OPT_WS_PATH:
+		if (val[0] != '/')
+			return bench_fail(err, errlen,
+			    "--ws-path takes a path beginning with /, not '%s'",
+			    val);
+		cfg->ws_path = val;
+		cfg->ws = 1;
+		return 0;
 	case OPT_CERT: cfg->tls_cert = val; return 0;
 	case OPT_KEY: cfg->tls_key = val; return 0;
 	}
@@ -509,6 +522,9 @@ rmq_bench_cfg_parse(struct rmq_bench_cfg *cfg, int argc, char **argv, char *err,
 		cfg->hosts[cfg->nhosts++] = "127.0.0.1";
 	if ((cfg->tls_cacert || cfg->tls_cert) && !cfg->tls)
 		cfg->tls = 1;
+	if (cfg->ws && cfg->direct != RMQ_DIRECT_OFF)
+		return bench_fail(err, errlen,
+		    "--ws and --direct do not go together (no broker)");
 	if (cfg->tls && cfg->direct != RMQ_DIRECT_OFF)
 		return bench_fail(err, errlen,
 		    "--tls and --direct do not go together (no broker)");

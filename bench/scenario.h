@@ -80,6 +80,8 @@ struct rmq_bench_cfg {
 	const char *password;
 	const char *client_prefix;
 	const char *tls_cacert; /* verify the server with this CA file */
+	uint8_t ws; /* MQTT over WebSocket (ws.h) */
+	const char *ws_path; /* the upgrade's path; NULL: /mqtt */
 	const char *tls_cert; /* client certificate (PEM) */
 	const char *tls_key; /* its key, when not in tls_cert */
 };

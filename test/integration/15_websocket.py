@@ -33,6 +33,7 @@ if TARGET == "mosquitto" and not os.environ.get("RMQTEST_WS_NETNS"):
 
 import base64
 import hashlib
+import json
 import random
 import re
 import socket
@@ -702,6 +703,36 @@ def mqttjs_in_chromium(_):
 
 # ---- the opening handshake, by hand ----
 
+def ringmq_bench_over_ws_and_wss(_):
+    # The load tool's --ws (and with --tls, secure WebSocket), against
+    # the broker under test: a short p2p run at QoS 1 completes with
+    # nothing lost, duplicated or out of order.
+    c = certs()
+    b = broker("", WS, wss(c))
+    plain, ws, secure = b.ports
+    bench = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+        os.environ.get("RMQTEST_BIN", "build/broker/ringmq")))), "bench",
+        "ringmq-bench")
+    if not os.access(bench, os.X_OK):
+        raise Skip("no ringmq-bench beside the broker (%s)" % bench)
+    try:
+        for port, extra in ((ws, []), (secure, ["--tls", "--cacert",
+                                                c.path("ca.pem")])):
+            r = subprocess.run(
+                [bench, "run", "p2p", "-p", str(port), "--ws", "--clients",
+                 "5", "-q", "1", "--duration", "1", "--warmup", "0.2",
+                 "--json", "-", "--quiet"] + extra,
+                capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            res = json.loads(r.stdout.splitlines()[-1])
+            assert res["completed"], res["error"]
+            assert res["transport"] == ("wss" if extra else "ws"), res
+            assert res["delivered"] > 0 and res["lost"] == 0 and \
+                res["duplicated"] == 0 and res["out_of_order"] == 0, res
+    finally:
+        b.finish()
+
+
 def handshake_rfc6455_example(_):
     # RFC 6455 section 1.3: the key dGhlIHNhbXBsZSBub25jZQ== is answered
     # with s3pPLMBiTxaQ9kYGzzhZRbK+xOo=; 101, Upgrade and Connection as
@@ -997,6 +1028,7 @@ def ping_and_close_frames(_):
 run([logged(t) for t in (
     paho_qos012_over_ws, paho_over_wss, paho_one_megabyte_over_ws,
     websockets_path, mqttjs_under_node, mqttjs_in_chromium,
+    ringmq_bench_over_ws_and_wss,
     handshake_rfc6455_example, browser_sized_requests, refused_upgrades,
     oversized_upgrade_request,
     text_frame_closes, unmasked_frame_closes, packets_not_aligned_on_frames,
