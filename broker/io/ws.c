@@ -74,6 +74,13 @@ struct ws_conn {
 	/* Tell the session once what is being written is out: the peer
 	 * closed (end of stream) or broke the protocol (failure). */
 	uint8_t eof_after_write, fail_after_write, told;
+	/* Where the input stands, so that wslay's context can go while
+	 * nothing is under way (ws_ctx_release): inside a frame, inside a
+	 * message of several frames, and the bytes wslay was fed against
+	 * those its frames' headers and payloads account for (fewer: a
+	 * header it holds in part). */
+	uint8_t in_frame, msg_open;
+	uint64_t fed, framed;
 };
 
 static const struct rmq_conn_layer ws_layer;
@@ -313,6 +320,7 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	memcpy(buf, wc->feed, n);
 	wc->feed += n;
 	wc->feed_len -= n;
+	wc->fed += n;
 	return (ssize_t)n;
 }
 
@@ -337,6 +345,15 @@ ws_frame_start_cb(wslay_event_context_ptr ctx,
 {
 	struct ws_conn *wc = user;
 	(void)ctx;
+	/* A client's frame header: 2 bytes, the extended length, the
+	 * masking key (wslay refuses unmasked frames from a client). */
+	uint64_t len = arg->payload_length;
+	wc->framed += 2 + (len > 0xFFFF ? 8 : len >= 126 ? 2 : 0) + 4 + len;
+	wc->in_frame = 1;
+	if (arg->opcode == WSLAY_BINARY_FRAME ||
+	    arg->opcode == WSLAY_TEXT_FRAME ||
+	    arg->opcode == WSLAY_CONTINUATION_FRAME)
+		wc->msg_open = !arg->fin;
 	/* Control frames may come between the frames of a message: only
 	 * binary frames and their continuations carry MQTT. */
 	wc->data_frame = arg->opcode == WSLAY_BINARY_FRAME ||
@@ -374,7 +391,9 @@ ws_frame_chunk_cb(wslay_event_context_ptr ctx,
 static void
 ws_frame_end_cb(wslay_event_context_ptr ctx, void *user)
 {
-	(void)ctx, (void)user;
+	struct ws_conn *wc = user;
+	(void)ctx;
+	wc->in_frame = 0;
 }
 
 static const struct wslay_event_callbacks ws_callbacks = {
@@ -410,6 +429,43 @@ ws_src_read(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 	}
 	*eof = wc->src_n == 0;
 	return (ssize_t)got;
+}
+
+/* ---- wslay's context, while something is under way ---- */
+
+/* wslay's event context carries two 4 KiB buffers (its frame reader's
+ * input and its writer's output), more than the rest of a connection
+ * together.  An idle connection needs neither: the context is made when
+ * bytes or a write come, and goes once nothing is under way.  Returns 0,
+ * or -1 out of memory. */
+static int
+ws_ctx(struct ws_conn *wc)
+{
+	if (wc->ctx != NULL)
+		return 0;
+	if (wslay_event_context_server_init(&wc->ctx, &ws_callbacks, wc) != 0) {
+		wc->ctx = NULL;
+		return -1;
+	}
+	wslay_event_config_set_no_buffering(wc->ctx, 1);
+	wc->fed = wc->framed = 0;
+	wc->in_frame = wc->msg_open = 0;
+	return 0;
+}
+
+/* Free the context when it holds nothing the next bytes need: no frame
+ * or message begun, no header bytes kept, nothing queued to write, no
+ * close under way. */
+static void
+ws_ctx_release(struct ws_conn *wc)
+{
+	if (wc->ctx == NULL || wc->phase != WS_OPEN || wc->shutting ||
+	    wc->detaching || wc->in_frame || wc->msg_open ||
+	    wc->fed != wc->framed || wc->src_n != 0 ||
+	    wslay_event_want_write(wc->ctx))
+		return;
+	wslay_event_context_free(wc->ctx);
+	wc->ctx = NULL;
 }
 
 /* ---- a connection ---- */
@@ -453,8 +509,10 @@ ws_protocol_error(struct ws_conn *wc, uint16_t code)
 	atomic_fetch_add(&wc->ws->protocol_errors, 1);
 	rmq_log(RMQ_LOG_DEBUG, "listener %s: WebSocket protocol error %u",
 	    wc->ws->name, code);
-	wslay_event_queue_close(wc->ctx, code, NULL, 0);
-	wslay_event_shutdown_read(wc->ctx);
+	if (ws_ctx(wc) == 0) {
+		wslay_event_queue_close(wc->ctx, code, NULL, 0);
+		wslay_event_shutdown_read(wc->ctx);
+	}
 	wc->fail_after_write = 1;
 }
 
@@ -480,6 +538,11 @@ ws_settle(struct ws_conn *wc)
 static void
 ws_frames(struct ws_conn *wc, const uint8_t *data, size_t n)
 {
+	if (ws_ctx(wc) != 0) {
+		wc->phase = WS_DONE;
+		wc->fail_after_write = 1;
+		return;
+	}
 	wc->feed = data;
 	wc->feed_len = n;
 	if (wslay_event_recv(wc->ctx) != 0 && wc->phase == WS_OPEN) {
@@ -501,6 +564,7 @@ ws_frames(struct ws_conn *wc, const uint8_t *data, size_t n)
 	wc->feed_len = 0;
 	if (wslay_event_send(wc->ctx) != 0)
 		wc->fail_after_write = 1;
+	ws_ctx_release(wc);
 }
 
 /* The upgrade request, as far as it came: answer it once it is whole. */
@@ -549,12 +613,7 @@ ws_http(struct ws_conn *wc, const uint8_t *data, size_t n)
 		rmq_iobuf_free(&wc->req);
 		return;
 	}
-	if (wslay_event_context_server_init(&wc->ctx, &ws_callbacks, wc) != 0) {
-		wc->phase = WS_DONE;
-		wc->fail_after_write = 1;
-		return;
-	}
-	wslay_event_config_set_no_buffering(wc->ctx, 1);
+	/* wslay's context comes with the first frame (ws_ctx). */
 	atomic_fetch_add(&wc->ws->upgrades, 1);
 	wc->phase = WS_OPEN;
 	/* Frames that came with the request (end of the request inside
@@ -682,7 +741,8 @@ ws_write(struct rmq_conn *c, struct iovec *iov, int n, rmq_write_cb cb)
 		.opcode = WSLAY_BINARY_FRAME,
 		.read_callback = ws_src_read,
 	};
-	if (wslay_event_queue_fragmented_msg(wc->ctx, &msg) != 0 ||
+	if (ws_ctx(wc) != 0 ||
+	    wslay_event_queue_fragmented_msg(wc->ctx, &msg) != 0 ||
 	    wslay_event_send(wc->ctx) != 0 || wc->src_n != 0) {
 		wc->src = NULL;
 		wc->src_n = 0;
@@ -690,6 +750,7 @@ ws_write(struct rmq_conn *c, struct iovec *iov, int n, rmq_write_cb cb)
 		return -EPROTO;
 	}
 	wc->src = NULL;
+	ws_ctx_release(wc);
 	wc->up_write = cb;
 	wc->next_has_up = 1;
 	ws_flush(wc);
@@ -724,7 +785,7 @@ ws_shutdown(struct rmq_conn *c)
 	if (wc->shutting)
 		return 0;
 	wc->shutting = 1;
-	if (wc->phase == WS_OPEN &&
+	if (wc->phase == WS_OPEN && ws_ctx(wc) == 0 &&
 	    wslay_event_queue_close(wc->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL,
 		0) == 0)
 		(void)wslay_event_send(wc->ctx);
@@ -760,6 +821,7 @@ ws_close(struct rmq_conn *c, rmq_close_cb cb)
 	 * once, and the close cancels the rest rather than wait on a peer
 	 * that does not read. */
 	if (wc->phase == WS_OPEN && !wc->writing && wc->down &&
+	    ws_ctx(wc) == 0 &&
 	    wslay_event_queue_close(wc->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL,
 		0) == 0 &&
 	    wslay_event_send(wc->ctx) == 0)
@@ -884,6 +946,12 @@ rmq_ws_upper(struct rmq_conn *below)
 {
 	struct ws_conn *wc = below->data;
 	return &wc->up;
+}
+
+int
+rmq_ws_holds_framer(struct rmq_conn *c)
+{
+	return WS_CONN(c)->ctx != NULL;
 }
 
 /* ---- the listener's ---- */

@@ -38,6 +38,11 @@ rmq_ws_wrap(struct rmq_ws *w, struct rmq_conn *below, struct rmq_conn **out);
  * adopted): for tests and debuggers. */
 struct rmq_conn *rmq_ws_upper(struct rmq_conn *below);
 
+/* Whether the connection the session holds (one rmq_ws_wrap made) keeps
+ * wslay's context now: only while a frame, a message or a write is under
+ * way.  For tests and debuggers. */
+int rmq_ws_holds_framer(struct rmq_conn *c);
+
 /* Counts for /metrics.  Any thread. */
 struct rmq_ws_stats {
 	uint64_t upgrades; /* requests answered 101 */

@@ -572,6 +572,50 @@ Test(ws, packets_cut_across_frames_and_frames_holding_several)
 	wsc_free(c);
 }
 
+/* wslay's context (two 4 KiB buffers) is held only while something is
+ * under way: not by an idle connection, but across a header cut in two
+ * reads and across the frames of one message. */
+static int
+holds_framer(struct wsc *c)
+{
+	return rmq_ws_holds_framer(
+	    rmq_ws_upper((struct rmq_conn *)c->fc->conn));
+}
+
+Test(ws, an_idle_connection_holds_no_framer)
+{
+	struct wsc *c = wsc_new(0);
+	upgrade(c);
+	cr_assert_not(holds_framer(c), "none before the first frame");
+	uint8_t b[256], f[300], got[16];
+	size_t n = rmq_test_connect_bytes("idle", 1, b, sizeof(b));
+	send_frame(c, 1, 2, b, n);
+	cr_assert_eq(recv_mqtt(c, got, 4), 4);
+	cr_assert_arr_eq(got, connack, 4);
+	cr_assert_not(holds_framer(c), "none once the CONNACK is out");
+	/* A PINGREQ frame sent one byte at a time: held while the header
+	 * is in part, and while the payload is. */
+	static const uint8_t ping[] = { 0xc0, 0x00 };
+	size_t k = frame(f, 1, 2, ping, 2, 1);
+	for (size_t i = 0; i < k; i++) {
+		rmq_fake_send(c->fc, f + i, 1);
+		rmq_fake_settle();
+		if (i + 1 < k)
+			cr_assert(holds_framer(c), "byte %zu of %zu", i + 1, k);
+	}
+	cr_assert_eq(recv_mqtt(c, got, 2), 2);
+	cr_assert_eq(got[0], 0xd0);
+	cr_assert_not(holds_framer(c));
+	/* A message of two frames: held between them. */
+	send_frame(c, 0, 2, ping, 1);
+	rmq_fake_settle();
+	cr_assert(holds_framer(c), "a message begun");
+	send_frame(c, 1, 0, ping + 1, 1);
+	cr_assert_eq(recv_mqtt(c, got, 2), 2);
+	cr_assert_not(holds_framer(c));
+	wsc_free(c);
+}
+
 Test(ws, ping_between_fragments_is_not_mqtt)
 {
 	struct wsc *c = wsc_new(0);
