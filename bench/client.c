@@ -425,6 +425,7 @@ bench_tls_step(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now)
 	char err[200];
 	int rc = rmq_bench_tls_handshake(c->ssl, err, sizeof(err));
 	if (rc == 0) {
+		L->st.tls_resumed += (uint64_t)rmq_bench_tls_resumed(c->ssl);
 		bench_transport_up(L, c, now);
 	} else if (rc == -EAGAIN || rc == -EINPROGRESS) {
 		int out = rc == -EINPROGRESS;

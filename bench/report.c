@@ -104,6 +104,9 @@ rmq_bench_report_summary(FILE *f, const struct rmq_bench_cfg *cfg,
 		    (double)rmq_bench_hist_percentile(&r->conn_lat, 50) / 1e6,
 		    (double)rmq_bench_hist_percentile(&r->conn_lat, 99) / 1e6,
 		    (double)r->conn_lat.max / 1e6);
+	if (s->tls_resumed)
+		fprintf(f, ", TLS sessions resumed %llu",
+		    (unsigned long long)s->tls_resumed);
 	fprintf(f, "\n");
 	if (s->conn_failed)
 		fprintf(f,
@@ -168,6 +171,11 @@ rmq_bench_report_summary(FILE *f, const struct rmq_bench_cfg *cfg,
 			fprintf(f, " (%.0f bytes per connection)",
 			    (double)(r->broker_rss_conn - r->broker_rss_base) /
 				(double)conns);
+		if (conns)
+			fprintf(f,
+			    "; connecting: %.2f CPU s, %.1f CPU-us per connection",
+			    r->broker_conn_cpu_s,
+			    r->broker_conn_cpu_s * 1e6 / (double)conns);
 		fprintf(f, "\n");
 	}
 	fprintf(f, "  this tool    %.2f CPU s in the window", r->self_cpu_s);
@@ -296,14 +304,15 @@ rmq_bench_report_json(FILE *f, const struct rmq_bench_cfg *cfg,
 	    "],\"connect\":{\"started\":%llu,\"connected\":%llu,"
 	    "\"failed\":%llu,\"refused\":%llu,\"timeouts\":%llu,"
 	    "\"connack_refused\":%llu,\"suback_refused\":%llu,"
-	    "\"fd_limit\":%llu,\"seconds\":%.6f,\"rate_per_s\":%.1f,",
+	    "\"fd_limit\":%llu,\"tls_resumed\":%llu,\"seconds\":%.6f,"
+	    "\"rate_per_s\":%.1f,",
 	    (unsigned long long)s->conn_started, (unsigned long long)s->conn_ok,
 	    (unsigned long long)s->conn_failed, (unsigned long long)s->refused,
 	    (unsigned long long)s->timeouts,
 	    (unsigned long long)s->connack_refused,
 	    (unsigned long long)s->suback_refused,
-	    (unsigned long long)s->fd_limit, r->connect_s,
-	    bench_report_rate(s->conn_ok, r->connect_s));
+	    (unsigned long long)s->fd_limit, (unsigned long long)s->tls_resumed,
+	    r->connect_s, bench_report_rate(s->conn_ok, r->connect_s));
 	bench_report_lat(f, "latency_ms", &r->conn_lat, 1e6);
 	fprintf(f,
 	    "},\"fd_limit\":{\"soft\":%llu,\"hard\":%llu,\"raised\":%s},",
@@ -321,7 +330,8 @@ rmq_bench_report_json(FILE *f, const struct rmq_bench_cfg *cfg,
 		    "{\"pid\":%d,\"cpu_s\":%.4f,\"cpu_us_per_msg\":%.4f,"
 		    "\"rss_base_bytes\":%llu,\"rss_connected_bytes\":%llu,"
 		    "\"rss_end_bytes\":%llu,\"rss_peak_bytes\":%llu,"
-		    "\"rss_per_conn_bytes\":%.1f}",
+		    "\"rss_per_conn_bytes\":%.1f,\"connect_cpu_s\":%.4f,"
+		    "\"cpu_us_per_conn\":%.2f}",
 		    cfg->broker_pid, r->broker_cpu_s,
 		    s->delivered_win
 			? r->broker_cpu_s * 1e6 / (double)s->delivered_win
@@ -329,7 +339,9 @@ rmq_bench_report_json(FILE *f, const struct rmq_bench_cfg *cfg,
 		    (unsigned long long)r->broker_rss_base,
 		    (unsigned long long)r->broker_rss_conn,
 		    (unsigned long long)r->broker_rss_end,
-		    (unsigned long long)r->broker_hwm, per_conn);
+		    (unsigned long long)r->broker_hwm, per_conn,
+		    r->broker_conn_cpu_s,
+		    conns ? r->broker_conn_cpu_s * 1e6 / (double)conns : 0);
 	} else {
 		fprintf(f, "null");
 	}

@@ -531,6 +531,8 @@ out_stop:
 		res->broker_cpu_s = b1.cpu_s - b0.cpu_s;
 		res->broker_rss_base = b_base.rss;
 		res->broker_rss_conn = bc_ok ? b_conn.rss : 0;
+		res->broker_conn_cpu_s =
+		    bc_ok ? b_conn.cpu_s - b_base.cpu_s : 0;
 		res->broker_rss_end = b1.rss;
 		res->broker_hwm = b1.hwm;
 	}

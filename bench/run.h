@@ -45,6 +45,7 @@ struct rmq_bench_stats {
 	uint64_t bytes_in;
 	uint64_t conn_started;
 	uint64_t conn_ok; /* CONNACK accepted */
+	uint64_t tls_resumed; /* TLS handshakes that resumed a session */
 	uint64_t sub_ok; /* SUBACK granted */
 	uint64_t conn_failed; /* every failure below, once per client */
 	uint64_t refused; /* TCP connection refused */
@@ -124,6 +125,7 @@ struct rmq_bench_result {
 	/* Broker (cfg->broker_pid) over the measured window. */
 	int broker_ok;
 	double broker_cpu_s;
+	double broker_conn_cpu_s; /* while the clients connected */
 	uint64_t broker_rss_base; /* before any connection */
 	uint64_t broker_rss_conn; /* all clients connected */
 	uint64_t broker_rss_end; /* end of the window */

@@ -31,6 +31,19 @@ bench_tls_errstr(char *err, size_t errlen, const char *what, int ssl_err)
 	ERR_clear_error();
 }
 
+/* --tls-resume: the last session a loop's thread was given (TLS 1.3
+ * tickets come after the handshake, with the first reads). */
+static __thread SSL_SESSION *bench_tls_last;
+
+static int
+bench_tls_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	(void)ssl;
+	SSL_SESSION_free(bench_tls_last);
+	bench_tls_last = sess;
+	return 1; /* the reference is kept */
+}
+
 int
 rmq_bench_tls_ctx_new(const struct rmq_bench_cfg *cfg, void **out, char *err,
     size_t errlen)
@@ -62,6 +75,11 @@ rmq_bench_tls_ctx_new(const struct rmq_bench_cfg *cfg, void **out, char *err,
 		bench_tls_errstr(err, errlen, cfg->tls_cert, 0);
 		goto fail;
 	}
+	if (cfg->tls_resume) {
+		SSL_CTX_set_session_cache_mode(ctx,
+		    SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ctx, bench_tls_new_session);
+	}
 	*out = ctx;
 	return 0;
 fail:
@@ -92,8 +110,16 @@ rmq_bench_tls_new(void *ctx, int fd, const char *host, void **out)
 		SSL_set1_host(ssl, host);
 	}
 	SSL_set_connect_state(ssl);
+	if (bench_tls_last != NULL && SSL_SESSION_is_resumable(bench_tls_last))
+		(void)SSL_set_session(ssl, bench_tls_last);
 	*out = ssl;
 	return 0;
+}
+
+int
+rmq_bench_tls_resumed(void *ssl)
+{
+	return SSL_session_reused(ssl);
 }
 
 void

@@ -11,7 +11,9 @@
 
 struct rmq_bench_cfg;
 
-/* Create the run's client context from cfg (--cacert, --cert, --key).
+/* Create the run's client context from cfg (--cacert, --cert, --key;
+ * --tls-resume: each loop offers the last session ticket it received, so
+ * that its connections after the first resume, as returning clients do).
  * Returns 0 with *ctx set, or -EINVAL with a message in err. */
 int rmq_bench_tls_ctx_new(const struct rmq_bench_cfg *cfg, void **ctx,
     char *err, size_t errlen);
@@ -24,6 +26,9 @@ void rmq_bench_tls_ctx_free(void *ctx);
 int rmq_bench_tls_new(void *ctx, int fd, const char *host, void **ssl);
 
 void rmq_bench_tls_free(void *ssl);
+
+/* Whether the handshake resumed a session (--tls-resume). */
+int rmq_bench_tls_resumed(void *ssl);
 
 /* Advance the handshake.  Returns 0 when done, -EAGAIN when it waits for
  * the socket to be readable, -EINPROGRESS when it waits for it to be

@@ -366,3 +366,21 @@ Test(plan, invalid_topics_are_refused)
 	cr_assert_eq(rmq_bench_plan_build(&plan, &cfg, err, sizeof(err)),
 	    -EINVAL);
 }
+
+Test(cfg, transports_and_resumption)
+{
+	cr_assert_eq(parse("run p2p --ws"), 0, "%s", err);
+	cr_assert_eq(cfg.ws, 1);
+	cr_assert_eq(cfg.tls, 0);
+	cr_assert_null(cfg.ws_path, "/mqtt unless told");
+	cr_assert_eq(parse("run p2p --ws-path /ws --tls"), 0, "%s", err);
+	cr_assert_eq(cfg.ws, 1, "a path implies --ws");
+	cr_assert_str_eq(cfg.ws_path, "/ws");
+	cr_assert_eq(parse("run p2p --ws-path ws"), -EINVAL);
+	cr_assert(strstr(err, "a path beginning with /"), "%s", err);
+	cr_assert_eq(parse("conn --tls-resume"), 0, "%s", err);
+	cr_assert_eq(cfg.tls_resume, 1);
+	cr_assert_eq(cfg.tls, 1, "resumption is of TLS sessions");
+	cr_assert_eq(parse("run p2p --ws --direct"), -EINVAL);
+	cr_assert(strstr(err, "--ws and --direct"), "%s", err);
+}

@@ -10,6 +10,7 @@ The keys are Mosquitto's, per listener (mosquitto.conf(5), "Certificate
 based SSL/TLS Support"); TLS is MQTT's own transport for a secure
 connection (MQTT 5.0 section 4.2 and 5.4.9; 3.1.1 section 4.2 and 5.4.9).
 Everything talks to 127.0.0.1 only."""
+import json
 import os
 import random
 import re
@@ -739,6 +740,35 @@ def handshake_metrics(_):
         b.finish()
 
 
+def ringmq_bench_resumes_sessions(_):
+    # ringmq-bench --tls-resume: returning clients offer the TLS 1.3
+    # session ticket the broker gave before, and the broker takes it; the
+    # tool and the broker's counters agree.  Paced, so that tickets come
+    # before the next connections start.
+    c = certs()
+    b = ListenersBroker(server_tls(c))
+    bench = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+        BROKER))), "bench", "ringmq-bench")
+    if not os.access(bench, os.X_OK):
+        raise Skip("no ringmq-bench beside the broker (%s)" % bench)
+    try:
+        r = subprocess.run([bench, "conn", "-p", str(b.port), "--tls-resume",
+                            "--cacert", c.path("ca.pem"), "-c", "40",
+                            "--connect-rate", "100", "--duration", "0.5",
+                            "--json", "-", "--quiet"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout.splitlines()[-1])
+        assert res["completed"], res["error"]
+        resumed = res["connect"]["tls_resumed"]
+        assert resumed >= 20, res["connect"]
+        lst = '{listener="127.0.0.1:%d"}' % b.port
+        assert b.metric("ringmq_tls_resumed_total" + lst) == resumed
+        assert b.metric("ringmq_tls_handshakes_total" + lst) == 40
+    finally:
+        b.finish()
+
+
 def psk_with_mosquitto_clients(_):
     # Mosquitto's TLS-PSK: psk_hint on a listener, psk_file with
     # identity:hexkey lines, use_identity_as_username so the ACL knows a
@@ -812,5 +842,6 @@ run([logged(t) for t in (
     not_tls_on_the_tls_port, sighup_reads_the_certificates_again,
     tls_connection_handed_to_its_sessions_loop, start_refused_for_tls_files,
     listener_keys_above_the_first_listener_line, handshake_metrics,
-    tls_ends_with_close_notify, psk_with_mosquitto_clients)],
+    tls_ends_with_close_notify, ringmq_bench_resumes_sessions,
+    psk_with_mosquitto_clients)],
     make_broker=None)
