@@ -1105,6 +1105,7 @@ rmq_bench_loop_main(void *arg)
 	}
 	bench_close_all(L);
 	bench_publish_stats(L);
+	rmq_bench_tls_thread_end();
 	return NULL;
 }
 

@@ -116,6 +116,13 @@ rmq_bench_tls_new(void *ctx, int fd, const char *host, void **out)
 	return 0;
 }
 
+void
+rmq_bench_tls_thread_end(void)
+{
+	SSL_SESSION_free(bench_tls_last);
+	bench_tls_last = NULL;
+}
+
 int
 rmq_bench_tls_resumed(void *ssl)
 {

@@ -27,6 +27,9 @@ int rmq_bench_tls_new(void *ctx, int fd, const char *host, void **ssl);
 
 void rmq_bench_tls_free(void *ssl);
 
+/* A loop thread's end: the session it kept for --tls-resume goes. */
+void rmq_bench_tls_thread_end(void);
+
 /* Whether the handshake resumed a session (--tls-resume). */
 int rmq_bench_tls_resumed(void *ssl);
 

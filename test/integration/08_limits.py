@@ -314,15 +314,18 @@ def memory_limit_refuses_new_work(_):
         refused = Raw(b)
         refused.send(connect_packet("late", version=4))
         assert refused.recv_packet() == (0x20, b"\x00\x03")
+        m = 'ringmq_memory_refused_total{what="%s"}'
+        # The filler's last retained messages may be refused too (QoS 0,
+        # dropped): the canary's PUBLISH counts one more than them.
+        published = b.metric(m % "publish")
         canary.send(packet(0x32, string("c/t") + b"\x00\x07\x00" + b"x"))
         assert canary.recv_packet() == (0x40, b"\x00\x07\x97")
         canary.send(packet(0x82, b"\x00\x02\x00" + string("c/u") + b"\x01"))
         assert canary.recv_packet() == (0x90, b"\x00\x02\x00\x97")
         canary.send(b"\xc0\x00")  # PINGREQ: still served
         assert canary.recv_packet() == (0xD0, b"")
-        m = 'ringmq_memory_refused_total{what="%s"}'
         assert b.metric(m % "connect") == 2
-        assert b.metric(m % "publish") == 1
+        assert b.metric(m % "publish") >= published + 1
         assert b.metric(m % "subscribe") == 1
         assert b.metric("ringmq_memory_limit_reached_total") == 1
         if asan:

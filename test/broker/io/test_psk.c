@@ -15,7 +15,9 @@
 #include "auth.h"
 #include "psk.h"
 #include "rmq_test.h"
+#include "rmq_test_dir.h"
 #include "rmq_test_node.h"
+#include "rmq_test_seen.h"
 #include "rmq_test_tls.h"
 #include "tls.h"
 
@@ -24,25 +26,20 @@ static char dir[64], path[128];
 static void
 write_keys(const char *text)
 {
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
+	rmq_test_write_file(path, text, strlen(text));
 }
 
 static void
 files_make(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/rmq-psk-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	rmq_test_dir_make(dir, sizeof(dir), "psk");
 	snprintf(path, sizeof(path), "%s/keys", dir);
 }
 
 static void
 files_remove(void)
 {
-	unlink(path);
-	rmdir(dir);
+	rmq_test_dir_remove(dir);
 }
 
 /* ---- the file ---- */
@@ -131,24 +128,6 @@ Test(psk_file, a_missing_file_is_named)
 static const uint8_t key1[] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
 	0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
 
-static struct {
-	int calls, certified;
-	char username[256];
-} seen;
-
-static enum rmq_auth_verdict
-seen_connect(void *ctx, const struct rmq_auth_request *rq, uint8_t *reason)
-{
-	(void)ctx, (void)reason;
-	seen.calls++;
-	seen.certified = rq->certified;
-	snprintf(seen.username, sizeof(seen.username), "%.*s",
-	    (int)rq->username.len, rq->username.p);
-	return RMQ_AUTH_ALLOW;
-}
-
-static const struct rmq_authenticator seen_auth = { .connect = seen_connect };
-
 static void
 psk_tweak(struct rmq_config *cfg)
 {
@@ -163,10 +142,10 @@ psk_start(void)
 {
 	files_make();
 	write_keys("sensor-1:00112233445566778899aabbccddeeff\n");
-	memset(&seen, 0, sizeof(seen));
+	memset(&rmq_test_seen, 0, sizeof(rmq_test_seen));
 	rmq_test_node_start(1, psk_tweak);
 	cr_assert_not_null(rmq_test_node.transports[0].tls);
-	rmq_test_node.auth = &seen_auth;
+	rmq_test_node.auth = &rmq_test_seen_auth;
 }
 
 static void
@@ -217,10 +196,11 @@ Test(psk, tls13_with_the_right_key_and_the_identity_as_user)
 	    "%s", rmq_test_tls_error(t));
 	cr_assert_eq(rmq_test_tls_version(t), TLS1_3_VERSION);
 	cr_assert_eq(psk_connack(t), 0);
-	cr_assert_eq(seen.calls, 1);
-	cr_assert_str_eq(seen.username, "sensor-1",
+	cr_assert_eq(rmq_test_seen.calls, 1);
+	cr_assert_str_eq(rmq_test_seen.username, "sensor-1",
 	    "use_identity_as_username: the PSK identity");
-	cr_assert_eq(seen.certified, 1, "proven by the key: no password");
+	cr_assert_eq(rmq_test_seen.certified, 1,
+	    "proven by the key: no password");
 	rmq_test_tls_free(t);
 }
 
@@ -233,7 +213,7 @@ Test(psk, tls12_with_the_right_key_hears_the_hint)
 	cr_assert_eq(rmq_test_tls_version(t), TLS1_2_VERSION);
 	cr_assert_str_eq(rmq_test_tls_psk_hint(t), "ringmq-test");
 	cr_assert_eq(psk_connack(t), 0);
-	cr_assert_str_eq(seen.username, "sensor-1");
+	cr_assert_str_eq(rmq_test_seen.username, "sensor-1");
 	rmq_test_tls_free(t);
 }
 
@@ -259,7 +239,7 @@ Test(psk, a_wrong_key_or_an_unknown_identity_fails_the_handshake)
 	struct rmq_tls_stats after;
 	rmq_tls_stats(rmq_test_node.transports[0].tls, &after);
 	cr_assert_eq(after.failures - before.failures, 4);
-	cr_assert_eq(seen.calls, 0, "no CONNECT got through");
+	cr_assert_eq(rmq_test_seen.calls, 0, "no CONNECT got through");
 }
 
 Test(psk, a_reload_reads_the_keys_again)

@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "rmq_test.h"
 #include "rmq_test_node.h"
+#include "rmq_test_seen.h"
 #include "rmq_test_tls.h"
 #include "tls.h"
 
@@ -403,38 +404,20 @@ Test(tls_mutual, certificate_of_another_ca_is_refused)
 
 /* ---- the certificate as the user name ---- */
 
-static struct {
-	int calls, certified;
-	char username[256];
-} seen;
-
-static enum rmq_auth_verdict
-seen_connect(void *ctx, const struct rmq_auth_request *rq, uint8_t *reason)
-{
-	(void)ctx, (void)reason;
-	seen.calls++;
-	seen.certified = rq->certified;
-	snprintf(seen.username, sizeof(seen.username), "%.*s",
-	    (int)rq->username.len, rq->username.p);
-	return RMQ_AUTH_ALLOW;
-}
-
-static const struct rmq_authenticator seen_auth = { .connect = seen_connect };
-
 static void
 start_identity(void)
 {
 	start(1, 1, 1);
-	memset(&seen, 0, sizeof(seen));
-	rmq_test_node.auth = &seen_auth;
+	memset(&rmq_test_seen, 0, sizeof(rmq_test_seen));
+	rmq_test_node.auth = &rmq_test_seen_auth;
 }
 
 static void
 start_subject(void)
 {
 	start(1, 1, 2);
-	memset(&seen, 0, sizeof(seen));
-	rmq_test_node.auth = &seen_auth;
+	memset(&rmq_test_seen, 0, sizeof(rmq_test_seen));
+	rmq_test_node.auth = &rmq_test_seen_auth;
 }
 
 TestSuite(tls_identity, .init = start_identity, .fini = stop, .timeout = 30);
@@ -459,9 +442,9 @@ Test(tls_identity, common_name_is_the_user_name)
 	int closed;
 	cr_assert_geq(recv_n(t, b, 3, &closed), 3);
 	cr_assert_eq(b[0], 0x20);
-	cr_assert_eq(seen.calls, 1);
-	cr_assert_str_eq(seen.username, "alice");
-	cr_assert_eq(seen.certified, 1);
+	cr_assert_eq(rmq_test_seen.calls, 1);
+	cr_assert_str_eq(rmq_test_seen.username, "alice");
+	cr_assert_eq(rmq_test_seen.certified, 1);
 	rmq_test_tls_free(t);
 }
 
@@ -470,9 +453,9 @@ Test(tls_subject, subject_is_the_user_name)
 {
 	struct rmq_test_tls *t =
 	    tls_connect(0, "c2", certs.client_cert, certs.client_key);
-	cr_assert_eq(seen.calls, 1);
-	cr_assert_str_eq(seen.username, "CN=alice,O=Example");
-	cr_assert_eq(seen.certified, 1);
+	cr_assert_eq(rmq_test_seen.calls, 1);
+	cr_assert_str_eq(rmq_test_seen.username, "CN=alice,O=Example");
+	cr_assert_eq(rmq_test_seen.certified, 1);
 	rmq_test_tls_free(t);
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "memory.h"
+#include "rmq_test_dir.h"
 
 static char root[64];
 
@@ -25,25 +26,19 @@ put(const char *rel, const char *text)
 		mkdir(dir, 0700);
 		*p = '/';
 	}
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f, "%s", path);
-	fputs(text, f);
-	fclose(f);
+	rmq_test_write_file(path, text, strlen(text));
 }
 
 static void
 setup(void)
 {
-	snprintf(root, sizeof(root), "/tmp/rmq-memory-XXXXXX");
-	cr_assert_not_null(mkdtemp(root));
+	rmq_test_dir_make(root, sizeof(root), "memory");
 }
 
 static void
 teardown(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-	cr_assert_eq(system(cmd), 0);
+	rmq_test_dir_remove(root);
 }
 
 TestSuite(memory, .init = setup, .fini = teardown);
