@@ -24,6 +24,7 @@
 #include "passwd_cmd.h"
 #include "process.h"
 #include "rmq_config.h"
+#include "store_cmd.h"
 
 #if RMQ_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
@@ -181,6 +182,8 @@ main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
 		return rmq_passwd_command(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "store") == 0)
+		return rmq_store_command(argc, argv);
 	if (argc >= 3 && argc <= 4 && strcmp(argv[1], "check-config") == 0) {
 		/* --syntax-only: the file alone, not the files it names
 		 * (certificates mounted only where the broker runs). */
