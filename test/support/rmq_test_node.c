@@ -203,6 +203,25 @@ rmq_test_connect(unsigned worker, uint8_t version, const char *id, int clean,
 }
 
 void
+rmq_test_connect_refused(unsigned worker, uint8_t version, const char *id,
+    uint8_t code, const char *file, int line)
+{
+	struct rmq_fake_client *c = rmq_test_client(worker);
+	struct rmq_packet p = { .type = RMQ_CONNECT };
+	p.connect.version = version;
+	p.connect.clean = 1;
+	p.connect.client_id = rmq_test_str(id);
+	rmq_test_send_packet(c, &p, version);
+	const uint8_t v5[] = { 0x20, 3, 0, code, 0 },
+		      v3[] = { 0x20, 2, 0, code };
+	if (version == RMQ_V5)
+		rmq_test_expect(c, v5, sizeof(v5), file, line);
+	else
+		rmq_test_expect(c, v3, sizeof(v3), file, line);
+	rmq_test_expect_closed(c, file, line);
+}
+
+void
 rmq_test_subscribe(struct rmq_fake_client *c, uint8_t version,
     const char *filter, uint8_t qos, uint8_t granted)
 {

@@ -76,6 +76,15 @@ void rmq_test_send_packet(struct rmq_fake_client *c,
 struct rmq_fake_client *rmq_test_connect(unsigned worker, uint8_t version,
     const char *id, int clean, int *present);
 
+/* A client of `version` on worker `worker` whose CONNECT as id (clean,
+ * no keep alive, no properties) is refused: a CONNACK with `code` (5.0's
+ * reason code, 3.x's return code) and no properties, then the end. */
+void rmq_test_connect_refused(unsigned worker, uint8_t version, const char *id,
+    uint8_t code, const char *file, int line);
+#define RMQ_CONNECT_REFUSED(worker, version, id, code)                         \
+	rmq_test_connect_refused((worker), (version), (id), (code), __FILE__,  \
+	    __LINE__)
+
 /* SUBSCRIBE to one filter at qos (packet id 1); the SUBACK must grant
  * `granted`. */
 void rmq_test_subscribe(struct rmq_fake_client *c, uint8_t version,

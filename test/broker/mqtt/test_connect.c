@@ -571,20 +571,8 @@ Test(connect_sessions, past_the_bound_a_new_session_is_refused)
 	struct rmq_fake_client *b = rmq_test_connect(0, RMQ_V5, "b", 1, NULL);
 	(void)b;
 	/* A third identifier: 5.0 0x97, 3.1.1 return code 3. */
-	struct rmq_fake_client *c = rmq_test_client(0);
-	struct rmq_packet p = { .type = RMQ_CONNECT };
-	p.connect.version = RMQ_V5;
-	p.connect.clean = 1;
-	p.connect.client_id = rmq_test_str("c");
-	rmq_test_send_packet(c, &p, RMQ_V5);
-	RMQ_EXPECT(c, 0x20, 0x03, 0x00, 0x97, 0x00);
-	RMQ_EXPECT_CLOSED(c);
-	struct rmq_fake_client *d = rmq_test_client(0);
-	p.connect.version = RMQ_V311;
-	p.connect.client_id = rmq_test_str("d");
-	rmq_test_send_packet(d, &p, RMQ_V311);
-	RMQ_EXPECT(d, 0x20, 0x02, 0x00, 0x03);
-	RMQ_EXPECT_CLOSED(d);
+	RMQ_CONNECT_REFUSED(0, RMQ_V5, "c", 0x97);
+	RMQ_CONNECT_REFUSED(0, RMQ_V311, "d", 3);
 	cr_assert_eq(rmq_workers_sum(&rmq_test_node,
 			 RMQ_STAT(sessions_refused)),
 	    2);

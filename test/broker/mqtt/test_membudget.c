@@ -44,20 +44,8 @@ Test(membudget, over_the_budget_new_work_is_refused_and_held_work_served)
 	cr_assert_eq(atomic_load(&rmq_test_node.mem_over_total), 1);
 
 	/* A new connection: 5.0 CONNACK 0x97, 3.1.1 return code 3. */
-	struct rmq_fake_client *c = rmq_test_client(0);
-	struct rmq_packet cp = { .type = RMQ_CONNECT };
-	cp.connect.version = RMQ_V5;
-	cp.connect.clean = 1;
-	cp.connect.client_id = rmq_test_str("c");
-	rmq_test_send_packet(c, &cp, RMQ_V5);
-	RMQ_EXPECT(c, 0x20, 0x03, 0x00, 0x97, 0x00);
-	RMQ_EXPECT_CLOSED(c);
-	struct rmq_fake_client *d = rmq_test_client(0);
-	cp.connect.version = RMQ_V311;
-	cp.connect.client_id = rmq_test_str("d");
-	rmq_test_send_packet(d, &cp, RMQ_V311);
-	RMQ_EXPECT(d, 0x20, 0x02, 0x00, 0x03);
-	RMQ_EXPECT_CLOSED(d);
+	RMQ_CONNECT_REFUSED(0, RMQ_V5, "c", 0x97);
+	RMQ_CONNECT_REFUSED(0, RMQ_V311, "d", 3);
 	cr_assert_eq(refused(RMQ_STAT(mem_refused_connect)), 2);
 
 	/* PUBLISHes: 5.0 QoS 1 and 2 answered 0x97 and sent nowhere, 3.1.1
