@@ -234,9 +234,10 @@ broker_mem_sample(struct rmq_broker *b)
 	atomic_store(&b->mem_resident, rss);
 	int was = atomic_load(&b->mem_over);
 	int over = rmq_mem_over(limit, rss, was);
-	if (over == was)
+	/* A reload samples too: one of the two threads makes the change. */
+	if (over == was ||
+	    !atomic_compare_exchange_strong(&b->mem_over, &was, over))
 		return;
-	atomic_store(&b->mem_over, over);
 	if (over) {
 		atomic_fetch_add(&b->mem_over_total, 1);
 		rmq_log(RMQ_LOG_WARNING,

@@ -550,11 +550,9 @@ acl_level_is(const char *p, size_t n, char w)
  * other: such topics are matched only by a '$' level [MQTT-4.7.2-1], and
  * a pattern's %c or %u first level never matches them either. */
 static bool
-acl_dollar_apart(const char *f, size_t flen, const char *r, size_t rlen,
-    unsigned uses)
+acl_dollar_apart(const char *f, const char *r, unsigned uses)
 {
 	bool fw = f[0] == '+' || f[0] == '#', rw = r[0] == '+' || r[0] == '#';
-	(void)flen, (void)rlen;
 	return (f[0] == '$' && (rw || (uses & ACL_FIRST))) ||
 	    (r[0] == '$' && fw);
 }
@@ -565,7 +563,7 @@ static bool
 acl_overlap(const char *f, size_t flen, const char *r, size_t rlen,
     const struct acl_client *c, unsigned uses)
 {
-	if (acl_dollar_apart(f, flen, r, rlen, uses))
+	if (acl_dollar_apart(f, r, uses))
 		return false;
 	struct acl_levels fi = { f, flen, 0, NULL, false },
 			  ri = { r, rlen, 0, c, false };
@@ -594,7 +592,7 @@ static bool
 acl_covers(const char *d, size_t dlen, const char *f, size_t flen,
     const struct acl_client *c, unsigned uses)
 {
-	if (acl_dollar_apart(f, flen, d, dlen, uses) ||
+	if (acl_dollar_apart(f, d, uses) ||
 	    (f[0] == '$' && (d[0] == '+' || d[0] == '#')))
 		return false;
 	struct acl_levels di = { d, dlen, 0, c, false },

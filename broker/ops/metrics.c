@@ -71,14 +71,21 @@ metrics_head(struct metrics_buf *m, const char *name, const char *type,
 	    type);
 }
 
+/* A metric of one sample, without labels. */
+static void
+metrics_value(struct metrics_buf *m, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+	metrics_head(m, name, type, help);
+	metrics_printf(m, "%s %llu\n", name, (unsigned long long)v);
+}
+
 /* A counter summed over the workers. */
 static void
 metrics_sum(struct metrics_buf *m, struct rmq_broker *b, const char *name,
     const char *help, size_t offset)
 {
-	uint64_t total = rmq_workers_sum(b, offset);
-	metrics_head(m, name, "counter", help);
-	metrics_printf(m, "%s %llu\n", name, (unsigned long long)total);
+	metrics_value(m, name, "counter", help, rmq_workers_sum(b, offset));
 }
 
 #define ST(field) RMQ_STAT(field)
@@ -422,10 +429,9 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "Clients whose CONNECT was accepted.", ST(connects));
 	metrics_sum(&m, b, "ringmq_disconnects_total",
 	    "Connections of sessions that ended.", ST(disconnects));
-	metrics_head(&m, "ringmq_connections_lingering", "gauge",
-	    "Connections shut down after the broker's last packet, read and discarded until the client's end (at most 2 s).");
-	metrics_printf(&m, "ringmq_connections_lingering %llu\n",
-	    (unsigned long long)rmq_workers_sum(b, ST(lingering)));
+	metrics_value(&m, "ringmq_connections_lingering", "gauge",
+	    "Connections shut down after the broker's last packet, read and discarded until the client's end (at most 2 s).",
+	    rmq_workers_sum(b, ST(lingering)));
 	metrics_sum(&m, b, "ringmq_linger_total",
 	    "Connections ended gracefully: shut down after the broker's last packet, then read to the client's end.",
 	    ST(lingered));
@@ -449,10 +455,9 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_sum(&m, b, "ringmq_auth_failures_total",
 	    "Clients refused at authentication: bad user name or password, anonymous where it is not allowed, a method not offered.",
 	    ST(auth_failures));
-	metrics_head(&m, "ringmq_auth_delayed_total", "counter",
-	    "Refused logins held back before their CONNACK: the source address had failed more than 3 times (failed_login_delay).");
-	metrics_printf(&m, "ringmq_auth_delayed_total %llu\n",
-	    (unsigned long long)rmq_guard_delayed(b->guard));
+	metrics_value(&m, "ringmq_auth_delayed_total", "counter",
+	    "Refused logins held back before their CONNACK: the source address had failed more than 3 times (failed_login_delay).",
+	    rmq_guard_delayed(b->guard));
 	metrics_sum(&m, b, "ringmq_acl_denied_total",
 	    "What the ACL refused: PUBLISHes dropped, filters refused in a SUBACK, deliveries not made, wills refused at CONNECT.",
 	    ST(acl_denied));
@@ -472,18 +477,14 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_proxy(&m, b);
 
 	uint64_t sessions = rmq_workers_sum(b, RMQ_STAT(sessions));
-	metrics_head(&m, "ringmq_sessions", "gauge",
-	    "Sessions, connected or kept for a client that left.");
-	metrics_printf(&m, "ringmq_sessions %llu\n",
-	    (unsigned long long)sessions);
-	metrics_head(&m, "ringmq_sessions_offline", "gauge",
-	    "Sessions kept for clients that are not connected (sampled every 250 ms).");
-	metrics_printf(&m, "ringmq_sessions_offline %llu\n",
-	    (unsigned long long)rmq_workers_sum(b, ST(sessions_offline)));
-	metrics_head(&m, "ringmq_sessions_persistent", "gauge",
-	    "Sessions that outlive their connection (session expiry above 0), connected or not (sampled every 250 ms).");
-	metrics_printf(&m, "ringmq_sessions_persistent %llu\n",
-	    (unsigned long long)rmq_workers_sum(b, ST(sessions_persistent)));
+	metrics_value(&m, "ringmq_sessions", "gauge",
+	    "Sessions, connected or kept for a client that left.", sessions);
+	metrics_value(&m, "ringmq_sessions_offline", "gauge",
+	    "Sessions kept for clients that are not connected (sampled every 250 ms).",
+	    rmq_workers_sum(b, ST(sessions_offline)));
+	metrics_value(&m, "ringmq_sessions_persistent", "gauge",
+	    "Sessions that outlive their connection (session expiry above 0), connected or not (sampled every 250 ms).",
+	    rmq_workers_sum(b, ST(sessions_persistent)));
 	metrics_head(&m, "ringmq_subscriptions", "gauge",
 	    "Subscriptions in the index, shared group members included.");
 	metrics_printf(&m, "ringmq_subscriptions %zu\n",
@@ -516,10 +517,9 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_sum(&m, b, "ringmq_sessions_refused_total",
 	    "CONNECTs refused because max_sessions sessions are kept.",
 	    ST(sessions_refused));
-	metrics_head(&m, "ringmq_retained_bytes", "gauge",
-	    "The retained messages' sizes, summed.");
-	metrics_printf(&m, "ringmq_retained_bytes %llu\n",
-	    (unsigned long long)rmq_retain_bytes(b->retain));
+	metrics_value(&m, "ringmq_retained_bytes", "gauge",
+	    "The retained messages' sizes, summed.",
+	    rmq_retain_bytes(b->retain));
 	metrics_head(&m, "ringmq_publishes_refused_total", "counter",
 	    "PUBLISHes refused from a client and sent nowhere, by reason (rate: past max_publish_rate; memory: over memory_limit).");
 	metrics_printf(&m,
@@ -529,22 +529,18 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "ringmq_publishes_refused_total{reason=\"memory\"} %llu\n",
 	    (unsigned long long)rmq_workers_sum(b, ST(mem_refused_publish)));
 
-	metrics_head(&m, "ringmq_memory_resident_bytes", "gauge",
-	    "The broker's resident memory, as last sampled for memory_limit (every 250 ms).");
-	metrics_printf(&m, "ringmq_memory_resident_bytes %llu\n",
-	    (unsigned long long)atomic_load(&b->mem_resident));
-	metrics_head(&m, "ringmq_memory_limit_bytes", "gauge",
-	    "memory_limit as it applies, in resident bytes; 0: none.");
-	metrics_printf(&m, "ringmq_memory_limit_bytes %llu\n",
-	    (unsigned long long)atomic_load(&b->mem_limit));
-	metrics_head(&m, "ringmq_memory_over_limit", "gauge",
-	    "1 while the broker is over memory_limit and refuses new work.");
-	metrics_printf(&m, "ringmq_memory_over_limit %d\n",
+	metrics_value(&m, "ringmq_memory_resident_bytes", "gauge",
+	    "The broker's resident memory, as last sampled for memory_limit (every 250 ms).",
+	    atomic_load(&b->mem_resident));
+	metrics_value(&m, "ringmq_memory_limit_bytes", "gauge",
+	    "memory_limit as it applies, in resident bytes; 0: none.",
+	    atomic_load(&b->mem_limit));
+	metrics_value(&m, "ringmq_memory_over_limit", "gauge",
+	    "1 while the broker is over memory_limit and refuses new work.",
 	    atomic_load(&b->mem_over));
-	metrics_head(&m, "ringmq_memory_limit_reached_total", "counter",
-	    "Times the broker went over memory_limit.");
-	metrics_printf(&m, "ringmq_memory_limit_reached_total %llu\n",
-	    (unsigned long long)atomic_load(&b->mem_over_total));
+	metrics_value(&m, "ringmq_memory_limit_reached_total", "counter",
+	    "Times the broker went over memory_limit.",
+	    atomic_load(&b->mem_over_total));
 	metrics_head(&m, "ringmq_memory_refused_total", "counter",
 	    "Work refused over memory_limit: CONNECTs, PUBLISHes, subscriptions.");
 	metrics_printf(&m,
