@@ -169,6 +169,13 @@ int
 rmq_disk_open(const char *dir, unsigned flags, struct rmq_disk **out, char *err,
     size_t errlen)
 {
+	return rmq_disk_open_sized(dir, flags, 0, out, err, errlen);
+}
+
+int
+rmq_disk_open_sized(const char *dir, unsigned flags, uint64_t max_bytes,
+    struct rmq_disk **out, char *err, size_t errlen)
+{
 	struct rmq_disk *d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		snprintf(err, errlen, "%s: out of memory", dir);
@@ -216,7 +223,8 @@ rmq_disk_open(const char *dir, unsigned flags, struct rmq_disk **out, char *err,
 	}
 	if ((rc = mdb_env_create(&d->env)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(d->env, DISK_MAX_DBS)) != 0 ||
-	    (rc = mdb_env_set_mapsize(d->env, DISK_MAP_SIZE)) != 0) {
+	    (rc = mdb_env_set_mapsize(d->env,
+		 max_bytes ? max_bytes : DISK_MAP_SIZE)) != 0) {
 		snprintf(err, errlen, "%s: %s", dir, disk_why(rc));
 		rc = disk_errno(rc);
 		goto fail;
@@ -249,6 +257,30 @@ rmq_disk_close(struct rmq_disk *d)
 	if (d->lock_fd >= 0)
 		close(d->lock_fd); /* and the flock with it */
 	free(d);
+}
+
+struct MDB_env *
+rmq_disk_env(struct rmq_disk *d)
+{
+	return d->env;
+}
+
+const char *
+rmq_disk_dir(const struct rmq_disk *d)
+{
+	return d->dir;
+}
+
+const char *
+rmq_disk_why(int mdb_rc)
+{
+	return disk_why(mdb_rc);
+}
+
+int
+rmq_disk_errno(int mdb_rc)
+{
+	return disk_errno(mdb_rc);
 }
 
 uint32_t

@@ -34,8 +34,25 @@ struct rmq_disk;
 int rmq_disk_open(const char *dir, unsigned flags, struct rmq_disk **out,
     char *err, size_t errlen);
 
+/* As rmq_disk_open, holding at most max_bytes (LMDB's map; 0: 64 GiB):
+ * past it a commit fails as on a full disk.  A directory that holds more
+ * already keeps its size. */
+int rmq_disk_open_sized(const char *dir, unsigned flags, uint64_t max_bytes,
+    struct rmq_disk **out, char *err, size_t errlen);
+
 /* Close it, the lock with it.  NULL is fine. */
 void rmq_disk_close(struct rmq_disk *d);
+
+/* The LMDB environment, for the store's own modules (persist.c). */
+struct MDB_env *rmq_disk_env(struct rmq_disk *d);
+
+/* The directory, as given to rmq_disk_open. */
+const char *rmq_disk_dir(const struct rmq_disk *d);
+
+/* LMDB's error code as an operator reads it ("full: the map size is
+ * reached"), and as a negative errno. */
+const char *rmq_disk_why(int mdb_rc);
+int rmq_disk_errno(int mdb_rc);
 
 /* The format the directory holds. */
 uint32_t rmq_disk_format(const struct rmq_disk *d);

@@ -1,0 +1,373 @@
+/* broker/store/persist.c: reading the data directory back at start and
+ * the writer thread that keeps it (persist.h).
+ *
+ * Retained messages are the database `retained`: the topic as the key
+ * (LMDB keys hold 511 bytes: a longer topic is its first 384 bytes, a
+ * zero byte, which no topic holds, and a 64-bit hash of all of it), the
+ * record of record.h as the value, which holds the whole topic.
+ */
+#include "persist.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "disk.h"
+#include "log.h"
+#include "record.h"
+#include "retain.h"
+
+#define KEY_PREFIX 384
+#define KEY_MAX (KEY_PREFIX + 1 + 8)
+#define RETRY_MS 1000 /* after a failed commit */
+
+struct rmq_persist {
+	struct rmq_persist_conf conf;
+	struct rmq_disk *disk;
+	MDB_env *env;
+	MDB_dbi retained;
+	pthread_t thread;
+	int running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int pending, stop; /* under mu */
+	_Atomic uint64_t gen; /* the generation changes are tagged with */
+	_Atomic uint64_t done; /* the last one committed (or failed) */
+	_Atomic uint64_t failed[64]; /* the last generations that failed */
+	struct rmq_persist_stats st;
+};
+
+static uint64_t
+clock_ms(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t
+clock_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The key of a topic's retained record; returns its length. */
+static size_t
+retained_key(const char *topic, size_t len, uint8_t key[KEY_MAX])
+{
+	if (len <= KEY_PREFIX + 1 + 8) {
+		memcpy(key, topic, len);
+		return len;
+	}
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)topic[i]) * 0x100000001b3ull;
+	memcpy(key, topic, KEY_PREFIX);
+	key[KEY_PREFIX] = 0;
+	for (int i = 0; i < 8; i++)
+		key[KEY_PREFIX + 1 + i] = (uint8_t)(h >> (56 - 8 * i));
+	return KEY_MAX;
+}
+
+/* Read the retained messages back; expired ones are deleted on the
+ * way.  A record that does not read stops the start, naming it. */
+static int
+persist_load(struct rmq_persist *p, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	int rc = mdb_txn_begin(p->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "retained", MDB_CREATE, &p->retained);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, p->retained, &cur);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s/data.mdb: %s", rmq_disk_dir(p->disk),
+		    rmq_disk_why(rc));
+		if (txn)
+			mdb_txn_abort(txn);
+		return rmq_disk_errno(rc);
+	}
+	uint64_t mono = clock_ms(CLOCK_MONOTONIC),
+		 wall = clock_ms(CLOCK_REALTIME);
+	MDB_val k, v;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct rmq_msg *m;
+		const char *why;
+		int r = rmq_record_msg_decode(v.mv_data, v.mv_size, mono, wall,
+		    &m, &why);
+		if (r == -ETIME) {
+			atomic_fetch_add(&p->st.expired_at_load, 1);
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			continue;
+		}
+		if (r != 0) {
+			snprintf(err, errlen,
+			    "%s/data.mdb: the retained message of topic '%.*s': %s",
+			    rmq_disk_dir(p->disk),
+			    (int)(k.mv_size > 200 ? 200 : k.mv_size),
+			    (const char *)k.mv_data,
+			    r == -ENOMEM ? "no memory to read it" : why);
+			mdb_cursor_close(cur);
+			mdb_txn_abort(txn);
+			return r == -ENOMEM ? r : -EINVAL;
+		}
+		r = rmq_retain_put(p->conf.retain, m, 0, 0);
+		rmq_msg_rele(m);
+		if (r != 0) {
+			snprintf(err, errlen,
+			    "%s: no memory for the retained messages",
+			    rmq_disk_dir(p->disk));
+			mdb_cursor_close(cur);
+			mdb_txn_abort(txn);
+			return r;
+		}
+		atomic_fetch_add(&p->st.loaded_retained, 1);
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s/data.mdb: %s", rmq_disk_dir(p->disk),
+		    rmq_disk_why(rc));
+		return rmq_disk_errno(rc);
+	}
+	return 0;
+}
+
+int
+rmq_persist_open(const struct rmq_persist_conf *conf, struct rmq_persist **out,
+    char *err, size_t errlen)
+{
+	struct rmq_persist *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		snprintf(err, errlen, "%s: no memory", conf->dir);
+		return -ENOMEM;
+	}
+	p->conf = *conf;
+	atomic_init(&p->gen, 1);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	int rc = rmq_disk_open_sized(conf->dir, RMQ_DISK_CREATE,
+	    conf->max_bytes, &p->disk, err, errlen);
+	if (rc == 0) {
+		p->env = rmq_disk_env(p->disk);
+		rc = persist_load(p, err, errlen);
+	}
+	if (rc != 0) {
+		rmq_persist_close(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Write the changes into txn. */
+static int
+persist_write(struct rmq_persist *p, MDB_txn *txn,
+    const struct rmq_retain_change *c, long n)
+{
+	int64_t wall_minus_mono = (int64_t)clock_ms(CLOCK_REALTIME) -
+	    (int64_t)clock_ms(CLOCK_MONOTONIC);
+	for (long i = 0; i < n; i++) {
+		uint8_t key[KEY_MAX];
+		MDB_val k = { retained_key(c[i].topic, c[i].len, key), key };
+		int rc;
+		if (c[i].m == NULL) {
+			rc = mdb_del(txn, p->retained, &k, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		} else {
+			/* Written in place: LMDB hands out the space. */
+			MDB_val v = { rmq_record_msg_size(c[i].m), NULL };
+			rc = mdb_put(txn, p->retained, &k, &v, MDB_RESERVE);
+			if (rc == 0)
+				rmq_record_msg_encode(c[i].m, wall_minus_mono,
+				    v.mv_data);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Take what changed, commit it, say so.  Returns 0 or LMDB's error. */
+static int
+persist_commit(struct rmq_persist *p)
+{
+	uint64_t gen = atomic_fetch_add(&p->gen, 1);
+	struct rmq_retain_change *c;
+	long n = rmq_retain_take(p->conf.retain, &c);
+	int rc = 0;
+	if (n < 0) {
+		rc = ENOMEM;
+	} else if (n > 0) {
+		uint64_t t0 = clock_us();
+		MDB_txn *txn;
+		rc = mdb_txn_begin(p->env, NULL, 0, &txn);
+		if (rc == 0 && (rc = persist_write(p, txn, c, n)) != 0)
+			mdb_txn_abort(txn);
+		else if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		if (rc == 0) {
+			atomic_fetch_add(&p->st.commits, 1);
+			atomic_fetch_add(&p->st.records, (uint64_t)n);
+			atomic_fetch_add(&p->st.sync_us, clock_us() - t0);
+			rmq_retain_changes_free(c, n);
+		} else {
+			rmq_retain_remark(p->conf.retain, c, n);
+		}
+	}
+	if (rc != 0) {
+		atomic_fetch_add(&p->st.failures, 1);
+		if (!atomic_exchange(&p->st.failing, 1))
+			rmq_log(RMQ_LOG_ERROR,
+			    "%s: changes not written, retried every %u ms: %s",
+			    rmq_disk_dir(p->disk), RETRY_MS,
+			    rc == ENOMEM ? "no memory" : rmq_disk_why(rc));
+	} else if (n > 0 && atomic_exchange(&p->st.failing, 0)) {
+		rmq_log(RMQ_LOG_NOTICE, "%s: changes written again",
+		    rmq_disk_dir(p->disk));
+	}
+	if (rc != 0)
+		atomic_store(&p->failed[gen % 64], gen);
+	atomic_store(&p->done, gen);
+	if (p->conf.committed)
+		p->conf.committed(p->conf.ctx, gen, rc == 0);
+	return rc;
+}
+
+static void
+deadline_in(struct timespec *ts, uint32_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *
+persist_thread(void *arg)
+{
+	struct rmq_persist *p = arg;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->pending && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stop)
+			break;
+		if (p->conf.interval_ms) {
+			/* Changes wait for the interval's end (or the stop). */
+			struct timespec ts;
+			deadline_in(&ts, p->conf.interval_ms);
+			while (!p->stop &&
+			    pthread_cond_timedwait(&p->cv, &p->mu, &ts) !=
+				ETIMEDOUT)
+				;
+			if (p->stop)
+				break;
+		}
+		p->pending = 0;
+		pthread_mutex_unlock(&p->mu);
+		int rc = persist_commit(p);
+		pthread_mutex_lock(&p->mu);
+		if (rc != 0) {
+			/* Retried after a pause, or at the stop. */
+			struct timespec ts;
+			deadline_in(&ts, RETRY_MS);
+			while (!p->stop &&
+			    pthread_cond_timedwait(&p->cv, &p->mu, &ts) !=
+				ETIMEDOUT)
+				;
+			p->pending = 1;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	/* What is left goes to disk before the broker exits. */
+	persist_commit(p);
+	return NULL;
+}
+
+int
+rmq_persist_start(struct rmq_persist *p)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&p->cv);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	rmq_retain_track(p->conf.retain, &p->gen);
+	int rc = pthread_create(&p->thread, NULL, persist_thread, p);
+	if (rc != 0)
+		return -rc;
+	p->running = 1;
+	return 0;
+}
+
+_Atomic uint64_t *
+rmq_persist_gen(struct rmq_persist *p)
+{
+	return &p->gen;
+}
+
+void
+rmq_persist_changed(struct rmq_persist *p)
+{
+	pthread_mutex_lock(&p->mu);
+	if (!p->pending) {
+		p->pending = 1;
+		pthread_cond_signal(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+uint64_t
+rmq_persist_committed(const struct rmq_persist *p)
+{
+	return atomic_load(&p->done);
+}
+
+int
+rmq_persist_failed(const struct rmq_persist *p, uint64_t gen)
+{
+	return atomic_load(&p->failed[gen % 64]) == gen;
+}
+
+const struct rmq_persist_stats *
+rmq_persist_stats(const struct rmq_persist *p)
+{
+	return &p->st;
+}
+
+void
+rmq_persist_close(struct rmq_persist *p)
+{
+	if (p == NULL)
+		return;
+	if (p->running) {
+		pthread_mutex_lock(&p->mu);
+		p->stop = 1;
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		pthread_join(p->thread, NULL);
+		rmq_retain_track(p->conf.retain, NULL);
+	}
+	rmq_disk_close(p->disk);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}

@@ -1,0 +1,84 @@
+/* broker/store/persist.h: the node's persistence: what the data directory
+ * (disk.h) holds is read back at start, and one writer thread keeps it up
+ * to date from then on.
+ *
+ * The loops never wait on the disk.  A change is made in memory as
+ * before (today: the retained store, retain.h, which marks the topic) and
+ * tagged with the writer's current generation; the writer moves the
+ * generation on, takes every change made so far, writes them in one
+ * transaction and commits it (one sync for the batch: group commit), then
+ * publishes the generation it committed and calls the `committed` hook,
+ * which wakes the loops that hold acknowledgements back until then
+ * (policy `always`).  Under `interval` the writer commits at most every
+ * interval, and nothing waits for it.  Stopping commits what is left.
+ *
+ * A commit that fails (a full disk: LMDB's map, or ENOSPC) is logged and
+ * counted; its changes are marked again and retried a second later, and
+ * the hook is told the generation failed so that 5.0 publishers can be
+ * told (0x97).  The broker keeps serving from memory meanwhile.
+ */
+#ifndef RMQ_PERSIST_H
+#define RMQ_PERSIST_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rmq_persist;
+struct rmq_retain;
+
+struct rmq_persist_conf {
+	const char *dir;
+	uint32_t interval_ms; /* 0: commit at once (`always`) */
+	uint64_t max_bytes; /* what the directory may hold; 0: 64 GiB */
+	struct rmq_retain *retain;
+	/* Called on the writer's thread after each commit, with its
+	 * generation and whether it reached the disk. */
+	void (*committed)(void *ctx, uint64_t gen, int ok);
+	void *ctx;
+};
+
+/* Counters for the scrape; any thread. */
+struct rmq_persist_stats {
+	_Atomic uint64_t commits; /* transactions committed */
+	_Atomic uint64_t records; /* records written or deleted */
+	_Atomic uint64_t failures; /* commits that did not reach the disk */
+	_Atomic uint64_t sync_us; /* time spent committing, summed */
+	_Atomic uint64_t loaded_retained; /* read back at start */
+	_Atomic uint64_t expired_at_load; /* dropped then: expired */
+	_Atomic int failing; /* the last commit failed */
+};
+
+/* Open the directory (made when missing) and read its retained messages
+ * into conf->retain.  Returns 0 with *out, or a negative errno with
+ * "PATH: what is wrong" in err (nothing on disk changed). */
+int rmq_persist_open(const struct rmq_persist_conf *conf,
+    struct rmq_persist **out, char *err, size_t errlen);
+
+/* Start tracking changes and the writer thread.  Returns 0 or a negative
+ * errno. */
+int rmq_persist_start(struct rmq_persist *p);
+
+/* The generation a change made now is tagged with is the store's to read
+ * (retain.h); this is the counter it reads. */
+_Atomic uint64_t *rmq_persist_gen(struct rmq_persist *p);
+
+/* A change was made: the writer commits it (now under `always`, at the
+ * interval's end otherwise).  Any thread. */
+void rmq_persist_changed(struct rmq_persist *p);
+
+/* The last generation committed (or failed): changes tagged with it or
+ * earlier are done.  Any thread. */
+uint64_t rmq_persist_committed(const struct rmq_persist *p);
+
+/* Whether commit `gen` failed (one of the last 64 that did).  Any
+ * thread. */
+int rmq_persist_failed(const struct rmq_persist *p, uint64_t gen);
+
+const struct rmq_persist_stats *rmq_persist_stats(const struct rmq_persist *p);
+
+/* Commit what is left, stop the writer and close the directory.  NULL is
+ * fine. */
+void rmq_persist_close(struct rmq_persist *p);
+
+#endif
