@@ -24,6 +24,7 @@
 #include "guard.h"
 #include "log.h"
 #include "memory.h"
+#include "persist.h"
 #include "proxy.h"
 #include "registry.h"
 #include "retain.h"
@@ -311,6 +312,47 @@ broker_fd_budget(struct rmq_broker *b)
 		b->workers[i]->cfg.max_connections = b->cfg.max_connections;
 }
 
+/* The data directory, read back before any listener opens. */
+static int
+broker_persist_open(struct rmq_broker *b)
+{
+	if (!b->cfg.persistence) {
+		rmq_log(RMQ_LOG_NOTICE,
+		    "persistence off: retained messages are kept in memory only");
+		return 0;
+	}
+	const struct rmq_config *cfg = &b->cfg;
+	struct rmq_persist_conf pc = {
+		.dir = cfg->persistence_location,
+		.interval_ms = cfg->durability == RMQ_DURABLE_INTERVAL
+		    ? cfg->durability_interval_ms
+		    : 0,
+		.max_bytes = cfg->persistence_max_bytes,
+		.retain = b->retain,
+		.committed = rmq_broker_disk_committed,
+		.ctx = b,
+	};
+	char err[1024];
+	int rc = rmq_persist_open(&pc, &b->persist, err, sizeof(err));
+	if (rc != 0) {
+		rmq_log(RMQ_LOG_ERROR, "persistence: %s", err);
+		return rc;
+	}
+	b->hold_acks = pc.interval_ms == 0;
+	const struct rmq_persist_stats *st = rmq_persist_stats(b->persist);
+	char policy[64] = "always";
+	if (pc.interval_ms)
+		snprintf(policy, sizeof(policy), "interval %u ms",
+		    pc.interval_ms);
+	rmq_log(RMQ_LOG_NOTICE,
+	    "persistence in %s (durability %s): %llu retained message%s read back, %llu expired",
+	    cfg->persistence_location, policy,
+	    (unsigned long long)atomic_load(&st->loaded_retained),
+	    atomic_load(&st->loaded_retained) == 1 ? "" : "s",
+	    (unsigned long long)atomic_load(&st->expired_at_load));
+	return 0;
+}
+
 int
 rmq_broker_init(struct rmq_broker *b, const struct rmq_config *cfg)
 {
@@ -402,6 +444,8 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 	if ((rc = rmq_index_new(&b->index)) != 0 ||
 	    (rc = rmq_registry_new(&b->registry)) != 0 ||
 	    (rc = rmq_retain_new(&b->retain)) != 0)
+		return rc;
+	if ((rc = broker_persist_open(b)) != 0)
 		return rc;
 	for (unsigned i = 0; i < b->cfg.threads; i++) {
 		rc = rmq_worker_new(b, i, &b->workers[i]);
@@ -518,6 +562,17 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 		*needs_restart = "topic_alias_maximum";
 	else if (strcmp(next.psk_file, b->cfg.psk_file) != 0)
 		*needs_restart = "psk_file"; /* its contents are read again */
+	else if (next.persistence != b->cfg.persistence)
+		*needs_restart = "persistence";
+	else if (strcmp(next.persistence_location,
+		     b->cfg.persistence_location) != 0)
+		*needs_restart = "persistence_location";
+	else if (next.persistence_max_bytes != b->cfg.persistence_max_bytes)
+		*needs_restart = "persistence_max_bytes";
+	else if (next.persistence &&
+	    (next.durability != b->cfg.durability ||
+		next.durability_interval_ms != b->cfg.durability_interval_ms))
+		*needs_restart = "durability";
 	memcpy(next.listeners, b->cfg.listeners, sizeof(next.listeners));
 	next.nlisteners = b->cfg.nlisteners;
 	next.threads = b->cfg.threads;
@@ -527,6 +582,12 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	next.placement = b->cfg.placement;
 	next.admin = b->cfg.admin;
 	memcpy(next.psk_file, b->cfg.psk_file, sizeof(next.psk_file));
+	next.persistence = b->cfg.persistence;
+	memcpy(next.persistence_location, b->cfg.persistence_location,
+	    sizeof(next.persistence_location));
+	next.durability = b->cfg.durability;
+	next.durability_interval_ms = b->cfg.durability_interval_ms;
+	next.persistence_max_bytes = b->cfg.persistence_max_bytes;
 	next.topic_alias_max = b->cfg.topic_alias_max;
 
 	rmq_log_set(next.log_level, (enum rmq_log_format)next.log_format);
@@ -589,6 +650,12 @@ rmq_broker_start(struct rmq_broker *b)
 	b->start_ms = rmq_loop_clock_ms();
 	if (b->cfg.admin.host[0] != '\0' && rmq_admin_start(b) != 0)
 		return -EINVAL;
+	if (b->persist) {
+		int rc = rmq_persist_start(b->persist);
+		if (rc != 0)
+			return rc;
+	}
+	atomic_store(&b->loops_up, 1);
 	for (unsigned i = 0; i < b->nworkers; i++) {
 		struct rmq_worker *w = b->workers[i];
 		pthread_attr_t attr;
@@ -626,6 +693,7 @@ rmq_broker_stop(struct rmq_broker *b)
 		rmq_loop_stop(b->workers[i]->loop);
 	for (unsigned i = 0; i < b->nworkers; i++)
 		pthread_join(b->threads[i], NULL);
+	atomic_store(&b->loops_up, 0);
 }
 
 void
@@ -640,6 +708,9 @@ rmq_broker_fini(struct rmq_broker *b)
 	atomic_store(&b->authz, NULL);
 	rmq_authz_free(b->authz_impl);
 	b->authz_impl = NULL;
+	/* What changed last is committed while the stores are still there. */
+	rmq_persist_close(b->persist);
+	b->persist = NULL;
 	/* Sessions leave the index as their workers go. */
 	rcu_register_thread();
 	for (unsigned i = 0; i < b->nworkers; i++)

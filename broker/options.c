@@ -323,6 +323,47 @@ opt_set_memory_limit(const struct rmq_option *o, struct rmq_opt_ctx *c,
 	return 0;
 }
 
+/* durability: always, interval MS (interval=MS: one word, for a flag), or
+ * off (persistence false). */
+static int
+opt_set_durability(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)o, (void)err, (void)errlen;
+	unsigned long long v;
+	if (nargs == 1 && strcmp(args[0], "always") == 0) {
+		c->cfg->persistence = 1;
+		c->cfg->durability = RMQ_DURABLE_ALWAYS;
+	} else if (nargs == 1 && strcmp(args[0], "off") == 0) {
+		c->cfg->persistence = 0;
+	} else if ((nargs == 2 && strcmp(args[0], "interval") == 0 &&
+		       opt_u64(args[1], 1, 3600000, &v) == 0) ||
+	    (nargs == 1 && strncmp(args[0], "interval=", 9) == 0 &&
+		opt_u64(args[0] + 9, 1, 3600000, &v) == 0)) {
+		c->cfg->persistence = 1;
+		c->cfg->durability = RMQ_DURABLE_INTERVAL;
+		c->cfg->durability_interval_ms = (uint32_t)v;
+	} else {
+		return RMQ_OPT_BAD;
+	}
+	return 0;
+}
+
+/* Mosquitto's autosave_interval SECONDS: the interval policy; 0 (save at
+ * exit only) the longest interval. */
+static int
+opt_set_autosave(const struct rmq_option *o, struct rmq_opt_ctx *c,
+    unsigned nargs, const char *const *args, char *err, size_t errlen)
+{
+	(void)o, (void)nargs, (void)err, (void)errlen;
+	unsigned long long v;
+	if (opt_u64(args[0], 0, 3600, &v) != 0)
+		return RMQ_OPT_BAD;
+	c->cfg->durability = RMQ_DURABLE_INTERVAL;
+	c->cfg->durability_interval_ms = v ? (uint32_t)v * 1000u : 3600000u;
+	return 0;
+}
+
 /* true or false; unset is a third value (loopback listeners only). */
 static int
 opt_set_anonymous(const struct rmq_option *o, struct rmq_opt_ctx *c,
@@ -1223,6 +1264,60 @@ const struct rmq_option rmq_options[] = {
 	    .help = "identities and pre-shared keys for listeners with psk_hint",
 	    .doc =
 		"Mosquitto's: one `identity:key` a line, the key in hexadecimal (at most 64 bytes), for the listeners with `psk_hint`; `#` begins a comment line.  A client whose identity is not in the file, or whose key differs, fails its handshake (counted in `ringmq_tls_handshake_failures_total`).  Its contents are read again at each SIGHUP with the certificates; a bad line stops the start, or is refused by the reload (which keeps the file before), naming PATH:LINE" },
+	{ .key = "persistence",
+	    .type = RMQ_OPT_BOOL,
+	    .at = FIELD(persistence),
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "true",
+	    .help = "keep retained messages on disk, in persistence_location",
+	    .doc =
+		"Mosquitto's key, on by default: retained messages are kept in `persistence_location` and read back at start, so a restart or a crash keeps them; a change is on disk as `durability` says (by default before the acknowledgement of the PUBLISH that made it).  `false`: memory only, as Mosquitto's default.  The directory is opened before the listeners: one that cannot be made, is locked by another broker, holds a newer format or is damaged stops the start, naming the path (docs/operations.md)" },
+	{ .key = "persistence_location",
+	    .flags = "--data-dir",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(persistence_location),
+	    .minargs = 1,
+	    .maxargs = RMQ_CONF_MAX_ARGS,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "DIR",
+	    .def = "./data",
+	    .help = "the data directory (made when missing)",
+	    .doc =
+		"Mosquitto's key: the directory the node keeps its state in (an LMDB environment and `ringmq.lock`), made (mode 0700) when missing; relative to the working directory.  One broker at a time: a second one started on it is refused, naming the pid that holds it" },
+	{ .key = "persistence_max_bytes",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(persistence_max_bytes),
+	    .min = 1ll << 20,
+	    .max = 1ll << 44,
+	    .unit = "bytes",
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "68719476736",
+	    .help = "the most the data directory may hold",
+	    .doc =
+		"the most the data directory may hold (LMDB's map, reserved as address space, not memory).  Past it, or when the filesystem is full, a commit fails: the log says so once, `ringmq_store_commit_failures_total` counts it and `ringmq_store_failing` is 1, 5.0 publishers waiting on it are answered 0x97 Quota exceeded (the message was delivered, not kept), and what it held is retried every second until it fits.  A directory that holds more already keeps its size" },
+	{ .key = "durability",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_durability,
+	    .minargs = 1,
+	    .maxargs = 2,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "always, interval MS (1-3600000) or off",
+	    .flag_arg = "always|interval=MS|off",
+	    .expect = "always, interval MS (1-3600000) or off",
+	    .def = "always",
+	    .help = "when a change is committed to disk",
+	    .doc =
+		"when what `persistence` keeps reaches the disk.  `always`, the default: committed and synced before the PUBLISH that made it is acknowledged (PUBACK, PUBREC), many changes to one commit; a crash or a power loss loses nothing acknowledged.  `interval MS` (`--durability interval=MS` as a flag): acknowledged at once and committed at most every MS milliseconds; a broker killed, or a power loss, loses what the last MS milliseconds changed.  `off`: `persistence false`.  Every policy commits what is left when the broker stops.  Mosquitto's `autosave_interval SECONDS` is `interval` in seconds (its 0, saving at exit only, is the longest interval, 3,600 s)" },
+	{ .key = "autosave_interval",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_autosave,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "SECONDS (0-3600)",
+	    .expect = "a number of seconds from 0 to 3600",
+	    .unset = "see `durability`",
+	    .help = "Mosquitto's: durability interval SECONDS",
+	    .doc =
+		"Mosquitto's key: `durability interval` in seconds; 0 (Mosquitto's save at exit only) is 3,600 s.  Commits still happen when the broker stops" },
 	{ .key = "allow_zero_length_clientid",
 	    .type = RMQ_OPT_BOOL,
 	    .at = FIELD(allow_zero_length_clientid),
@@ -1437,10 +1532,7 @@ const struct rmq_option rmq_options[] = {
 	LATER("http_dir", NULL, "serving files over HTTP"),
 	ONLY("websockets_log_level", "0",
 	    "WebSocket messages follow log_type and log_level"),
-	LATER("persistence", "false", PERSIST),
-	LATER("persistence_location", NULL, PERSIST),
 	LATER("persistence_file", NULL, PERSIST),
-	LATER("autosave_interval", NULL, PERSIST),
 	LATER("autosave_on_changes", NULL, PERSIST),
 	LATER("fsync", NULL, PERSIST),
 	LATER("persistent_client_expiration", NULL, PERSIST),

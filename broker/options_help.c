@@ -170,8 +170,8 @@ rmq_options_usage(FILE *out)
 	help_entry(out, "--version", "versions of ringmq and its libraries");
 	help_entry(out, "-h, --help", "this text");
 	fprintf(out,
-	    "\nKeys of features not built yet (TLS, authentication, persistence, bridges,\n"
-	    "WebSocket listeners, the cluster) are refused, never ignored.\n");
+	    "\nKeys of features not built yet (bridges, plugins, the cluster, some of\n"
+	    "persistence) are refused, never ignored.\n");
 }
 
 void

@@ -24,6 +24,7 @@
 struct rmq_worker;
 struct rmq_registry;
 struct rmq_retain;
+struct rmq_persist;
 struct rmq_cluster_hooks;
 struct rmq_authenticator;
 struct rmq_authn;
@@ -39,6 +40,13 @@ struct rmq_broker {
 	struct rmq_index *index;
 	struct rmq_registry *registry;
 	struct rmq_retain *retain;
+	/* The data directory's writer (store/persist.h); NULL: persistence
+	 * off.  Acknowledgements wait for it when hold_acks is set
+	 * (durability always).  loops_up: the worker loops run, and the
+	 * writer may wake them. */
+	struct rmq_persist *persist;
+	int hold_acks;
+	atomic_int loops_up;
 	atomic_uint connections;
 	/* Connections the descriptor limit leaves room for (fdlimit.h), and
 	 * the bound in force: max_connections, or that room when unset or

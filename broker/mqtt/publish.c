@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "durable.h"
 #include "grow.h"
 #include "log.h"
+#include "persist.h"
 #include "retain.h"
 #include "topic.h"
 #include "worker_impl.h"
@@ -125,10 +127,13 @@ rmq_route(struct rmq_worker *w, struct rmq_msg *m)
 	/* The server's own $SYS topics, a fixed few, are kept whatever
 	 * clients filled the store with; wills count like any PUBLISH. */
 	int sys = m->topic.len >= 5 && memcmp(m->topic.p, "$SYS/", 5) == 0;
+	uint64_t gen = 0;
 	if (m->retain && w->cfg.retain_available &&
-	    rmq_retain_put(w->b->retain, m, sys ? 0 : w->cfg.max_retained,
-		sys ? 0 : w->cfg.max_retained_bytes) == -ENOSPC)
+	    rmq_retain_put_gen(w->b->retain, m, sys ? 0 : w->cfg.max_retained,
+		sys ? 0 : w->cfg.max_retained_bytes, &gen) == -ENOSPC)
 		rmq_count(&w->st.retained_refused, 1);
+	if (gen)
+		rmq_persist_changed(w->b->persist);
 	route(w, m);
 }
 
@@ -185,18 +190,25 @@ publish_alias(struct rmq_session *s, struct rmq_publish *pub)
  * (QoS 2) with `reason`, which a 5.0 client hears and a 3.x client cannot
  * (its acknowledgements carry none); QoS 0 gets nothing.  A refusal (not
  * authorized, a quota) is an answer with a reason of 0x80 or more, after
- * which the message goes no further [MQTT-3.4.2-1, MQTT-3.5.2-1]. */
+ * which the message goes no further [MQTT-3.4.2-1, MQTT-3.5.2-1].  The
+ * answer waits for the disk's commit of generation gen (durable.h; 0:
+ * nothing to wait for), and always for those the connection holds back
+ * already. */
+static void
+publish_answer_after(struct rmq_session *s, const struct rmq_publish *pub,
+    uint8_t reason, uint64_t gen)
+{
+	if (pub->qos == 0)
+		return;
+	rmq_session_ack(s, pub->qos == 1 ? RMQ_PUBACK : RMQ_PUBREC,
+	    pub->packet_id, reason, gen);
+}
+
 static void
 publish_answer(struct rmq_session *s, const struct rmq_publish *pub,
     uint8_t reason)
 {
-	if (pub->qos == 0)
-		return;
-	struct rmq_packet ack = { .type =
-				      pub->qos == 1 ? RMQ_PUBACK : RMQ_PUBREC };
-	ack.ack.packet_id = pub->packet_id;
-	ack.ack.reason = s->version == RMQ_V5 ? reason : 0;
-	rmq_session_send(s, &ack);
+	publish_answer_after(s, pub, reason, 0);
 }
 
 /* max_publish_rate: whether this PUBLISH fits in the client's second of
@@ -303,10 +315,11 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	if (m)
 		m->born_us = w->loop->wake_us;
 	size_t delivered = 0;
+	uint64_t gen = 0;
 	if (m) {
 		if (pub->retain &&
-		    rmq_retain_put(w->b->retain, m, w->cfg.max_retained,
-			w->cfg.max_retained_bytes) == -ENOSPC) {
+		    rmq_retain_put_gen(w->b->retain, m, w->cfg.max_retained,
+			w->cfg.max_retained_bytes, &gen) == -ENOSPC) {
 			/* Past max_retained_messages or _bytes: a 5.0 QoS
 			 * 1/2 publisher is told 0x97 and its message goes
 			 * nowhere; one that cannot be told (QoS 0, 3.x)
@@ -318,6 +331,8 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 				return;
 			}
 		}
+		if (gen)
+			rmq_persist_changed(w->b->persist);
 		delivered = route(w, m);
 		rmq_msg_rele(m);
 	}
@@ -339,7 +354,9 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 		}
 		r->q2in[r->nq2in++] = pub->packet_id;
 	}
-	publish_answer(s, pub, reason);
+	/* Under `durability always` the retained message is on disk
+	 * before the publisher hears it is taken. */
+	publish_answer_after(s, pub, reason, w->b->hold_acks ? gen : 0);
 }
 
 void

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "log.h"
 #include "registry.h"
 #include "worker_impl.h"
@@ -347,6 +348,7 @@ session_gone(struct rmq_session *s, int conn_closed)
 	s->conn = NULL;
 	if (s->rare)
 		s->rare->authed = 0; /* it was the connection's */
+	rmq_session_acks_drop(s);
 	rmq_count(&w->st.disconnects, 1);
 	uint8_t closed_for = s->rare ? s->rare->closed_for : 0;
 	if (s->rare)

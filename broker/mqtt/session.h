@@ -215,6 +215,11 @@ struct rmq_session_rare {
 	/* The reason the broker closed the connection for, for its log
 	 * line; 0: it did not. */
 	uint8_t closed_for;
+	/* Acknowledgements of this connection held in the worker's queue
+	 * until the disk has what they acknowledge (durable.c), and the
+	 * connection they belong to (bumped when it ends). */
+	uint32_t acks_held;
+	uint32_t acks_epoch;
 	uint8_t refuse_reason; /* RMQ_SESS_REFUSING: the CONNACK's code */
 	/* Enhanced authentication (auth.h): the exchange under way, and
 	 * what it is for; xauth_on once the connection authenticated with

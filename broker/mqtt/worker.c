@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "grow.h"
 #include "worker_impl.h"
 
@@ -101,6 +102,7 @@ rmq_worker_free(struct rmq_worker *w)
 	free(w->table);
 	free(w->free_slots);
 	free(w->matches);
+	free(w->acks);
 	free(w);
 }
 
@@ -425,6 +427,7 @@ worker_turn(struct rmq_loop *loop)
 {
 	struct rmq_worker *w = loop->data;
 	worker_inbox(w);
+	rmq_worker_acks_release(w);
 	w->turn_us = rmq_loop_clock_us();
 	/* Batches for workers that are awake are queued first, so that they
 	 * write them while this one writes its own.  Then one write per

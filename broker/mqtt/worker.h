@@ -85,6 +85,9 @@ struct rmq_worker_stats {
 	 * closed at the deadline rather than at the client's end, and the
 	 * bytes thrown away meanwhile. */
 	rmq_counter lingered, lingering, linger_timeouts, linger_discarded;
+	/* Acknowledgements held for the disk (durable.c): how many, and how
+	 * many went out 0x97 because their change did not reach it. */
+	rmq_counter acks_held, acks_failed;
 };
 
 /* Upper bounds of the latency buckets, microseconds (the last one is
@@ -139,6 +142,21 @@ struct rmq_worker {
 	} * matches;
 	uint32_t nmatch, match_cap;
 
+	/* Acknowledgements waiting for the data directory's writer
+	 * (durable.c), oldest first: entries [acks_head, acks_len) of acks;
+	 * disk_wait is set while there are any, for the writer to wake the
+	 * loop when it commits. */
+	struct rmq_held_ack {
+		uint64_t key; /* the session */
+		uint64_t gen; /* the writer's generation it waits for */
+		uint32_t epoch; /* the session's connection (acks_epoch) */
+		uint16_t packet_id;
+		uint8_t type; /* RMQ_PUBACK or RMQ_PUBREC */
+		uint8_t reason;
+	} * acks;
+	uint32_t acks_head, acks_len, acks_cap;
+	atomic_int disk_wait;
+
 	struct rmq_worker_stats st;
 	struct rmq_worker_listener listeners[RMQ_MAX_LISTENERS];
 	uint64_t turn_us; /* clock when this turn's output is written */
@@ -166,6 +184,11 @@ void rmq_worker_accept(struct rmq_loop *loop, int fd, void *arg);
  * its own thread.  Returns 0 or -ENOMEM (w keeps the one it has).  Any
  * thread. */
 int rmq_worker_reconfigure(struct rmq_worker *w, const struct rmq_config *cfg);
+
+/* The data directory's writer committed generation gen (ok: it reached
+ * the disk): wake the loops that hold acknowledgements for it
+ * (durable.c).  The writer's thread. */
+void rmq_broker_disk_committed(void *ctx, uint64_t gen, int ok);
 
 /* Route a message to every matching subscription in the node, from
  * worker w's thread (a publish, a will, $SYS).  The caller keeps its

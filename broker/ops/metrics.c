@@ -21,6 +21,7 @@
 #include "arena.h"
 #include "guard.h"
 #include "metrics.h"
+#include "persist.h"
 #include "proxy.h"
 #include "reason.h"
 #include "registry.h"
@@ -89,6 +90,47 @@ metrics_sum(struct metrics_buf *m, struct rmq_broker *b, const char *name,
 }
 
 #define ST(field) RMQ_STAT(field)
+
+/* The data directory's writer (persist.h); nothing when persistence is
+ * off, but the acknowledgement counts. */
+static void
+metrics_store(struct metrics_buf *m, struct rmq_broker *b)
+{
+	metrics_value(m, "ringmq_store_enabled", "gauge",
+	    "1 when persistence keeps state in the data directory.",
+	    b->persist != NULL);
+	metrics_sum(m, b, "ringmq_store_acks_held_total",
+	    "PUBACKs and PUBRECs held until the data directory committed what they acknowledge (durability always).",
+	    ST(acks_held));
+	metrics_sum(m, b, "ringmq_store_acks_failed_total",
+	    "Acknowledgements sent 0x97 (5.0) because what they acknowledge could not be written.",
+	    ST(acks_failed));
+	if (b->persist == NULL)
+		return;
+	const struct rmq_persist_stats *st = rmq_persist_stats(b->persist);
+	metrics_value(m, "ringmq_store_commits_total", "counter",
+	    "Transactions the data directory's writer committed (each one sync).",
+	    atomic_load(&st->commits));
+	metrics_value(m, "ringmq_store_records_total", "counter",
+	    "Records written or deleted by those commits.",
+	    atomic_load(&st->records));
+	metrics_value(m, "ringmq_store_commit_failures_total", "counter",
+	    "Commits that did not reach the disk (a full disk, an I/O error); retried every second.",
+	    atomic_load(&st->failures));
+	metrics_value(m, "ringmq_store_failing", "gauge",
+	    "1 while the last commit failed.",
+	    (uint64_t)atomic_load(&st->failing));
+	metrics_head(m, "ringmq_store_commit_seconds_total", "counter",
+	    "Time spent writing and syncing commits.");
+	metrics_printf(m, "ringmq_store_commit_seconds_total %.6f\n",
+	    (double)atomic_load(&st->sync_us) / 1e6);
+	metrics_value(m, "ringmq_store_retained_loaded", "gauge",
+	    "Retained messages read back from the data directory at start.",
+	    atomic_load(&st->loaded_retained));
+	metrics_value(m, "ringmq_store_expired_at_load", "gauge",
+	    "Retained messages found expired at start (the time the broker was down counts) and removed.",
+	    atomic_load(&st->expired_at_load));
+}
 
 /* A reason code as a label value: "Packet too large" is
  * packet_too_large. */
@@ -528,6 +570,8 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_printf(&m,
 	    "ringmq_publishes_refused_total{reason=\"memory\"} %llu\n",
 	    (unsigned long long)rmq_workers_sum(b, ST(mem_refused_publish)));
+
+	metrics_store(&m, b);
 
 	metrics_value(&m, "ringmq_memory_resident_bytes", "gauge",
 	    "The broker's resident memory, as last sampled for memory_limit (every 250 ms).",

@@ -34,6 +34,11 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->packet_timeout_ms = 60000;
 	cfg->failed_login_delay_ms = 10000;
 	cfg->allow_zero_length_clientid = 1;
+	cfg->persistence = 1;
+	snprintf(cfg->persistence_location, sizeof(cfg->persistence_location),
+	    "./data");
+	cfg->durability = RMQ_DURABLE_ALWAYS;
+	cfg->persistence_max_bytes = 64ull << 30;
 	snprintf(cfg->admin.host, sizeof(cfg->admin.host), "127.0.0.1");
 	cfg->admin.port = 9883;
 	cfg->sys_interval = 10;

@@ -118,6 +118,16 @@ struct rmq_config {
 	char password_file[256]; /* Mosquitto's format; empty: none */
 	char acl_file[256]; /* Mosquitto's format; empty: no ACL */
 	char psk_file[256]; /* TLS-PSK keys (io/psk.h); empty: none */
+	/* Persistence (store/persist.h): whether the node keeps its state in
+	 * persistence_location, and when a change is committed to it. */
+	int persistence;
+	char persistence_location[256];
+	enum rmq_durability {
+		RMQ_DURABLE_ALWAYS = 0, /* before the acknowledgement */
+		RMQ_DURABLE_INTERVAL, /* every durability_interval_ms */
+	} durability;
+	uint32_t durability_interval_ms;
+	uint64_t persistence_max_bytes; /* the data directory's bound */
 	struct rmq_listen_addr admin; /* port 0: no admin listener */
 	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
 	uint16_t max_keepalive; /* seconds; 0: any keep alive is accepted */

@@ -498,8 +498,14 @@ Test(options, mosquitto_s_operational_keys)
 		    "not supported yet (not built in this version: authentication)" },
 		{ "bridge_cafile x",
 		    "not supported yet (not built in this version: bridging)" },
-		{ "persistence true",
+		{ "persistence_file mosquitto.db",
 		    "not supported yet (not built in this version: persistence)" },
+		{ "durability sometimes",
+		    "always, interval MS (1-3600000) or off" },
+		{ "durability interval 0",
+		    "always, interval MS (1-3600000) or off" },
+		{ "autosave_interval 3601",
+		    "a number of seconds from 0 to 3600" },
 		{ "protocol http", "'http' is not" },
 		{ "websockets_path mqtt", "a path beginning with /" },
 		{ "websockets_path /a?b", "a path beginning with /" },
@@ -528,7 +534,9 @@ other_value(const struct rmq_option *o, char *buf, size_t len)
 	} special[] = { { "listener", "1 127.0.0.1" }, { "port", "1" },
 		{ "bind_address", "127.0.0.2" }, { "cpu_affinity", "0" },
 		{ "admin_listener", "127.0.0.1:1" }, { "log_type", "debug" },
-		{ "log_dest", "stdout" }, { "log_facility", "3" } };
+		{ "log_dest", "stdout" }, { "log_facility", "3" },
+		/* The test node keeps memory only. */
+		{ "persistence", "true" } };
 	for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
 		if (strcmp(o->key, special[i].key) == 0)
 			return special[i].value;
@@ -794,4 +802,51 @@ Test(options, websocket_keys_belong_to_the_listener_above_them)
 	cr_assert_eq(cfg.nlisteners, 1);
 	cr_assert_eq(cfg.listeners[0].port, 9001);
 	cr_assert_eq(cfg.listeners[0].protocol, RMQ_PROTO_WEBSOCKETS);
+}
+
+/* Persistence: on by default in ./data with `always`; Mosquitto's
+ * `persistence true` alone gets `always`, its autosave_interval the
+ * interval policy in seconds (0, its save at exit only, the longest). */
+Test(options, durability_and_mosquitto_s_persistence_keys)
+{
+	struct rmq_config cfg;
+	char err[1024];
+	rmq_config_defaults(&cfg);
+	cr_assert_eq(cfg.persistence, 1);
+	cr_assert_str_eq(cfg.persistence_location, "./data");
+	cr_assert_eq(cfg.durability, RMQ_DURABLE_ALWAYS);
+	static const struct {
+		const char *text;
+		int on;
+		enum rmq_durability d;
+		uint32_t ms;
+	} cases[] = {
+		{ "persistence true\n", 1, RMQ_DURABLE_ALWAYS, 0 },
+		{ "persistence false\n", 0, RMQ_DURABLE_ALWAYS, 0 },
+		{ "durability off\n", 0, RMQ_DURABLE_ALWAYS, 0 },
+		{ "durability interval 100\n", 1, RMQ_DURABLE_INTERVAL, 100 },
+		{ "persistence true\nautosave_interval 1800\n", 1,
+		    RMQ_DURABLE_INTERVAL, 1800000 },
+		{ "autosave_interval 0\n", 1, RMQ_DURABLE_INTERVAL, 3600000 },
+		{ "autosave_interval 5\ndurability always\n", 1,
+		    RMQ_DURABLE_ALWAYS, 5000 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rmq_config_defaults(&cfg);
+		cr_assert_eq(apply_text(&cfg, cases[i].text, err, sizeof(err)),
+		    0, "%s: %s", cases[i].text, err);
+		cr_expect_eq(cfg.persistence, cases[i].on, "%s", cases[i].text);
+		if (!cases[i].on)
+			continue;
+		cr_expect_eq(cfg.durability, cases[i].d, "%s", cases[i].text);
+		if (cases[i].d == RMQ_DURABLE_INTERVAL)
+			cr_expect_eq(cfg.durability_interval_ms, cases[i].ms,
+			    "%s", cases[i].text);
+	}
+	rmq_config_defaults(&cfg);
+	cr_assert_eq(apply_text(&cfg,
+			 "persistence_location /var/lib/mosquitto/\n", err,
+			 sizeof(err)),
+	    0);
+	cr_expect_str_eq(cfg.persistence_location, "/var/lib/mosquitto/");
 }

@@ -61,7 +61,8 @@ def unknown_key(_):
 
 
 def later_features_refused_not_ignored(_):
-    for line in ("auth_plugin /x.so", "tls_engine x", "persistence true"):
+    for line in ("auth_plugin /x.so", "tls_engine x",
+                 "persistence_file mosquitto.db"):
         p = conf(line + "\n")
         r = check(p)
         assert r.returncode == 1 and "not supported yet" in r.stderr, (line, r)
@@ -438,10 +439,9 @@ def wait_file(path, pattern, proc=None):
 
 def stock_copy(d):
     """Debian's stock mosquitto.conf, copied into d: its pid_file,
-    log_dest file and include_dir paths moved under d (a test does not
-    write to /run or /var/log), and nothing else changed.  Returns the
-    copy's path and the stock file's persistence lines, which RingMQ
-    refuses (not built yet) and the copy leaves out."""
+    log_dest file, persistence_location and include_dir paths moved under
+    d (a test does not write to /run, /var/log or /var/lib), and nothing
+    else changed.  Returns the copy's path."""
     if not os.path.exists(STOCK):
         raise Skip("no %s here (Debian's mosquitto package)" % STOCK)
     with open(STOCK) as f:
@@ -449,8 +449,8 @@ def stock_copy(d):
     keys = [l.split()[0] for l in lines if l.strip() and l[0] != "#"]
     assert keys == ["pid_file", "persistence", "persistence_location",
                     "log_dest", "include_dir"], keys
-    out, refused = [], []
-    for n, line in enumerate(lines, 1):
+    out = []
+    for line in lines:
         word = line.split()[0] if line.strip() else ""
         if word == "pid_file":
             line = "pid_file %s/mosquitto.pid" % d
@@ -459,31 +459,23 @@ def stock_copy(d):
             line = "log_dest file %s/mosquitto.log" % d
         elif word == "include_dir":
             line = "include_dir %s/conf.d" % d
-        elif word.startswith("persistence"):
-            refused.append((n, line))
-            line = "# refused, not built yet: " + line
+        elif word == "persistence_location":
+            line = "persistence_location %s/lib/" % d
         out.append(line)
     path = os.path.join(d, "mosquitto.conf")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
-    return path, refused
+    return path
 
 
 def debian_stock_mosquitto_conf_starts_ringmq(_):
-    # As it is, the stock file stops at its first persistence line: a
-    # feature not built yet is refused, never ignored.
+    # As it is, the stock file is taken: persistence true in
+    # /var/lib/mosquitto/ included.
     r = check(STOCK)
-    assert r.returncode == 1, r
-    with open(STOCK) as f:
-        n = [i for i, l in enumerate(f.read().splitlines(), 1)
-             if l.startswith("persistence ")][0]
-    assert ("%s:%d: persistence: not supported yet (not built in this "
-            "version: persistence)" % (STOCK, n)) in r.stderr, r.stderr
+    assert r.returncode == 0 and "configuration OK" in r.stdout, r
     d = tempfile.mkdtemp(prefix="ringmq-stock-")
     try:
-        path, refused = stock_copy(d)
-        assert [l.split()[0] for _, l in refused] == [
-            "persistence", "persistence_location"], refused
+        path = stock_copy(d)
         # conf.d in Mosquitto's order: 00 A a B b, each overriding the
         # one before (the log's time format says which came last); as
         # root, the last file gives root up for nobody.
@@ -508,6 +500,7 @@ def debian_stock_mosquitto_conf_starts_ringmq(_):
 
         env = dict(os.environ, RINGMQ_LISTENER="0 127.0.0.1",
                    RINGMQ_ADMIN_LISTENER="127.0.0.1:0")
+        env.pop("RINGMQ_PERSISTENCE")  # the file's persistence true
         proc = subprocess.Popen([BROKER, "-c", path, "--loop", LOOP,
                                  "--threads", "1"], env=env,
                                 stdout=subprocess.PIPE,
@@ -520,6 +513,8 @@ def debian_stock_mosquitto_conf_starts_ringmq(_):
             wait_file(log, r"admin on http", proc)
             if root:
                 wait_file(log, r"running as user nobody", proc)
+            wait_file(log, r"persistence in %s/lib/ \(durability always\)"
+                      % re.escape(d), proc)
             with open(pid) as f:
                 assert f.read() == "%d\n" % proc.pid
             with open("/proc/%d/status" % proc.pid) as f:

@@ -29,6 +29,10 @@ except ImportError:  # a visible skip, not a pass
     sys.exit(77)
 
 BROKER = os.environ.get("RMQTEST_BIN", "build/broker/ringmq")
+# Tests run side by side from one working directory, so their brokers keep
+# memory only, unless a test gives one a data directory of its own with
+# flags (--persistence true --data-dir DIR), which beat this variable.
+os.environ.setdefault("RINGMQ_PERSISTENCE", "false")
 LOOP = os.environ.get("RMQTEST_LOOP", "auto")
 DEADLINE = 10.0  # seconds any single wait may take before a test fails
 # MQTT.js and the browser's tools (scripts/deps --test runs npm ci there).

@@ -17,6 +17,9 @@ rmq_test_broker_config(struct rmq_config *cfg, unsigned threads)
 	cfg->admin.host[0] = '\0';
 	cfg->sys_interval = 0;
 	cfg->max_keepalive = 0;
+	/* Memory only unless a test gives a directory of its own: tests run
+	 * side by side in one working directory. */
+	cfg->persistence = 0;
 }
 
 #endif

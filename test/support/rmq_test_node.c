@@ -1,11 +1,13 @@
 /* test/support/rmq_test_node.c: a broker node on the fake loop backend
  * (rmq_test_node.h). */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 
 #include <urcu-qsbr.h>
 
 #include "codec.h"
 #include "log.h"
+#include "persist.h"
 #include "registry.h"
 #include "rmq_test.h"
 #include "rmq_test_broker.h"
@@ -28,6 +30,12 @@ rmq_test_node_start(unsigned workers, void (*tweak)(struct rmq_config *))
 	cr_assert_eq(rmq_broker_init_on(&rmq_test_node, &cfg,
 			 &rmq_fake_loop_ops),
 	    0);
+	/* A node given a data directory runs its writer, as a started node
+	 * does; the loops are this thread's to run. */
+	if (rmq_test_node.persist) {
+		cr_assert_eq(rmq_persist_start(rmq_test_node.persist), 0);
+		atomic_store(&rmq_test_node.loops_up, 1);
+	}
 	rcu_register_thread();
 }
 
@@ -49,6 +57,7 @@ rmq_test_node_stop(void)
 	cr_assert_eq(atomic_load(&b->connections), 0,
 	    "%u connections still counted", atomic_load(&b->connections));
 	rcu_unregister_thread();
+	atomic_store(&b->loops_up, 0);
 	rmq_broker_fini(b);
 	rmq_fake_reset();
 }
@@ -133,11 +142,17 @@ void
 rmq_test_send_packet(struct rmq_fake_client *c, const struct rmq_packet *pkt,
     uint8_t version)
 {
-	uint8_t buf[1024];
-	long n = rmq_codec_encode(pkt, version, buf, sizeof(buf));
+	uint8_t small[1024];
+	size_t size = rmq_codec_size(pkt, version);
+	uint8_t *buf = size > sizeof(small) ? malloc(size) : small;
+	cr_assert_not_null(buf);
+	long n = rmq_codec_encode(pkt, version, buf,
+	    size > sizeof(small) ? size : sizeof(small));
 	cr_assert_gt(n, 0, "packet type %u not encoded at version %u",
 	    pkt->type, version);
 	rmq_fake_send(c, buf, (size_t)n);
+	if (buf != small)
+		free(buf);
 }
 
 size_t

@@ -1,0 +1,23 @@
+/* broker/mqtt/durable.h: acknowledgements held until the disk has what
+ * they acknowledge (durable.c); private to broker/mqtt/. */
+#ifndef RMQ_DURABLE_H
+#define RMQ_DURABLE_H
+
+#include <stdint.h>
+
+struct rmq_session;
+struct rmq_worker;
+
+/* Send a PUBACK or PUBREC (type) for packet id pid with reason (5.0) once
+ * the writer has committed generation gen (0: nothing to wait for) and
+ * every acknowledgement this connection holds back before it has gone. */
+void rmq_session_ack(struct rmq_session *s, uint8_t type, uint16_t pid,
+    uint8_t reason, uint64_t gen);
+
+/* Send what the writer's commits have freed; each turn. */
+void rmq_worker_acks_release(struct rmq_worker *w);
+
+/* The session's connection ended: what it held back is dropped. */
+void rmq_session_acks_drop(struct rmq_session *s);
+
+#endif
