@@ -146,6 +146,68 @@ persist_load(struct rmq_persist *p, char *err, size_t errlen)
 }
 
 int
+rmq_persist_dump_retained(struct rmq_disk *d,
+    void (*fn)(void *ctx, const struct rmq_msg *m, uint64_t now_mono),
+    void *ctx, uint64_t *expired, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_dbi dbi;
+	*expired = 0;
+	int rc = mdb_txn_begin(rmq_disk_env(d), NULL, MDB_RDONLY, &txn);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s/data.mdb: %s", rmq_disk_dir(d),
+		    rmq_disk_why(rc));
+		return rmq_disk_errno(rc);
+	}
+	rc = mdb_dbi_open(txn, "retained", 0, &dbi);
+	if (rc == MDB_NOTFOUND) { /* none written yet */
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, dbi, &cur);
+	uint64_t mono = clock_ms(CLOCK_MONOTONIC),
+		 wall = clock_ms(CLOCK_REALTIME);
+	MDB_val k, v;
+	int bad = 0;
+	for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct rmq_msg *m;
+		const char *why;
+		int r = rmq_record_msg_decode(v.mv_data, v.mv_size, mono, wall,
+		    &m, &why);
+		if (r == -ETIME) {
+			(*expired)++;
+			continue;
+		}
+		if (r != 0) {
+			snprintf(err, errlen,
+			    "%s/data.mdb: the retained message of topic '%.*s': %s",
+			    rmq_disk_dir(d),
+			    (int)(k.mv_size > 200 ? 200 : k.mv_size),
+			    (const char *)k.mv_data,
+			    r == -ENOMEM ? "no memory to read it" : why);
+			bad = r == -ENOMEM ? r : -EINVAL;
+			break;
+		}
+		fn(ctx, m, mono);
+		rmq_msg_rele(m);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (bad)
+		return bad;
+	if (rc != MDB_NOTFOUND) {
+		snprintf(err, errlen, "%s/data.mdb: %s", rmq_disk_dir(d),
+		    rmq_disk_why(rc));
+		return rmq_disk_errno(rc);
+	}
+	return 0;
+}
+
+int
 rmq_persist_open(const struct rmq_persist_conf *conf, struct rmq_persist **out,
     char *err, size_t errlen)
 {

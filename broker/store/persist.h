@@ -77,6 +77,16 @@ int rmq_persist_failed(const struct rmq_persist *p, uint64_t gen);
 
 const struct rmq_persist_stats *rmq_persist_stats(const struct rmq_persist *p);
 
+/* Offline: call fn for each retained message of the directory d (opened
+ * read-only, as `ringmq store dump` does), read as at start; those
+ * expired by now are counted in *expired, not passed.  Returns 0, or a
+ * negative errno with "PATH: what is wrong" in err. */
+struct rmq_disk;
+struct rmq_msg;
+int rmq_persist_dump_retained(struct rmq_disk *d,
+    void (*fn)(void *ctx, const struct rmq_msg *m, uint64_t now_mono),
+    void *ctx, uint64_t *expired, char *err, size_t errlen);
+
 /* Commit what is left, stop the writer and close the directory.  NULL is
  * fine. */
 void rmq_persist_close(struct rmq_persist *p);

@@ -1,6 +1,7 @@
 """18: the data directory on disk (broker/store/) as an operator meets it.
 `ringmq store check DIR` reads a directory offline and says what is in it,
-or names the path and the problem, changing nothing; the directories for
+or names the path and the problem, changing nothing (`store dump` lists
+the retained messages); the directories for
 that are written with LMDB's own tool (mdb_load, from Debian's
 lmdb-utils), as a broker of this format, or of a newer one, leaves them.
 Retained messages outlive a restart and a kill -9 (every one whose PUBACK
@@ -136,6 +137,16 @@ def retained_messages_outlive_a_restart(_):
         r = subprocess.run([BROKER, "store", "check", d],
                            capture_output=True, text=True, timeout=DEADLINE)
         assert r.returncode == 0 and "retained" in r.stdout, r
+        r = subprocess.run([BROKER, "store", "dump", d],
+                           capture_output=True, text=True, timeout=DEADLINE)
+        assert r.returncode == 0, r
+        lines = r.stdout.splitlines()
+        assert "retained r/a (QoS 1, 5 bytes)" in lines, lines
+        assert "retained r/c (QoS 1, 6 bytes)" in lines, lines
+        assert any(l.startswith("retained r/v5 (QoS 1, 4 bytes, expires in ")
+                   for l in lines), lines
+        assert lines[-1] == "%s: 3 retained messages (and 1 expired, " \
+            "removed at the next start); sessions are not kept yet" % d, lines
 
         b = persistent(d)
         assert any("persistence in %s (durability always): 3 retained "
