@@ -1122,6 +1122,7 @@ bench_make_template(struct rmq_bench_loop *L, struct rmq_bench_conn *c)
 	memset(&pk, 0, sizeof(pk));
 	pk.type = RMQ_PUBLISH;
 	pk.publish.qos = cfg->qos;
+	pk.publish.retain = cfg->retain;
 	pk.publish.packet_id = cfg->qos ? 1 : 0;
 	pk.publish.topic = (struct rmq_str){ c->topic, c->topic_len };
 	pk.publish.payload =

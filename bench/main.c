@@ -63,6 +63,7 @@ bench_usage(FILE *f)
 	    "  --cacert FILE              verify the server against this CA (else no verification)\n"
 	    "  --cert FILE, --key FILE    client certificate and key (PEM)\n"
 	    "  --tls-resume               resume TLS sessions: each loop offers the last ticket it got\n"
+	    "  --retain                   publish retained: each publisher's topic keeps its last message\n"
 	    "  --ws                       MQTT over WebSocket (with --tls: secure WebSocket)\n"
 	    "  --ws-path PATH             the upgrade's path (/mqtt)\n"
 	    "  --help, --tool-version\n",

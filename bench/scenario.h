@@ -82,6 +82,7 @@ struct rmq_bench_cfg {
 	const char *tls_cacert; /* verify the server with this CA file */
 	uint8_t ws; /* MQTT over WebSocket (ws.h) */
 	uint8_t tls_resume; /* offer the last session ticket (tls.h) */
+	uint8_t retain; /* publish with the retain flag */
 	const char *ws_path; /* the upgrade's path; NULL: /mqtt */
 	const char *tls_cert; /* client certificate (PEM) */
 	const char *tls_key; /* its key, when not in tls_cert */
