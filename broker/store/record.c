@@ -3,15 +3,20 @@
 #include "record.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
 #include "props.h"
 #include "topic.h"
+#include "utf8.h"
 
 #define RECORD_VERSION 1
 #define RECORD_RETAIN 0x1
 #define RECORD_EXPIRY 0x2
+#define SESSION_VERSION 1
+#define SUB_FIXED 10 /* a subscription's bytes besides its filter */
+#define SUB_FLAGS (RMQ_SUB_NO_LOCAL | RMQ_SUB_RETAIN_AS_PUBLISHED)
 
 static void
 put_u32(uint8_t *p, uint32_t v)
@@ -137,4 +142,131 @@ rmq_record_msg_decode(const uint8_t *p, size_t len, uint64_t now_mono,
 		m->expire_ms = now_mono + left_ms;
 	*out = m;
 	return 0;
+}
+
+static void
+put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static uint16_t
+get_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+size_t
+rmq_record_session_size(const struct rmq_record_session *s)
+{
+	size_t n = RMQ_RECORD_HEAD + s->client_id_len;
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		n += SUB_FIXED + s->subs[i].len;
+	return n;
+}
+
+void
+rmq_record_session_encode(const struct rmq_record_session *s, uint8_t *buf)
+{
+	memset(buf, 0, RMQ_RECORD_HEAD);
+	buf[0] = SESSION_VERSION;
+	buf[1] = s->version;
+	put_u32(buf + 4, s->session_expiry);
+	put_u64(buf + 8, s->offline_since);
+	put_u16(buf + 16, s->client_id_len);
+	put_u32(buf + 18, s->nsubs);
+	uint8_t *d = buf + RMQ_RECORD_HEAD;
+	memcpy(d, s->client_id, s->client_id_len);
+	d += s->client_id_len;
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		const struct rmq_record_sub *r = &s->subs[i];
+		put_u16(d, r->len);
+		memcpy(d + 2, r->filter, r->len);
+		d += 2 + r->len;
+		d[0] = r->opt.qos;
+		d[1] = r->opt.flags & SUB_FLAGS;
+		d[2] = r->opt.retain_handling;
+		d[3] = 0;
+		put_u32(d + 4, r->opt.subid);
+		d += 8;
+	}
+}
+
+int
+rmq_record_session_decode(const uint8_t *p, size_t len,
+    struct rmq_record_session *out, const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	*why = NULL;
+	if (len < RMQ_RECORD_HEAD) {
+		*why = "shorter than a record's head";
+		return -EINVAL;
+	}
+	if (p[0] != SESSION_VERSION) {
+		*why = "a record version this build does not know";
+		return -EINVAL;
+	}
+	if ((p[1] != RMQ_V31 && p[1] != RMQ_V311 && p[1] != RMQ_V5) || p[2] ||
+	    p[3] || p[22] || p[23]) {
+		*why = "a protocol level or flag out of range";
+		return -EINVAL;
+	}
+	out->version = p[1];
+	out->session_expiry = get_u32(p + 4);
+	out->offline_since = get_u64(p + 8);
+	out->client_id_len = get_u16(p + 16);
+	out->nsubs = get_u32(p + 18);
+	size_t off = RMQ_RECORD_HEAD + (size_t)out->client_id_len;
+	out->client_id = (const char *)p + RMQ_RECORD_HEAD;
+	if (out->session_expiry == 0 || off > len ||
+	    (size_t)out->nsubs > (len - off) / SUB_FIXED) {
+		*why = "lengths that do not add up to the record";
+		return -EINVAL;
+	}
+	if (out->client_id_len == 0 ||
+	    !rmq_utf8_valid(out->client_id, out->client_id_len)) {
+		*why = "not a valid client identifier";
+		return -EINVAL;
+	}
+	if (out->nsubs &&
+	    (out->subs = calloc(out->nsubs, sizeof(*out->subs))) == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < out->nsubs; i++) {
+		struct rmq_record_sub *r = &out->subs[i];
+		if (len - off < SUB_FIXED ||
+		    len - off - SUB_FIXED < get_u16(p + off)) {
+			*why = "lengths that do not add up to the record";
+			goto bad;
+		}
+		r->len = get_u16(p + off);
+		r->filter = (const char *)p + off + 2;
+		const uint8_t *o = p + off + 2 + r->len;
+		r->opt.qos = o[0];
+		r->opt.flags = o[1];
+		r->opt.retain_handling = o[2];
+		r->opt.subid = get_u32(o + 4);
+		r->opt.version = out->version;
+		off += SUB_FIXED + r->len;
+		if (rmq_topic_filter_check(r->filter, r->len) != 0) {
+			*why = "not a valid topic filter";
+			goto bad;
+		}
+		if (r->opt.qos > 2 || (r->opt.flags & ~SUB_FLAGS) ||
+		    r->opt.retain_handling > 2 || o[3] ||
+		    r->opt.subid > RMQ_VARINT_MAX ||
+		    (r->opt.subid && out->version != RMQ_V5)) {
+			*why = "subscription options out of range";
+			goto bad;
+		}
+	}
+	if (off != len) {
+		*why = "lengths that do not add up to the record";
+		goto bad;
+	}
+	return 0;
+bad:
+	free(out->subs);
+	out->subs = NULL;
+	return -EINVAL;
 }

@@ -1,5 +1,6 @@
-/* broker/store/record.h: the stored form of a message, as the data
- * directory keeps it (a retained message today; queued ones later).
+/* broker/store/record.h: the stored forms the data directory keeps: a
+ * message (a retained message today; queued ones later), and a persistent
+ * session (what a restart needs to bring it back, offline).
  *
  * A fixed 24-byte head (the record's version, QoS, retain and expiry
  * flags, the wall-clock time the Message Expiry Interval ends, the three
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "index.h"
 #include "msg.h"
 
 #define RMQ_RECORD_HEAD 24
@@ -33,5 +35,39 @@ void rmq_record_msg_encode(const struct rmq_msg *m, int64_t wall_minus_mono,
  * expired meanwhile, -ENOMEM, or -EINVAL with what is wrong in why. */
 int rmq_record_msg_decode(const uint8_t *p, size_t len, uint64_t now_mono,
     uint64_t now_wall, struct rmq_msg **out, const char **why);
+
+/* A persistent session as stored: its protocol level, its expiry, when
+ * its connection ended (wall-clock ms; 0: it was connected when the record
+ * was written), and its subscriptions with every option (the owner of
+ * each is the restored session's, and not stored).  The session record
+ * leads with the same 24-byte head size, then the client identifier, then
+ * the subscriptions: each a 2-byte length, the filter, QoS, flags,
+ * Retain Handling, a zero byte and the 4-byte Subscription Identifier. */
+struct rmq_record_session {
+	uint8_t version; /* RMQ_V31, RMQ_V311, RMQ_V5 */
+	uint32_t session_expiry; /* seconds; 0xFFFFFFFF: never */
+	uint64_t offline_since; /* wall-clock ms; 0: connected */
+	const char *client_id;
+	uint16_t client_id_len;
+	uint32_t nsubs;
+	struct rmq_record_sub {
+		const char *filter;
+		uint16_t len;
+		struct rmq_sub opt; /* subid, qos, flags, retain_handling */
+	} * subs;
+};
+
+/* Bytes the record of s takes. */
+size_t rmq_record_session_size(const struct rmq_record_session *s);
+
+/* Write s's record into buf (rmq_record_session_size() bytes). */
+void
+rmq_record_session_encode(const struct rmq_record_session *s, uint8_t *buf);
+
+/* Read a session record.  *out points into p (the client identifier and
+ * the filters) except subs, allocated here (free it).  Returns 0, -ENOMEM,
+ * or -EINVAL with what is wrong in why. */
+int rmq_record_session_decode(const uint8_t *p, size_t len,
+    struct rmq_record_session *out, const char **why);
 
 #endif

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -341,4 +342,103 @@ Test(persist, a_damaged_record_stops_the_open_and_stays)
 		if (strcmp(rep.dbs[i].name, "retained") == 0)
 			cr_assert_eq(rep.dbs[i].records, 2);
 	rmq_disk_close(d);
+}
+
+static const struct rmq_record_sub session_subs[] = {
+	{ "a/+/c", 5, { .qos = 1, .flags = RMQ_SUB_NO_LOCAL, .subid = 7 } },
+	{ "$share/g/x/#", 12,
+	    { .qos = 2,
+		.flags = RMQ_SUB_RETAIN_AS_PUBLISHED,
+		.retain_handling = 2 } },
+	{ "z", 1, { .qos = 0, .subid = RMQ_VARINT_MAX } },
+};
+
+static size_t
+session_record(uint8_t *buf, size_t cap, uint8_t version)
+{
+	struct rmq_record_session s = {
+		.version = version,
+		.session_expiry = 0xFFFFFFFFu,
+		.offline_since = 1700000000123ull,
+		.client_id = "dev-1",
+		.client_id_len = 5,
+		.nsubs = 3,
+		.subs = (struct rmq_record_sub *)session_subs,
+	};
+	size_t n = rmq_record_session_size(&s);
+	cr_assert_leq(n, cap);
+	rmq_record_session_encode(&s, buf);
+	return n;
+}
+
+Test(persist, a_session_record_reads_back_with_every_option)
+{
+	uint8_t buf[256];
+	size_t n = session_record(buf, sizeof(buf), RMQ_V5);
+	struct rmq_record_session r;
+	const char *why;
+	cr_assert_eq(rmq_record_session_decode(buf, n, &r, &why), 0, "%s", why);
+	cr_assert_eq(r.version, RMQ_V5);
+	cr_assert_eq(r.session_expiry, 0xFFFFFFFFu);
+	cr_assert_eq(r.offline_since, 1700000000123ull);
+	cr_assert_eq(r.client_id_len, 5);
+	cr_assert_eq(memcmp(r.client_id, "dev-1", 5), 0);
+	cr_assert_eq(r.nsubs, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		const struct rmq_record_sub *w = &session_subs[i];
+		cr_assert_eq(r.subs[i].len, w->len);
+		cr_assert_eq(memcmp(r.subs[i].filter, w->filter, w->len), 0);
+		cr_assert_eq(r.subs[i].opt.qos, w->opt.qos);
+		cr_assert_eq(r.subs[i].opt.flags, w->opt.flags);
+		cr_assert_eq(r.subs[i].opt.retain_handling,
+		    w->opt.retain_handling);
+		cr_assert_eq(r.subs[i].opt.subid, w->opt.subid);
+		cr_assert_eq(r.subs[i].opt.version, RMQ_V5);
+	}
+	free(r.subs);
+}
+
+Test(persist, a_damaged_session_record_is_refused_with_what_is_wrong)
+{
+	uint8_t good[256], bad[256];
+	size_t n = session_record(good, sizeof(good), RMQ_V5);
+	struct rmq_record_session r;
+	const char *why;
+	/* The first subscription's bytes begin after the head and "dev-1". */
+	enum { sub0 = RMQ_RECORD_HEAD + 5 };
+	static const struct {
+		size_t at;
+		uint8_t value;
+		const char *why;
+	} cases[] = {
+		{ 0, 2, "a record version" }, { 1, 6, "a protocol level" },
+		{ 4, 0, NULL }, /* expiry 0: not a persistent session */
+		{ 16, 200, "lengths" }, { 18, 9, "lengths" },
+		{ RMQ_RECORD_HEAD, 0xff, "client identifier" },
+		{ sub0 + 2 + 1, '#', "topic filter" },
+		{ sub0 + 2 + 5, 3, "options" }, /* QoS 3 */
+		{ sub0 + 2 + 5 + 1, 0x80, "options" }, /* a remote flag */
+		{ sub0 + 2 + 5 + 2, 3, "options" }, /* Retain Handling 3 */
+		{ sub0 + 2 + 5 + 7, 0x10, "options" }, /* subid > 2^28 - 1 */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(bad, good, n);
+		bad[cases[i].at] = cases[i].value;
+		if (cases[i].at == 4) /* all four bytes of the expiry */
+			memset(bad + 4, 0, 4);
+		cr_assert_eq(rmq_record_session_decode(bad, n, &r, &why),
+		    -EINVAL, "byte %zu", cases[i].at);
+		cr_assert_null(r.subs);
+		cr_assert(cases[i].why == NULL ||
+			strstr(why, cases[i].why) != NULL,
+		    "byte %zu: %s", cases[i].at, why);
+	}
+	cr_assert_eq(rmq_record_session_decode(good, n - 1, &r, &why), -EINVAL);
+	memcpy(bad, good, n);
+	bad[n] = 0;
+	cr_assert_eq(rmq_record_session_decode(bad, n + 1, &r, &why), -EINVAL);
+	/* A Subscription Identifier has no place before 5.0. */
+	n = session_record(good, sizeof(good), RMQ_V311);
+	cr_assert_eq(rmq_record_session_decode(good, n, &r, &why), -EINVAL);
+	cr_assert(strstr(why, "options") != NULL, "%s", why);
 }
