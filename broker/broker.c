@@ -26,6 +26,7 @@
 #include "memory.h"
 #include "persist.h"
 #include "proxy.h"
+#include "record.h"
 #include "registry.h"
 #include "retain.h"
 #include "sys.h"
@@ -312,7 +313,22 @@ broker_fd_budget(struct rmq_broker *b)
 		b->workers[i]->cfg.max_connections = b->cfg.max_connections;
 }
 
-/* The data directory, read back before any listener opens. */
+/* A session read back: to the worker its identifier hashes to, where a
+ * reconnecting client's CONNECT is handed. */
+static int
+broker_restore_session(void *ctx, const struct rmq_record_session *r,
+    uint64_t left_ms)
+{
+	struct rmq_broker *b = ctx;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < r->client_id_len; i++)
+		h = (h ^ (unsigned char)r->client_id[i]) * 0x100000001b3ull;
+	return rmq_worker_restore_session(b->workers[h % b->nworkers], r,
+	    left_ms);
+}
+
+/* The data directory, read back before any listener opens and after the
+ * workers are made (sessions go back to them). */
 static int
 broker_persist_open(struct rmq_broker *b)
 {
@@ -330,6 +346,7 @@ broker_persist_open(struct rmq_broker *b)
 		.max_bytes = cfg->persistence_max_bytes,
 		.retain = b->retain,
 		.committed = rmq_broker_disk_committed,
+		.session = broker_restore_session,
 		.ctx = b,
 	};
 	char err[1024];
@@ -345,11 +362,14 @@ broker_persist_open(struct rmq_broker *b)
 		snprintf(policy, sizeof(policy), "interval %u ms",
 		    pc.interval_ms);
 	rmq_log(RMQ_LOG_NOTICE,
-	    "persistence in %s (durability %s): %llu retained message%s read back, %llu expired",
+	    "persistence in %s (durability %s): %llu retained message%s read back, %llu expired; %llu session%s, %llu expired",
 	    cfg->persistence_location, policy,
 	    (unsigned long long)atomic_load(&st->loaded_retained),
 	    atomic_load(&st->loaded_retained) == 1 ? "" : "s",
-	    (unsigned long long)atomic_load(&st->expired_at_load));
+	    (unsigned long long)atomic_load(&st->expired_at_load),
+	    (unsigned long long)atomic_load(&st->loaded_sessions),
+	    atomic_load(&st->loaded_sessions) == 1 ? "" : "s",
+	    (unsigned long long)atomic_load(&st->expired_sessions_at_load));
 	return 0;
 }
 
@@ -445,8 +465,6 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 	    (rc = rmq_registry_new(&b->registry)) != 0 ||
 	    (rc = rmq_retain_new(&b->retain)) != 0)
 		return rc;
-	if ((rc = broker_persist_open(b)) != 0)
-		return rc;
 	for (unsigned i = 0; i < b->cfg.threads; i++) {
 		rc = rmq_worker_new(b, i, &b->workers[i]);
 		if (rc != 0) {
@@ -457,6 +475,8 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 		b->workers[i]->cpu = cpus[i];
 		b->nworkers++;
 	}
+	if ((rc = broker_persist_open(b)) != 0)
+		return rc;
 	for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
 		const struct rmq_listen_addr *a = &b->cfg.listeners[j];
 		uint16_t port = a->port;

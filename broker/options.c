@@ -1269,9 +1269,9 @@ const struct rmq_option rmq_options[] = {
 	    .at = FIELD(persistence),
 	    .reload = RMQ_RELOAD_RESTART,
 	    .def = "true",
-	    .help = "keep retained messages on disk, in persistence_location",
+	    .help = "keep retained messages and sessions on disk",
 	    .doc =
-		"Mosquitto's key, on by default: retained messages are kept in `persistence_location` and read back at start, so a restart or a crash keeps them; a change is on disk as `durability` says (by default before the acknowledgement of the PUBLISH that made it).  `false`: memory only, as Mosquitto's default.  The directory is opened before the listeners: one that cannot be made, is locked by another broker, holds a newer format or is damaged stops the start, naming the path (docs/operations.md)" },
+		"Mosquitto's key, on by default: retained messages and persistent sessions (their expiry and subscriptions; their queued messages not yet) are kept in `persistence_location` and read back at start, so a restart or a crash keeps them; a change is on disk as `durability` says (by default before the PUBACK/PUBREC of the PUBLISH, or the SUBACK/UNSUBACK, that made it).  `false`: memory only, as Mosquitto's default.  The directory is opened before the listeners: one that cannot be made, is locked by another broker, holds a newer format or is damaged stops the start, naming the path (docs/operations.md)" },
 	{ .key = "persistence_location",
 	    .flags = "--data-dir",
 	    .type = RMQ_OPT_STRING,
@@ -1307,7 +1307,7 @@ const struct rmq_option rmq_options[] = {
 	    .def = "always",
 	    .help = "when a change is committed to disk",
 	    .doc =
-		"when what `persistence` keeps reaches the disk.  `always`, the default: committed and synced before the PUBLISH that made it is acknowledged (PUBACK, PUBREC), many changes to one commit; a crash or a power loss loses nothing acknowledged.  `interval MS` (`--durability interval=MS` as a flag): acknowledged at once and committed at most every MS milliseconds; a broker killed, or a power loss, loses what the last MS milliseconds changed.  `off`: `persistence false`.  Every policy commits what is left when the broker stops.  Mosquitto's `autosave_interval SECONDS` is `interval` in seconds (its 0, saving at exit only, is the longest interval, 3,600 s)" },
+		"when what `persistence` keeps reaches the disk.  `always`, the default: committed and synced before the packet that made it is acknowledged (PUBACK, PUBREC, SUBACK, UNSUBACK), many changes to one commit; a crash or a power loss loses nothing acknowledged.  `interval MS` (`--durability interval=MS` as a flag): acknowledged at once and committed at most every MS milliseconds; a broker killed, or a power loss, loses what the last MS milliseconds changed.  `off`: `persistence false`.  Every policy commits what is left when the broker stops.  Mosquitto's `autosave_interval SECONDS` is `interval` in seconds (its 0, saving at exit only, is the longest interval, 3,600 s)" },
 	{ .key = "autosave_interval",
 	    .type = RMQ_OPT_SPECIAL,
 	    .set = opt_set_autosave,

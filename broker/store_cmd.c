@@ -13,6 +13,7 @@
 #include "disk.h"
 #include "msg.h"
 #include "persist.h"
+#include "record.h"
 
 static int
 store_usage(void)
@@ -34,6 +35,28 @@ dump_one(void *ctx, const struct rmq_msg *m, uint64_t now_mono)
 	printf(")\n");
 }
 
+static void
+dump_session(void *ctx, const struct rmq_record_session *r)
+{
+	uint64_t *n = ctx;
+	(*n)++;
+	printf("session %.*s (MQTT %s, ", (int)r->client_id_len, r->client_id,
+	    r->version == RMQ_V5         ? "5.0"
+		: r->version == RMQ_V311 ? "3.1.1"
+					 : "3.1");
+	if (r->session_expiry == 0xFFFFFFFFu)
+		printf("never expires");
+	else
+		printf("expires %u s after its connection ends",
+		    r->session_expiry);
+	printf(", %s, %u subscription%s)\n",
+	    r->offline_since ? "offline" : "connected when written", r->nsubs,
+	    r->nsubs == 1 ? "" : "s");
+	for (uint32_t i = 0; i < r->nsubs; i++)
+		printf("  %.*s QoS %u\n", (int)r->subs[i].len,
+		    r->subs[i].filter, r->subs[i].opt.qos);
+}
+
 static int
 store_dump(struct rmq_disk *d, const char *dir)
 {
@@ -45,12 +68,19 @@ store_dump(struct rmq_disk *d, const char *dir)
 		fprintf(stderr, "ringmq: store dump: %s\n", err);
 		return 1;
 	}
+	uint64_t sessions = 0;
+	if (rmq_persist_dump_sessions(d, dump_session, &sessions, err,
+		sizeof(err)) != 0) {
+		fprintf(stderr, "ringmq: store dump: %s\n", err);
+		return 1;
+	}
 	printf("%s: %llu retained message%s", dir, (unsigned long long)n,
 	    n == 1 ? "" : "s");
 	if (expired)
 		printf(" (and %llu expired, removed at the next start)",
 		    (unsigned long long)expired);
-	printf("; sessions are not kept yet\n");
+	printf(", %llu session%s\n", (unsigned long long)sessions,
+	    sessions == 1 ? "" : "s");
 	return 0;
 }
 

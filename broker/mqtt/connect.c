@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "durable.h"
 #include "guard.h"
 #include "log.h"
 #include "registry.h"
@@ -1044,7 +1045,12 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	    connect_permit(s, c) != 0 ||
 	    connect_claim(s, &q, rest, rest_len, &plan) != 0)
 		return;
-	if (connect_apply(s, c, &plan) != 0 || connect_ack(s, c, &plan) != 0)
+	if (connect_apply(s, c, &plan) != 0 || connect_ack(s, c, &plan) != 0) {
 		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
 		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return;
+	}
+	/* The session as this CONNECT left it (persistent or no longer),
+	 * for the data directory (durable.h). */
+	rmq_session_store(s);
 }

@@ -14,6 +14,21 @@ struct rmq_worker;
 void rmq_session_ack(struct rmq_session *s, uint8_t type, uint16_t pid,
     uint8_t reason, uint64_t gen);
 
+/* A SUBACK or UNSUBACK (type) with its codes, after generation gen as
+ * rmq_session_ack. */
+void rmq_session_ack_codes(struct rmq_session *s, uint8_t type, uint16_t pid,
+    const uint8_t *codes, uint32_t n, uint64_t gen);
+
+/* Queue the session's record for the data directory (a persistent
+ * session: its expiry, subscriptions, and whether it is connected), or
+ * its removal when its expiry is 0 and it had one.  Returns the
+ * generation of the change, 0 when there is none (persistence off, not
+ * persistent, no memory). */
+uint64_t rmq_session_store(struct rmq_session *s);
+
+/* The session ends: its record, if any, is removed. */
+uint64_t rmq_session_unstore(struct rmq_session *s);
+
 /* Send what the writer's commits have freed; each turn. */
 void rmq_worker_acks_release(struct rmq_worker *w);
 

@@ -393,6 +393,7 @@ session_gone(struct rmq_session *s, int conn_closed)
 	if (s->session_expiry == 0) {
 		/* The session ends with its connection [MQTT-3.1.2-6]; a
 		 * newcomer parked on it starts a session of its own. */
+		rmq_session_unstore(s);
 		rmq_session_destroy(s);
 		return;
 	}
@@ -407,6 +408,8 @@ session_gone(struct rmq_session *s, int conn_closed)
 	s->deadline_ms = s->session_expiry == 0xFFFFFFFFu
 	    ? UINT64_MAX
 	    : now + (uint64_t)s->session_expiry * 1000u;
+	/* Offline from now, for the time its expiry counts on disk. */
+	rmq_session_store(s);
 }
 
 static void
@@ -452,6 +455,7 @@ rmq_session_tick(struct rmq_session *s, uint64_t now)
 			rmq_session_publish_will(s);
 		if (now >= s->deadline_ms) {
 			rmq_session_publish_will(s);
+			rmq_session_unstore(s);
 			rmq_session_destroy(s);
 		}
 		break;

@@ -220,6 +220,8 @@ struct rmq_session_rare {
 	 * connection they belong to (bumped when it ends). */
 	uint32_t acks_held;
 	uint32_t acks_epoch;
+	/* The data directory holds a record of this session (durable.c). */
+	uint8_t stored;
 	uint8_t refuse_reason; /* RMQ_SESS_REFUSING: the CONNACK's code */
 	/* Enhanced authentication (auth.h): the exchange under way, and
 	 * what it is for; xauth_on once the connection authenticated with
@@ -369,6 +371,11 @@ rmq_session_on_unsubscribe(struct rmq_session *s, const struct rmq_packet *p);
 
 /* Remove every subscription of the session from the index. */
 void rmq_session_unsubscribe_all(struct rmq_session *s);
+
+/* A subscription of a session read back from the data directory: into
+ * the index and the session's list.  Returns 0 or a negative errno. */
+int rmq_session_subscribe_restored(struct rmq_session *s, const char *filter,
+    size_t len, const struct rmq_sub *opt);
 
 /* ---- outq.c ---- */
 

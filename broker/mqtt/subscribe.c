@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durable.h"
 #include "grow.h"
 #include "log.h"
 #include "retain.h"
@@ -248,11 +249,11 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 			(e.retain_handling == 1 && existed == 0));
 		codes[i++] = e.qos;
 	}
-	struct rmq_packet ack = { .type = RMQ_SUBACK };
-	ack.suback.packet_id = sub->packet_id;
-	ack.suback.count = i;
-	ack.suback.codes = codes;
-	rmq_session_send(s, &ack);
+	/* A persistent session's subscriptions are on disk before its
+	 * SUBACK under `durability always` (durable.h). */
+	uint64_t gen = s->session_expiry ? rmq_session_store(s) : 0;
+	rmq_session_ack_codes(s, RMQ_SUBACK, sub->packet_id, codes, i,
+	    w->b->hold_acks ? gen : 0);
 
 	/* Retained messages after the SUBACK. */
 	off = 0;
@@ -311,12 +312,25 @@ rmq_session_on_unsubscribe(struct rmq_session *s, const struct rmq_packet *p)
 		codes[i++] =
 		    rc == 0 ? RMQ_RC_SUCCESS : RMQ_RC_NO_SUBSCRIPTION_EXISTED;
 	}
-	struct rmq_packet ack = { .type = RMQ_UNSUBACK };
-	ack.suback.packet_id = u->packet_id;
-	ack.suback.count = i;
-	ack.suback.codes = codes;
-	rmq_session_send(s, &ack);
+	uint64_t gen = s->session_expiry ? rmq_session_store(s) : 0;
+	rmq_session_ack_codes(s, RMQ_UNSUBACK, u->packet_id, codes, i,
+	    w->b->hold_acks ? gen : 0);
 	free(codes);
+}
+
+int
+rmq_session_subscribe_restored(struct rmq_session *s, const char *filter,
+    size_t len, const struct rmq_sub *opt)
+{
+	struct rmq_index *idx = s->w->b->index;
+	int existed = rmq_index_add(idx, filter, len, opt);
+	if (existed < 0)
+		return existed;
+	if (sub_record(s, filter, len, opt) != 0) {
+		rmq_index_remove(idx, filter, len, s->key);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void

@@ -151,8 +151,10 @@ struct rmq_worker {
 		uint64_t gen; /* the writer's generation it waits for */
 		uint32_t epoch; /* the session's connection (acks_epoch) */
 		uint16_t packet_id;
-		uint8_t type; /* RMQ_PUBACK or RMQ_PUBREC */
+		uint8_t type; /* RMQ_PUBACK, PUBREC, SUBACK or UNSUBACK */
 		uint8_t reason;
+		/* SUBACK, UNSUBACK: the count, then the codes (malloc'd). */
+		uint8_t *codes;
 	} * acks;
 	uint32_t acks_head, acks_len, acks_cap;
 	atomic_int disk_wait;
@@ -189,6 +191,13 @@ int rmq_worker_reconfigure(struct rmq_worker *w, const struct rmq_config *cfg);
  * the disk): wake the loops that hold acknowledgements for it
  * (durable.c).  The writer's thread. */
 void rmq_broker_disk_committed(void *ctx, uint64_t gen, int ok);
+
+/* A persistent session read back from the data directory, made here
+ * offline with its subscriptions, to expire in left_ms (UINT64_MAX:
+ * never).  Before the loops run.  Returns 0 or a negative errno. */
+struct rmq_record_session;
+int rmq_worker_restore_session(struct rmq_worker *w,
+    const struct rmq_record_session *r, uint64_t left_ms);
 
 /* Route a message to every matching subscription in the node, from
  * worker w's thread (a publish, a will, $SYS).  The caller keeps its

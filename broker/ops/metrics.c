@@ -100,7 +100,7 @@ metrics_store(struct metrics_buf *m, struct rmq_broker *b)
 	    "1 when persistence keeps state in the data directory.",
 	    b->persist != NULL);
 	metrics_sum(m, b, "ringmq_store_acks_held_total",
-	    "PUBACKs and PUBRECs held until the data directory committed what they acknowledge (durability always).",
+	    "PUBACKs, PUBRECs, SUBACKs and UNSUBACKs held until the data directory committed what they acknowledge (durability always).",
 	    ST(acks_held));
 	metrics_sum(m, b, "ringmq_store_acks_failed_total",
 	    "Acknowledgements sent 0x97 (5.0) because what they acknowledge could not be written.",
@@ -127,6 +127,12 @@ metrics_store(struct metrics_buf *m, struct rmq_broker *b)
 	metrics_value(m, "ringmq_store_retained_loaded", "gauge",
 	    "Retained messages read back from the data directory at start.",
 	    atomic_load(&st->loaded_retained));
+	metrics_value(m, "ringmq_store_sessions_loaded", "gauge",
+	    "Persistent sessions read back from the data directory at start.",
+	    atomic_load(&st->loaded_sessions));
+	metrics_value(m, "ringmq_store_sessions_expired_at_load", "gauge",
+	    "Persistent sessions found expired at start (the time the broker was down counts) and removed.",
+	    atomic_load(&st->expired_sessions_at_load));
 	metrics_value(m, "ringmq_store_expired_at_load", "gauge",
 	    "Retained messages found expired at start (the time the broker was down counts) and removed.",
 	    atomic_load(&st->expired_at_load));

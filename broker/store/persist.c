@@ -5,6 +5,11 @@
  * (LMDB keys hold 511 bytes: a longer topic is its first 384 bytes, a
  * zero byte, which no topic holds, and a 64-bit hash of all of it), the
  * record of record.h as the value, which holds the whole topic.
+ * Persistent sessions are the database `sessions`, keyed the same way by
+ * client identifier (which holds no zero byte either), one record each
+ * with its subscriptions; the workers queue whole records, in one queue
+ * so that the order of the changes to one identifier (a session ended on
+ * one worker, a new one begun on another) is the order they are written.
  */
 #include "persist.h"
 
@@ -25,11 +30,21 @@
 #define KEY_MAX (KEY_PREFIX + 1 + 8)
 #define RETRY_MS 1000 /* after a failed commit */
 
+/* A session record queued for the writer (rec NULL: a removal). */
+struct persist_change {
+	char *id;
+	uint8_t *rec;
+	size_t id_len, rec_len;
+};
+
 struct rmq_persist {
 	struct rmq_persist_conf conf;
 	struct rmq_disk *disk;
 	MDB_env *env;
-	MDB_dbi retained;
+	MDB_dbi retained, sessions;
+	pthread_mutex_t qmu; /* the session queue */
+	struct persist_change *q;
+	size_t nq, qcap;
 	pthread_t thread;
 	int running;
 	pthread_mutex_t mu;
@@ -57,7 +72,8 @@ clock_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The key of a topic's retained record; returns its length. */
+/* The key of a topic's retained record, or of a client identifier's
+ * session; returns its length. */
 static size_t
 retained_key(const char *topic, size_t len, uint8_t key[KEY_MAX])
 {
@@ -73,6 +89,68 @@ retained_key(const char *topic, size_t len, uint8_t key[KEY_MAX])
 	for (int i = 0; i < 8; i++)
 		key[KEY_PREFIX + 1 + i] = (uint8_t)(h >> (56 - 8 * i));
 	return KEY_MAX;
+}
+
+/* Read the persistent sessions back, in txn; those expired are deleted.
+ * Returns 0, LMDB's error, or a negative errno with err set. */
+static int
+persist_load_sessions(struct rmq_persist *p, MDB_txn *txn, uint64_t wall,
+    char *err, size_t errlen)
+{
+	MDB_cursor *cur;
+	int rc = mdb_dbi_open(txn, "sessions", MDB_CREATE, &p->sessions);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, p->sessions, &cur);
+	if (rc != 0)
+		return rc;
+	MDB_val k, v;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct rmq_record_session r;
+		const char *why;
+		int e =
+		    rmq_record_session_decode(v.mv_data, v.mv_size, &r, &why);
+		if (e != 0) {
+			snprintf(err, errlen,
+			    "%s/data.mdb: the session of client '%.*s': %s",
+			    rmq_disk_dir(p->disk),
+			    (int)(k.mv_size > 200 ? 200 : k.mv_size),
+			    (const char *)k.mv_data,
+			    e == -ENOMEM ? "no memory to read it" : why);
+			mdb_cursor_close(cur);
+			return e;
+		}
+		/* A session connected when the record was written counts
+		 * as offline from now: the time it was down is not known. */
+		uint64_t since = r.offline_since ? r.offline_since : wall;
+		uint64_t left = UINT64_MAX;
+		if (r.session_expiry != 0xFFFFFFFFu) {
+			uint64_t end =
+			    since + (uint64_t)r.session_expiry * 1000u;
+			left = end > wall ? end - wall : 0;
+		}
+		if (left == 0) {
+			free(r.subs);
+			atomic_fetch_add(&p->st.expired_sessions_at_load, 1);
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			continue;
+		}
+		e = p->conf.session ? p->conf.session(p->conf.ctx, &r, left)
+				    : 0;
+		free(r.subs);
+		if (e != 0) {
+			snprintf(err, errlen,
+			    "%s: the session of client '%.*s' could not be restored: %s",
+			    rmq_disk_dir(p->disk), (int)r.client_id_len,
+			    r.client_id, strerror(-e));
+			mdb_cursor_close(cur);
+			return e == -ENOMEM ? e : -ENOSPC;
+		}
+		atomic_fetch_add(&p->st.loaded_sessions, 1);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* Read the retained messages back; expired ones are deleted on the
@@ -134,6 +212,12 @@ persist_load(struct rmq_persist *p, char *err, size_t errlen)
 	}
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND)
+		rc = persist_load_sessions(p, txn, wall, err, errlen);
+	if (rc == -EINVAL || rc == -ENOMEM || rc == -ENOSPC) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	if (rc == 0)
 		rc = mdb_txn_commit(txn);
 	else
 		mdb_txn_abort(txn);
@@ -208,6 +292,61 @@ rmq_persist_dump_retained(struct rmq_disk *d,
 }
 
 int
+rmq_persist_dump_sessions(struct rmq_disk *d,
+    void (*fn)(void *ctx, const struct rmq_record_session *r), void *ctx,
+    char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_dbi dbi;
+	int rc = mdb_txn_begin(rmq_disk_env(d), NULL, MDB_RDONLY, &txn);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s/data.mdb: %s", rmq_disk_dir(d),
+		    rmq_disk_why(rc));
+		return rmq_disk_errno(rc);
+	}
+	rc = mdb_dbi_open(txn, "sessions", 0, &dbi);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, dbi, &cur);
+	MDB_val k, v;
+	int bad = 0;
+	for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct rmq_record_session r;
+		const char *why;
+		int e =
+		    rmq_record_session_decode(v.mv_data, v.mv_size, &r, &why);
+		if (e != 0) {
+			snprintf(err, errlen,
+			    "%s/data.mdb: the session of client '%.*s': %s",
+			    rmq_disk_dir(d),
+			    (int)(k.mv_size > 200 ? 200 : k.mv_size),
+			    (const char *)k.mv_data,
+			    e == -ENOMEM ? "no memory to read it" : why);
+			bad = e;
+			break;
+		}
+		fn(ctx, &r);
+		free(r.subs);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (bad)
+		return bad;
+	if (rc != MDB_NOTFOUND) {
+		snprintf(err, errlen, "%s/data.mdb: %s", rmq_disk_dir(d),
+		    rmq_disk_why(rc));
+		return rmq_disk_errno(rc);
+	}
+	return 0;
+}
+
+int
 rmq_persist_open(const struct rmq_persist_conf *conf, struct rmq_persist **out,
     char *err, size_t errlen)
 {
@@ -219,6 +358,7 @@ rmq_persist_open(const struct rmq_persist_conf *conf, struct rmq_persist **out,
 	p->conf = *conf;
 	atomic_init(&p->gen, 1);
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->qmu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	int rc = rmq_disk_open_sized(conf->dir, RMQ_DISK_CREATE,
 	    conf->max_bytes, &p->disk, err, errlen);
@@ -263,6 +403,65 @@ persist_write(struct rmq_persist *p, MDB_txn *txn,
 	return 0;
 }
 
+/* Write the queued session changes into txn, in order. */
+static int
+persist_write_sessions(struct rmq_persist *p, MDB_txn *txn,
+    const struct persist_change *q, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t key[KEY_MAX];
+		MDB_val k = { retained_key(q[i].id, q[i].id_len, key), key };
+		int rc;
+		if (q[i].rec == NULL) {
+			rc = mdb_del(txn, p->sessions, &k, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		} else {
+			MDB_val v = { q[i].rec_len, q[i].rec };
+			rc = mdb_put(txn, p->sessions, &k, &v, 0);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void
+changes_free(struct persist_change *q, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(q[i].id);
+		free(q[i].rec);
+	}
+	free(q);
+}
+
+/* A failed commit's session changes go back before those queued since. */
+static void
+changes_requeue(struct rmq_persist *p, struct persist_change *q, size_t n)
+{
+	pthread_mutex_lock(&p->qmu);
+	struct persist_change *all = malloc((n + p->nq) * sizeof(*all));
+	if (all != NULL) {
+		memcpy(all, q, n * sizeof(*q));
+		if (p->nq)
+			memcpy(all + n, p->q, p->nq * sizeof(*q));
+		free(p->q);
+		p->q = all;
+		p->nq += n;
+		p->qcap = p->nq;
+		free(q);
+		q = NULL;
+	}
+	pthread_mutex_unlock(&p->qmu);
+	if (q != NULL) {
+		rmq_log(RMQ_LOG_ERROR,
+		    "%s: no memory to retry %zu session changes: dropped",
+		    rmq_disk_dir(p->disk), n);
+		changes_free(q, n);
+	}
+}
+
 /* Take what changed, commit it, say so.  Returns 0 or LMDB's error. */
 static int
 persist_commit(struct rmq_persist *p)
@@ -270,24 +469,37 @@ persist_commit(struct rmq_persist *p)
 	uint64_t gen = atomic_fetch_add(&p->gen, 1);
 	struct rmq_retain_change *c;
 	long n = rmq_retain_take(p->conf.retain, &c);
+	pthread_mutex_lock(&p->qmu);
+	struct persist_change *q = p->q;
+	size_t nq = p->nq;
+	p->q = NULL;
+	p->nq = p->qcap = 0;
+	pthread_mutex_unlock(&p->qmu);
 	int rc = 0;
 	if (n < 0) {
 		rc = ENOMEM;
-	} else if (n > 0) {
+		if (nq)
+			changes_requeue(p, q, nq);
+	} else if (n > 0 || nq > 0) {
 		uint64_t t0 = clock_us();
 		MDB_txn *txn;
 		rc = mdb_txn_begin(p->env, NULL, 0, &txn);
-		if (rc == 0 && (rc = persist_write(p, txn, c, n)) != 0)
+		if (rc == 0 &&
+		    ((rc = persist_write(p, txn, c, n)) != 0 ||
+			(rc = persist_write_sessions(p, txn, q, nq)) != 0))
 			mdb_txn_abort(txn);
 		else if (rc == 0)
 			rc = mdb_txn_commit(txn);
 		if (rc == 0) {
 			atomic_fetch_add(&p->st.commits, 1);
-			atomic_fetch_add(&p->st.records, (uint64_t)n);
+			atomic_fetch_add(&p->st.records, (uint64_t)n + nq);
 			atomic_fetch_add(&p->st.sync_us, clock_us() - t0);
 			rmq_retain_changes_free(c, n);
+			changes_free(q, nq);
 		} else {
 			rmq_retain_remark(p->conf.retain, c, n);
+			if (nq)
+				changes_requeue(p, q, nq);
 		}
 	}
 	if (rc != 0) {
@@ -386,6 +598,37 @@ rmq_persist_gen(struct rmq_persist *p)
 	return &p->gen;
 }
 
+uint64_t
+rmq_persist_session(struct rmq_persist *p, const char *id, size_t id_len,
+    uint8_t *rec, size_t rec_len)
+{
+	char *copy = malloc(id_len ? id_len : 1);
+	if (copy == NULL) {
+		free(rec);
+		return 0;
+	}
+	memcpy(copy, id, id_len);
+	pthread_mutex_lock(&p->qmu);
+	if (p->nq == p->qcap) {
+		size_t cap = p->qcap ? p->qcap * 2 : 64;
+		struct persist_change *q = realloc(p->q, cap * sizeof(*q));
+		if (q == NULL) {
+			pthread_mutex_unlock(&p->qmu);
+			free(copy);
+			free(rec);
+			return 0;
+		}
+		p->q = q;
+		p->qcap = cap;
+	}
+	p->q[p->nq++] =
+	    (struct persist_change){ copy, rec, id_len, rec ? rec_len : 0 };
+	uint64_t gen = atomic_load(&p->gen);
+	pthread_mutex_unlock(&p->qmu);
+	rmq_persist_changed(p);
+	return gen;
+}
+
 void
 rmq_persist_changed(struct rmq_persist *p)
 {
@@ -429,7 +672,9 @@ rmq_persist_close(struct rmq_persist *p)
 		rmq_retain_track(p->conf.retain, NULL);
 	}
 	rmq_disk_close(p->disk);
+	changes_free(p->q, p->nq);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->qmu);
 	free(p);
 }

@@ -26,6 +26,7 @@
 
 struct rmq_persist;
 struct rmq_retain;
+struct rmq_record_session;
 
 struct rmq_persist_conf {
 	const char *dir;
@@ -35,6 +36,12 @@ struct rmq_persist_conf {
 	/* Called on the writer's thread after each commit, with its
 	 * generation and whether it reached the disk. */
 	void (*committed)(void *ctx, uint64_t gen, int ok);
+	/* Called at the open for each persistent session on disk, with the
+	 * milliseconds of expiry it has left (UINT64_MAX: never); one that
+	 * expired while the broker was down is removed instead.  Returns 0,
+	 * or a negative errno that stops the open. */
+	int (*session)(void *ctx, const struct rmq_record_session *r,
+	    uint64_t left_ms);
 	void *ctx;
 };
 
@@ -46,6 +53,7 @@ struct rmq_persist_stats {
 	_Atomic uint64_t sync_us; /* time spent committing, summed */
 	_Atomic uint64_t loaded_retained; /* read back at start */
 	_Atomic uint64_t expired_at_load; /* dropped then: expired */
+	_Atomic uint64_t loaded_sessions, expired_sessions_at_load;
 	_Atomic int failing; /* the last commit failed */
 };
 
@@ -62,6 +70,14 @@ int rmq_persist_start(struct rmq_persist *p);
 /* The generation a change made now is tagged with is the store's to read
  * (retain.h); this is the counter it reads. */
 _Atomic uint64_t *rmq_persist_gen(struct rmq_persist *p);
+
+/* Queue a persistent session's record (record.h, malloc'd: the writer
+ * takes it) under its client identifier, or its removal (rec NULL).
+ * Changes are written in the order they are queued, whichever thread
+ * queues them.  Returns the generation of the change and wakes the
+ * writer; 0 and nothing queued when out of memory (rec is freed). */
+uint64_t rmq_persist_session(struct rmq_persist *p, const char *id,
+    size_t id_len, uint8_t *rec, size_t rec_len);
 
 /* A change was made: the writer commits it (now under `always`, at the
  * interval's end otherwise).  Any thread. */
@@ -86,6 +102,11 @@ struct rmq_msg;
 int rmq_persist_dump_retained(struct rmq_disk *d,
     void (*fn)(void *ctx, const struct rmq_msg *m, uint64_t now_mono),
     void *ctx, uint64_t *expired, char *err, size_t errlen);
+
+/* Offline, as rmq_persist_dump_retained: fn for each session record. */
+int rmq_persist_dump_sessions(struct rmq_disk *d,
+    void (*fn)(void *ctx, const struct rmq_record_session *r), void *ctx,
+    char *err, size_t errlen);
 
 /* Commit what is left, stop the writer and close the directory.  NULL is
  * fine. */

@@ -9,7 +9,8 @@ came back is there after it), a second broker on the directory and a
 damaged directory are refused naming the path, and a full filesystem (a
 tmpfs of 2 MiB in a mount namespace of the test's own) gets 0x97 for what
 could not be kept while the broker keeps serving, and recovers by itself.
-Sessions are not kept yet."""
+Persistent sessions come back with their subscriptions (their queued
+messages are not kept yet)."""
 import ctypes
 import os
 import random
@@ -146,7 +147,7 @@ def retained_messages_outlive_a_restart(_):
         assert any(l.startswith("retained r/v5 (QoS 1, 4 bytes, expires in ")
                    for l in lines), lines
         assert lines[-1] == "%s: 3 retained messages (and 1 expired, " \
-            "removed at the next start); sessions are not kept yet" % d, lines
+            "removed at the next start), 0 sessions" % d, lines
 
         b = persistent(d)
         assert any("persistence in %s (durability always): 3 retained "
@@ -164,6 +165,85 @@ def retained_messages_outlive_a_restart(_):
         assert sorted(s.messages(3)) == sorted(
             ["r/a alpha", "r/c gamma2", "r/v5 five"]), s.messages(3)
         s.close()
+    finally:
+        b.stop()
+
+
+def persistent_sessions_outlive_a_restart_and_a_kill(_):
+    """Sessions of paho 3.1.1 (clean session 0), paho 5.0 (Session Expiry
+    Interval) and mosquitto_sub -c come back with their subscriptions:
+    what is published to them before they reconnect reaches them, and the
+    CONNACK says Session Present.  One whose expiry passed while the
+    broker was down is gone.  A SUBACK is on disk when it arrives: a
+    subscription made just before a kill -9 is there after it."""
+    d = os.path.join(_tmp, "sessions-" + LOOP)
+    kept = props("CONNECT", SessionExpiryInterval=3600)
+    b = persistent(d)
+    try:
+        c3 = Client(b, "s3", clean=False)
+        c3.subscribe("s/3", 1)
+        c3.close()
+        c5 = Client(b, "s5", version=paho.MQTTv5, clean_start=False,
+                    properties=kept)
+        c5.subscribe("s/5", 2)
+        c5.close()
+        short = Client(b, "short", version=paho.MQTTv5, clean_start=False,
+                       properties=props("CONNECT", SessionExpiryInterval=1))
+        short.subscribe("s/x", 1)
+        short.close()
+        r = subprocess.run(["mosquitto_sub", "-p", str(b.port), "-c", "-i",
+                            "msub", "-q", "1", "-t", "s/m", "-W", "1"],
+                           capture_output=True, timeout=DEADLINE)
+        assert b.stop() == 0
+        time.sleep(1.1)  # "short" expires while the broker is down
+
+        r = subprocess.run([BROKER, "store", "dump", d], capture_output=True,
+                           text=True, timeout=DEADLINE)
+        assert "session s5 (MQTT 5.0, expires 3600 s after its connection " \
+            "ends, offline, 1 subscription)" in r.stdout, r.stdout
+        assert "session s3 (MQTT 3.1.1, never expires, offline, 1 " \
+            "subscription)" in r.stdout, r.stdout
+
+        b = persistent(d)
+        assert any("3 sessions, 1 expired" in line for line in b.log), b.log
+        p = Client(b, "p", version=paho.MQTTv5)
+        for t in ("s/3", "s/5", "s/m", "s/x"):
+            p.publish(t, t.encode(), qos=1)
+        c3 = Client(b, "s3", clean=False)
+        assert c3.connack[0]["session present"] == 1
+        assert [m.payload for m in c3.wait_msgs(1)] == [b"s/3"]
+        c3.close()
+        c5 = Client(b, "s5", version=paho.MQTTv5, clean_start=False,
+                    properties=kept)
+        assert c5.connack[0]["session present"] == 1
+        assert [(m.payload, m.qos) for m in c5.wait_msgs(1)] == \
+            [(b"s/5", 1)]
+        c5.close()
+        r = subprocess.run(["mosquitto_sub", "-p", str(b.port), "-c", "-i",
+                            "msub", "-q", "1", "-t", "s/m", "-C", "1", "-W",
+                            "5"], capture_output=True, text=True,
+                           timeout=DEADLINE)
+        assert r.stdout == "s/m\n", r
+        short = Client(b, "short", version=paho.MQTTv5, clean_start=False,
+                       properties=kept)
+        assert short.connack[0]["session present"] == 0
+        short.close()
+
+        # The SUBACK came: the subscription is on disk, kill -9 or not.
+        k = Client(b, "k9", clean=False)
+        k.subscribe("s/k", 1)
+        b.proc.kill()
+        b.proc.wait()
+        k.c.loop_stop()
+        b.stop()
+        b = persistent(d)
+        p = Client(b, "p2", version=paho.MQTTv5)
+        p.publish("s/k", b"after", qos=1)
+        k = Client(b, "k9", clean=False)
+        assert k.connack[0]["session present"] == 1
+        assert [m.payload for m in k.wait_msgs(1)] == [b"after"]
+        k.close()
+        p.close()
     finally:
         b.stop()
 
@@ -318,6 +398,7 @@ try:
     run([store_check_reads_a_sound_directory,
          store_check_refuses_what_it_cannot_read,
          retained_messages_outlive_a_restart,
+         persistent_sessions_outlive_a_restart_and_a_kill,
          kill_9_loses_no_acknowledged_retained_message,
          a_second_broker_on_the_directory_is_refused,
          a_full_filesystem_gets_0x97_and_recovers], make_broker=None)
