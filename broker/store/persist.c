@@ -229,55 +229,37 @@ persist_load(struct rmq_persist *p, char *err, size_t errlen)
 	return 0;
 }
 
-int
-rmq_persist_dump_retained(struct rmq_disk *d,
-    void (*fn)(void *ctx, const struct rmq_msg *m, uint64_t now_mono),
-    void *ctx, uint64_t *expired, char *err, size_t errlen)
+/* Read-only: fn for each record of database `name` of d (none when the
+ * database was never written); a nonzero return from fn, which sets err,
+ * stops the walk with it. */
+static int
+persist_walk(struct rmq_disk *d, const char *name,
+    int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v, char *err,
+	size_t errlen),
+    void *ctx, char *err, size_t errlen)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
 	MDB_dbi dbi;
-	*expired = 0;
 	int rc = mdb_txn_begin(rmq_disk_env(d), NULL, MDB_RDONLY, &txn);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s/data.mdb: %s", rmq_disk_dir(d),
 		    rmq_disk_why(rc));
 		return rmq_disk_errno(rc);
 	}
-	rc = mdb_dbi_open(txn, "retained", 0, &dbi);
-	if (rc == MDB_NOTFOUND) { /* none written yet */
+	rc = mdb_dbi_open(txn, name, 0, &dbi);
+	if (rc == MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
 		return 0;
 	}
 	if (rc == 0)
 		rc = mdb_cursor_open(txn, dbi, &cur);
-	uint64_t mono = clock_ms(CLOCK_MONOTONIC),
-		 wall = clock_ms(CLOCK_REALTIME);
 	MDB_val k, v;
 	int bad = 0;
 	for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct rmq_msg *m;
-		const char *why;
-		int r = rmq_record_msg_decode(v.mv_data, v.mv_size, mono, wall,
-		    &m, &why);
-		if (r == -ETIME) {
-			(*expired)++;
-			continue;
-		}
-		if (r != 0) {
-			snprintf(err, errlen,
-			    "%s/data.mdb: the retained message of topic '%.*s': %s",
-			    rmq_disk_dir(d),
-			    (int)(k.mv_size > 200 ? 200 : k.mv_size),
-			    (const char *)k.mv_data,
-			    r == -ENOMEM ? "no memory to read it" : why);
-			bad = r == -ENOMEM ? r : -EINVAL;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if ((bad = fn(ctx, &k, &v, err, errlen)) != 0)
 			break;
-		}
-		fn(ctx, m, mono);
-		rmq_msg_rele(m);
-	}
 	if (cur)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
@@ -291,59 +273,86 @@ rmq_persist_dump_retained(struct rmq_disk *d,
 	return 0;
 }
 
+struct dump_ctx {
+	struct rmq_disk *d;
+	void (*retained)(void *ctx, const struct rmq_msg *m, uint64_t now);
+	void (*session)(void *ctx, const struct rmq_record_session *r);
+	void *ctx;
+	uint64_t mono, wall, expired;
+};
+
+/* What is wrong with the record of key k, in err. */
+static int
+dump_bad(const struct dump_ctx *c, const char *what, const MDB_val *k, int rc,
+    const char *why, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s/data.mdb: the %s '%.*s': %s",
+	    rmq_disk_dir(c->d), what,
+	    (int)(k->mv_size > 200 ? 200 : k->mv_size),
+	    (const char *)k->mv_data,
+	    rc == -ENOMEM ? "no memory to read it" : why);
+	return rc == -ENOMEM ? rc : -EINVAL;
+}
+
+static int
+dump_retained_one(void *ctx, const MDB_val *k, const MDB_val *v, char *err,
+    size_t errlen)
+{
+	struct dump_ctx *c = ctx;
+	struct rmq_msg *m;
+	const char *why;
+	int r = rmq_record_msg_decode(v->mv_data, v->mv_size, c->mono, c->wall,
+	    &m, &why);
+	if (r == -ETIME) {
+		c->expired++;
+		return 0;
+	}
+	if (r != 0)
+		return dump_bad(c, "retained message of topic", k, r, why, err,
+		    errlen);
+	c->retained(c->ctx, m, c->mono);
+	rmq_msg_rele(m);
+	return 0;
+}
+
+int
+rmq_persist_dump_retained(struct rmq_disk *d,
+    void (*fn)(void *ctx, const struct rmq_msg *m, uint64_t now_mono),
+    void *ctx, uint64_t *expired, char *err, size_t errlen)
+{
+	struct dump_ctx c = { .d = d,
+		.retained = fn,
+		.ctx = ctx,
+		.mono = clock_ms(CLOCK_MONOTONIC),
+		.wall = clock_ms(CLOCK_REALTIME) };
+	int rc =
+	    persist_walk(d, "retained", dump_retained_one, &c, err, errlen);
+	*expired = c.expired;
+	return rc;
+}
+
+static int
+dump_session_one(void *ctx, const MDB_val *k, const MDB_val *v, char *err,
+    size_t errlen)
+{
+	struct dump_ctx *c = ctx;
+	struct rmq_record_session r;
+	const char *why;
+	int e = rmq_record_session_decode(v->mv_data, v->mv_size, &r, &why);
+	if (e != 0)
+		return dump_bad(c, "session of client", k, e, why, err, errlen);
+	c->session(c->ctx, &r);
+	free(r.subs);
+	return 0;
+}
+
 int
 rmq_persist_dump_sessions(struct rmq_disk *d,
     void (*fn)(void *ctx, const struct rmq_record_session *r), void *ctx,
     char *err, size_t errlen)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur = NULL;
-	MDB_dbi dbi;
-	int rc = mdb_txn_begin(rmq_disk_env(d), NULL, MDB_RDONLY, &txn);
-	if (rc != 0) {
-		snprintf(err, errlen, "%s/data.mdb: %s", rmq_disk_dir(d),
-		    rmq_disk_why(rc));
-		return rmq_disk_errno(rc);
-	}
-	rc = mdb_dbi_open(txn, "sessions", 0, &dbi);
-	if (rc == MDB_NOTFOUND) {
-		mdb_txn_abort(txn);
-		return 0;
-	}
-	if (rc == 0)
-		rc = mdb_cursor_open(txn, dbi, &cur);
-	MDB_val k, v;
-	int bad = 0;
-	for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct rmq_record_session r;
-		const char *why;
-		int e =
-		    rmq_record_session_decode(v.mv_data, v.mv_size, &r, &why);
-		if (e != 0) {
-			snprintf(err, errlen,
-			    "%s/data.mdb: the session of client '%.*s': %s",
-			    rmq_disk_dir(d),
-			    (int)(k.mv_size > 200 ? 200 : k.mv_size),
-			    (const char *)k.mv_data,
-			    e == -ENOMEM ? "no memory to read it" : why);
-			bad = e;
-			break;
-		}
-		fn(ctx, &r);
-		free(r.subs);
-	}
-	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	if (bad)
-		return bad;
-	if (rc != MDB_NOTFOUND) {
-		snprintf(err, errlen, "%s/data.mdb: %s", rmq_disk_dir(d),
-		    rmq_disk_why(rc));
-		return rmq_disk_errno(rc);
-	}
-	return 0;
+	struct dump_ctx c = { .d = d, .session = fn, .ctx = ctx };
+	return persist_walk(d, "sessions", dump_session_one, &c, err, errlen);
 }
 
 int
