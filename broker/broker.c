@@ -22,6 +22,7 @@
 #include "broker.h"
 #include "fdlimit.h"
 #include "guard.h"
+#include "hash.h"
 #include "log.h"
 #include "memory.h"
 #include "persist.h"
@@ -320,9 +321,7 @@ broker_restore_session(void *ctx, const struct rmq_record_session *r,
     uint64_t left_ms)
 {
 	struct rmq_broker *b = ctx;
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < r->client_id_len; i++)
-		h = (h ^ (unsigned char)r->client_id[i]) * 0x100000001b3ull;
+	uint64_t h = rmq_hash64(r->client_id, r->client_id_len);
 	return rmq_worker_restore_session(b->workers[h % b->nworkers], r,
 	    left_ms);
 }

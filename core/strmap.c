@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "strmap.h"
 
 static char strmap_tomb_mark;
@@ -11,9 +12,7 @@ static char strmap_tomb_mark;
 static uint32_t
 strmap_hash(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+	uint64_t h = rmq_hash64(s, n);
 	h ^= h >> 31;
 	return (uint32_t)(h ^ (h >> 32));
 }

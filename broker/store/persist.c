@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "disk.h"
+#include "hash.h"
 #include "log.h"
 #include "record.h"
 #include "retain.h"
@@ -75,20 +76,32 @@ clock_us(void)
 /* The key of a topic's retained record, or of a client identifier's
  * session; returns its length. */
 static size_t
-retained_key(const char *topic, size_t len, uint8_t key[KEY_MAX])
+store_key(const char *name, size_t len, uint8_t key[KEY_MAX])
 {
 	if (len <= KEY_PREFIX + 1 + 8) {
-		memcpy(key, topic, len);
+		memcpy(key, name, len);
 		return len;
 	}
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)topic[i]) * 0x100000001b3ull;
-	memcpy(key, topic, KEY_PREFIX);
+	uint64_t h = rmq_hash64(name, len);
+	memcpy(key, name, KEY_PREFIX);
 	key[KEY_PREFIX] = 0;
 	for (int i = 0; i < 8; i++)
 		key[KEY_PREFIX + 1 + i] = (uint8_t)(h >> (56 - 8 * i));
 	return KEY_MAX;
+}
+
+/* A record of the directory's that did not read (rc, why from its
+ * decoder): "DIR/data.mdb: the WHAT 'KEY': why" in err.  Returns -ENOMEM
+ * or -EINVAL. */
+static int
+record_bad(const struct rmq_disk *d, const char *what, const MDB_val *k, int rc,
+    const char *why, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s/data.mdb: the %s '%.*s': %s", rmq_disk_dir(d),
+	    what, (int)(k->mv_size > 200 ? 200 : k->mv_size),
+	    (const char *)k->mv_data,
+	    rc == -ENOMEM ? "no memory to read it" : why);
+	return rc == -ENOMEM ? rc : -EINVAL;
 }
 
 /* Read the persistent sessions back, in txn; those expired are deleted.
@@ -111,14 +124,9 @@ persist_load_sessions(struct rmq_persist *p, MDB_txn *txn, uint64_t wall,
 		int e =
 		    rmq_record_session_decode(v.mv_data, v.mv_size, &r, &why);
 		if (e != 0) {
-			snprintf(err, errlen,
-			    "%s/data.mdb: the session of client '%.*s': %s",
-			    rmq_disk_dir(p->disk),
-			    (int)(k.mv_size > 200 ? 200 : k.mv_size),
-			    (const char *)k.mv_data,
-			    e == -ENOMEM ? "no memory to read it" : why);
 			mdb_cursor_close(cur);
-			return e;
+			return record_bad(p->disk, "session of client", &k, e,
+			    why, err, errlen);
 		}
 		/* A session connected when the record was written counts
 		 * as offline from now: the time it was down is not known. */
@@ -188,15 +196,10 @@ persist_load(struct rmq_persist *p, char *err, size_t errlen)
 			continue;
 		}
 		if (r != 0) {
-			snprintf(err, errlen,
-			    "%s/data.mdb: the retained message of topic '%.*s': %s",
-			    rmq_disk_dir(p->disk),
-			    (int)(k.mv_size > 200 ? 200 : k.mv_size),
-			    (const char *)k.mv_data,
-			    r == -ENOMEM ? "no memory to read it" : why);
 			mdb_cursor_close(cur);
 			mdb_txn_abort(txn);
-			return r == -ENOMEM ? r : -EINVAL;
+			return record_bad(p->disk, "retained message of topic",
+			    &k, r, why, err, errlen);
 		}
 		r = rmq_retain_put(p->conf.retain, m, 0, 0);
 		rmq_msg_rele(m);
@@ -281,19 +284,6 @@ struct dump_ctx {
 	uint64_t mono, wall, expired;
 };
 
-/* What is wrong with the record of key k, in err. */
-static int
-dump_bad(const struct dump_ctx *c, const char *what, const MDB_val *k, int rc,
-    const char *why, char *err, size_t errlen)
-{
-	snprintf(err, errlen, "%s/data.mdb: the %s '%.*s': %s",
-	    rmq_disk_dir(c->d), what,
-	    (int)(k->mv_size > 200 ? 200 : k->mv_size),
-	    (const char *)k->mv_data,
-	    rc == -ENOMEM ? "no memory to read it" : why);
-	return rc == -ENOMEM ? rc : -EINVAL;
-}
-
 static int
 dump_retained_one(void *ctx, const MDB_val *k, const MDB_val *v, char *err,
     size_t errlen)
@@ -308,8 +298,8 @@ dump_retained_one(void *ctx, const MDB_val *k, const MDB_val *v, char *err,
 		return 0;
 	}
 	if (r != 0)
-		return dump_bad(c, "retained message of topic", k, r, why, err,
-		    errlen);
+		return record_bad(c->d, "retained message of topic", k, r, why,
+		    err, errlen);
 	c->retained(c->ctx, m, c->mono);
 	rmq_msg_rele(m);
 	return 0;
@@ -340,7 +330,8 @@ dump_session_one(void *ctx, const MDB_val *k, const MDB_val *v, char *err,
 	const char *why;
 	int e = rmq_record_session_decode(v->mv_data, v->mv_size, &r, &why);
 	if (e != 0)
-		return dump_bad(c, "session of client", k, e, why, err, errlen);
+		return record_bad(c->d, "session of client", k, e, why, err,
+		    errlen);
 	c->session(c->ctx, &r);
 	free(r.subs);
 	return 0;
@@ -392,7 +383,7 @@ persist_write(struct rmq_persist *p, MDB_txn *txn,
 	    (int64_t)clock_ms(CLOCK_MONOTONIC);
 	for (long i = 0; i < n; i++) {
 		uint8_t key[KEY_MAX];
-		MDB_val k = { retained_key(c[i].topic, c[i].len, key), key };
+		MDB_val k = { store_key(c[i].topic, c[i].len, key), key };
 		int rc;
 		if (c[i].m == NULL) {
 			rc = mdb_del(txn, p->retained, &k, NULL);
@@ -419,7 +410,7 @@ persist_write_sessions(struct rmq_persist *p, MDB_txn *txn,
 {
 	for (size_t i = 0; i < n; i++) {
 		uint8_t key[KEY_MAX];
-		MDB_val k = { retained_key(q[i].id, q[i].id_len, key), key };
+		MDB_val k = { store_key(q[i].id, q[i].id_len, key), key };
 		int rc;
 		if (q[i].rec == NULL) {
 			rc = mdb_del(txn, p->sessions, &k, NULL);
@@ -599,12 +590,6 @@ rmq_persist_start(struct rmq_persist *p)
 		return -rc;
 	p->running = 1;
 	return 0;
-}
-
-_Atomic uint64_t *
-rmq_persist_gen(struct rmq_persist *p)
-{
-	return &p->gen;
 }
 
 uint64_t

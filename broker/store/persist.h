@@ -67,10 +67,6 @@ int rmq_persist_open(const struct rmq_persist_conf *conf,
  * errno. */
 int rmq_persist_start(struct rmq_persist *p);
 
-/* The generation a change made now is tagged with is the store's to read
- * (retain.h); this is the counter it reads. */
-_Atomic uint64_t *rmq_persist_gen(struct rmq_persist *p);
-
 /* Queue a persistent session's record (record.h, malloc'd: the writer
  * takes it) under its client identifier, or its removal (rec NULL).
  * Changes are written in the order they are queued, whichever thread

@@ -198,6 +198,27 @@ rmq_test_publish_bytes(const char *topic, const uint8_t *payload, size_t n,
 }
 
 struct rmq_fake_client *
+rmq_test_connect_kept(unsigned worker, uint8_t version, const char *id,
+    int *present)
+{
+	struct rmq_fake_client *c = rmq_test_client(worker);
+	struct rmq_packet p = { .type = RMQ_CONNECT };
+	p.connect.version = version;
+	p.connect.client_id = rmq_test_str(id);
+	if (version == RMQ_V5) {
+		RMQ_PROP_SET(&p.connect.props, RMQ_PROP_SESSION_EXPIRY);
+		p.connect.props.session_expiry = 3600;
+	}
+	rmq_test_send_packet(c, &p, version);
+	uint8_t ack[64];
+	size_t n = rmq_test_next_packet(c, ack, sizeof(ack));
+	cr_assert(n >= 4 && ack[0] == 0x20 && ack[3] == 0, "CONNACK for %s",
+	    id);
+	*present = ack[2] & 1;
+	return c;
+}
+
+struct rmq_fake_client *
 rmq_test_connect(unsigned worker, uint8_t version, const char *id, int clean,
     int *present)
 {

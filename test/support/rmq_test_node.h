@@ -76,6 +76,13 @@ void rmq_test_send_packet(struct rmq_fake_client *c,
 struct rmq_fake_client *rmq_test_connect(unsigned worker, uint8_t version,
     const char *id, int clean, int *present);
 
+/* A client of `version` on worker `worker` that connects as id with a
+ * session that outlives its connection (3.1.1: clean session 0; 5.0:
+ * clean start 0 and an hour's Session Expiry Interval) and is accepted;
+ * *present gets the CONNACK's Session Present. */
+struct rmq_fake_client *rmq_test_connect_kept(unsigned worker, uint8_t version,
+    const char *id, int *present);
+
 /* A client of `version` on worker `worker` whose CONNECT as id (clean,
  * no keep alive, no properties) is refused: a CONNACK with `code` (5.0's
  * reason code, 3.x's return code) and no properties, then the end. */

@@ -181,34 +181,13 @@ Test(durable_full, a_full_directory_answers_0x97_and_recovers_by_itself)
 	cr_assert_eq(puback_reason(p, 200), 0x10);
 }
 
-/* A client that connects as id with a persistent session (3.1.1: clean
- * session 0; 5.0: an hour's Session Expiry Interval); *present gets the
- * CONNACK's Session Present. */
-static struct rmq_fake_client *
-connect_kept(uint8_t version, const char *id, int *present)
-{
-	struct rmq_fake_client *c = rmq_test_client(0);
-	struct rmq_packet p = { .type = RMQ_CONNECT };
-	p.connect.version = version;
-	p.connect.client_id = rmq_test_str(id);
-	if (version == RMQ_V5) {
-		RMQ_PROP_SET(&p.connect.props, RMQ_PROP_SESSION_EXPIRY);
-		p.connect.props.session_expiry = 3600;
-	}
-	rmq_test_send_packet(c, &p, version);
-	uint8_t ack[64];
-	size_t n = rmq_test_next_packet(c, ack, sizeof(ack));
-	cr_assert(n >= 4 && ack[0] == 0x20 && ack[3] == 0, "CONNACK for %s",
-	    id);
-	*present = ack[2] & 1;
-	return c;
-}
-
 Test(durable, a_persistent_session_and_its_subscriptions_outlive_a_restart)
 {
 	int present;
-	struct rmq_fake_client *s5 = connect_kept(RMQ_V5, "s5", &present);
-	struct rmq_fake_client *s3 = connect_kept(RMQ_V311, "s3", &present);
+	struct rmq_fake_client *s5 =
+	    rmq_test_connect_kept(0, RMQ_V5, "s5", &present);
+	struct rmq_fake_client *s3 =
+	    rmq_test_connect_kept(0, RMQ_V311, "s3", &present);
 	cr_assert_eq(present, 0);
 	/* SUBSCRIBE (5.0: Subscription Identifier 9, No Local), answered
 	 * once on disk: the SUBACK waits for the commit. */
@@ -238,11 +217,11 @@ Test(durable, a_persistent_session_and_its_subscriptions_outlive_a_restart)
 	rmq_test_publish(p, RMQ_V5, "b", "2", 2, 2);
 	RMQ_EXPECT(p, 0x50, 2, 0, 2);
 
-	s5 = connect_kept(RMQ_V5, "s5", &present);
+	s5 = rmq_test_connect_kept(0, RMQ_V5, "s5", &present);
 	cr_assert_eq(present, 1, "Session Present after the restart");
 	/* QoS 1, packet id 1, the Subscription Identifier kept. */
 	RMQ_EXPECT(s5, 0x32, 11, 0, 3, 'a', '/', 'x', 0, 1, 2, 0x0b, 9, '1');
-	s3 = connect_kept(RMQ_V311, "s3", &present);
+	s3 = rmq_test_connect_kept(0, RMQ_V311, "s3", &present);
 	cr_assert_eq(present, 1);
 	RMQ_EXPECT(s3, 0x34, 6, 0, 1, 'b', 0, 1, '2');
 }
@@ -250,7 +229,8 @@ Test(durable, a_persistent_session_and_its_subscriptions_outlive_a_restart)
 Test(durable, a_session_that_ends_leaves_the_disk)
 {
 	int present;
-	struct rmq_fake_client *c = connect_kept(RMQ_V311, "gone", &present);
+	struct rmq_fake_client *c =
+	    rmq_test_connect_kept(0, RMQ_V311, "gone", &present);
 	RMQ_SEND(c, 0x82, 6, 0, 1, 0, 1, 't', 1);
 	wait_bytes(c, 5);
 	RMQ_EXPECT(c, 0x90, 3, 0, 1, 1);

@@ -107,35 +107,17 @@ Test(linger, connect_publish_disconnect_in_one_write_get_their_answers)
 	RMQ_EXPECT(sub, 0x32, 0x06, 0, 1, 't', 0, 1, 'm');
 }
 
-/* A 5.0 client on `worker` that connects as id, clean start 0, with a
- * session that outlives its connection; its CONNACK's Session Present. */
-static struct rmq_fake_client *
-persistent_v5(unsigned worker, const char *id, int *present)
-{
-	struct rmq_fake_client *c = rmq_test_client(worker);
-	struct rmq_packet p = { .type = RMQ_CONNECT };
-	p.connect.version = RMQ_V5;
-	p.connect.client_id = rmq_test_str(id);
-	p.connect.props.session_expiry = 3600;
-	RMQ_PROP_SET(&p.connect.props, RMQ_PROP_SESSION_EXPIRY);
-	rmq_test_send_packet(c, &p, RMQ_V5);
-	uint8_t ack[64];
-	size_t n = rmq_test_next_packet(c, ack, sizeof(ack));
-	cr_assert(n >= 4 && ack[0] == 0x20 && ack[3] == 0, "CONNACK for %s",
-	    id);
-	*present = ack[2] & 1;
-	return c;
-}
-
 Test(linger, a_takeover_does_not_wait_for_the_old_connection_to_end)
 {
 	int present = -1;
-	struct rmq_fake_client *a = persistent_v5(0, "id", &present);
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V5, "id", &present);
 	rmq_test_subscribe(a, RMQ_V5, "t", 0, 0);
 	/* The newcomer, on another worker, is answered at once, Session
 	 * Present 1, while the old connection lingers (its client has
 	 * not read the end yet). */
-	struct rmq_fake_client *b = persistent_v5(1, "id", &present);
+	struct rmq_fake_client *b =
+	    rmq_test_connect_kept(1, RMQ_V5, "id", &present);
 	cr_assert_eq(present, 1);
 	uint8_t d[64];
 	size_t n = rmq_test_next_packet(a, d, sizeof(d));
