@@ -276,7 +276,8 @@ bench_send_connect(struct rmq_bench_loop *L, struct rmq_bench_conn *c)
 	memset(&pk, 0, sizeof(pk));
 	pk.type = RMQ_CONNECT;
 	pk.connect.version = cfg->version;
-	pk.connect.clean = 1;
+	int keep = cfg->persistent && c->role == RMQ_ROLE_SUB;
+	pk.connect.clean = !keep;
 	pk.connect.keepalive = cfg->keepalive;
 	pk.connect.client_id = (struct rmq_str){ cid, (uint32_t)strlen(cid) };
 	if (cfg->username)
@@ -288,6 +289,11 @@ bench_send_connect(struct rmq_bench_loop *L, struct rmq_bench_conn *c)
 	if (cfg->version == RMQ_V5) {
 		RMQ_PROP_SET(&pk.connect.props, RMQ_PROP_RECEIVE_MAXIMUM);
 		pk.connect.props.receive_max = 65535;
+		if (keep) {
+			RMQ_PROP_SET(&pk.connect.props,
+			    RMQ_PROP_SESSION_EXPIRY);
+			pk.connect.props.session_expiry = 3600;
+		}
 	}
 	return bench_send_packet(L, c, &pk);
 }

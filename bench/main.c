@@ -64,6 +64,7 @@ bench_usage(FILE *f)
 	    "  --cert FILE, --key FILE    client certificate and key (PEM)\n"
 	    "  --tls-resume               resume TLS sessions: each loop offers the last ticket it got\n"
 	    "  --retain                   publish retained: each publisher's topic keeps its last message\n"
+	    "  --persistent               subscribers keep their sessions (clean session 0; 5.0: Session Expiry 3600 s)\n"
 	    "  --ws                       MQTT over WebSocket (with --tls: secure WebSocket)\n"
 	    "  --ws-path PATH             the upgrade's path (/mqtt)\n"
 	    "  --help, --tool-version\n",

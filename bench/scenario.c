@@ -183,6 +183,7 @@ enum bench_opt {
 	OPT_WS_PATH,
 	OPT_TLS_RESUME,
 	OPT_RETAIN,
+	OPT_PERSISTENT,
 	OPT_CERT,
 	OPT_KEY,
 	OPT_ARRIVAL,
@@ -242,6 +243,7 @@ static const struct bench_optdef bench_opts[] = {
 	{ 0, "ws", 0, OPT_WS },
 	{ 0, "tls-resume", 0, OPT_TLS_RESUME },
 	{ 0, "retain", 0, OPT_RETAIN },
+	{ 0, "persistent", 0, OPT_PERSISTENT },
 	{ 0, "ws-path", 1, OPT_WS_PATH },
 	{ 0, "cafile", 1, OPT_CACERT },
 	{ 0, "cert", 1, OPT_CERT },
@@ -445,6 +447,7 @@ bench_apply(struct rmq_bench_cfg *cfg, enum bench_opt id, const char *name,
 	case OPT_CACERT: cfg->tls_cacert = val; return 0;
 	case OPT_WS: cfg->ws = 1; return 0;
 	case OPT_RETAIN: cfg->retain = 1; return 0;
+	case OPT_PERSISTENT: cfg->persistent = 1; return 0;
 	case OPT_TLS_RESUME:
 		cfg->tls_resume = 1;
 		cfg->tls = 1;

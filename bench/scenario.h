@@ -83,6 +83,8 @@ struct rmq_bench_cfg {
 	uint8_t ws; /* MQTT over WebSocket (ws.h) */
 	uint8_t tls_resume; /* offer the last session ticket (tls.h) */
 	uint8_t retain; /* publish with the retain flag */
+	uint8_t persistent; /* subscribers keep their sessions: clean session
+			    * 0, or Session Expiry 3600 s (5.0) */
 	const char *ws_path; /* the upgrade's path; NULL: /mqtt */
 	const char *tls_cert; /* client certificate (PEM) */
 	const char *tls_key; /* its key, when not in tls_cert */

@@ -318,12 +318,43 @@ broker_fd_budget(struct rmq_broker *b)
  * reconnecting client's CONNECT is handed. */
 static int
 broker_restore_session(void *ctx, const struct rmq_record_session *r,
-    uint64_t left_ms)
+    uint64_t left_ms, uint64_t *key)
 {
 	struct rmq_broker *b = ctx;
+	/* Under the key it had, so that its queue finds it; when that
+	 * worker is gone (fewer threads now) or its slot taken, under a new
+	 * one on the worker its identifier hashes to. */
+	if (r->key && rmq_key_worker(r->key) < b->nworkers) {
+		int rc = rmq_worker_restore_session(b->workers[rmq_key_worker(
+							r->key)],
+		    r, left_ms, r->key, key);
+		if (rc != -EEXIST)
+			return rc;
+	}
 	uint64_t h = rmq_hash64(r->client_id, r->client_id_len);
 	return rmq_worker_restore_session(b->workers[h % b->nworkers], r,
-	    left_ms);
+	    left_ms, 0, key);
+}
+
+static int
+broker_restore_queued(void *ctx, uint64_t key, struct rmq_msg *m,
+    const struct rmq_record_queued *q)
+{
+	struct rmq_broker *b = ctx;
+	if (rmq_key_worker(key) >= b->nworkers)
+		return -ENOENT;
+	return rmq_worker_restore_queued(b->workers[rmq_key_worker(key)], key,
+	    m, q);
+}
+
+static int
+broker_restore_q2in(void *ctx, uint64_t key, uint16_t pid)
+{
+	struct rmq_broker *b = ctx;
+	if (rmq_key_worker(key) >= b->nworkers)
+		return -ENOENT;
+	return rmq_worker_restore_q2in(b->workers[rmq_key_worker(key)], key,
+	    pid);
 }
 
 /* The data directory, read back before any listener opens and after the
@@ -346,6 +377,9 @@ broker_persist_open(struct rmq_broker *b)
 		.retain = b->retain,
 		.committed = rmq_broker_disk_committed,
 		.session = broker_restore_session,
+		.queued = broker_restore_queued,
+		.q2in = broker_restore_q2in,
+		.lanes = b->nworkers,
 		.ctx = b,
 	};
 	char err[1024];
@@ -354,6 +388,8 @@ broker_persist_open(struct rmq_broker *b)
 		rmq_log(RMQ_LOG_ERROR, "persistence: %s", err);
 		return rc;
 	}
+	for (unsigned i = 0; i < b->nworkers; i++)
+		rmq_worker_restore_done(b->workers[i]);
 	b->hold_acks = pc.interval_ms == 0;
 	const struct rmq_persist_stats *st = rmq_persist_stats(b->persist);
 	char policy[64] = "always";
@@ -727,7 +763,10 @@ rmq_broker_fini(struct rmq_broker *b)
 	atomic_store(&b->authz, NULL);
 	rmq_authz_free(b->authz_impl);
 	b->authz_impl = NULL;
-	/* What changed last is committed while the stores are still there. */
+	/* What changed last is committed while the stores are still there:
+	 * the workers' last queue changes too (their loops have stopped). */
+	for (unsigned i = 0; b->persist && i < b->nworkers; i++)
+		rmq_worker_disk_flush(b->workers[i]);
 	rmq_persist_close(b->persist);
 	b->persist = NULL;
 	/* Sessions leave the index as their workers go. */

@@ -271,7 +271,7 @@ main(int argc, char **argv)
 		    main_included.more);
 	/* What this build does not do yet, said where an operator looks. */
 	rmq_log(RMQ_LOG_NOTICE,
-	    "queued and in-flight messages of sessions are kept in memory only (persistence keeps retained messages and sessions with their subscriptions, as yet)");
+	    "wills with a delay are kept in memory only (persistence keeps retained messages and sessions with their subscriptions and queues, as yet)");
 	if (rmq_broker_init(&b, &cfg) != 0 || rmq_broker_start(&b) != 0) {
 		rmq_log(RMQ_LOG_ERROR, "could not start");
 		return 1;

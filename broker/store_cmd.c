@@ -36,7 +36,7 @@ dump_one(void *ctx, const struct rmq_msg *m, uint64_t now_mono)
 }
 
 static void
-dump_session(void *ctx, const struct rmq_record_session *r)
+dump_session(void *ctx, const struct rmq_record_session *r, uint64_t queued)
 {
 	uint64_t *n = ctx;
 	(*n)++;
@@ -49,9 +49,9 @@ dump_session(void *ctx, const struct rmq_record_session *r)
 	else
 		printf("expires %u s after its connection ends",
 		    r->session_expiry);
-	printf(", %s, %u subscription%s)\n",
+	printf(", %s, %u subscription%s, %llu queued)\n",
 	    r->offline_since ? "offline" : "connected when written", r->nsubs,
-	    r->nsubs == 1 ? "" : "s");
+	    r->nsubs == 1 ? "" : "s", (unsigned long long)queued);
 	for (uint32_t i = 0; i < r->nsubs; i++)
 		printf("  %.*s QoS %u\n", (int)r->subs[i].len,
 		    r->subs[i].filter, r->subs[i].opt.qos);

@@ -23,6 +23,9 @@
 /* Subscription option flags. */
 #define RMQ_SUB_NO_LOCAL 0x01
 #define RMQ_SUB_RETAIN_AS_PUBLISHED 0x02
+#define RMQ_SUB_KEPT                                                           \
+	0x40 /* owner is a persistent session whose queue
+			   * the data directory keeps */
 #define RMQ_SUB_REMOTE 0x80 /* owner is a cluster node, not a session */
 
 /* One subscription, as stored. */

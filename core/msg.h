@@ -27,6 +27,9 @@ struct rmq_msg {
 	uint64_t born_us; /* the loop's wake_us when it was read, for the
 			   * latency histogram; 0: not measured (wills,
 			   * $SYS) */
+	uint64_t disk_id; /* its id in the data directory when kept for a
+			   * persistent session; 0: not kept.  Set by the
+			   * worker that routes it, before it is shared */
 	uint32_t size; /* bytes held, for queue limits */
 	struct rmq_str topic;
 	struct rmq_str payload;

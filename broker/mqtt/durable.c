@@ -155,7 +155,8 @@ rmq_worker_acks_release(struct rmq_worker *w)
 			free(a.codes);
 			continue;
 		}
-		if (a.reason < 0x80 && rmq_persist_failed(p, a.gen)) {
+		if ((a.type == RMQ_PUBACK || a.type == RMQ_PUBREC) &&
+		    a.reason < 0x80 && rmq_persist_failed(p, a.gen)) {
 			/* Delivered, but not kept: a 5.0 client hears that
 			 * the broker could not store it. */
 			a.reason = RMQ_RC_QUOTA_EXCEEDED;
@@ -208,9 +209,15 @@ rmq_session_store(struct rmq_session *s)
 	struct rmq_persist *p = s->w->b->persist;
 	if (p == NULL || !s->registered || s->client_id == NULL)
 		return 0;
-	if (s->session_expiry == 0)
+	if (s->session_expiry == 0) {
+		/* No longer kept: its subscriptions stop putting what they
+		 * match on disk. */
+		rmq_session_subs_keep(s, 0);
 		return rmq_session_unstore(s);
+	}
 	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r != NULL && !r->stored)
+		rmq_session_subs_keep(s, 1);
 	struct rmq_record_sub *subs =
 	    s->nsubs ? malloc(s->nsubs * sizeof(*subs)) : NULL;
 	if (r == NULL || (s->nsubs && subs == NULL)) {
@@ -226,6 +233,7 @@ rmq_session_store(struct rmq_session *s)
 		.offline_since = s->conn ? 0 : wall_ms(),
 		.client_id = s->client_id,
 		.client_id_len = s->client_id_len,
+		.key = s->key,
 		.nsubs = s->nsubs,
 		.subs = subs,
 	};
@@ -245,6 +253,7 @@ uint64_t
 rmq_session_unstore(struct rmq_session *s)
 {
 	struct rmq_persist *p = s->w->b->persist;
+	rmq_session_kept_drop(s);
 	if (p == NULL || s->rare == NULL || !s->rare->stored)
 		return 0;
 	s->rare->stored = 0;
@@ -253,11 +262,18 @@ rmq_session_unstore(struct rmq_session *s)
 
 int
 rmq_worker_restore_session(struct rmq_worker *w,
-    const struct rmq_record_session *r, uint64_t left_ms)
+    const struct rmq_record_session *r, uint64_t left_ms, uint64_t key,
+    uint64_t *out)
 {
-	struct rmq_session *s = rmq_worker_session_alloc(w);
-	if (s == NULL)
+	struct rmq_session *s;
+	if (key != 0) {
+		int e = rmq_worker_session_alloc_at(w, key, &s);
+		if (e != 0)
+			return e;
+	} else if ((s = rmq_worker_session_alloc(w)) == NULL) {
 		return -ENOMEM;
+	}
+	*out = s->key;
 	rmq_decoder_init(&s->dec, RMQ_FROM_CLIENT, 0, w->cfg.max_packet_size);
 	s->state = RMQ_SESS_OFFLINE;
 	s->version = r->version;
@@ -283,6 +299,8 @@ rmq_worker_restore_session(struct rmq_worker *w,
 	for (uint32_t i = 0; i < r->nsubs; i++) {
 		struct rmq_sub opt = r->subs[i].opt;
 		opt.owner = s->key;
+		if (w->b->persist)
+			opt.flags |= RMQ_SUB_KEPT;
 		if ((rc = rmq_session_subscribe_restored(s, r->subs[i].filter,
 			 r->subs[i].len, &opt)) != 0)
 			goto fail;
@@ -294,4 +312,172 @@ fail:
 		s->rare->stored = 0;
 	rmq_session_destroy(s);
 	return rc;
+}
+
+/* ---- the queues the data directory keeps ---- */
+
+int
+rmq_session_kept(const struct rmq_session *s)
+{
+	return s->w->b->persist != NULL && s->session_expiry != 0 &&
+	    s->registered;
+}
+
+static int
+disk_push(struct rmq_worker *w, const struct rmq_qchange *c)
+{
+	if (rmq_grow(&w->dq, &w->dq_cap, w->dq_n + 1, sizeof(*w->dq), 64,
+		UINT32_MAX) != 0)
+		return 0;
+	w->dq[w->dq_n++] = *c;
+	return 1;
+}
+
+int
+rmq_worker_keep(struct rmq_worker *w, struct rmq_msg *m, uint64_t key,
+    uint8_t qos)
+{
+	struct rmq_persist *p = w->b->persist;
+	if (m->disk_id == 0) {
+		uint64_t id = rmq_persist_msg_id(p);
+		struct rmq_qchange c = { .op = RMQ_QOP_MSG,
+			.id = id,
+			.msg = m };
+		if (!disk_push(w, &c))
+			return 0;
+		rmq_msg_hold(m, 1);
+		m->disk_id = id;
+	}
+	struct rmq_qchange c = { .op = RMQ_QOP_PUT,
+		.key = key,
+		.id = m->disk_id,
+		.qos = qos };
+	if (!disk_push(w, &c)) {
+		rmq_count(&w->st.kept_failed, 1);
+		return 0;
+	}
+	rmq_count(&w->st.kept, 1);
+	return 1;
+}
+
+void
+rmq_worker_kept_done(struct rmq_worker *w, uint64_t key,
+    const struct rmq_qitem *it)
+{
+	if (!it->kept || it->msg == NULL)
+		return;
+	struct rmq_qchange c = { .op = RMQ_QOP_DEL,
+		.key = key,
+		.id = it->msg->disk_id };
+	/* Without the memory to say so, the entry stays on disk and comes
+	 * back after a restart: delivered again, never lost. */
+	if (!disk_push(w, &c))
+		rmq_count(&w->st.kept_failed, 1);
+}
+
+void
+rmq_session_kept_done(struct rmq_session *s, const struct rmq_qitem *it)
+{
+	rmq_worker_kept_done(s->w, s->key, it);
+}
+
+void
+rmq_session_kept_state(struct rmq_session *s, const struct rmq_qitem *it,
+    uint8_t state, uint16_t pid)
+{
+	if (!it->kept || it->msg == NULL)
+		return;
+	struct rmq_qchange c = { .op = RMQ_QOP_STATE,
+		.key = s->key,
+		.id = it->msg->disk_id,
+		.qos = it->qos,
+		.state = state,
+		.pid = pid };
+	if (!disk_push(s->w, &c))
+		rmq_count(&s->w->st.kept_failed, 1);
+}
+
+int
+rmq_session_kept_q2in(struct rmq_session *s, uint16_t pid, int put)
+{
+	if (s->w->b->persist == NULL || s->rare == NULL ||
+	    (put ? !s->rare->stored : !s->rare->disk_q))
+		return 0;
+	struct rmq_qchange c = {
+		.op = put ? RMQ_QOP_Q2IN_PUT : RMQ_QOP_Q2IN_DEL,
+		.key = s->key,
+		.pid = pid,
+	};
+	if (!disk_push(s->w, &c)) {
+		rmq_count(&s->w->st.kept_failed, 1);
+		return 0;
+	}
+	s->rare->disk_q = 1;
+	return 1;
+}
+
+void
+rmq_session_kept_drop(struct rmq_session *s)
+{
+	if (s->w->b->persist == NULL || s->rare == NULL || !s->rare->disk_q)
+		return;
+	struct rmq_qchange c = { .op = RMQ_QOP_DROP, .key = s->key };
+	if (disk_push(s->w, &c))
+		s->rare->disk_q = 0;
+	else
+		rmq_count(&s->w->st.kept_failed, 1);
+}
+
+void
+rmq_worker_disk_flush(struct rmq_worker *w)
+{
+	if (w->dq_n == 0)
+		return;
+	uint64_t gen =
+	    rmq_persist_lane_put(w->b->persist, w->id, w->dq, w->dq_n);
+	if (gen == 0)
+		return; /* no memory: the next turn tries again */
+	w->dq = NULL;
+	w->dq_n = w->dq_cap = 0;
+	/* This turn's acknowledgements are the queue's tail. */
+	for (uint32_t i = w->acks_len; i > w->acks_head; i--) {
+		if (w->acks[i - 1].gen != RMQ_GEN_TURN)
+			break;
+		w->acks[i - 1].gen = gen;
+	}
+}
+
+/* ---- reading the queues back ---- */
+
+int
+rmq_worker_restore_queued(struct rmq_worker *w, uint64_t key, struct rmq_msg *m,
+    const struct rmq_record_queued *q)
+{
+	struct rmq_session *s = rmq_worker_session(w, key);
+	if (s == NULL)
+		return -ENOENT;
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r == NULL)
+		return -ENOMEM;
+	struct rmq_qitem it = { .msg = m, .qos = q->qos, .kept = 1 };
+	int rc = rmq_session_restore_item(s, &it, q->state, q->pid);
+	if (rc == 0)
+		r->disk_q = 1;
+	return rc;
+}
+
+int
+rmq_worker_restore_q2in(struct rmq_worker *w, uint64_t key, uint16_t pid)
+{
+	struct rmq_session *s = rmq_worker_session(w, key);
+	if (s == NULL)
+		return -ENOENT;
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r == NULL ||
+	    rmq_grow(&r->q2in, &r->q2in_cap, r->nq2in + 1u, sizeof(*r->q2in), 8,
+		65535) != 0)
+		return -ENOMEM;
+	r->q2in[r->nq2in++] = pid;
+	r->disk_q = 1;
+	return 0;
 }

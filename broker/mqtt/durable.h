@@ -29,6 +29,41 @@ uint64_t rmq_session_store(struct rmq_session *s);
 /* The session ends: its record, if any, is removed. */
 uint64_t rmq_session_unstore(struct rmq_session *s);
 
+/* A generation that is this turn's: the acknowledgement waits for the
+ * commit of the queue changes the turn hands the writer at its end. */
+#define RMQ_GEN_TURN UINT64_MAX
+
+struct rmq_msg;
+struct rmq_qitem;
+
+/* Whether the data directory keeps the session's queue: persistence is
+ * on and the session outlives its connection. */
+int rmq_session_kept(const struct rmq_session *s);
+
+/* Keep m for session `key` at qos on disk (and m itself, the first
+ * time).  Returns 1 when the change is queued, 0 when it could not be
+ * (no memory: the message is delivered, not kept). */
+int rmq_worker_keep(struct rmq_worker *w, struct rmq_msg *m, uint64_t key,
+    uint8_t qos);
+
+/* A kept item is done with: delivered, dropped, expired. */
+void rmq_session_kept_done(struct rmq_session *s, const struct rmq_qitem *it);
+void rmq_worker_kept_done(struct rmq_worker *w, uint64_t key,
+    const struct rmq_qitem *it);
+
+/* A kept QoS 2 item went out with pid, or its PUBREC came
+ * (RMQ_QUEUED_SENT, RMQ_QUEUED_RELEASED). */
+void rmq_session_kept_state(struct rmq_session *s, const struct rmq_qitem *it,
+    uint8_t state, uint16_t pid);
+
+/* A QoS 2 packet id received (put) or released by a persistent session.
+ * Returns 1 when the change is queued. */
+int rmq_session_kept_q2in(struct rmq_session *s, uint16_t pid, int put);
+
+/* Everything the disk keeps of the session's queue goes (its session
+ * ends, or starts clean). */
+void rmq_session_kept_drop(struct rmq_session *s);
+
 /* Send what the writer's commits have freed; each turn. */
 void rmq_worker_acks_release(struct rmq_worker *w);
 

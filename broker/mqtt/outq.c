@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durable.h"
 #include "grow.h"
+#include "record.h"
 #include "worker_impl.h"
 
 /* From 2 us: a message read and written in the same turn takes a few
@@ -74,9 +76,10 @@ outq_charge(const struct rmq_qitem *it)
 }
 
 static void
-outq_drop(struct rmq_qitem *it, rmq_counter *counter)
+outq_drop(struct rmq_session *s, struct rmq_qitem *it, rmq_counter *counter)
 {
 	rmq_count(counter, 1);
+	rmq_session_kept_done(s, it);
 	rmq_msg_rele(it->msg);
 }
 
@@ -88,14 +91,14 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 	struct rmq_qitem copy = *it;
 
 	if (rmq_msg_expired(it->msg, w->loop->now_ms)) {
-		outq_drop(&copy, &w->st.dropped_expired);
+		outq_drop(s, &copy, &w->st.dropped_expired);
 		return -ENOBUFS;
 	}
 	/* Not the subscriber's to read (the ACL: its filter may be wider
 	 * than what it may see, $SYS/# say): not delivered. */
 	if (!rmq_session_may(s, it->msg->topic.p, it->msg->topic.len,
 		RMQ_ACCESS_READ)) {
-		outq_drop(&copy, &w->st.acl_denied);
+		outq_drop(s, &copy, &w->st.acl_denied);
 		return 0;
 	}
 	/* QoS 0 is not kept for an offline session. */
@@ -103,6 +106,14 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 		rmq_msg_rele(copy.msg);
 		return 0;
 	}
+	/* The disk holds it under this session's key: what it holds goes
+	 * when the session ends. */
+	if (it->kept && s->rare == NULL && rmq_session_rare(s) == NULL) {
+		outq_drop(s, &copy, &w->st.dropped_queue_full);
+		return -ENOMEM;
+	}
+	if (it->kept)
+		s->rare->disk_q = 1;
 	/* A connected session's queue is bounded in bytes: a subscriber
 	 * that keeps up on average takes a burst of many small messages
 	 * (50 publishers to one at QoS 0 queue thousands within a
@@ -110,14 +121,14 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 	 * (max_queued_messages, Mosquitto's meaning). */
 	if ((s->conn == NULL && s->pend_len >= cfg->max_queued) ||
 	    s->pend_bytes + outq_charge(it) > cfg->max_queued_bytes) {
-		outq_drop(&copy, &w->st.dropped_queue_full);
+		outq_drop(s, &copy, &w->st.dropped_queue_full);
 		return -ENOBUFS;
 	}
 	if (s->pend_len == s->pend_cap) {
 		uint32_t cap = s->pend_cap ? s->pend_cap * 2 : 8;
 		struct rmq_qitem *q = malloc(cap * sizeof(*q));
 		if (q == NULL) {
-			outq_drop(&copy, &w->st.dropped_queue_full);
+			outq_drop(s, &copy, &w->st.dropped_queue_full);
 			return -ENOMEM;
 		}
 		for (uint32_t i = 0; i < s->pend_len; i++)
@@ -334,7 +345,7 @@ rmq_session_flush(struct rmq_session *s)
 		if (n < 0) {
 			/* Too large for the client's new limit: discarded
 			 * as if sent [MQTT-3.1.2-25]. */
-			outq_drop(&slot->it, &w->st.dropped_too_large);
+			outq_drop(s, &slot->it, &w->st.dropped_too_large);
 			slot->it.msg = NULL;
 			slot->state = 0;
 			continue;
@@ -356,7 +367,7 @@ rmq_session_flush(struct rmq_session *s)
 			/* [MQTT-3.3.2-5]: not yet on its way: dropped. */
 			RMQ_ASSERT(s->pend_bytes >= outq_charge(it));
 			s->pend_bytes -= outq_charge(it);
-			outq_drop(it, &w->st.dropped_expired);
+			outq_drop(s, it, &w->st.dropped_expired);
 			goto pop;
 		}
 		if (it->qos > 0) {
@@ -367,6 +378,12 @@ rmq_session_flush(struct rmq_session *s)
 			slot->pid = outq_next_pid(s);
 			slot->state = RMQ_OUT_SENT;
 			slot->wseq = wb.seq;
+			/* A restart sends a kept message again with this
+			 * id, the one the client knows it by
+			 * [MQTT-4.4.0-1]. */
+			if (it->kept)
+				rmq_session_kept_state(s, it, RMQ_QUEUED_SENT,
+				    slot->pid);
 		} else {
 			if (wb.q0 == NULL) {
 				wb.q0 = malloc(max_items * sizeof(*wb.q0));
@@ -391,7 +408,7 @@ rmq_session_flush(struct rmq_session *s)
 			} else {
 				wb.nq0--;
 			}
-			outq_drop(&slot->it, &w->st.dropped_too_large);
+			outq_drop(s, &slot->it, &w->st.dropped_too_large);
 			goto pop;
 		}
 		k += n;
@@ -503,6 +520,18 @@ outq_awaits(const struct rmq_outslot *slot)
 static void
 outq_acked(struct rmq_session *s, struct rmq_outslot *slot, uint8_t next)
 {
+	if (slot->it.kept && slot->it.msg != NULL) {
+		if (next == RMQ_OUT_RELEASED) {
+			/* The disk keeps it as released, with its id, until
+			 * the PUBCOMP: the message stays till then (its id
+			 * names its record). */
+			rmq_session_kept_state(s, &slot->it,
+			    RMQ_QUEUED_RELEASED, slot->pid);
+			slot->state = next;
+			return;
+		}
+		rmq_session_kept_done(s, &slot->it);
+	}
 	if (slot->it.msg != NULL && (s->writing & RMQ_WRITING) &&
 	    slot->wseq == s->wb.seq) {
 		slot->state = next == 0 ? RMQ_OUT_DONE : next;
@@ -528,7 +557,8 @@ outq_late(struct rmq_session *s, uint16_t nlate)
 	for (uint16_t i = 0; i < s->infl_len && nlate; i++) {
 		struct rmq_outslot *slot = outq_slot(s, i);
 		if (slot->state == RMQ_OUT_DONE ||
-		    (slot->state == RMQ_OUT_RELEASED && slot->it.msg)) {
+		    (slot->state == RMQ_OUT_RELEASED && slot->it.msg &&
+			!slot->it.kept)) {
 			nlate--;
 			rmq_msg_rele(slot->it.msg);
 			slot->it.msg = NULL;
@@ -617,6 +647,45 @@ rmq_session_resend(struct rmq_session *s)
 		s->rare->resend_next = 0;
 	}
 	rmq_worker_dirty(s->w, s);
+}
+
+int
+rmq_session_restore_item(struct rmq_session *s, const struct rmq_qitem *it,
+    uint8_t state, uint16_t pid)
+{
+	if (state != RMQ_QUEUED_WAITING && outq_window_init(s) == 0 &&
+	    s->infl_len < s->win) {
+		struct rmq_outslot *slot = outq_slot(s, s->infl_len);
+		s->infl_len++;
+		slot->it = *it;
+		slot->pid = pid;
+		slot->state = state == RMQ_QUEUED_RELEASED ? RMQ_OUT_RELEASED
+							   : RMQ_OUT_SENT;
+		slot->wseq = (uint8_t)(s->wb.seq - 1);
+		if (pid > s->next_pid)
+			s->next_pid = pid;
+		rmq_msg_hold(it->msg, 1);
+		return 0;
+	}
+	/* Waiting, or more in flight than the window takes now: queued, to
+	 * go out anew. */
+	if (s->pend_len == s->pend_cap) {
+		uint32_t cap = s->pend_cap ? s->pend_cap * 2 : 8;
+		struct rmq_qitem *q = malloc(cap * sizeof(*q));
+		if (q == NULL)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < s->pend_len; i++)
+			q[i] = s->pending[(s->pend_head + i) % s->pend_cap];
+		free(s->pending);
+		s->pending = q;
+		s->pend_cap = cap;
+		s->pend_head = 0;
+	}
+	s->pending[(s->pend_head + s->pend_len) % s->pend_cap] = *it;
+	s->pend_len++;
+	s->pend_bytes += outq_charge(it);
+	rmq_msg_hold(it->msg, 1);
+	return 0;
 }
 
 void

@@ -78,7 +78,7 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 	for (uint32_t i = 0; i < n;) {
 		uint64_t owner = w->matches[i].owner;
 		struct rmq_qitem it = { .msg = m };
-		int any = 0, rap = 0;
+		int any = 0, rap = 0, kept = 0;
 		int remote = (w->matches[i].flags & RMQ_SUB_REMOTE) != 0;
 		for (; i < n && w->matches[i].owner == owner; i++) {
 			const struct rmq_match *x = &w->matches[i];
@@ -89,6 +89,7 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 			if (!any || q > it.qos)
 				it.qos = q;
 			rap |= (x->flags & RMQ_SUB_RETAIN_AS_PUBLISHED) != 0;
+			kept |= (x->flags & RMQ_SUB_KEPT) != 0;
 			if (x->subid && it.nsubid < RMQ_QITEM_SUBIDS)
 				it.subid[it.nsubid++] = x->subid;
 			any = 1;
@@ -107,13 +108,19 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 		/* [MQTT-3.3.1-12]: the retain flag survives only with Retain
 		 * As Published; otherwise a live message arrives with 0. */
 		it.retain = rap && m->retain;
+		/* For a persistent session, on disk before it can be
+		 * delivered (and so before it can be acknowledged). */
+		if (kept && it.qos > 0 && w->b->persist)
+			it.kept = (uint8_t)rmq_worker_keep(w, m, owner, it.qos);
 		delivered++;
 		if (RMQ_KEY_WORKER(owner) == w->id) {
 			struct rmq_session *s = rmq_worker_session(w, owner);
-			if (s)
+			if (s) {
 				rmq_session_enqueue(s, &it);
-			else
+			} else {
+				rmq_worker_kept_done(w, owner, &it);
 				rmq_msg_rele(m);
+			}
 		} else {
 			rmq_worker_deliver_remote(w, owner, &it);
 		}
@@ -333,8 +340,13 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 		}
 		if (gen)
 			rmq_persist_changed(w->b->persist);
+		uint32_t dq = w->dq_n;
 		delivered = route(w, m);
 		rmq_msg_rele(m);
+		/* Kept for a persistent session: acknowledged once the
+		 * turn's changes are committed. */
+		if (w->dq_n != dq)
+			gen = RMQ_GEN_TURN;
 	}
 	if (pub->qos == 0)
 		return;
@@ -353,6 +365,10 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 			return;
 		}
 		r->q2in[r->nq2in++] = pub->packet_id;
+		/* A persistent session's QoS 2 ids outlive a restart, so
+		 * that a PUBLISH sent again after it is not taken twice. */
+		if (rmq_session_kept_q2in(s, pub->packet_id, 1))
+			gen = RMQ_GEN_TURN;
 	}
 	/* Under `durability always` the retained message is on disk
 	 * before the publisher hears it is taken. */
@@ -372,9 +388,14 @@ rmq_session_on_pubrel(struct rmq_session *s, const struct rmq_packet *p)
 			break;
 		}
 	}
-	struct rmq_packet comp = { .type = RMQ_PUBCOMP };
-	comp.ack.packet_id = pid;
-	if (!found && s->version == RMQ_V5)
-		comp.ack.reason = RMQ_RC_PACKET_ID_NOT_FOUND;
-	rmq_session_send(s, &comp);
+	/* The id is free for the client's next message once the PUBCOMP
+	 * is out: under `durability always` the disk has let go of it
+	 * first, or a restart would take that next message for this one. */
+	uint64_t gen =
+	    found && rmq_session_kept_q2in(s, pid, 0) && s->w->b->hold_acks
+	    ? RMQ_GEN_TURN
+	    : 0;
+	rmq_session_ack(s, RMQ_PUBCOMP, pid,
+	    !found && s->version == RMQ_V5 ? RMQ_RC_PACKET_ID_NOT_FOUND : 0,
+	    gen);
 }

@@ -59,6 +59,8 @@ struct rmq_qitem {
 	uint8_t retain;
 	uint8_t nsubid;
 	uint8_t stored; /* a retained copy sent on SUBSCRIBE */
+	uint8_t kept; /* the data directory holds it for this session
+		       * (msg->disk_id, under the session's key) */
 	uint32_t subid[RMQ_QITEM_SUBIDS];
 };
 
@@ -220,8 +222,10 @@ struct rmq_session_rare {
 	 * connection they belong to (bumped when it ends). */
 	uint32_t acks_held;
 	uint32_t acks_epoch;
-	/* The data directory holds a record of this session (durable.c). */
+	/* The data directory holds a record of this session, and maybe
+	 * queued messages or QoS 2 ids under its key (durable.c). */
 	uint8_t stored;
+	uint8_t disk_q;
 	uint8_t refuse_reason; /* RMQ_SESS_REFUSING: the CONNACK's code */
 	/* Enhanced authentication (auth.h): the exchange under way, and
 	 * what it is for; xauth_on once the connection authenticated with
@@ -372,6 +376,10 @@ rmq_session_on_unsubscribe(struct rmq_session *s, const struct rmq_packet *p);
 /* Remove every subscription of the session from the index. */
 void rmq_session_unsubscribe_all(struct rmq_session *s);
 
+/* Mark the session's subscriptions as kept on disk (RMQ_SUB_KEPT) or
+ * not, in the index too. */
+void rmq_session_subs_keep(struct rmq_session *s, int keep);
+
 /* A subscription of a session read back from the data directory: into
  * the index and the session's list.  Returns 0 or a negative errno. */
 int rmq_session_subscribe_restored(struct rmq_session *s, const char *filter,
@@ -394,6 +402,13 @@ void rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p);
 
 /* After a session is resumed: resend what was in flight, DUP set. */
 void rmq_session_resend(struct rmq_session *s);
+
+/* A message read back from the data directory: at the queue's end
+ * (state RMQ_QUEUED_WAITING), or in the window with its packet id (a
+ * QoS 2 message sent, or released).  Takes its own reference.  Returns 0
+ * or -ENOMEM. */
+int rmq_session_restore_item(struct rmq_session *s, const struct rmq_qitem *it,
+    uint8_t state, uint16_t pid);
 
 /* Drop the QoS 0 messages waiting in the queue. */
 void rmq_session_drop_qos0(struct rmq_session *s);

@@ -219,7 +219,8 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 			.qos = e.qos,
 			.flags = (uint8_t)((e.no_local ? RMQ_SUB_NO_LOCAL : 0) |
 			    (e.retain_as_published ? RMQ_SUB_RETAIN_AS_PUBLISHED
-						   : 0)),
+						   : 0) |
+			    (rmq_session_kept(s) ? RMQ_SUB_KEPT : 0)),
 			.version = s->version,
 			.retain_handling = e.retain_handling,
 		};
@@ -331,6 +332,23 @@ rmq_session_subscribe_restored(struct rmq_session *s, const char *filter,
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+void
+rmq_session_subs_keep(struct rmq_session *s, int keep)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		struct rmq_sub *o = &s->subs[i].opt;
+		uint8_t f =
+		    keep ? o->flags | RMQ_SUB_KEPT : o->flags & ~RMQ_SUB_KEPT;
+		if (f == o->flags)
+			continue;
+		o->flags = f;
+		/* Replaces the entry; without the memory the old one
+		 * stays, which costs at most a record. */
+		(void)rmq_index_add(s->w->b->index, s->subs[i].filter,
+		    s->subs[i].len, o);
+	}
 }
 
 void

@@ -19,6 +19,7 @@
 
 #include "durable.h"
 #include "grow.h"
+#include "persist.h"
 #include "worker_impl.h"
 
 static void worker_turn(struct rmq_loop *loop);
@@ -103,6 +104,10 @@ rmq_worker_free(struct rmq_worker *w)
 	free(w->free_slots);
 	free(w->matches);
 	free(w->acks);
+	for (uint32_t i = 0; i < w->dq_n; i++)
+		if (w->dq[i].op == RMQ_QOP_MSG)
+			rmq_msg_rele(w->dq[i].msg);
+	free(w->dq);
 	free(w);
 }
 
@@ -151,6 +156,49 @@ rmq_worker_session_alloc(struct rmq_worker *w)
 	w->table[slot] = s;
 	rmq_count(&w->st.sessions, 1);
 	return s;
+}
+
+int
+rmq_worker_session_alloc_at(struct rmq_worker *w, uint64_t key,
+    struct rmq_session **out)
+{
+	uint32_t slot = RMQ_KEY_SLOT(key);
+	if (RMQ_KEY_WORKER(key) != w->id || RMQ_KEY_GEN(key) == 0)
+		return -EEXIST;
+	if (slot < w->table_used && w->table[slot] != NULL)
+		return -EEXIST;
+	if (slot >= w->table_used &&
+	    rmq_grow(&w->table, &w->table_cap, slot + 1, sizeof(*w->table),
+		1024, 1u << 24) != 0)
+		return -ENOMEM;
+	struct rmq_session *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	while (w->table_used <= slot)
+		w->table[w->table_used++] = NULL;
+	s->w = w;
+	s->key = key;
+	if (RMQ_KEY_GEN(key) > w->gen)
+		w->gen = RMQ_KEY_GEN(key);
+	w->table[slot] = s;
+	rmq_count(&w->st.sessions, 1);
+	*out = s;
+	return 0;
+}
+
+unsigned
+rmq_key_worker(uint64_t key)
+{
+	return RMQ_KEY_WORKER(key);
+}
+
+void
+rmq_worker_restore_done(struct rmq_worker *w)
+{
+	w->nfree = 0;
+	for (uint32_t i = w->table_used; i > 0; i--)
+		if (w->table[i - 1] == NULL)
+			worker_slot_free(w, i - 1);
 }
 
 void
@@ -308,10 +356,12 @@ worker_deliver(struct rmq_worker *w, struct rmq_inbox_msg *m)
 	for (uint32_t i = 0; i < m->deliver.n; i++) {
 		struct rmq_delivery *d = &m->deliver.d[i];
 		struct rmq_session *s = rmq_worker_session(w, d->key);
-		if (s)
+		if (s) {
 			rmq_session_enqueue(s, &d->it);
-		else
+		} else {
+			rmq_worker_kept_done(w, d->key, &d->it);
 			rmq_msg_rele(d->it.msg);
+		}
 	}
 	m->deliver.n = 0;
 }
@@ -427,6 +477,9 @@ worker_turn(struct rmq_loop *loop)
 {
 	struct rmq_worker *w = loop->data;
 	worker_inbox(w);
+	/* Before the batches go to other workers: a message is put on disk
+	 * before its subscriber can take it off (persist.h). */
+	rmq_worker_disk_flush(w);
 	rmq_worker_acks_release(w);
 	w->turn_us = rmq_loop_clock_us();
 	/* Batches for workers that are awake are queued first, so that they

@@ -88,6 +88,8 @@ struct rmq_worker_stats {
 	/* Acknowledgements held for the disk (durable.c): how many, and how
 	 * many went out 0x97 because their change did not reach it. */
 	rmq_counter acks_held, acks_failed;
+	rmq_counter kept; /* messages put on disk for a session */
+	rmq_counter kept_failed; /* queue changes lost to no memory */
 };
 
 /* Upper bounds of the latency buckets, microseconds (the last one is
@@ -158,6 +160,10 @@ struct rmq_worker {
 	} * acks;
 	uint32_t acks_head, acks_len, acks_cap;
 	atomic_int disk_wait;
+	/* This turn's changes to the queues the data directory keeps
+	 * (store/persist.h), handed to the writer at the turn's end. */
+	struct rmq_qchange *dq;
+	uint32_t dq_n, dq_cap;
 
 	struct rmq_worker_stats st;
 	struct rmq_worker_listener listeners[RMQ_MAX_LISTENERS];
@@ -194,10 +200,35 @@ void rmq_broker_disk_committed(void *ctx, uint64_t gen, int ok);
 
 /* A persistent session read back from the data directory, made here
  * offline with its subscriptions, to expire in left_ms (UINT64_MAX:
- * never).  Before the loops run.  Returns 0 or a negative errno. */
+ * never), under `key` when it is nonzero (the key it had, so that the
+ * entries of its queue find it; -EEXIST when that slot is taken), else a
+ * new one; *out is the key it got.  Before the loops run.  Returns 0 or a
+ * negative errno. */
 struct rmq_record_session;
 int rmq_worker_restore_session(struct rmq_worker *w,
-    const struct rmq_record_session *r, uint64_t left_ms);
+    const struct rmq_record_session *r, uint64_t left_ms, uint64_t key,
+    uint64_t *out);
+
+/* A message queued for (or in flight to) session key, read back: into
+ * its queue, or its window when it was in flight as QoS 2.  Returns 0,
+ * -ENOENT (no such session) or -ENOMEM. */
+struct rmq_record_queued;
+int rmq_worker_restore_queued(struct rmq_worker *w, uint64_t key,
+    struct rmq_msg *m, const struct rmq_record_queued *q);
+
+/* A QoS 2 packet id session key had received and not seen released. */
+int rmq_worker_restore_q2in(struct rmq_worker *w, uint64_t key, uint16_t pid);
+
+/* The restore is over: slots left empty between restored ones are
+ * free for new sessions. */
+void rmq_worker_restore_done(struct rmq_worker *w);
+
+/* The worker a session key belongs to. */
+unsigned rmq_key_worker(uint64_t key);
+
+/* Hand this turn's queue changes to the writer and give the
+ * acknowledgements waiting on them their generation (durable.c). */
+void rmq_worker_disk_flush(struct rmq_worker *w);
 
 /* Route a message to every matching subscription in the node, from
  * worker w's thread (a publish, a will, $SYS).  The caller keeps its

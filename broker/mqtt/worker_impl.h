@@ -61,6 +61,12 @@ struct rmq_inbox_msg {
 /* Allocate a slot and key for a new session; NULL when out of memory. */
 struct rmq_session *rmq_worker_session_alloc(struct rmq_worker *w);
 
+/* Allocate the slot and key `key` names, for a session read back from the
+ * data directory (before the loops run).  Returns 0 with *out, -EEXIST
+ * when the slot is taken or the key is not this worker's, -ENOMEM. */
+int rmq_worker_session_alloc_at(struct rmq_worker *w, uint64_t key,
+    struct rmq_session **out);
+
 /* Return the session's slot; the session must be unlinked already. */
 void rmq_worker_session_release(struct rmq_worker *w, struct rmq_session *s);
 

@@ -105,9 +105,27 @@ metrics_store(struct metrics_buf *m, struct rmq_broker *b)
 	metrics_sum(m, b, "ringmq_store_acks_failed_total",
 	    "Acknowledgements sent 0x97 (5.0) because what they acknowledge could not be written.",
 	    ST(acks_failed));
+	metrics_sum(m, b, "ringmq_store_kept_total",
+	    "QoS 1/2 messages handed to the data directory for a persistent session (one per session).",
+	    ST(kept));
+	metrics_sum(m, b, "ringmq_store_kept_failed_total",
+	    "Changes to kept queues lost for want of memory (the message is delivered, not kept; or kept and delivered again after a restart).",
+	    ST(kept_failed));
 	if (b->persist == NULL)
 		return;
 	const struct rmq_persist_stats *st = rmq_persist_stats(b->persist);
+	metrics_value(m, "ringmq_store_queued_written_total", "counter",
+	    "Queued messages of persistent sessions written to the data directory.",
+	    atomic_load(&st->queued_written));
+	metrics_value(m, "ringmq_store_queued_skipped_total", "counter",
+	    "Queued messages of persistent sessions delivered and acknowledged before their commit, so never written.",
+	    atomic_load(&st->queued_skipped));
+	metrics_value(m, "ringmq_store_queued_loaded", "gauge",
+	    "Queued and in-flight messages of persistent sessions read back at start.",
+	    atomic_load(&st->loaded_queued));
+	metrics_value(m, "ringmq_store_orphans_at_load", "gauge",
+	    "Queued messages found at start for no session (left by a session that ended as they were queued) and removed.",
+	    atomic_load(&st->orphans_at_load));
 	metrics_value(m, "ringmq_store_commits_total", "counter",
 	    "Transactions the data directory's writer committed (each one sync).",
 	    atomic_load(&st->commits));

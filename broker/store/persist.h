@@ -27,6 +27,32 @@
 struct rmq_persist;
 struct rmq_retain;
 struct rmq_record_session;
+struct rmq_record_queued;
+struct rmq_msg;
+
+/* A change to what persistent sessions have queued and in flight, made
+ * by a worker and handed to the writer through the worker's lane
+ * (rmq_persist_lane_put).  A message queued for several sessions is one
+ * MSG followed by a PUT for each of them. */
+enum rmq_qop {
+	RMQ_QOP_MSG = 1, /* message `id` is msg: written once, for its PUTs */
+	RMQ_QOP_PUT, /* (key, id) queued for the session at qos */
+	RMQ_QOP_STATE, /* (key, id) in flight: state and pid */
+	RMQ_QOP_DEL, /* (key, id) delivered, dropped or expired */
+	RMQ_QOP_DROP, /* every queued message and QoS 2 id of session key */
+	RMQ_QOP_Q2IN_PUT, /* (key, pid): a QoS 2 PUBLISH taken, not released */
+	RMQ_QOP_Q2IN_DEL, /* (key, pid) released */
+};
+
+struct rmq_qchange {
+	uint64_t key; /* the session's key (not MSG) */
+	uint64_t id; /* the message's id (MSG, PUT, STATE, DEL) */
+	struct rmq_msg *msg; /* MSG: a reference the writer lets go of */
+	uint16_t pid;
+	uint8_t op; /* enum rmq_qop */
+	uint8_t qos; /* PUT */
+	uint8_t state; /* STATE: RMQ_QUEUED_* (record.h) */
+};
 
 struct rmq_persist_conf {
 	const char *dir;
@@ -41,7 +67,19 @@ struct rmq_persist_conf {
 	 * expired while the broker was down is removed instead.  Returns 0,
 	 * or a negative errno that stops the open. */
 	int (*session)(void *ctx, const struct rmq_record_session *r,
-	    uint64_t left_ms);
+	    uint64_t left_ms, uint64_t *key);
+	/* Called at the open, after the sessions, for each message queued
+	 * for one, oldest first per session, with the key the session
+	 * callback gave (m->disk_id set; the callee takes its own
+	 * reference if it keeps m).  Returns 0, -ENOENT when there is no
+	 * such session (the record is removed), or another negative errno
+	 * that stops the open. */
+	int (*queued)(void *ctx, uint64_t key, struct rmq_msg *m,
+	    const struct rmq_record_queued *q);
+	/* Likewise for each QoS 2 packet id a session received and had not
+	 * seen released. */
+	int (*q2in)(void *ctx, uint64_t key, uint16_t pid);
+	unsigned lanes; /* the workers that hand changes in (rmq_qchange) */
 	void *ctx;
 };
 
@@ -54,6 +92,11 @@ struct rmq_persist_stats {
 	_Atomic uint64_t loaded_retained; /* read back at start */
 	_Atomic uint64_t expired_at_load; /* dropped then: expired */
 	_Atomic uint64_t loaded_sessions, expired_sessions_at_load;
+	_Atomic uint64_t loaded_queued; /* queued messages read back */
+	_Atomic uint64_t orphans_at_load; /* queued for no session: removed */
+	_Atomic uint64_t queued_written; /* queue records put on disk */
+	_Atomic uint64_t queued_skipped; /* queued and done within a batch:
+					 * never written */
 	_Atomic int failing; /* the last commit failed */
 };
 
@@ -74,6 +117,20 @@ int rmq_persist_start(struct rmq_persist *p);
  * writer; 0 and nothing queued when out of memory (rec is freed). */
 uint64_t rmq_persist_session(struct rmq_persist *p, const char *id,
     size_t id_len, uint8_t *rec, size_t rec_len);
+
+/* A new message id, for a message kept for persistent sessions.  Any
+ * thread. */
+uint64_t rmq_persist_msg_id(struct rmq_persist *p);
+
+/* Hand the writer n queue changes (c: malloc'd, the writer's on success)
+ * from worker `lane`, in the order they were made; the writer applies them
+ * in that order with respect to the lane's other changes and to the
+ * changes to the same session and message from other lanes (a message is
+ * put before it is taken off).  Returns the generation they are committed
+ * in, and wakes the writer; 0 when out of memory (c is still the
+ * caller's). */
+uint64_t rmq_persist_lane_put(struct rmq_persist *p, unsigned lane,
+    struct rmq_qchange *c, size_t n);
 
 /* A change was made: the writer commits it (now under `always`, at the
  * interval's end otherwise).  Any thread. */
@@ -99,10 +156,11 @@ int rmq_persist_dump_retained(struct rmq_disk *d,
     void (*fn)(void *ctx, const struct rmq_msg *m, uint64_t now_mono),
     void *ctx, uint64_t *expired, char *err, size_t errlen);
 
-/* Offline, as rmq_persist_dump_retained: fn for each session record. */
+/* Offline, as rmq_persist_dump_retained: fn for each session record, with
+ * the number of messages it has queued or in flight. */
 int rmq_persist_dump_sessions(struct rmq_disk *d,
-    void (*fn)(void *ctx, const struct rmq_record_session *r), void *ctx,
-    char *err, size_t errlen);
+    void (*fn)(void *ctx, const struct rmq_record_session *r, uint64_t queued),
+    void *ctx, char *err, size_t errlen);
 
 /* Commit what is left, stop the writer and close the directory.  NULL is
  * fine. */

@@ -14,7 +14,9 @@
 #define RECORD_VERSION 1
 #define RECORD_RETAIN 0x1
 #define RECORD_EXPIRY 0x2
-#define SESSION_VERSION 1
+#define SESSION_VERSION 2 /* 1: no key (read, then written as 2) */
+#define SESSION_HEAD (RMQ_RECORD_HEAD + 8) /* the head, then the key */
+#define QUEUED_VERSION 1
 #define SUB_FIXED 10 /* a subscription's bytes besides its filter */
 #define SUB_FLAGS (RMQ_SUB_NO_LOCAL | RMQ_SUB_RETAIN_AS_PUBLISHED)
 
@@ -160,7 +162,7 @@ get_u16(const uint8_t *p)
 size_t
 rmq_record_session_size(const struct rmq_record_session *s)
 {
-	size_t n = RMQ_RECORD_HEAD + s->client_id_len;
+	size_t n = SESSION_HEAD + s->client_id_len;
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		n += SUB_FIXED + s->subs[i].len;
 	return n;
@@ -169,14 +171,15 @@ rmq_record_session_size(const struct rmq_record_session *s)
 void
 rmq_record_session_encode(const struct rmq_record_session *s, uint8_t *buf)
 {
-	memset(buf, 0, RMQ_RECORD_HEAD);
+	memset(buf, 0, SESSION_HEAD);
 	buf[0] = SESSION_VERSION;
 	buf[1] = s->version;
 	put_u32(buf + 4, s->session_expiry);
 	put_u64(buf + 8, s->offline_since);
 	put_u16(buf + 16, s->client_id_len);
 	put_u32(buf + 18, s->nsubs);
-	uint8_t *d = buf + RMQ_RECORD_HEAD;
+	put_u64(buf + RMQ_RECORD_HEAD, s->key);
+	uint8_t *d = buf + SESSION_HEAD;
 	memcpy(d, s->client_id, s->client_id_len);
 	d += s->client_id_len;
 	for (uint32_t i = 0; i < s->nsubs; i++) {
@@ -203,8 +206,13 @@ rmq_record_session_decode(const uint8_t *p, size_t len,
 		*why = "shorter than a record's head";
 		return -EINVAL;
 	}
-	if (p[0] != SESSION_VERSION) {
+	if (p[0] != 1 && p[0] != SESSION_VERSION) {
 		*why = "a record version this build does not know";
+		return -EINVAL;
+	}
+	size_t head = p[0] == 1 ? RMQ_RECORD_HEAD : SESSION_HEAD;
+	if (len < head) {
+		*why = "shorter than a record's head";
 		return -EINVAL;
 	}
 	if ((p[1] != RMQ_V31 && p[1] != RMQ_V311 && p[1] != RMQ_V5) || p[2] ||
@@ -217,8 +225,9 @@ rmq_record_session_decode(const uint8_t *p, size_t len,
 	out->offline_since = get_u64(p + 8);
 	out->client_id_len = get_u16(p + 16);
 	out->nsubs = get_u32(p + 18);
-	size_t off = RMQ_RECORD_HEAD + (size_t)out->client_id_len;
-	out->client_id = (const char *)p + RMQ_RECORD_HEAD;
+	out->key = head == SESSION_HEAD ? get_u64(p + RMQ_RECORD_HEAD) : 0;
+	size_t off = head + (size_t)out->client_id_len;
+	out->client_id = (const char *)p + head;
 	if (out->session_expiry == 0 || off > len ||
 	    (size_t)out->nsubs > (len - off) / SUB_FIXED) {
 		*why = "lengths that do not add up to the record";
@@ -269,4 +278,40 @@ bad:
 	free(out->subs);
 	out->subs = NULL;
 	return -EINVAL;
+}
+
+void
+rmq_record_queued_encode(const struct rmq_record_queued *q,
+    uint8_t buf[RMQ_RECORD_QUEUED])
+{
+	buf[0] = QUEUED_VERSION;
+	buf[1] = q->qos;
+	buf[2] = q->state;
+	buf[3] = 0;
+	put_u16(buf + 4, q->pid);
+	buf[6] = buf[7] = 0;
+}
+
+int
+rmq_record_queued_decode(const uint8_t *p, size_t len,
+    struct rmq_record_queued *out, const char **why)
+{
+	*why = NULL;
+	if (len != RMQ_RECORD_QUEUED || p[0] != QUEUED_VERSION) {
+		*why = len != RMQ_RECORD_QUEUED
+		    ? "not the size of a queued message's record"
+		    : "a record version this build does not know";
+		return -EINVAL;
+	}
+	out->qos = p[1];
+	out->state = p[2];
+	out->pid = get_u16(p + 4);
+	if (out->qos < 1 || out->qos > 2 || out->state > RMQ_QUEUED_RELEASED ||
+	    p[3] || p[6] || p[7] ||
+	    (out->state == RMQ_QUEUED_RELEASED && out->qos != 2) ||
+	    ((out->state != RMQ_QUEUED_WAITING) != (out->pid != 0))) {
+		*why = "a QoS, state or packet id out of range";
+		return -EINVAL;
+	}
+	return 0;
 }

@@ -40,10 +40,14 @@ int rmq_record_msg_decode(const uint8_t *p, size_t len, uint64_t now_mono,
  * its connection ended (wall-clock ms; 0: it was connected when the record
  * was written), and its subscriptions with every option (the owner of
  * each is the restored session's, and not stored).  The session record
- * leads with the same 24-byte head size, then the client identifier, then
+ * leads with the same 24-byte head size and the 8-byte session key (version
+ * 2; version 1 had none and is still read), then the client identifier, then
  * the subscriptions: each a 2-byte length, the filter, QoS, flags,
  * Retain Handling, a zero byte and the 4-byte Subscription Identifier. */
 struct rmq_record_session {
+	uint64_t key; /* the session's key when written (0: not known, a
+		       * version 1 record); its queued messages are kept
+		       * under it */
 	uint8_t version; /* RMQ_V31, RMQ_V311, RMQ_V5 */
 	uint32_t session_expiry; /* seconds; 0xFFFFFFFF: never */
 	uint64_t offline_since; /* wall-clock ms; 0: connected */
@@ -69,5 +73,27 @@ rmq_record_session_encode(const struct rmq_record_session *s, uint8_t *buf);
  * or -EINVAL with what is wrong in why. */
 int rmq_record_session_decode(const uint8_t *p, size_t len,
     struct rmq_record_session *out, const char **why);
+
+/* A message queued for a persistent session, or in flight to it: the
+ * value under (session key, message id) in the `queues` database; the
+ * message itself is the record above, under its id in `msgs`. */
+enum {
+	RMQ_QUEUED_WAITING = 0, /* not sent yet */
+	RMQ_QUEUED_SENT = 1, /* sent with pid, not acknowledged yet */
+	RMQ_QUEUED_RELEASED = 2, /* QoS 2 PUBREC came, PUBREL sent */
+};
+#define RMQ_RECORD_QUEUED 8
+struct rmq_record_queued {
+	uint8_t qos; /* 1 or 2, as it goes to the session */
+	uint8_t state; /* RMQ_QUEUED_* */
+	uint16_t pid; /* SENT, RELEASED: its packet id */
+};
+
+void rmq_record_queued_encode(const struct rmq_record_queued *q,
+    uint8_t buf[RMQ_RECORD_QUEUED]);
+
+/* Returns 0 or -EINVAL with what is wrong in why. */
+int rmq_record_queued_decode(const uint8_t *p, size_t len,
+    struct rmq_record_queued *out, const char **why);
 
 #endif

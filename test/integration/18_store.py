@@ -200,9 +200,9 @@ def persistent_sessions_outlive_a_restart_and_a_kill(_):
         r = subprocess.run([BROKER, "store", "dump", d], capture_output=True,
                            text=True, timeout=DEADLINE)
         assert "session s5 (MQTT 5.0, expires 3600 s after its connection " \
-            "ends, offline, 1 subscription)" in r.stdout, r.stdout
+            "ends, offline, 1 subscription, 0 queued)" in r.stdout, r.stdout
         assert "session s3 (MQTT 3.1.1, never expires, offline, 1 " \
-            "subscription)" in r.stdout, r.stdout
+            "subscription, 0 queued)" in r.stdout, r.stdout
 
         b = persistent(d)
         assert any("3 sessions, 1 expired" in line for line in b.log), b.log

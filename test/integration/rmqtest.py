@@ -544,7 +544,13 @@ class MosqSub:
     def close(self):
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(DEADLINE)
+            try:
+                self.proc.wait(DEADLINE)
+            except subprocess.TimeoutExpired:
+                # A SIGTERM that lands while mosquitto_sub is still
+                # setting up is sometimes not acted on: it only has to go.
+                self.proc.kill()
+                self.proc.wait(DEADLINE)
 
 
 class Certs:

@@ -249,3 +249,157 @@ Test(durable, a_session_that_ends_leaves_the_disk)
 	c = rmq_test_connect(0, RMQ_V311, "gone", 0, &present);
 	cr_assert_eq(present, 0);
 }
+
+/* Restart the node on the same directory (its clients go with it). */
+static void
+restart(void)
+{
+	rmq_test_node_stop();
+	rmq_test_node_start(1, tweak);
+}
+
+/* A 3.1.1 persistent session "q" subscribed to "q" at QoS 2, gone
+ * offline. */
+static void
+offline_subscriber(void)
+{
+	int present;
+	struct rmq_fake_client *s =
+	    rmq_test_connect_kept(0, RMQ_V311, "q", &present);
+	RMQ_SEND(s, 0x82, 6, 0, 1, 0, 1, 'q', 2);
+	wait_bytes(s, 5);
+	RMQ_EXPECT(s, 0x90, 3, 0, 1, 2);
+	rmq_fake_hangup(s);
+	rmq_fake_settle();
+}
+
+Test(durable, queued_messages_outlive_a_restart_in_order_and_once)
+{
+	/* [MQTT-3.1.2-4], [MQTT-3.1.2-5]: the session's state is its
+	 * subscriptions and the QoS 1/2 messages queued for it. */
+	offline_subscriber();
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	RMQ_SEND(p, 0x32, 6, 0, 1, 'q', 0, 1, '1');
+	RMQ_SEND(p, 0x32, 6, 0, 1, 'q', 0, 2, '2');
+	RMQ_SEND(p, 0x34, 6, 0, 1, 'q', 0, 3, '3');
+	/* Each acknowledgement once the message is on disk. */
+	wait_bytes(p, 12);
+	RMQ_EXPECT(p, 0x40, 2, 0, 1, 0x40, 2, 0, 2, 0x50, 2, 0, 3);
+	cr_assert_eq(rmq_workers_sum(&rmq_test_node, RMQ_STAT(kept)), 3);
+	restart();
+	const struct rmq_persist_stats *st =
+	    rmq_persist_stats(rmq_test_node.persist);
+	cr_assert_eq(atomic_load(&st->loaded_queued), 3);
+	int present;
+	struct rmq_fake_client *s =
+	    rmq_test_connect_kept(0, RMQ_V311, "q", &present);
+	cr_assert_eq(present, 1);
+	/* In the order they were published [MQTT-4.6.0-6], QoS as granted
+	 * and published (1, 1, 2). */
+	RMQ_EXPECT(s, 0x32, 6, 0, 1, 'q', 0, 1, '1', 0x32, 6, 0, 1, 'q', 0, 2,
+	    '2', 0x34, 6, 0, 1, 'q', 0, 3, '3');
+	RMQ_SEND(s, 0x40, 2, 0, 1, 0x40, 2, 0, 2, 0x50, 2, 0, 3);
+	RMQ_EXPECT(s, 0x62, 2, 0, 3);
+	RMQ_SEND(s, 0x70, 2, 0, 3);
+	rmq_fake_settle();
+	restart();
+	st = rmq_persist_stats(rmq_test_node.persist);
+	cr_assert_eq(atomic_load(&st->loaded_sessions), 1);
+	cr_assert_eq(atomic_load(&st->loaded_queued), 0,
+	    "acknowledged messages are gone from the disk");
+}
+
+Test(durable, in_flight_messages_go_again_with_their_ids_after_a_restart)
+{
+	offline_subscriber();
+	int present;
+	struct rmq_fake_client *s =
+	    rmq_test_connect_kept(0, RMQ_V311, "q", &present);
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	RMQ_SEND(p, 0x34, 6, 0, 1, 'q', 0, 1, 'a');
+	RMQ_SEND(p, 0x34, 6, 0, 1, 'q', 0, 2, 'b');
+	wait_bytes(p, 8);
+	RMQ_EXPECT(p, 0x50, 2, 0, 1, 0x50, 2, 0, 2);
+	RMQ_EXPECT(s, 0x34, 6, 0, 1, 'q', 0, 1, 'a', 0x34, 6, 0, 1, 'q', 0, 2,
+	    'b');
+	/* 'a' is received (PUBREC, then PUBREL from the broker), 'b' not
+	 * yet acknowledged at all. */
+	RMQ_SEND(s, 0x50, 2, 0, 1);
+	RMQ_EXPECT(s, 0x62, 2, 0, 1);
+	rmq_fake_settle();
+	restart();
+	s = rmq_test_connect_kept(0, RMQ_V311, "q", &present);
+	cr_assert_eq(present, 1);
+	/* [MQTT-4.4.0-1]: the PUBREL of 'a' and 'b' again with DUP and the
+	 * packet ids they had. */
+	RMQ_EXPECT(s, 0x62, 2, 0, 1, 0x3c, 6, 0, 1, 'q', 0, 2, 'b');
+	RMQ_SEND(s, 0x70, 2, 0, 1, 0x50, 2, 0, 2);
+	RMQ_EXPECT(s, 0x62, 2, 0, 2);
+	RMQ_SEND(s, 0x70, 2, 0, 2);
+	rmq_fake_settle();
+	restart();
+	cr_assert_eq(atomic_load(&rmq_persist_stats(rmq_test_node.persist)
+				      ->loaded_queued),
+	    0);
+}
+
+Test(durable, a_qos2_id_received_outlives_a_restart)
+{
+	offline_subscriber();
+	int present;
+	struct rmq_fake_client *p =
+	    rmq_test_connect_kept(0, RMQ_V311, "pub", &present);
+	RMQ_SEND(p, 0x34, 6, 0, 1, 'q', 0, 7, 'x');
+	wait_bytes(p, 4);
+	RMQ_EXPECT(p, 0x50, 2, 0, 7);
+	restart();
+	/* The publisher did not see its PUBREC go through and sends the
+	 * PUBLISH again, DUP set: taken already, so acknowledged and not
+	 * queued a second time [MQTT-4.3.3-10]. */
+	p = rmq_test_connect_kept(0, RMQ_V311, "pub", &present);
+	cr_assert_eq(present, 1);
+	RMQ_SEND(p, 0x3c, 6, 0, 1, 'q', 0, 7, 'x');
+	wait_bytes(p, 4);
+	RMQ_EXPECT(p, 0x50, 2, 0, 7);
+	RMQ_SEND(p, 0x62, 2, 0, 7);
+	wait_bytes(p, 4);
+	RMQ_EXPECT(p, 0x70, 2, 0, 7);
+	struct rmq_fake_client *s =
+	    rmq_test_connect_kept(0, RMQ_V311, "q", &present);
+	RMQ_EXPECT(s, 0x34, 6, 0, 1, 'q', 0, 1, 'x');
+	RMQ_EXPECT_NOTHING(s);
+	/* Released: after another restart the id is new again. */
+	restart();
+	p = rmq_test_connect_kept(0, RMQ_V311, "pub", &present);
+	RMQ_SEND(p, 0x34, 6, 0, 1, 'q', 0, 7, 'y');
+	wait_bytes(p, 4);
+	RMQ_EXPECT(p, 0x50, 2, 0, 7);
+	s = rmq_test_connect_kept(0, RMQ_V311, "q", &present);
+	/* 'x' was not acknowledged by "q": it goes again (DUP), then 'y'. */
+	RMQ_EXPECT(s, 0x3c, 6, 0, 1, 'q', 0, 1, 'x', 0x34, 6, 0, 1, 'q', 0, 2,
+	    'y');
+}
+
+Test(durable, a_clean_start_drops_the_kept_queue)
+{
+	offline_subscriber();
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	RMQ_SEND(p, 0x32, 6, 0, 1, 'q', 0, 1, '1');
+	wait_bytes(p, 4);
+	RMQ_EXPECT(p, 0x40, 2, 0, 1);
+	/* Clean session 1 on the same identifier: the session ends
+	 * [MQTT-3.1.2-6], its queue with it. */
+	int present;
+	struct rmq_fake_client *s =
+	    rmq_test_connect(0, RMQ_V311, "q", 1, &present);
+	cr_assert_eq(present, 0);
+	RMQ_EXPECT_NOTHING(s);
+	rmq_fake_hangup(s);
+	rmq_fake_settle();
+	restart();
+	const struct rmq_persist_stats *st =
+	    rmq_persist_stats(rmq_test_node.persist);
+	cr_assert_eq(atomic_load(&st->loaded_sessions), 0);
+	cr_assert_eq(atomic_load(&st->loaded_queued), 0);
+	cr_assert_eq(atomic_load(&st->orphans_at_load), 0);
+}

@@ -362,6 +362,7 @@ session_record(uint8_t *buf, size_t cap, uint8_t version)
 		.offline_since = 1700000000123ull,
 		.client_id = "dev-1",
 		.client_id_len = 5,
+		.key = 0x0100000200000007ull,
 		.nsubs = 3,
 		.subs = (struct rmq_record_sub *)session_subs,
 	};
@@ -381,6 +382,7 @@ Test(persist, a_session_record_reads_back_with_every_option)
 	cr_assert_eq(r.version, RMQ_V5);
 	cr_assert_eq(r.session_expiry, 0xFFFFFFFFu);
 	cr_assert_eq(r.offline_since, 1700000000123ull);
+	cr_assert_eq(r.key, 0x0100000200000007ull);
 	cr_assert_eq(r.client_id_len, 5);
 	cr_assert_eq(memcmp(r.client_id, "dev-1", 5), 0);
 	cr_assert_eq(r.nsubs, 3);
@@ -404,17 +406,18 @@ Test(persist, a_damaged_session_record_is_refused_with_what_is_wrong)
 	size_t n = session_record(good, sizeof(good), RMQ_V5);
 	struct rmq_record_session r;
 	const char *why;
-	/* The first subscription's bytes begin after the head and "dev-1". */
-	enum { sub0 = RMQ_RECORD_HEAD + 5 };
+	/* The first subscription's bytes begin after the head, the key and
+	 * "dev-1". */
+	enum { id0 = RMQ_RECORD_HEAD + 8, sub0 = id0 + 5 };
 	static const struct {
 		size_t at;
 		uint8_t value;
 		const char *why;
 	} cases[] = {
-		{ 0, 2, "a record version" }, { 1, 6, "a protocol level" },
+		{ 0, 3, "a record version" }, { 1, 6, "a protocol level" },
 		{ 4, 0, NULL }, /* expiry 0: not a persistent session */
 		{ 16, 200, "lengths" }, { 18, 9, "lengths" },
-		{ RMQ_RECORD_HEAD, 0xff, "client identifier" },
+		{ id0, 0xff, "client identifier" },
 		{ sub0 + 2 + 1, '#', "topic filter" },
 		{ sub0 + 2 + 5, 3, "options" }, /* QoS 3 */
 		{ sub0 + 2 + 5 + 1, 0x80, "options" }, /* a remote flag */
@@ -441,4 +444,53 @@ Test(persist, a_damaged_session_record_is_refused_with_what_is_wrong)
 	n = session_record(good, sizeof(good), RMQ_V311);
 	cr_assert_eq(rmq_record_session_decode(good, n, &r, &why), -EINVAL);
 	cr_assert(strstr(why, "options") != NULL, "%s", why);
+}
+
+Test(persist, a_version_1_session_record_reads_with_no_key)
+{
+	/* Version 1 (the first release of session records) had no key
+	 * after the head: the same record without those 8 bytes. */
+	uint8_t v2[256], v1[256];
+	size_t n = session_record(v2, sizeof(v2), RMQ_V5);
+	memcpy(v1, v2, RMQ_RECORD_HEAD);
+	memcpy(v1 + RMQ_RECORD_HEAD, v2 + RMQ_RECORD_HEAD + 8,
+	    n - RMQ_RECORD_HEAD - 8);
+	v1[0] = 1;
+	struct rmq_record_session r;
+	const char *why;
+	cr_assert_eq(rmq_record_session_decode(v1, n - 8, &r, &why), 0, "%s",
+	    why);
+	cr_assert_eq(r.key, 0);
+	cr_assert_eq(r.nsubs, 3);
+	cr_assert_eq(memcmp(r.client_id, "dev-1", 5), 0);
+	free(r.subs);
+}
+
+Test(persist, a_queued_record_reads_back_and_refuses_what_is_wrong)
+{
+	uint8_t b[RMQ_RECORD_QUEUED];
+	struct rmq_record_queued q = { 2, RMQ_QUEUED_RELEASED, 513 }, r;
+	const char *why;
+	rmq_record_queued_encode(&q, b);
+	cr_assert_eq(rmq_record_queued_decode(b, sizeof(b), &r, &why), 0);
+	cr_assert_eq(r.qos, 2);
+	cr_assert_eq(r.state, RMQ_QUEUED_RELEASED);
+	cr_assert_eq(r.pid, 513);
+	cr_assert_eq(rmq_record_queued_decode(b, sizeof(b) - 1, &r, &why),
+	    -EINVAL);
+	/* Released is a QoS 2 state; a waiting message has no id; a sent
+	 * one has one. */
+	struct rmq_record_queued bad[] = { { 1, RMQ_QUEUED_RELEASED, 5 },
+		{ 1, RMQ_QUEUED_WAITING, 5 }, { 2, RMQ_QUEUED_SENT, 0 },
+		{ 3, RMQ_QUEUED_WAITING, 0 }, { 0, RMQ_QUEUED_WAITING, 0 } };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rmq_record_queued_encode(&bad[i], b);
+		cr_assert_eq(rmq_record_queued_decode(b, sizeof(b), &r, &why),
+		    -EINVAL, "case %zu", i);
+		cr_assert(strstr(why, "out of range") != NULL);
+	}
+	rmq_record_queued_encode(&q, b);
+	b[0] = 9;
+	cr_assert_eq(rmq_record_queued_decode(b, sizeof(b), &r, &why), -EINVAL);
+	cr_assert(strstr(why, "version") != NULL);
 }
