@@ -123,8 +123,12 @@ held_push(struct rmq_session *s, uint8_t type, uint16_t pid, uint8_t reason,
 		.reason = reason,
 		.codes = codes,
 	};
-	r->acks_held++;
-	rmq_count(&w->st.acks_held, 1);
+	if (type == 0) {
+		r->disk_waits++; /* a wake-up, not an acknowledgement */
+	} else {
+		r->acks_held++;
+		rmq_count(&w->st.acks_held, 1);
+	}
 	/* Set before the next read of the writer's progress (the turn's
 	 * release): either this loop sees the commit, or the writer sees
 	 * this flag and wakes it. */
@@ -142,6 +146,14 @@ rmq_worker_acks_release(struct rmq_worker *w)
 	    w->acks_head < w->acks_len && w->acks[w->acks_head].gen <= done) {
 		struct rmq_held_ack a = w->acks[w->acks_head++];
 		struct rmq_session *s = rmq_worker_session(w, a.key);
+		if (a.type == 0) {
+			/* The window's waiting messages may go (outq.c),
+			 * once the last commit they wait for is done. */
+			if (s && s->rare && s->rare->disk_waits &&
+			    --s->rare->disk_waits == 0)
+				rmq_worker_dirty(w, s);
+			continue;
+		}
 		if (s == NULL || s->rare == NULL || s->conn == NULL ||
 		    s->rare->acks_epoch != a.epoch) {
 			free(a.codes);
@@ -170,6 +182,12 @@ rmq_worker_acks_release(struct rmq_worker *w)
 		/* A commit that came between the last read and the clear is
 		 * not missed: the next turn reads it again. */
 	}
+}
+
+void
+rmq_session_disk_wait(struct rmq_session *s)
+{
+	held_push(s, 0, 0, 0, NULL, RMQ_GEN_TURN);
 }
 
 void
@@ -431,14 +449,24 @@ rmq_session_kept_drop(struct rmq_session *s)
 void
 rmq_worker_disk_flush(struct rmq_worker *w)
 {
-	if (w->dq_n == 0)
+	struct rmq_persist *p = w->b->persist;
+	if (p == NULL)
 		return;
-	uint64_t gen =
-	    rmq_persist_lane_put(w->b->persist, w->id, w->dq, w->dq_n);
-	if (gen == 0)
-		return; /* no memory: the next turn tries again */
-	w->dq = NULL;
-	w->dq_n = w->dq_cap = 0;
+	uint64_t gen;
+	if (w->dq_n == 0) {
+		/* Nothing handed over (a change that found no memory):
+		 * what waits for this turn waits for nothing. */
+		if (w->acks_len == w->acks_head ||
+		    w->acks[w->acks_len - 1].gen != RMQ_GEN_TURN)
+			return;
+		gen = rmq_persist_committed(p);
+	} else {
+		gen = rmq_persist_lane_put(p, w->id, w->dq, w->dq_n);
+		if (gen == 0)
+			return; /* no memory: the next turn tries again */
+		w->dq = NULL;
+		w->dq_n = w->dq_cap = 0;
+	}
 	/* This turn's acknowledgements are the queue's tail. */
 	for (uint32_t i = w->acks_len; i > w->acks_head; i--) {
 		if (w->acks[i - 1].gen != RMQ_GEN_TURN)

@@ -60,6 +60,10 @@ void rmq_session_kept_state(struct rmq_session *s, const struct rmq_qitem *it,
  * Returns 1 when the change is queued. */
 int rmq_session_kept_q2in(struct rmq_session *s, uint16_t pid, int put);
 
+/* The window's RMQ_OUT_DISK slots wait for this turn's commit: once it is
+ * done the session is flushed again and writes them. */
+void rmq_session_disk_wait(struct rmq_session *s);
+
 /* Everything the disk keeps of the session's queue goes (its session
  * ends, or starts clean). */
 void rmq_session_kept_drop(struct rmq_session *s);

@@ -311,6 +311,12 @@ rmq_session_flush(struct rmq_session *s)
 	uint32_t max_items = live ? s->pend_len : 0;
 	if (r)
 		max_items += s->infl_len - r->resend_next;
+	/* Messages in the window waiting for the disk (RMQ_OUT_DISK): none
+	 * goes out, nor anything behind them, until their commit is done. */
+	uint16_t disk = s->rare ? s->rare->disk_slots : 0;
+	int disk_wait = disk && s->rare->disk_waits;
+	if (live && disk && !disk_wait)
+		max_items += disk;
 	if (max_items > (RMQ_LOOP_IOV_MAX - 1) / 5)
 		max_items = (RMQ_LOOP_IOV_MAX - 1) / 5;
 	if (s->ctrl_len == 0 && max_items == 0) {
@@ -356,10 +362,38 @@ rmq_session_flush(struct rmq_session *s)
 	}
 	if (r && r->resend_next >= s->infl_len)
 		r->resending = 0;
+	/* The window's messages the disk now knows the ids of, in order. */
+	for (uint16_t i = 0;
+	     live && disk && !disk_wait && !(r && r->resending) &&
+	     i < s->infl_len && k + 5 <= RMQ_LOOP_IOV_MAX && taken < max_items;
+	     i++) {
+		struct rmq_outslot *slot = outq_slot(s, i);
+		if (slot->state != RMQ_OUT_DISK)
+			continue;
+		s->rare->disk_slots--;
+		disk--;
+		taken++;
+		slot->state = RMQ_OUT_SENT;
+		slot->wseq = wb.seq;
+		int n = outq_publish_iov(s, &slot->it, slot->pid, 0, slot->hdr,
+		    wb.iov + k);
+		if (n < 0) {
+			outq_drop(s, &slot->it, &w->st.dropped_too_large);
+			slot->it.msg = NULL;
+			slot->state = 0;
+			continue;
+		}
+		k += n;
+		rmq_count(&w->st.msgs_out_qos[slot->it.qos], 1);
+		rmq_count(&w->st.pkts_out[RMQ_PUBLISH], 1);
+		if (slot->it.msg->born_us && !slot->it.stored)
+			outq_latency(w, slot->it.msg->born_us);
+	}
 	/* Nothing new before the window is resent: a new message would
 	 * join the window behind the cursor and go twice. */
-	while (!(r && r->resending) && live && s->pend_len &&
-	    k + 5 <= RMQ_LOOP_IOV_MAX && taken < max_items) {
+	int held = 0; /* this flush put messages in the window to wait */
+	while (!(r && r->resending) && live && s->pend_len && !disk_wait &&
+	    disk == 0 && k + 5 <= RMQ_LOOP_IOV_MAX && taken < max_items) {
 		struct rmq_qitem *it = &s->pending[s->pend_head];
 		taken++;
 		struct rmq_outslot *slot;
@@ -370,6 +404,8 @@ rmq_session_flush(struct rmq_session *s)
 			outq_drop(s, it, &w->st.dropped_expired);
 			goto pop;
 		}
+		if (held && it->qos == 0)
+			break; /* behind messages that wait */
 		if (it->qos > 0) {
 			if (outq_window_init(s) != 0 || s->infl_len >= s->win)
 				break; /* window full: wait for acks */
@@ -384,6 +420,23 @@ rmq_session_flush(struct rmq_session *s)
 			if (it->kept)
 				rmq_session_kept_state(s, it, RMQ_QUEUED_SENT,
 				    slot->pid);
+			/* Under `always` a kept QoS 2 message goes out
+			 * only once the disk has its id: a client that
+			 * took it (and may have handed it on) is sent the
+			 * same id after a crash, never a new one, so it is
+			 * not delivered twice.  Those behind it wait with
+			 * it. */
+			if (held ||
+			    (it->kept && it->qos == 2 && w->b->hold_acks &&
+				s->rare)) {
+				slot->it = *it;
+				slot->state = RMQ_OUT_DISK;
+				s->rare->disk_slots++;
+				held = 1;
+				RMQ_ASSERT(s->pend_bytes >= outq_charge(it));
+				s->pend_bytes -= outq_charge(it);
+				goto pop;
+			}
 		} else {
 			if (wb.q0 == NULL) {
 				wb.q0 = malloc(max_items * sizeof(*wb.q0));
@@ -422,6 +475,8 @@ rmq_session_flush(struct rmq_session *s)
 		s->pend_head = (s->pend_head + 1) % s->pend_cap;
 		s->pend_len--;
 	}
+	if (held)
+		rmq_session_disk_wait(s);
 	/* A burst grew the queue; once it is empty its memory goes back,
 	 * so a session keeps no more than a small queue between bursts. */
 	if (s->pend_len == 0 && s->pend_cap > RMQ_PEND_KEPT) {
@@ -468,7 +523,10 @@ outq_on_write(struct rmq_conn *conn, int status)
 		return;
 	}
 	if (s->ctrl_len ||
-	    ((s->pend_len || (s->rare && s->rare->resending)) &&
+	    ((s->pend_len ||
+		 (s->rare &&
+		     (s->rare->resending ||
+			 (s->rare->disk_slots && !s->rare->disk_waits)))) &&
 		s->state == RMQ_SESS_LIVE))
 		rmq_worker_dirty(s->w, s);
 }
@@ -607,10 +665,14 @@ rmq_session_on_ack(struct rmq_session *s, const struct rmq_packet *p)
 			outq_acked(s, slot, 0);
 			return;
 		}
+		int kept = slot->it.kept;
 		outq_acked(s, slot, RMQ_OUT_RELEASED);
-		struct rmq_packet rel = { .type = RMQ_PUBREL };
-		rel.ack.packet_id = pid;
-		rmq_session_send(s, &rel);
+		/* Under `always` the PUBREL of a kept message waits until
+		 * the disk knows it was released: after a crash the broker
+		 * sends the PUBREL again, never the PUBLISH, which a client
+		 * that completed the flow would take as new. */
+		rmq_session_ack(s, RMQ_PUBREL, pid, 0,
+		    kept && s->w->b->hold_acks ? RMQ_GEN_TURN : 0);
 		return;
 	case RMQ_PUBACK:
 	case RMQ_PUBCOMP:

@@ -70,7 +70,16 @@ struct rmq_qitem {
  * message's bytes (a client may acknowledge what it has not received
  * whole); the message is released, and the slot freed, when the write
  * completes.  A RELEASED slot keeps its message until then likewise. */
-enum { RMQ_OUT_SENT = 1, RMQ_OUT_RELEASED = 2, RMQ_OUT_DONE = 3 };
+/* DISK: given its packet id, not yet written: under `durability always`
+ * a kept message waits until the disk knows that id (so that a restart
+ * sends it with the one the client may have), and what follows it in the
+ * queue waits behind it. */
+enum {
+	RMQ_OUT_SENT = 1,
+	RMQ_OUT_RELEASED = 2,
+	RMQ_OUT_DONE = 3,
+	RMQ_OUT_DISK = 4,
+};
 
 /* s->writing: a write is in progress; LATE: acknowledged messages wait
  * for its completion to be released. */
@@ -226,6 +235,9 @@ struct rmq_session_rare {
 	 * queued messages or QoS 2 ids under its key (durable.c). */
 	uint8_t stored;
 	uint8_t disk_q;
+	/* RMQ_OUT_DISK slots in the window, and the commits they wait for
+	 * (held in the worker's queue with the acknowledgements). */
+	uint16_t disk_slots, disk_waits;
 	uint8_t refuse_reason; /* RMQ_SESS_REFUSING: the CONNACK's code */
 	/* Enhanced authentication (auth.h): the exchange under way, and
 	 * what it is for; xauth_on once the connection authenticated with

@@ -495,6 +495,9 @@ worker_turn(struct rmq_loop *loop)
 	worker_flush(w);
 	while (w->outmask)
 		worker_hand_over(w, (unsigned)__builtin_ctzll(w->outmask), 1);
+	/* What the writes changed (ids given, messages held for the disk)
+	 * goes to the writer now rather than after the next wake-up. */
+	rmq_worker_disk_flush(w);
 }
 
 static void

@@ -295,10 +295,13 @@ Test(durable, queued_messages_outlive_a_restart_in_order_and_once)
 	    rmq_test_connect_kept(0, RMQ_V311, "q", &present);
 	cr_assert_eq(present, 1);
 	/* In the order they were published [MQTT-4.6.0-6], QoS as granted
-	 * and published (1, 1, 2). */
+	 * and published (1, 1, 2); the QoS 2 one once the disk has its
+	 * packet id. */
+	wait_bytes(s, 24);
 	RMQ_EXPECT(s, 0x32, 6, 0, 1, 'q', 0, 1, '1', 0x32, 6, 0, 1, 'q', 0, 2,
 	    '2', 0x34, 6, 0, 1, 'q', 0, 3, '3');
 	RMQ_SEND(s, 0x40, 2, 0, 1, 0x40, 2, 0, 2, 0x50, 2, 0, 3);
+	wait_bytes(s, 4);
 	RMQ_EXPECT(s, 0x62, 2, 0, 3);
 	RMQ_SEND(s, 0x70, 2, 0, 3);
 	rmq_fake_settle();
@@ -320,11 +323,14 @@ Test(durable, in_flight_messages_go_again_with_their_ids_after_a_restart)
 	RMQ_SEND(p, 0x34, 6, 0, 1, 'q', 0, 2, 'b');
 	wait_bytes(p, 8);
 	RMQ_EXPECT(p, 0x50, 2, 0, 1, 0x50, 2, 0, 2);
+	wait_bytes(s, 16);
 	RMQ_EXPECT(s, 0x34, 6, 0, 1, 'q', 0, 1, 'a', 0x34, 6, 0, 1, 'q', 0, 2,
 	    'b');
 	/* 'a' is received (PUBREC, then PUBREL from the broker), 'b' not
 	 * yet acknowledged at all. */
 	RMQ_SEND(s, 0x50, 2, 0, 1);
+	/* The PUBREL once the disk knows the message was released. */
+	wait_bytes(s, 4);
 	RMQ_EXPECT(s, 0x62, 2, 0, 1);
 	rmq_fake_settle();
 	restart();
@@ -334,6 +340,7 @@ Test(durable, in_flight_messages_go_again_with_their_ids_after_a_restart)
 	 * packet ids they had. */
 	RMQ_EXPECT(s, 0x62, 2, 0, 1, 0x3c, 6, 0, 1, 'q', 0, 2, 'b');
 	RMQ_SEND(s, 0x70, 2, 0, 1, 0x50, 2, 0, 2);
+	wait_bytes(s, 4);
 	RMQ_EXPECT(s, 0x62, 2, 0, 2);
 	RMQ_SEND(s, 0x70, 2, 0, 2);
 	rmq_fake_settle();
@@ -366,6 +373,7 @@ Test(durable, a_qos2_id_received_outlives_a_restart)
 	RMQ_EXPECT(p, 0x70, 2, 0, 7);
 	struct rmq_fake_client *s =
 	    rmq_test_connect_kept(0, RMQ_V311, "q", &present);
+	wait_bytes(s, 8);
 	RMQ_EXPECT(s, 0x34, 6, 0, 1, 'q', 0, 1, 'x');
 	RMQ_EXPECT_NOTHING(s);
 	/* Released: after another restart the id is new again. */
@@ -376,6 +384,7 @@ Test(durable, a_qos2_id_received_outlives_a_restart)
 	RMQ_EXPECT(p, 0x50, 2, 0, 7);
 	s = rmq_test_connect_kept(0, RMQ_V311, "q", &present);
 	/* 'x' was not acknowledged by "q": it goes again (DUP), then 'y'. */
+	wait_bytes(s, 16);
 	RMQ_EXPECT(s, 0x3c, 6, 0, 1, 'q', 0, 1, 'x', 0x34, 6, 0, 1, 'q', 0, 2,
 	    'y');
 }
