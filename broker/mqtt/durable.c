@@ -317,8 +317,9 @@ rmq_worker_restore_session(struct rmq_worker *w,
 	for (uint32_t i = 0; i < r->nsubs; i++) {
 		struct rmq_sub opt = r->subs[i].opt;
 		opt.owner = s->key;
-		if (w->b->persist)
-			opt.flags |= RMQ_SUB_KEPT;
+		/* Read back from the disk, so kept there (b->persist is
+		 * not set while the directory is being read). */
+		opt.flags |= RMQ_SUB_KEPT;
 		if ((rc = rmq_session_subscribe_restored(s, r->subs[i].filter,
 			 r->subs[i].len, &opt)) != 0)
 			goto fail;

@@ -213,9 +213,10 @@ Test(durable, a_persistent_session_and_its_subscriptions_outlive_a_restart)
 	/* Published while they are away: queued for both. */
 	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V5, "p", 1, NULL);
 	rmq_test_publish(p, RMQ_V5, "a/x", "1", 1, 1);
-	RMQ_EXPECT(p, 0x40, 2, 0, 1);
 	rmq_test_publish(p, RMQ_V5, "b", "2", 2, 2);
-	RMQ_EXPECT(p, 0x50, 2, 0, 2);
+	/* Kept for them: acknowledged once on disk. */
+	wait_bytes(p, 8);
+	RMQ_EXPECT(p, 0x40, 2, 0, 1, 0x50, 2, 0, 2);
 
 	s5 = rmq_test_connect_kept(0, RMQ_V5, "s5", &present);
 	cr_assert_eq(present, 1, "Session Present after the restart");
@@ -223,6 +224,7 @@ Test(durable, a_persistent_session_and_its_subscriptions_outlive_a_restart)
 	RMQ_EXPECT(s5, 0x32, 11, 0, 3, 'a', '/', 'x', 0, 1, 2, 0x0b, 9, '1');
 	s3 = rmq_test_connect_kept(0, RMQ_V311, "s3", &present);
 	cr_assert_eq(present, 1);
+	wait_bytes(s3, 8); /* QoS 2: once the disk has its packet id */
 	RMQ_EXPECT(s3, 0x34, 6, 0, 1, 'b', 0, 1, '2');
 }
 
@@ -305,11 +307,24 @@ Test(durable, queued_messages_outlive_a_restart_in_order_and_once)
 	RMQ_EXPECT(s, 0x62, 2, 0, 3);
 	RMQ_SEND(s, 0x70, 2, 0, 3);
 	rmq_fake_settle();
+	rmq_fake_hangup(s);
+	rmq_fake_settle();
 	restart();
 	st = rmq_persist_stats(rmq_test_node.persist);
 	cr_assert_eq(atomic_load(&st->loaded_sessions), 1);
 	cr_assert_eq(atomic_load(&st->loaded_queued), 0,
 	    "acknowledged messages are gone from the disk");
+	/* A session read back keeps its queue on disk as before: what is
+	 * published now outlives the next restart too. */
+	p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	RMQ_SEND(p, 0x32, 6, 0, 1, 'q', 0, 4, '4');
+	wait_bytes(p, 4);
+	RMQ_EXPECT(p, 0x40, 2, 0, 4);
+	restart();
+	st = rmq_persist_stats(rmq_test_node.persist);
+	cr_assert_eq(atomic_load(&st->loaded_queued), 1);
+	s = rmq_test_connect_kept(0, RMQ_V311, "q", &present);
+	RMQ_EXPECT(s, 0x32, 6, 0, 1, 'q', 0, 1, '4');
 }
 
 Test(durable, in_flight_messages_go_again_with_their_ids_after_a_restart)
