@@ -372,7 +372,13 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	}
 	/* Under `durability always` the retained message is on disk
 	 * before the publisher hears it is taken. */
-	publish_answer_after(s, pub, reason, w->b->hold_acks ? gen : 0);
+	/* Under `interval` too while the writer is behind: publishers go at
+	 * the disk's pace rather than fill memory with changes. */
+	publish_answer_after(s, pub, reason,
+	    w->b->hold_acks ||
+		    (gen == RMQ_GEN_TURN && rmq_persist_behind(w->b->persist))
+		? gen
+		: 0);
 }
 
 void

@@ -120,6 +120,12 @@ metrics_store(struct metrics_buf *m, struct rmq_broker *b)
 	metrics_value(m, "ringmq_store_queued_skipped_total", "counter",
 	    "Queued messages of persistent sessions delivered and acknowledged before their commit, so never written.",
 	    atomic_load(&st->queued_skipped));
+	metrics_value(m, "ringmq_store_backlog", "gauge",
+	    "Queue changes handed to the writer and not yet committed.",
+	    atomic_load(&st->backlog));
+	metrics_value(m, "ringmq_store_behind_total", "counter",
+	    "Times the backlog passed 262144 changes, after which PUBACKs and PUBRECs wait for the commit under every policy.",
+	    atomic_load(&st->behind));
 	metrics_value(m, "ringmq_store_queued_loaded", "gauge",
 	    "Queued and in-flight messages of persistent sessions read back at start.",
 	    atomic_load(&st->loaded_queued));

@@ -206,17 +206,26 @@ qt_get(struct qtab *t, uint8_t kind, uint64_t key, uint64_t id, int add)
 	return &t->e[j];
 }
 
-/* Empty the table, keeping its memory unless it grew large. */
+/* Empty the table for about n entries: sized at once (no rehash on the
+ * way), its memory kept from batch to batch unless far too large. */
 static void
-qt_clear(struct qtab *t)
+qt_reset(struct qtab *t, size_t n)
 {
-	if (t->cap > 65536) {
-		free(t->e);
-		t->e = NULL;
-		t->cap = 0;
-	} else if (t->n) {
-		memset(t->e, 0, t->cap * sizeof(*t->e));
+	size_t cap = 1024;
+	while (cap < n * 2)
+		cap *= 2;
+	if (t->cap < cap || t->cap > cap * 8) {
+		struct qent *e = calloc(cap, sizeof(*e));
+		if (e != NULL) {
+			free(t->e);
+			t->e = e;
+			t->cap = cap;
+			t->n = 0;
+			return;
+		}
 	}
+	if (t->n)
+		memset(t->e, 0, t->cap * sizeof(*t->e));
 	t->n = 0;
 }
 
@@ -350,7 +359,11 @@ persist_write_queues(struct rmq_persist *p, MDB_txn *txn, uint64_t gen,
 	int rc = 0;
 	uint64_t *dropped = NULL;
 	size_t ndropped = 0, dcap = 0;
-	qt_clear(t);
+	size_t puts = 0;
+	for (struct lane_chunk *ch = p->held; ch && ch->tag <= gen;
+	     ch = ch->next)
+		puts += ch->n;
+	qt_reset(t, puts);
 	for (struct lane_chunk *ch = p->held; ch && ch->tag <= gen;
 	     ch = ch->next) {
 		for (size_t i = 0; i < ch->n; i++) {
@@ -484,6 +497,7 @@ chunks_done(struct rmq_persist *p, uint64_t gen)
 	while (p->held && p->held->tag <= gen) {
 		struct lane_chunk *ch = p->held;
 		p->held = ch->next;
+		atomic_fetch_sub(&p->st.backlog, ch->n);
 		for (size_t i = 0; i < ch->n; i++)
 			if (ch->c[i].op == RMQ_QOP_MSG)
 				rmq_msg_rele(ch->c[i].msg);
@@ -548,8 +562,18 @@ rmq_persist_lane_put(struct rmq_persist *p, unsigned lane,
 	ln->tail = &ch->next;
 	pthread_mutex_unlock(&ln->mu);
 	uint64_t tag = ch->tag;
+	uint64_t was = atomic_fetch_add(&p->st.backlog, n);
+	if (was <= RMQ_PERSIST_BACKLOG_MAX && was + n > RMQ_PERSIST_BACKLOG_MAX)
+		atomic_fetch_add(&p->st.behind, 1);
 	rmq_persist_changed(p);
 	return tag;
+}
+
+int
+rmq_persist_behind(const struct rmq_persist *p)
+{
+	return atomic_load_explicit(&p->st.backlog, memory_order_relaxed) >
+	    RMQ_PERSIST_BACKLOG_MAX;
 }
 
 /* ---- reading the queues back ---- */

@@ -97,6 +97,8 @@ struct rmq_persist_stats {
 	_Atomic uint64_t queued_written; /* queue records put on disk */
 	_Atomic uint64_t queued_skipped; /* queued and done within a batch:
 					 * never written */
+	_Atomic uint64_t backlog; /* queue changes handed in, not committed */
+	_Atomic uint64_t behind; /* times the backlog passed its bound */
 	_Atomic int failing; /* the last commit failed */
 };
 
@@ -131,6 +133,16 @@ uint64_t rmq_persist_msg_id(struct rmq_persist *p);
  * caller's). */
 uint64_t rmq_persist_lane_put(struct rmq_persist *p, unsigned lane,
     struct rmq_qchange *c, size_t n);
+
+/* Queue changes handed in and not yet committed past which the workers
+ * hold acknowledgements for the commit under every policy (`interval`
+ * too): the writer falls behind only when publishers outrun the disk, and
+ * they are slowed to its pace rather than fill memory. */
+#define RMQ_PERSIST_BACKLOG_MAX (256u * 1024u)
+
+/* Whether the writer is behind by more than RMQ_PERSIST_BACKLOG_MAX
+ * changes.  Any thread. */
+int rmq_persist_behind(const struct rmq_persist *p);
 
 /* A change was made: the writer commits it (now under `always`, at the
  * interval's end otherwise).  Any thread. */
