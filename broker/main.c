@@ -269,9 +269,6 @@ main(int argc, char **argv)
 	if (main_included.more)
 		rmq_log(RMQ_LOG_NOTICE, "configuration: included %u more files",
 		    main_included.more);
-	/* What this build does not do yet, said where an operator looks. */
-	rmq_log(RMQ_LOG_NOTICE,
-	    "wills with a delay are kept in memory only (persistence keeps retained messages and sessions with their subscriptions and queues, as yet)");
 	if (rmq_broker_init(&b, &cfg) != 0 || rmq_broker_start(&b) != 0) {
 		rmq_log(RMQ_LOG_ERROR, "could not start");
 		return 1;

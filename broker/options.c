@@ -1271,7 +1271,7 @@ const struct rmq_option rmq_options[] = {
 	    .def = "true",
 	    .help = "keep retained messages and sessions on disk",
 	    .doc =
-		"Mosquitto's key, on by default: retained messages and persistent sessions (their expiry, subscriptions, queued and in-flight QoS 1/2 messages and QoS 2 ids received; not yet wills with a delay) are kept in `persistence_location` and read back at start, so a restart or a crash keeps them; a change is on disk as `durability` says (by default before the PUBACK/PUBREC of the PUBLISH, or the SUBACK/UNSUBACK, that made it).  `false`: memory only, as Mosquitto's default.  The directory is opened before the listeners: one that cannot be made, is locked by another broker, holds a newer format or is damaged stops the start, naming the path (docs/operations.md)" },
+		"Mosquitto's key, on by default: retained messages and persistent sessions (their expiry, subscriptions, wills, queued and in-flight QoS 1/2 messages and QoS 2 ids received) are kept in `persistence_location` and read back at start, so a restart or a crash keeps them; a change is on disk as `durability` says (by default before the PUBACK/PUBREC of the PUBLISH, or the SUBACK/UNSUBACK, that made it).  `false`: memory only, as Mosquitto's default.  The directory is opened before the listeners: one that cannot be made, is locked by another broker, holds a newer format or is damaged stops the start, naming the path (docs/operations.md)" },
 	{ .key = "persistence_location",
 	    .flags = "--data-dir",
 	    .type = RMQ_OPT_STRING,

@@ -245,10 +245,20 @@ rmq_session_store(struct rmq_session *s)
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		subs[i] = (struct rmq_record_sub){ s->subs[i].filter,
 			s->subs[i].len, s->subs[i].opt };
+	uint64_t wall = wall_ms(), mono = s->w->loop->now_ms;
 	struct rmq_record_session rec = {
 		.version = s->version,
 		.session_expiry = s->session_expiry,
-		.offline_since = s->conn ? 0 : wall_ms(),
+		.offline_since = s->conn ? 0 : wall,
+		/* The will, and when its delay ends once its connection
+		 * has: sent then, or when the session ends, after a restart
+		 * too. */
+		.will = s->will,
+		.will_delay = s->will_delay,
+		.will_at = s->will && s->will_pending
+		    ? wall + (r->will_at_ms > mono ? r->will_at_ms - mono : 0)
+		    : 0,
+		.wall_minus_mono = (int64_t)wall - (int64_t)mono,
 		.client_id = s->client_id,
 		.client_id_len = s->client_id_len,
 		.key = s->key,
@@ -314,6 +324,20 @@ rmq_worker_restore_session(struct rmq_worker *w,
 	}
 	s->registered = 1;
 	rare->stored = 1;
+	if (r->will) {
+		/* Its connection ended (or, connected when the record was
+		 * written, ends with this restart): the will goes out when
+		 * its delay is over, or when the session ends. */
+		uint64_t wall = wall_ms();
+		uint64_t at = r->will_at
+		    ? r->will_at
+		    : wall + (uint64_t)r->will_delay * 1000u;
+		s->will = (struct rmq_msg *)r->will;
+		rmq_msg_hold(s->will, 1);
+		s->will_delay = r->will_delay;
+		s->will_pending = 1;
+		rare->will_at_ms = now + (at > wall ? at - wall : 0);
+	}
 	for (uint32_t i = 0; i < r->nsubs; i++) {
 		struct rmq_sub opt = r->subs[i].opt;
 		opt.owner = s->key;

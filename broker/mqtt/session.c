@@ -323,6 +323,9 @@ rmq_session_publish_will(struct rmq_session *s)
 	s->will_pending = 0;
 	rmq_route(s->w, will);
 	rmq_msg_rele(will);
+	/* Sent: not again after a restart. */
+	if (s->rare && s->rare->stored && s->session_expiry)
+		rmq_session_store(s);
 }
 
 /* The session's connection is gone, or no longer the session's (it

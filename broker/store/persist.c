@@ -851,6 +851,23 @@ persist_load_sessions(struct rmq_persist *p, MDB_txn *txn, uint64_t wall,
 				break;
 			continue;
 		}
+		/* Its will, read as any stored message; one whose Message
+		 * Expiry passed is dropped. */
+		struct rmq_msg *will = NULL;
+		if (r.will_rec) {
+			uint64_t mono = clock_ms(CLOCK_MONOTONIC);
+			e = rmq_record_msg_decode(r.will_rec, r.will_rec_len,
+			    mono, wall, &will, &why);
+			if (e != 0 && e != -ETIME) {
+				free(r.subs);
+				mdb_cursor_close(cur);
+				return record_bad(p->disk,
+				    "will of the session of client", &k, e, why,
+				    err, errlen);
+			}
+			r.will = will;
+			r.wall_minus_mono = (int64_t)wall - (int64_t)mono;
+		}
 		uint64_t key = r.key;
 		e = p->conf.session
 		    ? p->conf.session(p->conf.ctx, &r, left, &key)
@@ -881,6 +898,8 @@ persist_load_sessions(struct rmq_persist *p, MDB_txn *txn, uint64_t wall,
 			}
 		}
 		free(r.subs);
+		if (will)
+			rmq_msg_rele(will);
 		if (e != 0) {
 			snprintf(err, errlen,
 			    "%s: the session of client '%.*s' could not be restored: %s",

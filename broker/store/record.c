@@ -14,7 +14,9 @@
 #define RECORD_VERSION 1
 #define RECORD_RETAIN 0x1
 #define RECORD_EXPIRY 0x2
-#define SESSION_VERSION 2 /* 1: no key (read, then written as 2) */
+#define SESSION_VERSION 3 /* 1: no key; 2: no will (both read) */
+#define SESSION_WILL 0x1 /* head byte 2: a will follows the subscriptions */
+#define WILL_FIXED 16 /* delay, when it ends, the record's length */
 #define SESSION_HEAD (RMQ_RECORD_HEAD + 8) /* the head, then the key */
 #define QUEUED_VERSION 1
 #define SUB_FIXED 10 /* a subscription's bytes besides its filter */
@@ -165,6 +167,8 @@ rmq_record_session_size(const struct rmq_record_session *s)
 	size_t n = SESSION_HEAD + s->client_id_len;
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		n += SUB_FIXED + s->subs[i].len;
+	if (s->will)
+		n += WILL_FIXED + rmq_record_msg_size(s->will);
 	return n;
 }
 
@@ -194,6 +198,15 @@ rmq_record_session_encode(const struct rmq_record_session *s, uint8_t *buf)
 		put_u32(d + 4, r->opt.subid);
 		d += 8;
 	}
+	if (s->will) {
+		buf[2] = SESSION_WILL;
+		uint32_t n = (uint32_t)rmq_record_msg_size(s->will);
+		put_u32(d, s->will_delay);
+		put_u64(d + 4, s->will_at);
+		put_u32(d + 12, n);
+		rmq_record_msg_encode(s->will, s->wall_minus_mono,
+		    d + WILL_FIXED);
+	}
 }
 
 int
@@ -206,7 +219,7 @@ rmq_record_session_decode(const uint8_t *p, size_t len,
 		*why = "shorter than a record's head";
 		return -EINVAL;
 	}
-	if (p[0] != 1 && p[0] != SESSION_VERSION) {
+	if (p[0] < 1 || p[0] > SESSION_VERSION) {
 		*why = "a record version this build does not know";
 		return -EINVAL;
 	}
@@ -215,8 +228,9 @@ rmq_record_session_decode(const uint8_t *p, size_t len,
 		*why = "shorter than a record's head";
 		return -EINVAL;
 	}
-	if ((p[1] != RMQ_V31 && p[1] != RMQ_V311 && p[1] != RMQ_V5) || p[2] ||
-	    p[3] || p[22] || p[23]) {
+	if ((p[1] != RMQ_V31 && p[1] != RMQ_V311 && p[1] != RMQ_V5) ||
+	    (p[2] & ~(p[0] >= 3 ? SESSION_WILL : 0)) || p[3] || p[22] ||
+	    p[23]) {
 		*why = "a protocol level or flag out of range";
 		return -EINVAL;
 	}
@@ -268,6 +282,18 @@ rmq_record_session_decode(const uint8_t *p, size_t len,
 			*why = "subscription options out of range";
 			goto bad;
 		}
+	}
+	if (p[2] & SESSION_WILL) {
+		if (len - off < WILL_FIXED ||
+		    len - off - WILL_FIXED != get_u32(p + off + 12)) {
+			*why = "lengths that do not add up to the record";
+			goto bad;
+		}
+		out->will_delay = get_u32(p + off);
+		out->will_at = get_u64(p + off + 4);
+		out->will_rec = p + off + WILL_FIXED;
+		out->will_rec_len = get_u32(p + off + 12);
+		off = len;
 	}
 	if (off != len) {
 		*why = "lengths that do not add up to the record";

@@ -43,7 +43,9 @@ int rmq_record_msg_decode(const uint8_t *p, size_t len, uint64_t now_mono,
  * leads with the same 24-byte head size and the 8-byte session key (version
  * 2; version 1 had none and is still read), then the client identifier, then
  * the subscriptions: each a 2-byte length, the filter, QoS, flags,
- * Retain Handling, a zero byte and the 4-byte Subscription Identifier. */
+ * Retain Handling, a zero byte and the 4-byte Subscription Identifier;
+ * then, when byte 2 of the head says so (version 3), the will: its delay,
+ * when the delay ends, its message record's length and the record. */
 struct rmq_record_session {
 	uint64_t key; /* the session's key when written (0: not known, a
 		       * version 1 record); its queued messages are kept
@@ -59,6 +61,16 @@ struct rmq_record_session {
 		uint16_t len;
 		struct rmq_sub opt; /* subid, qos, flags, retain_handling */
 	} * subs;
+	/* Its will (NULL: none; encode: the message; decode: its record's
+	 * bytes, read with rmq_record_msg_decode), the Will Delay Interval,
+	 * and when the delay ends (wall-clock ms; 0: its connection had not
+	 * ended when the record was written). */
+	const struct rmq_msg *will;
+	const uint8_t *will_rec;
+	uint32_t will_rec_len;
+	uint32_t will_delay;
+	uint64_t will_at;
+	int64_t wall_minus_mono; /* encode: for the will's expiry */
 };
 
 /* Bytes the record of s takes. */

@@ -472,8 +472,44 @@ def inflight_messages_are_resent_after_a_restart(_):
         b.stop()
 
 
+def a_delayed_will_outlives_a_restart(_):
+    """A 5.0 session (expiry 3600 s) whose connection drops without
+    DISCONNECT holds its will for its Will Delay Interval (5 s)
+    [MQTT-3.1.3-9]; the broker restarts (SIGTERM) meanwhile, and the will
+    still goes out once the delay is over, once."""
+    d = os.path.join(_tmp, "will-" + LOOP)
+    b = persistent(d)
+    try:
+        r = Raw(b)
+        # Will flag, QoS 0, Clean Start 0; Session Expiry 3600; Will Delay
+        # 5 s on "will/t" with "bye".
+        r.send(connect_packet("willer", version=5, flags=0x04,
+                              props=b"\x11\x00\x00\x0e\x10",
+                              payload_extra=b"\x05\x18\x00\x00\x00\x05" +
+                              string("will/t") + string("bye")))
+        assert r.recv_packet()[0] == 0x20
+        r.s.close()  # no DISCONNECT: the will is due in 5 s
+        b.wait_connections(0)
+        stop(b)
+        b = persistent(d)
+        s = Client(b, "watcher")
+        s.subscribe("will/t", 0)
+        got = s.wait_msgs(1)
+        assert [m.payload for m in got] == [b"bye"], got
+        # Sent: not again after another restart.
+        s.close()
+        stop(b)
+        b = persistent(d)
+        s = Client(b, "watcher")
+        s.subscribe("will/t", 0)
+        assert s.quiet(3) == [], "the will went twice"
+        s.close()
+    finally:
+        b.stop()
+
+
 try:
-    run([queued_qos1_outlives_a_restart,
+    run([queued_qos1_outlives_a_restart, a_delayed_will_outlives_a_restart,
          queued_qos2_v5_outlives_a_restart,
          queued_messages_outlive_kill_9,
          acknowledged_messages_are_not_delivered_again,

@@ -427,3 +427,69 @@ Test(durable, a_clean_start_drops_the_kept_queue)
 	cr_assert_eq(atomic_load(&st->loaded_queued), 0);
 	cr_assert_eq(atomic_load(&st->orphans_at_load), 0);
 }
+
+/* A 5.0 CONNECT of "w": Clean Start 0, Session Expiry 3600 s, a will on
+ * "wt" ("bye", QoS 0) with a Will Delay of 60 s; its CONNACK read. */
+static struct rmq_fake_client *
+connect_with_will(void)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	RMQ_SEND(c, 0x10, 34, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x04, 0, 60, 5, 0x11,
+	    0, 0, 0x0e, 0x10, 0, 1, 'w', 5, 0x18, 0, 0, 0, 60, 0, 2, 'w', 't',
+	    0, 3, 'b', 'y', 'e');
+	wait_bytes(c, 3);
+	uint8_t ack[64];
+	cr_assert_gt(rmq_test_next_packet(c, ack, sizeof(ack)), 0);
+	cr_assert_eq(ack[0], 0x20);
+	return c;
+}
+
+Test(durable, a_delayed_will_outlives_a_restart)
+{
+	/* The connection ends without DISCONNECT: the will waits its delay
+	 * [MQTT-3.1.3-9], and the broker restarts meanwhile. */
+	struct rmq_fake_client *c = connect_with_will();
+	rmq_fake_hangup(c);
+	rmq_fake_settle();
+	restart();
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "wt", 0, 0);
+	rmq_fake_advance(30 * 1000);
+	RMQ_EXPECT_NOTHING(s);
+	rmq_fake_advance(31 * 1000);
+	RMQ_EXPECT(s, 0x30, 7, 0, 2, 'w', 't', 'b', 'y', 'e');
+	/* Sent: a second restart does not send it again. */
+	rmq_fake_settle();
+	restart();
+	s = rmq_test_connect(0, RMQ_V311, "s", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "wt", 0, 0);
+	rmq_fake_advance(120 * 1000);
+	RMQ_EXPECT_NOTHING(s);
+}
+
+Test(durable, a_will_of_a_connection_cut_by_a_crash_goes_after_its_delay)
+{
+	/* Still connected when the broker stops: its connection ends with
+	 * the process, so after the restart the will goes once the delay
+	 * has passed, counted from the restart. */
+	connect_with_will();
+	restart();
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "wt", 0, 0);
+	rmq_fake_advance(59 * 1000);
+	RMQ_EXPECT_NOTHING(s);
+	rmq_fake_advance(2 * 1000);
+	RMQ_EXPECT(s, 0x30, 7, 0, 2, 'w', 't', 'b', 'y', 'e');
+}
+
+Test(durable, a_will_discarded_by_a_normal_disconnect_is_not_kept)
+{
+	struct rmq_fake_client *c = connect_with_will();
+	RMQ_SEND(c, 0xe0, 0);
+	rmq_fake_settle();
+	restart();
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "wt", 0, 0);
+	rmq_fake_advance(120 * 1000);
+	RMQ_EXPECT_NOTHING(s);
+}

@@ -414,7 +414,8 @@ Test(persist, a_damaged_session_record_is_refused_with_what_is_wrong)
 		uint8_t value;
 		const char *why;
 	} cases[] = {
-		{ 0, 3, "a record version" }, { 1, 6, "a protocol level" },
+		{ 0, 4, "a record version" }, { 1, 6, "a protocol level" },
+		{ 2, 2, "flag" }, /* a head flag this version has not */
 		{ 4, 0, NULL }, /* expiry 0: not a persistent session */
 		{ 16, 200, "lengths" }, { 18, 9, "lengths" },
 		{ id0, 0xff, "client identifier" },
@@ -493,4 +494,43 @@ Test(persist, a_queued_record_reads_back_and_refuses_what_is_wrong)
 	b[0] = 9;
 	cr_assert_eq(rmq_record_queued_decode(b, sizeof(b), &r, &why), -EINVAL);
 	cr_assert(strstr(why, "version") != NULL);
+}
+
+Test(persist, a_session_record_keeps_its_will)
+{
+	uint64_t now = mono_ms();
+	struct rmq_msg *will = msg("gone/dev-1", "offline", 0, now);
+	struct rmq_record_session s = {
+		.version = RMQ_V5,
+		.session_expiry = 3600,
+		.offline_since = 1700000000123ull,
+		.client_id = "dev-1",
+		.client_id_len = 5,
+		.key = 42,
+		.will = will,
+		.will_delay = 60,
+		.will_at = 1700000060123ull,
+	};
+	uint8_t buf[512];
+	size_t n = rmq_record_session_size(&s);
+	cr_assert_leq(n, sizeof(buf));
+	rmq_record_session_encode(&s, buf);
+	struct rmq_record_session r;
+	const char *why;
+	cr_assert_eq(rmq_record_session_decode(buf, n, &r, &why), 0, "%s", why);
+	cr_assert_eq(r.will_delay, 60);
+	cr_assert_eq(r.will_at, 1700000060123ull);
+	cr_assert_not_null(r.will_rec);
+	struct rmq_msg *back;
+	cr_assert_eq(rmq_record_msg_decode(r.will_rec, r.will_rec_len, now,
+			 1700000000000ull, &back, &why),
+	    0, "%s", why);
+	cr_assert_eq(back->topic.len, 10);
+	cr_assert_eq(memcmp(back->payload.p, "offline", 7), 0);
+	rmq_msg_rele(back);
+	/* A will's length that does not add up is refused. */
+	buf[n - rmq_record_msg_size(will) - 4] ^= 1;
+	cr_assert_eq(rmq_record_session_decode(buf, n, &r, &why), -EINVAL);
+	cr_assert(strstr(why, "lengths") != NULL);
+	rmq_msg_rele(will);
 }
