@@ -298,6 +298,28 @@ outq_window_init(struct rmq_session *s)
 	return 0;
 }
 
+/* Put a window slot's PUBLISH (DUP as dup) in write wb at iov k; returns
+ * the iovecs used, 0 when it was too large for the client's limit and was
+ * discarded as if sent [MQTT-3.1.2-25]. */
+static int
+outq_window_write(struct rmq_session *s, struct rmq_outslot *slot, uint8_t dup,
+    struct rmq_wbatch *wb, int k)
+{
+	struct rmq_worker *w = s->w;
+	slot->wseq = wb->seq;
+	int n = outq_publish_iov(s, &slot->it, slot->pid, dup, slot->hdr,
+	    wb->iov + k);
+	if (n < 0) {
+		outq_drop(s, &slot->it, &w->st.dropped_too_large);
+		slot->it.msg = NULL;
+		slot->state = 0;
+		return 0;
+	}
+	rmq_count(&w->st.msgs_out_qos[slot->it.qos], 1);
+	rmq_count(&w->st.pkts_out[RMQ_PUBLISH], 1);
+	return n;
+}
+
 void
 rmq_session_flush(struct rmq_session *s)
 {
@@ -344,21 +366,8 @@ rmq_session_flush(struct rmq_session *s)
 		struct rmq_outslot *slot = outq_slot(s, r->resend_next++);
 		if (slot->state != RMQ_OUT_SENT)
 			continue; /* released: its PUBREL went as control */
-		slot->wseq = wb.seq;
 		taken++;
-		int n = outq_publish_iov(s, &slot->it, slot->pid, 1, slot->hdr,
-		    wb.iov + k);
-		if (n < 0) {
-			/* Too large for the client's new limit: discarded
-			 * as if sent [MQTT-3.1.2-25]. */
-			outq_drop(s, &slot->it, &w->st.dropped_too_large);
-			slot->it.msg = NULL;
-			slot->state = 0;
-			continue;
-		}
-		k += n;
-		rmq_count(&w->st.msgs_out_qos[slot->it.qos], 1);
-		rmq_count(&w->st.pkts_out[RMQ_PUBLISH], 1);
+		k += outq_window_write(s, slot, 1, &wb, k);
 	}
 	if (r && r->resend_next >= s->infl_len)
 		r->resending = 0;
@@ -374,19 +383,9 @@ rmq_session_flush(struct rmq_session *s)
 		disk--;
 		taken++;
 		slot->state = RMQ_OUT_SENT;
-		slot->wseq = wb.seq;
-		int n = outq_publish_iov(s, &slot->it, slot->pid, 0, slot->hdr,
-		    wb.iov + k);
-		if (n < 0) {
-			outq_drop(s, &slot->it, &w->st.dropped_too_large);
-			slot->it.msg = NULL;
-			slot->state = 0;
-			continue;
-		}
+		int n = outq_window_write(s, slot, 0, &wb, k);
 		k += n;
-		rmq_count(&w->st.msgs_out_qos[slot->it.qos], 1);
-		rmq_count(&w->st.pkts_out[RMQ_PUBLISH], 1);
-		if (slot->it.msg->born_us && !slot->it.stored)
+		if (n && slot->it.msg->born_us && !slot->it.stored)
 			outq_latency(w, slot->it.msg->born_us);
 	}
 	/* Nothing new before the window is resent: a new message would

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "disk.h"
+#include "grow.h"
 #include "hash.h"
 #include "log.h"
 #include "record.h"
@@ -591,7 +592,7 @@ persist_load_queues(struct rmq_persist *p, MDB_txn *txn, struct qtab *keys,
 		uint64_t from, to, id;
 		uint8_t v[RMQ_RECORD_QUEUED];
 	} *mv = NULL;
-	size_t nmv = 0, mvcap = 0;
+	uint32_t nmv = 0, mvcap = 0;
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
 	int rc;
@@ -669,14 +670,10 @@ persist_load_queues(struct rmq_persist *p, MDB_txn *txn, struct qtab *keys,
 		if (s->to != key) {
 			/* The session came back under another key: its
 			 * entries move with it. */
-			if (nmv == mvcap) {
-				mvcap = mvcap ? mvcap * 2 : 64;
-				void *n2 = realloc(mv, mvcap * sizeof(*mv));
-				if (n2 == NULL) {
-					rc = -ENOMEM;
-					goto nomem;
-				}
-				mv = n2;
+			if (rmq_grow(&mv, &mvcap, nmv + 1, sizeof(*mv), 64,
+				UINT32_MAX) != 0) {
+				rc = -ENOMEM;
+				goto nomem;
 			}
 			mv[nmv].from = key;
 			mv[nmv].to = s->to;
@@ -691,7 +688,7 @@ persist_load_queues(struct rmq_persist *p, MDB_txn *txn, struct qtab *keys,
 	if (rc != MDB_NOTFOUND)
 		goto out;
 	rc = 0;
-	for (size_t i = 0; i < nmv && rc == 0; i++) {
+	for (uint32_t i = 0; i < nmv && rc == 0; i++) {
 		uint8_t kb[16];
 		be64(kb, mv[i].from);
 		be64(kb + 8, mv[i].id);
@@ -764,14 +761,10 @@ persist_load_queues(struct rmq_persist *p, MDB_txn *txn, struct qtab *keys,
 			goto nomem;
 		}
 		if (e == 0 && s->to != key) {
-			if (nmv == mvcap) {
-				mvcap = mvcap ? mvcap * 2 : 64;
-				void *n2 = realloc(mv, mvcap * sizeof(*mv));
-				if (n2 == NULL) {
-					rc = -ENOMEM;
-					goto nomem;
-				}
-				mv = n2;
+			if (rmq_grow(&mv, &mvcap, nmv + 1, sizeof(*mv), 64,
+				UINT32_MAX) != 0) {
+				rc = -ENOMEM;
+				goto nomem;
 			}
 			mv[nmv].to = s->to;
 			mv[nmv].id = pid;
@@ -786,7 +779,7 @@ persist_load_queues(struct rmq_persist *p, MDB_txn *txn, struct qtab *keys,
 	if (rc != MDB_NOTFOUND)
 		goto out;
 	rc = 0;
-	for (size_t i = 0; i < nmv && rc == 0; i++)
+	for (uint32_t i = 0; i < nmv && rc == 0; i++)
 		rc = q2in_change(p, txn, mv[i].to, (uint16_t)mv[i].id, 1);
 	goto out;
 nomem:
