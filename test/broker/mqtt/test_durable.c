@@ -493,3 +493,61 @@ Test(durable, a_will_discarded_by_a_normal_disconnect_is_not_kept)
 	rmq_fake_advance(120 * 1000);
 	RMQ_EXPECT_NOTHING(s);
 }
+
+Test(durable_full, a_queued_message_that_does_not_fit_is_answered_0x97)
+{
+	const struct rmq_persist_stats *st =
+	    rmq_persist_stats(rmq_test_node.persist);
+	int present;
+	struct rmq_fake_client *q =
+	    rmq_test_connect_kept(0, RMQ_V5, "q5", &present);
+	RMQ_SEND(q, 0x82, 11, 0, 1, 0, 0, 5, 'b', 'i', 'g', '/', '#', 1);
+	wait_bytes(q, 6);
+	RMQ_EXPECT(q, 0x90, 4, 0, 1, 0, 1);
+	rmq_fake_hangup(q);
+	rmq_fake_settle();
+	/* 100 KiB QoS 1 messages queued for the offline session, kept in a
+	 * 1 MiB directory, until one does not fit: its publisher hears 0x97
+	 * Quota exceeded (3.3.4: the server could not store it). */
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V5, "p", 1, NULL);
+	static char big[100 << 10];
+	memset(big, 'q', sizeof(big));
+	unsigned stored = 0, refused = 0, i;
+	for (i = 0; i < 20 && refused == 0; i++) {
+		struct rmq_packet m = { .type = RMQ_PUBLISH };
+		m.publish.topic = rmq_test_str("big/q");
+		m.publish.payload = (struct rmq_str){ big, sizeof(big) };
+		m.publish.qos = 1;
+		m.publish.packet_id = (uint16_t)(i + 1);
+		rmq_test_send_packet(p, &m, RMQ_V5);
+		uint8_t rc = puback_reason(p, (uint16_t)(i + 1));
+		cr_assert(rc == 0 || rc == 0x97, "reason 0x%02x", rc);
+		stored += rc == 0;
+		refused += rc == 0x97;
+	}
+	cr_assert_gt(stored, 2);
+	cr_assert_eq(refused, 1, "the directory never filled");
+	cr_assert_eq(atomic_load(&st->failing), 1);
+	/* The broker serves what it holds meanwhile: the session gets them
+	 * all, and once it has acknowledged them the disk has room again and
+	 * the writer's retries get through by themselves. */
+	q = rmq_test_connect_kept(0, RMQ_V5, "q5", &present);
+	cr_assert_eq(present, 1);
+	wait_bytes(q, i * sizeof(big));
+	for (unsigned j = 1; j <= i; j++) {
+		uint8_t ack[4] = { 0x40, 2, 0, (uint8_t)j };
+		rmq_fake_send(q, ack, sizeof(ack));
+	}
+	for (int k = 0; k < 20000 && atomic_load(&st->failing); k++) {
+		rmq_fake_settle();
+		usleep(1000);
+	}
+	cr_assert_eq(atomic_load(&st->failing), 0);
+	struct rmq_packet m = { .type = RMQ_PUBLISH };
+	m.publish.topic = rmq_test_str("big/q");
+	m.publish.payload = (struct rmq_str){ "s", 1 };
+	m.publish.qos = 1;
+	m.publish.packet_id = 200;
+	rmq_test_send_packet(p, &m, RMQ_V5);
+	cr_assert_eq(puback_reason(p, 200), 0);
+}
