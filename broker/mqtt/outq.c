@@ -83,6 +83,30 @@ outq_drop(struct rmq_session *s, struct rmq_qitem *it, rmq_counter *counter)
 	rmq_msg_rele(it->msg);
 }
 
+/* Put it at the queue's end (the ring doubled when full) and charge it.
+ * Returns 0 or -ENOMEM. */
+static int
+outq_pending_push(struct rmq_session *s, const struct rmq_qitem *it)
+{
+	if (s->pend_len == s->pend_cap) {
+		uint32_t cap = s->pend_cap ? s->pend_cap * 2 : 8;
+		struct rmq_qitem *q = malloc(cap * sizeof(*q));
+		if (q == NULL)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < s->pend_len; i++)
+			q[i] = s->pending[(s->pend_head + i) % s->pend_cap];
+		free(s->pending);
+		s->pending = q;
+		s->pend_cap = cap;
+		s->pend_head = 0;
+	}
+	RMQ_ASSERT(s->pend_len < s->pend_cap);
+	s->pending[(s->pend_head + s->pend_len) % s->pend_cap] = *it;
+	s->pend_len++;
+	s->pend_bytes += outq_charge(it);
+	return 0;
+}
+
 int
 rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 {
@@ -124,24 +148,10 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 		outq_drop(s, &copy, &w->st.dropped_queue_full);
 		return -ENOBUFS;
 	}
-	if (s->pend_len == s->pend_cap) {
-		uint32_t cap = s->pend_cap ? s->pend_cap * 2 : 8;
-		struct rmq_qitem *q = malloc(cap * sizeof(*q));
-		if (q == NULL) {
-			outq_drop(s, &copy, &w->st.dropped_queue_full);
-			return -ENOMEM;
-		}
-		for (uint32_t i = 0; i < s->pend_len; i++)
-			q[i] = s->pending[(s->pend_head + i) % s->pend_cap];
-		free(s->pending);
-		s->pending = q;
-		s->pend_cap = cap;
-		s->pend_head = 0;
+	if (outq_pending_push(s, &copy) != 0) {
+		outq_drop(s, &copy, &w->st.dropped_queue_full);
+		return -ENOMEM;
 	}
-	RMQ_ASSERT(s->pend_len < s->pend_cap);
-	s->pending[(s->pend_head + s->pend_len) % s->pend_cap] = copy;
-	s->pend_len++;
-	s->pend_bytes += outq_charge(it);
 	rmq_worker_dirty(w, s);
 	return 0;
 }
@@ -730,21 +740,8 @@ rmq_session_restore_item(struct rmq_session *s, const struct rmq_qitem *it,
 	}
 	/* Waiting, or more in flight than the window takes now: queued, to
 	 * go out anew. */
-	if (s->pend_len == s->pend_cap) {
-		uint32_t cap = s->pend_cap ? s->pend_cap * 2 : 8;
-		struct rmq_qitem *q = malloc(cap * sizeof(*q));
-		if (q == NULL)
-			return -ENOMEM;
-		for (uint32_t i = 0; i < s->pend_len; i++)
-			q[i] = s->pending[(s->pend_head + i) % s->pend_cap];
-		free(s->pending);
-		s->pending = q;
-		s->pend_cap = cap;
-		s->pend_head = 0;
-	}
-	s->pending[(s->pend_head + s->pend_len) % s->pend_cap] = *it;
-	s->pend_len++;
-	s->pend_bytes += outq_charge(it);
+	if (outq_pending_push(s, it) != 0)
+		return -ENOMEM;
 	rmq_msg_hold(it->msg, 1);
 	return 0;
 }
