@@ -132,12 +132,13 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 	}
 	/* The disk holds it under this session's key: what it holds goes
 	 * when the session ends. */
-	if (it->kept && s->rare == NULL && rmq_session_rare(s) == NULL) {
-		outq_drop(s, &copy, &w->st.dropped_queue_full);
-		return -ENOMEM;
-	}
-	if (it->kept)
+	if (it->kept) {
+		if (rmq_session_rare(s) == NULL) {
+			outq_drop(s, &copy, &w->st.dropped_queue_full);
+			return -ENOMEM;
+		}
 		s->rare->disk_q = 1;
+	}
 	/* A connected session's queue is bounded in bytes: a subscriber
 	 * that keeps up on average takes a burst of many small messages
 	 * (50 publishers to one at QoS 0 queue thousands within a

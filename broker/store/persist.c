@@ -111,6 +111,23 @@ clock_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Keys hold numbers big-endian, so that they sort as the numbers do. */
+static void
+be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 /* The key of a topic's retained record, or of a client identifier's
  * session; returns its length. */
 static size_t
@@ -123,8 +140,7 @@ store_key(const char *name, size_t len, uint8_t key[KEY_MAX])
 	uint64_t h = rmq_hash64(name, len);
 	memcpy(key, name, KEY_PREFIX);
 	key[KEY_PREFIX] = 0;
-	for (int i = 0; i < 8; i++)
-		key[KEY_PREFIX + 1 + i] = (uint8_t)(h >> (56 - 8 * i));
+	be64(key + KEY_PREFIX + 1, h);
 	return KEY_MAX;
 }
 
@@ -143,22 +159,6 @@ record_bad(const struct rmq_disk *d, const char *what, const MDB_val *k, int rc,
 }
 
 /* ---- the queues of persistent sessions ---- */
-
-static void
-be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static size_t
 qt_hash(uint8_t kind, uint64_t key, uint64_t id)

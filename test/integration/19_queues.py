@@ -42,6 +42,13 @@ def persistent(d, *args):
     return Broker("--persistence", "true", "--data-dir", d, *args)
 
 
+def kept_v5(b, cid):
+    """A paho 5.0 client whose session outlives its connection (Session
+    Expiry 3600 s, Clean Start 0)."""
+    return Client(b, cid, version=paho.MQTTv5, clean_start=False,
+                  properties=props("CONNECT", **KEPT))
+
+
 def stop(b, kill=False):
     """SIGTERM, after which the broker must exit 0; or SIGKILL."""
     if kill:
@@ -155,8 +162,7 @@ def queued_qos2_v5_outlives_a_restart(_):
     try:
         # Session Expiry Interval above 0: the session state outlives the
         # connection [MQTT-3.1.2-23].
-        s = Client(b, "q2sub", version=paho.MQTTv5, clean_start=False,
-                   properties=props("CONNECT", **KEPT))
+        s = kept_v5(b, "q2sub")
         s.subscribe("q2/t", 2)
         s.close()
         b.wait_connections(0)
@@ -168,8 +174,7 @@ def queued_qos2_v5_outlives_a_restart(_):
         b = persistent(d)
         # Clean Start 0 and a session: resumed [MQTT-3.1.2-5], Session
         # Present 1 [MQTT-3.2.2-3] (5.0 numbering).
-        s = Client(b, "q2sub", version=paho.MQTTv5, clean_start=False,
-                   properties=props("CONNECT", **KEPT))
+        s = kept_v5(b, "q2sub")
         assert session_present(s) == 1
         s.wait_msgs(N)
         got = s.quiet(0.5)
@@ -349,8 +354,7 @@ def expired_messages_are_dropped_across_a_restart(_):
     d = os.path.join(_tmp, "expiry-" + LOOP)
     b = persistent(d)
     try:
-        s = Client(b, "exp6", version=paho.MQTTv5, clean_start=False,
-                   properties=props("CONNECT", **KEPT))
+        s = kept_v5(b, "exp6")
         s.subscribe("exp/t", 1)
         s.close()
         b.wait_connections(0)
@@ -365,8 +369,7 @@ def expired_messages_are_dropped_across_a_restart(_):
         time.sleep(3)  # "short" expires while the broker is down
 
         b = persistent(d)
-        s = Client(b, "exp6", version=paho.MQTTv5, clean_start=False,
-                   properties=props("CONNECT", **KEPT))
+        s = kept_v5(b, "exp6")
         assert session_present(s) == 1
         s.wait_msgs(1)
         got = s.quiet(0.5)

@@ -90,6 +90,14 @@ puback_reason(struct rmq_fake_client *c, uint16_t pid)
 	return n == 4 ? 0 : ack[4];
 }
 
+/* Restart the node on the same directory (its clients go with it). */
+static void
+restart(void)
+{
+	rmq_test_node_stop();
+	rmq_test_node_start(1, tweak);
+}
+
 Test(durable, a_retained_publish_is_acknowledged_once_committed_in_order)
 {
 	const struct rmq_persist_stats *st =
@@ -205,8 +213,7 @@ Test(durable, a_persistent_session_and_its_subscriptions_outlive_a_restart)
 
 	/* The node stops (the clients with it) and starts again on the
 	 * same directory. */
-	rmq_test_node_stop();
-	rmq_test_node_start(1, tweak);
+	restart();
 	st = rmq_persist_stats(rmq_test_node.persist);
 	cr_assert_eq(atomic_load(&st->loaded_sessions), 2);
 
@@ -243,21 +250,12 @@ Test(durable, a_session_that_ends_leaves_the_disk)
 	cr_assert_eq(present, 0);
 	rmq_fake_hangup(c);
 	rmq_fake_settle();
-	rmq_test_node_stop();
-	rmq_test_node_start(1, tweak);
+	restart();
 	const struct rmq_persist_stats *st =
 	    rmq_persist_stats(rmq_test_node.persist);
 	cr_assert_eq(atomic_load(&st->loaded_sessions), 0);
 	c = rmq_test_connect(0, RMQ_V311, "gone", 0, &present);
 	cr_assert_eq(present, 0);
-}
-
-/* Restart the node on the same directory (its clients go with it). */
-static void
-restart(void)
-{
-	rmq_test_node_stop();
-	rmq_test_node_start(1, tweak);
 }
 
 /* A 3.1.1 persistent session "q" subscribed to "q" at QoS 2, gone
