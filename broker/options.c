@@ -839,6 +839,15 @@ const struct rmq_option rmq_options[] = {
 	    .help = "the oldest TLS version taken: tlsv1.2 or tlsv1.3",
 	    .doc =
 		"Mosquitto's: the oldest TLS version the listener takes, `tlsv1.2` (1.2 and 1.3) or `tlsv1.3`; older versions are not offered" },
+	{ .key = "tls_keep_openssl_state",
+	    .type = RMQ_OPT_BOOL,
+	    .at = LFIELD(tls.keep_ssl),
+	    .bits = RMQ_OPT_PER_LISTENER,
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "false",
+	    .help = "keep OpenSSL's per-connection state after a TLS 1.3 handshake",
+	    .doc =
+		"after a TLS 1.3 handshake with an AES-GCM or ChaCha20-Poly1305 suite, RingMQ keeps only the traffic keys (about 1 KB) and seals and opens records itself with OpenSSL's ciphers; `true` keeps OpenSSL's whole connection state (about 15 KB) for the connection's life instead.  TLS 1.2 always keeps it" },
 	{ .key = "require_certificate",
 	    .type = RMQ_OPT_BOOL,
 	    .at = LFIELD(tls.require_certificate),

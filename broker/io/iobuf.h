@@ -16,9 +16,10 @@ struct rmq_iobuf {
 	size_t len, cap;
 };
 
-/* Append p[0..n).  Returns 0, or -1 when out of memory (b unchanged). */
+/* Room for n more bytes at b->p + b->len (the caller adds to len what it
+ * wrote there).  Returns 0, or -1 when out of memory (b unchanged). */
 static inline int
-rmq_iobuf_put(struct rmq_iobuf *b, const void *p, size_t n)
+rmq_iobuf_reserve(struct rmq_iobuf *b, size_t n)
 {
 	if (n > b->cap - b->len) {
 		size_t cap = b->cap ? b->cap : 4096;
@@ -30,6 +31,15 @@ rmq_iobuf_put(struct rmq_iobuf *b, const void *p, size_t n)
 		b->p = q;
 		b->cap = cap;
 	}
+	return 0;
+}
+
+/* Append p[0..n).  Returns 0, or -1 when out of memory (b unchanged). */
+static inline int
+rmq_iobuf_put(struct rmq_iobuf *b, const void *p, size_t n)
+{
+	if (rmq_iobuf_reserve(b, n) != 0)
+		return -1;
 	if (n)
 		memcpy(b->p + b->len, p, n);
 	b->len += n;

@@ -10,6 +10,13 @@
  * On a detach (the client's session lives on another loop) what was read
  * is decrypted first and travels, as plaintext, with the SSL object; the
  * adopting loop goes on with the same TLS session.
+ *
+ * Once a TLS 1.3 handshake is over, the connection gives its SSL object
+ * back (about 15 KB) and keeps only its traffic keys (tls_record.h): the
+ * secrets come from OpenSSL's key log callback as the handshake derives
+ * them, and the number of records OpenSSL sealed under ours (its session
+ * tickets) from its message callback.  TLS 1.2, and suites the record
+ * layer does not seal, stay with OpenSSL throughout.
  */
 #include "tls.h"
 
@@ -30,6 +37,7 @@
 #include "iobuf.h"
 #include "log.h"
 #include "psk.h"
+#include "tls_record.h"
 
 #define TLS_RECORD 16384
 
@@ -39,7 +47,7 @@ struct rmq_tls {
 	pthread_mutex_t mu; /* guards ctx */
 	SSL_CTX *ctx;
 	_Atomic uint64_t handshakes, failures, resumed, reloads,
-	    reload_failures;
+	    reload_failures, released, key_updates;
 };
 
 struct tls_conn {
@@ -74,9 +82,18 @@ struct tls_conn {
 	 * connection below is shut down too. */
 	uint8_t shutting;
 	uint8_t fail_told; /* the session heard of the failure */
+	uint8_t secrets; /* traffic secrets logged: 1 the client's, 2 ours */
+	uint8_t peer_done; /* the client's close_notify was read */
+	uint16_t tickets; /* records OpenSSL sealed with our traffic key */
 	/* The identity a TLS-PSK client proved (OpenSSL keeps it for TLS
 	 * 1.2 only); NULL otherwise. */
 	char *psk_identity;
+	/* Once the SSL object is given back (ssl NULL): the record layer,
+	 * a record read in part, and what tls_peer answers from the client's
+	 * certificate (NULL: none, or not verified). */
+	struct rmq_tls_rec *rec;
+	struct rmq_iobuf part;
+	char *cert_cn, *cert_subject;
 };
 
 static const struct rmq_conn_layer tls_layer;
@@ -168,6 +185,60 @@ tls_psk_server(SSL *ssl, const char *identity, unsigned char *psk,
 	return (unsigned int)n;
 }
 
+/* The traffic secrets of a TLS 1.3 handshake, from OpenSSL's key log
+ * lines ("CLIENT_TRAFFIC_SECRET_0 <client random> <secret>", RFC 8446
+ * 7.1's names), kept for the record layer. */
+static void
+tls_keylog(const SSL *ssl, const char *line)
+{
+	static const char cl[] = "CLIENT_TRAFFIC_SECRET_0 ",
+			  sv[] = "SERVER_TRAFFIC_SECRET_0 ";
+	struct tls_conn *tc = BIO_get_data(SSL_get_rbio(ssl));
+	uint8_t bit;
+	if (tc == NULL)
+		return;
+	if (strncmp(line, cl, sizeof(cl) - 1) == 0)
+		bit = 1;
+	else if (strncmp(line, sv, sizeof(sv) - 1) == 0)
+		bit = 2;
+	else
+		return;
+	const char *hex = strchr(line + sizeof(cl) - 1, ' ');
+	if (hex == NULL)
+		return;
+	hex++;
+	size_t n = strlen(hex) / 2;
+	if (n > sizeof(tc->rec->rd.secret) ||
+	    (tc->rec == NULL &&
+		(tc->rec = calloc(1, sizeof(*tc->rec))) == NULL))
+		return;
+	uint8_t *out = bit == 1 ? tc->rec->rd.secret : tc->rec->wr.secret;
+	for (size_t i = 0; i < n; i++) {
+		int v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return;
+		out[i] = (uint8_t)v;
+	}
+	tc->rec->secret_len = (uint8_t)n;
+	tc->secrets |= bit;
+}
+
+/* Every record OpenSSL seals with our traffic key before the record
+ * layer takes over is a session ticket (RFC 8446 4.6.1), one a record;
+ * their count is where our record numbers go on from. */
+static void
+tls_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+    SSL *ssl, void *arg)
+{
+	(void)version, (void)arg;
+	if (!write_p || content_type != SSL3_RT_HANDSHAKE || len == 0 ||
+	    ((const uint8_t *)buf)[0] != SSL3_MT_NEWSESSION_TICKET)
+		return;
+	struct tls_conn *tc = BIO_get_data(SSL_get_wbio(ssl));
+	if (tc != NULL)
+		tc->tickets++;
+}
+
 static void
 tls_bio_init(void)
 {
@@ -241,6 +312,10 @@ tls_ctx_build(const struct rmq_tls_conf *c, char *err, size_t errlen)
 	static const unsigned char sid[] = "ringmq";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	SSL_CTX_set_num_tickets(ctx, 1);
+	if (!c->keep_ssl) {
+		SSL_CTX_set_keylog_callback(ctx, tls_keylog);
+		SSL_CTX_set_msg_callback(ctx, tls_msg);
+	}
 	if (c->psk_hint[0]) {
 		struct rmq_psk *keys;
 		if (!c->psk_file[0]) {
@@ -422,6 +497,8 @@ rmq_tls_stats(const struct rmq_tls *t, struct rmq_tls_stats *out)
 	out->resumed = atomic_load(&t->resumed);
 	out->reloads = atomic_load(&t->reloads);
 	out->reload_failures = atomic_load(&t->reload_failures);
+	out->released = atomic_load(&t->released);
+	out->key_updates = atomic_load(&t->key_updates);
 }
 
 /* ---- a connection ---- */
@@ -439,7 +516,14 @@ tls_conn_free(struct tls_conn *tc)
 	rmq_iobuf_free(&tc->out);
 	rmq_iobuf_free(&tc->next);
 	rmq_iobuf_free(&tc->early);
+	rmq_iobuf_free(&tc->part);
 	free(tc->psk_identity);
+	free(tc->cert_cn);
+	free(tc->cert_subject);
+	if (tc->rec != NULL) {
+		rmq_tls_rec_clear(tc->rec);
+		free(tc->rec);
+	}
 	free(tc);
 }
 
@@ -453,6 +537,28 @@ tls_tell_failed(struct tls_conn *tc)
 
 /* The connection cannot go on: say why, then tell the session. */
 static void
+tls_fail_why(struct tls_conn *tc, const char *why)
+{
+	tc->failed = 1;
+	if (!tc->handshaken) {
+		atomic_fetch_add(&tc->t->failures, 1);
+		rmq_log(RMQ_LOG_INFO, "listener %s: TLS handshake failed: %s",
+		    tc->t->name, why);
+	} else {
+		rmq_log(RMQ_LOG_DEBUG, "listener %s: TLS error: %s",
+		    tc->t->name, why);
+	}
+	/* The alert written goes out first, so the client learns why
+	 * (bounded: it is one record; the session closes after). */
+	if (tc->next.len && tc->down && !tc->down->closing && !tc->detaching) {
+		tc->fail_told = 0;
+		tls_flush(tc);
+		return;
+	}
+	tls_tell_failed(tc);
+}
+
+static void
 tls_fail(struct tls_conn *tc, int ssl_err)
 {
 	char why[256];
@@ -464,23 +570,197 @@ tls_fail(struct tls_conn *tc, int ssl_err)
 		    ssl_err == SSL_ERROR_SYSCALL ? "unexpected end of stream"
 						 : "protocol error");
 	ERR_clear_error();
-	tc->failed = 1;
-	if (!tc->handshaken) {
-		atomic_fetch_add(&tc->t->failures, 1);
-		rmq_log(RMQ_LOG_INFO, "listener %s: TLS handshake failed: %s",
-		    tc->t->name, why);
-	} else {
-		rmq_log(RMQ_LOG_DEBUG, "listener %s: TLS error: %s",
-		    tc->t->name, why);
-	}
-	/* The alert OpenSSL wrote goes out first, so the client learns why
-	 * (bounded: it is one record; the session closes after). */
-	if (tc->next.len && tc->down && !tc->down->closing && !tc->detaching) {
-		tc->fail_told = 0;
-		tls_flush(tc);
+	tls_fail_why(tc, why);
+}
+
+/* The record layer's refusal: the alert (RFC 8446 6.2), sealed, then
+ * the end. */
+static void
+tls_rec_fail(struct tls_conn *tc, int alert, const char *what)
+{
+	uint8_t a[2] = { 2, (uint8_t)alert }; /* fatal */
+	struct iovec v = { a, sizeof(a) };
+	char why[96];
+	(void)rmq_tls_rec_seal(tc->rec, RMQ_TLS_ALERT, &v, 1, &tc->next);
+	ERR_clear_error();
+	snprintf(why, sizeof(why), "%s (alert %d)", what, alert);
+	tls_fail_why(tc, why);
+}
+
+/* A copy of what tls_peer tells of a client certificate: 0, -ENOENT
+ * (none, or not verified) or -ENOSPC. */
+static int
+tls_peer_cert(SSL *ssl, enum rmq_conn_peer what, char *buf, size_t len);
+
+static char *
+tls_peer_keep(SSL *ssl, enum rmq_conn_peer what)
+{
+	char buf[1024];
+	return tls_peer_cert(ssl, what, buf, sizeof(buf)) == 0 ? strdup(buf)
+							       : NULL;
+}
+
+/* The handshake is done: when it was TLS 1.3 with a suite the record
+ * layer seals, and OpenSSL holds nothing unread, keep the keys and give
+ * the SSL object back.  OpenSSL reads a record at a time (no read
+ * ahead), so what follows the client's Finished is still in the feed. */
+static void
+tls_release(struct tls_conn *tc)
+{
+	SSL *ssl = tc->ssl;
+	struct rmq_tls_rec *r = tc->rec;
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+	uint16_t id = cipher ? SSL_CIPHER_get_protocol_id(cipher) : 0;
+	SSL_SESSION *sess = SSL_get_session(ssl);
+	uint8_t secret[48];
+	tc->rec = NULL;
+	if (r == NULL)
 		return;
+	if (tc->secrets != 3 || SSL_version(ssl) != TLS1_3_VERSION ||
+	    !rmq_tls_rec_supported(id) || SSL_has_pending(ssl) ||
+	    (sess &&
+		SSL_SESSION_get_max_fragment_length(sess) !=
+		    TLSEXT_max_fragment_length_DISABLED))
+		goto keep;
+	if (SSL_get0_peer_certificate(ssl) != NULL) {
+		tc->cert_cn = tls_peer_keep(ssl, RMQ_PEER_CN);
+		tc->cert_subject = tls_peer_keep(ssl, RMQ_PEER_SUBJECT);
+	} else if (tc->psk_identity == NULL && SSL_get_psk_identity(ssl)) {
+		tc->psk_identity = strdup(SSL_get_psk_identity(ssl));
 	}
-	tls_tell_failed(tc);
+	memcpy(secret, r->wr.secret, sizeof(secret));
+	if (rmq_tls_rec_start(r, id, r->rd.secret, secret, r->secret_len,
+		tc->tickets) != 0) {
+		OPENSSL_cleanse(secret, sizeof(secret));
+		goto keep;
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	/* Quiet: an SSL freed without a close_notify would take its session
+	 * out of the cache. */
+	SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_free(ssl);
+	tc->ssl = NULL;
+	tc->rec = r;
+	atomic_fetch_add(&tc->t->released, 1);
+	return;
+keep:
+	rmq_tls_rec_clear(r);
+	free(r);
+	ERR_clear_error();
+}
+
+/* The next whole record: from the feed when it is all there, else
+ * gathered in `part`.  Returns 1 (*rec, *len set), 0 when it is not all
+ * here yet (what is here kept), or an alert. */
+static int
+tls_rec_next(struct tls_conn *tc, const uint8_t **rec, size_t *len)
+{
+	if (tc->part.len == 0 && tc->feed_len >= RMQ_TLS_HEADER) {
+		int alert = rmq_tls_rec_header(tc->feed);
+		if (alert)
+			return -alert;
+		size_t need = rmq_tls_rec_len(tc->feed);
+		if (tc->feed_len >= need) {
+			*rec = tc->feed;
+			*len = need;
+			tc->feed += need;
+			tc->feed_len -= need;
+			return 1;
+		}
+	}
+	size_t need;
+	for (;;) {
+		need = tc->part.len < RMQ_TLS_HEADER
+		    ? RMQ_TLS_HEADER
+		    : rmq_tls_rec_len(tc->part.p);
+		size_t k = need - tc->part.len;
+		if (k > tc->feed_len)
+			k = tc->feed_len;
+		if (rmq_iobuf_put(&tc->part, tc->feed, k) != 0)
+			return -RMQ_TLS_INTERNAL_ERROR;
+		tc->feed += k;
+		tc->feed_len -= k;
+		if (tc->part.len < need)
+			return 0;
+		if (need > RMQ_TLS_HEADER)
+			break;
+		/* The header is whole: a body always follows it. */
+		int alert = rmq_tls_rec_header(tc->part.p);
+		if (alert)
+			return -alert;
+	}
+	*rec = tc->part.p;
+	*len = need;
+	return 1;
+}
+
+/* Input once the record layer has it: open each whole record, hand
+ * application data up, answer what the protocol asks. */
+static void
+tls_rec_input(struct tls_conn *tc)
+{
+	uint8_t plain[RMQ_TLS_PLAIN_MAX + 256];
+	while (!tc->failed && !tc->peer_done &&
+	    (!tc->up.closing || tc->detaching) && tc->feed_len > 0) {
+		const uint8_t *rec;
+		size_t len, got;
+		uint8_t type;
+		int r = tls_rec_next(tc, &rec, &len);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			tls_rec_fail(tc, -r, "bad record header");
+			break;
+		}
+		int alert =
+		    rmq_tls_rec_open(tc->rec, rec, len, plain, &got, &type);
+		if (tc->part.len)
+			rmq_iobuf_free(&tc->part); /* an idle one keeps none */
+		if (alert) {
+			tls_rec_fail(tc, alert, "record refused");
+			break;
+		}
+		if (type == RMQ_TLS_DATA) {
+			if (got == 0)
+				continue;
+			if (tc->detaching) {
+				if (rmq_iobuf_put(&tc->early, plain, got) != 0)
+					tc->failed = 1;
+			} else {
+				tc->up_read(&tc->up, plain, (ssize_t)got);
+			}
+		} else if (type == RMQ_TLS_HANDSHAKE) {
+			alert = rmq_tls_rec_handshake(tc->rec, plain, got,
+			    &tc->next);
+			if (alert) {
+				tls_rec_fail(tc, alert,
+				    "post-handshake message");
+				break;
+			}
+			atomic_fetch_add(&tc->t->key_updates, 1);
+		} else if (type == RMQ_TLS_ALERT && got == 2 &&
+		    plain[1] == RMQ_TLS_CLOSE_NOTIFY) {
+			tc->peer_done = 1;
+			if (!tc->detaching && !tc->up.closing)
+				tc->up_read(&tc->up, NULL, 0);
+		} else if (type == RMQ_TLS_ALERT && got == 2 &&
+		    plain[1] == RMQ_TLS_USER_CANCELED) {
+			continue; /* a close_notify follows */
+		} else if (type == RMQ_TLS_ALERT && got == 2) {
+			char why[64];
+			snprintf(why, sizeof(why), "the client sent alert %d",
+			    plain[1]);
+			tc->peer_done = 1;
+			tls_fail_why(tc, why);
+		} else {
+			tls_rec_fail(tc,
+			    type == RMQ_TLS_ALERT ? RMQ_TLS_DECODE_ERROR
+						  : RMQ_TLS_UNEXPECTED_MESSAGE,
+			    "record refused");
+		}
+	}
+	/* Input after the client's close_notify is not read. */
+	tc->feed_len = 0;
 }
 
 /* Ciphertext lent by the backend: finish the handshake, then decrypt and
@@ -510,6 +790,11 @@ tls_input(struct tls_conn *tc, const uint8_t *data, size_t n)
 		atomic_fetch_add(&tc->t->handshakes, 1);
 		if (SSL_session_reused(tc->ssl))
 			atomic_fetch_add(&tc->t->resumed, 1);
+		tls_release(tc);
+	}
+	if (tc->ssl == NULL) {
+		tls_rec_input(tc);
+		goto out;
 	}
 	while (!tc->failed && (!tc->up.closing || tc->detaching)) {
 		size_t got;
@@ -671,6 +956,18 @@ tls_write(struct rmq_conn *c, struct iovec *iov, int n, rmq_write_cb cb)
 		return -EBUSY;
 	if (!tc->handshaken || tc->failed)
 		return -ENOTCONN;
+	if (tc->ssl == NULL) {
+		if (rmq_tls_rec_seal(tc->rec, RMQ_TLS_DATA, iov, n,
+			&tc->next) != 0) {
+			ERR_clear_error();
+			tc->failed = 1;
+			return -EPROTO;
+		}
+		tc->up_write = cb;
+		tc->next_has_up = 1;
+		tls_flush(tc);
+		return 0;
+	}
 	ERR_clear_error();
 	/* Small pieces are gathered into full records: one record, one
 	 * seal, however many packets it holds. */
@@ -738,7 +1035,13 @@ tls_shutdown(struct rmq_conn *c)
 	if (tc->shutting)
 		return 0;
 	tc->shutting = 1;
-	if (tc->handshaken && !tc->failed) {
+	if (tc->ssl == NULL && !tc->failed) {
+		static const uint8_t a[2] = { 1, RMQ_TLS_CLOSE_NOTIFY };
+		struct iovec v = { (void *)a, sizeof(a) };
+		(void)rmq_tls_rec_seal(tc->rec, RMQ_TLS_ALERT, &v, 1,
+		    &tc->next);
+		ERR_clear_error();
+	} else if (tc->handshaken && !tc->failed) {
 		/* Our BIO takes every byte, so the record is in `next` now;
 		 * 0 (the client's close_notify not yet read) is the usual
 		 * answer and no error. */
@@ -868,19 +1171,10 @@ tls_copy(char *buf, size_t len, const char *s, size_t n)
 }
 
 static int
-tls_peer(struct rmq_conn *c, enum rmq_conn_peer what, char *buf, size_t len)
+tls_peer_cert(SSL *ssl, enum rmq_conn_peer what, char *buf, size_t len)
 {
-	struct tls_conn *tc = TLS_CONN(c);
-	if (what == RMQ_PEER_ADDR)
-		return tc->down ? rmq_conn_peer(tc->down, what, buf, len)
-				: -ENOENT;
-	X509 *x = SSL_get0_peer_certificate(tc->ssl);
-	const char *psk = x    ? NULL
-	    : tc->psk_identity ? tc->psk_identity
-			       : SSL_get_psk_identity(tc->ssl);
-	if (psk != NULL && what == RMQ_PEER_CN)
-		return tls_copy(buf, len, psk, strlen(psk));
-	if (x == NULL || SSL_get_verify_result(tc->ssl) != X509_V_OK)
+	X509 *x = SSL_get0_peer_certificate(ssl);
+	if (x == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
 		return -ENOENT;
 	X509_NAME *name = X509_get_subject_name(x);
 	int rc = -ENOENT;
@@ -906,6 +1200,27 @@ tls_peer(struct rmq_conn *c, enum rmq_conn_peer what, char *buf, size_t len)
 	}
 	ERR_clear_error();
 	return rc;
+}
+
+static int
+tls_peer(struct rmq_conn *c, enum rmq_conn_peer what, char *buf, size_t len)
+{
+	struct tls_conn *tc = TLS_CONN(c);
+	if (what == RMQ_PEER_ADDR)
+		return tc->down ? rmq_conn_peer(tc->down, what, buf, len)
+				: -ENOENT;
+	const char *kept = what == RMQ_PEER_CN ? tc->cert_cn : tc->cert_subject;
+	int cert = tc->ssl ? SSL_get0_peer_certificate(tc->ssl) != NULL
+			   : tc->cert_cn != NULL || tc->cert_subject != NULL;
+	const char *psk = cert ? NULL
+	    : tc->psk_identity ? tc->psk_identity
+	    : tc->ssl          ? SSL_get_psk_identity(tc->ssl)
+			       : NULL;
+	if (psk != NULL && what == RMQ_PEER_CN)
+		return tls_copy(buf, len, psk, strlen(psk));
+	if (tc->ssl != NULL)
+		return tls_peer_cert(tc->ssl, what, buf, len);
+	return kept ? tls_copy(buf, len, kept, strlen(kept)) : -ENOENT;
 }
 
 static const struct rmq_conn_layer tls_layer = {

@@ -48,6 +48,8 @@ struct rmq_tls_stats {
 	uint64_t failures; /* handshakes that failed */
 	uint64_t resumed; /* finished with a resumed session */
 	uint64_t reloads, reload_failures;
+	uint64_t released; /* handshakes whose SSL object was given back */
+	uint64_t key_updates; /* KeyUpdates read from clients */
 };
 void rmq_tls_stats(const struct rmq_tls *t, struct rmq_tls_stats *out);
 

@@ -346,6 +346,12 @@ metrics_tls(struct metrics_buf *m, struct rmq_broker *b)
 		{ "ringmq_tls_reload_failures_total",
 		    "Reloads whose certificate files could not be used (the listener kept its own), by listener.",
 		    offsetof(struct rmq_tls_stats, reload_failures) },
+		{ "ringmq_tls_released_total",
+		    "TLS 1.3 handshakes after which OpenSSL's connection state was given back and RingMQ's record layer took the connection, by listener.",
+		    offsetof(struct rmq_tls_stats, released) },
+		{ "ringmq_tls_key_updates_total",
+		    "TLS 1.3 KeyUpdate messages read from clients by RingMQ's record layer, by listener.",
+		    offsetof(struct rmq_tls_stats, key_updates) },
 	};
 	struct rmq_tls_stats st;
 	metrics_layer(m, b, fams, sizeof(fams) / sizeof(fams[0]),

@@ -41,6 +41,10 @@ struct rmq_tls_conf {
 	 * settings' psk_file, copied in when the listener is opened. */
 	char psk_hint[128];
 	char psk_file[256];
+	/* Keep OpenSSL's whole connection state after a TLS 1.3 handshake
+	 * (`tls_keep_openssl_state`), rather than the traffic keys alone
+	 * with io/tls_record.c protecting the records. */
+	int keep_ssl;
 };
 
 /* What a listener speaks (Mosquitto's `protocol`). */

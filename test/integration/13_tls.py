@@ -836,6 +836,92 @@ def psk_with_mosquitto_clients(_):
         shutil.rmtree(d, ignore_errors=True)
 
 
+class SClient:
+    """openssl s_client -brief as a raw MQTT client: its stdin goes to the
+    broker as it is written, what the broker sends comes on its stdout,
+    its summary and commands' echoes on stderr."""
+
+    def __init__(self, port, *args):
+        self.p = subprocess.Popen(
+            ["openssl", "s_client", "-brief", "-connect",
+             "127.0.0.1:%d" % port, "-CAfile", certs().path("ca.pem")] +
+            list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        self.err = b""
+        self.end = time.time() + DEADLINE
+        self.wait_err(b"CONNECTION ESTABLISHED")
+
+    def wait_err(self, what):
+        while what not in self.err:
+            assert time.time() < self.end and self.p.poll() is None, self.err
+            self.err += os.read(self.p.stderr.fileno(), 4096)
+
+    def send(self, data):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def recv(self, n):
+        got = b""
+        while len(got) < n:
+            assert time.time() < self.end and self.p.poll() is None, got
+            got += os.read(self.p.stdout.fileno(), 4096)
+        return got
+
+    def connack(self, client_id):
+        self.send(connect_packet(client_id))
+        got = self.recv(4)
+        assert got[:2] == b"\x20\x02" and got[3] == 0, got
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def key_update_from_openssl_s_client(_):
+    # After a TLS 1.3 handshake the broker's record layer carries the
+    # connection (ringmq_tls_released_total).  openssl s_client's "K"
+    # sends a KeyUpdate asking for ours (RFC 8446 4.6.3): the broker
+    # updates both keys, and the CONNACK that follows reads under its new
+    # key.  Then each suite the record layer seals, and mosquitto_sub and
+    # mosquitto_pub with their defaults.
+    c = certs()
+    b = ListenersBroker(server_tls(c))
+    port = b.port
+    name = '{listener="127.0.0.1:%d"}' % port
+    try:
+        sc = SClient(port)
+        try:
+            # Apart, so that s_client reads them apart: a read that starts
+            # with K is a command, the rest of it dropped.
+            sc.send(b"K\n")
+            sc.wait_err(b"KEYUPDATE")
+            sc.connack("s-client-ku")
+            assert b.metric("ringmq_tls_key_updates_total" + name) == 1
+        finally:
+            sc.close()
+        assert b.metric("ringmq_tls_released_total" + name) == 1
+        for suite in ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                      "TLS_CHACHA20_POLY1305_SHA256"):
+            sc = SClient(port, "-ciphersuites", suite)
+            try:
+                sc.wait_err(b"Ciphersuite: " + suite.encode())
+                sc.connack("s-client-" + suite)
+            finally:
+                sc.close()
+        assert b.metric("ringmq_tls_released_total" + name) == 4
+        tls = ["--cafile", c.path("ca.pem")]
+        sub = MosqSub(port, "released", 1, tls)
+        try:
+            r = mosquitto_pub(port, "released", "yes", tls)
+            assert r.returncode == 0, r.stderr
+            assert sub.messages(1) == ["released yes"]
+        finally:
+            sub.close()
+        assert b.metric("ringmq_tls_released_total" + name) == 6
+    finally:
+        b.finish()
+
+
 run([logged(t) for t in (
     mosquitto_clients_across_tls_and_plain, paho_qos1_over_tls_v5_and_v311,
     s_client_versions_and_tls_version, client_certificates_required,
@@ -843,5 +929,5 @@ run([logged(t) for t in (
     tls_connection_handed_to_its_sessions_loop, start_refused_for_tls_files,
     listener_keys_above_the_first_listener_line, handshake_metrics,
     tls_ends_with_close_notify, ringmq_bench_resumes_sessions,
-    psk_with_mosquitto_clients)],
+    psk_with_mosquitto_clients, key_update_from_openssl_s_client)],
     make_broker=None)

@@ -26,6 +26,7 @@ struct rmq_test_tls {
 	char psk_identity[256], psk_hint[256];
 	uint8_t psk[128];
 	size_t psk_len;
+	int hold_finished; /* rmq_test_tls_hold_finished */
 };
 
 /* ---- certificates ---- */
@@ -254,7 +255,8 @@ rmq_test_tls_handshake(struct rmq_test_tls *t)
 	for (int round = 0; round < 20; round++) {
 		int r = SSL_do_handshake(t->ssl);
 		if (r == 1) {
-			tls_pump(t); /* the client's Finished */
+			if (!t->hold_finished)
+				tls_pump(t); /* the client's Finished */
 			return 1;
 		}
 		int e = SSL_get_error(t->ssl, r);
@@ -340,6 +342,30 @@ rmq_test_tls_recv(struct rmq_test_tls *t, void *buf, size_t cap, int *closed)
 		    (t->fc->closed && BIO_ctrl_pending(t->rb) == 0 &&
 			SSL_pending(t->ssl) == 0);
 	return got;
+}
+
+void
+rmq_test_tls_hold_finished(struct rmq_test_tls *t)
+{
+	t->hold_finished = 1;
+}
+
+SSL *
+rmq_test_tls_ssl(struct rmq_test_tls *t)
+{
+	return t->ssl;
+}
+
+size_t
+rmq_test_tls_seal(struct rmq_test_tls *t, const void *p, size_t n, uint8_t *out,
+    size_t cap)
+{
+	size_t done;
+	if (n > 0)
+		cr_assert_eq(SSL_write_ex(t->ssl, p, n, &done), 1);
+	int k = BIO_read(t->wb, out, (int)cap);
+	cr_assert_eq(BIO_ctrl_pending(t->wb), 0, "the records fit in cap");
+	return k > 0 ? (size_t)k : 0;
 }
 
 int

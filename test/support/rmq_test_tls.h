@@ -76,6 +76,18 @@ void rmq_test_tls_send(struct rmq_test_tls *t, const void *p, size_t n);
 size_t
 rmq_test_tls_recv(struct rmq_test_tls *t, void *buf, size_t cap, int *closed);
 
+/* Keep the client's Finished back at the end of the handshake: it goes
+ * with what is sent next, in one write. */
+void rmq_test_tls_hold_finished(struct rmq_test_tls *t);
+
+/* The client's SSL object, for what these helpers do not do. */
+struct ssl_st *rmq_test_tls_ssl(struct rmq_test_tls *t);
+
+/* Encrypt plaintext (none when n is 0) and return what the client would
+ * send, up to cap bytes, instead of sending it. */
+size_t rmq_test_tls_seal(struct rmq_test_tls *t, const void *p, size_t n,
+    uint8_t *out, size_t cap);
+
 /* The negotiated protocol version (TLS1_2_VERSION, TLS1_3_VERSION), and
  * whether the session was resumed. */
 int rmq_test_tls_version(struct rmq_test_tls *t);

@@ -20,7 +20,7 @@
 #include "tls.h"
 
 static struct rmq_test_certs certs;
-static int mutual, identity;
+static int mutual, identity, keep_ssl;
 
 static void
 tls_tweak(struct rmq_config *cfg)
@@ -34,6 +34,7 @@ tls_tweak(struct rmq_config *cfg)
 	}
 	t->use_identity_as_username = identity == 1;
 	t->use_subject_as_username = identity == 2;
+	t->keep_ssl = keep_ssl;
 }
 
 static void
@@ -161,6 +162,7 @@ Test(tls, handshake_then_mqtt_both_ways)
 	cr_assert_arr_eq(got, pub, n, "the PUBLISH came back decrypted");
 	cr_assert_eq(stats().handshakes, 1);
 	cr_assert_eq(stats().failures, 0);
+	cr_assert_eq(stats().released, 1, "OpenSSL's state given back");
 	rmq_test_tls_free(t);
 }
 
@@ -176,6 +178,150 @@ Test(tls, tls12_is_taken)
 	int closed;
 	cr_assert_eq(recv_n(t, b, 4, &closed), 4);
 	cr_assert_eq(b[0], 0x20);
+	cr_assert_eq(stats().released, 0, "TLS 1.2 stays with OpenSSL");
+	rmq_test_tls_free(t);
+}
+
+/* A PUBLISH to itself and back: the connection still works. */
+static void
+echo(struct rmq_test_tls *t, const char *topic, const char *what)
+{
+	uint8_t pub[64], got[64];
+	size_t n = rmq_test_publish_bytes(topic, (const uint8_t *)what,
+	    strlen(what), pub, sizeof(pub));
+	rmq_test_tls_send(t, pub, n);
+	int closed;
+	cr_assert_eq(recv_n(t, got, n, &closed), n, "%s came back", what);
+	cr_assert_arr_eq(got, pub, n);
+}
+
+/* RFC 8446 4.6.3: a KeyUpdate asking for ours is answered with one, and
+ * both sides go on under their new keys. */
+Test(tls, key_updates_from_the_client)
+{
+	struct rmq_test_tls *t = tls_connect(0, "ku", NULL, NULL);
+	subscribe(t, "ku");
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(SSL_key_update(rmq_test_tls_ssl(t),
+				 i == 1 ? SSL_KEY_UPDATE_NOT_REQUESTED
+					: SSL_KEY_UPDATE_REQUESTED),
+		    1);
+		echo(t, "ku", "after an update");
+	}
+	cr_assert_eq(stats().key_updates, 3);
+	rmq_test_tls_free(t);
+}
+
+/* The client's Finished and its CONNECT in one read: what follows the
+ * Finished is the record layer's, and nothing is lost between. */
+Test(tls, connect_in_the_read_that_finishes_the_handshake)
+{
+	struct rmq_fake_client *fc = rmq_test_client(0);
+	struct rmq_test_tls *t = rmq_test_tls_new(fc, certs.ca, NULL, NULL, 0);
+	rmq_test_tls_hold_finished(t);
+	cr_assert_eq(rmq_test_tls_handshake(t), 1, "%s", rmq_test_tls_error(t));
+	uint8_t b[64];
+	size_t n = rmq_test_connect_bytes("piped", 1, b, sizeof(b));
+	rmq_test_tls_send(t, b, n); /* the Finished, then the CONNECT */
+	int closed;
+	cr_assert_eq(recv_n(t, b, 4, &closed), 4);
+	cr_assert_eq(b[0], 0x20, "CONNACK");
+	cr_assert_eq(stats().released, 1);
+	subscribe(t, "x");
+	echo(t, "x", "-");
+	rmq_test_tls_free(t);
+}
+
+/* Records arriving a byte at a time, and several in one read. */
+Test(tls, records_split_and_joined)
+{
+	struct rmq_test_tls *t = tls_connect(0, "split", NULL, NULL);
+	subscribe(t, "sp");
+	uint8_t pub[64], wire[512], got[192];
+	size_t n = rmq_test_publish_bytes("sp", (const uint8_t *)"abc", 3, pub,
+	    sizeof(pub));
+	size_t w = rmq_test_tls_seal(t, pub, n, wire, sizeof(wire));
+	for (size_t i = 0; i < w; i++) {
+		rmq_fake_send(rmq_test_tls_fake(t), wire + i, 1);
+		rmq_fake_settle();
+	}
+	int closed;
+	cr_assert_eq(recv_n(t, got, n, &closed), n);
+	cr_assert_arr_eq(got, pub, n, "a record read a byte at a time");
+	w = 0;
+	for (int i = 0; i < 3; i++)
+		w += rmq_test_tls_seal(t, pub, n, wire + w, sizeof(wire) - w);
+	rmq_fake_send(rmq_test_tls_fake(t), wire, w);
+	cr_assert_eq(recv_n(t, got, 3 * n, &closed), 3 * n);
+	for (int i = 0; i < 3; i++)
+		cr_assert_arr_eq(got + i * n, pub, n,
+		    "three records, one read");
+	rmq_test_tls_free(t);
+}
+
+/* RFC 8446 5.2: a record that does not decrypt ends the connection with
+ * bad_record_mac; the client reads the alert; others go on. */
+Test(tls, a_changed_record_gets_bad_record_mac)
+{
+	struct rmq_test_tls *t = tls_connect(0, "evil", NULL, NULL);
+	uint8_t ping[2] = { 0xc0, 0x00 }, wire[128], b[16];
+	size_t w = rmq_test_tls_seal(t, ping, 2, wire, sizeof(wire));
+	wire[w - 1] ^= 0x80; /* the tag */
+	rmq_fake_send(rmq_test_tls_fake(t), wire, w);
+	int closed;
+	cr_assert_eq(recv_n(t, b, sizeof(b), &closed), 0, "no PINGRESP");
+	cr_assert(closed);
+	cr_assert(strstr(rmq_test_tls_error(t), "bad record mac") != NULL,
+	    "the client heard why: %s", rmq_test_tls_error(t));
+	cr_assert(rmq_test_tls_fake(t)->closed);
+	rmq_test_tls_free(t);
+	struct rmq_test_tls *c = tls_connect(0, "canary", NULL, NULL);
+	subscribe(c, "c");
+	echo(c, "c", "still served");
+	rmq_test_tls_free(c);
+}
+
+/* RFC 8446 6.1: the client's close_notify is the end of its stream. */
+Test(tls, close_notify_from_the_client_ends_it)
+{
+	struct rmq_test_tls *t = tls_connect(0, "bye", NULL, NULL);
+	cr_assert_eq(SSL_shutdown(rmq_test_tls_ssl(t)), 0);
+	rmq_test_tls_send(t, NULL, 0);
+	rmq_fake_settle();
+	uint8_t b[16];
+	int closed;
+	recv_n(t, b, sizeof(b), &closed);
+	cr_assert(closed, "the broker ended it too");
+	cr_assert_eq(stats().failures, 0);
+	rmq_test_tls_free(t);
+}
+
+static void
+start_keep(void)
+{
+	keep_ssl = 1;
+	start(1, 0, 0);
+}
+
+static void
+stop_keep(void)
+{
+	stop();
+	keep_ssl = 0;
+}
+
+TestSuite(tls_keep, .init = start_keep, .fini = stop_keep, .timeout = 30);
+
+Test(tls_keep, openssl_keeps_the_connection_when_asked)
+{
+	struct rmq_test_tls *t = tls_connect(0, "kept", NULL, NULL);
+	subscribe(t, "k");
+	cr_assert_eq(SSL_key_update(rmq_test_tls_ssl(t),
+			 SSL_KEY_UPDATE_REQUESTED),
+	    1);
+	echo(t, "k", "through OpenSSL");
+	cr_assert_eq(stats().handshakes, 1);
+	cr_assert_eq(stats().released, 0);
 	rmq_test_tls_free(t);
 }
 
@@ -364,6 +510,45 @@ Test(tls_handoff, session_on_another_loop_keeps_the_tls_session)
 	rmq_test_tls_free(t);
 }
 
+/* A record read in part when the connection moves goes with it and is
+ * finished on the other loop. */
+Test(tls_handoff, a_record_in_part_moves_with_the_connection)
+{
+	struct rmq_fake_client *fc0 = rmq_test_client(0);
+	struct rmq_test_tls *a = rmq_test_tls_new(fc0, certs.ca, NULL, NULL, 0);
+	cr_assert_eq(rmq_test_tls_handshake(a), 1);
+	uint8_t b[128], wire[512];
+	rmq_test_tls_send(a, b,
+	    rmq_test_connect_bytes("half", 0, b, sizeof(b)));
+	int closed;
+	cr_assert_eq(recv_n(a, b, 4, &closed), 4);
+	static const uint8_t disconnect[] = { 0xe0, 0x00 };
+	rmq_test_tls_send(a, disconnect, 2);
+	expect_graceful_end(a, fc0);
+
+	struct rmq_fake_client *fc1 = rmq_test_client(1);
+	struct rmq_test_tls *t = rmq_test_tls_new(fc1, certs.ca, NULL, NULL, 0);
+	cr_assert_eq(rmq_test_tls_handshake(t), 1);
+	size_t n = rmq_test_connect_bytes("half", 0, b, sizeof(b));
+	size_t w = rmq_test_tls_seal(t, b, n, wire, sizeof(wire));
+	static const uint8_t ping[] = { 0xc0, 0x00 };
+	size_t w2 = rmq_test_tls_seal(t, ping, 2, wire + w, sizeof(wire) - w);
+	rmq_fake_send(fc1, wire, w + 7); /* the CONNECT, 7 bytes of a PINGREQ */
+	rmq_fake_settle();
+	rmq_fake_send(fc1, wire + w + 7, w2 - 7);
+	cr_assert_eq(recv_n(t, b, 6, &closed), 6);
+	static const uint8_t want[] = { 0x20, 0x02, 0x01, 0x00, 0xd0, 0x00 };
+	cr_assert_arr_eq(b, want, 6, "CONNACK, then PINGRESP from loop 0");
+	struct rmq_session *s =
+	    rmq_tls_upper((struct rmq_conn *)fc1->conn)->data;
+	cr_assert_eq(s->w->id, 0);
+	struct rmq_tls_stats st;
+	rmq_tls_stats(rmq_test_node.transports[0].tls, &st);
+	cr_assert_eq(st.released, 2);
+	rmq_test_tls_free(a);
+	rmq_test_tls_free(t);
+}
+
 /* ---- client certificates ---- */
 
 Test(tls_mutual, client_certificate_from_the_ca_is_taken)
@@ -445,6 +630,7 @@ Test(tls_identity, common_name_is_the_user_name)
 	cr_assert_eq(rmq_test_seen.calls, 1);
 	cr_assert_str_eq(rmq_test_seen.username, "alice");
 	cr_assert_eq(rmq_test_seen.certified, 1);
+	cr_assert_eq(stats().released, 1, "the name kept past the SSL object");
 	rmq_test_tls_free(t);
 }
 
