@@ -14,6 +14,7 @@
 #ifndef RMQ_CLUSTER_H
 #define RMQ_CLUSTER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "msg.h"
@@ -33,7 +34,17 @@ struct rmq_cluster_hooks {
 	 * whatever it keeps. */
 	void (*forward)(void *ctx, unsigned worker, uint64_t node,
 	    struct rmq_msg *m, uint8_t qos);
+	/* Append the cluster's metrics (Prometheus text: HELP, TYPE and
+	 * samples) with put(arg, text, len), from the admin server's thread
+	 * while /metrics is asked.  NULL: none. */
+	void (*metrics)(void *ctx,
+	    void (*put)(void *arg, const char *text, size_t len), void *arg);
 };
+
+/* The node's log, for the cluster's lines (levels as the broker's: 0
+ * error, 1 warning, 2 notice, 3 info, 4 debug).  Any thread. */
+void rmq_cluster_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Install the hooks.  Before rmq_broker_start; they live as long as the
  * broker. */

@@ -19,6 +19,7 @@
 
 #include "authn.h"
 #include "broker.h"
+#include "bus.h"
 #include "log.h"
 #include "options.h"
 #include "passwd_cmd.h"
@@ -173,6 +174,26 @@ main_log_access(const struct rmq_config *cfg, struct rmq_broker *b)
 	}
 }
 
+/* The cluster side of this node, from the settings (cluster/bus.h). */
+static int
+main_cluster_new(struct rmq_broker *b, const struct rmq_config *cfg,
+    struct rmq_cluster_node **out, char *err, size_t errlen)
+{
+	struct rmq_cluster_conf c = {
+		.listen_port = cfg->cluster_listener.port,
+		.peer_timeout_ms = cfg->cluster_peer_timeout_ms,
+		.dns_interval_ms = cfg->cluster_dns_interval_ms,
+	};
+	snprintf(c.name, sizeof(c.name), "%s", cfg->node_name);
+	snprintf(c.listen_host, sizeof(c.listen_host), "%s",
+	    cfg->cluster_listener.host);
+	snprintf(c.advertise, sizeof(c.advertise), "%s",
+	    cfg->cluster_advertise);
+	snprintf(c.seeds, sizeof(c.seeds), "%s", cfg->cluster_seeds);
+	snprintf(c.dns, sizeof(c.dns), "%s", cfg->cluster_dns);
+	return rmq_cluster_node_new(b, &c, out, err, errlen);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -269,8 +290,27 @@ main(int argc, char **argv)
 	if (main_included.more)
 		rmq_log(RMQ_LOG_NOTICE, "configuration: included %u more files",
 		    main_included.more);
-	if (rmq_broker_init(&b, &cfg) != 0 || rmq_broker_start(&b) != 0) {
+	if (rmq_broker_init(&b, &cfg) != 0) {
 		rmq_log(RMQ_LOG_ERROR, "could not start");
+		return 1;
+	}
+	struct rmq_cluster_node *cluster = NULL;
+	if (cfg.cluster_listener.host[0] &&
+	    main_cluster_new(&b, &cfg, &cluster, err, sizeof(err)) != 0) {
+		rmq_log(RMQ_LOG_ERROR, "%s", err);
+		rmq_log(RMQ_LOG_ERROR, "could not start");
+		return 1;
+	}
+	if (rmq_broker_start(&b) != 0) {
+		rmq_log(RMQ_LOG_ERROR, "could not start");
+		return 1;
+	}
+	if (cluster && rmq_cluster_node_start(cluster, err, sizeof(err)) != 0) {
+		rmq_log(RMQ_LOG_ERROR, "%s", err);
+		rmq_broker_stop(&b);
+		rmq_broker_fini(&b);
+		rmq_cluster_node_free(cluster);
+		rmq_log(RMQ_LOG_NOTICE, "stopped: could not start");
 		return 1;
 	}
 	main_log_access(&cfg, &b);
@@ -311,8 +351,11 @@ main(int argc, char **argv)
 		    b.cfg.shutdown_grace_ms);
 		break;
 	}
+	/* Off the bus first: peers see this node go. */
+	rmq_cluster_node_stop(cluster);
 	rmq_broker_stop(&b);
 	rmq_broker_fini(&b);
+	rmq_cluster_node_free(cluster);
 	if (pid_written && (rc = rmq_process_pid_remove(cfg.pid_file)) != 0)
 		rmq_log(RMQ_LOG_WARNING, "pid_file %s: not removed: %s",
 		    cfg.pid_file, strerror(-rc));

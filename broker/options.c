@@ -304,6 +304,49 @@ opt_set_ws_path(const struct rmq_option *o, struct rmq_opt_ctx *c,
 	return 0;
 }
 
+/* cluster_seeds: HOST:PORT[,HOST:PORT...]; cluster_dns: one NAME:PORT.
+ * Kept as written; every item must name a host and a port. */
+static int
+opt_set_peers(const struct rmq_option *o, struct rmq_opt_ctx *c, unsigned nargs,
+    const char *const *args, char *err, size_t errlen, int one)
+{
+	(void)nargs;
+	const char *v = args[0];
+	if (strlen(v) >= o->at.size) {
+		snprintf(err, errlen, "longer than %zu bytes", o->at.size - 1);
+		return -1;
+	}
+	char copy[1024], *save = NULL;
+	snprintf(copy, sizeof(copy), "%s", v);
+	unsigned k = 0;
+	for (char *t = strtok_r(copy, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save), k++) {
+		struct rmq_listen_addr a;
+		if (rmq_options_hostport(t, &a) != 0 || a.host[0] == '\0' ||
+		    a.port == 0 || strpbrk(t, " \t") != NULL)
+			return RMQ_OPT_BAD;
+	}
+	if (k == 0 || (one && k > 1))
+		return RMQ_OPT_BAD;
+	memset(opt_field(o, c), 0, o->at.size);
+	memcpy(opt_field(o, c), v, strlen(v));
+	return 0;
+}
+
+static int
+opt_set_seeds(const struct rmq_option *o, struct rmq_opt_ctx *c, unsigned nargs,
+    const char *const *args, char *err, size_t errlen)
+{
+	return opt_set_peers(o, c, nargs, args, err, errlen, 0);
+}
+
+static int
+opt_set_dns(const struct rmq_option *o, struct rmq_opt_ctx *c, unsigned nargs,
+    const char *const *args, char *err, size_t errlen)
+{
+	return opt_set_peers(o, c, nargs, args, err, errlen, 1);
+}
+
 /* memory_limit: auto (-1), 0 for none, or bytes, at least 1 MiB. */
 static int
 opt_set_memory_limit(const struct rmq_option *o, struct rmq_opt_ctx *c,
@@ -1359,6 +1402,75 @@ const struct rmq_option rmq_options[] = {
 		"/metrics, /healthz and /readyz over HTTP; none to turn off",
 	    .doc =
 		"HTTP endpoint: `/metrics` (Prometheus text format), `/healthz` (alive), `/readyz` (listeners open)" },
+	{ .key = "node_name",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(node_name),
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "NAME",
+	    .unset = "the host name",
+	    .help = "this node's name in the cluster",
+	    .doc =
+		"this node's name in the cluster, unique in it; unset, the host name, which in a Kubernetes StatefulSet is the pod's name (ringmq-0, ringmq-1...).  Metrics and logs name peers by it" },
+	{ .key = "cluster_listener",
+	    .type = RMQ_OPT_HOSTPORT,
+	    .at = FIELD(cluster_listener),
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "ADDRESS:PORT (`*` for every address; port 0: any free port, logged), or `none`",
+	    .def = "none",
+	    .help = "where peers reach this node; none: a single node",
+	    .doc =
+		"the cluster bus (NNG over TCP) that other nodes dial; with it this node joins the peers it is given (`cluster_seeds`, `cluster_dns`) and any they know.  `none`, the default: a single node, nothing of the cluster runs" },
+	{ .key = "cluster_advertise",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(cluster_advertise),
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "HOST",
+	    .unset = "the address peers see",
+	    .help = "the host name or address peers dial this node at",
+	    .doc =
+		"the host name or address other nodes dial this node at (with the cluster listener's port), as this node tells them; unset, each peer uses the address this node's connection comes from, which is right unless a NAT stands between nodes" },
+	{ .key = "cluster_seeds",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_seeds,
+	    .at = FIELD(cluster_seeds),
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "HOST:PORT[,HOST:PORT...]",
+	    .expect = "HOST:PORT items separated by commas",
+	    .unset = "none",
+	    .help = "cluster listeners of nodes to join through",
+	    .doc =
+		"cluster listeners of other nodes to dial at start (and keep dialing while they are away); each node tells the others of the members it knows, so one reachable seed is enough to meet the whole cluster" },
+	{ .key = "cluster_dns",
+	    .type = RMQ_OPT_SPECIAL,
+	    .set = opt_set_dns,
+	    .at = FIELD(cluster_dns),
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "NAME:PORT",
+	    .expect = "one NAME:PORT",
+	    .unset = "none",
+	    .help = "a DNS name whose addresses are the peers (a headless Service)",
+	    .doc =
+		"a DNS name whose every address is a node's cluster listener at PORT, resolved at start and again every `cluster_dns_interval`, each new address dialled: a Kubernetes headless Service with `publishNotReadyAddresses: true`.  An address that turns out to be this node is not dialled again" },
+	{ .key = "cluster_dns_interval",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(cluster_dns_interval_ms),
+	    .min = 100,
+	    .max = 3600000,
+	    .unit = "milliseconds",
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "5000",
+	    .help = "how often cluster_dns is resolved again" },
+	{ .key = "cluster_peer_timeout",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(cluster_peer_timeout_ms),
+	    .min = 100,
+	    .max = 60000,
+	    .unit = "milliseconds",
+	    .reload = RMQ_RELOAD_RESTART,
+	    .def = "1500",
+	    .help = "silence after which a peer is down",
+	    .doc =
+		"a peer not heard from for this long is down (logged, `ringmq_cluster_peers{state=\"down\"}`); each node sends a hello six times in this time, so a dead peer is found between this and this plus a sixth, and a live one survives five lost hellos in a row" },
 	{ .key = "sys_interval",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(sys_interval),
@@ -1568,8 +1680,6 @@ const struct rmq_option rmq_options[] = {
 	LATER("start_type", NULL, BRIDGE),
 	LATER("threshold", NULL, BRIDGE),
 	LATER("try_private", NULL, BRIDGE),
-	LATER("cluster_seeds", NULL, "clustering"),
-	LATER("cluster_dns", NULL, "clustering"),
 };
 /* clang-format on */
 

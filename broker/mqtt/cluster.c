@@ -5,10 +5,26 @@
  * publish.c.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cluster.h"
+#include "log.h"
 #include "worker_impl.h"
+
+void
+rmq_cluster_log(int level, const char *fmt, ...)
+{
+	if (!rmq_log_on(level))
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	rmq_log_write(level, "cluster: %s", line);
+}
 
 void
 rmq_cluster_attach(struct rmq_broker *b, const struct rmq_cluster_hooks *h)

@@ -97,7 +97,7 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 		if (remote) {
 			/* Once per node; a peer's message stays here. */
 			const struct rmq_cluster_hooks *h = w->b->cluster;
-			if (any && h && !m->from_peer)
+			if (any && h && h->forward && !m->from_peer)
 				h->forward(h->ctx, w->id, owner, m, it.qos);
 			continue;
 		}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "cluster.h"
 #include "guard.h"
 #include "metrics.h"
 #include "persist.h"
@@ -62,6 +63,13 @@ metrics_printf(struct metrics_buf *m, const char *fmt, ...)
 		m->p = p;
 		m->cap = cap;
 	}
+}
+
+/* Text another part wrote (the cluster's metrics, cluster.h). */
+static void
+metrics_put(void *arg, const char *text, size_t len)
+{
+	metrics_printf(arg, "%.*s", (int)len, text);
 }
 
 static void
@@ -551,6 +559,8 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 			ST(clients) + v * sizeof(rmq_counter)));
 	metrics_listeners(&m, b);
 	metrics_tls(&m, b);
+	if (b->cluster != NULL && b->cluster->metrics != NULL)
+		b->cluster->metrics(b->cluster->ctx, metrics_put, &m);
 	metrics_ws(&m, b);
 	metrics_proxy(&m, b);
 

@@ -41,6 +41,8 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->persistence_max_bytes = 64ull << 30;
 	snprintf(cfg->admin.host, sizeof(cfg->admin.host), "127.0.0.1");
 	cfg->admin.port = 9883;
+	cfg->cluster_peer_timeout_ms = 1500;
+	cfg->cluster_dns_interval_ms = 5000;
 	cfg->sys_interval = 10;
 	cfg->log_level = RMQ_LOG_INFO;
 	cfg->log_format = RMQ_LOG_TEXT;

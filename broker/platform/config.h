@@ -133,6 +133,15 @@ struct rmq_config {
 	uint32_t durability_interval_ms;
 	uint64_t persistence_max_bytes; /* the data directory's bound */
 	struct rmq_listen_addr admin; /* port 0: no admin listener */
+	/* The cluster (cluster/bus.h): without a cluster_listener, one
+	 * node. */
+	char node_name[64]; /* empty: the host name */
+	struct rmq_listen_addr cluster_listener; /* host "": none */
+	char cluster_advertise[64]; /* the host peers dial; "": as seen */
+	char cluster_seeds[512]; /* HOST:PORT[,HOST:PORT...] */
+	char cluster_dns[256]; /* NAME:PORT */
+	uint32_t cluster_peer_timeout_ms;
+	uint32_t cluster_dns_interval_ms;
 	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
 	uint16_t max_keepalive; /* seconds; 0: any keep alive is accepted */
 	/* Response Information for 5.0 clients that ask for it, "%c" standing

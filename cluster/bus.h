@@ -1,0 +1,48 @@
+/* cluster/bus.h: this node as a member of a cluster: the NNG bus it
+ * speaks on, the peers it dials (seeds, names from DNS, members others
+ * told of), the hellos it sends and reads, and what it tells the broker
+ * and its operators (cluster.h's hooks: metrics; log lines).
+ *
+ * One thread of its own runs it; NNG does the I/O on its own threads.
+ * Nothing here runs on a worker loop, so a slow or dead peer never stalls
+ * one.  A node without a cluster listener has none of this.
+ */
+#ifndef RMQ_CLUSTER_BUS_H
+#define RMQ_CLUSTER_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rmq_broker;
+struct rmq_cluster_node;
+
+struct rmq_cluster_conf {
+	char name[64]; /* this node's name; "" for the host name */
+	char listen_host[64]; /* "" or "*": every address */
+	uint16_t listen_port; /* 0: any free port (tests) */
+	char advertise[64]; /* the host peers dial; "": the address they see */
+	char seeds[512]; /* HOST:PORT[,HOST:PORT...] */
+	char dns[256]; /* NAME:PORT, resolved again every dns_interval_ms */
+	uint32_t peer_timeout_ms; /* silence before a peer is down */
+	uint32_t dns_interval_ms;
+};
+
+/* The node, its hooks attached to b (before rmq_broker_start).  0, or -1
+ * with the reason in err. */
+int rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
+    struct rmq_cluster_node **out, char *err, size_t errlen);
+
+/* Listen, dial the seeds, start the thread.  0, or -1 with the reason in
+ * err (the listener's address taken, say). */
+int
+rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen);
+
+/* The port the cluster listener is bound to (after start). */
+uint16_t rmq_cluster_node_port(const struct rmq_cluster_node *n);
+
+/* Stop the thread and close the bus: peers see this node go silent. */
+void rmq_cluster_node_stop(struct rmq_cluster_node *n);
+
+void rmq_cluster_node_free(struct rmq_cluster_node *n);
+
+#endif

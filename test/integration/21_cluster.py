@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""Cluster membership with real broker processes on loopback ports: nodes
+that meet through one seed, a node killed with SIGKILL found down and found
+again when it comes back, a restart told by its new epoch, peers from a DNS
+name (and a name that lists the node itself), and the settings' refusals.
+Each node's view is read from its /metrics (ringmq_cluster_peer_up)."""
+import os
+import re
+import subprocess
+import time
+
+from rmqtest import BROKER, DEADLINE, Broker, conf_file, free_port, run
+
+
+def node(name, *args, timeout_ms=1500):
+    """A node named `name` whose cluster listener is on a port of the
+    kernel's choice; its port read from the log."""
+    b = Broker("--node-name", name, "--cluster-listener", "127.0.0.1:0",
+               "--cluster-peer-timeout", str(timeout_ms), *args)
+    end = time.time() + DEADLINE
+    while True:
+        for line in list(b.log):
+            m = re.search(r"cluster: node %s on tcp://[^ ]+:(\d+);" % name,
+                          line)
+            if m:
+                b.cluster_port = int(m.group(1))
+                return b
+        assert time.time() < end, "no cluster listener:\n" + "\n".join(
+            b.log[-20:])
+        time.sleep(0.02)
+
+
+def seed(b):
+    return "127.0.0.1:%d" % b.cluster_port
+
+
+def peers(b):
+    """{peer name: 1 up, 0 down} as the node's /metrics says."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'^ringmq_cluster_peer_up\{peer="([^"]+)"\} (\d)$', b.metrics_text(),
+        re.M)}
+
+
+def wait_peers(b, want, timeout=DEADLINE):
+    end = time.time() + timeout
+    while peers(b) != want:
+        assert time.time() < end, "%s, want %s" % (peers(b), want)
+        time.sleep(0.02)
+
+
+def finish(*nodes):
+    for b in nodes:
+        if b.alive():
+            assert b.stop() == 0, "\n".join(b.log[-20:])
+
+
+def meet_through_one_seed(_):
+    # c knows only b, and b only a: each hello lists the members its
+    # sender knows, so every node comes to know every other.
+    a = node("a")
+    b = node("b", "--cluster-seeds", seed(a))
+    c = node("c", "--cluster-seeds", seed(b))
+    try:
+        wait_peers(a, {"b": 1, "c": 1})
+        wait_peers(b, {"a": 1, "c": 1})
+        wait_peers(c, {"a": 1, "b": 1})
+        for x in (a, b, c):
+            assert x.metric("ringmq_cluster_joins_total") == 2
+            assert x.metric("ringmq_cluster_departures_total") == 0
+            assert x.metric('ringmq_cluster_peers{state="up"}') == 2
+            assert x.metric("ringmq_cluster_bad_messages_total") == 0
+        assert any(re.search(r"cluster: node c joined at tcp://127\.0\.0\.1"
+                             r":%d; " % c.cluster_port, l) for l in a.log), \
+            "a dials c where c listens, learnt from b"
+    finally:
+        finish(a, b, c)
+
+
+def killed_node_found_down_and_back(_):
+    # SIGKILL: no goodbye.  The others find it down once it has been
+    # silent for cluster_peer_timeout (1.5 s); it comes back on another
+    # port under the same name and is found up again.
+    a = node("a")
+    b = node("b", "--cluster-seeds", seed(a))
+    c = node("c", "--cluster-seeds", seed(a))
+    c2 = None
+    try:
+        for x, want in ((a, {"b": 1, "c": 1}), (b, {"a": 1, "c": 1})):
+            wait_peers(x, want)
+        t0 = time.time()
+        c.proc.kill()
+        c.proc.wait()
+        wait_peers(a, {"b": 1, "c": 0})
+        wait_peers(b, {"a": 1, "c": 0})
+        found = time.time() - t0
+        print("    c found down after %.0f ms" % (found * 1000))
+        # The bound is the timeout and one hello interval; a loaded
+        # machine's scheduling is not this test's to measure, so only a
+        # wide margin fails it.
+        assert found < 1.5 + 3.0, found
+        assert a.metric("ringmq_cluster_departures_total") == 1
+        assert any("cluster: node c left: silent for over 1500 ms" in l
+                   for l in a.log)
+        c2 = node("c", "--cluster-seeds", seed(b))
+        wait_peers(a, {"b": 1, "c": 1})
+        wait_peers(c2, {"a": 1, "b": 1})
+        assert a.metric("ringmq_cluster_joins_total") == 3
+    finally:
+        c.stop()
+        finish(a, b, *([c2] if c2 else []))
+
+
+def restart_within_the_timeout_is_a_new_epoch(_):
+    # Back before its silence counts: the new epoch in its hello tells
+    # the restart apart.
+    a = node("a", timeout_ms=20000)
+    b = node("b", "--cluster-seeds", seed(a), timeout_ms=20000)
+    b2 = None
+    try:
+        wait_peers(a, {"b": 1})
+        b.proc.kill()
+        b.proc.wait()
+        b2 = node("b", "--cluster-seeds", seed(a), timeout_ms=20000)
+        end = time.time() + DEADLINE
+        while a.metric("ringmq_cluster_restarts_total") != 1:
+            assert time.time() < end, a.log[-10:]
+            time.sleep(0.02)
+        assert any("cluster: node b restarted (a new epoch)" in l
+                   for l in a.log)
+        assert a.metric("ringmq_cluster_departures_total") == 0
+        wait_peers(b2, {"a": 1})
+    finally:
+        b.stop()
+        finish(a, *([b2] if b2 else []))
+
+
+def peers_from_a_dns_name(_):
+    # cluster_dns: every address of the name is dialled (localhost here;
+    # a headless Service in Kubernetes).  A node whose name lists itself
+    # closes that dialer and is not alone by mistake: it has no peers.
+    port = free_port()
+    s = Broker("--node-name", "self", "--cluster-listener",
+               "127.0.0.1:%d" % port, "--cluster-dns",
+               "localhost:%d" % port, "--cluster-dns-interval", "200")
+    a = node("a")
+    b = node("b", "--cluster-dns", "localhost:%d" % a.cluster_port)
+    try:
+        wait_peers(a, {"b": 1})
+        wait_peers(b, {"a": 1})
+        end = time.time() + DEADLINE
+        while not any("is this node: not dialled" in l for l in s.log):
+            assert time.time() < end, s.log[-10:]
+            time.sleep(0.02)
+        time.sleep(0.5)  # two more resolutions: not dialled again
+        assert sum("is this node" in l for l in s.log) == 1, s.log
+        assert peers(s) == {}
+    finally:
+        finish(s, a, b)
+
+
+def settings_refused(_):
+    # Bad values name the file and line; a cluster listener that cannot
+    # be bound stops the start with the reason.
+    for line in ("cluster_seeds nohost", "cluster_seeds a:1,b",
+                 "cluster_seeds a:0", "cluster_dns a:1,b:2",
+                 "cluster_peer_timeout 5"):
+        p = conf_file("%s\n" % line)
+        r = subprocess.run([BROKER, "check-config", p], capture_output=True,
+                           text=True, timeout=DEADLINE)
+        os.unlink(p)
+        assert r.returncode == 1 and "%s:1: %s" % (p, line.split()[0]) \
+            in r.stderr, (line, r)
+    p = conf_file("node_name n1\ncluster_listener *:7400\n"
+                  "cluster_seeds ringmq-0.ringmq-headless:7400,"
+                  "10.0.0.2:7400\ncluster_dns ringmq-headless:7400\n")
+    r = subprocess.run([BROKER, "check-config", p], capture_output=True,
+                       text=True, timeout=DEADLINE)
+    os.unlink(p)
+    assert r.returncode == 0, r
+    a = node("a")
+    try:
+        r = subprocess.run([BROKER, "-p", "127.0.0.1:0", "--admin-listener",
+                            "none", "--cluster-listener",
+                            "127.0.0.1:%d" % a.cluster_port],
+                           capture_output=True, text=True, timeout=DEADLINE)
+        assert r.returncode == 1, r
+        assert "cluster_listener 127.0.0.1:%d: Address in use" \
+            % a.cluster_port in r.stderr, r.stderr
+    finally:
+        finish(a)
+
+
+def single_node_has_no_cluster(_):
+    # No cluster_listener: nothing of the cluster runs or is reported.
+    b = Broker()
+    try:
+        assert "ringmq_cluster_" not in b.metrics_text()
+        assert not any("cluster:" in l for l in b.log)
+    finally:
+        finish(b)
+
+
+run([meet_through_one_seed, killed_node_found_down_and_back,
+     restart_within_the_timeout_is_a_new_epoch, peers_from_a_dns_name,
+     settings_refused, single_node_has_no_cluster], make_broker=None)
