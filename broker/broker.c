@@ -628,6 +628,21 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	    (next.durability != b->cfg.durability ||
 		next.durability_interval_ms != b->cfg.durability_interval_ms))
 		*needs_restart = "durability";
+	else if (strcmp(next.node_name, b->cfg.node_name))
+		*needs_restart = "node_name";
+	else if (memcmp(&next.cluster_listener, &b->cfg.cluster_listener,
+		     sizeof(next.cluster_listener)))
+		*needs_restart = "cluster_listener";
+	else if (strcmp(next.cluster_advertise, b->cfg.cluster_advertise))
+		*needs_restart = "cluster_advertise";
+	else if (strcmp(next.cluster_seeds, b->cfg.cluster_seeds))
+		*needs_restart = "cluster_seeds";
+	else if (strcmp(next.cluster_dns, b->cfg.cluster_dns))
+		*needs_restart = "cluster_dns";
+	else if (next.cluster_dns_interval_ms != b->cfg.cluster_dns_interval_ms)
+		*needs_restart = "cluster_dns_interval";
+	else if (next.cluster_peer_timeout_ms != b->cfg.cluster_peer_timeout_ms)
+		*needs_restart = "cluster_peer_timeout";
 	memcpy(next.listeners, b->cfg.listeners, sizeof(next.listeners));
 	next.nlisteners = b->cfg.nlisteners;
 	next.threads = b->cfg.threads;
@@ -643,6 +658,16 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	next.durability = b->cfg.durability;
 	next.durability_interval_ms = b->cfg.durability_interval_ms;
 	next.persistence_max_bytes = b->cfg.persistence_max_bytes;
+	/* The cluster (cluster/bus.h) is built from these once, at start. */
+	memcpy(next.node_name, b->cfg.node_name, sizeof(next.node_name));
+	next.cluster_listener = b->cfg.cluster_listener;
+	memcpy(next.cluster_advertise, b->cfg.cluster_advertise,
+	    sizeof(next.cluster_advertise));
+	memcpy(next.cluster_seeds, b->cfg.cluster_seeds,
+	    sizeof(next.cluster_seeds));
+	memcpy(next.cluster_dns, b->cfg.cluster_dns, sizeof(next.cluster_dns));
+	next.cluster_dns_interval_ms = b->cfg.cluster_dns_interval_ms;
+	next.cluster_peer_timeout_ms = b->cfg.cluster_peer_timeout_ms;
 	next.topic_alias_max = b->cfg.topic_alias_max;
 
 	rmq_log_set(next.log_level, (enum rmq_log_format)next.log_format);
