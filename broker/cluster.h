@@ -34,12 +34,22 @@ struct rmq_cluster_hooks {
 	 * whatever it keeps. */
 	void (*forward)(void *ctx, unsigned worker, uint64_t node,
 	    struct rmq_msg *m, uint8_t qos);
+	/* This node's subscriptions to `filter` changed: a session's entry
+	 * went from old_qos to new_qos, -1 meaning none (a new filter for
+	 * the session, or one it left).  On the thread of the session's
+	 * worker, which must not block.  NULL: not told. */
+	void (*filter)(void *ctx, const char *filter, size_t len, int old_qos,
+	    int new_qos);
 	/* Append the cluster's metrics (Prometheus text: HELP, TYPE and
 	 * samples) with put(arg, text, len), from the admin server's thread
 	 * while /metrics is asked.  NULL: none. */
 	void (*metrics)(void *ctx,
 	    void (*put)(void *arg, const char *text, size_t len), void *arg);
 };
+
+/* The index remote entries go in (core/index.h), for a thread
+ * registered with liburcu-qsbr and online while it calls the index. */
+struct rmq_index *rmq_cluster_index(struct rmq_broker *b);
 
 /* The node's log, for the cluster's lines (levels as the broker's: 0
  * error, 1 warning, 2 notice, 3 info, 4 debug).  Any thread. */

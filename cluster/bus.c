@@ -30,7 +30,11 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "index.h"
 #include "members.h"
+#include "routes.h"
+
+#include <urcu-qsbr.h>
 
 #define DIALS_MAX 512
 #define LOG_ERROR 0
@@ -52,11 +56,23 @@ struct rmq_cluster_node {
 	nng_listener listener;
 	uint16_t port; /* bound */
 	int open, started;
+	atomic_int live; /* the bus is open: deltas may be sent */
 	pthread_t thread;
 	atomic_int stop;
-	pthread_mutex_t mu; /* guards members and the counters below */
+	pthread_mutex_t mu; /* guards members, peers and the counters below */
 	struct rmq_members members;
 	uint64_t hellos_sent, hellos_read, bad_messages, send_failures;
+	uint64_t snapshots_sent, snapshots_asked;
+	/* The routes of each member, by its number - 1, as this node's
+	 * index holds them; with when a snapshot was last asked of it and
+	 * since when its hellos say it is ahead of what was applied. */
+	struct rmq_peer_routes peers[RMQ_MEMBERS_MAX];
+	uint64_t asked_ms[RMQ_MEMBERS_MAX], behind_ms[RMQ_MEMBERS_MAX];
+	struct rmq_routes_index ix;
+	/* This node's routes, changed by the workers' hook (cluster.h). */
+	pthread_mutex_t rmu;
+	struct rmq_local_routes local;
+	uint64_t deltas_sent, deltas_dropped;
 	unsigned ndials;
 	struct dial dials[DIALS_MAX];
 	struct rmq_hello hello; /* scratch: the one read */
@@ -129,6 +145,63 @@ node_metrics(void *ctx, void (*put)(void *arg, const char *text, size_t len),
 	    "# TYPE ringmq_cluster_hellos_received_total counter\n"
 	    "ringmq_cluster_hellos_received_total %llu\n",
 	    (unsigned long long)n->hellos_read);
+	{
+		uint64_t applied = 0, gaps = 0, installed = 0;
+		EMIT(
+		    "# HELP ringmq_cluster_routes Routes (filters with subscribers) this node holds for a peer, by peer.\n"
+		    "# TYPE ringmq_cluster_routes gauge\n");
+		for (unsigned i = 0; i < t->n; i++) {
+			const struct rmq_peer_routes *pr =
+			    &n->peers[t->m[i].number - 1];
+			EMIT("ringmq_cluster_routes{peer=\"%s\"} %zu\n",
+			    t->m[i].name, pr->filters.t ? pr->filters.live : 0);
+			applied += pr->deltas;
+			gaps += pr->gaps;
+			installed += pr->snapshots;
+		}
+		EMIT(
+		    "# HELP ringmq_cluster_route_deltas_applied_total Route changes of peers applied to this node's index, in order.\n"
+		    "# TYPE ringmq_cluster_route_deltas_applied_total counter\n"
+		    "ringmq_cluster_route_deltas_applied_total %llu\n",
+		    (unsigned long long)applied);
+		EMIT(
+		    "# HELP ringmq_cluster_route_gaps_total Route changes of peers that came after a missing one (a snapshot was asked).\n"
+		    "# TYPE ringmq_cluster_route_gaps_total counter\n"
+		    "ringmq_cluster_route_gaps_total %llu\n",
+		    (unsigned long long)gaps);
+		EMIT(
+		    "# HELP ringmq_cluster_snapshots_installed_total Peers' route snapshots installed in this node's index.\n"
+		    "# TYPE ringmq_cluster_snapshots_installed_total counter\n"
+		    "ringmq_cluster_snapshots_installed_total %llu\n",
+		    (unsigned long long)installed);
+	}
+	EMIT(
+	    "# HELP ringmq_cluster_snapshots_asked_total Route snapshots this node asked of peers.\n"
+	    "# TYPE ringmq_cluster_snapshots_asked_total counter\n"
+	    "ringmq_cluster_snapshots_asked_total %llu\n",
+	    (unsigned long long)n->snapshots_asked);
+	EMIT(
+	    "# HELP ringmq_cluster_snapshots_sent_total Snapshots of this node's routes sent to peers that asked.\n"
+	    "# TYPE ringmq_cluster_snapshots_sent_total counter\n"
+	    "ringmq_cluster_snapshots_sent_total %llu\n",
+	    (unsigned long long)n->snapshots_sent);
+	pthread_mutex_lock(&n->rmu);
+	EMIT(
+	    "# HELP ringmq_cluster_local_routes This node's routes: filters its sessions subscribe to (shared ones aside).\n"
+	    "# TYPE ringmq_cluster_local_routes gauge\n"
+	    "ringmq_cluster_local_routes %zu\n",
+	    n->local.filters.live);
+	EMIT(
+	    "# HELP ringmq_cluster_route_deltas_sent_total Changes of this node's routes sent on the bus.\n"
+	    "# TYPE ringmq_cluster_route_deltas_sent_total counter\n"
+	    "ringmq_cluster_route_deltas_sent_total %llu\n",
+	    (unsigned long long)n->deltas_sent);
+	EMIT(
+	    "# HELP ringmq_cluster_route_deltas_dropped_total Changes of this node's routes the bus did not take (back-pressure); peers repair them from a snapshot.\n"
+	    "# TYPE ringmq_cluster_route_deltas_dropped_total counter\n"
+	    "ringmq_cluster_route_deltas_dropped_total %llu\n",
+	    (unsigned long long)n->deltas_dropped);
+	pthread_mutex_unlock(&n->rmu);
 	EMIT(
 	    "# HELP ringmq_cluster_bad_messages_total Messages on the cluster bus that were not understood, dropped.\n"
 	    "# TYPE ringmq_cluster_bad_messages_total counter\n"
@@ -225,6 +298,189 @@ dial_dns(struct rmq_cluster_node *n)
 	freeaddrinfo(res);
 }
 
+/* ---- routes (routes.h) ---- */
+
+static void
+ix_add(void *arg, uint32_t node, const char *f, size_t len, uint8_t qos)
+{
+	struct rmq_cluster_node *n = arg;
+	struct rmq_sub sub = {
+		.owner = RMQ_CLUSTER_OWNER(node),
+		.qos = qos,
+		.flags = RMQ_SUB_REMOTE,
+		.version = 5,
+	};
+	(void)rmq_index_add(rmq_cluster_index(n->b), f, len, &sub);
+}
+
+static void
+ix_remove(void *arg, uint32_t node, const char *f, size_t len)
+{
+	struct rmq_cluster_node *n = arg;
+	(void)rmq_index_remove(rmq_cluster_index(n->b), f, len,
+	    RMQ_CLUSTER_OWNER(node));
+}
+
+/* The workers' hook (cluster.h): a change of this node's routes goes out
+ * as a delta at once, without blocking; one the bus drops is repaired
+ * from the seq in the next hellos. */
+static void
+node_filter(void *ctx, const char *filter, size_t len, int old_qos, int new_qos)
+{
+	struct rmq_cluster_node *n = ctx;
+	enum rmq_route_op op;
+	uint8_t qos;
+	pthread_mutex_lock(&n->rmu);
+	int rc = rmq_local_routes_change(&n->local, filter, len, old_qos,
+	    new_qos, &op, &qos);
+	if (rc == 1 && atomic_load(&n->live)) {
+		size_t cap = RMQ_NODE_NAME_MAX + 32 + len, k = 0;
+		nng_msg *msg;
+		int sent = 0;
+		if (nng_msg_alloc(&msg, cap) == 0) {
+			k = rmq_delta_encode(nng_msg_body(msg), cap,
+			    n->members.self, n->members.epoch, n->local.seq, op,
+			    qos, filter, len);
+			if (k && nng_msg_realloc(msg, k) == 0 &&
+			    nng_sendmsg(n->sock, msg, NNG_FLAG_NONBLOCK) == 0)
+				sent = 1;
+			else
+				nng_msg_free(msg);
+		}
+		if (sent)
+			n->deltas_sent++;
+		else
+			n->deltas_dropped++;
+	}
+	pthread_mutex_unlock(&n->rmu);
+}
+
+/* Ask m for its routes, at most once a second. */
+static void
+ask_snapshot(struct rmq_cluster_node *n, struct rmq_member *m, uint64_t now)
+{
+	unsigned i = m->number - 1;
+	if (n->asked_ms[i] != 0 && now - n->asked_ms[i] < 1000)
+		return;
+	n->asked_ms[i] = now;
+	uint8_t buf[2 * RMQ_NODE_NAME_MAX + 8];
+	size_t k =
+	    rmq_snapreq_encode(buf, sizeof(buf), n->members.self, m->name);
+	if (k && nng_send(n->sock, buf, k, NNG_FLAG_NONBLOCK) == 0)
+		n->snapshots_asked++;
+}
+
+static struct rmq_peer_routes *
+peer_routes(struct rmq_cluster_node *n, const struct rmq_member *m)
+{
+	struct rmq_peer_routes *p = &n->peers[m->number - 1];
+	if (p->filters.t == NULL && rmq_peer_routes_init(p) != 0)
+		return NULL;
+	return p;
+}
+
+static int
+snap_send(void *arg, const uint8_t *p, size_t len)
+{
+	struct rmq_cluster_node *n = arg;
+	return nng_send(n->sock, (void *)p, len, NNG_FLAG_NONBLOCK) == 0
+	    ? 0
+	    : -EAGAIN;
+}
+
+static void
+read_snapreq(struct rmq_cluster_node *n, const uint8_t *p, size_t len)
+{
+	char from[RMQ_NODE_NAME_MAX], to[RMQ_NODE_NAME_MAX];
+	if (rmq_snapreq_decode(p, len, from, to) != 0) {
+		n->bad_messages++;
+		return;
+	}
+	if (strcmp(to, n->members.self) != 0)
+		return;
+	pthread_mutex_lock(&n->rmu);
+	int rc = rmq_local_routes_snapshot(&n->local, n->members.self,
+	    n->members.epoch, from, snap_send, n);
+	size_t count = n->local.filters.live;
+	pthread_mutex_unlock(&n->rmu);
+	if (rc == 0)
+		n->snapshots_sent++;
+	rmq_cluster_log(LOG_INFO, "routes sent to %s: %zu%s", from, count,
+	    rc == 0 ? "" : " (the bus refused a part: it will ask again)");
+}
+
+static void
+read_delta(struct rmq_cluster_node *n, const uint8_t *p, size_t len,
+    uint64_t now)
+{
+	struct rmq_delta d;
+	if (rmq_delta_decode(p, len, &d) != 0) {
+		n->bad_messages++;
+		return;
+	}
+	struct rmq_member *m = rmq_members_find(&n->members, d.node);
+	struct rmq_peer_routes *pr;
+	if (m == NULL || m->state != RMQ_MEMBER_UP ||
+	    (pr = peer_routes(n, m)) == NULL)
+		return; /* its hello comes first, then a snapshot */
+	enum rmq_delta_result r =
+	    rmq_peer_routes_delta(pr, m->number, &d, &n->ix);
+	if (r == RMQ_DELTA_GAP || r == RMQ_DELTA_UNSYNCED)
+		ask_snapshot(n, m, now);
+}
+
+static void
+read_snap(struct rmq_cluster_node *n, const uint8_t *p, size_t len)
+{
+	static struct rmq_snap_part s;
+	if (rmq_snap_part_decode(p, len, &s) != 0) {
+		n->bad_messages++;
+		return;
+	}
+	if (strcmp(s.to, n->members.self) != 0)
+		return;
+	struct rmq_member *m = rmq_members_find(&n->members, s.node);
+	struct rmq_peer_routes *pr;
+	if (m == NULL || m->state != RMQ_MEMBER_UP || s.epoch != m->epoch ||
+	    (pr = peer_routes(n, m)) == NULL)
+		return;
+	if (rmq_peer_routes_part(pr, m->number, &s, &n->ix) == 1) {
+		n->behind_ms[m->number - 1] = 0;
+		rmq_cluster_log(LOG_INFO,
+		    "routes of node %s: %zu, from its snapshot at %llu",
+		    m->name, pr->filters.live, (unsigned long long)pr->seq);
+	}
+}
+
+/* What a hello says of the sender's routes: a member new, back or
+ * restarted has its old routes taken out and is asked for its own; one
+ * whose hellos stay ahead of what was applied (a delta the bus dropped)
+ * is asked again. */
+static void
+hello_routes(struct rmq_cluster_node *n, struct rmq_member *m,
+    enum rmq_member_event ev, const struct rmq_hello *h, uint64_t now)
+{
+	struct rmq_peer_routes *pr = peer_routes(n, m);
+	unsigned i = m->number - 1;
+	if (pr == NULL)
+		return;
+	if (ev == RMQ_MEMBER_JOINED || ev == RMQ_MEMBER_RESTARTED) {
+		rmq_peer_routes_clear(pr, m->number, &n->ix);
+		n->asked_ms[i] = 0;
+		n->behind_ms[i] = 0;
+	}
+	if (!pr->synced || pr->epoch != h->epoch) {
+		ask_snapshot(n, m, now);
+	} else if (h->seq > pr->seq) {
+		if (n->behind_ms[i] == 0)
+			n->behind_ms[i] = now;
+		else if (now - n->behind_ms[i] > 500)
+			ask_snapshot(n, m, now);
+	} else {
+		n->behind_ms[i] = 0;
+	}
+}
+
 /* ---- hellos ---- */
 
 static void
@@ -235,6 +491,9 @@ send_hello(struct rmq_cluster_node *n, int with_members)
 	snprintf(h->host, sizeof(h->host), "%s", n->conf.advertise);
 	h->epoch = n->members.epoch;
 	h->port = n->port;
+	pthread_mutex_lock(&n->rmu);
+	h->seq = n->local.seq;
+	pthread_mutex_unlock(&n->rmu);
 	pthread_mutex_lock(&n->mu);
 	if (with_members)
 		rmq_members_list(&n->members, h);
@@ -290,9 +549,7 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 {
 	struct rmq_hello *h = &n->hello;
 	if (rmq_hello_decode(nng_msg_body(msg), nng_msg_len(msg), h) != 0) {
-		pthread_mutex_lock(&n->mu);
 		n->bad_messages++;
-		pthread_mutex_unlock(&n->mu);
 		return;
 	}
 	if (strcmp(h->name, n->members.self) == 0) {
@@ -313,12 +570,13 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 	char url[RMQ_NODE_URL_MAX];
 	sender_url(msg, h, url, sizeof(url));
 	struct rmq_member *m;
-	pthread_mutex_lock(&n->mu);
+	uint64_t now = now_ms();
 	n->hellos_read++;
-	enum rmq_member_event ev = rmq_members_heard(&n->members, h->name,
-	    h->epoch, url, now_ms(), &m);
+	enum rmq_member_event ev =
+	    rmq_members_heard(&n->members, h->name, h->epoch, url, now, &m);
 	unsigned up = rmq_members_up(&n->members);
-	pthread_mutex_unlock(&n->mu);
+	if (m != NULL)
+		hello_routes(n, m, ev, h, now);
 	if (m == NULL) {
 		rmq_cluster_log(LOG_WARNING,
 		    "node %s not taken: %d members already", h->name,
@@ -338,8 +596,29 @@ static void
 on_down(void *arg, struct rmq_member *m)
 {
 	struct rmq_cluster_node *n = arg;
-	rmq_cluster_log(LOG_NOTICE, "node %s left: silent for over %u ms",
-	    m->name, n->members.timeout_ms);
+	struct rmq_peer_routes *pr = peer_routes(n, m);
+	size_t had = pr ? pr->filters.live : 0;
+	if (pr)
+		rmq_peer_routes_clear(pr, m->number, &n->ix);
+	rmq_cluster_log(LOG_NOTICE,
+	    "node %s left: silent for over %u ms; its %zu routes withdrawn",
+	    m->name, n->members.timeout_ms, had);
+}
+
+/* One message from the bus, with the members' lock held and this thread
+ * online for the index. */
+static void
+read_msg(struct rmq_cluster_node *n, nng_msg *msg)
+{
+	const uint8_t *p = nng_msg_body(msg);
+	size_t len = nng_msg_len(msg);
+	switch (rmq_cluster_msg_kind(p, len)) {
+	case 'H': read_hello(n, msg); break;
+	case 'D': read_delta(n, p, len, now_ms()); break;
+	case 'Q': read_snapreq(n, p, len); break;
+	case 'S': read_snap(n, p, len); break;
+	default: n->bad_messages++; break;
+	}
 }
 
 static void *
@@ -351,6 +630,10 @@ node_run(void *arg)
 		every = 10;
 	uint64_t next_hello = 0, next_dns = 0;
 	unsigned hellos = 0;
+	/* The index is written from here (remote routes): a reader of
+	 * liburcu's QSBR flavour, online only while it touches it. */
+	rcu_register_thread();
+	rcu_thread_offline();
 	while (!atomic_load(&n->stop)) {
 		uint64_t now = now_ms();
 		if (now >= next_hello) {
@@ -361,15 +644,19 @@ node_run(void *arg)
 			dial_dns(n);
 			next_dns = now + n->conf.dns_interval_ms;
 		}
+		rcu_thread_online();
 		pthread_mutex_lock(&n->mu);
-		unsigned went =
-		    rmq_members_expire(&n->members, now, on_down, n);
+		(void)rmq_members_expire(&n->members, now, on_down, n);
 		pthread_mutex_unlock(&n->mu);
-		(void)went;
+		rcu_thread_offline();
 		nng_msg *msg;
 		int rv = nng_recvmsg(n->sock, &msg, 0);
 		if (rv == 0) {
-			read_hello(n, msg);
+			rcu_thread_online();
+			pthread_mutex_lock(&n->mu);
+			read_msg(n, msg);
+			pthread_mutex_unlock(&n->mu);
+			rcu_thread_offline();
 			nng_msg_free(msg);
 		} else if (rv != NNG_ETIMEDOUT && rv != NNG_EAGAIN) {
 			if (rv == NNG_ECLOSED)
@@ -378,6 +665,8 @@ node_run(void *arg)
 			    nng_strerror(rv));
 		}
 	}
+	rcu_thread_online();
+	rcu_unregister_thread();
 	return NULL;
 }
 
@@ -411,9 +700,19 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	uint64_t epoch =
 	    (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	rmq_members_init(&n->members, name, epoch, c->peer_timeout_ms);
+	if (rmq_local_routes_init(&n->local) != 0) {
+		snprintf(err, errlen, "out of memory");
+		free(n);
+		return -1;
+	}
 	pthread_mutex_init(&n->mu, NULL);
+	pthread_mutex_init(&n->rmu, NULL);
+	n->ix.arg = n;
+	n->ix.add = ix_add;
+	n->ix.remove = ix_remove;
 	n->hooks.ctx = n;
 	n->hooks.metrics = node_metrics;
+	n->hooks.filter = node_filter;
 	rmq_cluster_attach(b, &n->hooks);
 	*out = n;
 	return 0;
@@ -435,7 +734,11 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 		nng_socket_set_ms(n->sock, NNG_OPT_RECVTIMEO, 50);
 		nng_socket_set_ms(n->sock, NNG_OPT_RECONNMINT, 100);
 		nng_socket_set_ms(n->sock, NNG_OPT_RECONNMAXT, 1000);
-		nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ, RMQ_HELLO_MAX);
+		nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ,
+		    RMQ_ROUTES_PART_MAX + RMQ_HELLO_MAX);
+		/* Room for a snapshot's parts in each peer's queue. */
+		nng_socket_set_int(n->sock, NNG_OPT_SENDBUF, 1024);
+		nng_socket_set_int(n->sock, NNG_OPT_RECVBUF, 1024);
 		rv = nng_listen(n->sock, url, &n->listener, 0);
 	}
 	if (rv != 0) {
@@ -446,6 +749,7 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 	int port = 0;
 	nng_listener_get_int(n->listener, NNG_OPT_TCP_BOUND_PORT, &port);
 	n->port = (uint16_t)port;
+	atomic_store(&n->live, 1);
 	rmq_cluster_log(LOG_NOTICE,
 	    "node %s on tcp://%s:%u; peers silent for %u ms are down",
 	    n->members.self, host[0] ? host : "*", n->port,
@@ -472,6 +776,9 @@ rmq_cluster_node_stop(struct rmq_cluster_node *n)
 	if (n == NULL)
 		return;
 	atomic_store(&n->stop, 1);
+	pthread_mutex_lock(&n->rmu);
+	atomic_store(&n->live, 0); /* no hook sends on a closing socket */
+	pthread_mutex_unlock(&n->rmu);
 	if (n->started) {
 		pthread_join(n->thread, NULL);
 		n->started = 0;
@@ -488,6 +795,11 @@ rmq_cluster_node_free(struct rmq_cluster_node *n)
 	if (n == NULL)
 		return;
 	rmq_cluster_node_stop(n);
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++)
+		if (n->peers[i].filters.t != NULL)
+			rmq_peer_routes_fini(&n->peers[i]);
+	rmq_local_routes_fini(&n->local);
 	pthread_mutex_destroy(&n->mu);
+	pthread_mutex_destroy(&n->rmu);
 	free(n);
 }

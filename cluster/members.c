@@ -5,126 +5,65 @@
  *   'R' 'H' version(1)
  *   name_len(1) name   epoch(8)   port(2)   host_len(1) host
  *   npeers(2), then npeers times: name_len(1) name url_len(1) url
- * A reader takes what it knows and ignores bytes after the peers, so a
- * later version can add fields at the end.
+ *   seq(8): the sender's last route delta (routes.h)
+ * A reader takes what it knows and ignores bytes after it, so a later
+ * version can add fields at the end.
  */
 #include "members.h"
 
 #include <string.h>
 
+#include "wire.h"
+
 #define MAGIC0 'R'
 #define MAGIC1 'H'
 #define VERSION 1
 
-struct out {
-	uint8_t *p;
-	size_t len, cap;
-	int full;
-};
-
 static void
-put(struct out *o, const void *p, size_t n)
+put_name(struct rmq_wout *o, const char *s)
 {
-	if (o->full || n > o->cap - o->len) {
-		o->full = 1;
-		return;
-	}
-	memcpy(o->p + o->len, p, n);
-	o->len += n;
-}
-
-static void
-put_u(struct out *o, uint64_t v, unsigned bytes)
-{
-	uint8_t b[8];
-	for (unsigned i = 0; i < bytes; i++)
-		b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-	put(o, b, bytes);
-}
-
-static void
-put_str(struct out *o, const char *s)
-{
-	size_t n = strlen(s);
-	put_u(o, n, 1);
-	put(o, s, n);
+	rmq_wput_str(o, s, strlen(s), 1);
 }
 
 size_t
 rmq_hello_encode(const struct rmq_hello *h, uint8_t *buf, size_t cap)
 {
-	struct out o = { buf, 0, cap, 0 };
+	struct rmq_wout o = { buf, 0, cap, 0 };
 	static const uint8_t head[] = { MAGIC0, MAGIC1, VERSION };
-	put(&o, head, sizeof(head));
-	put_str(&o, h->name);
-	put_u(&o, h->epoch, 8);
-	put_u(&o, h->port, 2);
-	put_str(&o, h->host);
-	put_u(&o, h->npeers, 2);
+	rmq_wput(&o, head, sizeof(head));
+	put_name(&o, h->name);
+	rmq_wput_u(&o, h->epoch, 8);
+	rmq_wput_u(&o, h->port, 2);
+	put_name(&o, h->host);
+	rmq_wput_u(&o, h->npeers, 2);
 	for (unsigned i = 0; i < h->npeers; i++) {
-		put_str(&o, h->peers[i].name);
-		put_str(&o, h->peers[i].url);
+		put_name(&o, h->peers[i].name);
+		put_name(&o, h->peers[i].url);
 	}
+	rmq_wput_u(&o, h->seq, 8);
 	return o.full ? 0 : o.len;
-}
-
-struct in {
-	const uint8_t *p;
-	size_t left;
-	int bad;
-};
-
-static uint64_t
-get_u(struct in *in, unsigned bytes)
-{
-	if (in->bad || in->left < bytes) {
-		in->bad = 1;
-		return 0;
-	}
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes; i++)
-		v = v << 8 | in->p[i];
-	in->p += bytes;
-	in->left -= bytes;
-	return v;
-}
-
-/* A string of at most cap - 1 bytes, no NUL in it; empty allowed when
- * empty_ok. */
-static void
-get_str(struct in *in, char *out, size_t cap, int empty_ok)
-{
-	size_t n = (size_t)get_u(in, 1);
-	if (in->bad || n > in->left || n >= cap || (n == 0 && !empty_ok) ||
-	    memchr(in->p, '\0', n) != NULL) {
-		in->bad = 1;
-		out[0] = '\0';
-		return;
-	}
-	memcpy(out, in->p, n);
-	out[n] = '\0';
-	in->p += n;
-	in->left -= n;
 }
 
 int
 rmq_hello_decode(const uint8_t *p, size_t n, struct rmq_hello *h)
 {
-	struct in in = { p, n, 0 };
-	if (get_u(&in, 1) != MAGIC0 || get_u(&in, 1) != MAGIC1 ||
-	    get_u(&in, 1) != VERSION)
+	struct rmq_win in = { p, n, 0 };
+	if (rmq_wget_u(&in, 1) != MAGIC0 || rmq_wget_u(&in, 1) != MAGIC1 ||
+	    rmq_wget_u(&in, 1) != VERSION)
 		return -1;
-	get_str(&in, h->name, sizeof(h->name), 0);
-	h->epoch = get_u(&in, 8);
-	h->port = (uint16_t)get_u(&in, 2);
-	get_str(&in, h->host, sizeof(h->host), 1);
-	h->npeers = (unsigned)get_u(&in, 2);
+	rmq_wget_name(&in, h->name, sizeof(h->name), 0);
+	h->epoch = rmq_wget_u(&in, 8);
+	h->port = (uint16_t)rmq_wget_u(&in, 2);
+	rmq_wget_name(&in, h->host, sizeof(h->host), 1);
+	h->npeers = (unsigned)rmq_wget_u(&in, 2);
 	if (in.bad || h->npeers > RMQ_MEMBERS_MAX)
 		return -1;
 	for (unsigned i = 0; i < h->npeers; i++) {
-		get_str(&in, h->peers[i].name, sizeof(h->peers[i].name), 0);
-		get_str(&in, h->peers[i].url, sizeof(h->peers[i].url), 0);
+		rmq_wget_name(&in, h->peers[i].name, sizeof(h->peers[i].name),
+		    0);
+		rmq_wget_name(&in, h->peers[i].url, sizeof(h->peers[i].url), 0);
 	}
+	h->seq = rmq_wget_u(&in, 8);
 	return in.bad ? -1 : 0;
 }
 

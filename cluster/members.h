@@ -61,6 +61,7 @@ struct rmq_hello {
 	uint16_t port;
 	unsigned npeers; /* members it lists (up ones), 0 when it lists none */
 	struct rmq_hello_peer peers[RMQ_MEMBERS_MAX];
+	uint64_t seq; /* the sender's last route delta (routes.h) */
 };
 
 /* Encode h into buf (RMQ_HELLO_MAX bytes are always enough): its length,

@@ -26,6 +26,12 @@ rmq_cluster_log(int level, const char *fmt, ...)
 	rmq_log_write(level, "cluster: %s", line);
 }
 
+struct rmq_index *
+rmq_cluster_index(struct rmq_broker *b)
+{
+	return b->index;
+}
+
 void
 rmq_cluster_attach(struct rmq_broker *b, const struct rmq_cluster_hooks *h)
 {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "durable.h"
 #include "grow.h"
 #include "log.h"
@@ -14,6 +15,17 @@
 #include "strmap.h"
 #include "topic.h"
 #include "worker_impl.h"
+
+/* Tell the cluster (cluster.h) that a session's entry for a filter went
+ * from old_qos to new_qos (-1: none). */
+static void
+sub_tell(struct rmq_worker *w, const char *f, size_t len, int old_qos,
+    int new_qos)
+{
+	const struct rmq_cluster_hooks *h = w->b->cluster;
+	if (h != NULL && h->filter != NULL && old_qos != new_qos)
+		h->filter(h->ctx, f, len, old_qos, new_qos);
+}
 
 static struct rmq_subrec *
 sub_find(struct rmq_session *s, const char *f, size_t len)
@@ -227,18 +239,24 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 		rmq_log(RMQ_LOG_DEBUG, "client %.*s: SUBSCRIBE %.*s (QoS %u)",
 		    s->client_id_len, s->client_id, (int)e.filter.len,
 		    e.filter.p, e.qos);
+		struct rmq_subrec *had = sub_find(s, e.filter.p, e.filter.len);
+		int old_qos = had ? had->opt.qos : -1;
 		int existed =
 		    rmq_index_add(w->b->index, e.filter.p, e.filter.len, &opt);
 		if (existed < 0 ||
 		    sub_record(s, e.filter.p, e.filter.len, &opt) != 0) {
-			if (existed >= 0)
+			if (existed >= 0) {
 				rmq_index_remove(w->b->index, e.filter.p,
 				    e.filter.len, s->key);
+				sub_tell(w, e.filter.p, e.filter.len, old_qos,
+				    -1);
+			}
 			codes[i++] = s->version == RMQ_V5
 			    ? RMQ_RC_UNSPECIFIED_ERROR
 			    : RMQ_V3_SUBACK_FAILURE;
 			continue;
 		}
+		sub_tell(w, e.filter.p, e.filter.len, old_qos, opt.qos);
 		/* [MQTT-3.3.1-9..11]: Retain Handling 0 sends retained
 		 * messages, 1 only for a new subscription, 2 never; shared
 		 * subscriptions get none (4.8.2). */
@@ -308,8 +326,11 @@ rmq_session_on_unsubscribe(struct rmq_session *s, const struct rmq_packet *p)
 		}
 		int rc = rmq_index_remove(w->b->index, f.p, f.len, s->key);
 		struct rmq_subrec *r = sub_find(s, f.p, f.len);
-		if (r)
+		if (r) {
+			if (rc == 0)
+				sub_tell(w, f.p, f.len, r->opt.qos, -1);
 			sub_forget(s, r);
+		}
 		codes[i++] =
 		    rc == 0 ? RMQ_RC_SUCCESS : RMQ_RC_NO_SUBSCRIPTION_EXISTED;
 	}
@@ -324,13 +345,17 @@ rmq_session_subscribe_restored(struct rmq_session *s, const char *filter,
     size_t len, const struct rmq_sub *opt)
 {
 	struct rmq_index *idx = s->w->b->index;
+	struct rmq_subrec *had = sub_find(s, filter, len);
+	int old_qos = had ? had->opt.qos : -1;
 	int existed = rmq_index_add(idx, filter, len, opt);
 	if (existed < 0)
 		return existed;
 	if (sub_record(s, filter, len, opt) != 0) {
 		rmq_index_remove(idx, filter, len, s->key);
+		sub_tell(s->w, filter, len, old_qos, -1);
 		return -ENOMEM;
 	}
+	sub_tell(s->w, filter, len, old_qos, opt->qos);
 	return 0;
 }
 
@@ -355,8 +380,10 @@ void
 rmq_session_unsubscribe_all(struct rmq_session *s)
 {
 	for (uint32_t i = 0; i < s->nsubs; i++) {
-		rmq_index_remove(s->w->b->index, s->subs[i].filter,
-		    s->subs[i].len, s->key);
+		if (rmq_index_remove(s->w->b->index, s->subs[i].filter,
+			s->subs[i].len, s->key) == 0)
+			sub_tell(s->w, s->subs[i].filter, s->subs[i].len,
+			    s->subs[i].opt.qos, -1);
 		free(s->subs[i].filter);
 	}
 	s->nsubs = 0;

@@ -1,15 +1,24 @@
 #!/usr/bin/python3
-"""Cluster membership with real broker processes on loopback ports: nodes
-that meet through one seed, a node killed with SIGKILL found down and found
-again when it comes back, a restart told by its new epoch, peers from a DNS
-name (and a name that lists the node itself), and the settings' refusals.
-Each node's view is read from its /metrics (ringmq_cluster_peer_up)."""
+"""The cluster with real broker processes on loopback ports.  Membership:
+nodes that meet through one seed, a node killed with SIGKILL found down and
+found again when it comes back, a restart told by its new epoch, peers from
+a DNS name (and a name that lists the node itself), and the settings'
+refusals.  Routes: every node holds one route per filter and node, whatever
+the subscribers behind it, changes follow subscribes and unsubscribes, a
+late node gets them by snapshot, and a dead node's go.  Each node's view is
+read from its /metrics (ringmq_cluster_peer_up, ringmq_cluster_routes)."""
+import faulthandler
 import os
 import re
 import subprocess
 import time
 
-from rmqtest import BROKER, DEADLINE, Broker, conf_file, free_port, run
+from rmqtest import (BROKER, DEADLINE, Broker, Client, conf_file, free_port,
+                     paho, run)
+
+
+# Every wait below is bounded; should one not be, say where it stuck.
+faulthandler.dump_traceback_later(400, exit=True)
 
 
 def node(name, *args, timeout_ms=1500):
@@ -24,6 +33,7 @@ def node(name, *args, timeout_ms=1500):
                           line)
             if m:
                 b.cluster_port = int(m.group(1))
+                b.name = name
                 return b
         assert time.time() < end, "no cluster listener:\n" + "\n".join(
             b.log[-20:])
@@ -190,6 +200,73 @@ def settings_refused(_):
         finish(a)
 
 
+def routes(b):
+    """{peer name: routes held for it} as the node's /metrics says."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'^ringmq_cluster_routes\{peer="([^"]+)"\} (\d+)$', b.metrics_text(),
+        re.M)}
+
+
+def wait_routes(b, want, timeout=DEADLINE):
+    end = time.time() + timeout
+    while routes(b) != want:
+        assert time.time() < end, "%s, want %s" % (routes(b), want)
+        time.sleep(0.02)
+
+
+def routes_follow_subscriptions(_):
+    # One route per (filter, node): a and b both subscribe to x/+, b
+    # twice (two clients); c holds a's two filters and b's one.  An
+    # unsubscribe, a client leaving, a late node, a dead node.
+    a = node("a")
+    b = node("b", "--cluster-seeds", seed(a))
+    c = node("c", "--cluster-seeds", seed(a))
+    clients, d = [], None
+    try:
+        for x in (a, b, c):
+            wait_peers(x, {y: 1 for y in ("a", "b", "c") if y != x.name})
+        ca = Client(a, "ca", version=paho.MQTTv5)
+        clients.append(ca)
+        ca.subscribe("x/+", qos=1)
+        ca.subscribe("y/#", qos=0)
+        for i in range(2):
+            cb = Client(b, "cb%d" % i)
+            clients.append(cb)
+            cb.subscribe("x/+", qos=i)
+        wait_routes(c, {"a": 2, "b": 1})
+        wait_routes(a, {"b": 1, "c": 0})
+        wait_routes(b, {"a": 2, "c": 0})
+        assert c.metric("ringmq_subscriptions") == 3, "remote entries"
+        assert b.metric("ringmq_cluster_local_routes") == 1
+        assert b.metric("ringmq_subscriptions") == 2 + 2
+        ca.unsubscribe("y/#")
+        wait_routes(c, {"a": 1, "b": 1})
+        clients[1].close()  # one of b's two x/+ subscribers
+        time.sleep(0.3)
+        assert routes(c) == {"a": 1, "b": 1}, "the other still holds it"
+        # A node that comes later gets the routes as they are now.
+        d = node("d", "--cluster-seeds", seed(c))
+        wait_routes(d, {"a": 1, "b": 1, "c": 0})
+        assert d.metric("ringmq_cluster_snapshots_installed_total") >= 3
+        # a goes: its route goes from every index.
+        ca.close()
+        clients.remove(ca)
+        wait_routes(c, {"a": 0, "b": 1, "d": 0})
+        a.proc.kill()
+        a.proc.wait()
+        for x in (b, c, d):
+            wait_peers(x, {y: (0 if y == "a" else 1)
+                           for y in ("a", "b", "c", "d") if y != x.name})
+            assert routes(x).get("a", 0) == 0
+        for x in (b, c, d):
+            assert x.metric("ringmq_cluster_bad_messages_total") == 0
+    finally:
+        for cl in clients:
+            cl.close()
+        a.stop()
+        finish(b, c, *([d] if d else []))
+
+
 def single_node_has_no_cluster(_):
     # No cluster_listener: nothing of the cluster runs or is reported.
     b = Broker()
@@ -202,4 +279,5 @@ def single_node_has_no_cluster(_):
 
 run([meet_through_one_seed, killed_node_found_down_and_back,
      restart_within_the_timeout_is_a_new_epoch, peers_from_a_dns_name,
-     settings_refused, single_node_has_no_cluster], make_broker=None)
+     settings_refused, routes_follow_subscriptions,
+     single_node_has_no_cluster], make_broker=None)
