@@ -22,6 +22,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/bus0/bus.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,125 +91,124 @@ now_ms(void)
 
 /* ---- metrics (the admin server's thread) ---- */
 
+typedef void (*put_fn)(void *arg, const char *text, size_t len);
+
+static void emit(put_fn put, void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
-node_metrics(void *ctx, void (*put)(void *arg, const char *text, size_t len),
-    void *arg)
+emit(put_fn put, void *arg, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		put(arg, line,
+		    (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1);
+}
+
+static void
+emit_head(put_fn put, void *arg, const char *name, const char *type,
+    const char *help)
+{
+	emit(put, arg, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A metric of one sample. */
+static void
+emit_one(put_fn put, void *arg, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+	emit_head(put, arg, name, type, help);
+	emit(put, arg, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+node_metrics(void *ctx, put_fn put, void *arg)
 {
 	struct rmq_cluster_node *n = ctx;
-	char line[512];
-	int k;
-#define EMIT(...)                                                              \
-	do {                                                                   \
-		k = snprintf(line, sizeof(line), __VA_ARGS__);                 \
-		if (k > 0)                                                     \
-			put(arg, line,                                         \
-			    (size_t)k < sizeof(line) ? (size_t)k               \
-						     : sizeof(line) - 1);      \
-	} while (0)
 	pthread_mutex_lock(&n->mu);
 	struct rmq_members *t = &n->members;
 	unsigned up = rmq_members_up(t);
-	EMIT(
-	    "# HELP ringmq_cluster_peers Peers this node knows, by state (up: heard within cluster_peer_timeout).\n"
-	    "# TYPE ringmq_cluster_peers gauge\n"
+	uint64_t applied = 0, gaps = 0, installed = 0;
+	emit_head(put, arg, "ringmq_cluster_peers", "gauge",
+	    "Peers this node knows, by state (up: heard within cluster_peer_timeout).");
+	emit(put, arg,
 	    "ringmq_cluster_peers{state=\"up\"} %u\n"
 	    "ringmq_cluster_peers{state=\"down\"} %u\n",
 	    up, t->n - up);
-	EMIT(
-	    "# HELP ringmq_cluster_peer_up Whether a peer is up (1) or down (0), by its node name.\n"
-	    "# TYPE ringmq_cluster_peer_up gauge\n");
+	emit_head(put, arg, "ringmq_cluster_peer_up", "gauge",
+	    "Whether a peer is up (1) or down (0), by its node name.");
 	for (unsigned i = 0; i < t->n; i++)
-		EMIT("ringmq_cluster_peer_up{peer=\"%s\"} %d\n", t->m[i].name,
-		    t->m[i].state == RMQ_MEMBER_UP);
-	EMIT(
-	    "# HELP ringmq_cluster_joins_total Peers that came up: new, or back after being down.\n"
-	    "# TYPE ringmq_cluster_joins_total counter\n"
-	    "ringmq_cluster_joins_total %llu\n",
-	    (unsigned long long)t->joins);
-	EMIT(
-	    "# HELP ringmq_cluster_departures_total Peers that went down: silent past cluster_peer_timeout.\n"
-	    "# TYPE ringmq_cluster_departures_total counter\n"
-	    "ringmq_cluster_departures_total %llu\n",
-	    (unsigned long long)t->departures);
-	EMIT(
-	    "# HELP ringmq_cluster_restarts_total Peers heard with a new epoch while up: restarted between two hellos.\n"
-	    "# TYPE ringmq_cluster_restarts_total counter\n"
-	    "ringmq_cluster_restarts_total %llu\n",
-	    (unsigned long long)t->restarts);
-	EMIT(
-	    "# HELP ringmq_cluster_hellos_sent_total Hellos sent on the cluster bus.\n"
-	    "# TYPE ringmq_cluster_hellos_sent_total counter\n"
-	    "ringmq_cluster_hellos_sent_total %llu\n",
-	    (unsigned long long)n->hellos_sent);
-	EMIT(
-	    "# HELP ringmq_cluster_hellos_received_total Hellos read from peers (each pair of nodes has two pipes, so each hello comes twice).\n"
-	    "# TYPE ringmq_cluster_hellos_received_total counter\n"
-	    "ringmq_cluster_hellos_received_total %llu\n",
-	    (unsigned long long)n->hellos_read);
-	{
-		uint64_t applied = 0, gaps = 0, installed = 0;
-		EMIT(
-		    "# HELP ringmq_cluster_routes Routes (filters with subscribers) this node holds for a peer, by peer.\n"
-		    "# TYPE ringmq_cluster_routes gauge\n");
-		for (unsigned i = 0; i < t->n; i++) {
-			const struct rmq_peer_routes *pr =
-			    &n->peers[t->m[i].number - 1];
-			EMIT("ringmq_cluster_routes{peer=\"%s\"} %zu\n",
-			    t->m[i].name, pr->filters.t ? pr->filters.live : 0);
-			applied += pr->deltas;
-			gaps += pr->gaps;
-			installed += pr->snapshots;
-		}
-		EMIT(
-		    "# HELP ringmq_cluster_route_deltas_applied_total Route changes of peers applied to this node's index, in order.\n"
-		    "# TYPE ringmq_cluster_route_deltas_applied_total counter\n"
-		    "ringmq_cluster_route_deltas_applied_total %llu\n",
-		    (unsigned long long)applied);
-		EMIT(
-		    "# HELP ringmq_cluster_route_gaps_total Route changes of peers that came after a missing one (a snapshot was asked).\n"
-		    "# TYPE ringmq_cluster_route_gaps_total counter\n"
-		    "ringmq_cluster_route_gaps_total %llu\n",
-		    (unsigned long long)gaps);
-		EMIT(
-		    "# HELP ringmq_cluster_snapshots_installed_total Peers' route snapshots installed in this node's index.\n"
-		    "# TYPE ringmq_cluster_snapshots_installed_total counter\n"
-		    "ringmq_cluster_snapshots_installed_total %llu\n",
-		    (unsigned long long)installed);
+		emit(put, arg, "ringmq_cluster_peer_up{peer=\"%s\"} %d\n",
+		    t->m[i].name, t->m[i].state == RMQ_MEMBER_UP);
+	emit_head(put, arg, "ringmq_cluster_routes", "gauge",
+	    "Routes (filters with subscribers) this node holds for a peer, by peer.");
+	for (unsigned i = 0; i < t->n; i++) {
+		const struct rmq_peer_routes *pr =
+		    &n->peers[t->m[i].number - 1];
+		emit(put, arg, "ringmq_cluster_routes{peer=\"%s\"} %zu\n",
+		    t->m[i].name, pr->filters.t ? pr->filters.live : 0);
+		applied += pr->deltas;
+		gaps += pr->gaps;
+		installed += pr->snapshots;
 	}
-	EMIT(
-	    "# HELP ringmq_cluster_snapshots_asked_total Route snapshots this node asked of peers.\n"
-	    "# TYPE ringmq_cluster_snapshots_asked_total counter\n"
-	    "ringmq_cluster_snapshots_asked_total %llu\n",
-	    (unsigned long long)n->snapshots_asked);
-	EMIT(
-	    "# HELP ringmq_cluster_snapshots_sent_total Snapshots of this node's routes sent to peers that asked.\n"
-	    "# TYPE ringmq_cluster_snapshots_sent_total counter\n"
-	    "ringmq_cluster_snapshots_sent_total %llu\n",
-	    (unsigned long long)n->snapshots_sent);
-	pthread_mutex_lock(&n->rmu);
-	EMIT(
-	    "# HELP ringmq_cluster_local_routes This node's routes: filters its sessions subscribe to (shared ones aside).\n"
-	    "# TYPE ringmq_cluster_local_routes gauge\n"
-	    "ringmq_cluster_local_routes %zu\n",
-	    n->local.filters.live);
-	EMIT(
-	    "# HELP ringmq_cluster_route_deltas_sent_total Changes of this node's routes sent on the bus.\n"
-	    "# TYPE ringmq_cluster_route_deltas_sent_total counter\n"
-	    "ringmq_cluster_route_deltas_sent_total %llu\n",
-	    (unsigned long long)n->deltas_sent);
-	EMIT(
-	    "# HELP ringmq_cluster_route_deltas_dropped_total Changes of this node's routes the bus did not take (back-pressure); peers repair them from a snapshot.\n"
-	    "# TYPE ringmq_cluster_route_deltas_dropped_total counter\n"
-	    "ringmq_cluster_route_deltas_dropped_total %llu\n",
-	    (unsigned long long)n->deltas_dropped);
-	pthread_mutex_unlock(&n->rmu);
-	EMIT(
-	    "# HELP ringmq_cluster_bad_messages_total Messages on the cluster bus that were not understood, dropped.\n"
-	    "# TYPE ringmq_cluster_bad_messages_total counter\n"
-	    "ringmq_cluster_bad_messages_total %llu\n",
-	    (unsigned long long)n->bad_messages);
+	const struct {
+		const char *name, *type, *help;
+		uint64_t v;
+	} one[] = {
+		{ "ringmq_cluster_joins_total", "counter",
+		    "Peers that came up: new, or back after being down.",
+		    t->joins },
+		{ "ringmq_cluster_departures_total", "counter",
+		    "Peers that went down: silent past cluster_peer_timeout.",
+		    t->departures },
+		{ "ringmq_cluster_restarts_total", "counter",
+		    "Peers heard with a new epoch while up: restarted between two hellos.",
+		    t->restarts },
+		{ "ringmq_cluster_hellos_sent_total", "counter",
+		    "Hellos sent on the cluster bus.", n->hellos_sent },
+		{ "ringmq_cluster_hellos_received_total", "counter",
+		    "Hellos read from peers (each pair of nodes has two pipes, so each hello comes twice).",
+		    n->hellos_read },
+		{ "ringmq_cluster_route_deltas_applied_total", "counter",
+		    "Route changes of peers applied to this node's index, in order.",
+		    applied },
+		{ "ringmq_cluster_route_gaps_total", "counter",
+		    "Route changes of peers that came after a missing one (a snapshot was asked).",
+		    gaps },
+		{ "ringmq_cluster_snapshots_installed_total", "counter",
+		    "Peers' route snapshots installed in this node's index.",
+		    installed },
+		{ "ringmq_cluster_snapshots_asked_total", "counter",
+		    "Route snapshots this node asked of peers.",
+		    n->snapshots_asked },
+		{ "ringmq_cluster_snapshots_sent_total", "counter",
+		    "Snapshots of this node's routes sent to peers that asked.",
+		    n->snapshots_sent },
+		{ "ringmq_cluster_bad_messages_total", "counter",
+		    "Messages on the cluster bus that were not understood, dropped.",
+		    n->bad_messages },
+	};
 	pthread_mutex_unlock(&n->mu);
-#undef EMIT
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
+		emit_one(put, arg, one[i].name, one[i].type, one[i].help,
+		    one[i].v);
+	pthread_mutex_lock(&n->rmu);
+	size_t local = n->local.filters.live;
+	uint64_t sent = n->deltas_sent, dropped = n->deltas_dropped;
+	pthread_mutex_unlock(&n->rmu);
+	emit_one(put, arg, "ringmq_cluster_local_routes", "gauge",
+	    "This node's routes: filters its sessions subscribe to (shared ones aside).",
+	    local);
+	emit_one(put, arg, "ringmq_cluster_route_deltas_sent_total", "counter",
+	    "Changes of this node's routes sent on the bus.", sent);
+	emit_one(put, arg, "ringmq_cluster_route_deltas_dropped_total",
+	    "counter",
+	    "Changes of this node's routes the bus did not take (back-pressure); peers repair them from a snapshot.",
+	    dropped);
 }
 
 /* ---- dialing ---- */

@@ -51,11 +51,16 @@ def peers(b):
         re.M)}
 
 
-def wait_peers(b, want, timeout=DEADLINE):
+def wait_view(view, b, want, timeout=DEADLINE):
+    """Until view(b) (peers, routes) is want, bounded."""
     end = time.time() + timeout
-    while peers(b) != want:
-        assert time.time() < end, "%s, want %s" % (peers(b), want)
+    while view(b) != want:
+        assert time.time() < end, "%s, want %s" % (view(b), want)
         time.sleep(0.02)
+
+
+def wait_peers(b, want):
+    wait_view(peers, b, want)
 
 
 def finish(*nodes):
@@ -207,11 +212,8 @@ def routes(b):
         re.M)}
 
 
-def wait_routes(b, want, timeout=DEADLINE):
-    end = time.time() + timeout
-    while routes(b) != want:
-        assert time.time() < end, "%s, want %s" % (routes(b), want)
-        time.sleep(0.02)
+def wait_routes(b, want):
+    wait_view(routes, b, want)
 
 
 def routes_follow_subscriptions(_):
@@ -260,6 +262,10 @@ def routes_follow_subscriptions(_):
             assert routes(x).get("a", 0) == 0
         for x in (b, c, d):
             assert x.metric("ringmq_cluster_bad_messages_total") == 0
+        r = subprocess.run(["promtool", "check", "metrics"],
+                           input=c.metrics_text(), capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
     finally:
         for cl in clients:
             cl.close()

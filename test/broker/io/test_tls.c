@@ -464,20 +464,29 @@ Test(tls, stalled_reader_leaves)
 
 /* ---- a connection that moves to the loop of its session ---- */
 
-Test(tls_handoff, session_on_another_loop_keeps_the_tls_session)
+/* A persistent session `id` made on loop 0 over TLS, its client gone
+ * (the TLS client is returned, ended, for the test to free). */
+static struct rmq_test_tls *
+persistent_session_on_loop_0(const char *id)
 {
-	/* A persistent session made on loop 0. */
 	struct rmq_fake_client *fc0 = rmq_test_client(0);
 	struct rmq_test_tls *a = rmq_test_tls_new(fc0, certs.ca, NULL, NULL, 0);
 	cr_assert_eq(rmq_test_tls_handshake(a), 1);
 	uint8_t b[128];
-	rmq_test_tls_send(a, b,
-	    rmq_test_connect_bytes("mover", 0, b, sizeof(b)));
+	rmq_test_tls_send(a, b, rmq_test_connect_bytes(id, 0, b, sizeof(b)));
 	int closed;
 	cr_assert_eq(recv_n(a, b, 4, &closed), 4);
 	static const uint8_t disconnect[] = { 0xe0, 0x00 };
 	rmq_test_tls_send(a, disconnect, 2);
 	expect_graceful_end(a, fc0);
+	return a;
+}
+
+Test(tls_handoff, session_on_another_loop_keeps_the_tls_session)
+{
+	struct rmq_test_tls *a = persistent_session_on_loop_0("mover");
+	uint8_t b[128];
+	int closed;
 
 	/* The client comes back on loop 1 and sends CONNECT and PINGREQ in
 	 * one record: the connection moves to loop 0 with its TLS state,
@@ -514,17 +523,9 @@ Test(tls_handoff, session_on_another_loop_keeps_the_tls_session)
  * finished on the other loop. */
 Test(tls_handoff, a_record_in_part_moves_with_the_connection)
 {
-	struct rmq_fake_client *fc0 = rmq_test_client(0);
-	struct rmq_test_tls *a = rmq_test_tls_new(fc0, certs.ca, NULL, NULL, 0);
-	cr_assert_eq(rmq_test_tls_handshake(a), 1);
+	struct rmq_test_tls *a = persistent_session_on_loop_0("half");
 	uint8_t b[128], wire[512];
-	rmq_test_tls_send(a, b,
-	    rmq_test_connect_bytes("half", 0, b, sizeof(b)));
 	int closed;
-	cr_assert_eq(recv_n(a, b, 4, &closed), 4);
-	static const uint8_t disconnect[] = { 0xe0, 0x00 };
-	rmq_test_tls_send(a, disconnect, 2);
-	expect_graceful_end(a, fc0);
 
 	struct rmq_fake_client *fc1 = rmq_test_client(1);
 	struct rmq_test_tls *t = rmq_test_tls_new(fc1, certs.ca, NULL, NULL, 0);
