@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -214,10 +215,11 @@ tls_keylog(const SSL *ssl, const char *line)
 		return;
 	uint8_t *out = bit == 1 ? tc->rec->rd.secret : tc->rec->wr.secret;
 	for (size_t i = 0; i < n; i++) {
-		int v;
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+		int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]),
+		    lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
 			return;
-		out[i] = (uint8_t)v;
+		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	tc->rec->secret_len = (uint8_t)n;
 	tc->secrets |= bit;
