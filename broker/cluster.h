@@ -40,6 +40,11 @@ struct rmq_cluster_hooks {
 	 * worker, which must not block.  NULL: not told. */
 	void (*filter)(void *ctx, const char *filter, size_t len, int old_qos,
 	    int new_qos);
+	/* 1 once this node holds the cluster's index: every peer it knows
+	 * up has had its routes installed (and, with no peer met yet, once a
+	 * peer timeout has passed since start).  /readyz says starting until
+	 * then.  Any thread.  NULL: always. */
+	int (*ready)(void *ctx);
 	/* Append the cluster's metrics (Prometheus text: HELP, TYPE and
 	 * samples) with put(arg, text, len), from the admin server's thread
 	 * while /metrics is asked.  NULL: none. */

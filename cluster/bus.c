@@ -58,6 +58,7 @@ struct rmq_cluster_node {
 	uint16_t port; /* bound */
 	int open, started;
 	atomic_int live; /* the bus is open: deltas may be sent */
+	uint64_t started_ms; /* when the bus opened */
 	pthread_t thread;
 	atomic_int stop;
 	pthread_mutex_t mu; /* guards members, peers and the counters below */
@@ -125,10 +126,36 @@ emit_one(put_fn put, void *arg, const char *name, const char *type,
 	emit(put, arg, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* cluster.h's ready: every member up has its routes installed; a node
+ * that has met no one waits a peer timeout for its seeds first. */
+static int
+node_ready(void *ctx)
+{
+	struct rmq_cluster_node *n = ctx;
+	int ready = 1;
+	pthread_mutex_lock(&n->mu);
+	const struct rmq_members *t = &n->members;
+	if (!atomic_load(&n->live) ||
+	    (t->n == 0 && now_ms() - n->started_ms < t->timeout_ms))
+		ready = 0;
+	for (unsigned i = 0; ready && i < t->n; i++) {
+		const struct rmq_peer_routes *pr =
+		    &n->peers[t->m[i].number - 1];
+		if (t->m[i].state == RMQ_MEMBER_UP &&
+		    (!pr->synced || pr->epoch != t->m[i].epoch))
+			ready = 0;
+	}
+	pthread_mutex_unlock(&n->mu);
+	return ready;
+}
+
 static void
 node_metrics(void *ctx, put_fn put, void *arg)
 {
 	struct rmq_cluster_node *n = ctx;
+	emit_one(put, arg, "ringmq_cluster_ready", "gauge",
+	    "1 once this node holds the cluster's index (every peer up has its routes installed); /readyz waits for it.",
+	    (uint64_t)node_ready(n));
 	pthread_mutex_lock(&n->mu);
 	struct rmq_members *t = &n->members;
 	unsigned up = rmq_members_up(t);
@@ -713,9 +740,89 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->hooks.ctx = n;
 	n->hooks.metrics = node_metrics;
 	n->hooks.filter = node_filter;
+	n->hooks.ready = node_ready;
 	rmq_cluster_attach(b, &n->hooks);
 	*out = n;
 	return 0;
+}
+
+/* Closing the bus, bounded.  NNG 1.5.2's nng_close() on a bus socket was
+ * seen to wait forever now and then (1 stop in 10 with peers still up,
+ * the process idle in it), and a node that is stopping must exit within
+ * its grace period.  The close runs on a thread of its own; after
+ * `wait_ms` the stop goes on without it, and whichever of the two ends
+ * last frees what they share. */
+struct bus_closer {
+	nng_socket sock;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, abandoned;
+};
+
+static void *
+bus_close_run(void *arg)
+{
+	struct bus_closer *c = arg;
+	nng_close(c->sock);
+	pthread_mutex_lock(&c->mu);
+	c->done = 1;
+	int alone = c->abandoned;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (alone) {
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv);
+		free(c);
+	}
+	return NULL;
+}
+
+static void
+bus_close(nng_socket sock, unsigned wait_ms)
+{
+	struct bus_closer *c = calloc(1, sizeof(*c));
+	pthread_t t;
+	if (c == NULL) {
+		nng_close(sock);
+		return;
+	}
+	c->sock = sock;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&t, NULL, bus_close_run, c) != 0) {
+		nng_close(sock);
+		c->done = 1;
+	} else {
+		pthread_detach(t);
+	}
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&c->mu);
+	while (!c->done &&
+	    pthread_cond_timedwait(&c->cv, &c->mu, &until) != ETIMEDOUT)
+		;
+	int done = c->done;
+	c->abandoned = !done;
+	pthread_mutex_unlock(&c->mu);
+	if (!done) {
+		rmq_cluster_log(LOG_WARNING,
+		    "the bus did not close within %u ms (NNG); going on without waiting",
+		    wait_ms);
+		return; /* the closing thread frees c */
+	}
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
 }
 
 int
@@ -736,9 +843,6 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 		nng_socket_set_ms(n->sock, NNG_OPT_RECONNMAXT, 1000);
 		nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ,
 		    RMQ_ROUTES_PART_MAX + RMQ_HELLO_MAX);
-		/* Room for a snapshot's parts in each peer's queue. */
-		nng_socket_set_int(n->sock, NNG_OPT_SENDBUF, 1024);
-		nng_socket_set_int(n->sock, NNG_OPT_RECVBUF, 1024);
 		rv = nng_listen(n->sock, url, &n->listener, 0);
 	}
 	if (rv != 0) {
@@ -749,6 +853,7 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 	int port = 0;
 	nng_listener_get_int(n->listener, NNG_OPT_TCP_BOUND_PORT, &port);
 	n->port = (uint16_t)port;
+	n->started_ms = now_ms();
 	atomic_store(&n->live, 1);
 	rmq_cluster_log(LOG_NOTICE,
 	    "node %s on tcp://%s:%u; peers silent for %u ms are down",
@@ -784,7 +889,7 @@ rmq_cluster_node_stop(struct rmq_cluster_node *n)
 		n->started = 0;
 	}
 	if (n->open) {
-		nng_close(n->sock);
+		bus_close(n->sock, 1000);
 		n->open = 0;
 	}
 }

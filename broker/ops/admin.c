@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "cluster.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -65,7 +66,12 @@ admin_readyz(nng_aio *aio)
 {
 	nng_http_handler *h = nng_aio_get_input(aio, 1);
 	struct rmq_broker *b = nng_http_handler_get_data(h);
-	if (atomic_load(&b->ready)) {
+	const struct rmq_cluster_hooks *c = b->cluster;
+	if (atomic_load(&b->ready) && c != NULL && c->ready != NULL &&
+	    !c->ready(c->ctx)) {
+		static const char sync[] = "starting: the cluster's index\n";
+		admin_reply(aio, 503, "text/plain", sync, sizeof(sync) - 1);
+	} else if (atomic_load(&b->ready)) {
 		static const char ok[] = "ready\n";
 		admin_reply(aio, 200, "text/plain", ok, sizeof(ok) - 1);
 	} else {

@@ -64,9 +64,16 @@ def wait_peers(b, want):
 
 
 def finish(*nodes):
+    """Stop every node (all of them, whatever one does); each must exit
+    0."""
+    bad = []
     for b in nodes:
         if b.alive():
-            assert b.stop() == 0, "\n".join(b.log[-20:])
+            rc = b.stop()
+            if rc != 0:
+                bad.append("node %s exited %s:\n%s" % (
+                    getattr(b, "name", "?"), rc, "\n".join(b.log[-30:])))
+    assert not bad, "\n".join(bad)
 
 
 def meet_through_one_seed(_):
@@ -273,6 +280,50 @@ def routes_follow_subscriptions(_):
         finish(b, c, *([d] if d else []))
 
 
+def readyz(b):
+    """/readyz's status code."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/readyz"
+                                    % b.admin_port, timeout=DEADLINE) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def ready_once_the_index_is_whole(_):
+    # /readyz waits for the cluster: a node whose only seed answers
+    # nothing is not ready until a peer timeout has passed (its seeds had
+    # their chance); one that meets a peer is ready once that peer's
+    # routes are installed.
+    dead = free_port()
+    a = node("a", "--cluster-seeds", "127.0.0.1:%d" % dead,
+             timeout_ms=3000)
+    b = None
+    try:
+        t0 = time.time()
+        assert readyz(a) == 503 and a.metric("ringmq_cluster_ready") == 0
+        end = t0 + DEADLINE
+        while readyz(a) != 200:
+            assert time.time() < end, a.log[-5:]
+            time.sleep(0.05)
+        assert time.time() - t0 >= 2.5, "ready before the peer timeout"
+        assert a.metric("ringmq_cluster_ready") == 1
+        cl = Client(a, "ra")
+        cl.subscribe("r/#")
+        b = node("b", "--cluster-seeds", seed(a), timeout_ms=3000)
+        wait_routes(b, {"a": 1})
+        end = time.time() + DEADLINE
+        while readyz(b) != 200:
+            assert time.time() < end, b.log[-5:]
+            time.sleep(0.05)
+        assert routes(b) == {"a": 1}, "ready with a's routes in"
+        cl.close()
+    finally:
+        finish(a, *([b] if b else []))
+
+
 def single_node_has_no_cluster(_):
     # No cluster_listener: nothing of the cluster runs or is reported.
     b = Broker()
@@ -286,4 +337,5 @@ def single_node_has_no_cluster(_):
 run([meet_through_one_seed, killed_node_found_down_and_back,
      restart_within_the_timeout_is_a_new_epoch, peers_from_a_dns_name,
      settings_refused, routes_follow_subscriptions,
-     single_node_has_no_cluster], make_broker=None)
+     ready_once_the_index_is_whole, single_node_has_no_cluster],
+    make_broker=None)
