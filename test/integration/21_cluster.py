@@ -63,6 +63,16 @@ def wait_peers(b, want):
     wait_view(peers, b, want)
 
 
+def wait_line(b, pattern):
+    """Until the node has logged a line matching pattern (its log is read
+    by a thread, a little after the node writes it), bounded."""
+    end = time.time() + DEADLINE
+    while not any(re.search(pattern, l) for l in list(b.log)):
+        assert time.time() < end, "no %r in:\n%s" % (pattern,
+                                                    "\n".join(b.log[-10:]))
+        time.sleep(0.02)
+
+
 def finish(*nodes):
     """Stop every node (all of them, whatever one does); each must exit
     0."""
@@ -91,9 +101,9 @@ def meet_through_one_seed(_):
             assert x.metric("ringmq_cluster_departures_total") == 0
             assert x.metric('ringmq_cluster_peers{state="up"}') == 2
             assert x.metric("ringmq_cluster_bad_messages_total") == 0
-        assert any(re.search(r"cluster: node c joined at tcp://127\.0\.0\.1"
-                             r":%d; " % c.cluster_port, l) for l in a.log), \
-            "a dials c where c listens, learnt from b"
+        # a dials c where c listens, learnt from b.
+        wait_line(a, r"cluster: node c joined at tcp://127\.0\.0\.1:%d; "
+                  % c.cluster_port)
     finally:
         finish(a, b, c)
 
@@ -121,8 +131,7 @@ def killed_node_found_down_and_back(_):
         # wide margin fails it.
         assert found < 1.5 + 3.0, found
         assert a.metric("ringmq_cluster_departures_total") == 1
-        assert any("cluster: node c left: silent for over 1500 ms" in l
-                   for l in a.log)
+        wait_line(a, r"cluster: node c left: silent for over 1500 ms")
         c2 = node("c", "--cluster-seeds", seed(b))
         wait_peers(a, {"b": 1, "c": 1})
         wait_peers(c2, {"a": 1, "b": 1})
@@ -147,8 +156,7 @@ def restart_within_the_timeout_is_a_new_epoch(_):
         while a.metric("ringmq_cluster_restarts_total") != 1:
             assert time.time() < end, a.log[-10:]
             time.sleep(0.02)
-        assert any("cluster: node b restarted (a new epoch)" in l
-                   for l in a.log)
+        wait_line(a, r"cluster: node b restarted \(a new epoch\)")
         assert a.metric("ringmq_cluster_departures_total") == 0
         wait_peers(b2, {"a": 1})
     finally:
