@@ -245,6 +245,16 @@ rmq_local_routes_snapshot(struct rmq_local_routes *r, const char *node,
 	return o.full ? -EMSGSIZE : rc;
 }
 
+/* A snapshot entry: qos(1) then a filter of a two-byte length.  Returns
+ * the filter (into the message), NULL past the end. */
+static const uint8_t *
+snap_entry(struct rmq_win *in, uint8_t *qos, size_t *len)
+{
+	*qos = (uint8_t)rmq_wget_u(in, 1);
+	*len = (size_t)rmq_wget_u(in, 2);
+	return rmq_wget_bytes(in, *len);
+}
+
 int
 rmq_snap_part_decode(const uint8_t *p, size_t n, struct rmq_snap_part *s)
 {
@@ -265,9 +275,9 @@ rmq_snap_part_decode(const uint8_t *p, size_t n, struct rmq_snap_part *s)
 	/* Every entry is checked here, so that installing cannot fail
 	 * halfway on a bad one. */
 	for (uint32_t k = 0; k < s->count; k++) {
-		uint8_t q = (uint8_t)rmq_wget_u(&in, 1);
-		size_t len = (size_t)rmq_wget_u(&in, 2);
-		const uint8_t *f = rmq_wget_bytes(&in, len);
+		uint8_t q;
+		size_t len;
+		const uint8_t *f = snap_entry(&in, &q, &len);
 		if (in.bad || q > 2 || !filter_ok(f, len))
 			return -1;
 	}
@@ -388,9 +398,9 @@ rmq_peer_routes_part(struct rmq_peer_routes *p, uint32_t node,
 	}
 	struct rmq_win in = { s->entries, s->entries_len, 0 };
 	for (uint32_t k = 0; k < s->count; k++) {
-		uint8_t q = (uint8_t)rmq_wget_u(&in, 1);
-		size_t len = (size_t)rmq_wget_u(&in, 2);
-		const uint8_t *f = rmq_wget_bytes(&in, len);
+		uint8_t q;
+		size_t len;
+		const uint8_t *f = snap_entry(&in, &q, &len);
 		void *old;
 		if (rmq_strmap_put(&p->snap, (const char *)f, len,
 			(void *)(uintptr_t)(q + 1), &old) != 0) {
