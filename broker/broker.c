@@ -643,6 +643,10 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 		*needs_restart = "cluster_dns_interval";
 	else if (next.cluster_peer_timeout_ms != b->cfg.cluster_peer_timeout_ms)
 		*needs_restart = "cluster_peer_timeout";
+	else if (next.cluster_forward_port != b->cfg.cluster_forward_port)
+		*needs_restart = "cluster_forward_port";
+	else if (next.cluster_forward_queue != b->cfg.cluster_forward_queue)
+		*needs_restart = "cluster_forward_queue";
 	memcpy(next.listeners, b->cfg.listeners, sizeof(next.listeners));
 	next.nlisteners = b->cfg.nlisteners;
 	next.threads = b->cfg.threads;
@@ -668,6 +672,8 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	memcpy(next.cluster_dns, b->cfg.cluster_dns, sizeof(next.cluster_dns));
 	next.cluster_dns_interval_ms = b->cfg.cluster_dns_interval_ms;
 	next.cluster_peer_timeout_ms = b->cfg.cluster_peer_timeout_ms;
+	next.cluster_forward_port = b->cfg.cluster_forward_port;
+	next.cluster_forward_queue = b->cfg.cluster_forward_queue;
 	next.topic_alias_max = b->cfg.topic_alias_max;
 
 	rmq_log_set(next.log_level, (enum rmq_log_format)next.log_format);

@@ -34,6 +34,10 @@ struct rmq_cluster_hooks {
 	 * whatever it keeps. */
 	void (*forward)(void *ctx, unsigned worker, uint64_t node,
 	    struct rmq_msg *m, uint8_t qos);
+	/* The end of a worker's turn in which it called forward: what that
+	 * turn forwarded may go out now, as one batch per node.  On the
+	 * worker's thread, which must not block.  NULL: not told. */
+	void (*flush)(void *ctx, unsigned worker);
 	/* This node's subscriptions to `filter` changed: a session's entry
 	 * went from old_qos to new_qos, -1 meaning none (a new filter for
 	 * the session, or one it left).  On the thread of the session's
@@ -61,16 +65,36 @@ struct rmq_index *rmq_cluster_index(struct rmq_broker *b);
 void rmq_cluster_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The number of worker loops (each forward and flush names one). */
+unsigned rmq_cluster_workers(const struct rmq_broker *b);
+
+/* A message in the form it crosses between nodes: its QoS, retain flag,
+ * topic, properties and payload, and the expiry left (relative, so
+ * nodes' clocks need not agree).  rmq_cluster_msg_size() bytes, written
+ * by rmq_cluster_msg_encode(); 0 for a message that has expired, which
+ * is not sent. */
+size_t rmq_cluster_msg_size(const struct rmq_msg *m);
+void rmq_cluster_msg_encode(const struct rmq_msg *m, uint8_t *buf);
+
+/* A message back from those bytes, as published by `origin` (an
+ * RMQ_CLUSTER_OWNER(node), which no session is, so No Local keeps it for
+ * every local subscriber).  0 with *out (one reference), -ETIME when it
+ * expired on the way, -ENOMEM, or -EINVAL with what is wrong in *why. */
+int rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
+    struct rmq_msg **out, const char **why);
+
 /* Install the hooks.  Before rmq_broker_start; they live as long as the
  * broker. */
 void
 rmq_cluster_attach(struct rmq_broker *b, const struct rmq_cluster_hooks *h);
 
-/* Route a message a peer forwarded to the local subscribers of this node,
- * on worker `worker` (a peer's messages to one topic go through one worker
- * to keep their order).  Any thread; takes over the caller's reference.
- * Returns 0, or -ENOMEM (the reference is released). */
-int
-rmq_cluster_publish(struct rmq_broker *b, unsigned worker, struct rmq_msg *m);
+/* Route n messages a peer forwarded, in their order, to the local
+ * subscribers of this node, on worker `worker` (a peer's messages from one
+ * publisher go through one worker to keep their order).  A message
+ * forwarded is not stored as retained here: the node it was published on
+ * keeps it.  Any thread; takes over the caller's references (and m, an
+ * array from malloc).  Returns 0, or -ENOMEM (all released). */
+int rmq_cluster_publish(struct rmq_broker *b, unsigned worker,
+    struct rmq_msg **m, uint32_t n);
 
 #endif

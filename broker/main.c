@@ -183,6 +183,8 @@ main_cluster_new(struct rmq_broker *b, const struct rmq_config *cfg,
 		.listen_port = cfg->cluster_listener.port,
 		.peer_timeout_ms = cfg->cluster_peer_timeout_ms,
 		.dns_interval_ms = cfg->cluster_dns_interval_ms,
+		.forward_port = (uint16_t)cfg->cluster_forward_port,
+		.forward_queue = (size_t)cfg->cluster_forward_queue,
 	};
 	snprintf(c.name, sizeof(c.name), "%s", cfg->node_name);
 	snprintf(c.listen_host, sizeof(c.listen_host), "%s",

@@ -30,7 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channel.h"
+#include "close.h"
 #include "cluster.h"
+#include "emit.h"
 #include "index.h"
 #include "members.h"
 #include "routes.h"
@@ -71,6 +74,7 @@ struct rmq_cluster_node {
 	struct rmq_peer_routes peers[RMQ_MEMBERS_MAX];
 	uint64_t asked_ms[RMQ_MEMBERS_MAX], behind_ms[RMQ_MEMBERS_MAX];
 	struct rmq_routes_index ix;
+	struct rmq_channel *ch; /* forwarded messages (channel.h) */
 	/* This node's routes, changed by the workers' hook (cluster.h). */
 	pthread_mutex_t rmu;
 	struct rmq_local_routes local;
@@ -82,49 +86,7 @@ struct rmq_cluster_node {
 	uint8_t buf[RMQ_HELLO_MAX];
 };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- metrics (the admin server's thread) ---- */
-
-typedef void (*put_fn)(void *arg, const char *text, size_t len);
-
-static void emit(put_fn put, void *arg, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-emit(put_fn put, void *arg, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int k = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (k > 0)
-		put(arg, line,
-		    (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1);
-}
-
-static void
-emit_head(put_fn put, void *arg, const char *name, const char *type,
-    const char *help)
-{
-	emit(put, arg, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* A metric of one sample. */
-static void
-emit_one(put_fn put, void *arg, const char *name, const char *type,
-    const char *help, uint64_t v)
-{
-	emit_head(put, arg, name, type, help);
-	emit(put, arg, "%s %llu\n", name, (unsigned long long)v);
-}
 
 /* cluster.h's ready: every member up has its routes installed; a node
  * that has met no one waits a peer timeout for its seeds first. */
@@ -136,7 +98,7 @@ node_ready(void *ctx)
 	pthread_mutex_lock(&n->mu);
 	const struct rmq_members *t = &n->members;
 	if (!atomic_load(&n->live) ||
-	    (t->n == 0 && now_ms() - n->started_ms < t->timeout_ms))
+	    (t->n == 0 && rmq_cluster_now_ms() - n->started_ms < t->timeout_ms))
 		ready = 0;
 	for (unsigned i = 0; ready && i < t->n; i++) {
 		const struct rmq_peer_routes *pr =
@@ -150,33 +112,33 @@ node_ready(void *ctx)
 }
 
 static void
-node_metrics(void *ctx, put_fn put, void *arg)
+node_metrics(void *ctx, rmq_put_fn put, void *arg)
 {
 	struct rmq_cluster_node *n = ctx;
-	emit_one(put, arg, "ringmq_cluster_ready", "gauge",
+	rmq_emit_one(put, arg, "ringmq_cluster_ready", "gauge",
 	    "1 once this node holds the cluster's index (every peer up has its routes installed); /readyz waits for it.",
 	    (uint64_t)node_ready(n));
 	pthread_mutex_lock(&n->mu);
 	struct rmq_members *t = &n->members;
 	unsigned up = rmq_members_up(t);
 	uint64_t applied = 0, gaps = 0, installed = 0;
-	emit_head(put, arg, "ringmq_cluster_peers", "gauge",
+	rmq_emit_head(put, arg, "ringmq_cluster_peers", "gauge",
 	    "Peers this node knows, by state (up: heard within cluster_peer_timeout).");
-	emit(put, arg,
+	rmq_emit(put, arg,
 	    "ringmq_cluster_peers{state=\"up\"} %u\n"
 	    "ringmq_cluster_peers{state=\"down\"} %u\n",
 	    up, t->n - up);
-	emit_head(put, arg, "ringmq_cluster_peer_up", "gauge",
+	rmq_emit_head(put, arg, "ringmq_cluster_peer_up", "gauge",
 	    "Whether a peer is up (1) or down (0), by its node name.");
 	for (unsigned i = 0; i < t->n; i++)
-		emit(put, arg, "ringmq_cluster_peer_up{peer=\"%s\"} %d\n",
+		rmq_emit(put, arg, "ringmq_cluster_peer_up{peer=\"%s\"} %d\n",
 		    t->m[i].name, t->m[i].state == RMQ_MEMBER_UP);
-	emit_head(put, arg, "ringmq_cluster_routes", "gauge",
+	rmq_emit_head(put, arg, "ringmq_cluster_routes", "gauge",
 	    "Routes (filters with subscribers) this node holds for a peer, by peer.");
 	for (unsigned i = 0; i < t->n; i++) {
 		const struct rmq_peer_routes *pr =
 		    &n->peers[t->m[i].number - 1];
-		emit(put, arg, "ringmq_cluster_routes{peer=\"%s\"} %zu\n",
+		rmq_emit(put, arg, "ringmq_cluster_routes{peer=\"%s\"} %zu\n",
 		    t->m[i].name, pr->filters.t ? pr->filters.live : 0);
 		applied += pr->deltas;
 		gaps += pr->gaps;
@@ -221,21 +183,22 @@ node_metrics(void *ctx, put_fn put, void *arg)
 	};
 	pthread_mutex_unlock(&n->mu);
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
-		emit_one(put, arg, one[i].name, one[i].type, one[i].help,
+		rmq_emit_one(put, arg, one[i].name, one[i].type, one[i].help,
 		    one[i].v);
 	pthread_mutex_lock(&n->rmu);
 	size_t local = n->local.filters.live;
 	uint64_t sent = n->deltas_sent, dropped = n->deltas_dropped;
 	pthread_mutex_unlock(&n->rmu);
-	emit_one(put, arg, "ringmq_cluster_local_routes", "gauge",
+	rmq_emit_one(put, arg, "ringmq_cluster_local_routes", "gauge",
 	    "This node's routes: filters its sessions subscribe to (shared ones aside).",
 	    local);
-	emit_one(put, arg, "ringmq_cluster_route_deltas_sent_total", "counter",
-	    "Changes of this node's routes sent on the bus.", sent);
-	emit_one(put, arg, "ringmq_cluster_route_deltas_dropped_total",
+	rmq_emit_one(put, arg, "ringmq_cluster_route_deltas_sent_total",
+	    "counter", "Changes of this node's routes sent on the bus.", sent);
+	rmq_emit_one(put, arg, "ringmq_cluster_route_deltas_dropped_total",
 	    "counter",
 	    "Changes of this node's routes the bus did not take (back-pressure); peers repair them from a snapshot.",
 	    dropped);
+	rmq_channel_metrics(n->ch, put, arg);
 }
 
 /* ---- dialing ---- */
@@ -382,6 +345,25 @@ node_filter(void *ctx, const char *filter, size_t len, int old_qos, int new_qos)
 	pthread_mutex_unlock(&n->rmu);
 }
 
+/* The workers' hooks (cluster.h): a message for node `node`'s
+ * subscriptions joins this worker's stream to it; the turn's end sends
+ * the batch. */
+static void
+node_forward(void *ctx, unsigned worker, uint64_t node, struct rmq_msg *m,
+    uint8_t qos)
+{
+	struct rmq_cluster_node *n = ctx;
+	(void)qos; /* the receiving node grants per subscription */
+	rmq_channel_forward(n->ch, worker, (uint32_t)(node & ~(1ull << 63)), m);
+}
+
+static void
+node_flush(void *ctx, unsigned worker)
+{
+	struct rmq_cluster_node *n = ctx;
+	rmq_channel_flush(n->ch, worker);
+}
+
 /* Ask m for its routes, at most once a second. */
 static void
 ask_snapshot(struct rmq_cluster_node *n, struct rmq_member *m, uint64_t now)
@@ -518,6 +500,7 @@ send_hello(struct rmq_cluster_node *n, int with_members)
 	snprintf(h->host, sizeof(h->host), "%s", n->conf.advertise);
 	h->epoch = n->members.epoch;
 	h->port = n->port;
+	h->fport = rmq_channel_port(n->ch);
 	pthread_mutex_lock(&n->rmu);
 	h->seq = n->local.seq;
 	pthread_mutex_unlock(&n->rmu);
@@ -543,10 +526,11 @@ send_hello(struct rmq_cluster_node *n, int with_members)
 /* Where the sender of msg is dialled: the host it names, or the address
  * its pipe comes from, at the port it listens on. */
 static void
-sender_url(nng_msg *msg, const struct rmq_hello *h, char *out, size_t len)
+sender_url(nng_msg *msg, const struct rmq_hello *h, uint16_t port, char *out,
+    size_t len)
 {
 	if (h->host[0]) {
-		snprintf(out, len, "tcp://%s:%u", h->host, h->port);
+		snprintf(out, len, "tcp://%s:%u", h->host, port);
 		return;
 	}
 	nng_sockaddr sa;
@@ -561,9 +545,9 @@ sender_url(nng_msg *msg, const struct rmq_hello *h, char *out, size_t len)
 			    sizeof(host));
 	}
 	if (strchr(host, ':'))
-		snprintf(out, len, "tcp://[%s]:%u", host, h->port);
+		snprintf(out, len, "tcp://[%s]:%u", host, port);
 	else
-		snprintf(out, len, "tcp://%s:%u", host, h->port);
+		snprintf(out, len, "tcp://%s:%u", host, port);
 }
 
 static const char *const event_words[] = {
@@ -595,9 +579,9 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 		return;
 	}
 	char url[RMQ_NODE_URL_MAX];
-	sender_url(msg, h, url, sizeof(url));
+	sender_url(msg, h, h->port, url, sizeof(url));
 	struct rmq_member *m;
-	uint64_t now = now_ms();
+	uint64_t now = rmq_cluster_now_ms();
 	n->hellos_read++;
 	enum rmq_member_event ev =
 	    rmq_members_heard(&n->members, h->name, h->epoch, url, now, &m);
@@ -613,6 +597,11 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 	if (ev != RMQ_MEMBER_SAME)
 		rmq_cluster_log(LOG_NOTICE, "node %s %s at %s; %u peers up",
 		    h->name, event_words[ev], url, up);
+	if (h->fport) {
+		char furl[RMQ_NODE_URL_MAX];
+		sender_url(msg, h, h->fport, furl, sizeof(furl));
+		rmq_channel_peer(n->ch, m->number, m->name, h->epoch, furl);
+	}
 	dial(n, url);
 	for (unsigned i = 0; i < h->npeers; i++)
 		if (strcmp(h->peers[i].name, n->members.self) != 0)
@@ -627,6 +616,7 @@ on_down(void *arg, struct rmq_member *m)
 	size_t had = pr ? pr->filters.live : 0;
 	if (pr)
 		rmq_peer_routes_clear(pr, m->number, &n->ix);
+	rmq_channel_down(n->ch, m->number);
 	rmq_cluster_log(LOG_NOTICE,
 	    "node %s left: silent for over %u ms; its %zu routes withdrawn",
 	    m->name, n->members.timeout_ms, had);
@@ -641,7 +631,7 @@ read_msg(struct rmq_cluster_node *n, nng_msg *msg)
 	size_t len = nng_msg_len(msg);
 	switch (rmq_cluster_msg_kind(p, len)) {
 	case 'H': read_hello(n, msg); break;
-	case 'D': read_delta(n, p, len, now_ms()); break;
+	case 'D': read_delta(n, p, len, rmq_cluster_now_ms()); break;
 	case 'Q': read_snapreq(n, p, len); break;
 	case 'S': read_snap(n, p, len); break;
 	default: n->bad_messages++; break;
@@ -662,7 +652,7 @@ node_run(void *arg)
 	rcu_register_thread();
 	rcu_thread_offline();
 	while (!atomic_load(&n->stop)) {
-		uint64_t now = now_ms();
+		uint64_t now = rmq_cluster_now_ms();
 		if (now >= next_hello) {
 			send_hello(n, hellos++ % 4 == 0);
 			next_hello = now + every;
@@ -741,88 +731,19 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->hooks.metrics = node_metrics;
 	n->hooks.filter = node_filter;
 	n->hooks.ready = node_ready;
+	n->hooks.forward = node_forward;
+	n->hooks.flush = node_flush;
+	n->ch = rmq_channel_new(b, name, epoch,
+	    c->forward_queue ? c->forward_queue : 64u << 20);
+	if (n->ch == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rmq_local_routes_fini(&n->local);
+		free(n);
+		return -1;
+	}
 	rmq_cluster_attach(b, &n->hooks);
 	*out = n;
 	return 0;
-}
-
-/* Closing the bus, bounded.  NNG 1.5.2's nng_close() on a bus socket was
- * seen to wait forever now and then (1 stop in 10 with peers still up,
- * the process idle in it), and a node that is stopping must exit within
- * its grace period.  The close runs on a thread of its own; after
- * `wait_ms` the stop goes on without it, and whichever of the two ends
- * last frees what they share. */
-struct bus_closer {
-	nng_socket sock;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done, abandoned;
-};
-
-static void *
-bus_close_run(void *arg)
-{
-	struct bus_closer *c = arg;
-	nng_close(c->sock);
-	pthread_mutex_lock(&c->mu);
-	c->done = 1;
-	int alone = c->abandoned;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	if (alone) {
-		pthread_mutex_destroy(&c->mu);
-		pthread_cond_destroy(&c->cv);
-		free(c);
-	}
-	return NULL;
-}
-
-static void
-bus_close(nng_socket sock, unsigned wait_ms)
-{
-	struct bus_closer *c = calloc(1, sizeof(*c));
-	pthread_t t;
-	if (c == NULL) {
-		nng_close(sock);
-		return;
-	}
-	c->sock = sock;
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(&t, NULL, bus_close_run, c) != 0) {
-		nng_close(sock);
-		c->done = 1;
-	} else {
-		pthread_detach(t);
-	}
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&c->mu);
-	while (!c->done &&
-	    pthread_cond_timedwait(&c->cv, &c->mu, &until) != ETIMEDOUT)
-		;
-	int done = c->done;
-	c->abandoned = !done;
-	pthread_mutex_unlock(&c->mu);
-	if (!done) {
-		rmq_cluster_log(LOG_WARNING,
-		    "the bus did not close within %u ms (NNG); going on without waiting",
-		    wait_ms);
-		return; /* the closing thread frees c */
-	}
-	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->cv);
-	free(c);
 }
 
 int
@@ -853,12 +774,18 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 	int port = 0;
 	nng_listener_get_int(n->listener, NNG_OPT_TCP_BOUND_PORT, &port);
 	n->port = (uint16_t)port;
-	n->started_ms = now_ms();
+	/* The channel beside it: listen_port + 1 unless named. */
+	uint16_t fport = n->conf.forward_port;
+	if (fport == 0 && n->conf.listen_port != 0)
+		fport = (uint16_t)(n->conf.listen_port + 1);
+	if (rmq_channel_start(n->ch, host, fport, err, errlen) != 0)
+		return -1;
+	n->started_ms = rmq_cluster_now_ms();
 	atomic_store(&n->live, 1);
 	rmq_cluster_log(LOG_NOTICE,
-	    "node %s on tcp://%s:%u; peers silent for %u ms are down",
+	    "node %s on tcp://%s:%u, channel on port %u; peers silent for %u ms are down",
 	    n->members.self, host[0] ? host : "*", n->port,
-	    n->conf.peer_timeout_ms);
+	    rmq_channel_port(n->ch), n->conf.peer_timeout_ms);
 	if (n->conf.seeds[0])
 		dial_list(n, n->conf.seeds);
 	if (pthread_create(&n->thread, NULL, node_run, n) != 0) {
@@ -889,9 +816,10 @@ rmq_cluster_node_stop(struct rmq_cluster_node *n)
 		n->started = 0;
 	}
 	if (n->open) {
-		bus_close(n->sock, 1000);
+		rmq_nng_close_bounded(n->sock, 1000, "the bus");
 		n->open = 0;
 	}
+	rmq_channel_stop(n->ch);
 }
 
 void
@@ -904,6 +832,7 @@ rmq_cluster_node_free(struct rmq_cluster_node *n)
 		if (n->peers[i].filters.t != NULL)
 			rmq_peer_routes_fini(&n->peers[i]);
 	rmq_local_routes_fini(&n->local);
+	rmq_channel_free(n->ch);
 	pthread_mutex_destroy(&n->mu);
 	pthread_mutex_destroy(&n->rmu);
 	free(n);

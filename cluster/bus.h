@@ -25,6 +25,11 @@ struct rmq_cluster_conf {
 	char dns[256]; /* NAME:PORT, resolved again every dns_interval_ms */
 	uint32_t peer_timeout_ms; /* silence before a peer is down */
 	uint32_t dns_interval_ms;
+	/* The channel forwarded messages travel on (channel.h): its port, 0
+	 * for listen_port + 1 (any free port when listen_port is 0), and
+	 * the bytes that may wait for one peer. */
+	uint16_t forward_port;
+	size_t forward_queue;
 };
 
 /* The node, its hooks attached to b (before rmq_broker_start).  0, or -1

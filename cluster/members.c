@@ -6,6 +6,7 @@
  *   name_len(1) name   epoch(8)   port(2)   host_len(1) host
  *   npeers(2), then npeers times: name_len(1) name url_len(1) url
  *   seq(8): the sender's last route delta (routes.h)
+ *   fport(2): the port of its channel (channel.h)
  * A reader takes what it knows and ignores bytes after it, so a later
  * version can add fields at the end.
  */
@@ -41,6 +42,7 @@ rmq_hello_encode(const struct rmq_hello *h, uint8_t *buf, size_t cap)
 		put_name(&o, h->peers[i].url);
 	}
 	rmq_wput_u(&o, h->seq, 8);
+	rmq_wput_u(&o, h->fport, 2);
 	return o.full ? 0 : o.len;
 }
 
@@ -64,6 +66,7 @@ rmq_hello_decode(const uint8_t *p, size_t n, struct rmq_hello *h)
 		rmq_wget_name(&in, h->peers[i].url, sizeof(h->peers[i].url), 0);
 	}
 	h->seq = rmq_wget_u(&in, 8);
+	h->fport = (uint16_t)rmq_wget_u(&in, 2);
 	return in.bad ? -1 : 0;
 }
 

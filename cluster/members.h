@@ -62,6 +62,7 @@ struct rmq_hello {
 	unsigned npeers; /* members it lists (up ones), 0 when it lists none */
 	struct rmq_hello_peer peers[RMQ_MEMBERS_MAX];
 	uint64_t seq; /* the sender's last route delta (routes.h) */
+	uint16_t fport; /* its channel's port (channel.h); 0: none */
 };
 
 /* Encode h into buf (RMQ_HELLO_MAX bytes are always enough): its length,

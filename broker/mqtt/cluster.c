@@ -11,6 +11,8 @@
 
 #include "cluster.h"
 #include "log.h"
+#include "loop.h"
+#include "record.h"
 #include "worker_impl.h"
 
 void
@@ -38,17 +40,55 @@ rmq_cluster_attach(struct rmq_broker *b, const struct rmq_cluster_hooks *h)
 	b->cluster = h;
 }
 
+unsigned
+rmq_cluster_workers(const struct rmq_broker *b)
+{
+	return b->nworkers;
+}
+
+/* The stored record's form (store/record.h), its expiry made relative:
+ * the deadline written as milliseconds from now, read back against a
+ * wall clock of 0. */
+size_t
+rmq_cluster_msg_size(const struct rmq_msg *m)
+{
+	return rmq_msg_expired(m, rmq_loop_clock_ms()) ? 0
+						       : rmq_record_msg_size(m);
+}
+
+void
+rmq_cluster_msg_encode(const struct rmq_msg *m, uint8_t *buf)
+{
+	rmq_record_msg_encode(m, -(int64_t)rmq_loop_clock_ms(), buf);
+}
+
 int
-rmq_cluster_publish(struct rmq_broker *b, unsigned worker, struct rmq_msg *m)
+rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
+    struct rmq_msg **out, const char **why)
+{
+	int rc =
+	    rmq_record_msg_decode(p, len, rmq_loop_clock_ms(), 0, out, why);
+	if (rc == 0)
+		(*out)->origin = origin;
+	return rc;
+}
+
+int
+rmq_cluster_publish(struct rmq_broker *b, unsigned worker, struct rmq_msg **m,
+    uint32_t n)
 {
 	struct rmq_inbox_msg *im = calloc(1, sizeof(*im));
 	if (im == NULL) {
-		rmq_msg_rele(m);
+		for (uint32_t i = 0; i < n; i++)
+			rmq_msg_rele(m[i]);
+		free(m);
 		return -ENOMEM;
 	}
-	m->from_peer = 1;
+	for (uint32_t i = 0; i < n; i++)
+		m[i]->from_peer = 1;
 	im->kind = RMQ_INBOX_ROUTE;
-	im->route = m;
+	im->route.m = m;
+	im->route.n = n;
 	rmq_worker_post(b->workers[worker % b->nworkers], im);
 	return 0;
 }

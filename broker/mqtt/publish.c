@@ -97,8 +97,10 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 		if (remote) {
 			/* Once per node; a peer's message stays here. */
 			const struct rmq_cluster_hooks *h = w->b->cluster;
-			if (any && h && h->forward && !m->from_peer)
+			if (any && h && h->forward && !m->from_peer) {
 				h->forward(h->ctx, w->id, owner, m, it.qos);
+				w->forwarded = 1;
+			}
 			continue;
 		}
 		if (!any) {
@@ -135,7 +137,7 @@ rmq_route(struct rmq_worker *w, struct rmq_msg *m)
 	 * clients filled the store with; wills count like any PUBLISH. */
 	int sys = m->topic.len >= 5 && memcmp(m->topic.p, "$SYS/", 5) == 0;
 	uint64_t gen = 0;
-	if (m->retain && w->cfg.retain_available &&
+	if (m->retain && !m->from_peer && w->cfg.retain_available &&
 	    rmq_retain_put_gen(w->b->retain, m, sys ? 0 : w->cfg.max_retained,
 		sys ? 0 : w->cfg.max_retained_bytes, &gen) == -ENOSPC)
 		rmq_count(&w->st.retained_refused, 1);

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "durable.h"
 #include "grow.h"
 #include "persist.h"
@@ -72,8 +73,9 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 		free(m->adopt.bytes);
 		break;
 	case RMQ_INBOX_ROUTE:
-		if (m->route)
-			rmq_msg_rele(m->route);
+		for (uint32_t i = 0; i < m->route.n; i++)
+			rmq_msg_rele(m->route.m[i]);
+		free(m->route.m);
 		break;
 	case RMQ_INBOX_CONFIG: free(m->config); break;
 	case RMQ_INBOX_AUTH: break;
@@ -430,9 +432,8 @@ worker_inbox(struct rmq_worker *w)
 		} else if (m->kind == RMQ_INBOX_CONFIG) {
 			w->cfg = *m->config;
 		} else if (m->kind == RMQ_INBOX_ROUTE) {
-			rmq_route(w, m->route);
-			rmq_msg_rele(m->route);
-			m->route = NULL;
+			for (uint32_t i = 0; i < m->route.n; i++)
+				rmq_route(w, m->route.m[i]);
 		} else if (m->kind == RMQ_INBOX_AUTH) {
 			rmq_session_auth_verdict(w, m->auth.key,
 			    m->auth.allowed, m->auth.reason);
@@ -498,6 +499,13 @@ worker_turn(struct rmq_loop *loop)
 	/* What the writes changed (ids given, messages held for the disk)
 	 * goes to the writer now rather than after the next wake-up. */
 	rmq_worker_disk_flush(w);
+	/* This turn's messages for other nodes go out as one batch each. */
+	if (w->forwarded) {
+		const struct rmq_cluster_hooks *h = w->b->cluster;
+		w->forwarded = 0;
+		if (h && h->flush)
+			h->flush(h->ctx, w->id);
+	}
 }
 
 static void

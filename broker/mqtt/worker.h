@@ -134,6 +134,7 @@ struct rmq_worker {
 	struct cds_wfcq_tail inbox_tail;
 	struct rmq_inbox_msg *out[RMQ_MAX_WORKERS]; /* deliveries to send */
 	uint64_t outmask;
+	uint8_t forwarded; /* this turn called the cluster's forward hook */
 
 	/* Scratch for routing: the subscriptions one message matched. */
 	struct rmq_match {

@@ -40,7 +40,10 @@ struct rmq_inbox_msg {
 			uint32_t n, cap;
 			struct rmq_delivery *d;
 		} deliver;
-		struct rmq_msg *route; /* RMQ_INBOX_ROUTE: from a peer */
+		struct { /* RMQ_INBOX_ROUTE: from a peer, in order */
+			uint32_t n;
+			struct rmq_msg **m;
+		} route;
 		struct rmq_config *config; /* RMQ_INBOX_CONFIG */
 		struct { /* RMQ_INBOX_AUTH */
 			uint64_t key;

@@ -42,6 +42,7 @@ rmq_config_defaults(struct rmq_config *cfg)
 	snprintf(cfg->admin.host, sizeof(cfg->admin.host), "127.0.0.1");
 	cfg->admin.port = 9883;
 	cfg->cluster_peer_timeout_ms = 1500;
+	cfg->cluster_forward_queue = 64u << 20;
 	cfg->cluster_dns_interval_ms = 5000;
 	cfg->sys_interval = 10;
 	cfg->log_level = RMQ_LOG_INFO;

@@ -142,6 +142,8 @@ struct rmq_config {
 	char cluster_dns[256]; /* NAME:PORT */
 	uint32_t cluster_peer_timeout_ms;
 	uint32_t cluster_dns_interval_ms;
+	uint32_t cluster_forward_port; /* 0: the cluster listener's + 1 */
+	uint64_t cluster_forward_queue; /* bytes waiting for one peer */
 	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
 	uint16_t max_keepalive; /* seconds; 0: any keep alive is accepted */
 	/* Response Information for 5.0 clients that ask for it, "%c" standing

@@ -126,6 +126,7 @@ Test(hello, both_ways)
 	strcpy(in.host, "ringmq-0.ringmq-headless.default.svc.cluster.local");
 	in.epoch = 0x0102030405060708ull;
 	in.port = 7400;
+	in.fport = 7401;
 	in.npeers = 2;
 	strcpy(in.peers[0].name, "ringmq-1");
 	strcpy(in.peers[0].url, "tcp://10.0.0.2:7400");
@@ -139,6 +140,7 @@ Test(hello, both_ways)
 	cr_assert_str_eq(out.host, in.host);
 	cr_assert_eq(out.epoch, in.epoch);
 	cr_assert_eq(out.port, 7400);
+	cr_assert_eq(out.fport, 7401);
 	cr_assert_eq(out.npeers, 2);
 	cr_assert_str_eq(out.peers[1].url, "tcp://[fd00::3]:7400");
 	/* Bytes after the peers are a later version's: ignored. */

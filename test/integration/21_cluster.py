@@ -13,77 +13,14 @@ import re
 import subprocess
 import time
 
+from rmqcluster import (finish, node, peers, routes, seed, wait_line,
+                        wait_peers, wait_routes)
 from rmqtest import (BROKER, DEADLINE, Broker, Client, conf_file, free_port,
                      paho, run)
 
 
 # Every wait below is bounded; should one not be, say where it stuck.
 faulthandler.dump_traceback_later(400, exit=True)
-
-
-def node(name, *args, timeout_ms=1500):
-    """A node named `name` whose cluster listener is on a port of the
-    kernel's choice; its port read from the log."""
-    b = Broker("--node-name", name, "--cluster-listener", "127.0.0.1:0",
-               "--cluster-peer-timeout", str(timeout_ms), *args)
-    end = time.time() + DEADLINE
-    while True:
-        for line in list(b.log):
-            m = re.search(r"cluster: node %s on tcp://[^ ]+:(\d+);" % name,
-                          line)
-            if m:
-                b.cluster_port = int(m.group(1))
-                b.name = name
-                return b
-        assert time.time() < end, "no cluster listener:\n" + "\n".join(
-            b.log[-20:])
-        time.sleep(0.02)
-
-
-def seed(b):
-    return "127.0.0.1:%d" % b.cluster_port
-
-
-def peers(b):
-    """{peer name: 1 up, 0 down} as the node's /metrics says."""
-    return {m.group(1): int(m.group(2)) for m in re.finditer(
-        r'^ringmq_cluster_peer_up\{peer="([^"]+)"\} (\d)$', b.metrics_text(),
-        re.M)}
-
-
-def wait_view(view, b, want, timeout=DEADLINE):
-    """Until view(b) (peers, routes) is want, bounded."""
-    end = time.time() + timeout
-    while view(b) != want:
-        assert time.time() < end, "%s, want %s" % (view(b), want)
-        time.sleep(0.02)
-
-
-def wait_peers(b, want):
-    wait_view(peers, b, want)
-
-
-def wait_line(b, pattern):
-    """Until the node has logged a line matching pattern (its log is read
-    by a thread, a little after the node writes it), bounded."""
-    end = time.time() + DEADLINE
-    while not any(re.search(pattern, l) for l in list(b.log)):
-        assert time.time() < end, "no %r in:\n%s" % (pattern,
-                                                    "\n".join(b.log[-10:]))
-        time.sleep(0.02)
-
-
-def finish(*nodes):
-    """Stop every node (all of them, whatever one does); each must exit
-    0."""
-    bad = []
-    for b in nodes:
-        if b.alive():
-            rc = b.stop()
-            if rc != 0:
-                bad.append("node %s exited %s:\n%s" % (
-                    getattr(b, "name", "?"), rc, "\n".join(b.log[-30:])))
-    assert not bad, "\n".join(bad)
 
 
 def meet_through_one_seed(_):
@@ -218,17 +155,6 @@ def settings_refused(_):
             % a.cluster_port in r.stderr, r.stderr
     finally:
         finish(a)
-
-
-def routes(b):
-    """{peer name: routes held for it} as the node's /metrics says."""
-    return {m.group(1): int(m.group(2)) for m in re.finditer(
-        r'^ringmq_cluster_routes\{peer="([^"]+)"\} (\d+)$', b.metrics_text(),
-        re.M)}
-
-
-def wait_routes(b, want):
-    wait_view(routes, b, want)
 
 
 def routes_follow_subscriptions(_):

@@ -3,7 +3,8 @@
  *
  * A real broker runs on one worker loop on 127.0.0.1; the test stands in
  * for the cluster: it puts remote entries in the index, records what the
- * forward hook is given, and injects messages as a peer would.  A raw MQTT
+ * forward and flush hooks are given, and injects messages as a peer
+ * would.  Also the form a message crosses between nodes in.  A raw MQTT
  * 5.0 client on a socket publishes and subscribes.  Every read is bounded
  * (10 s) so a hang fails instead of blocking.
  */
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -58,7 +60,22 @@ hook_forward(void *ctx, unsigned worker, uint64_t node, struct rmq_msg *m,
 	pthread_mutex_unlock(&fw_lock);
 }
 
-static const struct rmq_cluster_hooks hooks = { .forward = hook_forward };
+/* Turns that forwarded, and how many forwards came before each. */
+static unsigned nflush, fw_at_flush;
+
+static void
+hook_flush(void *ctx, unsigned worker)
+{
+	(void)ctx;
+	cr_assert_eq(worker, 0);
+	pthread_mutex_lock(&fw_lock);
+	nflush++;
+	fw_at_flush = nfw;
+	pthread_mutex_unlock(&fw_lock);
+}
+
+static const struct rmq_cluster_hooks hooks = { .forward = hook_forward,
+	.flush = hook_flush };
 
 static void
 setup(void)
@@ -97,7 +114,7 @@ remote_add(const char *filter, uint64_t node, uint8_t qos)
 }
 
 static int
-client_connect(void)
+client_connect_as(char id)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET,
@@ -108,10 +125,19 @@ client_connect(void)
 	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	/* CONNECT, 5.0, clean start, keep alive 60, id "c". */
 	static const uint8_t conn[] = { 0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5,
-		0x02, 0, 60, 0, 0, 1, 'c' };
-	cr_assert_eq(send(fd, conn, sizeof(conn), MSG_NOSIGNAL),
-	    (ssize_t)sizeof(conn));
+		0x02, 0, 60, 0, 0, 1, 0 };
+	uint8_t pkt[sizeof(conn)];
+	memcpy(pkt, conn, sizeof(conn));
+	pkt[sizeof(pkt) - 1] = (uint8_t)id;
+	cr_assert_eq(send(fd, pkt, sizeof(pkt), MSG_NOSIGNAL),
+	    (ssize_t)sizeof(pkt));
 	return fd;
+}
+
+static int
+client_connect(void)
+{
+	return client_connect_as('c');
 }
 
 /* Exactly n bytes.  EINTR is retried: the io_uring probe in
@@ -191,6 +217,20 @@ Test(cluster, local_publish_is_forwarded_once_per_node)
 	}
 	cr_assert(sawa == 1 && sawb == 1);
 	pthread_mutex_unlock(&fw_lock);
+	/* The turn's end tells the cluster once, after both forwards (it
+	 * runs after the PUBACK is written: wait for it, bounded). */
+	for (int i = 0; i < 1000; i++) {
+		pthread_mutex_lock(&fw_lock);
+		unsigned k = nflush;
+		pthread_mutex_unlock(&fw_lock);
+		if (k)
+			break;
+		usleep(10000);
+	}
+	pthread_mutex_lock(&fw_lock);
+	cr_assert_eq(nflush, 1, "flushed %u times", nflush);
+	cr_assert_eq(fw_at_flush, 2);
+	pthread_mutex_unlock(&fw_lock);
 	close(fd);
 }
 
@@ -215,7 +255,10 @@ Test(cluster, peer_message_reaches_local_subscribers_only)
 	p.payload.len = 6;
 	struct rmq_msg *m = rmq_msg_new(&p, 0, rmq_loop_clock_ms());
 	cr_assert_not_null(m);
-	cr_assert_eq(rmq_cluster_publish(&broker, 0, m), 0);
+	struct rmq_msg **one = malloc(sizeof(*one));
+	cr_assert_not_null(one);
+	one[0] = m;
+	cr_assert_eq(rmq_cluster_publish(&broker, 0, one, 1), 0);
 
 	int first = read_packet(fd, body, sizeof(body), &len);
 	cr_assert_eq(first & 0xF0, 0x30, "got 0x%02x", first);
@@ -229,4 +272,120 @@ Test(cluster, peer_message_reaches_local_subscribers_only)
 	cr_assert_eq(nfw, 0, "a peer's message was forwarded %u times", nfw);
 	pthread_mutex_unlock(&fw_lock);
 	close(fd);
+}
+
+/* One message as a peer hands it over, in its array. */
+static void
+peer_publish(const char *topic, const char *payload, int retain)
+{
+	struct rmq_publish p = { .qos = 0, .retain = (uint8_t)retain };
+	p.topic.p = topic;
+	p.topic.len = (uint32_t)strlen(topic);
+	p.payload.p = payload;
+	p.payload.len = (uint32_t)strlen(payload);
+	struct rmq_msg **one = malloc(sizeof(*one));
+	cr_assert_not_null(one);
+	one[0] = rmq_msg_new(&p, NODE_B, rmq_loop_clock_ms());
+	cr_assert_not_null(one[0]);
+	cr_assert_eq(rmq_cluster_publish(&broker, 0, one, 1), 0);
+}
+
+static void
+subscribe(int fd, const char *filter)
+{
+	uint8_t pkt[64];
+	size_t n = strlen(filter);
+	/* SUBSCRIBE, packet id 1, no properties, the filter at QoS 0. */
+	pkt[0] = 0x82;
+	pkt[1] = (uint8_t)(2 + 1 + 2 + n + 1);
+	pkt[2] = 0;
+	pkt[3] = 1;
+	pkt[4] = 0;
+	pkt[5] = 0;
+	pkt[6] = (uint8_t)n;
+	memcpy(pkt + 7, filter, n);
+	pkt[7 + n] = 0;
+	cr_assert_eq(send(fd, pkt, 8 + n, MSG_NOSIGNAL), (ssize_t)(8 + n));
+}
+
+/* A peer's retained message reaches the subscribers here but is not kept
+ * here as retained: the node it was published on serves it. */
+Test(cluster, peer_retained_message_is_delivered_not_kept)
+{
+	uint8_t body[256];
+	size_t len;
+	int a = client_connect_as('a');
+	cr_assert_eq(read_packet(a, body, sizeof(body), &len), 0x20);
+	subscribe(a, "r/#");
+	cr_assert_eq(read_packet(a, body, sizeof(body), &len), 0x90);
+	peer_publish("r/1", "kept elsewhere", 1);
+	int first = read_packet(a, body, sizeof(body), &len);
+	cr_assert_eq(first & 0xF0, 0x30, "got 0x%02x", first);
+	cr_assert_eq(memcmp(body + 2, "r/1", 3), 0);
+
+	/* A new subscriber gets no retained r/1: the first PUBLISH it sees
+	 * is the live one published after its SUBACK. */
+	int c = client_connect_as('d');
+	cr_assert_eq(read_packet(c, body, sizeof(body), &len), 0x20);
+	subscribe(c, "r/#");
+	cr_assert_eq(read_packet(c, body, sizeof(body), &len), 0x90);
+	peer_publish("r/2", "live", 0);
+	first = read_packet(c, body, sizeof(body), &len);
+	cr_assert_eq(first & 0xF0, 0x30);
+	cr_assert_eq(memcmp(body + 2, "r/2", 3), 0, "got %.3s first",
+	    (const char *)body + 2);
+	close(a);
+	close(c);
+}
+
+/* The form a message crosses in keeps what the subscribers see: topic,
+ * payload, properties, QoS, retain, and the expiry left. */
+Test(cluster, message_crosses_with_its_properties_and_expiry)
+{
+	struct rmq_publish p = { .qos = 2, .retain = 1 };
+	p.topic.p = "a/b";
+	p.topic.len = 3;
+	p.payload.p = "payload";
+	p.payload.len = 7;
+	RMQ_PROP_SET(&p.props, RMQ_PROP_CONTENT_TYPE);
+	p.props.content_type.p = "text/plain";
+	p.props.content_type.len = 10;
+	RMQ_PROP_SET(&p.props, RMQ_PROP_MESSAGE_EXPIRY);
+	p.props.message_expiry = 100;
+	uint64_t now = rmq_loop_clock_ms();
+	struct rmq_msg *m = rmq_msg_new(&p, 42, now);
+	cr_assert_not_null(m);
+	size_t n = rmq_cluster_msg_size(m);
+	cr_assert_gt(n, 0);
+	uint8_t *buf = malloc(n);
+	rmq_cluster_msg_encode(m, buf);
+	struct rmq_msg *back = NULL;
+	const char *why = NULL;
+	cr_assert_eq(rmq_cluster_msg_decode(buf, n, NODE_A, &back, &why), 0,
+	    "%s", why ? why : "");
+	cr_assert_eq(back->origin, NODE_A);
+	cr_assert_eq(back->qos, 2);
+	cr_assert_eq(back->retain, 1);
+	cr_assert_eq(back->topic.len, 3);
+	cr_assert_eq(memcmp(back->topic.p, "a/b", 3), 0);
+	cr_assert_eq(back->payload.len, 7);
+	cr_assert_eq(memcmp(back->payload.p, "payload", 7), 0);
+	cr_assert_eq(back->v5.props_len, m->v5.props_len);
+	cr_assert_eq(memcmp(back->v5.props, m->v5.props, m->v5.props_len), 0);
+	cr_assert(back->has_expiry);
+	uint32_t left = rmq_msg_expiry_left(back, rmq_loop_clock_ms());
+	cr_assert(left >= 99 && left <= 100, "%u s left", left);
+	/* Malformed: every cut is refused with a reason. */
+	for (size_t cut = 0; cut < n; cut++) {
+		struct rmq_msg *x = NULL;
+		cr_assert_eq(rmq_cluster_msg_decode(buf, cut, NODE_A, &x, &why),
+		    -EINVAL, "cut at %zu", cut);
+		cr_assert_not_null(why);
+	}
+	rmq_msg_rele(back);
+	free(buf);
+	/* An expired message does not cross at all. */
+	m->expire_ms = rmq_loop_clock_ms() - 1;
+	cr_assert_eq(rmq_cluster_msg_size(m), 0);
+	rmq_msg_rele(m);
 }

@@ -1,0 +1,597 @@
+/* cluster/channel.c: forwarded messages between nodes over NNG push/pull
+ * (channel.h), the streams of forward.h driven here.
+ */
+#include "channel.h"
+
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pipeline0/push.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "close.h"
+#include "cluster.h"
+#include "emit.h"
+#include "forward.h"
+#include "members.h"
+#include "msg.h"
+
+#define LOG_WARNING 1
+#define LOG_NOTICE 2
+#define LOG_INFO 3
+#define WORKERS_MAX 64 /* a stream's worker is one byte; the broker's cap */
+#define PUMP_MS 50 /* the thread's sweep over what waits */
+#define SENDBUF 128 /* batches NNG holds per push socket */
+#define MASK_WORDS (RMQ_MEMBERS_MAX / 64)
+
+/* A peer as the channel knows it.  Made by the bus's thread when the
+ * member is first met and kept until the channel is freed, so a worker
+ * that read the pointer may use it whatever happens meanwhile. */
+struct peer {
+	char name[RMQ_NODE_NAME_MAX];
+	char url[RMQ_NODE_URL_MAX]; /* dialled; the bus's thread's */
+	_Atomic uint64_t epoch; /* as its hellos say */
+	atomic_int up;
+	nng_socket push;
+	nng_dialer dialer;
+	int dialing;
+	/* What this node sends it, one stream per worker, each with its
+	 * lock (the worker that fills it, and the channel's thread). */
+	unsigned nstreams;
+	pthread_mutex_t *mu;
+	struct rmq_fwd_stream *out;
+	/* What this node took from it, per its workers: the channel's
+	 * thread's alone. */
+	struct rmq_fwd_in in[WORKERS_MAX];
+	_Atomic uint64_t taken, batches_in, copies, gaps, lost;
+};
+
+struct rmq_channel {
+	struct rmq_broker *b;
+	char self[RMQ_NODE_NAME_MAX];
+	uint64_t epoch;
+	unsigned nworkers;
+	size_t stream_limit;
+	nng_socket pull;
+	nng_listener listener;
+	int open, started, closed;
+	uint16_t port;
+	atomic_int live; /* sockets open: the hooks may send */
+	atomic_int stop;
+	pthread_t thread;
+	_Atomic(struct peer *) peers[RMQ_MEMBERS_MAX]; /* by number - 1 */
+	/* Per worker, the peers its turn added to. */
+	uint64_t (*dirty)[MASK_WORDS];
+	_Atomic uint64_t bad, stale, expired, undecodable;
+};
+
+uint64_t
+rmq_cluster_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+bump(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+struct rmq_channel *
+rmq_channel_new(struct rmq_broker *b, const char *self, uint64_t epoch,
+    size_t queue_bytes)
+{
+	struct rmq_channel *ch = calloc(1, sizeof(*ch));
+	if (ch == NULL)
+		return NULL;
+	ch->b = b;
+	snprintf(ch->self, sizeof(ch->self), "%s", self);
+	ch->epoch = epoch;
+	ch->nworkers = rmq_cluster_workers(b);
+	if (ch->nworkers > WORKERS_MAX)
+		ch->nworkers = WORKERS_MAX;
+	if (ch->nworkers == 0)
+		ch->nworkers = 1;
+	ch->stream_limit = queue_bytes / ch->nworkers;
+	ch->dirty = calloc(ch->nworkers, sizeof(*ch->dirty));
+	if (ch->dirty == NULL) {
+		free(ch);
+		return NULL;
+	}
+	return ch;
+}
+
+uint16_t
+rmq_channel_port(const struct rmq_channel *ch)
+{
+	return ch->port;
+}
+
+/* ---- sending (workers, and the channel's thread) ---- */
+
+static int
+push_send(void *arg, const uint8_t *p, size_t len)
+{
+	struct peer *pe = arg;
+	nng_msg *msg;
+	if (nng_msg_alloc(&msg, len) != 0)
+		return -ENOMEM;
+	memcpy(nng_msg_body(msg), p, len);
+	int rv = nng_sendmsg(pe->push, msg, NNG_FLAG_NONBLOCK);
+	if (rv != 0)
+		nng_msg_free(msg);
+	return rv;
+}
+
+static struct peer *
+peer_at(struct rmq_channel *ch, uint32_t number)
+{
+	if (number == 0 || number > RMQ_MEMBERS_MAX)
+		return NULL;
+	return atomic_load_explicit(&ch->peers[number - 1],
+	    memory_order_acquire);
+}
+
+/* Seal what worker w's turn put in the stream and send what waits. */
+static void
+stream_send(struct rmq_channel *ch, struct peer *pe, unsigned w)
+{
+	pthread_mutex_lock(&pe->mu[w]);
+	(void)rmq_fwd_seal(&pe->out[w]);
+	if (atomic_load_explicit(&ch->live, memory_order_relaxed))
+		(void)rmq_fwd_pump(&pe->out[w], rmq_cluster_now_ms(), push_send,
+		    pe);
+	pthread_mutex_unlock(&pe->mu[w]);
+}
+
+void
+rmq_channel_forward(struct rmq_channel *ch, unsigned worker, uint32_t number,
+    const struct rmq_msg *m)
+{
+	struct peer *pe = peer_at(ch, number);
+	if (pe == NULL || worker >= ch->nworkers)
+		return; /* not met yet: its routes cannot be here either */
+	size_t len = rmq_cluster_msg_size(m);
+	if (len == 0)
+		return; /* expired: delivered to no one anywhere */
+	struct rmq_fwd_stream *st = &pe->out[worker];
+	uint8_t *at = rmq_fwd_add(st, len);
+	if (at == NULL)
+		return; /* past the bound: counted */
+	rmq_cluster_msg_encode(m, at);
+	ch->dirty[worker][(number - 1) / 64] |= 1ull << ((number - 1) % 64);
+	if (rmq_fwd_full(st))
+		stream_send(ch, pe, worker);
+}
+
+void
+rmq_channel_flush(struct rmq_channel *ch, unsigned worker)
+{
+	if (worker >= ch->nworkers)
+		return;
+	for (unsigned i = 0; i < MASK_WORDS; i++) {
+		uint64_t bits = ch->dirty[worker][i];
+		ch->dirty[worker][i] = 0;
+		for (; bits; bits &= bits - 1) {
+			uint32_t number =
+			    i * 64 + (uint32_t)__builtin_ctzll(bits) + 1;
+			stream_send(ch, peer_at(ch, number), worker);
+		}
+	}
+}
+
+/* ---- members (the bus's thread) ---- */
+
+static struct peer *
+peer_new(struct rmq_channel *ch, const char *name)
+{
+	struct peer *pe = calloc(1, sizeof(*pe));
+	if (pe == NULL)
+		return NULL;
+	snprintf(pe->name, sizeof(pe->name), "%s", name);
+	pe->nstreams = ch->nworkers;
+	pe->mu = calloc(ch->nworkers, sizeof(*pe->mu));
+	pe->out = calloc(ch->nworkers, sizeof(*pe->out));
+	if (pe->mu == NULL || pe->out == NULL ||
+	    nng_push0_open(&pe->push) != 0) {
+		free(pe->mu);
+		free(pe->out);
+		free(pe);
+		return NULL;
+	}
+	nng_socket_set_ms(pe->push, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(pe->push, NNG_OPT_RECONNMAXT, 1000);
+	nng_socket_set_int(pe->push, NNG_OPT_SENDBUF, SENDBUF);
+	for (unsigned w = 0; w < ch->nworkers; w++) {
+		pthread_mutex_init(&pe->mu[w], NULL);
+		rmq_fwd_stream_init(&pe->out[w], ch->self, ch->epoch,
+		    (uint8_t)w, ch->stream_limit, RMQ_CHANNEL_RESEND_MS);
+	}
+	return pe;
+}
+
+static void
+peer_free(struct peer *pe)
+{
+	for (unsigned w = 0; w < pe->nstreams; w++) {
+		rmq_fwd_stream_fini(&pe->out[w]);
+		pthread_mutex_destroy(&pe->mu[w]);
+	}
+	free(pe->mu);
+	free(pe->out);
+	free(pe);
+}
+
+void
+rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
+    uint64_t epoch, const char *url)
+{
+	if (number == 0 || number > RMQ_MEMBERS_MAX || !atomic_load(&ch->live))
+		return;
+	struct peer *pe = peer_at(ch, number);
+	if (pe == NULL) {
+		if ((pe = peer_new(ch, name)) == NULL)
+			return;
+		atomic_store_explicit(&ch->peers[number - 1], pe,
+		    memory_order_release);
+	}
+	if (strcmp(pe->url, url) != 0) {
+		if (pe->dialing)
+			nng_dialer_close(pe->dialer);
+		pe->dialing = 0;
+		snprintf(pe->url, sizeof(pe->url), "%s", url);
+		int rv =
+		    nng_dial(pe->push, url, &pe->dialer, NNG_FLAG_NONBLOCK);
+		if (rv == 0)
+			pe->dialing = 1;
+		else
+			rmq_cluster_log(LOG_WARNING,
+			    "cannot dial node %s's channel at %s: %s", name,
+			    url, nng_strerror(rv));
+	}
+	if (atomic_load(&pe->epoch) != epoch) {
+		uint64_t lost = 0, now = rmq_cluster_now_ms();
+		for (unsigned w = 0; w < pe->nstreams; w++) {
+			pthread_mutex_lock(&pe->mu[w]);
+			lost += rmq_fwd_peer(&pe->out[w], epoch, now);
+			pthread_mutex_unlock(&pe->mu[w]);
+		}
+		if (lost) {
+			bump(&pe->lost, lost);
+			rmq_cluster_log(LOG_NOTICE,
+			    "node %s restarted: %llu messages it had not taken are lost",
+			    name, (unsigned long long)lost);
+		}
+		atomic_store(&pe->epoch, epoch);
+	}
+	atomic_store(&pe->up, 1);
+}
+
+void
+rmq_channel_down(struct rmq_channel *ch, uint32_t number)
+{
+	struct peer *pe = peer_at(ch, number);
+	if (pe != NULL)
+		atomic_store(&pe->up, 0);
+}
+
+/* ---- the channel's thread ---- */
+
+static struct peer *
+peer_named(struct rmq_channel *ch, const char *name)
+{
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe != NULL && strcmp(pe->name, name) == 0)
+			return pe;
+	}
+	return NULL;
+}
+
+static uint32_t
+peer_number(struct rmq_channel *ch, const struct peer *pe)
+{
+	for (uint32_t i = 0; i < RMQ_MEMBERS_MAX; i++)
+		if (peer_at(ch, i + 1) == pe)
+			return i + 1;
+	return 0;
+}
+
+static void
+send_ack(struct rmq_channel *ch, struct peer *pe, const struct rmq_fwd_head *h,
+    uint64_t seq)
+{
+	uint8_t buf[64 + RMQ_NODE_NAME_MAX];
+	size_t k = rmq_fwd_ack_encode(buf, sizeof(buf), ch->self, ch->epoch,
+	    h->epoch, h->worker, seq);
+	if (k)
+		(void)push_send(pe, buf, k);
+}
+
+/* A batch's messages to the broker, on the worker its stream maps to, so
+ * that one publisher's messages keep their order. */
+static void
+take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
+    const struct rmq_fwd_head *h, const uint8_t *body, size_t left)
+{
+	struct rmq_msg **ms = malloc(sizeof(*ms) * h->count);
+	uint32_t n = 0;
+	const uint8_t *p;
+	size_t len;
+	while (ms && rmq_fwd_next(&body, &left, &p, &len) == 1) {
+		const char *why = NULL;
+		int rc = rmq_cluster_msg_decode(p, len,
+		    RMQ_CLUSTER_OWNER(number), &ms[n], &why);
+		if (rc == 0) {
+			n++;
+		} else if (rc == -ETIME) {
+			bump(&ch->expired, 1);
+		} else {
+			if (atomic_fetch_add(&ch->undecodable, 1) < 10)
+				rmq_cluster_log(LOG_WARNING,
+				    "a message from node %s dropped: %s",
+				    pe->name, why ? why : "out of memory");
+		}
+	}
+	bump(&pe->taken, n);
+	if (n == 0) {
+		free(ms);
+		return;
+	}
+	unsigned w = (number * 31u + h->worker) % ch->nworkers;
+	(void)rmq_cluster_publish(ch->b, w, ms, n);
+}
+
+static void
+read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
+{
+	struct rmq_fwd_head h;
+	const uint8_t *body;
+	size_t blen;
+	if (rmq_fwd_batch_decode(p, len, &h, &body, &blen) != 0 ||
+	    h.worker >= WORKERS_MAX) {
+		bump(&ch->bad, 1);
+		return;
+	}
+	struct peer *pe = peer_named(ch, h.name);
+	/* Not met yet, or for another life of either node: it comes again
+	 * once both sides agree. */
+	if (pe == NULL || h.to_epoch != ch->epoch ||
+	    h.epoch != atomic_load(&pe->epoch)) {
+		bump(&ch->stale, 1);
+		return;
+	}
+	struct rmq_fwd_in *in = &pe->in[h.worker];
+	switch (rmq_fwd_in_check(in, h.epoch, h.seq)) {
+	case RMQ_FWD_TAKE:
+		bump(&pe->batches_in, 1);
+		take_batch(ch, pe, peer_number(ch, pe), &h, body, blen);
+		break;
+	case RMQ_FWD_COPY: bump(&pe->copies, 1); break;
+	case RMQ_FWD_GAP: bump(&pe->gaps, 1); return;
+	}
+	send_ack(ch, pe, &h, rmq_fwd_in_acked(in));
+}
+
+static void
+read_ack(struct rmq_channel *ch, const uint8_t *p, size_t len)
+{
+	struct rmq_fwd_head h;
+	if (rmq_fwd_ack_decode(p, len, &h) != 0) {
+		bump(&ch->bad, 1);
+		return;
+	}
+	struct peer *pe = peer_named(ch, h.name);
+	if (pe == NULL || h.to_epoch != ch->epoch || h.worker >= pe->nstreams) {
+		bump(&ch->stale, 1);
+		return;
+	}
+	uint64_t now = rmq_cluster_now_ms();
+	pthread_mutex_lock(&pe->mu[h.worker]);
+	rmq_fwd_ack(&pe->out[h.worker], h.epoch, h.seq, now);
+	(void)rmq_fwd_pump(&pe->out[h.worker], now, push_send, pe);
+	pthread_mutex_unlock(&pe->mu[h.worker]);
+}
+
+/* Every stream to a peer that is up: what waits goes, and again what has
+ * not been acknowledged for the resend interval. */
+static void
+pump_all(struct rmq_channel *ch, uint64_t now)
+{
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL || !atomic_load(&pe->up))
+			continue;
+		for (unsigned w = 0; w < pe->nstreams; w++) {
+			pthread_mutex_lock(&pe->mu[w]);
+			(void)rmq_fwd_pump(&pe->out[w], now, push_send, pe);
+			pthread_mutex_unlock(&pe->mu[w]);
+		}
+	}
+}
+
+static void *
+channel_run(void *arg)
+{
+	struct rmq_channel *ch = arg;
+	uint64_t next_pump = 0;
+	while (!atomic_load(&ch->stop)) {
+		nng_msg *msg;
+		int rv = nng_recvmsg(ch->pull, &msg, 0);
+		if (rv == 0) {
+			const uint8_t *p = nng_msg_body(msg);
+			size_t len = nng_msg_len(msg);
+			if (len >= 2 && p[1] == 'F')
+				read_batch(ch, p, len);
+			else if (len >= 2 && p[1] == 'K')
+				read_ack(ch, p, len);
+			else
+				bump(&ch->bad, 1);
+			nng_msg_free(msg);
+		} else if (rv == NNG_ECLOSED) {
+			break;
+		}
+		uint64_t now = rmq_cluster_now_ms();
+		if (now >= next_pump) {
+			pump_all(ch, now);
+			next_pump = now + PUMP_MS;
+		}
+	}
+	return NULL;
+}
+
+int
+rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
+    char *err, size_t errlen)
+{
+	char url[RMQ_NODE_URL_MAX];
+	if (host[0] == '\0' || strcmp(host, "*") == 0)
+		snprintf(url, sizeof(url), "tcp://:%u", port);
+	else
+		snprintf(url, sizeof(url), "tcp://%s:%u", host, port);
+	int rv = nng_pull0_open(&ch->pull);
+	if (rv == 0) {
+		ch->open = 1;
+		nng_socket_set_ms(ch->pull, NNG_OPT_RECVTIMEO, PUMP_MS);
+		nng_socket_set_size(ch->pull, NNG_OPT_RECVMAXSZ,
+		    (size_t)RMQ_FWD_MSG_MAX + RMQ_FWD_BATCH_BYTES + 4096);
+		rv = nng_listen(ch->pull, url, &ch->listener, 0);
+	}
+	if (rv != 0) {
+		snprintf(err, errlen, "cluster channel %s: %s", url + 6,
+		    nng_strerror(rv));
+		return -1;
+	}
+	int bound = 0;
+	nng_listener_get_int(ch->listener, NNG_OPT_TCP_BOUND_PORT, &bound);
+	ch->port = (uint16_t)bound;
+	atomic_store(&ch->live, 1);
+	if (pthread_create(&ch->thread, NULL, channel_run, ch) != 0) {
+		snprintf(err, errlen, "cluster channel: no thread");
+		return -1;
+	}
+	ch->started = 1;
+	return 0;
+}
+
+void
+rmq_channel_stop(struct rmq_channel *ch)
+{
+	if (ch == NULL)
+		return;
+	atomic_store(&ch->live, 0);
+	atomic_store(&ch->stop, 1);
+	if (ch->started) {
+		pthread_join(ch->thread, NULL);
+		ch->started = 0;
+	}
+	if (ch->open) {
+		rmq_nng_close_bounded(ch->pull, 1000, "the channel");
+		ch->open = 0;
+	}
+	/* A worker still routing sends on a closed socket: NNG refuses it,
+	 * and the batch stays in its stream until the free. */
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX && !ch->closed; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe != NULL)
+			rmq_nng_close_bounded(pe->push, 1000, "a channel");
+	}
+	ch->closed = 1;
+}
+
+void
+rmq_channel_free(struct rmq_channel *ch)
+{
+	if (ch == NULL)
+		return;
+	rmq_channel_stop(ch);
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe != NULL)
+			peer_free(pe);
+	}
+	free(ch->dirty);
+	free(ch);
+}
+
+/* ---- metrics ---- */
+
+void
+rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} per[] = {
+		{ "ringmq_cluster_forwarded_messages_total", "counter",
+		    "Messages routed to a peer's subscriptions, taken into its stream, by peer." },
+		{ "ringmq_cluster_forward_dropped_total", "counter",
+		    "Messages for a peer dropped: its queue (cluster_forward_queue) was full, or memory short, by peer." },
+		{ "ringmq_cluster_forward_batches_total", "counter",
+		    "Batches of messages made for a peer (one per worker turn at most), by peer." },
+		{ "ringmq_cluster_forward_resent_total", "counter",
+		    "Batches sent to a peer again: not acknowledged within the resend interval, by peer." },
+		{ "ringmq_cluster_forward_lost_total", "counter",
+		    "Messages a peer had not acknowledged when it restarted, dropped, by peer." },
+		{ "ringmq_cluster_forward_queued_bytes", "gauge",
+		    "Bytes waiting for a peer: not sent or not acknowledged yet, by peer." },
+		{ "ringmq_cluster_received_messages_total", "counter",
+		    "Messages taken from a peer and routed to this node's subscribers, by peer." },
+		{ "ringmq_cluster_received_copies_total", "counter",
+		    "Batches from a peer taken before (a resend), dropped, by peer." },
+		{ "ringmq_cluster_received_gaps_total", "counter",
+		    "Batches from a peer that came after a missing one, dropped until it is sent again, by peer." },
+	};
+	enum { NPER = sizeof(per) / sizeof(per[0]) };
+	for (unsigned k = 0; k < NPER; k++) {
+		rmq_emit_head(put, arg, per[k].name, per[k].type, per[k].help);
+		for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+			struct peer *pe = peer_at(ch, i + 1);
+			if (pe == NULL)
+				continue;
+			uint64_t v[NPER] = { 0 };
+			for (unsigned w = 0; w < pe->nstreams; w++) {
+				struct rmq_fwd_stream *st = &pe->out[w];
+				v[0] += atomic_load(&st->msgs);
+				v[1] += atomic_load(&st->dropped);
+				v[5] += atomic_load(&st->kept);
+				pthread_mutex_lock(&pe->mu[w]);
+				v[2] += st->batches;
+				v[3] += st->resent;
+				pthread_mutex_unlock(&pe->mu[w]);
+			}
+			v[4] = atomic_load(&pe->lost);
+			v[6] = atomic_load(&pe->taken);
+			v[7] = atomic_load(&pe->copies);
+			v[8] = atomic_load(&pe->gaps);
+			rmq_emit(put, arg, "%s{peer=\"%s\"} %llu\n",
+			    per[k].name, pe->name, (unsigned long long)v[k]);
+		}
+	}
+	const struct {
+		const char *name, *help;
+		uint64_t v;
+	} one[] = {
+		{ "ringmq_cluster_channel_bad_total",
+		    "Messages on the cluster channel that were not understood, dropped.",
+		    atomic_load(&ch->bad) },
+		{ "ringmq_cluster_channel_stale_total",
+		    "Batches and acknowledgements for another life of this node or the sender (or from a node not met yet), dropped.",
+		    atomic_load(&ch->stale) },
+		{ "ringmq_cluster_received_expired_total",
+		    "Messages from peers whose expiry ran out on the way, dropped.",
+		    atomic_load(&ch->expired) },
+		{ "ringmq_cluster_received_undecodable_total",
+		    "Messages from peers that could not be read back (logged), dropped.",
+		    atomic_load(&ch->undecodable) },
+	};
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
+		rmq_emit_one(put, arg, one[i].name, "counter", one[i].help,
+		    one[i].v);
+}

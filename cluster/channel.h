@@ -1,0 +1,74 @@
+/* cluster/channel.h: the point-to-point channel that carries forwarded
+ * messages between nodes, beside the bus.
+ *
+ * The bus reaches every member at once, which suits hellos and route
+ * changes; a message must go only to the nodes whose routes it matched,
+ * once each.  So each node listens on a second port with an NNG pull
+ * socket (the port named in its hellos), and keeps one push socket
+ * dialled to each member's.  Over them travel the batches of the streams
+ * (forward.h), from the worker that routed them, and the
+ * acknowledgements, from the receiving node's channel thread.
+ *
+ * Threads: the workers fill and send their streams (the forward and flush
+ * hooks of broker/cluster.h), never waiting: a send the socket does not
+ * take waits in the stream.  The channel's own thread reads the pull
+ * socket, hands batches to the broker's workers, acknowledges them, takes
+ * acknowledgements and sends again what waits.  The bus's thread tells it
+ * of members (rmq_channel_peer, rmq_channel_down).
+ */
+#ifndef RMQ_CLUSTER_CHANNEL_H
+#define RMQ_CLUSTER_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rmq_broker;
+struct rmq_msg;
+struct rmq_channel;
+
+#define RMQ_CHANNEL_RESEND_MS 500 /* no acknowledgement for this: resend */
+
+/* The monotonic clock in milliseconds, as every part of cluster/ reads
+ * it. */
+uint64_t rmq_cluster_now_ms(void);
+
+/* A channel for node `self` at `epoch`; queue_bytes bounds what waits for
+ * one peer (shared evenly among the workers' streams to it).  NULL when
+ * out of memory. */
+struct rmq_channel *rmq_channel_new(struct rmq_broker *b, const char *self,
+    uint64_t epoch, size_t queue_bytes);
+
+/* Listen on host (""/"*": every address) at port (0: any free one), start
+ * the thread.  0, or -1 with the reason in err. */
+int rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
+    char *err, size_t errlen);
+
+uint16_t rmq_channel_port(const struct rmq_channel *ch);
+
+/* The bus's thread: member `number` (1..) called `name` is up at `epoch`,
+ * its channel at url (tcp://HOST:PORT).  Dials it, or again elsewhere when
+ * the url changed; a new epoch starts the streams to it over. */
+void rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
+    uint64_t epoch, const char *url);
+
+/* The bus's thread: member `number` is down.  What waits for it stays
+ * (bounded) for its return at the same epoch. */
+void rmq_channel_down(struct rmq_channel *ch, uint32_t number);
+
+/* The hooks (broker/cluster.h), on worker `worker`'s thread. */
+void rmq_channel_forward(struct rmq_channel *ch, unsigned worker,
+    uint32_t number, const struct rmq_msg *m);
+void rmq_channel_flush(struct rmq_channel *ch, unsigned worker);
+
+/* The channel's metrics in Prometheus text (the admin server's thread);
+ * put as cluster.h's metrics hook gives it. */
+void rmq_channel_metrics(struct rmq_channel *ch,
+    void (*put)(void *arg, const char *text, size_t len), void *arg);
+
+/* Stop the thread and close the sockets; the hooks send nothing after. */
+void rmq_channel_stop(struct rmq_channel *ch);
+
+/* After the broker's workers have stopped. */
+void rmq_channel_free(struct rmq_channel *ch);
+
+#endif

@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""Messages between nodes, with real broker processes on loopback ports and
+real clients (paho): a message published on one node reaches the
+subscribers of every other, once per node over the channel (not once per
+subscriber, never back), in the publisher's order, with its properties;
+QoS 1 and 2 survive the channel's connections being killed under load and
+a node paused past the resend interval, each message delivered once and in
+order; what a node forwards and takes is counted in /metrics."""
+import faulthandler
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from rmqcluster import finish, node, seed, wait_peers, wait_routes
+from rmqtest import DEADLINE, Client, paho, run
+
+faulthandler.dump_traceback_later(400, exit=True)
+
+
+def by_peer(b, name):
+    """{peer: value} of a per-peer metric."""
+    import re
+    return {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'^%s\{peer="([^"]+)"\} (\d+)$' % name, b.metrics_text(), re.M)}
+
+
+def mesh(*names, timeout_ms=1500):
+    """Nodes that all meet through the first."""
+    first = node(names[0], timeout_ms=timeout_ms)
+    nodes = [first] + [node(n, "--cluster-seeds", seed(first),
+                            timeout_ms=timeout_ms) for n in names[1:]]
+    for x in nodes:
+        wait_peers(x, {y.name: 1 for y in nodes if y is not x})
+    return nodes
+
+
+def payloads(cl):
+    return [m.payload.decode() for m in cl.msgs]
+
+
+def publish_all(cl, topic, n, qos, **kw):
+    """n messages "0".."n-1", each acknowledged (QoS > 0) before the end."""
+    infos = [cl.c.publish(topic, str(i), qos, **kw) for i in range(n)]
+    for info in infos:
+        info.wait_for_publish(DEADLINE)
+        assert info.is_published()
+
+
+def once_per_node_in_order(_):
+    # b has two subscribers and c one: a forwards each message once to
+    # each of them, and each subscriber has all 200 in order.  a's own
+    # subscriber gets each once: nothing comes back.
+    a, b, c = mesh("a", "b", "c")
+    clients = []
+    try:
+        for x, cid, f in ((b, "b1", "f/#"), (b, "b2", "f/+"),
+                          (c, "c1", "f/1"), (a, "a1", "f/#")):
+            cl = Client(x, cid)
+            clients.append(cl)
+            cl.subscribe(f, 1)
+        wait_routes(a, {"b": 2, "c": 1})
+        pub = Client(a, "pub")
+        clients.append(pub)
+        publish_all(pub, "f/1", 200, 1)
+        want = [str(i) for i in range(200)]
+        for cl in clients[:4]:
+            cl.wait_msgs(200)
+            assert payloads(cl) == want, (cl.c._client_id, payloads(cl)[:10])
+        clients[3].quiet(0.3)
+        assert len(clients[3].msgs) == 200, "a message came back to a"
+        assert by_peer(a, "ringmq_cluster_forwarded_messages_total") == {
+            "b": 200, "c": 200}
+        assert by_peer(b, "ringmq_cluster_received_messages_total")["a"] \
+            == 200
+        assert by_peer(c, "ringmq_cluster_received_messages_total")["a"] \
+            == 200
+        # Nothing of b's or c's went anywhere: they published nothing.
+        assert sum(by_peer(b, "ringmq_cluster_forwarded_messages_total")
+                   .values()) == 0
+        batches = sum(by_peer(a, "ringmq_cluster_forward_batches_total")
+                      .values())
+        print("    400 messages in %d batches" % batches)
+        r = subprocess.run(["promtool", "check", "metrics"],
+                           input=a.metrics_text(), capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b, c)
+
+
+def properties_cross(_):
+    # A 5.0 message's properties and expiry reach a 5.0 subscriber on
+    # the other node; a 3.1.1 subscriber there gets topic and payload.
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    a, b = mesh("a", "b")
+    clients = []
+    try:
+        s5 = Client(b, "s5", version=paho.MQTTv5)
+        s3 = Client(b, "s3")
+        clients += [s5, s3]
+        s5.subscribe("p/#", 1)
+        s3.subscribe("p/#", 1)
+        wait_routes(a, {"b": 1})
+        pub = Client(a, "p5", version=paho.MQTTv5)
+        clients.append(pub)
+        props = Properties(PacketTypes.PUBLISH)
+        props.ContentType = "text/plain"
+        props.UserProperty = [("k", "v")]
+        props.MessageExpiryInterval = 120
+        props.ResponseTopic = "p/reply"
+        pub.publish("p/x", b"body", 1, properties=props)
+        m = s5.wait_msgs(1)[0]
+        assert m.topic == "p/x" and m.payload == b"body"
+        p = m.properties
+        assert p.ContentType == "text/plain"
+        assert p.UserProperty == [("k", "v")]
+        assert p.ResponseTopic == "p/reply"
+        assert 118 <= p.MessageExpiryInterval <= 120, p.MessageExpiryInterval
+        m3 = s3.wait_msgs(1)[0]
+        assert m3.topic == "p/x" and m3.payload == b"body"
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
+def kill_channel(*nodes):
+    """Reset every TCP connection of the nodes' channels (both ends, both
+    directions): what was in flight is lost.  How many were reset."""
+    n = 0
+    for x in nodes:
+        r = subprocess.run(
+            ["ss", "-K", "-t", "(", "dport", "=", ":%d" % x.channel_port,
+             "or", "sport", "=", ":%d" % x.channel_port, ")"],
+            capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        n += sum(1 for l in r.stdout.splitlines() if "ESTAB" in l)
+    return n
+
+
+def survives_killed_connections(_):
+    # 3,000 QoS 1 and 1,000 QoS 2 messages from a to subscribers on b,
+    # while the channel's connections are reset every 150 ms: NNG
+    # reconnects, a sends again what b did not acknowledge, b drops what
+    # it took already.  Each message arrives once, in order.
+    a, b = mesh("a", "b")
+    clients = []
+    try:
+        s1 = Client(b, "s1")
+        s2 = Client(b, "s2", version=paho.MQTTv5)
+        clients += [s1, s2]
+        s1.subscribe("k/1", 1)
+        s2.subscribe("k/2", 2)
+        wait_routes(a, {"b": 2})
+        pub = Client(a, "kp")
+        clients.append(pub)
+        done = threading.Event()
+        resets = [0]
+
+        def chaos():
+            for _ in range(40):
+                if done.is_set():
+                    return
+                resets[0] += kill_channel(a, b)
+                time.sleep(0.15)
+        t = threading.Thread(target=chaos)
+        t.start()
+        try:
+            t1 = threading.Thread(target=publish_all,
+                                  args=(pub, "k/1", 3000, 1))
+            t1.start()
+            publish_all(pub, "k/2", 1000, 2)
+            t1.join(DEADLINE)
+        finally:
+            s1.wait_msgs(3000, timeout=60)
+            s2.wait_msgs(1000, timeout=60)
+            done.set()
+            t.join(DEADLINE)
+        s1.quiet(0.6)  # past a resend: copies would show now
+        assert payloads(s1) == [str(i) for i in range(3000)], \
+            "QoS 1: %d messages" % len(s1.msgs)
+        assert payloads(s2) == [str(i) for i in range(1000)], \
+            "QoS 2: %d messages" % len(s2.msgs)
+        resent = by_peer(a, "ringmq_cluster_forward_resent_total")["b"]
+        copies = by_peer(b, "ringmq_cluster_received_copies_total")["a"]
+        gaps = by_peer(b, "ringmq_cluster_received_gaps_total")["a"]
+        print("    %d connections reset; a resent %d batches; b dropped "
+              "%d copies and %d after a gap" % (resets[0], resent, copies,
+                                                gaps))
+        assert resets[0] > 0, "no connection was reset"
+        assert by_peer(a, "ringmq_cluster_forward_dropped_total")["b"] == 0
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
+def paused_peer_catches_up(_):
+    # b stops (SIGSTOP) for 1 s, longer than the resend interval and
+    # shorter than the peer timeout (3 s here), while a publishes at QoS
+    # 2: a sends its batches again until b takes them; b's subscriber has
+    # each once, in order.
+    a, b = mesh("a", "b", timeout_ms=3000)
+    clients = []
+    try:
+        sub = Client(b, "ps")
+        clients.append(sub)
+        sub.subscribe("s/#", 2)
+        wait_routes(a, {"b": 1})
+        pub = Client(a, "pp")
+        clients.append(pub)
+        publish_all(pub, "s/1", 100, 2)
+        sub.wait_msgs(100)
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        try:
+            publish_all(pub, "s/1", 300, 2)
+            time.sleep(1.0)
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        sub.wait_msgs(400)
+        sub.quiet(0.6)
+        got = payloads(sub)
+        want = [str(i) for i in range(100)] + [str(i) for i in range(300)]
+        assert got == want, "%d messages" % len(got)
+        resent = by_peer(a, "ringmq_cluster_forward_resent_total")["b"]
+        print("    a resent %d batches while b was paused" % resent)
+        assert resent > 0, "nothing was sent again"
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
+run([once_per_node_in_order, properties_cross, survives_killed_connections,
+     paused_peer_catches_up], make_broker=None)
