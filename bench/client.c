@@ -46,7 +46,7 @@ bench_host_name(const struct rmq_bench_loop *L, const struct rmq_bench_conn *c)
 	const struct rmq_bench_run *run = L->run;
 	if (run->cfg->direct != RMQ_DIRECT_OFF)
 		return "direct peer";
-	return run->hosts[c->gid % run->cfg->nhosts].name;
+	return run->hosts[c->hix].name;
 }
 
 static void
@@ -323,7 +323,7 @@ bench_conn_start(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 {
 	struct rmq_bench_run *run = L->run;
 	const struct rmq_bench_cfg *cfg = run->cfg;
-	const struct rmq_bench_addr *a = &run->hosts[c->gid % cfg->nhosts];
+	const struct rmq_bench_addr *a = &run->hosts[c->hix];
 	L->st.conn_started++;
 	c->t0 = now;
 	c->state = RMQ_CS_TCP;
@@ -402,7 +402,7 @@ bench_ws_start(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now)
 	}
 	if (d == NULL)
 		return;
-	size_t n = rmq_bench_ws_request(c->ws, cfg->hosts[c->gid % cfg->nhosts],
+	size_t n = rmq_bench_ws_request(c->ws, cfg->hosts[c->hix],
 	    cfg->ws_path ? cfg->ws_path : "/mqtt", (char *)d, 1024);
 	if (n == 0) {
 		bench_conn_fail(L, c, &L->st.other_errors,
@@ -463,8 +463,7 @@ bench_conn_connected(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 		return;
 	}
 	if (L->run->tls_ctx) {
-		const char *host =
-		    L->run->cfg->hosts[c->gid % L->run->cfg->nhosts];
+		const char *host = L->run->cfg->hosts[c->hix];
 		if (rmq_bench_tls_new(L->run->tls_ctx, c->fd, host, &c->ssl) !=
 		    0) {
 			bench_conn_fail(L, c, &L->st.other_errors,
@@ -1208,6 +1207,11 @@ bench_conn_setup(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 	c->role = role;
 	c->gid = gid;
 	c->ridx = pc ? pc->idx : gid;
+	/* Clients go round the hosts by number; with --hosts-apart a
+	 * publisher goes to the host after its subscriber's. */
+	c->hix = cfg->nhosts ? gid % cfg->nhosts : 0;
+	if (cfg->hosts_apart && cfg->nhosts && role == RMQ_ROLE_PUB && pc)
+		c->hix = (pc->idx + 1) % cfg->nhosts;
 	c->win = cfg->inflight;
 	rmq_decoder_init(&c->dec, RMQ_FROM_SERVER, cfg->version, 0);
 	if (pc) {

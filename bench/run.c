@@ -233,11 +233,20 @@ static void
 bench_run_sample_broker(const struct rmq_bench_cfg *cfg,
     struct rmq_bench_procstat *ps, int *ok)
 {
-	if (cfg->broker_pid <= 0) {
-		*ok = 0;
+	*ok = 0;
+	if (cfg->broker_pid <= 0)
 		return;
+	/* Several (a cluster's nodes): their sum. */
+	struct rmq_bench_procstat one;
+	*ps = (struct rmq_bench_procstat){ 0 };
+	for (unsigned i = 0; i < cfg->nbroker_pids; i++) {
+		if (rmq_bench_procstat_sample(cfg->broker_pids[i], &one) != 0)
+			return;
+		ps->cpu_s += one.cpu_s;
+		ps->rss += one.rss;
+		ps->hwm += one.hwm;
 	}
-	*ok = rmq_bench_procstat_sample(cfg->broker_pid, ps) == 0;
+	*ok = 1;
 }
 
 static void

@@ -190,6 +190,7 @@ enum bench_opt {
 	OPT_SEED,
 	OPT_CPU_AFFINITY,
 	OPT_APART,
+	OPT_HOSTS_APART,
 };
 
 struct bench_optdef {
@@ -223,6 +224,7 @@ static const struct bench_optdef bench_opts[] = {
 	{ 'T', "threads", 1, OPT_THREADS },
 	{ 0, "cpu-affinity", 1, OPT_CPU_AFFINITY },
 	{ 0, "apart", 0, OPT_APART },
+	{ 0, "hosts-apart", 0, OPT_HOSTS_APART },
 	{ 0, "inflight", 1, OPT_INFLIGHT },
 	{ 'L', "limit", 1, OPT_LIMIT },
 	{ 'k', "keepalive", 1, OPT_KEEPALIVE },
@@ -385,11 +387,23 @@ bench_apply(struct rmq_bench_cfg *cfg, enum bench_opt id, const char *name,
 			cfg->connect_timeout_s = d;
 		return 0;
 	case OPT_JSON: cfg->json = val; return 0;
-	case OPT_BROKER_PID:
-		if (bench_uint(val, 1, 4194304, &u) != 0)
+	case OPT_BROKER_PID: {
+		char copy[128], *save = NULL;
+		snprintf(copy, sizeof(copy), "%s", val);
+		cfg->nbroker_pids = 0;
+		for (char *t = strtok_r(copy, ",", &save); t;
+		     t = strtok_r(NULL, ",", &save)) {
+			if (cfg->nbroker_pids == 8 ||
+			    bench_uint(t, 1, 4194304, &u) != 0)
+				return bench_fail(err, errlen,
+				    "--broker-pid: up to 8 process ids separated by commas");
+			cfg->broker_pids[cfg->nbroker_pids++] = (int)u;
+		}
+		if (cfg->nbroker_pids == 0)
 			break;
-		cfg->broker_pid = (int)u;
+		cfg->broker_pid = cfg->broker_pids[0];
 		return 0;
+	}
 	case OPT_VERSION_LEVEL:
 		if (bench_uint(val, 3, 5, &u) != 0)
 			return bench_fail(err, errlen,
@@ -442,6 +456,7 @@ bench_apply(struct rmq_bench_cfg *cfg, enum bench_opt id, const char *name,
 			    "--cpu-affinity takes auto or none, not '%s'", val);
 		return 0;
 	case OPT_APART: cfg->apart = 1; return 0;
+	case OPT_HOSTS_APART: cfg->hosts_apart = 1; return 0;
 	case OPT_HELP: cfg->help = 1; return 0;
 	case OPT_SHOW_VERSION: cfg->show_version = 1; return 0;
 	case OPT_CACERT: cfg->tls_cacert = val; return 0;

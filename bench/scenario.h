@@ -74,7 +74,12 @@ struct rmq_bench_cfg {
 	uint8_t pin; /* --cpu-affinity auto: loop i on the i-th allowed CPU */
 	uint8_t apart; /* --apart: publisher k on another loop than
 			  subscriber k */
-	int broker_pid; /* 0: none */
+	int broker_pid; /* 0: none; the first of broker_pids */
+	int broker_pids[8]; /* --broker-pid P[,P...]: their CPU and memory
+			     * summed (the nodes of a cluster) */
+	unsigned nbroker_pids;
+	uint8_t hosts_apart; /* --hosts-apart: publisher k on the host after
+				subscriber k's (p2p across cluster nodes) */
 	const char *json; /* NULL, "-" or a path */
 	const char *username;
 	const char *password;

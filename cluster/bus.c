@@ -193,10 +193,12 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 	    "This node's routes: filters its sessions subscribe to (shared ones aside).",
 	    local);
 	rmq_emit_one(put, arg, "ringmq_cluster_route_deltas_sent_total",
-	    "counter", "Changes of this node's routes sent on the bus.", sent);
+	    "counter",
+	    "Changes of this node's routes sent to its peers (on their control streams).",
+	    sent);
 	rmq_emit_one(put, arg, "ringmq_cluster_route_deltas_dropped_total",
 	    "counter",
-	    "Changes of this node's routes the bus did not take (back-pressure); peers repair them from a snapshot.",
+	    "Changes of this node's routes a peer's control stream had no room for (at its bound); that peer repairs them from a snapshot.",
 	    dropped);
 	rmq_channel_metrics(n->ch, put, arg);
 }
@@ -311,9 +313,9 @@ ix_remove(void *arg, uint32_t node, const char *f, size_t len)
 	    RMQ_CLUSTER_OWNER(node));
 }
 
-/* The workers' hook (cluster.h): a change of this node's routes goes out
- * as a delta at once, without blocking; one the bus drops is repaired
- * from the seq in the next hellos. */
+/* The workers' hook (cluster.h): a change of this node's routes goes to
+ * every peer up at once, on the channel's control streams (reliable and in
+ * order), without blocking. */
 static void
 node_filter(void *ctx, const char *filter, size_t len, int old_qos, int new_qos)
 {
@@ -324,23 +326,20 @@ node_filter(void *ctx, const char *filter, size_t len, int old_qos, int new_qos)
 	int rc = rmq_local_routes_change(&n->local, filter, len, old_qos,
 	    new_qos, &op, &qos);
 	if (rc == 1 && atomic_load(&n->live)) {
+		uint8_t small[512], *buf = small;
 		size_t cap = RMQ_NODE_NAME_MAX + 32 + len, k = 0;
-		nng_msg *msg;
-		int sent = 0;
-		if (nng_msg_alloc(&msg, cap) == 0) {
-			k = rmq_delta_encode(nng_msg_body(msg), cap,
-			    n->members.self, n->members.epoch, n->local.seq, op,
-			    qos, filter, len);
-			if (k && nng_msg_realloc(msg, k) == 0 &&
-			    nng_sendmsg(n->sock, msg, NNG_FLAG_NONBLOCK) == 0)
-				sent = 1;
-			else
-				nng_msg_free(msg);
-		}
-		if (sent)
+		if (cap > sizeof(small))
+			buf = malloc(cap);
+		if (buf != NULL)
+			k = rmq_delta_encode(buf, cap, n->members.self,
+			    n->members.epoch, n->local.seq, op, qos, filter,
+			    len);
+		if (k && rmq_channel_control(n->ch, 0, buf, k) == 0)
 			n->deltas_sent++;
 		else
 			n->deltas_dropped++;
+		if (buf != small)
+			free(buf);
 	}
 	pthread_mutex_unlock(&n->rmu);
 }
@@ -375,7 +374,7 @@ ask_snapshot(struct rmq_cluster_node *n, struct rmq_member *m, uint64_t now)
 	uint8_t buf[2 * RMQ_NODE_NAME_MAX + 8];
 	size_t k =
 	    rmq_snapreq_encode(buf, sizeof(buf), n->members.self, m->name);
-	if (k && nng_send(n->sock, buf, k, NNG_FLAG_NONBLOCK) == 0)
+	if (k && rmq_channel_control(n->ch, m->number, buf, k) == 0)
 		n->snapshots_asked++;
 }
 
@@ -388,11 +387,17 @@ peer_routes(struct rmq_cluster_node *n, const struct rmq_member *m)
 	return p;
 }
 
+/* Where a snapshot's parts go: the asker's control stream. */
+struct snap_to {
+	struct rmq_cluster_node *n;
+	uint32_t number;
+};
+
 static int
 snap_send(void *arg, const uint8_t *p, size_t len)
 {
-	struct rmq_cluster_node *n = arg;
-	return nng_send(n->sock, (void *)p, len, NNG_FLAG_NONBLOCK) == 0
+	struct snap_to *to = arg;
+	return rmq_channel_control(to->n->ch, to->number, p, len) == 0
 	    ? 0
 	    : -EAGAIN;
 }
@@ -405,17 +410,21 @@ read_snapreq(struct rmq_cluster_node *n, const uint8_t *p, size_t len)
 		n->bad_messages++;
 		return;
 	}
-	if (strcmp(to, n->members.self) != 0)
+	struct rmq_member *m = rmq_members_find(&n->members, from);
+	if (strcmp(to, n->members.self) != 0 || m == NULL)
 		return;
+	struct snap_to dest = { n, m->number };
 	pthread_mutex_lock(&n->rmu);
 	int rc = rmq_local_routes_snapshot(&n->local, n->members.self,
-	    n->members.epoch, from, snap_send, n);
+	    n->members.epoch, from, snap_send, &dest);
 	size_t count = n->local.filters.live;
 	pthread_mutex_unlock(&n->rmu);
 	if (rc == 0)
 		n->snapshots_sent++;
 	rmq_cluster_log(LOG_INFO, "routes sent to %s: %zu%s", from, count,
-	    rc == 0 ? "" : " (the bus refused a part: it will ask again)");
+	    rc == 0
+		? ""
+		: " (its control stream had no room for a part: it will ask again)");
 }
 
 static void
@@ -492,12 +501,29 @@ hello_routes(struct rmq_cluster_node *n, struct rmq_member *m,
 
 /* ---- hellos ---- */
 
+/* The host peers are told to dial: cluster_advertise, else the
+ * listener's address when it is bound to one (a peer would otherwise see
+ * this node's connections come from whatever source address the kernel
+ * picks, which need not be one this node listens on), else "": the
+ * address the peer sees. */
+static const char *
+advertised(const struct rmq_cluster_node *n)
+{
+	const char *h = n->conf.listen_host;
+	if (n->conf.advertise[0])
+		return n->conf.advertise;
+	if (h[0] == '\0' || strcmp(h, "*") == 0 || strcmp(h, "0.0.0.0") == 0 ||
+	    strcmp(h, "::") == 0 || strcmp(h, "[::]") == 0)
+		return "";
+	return h;
+}
+
 static void
 send_hello(struct rmq_cluster_node *n, int with_members)
 {
 	struct rmq_hello *h = &n->mine;
 	snprintf(h->name, sizeof(h->name), "%s", n->members.self);
-	snprintf(h->host, sizeof(h->host), "%s", n->conf.advertise);
+	snprintf(h->host, sizeof(h->host), "%s", advertised(n));
 	h->epoch = n->members.epoch;
 	h->port = n->port;
 	h->fport = rmq_channel_port(n->ch);
@@ -622,20 +648,37 @@ on_down(void *arg, struct rmq_member *m)
 	    m->name, n->members.timeout_ms, had);
 }
 
-/* One message from the bus, with the members' lock held and this thread
- * online for the index. */
+/* One message from the bus (hellos only), with the members' lock held and
+ * this thread online for the index. */
 static void
 read_msg(struct rmq_cluster_node *n, nng_msg *msg)
 {
 	const uint8_t *p = nng_msg_body(msg);
 	size_t len = nng_msg_len(msg);
+	if (rmq_cluster_msg_kind(p, len) == 'H')
+		read_hello(n, msg);
+	else
+		n->bad_messages++;
+}
+
+/* One record of a peer's control stream (channel.h): a route change, a
+ * snapshot request or a snapshot part, in the order the peer sent them.
+ * On the channel's thread. */
+static void
+node_control(void *arg, uint32_t number, const uint8_t *p, size_t len)
+{
+	struct rmq_cluster_node *n = arg;
+	(void)number;
+	rcu_thread_online();
+	pthread_mutex_lock(&n->mu);
 	switch (rmq_cluster_msg_kind(p, len)) {
-	case 'H': read_hello(n, msg); break;
 	case 'D': read_delta(n, p, len, rmq_cluster_now_ms()); break;
 	case 'Q': read_snapreq(n, p, len); break;
 	case 'S': read_snap(n, p, len); break;
 	default: n->bad_messages++; break;
 	}
+	pthread_mutex_unlock(&n->mu);
+	rcu_thread_offline();
 }
 
 static void *
@@ -734,7 +777,7 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->hooks.forward = node_forward;
 	n->hooks.flush = node_flush;
 	n->ch = rmq_channel_new(b, name, epoch,
-	    c->forward_queue ? c->forward_queue : 64u << 20);
+	    c->forward_queue ? c->forward_queue : 64u << 20, node_control, n);
 	if (n->ch == NULL) {
 		snprintf(err, errlen, "out of memory");
 		rmq_local_routes_fini(&n->local);

@@ -21,6 +21,8 @@
 #include "members.h"
 #include "msg.h"
 
+#include <urcu-qsbr.h>
+
 #define LOG_WARNING 1
 #define LOG_NOTICE 2
 #define LOG_INFO 3
@@ -28,6 +30,7 @@
 #define PUMP_MS 50 /* the thread's sweep over what waits */
 #define SENDBUF 128 /* batches NNG holds per push socket */
 #define MASK_WORDS (RMQ_MEMBERS_MAX / 64)
+#define CONTROL 0xFF /* the worker byte of a control stream */
 
 /* A peer as the channel knows it.  Made by the bus's thread when the
  * member is first met and kept until the channel is freed, so a worker
@@ -49,6 +52,10 @@ struct peer {
 	 * thread's alone. */
 	struct rmq_fwd_in in[WORKERS_MAX];
 	_Atomic uint64_t taken, batches_in, copies, gaps, lost;
+	/* The control stream, both ways. */
+	pthread_mutex_t ctl_mu;
+	struct rmq_fwd_stream ctl;
+	struct rmq_fwd_in ctl_in;
 };
 
 struct rmq_channel {
@@ -68,6 +75,10 @@ struct rmq_channel {
 	/* Per worker, the peers its turn added to. */
 	uint64_t (*dirty)[MASK_WORDS];
 	_Atomic uint64_t bad, stale, expired, undecodable;
+	_Atomic uint64_t control_sent, control_dropped, control_taken;
+	size_t queue_bytes;
+	rmq_channel_control_fn control;
+	void *control_arg;
 };
 
 uint64_t
@@ -86,7 +97,7 @@ bump(_Atomic uint64_t *c, uint64_t n)
 
 struct rmq_channel *
 rmq_channel_new(struct rmq_broker *b, const char *self, uint64_t epoch,
-    size_t queue_bytes)
+    size_t queue_bytes, rmq_channel_control_fn control, void *control_arg)
 {
 	struct rmq_channel *ch = calloc(1, sizeof(*ch));
 	if (ch == NULL)
@@ -100,6 +111,9 @@ rmq_channel_new(struct rmq_broker *b, const char *self, uint64_t epoch,
 	if (ch->nworkers == 0)
 		ch->nworkers = 1;
 	ch->stream_limit = queue_bytes / ch->nworkers;
+	ch->queue_bytes = queue_bytes;
+	ch->control = control;
+	ch->control_arg = control_arg;
 	ch->dirty = calloc(ch->nworkers, sizeof(*ch->dirty));
 	if (ch->dirty == NULL) {
 		free(ch);
@@ -187,6 +201,44 @@ rmq_channel_flush(struct rmq_channel *ch, unsigned worker)
 	}
 }
 
+/* ---- the control stream ---- */
+
+static int
+control_one(struct rmq_channel *ch, struct peer *pe, const uint8_t *p,
+    size_t len)
+{
+	pthread_mutex_lock(&pe->ctl_mu);
+	uint8_t *at = rmq_fwd_add(&pe->ctl, len);
+	if (at != NULL) {
+		memcpy(at, p, len);
+		(void)rmq_fwd_seal(&pe->ctl);
+		if (atomic_load_explicit(&ch->live, memory_order_relaxed))
+			(void)rmq_fwd_pump(&pe->ctl, rmq_cluster_now_ms(),
+			    push_send, pe);
+	}
+	pthread_mutex_unlock(&pe->ctl_mu);
+	bump(at ? &ch->control_sent : &ch->control_dropped, 1);
+	return at ? 0 : -ENOSPC;
+}
+
+int
+rmq_channel_control(struct rmq_channel *ch, uint32_t number, const uint8_t *p,
+    size_t len)
+{
+	if (number != 0) {
+		struct peer *pe = peer_at(ch, number);
+		return pe ? control_one(ch, pe, p, len) : -ENOENT;
+	}
+	int rc = 0;
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe != NULL && atomic_load(&pe->up) &&
+		    control_one(ch, pe, p, len) != 0)
+			rc = -ENOSPC;
+	}
+	return rc;
+}
+
 /* ---- members (the bus's thread) ---- */
 
 static struct peer *
@@ -214,6 +266,9 @@ peer_new(struct rmq_channel *ch, const char *name)
 		rmq_fwd_stream_init(&pe->out[w], ch->self, ch->epoch,
 		    (uint8_t)w, ch->stream_limit, RMQ_CHANNEL_RESEND_MS);
 	}
+	pthread_mutex_init(&pe->ctl_mu, NULL);
+	rmq_fwd_stream_init(&pe->ctl, ch->self, ch->epoch, CONTROL,
+	    ch->queue_bytes, RMQ_CHANNEL_RESEND_MS);
 	return pe;
 }
 
@@ -224,6 +279,8 @@ peer_free(struct peer *pe)
 		rmq_fwd_stream_fini(&pe->out[w]);
 		pthread_mutex_destroy(&pe->mu[w]);
 	}
+	rmq_fwd_stream_fini(&pe->ctl);
+	pthread_mutex_destroy(&pe->ctl_mu);
 	free(pe->mu);
 	free(pe->out);
 	free(pe);
@@ -263,6 +320,11 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 			lost += rmq_fwd_peer(&pe->out[w], epoch, now);
 			pthread_mutex_unlock(&pe->mu[w]);
 		}
+		/* Route changes for its old life are moot: it asks for a
+		 * snapshot. */
+		pthread_mutex_lock(&pe->ctl_mu);
+		(void)rmq_fwd_peer(&pe->ctl, epoch, now);
+		pthread_mutex_unlock(&pe->ctl_mu);
 		if (lost) {
 			bump(&pe->lost, lost);
 			rmq_cluster_log(LOG_NOTICE,
@@ -349,6 +411,21 @@ take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
 	(void)rmq_cluster_publish(ch->b, w, ms, n);
 }
 
+/* A control batch's records to the bus's handler, in order. */
+static void
+take_control(struct rmq_channel *ch, struct peer *pe, const uint8_t *body,
+    size_t left)
+{
+	uint32_t number = peer_number(ch, pe);
+	const uint8_t *p;
+	size_t len;
+	while (rmq_fwd_next(&body, &left, &p, &len) == 1) {
+		bump(&ch->control_taken, 1);
+		if (ch->control)
+			ch->control(ch->control_arg, number, p, len);
+	}
+}
+
 static void
 read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
 {
@@ -356,7 +433,7 @@ read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
 	const uint8_t *body;
 	size_t blen;
 	if (rmq_fwd_batch_decode(p, len, &h, &body, &blen) != 0 ||
-	    h.worker >= WORKERS_MAX) {
+	    (h.worker >= WORKERS_MAX && h.worker != CONTROL)) {
 		bump(&ch->bad, 1);
 		return;
 	}
@@ -368,11 +445,15 @@ read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
 		bump(&ch->stale, 1);
 		return;
 	}
-	struct rmq_fwd_in *in = &pe->in[h.worker];
+	int ctl = h.worker == CONTROL;
+	struct rmq_fwd_in *in = ctl ? &pe->ctl_in : &pe->in[h.worker];
 	switch (rmq_fwd_in_check(in, h.epoch, h.seq)) {
 	case RMQ_FWD_TAKE:
 		bump(&pe->batches_in, 1);
-		take_batch(ch, pe, peer_number(ch, pe), &h, body, blen);
+		if (ctl)
+			take_control(ch, pe, body, blen);
+		else
+			take_batch(ch, pe, peer_number(ch, pe), &h, body, blen);
 		break;
 	case RMQ_FWD_COPY: bump(&pe->copies, 1); break;
 	case RMQ_FWD_GAP: bump(&pe->gaps, 1); return;
@@ -389,15 +470,20 @@ read_ack(struct rmq_channel *ch, const uint8_t *p, size_t len)
 		return;
 	}
 	struct peer *pe = peer_named(ch, h.name);
-	if (pe == NULL || h.to_epoch != ch->epoch || h.worker >= pe->nstreams) {
+	if (pe == NULL || h.to_epoch != ch->epoch ||
+	    (h.worker >= pe->nstreams && h.worker != CONTROL)) {
 		bump(&ch->stale, 1);
 		return;
 	}
 	uint64_t now = rmq_cluster_now_ms();
-	pthread_mutex_lock(&pe->mu[h.worker]);
-	rmq_fwd_ack(&pe->out[h.worker], h.epoch, h.seq, now);
-	(void)rmq_fwd_pump(&pe->out[h.worker], now, push_send, pe);
-	pthread_mutex_unlock(&pe->mu[h.worker]);
+	pthread_mutex_t *mu =
+	    h.worker == CONTROL ? &pe->ctl_mu : &pe->mu[h.worker];
+	struct rmq_fwd_stream *st =
+	    h.worker == CONTROL ? &pe->ctl : &pe->out[h.worker];
+	pthread_mutex_lock(mu);
+	rmq_fwd_ack(st, h.epoch, h.seq, now);
+	(void)rmq_fwd_pump(st, now, push_send, pe);
+	pthread_mutex_unlock(mu);
 }
 
 /* Every stream to a peer that is up: what waits goes, and again what has
@@ -414,6 +500,9 @@ pump_all(struct rmq_channel *ch, uint64_t now)
 			(void)rmq_fwd_pump(&pe->out[w], now, push_send, pe);
 			pthread_mutex_unlock(&pe->mu[w]);
 		}
+		pthread_mutex_lock(&pe->ctl_mu);
+		(void)rmq_fwd_pump(&pe->ctl, now, push_send, pe);
+		pthread_mutex_unlock(&pe->ctl_mu);
 	}
 }
 
@@ -422,6 +511,10 @@ channel_run(void *arg)
 {
 	struct rmq_channel *ch = arg;
 	uint64_t next_pump = 0;
+	/* The control handler writes the index (routes.h): a reader of
+	 * liburcu's QSBR flavour, online only inside it. */
+	rcu_register_thread();
+	rcu_thread_offline();
 	while (!atomic_load(&ch->stop)) {
 		nng_msg *msg;
 		int rv = nng_recvmsg(ch->pull, &msg, 0);
@@ -444,6 +537,8 @@ channel_run(void *arg)
 			next_pump = now + PUMP_MS;
 		}
 	}
+	rcu_thread_online();
+	rcu_unregister_thread();
 	return NULL;
 }
 
@@ -590,6 +685,15 @@ rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
 		{ "ringmq_cluster_received_undecodable_total",
 		    "Messages from peers that could not be read back (logged), dropped.",
 		    atomic_load(&ch->undecodable) },
+		{ "ringmq_cluster_control_sent_total",
+		    "Route changes, snapshot parts and requests put on peers' control streams.",
+		    atomic_load(&ch->control_sent) },
+		{ "ringmq_cluster_control_dropped_total",
+		    "Records a peer's control stream had no room for (its queue at the bound); the peer repairs from a snapshot.",
+		    atomic_load(&ch->control_dropped) },
+		{ "ringmq_cluster_control_received_total",
+		    "Records taken from peers' control streams.",
+		    atomic_load(&ch->control_taken) },
 	};
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
 		rmq_emit_one(put, arg, one[i].name, "counter", one[i].help,

@@ -7,7 +7,11 @@
  * socket (the port named in its hellos), and keeps one push socket
  * dialled to each member's.  Over them travel the batches of the streams
  * (forward.h), from the worker that routed them, and the
- * acknowledgements, from the receiving node's channel thread.
+ * acknowledgements, from the receiving node's channel thread.  Beside the
+ * workers' streams each pair of nodes has a control stream, as reliable
+ * and ordered, for the route changes and snapshots of routes.h: so a
+ * change is never lost on the way and comes after the snapshot it
+ * follows.
  *
  * Threads: the workers fill and send their streams (the forward and flush
  * hooks of broker/cluster.h), never waiting: a send the socket does not
@@ -32,11 +36,18 @@ struct rmq_channel;
  * it. */
 uint64_t rmq_cluster_now_ms(void);
 
+/* What the control stream brings: one record a peer (member `number`)
+ * sent with rmq_channel_control, on the channel's thread, which is
+ * registered with liburcu-qsbr and offline. */
+typedef void (*rmq_channel_control_fn)(void *arg, uint32_t number,
+    const uint8_t *p, size_t len);
+
 /* A channel for node `self` at `epoch`; queue_bytes bounds what waits for
- * one peer (shared evenly among the workers' streams to it).  NULL when
- * out of memory. */
-struct rmq_channel *rmq_channel_new(struct rmq_broker *b, const char *self,
-    uint64_t epoch, size_t queue_bytes);
+ * one peer (shared evenly among the workers' streams to it, and as much
+ * again for its control stream).  NULL when out of memory. */
+struct rmq_channel *
+rmq_channel_new(struct rmq_broker *b, const char *self, uint64_t epoch,
+    size_t queue_bytes, rmq_channel_control_fn control, void *control_arg);
 
 /* Listen on host (""/"*": every address) at port (0: any free one), start
  * the thread.  0, or -1 with the reason in err. */
@@ -54,6 +65,14 @@ void rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 /* The bus's thread: member `number` is down.  What waits for it stays
  * (bounded) for its return at the same epoch. */
 void rmq_channel_down(struct rmq_channel *ch, uint32_t number);
+
+/* Send a record on the control stream to member `number`, or to every
+ * member up when number is 0: reliable and in order, like the messages,
+ * for the routes (routes.h).  Any thread; never waits.  0, or -ENOSPC
+ * when a peer's control stream is at its bound (the record is not sent to
+ * it; counted). */
+int rmq_channel_control(struct rmq_channel *ch, uint32_t number,
+    const uint8_t *p, size_t len);
 
 /* The hooks (broker/cluster.h), on worker `worker`'s thread. */
 void rmq_channel_forward(struct rmq_channel *ch, unsigned worker,

@@ -4,12 +4,14 @@
  * A node is the only writer of its own routes: one per filter its
  * sessions subscribe to, with the highest QoS among them, whatever the
  * number of subscribers behind it.  Each change is a delta numbered
- * (node, epoch, seq) on the bus; a peer applies a node's deltas in order
- * to the entries it keeps for that node in its own index (owned by
+ * (node, epoch, seq), sent to every peer on its control stream (channel.h:
+ * reliable and in order); a peer applies a node's deltas in order to the
+ * entries it keeps for that node in its own index (owned by
  * RMQ_CLUSTER_OWNER(number)).  A gap, a new epoch or a new member makes
- * the peer ask for a snapshot, which replaces what it had.  The bus drops
- * under back-pressure by design; a dropped delta shows as a gap, or in
- * the hellos (which carry the sender's seq), and is repaired.
+ * the peer ask for a snapshot, which replaces what it had; the deltas
+ * after it follow it on the same stream.  A delta the stream had no room
+ * for (at its bound) shows as a gap, or in the hellos (which carry the
+ * sender's seq), and is repaired.
  *
  * Shared subscriptions ($share/...) stay on their node for now; they
  * become cluster-wide with forwarding.
