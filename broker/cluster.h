@@ -76,12 +76,13 @@ unsigned rmq_cluster_workers(const struct rmq_broker *b);
 size_t rmq_cluster_msg_size(const struct rmq_msg *m);
 void rmq_cluster_msg_encode(const struct rmq_msg *m, uint8_t *buf);
 
-/* A message back from those bytes, as published by `origin` (an
+/* A message back from those bytes at now_ms (the monotonic clock's
+ * milliseconds), as published by `origin` (an
  * RMQ_CLUSTER_OWNER(node), which no session is, so No Local keeps it for
  * every local subscriber).  0 with *out (one reference), -ETIME when it
  * expired on the way, -ENOMEM, or -EINVAL with what is wrong in *why. */
 int rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
-    struct rmq_msg **out, const char **why);
+    uint64_t now_ms, struct rmq_msg **out, const char **why);
 
 /* Install the hooks.  Before rmq_broker_start; they live as long as the
  * broker. */

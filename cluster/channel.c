@@ -29,6 +29,8 @@
 #define WORKERS_MAX 64 /* a stream's worker is one byte; the broker's cap */
 #define PUMP_MS 50 /* the thread's sweep over what waits */
 #define SENDBUF 128 /* batches NNG holds per push socket */
+#define RECVBUF 256 /* batches NNG holds for the channel's thread */
+#define DRAIN_MAX 256 /* batches taken before acknowledging */
 #define MASK_WORDS (RMQ_MEMBERS_MAX / 64)
 #define CONTROL 0xFF /* the worker byte of a control stream */
 
@@ -52,6 +54,11 @@ struct peer {
 	 * thread's alone. */
 	struct rmq_fwd_in in[WORKERS_MAX];
 	_Atomic uint64_t taken, batches_in, copies, gaps, lost;
+	/* Streams taken from since the last acknowledgements went out (the
+	 * channel's thread): bit w for worker w's, ack_ctl for control. */
+	uint64_t ack_due;
+	uint8_t ack_ctl;
+	uint64_t ack_epoch; /* the sender's epoch those are for */
 	/* The control stream, both ways. */
 	pthread_mutex_t ctl_mu;
 	struct rmq_fwd_stream ctl;
@@ -77,6 +84,12 @@ struct rmq_channel {
 	_Atomic uint64_t bad, stale, expired, undecodable;
 	_Atomic uint64_t control_sent, control_dropped, control_taken;
 	size_t queue_bytes;
+	/* Messages taken in this drain, per worker of this node, handed
+	 * over once at its end (the channel's thread). */
+	struct pending {
+		struct rmq_msg **m;
+		uint32_t n, cap;
+	} *pending;
 	rmq_channel_control_fn control;
 	void *control_arg;
 };
@@ -115,7 +128,10 @@ rmq_channel_new(struct rmq_broker *b, const char *self, uint64_t epoch,
 	ch->control = control;
 	ch->control_arg = control_arg;
 	ch->dirty = calloc(ch->nworkers, sizeof(*ch->dirty));
-	if (ch->dirty == NULL) {
+	ch->pending = calloc(ch->nworkers, sizeof(*ch->pending));
+	if (ch->dirty == NULL || ch->pending == NULL) {
+		free(ch->dirty);
+		free(ch->pending);
 		free(ch);
 		return NULL;
 	}
@@ -367,14 +383,43 @@ peer_number(struct rmq_channel *ch, const struct peer *pe)
 }
 
 static void
-send_ack(struct rmq_channel *ch, struct peer *pe, const struct rmq_fwd_head *h,
-    uint64_t seq)
+send_ack(struct rmq_channel *ch, struct peer *pe, uint8_t worker,
+    const struct rmq_fwd_in *in)
 {
 	uint8_t buf[64 + RMQ_NODE_NAME_MAX];
 	size_t k = rmq_fwd_ack_encode(buf, sizeof(buf), ch->self, ch->epoch,
-	    h->epoch, h->worker, seq);
+	    in->epoch, worker, rmq_fwd_in_acked(in));
 	if (k)
 		(void)push_send(pe, buf, k);
+}
+
+/* The end of a drain: one acknowledgement per stream taken from (however
+ * many of its batches came), and one hand-over per worker of what they
+ * hold. */
+static void
+drain_end(struct rmq_channel *ch)
+{
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL || (pe->ack_due == 0 && !pe->ack_ctl))
+			continue;
+		for (uint64_t due = pe->ack_due; due; due &= due - 1) {
+			unsigned w = (unsigned)__builtin_ctzll(due);
+			send_ack(ch, pe, (uint8_t)w, &pe->in[w]);
+		}
+		if (pe->ack_ctl)
+			send_ack(ch, pe, CONTROL, &pe->ctl_in);
+		pe->ack_due = 0;
+		pe->ack_ctl = 0;
+	}
+	for (unsigned w = 0; w < ch->nworkers; w++) {
+		struct pending *q = &ch->pending[w];
+		if (q->n == 0)
+			continue;
+		(void)rmq_cluster_publish(ch->b, w, q->m, q->n);
+		q->m = NULL;
+		q->n = q->cap = 0;
+	}
 }
 
 /* A batch's messages to the broker, on the worker its stream maps to, so
@@ -383,14 +428,26 @@ static void
 take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
     const struct rmq_fwd_head *h, const uint8_t *body, size_t left)
 {
-	struct rmq_msg **ms = malloc(sizeof(*ms) * h->count);
+	unsigned w = (number * 31u + h->worker) % ch->nworkers;
+	struct pending *q = &ch->pending[w];
+	if (q->n + h->count > q->cap) {
+		uint32_t cap = q->cap ? q->cap : 256;
+		while (cap < q->n + h->count)
+			cap *= 2;
+		struct rmq_msg **m = realloc(q->m, sizeof(*m) * cap);
+		if (m == NULL)
+			return;
+		q->m = m;
+		q->cap = cap;
+	}
 	uint32_t n = 0;
 	const uint8_t *p;
 	size_t len;
-	while (ms && rmq_fwd_next(&body, &left, &p, &len) == 1) {
+	uint64_t now = rmq_cluster_now_ms();
+	while (rmq_fwd_next(&body, &left, &p, &len) == 1) {
 		const char *why = NULL;
 		int rc = rmq_cluster_msg_decode(p, len,
-		    RMQ_CLUSTER_OWNER(number), &ms[n], &why);
+		    RMQ_CLUSTER_OWNER(number), now, &q->m[q->n + n], &why);
 		if (rc == 0) {
 			n++;
 		} else if (rc == -ETIME) {
@@ -403,12 +460,7 @@ take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
 		}
 	}
 	bump(&pe->taken, n);
-	if (n == 0) {
-		free(ms);
-		return;
-	}
-	unsigned w = (number * 31u + h->worker) % ch->nworkers;
-	(void)rmq_cluster_publish(ch->b, w, ms, n);
+	q->n += n;
 }
 
 /* A control batch's records to the bus's handler, in order. */
@@ -458,7 +510,10 @@ read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
 	case RMQ_FWD_COPY: bump(&pe->copies, 1); break;
 	case RMQ_FWD_GAP: bump(&pe->gaps, 1); return;
 	}
-	send_ack(ch, pe, &h, rmq_fwd_in_acked(in));
+	if (ctl)
+		pe->ack_ctl = 1;
+	else
+		pe->ack_due |= 1ull << h.worker;
 }
 
 static void
@@ -515,9 +570,14 @@ channel_run(void *arg)
 	 * liburcu's QSBR flavour, online only inside it. */
 	rcu_register_thread();
 	rcu_thread_offline();
+	/* Take what is there without waiting; when nothing is left (or
+	 * after DRAIN_MAX), acknowledge and hand over once, then wait. */
+	int waiting = 0;
+	unsigned taken = 0;
 	while (!atomic_load(&ch->stop)) {
 		nng_msg *msg;
-		int rv = nng_recvmsg(ch->pull, &msg, 0);
+		int rv = nng_recvmsg(ch->pull, &msg,
+		    waiting ? 0 : NNG_FLAG_NONBLOCK);
 		if (rv == 0) {
 			const uint8_t *p = nng_msg_body(msg);
 			size_t len = nng_msg_len(msg);
@@ -528,6 +588,15 @@ channel_run(void *arg)
 			else
 				bump(&ch->bad, 1);
 			nng_msg_free(msg);
+			waiting = 0;
+			if (++taken == DRAIN_MAX) {
+				drain_end(ch);
+				taken = 0;
+			}
+		} else if (rv == NNG_EAGAIN) {
+			drain_end(ch);
+			taken = 0;
+			waiting = 1;
 		} else if (rv == NNG_ECLOSED) {
 			break;
 		}
@@ -555,6 +624,7 @@ rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
 	if (rv == 0) {
 		ch->open = 1;
 		nng_socket_set_ms(ch->pull, NNG_OPT_RECVTIMEO, PUMP_MS);
+		nng_socket_set_int(ch->pull, NNG_OPT_RECVBUF, RECVBUF);
 		nng_socket_set_size(ch->pull, NNG_OPT_RECVMAXSZ,
 		    (size_t)RMQ_FWD_MSG_MAX + RMQ_FWD_BATCH_BYTES + 4096);
 		rv = nng_listen(ch->pull, url, &ch->listener, 0);
@@ -612,6 +682,12 @@ rmq_channel_free(struct rmq_channel *ch)
 		if (pe != NULL)
 			peer_free(pe);
 	}
+	for (unsigned w = 0; w < ch->nworkers; w++) {
+		for (uint32_t i = 0; i < ch->pending[w].n; i++)
+			rmq_msg_rele(ch->pending[w].m[i]);
+		free(ch->pending[w].m);
+	}
+	free(ch->pending);
 	free(ch->dirty);
 	free(ch);
 }

@@ -50,10 +50,17 @@ rmq_fwd_stream_init(struct rmq_fwd_stream *st, const char *self, uint64_t epoch,
 	atomic_init(&st->kept, 0);
 }
 
+/* A batch gone: its buffer kept as a spare when there is room and it
+ * is not oversized (one message of megabytes is not worth keeping). */
 static void
-batch_free(struct rmq_fwd_batch *b)
+batch_free(struct rmq_fwd_stream *st, struct rmq_fwd_batch *b)
 {
-	free(b->data);
+	if (st->nspare < RMQ_FWD_SPARES && b->cap <= 2 * RMQ_FWD_BATCH_BYTES) {
+		st->spare[st->nspare] = b->data;
+		st->spare_cap[st->nspare++] = b->cap;
+	} else {
+		free(b->data);
+	}
 	free(b);
 }
 
@@ -66,7 +73,7 @@ drop_all(struct rmq_fwd_stream *st)
 		struct rmq_fwd_batch *b = st->head;
 		st->head = b->next;
 		msgs += b->count;
-		batch_free(b);
+		batch_free(st, b);
 	}
 	st->tail = NULL;
 	atomic_store_explicit(&st->kept, 0, memory_order_relaxed);
@@ -79,6 +86,8 @@ rmq_fwd_stream_fini(struct rmq_fwd_stream *st)
 	drop_all(st);
 	free(st->cur);
 	st->cur = NULL;
+	while (st->nspare)
+		free(st->spare[--st->nspare]);
 }
 
 uint8_t *
@@ -93,7 +102,7 @@ rmq_fwd_add(struct rmq_fwd_stream *st, size_t len)
 		return NULL;
 	}
 	if (need > st->cur_cap) {
-		size_t cap = st->cur_cap ? st->cur_cap : 4096;
+		size_t cap = st->cur_cap ? st->cur_cap : 16 * 1024;
 		while (cap < need)
 			cap *= 2;
 		uint8_t *p = realloc(st->cur, cap);
@@ -140,16 +149,20 @@ rmq_fwd_seal(struct rmq_fwd_stream *st)
 	st->cur[at + 8] = st->worker;
 	put_be(st->cur + at + 9, st->next_seq, 8);
 	put_be(st->cur + at + 17, st->cur_count, 4);
-	/* The buffer becomes the batch: shrunk to fit, since it may wait. */
-	uint8_t *data = realloc(st->cur, st->cur_len);
+	/* The buffer becomes the batch, and a spare the next turn's. */
 	*b = (struct rmq_fwd_batch){
 		.seq = st->next_seq++,
 		.count = st->cur_count,
 		.len = st->cur_len,
-		.data = data ? data : st->cur,
+		.cap = st->cur_cap,
+		.data = st->cur,
 	};
 	st->cur = NULL;
 	st->cur_cap = 0;
+	if (st->nspare) {
+		st->cur = st->spare[--st->nspare];
+		st->cur_cap = st->spare_cap[st->nspare];
+	}
 	st->cur_len = 0;
 	st->cur_count = 0;
 	if (st->tail)
@@ -205,7 +218,7 @@ rmq_fwd_ack(struct rmq_fwd_stream *st, uint64_t peer_epoch, uint64_t seq,
 		struct rmq_fwd_batch *b = st->head;
 		st->head = b->next;
 		freed += b->len;
-		batch_free(b);
+		batch_free(st, b);
 	}
 	if (st->head == NULL)
 		st->tail = NULL;

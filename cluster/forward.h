@@ -37,15 +37,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RMQ_FWD_BATCH_BYTES (256u * 1024) /* a batch is sealed past it */
+#define RMQ_FWD_BATCH_BYTES (12u * 1024) /* a batch is sealed past it */
 #define RMQ_FWD_MSG_MAX (268435455u + 64) /* MQTT's largest, and a head */
+#define RMQ_FWD_SPARES 4
 
 struct rmq_fwd_batch {
 	struct rmq_fwd_batch *next;
 	uint64_t seq;
 	uint32_t count; /* messages */
 	uint8_t sent;
-	size_t len;
+	size_t len, cap;
 	uint8_t *data; /* the whole wire message */
 };
 
@@ -74,6 +75,12 @@ struct rmq_fwd_stream {
 	uint64_t progress_ms; /* last time something was acknowledged */
 	uint64_t batches, resent, lost;
 	atomic_size_t kept; /* bytes in the list (the worker reads it) */
+	/* Buffers of batches acknowledged, for the next turns to fill:
+	 * reused rather than given back, since the allocator hands a large
+	 * buffer back to the kernel and faults it in again (measured). */
+	uint8_t *spare[RMQ_FWD_SPARES];
+	size_t spare_cap[RMQ_FWD_SPARES];
+	unsigned nspare;
 };
 
 void rmq_fwd_stream_init(struct rmq_fwd_stream *st, const char *self,

@@ -52,22 +52,24 @@ rmq_cluster_workers(const struct rmq_broker *b)
 size_t
 rmq_cluster_msg_size(const struct rmq_msg *m)
 {
-	return rmq_msg_expired(m, rmq_loop_clock_ms()) ? 0
-						       : rmq_record_msg_size(m);
+	/* The clock only for a message that can expire (few do). */
+	return m->has_expiry && rmq_msg_expired(m, rmq_loop_clock_ms())
+	    ? 0
+	    : rmq_record_msg_size(m);
 }
 
 void
 rmq_cluster_msg_encode(const struct rmq_msg *m, uint8_t *buf)
 {
-	rmq_record_msg_encode(m, -(int64_t)rmq_loop_clock_ms(), buf);
+	rmq_record_msg_encode(m,
+	    m->has_expiry ? -(int64_t)rmq_loop_clock_ms() : 0, buf);
 }
 
 int
 rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
-    struct rmq_msg **out, const char **why)
+    uint64_t now_ms, struct rmq_msg **out, const char **why)
 {
-	int rc =
-	    rmq_record_msg_decode(p, len, rmq_loop_clock_ms(), 0, out, why);
+	int rc = rmq_record_msg_decode(p, len, now_ms, 0, out, why);
 	if (rc == 0)
 		(*out)->origin = origin;
 	return rc;
