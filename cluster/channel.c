@@ -27,7 +27,8 @@
 #define LOG_NOTICE 2
 #define LOG_INFO 3
 #define WORKERS_MAX 64 /* a stream's worker is one byte; the broker's cap */
-#define PUMP_MS 50 /* the thread's sweep over what waits */
+#define PUMP_MS 50 /* the thread's sweep, while something waits */
+#define IDLE_MS 1000 /* its wait when nothing does (NNG's timed waits cost) */
 #define SENDBUF 128 /* batches NNG holds per push socket */
 #define RECVBUF 256 /* batches NNG holds for the channel's thread */
 #define DRAIN_MAX 256 /* batches taken before acknowledging */
@@ -89,7 +90,7 @@ struct rmq_channel {
 	struct pending {
 		struct rmq_msg **m;
 		uint32_t n, cap;
-	} *pending;
+	} * pending;
 	rmq_channel_control_fn control;
 	void *control_arg;
 };
@@ -543,9 +544,10 @@ read_ack(struct rmq_channel *ch, const uint8_t *p, size_t len)
 
 /* Every stream to a peer that is up: what waits goes, and again what has
  * not been acknowledged for the resend interval. */
-static void
+static int
 pump_all(struct rmq_channel *ch, uint64_t now)
 {
+	int waits = 0;
 	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
 		struct peer *pe = peer_at(ch, i + 1);
 		if (pe == NULL || !atomic_load(&pe->up))
@@ -553,12 +555,15 @@ pump_all(struct rmq_channel *ch, uint64_t now)
 		for (unsigned w = 0; w < pe->nstreams; w++) {
 			pthread_mutex_lock(&pe->mu[w]);
 			(void)rmq_fwd_pump(&pe->out[w], now, push_send, pe);
+			waits |= pe->out[w].head != NULL;
 			pthread_mutex_unlock(&pe->mu[w]);
 		}
 		pthread_mutex_lock(&pe->ctl_mu);
 		(void)rmq_fwd_pump(&pe->ctl, now, push_send, pe);
+		waits |= pe->ctl.head != NULL;
 		pthread_mutex_unlock(&pe->ctl_mu);
 	}
+	return waits;
 }
 
 static void *
@@ -572,7 +577,7 @@ channel_run(void *arg)
 	rcu_thread_offline();
 	/* Take what is there without waiting; when nothing is left (or
 	 * after DRAIN_MAX), acknowledge and hand over once, then wait. */
-	int waiting = 0;
+	int waiting = 0, wait_ms = PUMP_MS;
 	unsigned taken = 0;
 	while (!atomic_load(&ch->stop)) {
 		nng_msg *msg;
@@ -602,8 +607,16 @@ channel_run(void *arg)
 		}
 		uint64_t now = rmq_cluster_now_ms();
 		if (now >= next_pump) {
-			pump_all(ch, now);
+			/* Every 50 ms while batches wait for acknowledgement,
+			 * else a wait of a second (a worker sends what it makes
+			 * itself; only a resend needs this thread). */
+			int pace = pump_all(ch, now) ? PUMP_MS : IDLE_MS;
 			next_pump = now + PUMP_MS;
+			if (pace != wait_ms) {
+				nng_socket_set_ms(ch->pull, NNG_OPT_RECVTIMEO,
+				    pace);
+				wait_ms = pace;
+			}
 		}
 	}
 	rcu_thread_online();

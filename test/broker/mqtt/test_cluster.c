@@ -361,9 +361,9 @@ Test(cluster, message_crosses_with_its_properties_and_expiry)
 	rmq_cluster_msg_encode(m, buf);
 	struct rmq_msg *back = NULL;
 	const char *why = NULL;
-	cr_assert_eq(rmq_cluster_msg_decode(buf, n, NODE_A,
-			 rmq_loop_clock_ms(), &back, &why), 0,
-	    "%s", why ? why : "");
+	cr_assert_eq(rmq_cluster_msg_decode(buf, n, NODE_A, rmq_loop_clock_ms(),
+			 &back, &why),
+	    0, "%s", why ? why : "");
 	cr_assert_eq(back->origin, NODE_A);
 	cr_assert_eq(back->qos, 2);
 	cr_assert_eq(back->retain, 1);
@@ -380,7 +380,7 @@ Test(cluster, message_crosses_with_its_properties_and_expiry)
 	for (size_t cut = 0; cut < n; cut++) {
 		struct rmq_msg *x = NULL;
 		cr_assert_eq(rmq_cluster_msg_decode(buf, cut, NODE_A,
-			 rmq_loop_clock_ms(), &x, &why),
+				 rmq_loop_clock_ms(), &x, &why),
 		    -EINVAL, "cut at %zu", cut);
 		cr_assert_not_null(why);
 	}
