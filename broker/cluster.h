@@ -34,6 +34,15 @@ struct rmq_cluster_hooks {
 	 * whatever it keeps. */
 	void (*forward)(void *ctx, unsigned worker, uint64_t node,
 	    struct rmq_msg *m, uint8_t qos);
+	/* A retained message published on this node changed its store: a
+	 * set, or a delete by an empty payload (whether or not the topic
+	 * held one), stamped by rmq_cluster_stamp().  The other nodes are to
+	 * apply it with rmq_cluster_retain_apply().  On the worker's thread,
+	 * which must not block.  NULL: retained messages stay on their node
+	 * (and are not stamped).  $ topics ($SYS...) never come here. */
+	void (*retain)(void *ctx, unsigned worker, struct rmq_msg *m);
+	/* This node's tag, in the low 12 bits of the stamps it gives. */
+	uint16_t tag;
 	/* The end of a worker's turn in which it called forward: what that
 	 * turn forwarded may go out now, as one batch per node.  On the
 	 * worker's thread, which must not block.  NULL: not told. */
@@ -83,6 +92,23 @@ void rmq_cluster_msg_encode(const struct rmq_msg *m, uint8_t *buf);
  * expired on the way, -ENOMEM, or -EINVAL with what is wrong in *why. */
 int rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
     uint64_t now_ms, struct rmq_msg **out, const char **why);
+
+/* A stamp for a retained message published now on the node tagged `tag`:
+ * the wall clock's microseconds above the tag, above every stamp this
+ * process gave before.  Any thread. */
+uint64_t rmq_cluster_stamp(uint16_t tag);
+
+/* A retained message (set or delete) another node published, stamped
+ * there: applied to this node's store when newer than what the topic
+ * holds.  Returns 0 (applied), 1 (older, or retained messages are off:
+ * nothing changed), -ENOSPC (past max_retained or max_retained_bytes),
+ * -ENOMEM.  The caller keeps its reference.  Any thread. */
+int rmq_cluster_retain_apply(struct rmq_broker *b, struct rmq_msg *m);
+
+/* fn for every retained message of this node but those of $ topics, with
+ * a reference held for the call; returns how many.  Any thread. */
+size_t rmq_cluster_retained_each(struct rmq_broker *b,
+    void (*fn)(void *arg, struct rmq_msg *m), void *arg);
 
 /* Install the hooks.  Before rmq_broker_start; they live as long as the
  * broker. */

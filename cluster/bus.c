@@ -36,6 +36,8 @@
 #include "emit.h"
 #include "index.h"
 #include "members.h"
+#include "msg.h"
+#include "retained.h"
 #include "routes.h"
 
 #include <urcu-qsbr.h>
@@ -75,6 +77,11 @@ struct rmq_cluster_node {
 	uint64_t asked_ms[RMQ_MEMBERS_MAX], behind_ms[RMQ_MEMBERS_MAX];
 	struct rmq_routes_index ix;
 	struct rmq_channel *ch; /* forwarded messages (channel.h) */
+	/* Retained messages (retained.h): deletes remembered, counts. */
+	pthread_mutex_t tmu;
+	struct rmq_tombs tombs;
+	_Atomic uint64_t retained_sent, retained_applied, retained_older,
+	    retained_refused;
 	/* This node's routes, changed by the workers' hook (cluster.h). */
 	pthread_mutex_t rmu;
 	struct rmq_local_routes local;
@@ -200,6 +207,32 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 	    "counter",
 	    "Changes of this node's routes a peer's control stream had no room for (at its bound); that peer repairs them from a snapshot.",
 	    dropped);
+	pthread_mutex_lock(&n->tmu);
+	size_t tombs = n->tombs.map.live;
+	pthread_mutex_unlock(&n->tmu);
+	const struct {
+		const char *name, *type, *help;
+		uint64_t v;
+	} ret[] = {
+		{ "ringmq_cluster_retained_sent_total", "counter",
+		    "Retained messages published here (sets and deletes) sent to the peers.",
+		    atomic_load(&n->retained_sent) },
+		{ "ringmq_cluster_retained_applied_total", "counter",
+		    "Retained messages from peers applied to this node's store (newer than what it held).",
+		    atomic_load(&n->retained_applied) },
+		{ "ringmq_cluster_retained_older_total", "counter",
+		    "Retained messages from peers not applied: the store held a newer one, or a newer delete was remembered.",
+		    atomic_load(&n->retained_older) },
+		{ "ringmq_cluster_retained_refused_total", "counter",
+		    "Retained messages from peers refused by this node's bounds (max_retained, max_retained_bytes).",
+		    atomic_load(&n->retained_refused) },
+		{ "ringmq_cluster_retained_deletes_remembered", "gauge",
+		    "Deletes of retained messages remembered (for a minute) to refuse older sets arriving late.",
+		    tombs },
+	};
+	for (size_t i = 0; i < sizeof(ret) / sizeof(ret[0]); i++)
+		rmq_emit_one(put, arg, ret[i].name, ret[i].type, ret[i].help,
+		    ret[i].v);
 	rmq_channel_metrics(n->ch, put, arg);
 }
 
@@ -344,6 +377,129 @@ node_filter(void *ctx, const char *filter, size_t len, int old_qos, int new_qos)
 	pthread_mutex_unlock(&n->rmu);
 }
 
+/* ---- retained messages (retained.h) ---- */
+
+/* A change's record: head, then the message (malloc'd; NULL when out of
+ * memory or expired). */
+static uint8_t *
+retained_record(const char *self, const struct rmq_msg *m, size_t *len)
+{
+	size_t mlen = rmq_cluster_msg_size(m);
+	uint8_t head[RMQ_NODE_NAME_MAX + 16];
+	size_t h = rmq_retained_head_encode(head, sizeof(head), self, m->stamp);
+	uint8_t *buf = mlen && h ? malloc(h + mlen) : NULL;
+	if (buf == NULL)
+		return NULL;
+	memcpy(buf, head, h);
+	rmq_cluster_msg_encode(m, buf + h);
+	*len = h + mlen;
+	return buf;
+}
+
+/* The workers' hook (cluster.h): a retained message published here goes
+ * to every peer up; a delete is remembered. */
+static void
+node_retain(void *ctx, unsigned worker, struct rmq_msg *m)
+{
+	struct rmq_cluster_node *n = ctx;
+	(void)worker;
+	if (m->payload.len == 0) {
+		pthread_mutex_lock(&n->tmu);
+		rmq_tombs_put(&n->tombs, m->topic.p, m->topic.len, m->stamp);
+		pthread_mutex_unlock(&n->tmu);
+	}
+	size_t len;
+	uint8_t *rec = retained_record(n->members.self, m, &len);
+	if (rec != NULL && atomic_load(&n->live) &&
+	    rmq_channel_control(n->ch, 0, rec, len) == 0)
+		atomic_fetch_add(&n->retained_sent, 1);
+	free(rec);
+}
+
+/* A peer's retained change, on the channel's thread: applied when newer
+ * than what the store holds and than a delete remembered. */
+static void
+read_retained(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
+    size_t len)
+{
+	struct rmq_retained_change c;
+	struct rmq_msg *m = NULL;
+	const char *why = NULL;
+	if (rmq_retained_decode(p, len, &c) != 0 ||
+	    rmq_cluster_msg_decode(c.msg, c.msg_len, RMQ_CLUSTER_OWNER(number),
+		rmq_cluster_now_ms(), &m, &why) == -EINVAL) {
+		n->bad_messages++;
+		return;
+	}
+	if (m == NULL)
+		return; /* expired on the way, or no memory */
+	m->stamp = c.stamp;
+	m->retain = 1;
+	pthread_mutex_lock(&n->tmu);
+	int refused = 0;
+	if (m->payload.len == 0)
+		rmq_tombs_put(&n->tombs, m->topic.p, m->topic.len, m->stamp);
+	else
+		refused = rmq_tombs_refuse(&n->tombs, m->topic.p, m->topic.len,
+		    m->stamp);
+	pthread_mutex_unlock(&n->tmu);
+	int rc = refused ? 1 : rmq_cluster_retain_apply(n->b, m);
+	if (rc == 0)
+		atomic_fetch_add(&n->retained_applied, 1);
+	else if (rc == 1)
+		atomic_fetch_add(&n->retained_older, 1);
+	else
+		atomic_fetch_add(&n->retained_refused, 1);
+	rmq_msg_rele(m);
+}
+
+/* Every retained message of this node to one peer (that asked for a
+ * snapshot), in batches of up to 256 records. */
+struct retained_out {
+	struct rmq_cluster_node *n;
+	uint32_t number;
+	unsigned k;
+	uint8_t *rec[256];
+	size_t len[256];
+	size_t sent;
+};
+
+static void
+retained_flush(struct retained_out *o)
+{
+	if (o->k &&
+	    rmq_channel_control_n(o->n->ch, o->number,
+		(const uint8_t *const *)o->rec, o->len, o->k) == 0)
+		o->sent += o->k;
+	for (unsigned i = 0; i < o->k; i++)
+		free(o->rec[i]);
+	o->k = 0;
+}
+
+static void
+retained_one(void *arg, struct rmq_msg *m)
+{
+	struct retained_out *o = arg;
+	o->rec[o->k] = retained_record(o->n->members.self, m, &o->len[o->k]);
+	if (o->rec[o->k] != NULL && ++o->k == 256)
+		retained_flush(o);
+}
+
+static size_t
+send_retained(struct rmq_cluster_node *n, uint32_t number)
+{
+	struct retained_out *o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return 0;
+	o->n = n;
+	o->number = number;
+	(void)rmq_cluster_retained_each(n->b, retained_one, o);
+	retained_flush(o);
+	size_t sent = o->sent;
+	free(o);
+	return sent;
+}
+
 /* The workers' hooks (cluster.h): a message for node `node`'s
  * subscriptions joins this worker's stream to it; the turn's end sends
  * the batch. */
@@ -421,6 +577,11 @@ read_snapreq(struct rmq_cluster_node *n, const uint8_t *p, size_t len)
 	pthread_mutex_unlock(&n->rmu);
 	if (rc == 0)
 		n->snapshots_sent++;
+	/* Its retained messages come with the routes: a node that asks is
+	 * new, back or restarted. */
+	size_t retained = send_retained(n, m->number);
+	rmq_cluster_log(LOG_INFO, "retained messages sent to %s: %zu", from,
+	    retained);
 	rmq_cluster_log(LOG_INFO, "routes sent to %s: %zu%s", from, count,
 	    rc == 0
 		? ""
@@ -668,13 +829,13 @@ static void
 node_control(void *arg, uint32_t number, const uint8_t *p, size_t len)
 {
 	struct rmq_cluster_node *n = arg;
-	(void)number;
 	rcu_thread_online();
 	pthread_mutex_lock(&n->mu);
 	switch (rmq_cluster_msg_kind(p, len)) {
 	case 'D': read_delta(n, p, len, rmq_cluster_now_ms()); break;
 	case 'Q': read_snapreq(n, p, len); break;
 	case 'S': read_snap(n, p, len); break;
+	case 'T': read_retained(n, number, p, len); break;
 	default: n->bad_messages++; break;
 	}
 	pthread_mutex_unlock(&n->mu);
@@ -688,7 +849,7 @@ node_run(void *arg)
 	uint32_t every = n->conf.peer_timeout_ms / 6;
 	if (every < 10)
 		every = 10;
-	uint64_t next_hello = 0, next_dns = 0;
+	uint64_t next_hello = 0, next_dns = 0, next_tombs = 0;
 	unsigned hellos = 0;
 	int wait_ms = -1;
 	/* The index is written from here (remote routes): a reader of
@@ -700,6 +861,16 @@ node_run(void *arg)
 		if (now >= next_hello) {
 			send_hello(n, hellos++ % 4 == 0);
 			next_hello = now + every;
+		}
+		if (now >= next_tombs) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			pthread_mutex_lock(&n->tmu);
+			rmq_tombs_expire(&n->tombs,
+			    (uint64_t)ts.tv_sec * 1000000u +
+				(uint64_t)ts.tv_nsec / 1000);
+			pthread_mutex_unlock(&n->tmu);
+			next_tombs = now + 5000;
 		}
 		if (n->conf.dns[0] && now >= next_dns) {
 			dial_dns(n);
@@ -787,6 +958,19 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->hooks.ready = node_ready;
 	n->hooks.forward = node_forward;
 	n->hooks.flush = node_flush;
+	n->hooks.retain = node_retain;
+	/* The tag in retained stamps: ties between nodes broken by name. */
+	uint32_t tag = 2166136261u;
+	for (const char *q = name; *q; q++)
+		tag = (tag ^ (uint8_t)*q) * 16777619u;
+	n->hooks.tag = (uint16_t)(tag & 0xFFF);
+	pthread_mutex_init(&n->tmu, NULL);
+	if (rmq_tombs_init(&n->tombs) != 0) {
+		snprintf(err, errlen, "out of memory");
+		rmq_local_routes_fini(&n->local);
+		free(n);
+		return -1;
+	}
 	n->ch = rmq_channel_new(b, name, epoch,
 	    c->forward_queue ? c->forward_queue : 64u << 20, node_control, n);
 	if (n->ch == NULL) {
@@ -886,6 +1070,8 @@ rmq_cluster_node_free(struct rmq_cluster_node *n)
 			rmq_peer_routes_fini(&n->peers[i]);
 	rmq_local_routes_fini(&n->local);
 	rmq_channel_free(n->ch);
+	rmq_tombs_fini(&n->tombs);
+	pthread_mutex_destroy(&n->tmu);
 	pthread_mutex_destroy(&n->mu);
 	pthread_mutex_destroy(&n->rmu);
 	free(n);

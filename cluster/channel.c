@@ -220,40 +220,52 @@ rmq_channel_flush(struct rmq_channel *ch, unsigned worker)
 
 /* ---- the control stream ---- */
 
+/* n records into one batch of pe's control stream. */
 static int
-control_one(struct rmq_channel *ch, struct peer *pe, const uint8_t *p,
-    size_t len)
+control_one(struct rmq_channel *ch, struct peer *pe, const uint8_t *const *p,
+    const size_t *len, unsigned n)
 {
+	unsigned sent = 0;
 	pthread_mutex_lock(&pe->ctl_mu);
-	uint8_t *at = rmq_fwd_add(&pe->ctl, len);
-	if (at != NULL) {
-		memcpy(at, p, len);
-		(void)rmq_fwd_seal(&pe->ctl);
-		if (atomic_load_explicit(&ch->live, memory_order_relaxed))
-			(void)rmq_fwd_pump(&pe->ctl, rmq_cluster_now_ms(),
-			    push_send, pe);
+	for (; sent < n; sent++) {
+		uint8_t *at = rmq_fwd_add(&pe->ctl, len[sent]);
+		if (at == NULL)
+			break;
+		memcpy(at, p[sent], len[sent]);
 	}
+	(void)rmq_fwd_seal(&pe->ctl);
+	if (atomic_load_explicit(&ch->live, memory_order_relaxed))
+		(void)rmq_fwd_pump(&pe->ctl, rmq_cluster_now_ms(), push_send,
+		    pe);
 	pthread_mutex_unlock(&pe->ctl_mu);
-	bump(at ? &ch->control_sent : &ch->control_dropped, 1);
-	return at ? 0 : -ENOSPC;
+	bump(&ch->control_sent, sent);
+	bump(&ch->control_dropped, n - sent);
+	return sent == n ? 0 : -ENOSPC;
+}
+
+int
+rmq_channel_control_n(struct rmq_channel *ch, uint32_t number,
+    const uint8_t *const *p, const size_t *len, unsigned n)
+{
+	if (number != 0) {
+		struct peer *pe = peer_at(ch, number);
+		return pe ? control_one(ch, pe, p, len, n) : -ENOENT;
+	}
+	int rc = 0;
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe != NULL && atomic_load(&pe->up) &&
+		    control_one(ch, pe, p, len, n) != 0)
+			rc = -ENOSPC;
+	}
+	return rc;
 }
 
 int
 rmq_channel_control(struct rmq_channel *ch, uint32_t number, const uint8_t *p,
     size_t len)
 {
-	if (number != 0) {
-		struct peer *pe = peer_at(ch, number);
-		return pe ? control_one(ch, pe, p, len) : -ENOENT;
-	}
-	int rc = 0;
-	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
-		struct peer *pe = peer_at(ch, i + 1);
-		if (pe != NULL && atomic_load(&pe->up) &&
-		    control_one(ch, pe, p, len) != 0)
-			rc = -ENOSPC;
-	}
-	return rc;
+	return rmq_channel_control_n(ch, number, &p, &len, 1);
 }
 
 /* ---- members (the bus's thread) ---- */

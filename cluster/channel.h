@@ -74,6 +74,10 @@ void rmq_channel_down(struct rmq_channel *ch, uint32_t number);
 int rmq_channel_control(struct rmq_channel *ch, uint32_t number,
     const uint8_t *p, size_t len);
 
+/* n records at once, in one batch per peer (a snapshot's many). */
+int rmq_channel_control_n(struct rmq_channel *ch, uint32_t number,
+    const uint8_t *const *p, const size_t *len, unsigned n);
+
 /* The hooks (broker/cluster.h), on worker `worker`'s thread. */
 void rmq_channel_forward(struct rmq_channel *ch, unsigned worker,
     uint32_t number, const struct rmq_msg *m);

@@ -108,7 +108,8 @@ rmq_cluster_msg_kind(const uint8_t *p, size_t n)
 	case 'H':
 	case 'D':
 	case 'Q':
-	case 'S': return p[1];
+	case 'S':
+	case 'T': return p[1];
 	default: return 0;
 	}
 }

@@ -30,6 +30,8 @@ struct rmq_msg {
 	uint64_t disk_id; /* its id in the data directory when kept for a
 			   * persistent session; 0: not kept.  Set by the
 			   * worker that routes it, before it is shared */
+	uint64_t stamp; /* a retained message's order among the cluster's
+			 * changes of its topic (broker/cluster.h); 0: none */
 	uint32_t size; /* bytes held, for queue limits */
 	struct rmq_str topic;
 	struct rmq_str payload;

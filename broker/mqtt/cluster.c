@@ -6,13 +6,17 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cluster.h"
 #include "log.h"
 #include "loop.h"
+#include "persist.h"
 #include "record.h"
+#include "retain.h"
 #include "worker_impl.h"
 
 void
@@ -73,6 +77,46 @@ rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
 	if (rc == 0)
 		(*out)->origin = origin;
 	return rc;
+}
+
+uint64_t
+rmq_cluster_stamp(uint16_t tag)
+{
+	static _Atomic uint64_t last;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t us =
+	    (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+	uint64_t want = us << 12 | (tag & 0xFFFu);
+	uint64_t prev = atomic_load(&last), next;
+	/* Strictly increasing, even for two in one microsecond or a clock
+	 * stepped back: a tie would be taken here and refused elsewhere. */
+	do
+		next = want > prev ? want
+				   : ((prev >> 12) + 1) << 12 | (tag & 0xFFFu);
+	while (!atomic_compare_exchange_weak(&last, &prev, next));
+	return next;
+}
+
+int
+rmq_cluster_retain_apply(struct rmq_broker *b, struct rmq_msg *m)
+{
+	if (!b->cfg.retain_available)
+		return 1;
+	uint64_t gen = 0;
+	int rc = rmq_retain_put_newer(b->retain, m, b->cfg.max_retained,
+	    b->cfg.max_retained_bytes, &gen);
+	if (gen)
+		rmq_persist_changed(b->persist);
+	return rc;
+}
+
+size_t
+rmq_cluster_retained_each(struct rmq_broker *b,
+    void (*fn)(void *arg, struct rmq_msg *m), void *arg)
+{
+	return rmq_retain_match(b->retain, "#", 1, rmq_loop_clock_ms(), fn,
+	    arg);
 }
 
 int

@@ -130,17 +130,38 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 	return delivered;
 }
 
+/* Keep m as its topic's retained message (or delete it, for an empty
+ * payload): $SYS topics, a fixed few, whatever clients filled the store
+ * with.  In a cluster every node keeps every retained message but those
+ * of $ topics: stamped, so that the newest change of a topic wins on
+ * every node, and told to the cluster (cluster.h).  Returns what the
+ * store said (-ENOSPC: past its bounds, counted); *gen as the store's. */
+static int
+retain_keep(struct rmq_worker *w, struct rmq_msg *m, uint64_t *gen)
+{
+	int sys = m->topic.len >= 5 && memcmp(m->topic.p, "$SYS/", 5) == 0;
+	const struct rmq_cluster_hooks *h = w->b->cluster;
+	int shared = h && h->retain && m->topic.p[0] != '$';
+	if (shared)
+		m->stamp = rmq_cluster_stamp(h->tag);
+	int rc =
+	    rmq_retain_put_gen(w->b->retain, m, sys ? 0 : w->cfg.max_retained,
+		sys ? 0 : w->cfg.max_retained_bytes, gen);
+	if (rc == -ENOSPC)
+		rmq_count(&w->st.retained_refused, 1);
+	else if (rc == 0 && shared)
+		h->retain(h->ctx, w->id, m);
+	return rc;
+}
+
 void
 rmq_route(struct rmq_worker *w, struct rmq_msg *m)
 {
-	/* The server's own $SYS topics, a fixed few, are kept whatever
-	 * clients filled the store with; wills count like any PUBLISH. */
-	int sys = m->topic.len >= 5 && memcmp(m->topic.p, "$SYS/", 5) == 0;
+	/* Wills count like any PUBLISH; a peer's message is kept as
+	 * retained by its own node, which tells this one apart. */
 	uint64_t gen = 0;
-	if (m->retain && !m->from_peer && w->cfg.retain_available &&
-	    rmq_retain_put_gen(w->b->retain, m, sys ? 0 : w->cfg.max_retained,
-		sys ? 0 : w->cfg.max_retained_bytes, &gen) == -ENOSPC)
-		rmq_count(&w->st.retained_refused, 1);
+	if (m->retain && !m->from_peer && w->cfg.retain_available)
+		(void)retain_keep(w, m, &gen);
 	if (gen)
 		rmq_persist_changed(w->b->persist);
 	route(w, m);
@@ -326,14 +347,11 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	size_t delivered = 0;
 	uint64_t gen = 0;
 	if (m) {
-		if (pub->retain &&
-		    rmq_retain_put_gen(w->b->retain, m, w->cfg.max_retained,
-			w->cfg.max_retained_bytes, &gen) == -ENOSPC) {
+		if (pub->retain && retain_keep(w, m, &gen) == -ENOSPC) {
 			/* Past max_retained_messages or _bytes: a 5.0 QoS
 			 * 1/2 publisher is told 0x97 and its message goes
 			 * nowhere; one that cannot be told (QoS 0, 3.x)
 			 * has it delivered, not retained. */
-			rmq_count(&w->st.retained_refused, 1);
 			if (s->version == RMQ_V5 && pub->qos > 0) {
 				rmq_msg_rele(m);
 				publish_answer(s, pub, RMQ_RC_QUOTA_EXCEEDED);

@@ -76,14 +76,22 @@ rmq_retain_put(struct rmq_retain *r, struct rmq_msg *m, size_t max_count,
 	return rmq_retain_put_gen(r, m, max_count, max_bytes, &gen);
 }
 
-int
-rmq_retain_put_gen(struct rmq_retain *r, struct rmq_msg *m, size_t max_count,
-    uint64_t max_bytes, uint64_t *gen)
+static int
+retain_put(struct rmq_retain *r, struct rmq_msg *m, size_t max_count,
+    uint64_t max_bytes, uint64_t *gen, int newer_only)
 {
 	void *old = NULL;
 	int rc = 0;
 	*gen = 0;
 	pthread_mutex_lock(&r->lock);
+	if (newer_only) {
+		const struct rmq_msg *cur =
+		    rmq_strmap_get(&r->map, m->topic.p, m->topic.len);
+		if (cur && cur->stamp >= m->stamp) {
+			pthread_mutex_unlock(&r->lock);
+			return 1;
+		}
+	}
 	if (m->payload.len == 0) {
 		old = rmq_strmap_del(&r->map, m->topic.p, m->topic.len);
 		if (old)
@@ -110,6 +118,20 @@ rmq_retain_put_gen(struct rmq_retain *r, struct rmq_msg *m, size_t max_count,
 	if (old)
 		rmq_msg_rele(old);
 	return rc;
+}
+
+int
+rmq_retain_put_gen(struct rmq_retain *r, struct rmq_msg *m, size_t max_count,
+    uint64_t max_bytes, uint64_t *gen)
+{
+	return retain_put(r, m, max_count, max_bytes, gen, 0);
+}
+
+int
+rmq_retain_put_newer(struct rmq_retain *r, struct rmq_msg *m, size_t max_count,
+    uint64_t max_bytes, uint64_t *gen)
+{
+	return retain_put(r, m, max_count, max_bytes, gen, 1);
 }
 
 size_t

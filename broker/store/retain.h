@@ -53,6 +53,13 @@ void rmq_retain_track(struct rmq_retain *r, _Atomic uint64_t *gen);
 int rmq_retain_put_gen(struct rmq_retain *r, struct rmq_msg *m,
     size_t max_count, uint64_t max_bytes, uint64_t *gen);
 
+/* As rmq_retain_put_gen, for a change another node made: applied only
+ * when m->stamp is above the stamp of the message the topic holds (a
+ * delete too, by an empty payload).  Returns 0 (applied), 1 (not newer:
+ * nothing changed), -ENOSPC or -ENOMEM. */
+int rmq_retain_put_newer(struct rmq_retain *r, struct rmq_msg *m,
+    size_t max_count, uint64_t max_bytes, uint64_t *gen);
+
 /* A marked topic and its message when taken (held; NULL: none). */
 struct rmq_retain_change {
 	char *topic;

@@ -74,8 +74,28 @@ hook_flush(void *ctx, unsigned worker)
 	pthread_mutex_unlock(&fw_lock);
 }
 
+/* Retained changes told to the cluster. */
+static unsigned nret;
+static char ret_topic[64];
+static uint64_t ret_stamp;
+
+static void
+hook_retain(void *ctx, unsigned worker, struct rmq_msg *m)
+{
+	(void)ctx;
+	(void)worker;
+	pthread_mutex_lock(&fw_lock);
+	nret++;
+	snprintf(ret_topic, sizeof(ret_topic), "%.*s", (int)m->topic.len,
+	    m->topic.p);
+	ret_stamp = m->stamp;
+	pthread_mutex_unlock(&fw_lock);
+}
+
 static const struct rmq_cluster_hooks hooks = { .forward = hook_forward,
-	.flush = hook_flush };
+	.flush = hook_flush,
+	.retain = hook_retain,
+	.tag = 0x5A };
 
 static void
 setup(void)
@@ -390,4 +410,60 @@ Test(cluster, message_crosses_with_its_properties_and_expiry)
 	m->expire_ms = rmq_loop_clock_ms() - 1;
 	cr_assert_eq(rmq_cluster_msg_size(m), 0);
 	rmq_msg_rele(m);
+}
+
+/* A retained PUBLISH: kept here, stamped with the node's tag and told to
+ * the cluster; one of a $ topic stays on the node untold.  A peer's
+ * change is applied only when newer. */
+Test(cluster, retained_publish_is_stamped_and_told)
+{
+	uint8_t body[256];
+	size_t len;
+	int fd = client_connect();
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	/* PUBLISH QoS 1 retained to $x/k, then to r/k. */
+	static const uint8_t dollar[] = { 0x33, 10, 0, 3, '$', 'x', 'k', 0, 1,
+		0, 'h', 'i' };
+	static const uint8_t plain[] = { 0x33, 10, 0, 3, 'r', '/', 'k', 0, 2, 0,
+		'h', 'i' };
+	cr_assert_eq(send(fd, dollar, sizeof(dollar), MSG_NOSIGNAL),
+	    (ssize_t)sizeof(dollar));
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x40);
+	pthread_mutex_lock(&fw_lock);
+	cr_assert_eq(nret, 0, "a $ topic's retained message was told");
+	pthread_mutex_unlock(&fw_lock);
+	cr_assert_eq(send(fd, plain, sizeof(plain), MSG_NOSIGNAL),
+	    (ssize_t)sizeof(plain));
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x40);
+	pthread_mutex_lock(&fw_lock);
+	cr_assert_eq(nret, 1);
+	cr_assert_str_eq(ret_topic, "r/k");
+	cr_assert_eq(ret_stamp & 0xFFF, 0x5A);
+	uint64_t stamp = ret_stamp;
+	pthread_mutex_unlock(&fw_lock);
+	/* Stamps only grow. */
+	cr_assert_gt(rmq_cluster_stamp(0x5A), stamp);
+
+	/* A peer's older change of r/k is refused, a newer one applied. */
+	struct rmq_publish p = { .qos = 1, .retain = 1 };
+	p.topic.p = "r/k";
+	p.topic.len = 3;
+	p.payload.p = "peer";
+	p.payload.len = 4;
+	struct rmq_msg *m = rmq_msg_new(&p, NODE_A, rmq_loop_clock_ms());
+	m->stamp = stamp - 1;
+	cr_assert_eq(rmq_cluster_retain_apply(&broker, m), 1);
+	m->stamp = stamp + 1;
+	cr_assert_eq(rmq_cluster_retain_apply(&broker, m), 0);
+	rmq_msg_rele(m);
+	/* What a new subscriber gets is the peer's. */
+	int c = client_connect_as('n');
+	cr_assert_eq(read_packet(c, body, sizeof(body), &len), 0x20);
+	subscribe(c, "r/k");
+	cr_assert_eq(read_packet(c, body, sizeof(body), &len), 0x90);
+	int first = read_packet(c, body, sizeof(body), &len);
+	cr_assert_eq(first & 0xF1, 0x31, "got 0x%02x", first);
+	cr_assert_eq(memcmp(body + len - 4, "peer", 4), 0);
+	close(fd);
+	close(c);
 }
