@@ -2,7 +2,8 @@
 """Messages between nodes, with real broker processes on loopback ports and
 real clients (paho): a message published on one node reaches the
 subscribers of every other, once per node over the channel (not once per
-subscriber, never back), in the publisher's order, with its properties;
+subscriber, never back), in the publisher's order, with its properties,
+for every protocol version and QoS; wills cross, No Local holds;
 QoS 1 and 2 survive the channel's connections being killed under load and
 a node paused past the resend interval, each message delivered once and in
 order; what a node forwards and takes is counted in /metrics."""
@@ -129,6 +130,91 @@ def properties_cross(_):
         finish(a, b)
 
 
+def every_version_and_qos(_):
+    # A subscriber of each protocol version (3.1, 3.1.1, 5.0) at each QoS
+    # on b; a publisher of each version on a sends 20 messages at each
+    # QoS: every subscriber gets each once, in order, at the lower of the
+    # two QoS ([MQTT-3.8.4-6] and [MQTT-3.3.5-1]).
+    a, b = mesh("a", "b")
+    clients = []
+    versions = (("31", paho.MQTTv31), ("311", paho.MQTTv311),
+                ("5", paho.MQTTv5))
+    try:
+        subs = {}
+        for vn, v in versions:
+            for q in (0, 1, 2):
+                cl = Client(b, "s%s-%d" % (vn, q), version=v)
+                clients.append(cl)
+                cl.subscribe("v/#", q)
+                subs[(vn, q)] = cl
+        wait_routes(a, {"b": 1})
+        for vn, v in versions:
+            pub = Client(a, "p" + vn, version=v)
+            clients.append(pub)
+            for pq in (0, 1, 2):
+                publish_all(pub, "v/%s/%d" % (vn, pq), 20, pq)
+        for (vn, q), cl in subs.items():
+            cl.wait_msgs(180)
+            for pvn, _ in versions:
+                for pq in (0, 1, 2):
+                    got = [(m.payload.decode(), m.qos) for m in cl.msgs
+                           if m.topic == "v/%s/%d" % (pvn, pq)]
+                    want = [(str(i), min(q, pq)) for i in range(20)]
+                    assert got == want, (vn, q, pvn, pq, got[:3])
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
+def wills_and_no_local(_):
+    # A will fires on the node its client was on and reaches subscribers
+    # on the others.  No Local ([MQTT-3.8.3-3]) keeps a client's own
+    # messages from it, not from a client of the same id's messages on
+    # another node's subscribers.
+    a, b = mesh("a", "b")
+    clients = []
+    try:
+        watcher = Client(b, "watch")
+        clients.append(watcher)
+        watcher.subscribe("wills/#", 1)
+        wait_routes(a, {"b": 1})
+        # A mosquitto_sub with a will, killed: no DISCONNECT, so the
+        # will goes out [MQTT-3.1.2-8].
+        doomed = subprocess.Popen(
+            ["mosquitto_sub", "-p", str(a.port), "-i", "doomed", "-t",
+             "nothing", "--will-topic", "wills/doomed", "--will-payload",
+             "gone", "--will-qos", "1"])
+        try:
+            end = time.time() + DEADLINE
+            while not any("client doomed connected" in l for l in a.log):
+                assert time.time() < end, "doomed never connected"
+                time.sleep(0.02)
+        finally:
+            doomed.kill()
+            doomed.wait()
+        m = watcher.wait_msgs(1)[0]
+        assert (m.topic, m.payload) == ("wills/doomed", b"gone")
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+        me_a = Client(a, "me", version=paho.MQTTv5)
+        other_b = Client(b, "other", version=paho.MQTTv5)
+        clients += [me_a, other_b]
+        me_a.subscribe("nl/x", options=SubscribeOptions(qos=1,
+                                                        noLocal=True))
+        other_b.subscribe("nl/x", options=SubscribeOptions(qos=1,
+                                                           noLocal=True))
+        wait_routes(a, {"b": 2})
+        me_a.publish("nl/x", "from me", 1)
+        other_b.wait_msgs(1)
+        assert other_b.msgs[0].payload == b"from me"
+        me_a.quiet(0.5)
+        assert me_a.msgs == [], "No Local: its own message came back"
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
 def kill_channel(*nodes):
     """Reset every TCP connection of the nodes' channels (both ends, both
     directions): what was in flight is lost.  How many were reset."""
@@ -236,5 +322,6 @@ def paused_peer_catches_up(_):
         finish(a, b)
 
 
-run([once_per_node_in_order, properties_cross, survives_killed_connections,
+run([once_per_node_in_order, properties_cross, every_version_and_qos,
+     wills_and_no_local, survives_killed_connections,
      paused_peer_catches_up], make_broker=None)
