@@ -84,6 +84,9 @@ struct rmq_channel {
 	uint64_t (*dirty)[MASK_WORDS];
 	_Atomic uint64_t bad, stale, expired, undecodable;
 	_Atomic uint64_t control_sent, control_dropped, control_taken;
+	/* Time from a control batch's sending to the peer's acknowledgement
+	 * (it is applied by then): the bound of the SUBACK window. */
+	_Atomic uint64_t applied_le[12], applied_count, applied_sum_ms;
 	size_t queue_bytes;
 	/* Messages taken in this drain, per worker of this node, handed
 	 * over once at its end (the channel's thread). */
@@ -220,6 +223,23 @@ rmq_channel_flush(struct rmq_channel *ch, unsigned worker)
 
 /* ---- the control stream ---- */
 
+/* The histogram's bounds, in milliseconds (the last one: +Inf). */
+static const uint64_t applied_ms[] = { 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000,
+	2500 };
+
+static void
+control_acked(void *arg, uint64_t ms)
+{
+	struct rmq_channel *ch = arg;
+	unsigned i = 0;
+	while (i < sizeof(applied_ms) / sizeof(applied_ms[0]) &&
+	    ms > applied_ms[i])
+		i++;
+	bump(&ch->applied_le[i], 1);
+	bump(&ch->applied_count, 1);
+	bump(&ch->applied_sum_ms, ms);
+}
+
 /* n records into one batch of pe's control stream. */
 static int
 control_one(struct rmq_channel *ch, struct peer *pe, const uint8_t *const *p,
@@ -233,10 +253,10 @@ control_one(struct rmq_channel *ch, struct peer *pe, const uint8_t *const *p,
 			break;
 		memcpy(at, p[sent], len[sent]);
 	}
-	(void)rmq_fwd_seal(&pe->ctl);
+	uint64_t now = rmq_cluster_now_ms();
+	(void)rmq_fwd_seal_at(&pe->ctl, now);
 	if (atomic_load_explicit(&ch->live, memory_order_relaxed))
-		(void)rmq_fwd_pump(&pe->ctl, rmq_cluster_now_ms(), push_send,
-		    pe);
+		(void)rmq_fwd_pump(&pe->ctl, now, push_send, pe);
 	pthread_mutex_unlock(&pe->ctl_mu);
 	bump(&ch->control_sent, sent);
 	bump(&ch->control_dropped, n - sent);
@@ -298,6 +318,8 @@ peer_new(struct rmq_channel *ch, const char *name)
 	pthread_mutex_init(&pe->ctl_mu, NULL);
 	rmq_fwd_stream_init(&pe->ctl, ch->self, ch->epoch, CONTROL,
 	    ch->queue_bytes, RMQ_CHANNEL_RESEND_MS);
+	pe->ctl.on_acked = control_acked;
+	pe->ctl.on_acked_arg = ch;
 	return pe;
 }
 
@@ -799,4 +821,22 @@ rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
 		rmq_emit_one(put, arg, one[i].name, "counter", one[i].help,
 		    one[i].v);
+	const char *h = "ringmq_cluster_control_applied_seconds";
+	rmq_emit_head(put, arg, h, "histogram",
+	    "Time from a control record's sending (a route change, a snapshot, a retained message) to the peer's acknowledgement, by which it is applied: a subscription made here is in the peers' indexes after this (the SUBACK window).");
+	uint64_t cum = 0;
+	size_t nb = sizeof(applied_ms) / sizeof(applied_ms[0]);
+	for (size_t i = 0; i <= nb; i++) {
+		cum += atomic_load(&ch->applied_le[i]);
+		if (i < nb)
+			rmq_emit(put, arg, "%s_bucket{le=\"%g\"} %llu\n", h,
+			    (double)applied_ms[i] / 1000,
+			    (unsigned long long)cum);
+		else
+			rmq_emit(put, arg, "%s_bucket{le=\"+Inf\"} %llu\n", h,
+			    (unsigned long long)cum);
+	}
+	rmq_emit(put, arg, "%s_sum %g\n%s_count %llu\n", h,
+	    (double)atomic_load(&ch->applied_sum_ms) / 1000, h,
+	    (unsigned long long)atomic_load(&ch->applied_count));
 }

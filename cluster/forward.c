@@ -135,6 +135,12 @@ rmq_fwd_add(struct rmq_fwd_stream *st, size_t len)
 int
 rmq_fwd_seal(struct rmq_fwd_stream *st)
 {
+	return rmq_fwd_seal_at(st, 0);
+}
+
+int
+rmq_fwd_seal_at(struct rmq_fwd_stream *st, uint64_t now_ms)
+{
 	if (st->cur_count == 0)
 		return 0;
 	struct rmq_fwd_batch *b = malloc(sizeof(*b));
@@ -155,6 +161,7 @@ rmq_fwd_seal(struct rmq_fwd_stream *st)
 		.count = st->cur_count,
 		.len = st->cur_len,
 		.cap = st->cur_cap,
+		.born_ms = now_ms,
 		.data = st->cur,
 	};
 	st->cur = NULL;
@@ -218,6 +225,9 @@ rmq_fwd_ack(struct rmq_fwd_stream *st, uint64_t peer_epoch, uint64_t seq,
 		struct rmq_fwd_batch *b = st->head;
 		st->head = b->next;
 		freed += b->len;
+		if (st->on_acked && b->born_ms)
+			st->on_acked(st->on_acked_arg,
+			    now_ms > b->born_ms ? now_ms - b->born_ms : 0);
 		batch_free(st, b);
 	}
 	if (st->head == NULL)

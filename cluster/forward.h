@@ -46,6 +46,7 @@ struct rmq_fwd_batch {
 	uint64_t seq;
 	uint32_t count; /* messages */
 	uint8_t sent;
+	uint64_t born_ms; /* when sealed (rmq_fwd_seal_at), 0: not kept */
 	size_t len, cap;
 	uint8_t *data; /* the whole wire message */
 };
@@ -81,6 +82,10 @@ struct rmq_fwd_stream {
 	uint8_t *spare[RMQ_FWD_SPARES];
 	size_t spare_cap[RMQ_FWD_SPARES];
 	unsigned nspare;
+	/* Told, when set, of each batch acknowledged: the time from its
+	 * sealing (rmq_fwd_seal_at) to the acknowledgement. */
+	void (*on_acked)(void *arg, uint64_t ms);
+	void *on_acked_arg;
 };
 
 void rmq_fwd_stream_init(struct rmq_fwd_stream *st, const char *self,
@@ -103,6 +108,9 @@ rmq_fwd_full(const struct rmq_fwd_stream *st)
  * addressed to the peer's current epoch.  Returns 0, or -ENOMEM (its
  * messages counted dropped). */
 int rmq_fwd_seal(struct rmq_fwd_stream *st);
+
+/* The same, the batch marked sealed at now_ms (for the on_acked callback). */
+int rmq_fwd_seal_at(struct rmq_fwd_stream *st, uint64_t now_ms);
 
 /* How a batch is sent: 0 when the transport took it; anything else
  * leaves it (and those after it) for later. */

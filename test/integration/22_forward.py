@@ -83,6 +83,12 @@ def once_per_node_in_order(_):
         batches = sum(by_peer(a, "ringmq_cluster_forward_batches_total")
                       .values())
         print("    400 messages in %d batches" % batches)
+        # The subscriptions' route changes were applied on a, and timed.
+        import re
+        n = re.search(r"^ringmq_cluster_control_applied_seconds_count (\d+)$",
+                      b.metrics_text(), re.M)
+        assert n and int(n.group(1)) >= 1, "no route change timed on b"
+
         r = subprocess.run(["promtool", "check", "metrics"],
                            input=a.metrics_text(), capture_output=True,
                            text=True, timeout=30)
