@@ -328,6 +328,60 @@ def paused_peer_catches_up(_):
         finish(a, b)
 
 
+def node_killed_under_load(_):
+    # kill -9 of c while a publishes 3,000 QoS 1 messages to subscribers
+    # on a, b and c: the subscribers of a and b have every message once,
+    # in order; c's routes leave a's index; c restarted under its name
+    # rejoins, gets the routes back, and its subscriber is served again.
+    a, b, c = mesh("a", "b", "c")
+    clients, c2 = [], None
+    try:
+        subs = []
+        for x in (a, b, c):
+            cl = Client(x, "ks-" + x.name)
+            cl.subscribe("load/#", 1)
+            subs.append(cl)
+        clients += subs
+        wait_routes(a, {"b": 1, "c": 1})
+        pub = Client(a, "kp")
+        clients.append(pub)
+        infos = []
+        for i in range(3000):
+            infos.append(pub.c.publish("load/x", str(i), 1))
+            if i == 1000:
+                c.proc.kill()
+                c.proc.wait()
+        for info in infos:
+            info.wait_for_publish(DEADLINE)
+            assert info.is_published()
+        want = [str(i) for i in range(3000)]
+        for cl in subs[:2]:
+            cl.wait_msgs(3000)
+            cl.quiet(0.3)
+            assert payloads(cl) == want, (cl.c._client_id,
+                                           len(cl.msgs))
+        wait_routes(a, {"b": 1, "c": 0})
+        wait_routes(b, {"a": 1, "c": 0})
+        print("    c's subscriber had %d of 3,000 before the kill" %
+              len(subs[2].msgs))
+        c2 = node("c", "--cluster-seeds", seed(b))
+        wait_peers(a, {"b": 1, "c": 1})
+        s2 = Client(c2, "ks-c2")
+        clients.append(s2)
+        s2.subscribe("load/#", 1)
+        wait_routes(a, {"b": 1, "c": 1})
+        pub.publish("load/x", "after", 1)
+        assert s2.wait_msgs(1)[0].payload == b"after"
+    finally:
+        for cl in clients:
+            try:
+                cl.close()
+            except Exception:
+                pass
+        c.stop()
+        finish(a, b, *([c2] if c2 else []))
+
+
 run([once_per_node_in_order, properties_cross, every_version_and_qos,
      wills_and_no_local, survives_killed_connections,
-     paused_peer_catches_up], make_broker=None)
+     paused_peer_catches_up, node_killed_under_load], make_broker=None)
