@@ -50,9 +50,14 @@ struct rmq_cluster_hooks {
 	/* This node's subscriptions to `filter` changed: a session's entry
 	 * went from old_qos to new_qos, -1 meaning none (a new filter for
 	 * the session, or one it left).  On the thread of the session's
-	 * worker, which must not block.  NULL: not told. */
-	void (*filter)(void *ctx, const char *filter, size_t len, int old_qos,
-	    int new_qos);
+	 * worker, which must not block.  Returns a token that `applied`
+	 * reaches once every peer up has the change (0: nothing to wait
+	 * for).  NULL: not told. */
+	uint64_t (*filter)(void *ctx, const char *filter, size_t len,
+	    int old_qos, int new_qos);
+	/* The highest token (of filter's) every peer up has applied;
+	 * UINT64_MAX with no peer up.  Any thread.  NULL: never wait. */
+	uint64_t (*applied)(void *ctx);
 	/* 1 once this node holds the cluster's index: every peer it knows
 	 * up has had its routes installed (and, with no peer met yet, once a
 	 * peer timeout has passed since start).  /readyz says starting until
@@ -92,6 +97,10 @@ void rmq_cluster_msg_encode(const struct rmq_msg *m, uint8_t *buf);
  * expired on the way, -ENOMEM, or -EINVAL with what is wrong in *why. */
 int rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
     uint64_t now_ms, struct rmq_msg **out, const char **why);
+
+/* `applied` moved on: workers holding a SUBACK for it look again.  Any
+ * thread. */
+void rmq_cluster_applied_changed(struct rmq_broker *b);
 
 /* A stamp for a retained message published now on the node tagged `tag`:
  * the wall clock's microseconds above the tag, above every stamp this

@@ -1493,6 +1493,17 @@ const struct rmq_option rmq_options[] = {
 	    .help = "bytes of messages that may wait for one peer",
 	    .doc =
 		"bytes of messages that may wait for one peer, not yet sent or not yet acknowledged, shared evenly among the worker threads; past it a message for that peer is dropped, counted in `ringmq_cluster_forward_dropped_total{peer}`.  A worker never waits for a peer" },
+	{ .key = "cluster_subscribe_wait",
+	    .type = RMQ_OPT_INT,
+	    .at = FIELD(cluster_subscribe_wait_ms),
+	    .min = 0,
+	    .max = 60000,
+	    .unit = "milliseconds",
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "0",
+	    .help = "hold a SUBACK until every peer has the subscription (0: no)",
+	    .doc =
+		"a SUBACK waits until every peer up has applied the subscription's route, so that nothing published on another node after the SUBACK misses it, for at most this long (then it goes anyway, counted in `ringmq_cluster_suback_wait_expired_total`).  0, the default: the SUBACK goes at once, and for the time the route takes to reach the peers (`ringmq_cluster_control_applied_seconds`, under a millisecond on a LAN) a message published elsewhere may miss the new subscription" },
 	{ .key = "sys_interval",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(sys_interval),

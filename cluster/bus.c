@@ -348,8 +348,10 @@ ix_remove(void *arg, uint32_t node, const char *f, size_t len)
 
 /* The workers' hook (cluster.h): a change of this node's routes goes to
  * every peer up at once, on the channel's control streams (reliable and in
- * order), without blocking. */
-static void
+ * order), without blocking, tagged with its number.  The token returned
+ * for a subscription is the number of the last change made: once every
+ * peer has applied that, the route is in every index. */
+static uint64_t
 node_filter(void *ctx, const char *filter, size_t len, int old_qos, int new_qos)
 {
 	struct rmq_cluster_node *n = ctx;
@@ -367,14 +369,26 @@ node_filter(void *ctx, const char *filter, size_t len, int old_qos, int new_qos)
 			k = rmq_delta_encode(buf, cap, n->members.self,
 			    n->members.epoch, n->local.seq, op, qos, filter,
 			    len);
-		if (k && rmq_channel_control(n->ch, 0, buf, k) == 0)
+		const uint8_t *rec = buf;
+		if (k &&
+		    rmq_channel_control_tagged(n->ch, 0, &rec, &k, 1,
+			n->local.seq) == 0)
 			n->deltas_sent++;
 		else
 			n->deltas_dropped++;
 		if (buf != small)
 			free(buf);
 	}
+	uint64_t token = new_qos >= 0 ? n->local.seq : 0;
 	pthread_mutex_unlock(&n->rmu);
+	return token;
+}
+
+static uint64_t
+node_applied(void *ctx)
+{
+	struct rmq_cluster_node *n = ctx;
+	return rmq_channel_applied(n->ch);
 }
 
 /* ---- retained messages (retained.h) ---- */
@@ -549,11 +563,19 @@ struct snap_to {
 	uint32_t number;
 };
 
+/* The last part is tagged with the snapshot's number: acknowledged, it
+ * is installed, and every change up to that number with it. */
 static int
 snap_send(void *arg, const uint8_t *p, size_t len)
 {
 	struct snap_to *to = arg;
-	return rmq_channel_control(to->n->ch, to->number, p, len) == 0
+	struct rmq_snap_part s;
+	uint64_t tag =
+	    rmq_snap_part_decode(p, len, &s) == 0 && s.part + 1 == s.parts
+	    ? s.seq
+	    : 0;
+	return rmq_channel_control_tagged(to->n->ch, to->number, &p, &len, 1,
+		   tag) == 0
 	    ? 0
 	    : -EAGAIN;
 }
@@ -773,8 +795,6 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 	enum rmq_member_event ev =
 	    rmq_members_heard(&n->members, h->name, h->epoch, url, now, &m);
 	unsigned up = rmq_members_up(&n->members);
-	if (m != NULL)
-		hello_routes(n, m, ev, h, now);
 	if (m == NULL) {
 		rmq_cluster_log(LOG_WARNING,
 		    "node %s not taken: %d members already", h->name,
@@ -784,11 +804,15 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 	if (ev != RMQ_MEMBER_SAME)
 		rmq_cluster_log(LOG_NOTICE, "node %s %s at %s; %u peers up",
 		    h->name, event_words[ev], url, up);
+	/* Its channel first: the snapshot request hello_routes makes goes
+	 * on it (measured: asked before, the request had nowhere to go and
+	 * the next one waited a second). */
 	if (h->fport) {
 		char furl[RMQ_NODE_URL_MAX];
 		sender_url(msg, h, h->fport, furl, sizeof(furl));
 		rmq_channel_peer(n->ch, m->number, m->name, h->epoch, furl);
 	}
+	hello_routes(n, m, ev, h, now);
 	dial(n, url);
 	for (unsigned i = 0; i < h->npeers; i++)
 		if (strcmp(h->peers[i].name, n->members.self) != 0)
@@ -959,6 +983,7 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->hooks.forward = node_forward;
 	n->hooks.flush = node_flush;
 	n->hooks.retain = node_retain;
+	n->hooks.applied = node_applied;
 	/* The tag in retained stamps: ties between nodes broken by name. */
 	uint32_t tag = 2166136261u;
 	for (const char *q = name; *q; q++)

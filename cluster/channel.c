@@ -60,7 +60,10 @@ struct peer {
 	uint64_t ack_due;
 	uint8_t ack_ctl;
 	uint64_t ack_epoch; /* the sender's epoch those are for */
-	/* The control stream, both ways. */
+	/* The control stream, both ways; the highest tag it acknowledged
+	 * (route changes it has applied, rmq_channel_applied). */
+	struct rmq_channel *ch;
+	_Atomic uint64_t ctl_applied;
 	pthread_mutex_t ctl_mu;
 	struct rmq_fwd_stream ctl;
 	struct rmq_fwd_in ctl_in;
@@ -87,6 +90,7 @@ struct rmq_channel {
 	/* Time from a control batch's sending to the peer's acknowledgement
 	 * (it is applied by then): the bound of the SUBACK window. */
 	_Atomic uint64_t applied_le[12], applied_count, applied_sum_ms;
+	int applied_moved; /* a peer's ctl_applied moved (this drain) */
 	size_t queue_bytes;
 	/* Messages taken in this drain, per worker of this node, handed
 	 * over once at its end (the channel's thread). */
@@ -228,9 +232,14 @@ static const uint64_t applied_ms[] = { 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000,
 	2500 };
 
 static void
-control_acked(void *arg, uint64_t ms)
+control_acked(void *arg, uint64_t ms, uint64_t tag)
 {
-	struct rmq_channel *ch = arg;
+	struct peer *pe = arg;
+	struct rmq_channel *ch = pe->ch;
+	if (tag > atomic_load(&pe->ctl_applied)) {
+		atomic_store(&pe->ctl_applied, tag);
+		ch->applied_moved = 1; /* the channel's thread's */
+	}
 	unsigned i = 0;
 	while (i < sizeof(applied_ms) / sizeof(applied_ms[0]) &&
 	    ms > applied_ms[i])
@@ -240,10 +249,10 @@ control_acked(void *arg, uint64_t ms)
 	bump(&ch->applied_sum_ms, ms);
 }
 
-/* n records into one batch of pe's control stream. */
+/* n records into one batch of pe's control stream, tagged. */
 static int
 control_one(struct rmq_channel *ch, struct peer *pe, const uint8_t *const *p,
-    const size_t *len, unsigned n)
+    const size_t *len, unsigned n, uint64_t tag)
 {
 	unsigned sent = 0;
 	pthread_mutex_lock(&pe->ctl_mu);
@@ -254,7 +263,7 @@ control_one(struct rmq_channel *ch, struct peer *pe, const uint8_t *const *p,
 		memcpy(at, p[sent], len[sent]);
 	}
 	uint64_t now = rmq_cluster_now_ms();
-	(void)rmq_fwd_seal_at(&pe->ctl, now);
+	(void)rmq_fwd_seal_at(&pe->ctl, now, tag);
 	if (atomic_load_explicit(&ch->live, memory_order_relaxed))
 		(void)rmq_fwd_pump(&pe->ctl, now, push_send, pe);
 	pthread_mutex_unlock(&pe->ctl_mu);
@@ -264,28 +273,50 @@ control_one(struct rmq_channel *ch, struct peer *pe, const uint8_t *const *p,
 }
 
 int
-rmq_channel_control_n(struct rmq_channel *ch, uint32_t number,
-    const uint8_t *const *p, const size_t *len, unsigned n)
+rmq_channel_control_tagged(struct rmq_channel *ch, uint32_t number,
+    const uint8_t *const *p, const size_t *len, unsigned n, uint64_t tag)
 {
 	if (number != 0) {
 		struct peer *pe = peer_at(ch, number);
-		return pe ? control_one(ch, pe, p, len, n) : -ENOENT;
+		return pe ? control_one(ch, pe, p, len, n, tag) : -ENOENT;
 	}
 	int rc = 0;
 	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
 		struct peer *pe = peer_at(ch, i + 1);
 		if (pe != NULL && atomic_load(&pe->up) &&
-		    control_one(ch, pe, p, len, n) != 0)
+		    control_one(ch, pe, p, len, n, tag) != 0)
 			rc = -ENOSPC;
 	}
 	return rc;
 }
 
 int
+rmq_channel_control_n(struct rmq_channel *ch, uint32_t number,
+    const uint8_t *const *p, const size_t *len, unsigned n)
+{
+	return rmq_channel_control_tagged(ch, number, p, len, n, 0);
+}
+
+int
 rmq_channel_control(struct rmq_channel *ch, uint32_t number, const uint8_t *p,
     size_t len)
 {
-	return rmq_channel_control_n(ch, number, &p, &len, 1);
+	return rmq_channel_control_tagged(ch, number, &p, &len, 1, 0);
+}
+
+uint64_t
+rmq_channel_applied(struct rmq_channel *ch)
+{
+	uint64_t low = UINT64_MAX;
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL || !atomic_load(&pe->up))
+			continue;
+		uint64_t a = atomic_load(&pe->ctl_applied);
+		if (a < low)
+			low = a;
+	}
+	return low;
 }
 
 /* ---- members (the bus's thread) ---- */
@@ -318,8 +349,9 @@ peer_new(struct rmq_channel *ch, const char *name)
 	pthread_mutex_init(&pe->ctl_mu, NULL);
 	rmq_fwd_stream_init(&pe->ctl, ch->self, ch->epoch, CONTROL,
 	    ch->queue_bytes, RMQ_CHANNEL_RESEND_MS);
+	pe->ch = ch;
 	pe->ctl.on_acked = control_acked;
-	pe->ctl.on_acked_arg = ch;
+	pe->ctl.on_acked_arg = pe;
 	return pe;
 }
 
@@ -375,6 +407,7 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 		 * snapshot. */
 		pthread_mutex_lock(&pe->ctl_mu);
 		(void)rmq_fwd_peer(&pe->ctl, epoch, now);
+		atomic_store(&pe->ctl_applied, 0);
 		pthread_mutex_unlock(&pe->ctl_mu);
 		if (lost) {
 			bump(&pe->lost, lost);
@@ -446,6 +479,10 @@ drain_end(struct rmq_channel *ch)
 			send_ack(ch, pe, CONTROL, &pe->ctl_in);
 		pe->ack_due = 0;
 		pe->ack_ctl = 0;
+	}
+	if (ch->applied_moved) {
+		ch->applied_moved = 0;
+		rmq_cluster_applied_changed(ch->b);
 	}
 	for (unsigned w = 0; w < ch->nworkers; w++) {
 		struct pending *q = &ch->pending[w];

@@ -78,6 +78,16 @@ int rmq_channel_control(struct rmq_channel *ch, uint32_t number,
 int rmq_channel_control_n(struct rmq_channel *ch, uint32_t number,
     const uint8_t *const *p, const size_t *len, unsigned n);
 
+/* The same with a tag: once the peer acknowledges the batch (it has
+ * applied the records), rmq_channel_applied counts the tag for it.
+ * Tags from one node only grow (its route changes' numbers). */
+int rmq_channel_control_tagged(struct rmq_channel *ch, uint32_t number,
+    const uint8_t *const *p, const size_t *len, unsigned n, uint64_t tag);
+
+/* The lowest of the highest tags every peer up has acknowledged;
+ * UINT64_MAX with none up.  Any thread. */
+uint64_t rmq_channel_applied(struct rmq_channel *ch);
+
 /* The hooks (broker/cluster.h), on worker `worker`'s thread. */
 void rmq_channel_forward(struct rmq_channel *ch, unsigned worker,
     uint32_t number, const struct rmq_msg *m);

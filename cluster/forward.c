@@ -135,11 +135,11 @@ rmq_fwd_add(struct rmq_fwd_stream *st, size_t len)
 int
 rmq_fwd_seal(struct rmq_fwd_stream *st)
 {
-	return rmq_fwd_seal_at(st, 0);
+	return rmq_fwd_seal_at(st, 0, 0);
 }
 
 int
-rmq_fwd_seal_at(struct rmq_fwd_stream *st, uint64_t now_ms)
+rmq_fwd_seal_at(struct rmq_fwd_stream *st, uint64_t now_ms, uint64_t tag)
 {
 	if (st->cur_count == 0)
 		return 0;
@@ -162,6 +162,7 @@ rmq_fwd_seal_at(struct rmq_fwd_stream *st, uint64_t now_ms)
 		.len = st->cur_len,
 		.cap = st->cur_cap,
 		.born_ms = now_ms,
+		.tag = tag,
 		.data = st->cur,
 	};
 	st->cur = NULL;
@@ -227,7 +228,8 @@ rmq_fwd_ack(struct rmq_fwd_stream *st, uint64_t peer_epoch, uint64_t seq,
 		freed += b->len;
 		if (st->on_acked && b->born_ms)
 			st->on_acked(st->on_acked_arg,
-			    now_ms > b->born_ms ? now_ms - b->born_ms : 0);
+			    now_ms > b->born_ms ? now_ms - b->born_ms : 0,
+			    b->tag);
 		batch_free(st, b);
 	}
 	if (st->head == NULL)

@@ -47,6 +47,7 @@ struct rmq_fwd_batch {
 	uint32_t count; /* messages */
 	uint8_t sent;
 	uint64_t born_ms; /* when sealed (rmq_fwd_seal_at), 0: not kept */
+	uint64_t tag; /* the sealer's (rmq_fwd_seal_at), told on_acked */
 	size_t len, cap;
 	uint8_t *data; /* the whole wire message */
 };
@@ -83,8 +84,8 @@ struct rmq_fwd_stream {
 	size_t spare_cap[RMQ_FWD_SPARES];
 	unsigned nspare;
 	/* Told, when set, of each batch acknowledged: the time from its
-	 * sealing (rmq_fwd_seal_at) to the acknowledgement. */
-	void (*on_acked)(void *arg, uint64_t ms);
+	 * sealing (rmq_fwd_seal_at) to the acknowledgement, and its tag. */
+	void (*on_acked)(void *arg, uint64_t ms, uint64_t tag);
 	void *on_acked_arg;
 };
 
@@ -109,8 +110,9 @@ rmq_fwd_full(const struct rmq_fwd_stream *st)
  * messages counted dropped). */
 int rmq_fwd_seal(struct rmq_fwd_stream *st);
 
-/* The same, the batch marked sealed at now_ms (for the on_acked callback). */
-int rmq_fwd_seal_at(struct rmq_fwd_stream *st, uint64_t now_ms);
+/* The same, the batch marked sealed at now_ms with tag (both told the
+ * on_acked callback). */
+int rmq_fwd_seal_at(struct rmq_fwd_stream *st, uint64_t now_ms, uint64_t tag);
 
 /* How a batch is sent: 0 when the transport took it; anything else
  * leaves it (and those after it) for later. */

@@ -79,6 +79,18 @@ rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
 	return rc;
 }
 
+void
+rmq_cluster_applied_changed(struct rmq_broker *b)
+{
+	if (!atomic_load(&b->loops_up))
+		return;
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		struct rmq_worker *w = b->workers[i];
+		if (atomic_load(&w->cluster_wait))
+			b->ops->wake(w->loop);
+	}
+}
+
 uint64_t
 rmq_cluster_stamp(uint16_t tag)
 {

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "durable.h"
 #include "grow.h"
 #include "persist.h"
@@ -51,8 +52,9 @@ codes_send(struct rmq_session *s, uint8_t type, uint16_t pid,
 	rmq_session_send(s, &ack);
 }
 
-static void held_push(struct rmq_session *s, uint8_t type, uint16_t pid,
-    uint8_t reason, uint8_t *codes, uint64_t gen);
+static void
+held_push(struct rmq_session *s, uint8_t type, uint16_t pid, uint8_t reason,
+    uint8_t *codes, uint64_t gen, uint64_t cluster, uint64_t until_ms);
 
 void
 rmq_session_ack(struct rmq_session *s, uint8_t type, uint16_t pid,
@@ -63,15 +65,16 @@ rmq_session_ack(struct rmq_session *s, uint8_t type, uint16_t pid,
 		ack_send(s, type, pid, reason);
 		return;
 	}
-	held_push(s, type, pid, reason, NULL, gen);
+	held_push(s, type, pid, reason, NULL, gen, 0, 0);
 }
 
 void
 rmq_session_ack_codes(struct rmq_session *s, uint8_t type, uint16_t pid,
-    const uint8_t *codes, uint32_t n, uint64_t gen)
+    const uint8_t *codes, uint32_t n, uint64_t gen, uint64_t cluster,
+    uint64_t until_ms)
 {
 	int behind = s->rare && s->rare->acks_held;
-	if (gen == 0 && !behind) {
+	if (gen == 0 && cluster == 0 && !behind) {
 		codes_send(s, type, pid, codes, n);
 		return;
 	}
@@ -82,12 +85,12 @@ rmq_session_ack_codes(struct rmq_session *s, uint8_t type, uint16_t pid,
 	}
 	memcpy(copy, &n, 4);
 	memcpy(copy + 4, codes, n);
-	held_push(s, type, pid, 0, copy, gen);
+	held_push(s, type, pid, 0, copy, gen, cluster, until_ms);
 }
 
 static void
 held_push(struct rmq_session *s, uint8_t type, uint16_t pid, uint8_t reason,
-    uint8_t *codes, uint64_t gen)
+    uint8_t *codes, uint64_t gen, uint64_t cluster, uint64_t until_ms)
 {
 	struct rmq_worker *w = s->w;
 	struct rmq_session_rare *r = rmq_session_rare(s);
@@ -114,9 +117,16 @@ held_push(struct rmq_session *s, uint8_t type, uint16_t pid, uint8_t reason,
 	 * has a later generation anyway). */
 	if (w->acks_len > w->acks_head && w->acks[w->acks_len - 1].gen > gen)
 		gen = w->acks[w->acks_len - 1].gen;
+	/* The cluster's tokens only grow too (the node's route changes, in
+	 * order), and the queue goes out in order. */
+	if (w->acks_len > w->acks_head &&
+	    w->acks[w->acks_len - 1].cluster > cluster)
+		cluster = w->acks[w->acks_len - 1].cluster;
 	w->acks[w->acks_len++] = (struct rmq_held_ack){
 		.key = s->key,
 		.gen = gen,
+		.cluster = cluster,
+		.until_ms = until_ms,
 		.epoch = r->acks_epoch,
 		.packet_id = pid,
 		.type = type,
@@ -132,18 +142,35 @@ held_push(struct rmq_session *s, uint8_t type, uint16_t pid, uint8_t reason,
 	/* Set before the next read of the writer's progress (the turn's
 	 * release): either this loop sees the commit, or the writer sees
 	 * this flag and wakes it. */
-	atomic_store(&w->disk_wait, 1);
+	if (gen || !cluster)
+		atomic_store(&w->disk_wait, 1);
+	if (cluster)
+		atomic_store(&w->cluster_wait, 1);
 }
 
 void
 rmq_worker_acks_release(struct rmq_worker *w)
 {
-	if (w->acks_head == w->acks_len || w->b->persist == NULL)
+	if (w->acks_head == w->acks_len)
 		return;
 	const struct rmq_persist *p = w->b->persist;
-	uint64_t done = rmq_persist_committed(p);
+	uint64_t done = p ? rmq_persist_committed(p) : UINT64_MAX;
+	const struct rmq_cluster_hooks *h = w->b->cluster;
+	uint64_t applied = UINT64_MAX, now = w->loop->now_ms;
+	int asked = 0;
 	while (
 	    w->acks_head < w->acks_len && w->acks[w->acks_head].gen <= done) {
+		struct rmq_held_ack *head = &w->acks[w->acks_head];
+		if (head->cluster) {
+			/* The peers' progress, read once a release. */
+			if (!asked && h && h->applied)
+				applied = h->applied(h->ctx);
+			asked = 1;
+			if (head->cluster > applied && now < head->until_ms)
+				break;
+			if (head->cluster > applied)
+				rmq_count(&w->st.suback_wait_expired, 1);
+		}
 		struct rmq_held_ack a = w->acks[w->acks_head++];
 		struct rmq_session *s = rmq_worker_session(w, a.key);
 		if (a.type == 0) {
@@ -168,7 +195,7 @@ rmq_worker_acks_release(struct rmq_worker *w)
 			continue;
 		}
 		if ((a.type == RMQ_PUBACK || a.type == RMQ_PUBREC) &&
-		    a.reason < 0x80 && rmq_persist_failed(p, a.gen)) {
+		    a.reason < 0x80 && p && rmq_persist_failed(p, a.gen)) {
 			/* Delivered, but not kept: a 5.0 client hears that
 			 * the broker could not store it. */
 			a.reason = RMQ_RC_QUOTA_EXCEEDED;
@@ -179,6 +206,7 @@ rmq_worker_acks_release(struct rmq_worker *w)
 	if (w->acks_head == w->acks_len) {
 		w->acks_head = w->acks_len = 0;
 		atomic_store(&w->disk_wait, 0);
+		atomic_store(&w->cluster_wait, 0);
 		/* A commit that came between the last read and the clear is
 		 * not missed: the next turn reads it again. */
 	}
@@ -187,7 +215,7 @@ rmq_worker_acks_release(struct rmq_worker *w)
 void
 rmq_session_disk_wait(struct rmq_session *s)
 {
-	held_push(s, 0, 0, 0, NULL, RMQ_GEN_TURN);
+	held_push(s, 0, 0, 0, NULL, RMQ_GEN_TURN, 0, 0);
 }
 
 void

@@ -15,9 +15,12 @@ void rmq_session_ack(struct rmq_session *s, uint8_t type, uint16_t pid,
     uint8_t reason, uint64_t gen);
 
 /* A SUBACK or UNSUBACK (type) with its codes, after generation gen as
- * rmq_session_ack. */
+ * rmq_session_ack, and once the cluster has applied token `cluster`
+ * everywhere (broker/cluster.h's applied hook; 0: no wait) or the loop's
+ * clock has passed until_ms. */
 void rmq_session_ack_codes(struct rmq_session *s, uint8_t type, uint16_t pid,
-    const uint8_t *codes, uint32_t n, uint64_t gen);
+    const uint8_t *codes, uint32_t n, uint64_t gen, uint64_t cluster,
+    uint64_t until_ms);
 
 /* Queue the session's record for the data directory (a persistent
  * session: its expiry, subscriptions, and whether it is connected), or

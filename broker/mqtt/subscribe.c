@@ -17,14 +17,16 @@
 #include "worker_impl.h"
 
 /* Tell the cluster (cluster.h) that a session's entry for a filter went
- * from old_qos to new_qos (-1: none). */
-static void
+ * from old_qos to new_qos (-1: none).  Returns the cluster's token for
+ * the change (0: none). */
+static uint64_t
 sub_tell(struct rmq_worker *w, const char *f, size_t len, int old_qos,
     int new_qos)
 {
 	const struct rmq_cluster_hooks *h = w->b->cluster;
 	if (h != NULL && h->filter != NULL && old_qos != new_qos)
-		h->filter(h->ctx, f, len, old_qos, new_qos);
+		return h->filter(h->ctx, f, len, old_qos, new_qos);
+	return 0;
 }
 
 static struct rmq_subrec *
@@ -159,6 +161,7 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 		rmq_session_disconnect(s, RMQ_RC_SERVER_BUSY);
 		return;
 	}
+	uint64_t token = 0; /* the cluster's, for the SUBACK */
 	uint32_t subid = s->version == RMQ_V5 &&
 		RMQ_PROP_HAS(&sub->props, RMQ_PROP_SUBSCRIPTION_ID)
 	    ? sub->props.subid
@@ -256,7 +259,10 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 			    : RMQ_V3_SUBACK_FAILURE;
 			continue;
 		}
-		sub_tell(w, e.filter.p, e.filter.len, old_qos, opt.qos);
+		uint64_t t =
+		    sub_tell(w, e.filter.p, e.filter.len, old_qos, opt.qos);
+		if (t > token)
+			token = t;
 		/* [MQTT-3.3.1-9..11]: Retain Handling 0 sends retained
 		 * messages, 1 only for a new subscription, 2 never; shared
 		 * subscriptions get none (4.8.2). */
@@ -271,8 +277,18 @@ rmq_session_on_subscribe(struct rmq_session *s, const struct rmq_packet *p)
 	/* A persistent session's subscriptions are on disk before its
 	 * SUBACK under `durability always` (durable.h). */
 	uint64_t gen = s->session_expiry ? rmq_session_store(s) : 0;
+	/* With cluster_subscribe_wait, once every peer up has the route
+	 * too (cluster.h), or at the bound: no message published on another
+	 * node after the SUBACK misses the subscription. */
+	uint64_t until = 0;
+	if (token && w->cfg.cluster_subscribe_wait_ms) {
+		until = w->loop->now_ms + w->cfg.cluster_subscribe_wait_ms;
+		rmq_count(&w->st.suback_waits, 1);
+	} else {
+		token = 0;
+	}
 	rmq_session_ack_codes(s, RMQ_SUBACK, sub->packet_id, codes, i,
-	    w->b->hold_acks ? gen : 0);
+	    w->b->hold_acks ? gen : 0, token, until);
 
 	/* Retained messages after the SUBACK. */
 	off = 0;
@@ -336,7 +352,7 @@ rmq_session_on_unsubscribe(struct rmq_session *s, const struct rmq_packet *p)
 	}
 	uint64_t gen = s->session_expiry ? rmq_session_store(s) : 0;
 	rmq_session_ack_codes(s, RMQ_UNSUBACK, u->packet_id, codes, i,
-	    w->b->hold_acks ? gen : 0);
+	    w->b->hold_acks ? gen : 0, 0, 0);
 	free(codes);
 }
 

@@ -88,6 +88,7 @@ struct rmq_worker_stats {
 	/* Acknowledgements held for the disk (durable.c): how many, and how
 	 * many went out 0x97 because their change did not reach it. */
 	rmq_counter acks_held, acks_failed;
+	rmq_counter suback_waits, suback_wait_expired;
 	rmq_counter kept; /* messages put on disk for a session */
 	rmq_counter kept_failed; /* queue changes lost to no memory */
 };
@@ -152,6 +153,9 @@ struct rmq_worker {
 	struct rmq_held_ack {
 		uint64_t key; /* the session */
 		uint64_t gen; /* the writer's generation it waits for */
+		/* The cluster's token it waits for (cluster.h's applied),
+		 * 0: none; sent anyway at until_ms. */
+		uint64_t cluster, until_ms;
 		uint32_t epoch; /* the session's connection (acks_epoch) */
 		uint16_t packet_id;
 		uint8_t type; /* RMQ_PUBACK, PUBREC, SUBACK or UNSUBACK */
@@ -161,6 +165,7 @@ struct rmq_worker {
 	} * acks;
 	uint32_t acks_head, acks_len, acks_cap;
 	atomic_int disk_wait;
+	atomic_int cluster_wait; /* an acknowledgement waits for peers */
 	/* This turn's changes to the queues the data directory keeps
 	 * (store/persist.h), handed to the writer at the turn's end. */
 	struct rmq_qchange *dq;

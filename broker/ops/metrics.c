@@ -561,6 +561,14 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_tls(&m, b);
 	if (b->cluster != NULL && b->cluster->metrics != NULL)
 		b->cluster->metrics(b->cluster->ctx, metrics_put, &m);
+	if (b->cluster != NULL) {
+		metrics_sum(&m, b, "ringmq_cluster_suback_waits_total",
+		    "SUBACKs held until every peer up had the subscription's route (cluster_subscribe_wait).",
+		    ST(suback_waits));
+		metrics_sum(&m, b, "ringmq_cluster_suback_wait_expired_total",
+		    "SUBACKs sent at the cluster_subscribe_wait bound, before every peer up had the route.",
+		    ST(suback_wait_expired));
+	}
 	metrics_ws(&m, b);
 	metrics_proxy(&m, b);
 

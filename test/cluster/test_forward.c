@@ -182,24 +182,26 @@ Test(forward, nothing_acknowledged_for_the_interval_sends_all_again)
 	cr_assert_eq(h.seq, 2);
 }
 
-static uint64_t ages[8];
+static uint64_t ages[8], tags[8];
 static unsigned nages;
 
 static void
-on_acked(void *arg, uint64_t ms)
+on_acked(void *arg, uint64_t ms, uint64_t tag)
 {
 	(void)arg;
-	if (nages < 8)
+	if (nages < 8) {
+		tags[nages] = tag;
 		ages[nages++] = ms;
+	}
 }
 
-Test(forward, acknowledged_batches_tell_their_age)
+Test(forward, acknowledged_batches_tell_their_age_and_tag)
 {
 	st.on_acked = on_acked;
 	add(1);
-	cr_assert_eq(rmq_fwd_seal_at(&st, 100), 0);
+	cr_assert_eq(rmq_fwd_seal_at(&st, 100, 7), 0);
 	add(2);
-	cr_assert_eq(rmq_fwd_seal_at(&st, 130), 0);
+	cr_assert_eq(rmq_fwd_seal_at(&st, 130, 9), 0);
 	add(3);
 	cr_assert_eq(rmq_fwd_seal(&st), 0); /* unmarked: not told */
 	rmq_fwd_pump(&st, 130, rec_send, NULL);
@@ -207,6 +209,8 @@ Test(forward, acknowledged_batches_tell_their_age)
 	cr_assert_eq(nages, 2);
 	cr_assert_eq(ages[0], 45);
 	cr_assert_eq(ages[1], 15);
+	cr_assert_eq(tags[0], 7);
+	cr_assert_eq(tags[1], 9);
 }
 
 Test(forward, a_refused_send_waits_and_keeps_the_order)

@@ -221,6 +221,65 @@ def wills_and_no_local(_):
         finish(a, b)
 
 
+def suback_window_both_modes(_):
+    # A subscribe on b, then at once a publish on a, 40 times.  Default:
+    # the SUBACK goes at once, and a message published before the route
+    # reached a misses the subscription (counted and reported; a marker
+    # published once a holds the route tells).  With
+    # cluster_subscribe_wait the SUBACK waits until a has the route: none
+    # is missed.  And with a's node paused, the SUBACK goes at the bound,
+    # counted.
+    for wait in (0, 2000):
+        a, b = mesh("a", "b", timeout_ms=3000) if wait == 0 else (
+            node("a", timeout_ms=3000), None)
+        if wait:
+            b = node("b", "--cluster-seeds", seed(a),
+                     "--cluster-subscribe-wait", str(wait),
+                     timeout_ms=3000)
+            wait_peers(a, {"b": 1})
+            wait_peers(b, {"a": 1})
+        clients = []
+        try:
+            sub = Client(b, "ws")
+            pub = Client(a, "wp")
+            clients += [sub, pub]
+            missed = 0
+            for k in range(40):
+                t = "win/%d" % k
+                sub.subscribe(t, 1)
+                pub.publish(t, "first", 1)
+                wait_routes(a, {"b": k + 1})
+                pub.publish(t, "marker", 1)
+                sub.wait(lambda: any(m.topic == t and m.payload == b"marker"
+                                     for m in sub.msgs), "the marker")
+                got = [m.payload for m in sub.msgs if m.topic == t]
+                if got == [b"marker"]:
+                    missed += 1
+                else:
+                    assert got == [b"first", b"marker"], got
+            held = b.metric("ringmq_cluster_suback_waits_total")
+            expired = b.metric("ringmq_cluster_suback_wait_expired_total")
+            print("    cluster_subscribe_wait %d: %d of 40 first messages "
+                  "missed; %d SUBACKs held, %d at the bound"
+                  % (wait, missed, held, expired))
+            if wait:
+                assert missed == 0 and held == 40 and expired == 0
+                # a paused: the SUBACK goes at the bound, counted.
+                os.kill(a.proc.pid, signal.SIGSTOP)
+                try:
+                    sub.subscribe("paused/x", 1)
+                finally:
+                    os.kill(a.proc.pid, signal.SIGCONT)
+                assert b.metric(
+                    "ringmq_cluster_suback_wait_expired_total") == 1
+            else:
+                assert held == 0
+        finally:
+            for cl in clients:
+                cl.close()
+            finish(a, b)
+
+
 def kill_channel(*nodes):
     """Reset every TCP connection of the nodes' channels (both ends, both
     directions): what was in flight is lost.  How many were reset."""
@@ -384,4 +443,5 @@ def node_killed_under_load(_):
 
 run([once_per_node_in_order, properties_cross, every_version_and_qos,
      wills_and_no_local, survives_killed_connections,
-     paused_peer_catches_up, node_killed_under_load], make_broker=None)
+     paused_peer_catches_up, node_killed_under_load,
+     suback_window_both_modes], make_broker=None)

@@ -28,6 +28,7 @@
 #include "cluster.h"
 #include "msg.h"
 #include "rmq_test_broker.h"
+#include "worker.h"
 
 #define NODE_A RMQ_CLUSTER_OWNER(1)
 #define NODE_B RMQ_CLUSTER_OWNER(2)
@@ -466,4 +467,104 @@ Test(cluster, retained_publish_is_stamped_and_told)
 	cr_assert_eq(memcmp(body + len - 4, "peer", 4), 0);
 	close(fd);
 	close(c);
+}
+
+/* ---- cluster_subscribe_wait: the SUBACK held for the peers ---- */
+
+static _Atomic uint64_t applied_now; /* what the stand-in says applied */
+
+static uint64_t
+hook_filter_token(void *ctx, const char *filter, size_t len, int old_qos,
+    int new_qos)
+{
+	(void)ctx, (void)filter, (void)len, (void)old_qos;
+	return new_qos >= 0 ? 7 : 0;
+}
+
+static uint64_t
+hook_applied(void *ctx)
+{
+	(void)ctx;
+	return atomic_load(&applied_now);
+}
+
+static const struct rmq_cluster_hooks wait_hooks = {
+	.filter = hook_filter_token,
+	.applied = hook_applied,
+};
+
+static void
+setup_wait(uint32_t wait_ms)
+{
+	signal(SIGPIPE, SIG_IGN);
+	atomic_store(&applied_now, 0);
+	struct rmq_config cfg;
+	rmq_test_broker_config(&cfg, 1);
+	cfg.cluster_subscribe_wait_ms = wait_ms;
+	cr_assert_eq(rmq_broker_init(&broker, &cfg), 0);
+	rmq_cluster_attach(&broker, &wait_hooks);
+	cr_assert_eq(rmq_broker_start(&broker), 0);
+	rcu_register_thread();
+	rcu_thread_offline();
+}
+
+static void
+setup_wait_long(void)
+{
+	setup_wait(60000);
+}
+
+static void
+setup_wait_short(void)
+{
+	setup_wait(100);
+}
+
+/* SUBSCRIBE x/# then PINGREQ: what comes back first. */
+static int
+subscribe_then_ping(int fd, uint8_t *body, size_t cap, size_t *len)
+{
+	subscribe(fd, "x/#");
+	static const uint8_t ping[] = { 0xC0, 0 };
+	cr_assert_eq(send(fd, ping, sizeof(ping), MSG_NOSIGNAL), 2);
+	return read_packet(fd, body, cap, len);
+}
+
+/* The SUBACK waits for the peers: the PINGREQ sent after the SUBSCRIBE is
+ * answered first; once the cluster says its token is applied, the SUBACK
+ * goes. */
+TestSuite(suback_wait, .init = setup_wait_long, .fini = teardown,
+    .timeout = 60);
+TestSuite(suback_bound, .init = setup_wait_short, .fini = teardown,
+    .timeout = 60);
+
+Test(suback_wait, suback_waits_for_the_peers)
+{
+	uint8_t body[64];
+	size_t len;
+	int fd = client_connect();
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	cr_assert_eq(subscribe_then_ping(fd, body, sizeof(body), &len), 0xD0,
+	    "the SUBACK did not wait");
+	atomic_store(&applied_now, 7);
+	rmq_cluster_applied_changed(&broker);
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x90);
+	cr_assert_eq(rmq_workers_sum(&broker, RMQ_STAT(suback_waits)), 1);
+	cr_assert_eq(rmq_workers_sum(&broker, RMQ_STAT(suback_wait_expired)),
+	    0);
+	close(fd);
+}
+
+/* Peers that never apply it: the SUBACK goes at the bound, counted. */
+Test(suback_bound, suback_goes_at_the_bound)
+{
+	uint8_t body[64];
+	size_t len;
+	int fd = client_connect();
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	cr_assert_eq(subscribe_then_ping(fd, body, sizeof(body), &len), 0xD0);
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x90);
+	cr_assert_eq(rmq_workers_sum(&broker, RMQ_STAT(suback_wait_expired)),
+	    1);
+	close(fd);
 }
