@@ -31,7 +31,6 @@
 #include <unistd.h>
 
 #include "channel.h"
-#include "close.h"
 #include "cluster.h"
 #include "emit.h"
 #include "index.h"
@@ -39,6 +38,7 @@
 #include "msg.h"
 #include "retained.h"
 #include "routes.h"
+#include "sock.h"
 
 #include <urcu-qsbr.h>
 
@@ -59,7 +59,6 @@ struct rmq_cluster_node {
 	struct rmq_cluster_conf conf;
 	struct rmq_cluster_hooks hooks;
 	nng_socket sock;
-	nng_listener listener;
 	uint16_t port; /* bound */
 	int open, started;
 	atomic_int live; /* the bus is open: deltas may be sent */
@@ -1012,30 +1011,19 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 int
 rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 {
-	char url[RMQ_NODE_URL_MAX];
 	const char *host = n->conf.listen_host;
-	if (host[0] == '\0' || strcmp(host, "*") == 0)
-		snprintf(url, sizeof(url), "tcp://:%u", n->conf.listen_port);
-	else
-		snprintf(url, sizeof(url), "tcp://%s:%u", host,
-		    n->conf.listen_port);
-	int rv = nng_bus0_open(&n->sock);
-	if (rv == 0) {
-		n->open = 1;
-		nng_socket_set_ms(n->sock, NNG_OPT_RECONNMINT, 100);
-		nng_socket_set_ms(n->sock, NNG_OPT_RECONNMAXT, 1000);
-		nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ,
-		    RMQ_ROUTES_PART_MAX + RMQ_HELLO_MAX);
-		rv = nng_listen(n->sock, url, &n->listener, 0);
-	}
-	if (rv != 0) {
-		snprintf(err, errlen, "cluster_listener %s: %s", url + 6,
-		    nng_strerror(rv));
+	if (nng_bus0_open(&n->sock) != 0) {
+		snprintf(err, errlen, "cluster_listener: no socket");
 		return -1;
 	}
-	int port = 0;
-	nng_listener_get_int(n->listener, NNG_OPT_TCP_BOUND_PORT, &port);
-	n->port = (uint16_t)port;
+	n->open = 1;
+	nng_socket_set_ms(n->sock, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(n->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ,
+	    RMQ_ROUTES_PART_MAX + RMQ_HELLO_MAX);
+	if (rmq_nng_listen(n->sock, host, n->conf.listen_port,
+		"cluster_listener", &n->port, err, errlen) != 0)
+		return -1;
 	/* The channel beside it: listen_port + 1 unless named. */
 	uint16_t fport = n->conf.forward_port;
 	if (fport == 0 && n->conf.listen_port != 0)

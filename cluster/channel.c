@@ -14,12 +14,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "close.h"
 #include "cluster.h"
 #include "emit.h"
 #include "forward.h"
 #include "members.h"
 #include "msg.h"
+#include "sock.h"
 
 #include <urcu-qsbr.h>
 
@@ -76,7 +76,6 @@ struct rmq_channel {
 	unsigned nworkers;
 	size_t stream_limit;
 	nng_socket pull;
-	nng_listener listener;
 	int open, started, closed;
 	uint16_t port;
 	atomic_int live; /* sockets open: the hooks may send */
@@ -699,28 +698,18 @@ int
 rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
     char *err, size_t errlen)
 {
-	char url[RMQ_NODE_URL_MAX];
-	if (host[0] == '\0' || strcmp(host, "*") == 0)
-		snprintf(url, sizeof(url), "tcp://:%u", port);
-	else
-		snprintf(url, sizeof(url), "tcp://%s:%u", host, port);
-	int rv = nng_pull0_open(&ch->pull);
-	if (rv == 0) {
-		ch->open = 1;
-		nng_socket_set_ms(ch->pull, NNG_OPT_RECVTIMEO, PUMP_MS);
-		nng_socket_set_int(ch->pull, NNG_OPT_RECVBUF, RECVBUF);
-		nng_socket_set_size(ch->pull, NNG_OPT_RECVMAXSZ,
-		    (size_t)RMQ_FWD_MSG_MAX + RMQ_FWD_BATCH_BYTES + 4096);
-		rv = nng_listen(ch->pull, url, &ch->listener, 0);
-	}
-	if (rv != 0) {
-		snprintf(err, errlen, "cluster channel %s: %s", url + 6,
-		    nng_strerror(rv));
+	if (nng_pull0_open(&ch->pull) != 0) {
+		snprintf(err, errlen, "cluster channel: no socket");
 		return -1;
 	}
-	int bound = 0;
-	nng_listener_get_int(ch->listener, NNG_OPT_TCP_BOUND_PORT, &bound);
-	ch->port = (uint16_t)bound;
+	ch->open = 1;
+	nng_socket_set_ms(ch->pull, NNG_OPT_RECVTIMEO, PUMP_MS);
+	nng_socket_set_int(ch->pull, NNG_OPT_RECVBUF, RECVBUF);
+	nng_socket_set_size(ch->pull, NNG_OPT_RECVMAXSZ,
+	    (size_t)RMQ_FWD_MSG_MAX + RMQ_FWD_BATCH_BYTES + 4096);
+	if (rmq_nng_listen(ch->pull, host, port, "cluster_forward_port",
+		&ch->port, err, errlen) != 0)
+		return -1;
 	atomic_store(&ch->live, 1);
 	if (pthread_create(&ch->thread, NULL, channel_run, ch) != 0) {
 		snprintf(err, errlen, "cluster channel: no thread");

@@ -13,8 +13,8 @@ import re
 import subprocess
 import time
 
-from rmqcluster import (finish, node, peers, routes, seed, wait_line,
-                        wait_peers, wait_routes)
+from rmqcluster import (finish, node, peers, promtool_ok, routes, seed,
+                        wait_line, wait_peers, wait_routes)
 from rmqtest import (BROKER, DEADLINE, Broker, Client, conf_file, free_port,
                      paho, run)
 
@@ -203,10 +203,7 @@ def routes_follow_subscriptions(_):
             assert routes(x).get("a", 0) == 0
         for x in (b, c, d):
             assert x.metric("ringmq_cluster_bad_messages_total") == 0
-        r = subprocess.run(["promtool", "check", "metrics"],
-                           input=c.metrics_text(), capture_output=True,
-                           text=True, timeout=30)
-        assert r.returncode == 0, r.stdout + r.stderr
+        promtool_ok(c)
     finally:
         for cl in clients:
             cl.close()

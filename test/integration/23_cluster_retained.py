@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from rmqcluster import finish, node, seed, wait_peers
+from rmqcluster import finish, node, promtool_ok, seed, wait_peers
 from rmqtest import DEADLINE, Client, paho, run
 
 faulthandler.dump_traceback_later(400, exit=True)
@@ -86,10 +86,7 @@ def served_on_every_node(_):
             wait_retained(x, "status/door", None)
         assert metric(a, "ringmq_cluster_retained_sent_total") == 1
         assert metric(b, "ringmq_cluster_retained_applied_total") == 2
-        r = subprocess.run(["promtool", "check", "metrics"],
-                           input=a.metrics_text(), capture_output=True,
-                           text=True, timeout=30)
-        assert r.returncode == 0, r.stdout + r.stderr
+        promtool_ok(a)
     finally:
         finish(a, b, c)
 

@@ -82,3 +82,12 @@ def routes(b):
 
 def wait_routes(b, want):
     wait_view(routes, b, want)
+
+
+def promtool_ok(b):
+    """The node's /metrics pass promtool's check."""
+    import subprocess
+    r = subprocess.run(["promtool", "check", "metrics"],
+                       input=b.metrics_text(), capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr

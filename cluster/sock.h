@@ -1,4 +1,5 @@
-/* cluster/close.h: closing an NNG socket within a bounded time.
+/* cluster/sock.h: the chores of the cluster's NNG sockets: listening at
+ * HOST:PORT, and closing within a bounded time.
  *
  * NNG 1.5.2's nng_close() was seen to wait forever now and then (1 stop
  * in 10 on a bus socket with peers still up, the process idle in it), and
@@ -6,10 +7,19 @@
  * runs on a thread of its own; after wait_ms the caller goes on without
  * it (logged), and whichever of the two ends last frees what they share.
  */
-#ifndef RMQ_CLUSTER_CLOSE_H
-#define RMQ_CLUSTER_CLOSE_H
+#ifndef RMQ_CLUSTER_SOCK_H
+#define RMQ_CLUSTER_SOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include <nng/nng.h>
+
+/* Listen on host ("" or "*": every address) at port (0: any free one);
+ * *bound is the port taken.  0, or -1 with "WHAT HOST:PORT: reason" in
+ * err. */
+int rmq_nng_listen(nng_socket sock, const char *host, uint16_t port,
+    const char *what, uint16_t *bound, char *err, size_t errlen);
 
 /* what names the socket in the log line when the wait runs out. */
 void rmq_nng_close_bounded(nng_socket sock, unsigned wait_ms, const char *what);

@@ -1,12 +1,36 @@
-/* cluster/close.c: a bounded nng_close() (close.h). */
-#include "close.h"
+/* cluster/sock.c: listening, and a bounded nng_close() (sock.h). */
+#include "sock.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "cluster.h"
+
+int
+rmq_nng_listen(nng_socket sock, const char *host, uint16_t port,
+    const char *what, uint16_t *bound, char *err, size_t errlen)
+{
+	char url[160];
+	if (host[0] == '\0' || strcmp(host, "*") == 0)
+		snprintf(url, sizeof(url), "tcp://:%u", port);
+	else
+		snprintf(url, sizeof(url), "tcp://%s:%u", host, port);
+	nng_listener l;
+	int rv = nng_listen(sock, url, &l, 0);
+	if (rv != 0) {
+		snprintf(err, errlen, "%s %s: %s", what, url + 6,
+		    nng_strerror(rv));
+		return -1;
+	}
+	int p = 0;
+	nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &p);
+	*bound = (uint16_t)p;
+	return 0;
+}
 
 struct closer {
 	nng_socket sock;
