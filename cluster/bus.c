@@ -1065,11 +1065,8 @@ rmq_cluster_node_stop(struct rmq_cluster_node *n)
 		pthread_join(n->thread, NULL);
 		n->started = 0;
 	}
-	if (n->open) {
-		rmq_nng_close_bounded(n->sock, 1000, "the bus");
-		n->open = 0;
-	}
-	rmq_channel_stop(n->ch);
+	rmq_channel_stop(n->ch, &n->sock, n->open ? 1 : 0);
+	n->open = 0;
 }
 
 void

@@ -34,6 +34,7 @@
 #define DRAIN_MAX 256 /* batches taken before acknowledging */
 #define MASK_WORDS (RMQ_MEMBERS_MAX / 64)
 #define CONTROL 0xFF /* the worker byte of a control stream */
+#define CLOSE_MS 2500 /* the wait for NNG's closes at a stop, in all */
 
 /* A peer as the channel knows it.  Made by the bus's thread when the
  * member is first met and kept until the channel is freed, so a worker
@@ -720,7 +721,7 @@ rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
 }
 
 void
-rmq_channel_stop(struct rmq_channel *ch)
+rmq_channel_stop(struct rmq_channel *ch, const nng_socket *also, unsigned nalso)
 {
 	if (ch == NULL)
 		return;
@@ -730,18 +731,27 @@ rmq_channel_stop(struct rmq_channel *ch)
 		pthread_join(ch->thread, NULL);
 		ch->started = 0;
 	}
-	if (ch->open) {
-		rmq_nng_close_bounded(ch->pull, 1000, "the channel");
-		ch->open = 0;
-	}
-	/* A worker still routing sends on a closed socket: NNG refuses it,
-	 * and the batch stays in its stream until the free. */
-	for (unsigned i = 0; i < RMQ_MEMBERS_MAX && !ch->closed; i++) {
+	/* Every socket at once, with the caller's.  A worker still routing
+	 * sends on a closed socket: NNG refuses it, and the batch stays in
+	 * its stream until the free. */
+	nng_socket *socks =
+	    malloc((RMQ_MEMBERS_MAX + 1 + nalso) * sizeof(*socks));
+	unsigned n = 0;
+	for (unsigned i = 0; socks && i < nalso; i++)
+		socks[n++] = also[i];
+	if (socks && ch->open)
+		socks[n++] = ch->pull;
+	for (unsigned i = 0; socks && i < RMQ_MEMBERS_MAX && !ch->closed; i++) {
 		struct peer *pe = peer_at(ch, i + 1);
 		if (pe != NULL)
-			rmq_nng_close_bounded(pe->push, 1000, "a channel");
+			socks[n++] = pe->push;
 	}
-	ch->closed = 1;
+	if (socks != NULL) {
+		rmq_nng_close_all(socks, n, CLOSE_MS, "the cluster");
+		ch->open = 0;
+		ch->closed = 1;
+	}
+	free(socks);
 }
 
 void
@@ -749,7 +759,7 @@ rmq_channel_free(struct rmq_channel *ch)
 {
 	if (ch == NULL)
 		return;
-	rmq_channel_stop(ch);
+	rmq_channel_stop(ch, NULL, 0);
 	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
 		struct peer *pe = peer_at(ch, i + 1);
 		if (pe != NULL)

@@ -23,6 +23,7 @@
 #ifndef RMQ_CLUSTER_CHANNEL_H
 #define RMQ_CLUSTER_CHANNEL_H
 
+#include <nng/nng.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,8 +99,11 @@ void rmq_channel_flush(struct rmq_channel *ch, unsigned worker);
 void rmq_channel_metrics(struct rmq_channel *ch,
     void (*put)(void *arg, const char *text, size_t len), void *arg);
 
-/* Stop the thread and close the sockets; the hooks send nothing after. */
-void rmq_channel_stop(struct rmq_channel *ch);
+/* Stop the thread and close the sockets, with the caller's `also` (the
+ * bus), all at once, waiting a bounded time; the hooks send nothing
+ * after. */
+void rmq_channel_stop(struct rmq_channel *ch, const nng_socket *also,
+    unsigned nalso);
 
 /* After the broker's workers have stopped. */
 void rmq_channel_free(struct rmq_channel *ch);

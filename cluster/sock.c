@@ -32,52 +32,85 @@ rmq_nng_listen(nng_socket sock, const char *host, uint16_t port,
 	return 0;
 }
 
+/* The sockets being closed, one thread each; whichever of the waiter and
+ * the closers is last frees it. */
 struct closer {
-	nng_socket sock;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int done, abandoned;
+	unsigned left; /* closers still in nng_close() */
+	int abandoned;
+	unsigned n;
+	nng_socket socks[];
 };
+
+struct closing {
+	struct closer *c;
+	unsigned i;
+};
+
+static void
+closer_free(struct closer *c)
+{
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}
+
+/* One socket closed; the count, and maybe the last word. */
+static void
+closer_done(struct closer *c)
+{
+	pthread_mutex_lock(&c->mu);
+	int last = --c->left == 0;
+	int alone = c->abandoned;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (last && alone)
+		closer_free(c);
+}
 
 static void *
 close_run(void *arg)
 {
-	struct closer *c = arg;
-	nng_close(c->sock);
-	pthread_mutex_lock(&c->mu);
-	c->done = 1;
-	int alone = c->abandoned;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	if (alone) {
-		pthread_mutex_destroy(&c->mu);
-		pthread_cond_destroy(&c->cv);
-		free(c);
-	}
+	struct closing *k = arg;
+	struct closer *c = k->c;
+	nng_close(c->socks[k->i]);
+	free(k);
+	closer_done(c);
 	return NULL;
 }
 
 void
-rmq_nng_close_bounded(nng_socket sock, unsigned wait_ms, const char *what)
+rmq_nng_close_all(const nng_socket *socks, unsigned n, unsigned wait_ms,
+    const char *what)
 {
-	struct closer *c = calloc(1, sizeof(*c));
-	pthread_t t;
+	struct closer *c = calloc(1, sizeof(*c) + n * sizeof(*socks));
 	if (c == NULL) {
-		nng_close(sock);
+		for (unsigned i = 0; i < n; i++)
+			nng_close(socks[i]);
 		return;
 	}
-	c->sock = sock;
+	c->n = c->left = n;
+	memcpy(c->socks, socks, n * sizeof(*socks));
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (pthread_create(&t, NULL, close_run, c) != 0) {
-		nng_close(sock);
-		c->done = 1;
-	} else {
-		pthread_detach(t);
+	for (unsigned i = 0; i < n; i++) {
+		struct closing *k = malloc(sizeof(*k));
+		pthread_t t;
+		if (k != NULL) {
+			*k = (struct closing){ c, i };
+			if (pthread_create(&t, NULL, close_run, k) == 0) {
+				pthread_detach(t);
+				continue;
+			}
+			free(k);
+		}
+		nng_close(socks[i]); /* no thread: here, unbounded */
+		closer_done(c);
 	}
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
@@ -88,19 +121,17 @@ rmq_nng_close_bounded(nng_socket sock, unsigned wait_ms, const char *what)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&c->mu);
-	while (!c->done &&
+	while (c->left &&
 	    pthread_cond_timedwait(&c->cv, &c->mu, &until) != ETIMEDOUT)
 		;
-	int done = c->done;
-	c->abandoned = !done;
+	unsigned left = c->left;
+	c->abandoned = left != 0;
 	pthread_mutex_unlock(&c->mu);
-	if (!done) {
+	if (left) {
 		rmq_cluster_log(1,
-		    "%s did not close within %u ms (NNG); going on without waiting",
-		    what, wait_ms);
-		return; /* the closing thread frees c */
+		    "%u of %u sockets of %s did not close within %u ms (NNG); going on without waiting",
+		    left, n, what, wait_ms);
+		return; /* the last closer frees c */
 	}
-	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->cv);
-	free(c);
+	closer_free(c);
 }

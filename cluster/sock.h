@@ -3,9 +3,11 @@
  *
  * NNG 1.5.2's nng_close() was seen to wait forever now and then (1 stop
  * in 10 on a bus socket with peers still up, the process idle in it), and
- * a node that is stopping must exit within its grace period.  The close
- * runs on a thread of its own; after wait_ms the caller goes on without
- * it (logged), and whichever of the two ends last frees what they share.
+ * a node that is stopping must exit within its grace period.  Each close
+ * runs on a thread of its own, all at once (a push socket whose peer is
+ * gone was seen to take up to its redial interval, a second, to close);
+ * after wait_ms the caller goes on without them (logged), and whichever
+ * ends last frees what they share.
  */
 #ifndef RMQ_CLUSTER_SOCK_H
 #define RMQ_CLUSTER_SOCK_H
@@ -21,7 +23,9 @@
 int rmq_nng_listen(nng_socket sock, const char *host, uint16_t port,
     const char *what, uint16_t *bound, char *err, size_t errlen);
 
-/* what names the socket in the log line when the wait runs out. */
-void rmq_nng_close_bounded(nng_socket sock, unsigned wait_ms, const char *what);
+/* Close n sockets at once, one thread each, waiting at most wait_ms for
+ * them all; `what` names them in the log line when the wait runs out. */
+void rmq_nng_close_all(const nng_socket *socks, unsigned n, unsigned wait_ms,
+    const char *what);
 
 #endif
