@@ -571,7 +571,7 @@ snap_send(void *arg, const uint8_t *p, size_t len)
 	struct rmq_snap_part s;
 	uint64_t tag =
 	    rmq_snap_part_decode(p, len, &s) == 0 && s.part + 1 == s.parts
-	    ? s.seq
+	    ? s.seq | RMQ_CHANNEL_TAG_SNAPSHOT
 	    : 0;
 	return rmq_channel_control_tagged(to->n->ch, to->number, &p, &len, 1,
 		   tag) == 0

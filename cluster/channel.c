@@ -65,6 +65,7 @@ struct peer {
 	 * (route changes it has applied, rmq_channel_applied). */
 	struct rmq_channel *ch;
 	_Atomic uint64_t ctl_applied;
+	int ctl_synced; /* it acknowledged a snapshot of ours (this life) */
 	pthread_mutex_t ctl_mu;
 	struct rmq_fwd_stream ctl;
 	struct rmq_fwd_in ctl_in;
@@ -236,6 +237,13 @@ control_acked(void *arg, uint64_t ms, uint64_t tag)
 {
 	struct peer *pe = arg;
 	struct rmq_channel *ch = pe->ch;
+	/* Under the stream's lock, on the channel's thread. */
+	if (tag & RMQ_CHANNEL_TAG_SNAPSHOT) {
+		pe->ctl_synced = 1;
+		tag &= ~RMQ_CHANNEL_TAG_SNAPSHOT;
+	} else if (!pe->ctl_synced) {
+		tag = 0; /* taken before a snapshot: maybe not applied */
+	}
 	if (tag > atomic_load(&pe->ctl_applied)) {
 		atomic_store(&pe->ctl_applied, tag);
 		ch->applied_moved = 1; /* the channel's thread's */
@@ -408,6 +416,7 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 		pthread_mutex_lock(&pe->ctl_mu);
 		(void)rmq_fwd_peer(&pe->ctl, epoch, now);
 		atomic_store(&pe->ctl_applied, 0);
+		pe->ctl_synced = 0;
 		pthread_mutex_unlock(&pe->ctl_mu);
 		if (lost) {
 			bump(&pe->lost, lost);

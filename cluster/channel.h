@@ -85,8 +85,14 @@ int rmq_channel_control_n(struct rmq_channel *ch, uint32_t number,
 int rmq_channel_control_tagged(struct rmq_channel *ch, uint32_t number,
     const uint8_t *const *p, const size_t *len, unsigned n, uint64_t tag);
 
-/* The lowest of the highest tags every peer up has acknowledged;
- * UINT64_MAX with none up.  Any thread. */
+/* A tag with this bit is a snapshot's last part: the peer holds every
+ * change up to the number in the other bits.  Until a peer has
+ * acknowledged one (for its life), its other tags do not count: a change
+ * it took before holding a snapshot was not applied. */
+#define RMQ_CHANNEL_TAG_SNAPSHOT (1ull << 63)
+
+/* The lowest of the highest tags every peer up has acknowledged (and
+ * applied: after a snapshot); UINT64_MAX with none up.  Any thread. */
 uint64_t rmq_channel_applied(struct rmq_channel *ch);
 
 /* The hooks (broker/cluster.h), on worker `worker`'s thread. */
