@@ -33,6 +33,7 @@
 #include "channel.h"
 #include "cluster.h"
 #include "emit.h"
+#include "hash.h"
 #include "index.h"
 #include "members.h"
 #include "msg.h"
@@ -984,10 +985,7 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->hooks.retain = node_retain;
 	n->hooks.applied = node_applied;
 	/* The tag in retained stamps: ties between nodes broken by name. */
-	uint32_t tag = 2166136261u;
-	for (const char *q = name; *q; q++)
-		tag = (tag ^ (uint8_t)*q) * 16777619u;
-	n->hooks.tag = (uint16_t)(tag & 0xFFF);
+	n->hooks.tag = (uint16_t)(rmq_hash64(name, strlen(name)) & 0xFFF);
 	pthread_mutex_init(&n->tmu, NULL);
 	if (rmq_tombs_init(&n->tombs) != 0) {
 		snprintf(err, errlen, "out of memory");
