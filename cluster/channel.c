@@ -55,7 +55,7 @@ struct peer {
 	/* What this node took from it, per its workers: the channel's
 	 * thread's alone. */
 	struct rmq_fwd_in in[WORKERS_MAX];
-	_Atomic uint64_t taken, batches_in, copies, gaps, lost;
+	_Atomic uint64_t taken, copies, gaps, lost;
 	/* Streams taken from since the last acknowledgements went out (the
 	 * channel's thread): bit w for worker w's, ack_ctl for control. */
 	uint64_t ack_due;
@@ -582,7 +582,6 @@ read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
 	struct rmq_fwd_in *in = ctl ? &pe->ctl_in : &pe->in[h.worker];
 	switch (rmq_fwd_in_check(in, h.epoch, h.seq)) {
 	case RMQ_FWD_TAKE:
-		bump(&pe->batches_in, 1);
 		if (ctl)
 			take_control(ch, pe, body, blen);
 		else

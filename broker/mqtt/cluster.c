@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cluster.h"
+#include "durable.h"
 #include "log.h"
 #include "loop.h"
 #include "persist.h"
@@ -82,13 +83,7 @@ rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
 void
 rmq_cluster_applied_changed(struct rmq_broker *b)
 {
-	if (!atomic_load(&b->loops_up))
-		return;
-	for (unsigned i = 0; i < b->nworkers; i++) {
-		struct rmq_worker *w = b->workers[i];
-		if (atomic_load(&w->cluster_wait))
-			b->ops->wake(w->loop);
-	}
+	rmq_workers_wake_held(b);
 }
 
 uint64_t

@@ -228,17 +228,22 @@ rmq_session_acks_drop(struct rmq_session *s)
 }
 
 void
-rmq_broker_disk_committed(void *ctx, uint64_t gen, int ok)
+rmq_workers_wake_held(struct rmq_broker *b)
 {
-	struct rmq_broker *b = ctx;
-	(void)gen, (void)ok;
 	if (!atomic_load(&b->loops_up))
 		return;
 	for (unsigned i = 0; i < b->nworkers; i++) {
 		struct rmq_worker *w = b->workers[i];
-		if (atomic_load(&w->disk_wait))
+		if (atomic_load(&w->disk_wait) || atomic_load(&w->cluster_wait))
 			b->ops->wake(w->loop);
 	}
+}
+
+void
+rmq_broker_disk_committed(void *ctx, uint64_t gen, int ok)
+{
+	(void)gen, (void)ok;
+	rmq_workers_wake_held(ctx);
 }
 
 static uint64_t

@@ -71,6 +71,11 @@ void rmq_session_disk_wait(struct rmq_session *s);
  * ends, or starts clean). */
 void rmq_session_kept_drop(struct rmq_session *s);
 
+/* Wake the workers that hold acknowledgements (for the disk or the
+ * cluster): what they wait for may have come.  Any thread. */
+struct rmq_broker;
+void rmq_workers_wake_held(struct rmq_broker *b);
+
 /* Send what the writer's commits have freed; each turn. */
 void rmq_worker_acks_release(struct rmq_worker *w);
 
