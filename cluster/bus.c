@@ -66,6 +66,10 @@ struct rmq_cluster_node {
 	uint64_t started_ms; /* when the bus opened */
 	pthread_t thread;
 	atomic_int stop;
+	/* The thread's wait for a hello: cut short by a new pipe (a hello
+	 * goes to it at once) and ended for good by a stop. */
+	nng_aio *wait;
+	atomic_int hello_now;
 	pthread_mutex_t mu; /* guards members, peers and the counters below */
 	struct rmq_members members;
 	uint64_t hellos_sent, hellos_read, bad_messages, send_failures;
@@ -875,14 +879,17 @@ node_run(void *arg)
 		every = 10;
 	uint64_t next_hello = 0, next_dns = 0, next_tombs = 0;
 	unsigned hellos = 0;
-	int wait_ms = -1;
 	/* The index is written from here (remote routes): a reader of
 	 * liburcu's QSBR flavour, online only while it touches it. */
 	rcu_register_thread();
 	rcu_thread_offline();
 	while (!atomic_load(&n->stop)) {
 		uint64_t now = rmq_cluster_now_ms();
-		if (now >= next_hello) {
+		if (atomic_exchange(&n->hello_now, 0)) {
+			send_hello(n, 1);
+			hellos = 1;
+			next_hello = now + every;
+		} else if (now >= next_hello) {
 			send_hello(n, hellos++ % 4 == 0);
 			next_hello = now + every;
 		}
@@ -911,22 +918,21 @@ node_run(void *arg)
 		 * (measured: 50 ms waits kept an idle node at 3.6%). */
 		now = rmq_cluster_now_ms();
 		int w = next_hello > now ? (int)(next_hello - now) : 1;
-		if (w != wait_ms) {
-			nng_socket_set_ms(n->sock, NNG_OPT_RECVTIMEO, w);
-			wait_ms = w;
-		}
-		nng_msg *msg;
-		int rv = nng_recvmsg(n->sock, &msg, 0);
+		nng_aio_set_timeout(n->wait, w);
+		nng_recv_aio(n->sock, n->wait);
+		nng_aio_wait(n->wait);
+		int rv = nng_aio_result(n->wait);
 		if (rv == 0) {
+			nng_msg *msg = nng_aio_get_msg(n->wait);
 			rcu_thread_online();
 			pthread_mutex_lock(&n->mu);
 			read_msg(n, msg);
 			pthread_mutex_unlock(&n->mu);
 			rcu_thread_offline();
 			nng_msg_free(msg);
-		} else if (rv != NNG_ETIMEDOUT && rv != NNG_EAGAIN) {
-			if (rv == NNG_ECLOSED)
-				break;
+		} else if (rv == NNG_ECLOSED) {
+			break;
+		} else if (rv != NNG_ETIMEDOUT && rv != NNG_ECANCELED) {
 			rmq_cluster_log(LOG_WARNING, "bus: %s",
 			    nng_strerror(rv));
 		}
@@ -937,6 +943,19 @@ node_run(void *arg)
 }
 
 /* ---- life ---- */
+
+/* A pipe added (a node dialled us, or we reached one): a hello to it now
+ * rather than at the next beat, so nodes meet in a round trip.  NNG's
+ * thread; the bus thread does the sending. */
+static void
+pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)ev;
+	struct rmq_cluster_node *n = arg;
+	atomic_store(&n->hello_now, 1);
+	nng_aio_cancel(n->wait);
+}
 
 int
 rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
@@ -1015,6 +1034,11 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 		return -1;
 	}
 	n->open = 1;
+	if (nng_aio_alloc(&n->wait, NULL, NULL) != 0) {
+		snprintf(err, errlen, "cluster_listener: out of memory");
+		return -1;
+	}
+	nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, pipe_added, n);
 	nng_socket_set_ms(n->sock, NNG_OPT_RECONNMINT, 100);
 	nng_socket_set_ms(n->sock, NNG_OPT_RECONNMAXT, 1000);
 	nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ,
@@ -1060,6 +1084,7 @@ rmq_cluster_node_stop(struct rmq_cluster_node *n)
 	atomic_store(&n->live, 0); /* no hook sends on a closing socket */
 	pthread_mutex_unlock(&n->rmu);
 	if (n->started) {
+		nng_aio_stop(n->wait); /* its wait ends, and no other starts */
 		pthread_join(n->thread, NULL);
 		n->started = 0;
 	}
@@ -1073,6 +1098,8 @@ rmq_cluster_node_free(struct rmq_cluster_node *n)
 	if (n == NULL)
 		return;
 	rmq_cluster_node_stop(n);
+	if (n->wait != NULL)
+		nng_aio_free(n->wait);
 	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++)
 		if (n->peers[i].filters.t != NULL)
 			rmq_peer_routes_fini(&n->peers[i]);

@@ -83,6 +83,7 @@ struct rmq_channel {
 	atomic_int live; /* sockets open: the hooks may send */
 	atomic_int stop;
 	pthread_t thread;
+	nng_aio *wait; /* the thread's wait when idle; a stop ends it */
 	_Atomic(struct peer *) peers[RMQ_MEMBERS_MAX]; /* by number - 1 */
 	/* Per worker, the peers its turn added to. */
 	uint64_t (*dirty)[MASK_WORDS];
@@ -659,9 +660,18 @@ channel_run(void *arg)
 	int waiting = 0, wait_ms = PUMP_MS;
 	unsigned taken = 0;
 	while (!atomic_load(&ch->stop)) {
-		nng_msg *msg;
-		int rv = nng_recvmsg(ch->pull, &msg,
-		    waiting ? 0 : NNG_FLAG_NONBLOCK);
+		nng_msg *msg = NULL;
+		int rv;
+		if (waiting) {
+			nng_aio_set_timeout(ch->wait, wait_ms);
+			nng_recv_aio(ch->pull, ch->wait);
+			nng_aio_wait(ch->wait);
+			rv = nng_aio_result(ch->wait);
+			if (rv == 0)
+				msg = nng_aio_get_msg(ch->wait);
+		} else {
+			rv = nng_recvmsg(ch->pull, &msg, NNG_FLAG_NONBLOCK);
+		}
 		if (rv == 0) {
 			const uint8_t *p = nng_msg_body(msg);
 			size_t len = nng_msg_len(msg);
@@ -689,13 +699,8 @@ channel_run(void *arg)
 			/* Every 50 ms while batches wait for acknowledgement,
 			 * else a wait of a second (a worker sends what it makes
 			 * itself; only a resend needs this thread). */
-			int pace = pump_all(ch, now) ? PUMP_MS : IDLE_MS;
+			wait_ms = pump_all(ch, now) ? PUMP_MS : IDLE_MS;
 			next_pump = now + PUMP_MS;
-			if (pace != wait_ms) {
-				nng_socket_set_ms(ch->pull, NNG_OPT_RECVTIMEO,
-				    pace);
-				wait_ms = pace;
-			}
 		}
 	}
 	rcu_thread_online();
@@ -712,7 +717,10 @@ rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
 		return -1;
 	}
 	ch->open = 1;
-	nng_socket_set_ms(ch->pull, NNG_OPT_RECVTIMEO, PUMP_MS);
+	if (nng_aio_alloc(&ch->wait, NULL, NULL) != 0) {
+		snprintf(err, errlen, "cluster channel: out of memory");
+		return -1;
+	}
 	nng_socket_set_int(ch->pull, NNG_OPT_RECVBUF, RECVBUF);
 	nng_socket_set_size(ch->pull, NNG_OPT_RECVMAXSZ,
 	    (size_t)RMQ_FWD_MSG_MAX + RMQ_FWD_BATCH_BYTES + 4096);
@@ -736,6 +744,7 @@ rmq_channel_stop(struct rmq_channel *ch, const nng_socket *also, unsigned nalso)
 	atomic_store(&ch->live, 0);
 	atomic_store(&ch->stop, 1);
 	if (ch->started) {
+		nng_aio_stop(ch->wait); /* its wait ends, and no other starts */
 		pthread_join(ch->thread, NULL);
 		ch->started = 0;
 	}
@@ -780,6 +789,8 @@ rmq_channel_free(struct rmq_channel *ch)
 	}
 	free(ch->pending);
 	free(ch->dirty);
+	if (ch->wait != NULL)
+		nng_aio_free(ch->wait);
 	free(ch);
 }
 
