@@ -716,11 +716,13 @@ def run(tests, make_broker=lambda: Broker()):
         for t in tests:
             if broker and not broker.alive():
                 broker = make_broker()
+            start = time.monotonic()
             try:
                 t(broker)
                 assert broker is None or broker.alive(), "the broker died"
                 passed += 1
-                print("ok   %s [%s]" % (t.__name__, LOOP), flush=True)
+                print("ok   %s [%s] %.1f s" % (
+                    t.__name__, LOOP, time.monotonic() - start), flush=True)
             except Skip as e:
                 skipped += 1
                 print("skip %s [%s]: %s" % (t.__name__, LOOP, e), flush=True)
