@@ -31,8 +31,10 @@ struct rmq_cluster_hooks {
 	 * the highest QoS among them, already capped by the message's.
 	 * Called on the thread of the worker that routed it, which must not
 	 * block: the hook takes its own reference (rmq_msg_hold) for
-	 * whatever it keeps. */
-	void (*forward)(void *ctx, unsigned worker, uint64_t node,
+	 * whatever it keeps.  Returns 0 when the message is on its way,
+	 * anything else when it was not taken (past the bound toward that
+	 * node, or no memory: counted by the hook). */
+	int (*forward)(void *ctx, unsigned worker, uint64_t node,
 	    struct rmq_msg *m, uint8_t qos);
 	/* A retained message published on this node changed its store: a
 	 * set, or a delete by an empty payload (whether or not the topic
@@ -47,6 +49,13 @@ struct rmq_cluster_hooks {
 	 * turn forwarded may go out now, as one batch per node.  On the
 	 * worker's thread, which must not block.  NULL: not told. */
 	void (*flush)(void *ctx, unsigned worker);
+	/* For cluster_ack: the token of what worker's turn has forwarded
+	 * so far (what its flush will send), and the highest token of that
+	 * worker every peer up has taken.  Tokens only grow; a peer that
+	 * goes down stops counting.  On the worker's thread.  NULL: no
+	 * acknowledgement waits for peers. */
+	uint64_t (*sent)(void *ctx, unsigned worker);
+	uint64_t (*taken)(void *ctx, unsigned worker);
 	/* This node's subscriptions to `filter` changed: a session's entry
 	 * went from old_qos to new_qos, -1 meaning none (a new filter for
 	 * the session, or one it left).  On the thread of the session's
@@ -98,8 +107,8 @@ void rmq_cluster_msg_encode(const struct rmq_msg *m, uint8_t *buf);
 int rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
     uint64_t now_ms, struct rmq_msg **out, const char **why);
 
-/* `applied` moved on: workers holding a SUBACK for it look again.  Any
- * thread. */
+/* `applied` or `taken` moved on, or a peer went down: workers holding
+ * an acknowledgement for the peers look again.  Any thread. */
 void rmq_cluster_applied_changed(struct rmq_broker *b);
 
 /* A stamp for a retained message published now on the node tagged `tag`:

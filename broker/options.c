@@ -1504,6 +1504,14 @@ const struct rmq_option rmq_options[] = {
 	    .help = "hold a SUBACK until every peer has the subscription (0: no)",
 	    .doc =
 		"a SUBACK waits until every peer up has applied the subscription's route, so that nothing published on another node after the SUBACK misses it, for at most this long (then it goes anyway, counted in `ringmq_cluster_suback_wait_expired_total`).  0, the default: the SUBACK goes at once, and for the time the route takes to reach the peers (`ringmq_cluster_control_applied_seconds`, under a millisecond on a LAN) a message published elsewhere may miss the new subscription" },
+	{ .key = "cluster_ack",
+	    .type = RMQ_OPT_BOOL,
+	    .at = FIELD(cluster_ack),
+	    .reload = RMQ_RELOAD_NOW,
+	    .def = "false",
+	    .help = "acknowledge a PUBLISH once every node it goes to has it",
+	    .doc =
+		"`true`: a QoS 1 or 2 PUBLISH whose message goes to other nodes is acknowledged (PUBACK, PUBREC) only once each of them has taken it, so that this node dying after the acknowledgement loses nothing it acknowledged; a node that goes down meanwhile stops counting (at most `cluster_peer_timeout`).  A message that could not go to a node (its `cluster_forward_queue` full) is answered 0x97 to a 5.0 publisher; a 3.x one cannot be told.  Held acknowledgements are counted in `ringmq_cluster_ack_waits_total`, refusals in `ringmq_cluster_ack_refused_total`.  `false`, the default: acknowledged once the message is queued toward them" },
 	{ .key = "sys_interval",
 	    .type = RMQ_OPT_INT,
 	    .at = FIELD(sys_interval),

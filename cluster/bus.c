@@ -521,13 +521,28 @@ send_retained(struct rmq_cluster_node *n, uint32_t number)
 /* The workers' hooks (cluster.h): a message for node `node`'s
  * subscriptions joins this worker's stream to it; the turn's end sends
  * the batch. */
-static void
+static int
 node_forward(void *ctx, unsigned worker, uint64_t node, struct rmq_msg *m,
     uint8_t qos)
 {
 	struct rmq_cluster_node *n = ctx;
 	(void)qos; /* the receiving node grants per subscription */
-	rmq_channel_forward(n->ch, worker, (uint32_t)(node & ~(1ull << 63)), m);
+	return rmq_channel_forward(n->ch, worker,
+	    (uint32_t)(node & ~(1ull << 63)), m);
+}
+
+static uint64_t
+node_sent(void *ctx, unsigned worker)
+{
+	struct rmq_cluster_node *n = ctx;
+	return rmq_channel_sent(n->ch, worker);
+}
+
+static uint64_t
+node_taken(void *ctx, unsigned worker)
+{
+	struct rmq_cluster_node *n = ctx;
+	return rmq_channel_taken(n->ch, worker);
 }
 
 static void
@@ -1001,6 +1016,8 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->hooks.ready = node_ready;
 	n->hooks.forward = node_forward;
 	n->hooks.flush = node_flush;
+	n->hooks.sent = node_sent;
+	n->hooks.taken = node_taken;
 	n->hooks.retain = node_retain;
 	n->hooks.applied = node_applied;
 	/* The tag in retained stamps: ties between nodes broken by name. */

@@ -85,14 +85,17 @@ struct rmq_channel {
 	pthread_t thread;
 	nng_aio *wait; /* the thread's wait when idle; a stop ends it */
 	_Atomic(struct peer *) peers[RMQ_MEMBERS_MAX]; /* by number - 1 */
-	/* Per worker, the peers its turn added to. */
+	/* Per worker, the peers its turn added to, and its turns flushed
+	 * (the worker's own). */
 	uint64_t (*dirty)[MASK_WORDS];
+	uint64_t *turn;
 	_Atomic uint64_t bad, stale, expired, undecodable;
 	_Atomic uint64_t control_sent, control_dropped, control_taken;
 	/* Time from a control batch's sending to the peer's acknowledgement
 	 * (it is applied by then): the bound of the SUBACK window. */
 	_Atomic uint64_t applied_le[12], applied_count, applied_sum_ms;
 	int applied_moved; /* a peer's ctl_applied moved (this drain) */
+	int taken_moved; /* a worker stream's acknowledgement moved */
 	size_t queue_bytes;
 	/* Messages taken in this drain, per worker of this node, handed
 	 * over once at its end (the channel's thread). */
@@ -139,9 +142,11 @@ rmq_channel_new(struct rmq_broker *b, const char *self, uint64_t epoch,
 	ch->control_arg = control_arg;
 	ch->dirty = calloc(ch->nworkers, sizeof(*ch->dirty));
 	ch->pending = calloc(ch->nworkers, sizeof(*ch->pending));
-	if (ch->dirty == NULL || ch->pending == NULL) {
+	ch->turn = calloc(ch->nworkers, sizeof(*ch->turn));
+	if (ch->dirty == NULL || ch->pending == NULL || ch->turn == NULL) {
 		free(ch->dirty);
 		free(ch->pending);
+		free(ch->turn);
 		free(ch);
 		return NULL;
 	}
@@ -184,31 +189,32 @@ static void
 stream_send(struct rmq_channel *ch, struct peer *pe, unsigned w)
 {
 	pthread_mutex_lock(&pe->mu[w]);
-	(void)rmq_fwd_seal(&pe->out[w]);
+	(void)rmq_fwd_seal_at(&pe->out[w], 0, ch->turn[w] + 1);
 	if (atomic_load_explicit(&ch->live, memory_order_relaxed))
 		(void)rmq_fwd_pump(&pe->out[w], rmq_cluster_now_ms(), push_send,
 		    pe);
 	pthread_mutex_unlock(&pe->mu[w]);
 }
 
-void
+int
 rmq_channel_forward(struct rmq_channel *ch, unsigned worker, uint32_t number,
     const struct rmq_msg *m)
 {
 	struct peer *pe = peer_at(ch, number);
 	if (pe == NULL || worker >= ch->nworkers)
-		return; /* not met yet: its routes cannot be here either */
+		return 0; /* not met yet: its routes cannot be here either */
 	size_t len = rmq_cluster_msg_size(m);
 	if (len == 0)
-		return; /* expired: delivered to no one anywhere */
+		return 0; /* expired: delivered to no one anywhere */
 	struct rmq_fwd_stream *st = &pe->out[worker];
 	uint8_t *at = rmq_fwd_add(st, len);
 	if (at == NULL)
-		return; /* past the bound: counted */
+		return -ENOSPC; /* past the bound (or no memory): counted */
 	rmq_cluster_msg_encode(m, at);
 	ch->dirty[worker][(number - 1) / 64] |= 1ull << ((number - 1) % 64);
 	if (rmq_fwd_full(st))
 		stream_send(ch, pe, worker);
+	return 0;
 }
 
 void
@@ -225,6 +231,33 @@ rmq_channel_flush(struct rmq_channel *ch, unsigned worker)
 			stream_send(ch, peer_at(ch, number), worker);
 		}
 	}
+	ch->turn[worker]++;
+}
+
+uint64_t
+rmq_channel_sent(const struct rmq_channel *ch, unsigned worker)
+{
+	return worker < ch->nworkers ? ch->turn[worker] + 1 : 0;
+}
+
+uint64_t
+rmq_channel_taken(struct rmq_channel *ch, unsigned worker)
+{
+	if (worker >= ch->nworkers)
+		return UINT64_MAX;
+	/* Every turn flushed, but those a peer up still has to take. */
+	uint64_t low = ch->turn[worker];
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL || !atomic_load(&pe->up))
+			continue;
+		pthread_mutex_lock(&pe->mu[worker]);
+		uint64_t t = rmq_fwd_waiting_tag(&pe->out[worker]);
+		pthread_mutex_unlock(&pe->mu[worker]);
+		if (t != 0 && t - 1 < low)
+			low = t - 1;
+	}
+	return low;
 }
 
 /* ---- the control stream ---- */
@@ -434,8 +467,11 @@ void
 rmq_channel_down(struct rmq_channel *ch, uint32_t number)
 {
 	struct peer *pe = peer_at(ch, number);
-	if (pe != NULL)
+	if (pe != NULL) {
 		atomic_store(&pe->up, 0);
+		/* What waited for it (acknowledgements) no longer does. */
+		rmq_cluster_applied_changed(ch->b);
+	}
 }
 
 /* ---- the channel's thread ---- */
@@ -490,8 +526,8 @@ drain_end(struct rmq_channel *ch)
 		pe->ack_due = 0;
 		pe->ack_ctl = 0;
 	}
-	if (ch->applied_moved) {
-		ch->applied_moved = 0;
+	if (ch->applied_moved || ch->taken_moved) {
+		ch->applied_moved = ch->taken_moved = 0;
 		rmq_cluster_applied_changed(ch->b);
 	}
 	for (unsigned w = 0; w < ch->nworkers; w++) {
@@ -617,7 +653,10 @@ read_ack(struct rmq_channel *ch, const uint8_t *p, size_t len)
 	struct rmq_fwd_stream *st =
 	    h.worker == CONTROL ? &pe->ctl : &pe->out[h.worker];
 	pthread_mutex_lock(mu);
+	uint64_t before = st->acked;
 	rmq_fwd_ack(st, h.epoch, h.seq, now);
+	if (st->acked != before && h.worker != CONTROL)
+		ch->taken_moved = 1;
 	(void)rmq_fwd_pump(st, now, push_send, pe);
 	pthread_mutex_unlock(mu);
 }
@@ -789,6 +828,7 @@ rmq_channel_free(struct rmq_channel *ch)
 	}
 	free(ch->pending);
 	free(ch->dirty);
+	free(ch->turn);
 	if (ch->wait != NULL)
 		nng_aio_free(ch->wait);
 	free(ch);

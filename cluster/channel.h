@@ -95,10 +95,16 @@ int rmq_channel_control_tagged(struct rmq_channel *ch, uint32_t number,
  * applied: after a snapshot); UINT64_MAX with none up.  Any thread. */
 uint64_t rmq_channel_applied(struct rmq_channel *ch);
 
-/* The hooks (broker/cluster.h), on worker `worker`'s thread. */
-void rmq_channel_forward(struct rmq_channel *ch, unsigned worker,
+/* The hooks (broker/cluster.h), on worker `worker`'s thread.  forward:
+ * 0 when m is in the stream, -ENOSPC past its bound, -ENOMEM.  Each
+ * flush is a turn of the worker's, numbered 1, 2, ...: its batches carry
+ * that number as their tag.  sent: the number of the turn under way;
+ * taken: the highest every peer up has taken all of. */
+int rmq_channel_forward(struct rmq_channel *ch, unsigned worker,
     uint32_t number, const struct rmq_msg *m);
 void rmq_channel_flush(struct rmq_channel *ch, unsigned worker);
+uint64_t rmq_channel_sent(const struct rmq_channel *ch, unsigned worker);
+uint64_t rmq_channel_taken(struct rmq_channel *ch, unsigned worker);
 
 /* The channel's metrics in Prometheus text (the admin server's thread);
  * put as cluster.h's metrics hook gives it. */

@@ -124,6 +124,14 @@ typedef int (*rmq_fwd_send_fn)(void *arg, const uint8_t *p, size_t len);
 unsigned rmq_fwd_pump(struct rmq_fwd_stream *st, uint64_t now_ms,
     rmq_fwd_send_fn send, void *arg);
 
+/* Under the lock: the tag of the oldest batch not acknowledged; 0 when
+ * every batch sealed is. */
+static inline uint64_t
+rmq_fwd_waiting_tag(const struct rmq_fwd_stream *st)
+{
+	return st->head ? st->head->tag : 0;
+}
+
 /* Under the lock: the peer (at peer_epoch) took every batch up to seq. */
 void rmq_fwd_ack(struct rmq_fwd_stream *st, uint64_t peer_epoch, uint64_t seq,
     uint64_t now_ms);

@@ -52,20 +52,27 @@ codes_send(struct rmq_session *s, uint8_t type, uint16_t pid,
 	rmq_session_send(s, &ack);
 }
 
-static void
-held_push(struct rmq_session *s, uint8_t type, uint16_t pid, uint8_t reason,
-    uint8_t *codes, uint64_t gen, uint64_t cluster, uint64_t until_ms);
+static void held_push(struct rmq_session *s, uint8_t type, uint16_t pid,
+    uint8_t reason, uint8_t *codes, uint64_t gen, uint64_t cluster,
+    uint64_t until_ms, uint64_t fwd);
+
+void
+rmq_session_ack_fwd(struct rmq_session *s, uint8_t type, uint16_t pid,
+    uint8_t reason, uint64_t gen, uint64_t fwd)
+{
+	int behind = s->rare && s->rare->acks_held;
+	if (gen == 0 && fwd == 0 && !behind) {
+		ack_send(s, type, pid, reason);
+		return;
+	}
+	held_push(s, type, pid, reason, NULL, gen, 0, 0, fwd);
+}
 
 void
 rmq_session_ack(struct rmq_session *s, uint8_t type, uint16_t pid,
     uint8_t reason, uint64_t gen)
 {
-	int behind = s->rare && s->rare->acks_held;
-	if (gen == 0 && !behind) {
-		ack_send(s, type, pid, reason);
-		return;
-	}
-	held_push(s, type, pid, reason, NULL, gen, 0, 0);
+	rmq_session_ack_fwd(s, type, pid, reason, gen, 0);
 }
 
 void
@@ -85,12 +92,13 @@ rmq_session_ack_codes(struct rmq_session *s, uint8_t type, uint16_t pid,
 	}
 	memcpy(copy, &n, 4);
 	memcpy(copy + 4, codes, n);
-	held_push(s, type, pid, 0, copy, gen, cluster, until_ms);
+	held_push(s, type, pid, 0, copy, gen, cluster, until_ms, 0);
 }
 
 static void
 held_push(struct rmq_session *s, uint8_t type, uint16_t pid, uint8_t reason,
-    uint8_t *codes, uint64_t gen, uint64_t cluster, uint64_t until_ms)
+    uint8_t *codes, uint64_t gen, uint64_t cluster, uint64_t until_ms,
+    uint64_t fwd)
 {
 	struct rmq_worker *w = s->w;
 	struct rmq_session_rare *r = rmq_session_rare(s);
@@ -122,11 +130,15 @@ held_push(struct rmq_session *s, uint8_t type, uint16_t pid, uint8_t reason,
 	if (w->acks_len > w->acks_head &&
 	    w->acks[w->acks_len - 1].cluster > cluster)
 		cluster = w->acks[w->acks_len - 1].cluster;
+	/* The worker's forward tokens as well (its turns, in order). */
+	if (w->acks_len > w->acks_head && w->acks[w->acks_len - 1].fwd > fwd)
+		fwd = w->acks[w->acks_len - 1].fwd;
 	w->acks[w->acks_len++] = (struct rmq_held_ack){
 		.key = s->key,
 		.gen = gen,
 		.cluster = cluster,
 		.until_ms = until_ms,
+		.fwd = fwd,
 		.epoch = r->acks_epoch,
 		.packet_id = pid,
 		.type = type,
@@ -142,9 +154,9 @@ held_push(struct rmq_session *s, uint8_t type, uint16_t pid, uint8_t reason,
 	/* Set before the next read of the writer's progress (the turn's
 	 * release): either this loop sees the commit, or the writer sees
 	 * this flag and wakes it. */
-	if (gen || !cluster)
+	if (gen || !(cluster || fwd))
 		atomic_store(&w->disk_wait, 1);
-	if (cluster)
+	if (cluster || fwd)
 		atomic_store(&w->cluster_wait, 1);
 }
 
@@ -157,7 +169,8 @@ rmq_worker_acks_release(struct rmq_worker *w)
 	uint64_t done = p ? rmq_persist_committed(p) : UINT64_MAX;
 	const struct rmq_cluster_hooks *h = w->b->cluster;
 	uint64_t applied = UINT64_MAX, now = w->loop->now_ms;
-	int asked = 0;
+	uint64_t taken = UINT64_MAX;
+	int asked = 0, asked_taken = 0;
 	while (
 	    w->acks_head < w->acks_len && w->acks[w->acks_head].gen <= done) {
 		struct rmq_held_ack *head = &w->acks[w->acks_head];
@@ -170,6 +183,14 @@ rmq_worker_acks_release(struct rmq_worker *w)
 				break;
 			if (head->cluster > applied)
 				rmq_count(&w->st.suback_wait_expired, 1);
+		}
+		if (head->fwd) {
+			/* What the peers have taken of this worker's. */
+			if (!asked_taken && h && h->taken)
+				taken = h->taken(h->ctx, w->id);
+			asked_taken = 1;
+			if (head->fwd > taken)
+				break;
 		}
 		struct rmq_held_ack a = w->acks[w->acks_head++];
 		struct rmq_session *s = rmq_worker_session(w, a.key);
@@ -215,7 +236,7 @@ rmq_worker_acks_release(struct rmq_worker *w)
 void
 rmq_session_disk_wait(struct rmq_session *s)
 {
-	held_push(s, 0, 0, 0, NULL, RMQ_GEN_TURN, 0, 0);
+	held_push(s, 0, 0, 0, NULL, RMQ_GEN_TURN, 0, 0, 0);
 }
 
 void

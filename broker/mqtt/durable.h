@@ -14,6 +14,11 @@ struct rmq_worker;
 void rmq_session_ack(struct rmq_session *s, uint8_t type, uint16_t pid,
     uint8_t reason, uint64_t gen);
 
+/* The same, and once every peer up has taken forward token fwd of the
+ * session's worker (broker/cluster.h's taken; 0: no wait). */
+void rmq_session_ack_fwd(struct rmq_session *s, uint8_t type, uint16_t pid,
+    uint8_t reason, uint64_t gen, uint64_t fwd);
+
 /* A SUBACK or UNSUBACK (type) with its codes, after generation gen as
  * rmq_session_ack, and once the cluster has applied token `cluster`
  * everywhere (broker/cluster.h's applied hook; 0: no wait) or the loop's

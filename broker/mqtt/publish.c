@@ -98,7 +98,13 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 			/* Once per node; a peer's message stays here. */
 			const struct rmq_cluster_hooks *h = w->b->cluster;
 			if (any && h && h->forward && !m->from_peer) {
-				h->forward(h->ctx, w->id, owner, m, it.qos);
+				if (h->forward(h->ctx, w->id, owner, m,
+					it.qos) == 0) {
+					w->route_fwd++;
+					delivered++;
+				} else {
+					w->route_fwd_lost++;
+				}
 				w->forwarded = 1;
 			}
 			continue;
@@ -226,19 +232,19 @@ publish_alias(struct rmq_session *s, struct rmq_publish *pub)
  * already. */
 static void
 publish_answer_after(struct rmq_session *s, const struct rmq_publish *pub,
-    uint8_t reason, uint64_t gen)
+    uint8_t reason, uint64_t gen, uint64_t fwd)
 {
 	if (pub->qos == 0)
 		return;
-	rmq_session_ack(s, pub->qos == 1 ? RMQ_PUBACK : RMQ_PUBREC,
-	    pub->packet_id, reason, gen);
+	rmq_session_ack_fwd(s, pub->qos == 1 ? RMQ_PUBACK : RMQ_PUBREC,
+	    pub->packet_id, reason, gen, fwd);
 }
 
 static void
 publish_answer(struct rmq_session *s, const struct rmq_publish *pub,
     uint8_t reason)
 {
-	publish_answer_after(s, pub, reason, 0);
+	publish_answer_after(s, pub, reason, 0, 0);
 }
 
 /* max_publish_rate: whether this PUBLISH fits in the client's second of
@@ -345,7 +351,8 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	if (m)
 		m->born_us = w->loop->wake_us;
 	size_t delivered = 0;
-	uint64_t gen = 0;
+	uint64_t gen = 0, fwd = 0;
+	w->route_fwd = w->route_fwd_lost = 0;
 	if (m) {
 		if (pub->retain && retain_keep(w, m, &gen) == -ENOSPC) {
 			/* Past max_retained_messages or _bytes: a 5.0 QoS
@@ -373,6 +380,20 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	reason = m == NULL   ? RMQ_RC_IMPLEMENTATION_SPECIFIC
 	    : delivered == 0 ? RMQ_RC_NO_MATCHING_SUBSCRIBERS
 			     : RMQ_RC_SUCCESS;
+	/* cluster_ack: answered once every node it went to has taken it.
+	 * One it could not go to (that node's queue full) is refused to a
+	 * 5.0 publisher, which sends it again; a 3.x one cannot be told. */
+	if (w->cfg.cluster_ack && (w->route_fwd || w->route_fwd_lost)) {
+		const struct rmq_cluster_hooks *h = w->b->cluster;
+		if (w->route_fwd_lost && s->version == RMQ_V5) {
+			reason = RMQ_RC_QUOTA_EXCEEDED;
+			rmq_count(&w->st.cluster_ack_refused, 1);
+		}
+		if (w->route_fwd && h->sent && h->taken) {
+			fwd = h->sent(h->ctx, w->id);
+			rmq_count(&w->st.cluster_ack_waits, 1);
+		}
+	}
 	if (pub->qos == 2 && m != NULL) {
 		struct rmq_session_rare *r = rmq_session_rare(s);
 		/* Up to 65535 ids: the most a Receive Maximum allows. */
@@ -398,7 +419,8 @@ rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p)
 	    w->b->hold_acks ||
 		    (gen == RMQ_GEN_TURN && rmq_persist_behind(w->b->persist))
 		? gen
-		: 0);
+		: 0,
+	    fwd);
 }
 
 void

@@ -89,6 +89,7 @@ struct rmq_worker_stats {
 	 * many went out 0x97 because their change did not reach it. */
 	rmq_counter acks_held, acks_failed;
 	rmq_counter suback_waits, suback_wait_expired;
+	rmq_counter cluster_ack_waits, cluster_ack_refused;
 	rmq_counter kept; /* messages put on disk for a session */
 	rmq_counter kept_failed; /* queue changes lost to no memory */
 };
@@ -136,6 +137,9 @@ struct rmq_worker {
 	struct rmq_inbox_msg *out[RMQ_MAX_WORKERS]; /* deliveries to send */
 	uint64_t outmask;
 	uint8_t forwarded; /* this turn called the cluster's forward hook */
+	/* The message being routed: nodes it went to, and nodes it did
+	 * not reach (their queue full). */
+	uint32_t route_fwd, route_fwd_lost;
 
 	/* Scratch for routing: the subscriptions one message matched. */
 	struct rmq_match {
@@ -156,6 +160,9 @@ struct rmq_worker {
 		/* The cluster's token it waits for (cluster.h's applied),
 		 * 0: none; sent anyway at until_ms. */
 		uint64_t cluster, until_ms;
+		/* The forward token it waits for (cluster.h's taken), 0:
+		 * none. */
+		uint64_t fwd;
 		uint32_t epoch; /* the session's connection (acks_epoch) */
 		uint16_t packet_id;
 		uint8_t type; /* RMQ_PUBACK, PUBREC, SUBACK or UNSUBACK */

@@ -568,6 +568,12 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 		metrics_sum(&m, b, "ringmq_cluster_suback_wait_expired_total",
 		    "SUBACKs sent at the cluster_subscribe_wait bound, before every peer up had the route.",
 		    ST(suback_wait_expired));
+		metrics_sum(&m, b, "ringmq_cluster_ack_waits_total",
+		    "PUBACKs and PUBRECs held until every node the message went to had taken it (cluster_ack).",
+		    ST(cluster_ack_waits));
+		metrics_sum(&m, b, "ringmq_cluster_ack_refused_total",
+		    "PUBACKs and PUBRECs with reason 0x97 under cluster_ack: a node's queue was full and the message did not go to it.",
+		    ST(cluster_ack_refused));
 	}
 	metrics_ws(&m, b);
 	metrics_proxy(&m, b);

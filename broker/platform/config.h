@@ -145,6 +145,7 @@ struct rmq_config {
 	uint32_t cluster_forward_port; /* 0: the cluster listener's + 1 */
 	uint64_t cluster_forward_queue; /* bytes waiting for one peer */
 	uint32_t cluster_subscribe_wait_ms; /* SUBACK held for peers; 0: no */
+	int cluster_ack; /* PUBACK/PUBREC once the peers have it */
 	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
 	uint16_t max_keepalive; /* seconds; 0: any keep alive is accepted */
 	/* Response Information for 5.0 clients that ask for it, "%c" standing

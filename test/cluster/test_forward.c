@@ -213,6 +213,27 @@ Test(forward, acknowledged_batches_tell_their_age_and_tag)
 	cr_assert_eq(tags[1], 9);
 }
 
+/* cluster_ack's measure: the tag of the oldest batch not acknowledged,
+ * which moves as acknowledgements come, 0 once none waits. */
+Test(forward, the_oldest_waiting_tag)
+{
+	cr_assert_eq(rmq_fwd_waiting_tag(&st), 0);
+	add(1);
+	cr_assert_eq(rmq_fwd_seal_at(&st, 0, 4), 0);
+	add(2);
+	cr_assert_eq(rmq_fwd_seal_at(&st, 0, 4), 0); /* one turn, two */
+	add(3);
+	cr_assert_eq(rmq_fwd_seal_at(&st, 0, 5), 0);
+	rmq_fwd_pump(&st, 10, rec_send, NULL);
+	cr_assert_eq(rmq_fwd_waiting_tag(&st), 4);
+	rmq_fwd_ack(&st, PEER_EPOCH, 1, 20);
+	cr_assert_eq(rmq_fwd_waiting_tag(&st), 4, "turn 4 is half taken");
+	rmq_fwd_ack(&st, PEER_EPOCH, 2, 20);
+	cr_assert_eq(rmq_fwd_waiting_tag(&st), 5);
+	rmq_fwd_ack(&st, PEER_EPOCH, 3, 20);
+	cr_assert_eq(rmq_fwd_waiting_tag(&st), 0);
+}
+
 Test(forward, a_refused_send_waits_and_keeps_the_order)
 {
 	refuse = 1;

@@ -439,7 +439,159 @@ def node_killed_under_load(_):
         finish(a, b, *([c2] if c2 else []))
 
 
+def cluster_ack_waits_for_the_peer(_):
+    # cluster_ack: a's PUBACK waits until b has taken the message.  With
+    # b paused, none comes; resumed, it comes and b's subscriber has the
+    # message.  Paused past the peer timeout, b stops counting and the
+    # PUBACK goes.  Without cluster_ack the PUBACK does not wait.
+    a = node("a", "--cluster-ack", "true")
+    b = node("b", "--cluster-seeds", seed(a))
+    clients = []
+    try:
+        wait_peers(a, {"b": 1})
+        wait_peers(b, {"a": 1})
+        sub = Client(b, "ca-s", version=paho.MQTTv5)
+        clients.append(sub)
+        sub.subscribe("ca/#", 1)
+        wait_routes(a, {"b": 1})
+        pub = Client(a, "ca-p", version=paho.MQTTv5)
+        clients.append(pub)
+        pub.publish("ca/0", "warm", 1)
+        sub.wait_msgs(1)
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        try:
+            info = pub.c.publish("ca/1", "one", 1)
+            info.wait_for_publish(0.6)
+            assert not info.is_published(), "acknowledged while b paused"
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        info.wait_for_publish(DEADLINE)
+        assert info.is_published()
+        assert [m.payload for m in sub.wait_msgs(2)] == [b"warm", b"one"]
+        # Paused past the timeout (1.5 s): b is down, the PUBACK goes.
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        try:
+            start = time.time()
+            info = pub.c.publish("ca/2", "two", 1)
+            info.wait_for_publish(DEADLINE)
+            held = time.time() - start
+            assert info.is_published()
+            wait_peers(a, {"b": 0})
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        assert a.metric("ringmq_cluster_ack_waits_total") >= 3
+        print("    with b paused the PUBACK waited %.2f s, until b was "
+              "found down" % held)
+        promtool_ok(a)
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+    # Off (b's side): b's PUBACK for a message to a paused a is at once.
+    a = node("a")
+    b = node("b", "--cluster-seeds", seed(a))
+    clients = []
+    try:
+        wait_peers(a, {"b": 1})
+        wait_peers(b, {"a": 1})
+        sub = Client(a, "co-s")
+        clients.append(sub)
+        sub.subscribe("co/#", 1)
+        wait_routes(b, {"a": 1})
+        pub = Client(b, "co-p")
+        clients.append(pub)
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            info = pub.c.publish("co/1", "x", 1)
+            info.wait_for_publish(DEADLINE)
+            assert info.is_published()
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        sub.wait_msgs(1)
+        assert b.metric("ringmq_cluster_ack_waits_total") == 0
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
+def acked_and_lost(flag):
+    """Two nodes, cluster_ack `flag` on a; a subscriber on b.  300 QoS 1
+    messages of 8 KB from a publisher on a, all acknowledged; then b is
+    paused, 3,000 more are published, and a is killed (kill -9) a second
+    later; b resumes.  Returns (messages the publisher had a PUBACK for,
+    those of them b's subscriber never got)."""
+    a = node("a", "--cluster-ack", flag, timeout_ms=5000)
+    b = node("b", "--cluster-seeds", seed(a), timeout_ms=5000)
+    clients = []
+    try:
+        wait_peers(a, {"b": 1})
+        wait_peers(b, {"a": 1})
+        sub = Client(b, "cl-s")
+        clients.append(sub)
+        sub.subscribe("cl/#", 1)
+        wait_routes(a, {"b": 1})
+        pub = Client(a, "cl-p")
+        pub.c.max_inflight_messages_set(100)
+        acked = set()
+        pub.c.on_publish = lambda c, u, mid: acked.add(mid)
+        mids = {}
+        pad = "." * 8000
+
+        def send(lo, hi):
+            for i in range(lo, hi):
+                mids[pub.c.publish("cl/x", "%d:%s" % (i, pad), 1).mid] = i
+
+        send(0, 300)
+        end = time.time() + DEADLINE
+        while len(acked) < 300:
+            assert time.time() < end, len(acked)
+            time.sleep(0.01)
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        try:
+            send(300, 3300)
+            time.sleep(1.0)
+            a.proc.kill()
+            a.proc.wait()
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        time.sleep(0.2)  # what paho read before the kill is in
+        pub.c.loop_stop()
+        want = set(mids[m] for m in list(acked))
+        # Until b's subscriber has them all, or has had nothing new for a
+        # second (bounded).
+        end, seen, since = time.time() + DEADLINE, -1, time.time()
+        while True:
+            got = set(int(m.payload.split(b":")[0]) for m in sub.msgs)
+            if want <= got or time.time() - since > 1.0 or \
+                    time.time() > end:
+                return len(want), len(want - got)
+            if len(got) != seen:
+                seen, since = len(got), time.time()
+            time.sleep(0.05)
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(b)
+
+
+def cluster_ack_loses_nothing_acknowledged(_):
+    # kill -9 of the publisher's node while the subscriber's node is
+    # paused: with cluster_ack every message the publisher had a PUBACK
+    # for reaches the subscriber.  Without it, the PUBACKs go for what
+    # still sat in the killed node's queue, and those are lost.
+    acked, lost = acked_and_lost("true")
+    print("    cluster_ack true: %d acknowledged, %d of them lost"
+          % (acked, lost))
+    assert lost == 0 and acked >= 300, (acked, lost)
+    acked, lost = acked_and_lost("false")
+    print("    cluster_ack false: %d acknowledged, %d of them lost"
+          % (acked, lost))
+    assert lost > 0, (acked, lost)
+
+
 run([once_per_node_in_order, properties_cross, every_version_and_qos,
      wills_and_no_local, survives_killed_connections,
      paused_peer_catches_up, node_killed_under_load,
-     suback_window_both_modes], make_broker=None)
+     suback_window_both_modes, cluster_ack_waits_for_the_peer,
+     cluster_ack_loses_nothing_acknowledged], make_broker=None)

@@ -44,7 +44,7 @@ static struct forwarded {
 } fw[16];
 static unsigned nfw;
 
-static void
+static int
 hook_forward(void *ctx, unsigned worker, uint64_t node, struct rmq_msg *m,
     uint8_t qos)
 {
@@ -59,6 +59,7 @@ hook_forward(void *ctx, unsigned worker, uint64_t node, struct rmq_msg *m,
 	}
 	nfw++;
 	pthread_mutex_unlock(&fw_lock);
+	return 0;
 }
 
 /* Turns that forwarded, and how many forwards came before each. */
@@ -566,5 +567,167 @@ Test(suback_bound, suback_goes_at_the_bound)
 	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x90);
 	cr_assert_eq(rmq_workers_sum(&broker, RMQ_STAT(suback_wait_expired)),
 	    1);
+	close(fd);
+}
+
+/* ---- cluster_ack: PUBACK once the peers have taken the message ---- */
+
+static _Atomic uint64_t turns, taken_now;
+static atomic_int queue_full; /* the forward hook refuses */
+
+static int
+ack_forward(void *ctx, unsigned worker, uint64_t node, struct rmq_msg *m,
+    uint8_t qos)
+{
+	(void)ctx, (void)worker, (void)node, (void)m, (void)qos;
+	return atomic_load(&queue_full) ? -ENOSPC : 0;
+}
+
+static void
+ack_flush(void *ctx, unsigned worker)
+{
+	(void)ctx, (void)worker;
+	atomic_fetch_add(&turns, 1);
+}
+
+static uint64_t
+ack_sent(void *ctx, unsigned worker)
+{
+	(void)ctx, (void)worker;
+	return atomic_load(&turns) + 1;
+}
+
+static uint64_t
+ack_taken(void *ctx, unsigned worker)
+{
+	(void)ctx, (void)worker;
+	return atomic_load(&taken_now);
+}
+
+static const struct rmq_cluster_hooks ack_hooks = {
+	.forward = ack_forward,
+	.flush = ack_flush,
+	.sent = ack_sent,
+	.taken = ack_taken,
+};
+
+static void
+setup_ack(int on)
+{
+	signal(SIGPIPE, SIG_IGN);
+	atomic_store(&turns, 0);
+	atomic_store(&taken_now, 0);
+	atomic_store(&queue_full, 0);
+	struct rmq_config cfg;
+	rmq_test_broker_config(&cfg, 1);
+	cfg.cluster_ack = on;
+	cr_assert_eq(rmq_broker_init(&broker, &cfg), 0);
+	rmq_cluster_attach(&broker, &ack_hooks);
+	cr_assert_eq(rmq_broker_start(&broker), 0);
+	rcu_register_thread();
+	rcu_thread_offline();
+}
+
+static void
+setup_ack_on(void)
+{
+	setup_ack(1);
+}
+
+static void
+setup_ack_off(void)
+{
+	setup_ack(0);
+}
+
+TestSuite(cluster_ack, .init = setup_ack_on, .fini = teardown, .timeout = 60);
+TestSuite(cluster_ack_off, .init = setup_ack_off, .fini = teardown,
+    .timeout = 60);
+
+/* PUBLISH QoS 1 to x/1 with packet id pid, then PINGREQ; the first
+ * packet back. */
+static int
+publish_then_ping(int fd, uint8_t pid, uint8_t *body, size_t cap, size_t *len)
+{
+	const uint8_t pub[] = { 0x32, 10, 0, 3, 'x', '/', '1', 0, pid, 0, 'h',
+		'i', 0xC0, 0 };
+	cr_assert_eq(send(fd, pub, sizeof(pub), MSG_NOSIGNAL),
+	    (ssize_t)sizeof(pub));
+	return read_packet(fd, body, cap, len);
+}
+
+/* The PUBACK waits until the peers have taken the turn it was forwarded
+ * in: the PINGREQ after it is answered first. */
+Test(cluster_ack, puback_waits_for_the_peers)
+{
+	remote_add("x/#", NODE_A, 1);
+	uint8_t body[64];
+	size_t len;
+	int fd = client_connect();
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	cr_assert_eq(publish_then_ping(fd, 1, body, sizeof(body), &len), 0xD0,
+	    "the PUBACK did not wait");
+	/* The turn is flushed (token 1); the peers took it. */
+	cr_assert_eq(atomic_load(&turns), 1);
+	atomic_store(&taken_now, 1);
+	rmq_cluster_applied_changed(&broker);
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x40);
+	cr_assert_eq(body[1], 1);
+	/* Success, which 3.4.2.1 lets the PUBACK say by leaving the reason
+	 * out: it went somewhere, if not here (not 0x10). */
+	cr_assert_eq(len, 2, "PUBACK reason 0x%02x", body[2]);
+	cr_assert_eq(rmq_workers_sum(&broker, RMQ_STAT(cluster_ack_waits)), 1);
+	/* Acknowledgements keep their order [MQTT-4.6.0-2]: the next waits
+	 * for its own turn, not the first's. */
+	cr_assert_eq(publish_then_ping(fd, 2, body, sizeof(body), &len), 0xD0);
+	atomic_store(&taken_now, 2);
+	rmq_cluster_applied_changed(&broker);
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x40);
+	cr_assert_eq(body[1], 2);
+	close(fd);
+}
+
+/* A message that no peer wants is acknowledged at once. */
+Test(cluster_ack, local_only_message_does_not_wait)
+{
+	uint8_t body[64];
+	size_t len;
+	int fd = client_connect();
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	cr_assert_eq(publish_then_ping(fd, 1, body, sizeof(body), &len), 0x40);
+	/* Nobody anywhere: 0x10, No matching subscribers. */
+	cr_assert_eq(body[2], 0x10);
+	cr_assert_eq(rmq_workers_sum(&broker, RMQ_STAT(cluster_ack_waits)), 0);
+	close(fd);
+}
+
+/* The queue toward the peer is full: a 5.0 publisher hears 0x97 at once
+ * rather than a success for a message that went nowhere. */
+Test(cluster_ack, queue_full_is_refused)
+{
+	remote_add("x/#", NODE_A, 1);
+	atomic_store(&queue_full, 1);
+	uint8_t body[64];
+	size_t len;
+	int fd = client_connect();
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	cr_assert_eq(publish_then_ping(fd, 1, body, sizeof(body), &len), 0x40);
+	cr_assert_eq(body[2], 0x97, "reason 0x%02x", body[2]);
+	cr_assert_eq(rmq_workers_sum(&broker, RMQ_STAT(cluster_ack_refused)),
+	    1);
+	close(fd);
+}
+
+/* Off: the PUBACK goes once the message is queued toward the peers. */
+Test(cluster_ack_off, puback_at_once)
+{
+	remote_add("x/#", NODE_A, 1);
+	uint8_t body[64];
+	size_t len;
+	int fd = client_connect();
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	cr_assert_eq(publish_then_ping(fd, 1, body, sizeof(body), &len), 0x40);
+	cr_assert_eq(len, 2, "PUBACK reason 0x%02x", body[2]);
+	cr_assert_eq(rmq_workers_sum(&broker, RMQ_STAT(cluster_ack_waits)), 0);
 	close(fd);
 }
