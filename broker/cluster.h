@@ -31,11 +31,15 @@ struct rmq_cluster_hooks {
 	 * the highest QoS among them, already capped by the message's.
 	 * Called on the thread of the worker that routed it, which must not
 	 * block: the hook takes its own reference (rmq_msg_hold) for
-	 * whatever it keeps.  Returns 0 when the message is on its way,
-	 * anything else when it was not taken (past the bound toward that
-	 * node, or no memory: counted by the hook). */
+	 * whatever it keeps.  groups: the shared subscriptions
+	 * ($share/{group}/{filter}) whose turn fell to that node, which it
+	 * is to serve the message to, one member each (the node reads them
+	 * back into the message's groups, core/msg.h).  Returns 0 when the
+	 * message is on its way, anything else when it was not taken (past
+	 * the bound toward that node, or no memory: counted by the hook). */
 	int (*forward)(void *ctx, unsigned worker, uint64_t node,
-	    struct rmq_msg *m, uint8_t qos);
+	    struct rmq_msg *m, uint8_t qos, const struct rmq_str *groups,
+	    uint32_t ngroups);
 	/* A retained message published on this node changed its store: a
 	 * set, or a delete by an empty payload (whether or not the topic
 	 * held one), stamped by rmq_cluster_stamp().  The other nodes are to

@@ -523,12 +523,12 @@ send_retained(struct rmq_cluster_node *n, uint32_t number)
  * the batch. */
 static int
 node_forward(void *ctx, unsigned worker, uint64_t node, struct rmq_msg *m,
-    uint8_t qos)
+    uint8_t qos, const struct rmq_str *groups, uint32_t ngroups)
 {
 	struct rmq_cluster_node *n = ctx;
 	(void)qos; /* the receiving node grants per subscription */
 	return rmq_channel_forward(n->ch, worker,
-	    (uint32_t)(node & ~(1ull << 63)), m);
+	    (uint32_t)(node & ~(1ull << 63)), m, groups, ngroups);
 }
 
 static uint64_t

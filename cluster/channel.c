@@ -198,7 +198,7 @@ stream_send(struct rmq_channel *ch, struct peer *pe, unsigned w)
 
 int
 rmq_channel_forward(struct rmq_channel *ch, unsigned worker, uint32_t number,
-    const struct rmq_msg *m)
+    const struct rmq_msg *m, const struct rmq_str *groups, uint32_t ngroups)
 {
 	struct peer *pe = peer_at(ch, number);
 	if (pe == NULL || worker >= ch->nworkers)
@@ -206,11 +206,16 @@ rmq_channel_forward(struct rmq_channel *ch, unsigned worker, uint32_t number,
 	size_t len = rmq_cluster_msg_size(m);
 	if (len == 0)
 		return 0; /* expired: delivered to no one anywhere */
+	size_t glen = ngroups ? rmq_msg_groups_size(groups, ngroups) : 2;
 	struct rmq_fwd_stream *st = &pe->out[worker];
-	uint8_t *at = rmq_fwd_add(st, len);
+	uint8_t *at = rmq_fwd_add(st, glen + len);
 	if (at == NULL)
 		return -ENOSPC; /* past the bound (or no memory): counted */
-	rmq_cluster_msg_encode(m, at);
+	if (ngroups)
+		rmq_msg_groups_encode(groups, ngroups, at);
+	else
+		at[0] = at[1] = 0;
+	rmq_cluster_msg_encode(m, at + glen);
 	ch->dirty[worker][(number - 1) / 64] |= 1ull << ((number - 1) % 64);
 	if (rmq_fwd_full(st))
 		stream_send(ch, pe, worker);
@@ -563,14 +568,30 @@ take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
 	size_t len;
 	uint64_t now = rmq_cluster_now_ms();
 	while (rmq_fwd_next(&body, &left, &p, &len) == 1) {
-		const char *why = NULL;
-		int rc = rmq_cluster_msg_decode(p, len,
-		    RMQ_CLUSTER_OWNER(number), now, &q->m[q->n + n], &why);
+		const char *why = "a malformed list of shared subscriptions";
+		/* Its shared groups, then the message. */
+		size_t glen = rmq_msg_groups_check(p, len);
+		uint8_t *groups = NULL;
+		int rc = -EINVAL;
+		if (glen != 0 && glen > 2 &&
+		    (groups = malloc(glen)) != NULL)
+			memcpy(groups, p, glen);
+		if (glen != 0 && (glen == 2 || groups != NULL))
+			rc = rmq_cluster_msg_decode(p + glen, len - glen,
+			    RMQ_CLUSTER_OWNER(number), now, &q->m[q->n + n],
+			    &why);
+		else if (glen != 0)
+			why = NULL; /* no memory */
 		if (rc == 0) {
+			q->m[q->n + n]->groups = groups;
 			n++;
+		} else if (rc == -ETIME) {
+			free(groups);
+			bump(&ch->expired, 1);
 		} else if (rc == -ETIME) {
 			bump(&ch->expired, 1);
 		} else {
+			free(groups);
 			if (atomic_fetch_add(&ch->undecodable, 1) < 10)
 				rmq_cluster_log(LOG_WARNING,
 				    "a message from node %s dropped: %s",

@@ -29,6 +29,7 @@
 
 struct rmq_broker;
 struct rmq_msg;
+struct rmq_str;
 struct rmq_channel;
 
 #define RMQ_CHANNEL_RESEND_MS 500 /* no acknowledgement for this: resend */
@@ -101,7 +102,8 @@ uint64_t rmq_channel_applied(struct rmq_channel *ch);
  * that number as their tag.  sent: the number of the turn under way;
  * taken: the highest every peer up has taken all of. */
 int rmq_channel_forward(struct rmq_channel *ch, unsigned worker,
-    uint32_t number, const struct rmq_msg *m);
+    uint32_t number, const struct rmq_msg *m, const struct rmq_str *groups,
+    uint32_t ngroups);
 void rmq_channel_flush(struct rmq_channel *ch, unsigned worker);
 uint64_t rmq_channel_sent(const struct rmq_channel *ch, unsigned worker);
 uint64_t rmq_channel_taken(struct rmq_channel *ch, unsigned worker);

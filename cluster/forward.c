@@ -11,7 +11,7 @@
 #define MAGIC0 'R'
 #define BATCH 'F'
 #define ACK 'K'
-#define VERSION 1
+#define VERSION 2 /* 2: a message's shared groups before it */
 
 /* A batch's head: magic, version, name, then these at fixed offsets. */
 static size_t

@@ -52,7 +52,9 @@ struct rmq_fwd_batch {
 	uint8_t *data; /* the whole wire message */
 };
 
-/* The sending end of one (worker, peer) stream. */
+/* The sending end of one (worker, peer) stream.  A worker stream's
+ * messages are each the shared subscriptions the receiver serves it to
+ * (core/msg.h's list; a count of 0 for none), then the message. */
 struct rmq_fwd_stream {
 	/* Fixed at init. */
 	const char *self;

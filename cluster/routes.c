@@ -51,9 +51,6 @@ int
 rmq_local_routes_change(struct rmq_local_routes *r, const char *filter,
     size_t len, int old_qos, int new_qos, enum rmq_route_op *op, uint8_t *qos)
 {
-	struct rmq_str g, in;
-	if (rmq_topic_share_parse(filter, len, &g, &in) == 1)
-		return 0;
 	struct counts *c = rmq_strmap_get(&r->filters, filter, len);
 	if (c == NULL) {
 		if (new_qos < 0)
@@ -130,13 +127,12 @@ rmq_delta_encode(uint8_t *buf, size_t cap, const char *node, uint64_t epoch,
 	return o.full ? 0 : o.len;
 }
 
-/* A filter as a route carries it: valid, and not a shared one. */
+/* A filter as a route carries it: a valid filter, or a valid shared
+ * subscription ($share/{group}/{filter}). */
 static int
 filter_ok(const uint8_t *f, size_t len)
 {
-	struct rmq_str g, in;
-	return len > 0 && rmq_topic_filter_check((const char *)f, len) == 0 &&
-	    rmq_topic_share_parse((const char *)f, len, &g, &in) != 1;
+	return len > 0 && rmq_topic_filter_check((const char *)f, len) == 0;
 }
 
 int

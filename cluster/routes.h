@@ -13,8 +13,9 @@
  * for (at its bound) shows as a gap, or in the hellos (which carry the
  * sender's seq), and is repaired.
  *
- * Shared subscriptions ($share/...) stay on their node for now; they
- * become cluster-wide with forwarding.
+ * A shared subscription ($share/{group}/{filter}) is a route like any
+ * other: the node is one member of the group in the others' indexes,
+ * which gives it a turn when the publishing node has no member.
  *
  * Pure bookkeeping (bus.c does the I/O, and the index writes through the
  * callbacks given), so tests run it as it is.
@@ -45,7 +46,7 @@ void rmq_local_routes_fini(struct rmq_local_routes *r);
 
 /* A session's entry for filter went from old_qos to new_qos (-1: none).
  * Returns 1 when the node's route changed (*op, *qos set and seq moved
- * on), 0 when not (or the filter is a shared one), -ENOMEM. */
+ * on), 0 when not, -ENOMEM. */
 int rmq_local_routes_change(struct rmq_local_routes *r, const char *filter,
     size_t len, int old_qos, int new_qos, enum rmq_route_op *op, uint8_t *qos);
 

@@ -34,13 +34,20 @@
 struct index_group {
 	struct rcu_head rcu;
 	struct rmq_subset *members; /* RCU-published (subset.h) */
+	/* Members flagged RMQ_SUB_REMOTE (other nodes of a cluster), apart:
+	 * they take turns only when no local member is there. */
+	struct rmq_subset *remote;
 	/* Whose turn it is: every reader that routes to the group takes the
-	 * member at `next` and moves it on, so the members take turns
-	 * whatever other groups or topics the same loop routes to. */
-	atomic_uint next;
-	uint32_t name_len;
-	char name[];
+	 * member at `next` (`rnext` among the remote ones) and moves it on,
+	 * so the members take turns whatever other groups or topics the
+	 * same loop routes to. */
+	atomic_uint next, rnext;
+	uint32_t name_len; /* the group's name, at filter + SHARE_PREFIX */
+	uint32_t filter_len;
+	char filter[]; /* the whole $share/{group}/{filter} */
 };
+
+#define SHARE_PREFIX 7 /* "$share/" */
 
 struct index_groups {
 	struct rcu_head rcu;
@@ -148,6 +155,7 @@ index_free_group_rcu(struct rcu_head *h)
 {
 	struct index_group *g = caa_container_of(h, struct index_group, rcu);
 	rmq_subset_free_now(g->members);
+	rmq_subset_free_now(g->remote);
 	free(g);
 }
 
@@ -184,6 +192,7 @@ index_node_free_now(struct index_node *n)
 	if (gs) {
 		for (uint32_t i = 0; i < gs->n; i++) {
 			rmq_subset_free_now(gs->g[i]->members);
+			rmq_subset_free_now(gs->g[i]->remote);
 			free(gs->g[i]);
 		}
 		free(gs);
@@ -313,7 +322,7 @@ index_group_find(const struct index_groups *gs, const struct rmq_str *name,
 	for (uint32_t i = 0; gs && i < gs->n; i++) {
 		struct index_group *g = gs->g[i];
 		if (g->name_len == name->len &&
-		    memcmp(g->name, name->p, name->len) == 0) {
+		    memcmp(g->filter + SHARE_PREFIX, name->p, name->len) == 0) {
 			*at = i;
 			return g;
 		}
@@ -409,21 +418,26 @@ rmq_index_add(struct rmq_index *ix, const char *filter, size_t len,
 		uint32_t at;
 		struct index_group *g =
 		    index_group_find(node->groups, &group, &at);
+		int remote = (sub->flags & RMQ_SUB_REMOTE) != 0;
 		if (g == NULL) {
-			g = calloc(1, sizeof(*g) + group.len);
+			g = calloc(1, sizeof(*g) + len);
 			if (g == NULL)
 				goto out;
 			g->name_len = group.len;
-			memcpy(g->name, group.p, group.len);
-			rc = rmq_subset_put(&g->members, sub, &found);
+			g->filter_len = (uint32_t)len;
+			memcpy(g->filter, filter, len);
+			rc = rmq_subset_put(remote ? &g->remote : &g->members,
+			    sub, &found);
 			if (rc == 0)
 				rc = index_groups_edit(node, g, 0, 1);
 			if (rc != 0) {
 				rmq_subset_free_now(g->members);
+				rmq_subset_free_now(g->remote);
 				free(g);
 			}
 		} else {
-			rc = rmq_subset_put(&g->members, sub, &found);
+			rc = rmq_subset_put(remote ? &g->remote : &g->members,
+			    sub, &found);
 		}
 	}
 	if (rc == 0 && !found)
@@ -458,7 +472,10 @@ rmq_index_remove(struct rmq_index *ix, const char *filter, size_t len,
 		if (g == NULL)
 			goto out;
 		rc = rmq_subset_del(&g->members, owner, &found);
-		if (rc == 0 && found && g->members == NULL) {
+		if (rc == 0 && !found)
+			rc = rmq_subset_del(&g->remote, owner, &found);
+		if (rc == 0 && found && g->members == NULL &&
+		    g->remote == NULL) {
 			rc = index_groups_edit(node, g, at, 0);
 			if (rc == 0)
 				call_rcu(&g->rcu, index_free_group_rcu);
@@ -485,6 +502,8 @@ struct index_walk {
 	rmq_index_visit_fn visit;
 	void *ctx;
 	size_t visited;
+	int groups; /* RMQ_INDEX_GROUPS_* */
+	rmq_index_group_fn want; /* NULL: every group */
 };
 
 static void
@@ -494,12 +513,24 @@ index_visit_node(struct index_walk *w, const struct index_node *node)
 	const struct index_groups *gs = rcu_dereference(node->groups);
 	for (uint32_t i = 0; gs && i < gs->n; i++) {
 		struct index_group *g = gs->g[i];
-		struct rmq_str name = { g->name, g->name_len };
+		struct rmq_str name = { g->filter, g->filter_len };
+		if (w->want != NULL && !w->want(w->ctx, &name))
+			continue;
 		/* One member per message: MQTT 5.0 4.8.2 distributes a
-		 * shared subscription's messages across its sessions. */
-		unsigned k = atomic_fetch_add_explicit(&g->next, 1,
-		    memory_order_relaxed);
-		const struct rmq_sub *m = rmq_subset_pick(&g->members, k);
+		 * shared subscription's messages across its sessions; the
+		 * local ones first, other nodes' when none is here. */
+		const struct rmq_sub *m = NULL;
+		if (rcu_dereference(g->members) != NULL) {
+			unsigned k = atomic_fetch_add_explicit(&g->next, 1,
+			    memory_order_relaxed);
+			m = rmq_subset_pick(&g->members, k);
+		}
+		if (m == NULL && w->groups == RMQ_INDEX_GROUPS_LOCAL_FIRST &&
+		    rcu_dereference(g->remote) != NULL) {
+			unsigned k = atomic_fetch_add_explicit(&g->rnext, 1,
+			    memory_order_relaxed);
+			m = rmq_subset_pick(&g->remote, k);
+		}
 		if (m) {
 			w->visit(w->ctx, m, 1, &name);
 			w->visited++;
@@ -545,7 +576,15 @@ size_t
 rmq_index_match(struct rmq_index *ix, const char *topic, size_t len,
     rmq_index_visit_fn visit, void *ctx)
 {
-	struct index_walk w = { ix, topic, len, visit, ctx, 0 };
+	return rmq_index_match_groups(ix, topic, len, visit, ctx,
+	    RMQ_INDEX_GROUPS_LOCAL_FIRST, NULL);
+}
+
+size_t
+rmq_index_match_groups(struct rmq_index *ix, const char *topic, size_t len,
+    rmq_index_visit_fn visit, void *ctx, int groups, rmq_index_group_fn want)
+{
+	struct index_walk w = { ix, topic, len, visit, ctx, 0, groups, want };
 	rcu_read_lock();
 	/* A topic name has no wildcards: it is the key of the exact
 	 * filters that match it. */

@@ -41,9 +41,10 @@ struct rmq_sub {
 struct rmq_index;
 
 /* A matching node's subscribers, or the one member of a shared-subscription
- * group (group set) whose turn it is: the group's members take turns, one
- * per match, whichever thread matches.  The array is valid until the
- * caller's next quiescent state. */
+ * group whose turn it is (group: the whole $share/{group}/{filter}): the
+ * group's members take turns, one per match, whichever thread matches;
+ * members flagged RMQ_SUB_REMOTE only when the group has no other.  The
+ * array is valid until the caller's next quiescent state. */
 typedef void (*rmq_index_visit_fn)(void *ctx, const struct rmq_sub *subs,
     uint32_t n, const struct rmq_str *group);
 
@@ -78,6 +79,24 @@ int rmq_index_remove(struct rmq_index *ix, const char *filter, size_t len,
  * online RCU reader; no lock taken. */
 size_t rmq_index_match(struct rmq_index *ix, const char *topic, size_t len,
     rmq_index_visit_fn visit, void *ctx);
+
+/* How rmq_index_match_groups picks a shared group's member. */
+enum {
+	/* Members not flagged RMQ_SUB_REMOTE take turns; when there is
+	 * none, the remote ones do (rmq_index_match's way). */
+	RMQ_INDEX_GROUPS_LOCAL_FIRST,
+	/* Only members not flagged RMQ_SUB_REMOTE; a group without any is
+	 * not visited. */
+	RMQ_INDEX_GROUPS_LOCAL_ONLY,
+};
+
+/* Whether a shared group (its whole filter) takes part in this match; a
+ * group that does not is skipped without using a turn. */
+typedef int (*rmq_index_group_fn)(void *ctx, const struct rmq_str *group);
+
+size_t rmq_index_match_groups(struct rmq_index *ix, const char *topic,
+    size_t len, rmq_index_visit_fn visit, void *ctx, int groups,
+    rmq_index_group_fn want);
 
 /* Subscriptions in the index (shared group members included).  Any
  * thread. */

@@ -21,6 +21,7 @@ rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms)
 	m->born_us = 0;
 	m->disk_id = 0;
 	m->stamp = 0;
+	m->groups = NULL;
 	m->has_expiry = RMQ_PROP_HAS(&pub->props, RMQ_PROP_MESSAGE_EXPIRY);
 	m->expire_ms = m->has_expiry
 	    ? now_ms + (uint64_t)pub->props.message_expiry * 1000u
@@ -51,8 +52,70 @@ rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms)
 void
 rmq_msg_rele(struct rmq_msg *m)
 {
-	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) ==
+	    1) {
+		free(m->groups);
 		free(m);
+	}
+}
+
+size_t
+rmq_msg_groups_size(const struct rmq_str *g, uint32_t n)
+{
+	if (n == 0)
+		return 0;
+	size_t len = 2;
+	for (uint32_t i = 0; i < n; i++)
+		len += 2 + g[i].len;
+	return len;
+}
+
+void
+rmq_msg_groups_encode(const struct rmq_str *g, uint32_t n, uint8_t *buf)
+{
+	buf[0] = (uint8_t)(n >> 8);
+	buf[1] = (uint8_t)n;
+	buf += 2;
+	for (uint32_t i = 0; i < n; i++) {
+		buf[0] = (uint8_t)(g[i].len >> 8);
+		buf[1] = (uint8_t)g[i].len;
+		memcpy(buf + 2, g[i].p, g[i].len);
+		buf += 2 + g[i].len;
+	}
+}
+
+size_t
+rmq_msg_groups_check(const uint8_t *p, size_t len)
+{
+	if (len < 2)
+		return 0;
+	size_t n = (size_t)p[0] << 8 | p[1], at = 2;
+	for (size_t i = 0; i < n; i++) {
+		if (len - at < 2)
+			return 0;
+		size_t l = (size_t)p[at] << 8 | p[at + 1];
+		if (len - at - 2 < l)
+			return 0;
+		at += 2 + l;
+	}
+	return at;
+}
+
+int
+rmq_msg_has_group(const struct rmq_msg *m, const char *filter, size_t len)
+{
+	const uint8_t *p = m->groups;
+	if (p == NULL)
+		return 0;
+	size_t n = (size_t)p[0] << 8 | p[1];
+	p += 2;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = (size_t)p[0] << 8 | p[1];
+		if (l == len && memcmp(p + 2, filter, len) == 0)
+			return 1;
+		p += 2 + l;
+	}
+	return 0;
 }
 
 uint32_t

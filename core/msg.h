@@ -32,6 +32,10 @@ struct rmq_msg {
 			   * worker that routes it, before it is shared */
 	uint64_t stamp; /* a retained message's order among the cluster's
 			 * changes of its topic (broker/cluster.h); 0: none */
+	/* A peer's message: the shared subscriptions whose turn on this
+	 * node it is, as rmq_msg_groups_encode writes them; malloc'd,
+	 * freed with the message.  NULL: none. */
+	uint8_t *groups;
 	uint32_t size; /* bytes held, for queue limits */
 	struct rmq_str topic;
 	struct rmq_str payload;
@@ -53,6 +57,19 @@ rmq_msg_hold(struct rmq_msg *m, unsigned n)
 }
 
 void rmq_msg_rele(struct rmq_msg *m);
+
+/* Shared subscriptions ($share/{group}/{filter}) named with a message,
+ * in bytes: count(2), then each as len(2) and its bytes, big-endian.
+ * rmq_msg_groups_size: what n filters take (0 for none: nothing is
+ * written); _encode writes them at buf.  rmq_msg_groups_check: the length
+ * of a well-formed list at the start of p (len bytes), or 0. */
+size_t rmq_msg_groups_size(const struct rmq_str *g, uint32_t n);
+void rmq_msg_groups_encode(const struct rmq_str *g, uint32_t n, uint8_t *buf);
+size_t rmq_msg_groups_check(const uint8_t *p, size_t len);
+
+/* Whether m->groups names filter. */
+int rmq_msg_has_group(const struct rmq_msg *m, const char *filter,
+    size_t len);
 
 /* The shared encoding for a protocol version. */
 static inline const struct rmq_pub_shared *

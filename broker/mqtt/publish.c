@@ -34,15 +34,50 @@ route_add(struct rmq_worker *w, const struct rmq_sub *sub)
 	};
 }
 
+/* A peer's message goes to the shared groups it names (route_visit), and
+ * a group it does not name keeps its turn for the next. */
+static int
+route_wants(void *ctx, const struct rmq_str *group)
+{
+	const struct rmq_worker *w = ctx;
+	return !w->routing->from_peer ||
+	    rmq_msg_has_group(w->routing, group->p, group->len);
+}
+
 static void
 route_visit(void *ctx, const struct rmq_sub *subs, uint32_t n,
     const struct rmq_str *group)
 {
 	struct rmq_worker *w = ctx;
-	/* A shared group comes as the one member whose turn it is (index.h). */
-	(void)group;
+	/* A shared group comes as the one member whose turn it is (index.h):
+	 * this node's first.  Another node's turn goes with the message to
+	 * that node, which serves a peer's message to the groups it names
+	 * only (route_wants), and to its own members only. */
+	if (group != NULL && (subs[0].flags & RMQ_SUB_REMOTE)) {
+		if (rmq_grow(&w->picks, &w->pick_cap, w->npick + 1,
+			sizeof(*w->picks), 8, UINT32_MAX) != 0)
+			return; /* that group misses it */
+		w->picks[w->npick++] = (struct rmq_pick){ subs[0].owner, *group };
+	}
 	for (uint32_t i = 0; i < n; i++)
 		route_add(w, &subs[i]);
+}
+
+/* The shared groups whose turn fell to node `owner`, into pick_groups:
+ * how many. */
+static uint32_t
+route_groups(struct rmq_worker *w, uint64_t owner)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < w->npick; i++) {
+		if (w->picks[i].owner != owner)
+			continue;
+		if (rmq_grow(&w->pick_groups, &w->pick_groups_cap, n + 1,
+			sizeof(*w->pick_groups), 8, 65535) != 0)
+			break; /* the rest miss it */
+		w->pick_groups[n++] = w->picks[i].group;
+	}
+	return n;
 }
 
 static int
@@ -58,7 +93,13 @@ static size_t
 route(struct rmq_worker *w, struct rmq_msg *m)
 {
 	w->nmatch = 0;
-	rmq_index_match(w->b->index, m->topic.p, m->topic.len, route_visit, w);
+	w->npick = 0;
+	w->routing = m;
+	rmq_index_match_groups(w->b->index, m->topic.p, m->topic.len,
+	    route_visit, w,
+	    m->from_peer ? RMQ_INDEX_GROUPS_LOCAL_ONLY
+			 : RMQ_INDEX_GROUPS_LOCAL_FIRST,
+	    m->from_peer ? route_wants : NULL);
 	uint32_t n = w->nmatch;
 	if (n == 0)
 		return 0;
@@ -98,8 +139,9 @@ route(struct rmq_worker *w, struct rmq_msg *m)
 			/* Once per node; a peer's message stays here. */
 			const struct rmq_cluster_hooks *h = w->b->cluster;
 			if (any && h && h->forward && !m->from_peer) {
-				if (h->forward(h->ctx, w->id, owner, m,
-					it.qos) == 0) {
+				uint32_t ng = route_groups(w, owner);
+				if (h->forward(h->ctx, w->id, owner, m, it.qos,
+					w->pick_groups, ng) == 0) {
 					w->route_fwd++;
 					delivered++;
 				} else {

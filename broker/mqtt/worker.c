@@ -105,6 +105,8 @@ rmq_worker_free(struct rmq_worker *w)
 	free(w->table);
 	free(w->free_slots);
 	free(w->matches);
+	free(w->picks);
+	free(w->pick_groups);
 	free(w->acks);
 	for (uint32_t i = 0; i < w->dq_n; i++)
 		if (w->dq[i].op == RMQ_QOP_MSG)

@@ -149,6 +149,17 @@ struct rmq_worker {
 		uint8_t flags;
 	} * matches;
 	uint32_t nmatch, match_cap;
+	/* The message being routed, and the shared groups whose turn fell
+	 * to another node (its owner key, the group's whole filter, valid
+	 * for the routing), gathered per node into pick_groups. */
+	const struct rmq_msg *routing;
+	struct rmq_pick {
+		uint64_t owner;
+		struct rmq_str group;
+	} * picks;
+	uint32_t npick, pick_cap;
+	struct rmq_str *pick_groups;
+	uint32_t pick_groups_cap;
 
 	/* Acknowledgements waiting for the data directory's writer
 	 * (durable.c), oldest first: entries [acks_head, acks_len) of acks;

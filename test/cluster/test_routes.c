@@ -97,8 +97,12 @@ Test(routes, one_route_per_filter_at_the_highest_qos)
 	cr_assert_eq(op, RMQ_ROUTE_DEL);
 	cr_assert_eq(local.filters.live, 0);
 	cr_assert_eq(local.seq, 5, "one number per change of the route");
-	cr_assert_eq(change("$share/g/a", -1, 1, &op, &q), 0,
-	    "shared subscriptions stay on their node");
+	/* A shared subscription is a route of its own: the node becomes
+	 * one member of the group on the others. */
+	cr_assert_eq(change("$share/g/a", -1, 1, &op, &q), 1);
+	cr_assert_eq(op, RMQ_ROUTE_PUT);
+	cr_assert_eq(change("$share/g/a", 1, -1, &op, &q), 1);
+	cr_assert_eq(op, RMQ_ROUTE_DEL);
 	cr_assert_eq(change("never", 1, -1, &op, &q), 0);
 }
 
@@ -260,8 +264,12 @@ Test(routes, messages_that_are_not_one)
 	cr_assert_eq(rmq_delta_decode(msgbuf, n, &d), -1,
 	    "an invalid filter is refused");
 	n = rmq_delta_encode(msgbuf, sizeof(msgbuf), "p", 1, 1, RMQ_ROUTE_PUT,
+	    1, "$share/g+/a", 11);
+	cr_assert_eq(rmq_delta_decode(msgbuf, n, &d), -1,
+	    "and a malformed shared one");
+	n = rmq_delta_encode(msgbuf, sizeof(msgbuf), "p", 1, 1, RMQ_ROUTE_PUT,
 	    1, "$share/g/a", 10);
-	cr_assert_eq(rmq_delta_decode(msgbuf, n, &d), -1, "and a shared one");
+	cr_assert_eq(rmq_delta_decode(msgbuf, n, &d), 0, "a shared one is a route");
 	n = rmq_delta_encode(msgbuf, sizeof(msgbuf), "p", 1, 1, RMQ_ROUTE_PUT,
 	    3, "a", 1);
 	cr_assert_eq(rmq_delta_decode(msgbuf, n, &d), -1, "QoS 3");

@@ -246,6 +246,110 @@ Test(index, shared_groups)
 	rmq_index_free(ix);
 }
 
+/* What a match visits with a group policy, and the group's name given. */
+static char last_group[64];
+
+static void
+collect_named(void *ctx, const struct rmq_sub *subs, uint32_t n,
+    const struct rmq_str *group)
+{
+	collect(ctx, subs, n, group);
+	if (group)
+		snprintf(last_group, sizeof(last_group), "%.*s",
+		    (int)group->len, group->p);
+}
+
+static struct seen
+match_groups(struct rmq_index *ix, const char *topic, int groups)
+{
+	struct seen s = { 0 };
+	size_t v = rmq_index_match_groups(ix, topic, strlen(topic),
+	    collect_named, &s, groups, NULL);
+	cr_assert_eq(v, s.n);
+	return s;
+}
+
+/* A cluster's nodes as members of a group: a local member first, other
+ * nodes only when none is here, and none at all for LOCAL_ONLY (a
+ * message another node forwarded).  The visit names the whole shared
+ * filter. */
+Test(index, shared_groups_local_members_first)
+{
+	struct rmq_index *ix;
+	cr_assert_eq(rmq_index_new(&ix), 0);
+	struct rmq_sub remote = { .owner = (1ull << 63) | 2,
+		.qos = 1,
+		.flags = RMQ_SUB_REMOTE };
+	cr_assert_eq(rmq_index_add(ix, "$share/g/s/#", 12, &remote), 0);
+	remote.owner = (1ull << 63) | 3;
+	cr_assert_eq(rmq_index_add(ix, "$share/g/s/#", 12, &remote), 0);
+	/* Only other nodes: they take turns. */
+	uint64_t seen = 0;
+	for (int i = 0; i < 4; i++) {
+		struct seen s = match_groups(ix, "s/1",
+		    RMQ_INDEX_GROUPS_LOCAL_FIRST);
+		cr_assert_eq(s.n, 1);
+		cr_assert(s.shared[0]);
+		seen |= 1ull << (s.owners[0] & 63);
+		cr_assert_str_eq(last_group, "$share/g/s/#");
+	}
+	cr_assert_eq(seen, (1ull << 2) | (1ull << 3));
+	cr_assert_eq(match_groups(ix, "s/1", RMQ_INDEX_GROUPS_LOCAL_ONLY).n, 0);
+	/* A local member: every message is its. */
+	add(ix, "$share/g/s/#", 7, 1);
+	for (int i = 0; i < 4; i++) {
+		struct seen s = match_groups(ix, "s/1",
+		    RMQ_INDEX_GROUPS_LOCAL_FIRST);
+		cr_assert_eq(s.n, 1);
+		cr_assert_eq(s.owners[0], 7);
+		s = match_groups(ix, "s/1", RMQ_INDEX_GROUPS_LOCAL_ONLY);
+		cr_assert_eq(s.n, 1);
+		cr_assert_eq(s.owners[0], 7);
+	}
+	/* It leaves: the other nodes again; they leave: nothing left. */
+	cr_assert_eq(rmq_index_remove(ix, "$share/g/s/#", 12, 7), 0);
+	cr_assert_eq(match_groups(ix, "s/1", RMQ_INDEX_GROUPS_LOCAL_FIRST).n,
+	    1);
+	cr_assert_eq(rmq_index_remove(ix, "$share/g/s/#", 12,
+			 (1ull << 63) | 2),
+	    0);
+	cr_assert_eq(rmq_index_remove(ix, "$share/g/s/#", 12,
+			 (1ull << 63) | 3),
+	    0);
+	cr_assert_eq(rmq_index_count(ix), 0);
+	cr_assert_eq(rmq_index_nodes(ix), 1);
+	rmq_index_free(ix);
+}
+
+static int
+want_none(void *ctx, const struct rmq_str *group)
+{
+	(void)ctx, (void)group;
+	return 0;
+}
+
+/* A group left out of a match keeps its turn: the members still
+ * alternate over the matches that take part. */
+Test(index, a_group_left_out_keeps_its_turn)
+{
+	struct rmq_index *ix;
+	cr_assert_eq(rmq_index_new(&ix), 0);
+	add(ix, "$share/g/t", 1, 1);
+	add(ix, "$share/g/t", 2, 1);
+	uint64_t got = 0;
+	for (int i = 0; i < 2; i++) {
+		struct seen s = { 0 };
+		cr_assert_eq(rmq_index_match_groups(ix, "t", 1, collect, &s,
+				 RMQ_INDEX_GROUPS_LOCAL_ONLY, want_none),
+		    0);
+		s = match(ix, "t");
+		cr_assert_eq(s.n, 1);
+		got |= 1ull << s.owners[0];
+	}
+	cr_assert_eq(got, (1ull << 1) | (1ull << 2));
+	rmq_index_free(ix);
+}
+
 /* Each group keeps its own turn: a publisher alternating between two
  * topics, each with a group of two, reaches all four members equally
  * (one cursor shared by the groups would give each group the same member

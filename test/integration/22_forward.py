@@ -590,8 +590,78 @@ def cluster_ack_loses_nothing_acknowledged(_):
     assert lost > 0, (acked, lost)
 
 
+def shared_subscriptions_across_nodes(_):
+    # $share/g/sh/# has one member on b and two on c, none on a: each
+    # message published on a goes to exactly one member in the cluster,
+    # b and c taking turns, c's two members taking c's turns; c's plain
+    # subscriber to sh/# has every message.  Published on b, where a
+    # member is, every message stays with it [MQTT-4.8.2-*: one session
+    # of the group each].  c killed: its members' share goes to b.
+    a, b, c = mesh("a", "b", "c")
+    clients = []
+    try:
+        def sub(x, cid, f):
+            cl = Client(x, cid, version=paho.MQTTv5)
+            clients.append(cl)
+            cl.subscribe(f, 1)
+            return cl
+
+        b1 = sub(b, "sh-b1", "$share/g/sh/#")
+        c1 = sub(c, "sh-c1", "$share/g/sh/#")
+        c2 = sub(c, "sh-c2", "$share/g/sh/#")
+        plain = sub(c, "sh-plain", "sh/#")
+        wait_routes(a, {"b": 1, "c": 2})
+        wait_routes(b, {"a": 0, "c": 2})
+        pub = Client(a, "sh-pa")
+        clients.append(pub)
+        publish_all(pub, "sh/x", 300, 1)
+        plain.wait_msgs(300)
+        members = (b1, c1, c2)
+        end = time.time() + DEADLINE
+        while sum(len(m.msgs) for m in members) < 300:
+            assert time.time() < end, [len(m.msgs) for m in members]
+            time.sleep(0.02)
+        plain.quiet(0.3)
+        got = sorted(int(p) for m in members for p in payloads(m))
+        assert got == list(range(300)), "each message once in the group"
+        counts = [len(m.msgs) for m in members]
+        assert all(n > 0 for n in counts), counts
+        print("    published on a (no member): b1 %d, c1 %d, c2 %d of "
+              "300" % tuple(counts))
+        assert payloads(plain) == [str(i) for i in range(300)]
+        # Published on b, which has a member: all of them go to it.
+        for m in members:
+            m.msgs.clear()
+        pub_b = Client(b, "sh-pb")
+        clients.append(pub_b)
+        publish_all(pub_b, "sh/y", 100, 1)
+        b1.wait_msgs(100)
+        c1.quiet(0.3)
+        assert payloads(b1) == [str(i) for i in range(100)]
+        assert len(c1.msgs) == 0 and len(c2.msgs) == 0, \
+            (len(c1.msgs), len(c2.msgs))
+        # c dies: its routes go, and b1 has the whole share.
+        b1.msgs.clear()
+        c.proc.kill()
+        c.proc.wait()
+        wait_routes(a, {"b": 1, "c": 0})
+        publish_all(pub, "sh/z", 100, 1)
+        b1.wait_msgs(100)
+        assert sorted(int(p) for p in payloads(b1)) == list(range(100))
+        promtool_ok(a)
+    finally:
+        for cl in clients:
+            try:
+                cl.close()
+            except Exception:
+                pass
+        c.stop()
+        finish(a, b)
+
+
 run([once_per_node_in_order, properties_cross, every_version_and_qos,
      wills_and_no_local, survives_killed_connections,
      paused_peer_catches_up, node_killed_under_load,
      suback_window_both_modes, cluster_ack_waits_for_the_peer,
-     cluster_ack_loses_nothing_acknowledged], make_broker=None)
+     cluster_ack_loses_nothing_acknowledged,
+     shared_subscriptions_across_nodes], make_broker=None)

@@ -41,12 +41,14 @@ static struct forwarded {
 	uint64_t node;
 	uint8_t qos;
 	char topic[64];
+	uint32_t ngroups;
+	char group[64]; /* the first */
 } fw[16];
 static unsigned nfw;
 
 static int
 hook_forward(void *ctx, unsigned worker, uint64_t node, struct rmq_msg *m,
-    uint8_t qos)
+    uint8_t qos, const struct rmq_str *groups, uint32_t ngroups)
 {
 	(void)ctx;
 	(void)worker;
@@ -56,6 +58,11 @@ hook_forward(void *ctx, unsigned worker, uint64_t node, struct rmq_msg *m,
 		fw[nfw].qos = qos;
 		snprintf(fw[nfw].topic, sizeof(fw[nfw].topic), "%.*s",
 		    (int)m->topic.len, m->topic.p);
+		fw[nfw].ngroups = ngroups;
+		fw[nfw].group[0] = '\0';
+		if (ngroups)
+			snprintf(fw[nfw].group, sizeof(fw[nfw].group), "%.*s",
+			    (int)groups[0].len, groups[0].p);
 	}
 	nfw++;
 	pthread_mutex_unlock(&fw_lock);
@@ -293,6 +300,79 @@ Test(cluster, peer_message_reaches_local_subscribers_only)
 	pthread_mutex_lock(&fw_lock);
 	cr_assert_eq(nfw, 0, "a peer's message was forwarded %u times", nfw);
 	pthread_mutex_unlock(&fw_lock);
+	close(fd);
+}
+
+/* A shared group whose only members are on other nodes: the turn falls
+ * to one of them, and the message goes to it naming the group. */
+Test(cluster, a_remote_member_of_a_group_gets_its_turn)
+{
+	struct rmq_sub sub = { .owner = NODE_B,
+		.qos = 1,
+		.flags = RMQ_SUB_REMOTE,
+		.version = 5 };
+	rcu_thread_online();
+	cr_assert_geq(rmq_index_add(broker.index, "$share/g/s/#", 12, &sub),
+	    0);
+	rcu_thread_offline();
+	int fd = client_connect();
+	uint8_t body[256];
+	size_t len;
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	static const uint8_t pub[] = { 0x32, 10, 0, 3, 's', '/', '1', 0, 1, 0,
+		'h', 'i' };
+	cr_assert_eq(send(fd, pub, sizeof(pub), MSG_NOSIGNAL),
+	    (ssize_t)sizeof(pub));
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x40);
+	pthread_mutex_lock(&fw_lock);
+	cr_assert_eq(nfw, 1);
+	cr_assert_eq(fw[0].node, NODE_B);
+	cr_assert_eq(fw[0].ngroups, 1);
+	cr_assert_str_eq(fw[0].group, "$share/g/s/#");
+	pthread_mutex_unlock(&fw_lock);
+	close(fd);
+}
+
+/* A peer's message reaches this node's member of a group only when it
+ * names the group: the turn was this node's. */
+Test(cluster, a_peer_message_serves_the_groups_it_names)
+{
+	int fd = client_connect();
+	uint8_t body[256];
+	size_t len;
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	/* SUBSCRIBE $share/g/s/# QoS 0, packet id 1. */
+	static const uint8_t sub[] = { 0x82, 18, 0, 1, 0, 0, 12, '$', 's', 'h',
+		'a', 'r', 'e', '/', 'g', '/', 's', '/', '#', 0 };
+	cr_assert_eq(send(fd, sub, sizeof(sub), MSG_NOSIGNAL),
+	    (ssize_t)sizeof(sub));
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x90);
+	static const struct rmq_str named = { "$share/g/s/#", 12 };
+	for (int i = 0; i < 2; i++) {
+		struct rmq_publish p = { .qos = 0 };
+		p.topic.p = "s/1";
+		p.topic.len = 3;
+		p.payload.p = i ? "for g" : "not g";
+		p.payload.len = 5;
+		struct rmq_msg *m = rmq_msg_new(&p, 0, rmq_loop_clock_ms());
+		cr_assert_not_null(m);
+		if (i) {
+			size_t n = rmq_msg_groups_size(&named, 1);
+			m->groups = malloc(n);
+			cr_assert_not_null(m->groups);
+			rmq_msg_groups_encode(&named, 1, m->groups);
+			cr_assert_eq(rmq_msg_groups_check(m->groups, n), n);
+		}
+		struct rmq_msg **one = malloc(sizeof(*one));
+		cr_assert_not_null(one);
+		one[0] = m;
+		cr_assert_eq(rmq_cluster_publish(&broker, 0, one, 1), 0);
+	}
+	/* Only the second comes. */
+	int first = read_packet(fd, body, sizeof(body), &len);
+	cr_assert_eq(first & 0xF0, 0x30, "got 0x%02x", first);
+	cr_assert_eq(memcmp(body + len - 5, "for g", 5), 0,
+	    "the message that did not name the group was delivered");
 	close(fd);
 }
 
@@ -577,9 +657,10 @@ static atomic_int queue_full; /* the forward hook refuses */
 
 static int
 ack_forward(void *ctx, unsigned worker, uint64_t node, struct rmq_msg *m,
-    uint8_t qos)
+    uint8_t qos, const struct rmq_str *groups, uint32_t ngroups)
 {
 	(void)ctx, (void)worker, (void)node, (void)m, (void)qos;
+	(void)groups, (void)ngroups;
 	return atomic_load(&queue_full) ? -ENOSPC : 0;
 }
 
