@@ -573,8 +573,7 @@ take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
 		size_t glen = rmq_msg_groups_check(p, len);
 		uint8_t *groups = NULL;
 		int rc = -EINVAL;
-		if (glen != 0 && glen > 2 &&
-		    (groups = malloc(glen)) != NULL)
+		if (glen != 0 && glen > 2 && (groups = malloc(glen)) != NULL)
 			memcpy(groups, p, glen);
 		if (glen != 0 && (glen == 2 || groups != NULL))
 			rc = rmq_cluster_msg_decode(p + glen, len - glen,

@@ -101,9 +101,9 @@ uint64_t rmq_channel_applied(struct rmq_channel *ch);
  * flush is a turn of the worker's, numbered 1, 2, ...: its batches carry
  * that number as their tag.  sent: the number of the turn under way;
  * taken: the highest every peer up has taken all of. */
-int rmq_channel_forward(struct rmq_channel *ch, unsigned worker,
-    uint32_t number, const struct rmq_msg *m, const struct rmq_str *groups,
-    uint32_t ngroups);
+int
+rmq_channel_forward(struct rmq_channel *ch, unsigned worker, uint32_t number,
+    const struct rmq_msg *m, const struct rmq_str *groups, uint32_t ngroups);
 void rmq_channel_flush(struct rmq_channel *ch, unsigned worker);
 uint64_t rmq_channel_sent(const struct rmq_channel *ch, unsigned worker);
 uint64_t rmq_channel_taken(struct rmq_channel *ch, unsigned worker);

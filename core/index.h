@@ -94,9 +94,9 @@ enum {
  * group that does not is skipped without using a turn. */
 typedef int (*rmq_index_group_fn)(void *ctx, const struct rmq_str *group);
 
-size_t rmq_index_match_groups(struct rmq_index *ix, const char *topic,
-    size_t len, rmq_index_visit_fn visit, void *ctx, int groups,
-    rmq_index_group_fn want);
+size_t
+rmq_index_match_groups(struct rmq_index *ix, const char *topic, size_t len,
+    rmq_index_visit_fn visit, void *ctx, int groups, rmq_index_group_fn want);
 
 /* Subscriptions in the index (shared group members included).  Any
  * thread. */

@@ -52,8 +52,7 @@ rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms)
 void
 rmq_msg_rele(struct rmq_msg *m)
 {
-	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) ==
-	    1) {
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
 		free(m->groups);
 		free(m);
 	}

@@ -68,8 +68,7 @@ void rmq_msg_groups_encode(const struct rmq_str *g, uint32_t n, uint8_t *buf);
 size_t rmq_msg_groups_check(const uint8_t *p, size_t len);
 
 /* Whether m->groups names filter. */
-int rmq_msg_has_group(const struct rmq_msg *m, const char *filter,
-    size_t len);
+int rmq_msg_has_group(const struct rmq_msg *m, const char *filter, size_t len);
 
 /* The shared encoding for a protocol version. */
 static inline const struct rmq_pub_shared *

@@ -57,7 +57,8 @@ route_visit(void *ctx, const struct rmq_sub *subs, uint32_t n,
 		if (rmq_grow(&w->picks, &w->pick_cap, w->npick + 1,
 			sizeof(*w->picks), 8, UINT32_MAX) != 0)
 			return; /* that group misses it */
-		w->picks[w->npick++] = (struct rmq_pick){ subs[0].owner, *group };
+		w->picks[w->npick++] =
+		    (struct rmq_pick){ subs[0].owner, *group };
 	}
 	for (uint32_t i = 0; i < n; i++)
 		route_add(w, &subs[i]);

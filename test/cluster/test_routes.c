@@ -269,7 +269,8 @@ Test(routes, messages_that_are_not_one)
 	    "and a malformed shared one");
 	n = rmq_delta_encode(msgbuf, sizeof(msgbuf), "p", 1, 1, RMQ_ROUTE_PUT,
 	    1, "$share/g/a", 10);
-	cr_assert_eq(rmq_delta_decode(msgbuf, n, &d), 0, "a shared one is a route");
+	cr_assert_eq(rmq_delta_decode(msgbuf, n, &d), 0,
+	    "a shared one is a route");
 	n = rmq_delta_encode(msgbuf, sizeof(msgbuf), "p", 1, 1, RMQ_ROUTE_PUT,
 	    3, "a", 1);
 	cr_assert_eq(rmq_delta_decode(msgbuf, n, &d), -1, "QoS 3");

@@ -286,8 +286,8 @@ Test(index, shared_groups_local_members_first)
 	/* Only other nodes: they take turns. */
 	uint64_t seen = 0;
 	for (int i = 0; i < 4; i++) {
-		struct seen s = match_groups(ix, "s/1",
-		    RMQ_INDEX_GROUPS_LOCAL_FIRST);
+		struct seen s =
+		    match_groups(ix, "s/1", RMQ_INDEX_GROUPS_LOCAL_FIRST);
 		cr_assert_eq(s.n, 1);
 		cr_assert(s.shared[0]);
 		seen |= 1ull << (s.owners[0] & 63);
@@ -298,8 +298,8 @@ Test(index, shared_groups_local_members_first)
 	/* A local member: every message is its. */
 	add(ix, "$share/g/s/#", 7, 1);
 	for (int i = 0; i < 4; i++) {
-		struct seen s = match_groups(ix, "s/1",
-		    RMQ_INDEX_GROUPS_LOCAL_FIRST);
+		struct seen s =
+		    match_groups(ix, "s/1", RMQ_INDEX_GROUPS_LOCAL_FIRST);
 		cr_assert_eq(s.n, 1);
 		cr_assert_eq(s.owners[0], 7);
 		s = match_groups(ix, "s/1", RMQ_INDEX_GROUPS_LOCAL_ONLY);
@@ -310,11 +310,9 @@ Test(index, shared_groups_local_members_first)
 	cr_assert_eq(rmq_index_remove(ix, "$share/g/s/#", 12, 7), 0);
 	cr_assert_eq(match_groups(ix, "s/1", RMQ_INDEX_GROUPS_LOCAL_FIRST).n,
 	    1);
-	cr_assert_eq(rmq_index_remove(ix, "$share/g/s/#", 12,
-			 (1ull << 63) | 2),
+	cr_assert_eq(rmq_index_remove(ix, "$share/g/s/#", 12, (1ull << 63) | 2),
 	    0);
-	cr_assert_eq(rmq_index_remove(ix, "$share/g/s/#", 12,
-			 (1ull << 63) | 3),
+	cr_assert_eq(rmq_index_remove(ix, "$share/g/s/#", 12, (1ull << 63) | 3),
 	    0);
 	cr_assert_eq(rmq_index_count(ix), 0);
 	cr_assert_eq(rmq_index_nodes(ix), 1);

@@ -312,8 +312,7 @@ Test(cluster, a_remote_member_of_a_group_gets_its_turn)
 		.flags = RMQ_SUB_REMOTE,
 		.version = 5 };
 	rcu_thread_online();
-	cr_assert_geq(rmq_index_add(broker.index, "$share/g/s/#", 12, &sub),
-	    0);
+	cr_assert_geq(rmq_index_add(broker.index, "$share/g/s/#", 12, &sub), 0);
 	rcu_thread_offline();
 	int fd = client_connect();
 	uint8_t body[256];
