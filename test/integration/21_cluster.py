@@ -15,8 +15,9 @@ import time
 
 from rmqcluster import (finish, node, peers, promtool_ok, routes, seed,
                         wait_line, wait_peers, wait_routes)
-from rmqtest import (BROKER, DEADLINE, Broker, Client, conf_file, free_port,
-                     paho, run)
+from rmqtest import (BROKER, DEADLINE, Broker, Client, conf_file,
+                     dashboard_metrics, free_port, paho, run, served_metrics,
+                     unserved)
 
 
 # Every wait below is bounded; should one not be, say where it stuck.
@@ -320,9 +321,24 @@ def single_node_has_no_cluster(_):
         finish(b)
 
 
+def dashboard_cluster_row(_):
+    # deploy/grafana's Cluster row charts only metrics a node of a
+    # cluster serves.
+    a = node("a")
+    b = node("b", "--cluster-seeds", seed(a))
+    try:
+        wait_peers(a, {"b": 1})
+        used = dashboard_metrics("Cluster")
+        assert len(used) >= 10, used
+        missing = unserved(used, served_metrics(a.metrics_text()))
+        assert not missing, missing
+    finally:
+        finish(a, b)
+
+
 run([meet_through_one_seed, killed_node_found_down_and_back,
      restart_within_the_timeout_is_a_new_epoch, peers_from_a_dns_name,
      settings_refused, routes_follow_subscriptions,
      ready_once_the_index_is_whole, ten_nodes_converge,
-     single_node_has_no_cluster],
+     single_node_has_no_cluster, dashboard_cluster_row],
     make_broker=None)

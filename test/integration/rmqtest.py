@@ -699,6 +699,41 @@ def node_json(script, arg, timeout):
                                                            r.stderr))
 
 
+def dashboard_metrics(row):
+    """The metric names deploy/grafana's dashboard charts in its row
+    titled `row` (None: the panels before the first row)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "..", "deploy", "grafana",
+                        "ringmq-dashboard.json")
+    with open(path) as f:
+        dash = json.load(f)
+    used, current = set(), None
+    for p in dash["panels"]:
+        if p["type"] == "row":
+            current = p["title"]
+            continue
+        if current != row:
+            continue
+        for t in p["targets"]:
+            used |= set(re.findall(r"\b((?:ringmq|process)_[a-z_]+)\b",
+                                   t["expr"]))
+    return used
+
+
+def served_metrics(text):
+    """The metric families a /metrics text declares."""
+    return {line.split()[2] for line in text.splitlines()
+            if line.startswith("# TYPE ")}
+
+
+def unserved(used, served):
+    """What of used is not served (a histogram's series carry suffixes
+    its family name does not)."""
+    return {u for u in used
+            if u not in served
+            and re.sub(r"_(bucket|sum|count)$", "", u) not in served}
+
+
 class Skip(Exception):
     """Raised by a test that cannot run on this machine, with the reason:
     counted and printed as skipped, never as passed."""
