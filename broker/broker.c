@@ -647,6 +647,15 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 		*needs_restart = "cluster_forward_port";
 	else if (next.cluster_forward_queue != b->cfg.cluster_forward_queue)
 		*needs_restart = "cluster_forward_queue";
+	else if (strcmp(next.cluster_tls_certfile, b->cfg.cluster_tls_certfile))
+		*needs_restart = "cluster_tls_certfile";
+	else if (strcmp(next.cluster_tls_keyfile, b->cfg.cluster_tls_keyfile))
+		*needs_restart = "cluster_tls_keyfile";
+	else if (strcmp(next.cluster_tls_cafile, b->cfg.cluster_tls_cafile))
+		*needs_restart = "cluster_tls_cafile";
+	else if (strcmp(next.cluster_tls_peer_name,
+		     b->cfg.cluster_tls_peer_name))
+		*needs_restart = "cluster_tls_peer_name";
 	memcpy(next.listeners, b->cfg.listeners, sizeof(next.listeners));
 	next.nlisteners = b->cfg.nlisteners;
 	next.threads = b->cfg.threads;
@@ -674,6 +683,14 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	next.cluster_peer_timeout_ms = b->cfg.cluster_peer_timeout_ms;
 	next.cluster_forward_port = b->cfg.cluster_forward_port;
 	next.cluster_forward_queue = b->cfg.cluster_forward_queue;
+	memcpy(next.cluster_tls_certfile, b->cfg.cluster_tls_certfile,
+	    sizeof(next.cluster_tls_certfile));
+	memcpy(next.cluster_tls_keyfile, b->cfg.cluster_tls_keyfile,
+	    sizeof(next.cluster_tls_keyfile));
+	memcpy(next.cluster_tls_cafile, b->cfg.cluster_tls_cafile,
+	    sizeof(next.cluster_tls_cafile));
+	memcpy(next.cluster_tls_peer_name, b->cfg.cluster_tls_peer_name,
+	    sizeof(next.cluster_tls_peer_name));
 	next.topic_alias_max = b->cfg.topic_alias_max;
 
 	rmq_log_set(next.log_level, (enum rmq_log_format)next.log_format);

@@ -193,6 +193,12 @@ main_cluster_new(struct rmq_broker *b, const struct rmq_config *cfg,
 	    cfg->cluster_advertise);
 	snprintf(c.seeds, sizeof(c.seeds), "%s", cfg->cluster_seeds);
 	snprintf(c.dns, sizeof(c.dns), "%s", cfg->cluster_dns);
+	snprintf(c.tls_cert, sizeof(c.tls_cert), "%s",
+	    cfg->cluster_tls_certfile);
+	snprintf(c.tls_key, sizeof(c.tls_key), "%s", cfg->cluster_tls_keyfile);
+	snprintf(c.tls_ca, sizeof(c.tls_ca), "%s", cfg->cluster_tls_cafile);
+	snprintf(c.tls_peer_name, sizeof(c.tls_peer_name), "%s",
+	    cfg->cluster_tls_peer_name);
 	return rmq_cluster_node_new(b, &c, out, err, errlen);
 }
 

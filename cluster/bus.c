@@ -70,6 +70,7 @@ struct rmq_cluster_node {
 	 * goes to it at once) and ended for good by a stop. */
 	nng_aio *wait;
 	atomic_int hello_now;
+	struct rmq_nng_tls *tls; /* NULL: plain TCP between nodes */
 	pthread_mutex_t mu; /* guards members, peers and the counters below */
 	struct rmq_members members;
 	uint64_t hellos_sent, hellos_read, bad_messages, send_failures;
@@ -260,14 +261,14 @@ dial(struct rmq_cluster_node *n, const char *url)
 	struct dial *d = &n->dials[n->ndials];
 	snprintf(d->url, sizeof(d->url), "%s", url);
 	d->self = 0;
-	int rv = nng_dial(n->sock, url, &d->d, NNG_FLAG_NONBLOCK);
+	int rv = rmq_nng_dial(n->sock, url, &d->d, n->tls);
 	if (rv != 0) {
 		rmq_cluster_log(LOG_WARNING, "cannot dial %s: %s", url,
 		    nng_strerror(rv));
 		return;
 	}
 	n->ndials++;
-	rmq_cluster_log(LOG_INFO, "dialing %s", url);
+	rmq_cluster_log(LOG_INFO, "dialing %s%s", n->tls ? "tls+" : "", url);
 }
 
 /* HOST:PORT into tcp://HOST:PORT (brackets kept for IPv6). */
@@ -1046,6 +1047,9 @@ int
 rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 {
 	const char *host = n->conf.listen_host;
+	if (rmq_nng_tls_new(n->conf.tls_cert, n->conf.tls_key, n->conf.tls_ca,
+		n->conf.tls_peer_name, &n->tls, err, errlen) != 0)
+		return -1;
 	if (nng_bus0_open(&n->sock) != 0) {
 		snprintf(err, errlen, "cluster_listener: no socket");
 		return -1;
@@ -1060,21 +1064,21 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 	nng_socket_set_ms(n->sock, NNG_OPT_RECONNMAXT, 1000);
 	nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ,
 	    RMQ_ROUTES_PART_MAX + RMQ_HELLO_MAX);
-	if (rmq_nng_listen(n->sock, host, n->conf.listen_port,
+	if (rmq_nng_listen(n->sock, host, n->conf.listen_port, n->tls,
 		"cluster_listener", &n->port, err, errlen) != 0)
 		return -1;
 	/* The channel beside it: listen_port + 1 unless named. */
 	uint16_t fport = n->conf.forward_port;
 	if (fport == 0 && n->conf.listen_port != 0)
 		fport = (uint16_t)(n->conf.listen_port + 1);
-	if (rmq_channel_start(n->ch, host, fport, err, errlen) != 0)
+	if (rmq_channel_start(n->ch, host, fport, n->tls, err, errlen) != 0)
 		return -1;
 	n->started_ms = rmq_cluster_now_ms();
 	atomic_store(&n->live, 1);
 	rmq_cluster_log(LOG_NOTICE,
-	    "node %s on tcp://%s:%u, channel on port %u; peers silent for %u ms are down",
-	    n->members.self, host[0] ? host : "*", n->port,
-	    rmq_channel_port(n->ch), n->conf.peer_timeout_ms);
+	    "node %s on %s://%s:%u, channel on port %u; peers silent for %u ms are down",
+	    n->members.self, rmq_nng_scheme(n->tls), host[0] ? host : "*",
+	    n->port, rmq_channel_port(n->ch), n->conf.peer_timeout_ms);
 	if (n->conf.seeds[0])
 		dial_list(n, n->conf.seeds);
 	if (pthread_create(&n->thread, NULL, node_run, n) != 0) {
@@ -1117,6 +1121,7 @@ rmq_cluster_node_free(struct rmq_cluster_node *n)
 	rmq_cluster_node_stop(n);
 	if (n->wait != NULL)
 		nng_aio_free(n->wait);
+	rmq_nng_tls_free(n->tls); /* the sockets that used it are closed */
 	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++)
 		if (n->peers[i].filters.t != NULL)
 			rmq_peer_routes_fini(&n->peers[i]);

@@ -30,6 +30,9 @@ struct rmq_cluster_conf {
 	 * the bytes that may wait for one peer. */
 	uint16_t forward_port;
 	size_t forward_queue;
+	/* TLS between nodes (sock.h): the three files, or none. */
+	char tls_cert[256], tls_key[256], tls_ca[256];
+	char tls_peer_name[128];
 };
 
 /* The node, its hooks attached to b (before rmq_broker_start).  0, or -1

@@ -84,6 +84,7 @@ struct rmq_channel {
 	atomic_int stop;
 	pthread_t thread;
 	nng_aio *wait; /* the thread's wait when idle; a stop ends it */
+	const struct rmq_nng_tls *tls; /* NULL: plain TCP */
 	_Atomic(struct peer *) peers[RMQ_MEMBERS_MAX]; /* by number - 1 */
 	/* Per worker, the peers its turn added to, and its turns flushed
 	 * (the worker's own). */
@@ -434,8 +435,7 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 			nng_dialer_close(pe->dialer);
 		pe->dialing = 0;
 		snprintf(pe->url, sizeof(pe->url), "%s", url);
-		int rv =
-		    nng_dial(pe->push, url, &pe->dialer, NNG_FLAG_NONBLOCK);
+		int rv = rmq_nng_dial(pe->push, url, &pe->dialer, ch->tls);
 		if (rv == 0)
 			pe->dialing = 1;
 		else
@@ -769,8 +769,9 @@ channel_run(void *arg)
 
 int
 rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
-    char *err, size_t errlen)
+    const struct rmq_nng_tls *tls, char *err, size_t errlen)
 {
+	ch->tls = tls;
 	if (nng_pull0_open(&ch->pull) != 0) {
 		snprintf(err, errlen, "cluster channel: no socket");
 		return -1;
@@ -783,7 +784,7 @@ rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
 	nng_socket_set_int(ch->pull, NNG_OPT_RECVBUF, RECVBUF);
 	nng_socket_set_size(ch->pull, NNG_OPT_RECVMAXSZ,
 	    (size_t)RMQ_FWD_MSG_MAX + RMQ_FWD_BATCH_BYTES + 4096);
-	if (rmq_nng_listen(ch->pull, host, port, "cluster_forward_port",
+	if (rmq_nng_listen(ch->pull, host, port, tls, "cluster_forward_port",
 		&ch->port, err, errlen) != 0)
 		return -1;
 	atomic_store(&ch->live, 1);

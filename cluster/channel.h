@@ -51,10 +51,12 @@ struct rmq_channel *
 rmq_channel_new(struct rmq_broker *b, const char *self, uint64_t epoch,
     size_t queue_bytes, rmq_channel_control_fn control, void *control_arg);
 
-/* Listen on host (""/"*": every address) at port (0: any free one), start
- * the thread.  0, or -1 with the reason in err. */
+/* Listen on host (""/"*": every address) at port (0: any free one), with
+ * TLS when tls is given (it lives as long as the channel, and peers are
+ * dialled with it), start the thread.  0, or -1 with the reason in err. */
+struct rmq_nng_tls;
 int rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
-    char *err, size_t errlen);
+    const struct rmq_nng_tls *tls, char *err, size_t errlen);
 
 uint16_t rmq_channel_port(const struct rmq_channel *ch);
 

@@ -16,12 +16,39 @@
 #include <stdint.h>
 
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 
-/* Listen on host ("" or "*": every address) at port (0: any free one);
- * *bound is the port taken.  0, or -1 with "WHAT HOST:PORT: reason" in
- * err. */
+#define RMQ_NNG_URL_MAX 300 /* a URL the cluster dials, at most */
+
+/* TLS between nodes: the two NNG configurations (a listener's, a
+ * dialer's) made from the node's certificate, key and CA, each side
+ * requiring the other's certificate; and the name a dialled node's
+ * certificate must have, when given. */
+struct rmq_nng_tls {
+	nng_tls_config *server, *client;
+};
+
+/* From the three files (PEM) and the peer name ("" for none).  NULL in
+ * *out when no file is given; -1 with the reason in err when some are
+ * and not all, or one cannot be read or used. */
+int rmq_nng_tls_new(const char *cert, const char *key, const char *ca,
+    const char *peer_name, struct rmq_nng_tls **out, char *err, size_t errlen);
+void rmq_nng_tls_free(struct rmq_nng_tls *t);
+
+/* The scheme of the cluster's URLs: "tls+tcp" with TLS, else "tcp". */
+const char *rmq_nng_scheme(const struct rmq_nng_tls *t);
+
+/* Listen on host ("" or "*": every address) at port (0: any free one),
+ * with TLS when tls is given; *bound is the port taken.  0, or -1 with
+ * "WHAT HOST:PORT: reason" in err. */
 int rmq_nng_listen(nng_socket sock, const char *host, uint16_t port,
-    const char *what, uint16_t *bound, char *err, size_t errlen);
+    const struct rmq_nng_tls *tls, const char *what, uint16_t *bound, char *err,
+    size_t errlen);
+
+/* Dial url (tcp://HOST:PORT, the form the cluster keeps addresses in)
+ * without blocking, with TLS when tls is given.  NNG's code. */
+int rmq_nng_dial(nng_socket sock, const char *url, nng_dialer *d,
+    const struct rmq_nng_tls *tls);
 
 /* Close n sockets at once, one thread each, waiting at most wait_ms for
  * them all; `what` names them in the log line when the wait runs out. */

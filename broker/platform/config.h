@@ -146,6 +146,10 @@ struct rmq_config {
 	uint64_t cluster_forward_queue; /* bytes waiting for one peer */
 	uint32_t cluster_subscribe_wait_ms; /* SUBACK held for peers; 0: no */
 	int cluster_ack; /* PUBACK/PUBREC once the peers have it */
+	/* Node-to-node TLS: all three files, or none. */
+	char cluster_tls_certfile[256], cluster_tls_keyfile[256];
+	char cluster_tls_cafile[256];
+	char cluster_tls_peer_name[128]; /* "": the CA's word is enough */
 	uint32_t sys_interval; /* seconds; 0: no $SYS topics */
 	uint16_t max_keepalive; /* seconds; 0: any keep alive is accepted */
 	/* Response Information for 5.0 clients that ask for it, "%c" standing

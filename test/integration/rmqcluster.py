@@ -15,7 +15,7 @@ def node(name, *args, timeout_ms=1500):
     end = time.time() + DEADLINE
     while True:
         for line in list(b.log):
-            m = re.search(r"cluster: node %s on tcp://[^ ,]+:(\d+), "
+            m = re.search(r"cluster: node %s on (?:tls\+)?tcp://[^ ,]+:(\d+), "
                           r"channel on port (\d+);" % name, line)
             if m:
                 b.cluster_port = int(m.group(1))

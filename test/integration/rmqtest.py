@@ -561,8 +561,9 @@ class MosqSub:
 class Certs:
     """A CA, a server certificate for localhost (and a second one, B, for
     the reload), a client certificate from that CA (alice), and a client
-    certificate from a CA the broker does not trust (mallory); EC P-256
-    keys, quick to make.  Paths by name: certs.path("server.pem")."""
+    certificate from a CA the broker does not trust (mallory); a cluster
+    node's (node, named ringmq-cluster) from each CA; EC P-256 keys,
+    quick to make.  Paths by name: certs.path("server.pem")."""
 
     def __init__(self):
         if shutil.which("openssl") is None:
@@ -581,6 +582,12 @@ class Certs:
         self._leaf("alice", "ca", "/O=Example/CN=alice", 2001, client)
         self._leaf("mallory", "rogue", "/O=Example/CN=mallory", 2002,
                    client)
+        # Cluster nodes: both ends of a connection, one name they share.
+        node = ("subjectAltName=DNS:ringmq-cluster\n"
+                "extendedKeyUsage=serverAuth,clientAuth\n")
+        self._leaf("node", "ca", "/O=RingMQ/CN=ringmq-node", 3001, node)
+        self._leaf("node_rogue", "rogue", "/O=Elsewhere/CN=ringmq-node",
+                   3002, node)
 
     def path(self, name):
         return os.path.join(self.dir, name)
