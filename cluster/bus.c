@@ -73,13 +73,15 @@ struct rmq_cluster_node {
 	struct rmq_nng_tls *tls; /* NULL: plain TCP between nodes */
 	pthread_mutex_t mu; /* guards members, peers and the counters below */
 	struct rmq_members members;
-	uint64_t hellos_sent, hellos_read, bad_messages, send_failures;
+	uint64_t hellos_read, bad_messages;
+	_Atomic uint64_t hellos_sent, send_failures; /* the bus thread's */
 	uint64_t snapshots_sent, snapshots_asked;
 	/* The routes of each member, by its number - 1, as this node's
 	 * index holds them; with when a snapshot was last asked of it and
 	 * since when its hellos say it is ahead of what was applied. */
 	struct rmq_peer_routes peers[RMQ_MEMBERS_MAX];
 	uint64_t asked_ms[RMQ_MEMBERS_MAX], behind_ms[RMQ_MEMBERS_MAX];
+	uint64_t part_ms[RMQ_MEMBERS_MAX]; /* its last snapshot part came */
 	struct rmq_routes_index ix;
 	struct rmq_channel *ch; /* forwarded messages (channel.h) */
 	/* Retained messages (retained.h): deletes remembered, counts. */
@@ -170,7 +172,8 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 		    "Peers heard with a new epoch while up: restarted between two hellos.",
 		    t->restarts },
 		{ "ringmq_cluster_hellos_sent_total", "counter",
-		    "Hellos sent on the cluster bus.", n->hellos_sent },
+		    "Hellos sent on the cluster bus.",
+		    atomic_load(&n->hellos_sent) },
 		{ "ringmq_cluster_hellos_received_total", "counter",
 		    "Hellos read from peers (each pair of nodes has two pipes, so each hello comes twice).",
 		    n->hellos_read },
@@ -553,12 +556,20 @@ node_flush(void *ctx, unsigned worker)
 	rmq_channel_flush(n->ch, worker);
 }
 
-/* Ask m for its routes, at most once a second. */
+/* Ask m for its routes, unless it was asked, or sent a part of a
+ * snapshot, within SNAP_RETRY_MS: a large snapshot takes longer than a
+ * hello's interval to build, send and install, and asking again would
+ * start it over (measured: a joiner of three nodes of 333,333 routes
+ * each, asking once a second, took 9.4 s; the control stream loses
+ * nothing, so an answer is coming). */
+#define SNAP_RETRY_MS 2000
 static void
 ask_snapshot(struct rmq_cluster_node *n, struct rmq_member *m, uint64_t now)
 {
 	unsigned i = m->number - 1;
-	if (n->asked_ms[i] != 0 && now - n->asked_ms[i] < 1000)
+	uint64_t last =
+	    n->asked_ms[i] > n->part_ms[i] ? n->asked_ms[i] : n->part_ms[i];
+	if (last != 0 && now - last < SNAP_RETRY_MS)
 		return;
 	n->asked_ms[i] = now;
 	uint8_t buf[2 * RMQ_NODE_NAME_MAX + 8];
@@ -648,6 +659,10 @@ read_delta(struct rmq_cluster_node *n, const uint8_t *p, size_t len,
 	    rmq_peer_routes_delta(pr, m->number, &d, &n->ix);
 	if (r == RMQ_DELTA_GAP || r == RMQ_DELTA_UNSYNCED)
 		ask_snapshot(n, m, now);
+	else if (r == RMQ_DELTA_APPLIED)
+		/* Progress: hellos ahead of it mean deltas on their way (a
+		 * storm of subscribes), not one lost. */
+		n->behind_ms[m->number - 1] = 0;
 }
 
 static void
@@ -665,6 +680,7 @@ read_snap(struct rmq_cluster_node *n, const uint8_t *p, size_t len)
 	if (m == NULL || m->state != RMQ_MEMBER_UP || s.epoch != m->epoch ||
 	    (pr = peer_routes(n, m)) == NULL)
 		return;
+	n->part_ms[m->number - 1] = rmq_cluster_now_ms();
 	if (rmq_peer_routes_part(pr, m->number, &s, &n->ix) == 1) {
 		n->behind_ms[m->number - 1] = 0;
 		rmq_cluster_log(LOG_INFO,
@@ -688,6 +704,7 @@ hello_routes(struct rmq_cluster_node *n, struct rmq_member *m,
 	if (ev == RMQ_MEMBER_JOINED || ev == RMQ_MEMBER_RESTARTED) {
 		rmq_peer_routes_clear(pr, m->number, &n->ix);
 		n->asked_ms[i] = 0;
+		n->part_ms[i] = 0;
 		n->behind_ms[i] = 0;
 	}
 	if (!pr->synced || pr->epoch != h->epoch) {
@@ -730,26 +747,26 @@ send_hello(struct rmq_cluster_node *n, int with_members)
 	h->epoch = n->members.epoch;
 	h->port = n->port;
 	h->fport = rmq_channel_port(n->ch);
-	pthread_mutex_lock(&n->rmu);
-	h->seq = n->local.seq;
-	pthread_mutex_unlock(&n->rmu);
-	pthread_mutex_lock(&n->mu);
-	if (with_members)
+	/* A hello goes on time whatever holds the locks (a snapshot being
+	 * built holds rmu, one being installed mu, for seconds at a million
+	 * routes): its seq may be the last one read, and the members list
+	 * waits for the next hello.  Peers would take a node whose hellos
+	 * stop for a dead one. */
+	if (pthread_mutex_trylock(&n->rmu) == 0) {
+		h->seq = n->local.seq;
+		pthread_mutex_unlock(&n->rmu);
+	}
+	h->npeers = 0;
+	if (with_members && pthread_mutex_trylock(&n->mu) == 0) {
 		rmq_members_list(&n->members, h);
-	else
-		h->npeers = 0;
-	pthread_mutex_unlock(&n->mu);
+		pthread_mutex_unlock(&n->mu);
+	}
 	size_t len = rmq_hello_encode(h, n->buf, sizeof(n->buf));
 	/* Non-blocking: a peer that does not read loses hellos, never
 	 * holds this thread. */
 	int rv = len ? nng_send(n->sock, n->buf, len, NNG_FLAG_NONBLOCK)
 		     : NNG_EINVAL;
-	pthread_mutex_lock(&n->mu);
-	if (rv == 0)
-		n->hellos_sent++;
-	else
-		n->send_failures++;
-	pthread_mutex_unlock(&n->mu);
+	atomic_fetch_add(rv == 0 ? &n->hellos_sent : &n->send_failures, 1);
 }
 
 /* Where the sender of msg is dialled: the host it names, or the address
@@ -886,6 +903,22 @@ node_control(void *arg, uint32_t number, const uint8_t *p, size_t len)
 	rcu_thread_offline();
 }
 
+/* Take mu, waiting until the monotonic clock's until_ms at most: 0, or
+ * ETIMEDOUT. */
+static int
+lock_by(pthread_mutex_t *mu, uint64_t until_ms)
+{
+	uint64_t now = rmq_cluster_now_ms();
+	if (until_ms <= now)
+		return pthread_mutex_trylock(mu) == 0 ? 0 : ETIMEDOUT;
+	struct timespec at;
+	clock_gettime(CLOCK_REALTIME, &at);
+	uint64_t ns = (uint64_t)at.tv_nsec + (until_ms - now) * 1000000u;
+	at.tv_sec += (time_t)(ns / 1000000000u);
+	at.tv_nsec = (long)(ns % 1000000000u);
+	return pthread_mutex_timedlock(mu, &at) == 0 ? 0 : ETIMEDOUT;
+}
+
 static void *
 node_run(void *arg)
 {
@@ -895,6 +928,7 @@ node_run(void *arg)
 		every = 10;
 	uint64_t next_hello = 0, next_dns = 0, next_tombs = 0;
 	unsigned hellos = 0;
+	uint64_t catch_up_until = 0;
 	/* The index is written from here (remote routes): a reader of
 	 * liburcu's QSBR flavour, online only while it touches it. */
 	rcu_register_thread();
@@ -923,11 +957,18 @@ node_run(void *arg)
 			dial_dns(n);
 			next_dns = now + n->conf.dns_interval_ms;
 		}
-		rcu_thread_online();
-		pthread_mutex_lock(&n->mu);
-		(void)rmq_members_expire(&n->members, now, on_down, n);
-		pthread_mutex_unlock(&n->mu);
-		rcu_thread_offline();
+		/* The silent are found once the hellos that came meanwhile
+		 * are read: not while this thread catches up after a wait for
+		 * the lock (a snapshot being installed), which would find
+		 * every peer silent: what queued meanwhile is read within a
+		 * hello interval. */
+		if (now >= catch_up_until &&
+		    pthread_mutex_trylock(&n->mu) == 0) {
+			rcu_thread_online();
+			(void)rmq_members_expire(&n->members, now, on_down, n);
+			pthread_mutex_unlock(&n->mu);
+			rcu_thread_offline();
+		}
 		/* Wait for a hello until the next one is due (the silent are
 		 * found at that pace): few timed waits, since each costs NNG
 		 * 1.5.2's expiry thread about a millisecond of CPU
@@ -940,8 +981,17 @@ node_run(void *arg)
 		int rv = nng_aio_result(n->wait);
 		if (rv == 0) {
 			nng_msg *msg = nng_aio_get_msg(n->wait);
+			uint64_t before = rmq_cluster_now_ms();
+			/* The lock, but the hellos go on time meanwhile. */
+			while (lock_by(&n->mu, next_hello) != 0) {
+				send_hello(n, 0);
+				hellos++;
+				next_hello = rmq_cluster_now_ms() + every;
+			}
 			rcu_thread_online();
-			pthread_mutex_lock(&n->mu);
+			uint64_t got = rmq_cluster_now_ms();
+			if (got - before >= every)
+				catch_up_until = got + every;
 			read_msg(n, msg);
 			pthread_mutex_unlock(&n->mu);
 			rcu_thread_offline();

@@ -189,14 +189,19 @@ rmq_fwd_pump(struct rmq_fwd_stream *st, uint64_t now_ms, rmq_fwd_send_fn send,
 {
 	if (st->head == NULL || st->peer_epoch == 0)
 		return 0;
-	/* Sent, and no word for a resend interval: everything again. */
-	if (st->head->sent && now_ms - st->progress_ms >= st->resend_ms) {
+	/* Sent, and no word for the wait: everything again, and the next
+	 * wait twice as long. */
+	if (st->wait_ms < st->resend_ms)
+		st->wait_ms = st->resend_ms;
+	if (st->head->sent && now_ms - st->progress_ms >= st->wait_ms) {
 		for (struct rmq_fwd_batch *b = st->head; b && b->sent;
 		     b = b->next) {
 			b->sent = 0;
 			st->resent++;
 		}
 		st->progress_ms = now_ms;
+		if (st->wait_ms < st->resend_ms * RMQ_FWD_BACKOFF_MAX)
+			st->wait_ms *= 2;
 	}
 	unsigned n = 0;
 	for (struct rmq_fwd_batch *b = st->head; b; b = b->next) {
@@ -221,6 +226,7 @@ rmq_fwd_ack(struct rmq_fwd_stream *st, uint64_t peer_epoch, uint64_t seq,
 		return;
 	st->acked = seq;
 	st->progress_ms = now_ms;
+	st->wait_ms = st->resend_ms;
 	size_t freed = 0;
 	while (st->head && st->head->seq <= seq) {
 		struct rmq_fwd_batch *b = st->head;
@@ -248,6 +254,7 @@ rmq_fwd_peer(struct rmq_fwd_stream *st, uint64_t epoch, uint64_t now_ms)
 	st->next_seq = 1;
 	st->acked = 0;
 	st->progress_ms = now_ms;
+	st->wait_ms = st->resend_ms;
 	return lost;
 }
 

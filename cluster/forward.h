@@ -7,7 +7,9 @@
  * epochs (this node's, the peer's).  A batch is kept until the peer
  * acknowledges its number; when the peer has acknowledged nothing new for
  * a resend interval while batches wait, all of them are sent again in
- * order (go-back-N).  The receiver takes a stream's batches in order only:
+ * order (go-back-N), and again after twice as long while nothing comes
+ * (up to 16 times the interval).  The receiver takes a stream's batches in
+ * order only:
  * one it took already is a copy (acknowledged again, dropped), one after
  * a missing one is dropped until the missing one comes again.  So each
  * batch is taken exactly once, in order, which is what QoS 2 subscribers
@@ -40,6 +42,7 @@
 #define RMQ_FWD_BATCH_BYTES (12u * 1024) /* a batch is sealed past it */
 #define RMQ_FWD_MSG_MAX (268435455u + 64) /* MQTT's largest, and a head */
 #define RMQ_FWD_SPARES 4
+#define RMQ_FWD_BACKOFF_MAX 16
 
 struct rmq_fwd_batch {
 	struct rmq_fwd_batch *next;
@@ -77,6 +80,11 @@ struct rmq_fwd_stream {
 	uint64_t next_seq; /* the number the next batch gets */
 	uint64_t acked; /* every batch up to it is taken */
 	uint64_t progress_ms; /* last time something was acknowledged */
+	/* The wait before the next resend: resend_ms, doubled at each
+	 * resend that brought no acknowledgement (a receiver that is slow,
+	 * not a link that lost them, is not sent everything again and
+	 * again), at most RMQ_FWD_BACKOFF_MAX times it. */
+	uint32_t wait_ms;
 	uint64_t batches, resent, lost;
 	atomic_size_t kept; /* bytes in the list (the worker reads it) */
 	/* Buffers of batches acknowledged, for the next turns to fill:

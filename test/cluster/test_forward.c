@@ -234,6 +234,35 @@ Test(forward, the_oldest_waiting_tag)
 	cr_assert_eq(rmq_fwd_waiting_tag(&st), 0);
 }
 
+/* A receiver that says nothing is sent everything again after 500 ms,
+ * then 1 s, 2 s ... at most 8 s: a slow one is not flooded with copies.
+ * An acknowledgement brings the wait back to 500 ms. */
+Test(forward, resends_back_off_while_nothing_comes)
+{
+	turn(1, 1, 0);
+	cr_assert_eq(nsent, 1);
+	uint64_t at = 0;
+	for (uint32_t wait = 500, k = 2; wait <= 8000; wait *= 2, k++) {
+		rmq_fwd_pump(&st, at + wait - 1, rec_send, NULL);
+		cr_assert_eq(nsent, k - 1, "resent before %u ms", wait);
+		rmq_fwd_pump(&st, at + wait, rec_send, NULL);
+		cr_assert_eq(nsent, k, "not resent after %u ms", wait);
+		at += wait;
+	}
+	/* The cap: 8 s again, not 16. */
+	unsigned before = nsent;
+	rmq_fwd_pump(&st, at + 8000, rec_send, NULL);
+	cr_assert_eq(nsent, before + 1);
+	at += 8000;
+	turn(2, 2, at);
+	rmq_fwd_ack(&st, PEER_EPOCH, 1, at + 10);
+	before = nsent;
+	rmq_fwd_pump(&st, at + 509, rec_send, NULL);
+	cr_assert_eq(nsent, before);
+	rmq_fwd_pump(&st, at + 510, rec_send, NULL);
+	cr_assert_eq(nsent, before + 1, "the wait is 500 ms again");
+}
+
 Test(forward, a_refused_send_waits_and_keeps_the_order)
 {
 	refuse = 1;
