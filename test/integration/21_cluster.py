@@ -13,7 +13,7 @@ import re
 import subprocess
 import time
 
-from rmqcluster import (finish, node, peers, promtool_ok, routes, seed,
+from rmqcluster import (finish, node, pair, peers, promtool_ok, routes, seed,
                         wait_line, wait_peers, wait_routes)
 from rmqtest import (BROKER, DEADLINE, Broker, Client, certs, conf_file,
                      dashboard_metrics, free_port, paho, run, served_metrics,
@@ -338,15 +338,12 @@ def tls_between_nodes(_):
                 "--cluster-tls-keyfile", c.path(cert + ".key"),
                 "--cluster-tls-cafile", c.path("ca.pem")) + more
 
-    a = node("a", *tls())
-    b = node("b", "--cluster-seeds", seed(a),
-             *tls("node", "--cluster-tls-peer-name", "ringmq-cluster"))
+    a, b = pair(tls(), tls("node", "--cluster-tls-peer-name",
+                           "ringmq-cluster"))
     outsiders = []
     clients = []
     try:
         assert any("node a on tls+tcp://" in l for l in a.log), a.log[-5:]
-        wait_peers(a, {"b": 1})
-        wait_peers(b, {"a": 1})
         s = Client(b, "tls-s")
         clients.append(s)
         s.subscribe("tls/#", 1)
@@ -383,10 +380,8 @@ def tls_between_nodes(_):
 def dashboard_cluster_row(_):
     # deploy/grafana's Cluster row charts only metrics a node of a
     # cluster serves.
-    a = node("a")
-    b = node("b", "--cluster-seeds", seed(a))
+    a, b = pair()
     try:
-        wait_peers(a, {"b": 1})
         used = dashboard_metrics("Cluster")
         assert len(used) >= 10, used
         missing = unserved(used, served_metrics(a.metrics_text()))

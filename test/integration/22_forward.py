@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 
-from rmqcluster import (finish, node, promtool_ok, seed, wait_peers,
+from rmqcluster import (finish, node, pair, promtool_ok, seed, wait_peers,
                         wait_routes)
 from rmqtest import DEADLINE, Client, paho, run
 
@@ -444,12 +444,9 @@ def cluster_ack_waits_for_the_peer(_):
     # b paused, none comes; resumed, it comes and b's subscriber has the
     # message.  Paused past the peer timeout, b stops counting and the
     # PUBACK goes.  Without cluster_ack the PUBACK does not wait.
-    a = node("a", "--cluster-ack", "true")
-    b = node("b", "--cluster-seeds", seed(a))
+    a, b = pair(("--cluster-ack", "true"))
     clients = []
     try:
-        wait_peers(a, {"b": 1})
-        wait_peers(b, {"a": 1})
         sub = Client(b, "ca-s", version=paho.MQTTv5)
         clients.append(sub)
         sub.subscribe("ca/#", 1)
@@ -488,12 +485,9 @@ def cluster_ack_waits_for_the_peer(_):
             cl.close()
         finish(a, b)
     # Off (b's side): b's PUBACK for a message to a paused a is at once.
-    a = node("a")
-    b = node("b", "--cluster-seeds", seed(a))
+    a, b = pair()
     clients = []
     try:
-        wait_peers(a, {"b": 1})
-        wait_peers(b, {"a": 1})
         sub = Client(a, "co-s")
         clients.append(sub)
         sub.subscribe("co/#", 1)
@@ -521,12 +515,9 @@ def acked_and_lost(flag):
     paused, 3,000 more are published, and a is killed (kill -9) a second
     later; b resumes.  Returns (messages the publisher had a PUBACK for,
     those of them b's subscriber never got)."""
-    a = node("a", "--cluster-ack", flag, timeout_ms=5000)
-    b = node("b", "--cluster-seeds", seed(a), timeout_ms=5000)
+    a, b = pair(("--cluster-ack", flag), timeout_ms=5000)
     clients = []
     try:
-        wait_peers(a, {"b": 1})
-        wait_peers(b, {"a": 1})
         sub = Client(b, "cl-s")
         clients.append(sub)
         sub.subscribe("cl/#", 1)

@@ -31,6 +31,15 @@ def seed(b):
     return "127.0.0.1:%d" % b.cluster_port
 
 
+def pair(a_args=(), b_args=(), timeout_ms=1500):
+    """Nodes a and b (b seeded with a), each seeing the other up."""
+    a = node("a", *a_args, timeout_ms=timeout_ms)
+    b = node("b", "--cluster-seeds", seed(a), *b_args, timeout_ms=timeout_ms)
+    wait_peers(a, {"b": 1})
+    wait_peers(b, {"a": 1})
+    return a, b
+
+
 def peers(b):
     """{peer name: 1 up, 0 down} as the node's /metrics says."""
     return {m.group(1): int(m.group(2)) for m in re.finditer(

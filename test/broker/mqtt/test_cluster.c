@@ -106,17 +106,25 @@ static const struct rmq_cluster_hooks hooks = { .forward = hook_forward,
 	.retain = hook_retain,
 	.tag = 0x5A };
 
+/* The broker of cfg started with hooks h, this thread an RCU reader
+ * (offline) as the index's users must be. */
+static void
+broker_up(const struct rmq_config *cfg, const struct rmq_cluster_hooks *h)
+{
+	cr_assert_eq(rmq_broker_init(&broker, cfg), 0);
+	rmq_cluster_attach(&broker, h);
+	cr_assert_eq(rmq_broker_start(&broker), 0);
+	rcu_register_thread();
+	rcu_thread_offline();
+}
+
 static void
 setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	struct rmq_config cfg;
 	rmq_test_broker_config(&cfg, 1);
-	cr_assert_eq(rmq_broker_init(&broker, &cfg), 0);
-	rmq_cluster_attach(&broker, &hooks);
-	cr_assert_eq(rmq_broker_start(&broker), 0);
-	rcu_register_thread();
-	rcu_thread_offline();
+	broker_up(&cfg, &hooks);
 }
 
 static void
@@ -581,11 +589,7 @@ setup_wait(uint32_t wait_ms)
 	struct rmq_config cfg;
 	rmq_test_broker_config(&cfg, 1);
 	cfg.cluster_subscribe_wait_ms = wait_ms;
-	cr_assert_eq(rmq_broker_init(&broker, &cfg), 0);
-	rmq_cluster_attach(&broker, &wait_hooks);
-	cr_assert_eq(rmq_broker_start(&broker), 0);
-	rcu_register_thread();
-	rcu_thread_offline();
+	broker_up(&cfg, &wait_hooks);
 }
 
 static void
@@ -701,11 +705,7 @@ setup_ack(int on)
 	struct rmq_config cfg;
 	rmq_test_broker_config(&cfg, 1);
 	cfg.cluster_ack = on;
-	cr_assert_eq(rmq_broker_init(&broker, &cfg), 0);
-	rmq_cluster_attach(&broker, &ack_hooks);
-	cr_assert_eq(rmq_broker_start(&broker), 0);
-	rcu_register_thread();
-	rcu_thread_offline();
+	broker_up(&cfg, &ack_hooks);
 }
 
 static void
