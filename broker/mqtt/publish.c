@@ -34,14 +34,13 @@ route_add(struct rmq_worker *w, const struct rmq_sub *sub)
 	};
 }
 
-/* A peer's message goes to the shared groups it names (route_visit), and
- * a group it does not name keeps its turn for the next. */
+/* For a peer's message: it goes to the shared groups it names
+ * (route_visit), and a group it does not name keeps its turn. */
 static int
 route_wants(void *ctx, const struct rmq_str *group)
 {
 	const struct rmq_worker *w = ctx;
-	return !w->routing->from_peer ||
-	    rmq_msg_has_group(w->routing, group->p, group->len);
+	return rmq_msg_has_group(w->routing, group->p, group->len);
 }
 
 static void

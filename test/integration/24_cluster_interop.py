@@ -60,6 +60,18 @@ def payloads(cl):
     return [m.payload for m in cl.msgs]
 
 
+def retained_on(b, topic_filter, cid):
+    """(topic, payload, retain) of what a new subscriber to topic_filter
+    on node b gets within 0.2 s, sorted."""
+    c = Client(b, cid)
+    try:
+        c.subscribe(topic_filter, 2)
+        c.quiet(0.2)
+        return sorted((m.topic, m.payload, m.retain) for m in c.msgs)
+    finally:
+        closing(c)
+
+
 def basic(p):
     # Three messages at QoS 0, 1 and 2 from a to a subscriber on b, each
     # at its own QoS, in order; for both protocol versions.
@@ -89,31 +101,17 @@ def retained_messages(p):
         for q, t in enumerate(topics):
             a.publish(t, "r%d" % q, q, retain=True)
         end = time.time() + DEADLINE
-        while True:
-            b = Client(p.b, "bclient-ret")
-            try:
-                b.subscribe("interop/ret/#", 2)
-                b.quiet(0.2)
-                got = sorted((m.topic, m.payload, m.retain) for m in b.msgs)
-            finally:
-                closing(b)
-            if len(got) == 3 or time.time() > end:
-                break
+        got = retained_on(p.b, "interop/ret/#", "bclient-ret")
+        while len(got) != 3 and time.time() < end:
+            got = retained_on(p.b, "interop/ret/#", "bclient-ret")
         assert got == [(t, b"r%d" % q, 1) for q, t in enumerate(topics)], got
         for t in topics:
             a.publish(t, "", 1, retain=True)
         end = time.time() + DEADLINE
-        while True:
-            b = Client(p.b, "bclient-ret2")
-            try:
-                b.subscribe("interop/ret/#", 2)
-                b.quiet(0.2)
-                n = len(b.msgs)
-            finally:
-                closing(b)
-            if n == 0:
-                break
-            assert time.time() < end, "%d retained left on b" % n
+        got = retained_on(p.b, "interop/ret/#", "bclient-ret2")
+        while got:
+            assert time.time() < end, "%d retained left on b" % len(got)
+            got = retained_on(p.b, "interop/ret/#", "bclient-ret2")
     finally:
         closing(a)
 
