@@ -44,6 +44,7 @@ struct peer {
 	char url[RMQ_NODE_URL_MAX]; /* dialled; the bus's thread's */
 	_Atomic uint64_t epoch; /* as its hellos say */
 	atomic_int up;
+	atomic_int kick; /* its push socket connected again: resend now */
 	nng_socket push;
 	nng_dialer dialer;
 	int dialing;
@@ -369,6 +370,20 @@ rmq_channel_applied(struct rmq_channel *ch)
 
 /* ---- members (the bus's thread) ---- */
 
+/* NNG's thread: the push socket has a new connection to the peer.  What
+ * the one before carried when it broke is lost (a reset loses a TCP
+ * connection's buffers), so the channel's thread sends everything not
+ * acknowledged again at its next pump rather than after the resend
+ * interval, which may have grown to seconds while the link was bad. */
+static void
+push_connected(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)ev;
+	struct peer *pe = arg;
+	atomic_store(&pe->kick, 1);
+}
+
 static struct peer *
 peer_new(struct rmq_channel *ch, const char *name)
 {
@@ -386,6 +401,7 @@ peer_new(struct rmq_channel *ch, const char *name)
 		free(pe);
 		return NULL;
 	}
+	nng_pipe_notify(pe->push, NNG_PIPE_EV_ADD_POST, push_connected, pe);
 	nng_socket_set_ms(pe->push, NNG_OPT_RECONNMINT, 100);
 	nng_socket_set_ms(pe->push, NNG_OPT_RECONNMAXT, 1000);
 	nng_socket_set_int(pe->push, NNG_OPT_SENDBUF, SENDBUF);
@@ -691,13 +707,18 @@ pump_all(struct rmq_channel *ch, uint64_t now)
 		struct peer *pe = peer_at(ch, i + 1);
 		if (pe == NULL || !atomic_load(&pe->up))
 			continue;
+		int kick = atomic_exchange(&pe->kick, 0);
 		for (unsigned w = 0; w < pe->nstreams; w++) {
 			pthread_mutex_lock(&pe->mu[w]);
+			if (kick)
+				rmq_fwd_kick(&pe->out[w], now);
 			(void)rmq_fwd_pump(&pe->out[w], now, push_send, pe);
 			waits |= pe->out[w].head != NULL;
 			pthread_mutex_unlock(&pe->mu[w]);
 		}
 		pthread_mutex_lock(&pe->ctl_mu);
+		if (kick)
+			rmq_fwd_kick(&pe->ctl, now);
 		(void)rmq_fwd_pump(&pe->ctl, now, push_send, pe);
 		waits |= pe->ctl.head != NULL;
 		pthread_mutex_unlock(&pe->ctl_mu);
@@ -908,6 +929,15 @@ rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
 			    per[k].name, pe->name, (unsigned long long)v[k]);
 		}
 	}
+	uint64_t ctl_resent = 0;
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL)
+			continue;
+		pthread_mutex_lock(&pe->ctl_mu);
+		ctl_resent += pe->ctl.resent;
+		pthread_mutex_unlock(&pe->ctl_mu);
+	}
 	const struct {
 		const char *name, *help;
 		uint64_t v;
@@ -930,6 +960,9 @@ rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
 		{ "ringmq_cluster_control_dropped_total",
 		    "Records a peer's control stream had no room for (its queue at the bound); the peer repairs from a snapshot.",
 		    atomic_load(&ch->control_dropped) },
+		{ "ringmq_cluster_control_resent_total",
+		    "Control batches sent to a peer again: not acknowledged within the resend interval.",
+		    ctl_resent },
 		{ "ringmq_cluster_control_received_total",
 		    "Records taken from peers' control streams.",
 		    atomic_load(&ch->control_taken) },

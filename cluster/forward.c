@@ -218,6 +218,17 @@ rmq_fwd_pump(struct rmq_fwd_stream *st, uint64_t now_ms, rmq_fwd_send_fn send,
 }
 
 void
+rmq_fwd_kick(struct rmq_fwd_stream *st, uint64_t now_ms)
+{
+	for (struct rmq_fwd_batch *b = st->head; b && b->sent; b = b->next) {
+		b->sent = 0;
+		st->resent++;
+	}
+	st->progress_ms = now_ms;
+	st->wait_ms = st->resend_ms;
+}
+
+void
 rmq_fwd_ack(struct rmq_fwd_stream *st, uint64_t peer_epoch, uint64_t seq,
     uint64_t now_ms)
 {

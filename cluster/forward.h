@@ -134,6 +134,12 @@ typedef int (*rmq_fwd_send_fn)(void *arg, const uint8_t *p, size_t len);
 unsigned rmq_fwd_pump(struct rmq_fwd_stream *st, uint64_t now_ms,
     rmq_fwd_send_fn send, void *arg);
 
+/* Under the lock: the connection to the peer was made again, and what it
+ * carried may be lost: every batch sent and not acknowledged goes again
+ * at the next pump, without waiting out the resend interval, and the
+ * interval is back at resend_ms. */
+void rmq_fwd_kick(struct rmq_fwd_stream *st, uint64_t now_ms);
+
 /* Under the lock: the tag of the oldest batch not acknowledged; 0 when
  * every batch sealed is. */
 static inline uint64_t

@@ -263,6 +263,39 @@ Test(forward, resends_back_off_while_nothing_comes)
 	cr_assert_eq(nsent, before + 1, "the wait is 500 ms again");
 }
 
+/* A connection made again may have lost what the one before carried:
+ * what waits for acknowledgement goes again at once, in order, and the
+ * grown interval is back at its start. */
+Test(forward, a_new_connection_sends_the_unacknowledged_again_at_once)
+{
+	turn(1, 1, 0);
+	turn(2, 3, 0);
+	rmq_fwd_ack(&st, PEER_EPOCH, 1, 10);
+	rmq_fwd_pump(&st, 510, rec_send, NULL);
+	rmq_fwd_pump(&st, 1510, rec_send, NULL); /* the wait is 2 s now */
+	cr_assert_eq(nsent, 4);
+	uint64_t resent = st.resent;
+	rmq_fwd_kick(&st, 1600);
+	cr_assert_eq(nsent, 4, "sent by the next pump, not the kick");
+	rmq_fwd_pump(&st, 1600, rec_send, NULL);
+	cr_assert_eq(nsent, 5);
+	cr_assert_eq(st.resent, resent + 1);
+	struct rmq_fwd_head h;
+	char msgs[64];
+	read_sent(4, &h, msgs, sizeof(msgs));
+	cr_assert_eq(h.seq, 2);
+	cr_assert_str_eq(msgs, "m2,m3");
+	rmq_fwd_pump(&st, 2099, rec_send, NULL);
+	cr_assert_eq(nsent, 5);
+	rmq_fwd_pump(&st, 2100, rec_send, NULL);
+	cr_assert_eq(nsent, 6, "the wait is 500 ms again");
+	/* Nothing waiting: a kick sends nothing. */
+	rmq_fwd_ack(&st, PEER_EPOCH, 2, 2200);
+	rmq_fwd_kick(&st, 2300);
+	rmq_fwd_pump(&st, 2300, rec_send, NULL);
+	cr_assert_eq(nsent, 6);
+}
+
 Test(forward, a_refused_send_waits_and_keeps_the_order)
 {
 	refuse = 1;

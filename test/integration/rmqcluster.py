@@ -7,11 +7,13 @@ import time
 from rmqtest import DEADLINE, Broker
 
 
-def node(name, *args, timeout_ms=1500):
+def node(name, *args, timeout_ms=1500, host="127.0.0.1", prefix=()):
     """A node named `name` whose cluster listener is on a port of the
-    kernel's choice; its port read from the log."""
-    b = Broker("--node-name", name, "--cluster-listener", "127.0.0.1:0",
-               "--cluster-peer-timeout", str(timeout_ms), *args)
+    kernel's choice; its port read from the log.  `host` and `prefix` as
+    Broker's (a node in a network namespace of rmqnet)."""
+    b = Broker("--node-name", name, "--cluster-listener", host + ":0",
+               "--cluster-peer-timeout", str(timeout_ms), *args, host=host,
+               prefix=prefix)
     end = time.time() + DEADLINE
     while True:
         for line in list(b.log):
@@ -28,7 +30,7 @@ def node(name, *args, timeout_ms=1500):
 
 
 def seed(b):
-    return "127.0.0.1:%d" % b.cluster_port
+    return "%s:%d" % (b.host, b.cluster_port)
 
 
 def pair(a_args=(), b_args=(), timeout_ms=1500):

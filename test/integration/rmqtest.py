@@ -49,14 +49,18 @@ def free_port():
 
 
 class Broker:
-    """A ringmq process on 127.0.0.1 and a port of its choosing."""
+    """A ringmq process on 127.0.0.1 (or `host`) and a port of its
+    choosing; `prefix` goes before the command (`ip netns exec NS` runs it
+    in a network namespace, where `host` is its address)."""
 
-    def __init__(self, *args, threads=2, verbose=True, preexec=None):
+    def __init__(self, *args, threads=2, verbose=True, preexec=None,
+                 host="127.0.0.1", prefix=()):
         # Both ports are the kernel's choice, read back from the log, so
         # two picks can never collide.
         self.admin_port = None
-        cmd = [BROKER, "-p", "127.0.0.1:0", "--loop", LOOP,
-               "--admin-listener", "127.0.0.1:0"]
+        self.host = host
+        cmd = [*prefix, BROKER, "-p", host + ":0", "--loop", LOOP,
+               "--admin-listener", host + ":0"]
         if verbose:
             cmd.append("-v")
         cmd += args
@@ -109,7 +113,7 @@ class Broker:
     def metrics_text(self):
         """The admin endpoint's /metrics."""
         import urllib.request
-        url = "http://127.0.0.1:%d/metrics" % self.admin_port
+        url = "http://%s:%d/metrics" % (self.host, self.admin_port)
         with urllib.request.urlopen(url, timeout=DEADLINE) as r:
             return r.read().decode()
 
@@ -199,7 +203,8 @@ class Client:
             if properties is not None:
                 kw["properties"] = properties
         port = broker if isinstance(broker, int) else broker.port
-        self.c.connect("127.0.0.1", port, keepalive, **kw)
+        host = getattr(broker, "host", "127.0.0.1")
+        self.c.connect(host, port, keepalive, **kw)
         self.c.loop_start()
         self.wait(lambda: self.connack is not None, "CONNACK")
 
