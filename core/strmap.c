@@ -1,5 +1,6 @@
 /* core/strmap.c: string-keyed open-addressing map (see strmap.h). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,12 +10,30 @@
 static char strmap_tomb_mark;
 #define RMQ_STRMAP_TOMB (&strmap_tomb_mark)
 
+/* FNV-1a, then the seed, then a finaliser (MurmurHash3's fmix64) that
+ * spreads every bit over the low ones the table's mask keeps. */
 static uint32_t
-strmap_hash(const char *s, size_t n)
+strmap_hash(const struct rmq_strmap *m, const char *s, size_t n)
 {
-	uint64_t h = rmq_hash64(s, n);
-	h ^= h >> 31;
-	return (uint32_t)(h ^ (h >> 32));
+	uint64_t h = rmq_hash64(s, n) ^ m->seed;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+/* Seeds: a counter's values, spread (splitmix64's step). */
+static uint64_t
+strmap_seed(void)
+{
+	static _Atomic uint64_t next;
+	uint64_t z = atomic_fetch_add_explicit(&next, 0x9e3779b97f4a7c15ull,
+	    memory_order_relaxed);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
 }
 
 static int
@@ -27,6 +46,7 @@ int
 rmq_strmap_init(struct rmq_strmap *m)
 {
 	memset(m, 0, sizeof(*m));
+	m->seed = strmap_seed();
 	m->cap = 64;
 	m->t = calloc(m->cap, sizeof(*m->t));
 	return m->t ? 0 : -ENOMEM;
@@ -88,7 +108,7 @@ void *
 rmq_strmap_get(const struct rmq_strmap *m, const char *key, size_t len)
 {
 	struct rmq_strmap_entry *e =
-	    strmap_find(m, key, len, strmap_hash(key, len));
+	    strmap_find(m, key, len, strmap_hash(m, key, len));
 	return strmap_live(e) ? e->val : NULL;
 }
 
@@ -96,7 +116,7 @@ int
 rmq_strmap_put(struct rmq_strmap *m, const char *key, size_t len, void *val,
     void **old)
 {
-	uint32_t h = strmap_hash(key, len);
+	uint32_t h = strmap_hash(m, key, len);
 	*old = NULL;
 	if ((m->used + 1) * 4 > m->cap * 3 && strmap_grow(m) != 0)
 		return -ENOMEM;
@@ -133,7 +153,7 @@ void *
 rmq_strmap_del(struct rmq_strmap *m, const char *key, size_t len)
 {
 	struct rmq_strmap_entry *e =
-	    strmap_find(m, key, len, strmap_hash(key, len));
+	    strmap_find(m, key, len, strmap_hash(m, key, len));
 	if (!strmap_live(e))
 		return NULL;
 	void *val = e->val;

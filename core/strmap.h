@@ -1,6 +1,7 @@
 /* core/strmap.h: a map from byte strings to pointers.
  *
- * Open addressing with linear probing and tombstones, growing at 3/4 load.
+ * Open addressing with linear probing and tombstones, growing at 3/4 load,
+ * with a hash seeded per map.
  * It copies keys and never touches values.  Not thread-safe: the broker
  * puts it behind the mutex of whatever owns it (client identifiers,
  * retained messages).
@@ -23,6 +24,12 @@ struct rmq_strmap {
 	size_t cap; /* a power of two */
 	size_t used; /* live entries and tombstones */
 	size_t live;
+	/* Mixed into every hash, different for each map: a map filled by
+	 * walking another (in the other's slot order) would otherwise fill
+	 * runs of neighbouring slots, and linear probing turns quadratic
+	 * (measured: a 333,333-route snapshot installed from one map into
+	 * another spent half its time probing). */
+	uint64_t seed;
 };
 
 /* Empty map.  Returns 0 or -ENOMEM. */
