@@ -49,8 +49,9 @@ struct rmq_cluster_hooks {
 	void (*retain)(void *ctx, unsigned worker, struct rmq_msg *m);
 	/* This node's tag, in the low 12 bits of the stamps it gives. */
 	uint16_t tag;
-	/* The end of a worker's turn in which it called forward: what that
-	 * turn forwarded may go out now, as one batch per node.  On the
+	/* The end of a worker's turn in which it called forward or filter:
+	 * what that turn forwarded, and its route changes, may go out now,
+	 * as one batch per node.  On the
 	 * worker's thread, which must not block.  NULL: not told. */
 	void (*flush)(void *ctx, unsigned worker);
 	/* For cluster_ack: the token of what worker's turn has forwarded

@@ -372,10 +372,13 @@ ix_remove(void *arg, uint32_t node, const char *f, size_t len)
 }
 
 /* The workers' hook (cluster.h): a change of this node's routes goes to
- * every peer up at once, on the channel's control streams (reliable and in
- * order), without blocking, tagged with its number.  The token returned
- * for a subscription is the number of the last change made: once every
- * peer has applied that, the route is in every index. */
+ * every peer up, on the channel's control streams (reliable and in
+ * order), without blocking, tagged with its number.  A turn's changes
+ * cross as one batch per peer, sealed by the turn's flush (measured: a
+ * million subscriptions made on three nodes were in every index 7.5-8.5 s
+ * after the first, against 190-200 s with a message per change).  The
+ * token returned for a subscription is the number of the last change
+ * made: once every peer has applied that, the route is in every index. */
 static uint64_t
 node_filter(void *ctx, const char *filter, size_t len, int old_qos, int new_qos)
 {
@@ -394,10 +397,8 @@ node_filter(void *ctx, const char *filter, size_t len, int old_qos, int new_qos)
 			k = rmq_delta_encode(buf, cap, n->members.self,
 			    n->members.epoch, n->local.seq, op, qos, filter,
 			    len);
-		const uint8_t *rec = buf;
 		if (k &&
-		    rmq_channel_control_tagged(n->ch, 0, &rec, &k, 1,
-			n->local.seq) == 0)
+		    rmq_channel_control_defer(n->ch, buf, k, n->local.seq) == 0)
 			n->deltas_sent++;
 		else
 			n->deltas_dropped++;
@@ -571,6 +572,7 @@ node_flush(void *ctx, unsigned worker)
 {
 	struct rmq_cluster_node *n = ctx;
 	rmq_channel_flush(n->ch, worker);
+	rmq_channel_control_seal(n->ch);
 }
 
 /* Ask m for its routes, unless it was asked, or sent a part of a

@@ -69,6 +69,7 @@ struct peer {
 	int ctl_synced; /* it acknowledged a snapshot of ours (this life) */
 	pthread_mutex_t ctl_mu;
 	struct rmq_fwd_stream ctl;
+	uint64_t ctl_open_tag; /* the highest tag in its open batch */
 	struct rmq_fwd_in ctl_in;
 };
 
@@ -93,6 +94,7 @@ struct rmq_channel {
 	uint64_t *turn;
 	_Atomic uint64_t bad, stale, expired, undecodable;
 	_Atomic uint64_t control_sent, control_dropped, control_taken;
+	atomic_int ctl_open; /* deferred control records wait for a seal */
 	/* Time from a control batch's sending to the peer's acknowledgement
 	 * (it is applied by then): the bound of the SUBACK window. */
 	_Atomic uint64_t applied_le[12], applied_count, applied_sum_ms;
@@ -298,6 +300,21 @@ control_acked(void *arg, uint64_t ms, uint64_t tag)
 	bump(&ch->applied_sum_ms, ms);
 }
 
+/* Under pe's control lock: its open batch sealed with the highest tag of
+ * what it holds (a snapshot's flag kept), and what waits sent. */
+static void
+control_seal(struct rmq_channel *ch, struct peer *pe, uint64_t tag)
+{
+	uint64_t plain = tag & ~RMQ_CHANNEL_TAG_SNAPSHOT;
+	if (pe->ctl_open_tag > plain)
+		tag = (tag & RMQ_CHANNEL_TAG_SNAPSHOT) | pe->ctl_open_tag;
+	pe->ctl_open_tag = 0;
+	uint64_t now = rmq_cluster_now_ms();
+	(void)rmq_fwd_seal_at(&pe->ctl, now, tag);
+	if (atomic_load_explicit(&ch->live, memory_order_relaxed))
+		(void)rmq_fwd_pump(&pe->ctl, now, push_send, pe);
+}
+
 /* n records into one batch of pe's control stream, tagged. */
 static int
 control_one(struct rmq_channel *ch, struct peer *pe, const uint8_t *const *p,
@@ -311,10 +328,7 @@ control_one(struct rmq_channel *ch, struct peer *pe, const uint8_t *const *p,
 			break;
 		memcpy(at, p[sent], len[sent]);
 	}
-	uint64_t now = rmq_cluster_now_ms();
-	(void)rmq_fwd_seal_at(&pe->ctl, now, tag);
-	if (atomic_load_explicit(&ch->live, memory_order_relaxed))
-		(void)rmq_fwd_pump(&pe->ctl, now, push_send, pe);
+	control_seal(ch, pe, tag);
 	pthread_mutex_unlock(&pe->ctl_mu);
 	bump(&ch->control_sent, sent);
 	bump(&ch->control_dropped, n - sent);
@@ -351,6 +365,53 @@ rmq_channel_control(struct rmq_channel *ch, uint32_t number, const uint8_t *p,
     size_t len)
 {
 	return rmq_channel_control_tagged(ch, number, &p, &len, 1, 0);
+}
+
+int
+rmq_channel_control_defer(struct rmq_channel *ch, const uint8_t *p, size_t len,
+    uint64_t tag)
+{
+	unsigned sent = 0, dropped = 0;
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL || !atomic_load(&pe->up))
+			continue;
+		pthread_mutex_lock(&pe->ctl_mu);
+		uint8_t *at = rmq_fwd_add(&pe->ctl, len);
+		if (at != NULL) {
+			memcpy(at, p, len);
+			if (tag > pe->ctl_open_tag)
+				pe->ctl_open_tag = tag;
+			sent++;
+		} else {
+			dropped++;
+		}
+		if (rmq_fwd_full(&pe->ctl))
+			control_seal(ch, pe, 0);
+		pthread_mutex_unlock(&pe->ctl_mu);
+	}
+	/* After the records are in: a seal that clears the flag before this
+	 * store leaves it set for the next one, which seals them. */
+	atomic_store(&ch->ctl_open, 1);
+	bump(&ch->control_sent, sent);
+	bump(&ch->control_dropped, dropped);
+	return dropped ? -ENOSPC : 0;
+}
+
+void
+rmq_channel_control_seal(struct rmq_channel *ch)
+{
+	if (!atomic_load_explicit(&ch->ctl_open, memory_order_relaxed) ||
+	    !atomic_exchange(&ch->ctl_open, 0))
+		return;
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL)
+			continue;
+		pthread_mutex_lock(&pe->ctl_mu);
+		control_seal(ch, pe, 0);
+		pthread_mutex_unlock(&pe->ctl_mu);
+	}
 }
 
 uint64_t
@@ -703,6 +764,7 @@ static int
 pump_all(struct rmq_channel *ch, uint64_t now)
 {
 	int waits = 0;
+	rmq_channel_control_seal(ch); /* what no worker's turn sealed */
 	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
 		struct peer *pe = peer_at(ch, i + 1);
 		if (pe == NULL || !atomic_load(&pe->up))

@@ -88,6 +88,19 @@ int rmq_channel_control_n(struct rmq_channel *ch, uint32_t number,
 int rmq_channel_control_tagged(struct rmq_channel *ch, uint32_t number,
     const uint8_t *const *p, const size_t *len, unsigned n, uint64_t tag);
 
+/* A record for every peer up, put in its open control batch with tag
+ * rather than sealed into a batch of its own: the records of a worker's
+ * turn (its route changes) cross as one batch, sealed by
+ * rmq_channel_control_seal at the turn's end, or at once when the batch
+ * is full, or by the next record sent with rmq_channel_control*, which
+ * joins the same batch after them.  Order is kept: every record of a
+ * peer's stream goes through one buffer.  The channel's thread seals what
+ * is left open at its next pump (at most a second later).  0, or -ENOSPC
+ * as rmq_channel_control. */
+int rmq_channel_control_defer(struct rmq_channel *ch, const uint8_t *p,
+    size_t len, uint64_t tag);
+void rmq_channel_control_seal(struct rmq_channel *ch);
+
 /* A tag with this bit is a snapshot's last part: the peer holds every
  * change up to the number in the other bits.  Until a peer has
  * acknowledged one (for its life), its other tags do not count: a change

@@ -24,9 +24,10 @@ sub_tell(struct rmq_worker *w, const char *f, size_t len, int old_qos,
     int new_qos)
 {
 	const struct rmq_cluster_hooks *h = w->b->cluster;
-	if (h != NULL && h->filter != NULL && old_qos != new_qos)
-		return h->filter(h->ctx, f, len, old_qos, new_qos);
-	return 0;
+	if (h == NULL || h->filter == NULL || old_qos == new_qos)
+		return 0;
+	w->forwarded = 1; /* the turn's flush sends the change */
+	return h->filter(h->ctx, f, len, old_qos, new_qos);
 }
 
 static struct rmq_subrec *

@@ -136,7 +136,8 @@ struct rmq_worker {
 	struct cds_wfcq_tail inbox_tail;
 	struct rmq_inbox_msg *out[RMQ_MAX_WORKERS]; /* deliveries to send */
 	uint64_t outmask;
-	uint8_t forwarded; /* this turn called the cluster's forward hook */
+	uint8_t forwarded; /* this turn called the cluster's forward or filter
+			    * hook: its flush is due at the turn's end */
 	/* The message being routed: nodes it went to, and nodes it did
 	 * not reach (their queue full). */
 	uint32_t route_fwd, route_fwd_lost;

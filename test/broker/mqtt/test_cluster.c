@@ -653,6 +653,93 @@ Test(suback_bound, suback_goes_at_the_bound)
 	close(fd);
 }
 
+/* ---- route changes: the turn's flush sends them ---- */
+
+static unsigned nfilter, filters_at_flush, nroute_flush;
+
+static uint64_t
+count_filter(void *ctx, const char *filter, size_t len, int old_qos,
+    int new_qos)
+{
+	(void)ctx, (void)filter, (void)len, (void)old_qos, (void)new_qos;
+	pthread_mutex_lock(&fw_lock);
+	nfilter++;
+	pthread_mutex_unlock(&fw_lock);
+	return 0;
+}
+
+static void
+count_flush(void *ctx, unsigned worker)
+{
+	(void)ctx, (void)worker;
+	pthread_mutex_lock(&fw_lock);
+	nroute_flush++;
+	filters_at_flush = nfilter;
+	pthread_mutex_unlock(&fw_lock);
+}
+
+static const struct rmq_cluster_hooks route_hooks = {
+	.filter = count_filter,
+	.flush = count_flush,
+};
+
+static void
+setup_routes(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	nfilter = filters_at_flush = nroute_flush = 0;
+	struct rmq_config cfg;
+	rmq_test_broker_config(&cfg, 1);
+	broker_up(&cfg, &route_hooks);
+}
+
+TestSuite(route_flush, .init = setup_routes, .fini = teardown, .timeout = 60);
+
+/* A turn that changed the node's filters, with no message forwarded,
+ * ends with a flush after the changes: the cluster seals them into one
+ * batch per peer there.  Three SUBSCRIBEs in one send are normally one
+ * turn (one flush); never more flushes than changes. */
+Test(route_flush, a_turn_that_changed_filters_is_flushed)
+{
+	uint8_t body[64], pkts[3 * 16];
+	size_t len, at = 0;
+	int fd = client_connect();
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	for (int i = 0; i < 3; i++) {
+		const uint8_t one[] = { 0x82, 9, 0, (uint8_t)(i + 1), 0, 0, 3,
+			'r', '/', (uint8_t)('a' + i), 0 };
+		memcpy(pkts + at, one, sizeof(one));
+		at += sizeof(one);
+	}
+	cr_assert_eq(send(fd, pkts, at, MSG_NOSIGNAL), (ssize_t)at);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x90);
+	for (int i = 0; i < 1000; i++) {
+		pthread_mutex_lock(&fw_lock);
+		unsigned k = filters_at_flush;
+		pthread_mutex_unlock(&fw_lock);
+		if (k == 3)
+			break;
+		usleep(10000);
+	}
+	pthread_mutex_lock(&fw_lock);
+	cr_assert_eq(nfilter, 3);
+	cr_assert_eq(filters_at_flush, 3, "no flush after the last change");
+	cr_assert(nroute_flush >= 1 && nroute_flush <= 3, "%u flushes",
+	    nroute_flush);
+	pthread_mutex_unlock(&fw_lock);
+	/* A turn that changed nothing does not flush. */
+	unsigned before = nroute_flush;
+	static const uint8_t ping[] = { 0xC0, 0 };
+	cr_assert_eq(send(fd, ping, sizeof(ping), MSG_NOSIGNAL), 2);
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0xD0);
+	usleep(50000);
+	pthread_mutex_lock(&fw_lock);
+	cr_assert_eq(nroute_flush, before);
+	pthread_mutex_unlock(&fw_lock);
+	close(fd);
+}
+
 /* ---- cluster_ack: PUBACK once the peers have taken the message ---- */
 
 static _Atomic uint64_t turns, taken_now;
