@@ -11,7 +11,8 @@
  * 100 ms up to 1 s apart.
  *
  * The thread wakes at least every 50 ms: it sends a hello every sixth of
- * the peer timeout (the members list in one of four), reads what came,
+ * the peer timeout (with the members list after a change of membership,
+ * and in one hello of LIST_EVERY otherwise), reads what came,
  * marks silent members down, and resolves the DNS name again when due.
  */
 #include "bus.h"
@@ -44,6 +45,7 @@
 #include <urcu-qsbr.h>
 
 #define DIALS_MAX 512
+#define LIST_EVERY 16 /* hellos: 4 s at the default peer timeout */
 #define LOG_ERROR 0
 #define LOG_WARNING 1
 #define LOG_NOTICE 2
@@ -70,11 +72,13 @@ struct rmq_cluster_node {
 	 * goes to it at once) and ended for good by a stop. */
 	nng_aio *wait;
 	atomic_int hello_now;
+	int members_moved; /* the bus thread's: the list goes in the next hello */
 	struct rmq_nng_tls *tls; /* NULL: plain TCP between nodes */
 	pthread_mutex_t mu; /* guards members, peers and the counters below */
 	struct rmq_members members;
 	uint64_t hellos_read, bad_messages;
 	_Atomic uint64_t hellos_sent, send_failures; /* the bus thread's */
+	_Atomic uint64_t bus_sent_bytes, bus_received_bytes;
 	uint64_t snapshots_sent, snapshots_asked;
 	/* The routes of each member, by its number - 1, as this node's
 	 * index holds them; with when a snapshot was last asked of it and
@@ -177,6 +181,12 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 		{ "ringmq_cluster_hellos_received_total", "counter",
 		    "Hellos read from peers (each pair of nodes has two pipes, so each hello comes twice).",
 		    n->hellos_read },
+		{ "ringmq_cluster_bus_sent_bytes_total", "counter",
+		    "Bytes of hellos put on the cluster bus (the bus sends each to every peer).",
+		    atomic_load(&n->bus_sent_bytes) },
+		{ "ringmq_cluster_bus_received_bytes_total", "counter",
+		    "Bytes read from the cluster bus.",
+		    atomic_load(&n->bus_received_bytes) },
 		{ "ringmq_cluster_route_deltas_applied_total", "counter",
 		    "Route changes of peers applied to this node's index, in order.",
 		    applied },
@@ -757,7 +767,8 @@ advertised(const struct rmq_cluster_node *n)
 	return h;
 }
 
-static void
+/* 1 when the hello went with the members list. */
+static int
 send_hello(struct rmq_cluster_node *n, int with_members)
 {
 	struct rmq_hello *h = &n->mine;
@@ -776,9 +787,11 @@ send_hello(struct rmq_cluster_node *n, int with_members)
 		pthread_mutex_unlock(&n->rmu);
 	}
 	h->npeers = 0;
+	int listed = 0;
 	if (with_members && pthread_mutex_trylock(&n->mu) == 0) {
 		rmq_members_list(&n->members, h);
 		pthread_mutex_unlock(&n->mu);
+		listed = 1;
 	}
 	size_t len = rmq_hello_encode(h, n->buf, sizeof(n->buf));
 	/* Non-blocking: a peer that does not read loses hellos, never
@@ -786,6 +799,9 @@ send_hello(struct rmq_cluster_node *n, int with_members)
 	int rv = len ? nng_send(n->sock, n->buf, len, NNG_FLAG_NONBLOCK)
 		     : NNG_EINVAL;
 	atomic_fetch_add(rv == 0 ? &n->hellos_sent : &n->send_failures, 1);
+	if (rv == 0)
+		atomic_fetch_add(&n->bus_sent_bytes, len);
+	return listed && rv == 0;
 }
 
 /* Where the sender of msg is dialled: the host it names, or the address
@@ -857,9 +873,11 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 		    RMQ_MEMBERS_MAX);
 		return;
 	}
-	if (ev != RMQ_MEMBER_SAME)
+	if (ev != RMQ_MEMBER_SAME) {
 		rmq_cluster_log(LOG_NOTICE, "node %s %s at %s; %u peers up",
 		    h->name, event_words[ev], url, up);
+		n->members_moved = 1;
+	}
 	/* Its channel first: the snapshot request hello_routes makes goes
 	 * on it (measured: asked before, the request had nowhere to go and
 	 * the next one waited a second). */
@@ -884,6 +902,7 @@ on_down(void *arg, struct rmq_member *m)
 	if (pr)
 		rmq_peer_routes_clear(pr, m->number, &n->ix);
 	rmq_channel_down(n->ch, m->number);
+	n->members_moved = 1;
 	rmq_cluster_log(LOG_NOTICE,
 	    "node %s left: silent for over %u ms; its %zu routes withdrawn",
 	    m->name, n->members.timeout_ms, had);
@@ -959,7 +978,14 @@ node_run(void *arg)
 			hellos = 1;
 			next_hello = now + every;
 		} else if (now >= next_hello) {
-			send_hello(n, hellos++ % 4 == 0);
+			/* The members list when membership moved, and in one
+			 * hello of LIST_EVERY otherwise (a list lost on the way
+			 * is repaired): it is most of the bus's bytes, which
+			 * grow with the square of the nodes. */
+			if (send_hello(n,
+				n->members_moved || hellos % LIST_EVERY == 0))
+				n->members_moved = 0;
+			hellos++;
 			next_hello = now + every;
 		}
 		if (now >= next_tombs) {
@@ -1000,6 +1026,8 @@ node_run(void *arg)
 		int rv = nng_aio_result(n->wait);
 		if (rv == 0) {
 			nng_msg *msg = nng_aio_get_msg(n->wait);
+			atomic_fetch_add(&n->bus_received_bytes,
+			    nng_msg_len(msg));
 			uint64_t before = rmq_cluster_now_ms();
 			/* The lock, but the hellos go on time meanwhile. */
 			while (lock_by(&n->mu, next_hello) != 0) {

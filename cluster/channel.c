@@ -45,6 +45,7 @@ struct peer {
 	_Atomic uint64_t epoch; /* as its hellos say */
 	atomic_int up;
 	atomic_int kick; /* its push socket connected again: resend now */
+	_Atomic uint64_t sent_bytes, received_bytes; /* batches and acks */
 	nng_socket push;
 	nng_dialer dialer;
 	int dialing;
@@ -176,6 +177,8 @@ push_send(void *arg, const uint8_t *p, size_t len)
 	int rv = nng_sendmsg(pe->push, msg, NNG_FLAG_NONBLOCK);
 	if (rv != 0)
 		nng_msg_free(msg);
+	else
+		bump(&pe->sent_bytes, len);
 	return rv;
 }
 
@@ -712,6 +715,7 @@ read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
 		bump(&ch->stale, 1);
 		return;
 	}
+	bump(&pe->received_bytes, len);
 	int ctl = h.worker == CONTROL;
 	struct rmq_fwd_in *in = ctl ? &pe->ctl_in : &pe->in[h.worker];
 	switch (rmq_fwd_in_check(in, h.epoch, h.seq)) {
@@ -744,6 +748,7 @@ read_ack(struct rmq_channel *ch, const uint8_t *p, size_t len)
 		bump(&ch->stale, 1);
 		return;
 	}
+	bump(&pe->received_bytes, len);
 	uint64_t now = rmq_cluster_now_ms();
 	pthread_mutex_t *mu =
 	    h.worker == CONTROL ? &pe->ctl_mu : &pe->mu[h.worker];
@@ -964,6 +969,10 @@ rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
 		    "Batches from a peer taken before (a resend), dropped, by peer." },
 		{ "ringmq_cluster_received_gaps_total", "counter",
 		    "Batches from a peer that came after a missing one, dropped until it is sent again, by peer." },
+		{ "ringmq_cluster_channel_sent_bytes_total", "counter",
+		    "Bytes sent to a peer on the channel: messages, route changes, snapshots and retained messages in batches (resends included), and acknowledgements, by peer." },
+		{ "ringmq_cluster_channel_received_bytes_total", "counter",
+		    "Bytes read from a peer on the channel (copies of batches taken before included), by peer." },
 	};
 	enum { NPER = sizeof(per) / sizeof(per[0]) };
 	for (unsigned k = 0; k < NPER; k++) {
@@ -987,6 +996,8 @@ rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
 			v[6] = atomic_load(&pe->taken);
 			v[7] = atomic_load(&pe->copies);
 			v[8] = atomic_load(&pe->gaps);
+			v[9] = atomic_load(&pe->sent_bytes);
+			v[10] = atomic_load(&pe->received_bytes);
 			rmq_emit(put, arg, "%s{peer=\"%s\"} %llu\n",
 			    per[k].name, pe->name, (unsigned long long)v[k]);
 		}
