@@ -53,6 +53,8 @@ class Broker:
     choosing; `prefix` goes before the command (`ip netns exec NS` runs it
     in a network namespace, where `host` is its address)."""
 
+    host = "127.0.0.1"  # what subclasses with a start of their own use
+
     def __init__(self, *args, threads=2, verbose=True, preexec=None,
                  host="127.0.0.1", prefix=()):
         # Both ports are the kernel's choice, read back from the log, so
