@@ -77,6 +77,19 @@ struct rmq_cluster_hooks {
 	 * peer timeout has passed since start).  /readyz says starting until
 	 * then.  Any thread.  NULL: always. */
 	int (*ready)(void *ctx);
+	/* A CONNECT for client identifier id found no session on this node:
+	 * every peer up is asked to end the one it may have (its connection
+	 * told 0x8E) and to send its state over unless clean.  stamp orders
+	 * two connections of one identifier (rmq_cluster_stamp(): the newer
+	 * wins).  Returns 0 when no peer is asked (none up: go on now), 1
+	 * when the answer comes later through rmq_cluster_claimed() for key,
+	 * or a negative errno when no claim could be made (too many wait, no
+	 * memory): the CONNECT is refused (0x89), since going on could leave
+	 * the identifier held twice.  On
+	 * the worker's thread, which must not block.  NULL: ids are the
+	 * node's own. */
+	int (*claim)(void *ctx, unsigned worker, uint64_t key, const char *id,
+	    size_t len, uint64_t stamp, int clean);
 	/* Append the cluster's metrics (Prometheus text: HELP, TYPE and
 	 * samples) with put(arg, text, len), from the admin server's thread
 	 * while /metrics is asked.  NULL: none. */
@@ -132,6 +145,41 @@ int rmq_cluster_retain_apply(struct rmq_broker *b, struct rmq_msg *m);
  * a reference held for the call; returns how many.  Any thread. */
 size_t rmq_cluster_retained_each(struct rmq_broker *b,
     void (*fn)(void *arg, struct rmq_msg *m), void *arg);
+
+/* A stamp another node gave: stamps given here from now on are above
+ * it, so that the newer of two connections is the later one whatever the
+ * nodes' clocks say (a hybrid logical clock).  Any thread. */
+void rmq_cluster_stamp_seen(uint64_t stamp);
+
+/* What rmq_cluster_release() found. */
+enum rmq_release_result {
+	RMQ_RELEASE_NONE = 0, /* no session for the id here */
+	RMQ_RELEASE_ENDED = 1, /* it ended here; its state, if it was asked
+				* for and the session outlives its connection,
+				* comes with the answer */
+	RMQ_RELEASE_NEWER = 2, /* the session here is a newer connection's:
+				* the claim loses */
+};
+
+/* A peer claims client identifier id for a connection stamped `stamp`
+ * (clean: its Clean Start).  The session this node holds for it, if
+ * older, ends: its connection is told 0x8E (3.x: closed), its will goes
+ * out or not as for a takeover on one node [MQTT-3.1.4-3], and unless
+ * clean its state (subscriptions, queued and in-flight messages, QoS 2
+ * ids) is written as an image (malloc'd, handed over with the call).
+ * done(arg, result, image, len) is called once, on the session's worker
+ * or at once on the caller's thread.  Any thread. */
+typedef void (*rmq_release_done)(void *arg, enum rmq_release_result result,
+    uint8_t *image, size_t len);
+void rmq_cluster_release(struct rmq_broker *b, const char *id, size_t len,
+    uint64_t stamp, int clean, rmq_release_done done, void *arg);
+
+/* The answer to claim `key` made: lost (a newer connection of the id
+ * holds it elsewhere: the CONNECT is refused), or the session's image
+ * from the node that held it (NULL: none; taken over by this call), and
+ * the CONNECT goes on.  Any thread. */
+void rmq_cluster_claimed(struct rmq_broker *b, uint64_t key, int lost,
+    uint8_t *image, size_t len);
 
 /* Install the hooks.  Before rmq_broker_start; they live as long as the
  * broker. */

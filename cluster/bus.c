@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "claims.h"
 #include "cluster.h"
 #include "emit.h"
 #include "hash.h"
@@ -88,6 +89,11 @@ struct rmq_cluster_node {
 	uint64_t part_ms[RMQ_MEMBERS_MAX]; /* its last snapshot part came */
 	struct rmq_routes_index ix;
 	struct rmq_channel *ch; /* forwarded messages (channel.h) */
+	/* Client identifiers (claims.h): this node's claims waiting for
+	 * answers, and the answers it gave. */
+	pthread_mutex_t cmu;
+	struct rmq_claims claims;
+	_Atomic uint64_t releases[3], answers_dropped, image_bytes;
 	/* Retained messages (retained.h): deletes remembered, counts. */
 	pthread_mutex_t tmu;
 	struct rmq_tombs tombs;
@@ -251,6 +257,49 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 	for (size_t i = 0; i < sizeof(ret) / sizeof(ret[0]); i++)
 		rmq_emit_one(put, arg, ret[i].name, ret[i].type, ret[i].help,
 		    ret[i].v);
+	pthread_mutex_lock(&n->cmu);
+	struct rmq_claims c = n->claims;
+	pthread_mutex_unlock(&n->cmu);
+	rmq_emit_head(put, arg, "ringmq_cluster_claims_total", "counter",
+	    "Claims of client identifiers this node made for its CONNECTs, by how they were settled: moved (the session's state came), none (no state came: no peer had it, or it started clean), lost (a newer connection of the identifier was on a peer: the CONNECT refused), timed_out (a peer asked did not answer within cluster_peer_timeout).");
+	rmq_emit(put, arg,
+	    "ringmq_cluster_claims_total{result=\"moved\"} %llu\n"
+	    "ringmq_cluster_claims_total{result=\"none\"} %llu\n"
+	    "ringmq_cluster_claims_total{result=\"lost\"} %llu\n"
+	    "ringmq_cluster_claims_total{result=\"timed_out\"} %llu\n",
+	    (unsigned long long)c.moved, (unsigned long long)c.settled_none,
+	    (unsigned long long)c.lost, (unsigned long long)c.timed_out);
+	rmq_emit_head(put, arg, "ringmq_cluster_releases_total", "counter",
+	    "Peers' claims of client identifiers this node answered, by answer: none (no session here), ended (the session here ended, its state sent when asked), newer (the connection here is newer: the claim lost).");
+	rmq_emit(put, arg,
+	    "ringmq_cluster_releases_total{result=\"none\"} %llu\n"
+	    "ringmq_cluster_releases_total{result=\"ended\"} %llu\n"
+	    "ringmq_cluster_releases_total{result=\"newer\"} %llu\n",
+	    (unsigned long long)atomic_load(&n->releases[0]),
+	    (unsigned long long)atomic_load(&n->releases[1]),
+	    (unsigned long long)atomic_load(&n->releases[2]));
+	const struct {
+		const char *name, *type, *help;
+		uint64_t v;
+	} cl[] = {
+		{ "ringmq_cluster_claims_waiting", "gauge",
+		    "Claims of this node waiting for peers' answers.", c.live },
+		{ "ringmq_cluster_claims_refused_total", "counter",
+		    "CONNECTs refused (0x89) because 65536 claims already waited for answers.",
+		    c.refused },
+		{ "ringmq_cluster_claim_answers_late_total", "counter",
+		    "Answers to claims that were settled already (past their wait, or the peer was taken for down).",
+		    c.answers_late },
+		{ "ringmq_cluster_session_image_bytes_total", "counter",
+		    "Bytes of session state this node sent to peers that took its clients' identifiers over.",
+		    atomic_load(&n->image_bytes) },
+		{ "ringmq_cluster_claim_answers_dropped_total", "counter",
+		    "Answers to peers' claims that found no room on the control stream to the peer (cluster_forward_queue); that peer's client starts without the state.",
+		    atomic_load(&n->answers_dropped) },
+	};
+	for (size_t i = 0; i < sizeof(cl) / sizeof(cl[0]); i++)
+		rmq_emit_one(put, arg, cl[i].name, cl[i].type, cl[i].help,
+		    cl[i].v);
 	rmq_channel_metrics(n->ch, put, arg);
 }
 
@@ -548,6 +597,136 @@ send_retained(struct rmq_cluster_node *n, uint32_t number)
 	size_t sent = o->sent;
 	free(o);
 	return sent;
+}
+
+/* ---- client identifiers (claims.h) ---- */
+
+static void
+claim_settled(void *arg, uint64_t key, int lost, uint8_t *image, size_t len)
+{
+	struct rmq_cluster_node *n = arg;
+	rmq_cluster_claimed(n->b, key, lost, image, len);
+}
+
+/* The workers' hook (cluster.h): the claim goes to every peer up, and
+ * waits for their answers at most a peer timeout. */
+static int
+node_claim(void *ctx, unsigned worker, uint64_t key, const char *id, size_t len,
+    uint64_t stamp, int clean)
+{
+	struct rmq_cluster_node *n = ctx;
+	(void)worker;
+	uint64_t up[RMQ_PEER_WORDS];
+	if (!atomic_load(&n->live) || rmq_channel_up(n->ch, up) == 0)
+		return 0;
+	size_t cap = RMQ_NODE_NAME_MAX + 32 + len;
+	uint8_t *buf = malloc(cap);
+	if (buf == NULL)
+		return -ENOMEM;
+	uint64_t cid;
+	pthread_mutex_lock(&n->cmu);
+	int rc = rmq_claims_open(&n->claims, key, up,
+	    rmq_cluster_now_ms() + n->members.timeout_ms, &cid);
+	pthread_mutex_unlock(&n->cmu);
+	if (rc != 0) {
+		free(buf);
+		return rc;
+	}
+	size_t rlen = rmq_claim_encode(buf, cap, n->members.self, cid, stamp,
+	    clean ? RMQ_CLAIM_CLEAN : 0, id, len);
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		if (!(up[i / 64] & (1ull << (i % 64))))
+			continue;
+		if (rlen && rmq_channel_control(n->ch, i + 1, buf, rlen) == 0)
+			continue;
+		/* Not on its way to that peer (its stream at its bound):
+		 * not waited for. */
+		pthread_mutex_lock(&n->cmu);
+		rmq_claims_down(&n->claims, i + 1, claim_settled, n);
+		pthread_mutex_unlock(&n->cmu);
+	}
+	free(buf);
+	return 1;
+}
+
+/* A peer's claim being answered: to whom, and which. */
+struct claim_from {
+	struct rmq_cluster_node *n;
+	uint32_t number;
+	uint64_t claim;
+};
+
+/* broker/cluster.h's release done: the answer goes back on the control
+ * stream, with the session's image. */
+static void
+claim_answer(void *arg, enum rmq_release_result result, uint8_t *image,
+    size_t len)
+{
+	struct claim_from *f = arg;
+	struct rmq_cluster_node *n = f->n;
+	uint8_t head[RMQ_NODE_NAME_MAX + 16];
+	size_t h = rmq_answer_head_encode(head, sizeof(head), n->members.self,
+	    f->claim, (uint8_t)result);
+	uint8_t *rec = h ? malloc(h + len) : NULL;
+	if (rec != NULL) {
+		memcpy(rec, head, h);
+		if (len)
+			memcpy(rec + h, image, len);
+	}
+	if (rec == NULL ||
+	    rmq_channel_control(n->ch, f->number, rec, h + len) != 0) {
+		/* The claimant waits until its deadline and goes on without
+		 * the state. */
+		atomic_fetch_add(&n->answers_dropped, 1);
+		rmq_cluster_log(LOG_WARNING,
+		    "a claim's answer (%zu bytes of session state) could not go to its node: no room on the control stream",
+		    len);
+	} else {
+		atomic_fetch_add(&n->releases[result], 1);
+		atomic_fetch_add(&n->image_bytes, len);
+	}
+	free(rec);
+	free(image);
+	free(f);
+}
+
+static void
+read_claim(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
+    size_t len)
+{
+	struct rmq_claim_rec c;
+	if (rmq_claim_decode(p, len, &c) != 0) {
+		pthread_mutex_lock(&n->mu);
+		n->bad_messages++;
+		pthread_mutex_unlock(&n->mu);
+		return;
+	}
+	struct claim_from *f = malloc(sizeof(*f));
+	if (f == NULL) {
+		/* Unanswered: the claimant goes on at its deadline. */
+		atomic_fetch_add(&n->answers_dropped, 1);
+		return;
+	}
+	*f = (struct claim_from){ n, number, c.claim };
+	rmq_cluster_release(n->b, c.id, c.len, c.stamp,
+	    (c.flags & RMQ_CLAIM_CLEAN) != 0, claim_answer, f);
+}
+
+static void
+read_answer(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
+    size_t len)
+{
+	struct rmq_answer_rec a;
+	if (rmq_answer_decode(p, len, &a) != 0) {
+		pthread_mutex_lock(&n->mu);
+		n->bad_messages++;
+		pthread_mutex_unlock(&n->mu);
+		return;
+	}
+	pthread_mutex_lock(&n->cmu);
+	(void)rmq_claims_answer(&n->claims, a.claim, number, a.result, a.image,
+	    a.image_len, claim_settled, n);
+	pthread_mutex_unlock(&n->cmu);
 }
 
 /* The workers' hooks (cluster.h): a message for node `node`'s
@@ -902,6 +1081,9 @@ on_down(void *arg, struct rmq_member *m)
 	if (pr)
 		rmq_peer_routes_clear(pr, m->number, &n->ix);
 	rmq_channel_down(n->ch, m->number);
+	pthread_mutex_lock(&n->cmu);
+	rmq_claims_down(&n->claims, m->number, claim_settled, n);
+	pthread_mutex_unlock(&n->cmu);
 	n->members_moved = 1;
 	rmq_cluster_log(LOG_NOTICE,
 	    "node %s left: silent for over %u ms; its %zu routes withdrawn",
@@ -928,6 +1110,12 @@ static void
 node_control(void *arg, uint32_t number, const uint8_t *p, size_t len)
 {
 	struct rmq_cluster_node *n = arg;
+	/* Claims need neither the index nor the members' lock. */
+	switch (rmq_cluster_msg_kind(p, len)) {
+	case 'C': read_claim(n, number, p, len); return;
+	case 'A': read_answer(n, number, p, len); return;
+	default: break;
+	}
 	rcu_thread_online();
 	pthread_mutex_lock(&n->mu);
 	switch (rmq_cluster_msg_kind(p, len)) {
@@ -998,6 +1186,9 @@ node_run(void *arg)
 			pthread_mutex_unlock(&n->tmu);
 			next_tombs = now + 5000;
 		}
+		pthread_mutex_lock(&n->cmu);
+		rmq_claims_expire(&n->claims, now, claim_settled, n);
+		pthread_mutex_unlock(&n->cmu);
 		if (n->conf.dns[0] && now >= next_dns) {
 			dial_dns(n);
 			next_dns = now + n->conf.dns_interval_ms;
@@ -1105,6 +1296,8 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	}
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_mutex_init(&n->rmu, NULL);
+	pthread_mutex_init(&n->cmu, NULL);
+	rmq_claims_init(&n->claims);
 	n->ix.arg = n;
 	n->ix.add = ix_add;
 	n->ix.remove = ix_remove;
@@ -1118,6 +1311,7 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->hooks.taken = node_taken;
 	n->hooks.retain = node_retain;
 	n->hooks.applied = node_applied;
+	n->hooks.claim = node_claim;
 	/* The tag in retained stamps: ties between nodes broken by name. */
 	n->hooks.tag = (uint16_t)(rmq_hash64(name, strlen(name)) & 0xFFF);
 	pthread_mutex_init(&n->tmu, NULL);
@@ -1228,5 +1422,7 @@ rmq_cluster_node_free(struct rmq_cluster_node *n)
 	pthread_mutex_destroy(&n->tmu);
 	pthread_mutex_destroy(&n->mu);
 	pthread_mutex_destroy(&n->rmu);
+	rmq_claims_fini(&n->claims);
+	pthread_mutex_destroy(&n->cmu);
 	free(n);
 }

@@ -370,6 +370,21 @@ rmq_channel_control(struct rmq_channel *ch, uint32_t number, const uint8_t *p,
 	return rmq_channel_control_tagged(ch, number, &p, &len, 1, 0);
 }
 
+unsigned
+rmq_channel_up(struct rmq_channel *ch, uint64_t *mask)
+{
+	unsigned n = 0;
+	memset(mask, 0, RMQ_MEMBERS_MAX / 8);
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL || !atomic_load(&pe->up))
+			continue;
+		mask[i / 64] |= 1ull << (i % 64);
+		n++;
+	}
+	return n;
+}
+
 int
 rmq_channel_control_defer(struct rmq_channel *ch, const uint8_t *p, size_t len,
     uint64_t tag)

@@ -107,6 +107,10 @@ void rmq_channel_control_seal(struct rmq_channel *ch);
  * it took before holding a snapshot was not applied. */
 #define RMQ_CHANNEL_TAG_SNAPSHOT (1ull << 63)
 
+/* The peers up now, as bits (number - 1) of mask (RMQ_MEMBERS_MAX bits);
+ * returns how many.  Any thread. */
+unsigned rmq_channel_up(struct rmq_channel *ch, uint64_t *mask);
+
 /* The lowest of the highest tags every peer up has acknowledged (and
  * applied: after a snapshot); UINT64_MAX with none up.  Any thread. */
 uint64_t rmq_channel_applied(struct rmq_channel *ch);

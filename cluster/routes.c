@@ -106,7 +106,9 @@ rmq_cluster_msg_kind(const uint8_t *p, size_t n)
 	case 'D':
 	case 'Q':
 	case 'S':
-	case 'T': return p[1];
+	case 'T':
+	case 'C':
+	case 'A': return p[1];
 	default: return 0;
 	}
 }

@@ -86,23 +86,34 @@ rmq_cluster_applied_changed(struct rmq_broker *b)
 	rmq_workers_wake_held(b);
 }
 
+/* The last stamp given, or seen from another node. */
+static _Atomic uint64_t stamp_last;
+
 uint64_t
 rmq_cluster_stamp(uint16_t tag)
 {
-	static _Atomic uint64_t last;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t us =
 	    (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
 	uint64_t want = us << 12 | (tag & 0xFFFu);
-	uint64_t prev = atomic_load(&last), next;
+	uint64_t prev = atomic_load(&stamp_last), next;
 	/* Strictly increasing, even for two in one microsecond or a clock
 	 * stepped back: a tie would be taken here and refused elsewhere. */
 	do
 		next = want > prev ? want
 				   : ((prev >> 12) + 1) << 12 | (tag & 0xFFFu);
-	while (!atomic_compare_exchange_weak(&last, &prev, next));
+	while (!atomic_compare_exchange_weak(&stamp_last, &prev, next));
 	return next;
+}
+
+void
+rmq_cluster_stamp_seen(uint64_t stamp)
+{
+	uint64_t prev = atomic_load(&stamp_last);
+	while (stamp > prev &&
+	    !atomic_compare_exchange_weak(&stamp_last, &prev, stamp))
+		;
 }
 
 int

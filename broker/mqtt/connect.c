@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "cluster.h"
 #include "durable.h"
 #include "guard.h"
 #include "log.h"
@@ -746,6 +747,94 @@ connect_permit(struct rmq_session *s, const struct rmq_connect *c)
 	return -1;
 }
 
+/* Step 3b: an identifier new to this node, in a cluster: the peers are
+ * asked for it (move.c), and the CONNECT waits for their answer
+ * (rmq_session_claimed).  Returns 0 to go on now, 1 while it waits, -1
+ * after a refusal. */
+static int
+connect_cluster_claim(struct rmq_session *s, const struct rmq_packet *p,
+    const uint8_t *rest, size_t rest_len)
+{
+	struct rmq_worker *w = s->w;
+	const struct rmq_cluster_hooks *h = w->b->cluster;
+	if (h == NULL || h->claim == NULL)
+		return 0;
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r == NULL || connect_keep(s, p, rest, rest_len) != 0) {
+		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return -1;
+	}
+	r->claim_stamp = rmq_cluster_stamp(h->tag);
+	int rc = h->claim(h->ctx, w->id, s->key, s->client_id, s->client_id_len,
+	    r->claim_stamp, p->connect.clean);
+	if (rc != 1) {
+		free(r->replay);
+		r->replay = NULL;
+		r->replay_len = 0;
+		if (rc == 0)
+			return 0; /* no peer up */
+		rmq_log(RMQ_LOG_WARNING,
+		    "worker %u: client %.*s refused: its identifier could not be claimed in the cluster (%s)",
+		    w->id, s->client_id_len, s->client_id,
+		    rc == -ENOSPC ? "too many claims wait" : "no memory");
+		connect_refuse(s, RMQ_RC_SERVER_BUSY,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return -1;
+	}
+	/* It passed authentication: read again, it is not asked twice. */
+	r->authed = 1;
+	r->claim = RMQ_CLAIM_ASKED;
+	s->state = RMQ_SESS_CLAIMING;
+	return 1;
+}
+
+void
+rmq_session_claimed(struct rmq_worker *w, uint64_t key, int lost,
+    uint8_t *image, size_t len)
+{
+	struct rmq_session *s = rmq_worker_session(w, key);
+	if (s == NULL || s->state != RMQ_SESS_CLAIMING) {
+		/* Its connection closed meanwhile. */
+		if (image)
+			rmq_log(RMQ_LOG_WARNING,
+			    "worker %u: a session's state came from another node after its connection here closed; dropped",
+			    w->id);
+		free(image);
+		return;
+	}
+	struct rmq_session_rare *r = s->rare;
+	if (lost) {
+		/* A newer connection holds the identifier elsewhere. */
+		if (w->cfg.connection_messages)
+			rmq_log(RMQ_LOG_INFO,
+			    "worker %u: client %.*s refused: a newer connection of its identifier is on another node",
+			    w->id, s->client_id_len, s->client_id);
+		r->claim = 0;
+		connect_refuse(s, RMQ_RC_SERVER_BUSY,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return;
+	}
+	r->claim = RMQ_CLAIM_NONE;
+	if (image) {
+		const char *why = "no memory";
+		int rc = rmq_session_import(s, image, len, &why);
+		if (rc == 0) {
+			r->claim = RMQ_CLAIM_MOVED;
+		} else {
+			/* What came in goes: the session starts anew. */
+			rmq_log(RMQ_LOG_WARNING,
+			    "worker %u: client %.*s: the session's state from another node could not be read (%s); it starts anew",
+			    w->id, s->client_id_len, s->client_id, why);
+			rmq_session_unsubscribe_all(s);
+			rmq_session_outq_clear(s);
+			r->nq2in = 0;
+		}
+	}
+	free(image);
+	rmq_session_replay(s);
+}
+
 /* Step 3: the client identifier, claimed in the node's registry.  Returns
  * 0 to go on with this session, -1 after a refusal, or 1 when the
  * connection went to the worker that holds the session. */
@@ -795,7 +884,13 @@ connect_claim(struct rmq_session *s, const struct rmq_packet *p,
 	}
 	plan->resumed = rc == 1;
 	s->registered = 1;
-	return 0;
+	if (s->rare && s->rare->claim >= RMQ_CLAIM_NONE) {
+		/* Read again after the cluster's answer: resumed when the
+		 * session's state came from the node that held it. */
+		plan->resumed = s->rare->claim == RMQ_CLAIM_MOVED;
+		return 0;
+	}
+	return plan->resumed ? 0 : connect_cluster_claim(s, p, rest, rest_len);
 
 unavailable:
 	connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
@@ -1053,4 +1148,12 @@ rmq_session_on_connect(struct rmq_session *s, const struct rmq_packet *p,
 	/* The session as this CONNECT left it (persistent or no longer),
 	 * for the data directory (durable.h). */
 	rmq_session_store(s);
+	struct rmq_session_rare *r = s->rare;
+	if (r && r->claim == RMQ_CLAIM_MOVED) {
+		/* Its QoS 2 ids, come from another node, are kept too. */
+		for (uint16_t i = 0; i < r->nq2in; i++)
+			rmq_session_kept_q2in(s, r->q2in[i], 1);
+	}
+	if (r)
+		r->claim = 0;
 }

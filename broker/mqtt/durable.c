@@ -275,26 +275,15 @@ wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-uint64_t
-rmq_session_store(struct rmq_session *s)
+int
+rmq_session_record(struct rmq_session *s, uint8_t **out, size_t *len)
 {
-	struct rmq_persist *p = s->w->b->persist;
-	if (p == NULL || !s->registered || s->client_id == NULL)
-		return 0;
-	if (s->session_expiry == 0) {
-		/* No longer kept: its subscriptions stop putting what they
-		 * match on disk. */
-		rmq_session_subs_keep(s, 0);
-		return rmq_session_unstore(s);
-	}
 	struct rmq_session_rare *r = rmq_session_rare(s);
-	if (r != NULL && !r->stored)
-		rmq_session_subs_keep(s, 1);
 	struct rmq_record_sub *subs =
 	    s->nsubs ? malloc(s->nsubs * sizeof(*subs)) : NULL;
 	if (r == NULL || (s->nsubs && subs == NULL)) {
 		free(subs);
-		return 0;
+		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < s->nsubs; i++)
 		subs[i] = (struct rmq_record_sub){ s->subs[i].filter,
@@ -323,10 +312,34 @@ rmq_session_store(struct rmq_session *s)
 	uint8_t *buf = malloc(n);
 	if (buf == NULL) {
 		free(subs);
-		return 0;
+		return -ENOMEM;
 	}
 	rmq_record_session_encode(&rec, buf);
 	free(subs);
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+uint64_t
+rmq_session_store(struct rmq_session *s)
+{
+	struct rmq_persist *p = s->w->b->persist;
+	if (p == NULL || !s->registered || s->client_id == NULL)
+		return 0;
+	if (s->session_expiry == 0) {
+		/* No longer kept: its subscriptions stop putting what they
+		 * match on disk. */
+		rmq_session_subs_keep(s, 0);
+		return rmq_session_unstore(s);
+	}
+	struct rmq_session_rare *r = rmq_session_rare(s);
+	if (r != NULL && !r->stored)
+		rmq_session_subs_keep(s, 1);
+	uint8_t *buf;
+	size_t n;
+	if (r == NULL || rmq_session_record(s, &buf, &n) != 0)
+		return 0;
 	r->stored = 1;
 	return rmq_persist_session(p, s->client_id, s->client_id_len, buf, n);
 }

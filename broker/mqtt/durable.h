@@ -34,6 +34,10 @@ void rmq_session_ack_codes(struct rmq_session *s, uint8_t type, uint16_t pid,
  * persistent, no memory). */
 uint64_t rmq_session_store(struct rmq_session *s);
 
+/* The session's record (store/record.h) as the data directory keeps it:
+ * 0 with *out (malloc'd), or -ENOMEM. */
+int rmq_session_record(struct rmq_session *s, uint8_t **out, size_t *len);
+
 /* The session ends: its record, if any, is removed. */
 uint64_t rmq_session_unstore(struct rmq_session *s);
 

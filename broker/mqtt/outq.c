@@ -736,14 +736,43 @@ rmq_session_restore_item(struct rmq_session *s, const struct rmq_qitem *it,
 		slot->wseq = (uint8_t)(s->wb.seq - 1);
 		if (pid > s->next_pid)
 			s->next_pid = pid;
-		rmq_msg_hold(it->msg, 1);
+		if (it->msg)
+			rmq_msg_hold(it->msg, 1);
 		return 0;
 	}
 	/* Waiting, or more in flight than the window takes now: queued, to
-	 * go out anew. */
+	 * go out anew (a released message without its bytes cannot). */
+	if (it->msg == NULL)
+		return 0;
 	if (outq_pending_push(s, it) != 0)
 		return -ENOMEM;
 	rmq_msg_hold(it->msg, 1);
+	return 0;
+}
+
+int
+rmq_session_each_item(struct rmq_session *s,
+    int (*fn)(void *arg, const struct rmq_qitem *it, uint8_t state,
+	uint16_t pid),
+    void *arg)
+{
+	int rc;
+	for (uint16_t i = 0; s->inflight && i < s->infl_len; i++) {
+		const struct rmq_outslot *slot = outq_slot(s, i);
+		uint8_t st = slot->state == RMQ_OUT_SENT ? RMQ_QUEUED_SENT
+		    : slot->state == RMQ_OUT_RELEASED    ? RMQ_QUEUED_RELEASED
+		    : slot->state == RMQ_OUT_DISK        ? RMQ_QUEUED_WAITING
+							 : 0xFF;
+		/* DISK: never written, so the client has not seen it. */
+		if (st != 0xFF && (rc = fn(arg, &slot->it, st, slot->pid)) != 0)
+			return rc;
+	}
+	for (uint32_t i = 0; i < s->pend_len; i++) {
+		const struct rmq_qitem *it =
+		    &s->pending[(s->pend_head + i) % s->pend_cap];
+		if ((rc = fn(arg, it, RMQ_QUEUED_WAITING, 0)) != 0)
+			return rc;
+	}
 	return 0;
 }
 

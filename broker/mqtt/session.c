@@ -254,9 +254,10 @@ session_on_read(struct rmq_conn *conn, const uint8_t *data, ssize_t n)
 		rmq_count(&w->st.bytes_in, (uint64_t)n);
 		return; /* nothing more is read from a client refused */
 	}
-	if (s->state == RMQ_SESS_AUTHENTICATING) {
-		/* Kept behind the CONNECT until the verdict, up to
-		 * max_packet_size bytes in all. */
+	if (s->state == RMQ_SESS_AUTHENTICATING ||
+	    s->state == RMQ_SESS_CLAIMING) {
+		/* Kept behind the CONNECT until the verdict (or the
+		 * cluster's answer), up to max_packet_size bytes in all. */
 		struct rmq_session_rare *r = s->rare;
 		uint64_t len = (uint64_t)r->replay_len + (uint64_t)n;
 		uint8_t *b = len <= w->cfg.max_packet_size
@@ -393,6 +394,9 @@ session_gone(struct rmq_session *s, int conn_closed)
 	 * what was still queued when it dropped; QoS 1 and 2 stay for the next
 	 * connection [MQTT-4.4.0-1]. */
 	rmq_session_drop_qos0(s);
+	/* A peer claimed the identifier (move.c): the session leaves. */
+	if (rmq_session_release_closed(s))
+		return;
 	if (s->session_expiry == 0) {
 		/* The session ends with its connection [MQTT-3.1.2-6]; a
 		 * newcomer parked on it starts a session of its own. */
@@ -429,6 +433,7 @@ rmq_session_tick(struct rmq_session *s, uint64_t now)
 	switch (s->state) {
 	case RMQ_SESS_CONNECTING:
 	case RMQ_SESS_AUTHENTICATING: /* the verdict is part of the CONNECT */
+	case RMQ_SESS_CLAIMING: /* so is the cluster's answer */
 		if (now >= s->deadline_ms)
 			rmq_session_close(s);
 		break;
@@ -479,6 +484,9 @@ rmq_session_destroy(struct rmq_session *s)
 		if (owner && owner->rare && owner->rare->parked == s)
 			owner->rare->parked = NULL;
 	}
+	/* A peer's claim that waited finds the session gone. */
+	if (s->rare && s->rare->release)
+		rmq_session_release_gone(s);
 	rmq_session_unsubscribe_all(s);
 	if (s->registered)
 		rmq_registry_release(w->b->registry, s->client_id,

@@ -48,6 +48,8 @@ enum rmq_sess_state {
 			      * close before it takes the session over */
 	RMQ_SESS_AUTHENTICATING, /* CONNECT waiting for its verdict */
 	RMQ_SESS_REFUSING, /* a refusal held back (auth/guard.h) */
+	RMQ_SESS_CLAIMING, /* CONNECT waiting for the cluster's peers to
+			    * give up the identifier (move.c) */
 };
 
 #define RMQ_QITEM_SUBIDS 4
@@ -247,6 +249,12 @@ struct rmq_session_rare {
 	uint32_t xauth_data_len;
 	uint8_t xauth_phase; /* RMQ_XAUTH_CONNECT, RMQ_XAUTH_REAUTH */
 	uint8_t xauth_on;
+	/* The cluster (move.c): the stamp of this connection's claim to
+	 * its identifier, where the claim stands (RMQ_CLAIM_*), and a
+	 * peer's claim waiting for the connection to close. */
+	uint64_t claim_stamp;
+	uint8_t claim;
+	struct rmq_release *release;
 	/* max_publish_rate: the second of the clock PUBLISHes are counted
 	 * in, and how many came in it. */
 	uint32_t pub_n;
@@ -371,6 +379,41 @@ void rmq_session_unpark(struct rmq_session *s);
 /* The session a newcomer waited for is gone: it starts one of its own. */
 void rmq_session_release_parked(struct rmq_session *p);
 
+/* ---- move.c: a session leaving for another node, or arriving ---- */
+
+enum {
+	RMQ_CLAIM_ASKED = 1, /* the peers are asked */
+	RMQ_CLAIM_NONE = 2, /* answered: no state came */
+	RMQ_CLAIM_MOVED = 3, /* answered: the state came and is in */
+};
+
+/* A peer's claim to the identifier (cluster.h), on this worker. */
+struct rmq_release;
+void
+rmq_worker_release(struct rmq_worker *w, uint64_t key, struct rmq_release *r);
+
+/* The session's connection closed: a peer's claim waiting for it ends the
+ * session.  Returns 1 when it did (s is freed), 0 when none waits. */
+int rmq_session_release_closed(struct rmq_session *s);
+
+/* The session ends (destroyed) while a peer's claim waits: answered. */
+void rmq_session_release_gone(struct rmq_session *s);
+
+/* The answer to the session's own claim (cluster.h). */
+void rmq_session_claimed(struct rmq_worker *w, uint64_t key, int lost,
+    uint8_t *image, size_t len);
+
+/* The session's state as an image: its record (durable.h), its QoS 2
+ * ids, then its messages in flight and queued.  Returns 0 with *out
+ * (malloc'd) or -ENOMEM. */
+int rmq_session_export(struct rmq_session *s, uint8_t **out, size_t *len);
+
+/* An image read into a session that has none yet: its expiry,
+ * subscriptions, QoS 2 ids and messages.  Returns 0, -ENOMEM, or
+ * -EINVAL with what is wrong in *why. */
+int rmq_session_import(struct rmq_session *s, const uint8_t *p, size_t len,
+    const char **why);
+
 /* ---- publish.c ---- */
 
 void rmq_session_on_publish(struct rmq_session *s, struct rmq_packet *p);
@@ -421,6 +464,16 @@ void rmq_session_resend(struct rmq_session *s);
  * or -ENOMEM. */
 int rmq_session_restore_item(struct rmq_session *s, const struct rmq_qitem *it,
     uint8_t state, uint16_t pid);
+
+/* Each message of the session's window (its state as the data directory
+ * keeps it, RMQ_QUEUED_SENT or RMQ_QUEUED_RELEASED, and packet id; the
+ * message may be NULL once released), then each queued one
+ * (RMQ_QUEUED_WAITING), in order; fn's non-zero return stops the walk
+ * and is returned. */
+int rmq_session_each_item(struct rmq_session *s,
+    int (*fn)(void *arg, const struct rmq_qitem *it, uint8_t state,
+	uint16_t pid),
+    void *arg);
 
 /* Drop the QoS 0 messages waiting in the queue. */
 void rmq_session_drop_qos0(struct rmq_session *s);

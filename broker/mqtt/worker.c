@@ -79,6 +79,12 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 		break;
 	case RMQ_INBOX_CONFIG: free(m->config); break;
 	case RMQ_INBOX_AUTH: break;
+	case RMQ_INBOX_RELEASE:
+		/* Unread at shutdown: the claim is answered as if the
+		 * session were not here. */
+		rmq_worker_release(NULL, 0, m->release.r);
+		break;
+	case RMQ_INBOX_CLAIMED: free(m->claimed.image); break;
 	}
 	free(m);
 }
@@ -439,6 +445,13 @@ worker_inbox(struct rmq_worker *w)
 		} else if (m->kind == RMQ_INBOX_AUTH) {
 			rmq_session_auth_verdict(w, m->auth.key,
 			    m->auth.allowed, m->auth.reason);
+		} else if (m->kind == RMQ_INBOX_RELEASE) {
+			rmq_worker_release(w, m->release.key, m->release.r);
+			m->kind = RMQ_INBOX_AUTH; /* nothing left to free */
+		} else if (m->kind == RMQ_INBOX_CLAIMED) {
+			rmq_session_claimed(w, m->claimed.key, m->claimed.lost,
+			    m->claimed.image, m->claimed.len);
+			m->kind = RMQ_INBOX_AUTH;
 		} else {
 			if (m->kind == RMQ_INBOX_ACCEPT) {
 				worker_open(w, m->adopt.mv.fd,

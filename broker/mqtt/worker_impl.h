@@ -30,6 +30,8 @@ enum rmq_inbox_kind {
 	RMQ_INBOX_ROUTE, /* a message from a peer node (cluster.h) */
 	RMQ_INBOX_CONFIG, /* a reloaded configuration */
 	RMQ_INBOX_AUTH, /* the verdict on a CONNECT (auth/auth.h) */
+	RMQ_INBOX_RELEASE, /* a peer claims a session's identifier */
+	RMQ_INBOX_CLAIMED, /* the peers answered a session's claim */
 };
 
 struct rmq_inbox_msg {
@@ -50,6 +52,16 @@ struct rmq_inbox_msg {
 			uint8_t allowed;
 			uint8_t reason;
 		} auth;
+		struct { /* RMQ_INBOX_RELEASE */
+			uint64_t key;
+			struct rmq_release *r;
+		} release;
+		struct { /* RMQ_INBOX_CLAIMED */
+			uint64_t key;
+			uint8_t lost;
+			uint8_t *image;
+			size_t len;
+		} claimed;
 		struct
 		{ /* RMQ_INBOX_ADOPT, RMQ_INBOX_ACCEPT (mv.fd, listener) */
 			uint64_t key; /* the session it belongs to */

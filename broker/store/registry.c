@@ -66,6 +66,17 @@ rmq_registry_release(struct rmq_registry *r, const char *id, size_t len,
 	pthread_mutex_unlock(&r->lock);
 }
 
+int
+rmq_registry_find(struct rmq_registry *r, const char *id, size_t len,
+    uint64_t *key)
+{
+	pthread_mutex_lock(&r->lock);
+	void *cur = rmq_strmap_get(&r->map, id, len);
+	pthread_mutex_unlock(&r->lock);
+	*key = (uint64_t)(uintptr_t)cur;
+	return cur != NULL;
+}
+
 size_t
 rmq_registry_count(struct rmq_registry *r)
 {

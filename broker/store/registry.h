@@ -28,6 +28,10 @@ int rmq_registry_claim(struct rmq_registry *r, const char *id, size_t len,
 void rmq_registry_release(struct rmq_registry *r, const char *id, size_t len,
     uint64_t key);
 
+/* The key that holds `id`: 1 with *key, 0 when none does. */
+int rmq_registry_find(struct rmq_registry *r, const char *id, size_t len,
+    uint64_t *key);
+
 size_t rmq_registry_count(struct rmq_registry *r);
 
 #endif

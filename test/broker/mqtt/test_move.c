@@ -1,0 +1,303 @@
+/* test/broker/mqtt/test_move.c: a session leaving for another node and
+ * arriving from one (broker/mqtt/move.c, the claim step of connect.c) on
+ * the fake loop backend.  The test stands in for the cluster: its claim
+ * hook records the claim, and it calls rmq_cluster_release and
+ * rmq_cluster_claimed as the cluster's thread would. */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "registry.h"
+#include "rmq_test_node.h"
+#include "session.h"
+
+RMQ_NODE_SUITE(move, 2, NULL);
+
+/* The claim hook: answer `claim_rc`, and keep the last claim. */
+static int claim_rc;
+static unsigned nclaims;
+static uint64_t claim_key, claim_stamp;
+static int claim_clean;
+
+static int
+hook_claim(void *ctx, unsigned worker, uint64_t key, const char *id, size_t len,
+    uint64_t stamp, int clean)
+{
+	(void)ctx;
+	(void)worker;
+	(void)id;
+	(void)len;
+	nclaims++;
+	claim_key = key;
+	claim_stamp = stamp;
+	claim_clean = clean;
+	return claim_rc;
+}
+
+static const struct rmq_cluster_hooks hooks = { .claim = hook_claim,
+	.tag = 0x11 };
+
+static void
+cluster_on(int rc)
+{
+	claim_rc = rc;
+	nclaims = 0;
+	rmq_cluster_attach(&rmq_test_node, &hooks);
+}
+
+/* The answer a release gave. */
+static struct answer {
+	int called;
+	enum rmq_release_result result;
+	uint8_t *image;
+	size_t len;
+} ans;
+
+static void
+on_done(void *arg, enum rmq_release_result result, uint8_t *image, size_t len)
+{
+	struct answer *a = arg;
+	a->called++;
+	a->result = result;
+	a->image = image;
+	a->len = len;
+}
+
+static void
+release(const char *id, uint64_t stamp, int clean)
+{
+	memset(&ans, 0, sizeof(ans));
+	rmq_cluster_release(&rmq_test_node, id, strlen(id), stamp, clean,
+	    on_done, &ans);
+	rmq_fake_settle();
+}
+
+Test(move, a_release_finds_no_session)
+{
+	release("nobody", 1, 0);
+	cr_assert_eq(ans.called, 1);
+	cr_assert_eq(ans.result, RMQ_RELEASE_NONE);
+	cr_assert_null(ans.image);
+}
+
+/* A CONNECT (5.0, clean start 0, an hour's expiry) of id on worker w
+ * that the claim hook holds: no CONNACK until the answer. */
+static struct rmq_fake_client *
+connect_claiming(unsigned w, const char *id)
+{
+	struct rmq_fake_client *c = rmq_test_client(w);
+	struct rmq_packet p = { .type = RMQ_CONNECT };
+	p.connect.version = RMQ_V5;
+	p.connect.clean = 0;
+	p.connect.client_id = (struct rmq_str){ id, (uint32_t)strlen(id) };
+	p.connect.props.session_expiry = 3600;
+	RMQ_PROP_SET(&p.connect.props, RMQ_PROP_SESSION_EXPIRY);
+	rmq_test_send_packet(c, &p, RMQ_V5);
+	RMQ_EXPECT_NOTHING(c);
+	return c;
+}
+
+Test(move, session_and_messages_in_flight_move_to_the_claimant)
+{
+	/* A persistent 5.0 session on worker 0 with a QoS 1 subscription and
+	 * two messages in flight, not acknowledged. */
+	int present = -1;
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V5, "mover", &present);
+	rmq_test_subscribe(a, RMQ_V5, "t", 1, 1);
+	struct rmq_fake_client *p = rmq_test_connect(1, RMQ_V5, "p", 1, NULL);
+	rmq_test_publish(p, RMQ_V5, "t", "m1", 1, 7);
+	rmq_test_publish(p, RMQ_V5, "t", "m2", 1, 8);
+	uint8_t buf[256];
+	cr_assert_gt(rmq_test_next_packet(p, buf, sizeof(buf)), 0);
+	cr_assert_gt(rmq_test_next_packet(p, buf, sizeof(buf)), 0);
+	cr_assert_gt(rmq_test_next_packet(a, buf, sizeof(buf)), 0);
+	cr_assert_gt(rmq_test_next_packet(a, buf, sizeof(buf)), 0);
+
+	/* Another node claims it: the connection is told 0x8E
+	 * [MQTT-3.1.4-3] and closed, the session leaves as an image. */
+	release("mover", UINT64_MAX, 0);
+	size_t n = rmq_test_next_packet(a, buf, sizeof(buf));
+	cr_assert(n >= 3 && buf[0] == 0xE0 &&
+		buf[2] == RMQ_RC_SESSION_TAKEN_OVER,
+	    "DISCONNECT 0x8E, got %zu bytes", n);
+	RMQ_EXPECT_CLOSED(a);
+	cr_assert_eq(ans.called, 1);
+	cr_assert_eq(ans.result, RMQ_RELEASE_ENDED);
+	cr_assert_not_null(ans.image);
+	struct answer moved = ans;
+
+	/* Gone from here: a publish reaches no one. */
+	rmq_test_publish(p, RMQ_V5, "t", "lost-nowhere", 0, 0);
+	/* The image arrives at a claimant (this node again, standing in
+	 * for another): Session Present 1 [MQTT-3.2.2-2], then the two
+	 * messages again with DUP set [MQTT-4.4.0-1]. */
+	cluster_on(1);
+	struct rmq_fake_client *b = connect_claiming(1, "mover");
+	cr_assert_eq(nclaims, 1);
+	cr_assert_eq(claim_clean, 0);
+	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, moved.image,
+	    moved.len);
+	n = rmq_test_next_packet(b, buf, sizeof(buf));
+	cr_assert(n >= 4 && buf[0] == 0x20 && buf[2] == 1 && buf[3] == 0,
+	    "CONNACK, Session Present 1");
+	for (int i = 1; i <= 2; i++) {
+		n = rmq_test_next_packet(b, buf, sizeof(buf));
+		cr_assert(n > 4 && buf[0] == 0x3A,
+		    "PUBLISH QoS 1 DUP, got 0x%02x", buf[0]);
+		char want[3] = { 'm', (char)('0' + i), 0 };
+		cr_assert(memmem(buf, n, want, 2) != NULL, "m%d", i);
+	}
+	/* The subscription came along. */
+	rmq_test_publish(p, RMQ_V5, "t", "m3", 0, 0);
+	n = rmq_test_next_packet(b, buf, sizeof(buf));
+	cr_assert(n > 0 && buf[0] == 0x30 && memmem(buf, n, "m3", 2));
+}
+
+Test(move, queued_qos2_and_its_ids_move)
+{
+	int present = -1;
+	/* A 3.1.1 persistent session with an inbound QoS 2 id not released
+	 * yet, offline, with a QoS 2 message queued. */
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V311, "q2", &present);
+	rmq_test_subscribe(a, RMQ_V311, "q", 2, 2);
+	rmq_test_publish(a, RMQ_V311, "elsewhere", "x", 2, 42);
+	RMQ_EXPECT(a, 0x50, 2, 0, 42); /* PUBREC */
+	rmq_fake_hangup(a);
+	rmq_fake_settle();
+	struct rmq_fake_client *p = rmq_test_connect(1, RMQ_V311, "p", 1, NULL);
+	rmq_test_publish(p, RMQ_V311, "q", "queued", 2, 9);
+	RMQ_EXPECT(p, 0x50, 2, 0, 9);
+
+	release("q2", UINT64_MAX, 0);
+	cr_assert_eq(ans.result, RMQ_RELEASE_ENDED);
+	cr_assert_not_null(ans.image);
+	struct answer moved = ans;
+
+	cluster_on(1);
+	struct rmq_fake_client *b = connect_claiming(0, "q2");
+	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, moved.image,
+	    moved.len);
+	uint8_t buf[128];
+	size_t n = rmq_test_next_packet(b, buf, sizeof(buf));
+	cr_assert(n >= 4 && buf[0] == 0x20 && buf[2] == 1, "Session Present");
+	n = rmq_test_next_packet(b, buf, sizeof(buf));
+	cr_assert(n > 0 && (buf[0] & 0xF6) == 0x34 &&
+		memmem(buf, n, "queued", 6),
+	    "the queued QoS 2 message");
+	/* The QoS 2 id came too: its PUBREL is completed, and the same
+	 * PUBLISH again is not delivered twice [MQTT-4.3.3-9]. */
+	struct rmq_packet rel = { .type = RMQ_PUBREL };
+	rel.ack.packet_id = 42;
+	rmq_test_send_packet(b, &rel, RMQ_V5);
+	n = rmq_test_next_packet(b, buf, sizeof(buf));
+	cr_assert(n == 4 && buf[0] == 0x70 && buf[3] == 42, "PUBCOMP 42");
+}
+
+Test(move, a_newer_connection_here_wins)
+{
+	int present = -1;
+	/* A connection made while the cluster had no peer up still gets a
+	 * stamp: a claim older than it loses, and it stays. */
+	cluster_on(0);
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V5, "keep", &present);
+	cr_assert_eq(nclaims, 1);
+	release("keep", claim_stamp - 1, 0);
+	cr_assert_eq(ans.result, RMQ_RELEASE_NEWER);
+	cr_assert_null(ans.image);
+	RMQ_EXPECT_NOTHING(a);
+	cr_assert_not(a->closed);
+	release("keep", claim_stamp + 1, 1);
+	uint8_t buf[64];
+	size_t n = rmq_test_next_packet(a, buf, sizeof(buf));
+	cr_assert(n >= 3 && buf[0] == 0xE0 &&
+		buf[2] == RMQ_RC_SESSION_TAKEN_OVER,
+	    "DISCONNECT 0x8E");
+	RMQ_EXPECT_CLOSED(a);
+	cr_assert_eq(ans.called, 1);
+	cr_assert_eq(ans.result, RMQ_RELEASE_ENDED);
+	/* Clean Start: nothing is sent over. */
+	cr_assert_null(ans.image);
+}
+
+Test(move, a_lost_claim_is_refused)
+{
+	cluster_on(1);
+	struct rmq_fake_client *b = connect_claiming(0, "late");
+	rmq_cluster_claimed(&rmq_test_node, claim_key, 1, NULL, 0);
+	/* 5.0 CONNACK 0x89 Server busy. */
+	uint8_t buf[64];
+	size_t n = rmq_test_next_packet(b, buf, sizeof(buf));
+	cr_assert(n >= 4 && buf[0] == 0x20 && buf[3] == RMQ_RC_SERVER_BUSY,
+	    "CONNACK 0x89");
+	RMQ_EXPECT_CLOSED(b);
+	cr_assert_eq(rmq_registry_count(rmq_test_node.registry), 0);
+}
+
+Test(move, no_answer_needed_without_state)
+{
+	/* The peers had nothing: the CONNECT goes on, Session Present 0. */
+	cluster_on(1);
+	struct rmq_fake_client *b = connect_claiming(1, "fresh");
+	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, NULL, 0);
+	uint8_t buf[64];
+	size_t n = rmq_test_next_packet(b, buf, sizeof(buf));
+	cr_assert(n >= 4 && buf[0] == 0x20 && buf[2] == 0 && buf[3] == 0,
+	    "CONNACK, no session present");
+	/* And the answer for a connection that closed meanwhile is let go
+	 * (ASan sees the image freed). */
+	struct rmq_fake_client *c = connect_claiming(0, "gone");
+	uint64_t key = claim_key;
+	rmq_fake_hangup(c);
+	rmq_fake_settle();
+	uint8_t *img = malloc(8);
+	memset(img, 0, 8);
+	rmq_cluster_claimed(&rmq_test_node, key, 0, img, 8);
+	rmq_fake_settle();
+}
+
+Test(move, a_bad_image_starts_the_session_anew)
+{
+	int present = -1;
+	/* Every cut of a real image, and a flipped version byte, is
+	 * refused with a reason, never read past its end. */
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V311, "img", &present);
+	rmq_test_subscribe(a, RMQ_V311, "i/#", 1, 1);
+	rmq_fake_hangup(a);
+	rmq_fake_settle();
+	struct rmq_fake_client *p = rmq_test_connect(1, RMQ_V311, "p", 1, NULL);
+	rmq_test_publish(p, RMQ_V311, "i/1", "queued", 1, 3);
+	RMQ_EXPECT(p, 0x40, 2, 0, 3);
+	release("img", UINT64_MAX, 0);
+	cr_assert_not_null(ans.image);
+	struct answer moved = ans;
+	for (size_t cut = 0; cut < moved.len; cut++) {
+		struct rmq_session *s =
+		    rmq_worker_session_alloc(rmq_test_node.workers[0]);
+		cr_assert_not_null(s);
+		const char *why = NULL;
+		int rc = rmq_session_import(s, moved.image, cut, &why);
+		cr_assert_eq(rc, -EINVAL, "cut at %zu: %d", cut, rc);
+		cr_assert_not_null(why);
+		rmq_session_destroy(s);
+	}
+	/* The claimant given a broken image: Session Present 0, nothing of
+	 * it kept. */
+	moved.image[0] ^= 0x7F;
+	cluster_on(1);
+	struct rmq_fake_client *b = connect_claiming(0, "img");
+	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, moved.image,
+	    moved.len);
+	uint8_t buf[64];
+	size_t n = rmq_test_next_packet(b, buf, sizeof(buf));
+	cr_assert(n >= 4 && buf[0] == 0x20 && buf[2] == 0, "a new session");
+	rmq_test_publish(p, RMQ_V311, "i/2", "after", 1, 4);
+	RMQ_EXPECT(p, 0x40, 2, 0, 4);
+	RMQ_EXPECT_NOTHING(b);
+}

@@ -1,0 +1,230 @@
+/* test/cluster/test_claims.c: claims of client identifiers and their
+ * answers both ways (refused when malformed), and the claims waiting for
+ * answers: settled by the last answer awaited, by a peer going down, by
+ * the deadline; a lost claim carries no state; the bound.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claims.h"
+#include "cluster.h"
+#include "routes.h"
+
+Test(claims, a_claim_both_ways)
+{
+	uint8_t buf[128];
+	size_t n = rmq_claim_encode(buf, sizeof(buf), "node-a", 5, 77,
+	    RMQ_CLAIM_CLEAN, "client-1", 8);
+	cr_assert_gt(n, 0);
+	struct rmq_claim_rec c;
+	cr_assert_eq(rmq_claim_decode(buf, n, &c), 0);
+	cr_assert_str_eq(c.node, "node-a");
+	cr_assert_eq(c.claim, 5);
+	cr_assert_eq(c.stamp, 77);
+	cr_assert_eq(c.flags, RMQ_CLAIM_CLEAN);
+	cr_assert_eq(c.len, 8);
+	cr_assert_eq(memcmp(c.id, "client-1", 8), 0);
+	cr_assert_eq(rmq_cluster_msg_kind(buf, n), 'C');
+	/* Every cut, a byte too many, a short buffer. */
+	for (size_t cut = 0; cut < n; cut++)
+		cr_assert_eq(rmq_claim_decode(buf, cut, &c), -1, "cut %zu",
+		    cut);
+	cr_assert_eq(rmq_claim_decode(buf, n + 1, &c), -1);
+	cr_assert_eq(rmq_claim_encode(buf, 10, "node-a", 5, 77, 0, "x", 1), 0);
+	/* An identifier with U+0000 [MQTT-1.5.4-2], a claim numbered 0. */
+	n = rmq_claim_encode(buf, sizeof(buf), "node-a", 5, 77, 0, "a\0b", 3);
+	cr_assert_eq(rmq_claim_decode(buf, n, &c), -1);
+	n = rmq_claim_encode(buf, sizeof(buf), "node-a", 0, 77, 0, "ab", 2);
+	cr_assert_eq(rmq_claim_decode(buf, n, &c), -1);
+	/* The empty identifier is one (the server's to assign, but a
+	 * claim may name it). */
+	n = rmq_claim_encode(buf, sizeof(buf), "node-a", 1, 1, 0, "", 0);
+	cr_assert_eq(rmq_claim_decode(buf, n, &c), 0);
+	cr_assert_eq(c.len, 0);
+}
+
+Test(claims, an_answer_both_ways)
+{
+	uint8_t buf[128];
+	size_t h = rmq_answer_head_encode(buf, sizeof(buf), "node-b", 9,
+	    RMQ_RELEASE_ENDED);
+	cr_assert_gt(h, 0);
+	memcpy(buf + h, "IMAGE", 5);
+	struct rmq_answer_rec a;
+	cr_assert_eq(rmq_answer_decode(buf, h + 5, &a), 0);
+	cr_assert_str_eq(a.node, "node-b");
+	cr_assert_eq(a.claim, 9);
+	cr_assert_eq(a.result, RMQ_RELEASE_ENDED);
+	cr_assert_eq(a.image_len, 5);
+	cr_assert_eq(memcmp(a.image, "IMAGE", 5), 0);
+	/* Without an image. */
+	cr_assert_eq(rmq_answer_decode(buf, h, &a), 0);
+	cr_assert_null(a.image);
+	for (size_t cut = 0; cut < h; cut++)
+		cr_assert_eq(rmq_answer_decode(buf, cut, &a), -1, "cut %zu",
+		    cut);
+	/* Only an ended session sends state; no result past NEWER. */
+	h = rmq_answer_head_encode(buf, sizeof(buf), "node-b", 9,
+	    RMQ_RELEASE_NEWER);
+	cr_assert_eq(rmq_answer_decode(buf, h, &a), 0);
+	cr_assert_eq(rmq_answer_decode(buf, h + 1, &a), -1);
+	h = rmq_answer_head_encode(buf, sizeof(buf), "node-b", 9, 3);
+	cr_assert_eq(rmq_answer_decode(buf, h, &a), -1);
+}
+
+/* What the claims settled, in order. */
+static struct settled {
+	uint64_t key;
+	int lost;
+	uint8_t *image;
+	size_t len;
+} got[8];
+static unsigned ngot;
+
+static void
+on_settled(void *arg, uint64_t key, int lost, uint8_t *image, size_t len)
+{
+	cr_assert_eq(arg, &ngot);
+	cr_assert_lt(ngot, 8);
+	got[ngot++] = (struct settled){ key, lost, image, len };
+}
+
+static void
+count_settled(void *arg, uint64_t key, int lost, uint8_t *image, size_t len)
+{
+	(void)key;
+	(void)lost;
+	(void)len;
+	free(image);
+	(*(unsigned *)arg)++;
+}
+
+static void
+peers(uint64_t w[RMQ_PEER_WORDS], const unsigned *numbers, unsigned n)
+{
+	memset(w, 0, RMQ_PEER_WORDS * sizeof(*w));
+	for (unsigned i = 0; i < n; i++)
+		w[(numbers[i] - 1) / 64] |= 1ull << ((numbers[i] - 1) % 64);
+}
+
+static void
+reset(void)
+{
+	for (unsigned i = 0; i < ngot; i++)
+		free(got[i].image);
+	ngot = 0;
+}
+
+Test(claims, settled_by_the_last_answer_with_the_image)
+{
+	struct rmq_claims c;
+	rmq_claims_init(&c);
+	uint64_t w[RMQ_PEER_WORDS], id;
+	peers(w, (unsigned[]){ 1, 2, 200 }, 3);
+	cr_assert_eq(rmq_claims_open(&c, 0xABC, w, 1000, &id), 0);
+	cr_assert_eq(c.live, 1);
+	/* An answer from a peer not asked, or for no claim, is late. */
+	cr_assert_eq(rmq_claims_answer(&c, id, 3, RMQ_RELEASE_NONE, NULL, 0,
+			 on_settled, &ngot),
+	    -ENOENT);
+	cr_assert_eq(rmq_claims_answer(&c, id + (1ull << 32), 1,
+			 RMQ_RELEASE_NONE, NULL, 0, on_settled, &ngot),
+	    -ENOENT);
+	cr_assert_eq(c.answers_late, 2);
+	cr_assert_eq(rmq_claims_answer(&c, id, 1, RMQ_RELEASE_NONE, NULL, 0,
+			 on_settled, &ngot),
+	    0);
+	cr_assert_eq(rmq_claims_answer(&c, id, 200, RMQ_RELEASE_ENDED,
+			 (const uint8_t *)"state", 5, on_settled, &ngot),
+	    0);
+	cr_assert_eq(ngot, 0);
+	/* Twice from one peer: the second is late. */
+	cr_assert_eq(rmq_claims_answer(&c, id, 1, RMQ_RELEASE_NONE, NULL, 0,
+			 on_settled, &ngot),
+	    -ENOENT);
+	cr_assert_eq(rmq_claims_answer(&c, id, 2, RMQ_RELEASE_NONE, NULL, 0,
+			 on_settled, &ngot),
+	    0);
+	cr_assert_eq(ngot, 1);
+	cr_assert_eq(got[0].key, 0xABC);
+	cr_assert_eq(got[0].lost, 0);
+	cr_assert_eq(got[0].len, 5);
+	cr_assert_eq(memcmp(got[0].image, "state", 5), 0);
+	cr_assert_eq(c.live, 0);
+	cr_assert_eq(c.moved, 1);
+	cr_assert_eq(c.ended, 1);
+	reset();
+	rmq_claims_fini(&c);
+}
+
+Test(claims, lost_down_and_timed_out)
+{
+	struct rmq_claims c;
+	rmq_claims_init(&c);
+	uint64_t w[RMQ_PEER_WORDS], a, b, d;
+	peers(w, (unsigned[]){ 1, 2 }, 2);
+	cr_assert_eq(rmq_claims_open(&c, 1, w, 1000, &a), 0);
+	cr_assert_eq(rmq_claims_open(&c, 2, w, 1000, &b), 0);
+	cr_assert_eq(rmq_claims_open(&c, 3, w, 2000, &d), 0);
+	cr_assert_neq(a, b);
+	/* A newer connection on peer 1: claim a loses, and an image that
+	 * came with another answer is not given. */
+	cr_assert_eq(rmq_claims_answer(&c, a, 2, RMQ_RELEASE_ENDED,
+			 (const uint8_t *)"x", 1, on_settled, &ngot),
+	    0);
+	cr_assert_eq(rmq_claims_answer(&c, a, 1, RMQ_RELEASE_NEWER, NULL, 0,
+			 on_settled, &ngot),
+	    0);
+	cr_assert_eq(ngot, 1);
+	cr_assert(got[0].key == 1 && got[0].lost && got[0].image == NULL);
+	/* Peer 1 goes down: b waits for peer 2 alone, which answers. */
+	rmq_claims_down(&c, 1, on_settled, &ngot);
+	cr_assert_eq(ngot, 1);
+	cr_assert_eq(rmq_claims_answer(&c, b, 2, RMQ_RELEASE_NONE, NULL, 0,
+			 on_settled, &ngot),
+	    0);
+	cr_assert(ngot == 2 && got[1].key == 2 && !got[1].lost);
+	/* d's deadline: nothing before it, settled with none at it. */
+	rmq_claims_expire(&c, 1999, on_settled, &ngot);
+	cr_assert_eq(ngot, 2);
+	rmq_claims_expire(&c, 2000, on_settled, &ngot);
+	cr_assert(ngot == 3 && got[2].key == 3 && !got[2].lost &&
+	    got[2].image == NULL);
+	cr_assert_eq(c.timed_out, 1);
+	cr_assert_eq(c.lost, 1);
+	cr_assert_eq(c.live, 0);
+	/* Its answer after that is late. */
+	cr_assert_eq(rmq_claims_answer(&c, d, 2, RMQ_RELEASE_NONE, NULL, 0,
+			 on_settled, &ngot),
+	    -ENOENT);
+	reset();
+	rmq_claims_fini(&c);
+}
+
+Test(claims, bounded)
+{
+	struct rmq_claims c;
+	rmq_claims_init(&c);
+	uint64_t w[RMQ_PEER_WORDS], id;
+	peers(w, (unsigned[]){ 1 }, 1);
+	for (unsigned i = 0; i < RMQ_CLAIMS_MAX; i++)
+		cr_assert_eq(rmq_claims_open(&c, i, w, 1000, &id), 0);
+	cr_assert_eq(rmq_claims_open(&c, 0, w, 1000, &id), -ENOSPC);
+	cr_assert_eq(c.refused, 1);
+	/* One settled frees a slot; its id is not the one before. */
+	rmq_claims_answer(&c, id, 1, RMQ_RELEASE_NONE, NULL, 0, on_settled,
+	    &ngot);
+	cr_assert_eq(ngot, 1);
+	uint64_t again;
+	cr_assert_eq(rmq_claims_open(&c, 0, w, 1000, &again), 0);
+	cr_assert_neq(again, id);
+	cr_assert_eq((uint32_t)again, (uint32_t)id);
+	reset();
+	unsigned n = 0;
+	rmq_claims_down(&c, 1, count_settled, &n);
+	cr_assert_eq(n, RMQ_CLAIMS_MAX);
+	cr_assert_eq(c.live, 0);
+	rmq_claims_fini(&c);
+}

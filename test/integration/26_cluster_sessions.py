@@ -1,0 +1,314 @@
+#!/usr/bin/python3
+"""One client identifier in the whole cluster, with real broker processes on
+loopback ports and real clients (paho): a client that connects to another
+node takes its session over from the node that held it; the old connection
+is told 0x8E [MQTT-3.1.4-3], and a persistent session's subscriptions,
+queued and in-flight QoS 1 and 2 messages move with it, so Session Present
+is right on the new node and nothing queued is lost; Clean Start ends the
+session everywhere; the will of the old connection follows the rules of a
+takeover on one node [MQTT-3.1.3-9]; a client that flaps between nodes
+keeps one session."""
+import faulthandler
+import re
+import shutil
+import tempfile
+import time
+
+from rmqcluster import finish, node, seed, wait_peers, wait_routes
+from rmqtest import (DEADLINE, Client, PacketTypes, Properties, Raw,
+                     connect_packet, paho, run)
+
+faulthandler.dump_traceback_later(300, exit=True)
+
+
+def two(*args):
+    a = node("a", *args)
+    b = node("b", "--cluster-seeds", seed(a), *args)
+    wait_peers(a, {"b": 1})
+    wait_peers(b, {"a": 1})
+    return a, b
+
+
+def claims(b):
+    """{result: count} of ringmq_cluster_claims_total."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'^ringmq_cluster_claims_total\{result="([^"]+)"\} (\d+)$',
+        b.metrics_text(), re.M)}
+
+
+def releases(b):
+    return {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'^ringmq_cluster_releases_total\{result="([^"]+)"\} (\d+)$',
+        b.metrics_text(), re.M)}
+
+
+def expiry(seconds):
+    p = Properties(PacketTypes.CONNECT)
+    p.SessionExpiryInterval = seconds
+    return p
+
+
+def payloads(cl):
+    return [m.payload.decode() for m in cl.msgs]
+
+
+def takeover_tells_the_old_connection(_):
+    # [MQTT-3.1.4-3]: a 5.0 client connected on a, the same identifier
+    # on b: a's connection gets DISCONNECT 0x8E, b's CONNACK says the
+    # session is present, and the subscription now lives on b.
+    a, b = two()
+    clients = []
+    try:
+        old = Client(a, "x5", version=paho.MQTTv5, properties=expiry(300))
+        clients.append(old)
+        old.subscribe("t/#", 1)
+        wait_routes(b, {"a": 1})
+        new = Client(b, "x5", version=paho.MQTTv5, clean_start=False,
+                     properties=expiry(300))
+        clients.append(new)
+        assert new.connack[0]["session present"] == 1, new.connack
+        old.wait(lambda: old.disconnect_rc is not None, "DISCONNECT")
+        assert old.disconnect_rc == 0x8E, old.disconnect_rc
+        wait_routes(a, {"b": 1})
+        wait_routes(b, {"a": 0})
+        pub = Client(a, "pub")
+        clients.append(pub)
+        pub.publish("t/1", "after", 1)
+        new.wait_msgs(1)
+        assert payloads(new) == ["after"]
+        assert claims(b)["moved"] == 1, claims(b)
+        assert releases(a)["ended"] == 1, releases(a)
+        # A node the identifier was never on answers none.
+        assert releases(a)["none"] >= 1 or releases(b)["none"] >= 1
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
+def queued_messages_move(_):
+    # A 3.1.1 persistent session subscribed on a at QoS 1 and 2 goes
+    # offline; 60 messages queue for it on a.  Connecting on b resumes it
+    # there (Session Present 1) with all 60, in order, exactly once.
+    a, b = two()
+    clients = []
+    try:
+        x = Client(a, "q1", clean=False)
+        x.subscribe("q/1", 1)
+        x.subscribe("q/2", 2)
+        x.close()
+        wait_routes(b, {"a": 2})
+        pub = Client(b, "pubq")
+        clients.append(pub)
+        for i in range(30):
+            pub.publish("q/1", "one-%d" % i, 1)
+            pub.publish("q/2", "two-%d" % i, 2)
+        time.sleep(0.3)  # the last ones reach a's queue
+        x = Client(b, "q1", clean=False)
+        clients.append(x)
+        assert x.connack[0]["session present"] == 1, x.connack
+        x.wait_msgs(60)
+        x.quiet(0.3)
+        got = payloads(x)
+        assert sorted(got) == sorted(["one-%d" % i for i in range(30)] +
+                                     ["two-%d" % i for i in range(30)]), got
+        assert [p for p in got if p.startswith("one")] == \
+            ["one-%d" % i for i in range(30)]
+        assert [p for p in got if p.startswith("two")] == \
+            ["two-%d" % i for i in range(30)]
+        # Its subscriptions are b's now: a has no route of it left.
+        wait_routes(b, {"a": 0})
+        wait_routes(a, {"b": 2})
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
+def clean_start_ends_it_everywhere(_):
+    # [MQTT-3.1.2-4]: Clean Start on b discards the session a held; a
+    # later resume anywhere finds none.
+    a, b = two()
+    clients = []
+    try:
+        x = Client(a, "c1", clean=False)
+        x.subscribe("c/#", 1)
+        x.close()
+        wait_routes(b, {"a": 1})
+        y = Client(b, "c1", clean=True)
+        assert y.connack[0]["session present"] == 0
+        y.close()
+        wait_routes(b, {"a": 0})
+        z = Client(a, "c1", clean=False)
+        clients.append(z)
+        assert z.connack[0]["session present"] == 0, z.connack
+        assert claims(b)["none"] >= 1, claims(b)
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
+def wills_on_takeover(_):
+    # [MQTT-3.1.3-9]: a will without a delay goes when the connection
+    # taken over closes; a will with a delay, of a session resumed on
+    # the other node before the delay passed, never goes; one of a
+    # session ended by a clean start goes at once.
+    a, b = two()
+    clients = []
+    try:
+        watch = Client(a, "watch")
+        clients.append(watch)
+        watch.subscribe("w/#", 1)
+        wait_routes(b, {"a": 1})
+
+        def will(topic, delay):
+            p = Properties(PacketTypes.WILLMESSAGE)
+            p.WillDelayInterval = delay
+            return {"topic": topic, "payload": topic, "qos": 1,
+                    "properties": p}
+
+        w0 = Client(a, "w0", version=paho.MQTTv5, will=will("w/0", 0),
+                    properties=expiry(300))
+        clients.append(w0)
+        n0 = Client(b, "w0", version=paho.MQTTv5, clean_start=False,
+                    properties=expiry(300))
+        clients.append(n0)
+        watch.wait_msgs(1)
+        assert payloads(watch) == ["w/0"]
+
+        w1 = Client(a, "w1", version=paho.MQTTv5, will=will("w/1", 30),
+                    properties=expiry(300))
+        clients.append(w1)
+        n1 = Client(b, "w1", version=paho.MQTTv5, clean_start=False,
+                    properties=expiry(300))
+        clients.append(n1)
+        assert n1.connack[0]["session present"] == 1
+        w1.wait(lambda: w1.disconnect_rc is not None, "DISCONNECT")
+
+        w2 = Client(a, "w2", version=paho.MQTTv5, will=will("w/2", 30),
+                    properties=expiry(300))
+        clients.append(w2)
+        n2 = Client(b, "w2", version=paho.MQTTv5, clean_start=True)
+        clients.append(n2)
+        watch.wait_msgs(2)
+        watch.quiet(0.5)
+        assert payloads(watch) == ["w/0", "w/2"], payloads(watch)
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
+def flapping_client_keeps_one_session(_):
+    # A persistent QoS 1 subscriber reconnects to a, b, a, ... ten times
+    # while a publisher on a third node sends between the moves.  Every
+    # message published while it was away is delivered after it comes
+    # back, and never twice to a connection; the identifier is held by
+    # one node at the end.
+    a, b = two()
+    c = node("c", "--cluster-seeds", seed(a))
+    nodes = [a, b]
+    clients = []
+    try:
+        wait_peers(c, {"a": 1, "b": 1})
+        wait_peers(a, {"b": 1, "c": 1})
+        pub = Client(c, "flap-pub")
+        clients.append(pub)
+        sent = 0
+        got = []
+        sub = Client(a, "flap", clean=False)
+        sub.subscribe("f/x", 1)
+        wait_routes(c, {"a": 1, "b": 0})
+        for k in range(10):
+            for _ in range(20):
+                pub.publish("f/x", str(sent), 1)
+                sent += 1
+            sub.close()
+            got += payloads(sub)
+            for _ in range(20):
+                pub.publish("f/x", str(sent), 1)
+                sent += 1
+            time.sleep(0.1)
+            sub = Client(nodes[(k + 1) % 2], "flap", clean=False)
+            assert sub.connack[0]["session present"] == 1, (k, sub.connack)
+        sub.wait(lambda: len(got) + len(sub.msgs) >= sent,
+                 "%d messages" % sent)
+        sub.quiet(0.3)
+        got += payloads(sub)
+        clients.append(sub)
+        missing = sorted(set(range(sent)) - set(int(p) for p in got))
+        assert not missing, "missing %s" % missing
+        print("    %d published, %d delivered (%d again after a move)" % (
+            sent, len(got), len(got) - sent))
+        total = sum(claims(x).get("moved", 0) for x in (a, b))
+        assert total == 10, total
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b, c)
+
+
+def persistent_state_moves_to_the_new_disk(_):
+    # With persistence on both nodes: a session with 10 QoS 1 messages
+    # queued on a's disk is claimed on b by a client that reads them and
+    # acknowledges none; b is killed (-9) and restarted on its data
+    # directory: the session and the 10 messages are there, sent again
+    # with DUP.  a, restarted alone on its own directory, has nothing of
+    # the session left.
+    dirs = [tempfile.mkdtemp(prefix="rmq-move-") for _ in range(2)]
+    disk = [("--persistence", "true", "--data-dir", d) for d in dirs]
+    a = node("a", *disk[0])
+    b = node("b", "--cluster-seeds", seed(a), *disk[1])
+    nodes = [a, b]
+    clients = []
+    try:
+        wait_peers(a, {"b": 1})
+        wait_peers(b, {"a": 1})
+        x = Client(a, "disk1", clean=False)
+        x.subscribe("d/1", 1)
+        x.close()
+        wait_routes(b, {"a": 1})
+        pub = Client(a, "dpub")
+        for i in range(10):
+            pub.publish("d/1", "m%d" % i, 1)
+        pub.close()
+        raw = Raw(b)
+        raw.send(connect_packet("disk1", flags=0x00))
+        first, body = raw.recv_packet()
+        assert first == 0x20 and body[0] == 1, (first, body)
+        got = [raw.recv_packet() for _ in range(10)]
+        assert all(p[0] == 0x32 for p in got), [hex(p[0]) for p in got]
+        raw.close()
+        time.sleep(0.3)  # what b took is committed (durability always)
+        b.proc.kill()
+        b.proc.wait()
+        b2 = node("b", *disk[1])
+        nodes.append(b2)
+        again = Raw(b2)
+        again.send(connect_packet("disk1", flags=0x00))
+        first, body = again.recv_packet()
+        assert first == 0x20 and body[0] == 1, "no session on b's disk"
+        dup = [again.recv_packet() for _ in range(10)]
+        assert all(p[0] == 0x3A for p in dup), [hex(p[0]) for p in dup]
+        assert [p[1][7:].decode() for p in dup] == \
+            ["m%d" % i for i in range(10)], [p[1] for p in dup]
+        again.close()
+        b2.stop()
+        a.stop()
+        a2 = node("a", *disk[0])
+        nodes.append(a2)
+        assert any(re.search(r"persistence in .*; 0 sessions", line)
+                   for line in a2.log), "\n".join(a2.log[-10:])
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(*nodes)
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+run([takeover_tells_the_old_connection, queued_messages_move,
+     clean_start_ends_it_everywhere, wills_on_takeover,
+     flapping_client_keeps_one_session,
+     persistent_state_moves_to_the_new_disk], make_broker=None)
