@@ -90,6 +90,16 @@ struct rmq_cluster_hooks {
 	 * node's own. */
 	int (*claim)(void *ctx, unsigned worker, uint64_t key, const char *id,
 	    size_t len, uint64_t stamp, int clean);
+	/* Session key read the image of move `move` (rmq_cluster_claimed):
+	 * once this node's route changes so far are applied everywhere, the
+	 * old node is asked for the tail.  On the worker's thread. */
+	void (
+	    *moved_in)(void *ctx, unsigned worker, uint64_t key, uint64_t move);
+	/* The node a message came from, as a number unique in the cluster
+	 * (its name and epoch hashed): for origin RMQ_CLUSTER_OWNER(n) peer
+	 * n, else this node.  With a message's xid it names the message
+	 * across nodes.  Any thread. */
+	uint64_t (*origin_uid)(void *ctx, uint64_t origin);
 	/* Append the cluster's metrics (Prometheus text: HELP, TYPE and
 	 * samples) with put(arg, text, len), from the admin server's thread
 	 * while /metrics is asked.  NULL: none. */
@@ -167,19 +177,41 @@ enum rmq_release_result {
  * out or not as for a takeover on one node [MQTT-3.1.4-3], and unless
  * clean its state (subscriptions, queued and in-flight messages, QoS 2
  * ids) is written as an image (malloc'd, handed over with the call).
- * done(arg, result, image, len) is called once, on the session's worker
- * or at once on the caller's thread.  Any thread. */
+ * A session that sends an image stays as a stub, its subscriptions in
+ * the index, collecting what still comes for it until the claimant's
+ * routes are everywhere: `stub` names it for rmq_cluster_tail_take (0:
+ * none).  done(arg, result, image, len, stub) is called once, on the
+ * session's worker or at once on the caller's thread.  Any thread. */
 typedef void (*rmq_release_done)(void *arg, enum rmq_release_result result,
-    uint8_t *image, size_t len);
+    uint8_t *image, size_t len, uint64_t stub);
 void rmq_cluster_release(struct rmq_broker *b, const char *id, size_t len,
     uint64_t stamp, int clean, rmq_release_done done, void *arg);
 
 /* The answer to claim `key` made: lost (a newer connection of the id
  * holds it elsewhere: the CONNECT is refused), or the session's image
  * from the node that held it (NULL: none; taken over by this call), and
- * the CONNECT goes on.  Any thread. */
+ * the CONNECT goes on.  With an image, `move` (not 0) names what follows:
+ * the session holds what it is sent from now on, the moved_in hook is
+ * told once the image is read, and rmq_cluster_tail_give brings the
+ * rest.  Any thread. */
 void rmq_cluster_claimed(struct rmq_broker *b, uint64_t key, int lost,
-    uint8_t *image, size_t len);
+    uint8_t *image, size_t len, uint64_t move);
+
+/* The old node's side: the stub's messages collected since its image (the
+ * tail), each with its identity, go to done(arg, tail, len) (malloc'd,
+ * handed over; NULL when the stub is gone) and the stub ends.  done NULL:
+ * the stub ends, its messages dropped (the claimant is gone).  Any
+ * thread; done on the stub's worker or at once. */
+void rmq_cluster_tail_take(struct rmq_broker *b, uint64_t stub,
+    void (*done)(void *arg, uint8_t *tail, size_t len), void *arg);
+
+/* The new node's side: the tail of move `move` for session key (NULL:
+ * none will come), merged with what the session held meanwhile: a
+ * message that came both ways (the same identity from the same node)
+ * once, the tail's first, then the rest in the order it came, which keeps
+ * each publisher's order.  The tail is taken over.  Any thread. */
+void rmq_cluster_tail_give(struct rmq_broker *b, uint64_t key, uint64_t move,
+    uint8_t *tail, size_t len);
 
 /* Install the hooks.  Before rmq_broker_start; they live as long as the
  * broker. */

@@ -51,6 +51,7 @@
 #define LOG_WARNING 1
 #define LOG_NOTICE 2
 #define LOG_INFO 3
+#define LOG_DEBUG 4
 
 struct dial {
 	char url[RMQ_NODE_URL_MAX];
@@ -93,7 +94,12 @@ struct rmq_cluster_node {
 	 * answers, and the answers it gave. */
 	pthread_mutex_t cmu;
 	struct rmq_claims claims;
+	/* Moves under way (claims.h): sessions come here waiting for their
+	 * tails, and stubs here waiting to send theirs. */
+	struct rmq_moves moves_in, stubs;
 	_Atomic uint64_t releases[3], answers_dropped, image_bytes;
+	_Atomic uint64_t tail_bytes;
+	atomic_int moves_now; /* a move waits: the bus thread looks soon */
 	/* Retained messages (retained.h): deletes remembered, counts. */
 	pthread_mutex_t tmu;
 	struct rmq_tombs tombs;
@@ -259,7 +265,26 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 		    ret[i].v);
 	pthread_mutex_lock(&n->cmu);
 	struct rmq_claims c = n->claims;
+	struct rmq_moves in = n->moves_in, stubs = n->stubs;
 	pthread_mutex_unlock(&n->cmu);
+	rmq_emit_head(put, arg, "ringmq_cluster_moves", "gauge",
+	    "Sessions moving between nodes now: in (come here, holding what arrives until the old node's tail is in), stub (left from here, collecting what still comes until the new node's cut).");
+	rmq_emit(put, arg,
+	    "ringmq_cluster_moves{side=\"in\"} %u\n"
+	    "ringmq_cluster_moves{side=\"stub\"} %u\n",
+	    in.n, stubs.n);
+	rmq_emit_head(put, arg, "ringmq_cluster_moves_total", "counter",
+	    "Session moves ended, by side and result: done (the tail went or came), given_up (the other node went down or was silent past four peer timeouts: what was held goes out without the tail, or the stub's messages are dropped).");
+	rmq_emit(put, arg,
+	    "ringmq_cluster_moves_total{side=\"in\",result=\"done\"} %llu\n"
+	    "ringmq_cluster_moves_total{side=\"in\",result=\"given_up\"} %llu\n"
+	    "ringmq_cluster_moves_total{side=\"stub\",result=\"done\"} %llu\n"
+	    "ringmq_cluster_moves_total{side=\"stub\",result=\"given_up\"} %llu\n",
+	    (unsigned long long)in.done, (unsigned long long)in.given_up,
+	    (unsigned long long)stubs.done, (unsigned long long)stubs.given_up);
+	rmq_emit_one(put, arg, "ringmq_cluster_tail_bytes_total", "counter",
+	    "Bytes of stubs' tails (messages that came for a session after its state left) sent to the nodes it moved to.",
+	    atomic_load(&n->tail_bytes));
 	rmq_emit_head(put, arg, "ringmq_cluster_claims_total", "counter",
 	    "Claims of client identifiers this node made for its CONNECTs, by how they were settled: moved (the session's state came), none (no state came: no peer had it, or it started clean), lost (a newer connection of the identifier was on a peer: the CONNECT refused), timed_out (a peer asked did not answer within cluster_peer_timeout).");
 	rmq_emit(put, arg,
@@ -601,11 +626,227 @@ send_retained(struct rmq_cluster_node *n, uint32_t number)
 
 /* ---- client identifiers (claims.h) ---- */
 
+/* How long a move may take before its ends give it up: the new node's
+ * routes reach every peer up (a peer slower than the timeout is down),
+ * then a cut and a tail cross. */
+static uint64_t
+move_deadline(const struct rmq_cluster_node *n)
+{
+	return rmq_cluster_now_ms() + 4ull * n->members.timeout_ms;
+}
+
+/* Claims settled (cmu held): an image that came starts a move whose
+ * tail this node will ask for. */
 static void
-claim_settled(void *arg, uint64_t key, int lost, uint8_t *image, size_t len)
+claim_settled(void *arg, uint64_t id, uint64_t key, int lost, uint8_t *image,
+    size_t len, uint32_t from)
 {
 	struct rmq_cluster_node *n = arg;
-	rmq_cluster_claimed(n->b, key, lost, image, len);
+	uint64_t move = 0;
+	if (image != NULL) {
+		struct rmq_move m = { .claim = id,
+			.peer = from,
+			.key = key,
+			.deadline_ms = move_deadline(n) };
+		if (rmq_moves_add(&n->moves_in, &m) == 0)
+			move = id;
+	}
+	rmq_cluster_claimed(n->b, key, lost, image, len, move);
+}
+
+/* The workers' hook (cluster.h): the session read the image; its route
+ * changes are the node's up to now. */
+static void
+node_moved_in(void *ctx, unsigned worker, uint64_t key, uint64_t move)
+{
+	struct rmq_cluster_node *n = ctx;
+	(void)worker;
+	pthread_mutex_lock(&n->rmu);
+	uint64_t token = n->local.seq;
+	pthread_mutex_unlock(&n->rmu);
+	pthread_mutex_lock(&n->cmu);
+	for (uint32_t i = 0; i < n->moves_in.n; i++) {
+		struct rmq_move *m = &n->moves_in.m[i];
+		if (m->claim == move && m->key == key) {
+			m->token = token ? token : 1;
+			rmq_cluster_log(LOG_DEBUG,
+			    "move %llx: image read, waiting for route %llu",
+			    (unsigned long long)move,
+			    (unsigned long long)m->token);
+		}
+	}
+	pthread_mutex_unlock(&n->cmu);
+	/* The bus thread may be in a long wait: it looks now, and every
+	 * few milliseconds while moves wait. */
+	atomic_store(&n->moves_now, 1);
+	nng_aio_cancel(n->wait);
+}
+
+/* The hook: a message's node as a number unique in the cluster. */
+static uint64_t
+node_origin_uid(void *ctx, uint64_t origin)
+{
+	struct rmq_cluster_node *n = ctx;
+	uint32_t number = origin >> 63 ? (uint32_t)origin : 0;
+	return rmq_channel_uid(n->ch, number);
+}
+
+/* The bus thread: cuts whose routes are everywhere go; moves past their
+ * deadline are given up.  Returns whether moves wait (the thread then
+ * looks again soon). */
+static int
+moves_run(struct rmq_cluster_node *n, uint64_t now)
+{
+	uint8_t buf[RMQ_NODE_NAME_MAX + 16];
+	uint64_t applied = rmq_channel_applied(n->ch);
+	pthread_mutex_lock(&n->cmu);
+	for (uint32_t i = 0; i < n->moves_in.n;) {
+		struct rmq_move *m = &n->moves_in.m[i];
+		if (now >= m->deadline_ms) {
+			struct rmq_move gone;
+			rmq_moves_take(&n->moves_in, m, &gone);
+			n->moves_in.given_up++;
+			rmq_cluster_log(LOG_WARNING,
+			    "a session moved here got no tail from its old node within %llu ms: what it held goes out without it",
+			    4ull * n->members.timeout_ms);
+			rmq_cluster_tail_give(n->b, gone.key, gone.claim, NULL,
+			    0);
+			continue;
+		}
+		if (m->token && !m->cut_sent && applied >= m->token) {
+			size_t k = rmq_move_rec_encode(buf, sizeof(buf), 'U',
+			    n->members.self, m->claim);
+			if (k &&
+			    rmq_channel_control(n->ch, m->peer, buf, k) == 0) {
+				m->cut_sent = 1;
+				rmq_cluster_log(LOG_DEBUG,
+				    "move %llx: routes applied everywhere (%llu), cut sent",
+				    (unsigned long long)m->claim,
+				    (unsigned long long)m->token);
+			}
+		}
+		i++;
+	}
+	for (uint32_t i = 0; i < n->stubs.n;) {
+		struct rmq_move *m = &n->stubs.m[i];
+		if (now < m->deadline_ms) {
+			i++;
+			continue;
+		}
+		struct rmq_move gone;
+		rmq_moves_take(&n->stubs, m, &gone);
+		n->stubs.given_up++;
+		rmq_cluster_tail_take(n->b, gone.key, NULL, NULL);
+	}
+	int waiting = n->moves_in.n != 0;
+	pthread_mutex_unlock(&n->cmu);
+	return waiting;
+}
+
+/* A peer went down (cmu held): the moves with it end without tails. */
+static void
+moves_down(struct rmq_cluster_node *n, uint32_t number)
+{
+	for (uint32_t i = 0; i < n->moves_in.n;) {
+		struct rmq_move *m = &n->moves_in.m[i];
+		if (m->peer != number) {
+			i++;
+			continue;
+		}
+		struct rmq_move gone;
+		rmq_moves_take(&n->moves_in, m, &gone);
+		n->moves_in.given_up++;
+		rmq_cluster_tail_give(n->b, gone.key, gone.claim, NULL, 0);
+	}
+	for (uint32_t i = 0; i < n->stubs.n;) {
+		struct rmq_move *m = &n->stubs.m[i];
+		if (m->peer != number) {
+			i++;
+			continue;
+		}
+		struct rmq_move gone;
+		rmq_moves_take(&n->stubs, m, &gone);
+		n->stubs.given_up++;
+		rmq_cluster_tail_take(n->b, gone.key, NULL, NULL);
+	}
+}
+
+/* A stub's tail, to the node that sent the cut. */
+struct tail_to {
+	struct rmq_cluster_node *n;
+	uint32_t number;
+	uint64_t claim;
+};
+
+static void
+tail_send(void *arg, uint8_t *tail, size_t len)
+{
+	struct tail_to *t = arg;
+	struct rmq_cluster_node *n = t->n;
+	uint8_t head[RMQ_NODE_NAME_MAX + 16];
+	size_t h = rmq_move_rec_encode(head, sizeof(head), 'L', n->members.self,
+	    t->claim);
+	uint8_t *rec = tail && h ? malloc(h + len) : NULL;
+	if (rec != NULL) {
+		memcpy(rec, head, h);
+		memcpy(rec + h, tail, len);
+		if (rmq_channel_control(n->ch, t->number, rec, h + len) == 0)
+			atomic_fetch_add(&n->tail_bytes, len);
+	}
+	free(rec);
+	free(tail);
+	free(t);
+}
+
+static void
+read_cut(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
+    size_t len)
+{
+	struct rmq_move_rec r;
+	struct rmq_move gone = { 0 };
+	int found = 0;
+	if (rmq_move_rec_decode(p, len, 'U', &r) == 0) {
+		pthread_mutex_lock(&n->cmu);
+		struct rmq_move *m = rmq_moves_find(&n->stubs, r.claim, number);
+		if (m != NULL) {
+			rmq_moves_take(&n->stubs, m, &gone);
+			n->stubs.done++;
+			found = 1;
+		}
+		pthread_mutex_unlock(&n->cmu);
+	}
+	struct tail_to *t = found ? malloc(sizeof(*t)) : NULL;
+	if (t != NULL) {
+		*t = (struct tail_to){ n, number, r.claim };
+		rmq_cluster_tail_take(n->b, gone.key, tail_send, t);
+	} else if (found) {
+		rmq_cluster_tail_take(n->b, gone.key, NULL, NULL);
+	}
+}
+
+static void
+read_tail(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
+    size_t len)
+{
+	struct rmq_move_rec r;
+	if (rmq_move_rec_decode(p, len, 'L', &r) != 0 || r.body == NULL)
+		return;
+	struct rmq_move gone;
+	int found = 0;
+	pthread_mutex_lock(&n->cmu);
+	struct rmq_move *m = rmq_moves_find(&n->moves_in, r.claim, number);
+	if (m != NULL) {
+		rmq_moves_take(&n->moves_in, m, &gone);
+		n->moves_in.done++;
+		found = 1;
+	}
+	pthread_mutex_unlock(&n->cmu);
+	uint8_t *tail = found ? malloc(r.body_len) : NULL;
+	if (tail != NULL)
+		memcpy(tail, r.body, r.body_len);
+	if (found)
+		rmq_cluster_tail_give(n->b, gone.key, gone.claim, tail,
+		    tail ? r.body_len : 0);
 }
 
 /* The workers' hook (cluster.h): the claim goes to every peer up, and
@@ -660,7 +901,7 @@ struct claim_from {
  * stream, with the session's image. */
 static void
 claim_answer(void *arg, enum rmq_release_result result, uint8_t *image,
-    size_t len)
+    size_t len, uint64_t stub)
 {
 	struct claim_from *f = arg;
 	struct rmq_cluster_node *n = f->n;
@@ -673,8 +914,9 @@ claim_answer(void *arg, enum rmq_release_result result, uint8_t *image,
 		if (len)
 			memcpy(rec + h, image, len);
 	}
-	if (rec == NULL ||
-	    rmq_channel_control(n->ch, f->number, rec, h + len) != 0) {
+	int sent = rec != NULL &&
+	    rmq_channel_control(n->ch, f->number, rec, h + len) == 0;
+	if (!sent) {
 		/* The claimant waits until its deadline and goes on without
 		 * the state. */
 		atomic_fetch_add(&n->answers_dropped, 1);
@@ -684,6 +926,18 @@ claim_answer(void *arg, enum rmq_release_result result, uint8_t *image,
 	} else {
 		atomic_fetch_add(&n->releases[result], 1);
 		atomic_fetch_add(&n->image_bytes, len);
+	}
+	if (stub) {
+		/* The stub waits for the claimant's cut. */
+		struct rmq_move m = { .claim = f->claim,
+			.peer = f->number,
+			.key = stub,
+			.deadline_ms = move_deadline(n) };
+		pthread_mutex_lock(&n->cmu);
+		int kept = sent && rmq_moves_add(&n->stubs, &m) == 0;
+		pthread_mutex_unlock(&n->cmu);
+		if (!kept)
+			rmq_cluster_tail_take(n->b, stub, NULL, NULL);
 	}
 	free(rec);
 	free(image);
@@ -1083,6 +1337,7 @@ on_down(void *arg, struct rmq_member *m)
 	rmq_channel_down(n->ch, m->number);
 	pthread_mutex_lock(&n->cmu);
 	rmq_claims_down(&n->claims, m->number, claim_settled, n);
+	moves_down(n, m->number);
 	pthread_mutex_unlock(&n->cmu);
 	n->members_moved = 1;
 	rmq_cluster_log(LOG_NOTICE,
@@ -1114,6 +1369,8 @@ node_control(void *arg, uint32_t number, const uint8_t *p, size_t len)
 	switch (rmq_cluster_msg_kind(p, len)) {
 	case 'C': read_claim(n, number, p, len); return;
 	case 'A': read_answer(n, number, p, len); return;
+	case 'U': read_cut(n, number, p, len); return;
+	case 'L': read_tail(n, number, p, len); return;
 	default: break;
 	}
 	rcu_thread_online();
@@ -1189,6 +1446,7 @@ node_run(void *arg)
 		pthread_mutex_lock(&n->cmu);
 		rmq_claims_expire(&n->claims, now, claim_settled, n);
 		pthread_mutex_unlock(&n->cmu);
+		int moving = moves_run(n, now);
 		if (n->conf.dns[0] && now >= next_dns) {
 			dial_dns(n);
 			next_dns = now + n->conf.dns_interval_ms;
@@ -1211,6 +1469,8 @@ node_run(void *arg)
 		 * (measured: 50 ms waits kept an idle node at 3.6%). */
 		now = rmq_cluster_now_ms();
 		int w = next_hello > now ? (int)(next_hello - now) : 1;
+		if ((moving || atomic_exchange(&n->moves_now, 0)) && w > 2)
+			w = 2; /* a cut goes as soon as its routes are in */
 		nng_aio_set_timeout(n->wait, w);
 		nng_recv_aio(n->sock, n->wait);
 		nng_aio_wait(n->wait);
@@ -1312,6 +1572,8 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->hooks.retain = node_retain;
 	n->hooks.applied = node_applied;
 	n->hooks.claim = node_claim;
+	n->hooks.moved_in = node_moved_in;
+	n->hooks.origin_uid = node_origin_uid;
 	/* The tag in retained stamps: ties between nodes broken by name. */
 	n->hooks.tag = (uint16_t)(rmq_hash64(name, strlen(name)) & 0xFFF);
 	pthread_mutex_init(&n->tmu, NULL);
@@ -1423,6 +1685,8 @@ rmq_cluster_node_free(struct rmq_cluster_node *n)
 	pthread_mutex_destroy(&n->mu);
 	pthread_mutex_destroy(&n->rmu);
 	rmq_claims_fini(&n->claims);
+	rmq_moves_fini(&n->moves_in);
+	rmq_moves_fini(&n->stubs);
 	pthread_mutex_destroy(&n->cmu);
 	free(n);
 }

@@ -17,6 +17,7 @@
 #include "cluster.h"
 #include "emit.h"
 #include "forward.h"
+#include "hash.h"
 #include "members.h"
 #include "msg.h"
 #include "sock.h"
@@ -93,6 +94,7 @@ struct rmq_channel {
 	 * (the worker's own). */
 	uint64_t (*dirty)[MASK_WORDS];
 	uint64_t *turn;
+	uint64_t *xid; /* per worker: the last message identity given */
 	_Atomic uint64_t bad, stale, expired, undecodable;
 	_Atomic uint64_t control_sent, control_dropped, control_taken;
 	atomic_int ctl_open; /* deferred control records wait for a seal */
@@ -148,10 +150,13 @@ rmq_channel_new(struct rmq_broker *b, const char *self, uint64_t epoch,
 	ch->dirty = calloc(ch->nworkers, sizeof(*ch->dirty));
 	ch->pending = calloc(ch->nworkers, sizeof(*ch->pending));
 	ch->turn = calloc(ch->nworkers, sizeof(*ch->turn));
-	if (ch->dirty == NULL || ch->pending == NULL || ch->turn == NULL) {
+	ch->xid = calloc(ch->nworkers, sizeof(*ch->xid));
+	if (ch->dirty == NULL || ch->pending == NULL || ch->turn == NULL ||
+	    ch->xid == NULL) {
 		free(ch->dirty);
 		free(ch->pending);
 		free(ch->turn);
+		free(ch->xid);
 		free(ch);
 		return NULL;
 	}
@@ -215,9 +220,18 @@ rmq_channel_forward(struct rmq_channel *ch, unsigned worker, uint32_t number,
 		return 0; /* expired: delivered to no one anywhere */
 	size_t glen = ngroups ? rmq_msg_groups_size(groups, ngroups) : 2;
 	struct rmq_fwd_stream *st = &pe->out[worker];
-	uint8_t *at = rmq_fwd_add(st, glen + len);
+	uint8_t *at = rmq_fwd_add(st, 8 + glen + len);
 	if (at == NULL)
 		return -ENOSPC; /* past the bound (or no memory): counted */
+	/* Its identity, the same to every peer (a moving session's two
+	 * nodes tell its copies apart by it): given by the worker that
+	 * routes it, before it is shared. */
+	if (m->xid == 0)
+		((struct rmq_msg *)m)->xid =
+		    (uint64_t)worker << 56 | ++ch->xid[worker];
+	for (int i = 0; i < 8; i++)
+		at[i] = (uint8_t)(m->xid >> (56 - 8 * i));
+	at += 8;
 	if (ngroups)
 		rmq_msg_groups_encode(groups, ngroups, at);
 	else
@@ -368,6 +382,21 @@ rmq_channel_control(struct rmq_channel *ch, uint32_t number, const uint8_t *p,
     size_t len)
 {
 	return rmq_channel_control_tagged(ch, number, &p, &len, 1, 0);
+}
+
+uint64_t
+rmq_channel_uid(struct rmq_channel *ch, uint32_t number)
+{
+	const char *name = ch->self;
+	uint64_t epoch = ch->epoch;
+	if (number != 0) {
+		struct peer *pe = peer_at(ch, number);
+		if (pe == NULL)
+			return 0;
+		name = pe->name;
+		epoch = atomic_load(&pe->epoch);
+	}
+	return rmq_hash64(name, strlen(name)) ^ (epoch * 0x9E3779B97F4A7C15ull);
 }
 
 unsigned
@@ -664,8 +693,17 @@ take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
 	uint64_t now = rmq_cluster_now_ms();
 	while (rmq_fwd_next(&body, &left, &p, &len) == 1) {
 		const char *why = "a malformed list of shared subscriptions";
-		/* Its shared groups, then the message. */
-		size_t glen = rmq_msg_groups_check(p, len);
+		/* Its identity, its shared groups, then the message. */
+		uint64_t xid = 0;
+		if (len < 8) {
+			p = NULL;
+		} else {
+			for (int i = 0; i < 8; i++)
+				xid = xid << 8 | p[i];
+			p += 8;
+			len -= 8;
+		}
+		size_t glen = p ? rmq_msg_groups_check(p, len) : 0;
 		uint8_t *groups = NULL;
 		int rc = -EINVAL;
 		if (glen != 0 && glen > 2 && (groups = malloc(glen)) != NULL)
@@ -678,11 +716,10 @@ take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
 			why = NULL; /* no memory */
 		if (rc == 0) {
 			q->m[q->n + n]->groups = groups;
+			q->m[q->n + n]->xid = xid;
 			n++;
 		} else if (rc == -ETIME) {
 			free(groups);
-			bump(&ch->expired, 1);
-		} else if (rc == -ETIME) {
 			bump(&ch->expired, 1);
 		} else {
 			free(groups);
@@ -953,6 +990,7 @@ rmq_channel_free(struct rmq_channel *ch)
 	free(ch->pending);
 	free(ch->dirty);
 	free(ch->turn);
+	free(ch->xid);
 	if (ch->wait != NULL)
 		nng_aio_free(ch->wait);
 	free(ch);

@@ -107,6 +107,10 @@ void rmq_channel_control_seal(struct rmq_channel *ch);
  * it took before holding a snapshot was not applied. */
 #define RMQ_CHANNEL_TAG_SNAPSHOT (1ull << 63)
 
+/* A number unique in the cluster for member `number` (0: this node):
+ * its name and epoch hashed.  Any thread. */
+uint64_t rmq_channel_uid(struct rmq_channel *ch, uint32_t number);
+
 /* The peers up now, as bits (number - 1) of mask (RMQ_MEMBERS_MAX bits);
  * returns how many.  Any thread. */
 unsigned rmq_channel_up(struct rmq_channel *ch, uint64_t *mask);

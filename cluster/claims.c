@@ -86,6 +86,31 @@ rmq_answer_decode(const uint8_t *p, size_t n, struct rmq_answer_rec *a)
 	return 0;
 }
 
+size_t
+rmq_move_rec_encode(uint8_t *buf, size_t cap, char kind, const char *node,
+    uint64_t claim)
+{
+	struct rmq_wout o = { buf, 0, cap, 0 };
+	head(&o, kind, node);
+	rmq_wput_u(&o, claim, 8);
+	return o.full ? 0 : o.len;
+}
+
+int
+rmq_move_rec_decode(const uint8_t *p, size_t n, char kind,
+    struct rmq_move_rec *r)
+{
+	struct rmq_win in = { p, n, 0 };
+	if ((kind != 'U' && kind != 'L') || !head_ok(&in, kind, r->node))
+		return -1;
+	r->claim = rmq_wget_u(&in, 8);
+	if (in.bad || r->claim == 0 || (kind == 'U' && in.left))
+		return -1;
+	r->body_len = in.left;
+	r->body = in.left ? in.p : NULL;
+	return 0;
+}
+
 /* ---- the claims waiting ---- */
 
 void
@@ -173,10 +198,11 @@ claims_settle(struct rmq_claims *c, struct rmq_claim *cl, rmq_claim_settled fn,
 		c->moved++;
 	else
 		c->settled_none++;
-	uint64_t key = cl->key;
+	uint64_t id = cl->id, key = cl->key;
 	int lost = cl->lost;
 	uint8_t *image = cl->image;
 	size_t len = cl->image_len;
+	uint32_t from = cl->image_from;
 	if (lost) {
 		free(image);
 		image = NULL;
@@ -185,7 +211,7 @@ claims_settle(struct rmq_claims *c, struct rmq_claim *cl, rmq_claim_settled fn,
 	c->free_slots[c->nfree++] = (uint32_t)cl->id;
 	*cl = (struct rmq_claim){ 0 };
 	c->live--;
-	fn(arg, key, lost, image, len);
+	fn(arg, id, key, lost, image, len, from);
 }
 
 int
@@ -210,6 +236,7 @@ rmq_claims_answer(struct rmq_claims *c, uint64_t id, uint32_t number,
 		if (cl->image) {
 			memcpy(cl->image, image, len);
 			cl->image_len = len;
+			cl->image_from = number;
 		}
 	}
 	if (waiting_none(cl))
@@ -245,4 +272,46 @@ rmq_claims_expire(struct rmq_claims *c, uint64_t now_ms, rmq_claim_settled fn,
 		c->timed_out++;
 		claims_settle(c, cl, fn, arg);
 	}
+}
+
+/* ---- moves under way ---- */
+
+int
+rmq_moves_add(struct rmq_moves *t, const struct rmq_move *m)
+{
+	if (t->n == t->cap) {
+		if (t->cap >= RMQ_CLAIMS_MAX)
+			return -ENOSPC;
+		uint32_t cap = t->cap ? t->cap * 2 : 16;
+		struct rmq_move *p = realloc(t->m, cap * sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+		t->m = p;
+		t->cap = cap;
+	}
+	t->m[t->n++] = *m;
+	return 0;
+}
+
+struct rmq_move *
+rmq_moves_find(struct rmq_moves *t, uint64_t claim, uint32_t peer)
+{
+	for (uint32_t i = 0; i < t->n; i++)
+		if (t->m[i].claim == claim && t->m[i].peer == peer)
+			return &t->m[i];
+	return NULL;
+}
+
+void
+rmq_moves_take(struct rmq_moves *t, struct rmq_move *m, struct rmq_move *out)
+{
+	*out = *m;
+	*m = t->m[--t->n];
+}
+
+void
+rmq_moves_fini(struct rmq_moves *t)
+{
+	free(t->m);
+	memset(t, 0, sizeof(*t));
 }

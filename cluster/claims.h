@@ -11,11 +11,21 @@
  * gone down, or the wait (the peer timeout) has passed; the broker then
  * gets the image, if one came, or the loss (rmq_cluster_claimed).
  *
+ * A session that moves leaves a stub on its old node, collecting what
+ * still comes for it (broker/mqtt/move.c); the new node, once its own
+ * route changes are applied by every peer, sends the old one a cut, and
+ * the old one answers with the stub's tail.  Both sides keep the moves
+ * under way (struct rmq_moves) with a deadline: a peer gone or silent
+ * past it ends the move without its tail.
+ *
  * The wire forms, integers big-endian:
  *   'R' 'C' version(1)  name_len(1) name  claim(8) stamp(8) flags(1)
  *       id_len(2) id                          (flags: 1, Clean Start)
  *   'R' 'A' version(1)  name_len(1) name  claim(8) result(1)  image
- * (the image to the record's end, as broker/mqtt/move.c writes it).
+ *   'R' 'U' version(1)  name_len(1) name  claim(8)
+ *   'R' 'L' version(1)  name_len(1) name  claim(8)  tail
+ * (image and tail to the record's end, as broker/mqtt/move.c writes
+ * them).
  *
  * Pure bookkeeping: no I/O, no lock (bus.c holds one), so tests run it as
  * it is.
@@ -59,6 +69,20 @@ struct rmq_answer_rec {
 };
 int rmq_answer_decode(const uint8_t *p, size_t n, struct rmq_answer_rec *a);
 
+/* A cut (kind 'U', no body) or a tail's head (kind 'L', the tail after
+ * it): its length, 0 when cap is short. */
+size_t rmq_move_rec_encode(uint8_t *buf, size_t cap, char kind,
+    const char *node, uint64_t claim);
+
+struct rmq_move_rec {
+	char node[RMQ_NODE_NAME_MAX];
+	uint64_t claim;
+	const uint8_t *body; /* a tail's; NULL when none */
+	size_t body_len;
+};
+int rmq_move_rec_decode(const uint8_t *p, size_t n, char kind,
+    struct rmq_move_rec *r);
+
 /* ---- this node's claims waiting for answers ---- */
 
 #define RMQ_PEER_WORDS (RMQ_MEMBERS_MAX / 64)
@@ -70,13 +94,14 @@ struct rmq_claim {
 	uint64_t waiting[RMQ_PEER_WORDS]; /* peers (number - 1) not answered */
 	uint8_t *image; /* the first that came (malloc'd) */
 	size_t image_len;
+	uint32_t image_from; /* the peer that sent it */
 	uint8_t lost;
 };
 
-/* Settled: the session's key, whether it lost, and the image (handed
- * over, or NULL). */
-typedef void (*rmq_claim_settled)(void *arg, uint64_t key, int lost,
-    uint8_t *image, size_t len);
+/* Settled: the claim, the session's key, whether it lost, and the image
+ * (handed over, or NULL) with the peer that sent it. */
+typedef void (*rmq_claim_settled)(void *arg, uint64_t id, uint64_t key,
+    int lost, uint8_t *image, size_t len, uint32_t from);
 
 struct rmq_claims {
 	struct rmq_claim *slot;
@@ -112,5 +137,40 @@ void rmq_claims_down(struct rmq_claims *c, uint32_t number,
 /* The claims whose wait is over at now_ms are settled with what came. */
 void rmq_claims_expire(struct rmq_claims *c, uint64_t now_ms,
     rmq_claim_settled fn, void *arg);
+
+/* ---- moves under way ---- */
+
+/* One move, on either side: the claim it came from, the peer at the
+ * other end, the session (the new one, or the old one's stub), and when
+ * it is given up.  The new node's side waits for token (its route
+ * changes up to it applied everywhere; 0: the image not read yet) and
+ * then sends the cut once. */
+struct rmq_move {
+	uint64_t claim;
+	uint32_t peer;
+	uint8_t cut_sent;
+	uint64_t key;
+	uint64_t token;
+	uint64_t deadline_ms;
+};
+
+struct rmq_moves {
+	struct rmq_move *m;
+	uint32_t n, cap;
+	uint64_t done, given_up; /* counts for metrics */
+};
+
+/* Add one; 0 or -ENOSPC past RMQ_CLAIMS_MAX, -ENOMEM. */
+int rmq_moves_add(struct rmq_moves *t, const struct rmq_move *m);
+
+/* The move of (claim, peer), or NULL. */
+struct rmq_move *
+rmq_moves_find(struct rmq_moves *t, uint64_t claim, uint32_t peer);
+
+/* Take m (found above) out, copied to *out. */
+void
+rmq_moves_take(struct rmq_moves *t, struct rmq_move *m, struct rmq_move *out);
+
+void rmq_moves_fini(struct rmq_moves *t);
 
 #endif

@@ -11,7 +11,9 @@
 #define MAGIC0 'R'
 #define BATCH 'F'
 #define ACK 'K'
-#define VERSION 2 /* 2: a message's shared groups before it */
+#define VERSION                                                                \
+	3 /* 2: a message's shared groups before it; 3: and its
+		   * identity before them */
 
 /* A batch's head: magic, version, name, then these at fixed offsets. */
 static size_t

@@ -28,6 +28,9 @@
  * A batch, integers big-endian:
  *   'R' 'F' version(1)  name_len(1) name  epoch(8)  to_epoch(8)
  *   worker(1)  seq(8)  count(4), then count times: len(4) message
+ * (on a worker's stream a message is its identity, xid(8), its shared
+ * groups and its record, channel.c; on the control stream a record of
+ * routes.h, retained.h or claims.h)
  * An acknowledgement, from the receiver back to the sender:
  *   'R' 'K' version(1)  name_len(1) name  epoch(8)  to_epoch(8)
  *   worker(1)  seq(8): every batch up to seq is taken

@@ -108,7 +108,9 @@ rmq_cluster_msg_kind(const uint8_t *p, size_t n)
 	case 'S':
 	case 'T':
 	case 'C':
-	case 'A': return p[1];
+	case 'A':
+	case 'U':
+	case 'L': return p[1];
 	default: return 0;
 	}
 }

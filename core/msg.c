@@ -21,6 +21,7 @@ rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms)
 	m->born_us = 0;
 	m->disk_id = 0;
 	m->stamp = 0;
+	m->xid = 0;
 	m->groups = NULL;
 	m->has_expiry = RMQ_PROP_HAS(&pub->props, RMQ_PROP_MESSAGE_EXPIRY);
 	m->expire_ms = m->has_expiry

@@ -32,6 +32,10 @@ struct rmq_msg {
 			   * worker that routes it, before it is shared */
 	uint64_t stamp; /* a retained message's order among the cluster's
 			 * changes of its topic (broker/cluster.h); 0: none */
+	uint64_t xid; /* its identity among the messages of the node it was
+		       * published on, given when that node first forwards
+		       * it (the worker's, before it is shared), carried to
+		       * the peers; 0: never forwarded */
 	/* A peer's message: the shared subscriptions whose turn on this
 	 * node it is, as rmq_msg_groups_encode writes them; malloc'd,
 	 * freed with the message.  NULL: none. */

@@ -791,11 +791,12 @@ connect_cluster_claim(struct rmq_session *s, const struct rmq_packet *p,
 
 void
 rmq_session_claimed(struct rmq_worker *w, uint64_t key, int lost,
-    uint8_t *image, size_t len)
+    uint8_t *image, size_t len, uint64_t move)
 {
 	struct rmq_session *s = rmq_worker_session(w, key);
 	if (s == NULL || s->state != RMQ_SESS_CLAIMING) {
-		/* Its connection closed meanwhile. */
+		/* Its connection closed meanwhile (a stub left for it
+		 * ends at the cluster's deadline). */
 		if (image)
 			rmq_log(RMQ_LOG_WARNING,
 			    "worker %u: a session's state came from another node after its connection here closed; dropped",
@@ -821,6 +822,9 @@ rmq_session_claimed(struct rmq_worker *w, uint64_t key, int lost,
 		int rc = rmq_session_import(s, image, len, &why);
 		if (rc == 0) {
 			r->claim = RMQ_CLAIM_MOVED;
+			/* What comes for it now waits for the old node's
+			 * tail (move.c). */
+			r->move = move;
 		} else {
 			/* What came in goes: the session starts anew. */
 			rmq_log(RMQ_LOG_WARNING,
@@ -830,6 +834,10 @@ rmq_session_claimed(struct rmq_worker *w, uint64_t key, int lost,
 			rmq_session_outq_clear(s);
 			r->nq2in = 0;
 		}
+		/* Told either way, so the old node's stub ends. */
+		const struct rmq_cluster_hooks *h = w->b->cluster;
+		if (move && h && h->moved_in)
+			h->moved_in(h->ctx, w->id, s->key, move);
 	}
 	free(image);
 	rmq_session_replay(s);

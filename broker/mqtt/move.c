@@ -13,11 +13,26 @@
  * CONNECT goes on, so that Session Present and what follows are what they
  * would have been on one node.
  *
+ * Nothing published while the session moves is lost or delivered twice.
+ * The old node keeps the session as a stub (RMQ_SESS_MOVING: no
+ * connection, no identifier, its subscriptions in the index) that
+ * collects what still comes for it, while the new node holds what comes
+ * for the new session; once the new node's routes are in every index,
+ * the stub's messages since the image (its tail) go over and the stub
+ * ends.  The new node queues the tail first, then what it held, leaving
+ * out what came both ways: a message that crossed nodes carries its
+ * publishing node's identity (origin_uid) and its own (xid), the same on
+ * every copy.  Each publisher's order holds: what went only to the stub
+ * was routed before what reached the new node.
+ *
  * Image: a version byte, the session record (u32 length first), the QoS 2
- * ids (u16 count, u16 each), then the messages (u32 count; each its QoS,
- * state, packet id, retain flag, subscription identifiers and stored
- * flag, then its record, u32 length first; a released QoS 2 message may
- * come without one).  Integers are little-endian, as in the records.
+ * ids (u16 count, u16 each), then the messages (u32 count; each its
+ * node's identity and its own, u64 each, its QoS, state, packet id,
+ * retain flag, subscription identifiers and stored flag, then its record,
+ * u32 length first; a released QoS 2 message may come without one).
+ * Tail: a version byte and the messages, as in the image (their state
+ * waiting).  Integers are little-endian, as in the records.  What the new
+ * node held is queued but for the messages the image or the tail brought.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,8 +47,11 @@
 #include "registry.h"
 #include "worker_impl.h"
 
-#define IMAGE_VERSION 1
-#define ITEM_FIXED 12 /* an item's bytes besides its ids and record */
+#define IMAGE_VERSION 2 /* 2: each message's identity */
+#define TAIL_VERSION 1
+#define ITEM_FIXED                                                             \
+	28 /* an item's bytes besides its subscription ids and
+		       * record */
 
 struct rmq_release {
 	uint64_t stamp;
@@ -47,11 +65,34 @@ struct rmq_release {
 /* ---- the image ---- */
 
 struct image_out {
+	struct rmq_worker *w; /* whose cluster names the messages' nodes */
 	uint8_t *p;
 	size_t len, cap;
 	int failed;
 	uint32_t n;
 };
+
+/* A message's identity across the cluster: its node's and its own (0:
+ * it never crossed nodes, and has no copy elsewhere). */
+struct rmq_ident {
+	uint64_t uid, xid;
+};
+
+static int
+ident_cmp(const void *a, const void *b)
+{
+	const struct rmq_ident *x = a, *y = b;
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->xid < y->xid ? -1 : x->xid > y->xid;
+}
+
+static uint64_t
+origin_uid(struct rmq_worker *w, const struct rmq_msg *m)
+{
+	const struct rmq_cluster_hooks *h = w->b->cluster;
+	return h && h->origin_uid ? h->origin_uid(h->ctx, m->origin) : 0;
+}
 
 static uint8_t *
 img_room(struct image_out *o, size_t n)
@@ -99,6 +140,10 @@ image_item(void *arg, const struct rmq_qitem *it, uint8_t state, uint16_t pid)
 	uint8_t *p = img_room(o, ITEM_FIXED + 4u * it->nsubid + mlen);
 	if (p == NULL)
 		return -ENOMEM;
+	uint64_t xid = it->msg ? it->msg->xid : 0;
+	put_le(p, xid ? origin_uid(o->w, it->msg) : 0, 8);
+	put_le(p + 8, xid, 8);
+	p += 16;
 	p[0] = it->qos;
 	p[1] = state;
 	put_le(p + 2, pid, 2);
@@ -121,7 +166,7 @@ image_item(void *arg, const struct rmq_qitem *it, uint8_t state, uint16_t pid)
 int
 rmq_session_export(struct rmq_session *s, uint8_t **out, size_t *len)
 {
-	struct image_out o = { 0 };
+	struct image_out o = { .w = s->w };
 	uint8_t *rec;
 	size_t rlen;
 	if (rmq_session_record(s, &rec, &rlen) != 0)
@@ -169,16 +214,19 @@ img_take(struct image_in *in, size_t n)
 	return p;
 }
 
-/* One message of the image into the session. */
+/* One message of the image into the session; its identity, if any, into
+ * ids[*nids]. */
 static int
 import_item(struct rmq_session *s, struct image_in *in, uint64_t now,
-    const char **why)
+    struct rmq_ident *ids_out, uint32_t *nids, const char **why)
 {
-	const uint8_t *h = img_take(in, 8);
+	const uint8_t *idp = img_take(in, 16);
+	const uint8_t *h = idp ? img_take(in, 8) : NULL;
 	if (h == NULL) {
 		*why = "a message cut short";
 		return -EINVAL;
 	}
+	struct rmq_ident k = { get_le(idp, 8), get_le(idp + 8, 8) };
 	struct rmq_qitem it = {
 		.qos = h[0],
 		.retain = (uint8_t)(h[4] != 0),
@@ -203,6 +251,8 @@ import_item(struct rmq_session *s, struct image_in *in, uint64_t now,
 	}
 	for (unsigned i = 0; i < it.nsubid; i++)
 		it.subid[i] = (uint32_t)get_le(ids + 4 * i, 4);
+	if (k.xid)
+		ids_out[(*nids)++] = k;
 	if (mlen == 0) {
 		if (state != RMQ_QUEUED_RELEASED) {
 			*why = "a message without its record";
@@ -280,14 +330,33 @@ rmq_session_import(struct rmq_session *s, const uint8_t *p, size_t len,
 		return -EINVAL;
 	}
 	uint32_t n = (uint32_t)get_le(c, 4);
+	/* Each item takes ITEM_FIXED bytes at least: a count past what is
+	 * left is a lie, refused before anything is allocated for it. */
+	if (n > in.left / ITEM_FIXED) {
+		*why = "more messages than bytes";
+		return -EINVAL;
+	}
+	struct rmq_ident *known = n ? malloc(n * sizeof(*known)) : NULL;
+	if (n && known == NULL)
+		return -ENOMEM;
+	uint32_t nknown = 0;
 	uint64_t now = rmq_loop_clock_ms();
 	for (uint32_t i = 0; i < n && rc == 0; i++)
-		rc = import_item(s, &in, now, why);
+		rc = import_item(s, &in, now, known, &nknown, why);
 	if (rc == 0 && in.left) {
 		*why = "bytes after the last message";
 		rc = -EINVAL;
 	}
-	return rc;
+	if (rc != 0 || nknown == 0) {
+		free(known);
+		return rc;
+	}
+	qsort(known, nknown, sizeof(*known), ident_cmp);
+	free(r->moved_ids);
+	r->moved_ids = known;
+	r->nmoved_ids = nknown;
+	r->moved_until_ms = 0; /* until the tail is in */
+	return 0;
 }
 
 /* ---- a peer's claim on a session of this node ---- */
@@ -299,7 +368,7 @@ rmq_cluster_release(struct rmq_broker *b, const char *id, size_t len,
 	rmq_cluster_stamp_seen(stamp);
 	uint64_t key;
 	if (!rmq_registry_find(b->registry, id, len, &key)) {
-		done(arg, RMQ_RELEASE_NONE, NULL, 0);
+		done(arg, RMQ_RELEASE_NONE, NULL, 0, 0);
 		return;
 	}
 	struct rmq_release *r = malloc(sizeof(*r) + len);
@@ -309,7 +378,7 @@ rmq_cluster_release(struct rmq_broker *b, const char *id, size_t len,
 		 * rather than the identifier being held twice. */
 		free(r);
 		free(m);
-		done(arg, RMQ_RELEASE_NEWER, NULL, 0);
+		done(arg, RMQ_RELEASE_NEWER, NULL, 0, 0);
 		return;
 	}
 	*r = (struct rmq_release){ stamp, (uint8_t)(clean != 0), done, arg,
@@ -323,13 +392,14 @@ rmq_cluster_release(struct rmq_broker *b, const char *id, size_t len,
 
 static void
 release_answer(struct rmq_release *r, enum rmq_release_result res,
-    uint8_t *image, size_t len)
+    uint8_t *image, size_t len, uint64_t stub)
 {
-	r->done(r->arg, res, image, len);
+	r->done(r->arg, res, image, len, stub);
 	free(r);
 }
 
-/* The session's connection is gone (or it had none): it leaves. */
+/* The session's connection is gone (or it had none): it leaves, as an
+ * image and a stub, or ends. */
 static void
 release_finish(struct rmq_session *s)
 {
@@ -337,6 +407,10 @@ release_finish(struct rmq_session *s)
 	s->rare->release = NULL;
 	uint8_t *image = NULL;
 	size_t len = 0;
+	/* Arrived here itself and still waiting for its tail: what it held
+	 * goes in its queue, and so into the image; its tail will find it
+	 * gone. */
+	rmq_session_hold_end(s);
 	if (!r->clean && s->session_expiry != 0) {
 		/* Resumed elsewhere before its delay passed: the will is not
 		 * sent [MQTT-3.1.3-9]. */
@@ -359,8 +433,21 @@ release_finish(struct rmq_session *s)
 		    s->client_id_len, s->client_id,
 		    image ? ", its state sent there" : "");
 	rmq_session_unstore(s);
-	rmq_session_destroy(s);
-	release_answer(r, RMQ_RELEASE_ENDED, image, len);
+	if (image == NULL || s->w->b->cluster == NULL) {
+		rmq_session_destroy(s);
+		release_answer(r, RMQ_RELEASE_ENDED, image, len, 0);
+		return;
+	}
+	/* The stub: what the image holds is the claimant's now; what comes
+	 * from here on is collected for the tail.  The identifier is free
+	 * for a connection here, which claims it anew. */
+	rmq_session_outq_clear(s);
+	s->rare->nq2in = 0;
+	rmq_registry_release(s->w->b->registry, s->client_id, s->client_id_len,
+	    s->key);
+	s->registered = 0;
+	s->state = RMQ_SESS_MOVING;
+	release_answer(r, RMQ_RELEASE_ENDED, image, len, s->key);
 }
 
 void
@@ -369,28 +456,31 @@ rmq_worker_release(struct rmq_worker *w, uint64_t key, struct rmq_release *r)
 	struct rmq_session *s = w ? rmq_worker_session(w, key) : NULL;
 	if (s == NULL || !s->registered || s->client_id_len != r->len ||
 	    memcmp(s->client_id, r->id, r->len) != 0) {
-		release_answer(r, RMQ_RELEASE_NONE, NULL, 0);
+		release_answer(r, RMQ_RELEASE_NONE, NULL, 0, 0);
 		return;
 	}
 	struct rmq_session_rare *rare = rmq_session_rare(s);
 	if (rare == NULL || rare->claim_stamp > r->stamp) {
-		release_answer(r, RMQ_RELEASE_NEWER, NULL, 0);
+		release_answer(r, RMQ_RELEASE_NEWER, NULL, 0, 0);
 		return;
 	}
 	if (rare->release) {
 		/* Two claims wait for one connection: the newer goes on. */
 		struct rmq_release *older = rare->release;
 		if (older->stamp > r->stamp) {
-			release_answer(r, RMQ_RELEASE_NEWER, NULL, 0);
+			release_answer(r, RMQ_RELEASE_NEWER, NULL, 0, 0);
 			return;
 		}
 		rare->release = r;
-		release_answer(older, RMQ_RELEASE_NEWER, NULL, 0);
+		release_answer(older, RMQ_RELEASE_NEWER, NULL, 0, 0);
 		return;
 	}
 	rare->release = r;
 	if (s->conn == NULL) {
-		release_finish(s);
+		/* Arrived here itself, its tail not in yet: it leaves once
+		 * the tail is, so that nothing of it is left behind. */
+		if (rare->move == 0)
+			release_finish(s);
 		return;
 	}
 	/* [MQTT-3.1.4-3]: the connection is told and closed; its close
@@ -408,6 +498,12 @@ rmq_session_release_closed(struct rmq_session *s)
 {
 	if (s->rare == NULL || s->rare->release == NULL)
 		return 0;
+	if (s->rare->move) {
+		/* Offline until its tail is in (or given up). */
+		s->state = RMQ_SESS_OFFLINE;
+		s->deadline_ms = UINT64_MAX;
+		return 1;
+	}
 	release_finish(s);
 	return 1;
 }
@@ -417,14 +513,14 @@ rmq_session_release_gone(struct rmq_session *s)
 {
 	struct rmq_release *r = s->rare->release;
 	s->rare->release = NULL;
-	release_answer(r, RMQ_RELEASE_ENDED, NULL, 0);
+	release_answer(r, RMQ_RELEASE_ENDED, NULL, 0, 0);
 }
 
 /* ---- the answer to a claim of this node's ---- */
 
 void
 rmq_cluster_claimed(struct rmq_broker *b, uint64_t key, int lost,
-    uint8_t *image, size_t len)
+    uint8_t *image, size_t len, uint64_t move)
 {
 	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
 	if (m == NULL) {
@@ -437,5 +533,287 @@ rmq_cluster_claimed(struct rmq_broker *b, uint64_t key, int lost,
 	m->claimed.lost = (uint8_t)(lost != 0);
 	m->claimed.image = image;
 	m->claimed.len = len;
+	m->claimed.move = move;
 	rmq_worker_post(b->workers[RMQ_KEY_WORKER(key)], m);
+}
+
+/* ---- the tail ---- */
+
+void
+rmq_cluster_tail_take(struct rmq_broker *b, uint64_t stub,
+    void (*done)(void *arg, uint8_t *tail, size_t len), void *arg)
+{
+	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		/* The stub stays until its worker stops; the claimant
+		 * goes on at its deadline without the tail. */
+		if (done)
+			done(arg, NULL, 0);
+		return;
+	}
+	m->kind = RMQ_INBOX_TAIL_TAKE;
+	m->take.key = stub;
+	m->take.done = done;
+	m->take.arg = arg;
+	rmq_worker_post(b->workers[RMQ_KEY_WORKER(stub)], m);
+}
+
+void
+rmq_worker_tail_take(struct rmq_worker *w, uint64_t key,
+    void (*done)(void *arg, uint8_t *tail, size_t len), void *arg)
+{
+	struct rmq_session *s = rmq_worker_session(w, key);
+	if (s == NULL || s->state != RMQ_SESS_MOVING) {
+		if (done)
+			done(arg, NULL, 0);
+		return;
+	}
+	struct image_out o = { .w = w };
+	uint8_t *p = img_room(&o, 5);
+	if (p != NULL)
+		p[0] = TAIL_VERSION;
+	for (uint32_t i = 0; done && !o.failed && i < s->pend_len; i++) {
+		const struct rmq_qitem *it =
+		    &s->pending[(s->pend_head + i) % s->pend_cap];
+		/* The image's item form, waiting. */
+		if (image_item(&o, it, RMQ_QUEUED_WAITING, 0) != 0)
+			break;
+	}
+	if (!o.failed && o.p)
+		put_le(o.p + 1, o.n, 4);
+	uint32_t total = s->pend_len;
+	rmq_session_destroy(s);
+	if (done == NULL) {
+		free(o.p);
+		return;
+	}
+	if (o.failed) {
+		free(o.p);
+		rmq_log(RMQ_LOG_WARNING,
+		    "worker %u: a moved session's tail could not be written (no memory); its %u messages are lost",
+		    w->id, total);
+		done(arg, NULL, 0);
+		return;
+	}
+	done(arg, o.p, o.len);
+}
+
+int
+rmq_session_hold(struct rmq_session *s, const struct rmq_qitem *it)
+{
+	struct rmq_session_rare *r = s->rare;
+	struct rmq_worker *w = s->w;
+	if (r->held_n >= w->cfg.max_queued ||
+	    rmq_grow(&r->held, &r->held_cap, r->held_n + 1, sizeof(*r->held),
+		16, UINT32_MAX) != 0) {
+		rmq_count(&w->st.dropped_queue_full, 1);
+		rmq_session_kept_done(s, it);
+		rmq_msg_rele(it->msg);
+		return -ENOBUFS;
+	}
+	r->held[r->held_n++] = *it;
+	return 0;
+}
+
+/* What was held goes into the queue, in order, but the messages whose
+ * identity is in seen[0..n) (sorted): the image or the tail brought them
+ * already.  The session holds no more. */
+static void
+hold_release_but(struct rmq_session *s, const struct rmq_ident *seen,
+    uint32_t n)
+{
+	struct rmq_session_rare *r = s->rare;
+	struct rmq_qitem *held = r->held;
+	uint32_t nheld = r->held_n;
+	r->held = NULL;
+	r->held_n = r->held_cap = 0;
+	r->move = 0;
+	uint32_t twice = 0;
+	for (uint32_t i = 0; i < nheld; i++) {
+		struct rmq_ident k = { 0, held[i].msg->xid };
+		if (k.xid && n) {
+			k.uid = origin_uid(s->w, held[i].msg);
+			if (bsearch(&k, seen, n, sizeof(*seen), ident_cmp)) {
+				rmq_session_kept_done(s, &held[i]);
+				rmq_msg_rele(held[i].msg);
+				twice++;
+				continue;
+			}
+		}
+		(void)rmq_session_enqueue(s, &held[i]);
+	}
+	free(held);
+	if (nheld)
+		rmq_log(RMQ_LOG_DEBUG,
+		    "worker %u: client %.*s: %u messages held while its session moved here, %u of them come already",
+		    s->w->id, s->client_id_len, s->client_id, nheld, twice);
+}
+
+/* The identities a move brought stay a while: a copy routed to this node
+ * before its routes were everywhere may arrive after the tail (another
+ * stream), and is dropped. */
+static void
+moved_keep(struct rmq_session *s, struct rmq_ident *ids, uint32_t n)
+{
+	struct rmq_session_rare *r = s->rare;
+	if (ids != r->moved_ids)
+		free(r->moved_ids);
+	r->moved_ids = n ? ids : NULL;
+	r->nmoved_ids = n;
+	r->moved_until_ms = s->w->loop->now_ms + RMQ_MOVE_DEDUP_MS;
+	if (n == 0)
+		free(ids);
+}
+
+int
+rmq_session_moved_twice(struct rmq_session *s, const struct rmq_msg *m)
+{
+	struct rmq_session_rare *r = s->rare;
+	/* 0: the move is under way (its tail awaited): kept. */
+	if (r->moved_until_ms && s->w->loop->now_ms >= r->moved_until_ms) {
+		free(r->moved_ids);
+		r->moved_ids = NULL;
+		r->nmoved_ids = 0;
+		return 0;
+	}
+	if (m->xid == 0)
+		return 0;
+	struct rmq_ident k = { origin_uid(s->w, m), m->xid };
+	return bsearch(&k, r->moved_ids, r->nmoved_ids, sizeof(k), ident_cmp) !=
+	    NULL;
+}
+
+static void
+hold_release(struct rmq_session *s)
+{
+	struct rmq_session_rare *r = s->rare;
+	hold_release_but(s, r->moved_ids, r->nmoved_ids);
+	moved_keep(s, r->moved_ids, r->nmoved_ids);
+}
+
+void
+rmq_session_hold_end(struct rmq_session *s)
+{
+	if (s->rare == NULL || s->rare->move == 0)
+		return;
+	hold_release(s);
+}
+
+void
+rmq_cluster_tail_give(struct rmq_broker *b, uint64_t key, uint64_t move,
+    uint8_t *tail, size_t len)
+{
+	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		/* The session holds until its worker stops. */
+		free(tail);
+		return;
+	}
+	m->kind = RMQ_INBOX_TAIL;
+	m->claimed.key = key;
+	m->claimed.move = move;
+	m->claimed.image = tail;
+	m->claimed.len = len;
+	rmq_worker_post(b->workers[RMQ_KEY_WORKER(key)], m);
+}
+
+/* The tail's messages into the session, then what it held but for the
+ * messages the image or the tail brought. */
+static void
+tail_merge(struct rmq_session *s, const uint8_t *p, size_t len)
+{
+	struct rmq_worker *w = s->w;
+	struct rmq_session_rare *r = s->rare;
+	/* Not holding while the tail goes in. */
+	uint64_t move = r->move;
+	r->move = 0;
+	struct image_in in = { p, len };
+	const uint8_t *h = img_take(&in, 5);
+	int bad = h == NULL || h[0] != TAIL_VERSION;
+	uint32_t n = bad ? 0 : (uint32_t)get_le(h + 1, 4);
+	if (n > in.left / ITEM_FIXED)
+		bad = 1;
+	uint32_t nseen = r->nmoved_ids;
+	struct rmq_ident *seen =
+	    bad ? NULL : malloc((nseen + (size_t)n + 1) * sizeof(*seen));
+	if (seen != NULL && nseen)
+		memcpy(seen, r->moved_ids, nseen * sizeof(*seen));
+	uint64_t now = rmq_loop_clock_ms();
+	for (uint32_t i = 0; i < n && !bad; i++) {
+		const uint8_t *id = img_take(&in, 16);
+		const uint8_t *f = id ? img_take(&in, 8) : NULL;
+		if (f == NULL || f[0] > 2 || f[5] > RMQ_QITEM_SUBIDS) {
+			bad = 1;
+			break;
+		}
+		struct rmq_qitem it = {
+			.qos = f[0],
+			.retain = (uint8_t)(f[4] != 0),
+			.nsubid = f[5],
+			.stored = (uint8_t)(f[6] != 0),
+		};
+		const uint8_t *ids = img_take(&in, 4u * it.nsubid);
+		const uint8_t *lp = ids ? img_take(&in, 4) : NULL;
+		size_t mlen = lp ? (size_t)get_le(lp, 4) : 0;
+		const uint8_t *rec = lp && mlen ? img_take(&in, mlen) : NULL;
+		if (rec == NULL) {
+			bad = 1;
+			break;
+		}
+		struct rmq_ident k = { get_le(id, 8), get_le(id + 8, 8) };
+		if (k.xid && seen)
+			seen[nseen++] = k;
+		for (unsigned j = 0; j < it.nsubid; j++)
+			it.subid[j] = (uint32_t)get_le(ids + 4 * j, 4);
+		struct rmq_msg *m = NULL;
+		const char *why = NULL;
+		int rc = rmq_record_msg_decode(rec, mlen, now, 0, &m, &why);
+		if (rc == -EINVAL)
+			bad = 1;
+		if (rc != 0)
+			continue;
+		it.msg = m;
+		if (rmq_session_kept(s))
+			it.kept =
+			    (uint8_t)rmq_worker_keep(w, m, s->key, it.qos);
+		(void)rmq_session_enqueue(s, &it);
+	}
+	if (bad)
+		rmq_log(RMQ_LOG_WARNING,
+		    "worker %u: client %.*s: the tail of its session from another node is malformed; what was read of it is queued",
+		    w->id, s->client_id_len, s->client_id);
+	rmq_log(RMQ_LOG_DEBUG,
+	    "worker %u: client %.*s: its session's tail in (%u messages)",
+	    w->id, s->client_id_len, s->client_id, n);
+	r->move = move;
+	if (seen == NULL) {
+		/* No memory for the look-up: what the image brought is
+		 * still told apart. */
+		hold_release(s);
+		return;
+	}
+	qsort(seen, nseen, sizeof(*seen), ident_cmp);
+	hold_release_but(s, seen, nseen);
+	moved_keep(s, seen, nseen);
+}
+
+void
+rmq_session_tail_give(struct rmq_worker *w, uint64_t key, uint64_t move,
+    uint8_t *tail, size_t len)
+{
+	struct rmq_session *s = rmq_worker_session(w, key);
+	if (s == NULL || s->rare == NULL || s->rare->move != move ||
+	    move == 0) {
+		/* The session left meanwhile, or the image was not read. */
+		free(tail);
+		return;
+	}
+	if (tail == NULL)
+		hold_release(s);
+	else
+		tail_merge(s, tail, len);
+	free(tail);
+	/* Claimed by another node meanwhile: it leaves now, tail and all. */
+	if (s->rare->release && s->conn == NULL)
+		release_finish(s);
 }

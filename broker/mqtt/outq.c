@@ -125,6 +125,16 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 		outq_drop(s, &copy, &w->st.acl_denied);
 		return 0;
 	}
+	/* Arrived from another node, its tail awaited: held, so that what
+	 * the old node still collected goes first (move.c). */
+	if (s->rare && s->rare->move)
+		return rmq_session_hold(s, &copy);
+	/* A late copy of what a move brought: delivered once already. */
+	if (s->rare && s->rare->moved_ids &&
+	    rmq_session_moved_twice(s, it->msg)) {
+		outq_drop(s, &copy, &w->st.dropped_moved_twice);
+		return 0;
+	}
 	/* QoS 0 is not kept for an offline session. */
 	if (s->conn == NULL && it->qos == 0) {
 		rmq_msg_rele(copy.msg);
@@ -588,18 +598,20 @@ outq_awaits(const struct rmq_outslot *slot)
 static void
 outq_acked(struct rmq_session *s, struct rmq_outslot *slot, uint8_t next)
 {
-	if (slot->it.kept && slot->it.msg != NULL) {
-		if (next == RMQ_OUT_RELEASED) {
-			/* The disk keeps it as released, with its id, until
-			 * the PUBCOMP: the message stays till then (its id
-			 * names its record). */
+	if (next == RMQ_OUT_RELEASED) {
+		/* The message stays until the PUBCOMP: the disk keeps it as
+		 * released, with its id, which names its record; and a
+		 * session that moves to another node takes its identity
+		 * along, so that a copy of it there is not delivered again
+		 * (move.c). */
+		if (slot->it.kept && slot->it.msg != NULL)
 			rmq_session_kept_state(s, &slot->it,
 			    RMQ_QUEUED_RELEASED, slot->pid);
-			slot->state = next;
-			return;
-		}
-		rmq_session_kept_done(s, &slot->it);
+		slot->state = next;
+		return;
 	}
+	if (slot->it.kept && slot->it.msg != NULL)
+		rmq_session_kept_done(s, &slot->it);
 	if (slot->it.msg != NULL && (s->writing & RMQ_WRITING) &&
 	    slot->wseq == s->wb.seq) {
 		slot->state = next == 0 ? RMQ_OUT_DONE : next;
@@ -624,14 +636,11 @@ outq_late(struct rmq_session *s, uint16_t nlate)
 	 * from the head finds the nlate slots early. */
 	for (uint16_t i = 0; i < s->infl_len && nlate; i++) {
 		struct rmq_outslot *slot = outq_slot(s, i);
-		if (slot->state == RMQ_OUT_DONE ||
-		    (slot->state == RMQ_OUT_RELEASED && slot->it.msg &&
-			!slot->it.kept)) {
+		if (slot->state == RMQ_OUT_DONE) {
 			nlate--;
 			rmq_msg_rele(slot->it.msg);
 			slot->it.msg = NULL;
-			if (slot->state == RMQ_OUT_DONE)
-				slot->state = 0;
+			slot->state = 0;
 		}
 	}
 	outq_window_compact(s);

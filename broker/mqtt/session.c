@@ -499,6 +499,10 @@ rmq_session_destroy(struct rmq_session *s)
 	rmq_decoder_fini(&s->dec);
 	rmq_session_access_free(s);
 	if (s->rare) {
+		for (uint32_t i = 0; i < s->rare->held_n; i++)
+			rmq_msg_rele(s->rare->held[i].msg);
+		free(s->rare->held);
+		free(s->rare->moved_ids);
 		free(s->rare->replay);
 		free(s->rare->q2in);
 		rmq_session_xauth_end(s);

@@ -50,6 +50,8 @@ enum rmq_sess_state {
 	RMQ_SESS_REFUSING, /* a refusal held back (auth/guard.h) */
 	RMQ_SESS_CLAIMING, /* CONNECT waiting for the cluster's peers to
 			    * give up the identifier (move.c) */
+	RMQ_SESS_MOVING, /* sent to another node: a stub collecting what
+			  * still comes for it, until its tail is taken */
 };
 
 #define RMQ_QITEM_SUBIDS 4
@@ -71,7 +73,8 @@ struct rmq_qitem {
  * acknowledged while a write was in progress, which may still read the
  * message's bytes (a client may acknowledge what it has not received
  * whole); the message is released, and the slot freed, when the write
- * completes.  A RELEASED slot keeps its message until then likewise. */
+ * completes.  A RELEASED slot keeps its message until the PUBCOMP (its
+ * record on disk, its identity when the session moves: move.c). */
 /* DISK: given its packet id, not yet written: under `durability always`
  * a kept message waits until the disk knows that id (so that a restart
  * sends it with the one the client may have), and what follows it in the
@@ -103,8 +106,7 @@ struct rmq_wbatch {
 	uint32_t nq0;
 	/* The write's number (it goes on across writes, wrapping): a slot
 	 * whose wseq is the number of the write in progress may be read by
-	 * it.  nlate: such slots acknowledged meanwhile (RMQ_OUT_DONE, or
-	 * RELEASED still holding the message). */
+	 * it.  nlate: such slots acknowledged meanwhile (RMQ_OUT_DONE). */
 	uint8_t seq;
 	uint16_t nlate;
 };
@@ -255,6 +257,18 @@ struct rmq_session_rare {
 	uint64_t claim_stamp;
 	uint8_t claim;
 	struct rmq_release *release;
+	/* Arrived from another node: the move whose tail is awaited (0:
+	 * none), and the messages held meanwhile, in the order they came. */
+	uint64_t move;
+	struct rmq_qitem *held;
+	uint32_t held_n, held_cap;
+	/* The identities of the messages its image and tail brought
+	 * (sorted), so that a copy of one held here, or arriving late, is
+	 * not delivered again; kept until moved_until_ms once the tail is
+	 * in. */
+	struct rmq_ident *moved_ids;
+	uint32_t nmoved_ids;
+	uint64_t moved_until_ms;
 	/* max_publish_rate: the second of the clock PUBLISHes are counted
 	 * in, and how many came in it. */
 	uint32_t pub_n;
@@ -396,12 +410,34 @@ rmq_worker_release(struct rmq_worker *w, uint64_t key, struct rmq_release *r);
  * session.  Returns 1 when it did (s is freed), 0 when none waits. */
 int rmq_session_release_closed(struct rmq_session *s);
 
+/* A message for a session whose tail is awaited: held, in order, up to
+ * max_queued_messages (past it dropped and counted as a full queue).
+ * Takes over the item's reference.  Returns 0 or -ENOBUFS. */
+int rmq_session_hold(struct rmq_session *s, const struct rmq_qitem *it);
+
+/* Whether m is a copy of a message the session's image or tail brought
+ * (dropped by the caller, counted). */
+int rmq_session_moved_twice(struct rmq_session *s, const struct rmq_msg *m);
+
+/* How long a moved session keeps telling late copies apart. */
+#define RMQ_MOVE_DEDUP_MS 5000
+
+/* The wait for the tail ends without it: what was held is queued. */
+void rmq_session_hold_end(struct rmq_session *s);
+
+/* The cluster's calls on this worker (cluster.h): the tail of stub key
+ * taken, and a tail given to session key. */
+void rmq_worker_tail_take(struct rmq_worker *w, uint64_t key,
+    void (*done)(void *arg, uint8_t *tail, size_t len), void *arg);
+void rmq_session_tail_give(struct rmq_worker *w, uint64_t key, uint64_t move,
+    uint8_t *tail, size_t len);
+
 /* The session ends (destroyed) while a peer's claim waits: answered. */
 void rmq_session_release_gone(struct rmq_session *s);
 
 /* The answer to the session's own claim (cluster.h). */
 void rmq_session_claimed(struct rmq_worker *w, uint64_t key, int lost,
-    uint8_t *image, size_t len);
+    uint8_t *image, size_t len, uint64_t move);
 
 /* The session's state as an image: its record (durable.h), its QoS 2
  * ids, then its messages in flight and queued.  Returns 0 with *out
@@ -466,8 +502,8 @@ int rmq_session_restore_item(struct rmq_session *s, const struct rmq_qitem *it,
     uint8_t state, uint16_t pid);
 
 /* Each message of the session's window (its state as the data directory
- * keeps it, RMQ_QUEUED_SENT or RMQ_QUEUED_RELEASED, and packet id; the
- * message may be NULL once released), then each queued one
+ * keeps it, RMQ_QUEUED_SENT or RMQ_QUEUED_RELEASED, and packet id; a released
+ * message read back from an image may be NULL), then each queued one
  * (RMQ_QUEUED_WAITING), in order; fn's non-zero return stops the walk
  * and is returned. */
 int rmq_session_each_item(struct rmq_session *s,

@@ -84,7 +84,13 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 		 * session were not here. */
 		rmq_worker_release(NULL, 0, m->release.r);
 		break;
-	case RMQ_INBOX_CLAIMED: free(m->claimed.image); break;
+	case RMQ_INBOX_CLAIMED:
+	case RMQ_INBOX_TAIL: free(m->claimed.image); break;
+	case RMQ_INBOX_TAIL_TAKE:
+		/* Unread at shutdown: the stub ends with the worker. */
+		if (m->take.done)
+			m->take.done(m->take.arg, NULL, 0);
+		break;
 	}
 	free(m);
 }
@@ -450,7 +456,15 @@ worker_inbox(struct rmq_worker *w)
 			m->kind = RMQ_INBOX_AUTH; /* nothing left to free */
 		} else if (m->kind == RMQ_INBOX_CLAIMED) {
 			rmq_session_claimed(w, m->claimed.key, m->claimed.lost,
-			    m->claimed.image, m->claimed.len);
+			    m->claimed.image, m->claimed.len, m->claimed.move);
+			m->kind = RMQ_INBOX_AUTH;
+		} else if (m->kind == RMQ_INBOX_TAIL) {
+			rmq_session_tail_give(w, m->claimed.key,
+			    m->claimed.move, m->claimed.image, m->claimed.len);
+			m->kind = RMQ_INBOX_AUTH;
+		} else if (m->kind == RMQ_INBOX_TAIL_TAKE) {
+			rmq_worker_tail_take(w, m->take.key, m->take.done,
+			    m->take.arg);
 			m->kind = RMQ_INBOX_AUTH;
 		} else {
 			if (m->kind == RMQ_INBOX_ACCEPT) {

@@ -40,6 +40,7 @@ _Static_assert(RMQ_MAX_INFLIGHT <= 65535, "the window's size is a uint16_t");
 struct rmq_worker_stats {
 	rmq_counter bytes_in, bytes_out;
 	rmq_counter dropped_queue_full, dropped_expired, dropped_too_large;
+	rmq_counter dropped_moved_twice; /* a copy of what a move brought */
 	rmq_counter subscriptions_refused; /* past max_subscriptions */
 	rmq_counter publish_rate_refused; /* past max_publish_rate */
 	/* Refused over memory_limit (node.h mem_over). */

@@ -32,6 +32,8 @@ enum rmq_inbox_kind {
 	RMQ_INBOX_AUTH, /* the verdict on a CONNECT (auth/auth.h) */
 	RMQ_INBOX_RELEASE, /* a peer claims a session's identifier */
 	RMQ_INBOX_CLAIMED, /* the peers answered a session's claim */
+	RMQ_INBOX_TAIL_TAKE, /* a stub's tail is asked for */
+	RMQ_INBOX_TAIL, /* a moved session's tail arrived */
 };
 
 struct rmq_inbox_msg {
@@ -56,12 +58,19 @@ struct rmq_inbox_msg {
 			uint64_t key;
 			struct rmq_release *r;
 		} release;
-		struct { /* RMQ_INBOX_CLAIMED */
+		struct { /* RMQ_INBOX_CLAIMED, RMQ_INBOX_TAIL (image: the
+			  * tail) */
 			uint64_t key;
+			uint64_t move;
 			uint8_t lost;
 			uint8_t *image;
 			size_t len;
 		} claimed;
+		struct { /* RMQ_INBOX_TAIL_TAKE */
+			uint64_t key;
+			void (*done)(void *arg, uint8_t *tail, size_t len);
+			void *arg;
+		} take;
 		struct
 		{ /* RMQ_INBOX_ADOPT, RMQ_INBOX_ACCEPT (mv.fd, listener) */
 			uint64_t key; /* the session it belongs to */

@@ -665,9 +665,10 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 		{ "queue_full", ST(dropped_queue_full) },
 		{ "expired", ST(dropped_expired) },
 		{ "too_large", ST(dropped_too_large) },
+		{ "moved_twice", ST(dropped_moved_twice) },
 	};
 	metrics_head(&m, "ringmq_messages_dropped_total", "counter",
-	    "Messages not delivered to a session, by reason.");
+	    "Messages not delivered to a session, by reason (moved_twice: a copy of a message its session brought from another node when it moved).");
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
 		uint64_t total = rmq_workers_sum(b, drops[i].offset);
 		metrics_printf(&m,

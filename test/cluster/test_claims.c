@@ -84,16 +84,22 @@ static struct settled {
 static unsigned ngot;
 
 static void
-on_settled(void *arg, uint64_t key, int lost, uint8_t *image, size_t len)
+on_settled(void *arg, uint64_t id, uint64_t key, int lost, uint8_t *image,
+    size_t len, uint32_t from)
 {
+	(void)id;
+	(void)from;
 	cr_assert_eq(arg, &ngot);
 	cr_assert_lt(ngot, 8);
 	got[ngot++] = (struct settled){ key, lost, image, len };
 }
 
 static void
-count_settled(void *arg, uint64_t key, int lost, uint8_t *image, size_t len)
+count_settled(void *arg, uint64_t id, uint64_t key, int lost, uint8_t *image,
+    size_t len, uint32_t from)
 {
+	(void)id;
+	(void)from;
 	(void)key;
 	(void)lost;
 	(void)len;
@@ -227,4 +233,55 @@ Test(claims, bounded)
 	cr_assert_eq(n, RMQ_CLAIMS_MAX);
 	cr_assert_eq(c.live, 0);
 	rmq_claims_fini(&c);
+}
+
+Test(claims, cut_and_tail_records)
+{
+	uint8_t buf[128];
+	size_t n = rmq_move_rec_encode(buf, sizeof(buf), 'U', "node-b", 42);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(rmq_cluster_msg_kind(buf, n), 'U');
+	struct rmq_move_rec r;
+	cr_assert_eq(rmq_move_rec_decode(buf, n, 'U', &r), 0);
+	cr_assert_str_eq(r.node, "node-b");
+	cr_assert_eq(r.claim, 42);
+	cr_assert_null(r.body);
+	/* A cut has no body; read as a tail it is one without. */
+	cr_assert_eq(rmq_move_rec_decode(buf, n + 1, 'U', &r), -1);
+	cr_assert_eq(rmq_move_rec_decode(buf, n, 'L', &r), -1);
+	for (size_t cut = 0; cut < n; cut++)
+		cr_assert_eq(rmq_move_rec_decode(buf, cut, 'U', &r), -1);
+	n = rmq_move_rec_encode(buf, sizeof(buf), 'L', "node-a", 42);
+	memcpy(buf + n, "TAIL", 4);
+	cr_assert_eq(rmq_cluster_msg_kind(buf, n + 4), 'L');
+	cr_assert_eq(rmq_move_rec_decode(buf, n + 4, 'L', &r), 0);
+	cr_assert_eq(r.body_len, 4);
+	cr_assert_eq(memcmp(r.body, "TAIL", 4), 0);
+	/* Claim 0 names none; another kind is refused. */
+	n = rmq_move_rec_encode(buf, sizeof(buf), 'U', "node-b", 0);
+	cr_assert_eq(rmq_move_rec_decode(buf, n, 'U', &r), -1);
+	cr_assert_eq(rmq_move_rec_decode(buf, n, 'X', &r), -1);
+}
+
+Test(claims, moves_found_by_claim_and_peer)
+{
+	struct rmq_moves t = { 0 };
+	for (uint32_t i = 1; i <= 40; i++) {
+		struct rmq_move m = { .claim = i,
+			.peer = i % 3 + 1,
+			.key = 100 + i };
+		cr_assert_eq(rmq_moves_add(&t, &m), 0);
+	}
+	cr_assert_null(rmq_moves_find(&t, 7, 1)); /* 7 is peer 2's */
+	struct rmq_move *m = rmq_moves_find(&t, 7, 2);
+	cr_assert(m && m->key == 107);
+	struct rmq_move out;
+	rmq_moves_take(&t, m, &out);
+	cr_assert_eq(out.key, 107);
+	cr_assert_eq(t.n, 39);
+	cr_assert_null(rmq_moves_find(&t, 7, 2));
+	/* The one moved into its place is still found. */
+	cr_assert_not_null(rmq_moves_find(&t, 40, 2));
+	rmq_moves_fini(&t);
+	cr_assert_eq(t.n, 0);
 }

@@ -7,14 +7,17 @@ queued and in-flight QoS 1 and 2 messages move with it, so Session Present
 is right on the new node and nothing queued is lost; Clean Start ends the
 session everywhere; the will of the old connection follows the rules of a
 takeover on one node [MQTT-3.1.3-9]; a client that flaps between nodes
-keeps one session."""
+while a publisher sends throughout loses no QoS 1 message and gets no QoS 2
+message twice."""
 import faulthandler
 import re
 import shutil
 import tempfile
+import threading
 import time
 
-from rmqcluster import finish, node, seed, wait_peers, wait_routes
+from rmqcluster import (finish, node, promtool_ok, seed, wait_peers,
+                        wait_routes)
 from rmqtest import (DEADLINE, Client, PacketTypes, Properties, Raw,
                      connect_packet, paho, run)
 
@@ -200,52 +203,126 @@ def wills_on_takeover(_):
         finish(a, b)
 
 
-def flapping_client_keeps_one_session(_):
-    # A persistent QoS 1 subscriber reconnects to a, b, a, ... ten times
-    # while a publisher on a third node sends between the moves.  Every
-    # message published while it was away is delivered after it comes
-    # back, and never twice to a connection; the identifier is held by
-    # one node at the end.
+class Flapper:
+    """One paho client object (3.1.1, persistent session) that moves
+    between nodes: what it holds of its QoS 2 flows goes along, as a real
+    client's would."""
+
+    def __init__(self, client_id):
+        self.c = paho.Client(client_id=client_id, clean_session=False)
+        self.cv = threading.Condition()
+        self.msgs = []
+        self.connack = None
+        self.c.on_message = self._on_message
+        self.c.on_connect = self._on_connect
+
+    def _on_message(self, c, userdata, msg):
+        with self.cv:
+            self.msgs.append((msg.topic, msg.payload.decode()))
+            self.cv.notify_all()
+
+    def _on_connect(self, c, userdata, flags, rc):
+        with self.cv:
+            self.connack = (flags, rc)
+            self.cv.notify_all()
+
+    def wait(self, cond, what):
+        end = time.time() + DEADLINE
+        with self.cv:
+            while not cond():
+                assert time.time() < end, "timed out waiting for " + what
+                self.cv.wait(end - time.time())
+
+    def connect(self, b):
+        self.connack = None
+        self.c.connect(b.host, b.port, 60)
+        self.c.loop_start()
+        self.wait(lambda: self.connack is not None, "CONNACK")
+        return self.connack
+
+    def leave(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def flapping_client_loses_nothing(_):
+    # [MQTT-4.3.2-*], [MQTT-4.3.3-*], [MQTT-4.6.0-6]: a persistent
+    # subscriber (QoS 1 on f/1, QoS 2 on f/2) reconnects to a, b, a, ...
+    # twelve times while a publisher on a third node sends throughout.
+    # Every QoS 1 message is delivered, each first time in the order
+    # published; every QoS 2 message exactly once, in order.
     a, b = two()
     c = node("c", "--cluster-seeds", seed(a))
     nodes = [a, b]
-    clients = []
+    pub = None
+    stop = threading.Event()
+    sent = {1: 0, 2: 0}
+    sub = Flapper("flap")
     try:
         wait_peers(c, {"a": 1, "b": 1})
         wait_peers(a, {"b": 1, "c": 1})
+        wait_peers(b, {"a": 1, "c": 1})
         pub = Client(c, "flap-pub")
-        clients.append(pub)
-        sent = 0
-        got = []
-        sub = Client(a, "flap", clean=False)
-        sub.subscribe("f/x", 1)
-        wait_routes(c, {"a": 1, "b": 0})
-        for k in range(10):
-            for _ in range(20):
-                pub.publish("f/x", str(sent), 1)
-                sent += 1
-            sub.close()
-            got += payloads(sub)
-            for _ in range(20):
-                pub.publish("f/x", str(sent), 1)
-                sent += 1
+        sub.connect(a)
+        sub.c.subscribe([("f/1", 1), ("f/2", 2)])
+        wait_routes(c, {"a": 2, "b": 0})
+
+        def publish():
+            end = time.time() + 60
+            while not stop.is_set() and time.time() < end and \
+                    sent[1] < 4000:
+                for q in (1, 2):
+                    pub.publish("f/%d" % q, "%d" % sent[q], q)
+                    sent[q] += 1
+
+        t = threading.Thread(target=publish)
+        t.start()
+        for k in range(12):
             time.sleep(0.1)
-            sub = Client(nodes[(k + 1) % 2], "flap", clean=False)
-            assert sub.connack[0]["session present"] == 1, (k, sub.connack)
-        sub.wait(lambda: len(got) + len(sub.msgs) >= sent,
-                 "%d messages" % sent)
-        sub.quiet(0.3)
-        got += payloads(sub)
-        clients.append(sub)
-        missing = sorted(set(range(sent)) - set(int(p) for p in got))
-        assert not missing, "missing %s" % missing
-        print("    %d published, %d delivered (%d again after a move)" % (
-            sent, len(got), len(got) - sent))
-        total = sum(claims(x).get("moved", 0) for x in (a, b))
-        assert total == 10, total
+            sub.leave()
+            flags, rc = sub.connect(nodes[(k + 1) % 2])
+            assert rc == 0 and flags["session present"] == 1, (k, flags)
+        stop.set()
+        t.join()
+        sub.wait(lambda: len(set(p for tp, p in sub.msgs
+                                 if tp == "f/1")) >= sent[1] and
+                 len(set(p for tp, p in sub.msgs if tp == "f/2")) >=
+                 sent[2], "every message")
+        time.sleep(0.5)
+        one = [int(p) for tp, p in sub.msgs if tp == "f/1"]
+        two_ = [int(p) for tp, p in sub.msgs if tp == "f/2"]
+        missing = sorted(set(range(sent[1])) - set(one))
+        assert not missing, "QoS 1 missing %s" % missing[:20]
+        firsts = []
+        for x in one:
+            if not firsts or x > firsts[-1]:
+                firsts.append(x)
+            else:
+                assert x in set(firsts), "QoS 1 %d out of order" % x
+        bad = next((i for i, x in enumerate(two_) if x != i), None)
+        assert two_ == list(range(sent[2])), "QoS 2 from %s: %s" % (
+            bad, two_[max(0, (bad or 0) - 5):(bad or 0) + 25])
+        moved = sum(claims(x).get("moved", 0) for x in (a, b))
+        assert moved == 12, moved
+        # Every move ended with its tail, on both sides.
+        done = {}
+        for x in (a, b):
+            for m in re.finditer(r'^ringmq_cluster_moves_total\{side="(\w+)",'
+                                 r'result="(\w+)"\} (\d+)$',
+                                 x.metrics_text(), re.M):
+                key = (m.group(1), m.group(2))
+                done[key] = done.get(key, 0) + int(m.group(3))
+        assert done == {("in", "done"): 12, ("in", "given_up"): 0,
+                        ("stub", "done"): 12, ("stub", "given_up"): 0}, done
+        promtool_ok(a)
+        print("    QoS 1: %d published, %d delivered (%d again, with "
+              "DUP); QoS 2: %d published and delivered once each" % (
+                  sent[1], len(one), len(one) - sent[1], sent[2]))
     finally:
-        for cl in clients:
-            cl.close()
+        stop.set()
+        sub.leave()
+        if pub:
+            pub.close()
         finish(a, b, c)
 
 
@@ -310,5 +387,5 @@ def persistent_state_moves_to_the_new_disk(_):
 
 run([takeover_tells_the_old_connection, queued_messages_move,
      clean_start_ends_it_everywhere, wills_on_takeover,
-     flapping_client_keeps_one_session,
+     flapping_client_loses_nothing,
      persistent_state_moves_to_the_new_disk], make_broker=None)

@@ -37,7 +37,29 @@ hook_claim(void *ctx, unsigned worker, uint64_t key, const char *id, size_t len,
 	return claim_rc;
 }
 
+/* moved_in: the last move told. */
+static uint64_t moved_key, moved_move;
+
+static void
+hook_moved_in(void *ctx, unsigned worker, uint64_t key, uint64_t move)
+{
+	(void)ctx;
+	(void)worker;
+	moved_key = key;
+	moved_move = move;
+}
+
+/* A peer n's messages are node 1000 + n's; this node's are node 7. */
+static uint64_t
+hook_origin_uid(void *ctx, uint64_t origin)
+{
+	(void)ctx;
+	return origin >> 63 ? 1000 + (uint32_t)origin : 7;
+}
+
 static const struct rmq_cluster_hooks hooks = { .claim = hook_claim,
+	.moved_in = hook_moved_in,
+	.origin_uid = hook_origin_uid,
 	.tag = 0x11 };
 
 static void
@@ -54,14 +76,17 @@ static struct answer {
 	enum rmq_release_result result;
 	uint8_t *image;
 	size_t len;
+	uint64_t stub;
 } ans;
 
 static void
-on_done(void *arg, enum rmq_release_result result, uint8_t *image, size_t len)
+on_done(void *arg, enum rmq_release_result result, uint8_t *image, size_t len,
+    uint64_t stub)
 {
 	struct answer *a = arg;
 	a->called++;
 	a->result = result;
+	a->stub = stub;
 	a->image = image;
 	a->len = len;
 }
@@ -140,7 +165,7 @@ Test(move, session_and_messages_in_flight_move_to_the_claimant)
 	cr_assert_eq(nclaims, 1);
 	cr_assert_eq(claim_clean, 0);
 	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, moved.image,
-	    moved.len);
+	    moved.len, 0);
 	n = rmq_test_next_packet(b, buf, sizeof(buf));
 	cr_assert(n >= 4 && buf[0] == 0x20 && buf[2] == 1 && buf[3] == 0,
 	    "CONNACK, Session Present 1");
@@ -181,7 +206,7 @@ Test(move, queued_qos2_and_its_ids_move)
 	cluster_on(1);
 	struct rmq_fake_client *b = connect_claiming(0, "q2");
 	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, moved.image,
-	    moved.len);
+	    moved.len, 0);
 	uint8_t buf[128];
 	size_t n = rmq_test_next_packet(b, buf, sizeof(buf));
 	cr_assert(n >= 4 && buf[0] == 0x20 && buf[2] == 1, "Session Present");
@@ -229,7 +254,7 @@ Test(move, a_lost_claim_is_refused)
 {
 	cluster_on(1);
 	struct rmq_fake_client *b = connect_claiming(0, "late");
-	rmq_cluster_claimed(&rmq_test_node, claim_key, 1, NULL, 0);
+	rmq_cluster_claimed(&rmq_test_node, claim_key, 1, NULL, 0, 0);
 	/* 5.0 CONNACK 0x89 Server busy. */
 	uint8_t buf[64];
 	size_t n = rmq_test_next_packet(b, buf, sizeof(buf));
@@ -244,7 +269,7 @@ Test(move, no_answer_needed_without_state)
 	/* The peers had nothing: the CONNECT goes on, Session Present 0. */
 	cluster_on(1);
 	struct rmq_fake_client *b = connect_claiming(1, "fresh");
-	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, NULL, 0);
+	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, NULL, 0, 0);
 	uint8_t buf[64];
 	size_t n = rmq_test_next_packet(b, buf, sizeof(buf));
 	cr_assert(n >= 4 && buf[0] == 0x20 && buf[2] == 0 && buf[3] == 0,
@@ -257,7 +282,7 @@ Test(move, no_answer_needed_without_state)
 	rmq_fake_settle();
 	uint8_t *img = malloc(8);
 	memset(img, 0, 8);
-	rmq_cluster_claimed(&rmq_test_node, key, 0, img, 8);
+	rmq_cluster_claimed(&rmq_test_node, key, 0, img, 8, 0);
 	rmq_fake_settle();
 }
 
@@ -293,11 +318,204 @@ Test(move, a_bad_image_starts_the_session_anew)
 	cluster_on(1);
 	struct rmq_fake_client *b = connect_claiming(0, "img");
 	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, moved.image,
-	    moved.len);
+	    moved.len, 0);
 	uint8_t buf[64];
 	size_t n = rmq_test_next_packet(b, buf, sizeof(buf));
 	cr_assert(n >= 4 && buf[0] == 0x20 && buf[2] == 0, "a new session");
 	rmq_test_publish(p, RMQ_V311, "i/2", "after", 1, 4);
 	RMQ_EXPECT(p, 0x40, 2, 0, 4);
 	RMQ_EXPECT_NOTHING(b);
+}
+
+/* A stub's tail, as the cluster gets it. */
+struct tail_box {
+	uint8_t *tail;
+	size_t len;
+	int called;
+};
+
+static void
+tail_got(void *arg, uint8_t *tail, size_t len)
+{
+	struct tail_box *t = arg;
+	t->tail = tail;
+	t->len = len;
+	t->called++;
+}
+
+/* A peer's message (node `peer`, identity xid) as the channel hands it
+ * over. */
+static void
+peer_publish(uint32_t peer, uint64_t xid, const char *topic,
+    const char *payload)
+{
+	struct rmq_publish p = { .qos = 1 };
+	p.topic = (struct rmq_str){ topic, (uint32_t)strlen(topic) };
+	p.payload = (struct rmq_str){ payload, (uint32_t)strlen(payload) };
+	struct rmq_msg **one = malloc(sizeof(*one));
+	cr_assert_not_null(one);
+	one[0] = rmq_msg_new(&p, RMQ_CLUSTER_OWNER(peer), rmq_loop_clock_ms());
+	cr_assert_not_null(one[0]);
+	one[0]->xid = xid;
+	cr_assert_eq(rmq_cluster_publish(&rmq_test_node, 0, one, 1), 0);
+	rmq_fake_settle();
+}
+
+/* The next packet is a PUBLISH with payload want. */
+static void
+expect_publish(struct rmq_fake_client *c, const char *want)
+{
+	uint8_t buf[128];
+	size_t n = rmq_test_next_packet(c, buf, sizeof(buf));
+	cr_assert(n > 0 && (buf[0] & 0xF0) == 0x30, "a PUBLISH, got %zu bytes",
+	    n);
+	size_t k = strlen(want);
+	cr_assert(n >= k && memcmp(buf + n - k, want, k) == 0,
+	    "payload %s, got %.*s", want, (int)n, buf);
+}
+
+/* The old node's stub (the session that sent its image stays, its
+ * subscription in the index, collecting) and the new node's hold meet
+ * in one node here: a message routed to both (one identity from one
+ * peer) reaches the client once, after what only the stub got. */
+Test(move, stub_tail_merged_with_what_was_held_once)
+{
+	int present = -1;
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V311, "mv", &present);
+	rmq_test_subscribe(a, RMQ_V311, "t", 1, 1);
+	rmq_fake_hangup(a);
+	rmq_fake_settle();
+	struct rmq_fake_client *p = rmq_test_connect(1, RMQ_V311, "p", 1, NULL);
+	cluster_on(1);
+	release("mv", UINT64_MAX, 0);
+	cr_assert_eq(ans.result, RMQ_RELEASE_ENDED);
+	cr_assert_not_null(ans.image);
+	cr_assert_neq(ans.stub, 0);
+	struct answer moved = ans;
+	struct rmq_session *stub =
+	    rmq_worker_session(rmq_test_node.workers[0], moved.stub);
+	cr_assert(stub && stub->state == RMQ_SESS_MOVING);
+	/* The identifier is free here (p holds the one registered): the
+	 * stub is no session of it. */
+	cr_assert_eq(rmq_registry_count(rmq_test_node.registry), 1);
+
+	/* Before the new session is in: only the stub gets these. */
+	rmq_test_publish(p, RMQ_V311, "t", "s1", 1, 1);
+	RMQ_EXPECT(p, 0x40, 2, 0, 1);
+	peer_publish(2, 5, "t", "r1");
+	/* The new session reads the image; the move is told. */
+	struct rmq_fake_client *b = connect_claiming(1, "mv");
+	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, moved.image,
+	    moved.len, 77);
+	uint8_t buf[64];
+	size_t n = rmq_test_next_packet(b, buf, sizeof(buf));
+	cr_assert(n >= 4 && buf[0] == 0x20 && buf[2] == 1, "Session Present");
+	cr_assert_eq(moved_move, 77);
+	cr_assert_eq(moved_key, claim_key);
+	/* Both copies subscribed now: a peer's message reaches both, and
+	 * the new session holds it. */
+	peer_publish(2, 6, "t", "r2");
+	peer_publish(3, 6, "t", "r3"); /* another node's 6: not the same */
+	RMQ_EXPECT_NOTHING(b);
+
+	/* The stub's tail: s1, r1, r2, r3 in order; the stub ends. */
+	static struct tail_box got;
+	rmq_cluster_tail_take(&rmq_test_node, moved.stub, tail_got, &got);
+	rmq_fake_settle();
+	cr_assert_eq(got.called, 1);
+	cr_assert_not_null(got.tail);
+	cr_assert_null(
+	    rmq_worker_session(rmq_test_node.workers[0], moved.stub));
+	/* Merged: what only the stub had, then what was held, r2 once. */
+	rmq_cluster_tail_give(&rmq_test_node, claim_key, 77, got.tail, got.len);
+	expect_publish(b, "s1");
+	expect_publish(b, "r1");
+	expect_publish(b, "r2");
+	expect_publish(b, "r3");
+	RMQ_EXPECT_NOTHING(b);
+	/* Not holding any more: a message goes straight out. */
+	peer_publish(2, 9, "t", "after");
+	expect_publish(b, "after");
+}
+
+Test(move, no_tail_releases_what_was_held)
+{
+	int present = -1;
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V311, "nt", &present);
+	rmq_test_subscribe(a, RMQ_V311, "t", 1, 1);
+	rmq_fake_hangup(a);
+	rmq_fake_settle();
+	cluster_on(1);
+	release("nt", UINT64_MAX, 0);
+	struct answer moved = ans;
+	/* The claimant is gone: the stub ends, what it had dropped. */
+	rmq_cluster_tail_take(&rmq_test_node, moved.stub, NULL, NULL);
+	rmq_fake_settle();
+	cr_assert_null(
+	    rmq_worker_session(rmq_test_node.workers[0], moved.stub));
+	struct rmq_fake_client *b = connect_claiming(1, "nt");
+	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, moved.image,
+	    moved.len, 78);
+	uint8_t buf[64];
+	cr_assert_gt(rmq_test_next_packet(b, buf, sizeof(buf)), 0);
+	peer_publish(2, 1, "t", "h1");
+	peer_publish(2, 2, "t", "h2");
+	RMQ_EXPECT_NOTHING(b);
+	/* A tail for another move is not this one's. */
+	uint8_t *other = calloc(1, 5);
+	rmq_cluster_tail_give(&rmq_test_node, claim_key, 79, other, 5);
+	RMQ_EXPECT_NOTHING(b);
+	/* The old node gone: no tail comes, what was held goes out. */
+	rmq_cluster_tail_give(&rmq_test_node, claim_key, 78, NULL, 0);
+	expect_publish(b, "h1");
+	expect_publish(b, "h2");
+}
+
+/* What the image brought is told apart from copies held meanwhile, and
+ * from copies arriving late, for RMQ_MOVE_DEDUP_MS. */
+Test(move, copies_of_what_the_image_brought_are_dropped)
+{
+	int present = -1;
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V311, "ic", &present);
+	rmq_test_subscribe(a, RMQ_V311, "t", 1, 1);
+	rmq_fake_hangup(a);
+	rmq_fake_settle();
+	peer_publish(2, 11, "t", "i1"); /* queued offline: in the image */
+	cluster_on(1);
+	release("ic", UINT64_MAX, 0);
+	struct answer moved = ans;
+	cr_assert_not_null(moved.image);
+	/* The stub goes without a tail (its claimant's wait given up). */
+	rmq_cluster_tail_take(&rmq_test_node, moved.stub, NULL, NULL);
+	rmq_fake_settle();
+	struct rmq_fake_client *b = connect_claiming(1, "ic");
+	rmq_cluster_claimed(&rmq_test_node, claim_key, 0, moved.image,
+	    moved.len, 80);
+	uint8_t buf[64];
+	size_t n = rmq_test_next_packet(b, buf, sizeof(buf));
+	cr_assert(n >= 4 && buf[0] == 0x20 && buf[2] == 1, "Session Present");
+	expect_publish(b, "i1");
+	/* The same message (same node, same identity) reaches this node
+	 * too, and another one: both held. */
+	peer_publish(2, 11, "t", "i1");
+	peer_publish(2, 12, "t", "i2");
+	RMQ_EXPECT_NOTHING(b);
+	/* No tail comes: what was held goes out, but the copy. */
+	rmq_cluster_tail_give(&rmq_test_node, claim_key, 80, NULL, 0);
+	expect_publish(b, "i2");
+	RMQ_EXPECT_NOTHING(b);
+	/* A late copy is dropped and counted. */
+	struct rmq_worker *w1 = rmq_test_node.workers[1];
+	uint64_t before = rmq_counter_get(&w1->st.dropped_moved_twice);
+	peer_publish(2, 11, "t", "i1");
+	RMQ_EXPECT_NOTHING(b);
+	cr_assert_eq(rmq_counter_get(&w1->st.dropped_moved_twice), before + 1);
+	/* Past the bound the filter is gone: the copy is delivered. */
+	rmq_fake_advance(RMQ_MOVE_DEDUP_MS + 1);
+	rmq_fake_settle();
+	peer_publish(2, 11, "t", "i1");
+	expect_publish(b, "i1");
 }
