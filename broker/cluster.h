@@ -213,6 +213,29 @@ void rmq_cluster_tail_take(struct rmq_broker *b, uint64_t stub,
 void rmq_cluster_tail_give(struct rmq_broker *b, uint64_t key, uint64_t move,
     uint8_t *tail, size_t len);
 
+/* Every session of this node that holds a client identifier (connected
+ * or not), with the stamp of the connection that claimed it (0: none, a
+ * session read back from disk or made with no peer to ask), as fn(arg,
+ * worker, id, len, stamp) on its worker's thread; each worker ends its
+ * part with fn(arg, worker, NULL, 0, 0).  So a node that meets a peer
+ * again after a partition tells it which identifiers it holds, and the
+ * older of two sessions of one identifier ends (rmq_cluster_release).
+ * Any thread. */
+typedef void (*rmq_session_list_fn)(void *arg, unsigned worker, const char *id,
+    size_t len, uint64_t stamp);
+void rmq_cluster_sessions_each(struct rmq_broker *b, rmq_session_list_fn fn,
+    void *arg);
+
+/* What a peer's older session of client identifier id held, as an image
+ * (taken over by this call): its session ended there because this node
+ * holds a newer connection of id (after a partition, or its node's
+ * restart).  Its messages, in flight or queued, are queued for this
+ * node's session of id, after what that has; its subscriptions and QoS 2
+ * ids are not taken (the client, told no session was present, made its
+ * own).  Any thread. */
+void rmq_cluster_state_give(struct rmq_broker *b, const char *id, size_t len,
+    uint8_t *image, size_t ilen);
+
 /* Install the hooks.  Before rmq_broker_start; they live as long as the
  * broker. */
 void

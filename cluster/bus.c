@@ -99,6 +99,9 @@ struct rmq_cluster_node {
 	struct rmq_moves moves_in, stubs;
 	_Atomic uint64_t releases[3], answers_dropped, image_bytes;
 	_Atomic uint64_t tail_bytes;
+	/* Identifiers told to peers met (again), and sessions ended here
+	 * because a peer held a newer connection of theirs. */
+	_Atomic uint64_t ids_sent, duplicates_ended;
 	atomic_int moves_now; /* a move waits: the bus thread looks soon */
 	/* Retained messages (retained.h): deletes remembered, counts. */
 	pthread_mutex_t tmu;
@@ -318,6 +321,12 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 		{ "ringmq_cluster_session_image_bytes_total", "counter",
 		    "Bytes of session state this node sent to peers that took its clients' identifiers over.",
 		    atomic_load(&n->image_bytes) },
+		{ "ringmq_cluster_identifiers_sent_total", "counter",
+		    "Client identifiers held here told to peers met or met again (connections claimed in the cluster only), so that one held on both sides ends on one.",
+		    atomic_load(&n->ids_sent) },
+		{ "ringmq_cluster_duplicates_ended_total", "counter",
+		    "Sessions ended here (0x8E) because a peer met again held a newer connection of their identifier: after a partition or a restart.",
+		    atomic_load(&n->duplicates_ended) },
 		{ "ringmq_cluster_claim_answers_dropped_total", "counter",
 		    "Answers to peers' claims that found no room on the control stream to the peer (cluster_forward_queue); that peer's client starts without the state.",
 		    atomic_load(&n->answers_dropped) },
@@ -626,6 +635,15 @@ send_retained(struct rmq_cluster_node *n, uint32_t number)
 
 /* ---- client identifiers (claims.h) ---- */
 
+/* A control record not understood, read without the members' lock. */
+static void
+bad_message(struct rmq_cluster_node *n)
+{
+	pthread_mutex_lock(&n->mu);
+	n->bad_messages++;
+	pthread_mutex_unlock(&n->mu);
+}
+
 /* How long a move may take before its ends give it up: the new node's
  * routes reach every peer up (a peer slower than the timeout is down),
  * then a cut and a tail cross. */
@@ -691,8 +709,43 @@ node_origin_uid(void *ctx, uint64_t origin)
 	return rmq_channel_uid(n->ch, number);
 }
 
-/* The bus thread: cuts whose routes are everywhere go; moves past their
- * deadline are given up.  Returns whether moves wait (the thread then
+/* A move ends without its tail (cmu held): the session that came here
+ * lets out what it held, or the stub here ends, its messages dropped. */
+static void
+move_give_up(struct rmq_cluster_node *n, struct rmq_moves *t,
+    struct rmq_move *m)
+{
+	struct rmq_move gone;
+	rmq_moves_take(t, m, &gone);
+	t->given_up++;
+	if (t == &n->moves_in)
+		rmq_cluster_tail_give(n->b, gone.key, gone.claim, NULL, 0);
+	else
+		rmq_cluster_tail_take(n->b, gone.key, NULL, NULL);
+}
+
+/* Give up the moves of t with peer `number` (0: those past their
+ * deadline at now). */
+static void
+moves_give_up(struct rmq_cluster_node *n, struct rmq_moves *t, uint32_t number,
+    uint64_t now)
+{
+	for (uint32_t i = 0; i < t->n;) {
+		struct rmq_move *m = &t->m[i];
+		if (number ? m->peer == number : now >= m->deadline_ms) {
+			if (t == &n->moves_in && !number)
+				rmq_cluster_log(LOG_WARNING,
+				    "a session moved here got no tail from its old node within %llu ms: what it held goes out without it",
+				    4ull * n->members.timeout_ms);
+			move_give_up(n, t, m);
+		} else {
+			i++;
+		}
+	}
+}
+
+/* The bus thread: moves past their deadline are given up; cuts whose
+ * routes are everywhere go.  Returns whether moves wait (the thread then
  * looks again soon). */
 static int
 moves_run(struct rmq_cluster_node *n, uint64_t now)
@@ -700,43 +753,21 @@ moves_run(struct rmq_cluster_node *n, uint64_t now)
 	uint8_t buf[RMQ_NODE_NAME_MAX + 16];
 	uint64_t applied = rmq_channel_applied(n->ch);
 	pthread_mutex_lock(&n->cmu);
-	for (uint32_t i = 0; i < n->moves_in.n;) {
+	moves_give_up(n, &n->moves_in, 0, now);
+	moves_give_up(n, &n->stubs, 0, now);
+	for (uint32_t i = 0; i < n->moves_in.n; i++) {
 		struct rmq_move *m = &n->moves_in.m[i];
-		if (now >= m->deadline_ms) {
-			struct rmq_move gone;
-			rmq_moves_take(&n->moves_in, m, &gone);
-			n->moves_in.given_up++;
-			rmq_cluster_log(LOG_WARNING,
-			    "a session moved here got no tail from its old node within %llu ms: what it held goes out without it",
-			    4ull * n->members.timeout_ms);
-			rmq_cluster_tail_give(n->b, gone.key, gone.claim, NULL,
-			    0);
+		if (!m->token || m->cut_sent || applied < m->token)
 			continue;
+		size_t k = rmq_move_rec_encode(buf, sizeof(buf), 'U',
+		    n->members.self, m->claim);
+		if (k && rmq_channel_control(n->ch, m->peer, buf, k) == 0) {
+			m->cut_sent = 1;
+			rmq_cluster_log(LOG_DEBUG,
+			    "move %llx: routes applied everywhere (%llu), cut sent",
+			    (unsigned long long)m->claim,
+			    (unsigned long long)m->token);
 		}
-		if (m->token && !m->cut_sent && applied >= m->token) {
-			size_t k = rmq_move_rec_encode(buf, sizeof(buf), 'U',
-			    n->members.self, m->claim);
-			if (k &&
-			    rmq_channel_control(n->ch, m->peer, buf, k) == 0) {
-				m->cut_sent = 1;
-				rmq_cluster_log(LOG_DEBUG,
-				    "move %llx: routes applied everywhere (%llu), cut sent",
-				    (unsigned long long)m->claim,
-				    (unsigned long long)m->token);
-			}
-		}
-		i++;
-	}
-	for (uint32_t i = 0; i < n->stubs.n;) {
-		struct rmq_move *m = &n->stubs.m[i];
-		if (now < m->deadline_ms) {
-			i++;
-			continue;
-		}
-		struct rmq_move gone;
-		rmq_moves_take(&n->stubs, m, &gone);
-		n->stubs.given_up++;
-		rmq_cluster_tail_take(n->b, gone.key, NULL, NULL);
 	}
 	int waiting = n->moves_in.n != 0;
 	pthread_mutex_unlock(&n->cmu);
@@ -747,28 +778,8 @@ moves_run(struct rmq_cluster_node *n, uint64_t now)
 static void
 moves_down(struct rmq_cluster_node *n, uint32_t number)
 {
-	for (uint32_t i = 0; i < n->moves_in.n;) {
-		struct rmq_move *m = &n->moves_in.m[i];
-		if (m->peer != number) {
-			i++;
-			continue;
-		}
-		struct rmq_move gone;
-		rmq_moves_take(&n->moves_in, m, &gone);
-		n->moves_in.given_up++;
-		rmq_cluster_tail_give(n->b, gone.key, gone.claim, NULL, 0);
-	}
-	for (uint32_t i = 0; i < n->stubs.n;) {
-		struct rmq_move *m = &n->stubs.m[i];
-		if (m->peer != number) {
-			i++;
-			continue;
-		}
-		struct rmq_move gone;
-		rmq_moves_take(&n->stubs, m, &gone);
-		n->stubs.given_up++;
-		rmq_cluster_tail_take(n->b, gone.key, NULL, NULL);
-	}
+	moves_give_up(n, &n->moves_in, number, 0);
+	moves_give_up(n, &n->stubs, number, 0);
 }
 
 /* A stub's tail, to the node that sent the cut. */
@@ -950,9 +961,7 @@ read_claim(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
 {
 	struct rmq_claim_rec c;
 	if (rmq_claim_decode(p, len, &c) != 0) {
-		pthread_mutex_lock(&n->mu);
-		n->bad_messages++;
-		pthread_mutex_unlock(&n->mu);
+		bad_message(n);
 		return;
 	}
 	struct claim_from *f = malloc(sizeof(*f));
@@ -972,15 +981,187 @@ read_answer(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
 {
 	struct rmq_answer_rec a;
 	if (rmq_answer_decode(p, len, &a) != 0) {
-		pthread_mutex_lock(&n->mu);
-		n->bad_messages++;
-		pthread_mutex_unlock(&n->mu);
+		bad_message(n);
 		return;
 	}
 	pthread_mutex_lock(&n->cmu);
 	(void)rmq_claims_answer(&n->claims, a.claim, number, a.result, a.image,
 	    a.image_len, claim_settled, n);
 	pthread_mutex_unlock(&n->cmu);
+}
+
+/* ---- identifiers held twice (after a partition, a restart) ---- */
+
+/* The identifiers this node holds, to one peer, a part per worker. */
+struct ids_part {
+	uint8_t *buf;
+	size_t len, head;
+	uint32_t count;
+};
+
+struct ids_out {
+	struct rmq_cluster_node *n;
+	uint32_t number;
+	atomic_uint left; /* workers yet to end their part */
+	unsigned nparts;
+	struct ids_part part[];
+};
+
+static void
+ids_flush(struct ids_out *o, struct ids_part *pt)
+{
+	if (pt->count == 0)
+		return;
+	rmq_ids_count(pt->buf, pt->head, pt->count);
+	if (rmq_channel_control(o->n->ch, o->number, pt->buf, pt->len) == 0)
+		atomic_fetch_add(&o->n->ids_sent, pt->count);
+	pt->len = pt->head;
+	pt->count = 0;
+}
+
+static void
+ids_free(struct ids_out *o)
+{
+	for (unsigned i = 0; i < o->nparts; i++)
+		free(o->part[i].buf);
+	free(o);
+}
+
+/* broker/cluster.h's list function, on each worker. */
+static void
+ids_one(void *arg, unsigned worker, const char *id, size_t len, uint64_t stamp)
+{
+	struct ids_out *o = arg;
+	struct ids_part *pt = &o->part[worker < o->nparts ? worker : 0];
+	if (id == NULL) {
+		if (pt->buf)
+			ids_flush(o, pt);
+		if (atomic_fetch_sub(&o->left, 1) == 1)
+			ids_free(o);
+		return;
+	}
+	/* A session no connection claimed in the cluster (read back from
+	 * disk) is no newer than any: the peer's, if it has one, stays. */
+	if (stamp == 0)
+		return;
+	if (pt->buf == NULL) {
+		pt->buf = malloc(RMQ_ROUTES_PART_MAX);
+		if (pt->buf == NULL)
+			return;
+		pt->len = pt->head = rmq_ids_head_encode(pt->buf,
+		    RMQ_ROUTES_PART_MAX, o->n->members.self);
+	}
+	size_t k = rmq_ids_put(pt->buf + pt->len, RMQ_ROUTES_PART_MAX - pt->len,
+	    stamp, id, len);
+	if (k == 0) {
+		ids_flush(o, pt);
+		k = rmq_ids_put(pt->buf + pt->len,
+		    RMQ_ROUTES_PART_MAX - pt->len, stamp, id, len);
+	}
+	if (k) {
+		pt->len += k;
+		pt->count++;
+	}
+}
+
+/* A peer met, or met again: it is told which identifiers this node holds
+ * (it tells this node its own likewise). */
+static void
+send_ids(struct rmq_cluster_node *n, uint32_t number)
+{
+	unsigned w = rmq_cluster_workers(n->b);
+	struct ids_out *o = calloc(1, sizeof(*o) + w * sizeof(o->part[0]));
+	if (o == NULL)
+		return;
+	o->n = n;
+	o->number = number;
+	o->nparts = w;
+	atomic_store(&o->left, w);
+	rmq_cluster_sessions_each(n->b, ids_one, o);
+}
+
+/* A session here that a peer's newer connection outranks: which peer,
+ * and its identifier. */
+struct ids_release {
+	struct rmq_cluster_node *n;
+	uint32_t number;
+	uint16_t len;
+	char id[];
+};
+
+/* It ended here: what it held goes to the peer's session. */
+static void
+ids_release_done(void *arg, enum rmq_release_result result, uint8_t *image,
+    size_t len, uint64_t stub)
+{
+	struct ids_release *r = arg;
+	struct rmq_cluster_node *n = r->n;
+	if (result == RMQ_RELEASE_ENDED)
+		atomic_fetch_add(&n->duplicates_ended, 1);
+	/* No cut comes for this stub: its few messages go with it. */
+	if (stub)
+		rmq_cluster_tail_take(n->b, stub, NULL, NULL);
+	size_t cap = RMQ_NODE_NAME_MAX + 8 + (size_t)r->len;
+	uint8_t *rec = image ? malloc(cap + len) : NULL;
+	size_t h = rec
+	    ? rmq_state_head_encode(rec, cap, n->members.self, r->id, r->len)
+	    : 0;
+	if (h != 0) {
+		memcpy(rec + h, image, len);
+		if (rmq_channel_control(n->ch, r->number, rec, h + len) == 0)
+			atomic_fetch_add(&n->image_bytes, len);
+		else
+			atomic_fetch_add(&n->answers_dropped, 1);
+	}
+	free(rec);
+	free(image);
+	free(r);
+}
+
+/* A peer's identifiers: a session here of one it holds with a newer
+ * connection ends, as if that connection had claimed it now. */
+static void
+read_ids(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
+    size_t len)
+{
+	struct rmq_ids_rec r;
+	if (rmq_ids_decode(p, len, &r) != 0) {
+		bad_message(n);
+		return;
+	}
+	const uint8_t *q = r.entries;
+	size_t left = r.entries_len;
+	uint64_t stamp;
+	const char *id;
+	size_t idlen;
+	while (rmq_ids_next(&q, &left, &stamp, &id, &idlen)) {
+		struct ids_release *rel =
+		    stamp ? malloc(sizeof(*rel) + idlen) : NULL;
+		if (rel == NULL)
+			continue;
+		*rel = (struct ids_release){ n, number, (uint16_t)idlen };
+		memcpy(rel->id, id, idlen);
+		/* Not clean: its state goes over, its will does not (its
+		 * client is connected elsewhere). */
+		rmq_cluster_release(n->b, id, idlen, stamp, 0, ids_release_done,
+		    rel);
+	}
+}
+
+/* An older session's state, for this node's session of its identifier. */
+static void
+read_state(struct rmq_cluster_node *n, const uint8_t *p, size_t len)
+{
+	struct rmq_state_rec r;
+	if (rmq_state_decode(p, len, &r) != 0) {
+		bad_message(n);
+		return;
+	}
+	uint8_t *image = malloc(r.image_len);
+	if (image == NULL)
+		return;
+	memcpy(image, r.image, r.image_len);
+	rmq_cluster_state_give(n->b, r.id, r.len, image, r.image_len);
 }
 
 /* The workers' hooks (cluster.h): a message for node `node`'s
@@ -1320,6 +1501,10 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 		rmq_channel_peer(n->ch, m->number, m->name, h->epoch, furl);
 	}
 	hello_routes(n, m, ev, h, now);
+	/* Met, or met again: which identifiers each holds (a partition or
+	 * a restart may have let one connect on both sides). */
+	if ((ev == RMQ_MEMBER_JOINED || ev == RMQ_MEMBER_RESTARTED) && h->fport)
+		send_ids(n, m->number);
 	dial(n, url);
 	for (unsigned i = 0; i < h->npeers; i++)
 		if (strcmp(h->peers[i].name, n->members.self) != 0)
@@ -1371,6 +1556,8 @@ node_control(void *arg, uint32_t number, const uint8_t *p, size_t len)
 	case 'A': read_answer(n, number, p, len); return;
 	case 'U': read_cut(n, number, p, len); return;
 	case 'L': read_tail(n, number, p, len); return;
+	case 'I': read_ids(n, number, p, len); return;
+	case 'J': read_state(n, p, len); return;
 	default: break;
 	}
 	rcu_thread_online();

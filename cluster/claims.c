@@ -111,6 +111,100 @@ rmq_move_rec_decode(const uint8_t *p, size_t n, char kind,
 	return 0;
 }
 
+size_t
+rmq_ids_head_encode(uint8_t *buf, size_t cap, const char *node)
+{
+	struct rmq_wout o = { buf, 0, cap, 0 };
+	head(&o, 'I', node);
+	rmq_wput_u(&o, 0, 4);
+	return o.full ? 0 : o.len;
+}
+
+void
+rmq_ids_count(uint8_t *buf, size_t head_len, uint32_t count)
+{
+	for (int i = 0; i < 4; i++)
+		buf[head_len - 4 + i] = (uint8_t)(count >> (24 - 8 * i));
+}
+
+size_t
+rmq_ids_put(uint8_t *buf, size_t cap, uint64_t stamp, const char *id,
+    size_t len)
+{
+	struct rmq_wout o = { buf, 0, cap, 0 };
+	rmq_wput_u(&o, stamp, 8);
+	rmq_wput_str(&o, id, len, 2);
+	return o.full ? 0 : o.len;
+}
+
+int
+rmq_ids_next(const uint8_t **p, size_t *left, uint64_t *stamp, const char **id,
+    size_t *len)
+{
+	if (*left == 0)
+		return 0;
+	struct rmq_win in = { *p, *left, 0 };
+	*stamp = rmq_wget_u(&in, 8);
+	*len = (size_t)rmq_wget_u(&in, 2);
+	*id = (const char *)rmq_wget_bytes(&in, *len);
+	if (in.bad)
+		return 0;
+	*p = in.p;
+	*left = in.left;
+	return 1;
+}
+
+int
+rmq_ids_decode(const uint8_t *p, size_t n, struct rmq_ids_rec *r)
+{
+	struct rmq_win in = { p, n, 0 };
+	if (!head_ok(&in, 'I', r->node))
+		return -1;
+	r->count = (uint32_t)rmq_wget_u(&in, 4);
+	if (in.bad)
+		return -1;
+	r->entries = in.p;
+	r->entries_len = in.left;
+	/* Every entry whole, and no more or fewer than counted. */
+	const uint8_t *q = in.p;
+	size_t left = in.left;
+	uint64_t stamp;
+	const char *id;
+	size_t len;
+	uint32_t k = 0;
+	while (rmq_ids_next(&q, &left, &stamp, &id, &len)) {
+		if (len && memchr(id, '\0', len))
+			return -1;
+		k++;
+	}
+	return left == 0 && k == r->count ? 0 : -1;
+}
+
+size_t
+rmq_state_head_encode(uint8_t *buf, size_t cap, const char *node,
+    const char *id, size_t len)
+{
+	struct rmq_wout o = { buf, 0, cap, 0 };
+	head(&o, 'J', node);
+	rmq_wput_str(&o, id, len, 2);
+	return o.full ? 0 : o.len;
+}
+
+int
+rmq_state_decode(const uint8_t *p, size_t n, struct rmq_state_rec *r)
+{
+	struct rmq_win in = { p, n, 0 };
+	if (!head_ok(&in, 'J', r->node))
+		return -1;
+	r->len = (size_t)rmq_wget_u(&in, 2);
+	r->id = (const char *)rmq_wget_bytes(&in, r->len);
+	if (in.bad || in.left == 0 || (r->len && memchr(r->id, '\0', r->len)))
+		return -1;
+	r->image = in.p;
+	r->image_len = in.left;
+	return 0;
+}
+
 /* ---- the claims waiting ---- */
 
 void

@@ -24,6 +24,13 @@
  *   'R' 'A' version(1)  name_len(1) name  claim(8) result(1)  image
  *   'R' 'U' version(1)  name_len(1) name  claim(8)
  *   'R' 'L' version(1)  name_len(1) name  claim(8)  tail
+ *   'R' 'I' version(1)  name_len(1) name  count(4), then count times:
+ *       stamp(8) id_len(2) id
+ *   'R' 'J' version(1)  name_len(1) name  id_len(2) id  image
+ * 'I' is a part of the identifiers a node holds, with their connections'
+ * stamps, sent to a peer it meets (again): of two sessions of one
+ * identifier, after a partition or a restart, the older ends, and 'J'
+ * takes what it held to the node of the newer.
  * (image and tail to the record's end, as broker/mqtt/move.c writes
  * them).
  *
@@ -82,6 +89,41 @@ struct rmq_move_rec {
 };
 int rmq_move_rec_decode(const uint8_t *p, size_t n, char kind,
     struct rmq_move_rec *r);
+
+/* A part of a node's identifiers: the head (its length; the count is
+ * filled in with rmq_ids_count), then entries, each put with
+ * rmq_ids_put into buf[len..) (its length, 0 when cap is short). */
+size_t rmq_ids_head_encode(uint8_t *buf, size_t cap, const char *node);
+void rmq_ids_count(uint8_t *buf, size_t head, uint32_t count);
+size_t rmq_ids_put(uint8_t *buf, size_t cap, uint64_t stamp, const char *id,
+    size_t len);
+#define RMQ_IDS_ENTRY_MAX (10u + 65535u)
+
+struct rmq_ids_rec {
+	char node[RMQ_NODE_NAME_MAX];
+	uint32_t count;
+	const uint8_t *entries; /* count entries, checked whole */
+	size_t entries_len;
+};
+int rmq_ids_decode(const uint8_t *p, size_t n, struct rmq_ids_rec *r);
+
+/* The next entry of a decoded part: 1 with it, 0 at the end. */
+int rmq_ids_next(const uint8_t **p, size_t *left, uint64_t *stamp,
+    const char **id, size_t *len);
+
+/* An older session's state for a peer's session of id: the head's
+ * length (the image follows it), 0 when cap is short. */
+size_t rmq_state_head_encode(uint8_t *buf, size_t cap, const char *node,
+    const char *id, size_t len);
+
+struct rmq_state_rec {
+	char node[RMQ_NODE_NAME_MAX];
+	const char *id;
+	size_t len;
+	const uint8_t *image;
+	size_t image_len;
+};
+int rmq_state_decode(const uint8_t *p, size_t n, struct rmq_state_rec *r);
 
 /* ---- this node's claims waiting for answers ---- */
 

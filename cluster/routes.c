@@ -110,7 +110,9 @@ rmq_cluster_msg_kind(const uint8_t *p, size_t n)
 	case 'C':
 	case 'A':
 	case 'U':
-	case 'L': return p[1];
+	case 'L':
+	case 'I':
+	case 'J': return p[1];
 	default: return 0;
 	}
 }

@@ -91,7 +91,8 @@ int rmq_snap_part_decode(const uint8_t *p, size_t n, struct rmq_snap_part *s);
 
 /* The message's kind: 'H' hello, 'D' delta, 'Q' snapshot request, 'S'
  * snapshot part, 'T' retained message (retained.h), 'C' claim, 'A'
- * answer, 'U' cut and 'L' tail (claims.h); 0 when it is none. */
+ * answer, 'U' cut, 'L' tail, 'I' identifiers and 'J' an older session's state
+ * (claims.h); 0 when it is none. */
 int rmq_cluster_msg_kind(const uint8_t *p, size_t n);
 
 /* ---- a peer's routes, as this node's index holds them ---- */

@@ -214,11 +214,13 @@ img_take(struct image_in *in, size_t n)
 	return p;
 }
 
-/* One message of the image into the session; its identity, if any, into
- * ids[*nids]. */
+/* One message of an image or a tail: *it with its message (one
+ * reference; NULL for a released QoS 2 message that came without its
+ * record), its state, packet id and identity.  Returns 0, 1 when it
+ * expired on the way (nothing to take), -ENOMEM, or -EINVAL with why. */
 static int
-import_item(struct rmq_session *s, struct image_in *in, uint64_t now,
-    struct rmq_ident *ids_out, uint32_t *nids, const char **why)
+item_read(struct image_in *in, uint64_t now, struct rmq_qitem *it,
+    uint8_t *state, uint16_t *pid, struct rmq_ident *k, const char **why)
 {
 	const uint8_t *idp = img_take(in, 16);
 	const uint8_t *h = idp ? img_take(in, 8) : NULL;
@@ -226,22 +228,22 @@ import_item(struct rmq_session *s, struct image_in *in, uint64_t now,
 		*why = "a message cut short";
 		return -EINVAL;
 	}
-	struct rmq_ident k = { get_le(idp, 8), get_le(idp + 8, 8) };
-	struct rmq_qitem it = {
+	*k = (struct rmq_ident){ get_le(idp, 8), get_le(idp + 8, 8) };
+	*it = (struct rmq_qitem){
 		.qos = h[0],
 		.retain = (uint8_t)(h[4] != 0),
 		.nsubid = h[5],
 		.stored = (uint8_t)(h[6] != 0),
 	};
-	uint8_t state = h[1];
-	uint16_t pid = (uint16_t)get_le(h + 2, 2);
-	if (it.qos > 2 || state > RMQ_QUEUED_RELEASED ||
-	    it.nsubid > RMQ_QITEM_SUBIDS ||
-	    (state != RMQ_QUEUED_WAITING && (pid == 0 || it.qos == 0))) {
+	*state = h[1];
+	*pid = (uint16_t)get_le(h + 2, 2);
+	if (it->qos > 2 || *state > RMQ_QUEUED_RELEASED ||
+	    it->nsubid > RMQ_QITEM_SUBIDS ||
+	    (*state != RMQ_QUEUED_WAITING && (*pid == 0 || it->qos == 0))) {
 		*why = "a message with a bad QoS, state or packet id";
 		return -EINVAL;
 	}
-	const uint8_t *ids = img_take(in, 4u * it.nsubid);
+	const uint8_t *ids = img_take(in, 4u * it->nsubid);
 	const uint8_t *lp = img_take(in, 4);
 	size_t mlen = lp ? (size_t)get_le(lp, 4) : 0;
 	const uint8_t *rec = lp ? img_take(in, mlen) : NULL;
@@ -249,29 +251,48 @@ import_item(struct rmq_session *s, struct image_in *in, uint64_t now,
 		*why = "a message cut short";
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < it.nsubid; i++)
-		it.subid[i] = (uint32_t)get_le(ids + 4 * i, 4);
-	if (k.xid)
-		ids_out[(*nids)++] = k;
+	for (unsigned i = 0; i < it->nsubid; i++)
+		it->subid[i] = (uint32_t)get_le(ids + 4 * i, 4);
 	if (mlen == 0) {
-		if (state != RMQ_QUEUED_RELEASED) {
+		if (*state != RMQ_QUEUED_RELEASED) {
 			*why = "a message without its record";
 			return -EINVAL;
 		}
-		return rmq_session_restore_item(s, &it, state, pid);
+		return 0;
 	}
-	struct rmq_msg *m = NULL;
-	int rc = rmq_record_msg_decode(rec, mlen, now, 0, &m, why);
-	if (rc == -ETIME)
-		return 0; /* expired on the way: dropped, as it would be */
+	int rc = rmq_record_msg_decode(rec, mlen, now, 0, &it->msg, why);
+	return rc == -ETIME ? 1 : rc;
+}
+
+/* A message read is kept by this node's data directory from now on, if
+ * the session's queue is kept. */
+static void
+item_keep(struct rmq_session *s, struct rmq_qitem *it)
+{
+	if (it->msg && rmq_session_kept(s))
+		it->kept =
+		    (uint8_t)rmq_worker_keep(s->w, it->msg, s->key, it->qos);
+}
+
+/* One message of the image into the session; its identity, if any, into
+ * ids_out[*nids]. */
+static int
+import_item(struct rmq_session *s, struct image_in *in, uint64_t now,
+    struct rmq_ident *ids_out, uint32_t *nids, const char **why)
+{
+	struct rmq_qitem it;
+	uint8_t state;
+	uint16_t pid;
+	struct rmq_ident k;
+	int rc = item_read(in, now, &it, &state, &pid, &k, why);
 	if (rc != 0)
-		return rc;
-	it.msg = m;
-	/* Kept by this node's data directory from now on. */
-	if (rmq_session_kept(s))
-		it.kept = (uint8_t)rmq_worker_keep(s->w, m, s->key, it.qos);
+		return rc == 1 ? 0 : rc; /* expired: dropped, as it would be */
+	if (k.xid)
+		ids_out[(*nids)++] = k;
+	item_keep(s, &it);
 	rc = rmq_session_restore_item(s, &it, state, pid);
-	rmq_msg_rele(m);
+	if (it.msg)
+		rmq_msg_rele(it.msg);
 	return rc;
 }
 
@@ -740,42 +761,19 @@ tail_merge(struct rmq_session *s, const uint8_t *p, size_t len)
 		memcpy(seen, r->moved_ids, nseen * sizeof(*seen));
 	uint64_t now = rmq_loop_clock_ms();
 	for (uint32_t i = 0; i < n && !bad; i++) {
-		const uint8_t *id = img_take(&in, 16);
-		const uint8_t *f = id ? img_take(&in, 8) : NULL;
-		if (f == NULL || f[0] > 2 || f[5] > RMQ_QITEM_SUBIDS) {
-			bad = 1;
-			break;
-		}
-		struct rmq_qitem it = {
-			.qos = f[0],
-			.retain = (uint8_t)(f[4] != 0),
-			.nsubid = f[5],
-			.stored = (uint8_t)(f[6] != 0),
-		};
-		const uint8_t *ids = img_take(&in, 4u * it.nsubid);
-		const uint8_t *lp = ids ? img_take(&in, 4) : NULL;
-		size_t mlen = lp ? (size_t)get_le(lp, 4) : 0;
-		const uint8_t *rec = lp && mlen ? img_take(&in, mlen) : NULL;
-		if (rec == NULL) {
-			bad = 1;
-			break;
-		}
-		struct rmq_ident k = { get_le(id, 8), get_le(id + 8, 8) };
-		if (k.xid && seen)
-			seen[nseen++] = k;
-		for (unsigned j = 0; j < it.nsubid; j++)
-			it.subid[j] = (uint32_t)get_le(ids + 4 * j, 4);
-		struct rmq_msg *m = NULL;
+		struct rmq_qitem it;
+		uint8_t state;
+		uint16_t pid;
+		struct rmq_ident k;
 		const char *why = NULL;
-		int rc = rmq_record_msg_decode(rec, mlen, now, 0, &m, &why);
+		int rc = item_read(&in, now, &it, &state, &pid, &k, &why);
 		if (rc == -EINVAL)
 			bad = 1;
-		if (rc != 0)
+		if (k.xid && seen && rc != -EINVAL)
+			seen[nseen++] = k;
+		if (rc != 0 || it.msg == NULL)
 			continue;
-		it.msg = m;
-		if (rmq_session_kept(s))
-			it.kept =
-			    (uint8_t)rmq_worker_keep(w, m, s->key, it.qos);
+		item_keep(s, &it);
 		(void)rmq_session_enqueue(s, &it);
 	}
 	if (bad)
@@ -816,4 +814,105 @@ rmq_session_tail_give(struct rmq_worker *w, uint64_t key, uint64_t move,
 	/* Claimed by another node meanwhile: it leaves now, tail and all. */
 	if (s->rare->release && s->conn == NULL)
 		release_finish(s);
+}
+
+/* ---- the identifiers this node holds ---- */
+
+void
+rmq_cluster_sessions_each(struct rmq_broker *b, rmq_session_list_fn fn,
+    void *arg)
+{
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
+		if (m == NULL) {
+			/* That worker's part is empty: the peer keeps what
+			 * it holds of those identifiers until the next time
+			 * they meet, or a claim. */
+			fn(arg, i, NULL, 0, 0);
+			continue;
+		}
+		m->kind = RMQ_INBOX_LIST;
+		m->list.fn = fn;
+		m->list.arg = arg;
+		rmq_worker_post(b->workers[i], m);
+	}
+}
+
+void
+rmq_worker_list(struct rmq_worker *w, rmq_session_list_fn fn, void *arg)
+{
+	for (uint32_t i = 0; i < w->table_used; i++) {
+		const struct rmq_session *s = w->table[i];
+		if (s == NULL || !s->registered || s->client_id == NULL)
+			continue;
+		fn(arg, w->id, s->client_id, s->client_id_len,
+		    s->rare ? s->rare->claim_stamp : 0);
+	}
+	fn(arg, w->id, NULL, 0, 0);
+}
+
+/* ---- an older session's messages, after a partition or a restart ---- */
+
+void
+rmq_cluster_state_give(struct rmq_broker *b, const char *id, size_t len,
+    uint8_t *image, size_t ilen)
+{
+	uint64_t key;
+	struct rmq_inbox_msg *m = NULL;
+	if (!rmq_registry_find(b->registry, id, len, &key) ||
+	    (m = calloc(1, sizeof(*m))) == NULL) {
+		/* Its client left here too meanwhile (or no memory). */
+		rmq_log(RMQ_LOG_WARNING,
+		    "client %.*s: the messages of its older session on another node found no session here; dropped",
+		    (int)len, id);
+		free(image);
+		return;
+	}
+	m->kind = RMQ_INBOX_STATE;
+	m->claimed.key = key;
+	m->claimed.image = image;
+	m->claimed.len = ilen;
+	rmq_worker_post(b->workers[RMQ_KEY_WORKER(key)], m);
+}
+
+void
+rmq_session_state_merge(struct rmq_worker *w, uint64_t key, uint8_t *image,
+    size_t len)
+{
+	struct rmq_session *s = rmq_worker_session(w, key);
+	struct image_in in = { image, len };
+	const uint8_t *v = img_take(&in, 5);
+	const uint8_t *q = NULL, *c = NULL;
+	if (s != NULL && v != NULL && v[0] == IMAGE_VERSION &&
+	    img_take(&in, (size_t)get_le(v + 1, 4)) != NULL &&
+	    (q = img_take(&in, 2)) != NULL &&
+	    img_take(&in, 2u * (size_t)get_le(q, 2)) != NULL)
+		c = img_take(&in, 4);
+	uint32_t n = c ? (uint32_t)get_le(c, 4) : 0, took = 0;
+	uint64_t now = rmq_loop_clock_ms();
+	const char *why = "a part cut short";
+	int rc = 0;
+	for (uint32_t i = 0; i < n && rc >= 0; i++) {
+		struct rmq_qitem it;
+		uint8_t state;
+		uint16_t pid;
+		struct rmq_ident k;
+		rc = item_read(&in, now, &it, &state, &pid, &k, &why);
+		if (rc != 0 || it.msg == NULL)
+			continue;
+		/* In flight there or queued, it goes out anew: the client's
+		 * session state of it went with that session. */
+		item_keep(s, &it);
+		(void)rmq_session_enqueue(s, &it);
+		took++;
+	}
+	if (s != NULL && (c == NULL || rc < 0))
+		rmq_log(RMQ_LOG_WARNING,
+		    "worker %u: client %.*s: the messages of its older session on another node are malformed (%s); %u taken",
+		    w->id, s->client_id_len, s->client_id, why, took);
+	else if (s != NULL)
+		rmq_log(RMQ_LOG_INFO,
+		    "worker %u: client %.*s: %u messages of its older session on another node queued",
+		    w->id, s->client_id_len, s->client_id, took);
+	free(image);
 }

@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "bounds.h"
+#include "cluster.h"
 #include "codec.h"
 #include "conn.h"
 #include "index.h"
@@ -431,6 +432,15 @@ void rmq_worker_tail_take(struct rmq_worker *w, uint64_t key,
     void (*done)(void *arg, uint8_t *tail, size_t len), void *arg);
 void rmq_session_tail_give(struct rmq_worker *w, uint64_t key, uint64_t move,
     uint8_t *tail, size_t len);
+
+/* A peer's older session's image: its messages queued for session key
+ * (cluster.h's rmq_cluster_state_give); the image is freed. */
+void rmq_session_state_merge(struct rmq_worker *w, uint64_t key, uint8_t *image,
+    size_t len);
+
+/* The worker's sessions with identifiers to fn (cluster.h's
+ * rmq_cluster_sessions_each), then its end. */
+void rmq_worker_list(struct rmq_worker *w, rmq_session_list_fn fn, void *arg);
 
 /* The session ends (destroyed) while a peer's claim waits: answered. */
 void rmq_session_release_gone(struct rmq_session *s);

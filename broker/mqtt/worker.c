@@ -85,11 +85,16 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 		rmq_worker_release(NULL, 0, m->release.r);
 		break;
 	case RMQ_INBOX_CLAIMED:
-	case RMQ_INBOX_TAIL: free(m->claimed.image); break;
+	case RMQ_INBOX_TAIL:
+	case RMQ_INBOX_STATE: free(m->claimed.image); break;
 	case RMQ_INBOX_TAIL_TAKE:
 		/* Unread at shutdown: the stub ends with the worker. */
 		if (m->take.done)
 			m->take.done(m->take.arg, NULL, 0);
+		break;
+	case RMQ_INBOX_LIST:
+		/* Unread at shutdown: the part ends empty. */
+		m->list.fn(m->list.arg, 0, NULL, 0, 0);
 		break;
 	}
 	free(m);
@@ -461,6 +466,13 @@ worker_inbox(struct rmq_worker *w)
 		} else if (m->kind == RMQ_INBOX_TAIL) {
 			rmq_session_tail_give(w, m->claimed.key,
 			    m->claimed.move, m->claimed.image, m->claimed.len);
+			m->kind = RMQ_INBOX_AUTH;
+		} else if (m->kind == RMQ_INBOX_STATE) {
+			rmq_session_state_merge(w, m->claimed.key,
+			    m->claimed.image, m->claimed.len);
+			m->kind = RMQ_INBOX_AUTH;
+		} else if (m->kind == RMQ_INBOX_LIST) {
+			rmq_worker_list(w, m->list.fn, m->list.arg);
 			m->kind = RMQ_INBOX_AUTH;
 		} else if (m->kind == RMQ_INBOX_TAIL_TAKE) {
 			rmq_worker_tail_take(w, m->take.key, m->take.done,

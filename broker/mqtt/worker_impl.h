@@ -34,6 +34,8 @@ enum rmq_inbox_kind {
 	RMQ_INBOX_CLAIMED, /* the peers answered a session's claim */
 	RMQ_INBOX_TAIL_TAKE, /* a stub's tail is asked for */
 	RMQ_INBOX_TAIL, /* a moved session's tail arrived */
+	RMQ_INBOX_LIST, /* the cluster asks for the worker's sessions */
+	RMQ_INBOX_STATE, /* a peer's older session's messages, to queue */
 };
 
 struct rmq_inbox_msg {
@@ -59,13 +61,17 @@ struct rmq_inbox_msg {
 			struct rmq_release *r;
 		} release;
 		struct { /* RMQ_INBOX_CLAIMED, RMQ_INBOX_TAIL (image: the
-			  * tail) */
+			  * tail), RMQ_INBOX_STATE */
 			uint64_t key;
 			uint64_t move;
 			uint8_t lost;
 			uint8_t *image;
 			size_t len;
 		} claimed;
+		struct { /* RMQ_INBOX_LIST */
+			rmq_session_list_fn fn;
+			void *arg;
+		} list;
 		struct { /* RMQ_INBOX_TAIL_TAKE */
 			uint64_t key;
 			void (*done)(void *arg, uint8_t *tail, size_t len);

@@ -285,3 +285,62 @@ Test(claims, moves_found_by_claim_and_peer)
 	rmq_moves_fini(&t);
 	cr_assert_eq(t.n, 0);
 }
+
+Test(claims, identifiers_held_both_ways)
+{
+	uint8_t buf[256];
+	size_t h = rmq_ids_head_encode(buf, sizeof(buf), "node-c");
+	cr_assert_gt(h, 0);
+	size_t len = h;
+	len += rmq_ids_put(buf + len, sizeof(buf) - len, 7, "x", 1);
+	len += rmq_ids_put(buf + len, sizeof(buf) - len, 9, "", 0);
+	len += rmq_ids_put(buf + len, sizeof(buf) - len, 11, "yy", 2);
+	cr_assert_eq(rmq_ids_put(buf, 5, 1, "x", 1), 0, "no room");
+	rmq_ids_count(buf, h, 3);
+	cr_assert_eq(rmq_cluster_msg_kind(buf, len), 'I');
+	struct rmq_ids_rec r;
+	cr_assert_eq(rmq_ids_decode(buf, len, &r), 0);
+	cr_assert_str_eq(r.node, "node-c");
+	cr_assert_eq(r.count, 3);
+	const uint8_t *q = r.entries;
+	size_t left = r.entries_len, idlen;
+	uint64_t stamp;
+	const char *id;
+	cr_assert(rmq_ids_next(&q, &left, &stamp, &id, &idlen));
+	cr_assert(stamp == 7 && idlen == 1 && id[0] == 'x');
+	cr_assert(rmq_ids_next(&q, &left, &stamp, &id, &idlen));
+	cr_assert(stamp == 9 && idlen == 0);
+	cr_assert(rmq_ids_next(&q, &left, &stamp, &id, &idlen));
+	cr_assert(stamp == 11 && idlen == 2 && memcmp(id, "yy", 2) == 0);
+	cr_assert_not(rmq_ids_next(&q, &left, &stamp, &id, &idlen));
+	/* A count that lies, an entry cut short, U+0000 in an id. */
+	rmq_ids_count(buf, h, 4);
+	cr_assert_eq(rmq_ids_decode(buf, len, &r), -1);
+	rmq_ids_count(buf, h, 3);
+	for (size_t cut = 0; cut < len; cut++)
+		cr_assert_eq(rmq_ids_decode(buf, cut, &r), -1, "cut %zu", cut);
+	len = h + rmq_ids_put(buf + h, sizeof(buf) - h, 1, "a\0b", 3);
+	rmq_ids_count(buf, h, 1);
+	cr_assert_eq(rmq_ids_decode(buf, len, &r), -1);
+}
+
+Test(claims, an_older_sessions_state)
+{
+	uint8_t buf[128];
+	size_t h = rmq_state_head_encode(buf, sizeof(buf), "node-a", "cid", 3);
+	cr_assert_gt(h, 0);
+	memcpy(buf + h, "IMG", 3);
+	cr_assert_eq(rmq_cluster_msg_kind(buf, h + 3), 'J');
+	struct rmq_state_rec r;
+	cr_assert_eq(rmq_state_decode(buf, h + 3, &r), 0);
+	cr_assert_str_eq(r.node, "node-a");
+	cr_assert(r.len == 3 && memcmp(r.id, "cid", 3) == 0);
+	cr_assert(r.image_len == 3 && memcmp(r.image, "IMG", 3) == 0);
+	/* No image, every cut, U+0000 in the id. */
+	for (size_t cut = 0; cut <= h; cut++)
+		cr_assert_eq(rmq_state_decode(buf, cut, &r), -1, "cut %zu",
+		    cut);
+	h = rmq_state_head_encode(buf, sizeof(buf), "node-a", "c\0d", 3);
+	cr_assert_eq(rmq_state_decode(buf, h + 1, &r), -1);
+	cr_assert_eq(rmq_state_head_encode(buf, 8, "node-a", "cid", 3), 0);
+}

@@ -13,7 +13,7 @@ import time
 
 from rmqcluster import finish, node, routes, seed, wait_peers
 from rmqnet import Net
-from rmqtest import Client, run
+from rmqtest import Client, PacketTypes, Properties, paho, run
 
 REPAIRS = ("ringmq_cluster_control_resent_total",
            "ringmq_cluster_forward_resent_total",
@@ -200,4 +200,108 @@ def cut_node_resynchronised(c):
     c.delivered()
 
 
-run([lossy_links_converge, cut_node_resynchronised], make_broker=None)
+def v5(node, client_id):
+    """A 5.0 client with an hour's session, on node."""
+    p = Properties(PacketTypes.CONNECT)
+    p.SessionExpiryInterval = 3600
+    cl = Client(node, client_id, version=paho.MQTTv5, properties=p)
+    cl.subscribe("dup/" + client_id, 1)
+    return cl
+
+
+def ended(cl):
+    """Until the client's connection is ended by the broker (bounded): its
+    reason."""
+    cl.wait(lambda: cl.disconnect_rc is not None, "its end")
+    return cl.disconnect_rc
+
+
+def split(c, parts):
+    """Cut every node of parts (indexes) from the others; until each side
+    finds the other down."""
+    for i in parts:
+        c.net.cut(i)
+    for x in c.nodes:
+        wait_peers(x, {y.name: 0 for y in c.nodes if y is not x}
+                   if c.nodes.index(x) in parts else
+                   {y.name: int(c.nodes.index(y) not in parts)
+                    for y in c.nodes if y is not x})
+
+
+@scenario
+def partition_keeps_the_newer_connection(c):
+    # c is cut from a and b past the peer timeout.  "x" connects on a,
+    # then on c (newer); "y" on c, then on b (newer): each side serves
+    # both, not knowing of the other.  When the link heals, each older
+    # connection is told 0x8E and the newer stays, the nodes telling
+    # each other which identifiers they hold.
+    a, b, cn = c.nodes
+    # "w" holds a persistent session on a, offline, before the split.
+    w = v5(a, "w")
+    w.close()
+    split(c, [2])
+    # Five messages for it queue on a while c cannot hear a.
+    pub = Client(a, "w-pub")
+    for i in range(5):
+        pub.publish("dup/w", "queued-%d" % i, 1)
+    pub.close()
+    olds = [v5(a, "x")]
+    time.sleep(0.01)
+    news = [v5(cn, "x")]
+    olds.append(v5(cn, "y"))
+    time.sleep(0.01)
+    news.append(v5(b, "y"))
+    # w reconnects on c: no session there (a cannot be asked).
+    w2 = v5(cn, "w")
+    assert w2.connack[0]["session present"] == 0
+    t0 = time.time()
+    c.net.heal()
+    c.all_up()
+    for cl in olds:
+        assert ended(cl) == 0x8E, cl.disconnect_rc
+    took = time.time() - t0
+    for cl in news:
+        cl.quiet(0.3)
+        assert cl.disconnect_rc is None, cl.disconnect_rc
+    # What a's older session of w queued is handed to c's.
+    w2.wait_msgs(5)
+    assert sorted(m.payload.decode() for m in w2.msgs) == \
+        ["queued-%d" % i for i in range(5)], w2.msgs
+    ends = {x.name: x.metric("ringmq_cluster_duplicates_ended_total")
+            for x in c.nodes}
+    assert ends == {"a": 2, "b": 0, "c": 1}, ends
+    print("    both older connections told 0x8E %.0f ms after the heal; "
+          "5 messages queued on the older side handed over" % (took * 1000))
+    for cl in olds + news + [w2]:
+        cl.close()
+
+
+@scenario
+def three_way_split_keeps_the_newest(c):
+    # Each node alone; "z" connects on a, b and c in turn.  Healed, only
+    # c's connection is left.
+    a, b, cn = c.nodes
+    split(c, [0, 1, 2])
+    clients = []
+    for x in (a, b, cn):
+        clients.append(v5(x, "z"))
+        time.sleep(0.01)
+    c.net.heal()
+    c.all_up()
+    assert ended(clients[0]) == 0x8E
+    assert ended(clients[1]) == 0x8E
+    clients[2].quiet(0.3)
+    assert clients[2].disconnect_rc is None
+    # One session of z in the cluster: a message reaches it once.
+    pub = Client(a, "z-pub")
+    pub.publish("dup/z", "once", 1)
+    clients[2].wait_msgs(1)
+    clients[2].quiet(0.3)
+    assert [m.payload for m in clients[2].msgs] == [b"once"]
+    for cl in clients + [pub]:
+        cl.close()
+
+
+run([lossy_links_converge, cut_node_resynchronised,
+     partition_keeps_the_newer_connection,
+     three_way_split_keeps_the_newest], make_broker=None)

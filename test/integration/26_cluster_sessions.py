@@ -385,7 +385,56 @@ def persistent_state_moves_to_the_new_disk(_):
             shutil.rmtree(d, ignore_errors=True)
 
 
+def restarted_node_hands_its_sessions_over(_):
+    # A persistent session with 5 QoS 1 messages queued on a's disk; a is
+    # killed (-9) and its client reconnects on b (no session there: a
+    # cannot be asked).  a restarts on its data directory and meets b
+    # again: its session, older than b's connection, ends, and the 5
+    # messages it kept are queued for the client on b.
+    dirs = [tempfile.mkdtemp(prefix="rmq-back-") for _ in range(2)]
+    disk = [("--persistence", "true", "--data-dir", d) for d in dirs]
+    a = node("a", *disk[0])
+    b = node("b", "--cluster-seeds", seed(a), *disk[1])
+    nodes = [a, b]
+    clients = []
+    try:
+        wait_peers(a, {"b": 1})
+        wait_peers(b, {"a": 1})
+        x = Client(a, "back1", clean=False)
+        x.subscribe("k/1", 1)
+        x.close()
+        wait_routes(b, {"a": 1})
+        pub = Client(b, "kpub")
+        clients.append(pub)
+        for i in range(5):
+            pub.publish("k/1", "kept-%d" % i, 1)
+        time.sleep(0.3)  # queued on a's disk (durability always)
+        a.proc.kill()
+        a.proc.wait()
+        wait_peers(b, {"a": 0})
+        y = Client(b, "back1", clean=False)
+        clients.append(y)
+        assert y.connack[0]["session present"] == 0
+        y.subscribe("k/1", 1)
+        a2 = node("a", "--cluster-seeds", seed(b), *disk[0])
+        nodes.append(a2)
+        y.wait_msgs(5)
+        y.quiet(0.3)
+        assert [m.payload.decode() for m in y.msgs] == \
+            ["kept-%d" % i for i in range(5)], y.msgs
+        assert a2.metric("ringmq_cluster_duplicates_ended_total") == 1
+        # Gone from a: it holds no session of it.
+        assert a2.metric("ringmq_sessions") == 0
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(*nodes)
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 run([takeover_tells_the_old_connection, queued_messages_move,
      clean_start_ends_it_everywhere, wills_on_takeover,
      flapping_client_loses_nothing,
-     persistent_state_moves_to_the_new_disk], make_broker=None)
+     persistent_state_moves_to_the_new_disk,
+     restarted_node_hands_its_sessions_over], make_broker=None)

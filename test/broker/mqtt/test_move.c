@@ -519,3 +519,85 @@ Test(move, copies_of_what_the_image_brought_are_dropped)
 	peer_publish(2, 11, "t", "i1");
 	expect_publish(b, "i1");
 }
+
+/* The identifiers listed, with their stamps, a worker's part at a time. */
+static struct listed {
+	char id[8][16];
+	uint64_t stamp[8];
+	unsigned n, ends;
+} listed;
+
+static void
+on_listed(void *arg, unsigned worker, const char *id, size_t len,
+    uint64_t stamp)
+{
+	struct listed *l = arg;
+	(void)worker;
+	if (id == NULL) {
+		l->ends++;
+		return;
+	}
+	cr_assert_lt(l->n, 8);
+	snprintf(l->id[l->n], sizeof(l->id[0]), "%.*s", (int)len, id);
+	l->stamp[l->n++] = stamp;
+}
+
+Test(move, sessions_listed_with_their_stamps)
+{
+	int present = -1;
+	/* One connected with no cluster (stamp 0), one whose claim went to
+	 * no peer (stamped), one offline. */
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V311, "plain", &present);
+	cluster_on(0);
+	struct rmq_fake_client *b =
+	    rmq_test_connect_kept(1, RMQ_V5, "stamped", &present);
+	uint64_t stamp = claim_stamp;
+	rmq_fake_hangup(a);
+	rmq_fake_settle();
+	memset(&listed, 0, sizeof(listed));
+	rmq_cluster_sessions_each(&rmq_test_node, on_listed, &listed);
+	rmq_fake_settle();
+	cr_assert_eq(listed.ends, 2, "one end per worker");
+	cr_assert_eq(listed.n, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		if (strcmp(listed.id[i], "plain") == 0)
+			cr_assert_eq(listed.stamp[i], 0);
+		else
+			cr_assert(strcmp(listed.id[i], "stamped") == 0 &&
+			    listed.stamp[i] == stamp);
+	}
+	(void)b;
+}
+
+Test(move, an_older_sessions_messages_join_the_newer)
+{
+	/* The older session (here, and sent as an image) held a message
+	 * in flight and one queued; they are queued anew for the session
+	 * of the identifier, after what it has. */
+	int present = -1;
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V5, "old", &present);
+	rmq_test_subscribe(a, RMQ_V5, "t", 1, 1);
+	peer_publish(2, 1, "t", "o1");
+	expect_publish(a, "o1"); /* in flight, not acknowledged */
+	rmq_fake_hangup(a);
+	rmq_fake_settle();
+	peer_publish(2, 2, "t", "o2"); /* queued offline */
+	release("old", UINT64_MAX, 0);
+	cr_assert_not_null(ans.image);
+	struct answer older = ans;
+	/* The client is on this node again, in a session of its own. */
+	struct rmq_fake_client *b =
+	    rmq_test_connect(1, RMQ_V311, "old", 1, NULL);
+	rmq_cluster_state_give(&rmq_test_node, "old", 3, older.image,
+	    older.len);
+	expect_publish(b, "o1");
+	expect_publish(b, "o2");
+	RMQ_EXPECT_NOTHING(b);
+	/* For an identifier held by no session here it is dropped. */
+	uint8_t *img = malloc(4);
+	memset(img, 0, 4);
+	rmq_cluster_state_give(&rmq_test_node, "nobody", 6, img, 4);
+	rmq_fake_settle();
+}
