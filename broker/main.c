@@ -202,6 +202,34 @@ main_cluster_new(struct rmq_broker *b, const struct rmq_config *cfg,
 	return rmq_cluster_node_new(b, &c, out, err, errlen);
 }
 
+/* In a cluster: clients are told to go (0x8B), and the node stays in the
+ * cluster until their persistent sessions have moved to the nodes they
+ * reconnect to, or shutdown_grace has passed. */
+static void
+main_drain(struct rmq_broker *b, struct rmq_cluster_node *cluster)
+{
+	uint64_t t0 = rmq_loop_clock_ms();
+	uint64_t end = t0 + b->cfg.shutdown_grace_ms;
+	rmq_node_drain(b);
+	/* Give the workers a moment to disconnect before counting. */
+	struct timespec pause = { 0, 20 * 1000000L };
+	nanosleep(&pause, NULL);
+	uint64_t left;
+	unsigned moving;
+	while (((left = rmq_node_drained_left(b)) != 0 ||
+		   (moving = rmq_cluster_node_moving(cluster)) != 0) &&
+	    rmq_loop_clock_ms() < end)
+		nanosleep(&pause, NULL);
+	left = rmq_node_drained_left(b);
+	moving = rmq_cluster_node_moving(cluster);
+	rmq_log(left || moving ? RMQ_LOG_WARNING : RMQ_LOG_NOTICE,
+	    "drained in %llu ms: %llu persistent sessions of the clients told to go still here (kept%s), %u moves or peers' acknowledgements awaited",
+	    (unsigned long long)(rmq_loop_clock_ms() - t0),
+	    (unsigned long long)left,
+	    b->persist ? " on disk until this node returns" : ", and lost",
+	    moving);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -357,6 +385,8 @@ main(int argc, char **argv)
 		    "%s, stopping: no new connections, clients get up to %u ms to drain",
 		    sig == SIGINT ? "SIGINT" : "SIGTERM",
 		    b.cfg.shutdown_grace_ms);
+		if (cluster)
+			main_drain(&b, cluster);
 		break;
 	}
 	/* Off the bus first: peers see this node go. */

@@ -1569,7 +1569,16 @@ const struct rmq_option rmq_options[] = {
 	    .def = "5",
 	    .help = "SIGTERM: seconds clients get to drain",
 	    .doc =
-		"at SIGTERM, how long clients get to take what is written to them (5.0 clients first get DISCONNECT 0x8B) before their connections are closed" },
+		"at SIGTERM, how long clients get to take what is written to them (5.0 clients first get DISCONNECT 0x8B) before their connections are closed; in a cluster, first as long again at most for the persistent sessions of the clients it disconnected to move to the nodes they reconnect to" },
+	{ .key = "server_reference",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(server_reference),
+	    .reload = RMQ_RELOAD_NOW,
+	    .arg = "host:port, or a name clients resolve",
+	    .unset = "none",
+	    .help = "Server Reference for 5.0 clients when this node stops",
+	    .doc =
+		"the Server Reference a 5.0 client is told at SIGTERM (with DISCONNECT 0x8B) and when its CONNECT comes while the node drains (CONNACK 0x9C, Use another server): where to reconnect, the Service in front of the cluster, say; empty: none is told, and a CONNECT while draining gets 0x88" },
 	{ .key = "pid_file",
 	    .type = RMQ_OPT_STRING,
 	    .at = FIELD(pid_file),

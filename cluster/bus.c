@@ -1829,6 +1829,17 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 	return 0;
 }
 
+unsigned
+rmq_cluster_node_moving(struct rmq_cluster_node *n)
+{
+	if (n == NULL)
+		return 0;
+	pthread_mutex_lock(&n->cmu);
+	unsigned k = n->moves_in.n + n->stubs.n;
+	pthread_mutex_unlock(&n->cmu);
+	return k + rmq_channel_unacked(n->ch);
+}
+
 uint16_t
 rmq_cluster_node_port(const struct rmq_cluster_node *n)
 {

@@ -48,6 +48,11 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen);
 /* The port the cluster listener is bound to (after start). */
 uint16_t rmq_cluster_node_port(const struct rmq_cluster_node *n);
 
+/* What a node that drains waits for: session moves under way with it at
+ * either end (claims.h), and peers that have not acknowledged all it
+ * sent them.  Any thread. */
+unsigned rmq_cluster_node_moving(struct rmq_cluster_node *n);
+
 /* Stop the thread and close the bus: peers see this node go silent. */
 void rmq_cluster_node_stop(struct rmq_cluster_node *n);
 

@@ -400,6 +400,22 @@ rmq_channel_uid(struct rmq_channel *ch, uint32_t number)
 }
 
 unsigned
+rmq_channel_unacked(struct rmq_channel *ch)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL || !atomic_load(&pe->up))
+			continue;
+		size_t kept = atomic_load(&pe->ctl.kept);
+		for (unsigned w = 0; w < ch->nworkers; w++)
+			kept += atomic_load(&pe->out[w].kept);
+		n += kept != 0;
+	}
+	return n;
+}
+
+unsigned
 rmq_channel_up(struct rmq_channel *ch, uint64_t *mask)
 {
 	unsigned n = 0;

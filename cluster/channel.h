@@ -111,6 +111,10 @@ void rmq_channel_control_seal(struct rmq_channel *ch);
  * its name and epoch hashed.  Any thread. */
 uint64_t rmq_channel_uid(struct rmq_channel *ch, uint32_t number);
 
+/* Peers up that have not acknowledged all this node sent them (messages
+ * or control records): what a node that stops waits for.  Any thread. */
+unsigned rmq_channel_unacked(struct rmq_channel *ch);
+
 /* The peers up now, as bits (number - 1) of mask (RMQ_MEMBERS_MAX bits);
  * returns how many.  Any thread. */
 unsigned rmq_channel_up(struct rmq_channel *ch, uint64_t *mask);

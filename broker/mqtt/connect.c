@@ -29,6 +29,14 @@ connect_refuse(struct rmq_session *s, uint8_t v5_reason, uint8_t v3_code)
 	struct rmq_packet ack = { .type = RMQ_CONNACK };
 	rmq_count(&s->w->st.refused[v5_reason], 1);
 	ack.connack.reason = s->version == RMQ_V5 ? v5_reason : v3_code;
+	const char *ref = s->w->cfg.server_reference;
+	if (s->version == RMQ_V5 && v5_reason == RMQ_RC_USE_ANOTHER_SERVER &&
+	    ref[0]) {
+		/* Where to go instead [MQTT-4.11]. */
+		ack.connack.props.server_reference.p = ref;
+		ack.connack.props.server_reference.len = (uint32_t)strlen(ref);
+		RMQ_PROP_SET(&ack.connack.props, RMQ_PROP_SERVER_REFERENCE);
+	}
 	if (rmq_session_send(s, &ack) == 0) {
 		rmq_session_close_after_write(s);
 	} else {
@@ -294,10 +302,19 @@ connect_check(struct rmq_session *s, const struct rmq_connect *c,
 	struct rmq_worker *w = s->w;
 	const struct rmq_config *cfg = &w->cfg;
 	if (w->loop->stop_seen) {
-		/* Draining: no session starts or resumes now (a CONNECT that
+		/* Stopping: no session starts or resumes now (a CONNECT that
 		 * was on its way between loops, or replayed after a
 		 * takeover). */
 		connect_refuse(s, RMQ_RC_SERVER_UNAVAILABLE,
+		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
+		return -1;
+	}
+	if (atomic_load_explicit(&w->b->draining, memory_order_relaxed)) {
+		/* Draining in a cluster: another node is the client's now
+		 * [MQTT-4.11]. */
+		connect_refuse(s,
+		    cfg->server_reference[0] ? RMQ_RC_USE_ANOTHER_SERVER
+					     : RMQ_RC_SERVER_UNAVAILABLE,
 		    RMQ_V3_REFUSED_SERVER_UNAVAILABLE);
 		return -1;
 	}

@@ -602,21 +602,19 @@ rmq_worker_tail_take(struct rmq_worker *w, uint64_t key,
 	}
 	if (!o.failed && o.p)
 		put_le(o.p + 1, o.n, 4);
-	uint32_t total = s->pend_len;
-	rmq_session_destroy(s);
-	if (done == NULL) {
-		free(o.p);
-		return;
-	}
-	if (o.failed) {
-		free(o.p);
+	/* Sent before the stub ends: a node that drains counts the stub
+	 * until then, and its tail is on the control stream by then. */
+	if (done && o.failed) {
 		rmq_log(RMQ_LOG_WARNING,
 		    "worker %u: a moved session's tail could not be written (no memory); its %u messages are lost",
-		    w->id, total);
+		    w->id, s->pend_len);
 		done(arg, NULL, 0);
-		return;
+	} else if (done) {
+		done(arg, o.p, o.len);
+		o.p = NULL;
 	}
-	done(arg, o.p, o.len);
+	free(o.p);
+	rmq_session_destroy(s);
 }
 
 int
@@ -624,7 +622,9 @@ rmq_session_hold(struct rmq_session *s, const struct rmq_qitem *it)
 {
 	struct rmq_session_rare *r = s->rare;
 	struct rmq_worker *w = s->w;
-	if (r->held_n >= w->cfg.max_queued ||
+	/* Bounded as a connected session's queue is: in bytes. */
+	uint64_t charge = it->msg->size + sizeof(*it);
+	if (r->held_bytes + charge > w->cfg.max_queued_bytes ||
 	    rmq_grow(&r->held, &r->held_cap, r->held_n + 1, sizeof(*r->held),
 		16, UINT32_MAX) != 0) {
 		rmq_count(&w->st.dropped_queue_full, 1);
@@ -633,6 +633,7 @@ rmq_session_hold(struct rmq_session *s, const struct rmq_qitem *it)
 		return -ENOBUFS;
 	}
 	r->held[r->held_n++] = *it;
+	r->held_bytes += charge;
 	return 0;
 }
 
@@ -648,6 +649,7 @@ hold_release_but(struct rmq_session *s, const struct rmq_ident *seen,
 	uint32_t nheld = r->held_n;
 	r->held = NULL;
 	r->held_n = r->held_cap = 0;
+	r->held_bytes = 0;
 	r->move = 0;
 	uint32_t twice = 0;
 	for (uint32_t i = 0; i < nheld; i++) {

@@ -54,6 +54,9 @@ struct rmq_broker {
 	uint32_t fd_conns;
 	atomic_uint conn_limit;
 	atomic_int ready; /* listeners open: /readyz says so */
+	/* SIGTERM in a cluster (rmq_broker_drain): clients are told to go,
+	 * new CONNECTs refused, while persistent sessions move away. */
+	atomic_int draining;
 	/* The memory budget (platform/memory.h): the bytes it allows (0:
 	 * none), the resident bytes last sampled, whether the node is over
 	 * it (new work refused, read by the loops), and how many times it
@@ -88,6 +91,17 @@ struct rmq_broker {
 	/* New connections go to the loop of their CPU (placement.h). */
 	int by_cpu;
 };
+
+/* SIGTERM in a cluster, before the broker stops: /readyz says stopping,
+ * new CONNECTs are refused (5.0: 0x9C with server_reference, else 0x88),
+ * and every connection ends (5.0 clients told 0x8B and server_reference),
+ * while the loops go on serving the cluster: the persistent sessions of
+ * those clients move to the nodes they reconnect to.  Main thread. */
+void rmq_node_drain(struct rmq_broker *b);
+
+/* Persistent sessions disconnected by the drain still on this node (not
+ * moved away, nor ended).  Any thread. */
+uint64_t rmq_node_drained_left(struct rmq_broker *b);
 
 /* Whether the node is over its memory budget: new work is refused. */
 static inline int

@@ -111,6 +111,17 @@ rmq_session_disconnect(struct rmq_session *s, uint8_t reason)
 			RMQ_PROP_SET(&d.disconnect.props,
 			    RMQ_PROP_REASON_STRING);
 		}
+		/* Where to go instead [MQTT-4.11]: the node stops. */
+		const char *ref = s->w->cfg.server_reference;
+		if (ref[0] &&
+		    (reason == RMQ_RC_SERVER_SHUTTING_DOWN ||
+			reason == RMQ_RC_USE_ANOTHER_SERVER)) {
+			d.disconnect.props.server_reference.p = ref;
+			d.disconnect.props.server_reference.len =
+			    (uint32_t)strlen(ref);
+			RMQ_PROP_SET(&d.disconnect.props,
+			    RMQ_PROP_SERVER_REFERENCE);
+		}
 		if (rmq_session_send(s, &d) != 0) {
 			rmq_session_close(s);
 			return;
@@ -499,6 +510,8 @@ rmq_session_destroy(struct rmq_session *s)
 	rmq_decoder_fini(&s->dec);
 	rmq_session_access_free(s);
 	if (s->rare) {
+		if (s->rare->drained)
+			atomic_fetch_sub(&w->drained_left, 1);
 		for (uint32_t i = 0; i < s->rare->held_n; i++)
 			rmq_msg_rele(s->rare->held[i].msg);
 		free(s->rare->held);

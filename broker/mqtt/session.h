@@ -263,6 +263,7 @@ struct rmq_session_rare {
 	uint64_t move;
 	struct rmq_qitem *held;
 	uint32_t held_n, held_cap;
+	uint64_t held_bytes; /* bounded by max_queued_bytes */
 	/* The identities of the messages its image and tail brought
 	 * (sorted), so that a copy of one held here, or arriving late, is
 	 * not delivered again; kept until moved_until_ms once the tail is
@@ -270,6 +271,9 @@ struct rmq_session_rare {
 	struct rmq_ident *moved_ids;
 	uint32_t nmoved_ids;
 	uint64_t moved_until_ms;
+	/* Disconnected by the drain, counted in the worker's drained_left
+	 * until it leaves. */
+	uint8_t drained;
 	/* max_publish_rate: the second of the clock PUBLISHes are counted
 	 * in, and how many came in it. */
 	uint32_t pub_n;
@@ -412,7 +416,7 @@ rmq_worker_release(struct rmq_worker *w, uint64_t key, struct rmq_release *r);
 int rmq_session_release_closed(struct rmq_session *s);
 
 /* A message for a session whose tail is awaited: held, in order, up to
- * max_queued_messages (past it dropped and counted as a full queue).
+ * max_queued_bytes (past it dropped and counted as a full queue).
  * Takes over the item's reference.  Returns 0 or -ENOBUFS. */
 int rmq_session_hold(struct rmq_session *s, const struct rmq_qitem *it);
 

@@ -26,6 +26,7 @@
 static void worker_turn(struct rmq_loop *loop);
 static void worker_tick(struct rmq_loop *loop);
 static void worker_stopping(struct rmq_loop *loop);
+static void worker_drain(struct rmq_worker *w);
 static int worker_pending(struct rmq_loop *loop);
 
 int
@@ -96,6 +97,7 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 		/* Unread at shutdown: the part ends empty. */
 		m->list.fn(m->list.arg, 0, NULL, 0, 0);
 		break;
+	case RMQ_INBOX_DRAIN: break;
 	}
 	free(m);
 }
@@ -467,6 +469,8 @@ worker_inbox(struct rmq_worker *w)
 			rmq_session_tail_give(w, m->claimed.key,
 			    m->claimed.move, m->claimed.image, m->claimed.len);
 			m->kind = RMQ_INBOX_AUTH;
+		} else if (m->kind == RMQ_INBOX_DRAIN) {
+			worker_drain(w);
 		} else if (m->kind == RMQ_INBOX_STATE) {
 			rmq_session_state_merge(w, m->claimed.key,
 			    m->claimed.image, m->claimed.len);
@@ -579,11 +583,56 @@ worker_tick(struct rmq_loop *loop)
 		w->b->tick_hook(w);
 }
 
+/* Every connection ends: 5.0 clients are told 0x8B (and where to go);
+ * the persistent sessions among them are counted until they leave. */
+static void
+worker_drain(struct rmq_worker *w)
+{
+	for (uint32_t i = 0; i < w->table_used; i++) {
+		struct rmq_session *s = w->table[i];
+		if (s == NULL || s->conn == NULL)
+			continue;
+		if (s->state != RMQ_SESS_LIVE) {
+			rmq_session_close(s);
+			continue;
+		}
+		if (s->registered && s->session_expiry != 0 &&
+		    rmq_session_rare(s) != NULL && !s->rare->drained) {
+			s->rare->drained = 1;
+			atomic_fetch_add(&w->drained_left, 1);
+		}
+		rmq_session_disconnect(s, RMQ_RC_SERVER_SHUTTING_DOWN);
+	}
+}
+
 static int
 worker_pending(struct rmq_loop *loop)
 {
 	struct rmq_worker *w = loop->data;
 	return !cds_wfcq_empty(&w->inbox_head, &w->inbox_tail);
+}
+
+/* Ask every worker to drain (node.h). */
+void
+rmq_node_drain(struct rmq_broker *b)
+{
+	atomic_store(&b->draining, 1);
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
+		if (m == NULL)
+			continue; /* that worker's clients go at the stop */
+		m->kind = RMQ_INBOX_DRAIN;
+		rmq_worker_post(b->workers[i], m);
+	}
+}
+
+uint64_t
+rmq_node_drained_left(struct rmq_broker *b)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < b->nworkers; i++)
+		n += atomic_load(&b->workers[i]->drained_left);
+	return n;
 }
 
 static void

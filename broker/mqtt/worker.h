@@ -118,6 +118,9 @@ struct rmq_worker {
 	/* Connections other loops passed here and this one has not opened
 	 * yet: counted with its open ones when placing (placement.h). */
 	_Atomic uint32_t incoming;
+	/* Persistent sessions the drain disconnected that are still here
+	 * (rmq_broker_drain); written by this worker alone. */
+	_Atomic uint64_t drained_left;
 
 	struct rmq_session **table;
 	uint32_t table_cap, table_used;

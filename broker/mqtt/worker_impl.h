@@ -36,6 +36,7 @@ enum rmq_inbox_kind {
 	RMQ_INBOX_TAIL, /* a moved session's tail arrived */
 	RMQ_INBOX_LIST, /* the cluster asks for the worker's sessions */
 	RMQ_INBOX_STATE, /* a peer's older session's messages, to queue */
+	RMQ_INBOX_DRAIN, /* SIGTERM in a cluster: clients told to go */
 };
 
 struct rmq_inbox_msg {

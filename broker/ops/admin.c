@@ -67,7 +67,10 @@ admin_readyz(nng_aio *aio)
 	nng_http_handler *h = nng_aio_get_input(aio, 1);
 	struct rmq_broker *b = nng_http_handler_get_data(h);
 	const struct rmq_cluster_hooks *c = b->cluster;
-	if (atomic_load(&b->ready) && c != NULL && c->ready != NULL &&
+	if (atomic_load(&b->draining)) {
+		static const char stop[] = "stopping\n";
+		admin_reply(aio, 503, "text/plain", stop, sizeof(stop) - 1);
+	} else if (atomic_load(&b->ready) && c != NULL && c->ready != NULL &&
 	    !c->ready(c->ctx)) {
 		static const char sync[] = "starting: the cluster's index\n";
 		admin_reply(aio, 503, "text/plain", sync, sizeof(sync) - 1);

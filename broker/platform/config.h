@@ -83,6 +83,9 @@ struct rmq_config {
 	struct rmq_log_dest log_dest; /* where log lines go (log.h) */
 	int connection_messages; /* log connections (at info) */
 	uint32_t shutdown_grace_ms; /* SIGTERM: time for clients to drain */
+	/* Told to 5.0 clients as the Server Reference at SIGTERM (with
+	 * 0x8B) and to a CONNECT while the node drains (0x9C); "": none. */
+	char server_reference[256];
 	uint32_t max_packet_size; /* bytes, whole packet, both directions */
 	uint16_t max_inflight; /* QoS 1/2 in flight to one client */
 	uint16_t receive_maximum; /* QoS 1/2 in flight from one client */

@@ -433,8 +433,107 @@ def restarted_node_hands_its_sessions_over(_):
             shutil.rmtree(d, ignore_errors=True)
 
 
+def sigterm_hands_sessions_to_peers(_):
+    # A node told to stop (SIGTERM, as a StatefulSet's scale-down or a
+    # rolling restart does) tells its 5.0 clients 0x8B with the Server
+    # Reference it is given, says "stopping" on /readyz, and stays in
+    # the cluster until their sessions have moved: a subscriber
+    # reconnecting to the node named resumes its session there (Session
+    # Present 1) and misses none of the QoS 1 messages a publisher sends
+    # throughout; the node exits 0 once it has moved, well within the
+    # grace.
+    import signal
+    import urllib.error
+    import urllib.request
+    # Room for what queues while the client is between nodes.
+    room = ("--max-queued-messages", "100000")
+    b = node("b", *room)
+    a = node("a", "--cluster-seeds", seed(b), "--server-reference",
+             "127.0.0.1:%d" % b.port, "--shutdown-grace", "10", *room)
+    clients = []
+    stop = threading.Event()
+    sent = [0]
+    try:
+        wait_peers(a, {"b": 1})
+        wait_peers(b, {"a": 1})
+        x = Client(a, "leaver", version=paho.MQTTv5, properties=expiry(300))
+        props = {}
+
+        def on_disconnect(c, userdata, rc, properties=None):
+            props["ref"] = getattr(properties, "ServerReference", None)
+            x._on_disconnect(c, userdata, rc, properties)
+        x.c.on_disconnect = on_disconnect
+        x.subscribe("s/1", 1)
+        wait_routes(b, {"a": 1})
+        pub = Client(b, "spub")
+        clients.append(pub)
+
+        def publish():
+            end = time.time() + 30
+            while not stop.is_set() and time.time() < end:
+                pub.publish("s/1", str(sent[0]), 1)
+                sent[0] += 1
+
+        t = threading.Thread(target=publish)
+        t.start()
+        time.sleep(0.3)
+        t0 = time.time()
+        a.proc.send_signal(signal.SIGTERM)
+        x.wait(lambda: x.disconnect_rc is not None, "DISCONNECT")
+        assert x.disconnect_rc == 0x8B, x.disconnect_rc
+        assert props.get("ref") == "127.0.0.1:%d" % b.port, props
+        got = [m.payload.decode() for m in x.msgs]
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/readyz" %
+                                   a.admin_port, timeout=DEADLINE)
+            raise AssertionError("/readyz ready while draining")
+        except urllib.error.HTTPError as e:
+            assert e.code == 503 and e.read() == b"stopping\n"
+        host, port = props["ref"].rsplit(":", 1)
+        y = Client(int(port), "leaver", version=paho.MQTTv5,
+                   clean_start=False, properties=expiry(300))
+        clients.append(y)
+        moved = time.time() - t0
+        x.c.loop_stop()
+        assert y.connack[0]["session present"] == 1, y.connack
+        rc = a.proc.wait(timeout=DEADLINE)
+        assert rc == 0, rc
+        time.sleep(0.1)  # its last lines read
+
+        def at(pattern):
+            import datetime
+            line = next(x for x in a.log if re.search(pattern, x))
+            return datetime.datetime.strptime(
+                line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+        gone = at(r"notice ringmq: stopped$") - at(r"SIGTERM, stopping")
+        drained = [re.search(r"drained in (\d+) ms: 0 persistent sessions.*"
+                             r" 0 moves", line) for line in a.log]
+        drained = [m for m in drained if m]
+        assert drained, "\n".join(a.log[-8:])
+        time.sleep(0.3)
+        stop.set()
+        t.join()
+        y.wait(lambda: len(set(got) | set(m.payload.decode()
+                                          for m in y.msgs)) >= sent[0],
+               "%d messages" % sent[0])
+        missing = set(range(sent[0])) - set(int(p) for p in got) - \
+            set(int(m.payload.decode()) for m in y.msgs)
+        assert not missing, sorted(missing)[:20]
+        print("    SIGTERM to the session resumed on b %.0f ms, a drained in "
+              "%s ms and stopped %.0f ms after SIGTERM; %d messages published "
+              "throughout, none missed" % (moved * 1000,
+                                          drained[0].group(1), gone * 1000,
+                                          sent[0]))
+    finally:
+        stop.set()
+        for cl in clients:
+            cl.close()
+        finish(a, b)
+
+
 run([takeover_tells_the_old_connection, queued_messages_move,
      clean_start_ends_it_everywhere, wills_on_takeover,
      flapping_client_loses_nothing,
      persistent_state_moves_to_the_new_disk,
-     restarted_node_hands_its_sessions_over], make_broker=None)
+     restarted_node_hands_its_sessions_over,
+     sigterm_hands_sessions_to_peers], make_broker=None)

@@ -601,3 +601,53 @@ Test(move, an_older_sessions_messages_join_the_newer)
 	rmq_cluster_state_give(&rmq_test_node, "nobody", 6, img, 4);
 	rmq_fake_settle();
 }
+
+/* SIGTERM in a cluster (node.h's rmq_node_drain): 5.0 clients are told
+ * 0x8B with the Server Reference, a CONNECT meanwhile gets 0x9C with it
+ * [MQTT-4.11], and the persistent sessions disconnected are counted until
+ * they leave. */
+Test(move, a_drain_sends_clients_elsewhere)
+{
+	for (unsigned i = 0; i < rmq_test_node.nworkers; i++)
+		snprintf(rmq_test_node.workers[i]->cfg.server_reference,
+		    sizeof(rmq_test_node.workers[i]->cfg.server_reference),
+		    "%s", "other:1883");
+	int present = -1;
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V5, "kept", &present);
+	struct rmq_fake_client *c =
+	    rmq_test_connect(1, RMQ_V5, "clean", 1, NULL);
+	rmq_node_drain(&rmq_test_node);
+	rmq_fake_settle();
+	uint8_t buf[128];
+	for (int k = 0; k < 2; k++) {
+		struct rmq_fake_client *x = k ? c : a;
+		size_t n = rmq_test_next_packet(x, buf, sizeof(buf));
+		cr_assert(n > 3 && buf[0] == 0xE0 &&
+			buf[2] == RMQ_RC_SERVER_SHUTTING_DOWN,
+		    "DISCONNECT 0x8B");
+		cr_assert_not_null(memmem(buf, n, "other:1883", 10),
+		    "the Server Reference");
+		RMQ_EXPECT_CLOSED(x);
+	}
+	/* The persistent one is counted until it leaves; the clean one
+	 * ended with its connection. */
+	cr_assert_eq(rmq_node_drained_left(&rmq_test_node), 1);
+	struct rmq_fake_client *late = rmq_test_client(0);
+	struct rmq_packet p = { .type = RMQ_CONNECT };
+	p.connect.version = RMQ_V5;
+	p.connect.clean = 1;
+	p.connect.client_id = (struct rmq_str){ "late", 4 };
+	rmq_test_send_packet(late, &p, RMQ_V5);
+	size_t n = rmq_test_next_packet(late, buf, sizeof(buf));
+	cr_assert(n > 4 && buf[0] == 0x20 &&
+		buf[3] == RMQ_RC_USE_ANOTHER_SERVER &&
+		memmem(buf, n, "other:1883", 10) != NULL,
+	    "CONNACK 0x9C with the Server Reference");
+	RMQ_EXPECT_CLOSED(late);
+	/* Claimed by another node: it leaves, and nothing is left. */
+	release("kept", UINT64_MAX, 0);
+	cr_assert_eq(ans.result, RMQ_RELEASE_ENDED);
+	free(ans.image);
+	cr_assert_eq(rmq_node_drained_left(&rmq_test_node), 0);
+}
