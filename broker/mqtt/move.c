@@ -539,23 +539,33 @@ rmq_session_release_gone(struct rmq_session *s)
 
 /* ---- the answer to a claim of this node's ---- */
 
+/* Bytes from the cluster (an image, a tail) for session key, into its
+ * worker's inbox as `kind`; 0, or -ENOMEM with the bytes freed. */
+static int
+post_bytes(struct rmq_broker *b, enum rmq_inbox_kind kind, uint64_t key,
+    uint64_t move, int lost, uint8_t *bytes, size_t len)
+{
+	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		free(bytes);
+		return -ENOMEM;
+	}
+	m->kind = kind;
+	m->claimed.key = key;
+	m->claimed.move = move;
+	m->claimed.lost = (uint8_t)(lost != 0);
+	m->claimed.image = bytes;
+	m->claimed.len = len;
+	rmq_worker_post(b->workers[RMQ_KEY_WORKER(key)], m);
+	return 0;
+}
+
 void
 rmq_cluster_claimed(struct rmq_broker *b, uint64_t key, int lost,
     uint8_t *image, size_t len, uint64_t move)
 {
-	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
-	if (m == NULL) {
-		/* The CONNECT times out (connect_timeout). */
-		free(image);
-		return;
-	}
-	m->kind = RMQ_INBOX_CLAIMED;
-	m->claimed.key = key;
-	m->claimed.lost = (uint8_t)(lost != 0);
-	m->claimed.image = image;
-	m->claimed.len = len;
-	m->claimed.move = move;
-	rmq_worker_post(b->workers[RMQ_KEY_WORKER(key)], m);
+	/* Without memory the CONNECT times out (connect_timeout). */
+	(void)post_bytes(b, RMQ_INBOX_CLAIMED, key, move, lost, image, len);
 }
 
 /* ---- the tail ---- */
@@ -726,18 +736,8 @@ void
 rmq_cluster_tail_give(struct rmq_broker *b, uint64_t key, uint64_t move,
     uint8_t *tail, size_t len)
 {
-	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
-	if (m == NULL) {
-		/* The session holds until its worker stops. */
-		free(tail);
-		return;
-	}
-	m->kind = RMQ_INBOX_TAIL;
-	m->claimed.key = key;
-	m->claimed.move = move;
-	m->claimed.image = tail;
-	m->claimed.len = len;
-	rmq_worker_post(b->workers[RMQ_KEY_WORKER(key)], m);
+	/* Without memory the session holds until its worker stops. */
+	(void)post_bytes(b, RMQ_INBOX_TAIL, key, move, 0, tail, len);
 }
 
 /* The tail's messages into the session, then what it held but for the
@@ -860,21 +860,16 @@ rmq_cluster_state_give(struct rmq_broker *b, const char *id, size_t len,
     uint8_t *image, size_t ilen)
 {
 	uint64_t key;
-	struct rmq_inbox_msg *m = NULL;
-	if (!rmq_registry_find(b->registry, id, len, &key) ||
-	    (m = calloc(1, sizeof(*m))) == NULL) {
+	int rc = -ENOENT;
+	if (rmq_registry_find(b->registry, id, len, &key))
+		rc = post_bytes(b, RMQ_INBOX_STATE, key, 0, 0, image, ilen);
+	else
+		free(image);
+	if (rc != 0)
 		/* Its client left here too meanwhile (or no memory). */
 		rmq_log(RMQ_LOG_WARNING,
-		    "client %.*s: the messages of its older session on another node found no session here; dropped",
-		    (int)len, id);
-		free(image);
-		return;
-	}
-	m->kind = RMQ_INBOX_STATE;
-	m->claimed.key = key;
-	m->claimed.image = image;
-	m->claimed.len = ilen;
-	rmq_worker_post(b->workers[RMQ_KEY_WORKER(key)], m);
+		    "client %.*s: the messages of its older session on another node could not be queued here (%s); dropped",
+		    (int)len, id, rc == -ENOENT ? "no session" : "no memory");
 }
 
 void

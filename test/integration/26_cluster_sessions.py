@@ -326,6 +326,34 @@ def flapping_client_loses_nothing(_):
         finish(a, b, c)
 
 
+def disk_pair(prefix):
+    """Nodes a and b (b seeded with a), each with a data directory of its
+    own, seeing each other up: (a, b, the directories, each node's
+    flags)."""
+    dirs = [tempfile.mkdtemp(prefix=prefix) for _ in range(2)]
+    disk = [("--persistence", "true", "--data-dir", d) for d in dirs]
+    a = node("a", *disk[0])
+    b = node("b", "--cluster-seeds", seed(a), *disk[1])
+    wait_peers(a, {"b": 1})
+    wait_peers(b, {"a": 1})
+    return a, b, dirs, disk
+
+
+def queued_offline(at, client_id, topic, publish_on, n, prefix):
+    """A 3.1.1 persistent session of client_id on node `at`, subscribed to
+    topic at QoS 1 and offline, with n messages "prefix0".. queued for it
+    (published on node publish_on, each acknowledged)."""
+    x = Client(at, client_id, clean=False)
+    x.subscribe(topic, 1)
+    x.close()
+    if publish_on is not at:
+        wait_routes(publish_on, {at.name: 1})
+    pub = Client(publish_on, client_id + "-pub")
+    for i in range(n):
+        pub.publish(topic, "%s%d" % (prefix, i), 1)
+    pub.close()
+
+
 def persistent_state_moves_to_the_new_disk(_):
     # With persistence on both nodes: a session with 10 QoS 1 messages
     # queued on a's disk is claimed on b by a client that reads them and
@@ -333,23 +361,11 @@ def persistent_state_moves_to_the_new_disk(_):
     # directory: the session and the 10 messages are there, sent again
     # with DUP.  a, restarted alone on its own directory, has nothing of
     # the session left.
-    dirs = [tempfile.mkdtemp(prefix="rmq-move-") for _ in range(2)]
-    disk = [("--persistence", "true", "--data-dir", d) for d in dirs]
-    a = node("a", *disk[0])
-    b = node("b", "--cluster-seeds", seed(a), *disk[1])
+    a, b, dirs, disk = disk_pair("rmq-move-")
     nodes = [a, b]
     clients = []
     try:
-        wait_peers(a, {"b": 1})
-        wait_peers(b, {"a": 1})
-        x = Client(a, "disk1", clean=False)
-        x.subscribe("d/1", 1)
-        x.close()
-        wait_routes(b, {"a": 1})
-        pub = Client(a, "dpub")
-        for i in range(10):
-            pub.publish("d/1", "m%d" % i, 1)
-        pub.close()
+        queued_offline(a, "disk1", "d/1", a, 10, "m")
         raw = Raw(b)
         raw.send(connect_packet("disk1", flags=0x00))
         first, body = raw.recv_packet()
@@ -391,23 +407,11 @@ def restarted_node_hands_its_sessions_over(_):
     # cannot be asked).  a restarts on its data directory and meets b
     # again: its session, older than b's connection, ends, and the 5
     # messages it kept are queued for the client on b.
-    dirs = [tempfile.mkdtemp(prefix="rmq-back-") for _ in range(2)]
-    disk = [("--persistence", "true", "--data-dir", d) for d in dirs]
-    a = node("a", *disk[0])
-    b = node("b", "--cluster-seeds", seed(a), *disk[1])
+    a, b, dirs, disk = disk_pair("rmq-back-")
     nodes = [a, b]
     clients = []
     try:
-        wait_peers(a, {"b": 1})
-        wait_peers(b, {"a": 1})
-        x = Client(a, "back1", clean=False)
-        x.subscribe("k/1", 1)
-        x.close()
-        wait_routes(b, {"a": 1})
-        pub = Client(b, "kpub")
-        clients.append(pub)
-        for i in range(5):
-            pub.publish("k/1", "kept-%d" % i, 1)
+        queued_offline(a, "back1", "k/1", b, 5, "kept-")
         time.sleep(0.3)  # queued on a's disk (durability always)
         a.proc.kill()
         a.proc.wait()

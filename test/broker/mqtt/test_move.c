@@ -100,6 +100,19 @@ release(const char *id, uint64_t stamp, int clean)
 	rmq_fake_settle();
 }
 
+/* A 3.1.1 persistent session of id on worker 0, subscribed to filter at
+ * QoS 1, its connection gone. */
+static void
+offline_kept(const char *id, const char *filter)
+{
+	int present = -1;
+	struct rmq_fake_client *a =
+	    rmq_test_connect_kept(0, RMQ_V311, id, &present);
+	rmq_test_subscribe(a, RMQ_V311, filter, 1, 1);
+	rmq_fake_hangup(a);
+	rmq_fake_settle();
+}
+
 Test(move, a_release_finds_no_session)
 {
 	release("nobody", 1, 0);
@@ -288,14 +301,9 @@ Test(move, no_answer_needed_without_state)
 
 Test(move, a_bad_image_starts_the_session_anew)
 {
-	int present = -1;
 	/* Every cut of a real image, and a flipped version byte, is
 	 * refused with a reason, never read past its end. */
-	struct rmq_fake_client *a =
-	    rmq_test_connect_kept(0, RMQ_V311, "img", &present);
-	rmq_test_subscribe(a, RMQ_V311, "i/#", 1, 1);
-	rmq_fake_hangup(a);
-	rmq_fake_settle();
+	offline_kept("img", "i/#");
 	struct rmq_fake_client *p = rmq_test_connect(1, RMQ_V311, "p", 1, NULL);
 	rmq_test_publish(p, RMQ_V311, "i/1", "queued", 1, 3);
 	RMQ_EXPECT(p, 0x40, 2, 0, 3);
@@ -380,12 +388,7 @@ expect_publish(struct rmq_fake_client *c, const char *want)
  * peer) reaches the client once, after what only the stub got. */
 Test(move, stub_tail_merged_with_what_was_held_once)
 {
-	int present = -1;
-	struct rmq_fake_client *a =
-	    rmq_test_connect_kept(0, RMQ_V311, "mv", &present);
-	rmq_test_subscribe(a, RMQ_V311, "t", 1, 1);
-	rmq_fake_hangup(a);
-	rmq_fake_settle();
+	offline_kept("mv", "t");
 	struct rmq_fake_client *p = rmq_test_connect(1, RMQ_V311, "p", 1, NULL);
 	cluster_on(1);
 	release("mv", UINT64_MAX, 0);
@@ -441,12 +444,7 @@ Test(move, stub_tail_merged_with_what_was_held_once)
 
 Test(move, no_tail_releases_what_was_held)
 {
-	int present = -1;
-	struct rmq_fake_client *a =
-	    rmq_test_connect_kept(0, RMQ_V311, "nt", &present);
-	rmq_test_subscribe(a, RMQ_V311, "t", 1, 1);
-	rmq_fake_hangup(a);
-	rmq_fake_settle();
+	offline_kept("nt", "t");
 	cluster_on(1);
 	release("nt", UINT64_MAX, 0);
 	struct answer moved = ans;
@@ -477,12 +475,7 @@ Test(move, no_tail_releases_what_was_held)
  * from copies arriving late, for RMQ_MOVE_DEDUP_MS. */
 Test(move, copies_of_what_the_image_brought_are_dropped)
 {
-	int present = -1;
-	struct rmq_fake_client *a =
-	    rmq_test_connect_kept(0, RMQ_V311, "ic", &present);
-	rmq_test_subscribe(a, RMQ_V311, "t", 1, 1);
-	rmq_fake_hangup(a);
-	rmq_fake_settle();
+	offline_kept("ic", "t");
 	peer_publish(2, 11, "t", "i1"); /* queued offline: in the image */
 	cluster_on(1);
 	release("ic", UINT64_MAX, 0);
