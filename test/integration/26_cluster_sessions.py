@@ -248,6 +248,52 @@ class Flapper:
         self.c.loop_stop()
 
 
+def check_flapped(sub, sent, a, b):
+    """After twelve moves of the Flapper between a and b: every QoS 1
+    message of sent[1] delivered, first copies in order; every QoS 2
+    message of sent[2] exactly once, in order; twelve moves counted, each
+    ended with its tail on both sides."""
+    sub.wait(lambda: len(set(p for tp, p in sub.msgs
+                             if tp == "f/1")) >= sent[1] and
+             len(set(p for tp, p in sub.msgs if tp == "f/2")) >=
+             sent[2], "every message")
+    time.sleep(0.5)
+    one = [int(p) for tp, p in sub.msgs if tp == "f/1"]
+    two_ = [int(p) for tp, p in sub.msgs if tp == "f/2"]
+    missing = sorted(set(range(sent[1])) - set(one))
+    assert not missing, "QoS 1 missing %s" % missing[:20]
+    firsts = []
+    for x in one:
+        if not firsts or x > firsts[-1]:
+            firsts.append(x)
+        else:
+            assert x in set(firsts), "QoS 1 %d out of order" % x
+    bad = next((i for i, x in enumerate(two_) if x != i), None)
+    assert two_ == list(range(sent[2])), "QoS 2 from %s: %s" % (
+        bad, two_[max(0, (bad or 0) - 5):(bad or 0) + 25])
+    moved = sum(claims(x).get("moved", 0) for x in (a, b))
+    assert moved == 12, moved
+    # Every move ended with its tail, on both sides.
+    end = time.time() + DEADLINE
+    while any(x.metric('ringmq_cluster_moves{side="stub"}') or
+              x.metric('ringmq_cluster_moves{side="in"}') for x in (a, b)):
+        assert time.time() < end, "moves never ended"
+        time.sleep(0.05)
+    done = {}
+    for x in (a, b):
+        for m in re.finditer(r'^ringmq_cluster_moves_total\{side="(\w+)",'
+                             r'result="(\w+)"\} (\d+)$',
+                             x.metrics_text(), re.M):
+            key = (m.group(1), m.group(2))
+            done[key] = done.get(key, 0) + int(m.group(3))
+    assert done == {("in", "done"): 12, ("in", "given_up"): 0,
+                    ("stub", "done"): 12, ("stub", "given_up"): 0}, done
+    promtool_ok(a)
+    print("    QoS 1: %d published, %d delivered (%d again, with "
+          "DUP); QoS 2: %d published and delivered once each" % (
+              sent[1], len(one), len(one) - sent[1], sent[2]))
+
+
 def flapping_between_bursts(_):
     # [MQTT-4.3.2-*], [MQTT-4.3.3-*], [MQTT-4.6.0-6]: a persistent
     # subscriber (QoS 1 on f/1, QoS 2 on f/2) reconnects to a, b, a, ...
@@ -288,46 +334,7 @@ def flapping_between_bursts(_):
                     sent[q] += 1
             flags, rc = sub.connect(nodes[(k + 1) % 2])
             assert rc == 0 and flags["session present"] == 1, (k, flags)
-        sub.wait(lambda: len(set(p for tp, p in sub.msgs
-                                 if tp == "f/1")) >= sent[1] and
-                 len(set(p for tp, p in sub.msgs if tp == "f/2")) >=
-                 sent[2], "every message")
-        time.sleep(0.5)
-        one = [int(p) for tp, p in sub.msgs if tp == "f/1"]
-        two_ = [int(p) for tp, p in sub.msgs if tp == "f/2"]
-        missing = sorted(set(range(sent[1])) - set(one))
-        assert not missing, "QoS 1 missing %s" % missing[:20]
-        firsts = []
-        for x in one:
-            if not firsts or x > firsts[-1]:
-                firsts.append(x)
-            else:
-                assert x in set(firsts), "QoS 1 %d out of order" % x
-        bad = next((i for i, x in enumerate(two_) if x != i), None)
-        assert two_ == list(range(sent[2])), "QoS 2 from %s: %s" % (
-            bad, two_[max(0, (bad or 0) - 5):(bad or 0) + 25])
-        moved = sum(claims(x).get("moved", 0) for x in (a, b))
-        assert moved == 12, moved
-        # Every move ended with its tail, on both sides (a stub stays a
-        # peer timeout after its cut, for what may still reach it).
-        end = time.time() + DEADLINE
-        while any(x.metric('ringmq_cluster_moves{side="stub"}') or
-                  x.metric('ringmq_cluster_moves{side="in"}') for x in (a, b)):
-            assert time.time() < end, "moves never ended"
-            time.sleep(0.05)
-        done = {}
-        for x in (a, b):
-            for m in re.finditer(r'^ringmq_cluster_moves_total\{side="(\w+)",'
-                                 r'result="(\w+)"\} (\d+)$',
-                                 x.metrics_text(), re.M):
-                key = (m.group(1), m.group(2))
-                done[key] = done.get(key, 0) + int(m.group(3))
-        assert done == {("in", "done"): 12, ("in", "given_up"): 0,
-                        ("stub", "done"): 12, ("stub", "given_up"): 0}, done
-        promtool_ok(a)
-        print("    QoS 1: %d published, %d delivered (%d again, with "
-              "DUP); QoS 2: %d published and delivered once each" % (
-                  sent[1], len(one), len(one) - sent[1], sent[2]))
+        check_flapped(sub, sent, a, b)
     finally:
         sub.leave()
         if pub:
@@ -380,46 +387,7 @@ def flapping_client_loses_nothing(_):
             assert rc == 0 and flags["session present"] == 1, (k, flags)
         stop.set()
         t.join()
-        sub.wait(lambda: len(set(p for tp, p in sub.msgs
-                                 if tp == "f/1")) >= sent[1] and
-                 len(set(p for tp, p in sub.msgs if tp == "f/2")) >=
-                 sent[2], "every message")
-        time.sleep(0.5)
-        one = [int(p) for tp, p in sub.msgs if tp == "f/1"]
-        two_ = [int(p) for tp, p in sub.msgs if tp == "f/2"]
-        missing = sorted(set(range(sent[1])) - set(one))
-        assert not missing, "QoS 1 missing %s" % missing[:20]
-        firsts = []
-        for x in one:
-            if not firsts or x > firsts[-1]:
-                firsts.append(x)
-            else:
-                assert x in set(firsts), "QoS 1 %d out of order" % x
-        bad = next((i for i, x in enumerate(two_) if x != i), None)
-        assert two_ == list(range(sent[2])), "QoS 2 from %s: %s" % (
-            bad, two_[max(0, (bad or 0) - 5):(bad or 0) + 25])
-        moved = sum(claims(x).get("moved", 0) for x in (a, b))
-        assert moved == 12, moved
-        # Every move ended with its tail, on both sides (a stub stays a
-        # peer timeout after its cut, for what may still reach it).
-        end = time.time() + DEADLINE
-        while any(x.metric('ringmq_cluster_moves{side="stub"}') or
-                  x.metric('ringmq_cluster_moves{side="in"}') for x in (a, b)):
-            assert time.time() < end, "moves never ended"
-            time.sleep(0.05)
-        done = {}
-        for x in (a, b):
-            for m in re.finditer(r'^ringmq_cluster_moves_total\{side="(\w+)",'
-                                 r'result="(\w+)"\} (\d+)$',
-                                 x.metrics_text(), re.M):
-                key = (m.group(1), m.group(2))
-                done[key] = done.get(key, 0) + int(m.group(3))
-        assert done == {("in", "done"): 12, ("in", "given_up"): 0,
-                        ("stub", "done"): 12, ("stub", "given_up"): 0}, done
-        promtool_ok(a)
-        print("    QoS 1: %d published, %d delivered (%d again, with "
-              "DUP); QoS 2: %d published and delivered once each" % (
-                  sent[1], len(one), len(one) - sent[1], sent[2]))
+        check_flapped(sub, sent, a, b)
     finally:
         stop.set()
         sub.leave()
