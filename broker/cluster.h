@@ -199,9 +199,12 @@ void rmq_cluster_claimed(struct rmq_broker *b, uint64_t key, int lost,
 
 /* The old node's side: the stub's messages collected since its image (the
  * tail), each with its identity, go to done(arg, tail, len) (malloc'd,
- * handed over; NULL when the stub is gone) and the stub ends.  done NULL:
- * the stub ends, its messages dropped (the claimant is gone).  Any
- * thread; done on the stub's worker or at once. */
+ * handed over; NULL when the stub is gone) and the stub ends.  The tail
+ * is taken once every worker has handed on what it was given before this
+ * call (messages from peers, its clients' publishes), so that a message
+ * routed to the stub by then is in it.  done NULL: the stub ends at once,
+ * its messages dropped (the claimant is gone).  Any thread; done on a
+ * worker or at once. */
 void rmq_cluster_tail_take(struct rmq_broker *b, uint64_t stub,
     void (*done)(void *arg, uint8_t *tail, size_t len), void *arg);
 

@@ -709,17 +709,60 @@ node_origin_uid(void *ctx, uint64_t origin)
 	return rmq_channel_uid(n->ch, number);
 }
 
+/* A stub's tail, to the node that sent the cut. */
+struct tail_to {
+	struct rmq_cluster_node *n;
+	uint32_t number;
+	uint64_t claim;
+};
+
+static void
+tail_send(void *arg, uint8_t *tail, size_t len)
+{
+	struct tail_to *t = arg;
+	struct rmq_cluster_node *n = t->n;
+	uint8_t head[RMQ_NODE_NAME_MAX + 16];
+	size_t h = rmq_move_rec_encode(head, sizeof(head), 'L', n->members.self,
+	    t->claim);
+	uint8_t *rec = tail && h ? malloc(h + len) : NULL;
+	if (rec != NULL) {
+		memcpy(rec, head, h);
+		memcpy(rec + h, tail, len);
+		if (rmq_channel_control(n->ch, t->number, rec, h + len) == 0)
+			atomic_fetch_add(&n->tail_bytes, len);
+	}
+	free(rec);
+	free(tail);
+	free(t);
+}
+
+/* A stub's end: its tail goes to the node that cut it. */
+static void
+stub_end(struct rmq_cluster_node *n, const struct rmq_move *gone)
+{
+	struct tail_to *t = malloc(sizeof(*t));
+	if (t != NULL) {
+		*t = (struct tail_to){ n, gone->peer, gone->claim };
+		rmq_cluster_tail_take(n->b, gone->key, tail_send, t);
+	} else {
+		rmq_cluster_tail_take(n->b, gone->key, NULL, NULL);
+	}
+}
+
 /* A move ends without its tail (cmu held): the session that came here
- * lets out what it held, or the stub here ends, its messages dropped. */
+ * lets out what it held, or the stub here ends, its messages dropped; a
+ * stub cut but past its deadline (late) sends what it has. */
 static void
 move_give_up(struct rmq_cluster_node *n, struct rmq_moves *t,
-    struct rmq_move *m)
+    struct rmq_move *m, int late)
 {
 	struct rmq_move gone;
 	rmq_moves_take(t, m, &gone);
 	t->given_up++;
 	if (t == &n->moves_in)
 		rmq_cluster_tail_give(n->b, gone.key, gone.claim, NULL, 0);
+	else if (gone.fence && late)
+		stub_end(n, &gone); /* a peer slow to pass the fence */
 	else
 		rmq_cluster_tail_take(n->b, gone.key, NULL, NULL);
 }
@@ -737,7 +780,7 @@ moves_give_up(struct rmq_cluster_node *n, struct rmq_moves *t, uint32_t number,
 				rmq_cluster_log(LOG_WARNING,
 				    "a session moved here got no tail from its old node within %llu ms: what it held goes out without it",
 				    4ull * n->members.timeout_ms);
-			move_give_up(n, t, m);
+			move_give_up(n, t, m, !number);
 		} else {
 			i++;
 		}
@@ -770,7 +813,28 @@ moves_run(struct rmq_cluster_node *n, uint64_t now)
 		}
 	}
 	int waiting = n->moves_in.n != 0;
+	/* Stubs whose fences passed end. */
+	struct rmq_move ended[16];
+	unsigned nended = 0;
+	for (uint32_t i = 0; i < n->stubs.n;) {
+		struct rmq_move *m = &n->stubs.m[i];
+		if (!m->fence) {
+			i++;
+			continue;
+		}
+		waiting = 1;
+		if (nended == 16 || !rmq_channel_fenced(n->ch, m->fence)) {
+			i++;
+			continue;
+		}
+		rmq_cluster_log(LOG_DEBUG, "move %llx: fence %llu passed",
+		    (unsigned long long)m->claim, (unsigned long long)m->fence);
+		rmq_moves_take(&n->stubs, m, &ended[nended++]);
+		n->stubs.done++;
+	}
 	pthread_mutex_unlock(&n->cmu);
+	for (unsigned i = 0; i < nended; i++)
+		stub_end(n, &ended[i]);
 	return waiting;
 }
 
@@ -782,57 +846,26 @@ moves_down(struct rmq_cluster_node *n, uint32_t number)
 	moves_give_up(n, &n->stubs, number, 0);
 }
 
-/* A stub's tail, to the node that sent the cut. */
-struct tail_to {
-	struct rmq_cluster_node *n;
-	uint32_t number;
-	uint64_t claim;
-};
-
-static void
-tail_send(void *arg, uint8_t *tail, size_t len)
-{
-	struct tail_to *t = arg;
-	struct rmq_cluster_node *n = t->n;
-	uint8_t head[RMQ_NODE_NAME_MAX + 16];
-	size_t h = rmq_move_rec_encode(head, sizeof(head), 'L', n->members.self,
-	    t->claim);
-	uint8_t *rec = tail && h ? malloc(h + len) : NULL;
-	if (rec != NULL) {
-		memcpy(rec, head, h);
-		memcpy(rec + h, tail, len);
-		if (rmq_channel_control(n->ch, t->number, rec, h + len) == 0)
-			atomic_fetch_add(&n->tail_bytes, len);
-	}
-	free(rec);
-	free(tail);
-	free(t);
-}
-
+/* The new node's routes are in every index: the stub ends once every peer
+ * passed a fence asked now (channel.h), so that what a peer routed on an
+ * older index, to this node only, is in the stub's tail. */
 static void
 read_cut(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
     size_t len)
 {
 	struct rmq_move_rec r;
-	struct rmq_move gone = { 0 };
-	int found = 0;
-	if (rmq_move_rec_decode(p, len, 'U', &r) == 0) {
-		pthread_mutex_lock(&n->cmu);
-		struct rmq_move *m = rmq_moves_find(&n->stubs, r.claim, number);
-		if (m != NULL) {
-			rmq_moves_take(&n->stubs, m, &gone);
-			n->stubs.done++;
-			found = 1;
-		}
-		pthread_mutex_unlock(&n->cmu);
+	if (rmq_move_rec_decode(p, len, 'U', &r) != 0)
+		return;
+	pthread_mutex_lock(&n->cmu);
+	struct rmq_move *m = rmq_moves_find(&n->stubs, r.claim, number);
+	if (m != NULL && !m->fence) {
+		m->fence = rmq_channel_fence(n->ch);
+		rmq_cluster_log(LOG_DEBUG, "move %llx: cut, fence %llu asked",
+		    (unsigned long long)r.claim, (unsigned long long)m->fence);
 	}
-	struct tail_to *t = found ? malloc(sizeof(*t)) : NULL;
-	if (t != NULL) {
-		*t = (struct tail_to){ n, number, r.claim };
-		rmq_cluster_tail_take(n->b, gone.key, tail_send, t);
-	} else if (found) {
-		rmq_cluster_tail_take(n->b, gone.key, NULL, NULL);
-	}
+	pthread_mutex_unlock(&n->cmu);
+	atomic_store(&n->moves_now, 1);
+	nng_aio_cancel(n->wait);
 }
 
 static void

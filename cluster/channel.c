@@ -21,6 +21,7 @@
 #include "members.h"
 #include "msg.h"
 #include "sock.h"
+#include "wire.h"
 
 #include <urcu-qsbr.h>
 
@@ -36,6 +37,16 @@
 #define MASK_WORDS (RMQ_MEMBERS_MAX / 64)
 #define CONTROL 0xFF /* the worker byte of a control stream */
 #define CLOSE_MS 2500 /* the wait for NNG's closes at a stop, in all */
+#define FENCE_POLL_MS 2 /* the thread's wait while a fence is held */
+#define FENCE_REC 11 /* 'R', kind, version, the fence's number (u64) */
+
+/* A grace period of the index's readers (liburcu's call_rcu), waited for
+ * by a fence: 0 waiting, 1 passed, 2 no longer wanted (freed by the
+ * callback). */
+struct fence_gp {
+	struct rcu_head rcu;
+	atomic_int state;
+};
 
 /* A peer as the channel knows it.  Made by the bus's thread when the
  * member is first met and kept until the channel is freed, so a worker
@@ -73,6 +84,18 @@ struct peer {
 	struct rmq_fwd_stream ctl;
 	uint64_t ctl_open_tag; /* the highest tag in its open batch */
 	struct rmq_fwd_in ctl_in;
+	/* Fences (rmq_channel_fence): the highest this node asked the peer
+	 * for and the highest it passed (any thread); the peer's own, which
+	 * this node passes (the channel's thread's): the highest asked, the
+	 * one being worked on and its stage (0 none, 1 waiting for the
+	 * grace period, 2 for the acknowledgements of what this node's
+	 * streams to the peer held then). */
+	_Atomic uint64_t fence_asked, fence_passed;
+	atomic_int fence_reset; /* its epoch changed: its fences are moot */
+	uint64_t fence_want, fence_cur;
+	int fence_stage;
+	struct fence_gp *fence_gp;
+	uint64_t *fence_target; /* per worker stream: the seq to see acked */
 };
 
 struct rmq_channel {
@@ -112,6 +135,9 @@ struct rmq_channel {
 	} * pending;
 	rmq_channel_control_fn control;
 	void *control_arg;
+	_Atomic uint64_t fence_seq; /* the last fence this node asked for */
+	unsigned fences_held; /* peers' fences under way (the thread's) */
+	_Atomic uint64_t fences_asked, fences_passed;
 };
 
 uint64_t
@@ -492,6 +518,209 @@ rmq_channel_applied(struct rmq_channel *ch)
 	return low;
 }
 
+/* ---- fences ---- */
+
+static void
+fence_gp_passed(struct rcu_head *h)
+{
+	struct fence_gp *g = caa_container_of(h, struct fence_gp, rcu);
+	if (atomic_exchange(&g->state, 1) == 2)
+		free(g);
+}
+
+static void
+fence_gp_drop(struct fence_gp *g)
+{
+	if (g != NULL && atomic_exchange(&g->state, 2) == 1)
+		free(g);
+}
+
+static void
+fence_put(uint8_t *rec, uint8_t kind, uint64_t f)
+{
+	struct rmq_wout o = { rec, 0, FENCE_REC, 0 };
+	rmq_wput(&o, (const uint8_t[]){ 'R', kind, 1 }, 3);
+	rmq_wput_u(&o, f, 8);
+}
+
+static void
+store_max(_Atomic uint64_t *at, uint64_t v)
+{
+	uint64_t old = atomic_load(at);
+	while (old < v && !atomic_compare_exchange_weak(at, &old, v))
+		;
+}
+
+static void
+fence_ask(struct rmq_channel *ch, struct peer *pe, uint64_t f)
+{
+	uint8_t rec[FENCE_REC];
+	const uint8_t *p = rec;
+	size_t len = sizeof(rec);
+	fence_put(rec, 'W', f);
+	if (control_one(ch, pe, &p, &len, 1, 0) == 0) {
+		store_max(&pe->fence_asked, f);
+		bump(&ch->fences_asked, 1);
+	}
+}
+
+uint64_t
+rmq_channel_fence(struct rmq_channel *ch)
+{
+	uint64_t f = atomic_fetch_add(&ch->fence_seq, 1) + 1;
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe != NULL && atomic_load(&pe->up))
+			fence_ask(ch, pe, f);
+	}
+	return f;
+}
+
+int
+rmq_channel_fenced(struct rmq_channel *ch, uint64_t f)
+{
+	int passed = 1;
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL || !atomic_load(&pe->up) ||
+		    atomic_load(&pe->fence_passed) >= f)
+			continue;
+		passed = 0;
+		/* Met since, back from down, or in a new life: asked now. */
+		if (atomic_load(&pe->fence_asked) < f)
+			fence_ask(ch, pe, f);
+	}
+	return passed;
+}
+
+/* The peer's grace period is asked for; without memory, at the next
+ * look. */
+static void
+fence_gp_begin(struct peer *pe)
+{
+	struct fence_gp *g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return;
+	pe->fence_gp = g;
+	rcu_thread_online();
+	call_rcu(&g->rcu, fence_gp_passed);
+	rcu_thread_offline();
+}
+
+static void
+fence_start(struct rmq_channel *ch, struct peer *pe)
+{
+	pe->fence_cur = pe->fence_want;
+	pe->fence_stage = 1;
+	ch->fences_held++;
+	fence_gp_begin(pe);
+}
+
+static void
+fence_end(struct rmq_channel *ch, struct peer *pe)
+{
+	fence_gp_drop(pe->fence_gp);
+	pe->fence_gp = NULL;
+	pe->fence_stage = 0;
+	ch->fences_held--;
+}
+
+/* A new life of the peer, or the peer down: what it asked is forgotten
+ * (a fence asked again is worked on again). */
+static void
+fence_forget(struct rmq_channel *ch, struct peer *pe)
+{
+	if (pe->fence_stage)
+		fence_end(ch, pe);
+	pe->fence_want = pe->fence_cur = 0;
+}
+
+/* The channel's thread: a peer asks for a fence (its control stream, in
+ * order, so after every route change it sent before). */
+static void
+fence_asked_by(struct rmq_channel *ch, struct peer *pe, uint64_t f)
+{
+	if (atomic_exchange(&pe->fence_reset, 0))
+		fence_forget(ch, pe);
+	if (f <= pe->fence_want)
+		return;
+	pe->fence_want = f;
+	if (pe->fence_stage == 0)
+		fence_start(ch, pe);
+}
+
+/* The channel's thread: every peer's fence taken as far as it goes.  A
+ * fence passes once every worker of this node has ended the turn it was
+ * in when the fence came (a grace period of the index's readers: no
+ * message is routed any more on an index older than the fence), and the
+ * peer has acknowledged every batch this node's workers sealed for it by
+ * then; then it is told, on this node's control stream to it. */
+static void
+fences_run(struct rmq_channel *ch)
+{
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX && ch->fences_held; i++) {
+		struct peer *pe = peer_at(ch, i + 1);
+		if (pe == NULL)
+			continue;
+		if (atomic_exchange(&pe->fence_reset, 0) ||
+		    (pe->fence_stage && !atomic_load(&pe->up))) {
+			fence_forget(ch, pe);
+			continue;
+		}
+		if (pe->fence_stage == 1) {
+			if (pe->fence_gp == NULL)
+				fence_gp_begin(pe);
+			if (pe->fence_gp == NULL ||
+			    atomic_load(&pe->fence_gp->state) != 1)
+				continue;
+			free(pe->fence_gp);
+			pe->fence_gp = NULL;
+			for (unsigned w = 0; w < pe->nstreams; w++) {
+				pthread_mutex_lock(&pe->mu[w]);
+				pe->fence_target[w] = pe->out[w].next_seq - 1;
+				pthread_mutex_unlock(&pe->mu[w]);
+			}
+			pe->fence_stage = 2;
+		}
+		if (pe->fence_stage != 2)
+			continue;
+		int acked = 1;
+		for (unsigned w = 0; acked && w < pe->nstreams; w++) {
+			pthread_mutex_lock(&pe->mu[w]);
+			acked = pe->out[w].acked >= pe->fence_target[w];
+			pthread_mutex_unlock(&pe->mu[w]);
+		}
+		uint8_t rec[FENCE_REC];
+		const uint8_t *p = rec;
+		size_t len = sizeof(rec);
+		fence_put(rec, 'P', pe->fence_cur);
+		if (!acked || control_one(ch, pe, &p, &len, 1, 0) != 0)
+			continue;
+		bump(&ch->fences_passed, 1);
+		fence_end(ch, pe);
+		if (pe->fence_want > pe->fence_cur)
+			fence_start(ch, pe);
+	}
+}
+
+/* A fence record ('W' asked, 'P' passed) taken from pe's control
+ * stream; 0 when the record is none. */
+static int
+fence_record(struct rmq_channel *ch, struct peer *pe, const uint8_t *p,
+    size_t len)
+{
+	if (len != FENCE_REC || p[0] != 'R' || p[2] != 1 ||
+	    (p[1] != 'W' && p[1] != 'P'))
+		return 0;
+	struct rmq_win in = { p + 3, len - 3, 0 };
+	uint64_t f = rmq_wget_u(&in, 8);
+	if (p[1] == 'W')
+		fence_asked_by(ch, pe, f);
+	else
+		store_max(&pe->fence_passed, f);
+	return 1;
+}
+
 /* ---- members (the bus's thread) ---- */
 
 /* NNG's thread: the push socket has a new connection to the peer.  What
@@ -518,10 +747,12 @@ peer_new(struct rmq_channel *ch, const char *name)
 	pe->nstreams = ch->nworkers;
 	pe->mu = calloc(ch->nworkers, sizeof(*pe->mu));
 	pe->out = calloc(ch->nworkers, sizeof(*pe->out));
-	if (pe->mu == NULL || pe->out == NULL ||
+	pe->fence_target = calloc(ch->nworkers, sizeof(*pe->fence_target));
+	if (pe->mu == NULL || pe->out == NULL || pe->fence_target == NULL ||
 	    nng_push0_open(&pe->push) != 0) {
 		free(pe->mu);
 		free(pe->out);
+		free(pe->fence_target);
 		free(pe);
 		return NULL;
 	}
@@ -552,6 +783,8 @@ peer_free(struct peer *pe)
 	}
 	rmq_fwd_stream_fini(&pe->ctl);
 	pthread_mutex_destroy(&pe->ctl_mu);
+	fence_gp_drop(pe->fence_gp);
+	free(pe->fence_target);
 	free(pe->mu);
 	free(pe->out);
 	free(pe);
@@ -597,6 +830,11 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 		atomic_store(&pe->ctl_applied, 0);
 		pe->ctl_synced = 0;
 		pthread_mutex_unlock(&pe->ctl_mu);
+		/* Its new life is asked again; what its old one asked is
+		 * moot. */
+		atomic_store(&pe->fence_asked, 0);
+		atomic_store(&pe->fence_passed, 0);
+		atomic_store(&pe->fence_reset, 1);
 		if (lost) {
 			bump(&pe->lost, lost);
 			rmq_cluster_log(LOG_NOTICE,
@@ -614,6 +852,8 @@ rmq_channel_down(struct rmq_channel *ch, uint32_t number)
 	struct peer *pe = peer_at(ch, number);
 	if (pe != NULL) {
 		atomic_store(&pe->up, 0);
+		/* Asked again when it is back: its side forgets. */
+		atomic_store(&pe->fence_asked, 0);
 		/* What waited for it (acknowledgements) no longer does. */
 		rmq_cluster_applied_changed(ch->b);
 	}
@@ -759,6 +999,8 @@ take_control(struct rmq_channel *ch, struct peer *pe, const uint8_t *body,
 	size_t len;
 	while (rmq_fwd_next(&body, &left, &p, &len) == 1) {
 		bump(&ch->control_taken, 1);
+		if (fence_record(ch, pe, p, len))
+			continue;
 		if (ch->control)
 			ch->control(ch->control_arg, number, p, len);
 	}
@@ -878,7 +1120,8 @@ channel_run(void *arg)
 		nng_msg *msg = NULL;
 		int rv;
 		if (waiting) {
-			nng_aio_set_timeout(ch->wait, wait_ms);
+			nng_aio_set_timeout(ch->wait,
+			    ch->fences_held ? FENCE_POLL_MS : wait_ms);
 			nng_recv_aio(ch->pull, ch->wait);
 			nng_aio_wait(ch->wait);
 			rv = nng_aio_result(ch->wait);
@@ -909,6 +1152,8 @@ channel_run(void *arg)
 		} else if (rv == NNG_ECLOSED) {
 			break;
 		}
+		if (ch->fences_held)
+			fences_run(ch);
 		uint64_t now = rmq_cluster_now_ms();
 		if (now >= next_pump) {
 			/* Every 50 ms while batches wait for acknowledgement,
@@ -1108,6 +1353,12 @@ rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
 		{ "ringmq_cluster_control_received_total",
 		    "Records taken from peers' control streams.",
 		    atomic_load(&ch->control_taken) },
+		{ "ringmq_cluster_fences_asked_total",
+		    "Fences this node asked peers for (a session that moved away ends once every peer up passed one).",
+		    atomic_load(&ch->fences_asked) },
+		{ "ringmq_cluster_fences_passed_total",
+		    "Fences peers asked of this node, passed: its workers routed on the index the fence found, and the peer took what they sent it.",
+		    atomic_load(&ch->fences_passed) },
 	};
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
 		rmq_emit_one(put, arg, one[i].name, "counter", one[i].help,

@@ -123,6 +123,19 @@ unsigned rmq_channel_up(struct rmq_channel *ch, uint64_t *mask);
  * applied: after a snapshot); UINT64_MAX with none up.  Any thread. */
 uint64_t rmq_channel_applied(struct rmq_channel *ch);
 
+/* Fences: what lets a node tell that the peers will send it nothing
+ * more that they routed on an index older than now.  rmq_channel_fence
+ * asks every peer up for one and returns its number; a peer passes it
+ * once each of its workers has ended the turn it was in when the fence
+ * came, and this node has acknowledged every batch they sealed for it by
+ * then; rmq_channel_fenced says whether every peer up has passed f
+ * (asking the peers met since, or back, again).  A session that moved
+ * away ends then (bus.c): a peer's message routed before the session's
+ * new routes were in its index has reached the session's old node.
+ * Either call: any thread. */
+uint64_t rmq_channel_fence(struct rmq_channel *ch);
+int rmq_channel_fenced(struct rmq_channel *ch, uint64_t f);
+
 /* The hooks (broker/cluster.h), on worker `worker`'s thread.  forward:
  * 0 when m is in the stream, -ENOSPC past its bound, -ENOMEM.  Each
  * flush is a turn of the worker's, numbered 1, 2, ...: its batches carry

@@ -194,6 +194,7 @@ struct rmq_move {
 	uint64_t key;
 	uint64_t token;
 	uint64_t deadline_ms;
+	uint64_t fence; /* a stub cut: the fence it ends after (channel.h) */
 };
 
 struct rmq_moves {

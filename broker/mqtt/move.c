@@ -35,6 +35,7 @@
  * node held is queued but for the messages the image or the tail brought.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -570,8 +571,15 @@ rmq_cluster_claimed(struct rmq_broker *b, uint64_t key, int lost,
 
 /* ---- the tail ---- */
 
-void
-rmq_cluster_tail_take(struct rmq_broker *b, uint64_t stub,
+struct rmq_pass {
+	atomic_uint left; /* workers yet to pass */
+	uint64_t stub;
+	void (*done)(void *arg, uint8_t *tail, size_t len);
+	void *arg;
+};
+
+static void
+tail_take_post(struct rmq_broker *b, uint64_t stub,
     void (*done)(void *arg, uint8_t *tail, size_t len), void *arg)
 {
 	struct rmq_inbox_msg *m = calloc(1, sizeof(*m));
@@ -587,6 +595,49 @@ rmq_cluster_tail_take(struct rmq_broker *b, uint64_t stub,
 	m->take.done = done;
 	m->take.arg = arg;
 	rmq_worker_post(b->workers[RMQ_KEY_WORKER(stub)], m);
+}
+
+void
+rmq_cluster_tail_take(struct rmq_broker *b, uint64_t stub,
+    void (*done)(void *arg, uint8_t *tail, size_t len), void *arg)
+{
+	/* A worker's publish (or a peer's message it was given) routed to
+	 * the stub is in the stub's worker's inbox once that worker's turn
+	 * ends: every worker passes first, each handing its batches on. */
+	struct rmq_pass *p = done ? calloc(1, sizeof(*p)) : NULL;
+	struct rmq_inbox_msg *m[RMQ_MAX_WORKERS];
+	unsigned n = 0;
+	for (; p != NULL && n < b->nworkers; n++)
+		if ((m[n] = calloc(1, sizeof(*m[n]))) == NULL)
+			break;
+	if (p == NULL || n < b->nworkers) {
+		for (unsigned i = 0; i < n; i++)
+			free(m[i]);
+		free(p);
+		tail_take_post(b, stub, done, arg);
+		return;
+	}
+	atomic_init(&p->left, b->nworkers);
+	p->stub = stub;
+	p->done = done;
+	p->arg = arg;
+	for (unsigned i = 0; i < n; i++) {
+		m[i]->kind = RMQ_INBOX_PASS;
+		m[i]->pass = p;
+		rmq_worker_post(b->workers[i], m[i]);
+	}
+}
+
+void
+rmq_worker_pass(struct rmq_broker *b, struct rmq_pass *p, int ran)
+{
+	if (atomic_fetch_sub(&p->left, 1) != 1)
+		return;
+	if (ran)
+		tail_take_post(b, p->stub, p->done, p->arg);
+	else
+		p->done(p->arg, NULL, 0);
+	free(p);
 }
 
 void

@@ -434,6 +434,13 @@ void rmq_session_hold_end(struct rmq_session *s);
  * taken, and a tail given to session key. */
 void rmq_worker_tail_take(struct rmq_worker *w, uint64_t key,
     void (*done)(void *arg, uint8_t *tail, size_t len), void *arg);
+
+/* The workers' pass before a tail is taken (rmq_cluster_tail_take): this
+ * worker has handed on what it was given before (its batches for other
+ * workers are queued); the last to pass queues the take.  At shutdown
+ * (ran 0), the take is told nothing instead. */
+struct rmq_pass;
+void rmq_worker_pass(struct rmq_broker *b, struct rmq_pass *p, int ran);
 void rmq_session_tail_give(struct rmq_worker *w, uint64_t key, uint64_t move,
     uint8_t *tail, size_t len);
 

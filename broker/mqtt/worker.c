@@ -98,6 +98,7 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 		m->list.fn(m->list.arg, 0, NULL, 0, 0);
 		break;
 	case RMQ_INBOX_DRAIN: break;
+	case RMQ_INBOX_PASS: rmq_worker_pass(NULL, m->pass, 0); break;
 	}
 	free(m);
 }
@@ -434,6 +435,24 @@ worker_lend(struct rmq_worker *w, struct rmq_worker *dst,
 	return 1;
 }
 
+/* Hand this turn's batch for worker `to` over: delivered in place when
+ * `lend` allows and that worker sleeps, else queued in its inbox. */
+static void
+worker_hand_over(struct rmq_worker *w, unsigned to, int lend)
+{
+	struct rmq_worker *dst = w->b->workers[to];
+	struct rmq_inbox_msg *m = w->out[to];
+	w->out[to] = NULL;
+	w->outmask &= ~(1ull << to);
+	if (lend && worker_lend(w, dst, m)) {
+		rmq_count(&w->st.handoffs_lent, 1);
+		worker_inbox_free(m);
+	} else {
+		rmq_count(&w->st.handoffs_queued, 1);
+		rmq_worker_post(dst, m);
+	}
+}
+
 static void
 worker_inbox(struct rmq_worker *w)
 {
@@ -478,6 +497,14 @@ worker_inbox(struct rmq_worker *w)
 		} else if (m->kind == RMQ_INBOX_LIST) {
 			rmq_worker_list(w, m->list.fn, m->list.arg);
 			m->kind = RMQ_INBOX_AUTH;
+		} else if (m->kind == RMQ_INBOX_PASS) {
+			/* What it routed before goes to the other workers'
+			 * inboxes first. */
+			while (w->outmask)
+				worker_hand_over(w,
+				    (unsigned)__builtin_ctzll(w->outmask), 0);
+			rmq_worker_pass(w->b, m->pass, 1);
+			m->kind = RMQ_INBOX_AUTH;
 		} else if (m->kind == RMQ_INBOX_TAIL_TAKE) {
 			rmq_worker_tail_take(w, m->take.key, m->take.done,
 			    m->take.arg);
@@ -497,24 +524,6 @@ worker_inbox(struct rmq_worker *w)
 			m->deliver.d = NULL;
 		}
 		worker_inbox_free(m);
-	}
-}
-
-/* Hand this turn's batch for worker `to` over: delivered in place when
- * `lend` allows and that worker sleeps, else queued in its inbox. */
-static void
-worker_hand_over(struct rmq_worker *w, unsigned to, int lend)
-{
-	struct rmq_worker *dst = w->b->workers[to];
-	struct rmq_inbox_msg *m = w->out[to];
-	w->out[to] = NULL;
-	w->outmask &= ~(1ull << to);
-	if (lend && worker_lend(w, dst, m)) {
-		rmq_count(&w->st.handoffs_lent, 1);
-		worker_inbox_free(m);
-	} else {
-		rmq_count(&w->st.handoffs_queued, 1);
-		rmq_worker_post(dst, m);
 	}
 }
 

@@ -37,6 +37,7 @@ enum rmq_inbox_kind {
 	RMQ_INBOX_LIST, /* the cluster asks for the worker's sessions */
 	RMQ_INBOX_STATE, /* a peer's older session's messages, to queue */
 	RMQ_INBOX_DRAIN, /* SIGTERM in a cluster: clients told to go */
+	RMQ_INBOX_PASS, /* every worker passes before a tail is taken */
 };
 
 struct rmq_inbox_msg {
@@ -73,6 +74,7 @@ struct rmq_inbox_msg {
 			rmq_session_list_fn fn;
 			void *arg;
 		} list;
+		struct rmq_pass *pass; /* RMQ_INBOX_PASS */
 		struct { /* RMQ_INBOX_TAIL_TAKE */
 			uint64_t key;
 			void (*done)(void *arg, uint8_t *tail, size_t len);

@@ -10,7 +10,6 @@ takeover on one node [MQTT-3.1.3-9]; a client that flaps between nodes
 while a publisher sends throughout loses no QoS 1 message and gets no QoS 2
 message twice."""
 import faulthandler
-import os
 import re
 import shutil
 import tempfile
@@ -19,7 +18,7 @@ import time
 
 from rmqcluster import (finish, node, promtool_ok, seed, wait_peers,
                         wait_routes)
-from rmqtest import (DEADLINE, Client, PacketTypes, Properties, Raw, Skip,
+from rmqtest import (DEADLINE, Client, PacketTypes, Properties, Raw,
                      connect_packet, paho, run)
 
 faulthandler.dump_traceback_later(300, exit=True)
@@ -253,10 +252,17 @@ def check_flapped(sub, sent, a, b):
     message of sent[1] delivered, first copies in order; every QoS 2
     message of sent[2] exactly once, in order; twelve moves counted, each
     ended with its tail on both sides."""
-    sub.wait(lambda: len(set(p for tp, p in sub.msgs
-                             if tp == "f/1")) >= sent[1] and
-             len(set(p for tp, p in sub.msgs if tp == "f/2")) >=
-             sent[2], "every message")
+    try:
+        sub.wait(lambda: len(set(p for tp, p in sub.msgs
+                                 if tp == "f/1")) >= sent[1] and
+                 len(set(p for tp, p in sub.msgs if tp == "f/2")) >=
+                 sent[2], "every message")
+    except AssertionError:
+        pass  # which ones are missing is told below
+    # Not one dropped at a bound: the nodes run with room (see QUEUED).
+    for x in (a, b):
+        assert x.metric('ringmq_messages_dropped_total'
+                        '{reason="queue_full"}') == 0, x.name
     time.sleep(0.5)
     one = [int(p) for tp, p in sub.msgs if tp == "f/1"]
     two_ = [int(p) for tp, p in sub.msgs if tp == "f/2"]
@@ -294,6 +300,14 @@ def check_flapped(sub, sent, a, b):
               sent[1], len(one), len(one) - sent[1], sent[2]))
 
 
+# A subscriber that falls behind (this machine's CPU shared with other
+# work) has over 1,000 messages queued when it leaves, and an offline
+# session keeps max_queued_messages (1,000 by default) at most: the
+# flapping tests are about moves, not that bound (08's tests are), so
+# their nodes keep more.
+QUEUED = ("--max-queued", "100000")
+
+
 def flapping_between_bursts(_):
     # [MQTT-4.3.2-*], [MQTT-4.3.3-*], [MQTT-4.6.0-6]: a persistent
     # subscriber (QoS 1 on f/1, QoS 2 on f/2) reconnects to a, b, a, ...
@@ -305,8 +319,8 @@ def flapping_between_bursts(_):
     # the nodes it went to have it (cluster_ack), and the subscriber has
     # what was sent while it was connected before it leaves: no message
     # is on its way between nodes while the session moves (the race of
-    # docs/clustering.md's known gap is flapping_client_loses_nothing's).
-    a, b = two()
+    # a move under a publisher is flapping_client_loses_nothing's).
+    a, b = two(*QUEUED)
     c = node("c", "--cluster-seeds", seed(a), "--cluster-ack", "true")
     nodes = [a, b]
     pub = None
@@ -343,18 +357,15 @@ def flapping_between_bursts(_):
 
 
 def flapping_client_loses_nothing(_):
-    # On demand (RMQTEST_FULL=1; docs/clustering.md says why not in CI):
     # [MQTT-4.3.2-*], [MQTT-4.3.3-*], [MQTT-4.6.0-6]: a persistent
     # subscriber (QoS 1 on f/1, QoS 2 on f/2) reconnects to a, b, a, ...
-    # twelve times while a publisher on a third node sends throughout.
-    # Every QoS 1 message is delivered, each first time in the order
-    # published; every QoS 2 message exactly once, in order.
-    if not os.environ.get("RMQTEST_FULL"):
-        raise Skip("with RMQTEST_FULL=1 only: under CPU contention a "
-                   "message routed just before the new node's routes "
-                   "arrived can reach the old node after its stub ended "
-                   "(docs/clustering.md)")
-    a, b = two()
+    # twelve times while a publisher on a third node sends throughout:
+    # messages c routed on an index without the new node's routes reach
+    # the old node while the session moves, and are in the stub's tail
+    # (its fence, docs/clustering.md).  Every QoS 1 message is delivered,
+    # each first time in the order published; every QoS 2 message
+    # exactly once, in order.
+    a, b = two(*QUEUED)
     c = node("c", "--cluster-seeds", seed(a))
     nodes = [a, b]
     pub = None

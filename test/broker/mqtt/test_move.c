@@ -352,9 +352,9 @@ tail_got(void *arg, uint8_t *tail, size_t len)
 }
 
 /* A peer's message (node `peer`, identity xid) as the channel hands it
- * over. */
+ * over to worker w, not yet routed there. */
 static void
-peer_publish(uint32_t peer, uint64_t xid, const char *topic,
+peer_post(unsigned w, uint32_t peer, uint64_t xid, const char *topic,
     const char *payload)
 {
 	struct rmq_publish p = { .qos = 1 };
@@ -365,7 +365,15 @@ peer_publish(uint32_t peer, uint64_t xid, const char *topic,
 	one[0] = rmq_msg_new(&p, RMQ_CLUSTER_OWNER(peer), rmq_loop_clock_ms());
 	cr_assert_not_null(one[0]);
 	one[0]->xid = xid;
-	cr_assert_eq(rmq_cluster_publish(&rmq_test_node, 0, one, 1), 0);
+	cr_assert_eq(rmq_cluster_publish(&rmq_test_node, w, one, 1), 0);
+}
+
+/* The same on worker 0, routed. */
+static void
+peer_publish(uint32_t peer, uint64_t xid, const char *topic,
+    const char *payload)
+{
+	peer_post(0, peer, xid, topic, payload);
 	rmq_fake_settle();
 }
 
@@ -440,6 +448,30 @@ Test(move, stub_tail_merged_with_what_was_held_once)
 	/* Not holding any more: a message goes straight out. */
 	peer_publish(2, 9, "t", "after");
 	expect_publish(b, "after");
+}
+
+/* A peer's message given to worker 1 before the stub's tail is asked
+ * for (routed on an index without the new node's routes: to the stub
+ * alone), for the stub on worker 0: it is in the tail, since every worker
+ * hands on what it routed before the stub's worker takes the tail. */
+Test(move, what_another_worker_routes_before_the_take_is_in_the_tail)
+{
+	offline_kept("fw", "t");
+	cluster_on(1);
+	release("fw", UINT64_MAX, 0);
+	cr_assert_neq(ans.stub, 0);
+	cr_assert_eq(RMQ_KEY_WORKER(ans.stub), 0);
+	peer_post(1, 2, 5, "t", "routed-late");
+	static struct tail_box got;
+	rmq_cluster_tail_take(&rmq_test_node, ans.stub, tail_got, &got);
+	rmq_fake_settle();
+	cr_assert_eq(got.called, 1);
+	cr_assert_not_null(got.tail);
+	cr_assert_not_null(memmem(got.tail, got.len, "routed-late", 11),
+	    "the message routed before the take is in the tail");
+	cr_assert_null(rmq_worker_session(rmq_test_node.workers[0], ans.stub));
+	free(got.tail);
+	free(ans.image);
 }
 
 Test(move, no_tail_releases_what_was_held)
