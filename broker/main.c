@@ -222,6 +222,11 @@ main_drain(struct rmq_broker *b, struct rmq_cluster_node *cluster)
 		nanosleep(&pause, NULL);
 	left = rmq_node_drained_left(b);
 	moving = rmq_cluster_node_moving(cluster);
+	/* Then out of the cluster, told to the peers: within the grace. */
+	rmq_cluster_node_leave(cluster);
+	while (
+	    rmq_cluster_node_moving(cluster) != 0 && rmq_loop_clock_ms() < end)
+		nanosleep(&pause, NULL);
 	rmq_log(left || moving ? RMQ_LOG_WARNING : RMQ_LOG_NOTICE,
 	    "drained in %llu ms: %llu persistent sessions of the clients told to go still here (kept%s), %u moves or peers' acknowledgements awaited",
 	    (unsigned long long)(rmq_loop_clock_ms() - t0),

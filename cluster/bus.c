@@ -42,6 +42,7 @@
 #include "retained.h"
 #include "routes.h"
 #include "sock.h"
+#include "wire.h"
 
 #include <urcu-qsbr.h>
 
@@ -56,6 +57,8 @@
 struct dial {
 	char url[RMQ_NODE_URL_MAX];
 	nng_dialer d;
+	uint64_t at_ms; /* when first dialled */
+	uint8_t given; /* by the seeds or the DNS name (not a member's) */
 	uint8_t self; /* it reached this node: closed, never again */
 };
 
@@ -103,6 +106,10 @@ struct rmq_cluster_node {
 	 * because a peer held a newer connection of theirs. */
 	_Atomic uint64_t ids_sent, duplicates_ended;
 	atomic_int moves_now; /* a move waits: the bus thread looks soon */
+	/* Readiness (node_ready): the addresses dialled all met, or given
+	 * their time (the bus thread's view); ready once already. */
+	atomic_int dials_settled, was_ready;
+	atomic_int leaving; /* peers told it leaves (rmq_cluster_node_leave) */
 	/* Retained messages (retained.h): deletes remembered, counts. */
 	pthread_mutex_t tmu;
 	struct rmq_tombs tombs;
@@ -121,8 +128,33 @@ struct rmq_cluster_node {
 
 /* ---- metrics (the admin server's thread) ---- */
 
+/* Whether every address the seeds and the DNS name gave was met (a
+ * member there, or this node) or has been dialled for a peer timeout (the
+ * bus thread, mu held). */
+static int
+dials_settled(struct rmq_cluster_node *n, uint64_t now)
+{
+	for (unsigned i = 0; i < n->ndials; i++) {
+		const struct dial *d = &n->dials[i];
+		if (!d->given || d->self ||
+		    now - d->at_ms >= n->members.timeout_ms)
+			continue;
+		int met = 0;
+		for (unsigned k = 0; !met && k < n->members.n; k++)
+			met = strcmp(n->members.m[k].url, d->url) == 0;
+		if (!met)
+			return 0;
+	}
+	return 1;
+}
+
 /* cluster.h's ready: every member up has its routes installed; a node
- * that has met no one waits a peer timeout for its seeds first. */
+ * that has met no one waits a peer timeout for its seeds first.  Until it
+ * is first ready, it also waits for every address its seeds and DNS name
+ * gave (each a peer timeout at most): a pod of a StatefulSet that took
+ * clients having met one of its peers would route their publishes to that
+ * one's subscribers alone.  After, a pod appearing in the DNS name does
+ * not make it unready. */
 static int
 node_ready(void *ctx)
 {
@@ -131,7 +163,9 @@ node_ready(void *ctx)
 	pthread_mutex_lock(&n->mu);
 	const struct rmq_members *t = &n->members;
 	if (!atomic_load(&n->live) ||
-	    (t->n == 0 && rmq_cluster_now_ms() - n->started_ms < t->timeout_ms))
+	    (t->n == 0 &&
+		rmq_cluster_now_ms() - n->started_ms < t->timeout_ms) ||
+	    (!atomic_load(&n->was_ready) && !atomic_load(&n->dials_settled)))
 		ready = 0;
 	for (unsigned i = 0; ready && i < t->n; i++) {
 		const struct rmq_peer_routes *pr =
@@ -141,6 +175,8 @@ node_ready(void *ctx)
 			ready = 0;
 	}
 	pthread_mutex_unlock(&n->mu);
+	if (ready)
+		atomic_store(&n->was_ready, 1);
 	return ready;
 }
 
@@ -348,15 +384,23 @@ dial_find(struct rmq_cluster_node *n, const char *url)
 	return NULL;
 }
 
-/* Dial url unless it is dialled already or known to be this node. */
+/* Dial url unless it is dialled already or known to be this node; given:
+ * by the seeds or the DNS name (readiness waits for those). */
 static void
-dial(struct rmq_cluster_node *n, const char *url)
+dial(struct rmq_cluster_node *n, const char *url, int given)
 {
-	if (dial_find(n, url) != NULL || n->ndials == DIALS_MAX)
+	struct dial *d = dial_find(n, url);
+	if (d != NULL && given && !d->given) {
+		d->given = 1;
+		d->at_ms = rmq_cluster_now_ms();
+	}
+	if (d != NULL || n->ndials == DIALS_MAX)
 		return;
-	struct dial *d = &n->dials[n->ndials];
+	d = &n->dials[n->ndials];
 	snprintf(d->url, sizeof(d->url), "%s", url);
 	d->self = 0;
+	d->given = (uint8_t)given;
+	d->at_ms = rmq_cluster_now_ms();
 	int rv = rmq_nng_dial(n->sock, url, &d->d, n->tls);
 	if (rv != 0) {
 		rmq_cluster_log(LOG_WARNING, "cannot dial %s: %s", url,
@@ -382,7 +426,7 @@ dial_list(struct rmq_cluster_node *n, const char *list)
 	for (char *t = strtok_r(copy, ", ", &save); t;
 	     t = strtok_r(NULL, ", ", &save)) {
 		url_of(url, sizeof(url), t);
-		dial(n, url);
+		dial(n, url, 1);
 	}
 }
 
@@ -419,7 +463,7 @@ dial_dns(struct rmq_cluster_node *n)
 		} else {
 			continue;
 		}
-		dial(n, url);
+		dial(n, url, 1);
 	}
 	freeaddrinfo(res);
 }
@@ -1419,6 +1463,8 @@ static int
 send_hello(struct rmq_cluster_node *n, int with_members)
 {
 	struct rmq_hello *h = &n->mine;
+	if (atomic_load(&n->leaving))
+		return 0; /* its peers were told it leaves */
 	snprintf(h->name, sizeof(h->name), "%s", n->members.self);
 	snprintf(h->host, sizeof(h->host), "%s", advertised(n));
 	h->epoch = n->members.epoch;
@@ -1514,6 +1560,9 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 	enum rmq_member_event ev =
 	    rmq_members_heard(&n->members, h->name, h->epoch, url, now, &m);
 	unsigned up = rmq_members_up(&n->members);
+	if (m == NULL && ev == RMQ_MEMBER_SAME &&
+	    (m = rmq_members_find(&n->members, h->name)) != NULL && m->bye)
+		return; /* sent before its bye */
 	if (m == NULL) {
 		rmq_cluster_log(LOG_WARNING,
 		    "node %s not taken: %d members already", h->name,
@@ -1538,10 +1587,10 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 	 * a restart may have let one connect on both sides). */
 	if ((ev == RMQ_MEMBER_JOINED || ev == RMQ_MEMBER_RESTARTED) && h->fport)
 		send_ids(n, m->number);
-	dial(n, url);
+	dial(n, url, 0);
 	for (unsigned i = 0; i < h->npeers; i++)
 		if (strcmp(h->peers[i].name, n->members.self) != 0)
-			dial(n, h->peers[i].url);
+			dial(n, h->peers[i].url, 0);
 }
 
 static void
@@ -1558,9 +1607,33 @@ on_down(void *arg, struct rmq_member *m)
 	moves_down(n, m->number);
 	pthread_mutex_unlock(&n->cmu);
 	n->members_moved = 1;
-	rmq_cluster_log(LOG_NOTICE,
-	    "node %s left: silent for over %u ms; its %zu routes withdrawn",
-	    m->name, n->members.timeout_ms, had);
+	if (m->bye)
+		rmq_cluster_log(LOG_NOTICE,
+		    "node %s left: it said so; its %zu routes withdrawn",
+		    m->name, had);
+	else
+		rmq_cluster_log(LOG_NOTICE,
+		    "node %s left: silent for over %u ms; its %zu routes withdrawn",
+		    m->name, n->members.timeout_ms, had);
+}
+
+/* A peer's bye (its control stream, after everything it sent before):
+ * down at once, not a peer timeout later. */
+static void
+read_bye(struct rmq_cluster_node *n, const uint8_t *p, size_t len)
+{
+	struct rmq_win in = { p + 3, len - 3, 0 };
+	char name[RMQ_NODE_NAME_MAX];
+	rmq_wget_name(&in, name, sizeof(name), 0);
+	uint64_t epoch = rmq_wget_u(&in, 8);
+	struct rmq_member *m =
+	    in.bad ? NULL : rmq_members_find(&n->members, name);
+	if (in.bad) {
+		n->bad_messages++;
+		return;
+	}
+	if (m != NULL && m->epoch == epoch)
+		rmq_members_bye(&n->members, m, on_down, n);
 }
 
 /* One message from the bus (hellos only), with the members' lock held and
@@ -1600,6 +1673,7 @@ node_control(void *arg, uint32_t number, const uint8_t *p, size_t len)
 	case 'Q': read_snapreq(n, p, len); break;
 	case 'S': read_snap(n, p, len); break;
 	case 'T': read_retained(n, number, p, len); break;
+	case 'B': read_bye(n, p, len); break;
 	default: n->bad_messages++; break;
 	}
 	pthread_mutex_unlock(&n->mu);
@@ -1680,6 +1754,7 @@ node_run(void *arg)
 		    pthread_mutex_trylock(&n->mu) == 0) {
 			rcu_thread_online();
 			(void)rmq_members_expire(&n->members, now, on_down, n);
+			atomic_store(&n->dials_settled, dials_settled(n, now));
 			pthread_mutex_unlock(&n->mu);
 			rcu_thread_offline();
 		}
@@ -1860,6 +1935,26 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 	}
 	n->started = 1;
 	return 0;
+}
+
+void
+rmq_cluster_node_leave(struct rmq_cluster_node *n)
+{
+	if (n == NULL || atomic_exchange(&n->leaving, 1))
+		return;
+	uint8_t buf[RMQ_NODE_NAME_MAX + 16];
+	struct rmq_wout o = { buf, 0, sizeof(buf), 0 };
+	rmq_wput(&o, (const uint8_t[]){ 'R', 'B', 1 }, 3);
+	rmq_wput_str(&o, n->members.self, strlen(n->members.self), 1);
+	rmq_wput_u(&o, n->members.epoch, 8);
+	uint64_t up[RMQ_PEER_WORDS];
+	unsigned told = rmq_channel_up(n->ch, up);
+	if (o.full || rmq_channel_control(n->ch, 0, buf, o.len) != 0)
+		rmq_cluster_log(LOG_WARNING,
+		    "leaving the cluster: not every peer could be told (its control stream full); it finds this node silent");
+	else
+		rmq_cluster_log(LOG_NOTICE,
+		    "leaving the cluster: %u peers told", told);
 }
 
 unsigned

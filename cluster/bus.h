@@ -48,6 +48,12 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen);
 /* The port the cluster listener is bound to (after start). */
 uint16_t rmq_cluster_node_port(const struct rmq_cluster_node *n);
 
+/* A node that stops on purpose says so to every peer up, on its control
+ * streams after what it sent before, and sends no more hellos: they take
+ * it down at once rather than after a peer timeout of silence.  The wait
+ * for their acknowledgements is rmq_cluster_node_moving's.  Any thread. */
+void rmq_cluster_node_leave(struct rmq_cluster_node *n);
+
 /* What a node that drains waits for: session moves under way with it at
  * either end (claims.h), and peers that have not acknowledged all it
  * sent them.  Any thread. */

@@ -138,6 +138,7 @@ struct rmq_channel {
 	_Atomic uint64_t fence_seq; /* the last fence this node asked for */
 	unsigned fences_held; /* peers' fences under way (the thread's) */
 	_Atomic uint64_t fences_asked, fences_passed;
+	atomic_int kicked; /* a push socket connected (NNG's thread) */
 };
 
 uint64_t
@@ -735,6 +736,10 @@ push_connected(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)ev;
 	struct peer *pe = arg;
 	atomic_store(&pe->kick, 1);
+	/* Now, not at the end of an idle wait (a second): a peer met anew
+	 * waits for this node's snapshot of routes before it is ready. */
+	atomic_store(&pe->ch->kicked, 1);
+	nng_aio_cancel(pe->ch->wait);
 }
 
 static struct peer *
@@ -1121,7 +1126,9 @@ channel_run(void *arg)
 		int rv;
 		if (waiting) {
 			nng_aio_set_timeout(ch->wait,
-			    ch->fences_held ? FENCE_POLL_MS : wait_ms);
+			    ch->fences_held || atomic_load(&ch->kicked)
+				? FENCE_POLL_MS
+				: wait_ms);
 			nng_recv_aio(ch->pull, ch->wait);
 			nng_aio_wait(ch->wait);
 			rv = nng_aio_result(ch->wait);
@@ -1154,6 +1161,8 @@ channel_run(void *arg)
 		}
 		if (ch->fences_held)
 			fences_run(ch);
+		if (atomic_exchange(&ch->kicked, 0))
+			next_pump = 0; /* a push socket connected: send now */
 		uint64_t now = rmq_cluster_now_ms();
 		if (now >= next_pump) {
 			/* Every 50 ms while batches wait for acknowledgement,

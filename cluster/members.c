@@ -106,6 +106,8 @@ rmq_members_heard(struct rmq_members *t, const char *name, uint64_t epoch,
 		strncpy(m->name, name, sizeof(m->name) - 1);
 		m->number = ++t->n;
 		ev = RMQ_MEMBER_JOINED;
+	} else if (m->bye && m->epoch == epoch) {
+		return RMQ_MEMBER_SAME; /* a hello sent before its bye */
 	} else if (m->state != RMQ_MEMBER_UP) {
 		ev = RMQ_MEMBER_JOINED;
 	} else if (m->epoch != epoch) {
@@ -116,6 +118,7 @@ rmq_members_heard(struct rmq_members *t, const char *name, uint64_t epoch,
 	else if (ev == RMQ_MEMBER_RESTARTED)
 		t->restarts++;
 	m->state = RMQ_MEMBER_UP;
+	m->bye = 0;
 	m->epoch = epoch;
 	m->heard_ms = now_ms;
 	strncpy(m->url, url, sizeof(m->url) - 1);
@@ -141,6 +144,19 @@ rmq_members_expire(struct rmq_members *t, uint64_t now_ms,
 			cb(arg, m);
 	}
 	return n;
+}
+
+void
+rmq_members_bye(struct rmq_members *t, struct rmq_member *m,
+    void (*cb)(void *arg, struct rmq_member *m), void *arg)
+{
+	m->bye = 1;
+	if (m->state != RMQ_MEMBER_UP)
+		return;
+	m->state = RMQ_MEMBER_DOWN;
+	t->departures++;
+	if (cb)
+		cb(arg, m);
 }
 
 unsigned

@@ -34,6 +34,7 @@ struct rmq_member {
 	uint64_t heard_ms; /* its last hello */
 	uint32_t number; /* 1..: this node's number for it (cluster.h) */
 	uint8_t state;
+	uint8_t bye; /* it said it leaves (this epoch): its hellos ignored */
 };
 
 struct rmq_members {
@@ -84,13 +85,19 @@ void rmq_members_init(struct rmq_members *t, const char *self, uint64_t epoch,
     uint32_t timeout_ms);
 
 /* A hello from `name` (not this node) at `url`, heard at now_ms.  *out is
- * the member (NULL when the table is full).  Returns what changed. */
+ * the member (NULL when the table is full, or when the member said it
+ * leaves, in that epoch).  Returns what changed. */
 enum rmq_member_event rmq_members_heard(struct rmq_members *t, const char *name,
     uint64_t epoch, const char *url, uint64_t now_ms, struct rmq_member **out);
 
 /* Members silent past the timeout at now_ms go down; each is handed to
  * cb.  Returns how many went down. */
 unsigned rmq_members_expire(struct rmq_members *t, uint64_t now_ms,
+    void (*cb)(void *arg, struct rmq_member *m), void *arg);
+
+/* m (up) says it leaves the cluster: down at once, handed to cb; hellos
+ * of its epoch that come after are not taken for a return. */
+void rmq_members_bye(struct rmq_members *t, struct rmq_member *m,
     void (*cb)(void *arg, struct rmq_member *m), void *arg);
 
 /* The member called name, or NULL. */

@@ -112,7 +112,8 @@ rmq_cluster_msg_kind(const uint8_t *p, size_t n)
 	case 'U':
 	case 'L':
 	case 'I':
-	case 'J': return p[1];
+	case 'J':
+	case 'B': return p[1];
 	default: return 0;
 	}
 }

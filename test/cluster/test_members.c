@@ -73,6 +73,32 @@ Test(members, silent_past_the_timeout_is_down_then_back)
 	cr_assert_eq(t.restarts, 0);
 }
 
+/* A member that says it leaves is down at once; a hello of that life
+ * that was on its way is not a return, a new life's is. */
+Test(members, a_bye_is_down_at_once_and_stays)
+{
+	heard("a", 4, 1000);
+	downs = 0;
+	rmq_members_bye(&t, rmq_members_find(&t, "a"), count_down, NULL);
+	cr_assert_eq(downs, 1);
+	cr_assert_eq(t.departures, 1);
+	cr_assert_eq(rmq_members_up(&t), 0);
+	struct rmq_member *m;
+	cr_assert_eq(rmq_members_heard(&t, "a", 4, "tcp://127.0.0.1:1", 1100,
+			 &m),
+	    RMQ_MEMBER_SAME);
+	cr_assert_null(m, "a hello sent before the bye is not taken");
+	cr_assert_eq(rmq_members_up(&t), 0);
+	cr_assert_eq(rmq_members_expire(&t, 9000, count_down, NULL), 0,
+	    "down once");
+	cr_assert_eq(heard("a", 5, 1200), RMQ_MEMBER_JOINED);
+	cr_assert_eq(rmq_members_up(&t), 1);
+	/* Its next life may leave again; a bye for a member down is none. */
+	rmq_members_bye(&t, rmq_members_find(&t, "a"), count_down, NULL);
+	rmq_members_bye(&t, rmq_members_find(&t, "a"), count_down, NULL);
+	cr_assert_eq(downs, 2);
+}
+
 Test(members, numbers_stay_with_names)
 {
 	heard("a", 1, 0);
