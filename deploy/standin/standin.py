@@ -101,6 +101,7 @@ class StatefulSet:
         self.pods = {}  # ordinal -> {"pid", "ip", "ready", "restarts"}
         self.next_ip = 10
         self.procs = {}  # ordinal -> Popen, when this process started it
+        self.exits = []  # (pod, exit status) of those, as they ended
         self.on_change = None  # told when the DNS answers change
         self._load()
 
@@ -360,6 +361,7 @@ class StatefulSet:
         try:
             p.wait(timeout=5 if wait else 0)
             del self.procs[i]
+            self.exits.append((self.pod(i), p.returncode))
         except subprocess.TimeoutExpired:
             pass
 
