@@ -613,6 +613,8 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 		*needs_restart = "connection_placement";
 	else if (memcmp(&next.admin, &b->cfg.admin, sizeof(next.admin)))
 		*needs_restart = "admin_listener";
+	else if (strcmp(next.admin_token_file, b->cfg.admin_token_file) != 0)
+		*needs_restart = "admin_token_file"; /* read at the start */
 	else if (next.topic_alias_max != b->cfg.topic_alias_max)
 		*needs_restart = "topic_alias_maximum";
 	else if (strcmp(next.psk_file, b->cfg.psk_file) != 0)

@@ -105,6 +105,10 @@ struct rmq_cluster_hooks {
 	 * while /metrics is asked.  NULL: none. */
 	void (*metrics)(void *ctx,
 	    void (*put)(void *arg, const char *text, size_t len), void *arg);
+	/* The cluster as this node sees it, one JSON object (the admin
+	 * API's /api/v1/cluster), with put(arg, text, len).  Any thread. */
+	void (*status)(void *ctx,
+	    void (*put)(void *arg, const char *text, size_t len), void *arg);
 };
 
 /* The index remote entries go in (core/index.h), for a thread

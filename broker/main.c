@@ -20,6 +20,7 @@
 #include "authn.h"
 #include "broker.h"
 #include "bus.h"
+#include "ctl_cmd.h"
 #include "log.h"
 #include "options.h"
 #include "passwd_cmd.h"
@@ -246,6 +247,8 @@ main(int argc, char **argv)
 		return rmq_passwd_command(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "store") == 0)
 		return rmq_store_command(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
+		return rmq_ctl_command(argc, argv);
 	if (argc >= 3 && argc <= 4 && strcmp(argv[1], "check-config") == 0) {
 		/* --syntax-only: the file alone, not the files it names
 		 * (certificates mounted only where the broker runs). */

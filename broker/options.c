@@ -1402,6 +1402,15 @@ const struct rmq_option rmq_options[] = {
 		"/metrics, /healthz and /readyz over HTTP; none to turn off",
 	    .doc =
 		"HTTP endpoint: `/metrics` (Prometheus text format), `/healthz` (alive), `/readyz` (listeners open)" },
+	{ .key = "admin_token_file",
+	    .type = RMQ_OPT_STRING,
+	    .at = FIELD(admin_token_file),
+	    .reload = RMQ_RELOAD_RESTART,
+	    .arg = "PATH",
+	    .unset = "none",
+	    .help = "the admin API's token: the first line of this file",
+	    .doc =
+		"the admin API (`/api/v1/`, `ringmq ctl`) takes requests that carry `Authorization: Bearer TOKEN`, TOKEN this file's first line (a Kubernetes Secret mounted as a file, say); unset, the API answers only when `admin_listener` is a loopback address, and refuses (403) elsewhere.  `/metrics`, `/healthz` and `/readyz` need no token" },
 	{ .key = "node_name",
 	    .type = RMQ_OPT_STRING,
 	    .at = FIELD(node_name),

@@ -42,6 +42,7 @@
 #include "retained.h"
 #include "routes.h"
 #include "sock.h"
+#include "text.h"
 #include "wire.h"
 
 #include <urcu-qsbr.h>
@@ -178,6 +179,60 @@ node_ready(void *ctx)
 	if (ready)
 		atomic_store(&n->was_ready, 1);
 	return ready;
+}
+
+static const char *const member_states[] = { "unknown", "up", "down" };
+
+/* cluster.h's status: the members as this node sees them, for the admin
+ * API (the admin server's thread). */
+static void
+node_status(void *ctx, rmq_put_fn put, void *arg)
+{
+	struct rmq_cluster_node *n = ctx;
+	struct rmq_text t = { 0 };
+	int ready = node_ready(n);
+	pthread_mutex_lock(&n->rmu);
+	uint64_t seq = n->local.seq;
+	size_t routes = n->local.filters.live;
+	pthread_mutex_unlock(&n->rmu);
+	pthread_mutex_lock(&n->mu);
+	const struct rmq_members *ms = &n->members;
+	rmq_text_put(&t, "{\"node\":", 8);
+	rmq_text_json_str(&t, ms->self, strlen(ms->self));
+	rmq_text_printf(&t,
+	    ",\"epoch\":%llu,\"ready\":%s,\"leaving\":%s,\"routes\":%zu,"
+	    "\"route_changes\":%llu,\"peers\":[",
+	    (unsigned long long)ms->epoch, ready ? "true" : "false",
+	    atomic_load(&n->leaving) ? "true" : "false", routes,
+	    (unsigned long long)seq);
+	for (unsigned i = 0; i < ms->n; i++) {
+		const struct rmq_member *m = &ms->m[i];
+		const struct rmq_peer_routes *pr = &n->peers[m->number - 1];
+		uint64_t applied = rmq_channel_peer_applied(n->ch, m->number);
+		rmq_text_put(&t, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
+		rmq_text_json_str(&t, m->name, strlen(m->name));
+		rmq_text_put(&t, ",\"url\":", 7);
+		rmq_text_json_str(&t, m->url, strlen(m->url));
+		rmq_text_printf(&t,
+		    ",\"state\":\"%s\",\"left\":%s,\"epoch\":%llu,"
+		    "\"routes\":%zu,\"synced\":%s,\"queued_bytes\":%llu,"
+		    "\"route_changes_unapplied\":%llu}",
+		    member_states[m->state < 3 ? m->state : 0],
+		    m->bye ? "true" : "false", (unsigned long long)m->epoch,
+		    pr->filters.t ? pr->filters.live : 0,
+		    pr->synced && pr->epoch == m->epoch ? "true" : "false",
+		    (unsigned long long)rmq_channel_peer_queued(n->ch,
+			m->number),
+		    (unsigned long long)(m->state == RMQ_MEMBER_UP &&
+				seq > applied
+			    ? seq - applied
+			    : 0));
+	}
+	pthread_mutex_unlock(&n->mu);
+	rmq_text_put(&t, "]}", 2);
+	if (!t.failed)
+		put(arg, t.p, t.len);
+	rmq_text_free(&t);
 }
 
 static void
@@ -1858,6 +1913,7 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->ix.remove = ix_remove;
 	n->hooks.ctx = n;
 	n->hooks.metrics = node_metrics;
+	n->hooks.status = node_status;
 	n->hooks.filter = node_filter;
 	n->hooks.ready = node_ready;
 	n->hooks.forward = node_forward;

@@ -505,6 +505,25 @@ rmq_channel_control_seal(struct rmq_channel *ch)
 }
 
 uint64_t
+rmq_channel_peer_queued(struct rmq_channel *ch, uint32_t number)
+{
+	struct peer *pe = peer_at(ch, number);
+	if (pe == NULL)
+		return 0;
+	uint64_t kept = atomic_load(&pe->ctl.kept);
+	for (unsigned w = 0; w < pe->nstreams; w++)
+		kept += atomic_load(&pe->out[w].kept);
+	return kept;
+}
+
+uint64_t
+rmq_channel_peer_applied(struct rmq_channel *ch, uint32_t number)
+{
+	struct peer *pe = peer_at(ch, number);
+	return pe ? atomic_load(&pe->ctl_applied) : 0;
+}
+
+uint64_t
 rmq_channel_applied(struct rmq_channel *ch)
 {
 	uint64_t low = UINT64_MAX;

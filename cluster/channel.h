@@ -119,6 +119,12 @@ unsigned rmq_channel_unacked(struct rmq_channel *ch);
  * returns how many.  Any thread. */
 unsigned rmq_channel_up(struct rmq_channel *ch, uint64_t *mask);
 
+/* For member `number`: the bytes waiting for it (not sent, or not
+ * acknowledged: messages and control records), and the highest tag it
+ * acknowledged.  Any thread. */
+uint64_t rmq_channel_peer_queued(struct rmq_channel *ch, uint32_t number);
+uint64_t rmq_channel_peer_applied(struct rmq_channel *ch, uint32_t number);
+
 /* The lowest of the highest tags every peer up has acknowledged (and
  * applied: after a snapshot); UINT64_MAX with none up.  Any thread. */
 uint64_t rmq_channel_applied(struct rmq_channel *ch);

@@ -66,6 +66,7 @@ struct rmq_broker {
 	_Atomic uint64_t mem_over_total;
 	double start_time_unix;
 	void *admin; /* the NNG HTTP server, when running */
+	void *api; /* its admin API (ops/api.h), when running */
 	const struct rmq_cluster_hooks *cluster; /* cluster.h; NULL: one node */
 	/* Who gets in (auth/auth.h); NULL: everyone.  Set before the
 	 * start. */
@@ -102,6 +103,37 @@ void rmq_node_drain(struct rmq_broker *b);
 /* Persistent sessions disconnected by the drain still on this node (not
  * moved away, nor ended).  Any thread. */
 uint64_t rmq_node_drained_left(struct rmq_broker *b);
+
+/* ---- the admin API's questions about sessions (query.c) ---- */
+
+enum rmq_query_op {
+	RMQ_QUERY_LIST, /* the sessions, as the filters below pick them */
+	RMQ_QUERY_SHOW, /* one, with its subscriptions */
+	RMQ_QUERY_KICK, /* its connection closed (5.0: 0x98), session kept */
+	RMQ_QUERY_DROP, /* its connection closed and the session ended */
+};
+
+struct rmq_query_args {
+	enum rmq_query_op op;
+	const char *id; /* SHOW, KICK, DROP: the client identifier */
+	size_t id_len;
+	int connected; /* LIST: -1 any, 0 without a connection, 1 with */
+	const char *match; /* LIST: identifiers containing it ("": all) */
+	size_t match_len;
+	const char *user; /* LIST: let in with this user name (NULL: any) */
+	size_t user_len;
+};
+
+/* The answer, on a worker's thread (or at once): found is the number of
+ * sessions (LIST), 1 or 0 (the others: 0 when no such session here, or
+ * one that is connecting or moving), or -ENOMEM; json (malloc'd, the
+ * callee's, NULL when empty) is LIST's objects joined by commas, SHOW's
+ * object. */
+typedef void (*rmq_query_done)(void *arg, int found, char *json, size_t len);
+
+/* Ask the workers; 0, or -ENOMEM (done not called).  Any thread. */
+int rmq_node_query(struct rmq_broker *b, const struct rmq_query_args *a,
+    rmq_query_done done, void *arg);
 
 /* Whether the node is over its memory budget: new work is refused. */
 static inline int

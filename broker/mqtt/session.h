@@ -441,6 +441,11 @@ void rmq_worker_tail_take(struct rmq_worker *w, uint64_t key,
  * (ran 0), the take is told nothing instead. */
 struct rmq_pass;
 void rmq_worker_pass(struct rmq_broker *b, struct rmq_pass *p, int ran);
+
+/* A question of the admin API (node.h), answered for this worker's
+ * sessions (w NULL: unread at shutdown, answered with none). */
+struct rmq_query;
+void rmq_worker_query(struct rmq_worker *w, struct rmq_query *q, uint64_t key);
 void rmq_session_tail_give(struct rmq_worker *w, uint64_t key, uint64_t move,
     uint8_t *tail, size_t len);
 

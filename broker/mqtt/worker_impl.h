@@ -38,6 +38,7 @@ enum rmq_inbox_kind {
 	RMQ_INBOX_STATE, /* a peer's older session's messages, to queue */
 	RMQ_INBOX_DRAIN, /* SIGTERM in a cluster: clients told to go */
 	RMQ_INBOX_PASS, /* every worker passes before a tail is taken */
+	RMQ_INBOX_QUERY, /* the admin API asks about sessions (query.c) */
 };
 
 struct rmq_inbox_msg {
@@ -75,6 +76,10 @@ struct rmq_inbox_msg {
 			void *arg;
 		} list;
 		struct rmq_pass *pass; /* RMQ_INBOX_PASS */
+		struct { /* RMQ_INBOX_QUERY */
+			struct rmq_query *q;
+			uint64_t key; /* the session asked about, or 0 */
+		} query;
 		struct { /* RMQ_INBOX_TAIL_TAKE */
 			uint64_t key;
 			void (*done)(void *arg, uint8_t *tail, size_t len);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "api.h"
 #include "cluster.h"
 #include "log.h"
 #include "metrics.h"
@@ -97,6 +98,7 @@ rmq_admin_start(struct rmq_broker *b)
 	char url[128];
 	nng_url *u = NULL;
 	nng_http_server *srv = NULL;
+	struct rmq_api *api = NULL;
 	int rv;
 
 	snprintf(url, sizeof(url), "http://%s:%u", b->cfg.admin.host,
@@ -116,8 +118,22 @@ rmq_admin_start(struct rmq_broker *b)
 			goto fail;
 		}
 	}
-	if ((rv = nng_http_server_start(srv)) != 0)
+	char why[512];
+	if ((api = calloc(1, sizeof(*api))) == NULL) {
+		rv = NNG_ENOMEM;
 		goto fail;
+	}
+	if (rmq_api_init(api, b, why, sizeof(why)) != 0) {
+		rmq_log(RMQ_LOG_ERROR, "%s", why);
+		free(api);
+		nng_http_server_release(srv);
+		nng_url_free(u);
+		return -EINVAL;
+	}
+	if ((rv = rmq_api_add(api, srv)) != 0 ||
+	    (rv = nng_http_server_start(srv)) != 0)
+		goto fail;
+	b->api = api;
 	nng_url_free(u);
 	b->admin = srv;
 	/* Port 0 asks the kernel for one; report the one it gave. */
@@ -130,11 +146,15 @@ rmq_admin_start(struct rmq_broker *b)
 			port = ntohs(sa.s_in6.sa_port);
 	}
 	rmq_log(RMQ_LOG_NOTICE,
-	    "admin on http://%s:%u (/metrics, /healthz, /readyz)",
-	    b->cfg.admin.host, port);
+	    "admin on http://%s:%u (/metrics, /healthz, /readyz; the API under %s%s)",
+	    b->cfg.admin.host, port, RMQ_API_PREFIX,
+	    api->token[0]       ? ", with a token"
+		: api->loopback ? ""
+				: ": off, no admin_token_file");
 	return 0;
 fail:
 	rmq_log(RMQ_LOG_ERROR, "admin listener %s: %s", url, nng_strerror(rv));
+	free(api);
 	if (srv)
 		nng_http_server_release(srv);
 	if (u)
@@ -150,4 +170,6 @@ rmq_admin_stop(struct rmq_broker *b)
 	nng_http_server_stop(b->admin);
 	nng_http_server_release(b->admin);
 	b->admin = NULL;
+	free(b->api);
+	b->api = NULL;
 }

@@ -18,6 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "arena.h"
 #include "cluster.h"
 #include "guard.h"
@@ -28,70 +29,38 @@
 #include "registry.h"
 #include "retain.h"
 #include "rmq_config.h"
+#include "text.h"
 #include "tls.h"
 #include "worker.h"
 #include "ws.h"
-
-struct metrics_buf {
-	char *p;
-	size_t len, cap;
-	int failed;
-};
-
-static void metrics_printf(struct metrics_buf *m, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-metrics_printf(struct metrics_buf *m, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		size_t room = m->cap - m->len;
-		int n = m->p ? vsnprintf(m->p + m->len, room, fmt, ap) : -1;
-		va_end(ap);
-		if (n >= 0 && (size_t)n < room) {
-			m->len += (size_t)n;
-			return;
-		}
-		size_t cap = m->cap ? m->cap * 2 : 8192;
-		char *p = realloc(m->p, cap);
-		if (p == NULL) {
-			m->failed = 1;
-			return;
-		}
-		m->p = p;
-		m->cap = cap;
-	}
-}
 
 /* Text another part wrote (the cluster's metrics, cluster.h). */
 static void
 metrics_put(void *arg, const char *text, size_t len)
 {
-	metrics_printf(arg, "%.*s", (int)len, text);
+	rmq_text_printf(arg, "%.*s", (int)len, text);
 }
 
 static void
-metrics_head(struct metrics_buf *m, const char *name, const char *type,
+metrics_head(struct rmq_text *m, const char *name, const char *type,
     const char *help)
 {
-	metrics_printf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+	rmq_text_printf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
 	    type);
 }
 
 /* A metric of one sample, without labels. */
 static void
-metrics_value(struct metrics_buf *m, const char *name, const char *type,
+metrics_value(struct rmq_text *m, const char *name, const char *type,
     const char *help, uint64_t v)
 {
 	metrics_head(m, name, type, help);
-	metrics_printf(m, "%s %llu\n", name, (unsigned long long)v);
+	rmq_text_printf(m, "%s %llu\n", name, (unsigned long long)v);
 }
 
 /* A counter summed over the workers. */
 static void
-metrics_sum(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+metrics_sum(struct rmq_text *m, struct rmq_broker *b, const char *name,
     const char *help, size_t offset)
 {
 	metrics_value(m, name, "counter", help, rmq_workers_sum(b, offset));
@@ -102,7 +71,7 @@ metrics_sum(struct metrics_buf *m, struct rmq_broker *b, const char *name,
 /* The data directory's writer (persist.h); nothing when persistence is
  * off, but the acknowledgement counts. */
 static void
-metrics_store(struct metrics_buf *m, struct rmq_broker *b)
+metrics_store(struct rmq_text *m, struct rmq_broker *b)
 {
 	metrics_value(m, "ringmq_store_enabled", "gauge",
 	    "1 when persistence keeps state in the data directory.",
@@ -154,7 +123,7 @@ metrics_store(struct metrics_buf *m, struct rmq_broker *b)
 	    (uint64_t)atomic_load(&st->failing));
 	metrics_head(m, "ringmq_store_commit_seconds_total", "counter",
 	    "Time spent writing and syncing commits.");
-	metrics_printf(m, "ringmq_store_commit_seconds_total %.6f\n",
+	rmq_text_printf(m, "ringmq_store_commit_seconds_total %.6f\n",
 	    (double)atomic_load(&st->sync_us) / 1e6);
 	metrics_value(m, "ringmq_store_retained_loaded", "gauge",
 	    "Retained messages read back from the data directory at start.",
@@ -196,7 +165,7 @@ static const uint8_t metrics_errors_always[] = { RMQ_RC_MALFORMED_PACKET,
 /* A counter with one series per reason code (an array of 256 counters in
  * the worker stats at `offset`). */
 static void
-metrics_by_reason(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+metrics_by_reason(struct rmq_text *m, struct rmq_broker *b, const char *name,
     const char *help, size_t offset, const uint8_t *always)
 {
 	metrics_head(m, name, "counter", help);
@@ -210,7 +179,7 @@ metrics_by_reason(struct metrics_buf *m, struct rmq_broker *b, const char *name,
 			continue;
 		char label[64];
 		metrics_reason_label((uint8_t)code, label, sizeof(label));
-		metrics_printf(m, "%s{reason=\"%s\"} %llu\n", name, label,
+		rmq_text_printf(m, "%s{reason=\"%s\"} %llu\n", name, label,
 		    (unsigned long long)v);
 	}
 }
@@ -224,14 +193,14 @@ static const char *const metrics_packet_names[] = { "", "connect", "connack",
 /* A counter with one series per value of `label`: names[i] (an empty name
  * is skipped) for the counter at offset + i in the worker stats. */
 static void
-metrics_labelled(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+metrics_labelled(struct rmq_text *m, struct rmq_broker *b, const char *name,
     const char *help, size_t offset, const char *label,
     const char *const *names)
 {
 	metrics_head(m, name, "counter", help);
 	for (unsigned i = 0; names[i]; i++)
 		if (names[i][0])
-			metrics_printf(m, "%s{%s=\"%s\"} %llu\n", name, label,
+			rmq_text_printf(m, "%s{%s=\"%s\"} %llu\n", name, label,
 			    names[i],
 			    (unsigned long long)rmq_workers_sum(b,
 				offset + i * sizeof(rmq_counter)));
@@ -240,14 +209,14 @@ metrics_labelled(struct metrics_buf *m, struct rmq_broker *b, const char *name,
 /* One series per worker loop: the counter at `offset` in the loop itself
  * (of_loop) or in its worker's stats. */
 static void
-metrics_per_loop(struct metrics_buf *m, struct rmq_broker *b, const char *name,
+metrics_per_loop(struct rmq_text *m, struct rmq_broker *b, const char *name,
     const char *type, const char *help, int of_loop, size_t offset)
 {
 	metrics_head(m, name, type, help);
 	for (unsigned i = 0; i < b->nworkers; i++) {
 		const char *base = of_loop ? (const char *)b->workers[i]->loop
 					   : (const char *)&b->workers[i]->st;
-		metrics_printf(m, "%s{loop=\"%u\"} %llu\n", name, i,
+		rmq_text_printf(m, "%s{loop=\"%u\"} %llu\n", name, i,
 		    (unsigned long long)rmq_counter_get(
 			(const rmq_counter *)(base + offset)));
 	}
@@ -263,7 +232,7 @@ metrics_protocol(const struct rmq_broker *b, unsigned j)
 }
 
 static void
-metrics_listeners(struct metrics_buf *m, struct rmq_broker *b)
+metrics_listeners(struct rmq_text *m, struct rmq_broker *b)
 {
 	static const struct {
 		const char *name, *type, *help;
@@ -280,7 +249,7 @@ metrics_listeners(struct metrics_buf *m, struct rmq_broker *b)
 		metrics_head(m, fams[f].name, fams[f].type, fams[f].help);
 		for (unsigned j = 0; j < b->cfg.nlisteners; j++) {
 			const struct rmq_listen_addr *a = &b->cfg.listeners[j];
-			metrics_printf(m,
+			rmq_text_printf(m,
 			    "%s{listener=\"%s:%u\",protocol=\"%s\"} "
 			    "%llu\n",
 			    fams[f].name, a->host[0] ? a->host : "*",
@@ -300,7 +269,7 @@ struct metrics_layer_fam {
 };
 
 static void
-metrics_layer(struct metrics_buf *m, struct rmq_broker *b,
+metrics_layer(struct rmq_text *m, struct rmq_broker *b,
     const struct metrics_layer_fam *fams, size_t nfams,
     int (*get)(struct rmq_broker *b, unsigned j, void *st), void *st)
 {
@@ -318,7 +287,7 @@ metrics_layer(struct metrics_buf *m, struct rmq_broker *b,
 			uint64_t v;
 			memcpy(&v, (const char *)st + fams[f].offset,
 			    sizeof(v));
-			metrics_printf(m, "%s{listener=\"%s:%u\"} %llu\n",
+			rmq_text_printf(m, "%s{listener=\"%s:%u\"} %llu\n",
 			    fams[f].name, a->host[0] ? a->host : "*",
 			    b->bound_ports[j], (unsigned long long)v);
 		}
@@ -336,7 +305,7 @@ metrics_tls_get(struct rmq_broker *b, unsigned j, void *st)
 
 /* TLS listeners' handshakes and certificate reloads. */
 static void
-metrics_tls(struct metrics_buf *m, struct rmq_broker *b)
+metrics_tls(struct rmq_text *m, struct rmq_broker *b)
 {
 	static const struct metrics_layer_fam fams[] = {
 		{ "ringmq_tls_handshakes_total",
@@ -377,7 +346,7 @@ metrics_ws_get(struct rmq_broker *b, unsigned j, void *st)
 
 /* WebSocket listeners' upgrades. */
 static void
-metrics_ws(struct metrics_buf *m, struct rmq_broker *b)
+metrics_ws(struct rmq_text *m, struct rmq_broker *b)
 {
 	static const struct metrics_layer_fam fams[] = {
 		{ "ringmq_ws_upgrades_total",
@@ -406,7 +375,7 @@ metrics_proxy_get(struct rmq_broker *b, unsigned j, void *st)
 
 /* PROXY protocol listeners' headers. */
 static void
-metrics_proxy(struct metrics_buf *m, struct rmq_broker *b)
+metrics_proxy(struct rmq_text *m, struct rmq_broker *b)
 {
 	static const struct metrics_layer_fam fams[] = {
 		{ "ringmq_proxy_headers_total",
@@ -423,7 +392,7 @@ metrics_proxy(struct metrics_buf *m, struct rmq_broker *b)
 
 /* The publish-to-delivery histogram, in seconds as Prometheus wants. */
 static void
-metrics_latency(struct metrics_buf *m, struct rmq_broker *b)
+metrics_latency(struct rmq_text *m, struct rmq_broker *b)
 {
 	const char *name = "ringmq_delivery_latency_seconds";
 	metrics_head(m, name, "histogram",
@@ -433,21 +402,21 @@ metrics_latency(struct metrics_buf *m, struct rmq_broker *b)
 		cum += rmq_workers_sum(b,
 		    ST(lat_bucket) + i * sizeof(rmq_counter));
 		if (i < RMQ_LAT_BUCKETS - 1)
-			metrics_printf(m, "%s_bucket{le=\"%g\"} %llu\n", name,
+			rmq_text_printf(m, "%s_bucket{le=\"%g\"} %llu\n", name,
 			    (double)rmq_lat_bounds_us[i] / 1e6,
 			    (unsigned long long)cum);
 		else
-			metrics_printf(m, "%s_bucket{le=\"+Inf\"} %llu\n", name,
-			    (unsigned long long)cum);
+			rmq_text_printf(m, "%s_bucket{le=\"+Inf\"} %llu\n",
+			    name, (unsigned long long)cum);
 	}
-	metrics_printf(m, "%s_sum %.6f\n", name,
+	rmq_text_printf(m, "%s_sum %.6f\n", name,
 	    (double)rmq_workers_sum(b, ST(lat_sum_us)) / 1e6);
 	/* The count is the +Inf bucket, read once, so the two agree. */
-	metrics_printf(m, "%s_count %llu\n", name, (unsigned long long)cum);
+	rmq_text_printf(m, "%s_count %llu\n", name, (unsigned long long)cum);
 }
 
 static void
-metrics_process(struct metrics_buf *m, struct rmq_broker *b)
+metrics_process(struct rmq_text *m, struct rmq_broker *b)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
@@ -455,7 +424,7 @@ metrics_process(struct metrics_buf *m, struct rmq_broker *b)
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	metrics_head(m, "process_cpu_seconds_total", "counter",
 	    "Total user and system CPU time spent in seconds.");
-	metrics_printf(m, "process_cpu_seconds_total %.3f\n", cpu);
+	rmq_text_printf(m, "process_cpu_seconds_total %.3f\n", cpu);
 
 	long rss_pages = 0;
 	FILE *f = fopen("/proc/self/statm", "r");
@@ -467,7 +436,7 @@ metrics_process(struct metrics_buf *m, struct rmq_broker *b)
 	}
 	metrics_head(m, "process_resident_memory_bytes", "gauge",
 	    "Resident memory size in bytes.");
-	metrics_printf(m, "process_resident_memory_bytes %ld\n",
+	rmq_text_printf(m, "process_resident_memory_bytes %ld\n",
 	    rss_pages * sysconf(_SC_PAGESIZE));
 
 	long fds = 0;
@@ -480,36 +449,36 @@ metrics_process(struct metrics_buf *m, struct rmq_broker *b)
 	}
 	metrics_head(m, "process_open_fds", "gauge",
 	    "Number of open file descriptors.");
-	metrics_printf(m, "process_open_fds %ld\n", fds);
+	rmq_text_printf(m, "process_open_fds %ld\n", fds);
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	metrics_head(m, "process_max_fds", "gauge",
 	    "Maximum number of open file descriptors.");
-	metrics_printf(m, "process_max_fds %llu\n",
+	rmq_text_printf(m, "process_max_fds %llu\n",
 	    (unsigned long long)rl.rlim_cur);
 	metrics_head(m, "process_start_time_seconds", "gauge",
 	    "Start time of the process since unix epoch in seconds.");
-	metrics_printf(m, "process_start_time_seconds %.3f\n",
+	rmq_text_printf(m, "process_start_time_seconds %.3f\n",
 	    b->start_time_unix);
 }
 
 int
 rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 {
-	struct metrics_buf m = { 0 };
+	struct rmq_text m = { 0 };
 
 	metrics_head(&m, "ringmq_build_info", "gauge",
 	    "RingMQ version and the event loop backend in use.");
-	metrics_printf(&m, "ringmq_build_info{version=\"%s\",loop=\"%s\"} 1\n",
+	rmq_text_printf(&m, "ringmq_build_info{version=\"%s\",loop=\"%s\"} 1\n",
 	    RMQ_VERSION, b->ops->name);
 
 	metrics_head(&m, "ringmq_connections", "gauge",
 	    "Network connections open now.");
-	metrics_printf(&m, "ringmq_connections %u\n",
+	rmq_text_printf(&m, "ringmq_connections %u\n",
 	    atomic_load(&b->connections));
 	metrics_head(&m, "ringmq_connections_max", "gauge",
 	    "Connections allowed at once: max_connections, or what the descriptor limit leaves room for when unset or higher.");
-	metrics_printf(&m, "ringmq_connections_max %u\n",
+	rmq_text_printf(&m, "ringmq_connections_max %u\n",
 	    atomic_load(&b->conn_limit));
 	metrics_sum(&m, b, "ringmq_connects_total",
 	    "Clients whose CONNECT was accepted.", ST(connects));
@@ -530,7 +499,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_by_reason(&m, b, "ringmq_connections_refused_total",
 	    "CONNECTs refused with a CONNACK, and connections closed at accept over max_connections, by reason.",
 	    ST(refused), metrics_refused_always);
-	metrics_printf(&m,
+	rmq_text_printf(&m,
 	    "ringmq_connections_refused_total{reason=\"max_connections\"} "
 	    "%llu\n",
 	    (unsigned long long)rmq_workers_sum(b,
@@ -552,7 +521,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_head(&m, "ringmq_clients_connected", "gauge",
 	    "Clients connected now (CONNACK sent), by protocol version.");
 	for (unsigned v = 0; v < 3; v++)
-		metrics_printf(&m,
+		rmq_text_printf(&m,
 		    "ringmq_clients_connected{version=\"%s\"} %llu\n",
 		    versions[v],
 		    (unsigned long long)rmq_workers_sum(b,
@@ -589,11 +558,11 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    rmq_workers_sum(b, ST(sessions_persistent)));
 	metrics_head(&m, "ringmq_subscriptions", "gauge",
 	    "Subscriptions in the index, shared group members included.");
-	metrics_printf(&m, "ringmq_subscriptions %zu\n",
+	rmq_text_printf(&m, "ringmq_subscriptions %zu\n",
 	    rmq_index_count(b->index));
 	metrics_head(&m, "ringmq_retained_messages", "gauge",
 	    "Retained messages stored.");
-	metrics_printf(&m, "ringmq_retained_messages %zu\n",
+	rmq_text_printf(&m, "ringmq_retained_messages %zu\n",
 	    rmq_retain_count(b->retain));
 
 	metrics_labelled(&m, b, "ringmq_messages_received_total",
@@ -624,10 +593,10 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    rmq_retain_bytes(b->retain));
 	metrics_head(&m, "ringmq_publishes_refused_total", "counter",
 	    "PUBLISHes refused from a client and sent nowhere, by reason (rate: past max_publish_rate; memory: over memory_limit).");
-	metrics_printf(&m,
+	rmq_text_printf(&m,
 	    "ringmq_publishes_refused_total{reason=\"rate\"} %llu\n",
 	    (unsigned long long)rmq_workers_sum(b, ST(publish_rate_refused)));
-	metrics_printf(&m,
+	rmq_text_printf(&m,
 	    "ringmq_publishes_refused_total{reason=\"memory\"} %llu\n",
 	    (unsigned long long)rmq_workers_sum(b, ST(mem_refused_publish)));
 
@@ -647,7 +616,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    atomic_load(&b->mem_over_total));
 	metrics_head(&m, "ringmq_memory_refused_total", "counter",
 	    "Work refused over memory_limit: CONNECTs, PUBLISHes, subscriptions.");
-	metrics_printf(&m,
+	rmq_text_printf(&m,
 	    "ringmq_memory_refused_total{what=\"connect\"} %llu\n"
 	    "ringmq_memory_refused_total{what=\"publish\"} %llu\n"
 	    "ringmq_memory_refused_total{what=\"subscribe\"} %llu\n",
@@ -671,7 +640,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "Messages not delivered to a session, by reason (moved_twice: a copy of a message its session brought from another node when it moved).");
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
 		uint64_t total = rmq_workers_sum(b, drops[i].offset);
-		metrics_printf(&m,
+		rmq_text_printf(&m,
 		    "ringmq_messages_dropped_total{reason=\"%s\"} %llu\n",
 		    drops[i].reason, (unsigned long long)total);
 	}
@@ -688,7 +657,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_head(&m, "ringmq_loop_connections", "gauge",
 	    "Network connections open now, per worker loop.");
 	for (unsigned i = 0; i < b->nworkers; i++)
-		metrics_printf(&m, "ringmq_loop_connections{loop=\"%u\"} %u\n",
+		rmq_text_printf(&m, "ringmq_loop_connections{loop=\"%u\"} %u\n",
 		    i,
 		    (unsigned)atomic_load_explicit(&b->workers[i]->loop->nconns,
 			memory_order_relaxed));
@@ -700,7 +669,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "Delivery batches for another loop, per sending loop: queued to its inbox, or delivered in place while it slept (lent).");
 	for (unsigned i = 0; i < b->nworkers; i++) {
 		const struct rmq_worker_stats *st = &b->workers[i]->st;
-		metrics_printf(&m,
+		rmq_text_printf(&m,
 		    "ringmq_loop_handoffs_total{loop=\"%u\",path=\"queued\"} "
 		    "%llu\n"
 		    "ringmq_loop_handoffs_total{loop=\"%u\",path=\"lent\"} "
@@ -717,7 +686,7 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 		    __atomic_load_n(&b->workers[i]->arena, __ATOMIC_ACQUIRE);
 		int64_t v = a > 0 ? rmq_arena_allocated((unsigned)a) : -1;
 		if (v >= 0)
-			metrics_printf(&m,
+			rmq_text_printf(&m,
 			    "ringmq_loop_allocated_bytes{loop=\"%u\"} %lld\n",
 			    i, (long long)v);
 	}
@@ -730,6 +699,8 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	metrics_latency(&m, b);
 
 	metrics_process(&m, b);
+	if (b->api)
+		rmq_api_metrics(b->api, &m);
 	if (m.failed) {
 		free(m.p);
 		return -ENOMEM;

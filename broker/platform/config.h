@@ -86,6 +86,9 @@ struct rmq_config {
 	/* Told to 5.0 clients as the Server Reference at SIGTERM (with
 	 * 0x8B) and to a CONNECT while the node drains (0x9C); "": none. */
 	char server_reference[256];
+	/* The admin API's bearer token is this file's first line; "": none
+	 * (the API then answers on a loopback admin_listener only). */
+	char admin_token_file[256];
 	uint32_t max_packet_size; /* bytes, whole packet, both directions */
 	uint16_t max_inflight; /* QoS 1/2 in flight to one client */
 	uint16_t receive_maximum; /* QoS 1/2 in flight from one client */

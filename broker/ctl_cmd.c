@@ -1,0 +1,219 @@
+/* broker/ctl_cmd.c: `ringmq ctl`, the operator's command over the admin
+ * API (broker/ops/api.c) of a running node: one HTTP request, its JSON
+ * answer printed.  Where the node is and its token come from the flags,
+ * or from the node's configuration file (-c): its admin_listener (an
+ * address of every interface is asked on loopback) and admin_token_file.
+ */
+#include "ctl_cmd.h"
+
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+
+#define CTL_TIMEOUT_MS 10000
+
+static int
+ctl_usage(void)
+{
+	fprintf(stderr,
+	    "usage: ringmq ctl [-c FILE] [--admin HOST:PORT] [--token-file PATH] COMMAND\n"
+	    "  cluster status                 the nodes as this one sees them\n"
+	    "  node leave                     this node drains and stops (as at SIGTERM)\n"
+	    "  clients list [--connected|--offline] [--match TEXT] [--user NAME]\n"
+	    "  clients show ID                one client, with its subscriptions\n"
+	    "  clients kick ID                its connection closed, its session kept\n"
+	    "  sessions show ID               the session, connected or not\n"
+	    "  sessions drop ID               the session ended\n"
+	    "  subscriptions ID               a client's subscriptions\n"
+	    "-c FILE: the node's configuration (admin_listener, admin_token_file);\n"
+	    "--admin: default 127.0.0.1:9883.  Prints the node's JSON; exits 1 when\n"
+	    "the node says no (the reason on stderr), 2 on a usage or connection error.\n");
+	return 2;
+}
+
+/* Percent-encoding of everything but unreserved characters. */
+static void
+pct_encode(char *out, size_t cap, const char *s)
+{
+	static const char hexd[] = "0123456789ABCDEF";
+	size_t o = 0;
+	for (; *s && o + 4 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~", c)) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hexd[c >> 4];
+			out[o++] = hexd[c & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+static int
+read_token(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		perror(path);
+		return -1;
+	}
+	if (fgets(out, (int)cap, f) == NULL)
+		out[0] = '\0';
+	fclose(f);
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+static int
+transact(const char *base, const char *token, const char *method,
+    const char *path)
+{
+	char url[4096];
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	nng_url *u = NULL;
+	nng_http_client *cli = NULL;
+	nng_http_req *req = NULL;
+	nng_http_res *res = NULL;
+	nng_aio *aio = NULL;
+	int rv, status = 2;
+	if ((rv = nng_url_parse(&u, url)) != 0 ||
+	    (rv = nng_http_client_alloc(&cli, u)) != 0 ||
+	    (rv = nng_http_req_alloc(&req, u)) != 0 ||
+	    (rv = nng_http_res_alloc(&res)) != 0 ||
+	    (rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		fprintf(stderr, "ringmq ctl: %s: %s\n", url, nng_strerror(rv));
+		goto out;
+	}
+	nng_http_req_set_method(req, method);
+	if (token[0]) {
+		char auth[300];
+		snprintf(auth, sizeof(auth), "Bearer %s", token);
+		nng_http_req_set_header(req, "Authorization", auth);
+	}
+	nng_aio_set_timeout(aio, CTL_TIMEOUT_MS);
+	nng_http_client_transact(cli, req, res, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		fprintf(stderr, "ringmq ctl: %s: %s\n", url, nng_strerror(rv));
+		goto out;
+	}
+	void *body;
+	size_t len;
+	nng_http_res_get_data(res, &body, &len);
+	unsigned code = nng_http_res_get_status(res);
+	fwrite(body, 1, len, code / 100 == 2 ? stdout : stderr);
+	status = code / 100 == 2 ? 0 : 1;
+out:
+	if (aio)
+		nng_aio_free(aio);
+	if (res)
+		nng_http_res_free(res);
+	if (req)
+		nng_http_req_free(req);
+	if (cli)
+		nng_http_client_free(cli);
+	if (u)
+		nng_url_free(u);
+	return status;
+}
+
+int
+rmq_ctl_command(int argc, char **argv)
+{
+	static struct rmq_config cfg;
+	char admin[128] = "127.0.0.1:9883", token[260] = "";
+	const char *token_file = NULL;
+	int i = 2;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			char err[1024];
+			rmq_config_defaults(&cfg);
+			if (rmq_options_load_file(&cfg, argv[++i], NULL, NULL,
+				err, sizeof(err)) != 0) {
+				fprintf(stderr, "ringmq ctl: %s\n", err);
+				return 2;
+			}
+			const char *h = cfg.admin.host;
+			if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "*") == 0 ||
+			    h[0] == '\0')
+				h = "127.0.0.1";
+			else if (strcmp(h, "::") == 0 || strcmp(h, "[::]") == 0)
+				h = "[::1]";
+			snprintf(admin, sizeof(admin), "%s:%u", h,
+			    cfg.admin.port);
+			if (cfg.admin_token_file[0])
+				token_file = cfg.admin_token_file;
+		} else if (strcmp(argv[i], "--admin") == 0 && i + 1 < argc) {
+			snprintf(admin, sizeof(admin), "%s", argv[++i]);
+		} else if (strcmp(argv[i], "--token-file") == 0 &&
+		    i + 1 < argc) {
+			token_file = argv[++i];
+		} else {
+			return ctl_usage();
+		}
+	}
+	if (token_file && read_token(token_file, token, sizeof(token)) != 0)
+		return 2;
+	char base[160];
+	snprintf(base, sizeof(base), "http://%s/api/v1/", admin);
+	int left = argc - i;
+	const char *what = left > 0 ? argv[i] : "";
+	const char *verb = left > 1 ? argv[i + 1] : "";
+	char path[2048], id[1024];
+	if (left == 2 && strcmp(what, "cluster") == 0 &&
+	    strcmp(verb, "status") == 0)
+		return transact(base, token, "GET", "cluster");
+	if (left == 2 && strcmp(what, "node") == 0 &&
+	    strcmp(verb, "leave") == 0)
+		return transact(base, token, "POST", "node/leave");
+	if (left >= 2 && strcmp(what, "clients") == 0 &&
+	    strcmp(verb, "list") == 0) {
+		size_t o = (size_t)snprintf(path, sizeof(path), "clients?");
+		for (int k = i + 2; k < argc; k++) {
+			const char *key = NULL, *val = NULL;
+			if (strcmp(argv[k], "--connected") == 0)
+				key = "connected", val = "true";
+			else if (strcmp(argv[k], "--offline") == 0)
+				key = "connected", val = "false";
+			else if (strcmp(argv[k], "--match") == 0 &&
+			    k + 1 < argc)
+				key = "match", val = argv[++k];
+			else if (strcmp(argv[k], "--user") == 0 && k + 1 < argc)
+				key = "user", val = argv[++k];
+			else
+				return ctl_usage();
+			pct_encode(id, sizeof(id), val);
+			o += (size_t)snprintf(path + o, sizeof(path) - o,
+			    "%s=%s&", key, id);
+			if (o >= sizeof(path))
+				return ctl_usage();
+		}
+		path[o - 1] = '\0';
+		return transact(base, token, "GET", path);
+	}
+	if (left == 2 && strcmp(what, "subscriptions") == 0) {
+		pct_encode(id, sizeof(id), verb);
+		snprintf(path, sizeof(path), "clients/%s/subscriptions", id);
+		return transact(base, token, "GET", path);
+	}
+	if (left == 3 &&
+	    (strcmp(what, "clients") == 0 || strcmp(what, "sessions") == 0)) {
+		const char *method = strcmp(verb, "show") == 0 ? "GET"
+		    : (strcmp(verb, "kick") == 0 && what[0] == 'c') ||
+			(strcmp(verb, "drop") == 0 && what[0] == 's')
+		    ? "DELETE"
+		    : NULL;
+		if (method == NULL)
+			return ctl_usage();
+		pct_encode(id, sizeof(id), argv[i + 2]);
+		snprintf(path, sizeof(path), "%s/%s", what, id);
+		return transact(base, token, method, path);
+	}
+	return ctl_usage();
+}

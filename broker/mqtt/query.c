@@ -1,0 +1,272 @@
+/* broker/mqtt/query.c: the node's sessions as the admin API asks about
+ * them (node.h's rmq_node_query): listed, shown, their connections
+ * closed (kick) or the sessions ended (drop).
+ *
+ * Sessions belong to their workers, so a question goes to the workers'
+ * inboxes and each answers for its own sessions on its own thread; the
+ * last to answer hands the whole answer on.  A question about one client
+ * goes to the worker its identifier is registered on only.  The answer is
+ * JSON text, written here so that the layers above only pass it on.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "durable.h"
+#include "log.h"
+#include "registry.h"
+#include "text.h"
+#include "worker_impl.h"
+
+struct rmq_query {
+	struct rmq_query_args a; /* its strings are in `bytes` */
+	rmq_query_done done;
+	void *arg;
+	atomic_uint left; /* workers yet to answer */
+	pthread_mutex_t mu;
+	struct rmq_text out;
+	unsigned found;
+	char bytes[];
+};
+
+static const char *const state_names[] = {
+	[RMQ_SESS_CONNECTING] = "connecting",
+	[RMQ_SESS_LIVE] = "connected",
+	[RMQ_SESS_CLOSING] = "closing",
+	[RMQ_SESS_OFFLINE] = "offline",
+	[RMQ_SESS_PARKED] = "taking_over",
+	[RMQ_SESS_AUTHENTICATING] = "authenticating",
+	[RMQ_SESS_REFUSING] = "refused",
+	[RMQ_SESS_CLAIMING] = "claiming",
+	[RMQ_SESS_MOVING] = "moving",
+};
+
+static const char *
+version_name(uint8_t v)
+{
+	return v == RMQ_V5 ? "5.0" : v == RMQ_V311 ? "3.1.1" : "3.1";
+}
+
+/* One session as a JSON object; with its subscriptions listed when
+ * `full` (else their count). */
+static void
+session_json(struct rmq_text *t, const struct rmq_session *s, int full)
+{
+	char addr[64] = "";
+	rmq_text_put(t, "{\"client_id\":", 13);
+	rmq_text_json_str(t, s->client_id, s->client_id_len);
+	rmq_text_printf(t, ",\"state\":\"%s\",\"connected\":%s",
+	    s->state < sizeof(state_names) / sizeof(state_names[0]) &&
+		    state_names[s->state]
+		? state_names[s->state]
+		: "unknown",
+	    s->conn && s->state == RMQ_SESS_LIVE ? "true" : "false");
+	if (s->conn &&
+	    rmq_conn_peer(s->conn, RMQ_PEER_ADDR, addr, sizeof(addr)) == 0) {
+		rmq_text_put(t, ",\"address\":", 11);
+		rmq_text_json_str(t, addr, strlen(addr));
+	}
+	if (s->rare && s->rare->user) {
+		rmq_text_put(t, ",\"user\":", 8);
+		rmq_text_json_str(t, s->rare->user, s->rare->user_len);
+	}
+	rmq_text_printf(t,
+	    ",\"protocol\":\"%s\",\"keepalive\":%u,\"session_expiry\":%lld,"
+	    "\"queued\":%u,\"queued_bytes\":%llu,\"inflight\":%u,"
+	    "\"worker\":%u",
+	    version_name(s->version), s->keepalive,
+	    s->session_expiry == 0xFFFFFFFFu ? -1LL
+					     : (long long)s->session_expiry,
+	    s->pend_len, (unsigned long long)s->pend_bytes, s->infl_len,
+	    s->w->id);
+	if (!full) {
+		rmq_text_printf(t, ",\"subscriptions\":%u}", s->nsubs);
+		return;
+	}
+	rmq_text_put(t, ",\"subscriptions\":[", 18);
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		const struct rmq_subrec *r = &s->subs[i];
+		rmq_text_put(t,
+		    i ? ",{\"filter\":" : "{\"filter\":", i ? 11 : 10);
+		rmq_text_json_str(t, r->filter, r->len);
+		rmq_text_printf(t,
+		    ",\"qos\":%u,\"no_local\":%s,\"retain_as_published\":%s,"
+		    "\"retain_handling\":%u,\"subscription_id\":%u}",
+		    r->opt.qos,
+		    r->opt.flags & RMQ_SUB_NO_LOCAL ? "true" : "false",
+		    r->opt.flags & RMQ_SUB_RETAIN_AS_PUBLISHED ? "true"
+							       : "false",
+		    r->opt.retain_handling, r->opt.subid);
+	}
+	rmq_text_put(t, "]}", 2);
+}
+
+static int
+contains(const char *s, size_t n, const char *part, size_t k)
+{
+	if (k == 0)
+		return 1;
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(s + i, part, k) == 0)
+			return 1;
+	return 0;
+}
+
+/* A session LIST shows: one a client identifier names here. */
+static int
+list_takes(const struct rmq_query_args *a, const struct rmq_session *s)
+{
+	if (!s->registered || s->client_id == NULL)
+		return 0;
+	int connected = s->conn != NULL && s->state == RMQ_SESS_LIVE;
+	if (a->connected >= 0 && connected != a->connected)
+		return 0;
+	if (!contains(s->client_id, s->client_id_len, a->match, a->match_len))
+		return 0;
+	if (a->user != NULL &&
+	    (s->rare == NULL || s->rare->user == NULL ||
+		s->rare->user_len != a->user_len ||
+		memcmp(s->rare->user, a->user, a->user_len) != 0))
+		return 0;
+	return 1;
+}
+
+/* The session named by the question's identifier, here; NULL when it is
+ * not (it left meanwhile). */
+static struct rmq_session *
+named(struct rmq_worker *w, const struct rmq_query_args *a, uint64_t key)
+{
+	struct rmq_session *s = rmq_worker_session(w, key);
+	if (s == NULL || !s->registered || s->client_id_len != a->id_len ||
+	    memcmp(s->client_id, a->id, a->id_len) != 0)
+		return NULL;
+	return s;
+}
+
+/* Kick: the connection closed (5.0: DISCONNECT 0x98), the session kept
+ * as its expiry says, the will as the connection's end says
+ * [MQTT-3.1.2-8].  Drop: the same, and the session ends with it; one
+ * without a connection ends now (its delayed will goes out, as a
+ * session's end sends it [MQTT-3.1.3-9]). */
+static int
+act(struct rmq_session *s, enum rmq_query_op op)
+{
+	if (s->state == RMQ_SESS_LIVE || s->state == RMQ_SESS_CLOSING) {
+		if (op == RMQ_QUERY_DROP) {
+			s->session_expiry = 0;
+			s->clean = 1;
+		}
+		if (s->state == RMQ_SESS_LIVE)
+			rmq_session_disconnect(s, RMQ_RC_ADMINISTRATIVE_ACTION);
+		return 1;
+	}
+	if (s->state != RMQ_SESS_OFFLINE)
+		return 0; /* connecting, or moving: asked again later */
+	if (op == RMQ_QUERY_KICK)
+		return 1; /* no connection: nothing to close */
+	if (s->will_pending || s->will)
+		rmq_session_publish_will(s);
+	rmq_session_unstore(s);
+	rmq_session_destroy(s);
+	return 1;
+}
+
+void
+rmq_worker_query(struct rmq_worker *w, struct rmq_query *q, uint64_t key)
+{
+	struct rmq_text mine = { 0 };
+	unsigned found = 0;
+	const struct rmq_query_args *a = &q->a;
+	if (w != NULL && a->op == RMQ_QUERY_LIST) {
+		for (uint32_t i = 0; i < w->table_used; i++) {
+			const struct rmq_session *s = w->table[i];
+			if (s == NULL || !list_takes(a, s))
+				continue;
+			if (found)
+				rmq_text_put(&mine, ",", 1);
+			session_json(&mine, s, 0);
+			found++;
+		}
+	} else if (w != NULL) {
+		struct rmq_session *s = named(w, a, key);
+		if (s != NULL && a->op == RMQ_QUERY_SHOW) {
+			session_json(&mine, s, 1);
+			found = 1;
+		} else if (s != NULL) {
+			rmq_log(RMQ_LOG_NOTICE,
+			    "client %.*s: %s by the admin API",
+			    s->client_id_len, s->client_id,
+			    a->op == RMQ_QUERY_KICK ? "disconnected"
+						    : "session dropped");
+			found = (unsigned)act(s, a->op);
+		}
+	}
+	pthread_mutex_lock(&q->mu);
+	if (mine.failed) {
+		q->out.failed = 1;
+	} else if (found && mine.len) {
+		if (q->found && q->out.len)
+			rmq_text_put(&q->out, ",", 1);
+		rmq_text_put(&q->out, mine.p, mine.len);
+	}
+	q->found += found;
+	pthread_mutex_unlock(&q->mu);
+	rmq_text_free(&mine);
+	if (atomic_fetch_sub(&q->left, 1) != 1)
+		return;
+	/* The last answer: the whole goes on. */
+	if (q->out.failed)
+		q->done(q->arg, -ENOMEM, NULL, 0);
+	else
+		q->done(q->arg, (int)q->found, q->out.p, q->out.len);
+	q->out.p = NULL;
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+}
+
+int
+rmq_node_query(struct rmq_broker *b, const struct rmq_query_args *a,
+    rmq_query_done done, void *arg)
+{
+	uint64_t key = 0;
+	if (a->op != RMQ_QUERY_LIST &&
+	    !rmq_registry_find(b->registry, a->id, a->id_len, &key)) {
+		done(arg, 0, NULL, 0);
+		return 0;
+	}
+	size_t nbytes = a->id_len + a->match_len + a->user_len + 3;
+	struct rmq_query *q = calloc(1, sizeof(*q) + nbytes);
+	unsigned n = a->op == RMQ_QUERY_LIST ? b->nworkers : 1;
+	struct rmq_inbox_msg *m[RMQ_MAX_WORKERS] = { 0 };
+	for (unsigned i = 0; q != NULL && i < n; i++)
+		if ((m[i] = calloc(1, sizeof(*m[i]))) == NULL)
+			n = 0;
+	if (q == NULL || n == 0) {
+		for (unsigned i = 0; i < RMQ_MAX_WORKERS; i++)
+			free(m[i]);
+		free(q);
+		return -ENOMEM;
+	}
+	q->a = *a;
+	char *p = q->bytes;
+	q->a.id = memcpy(p, a->id ? a->id : "", a->id_len);
+	p += a->id_len + 1;
+	q->a.match = memcpy(p, a->match ? a->match : "", a->match_len);
+	p += a->match_len + 1;
+	q->a.user = a->user ? memcpy(p, a->user, a->user_len) : NULL;
+	q->done = done;
+	q->arg = arg;
+	atomic_init(&q->left, n);
+	pthread_mutex_init(&q->mu, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned to = a->op == RMQ_QUERY_LIST ? i : RMQ_KEY_WORKER(key);
+		m[i]->kind = RMQ_INBOX_QUERY;
+		m[i]->query.q = q;
+		m[i]->query.key = key;
+		rmq_worker_post(b->workers[to], m[i]);
+	}
+	return 0;
+}

@@ -1,0 +1,431 @@
+/* broker/ops/api.c: the admin API (api.h): JSON over the admin listener,
+ * for operators and `ringmq ctl`.
+ *
+ *   GET    /api/v1/cluster                     the cluster as this node sees it
+ *   POST   /api/v1/node/leave                  this node drains and leaves (SIGTERM's way)
+ *   GET    /api/v1/clients?connected=&match=&user=   this node's sessions
+ *   GET    /api/v1/clients/ID                  one, with its subscriptions
+ *   GET    /api/v1/clients/ID/subscriptions    the same
+ *   DELETE /api/v1/clients/ID                  its connection closed (kick)
+ *   GET    /api/v1/sessions/ID                 the session (connected or not)
+ *   DELETE /api/v1/sessions/ID                 the session ended (drop)
+ *
+ * Sessions are asked of the workers (node.h's rmq_node_query), so a
+ * request is answered when they have: the handler keeps NNG's aio and
+ * finishes it from the workers' answer.  Identifiers in paths are
+ * percent-encoded.  A request needs `Authorization: Bearer TOKEN` when
+ * admin_token_file is set; without one the API answers on a loopback
+ * listener only.
+ */
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "cluster.h"
+#include "log.h"
+#include "text.h"
+
+#define ID_MAX 65535 /* an MQTT string's longest */
+
+static void
+reply(nng_aio *aio, uint16_t status, const char *body, size_t len)
+{
+	nng_http_res *res;
+	if (nng_http_res_alloc(&res) != 0) {
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
+	}
+	nng_http_res_set_status(res, status);
+	nng_http_res_set_header(res, "Content-Type", "application/json");
+	if (nng_http_res_copy_data(res, body, len) != 0) {
+		nng_http_res_free(res);
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
+	}
+	nng_aio_set_output(aio, 0, res);
+	nng_aio_finish(aio, 0);
+}
+
+static void
+reply_error(nng_aio *aio, uint16_t status, const char *why)
+{
+	struct rmq_text t = { 0 };
+	rmq_text_put(&t, "{\"error\":", 9);
+	rmq_text_json_str(&t, why, strlen(why));
+	rmq_text_put(&t, "}\n", 2);
+	if (t.failed)
+		nng_aio_finish(aio, NNG_ENOMEM);
+	else
+		reply(aio, status, t.p, t.len);
+	rmq_text_free(&t);
+}
+
+static int
+hex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	    : c >= 'a' && c <= 'f'  ? c - 'a' + 10
+	    : c >= 'A' && c <= 'F'  ? c - 'A' + 10
+				    : -1;
+}
+
+/* %XX decoded in place; -1 when one is broken.  '+' stays '+'. */
+static long
+pct_decode(char *s, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			s[o++] = s[i];
+			continue;
+		}
+		if (i + 2 >= n)
+			return -1;
+		int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		s[o++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	return (long)o;
+}
+
+/* The value of `key` in the query string q (decoded, malloc'd), or NULL. */
+static char *
+query_param(const char *q, const char *key, size_t *len)
+{
+	size_t k = strlen(key);
+	while (q && *q) {
+		const char *end = strchr(q, '&');
+		size_t n = end ? (size_t)(end - q) : strlen(q);
+		if (n > k && q[k] == '=' && memcmp(q, key, k) == 0) {
+			char *v = strndup(q + k + 1, n - k - 1);
+			long d = v ? pct_decode(v, n - k - 1) : -1;
+			if (d < 0) {
+				free(v);
+				return NULL;
+			}
+			v[d] = '\0';
+			*len = (size_t)d;
+			return v;
+		}
+		q = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* ---- who may ask ---- */
+
+static int
+loopback(const char *host)
+{
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	    strcmp(host, "[::1]") == 0 || strcmp(host, "localhost") == 0;
+}
+
+/* 0 when the request may go on; else the reply is sent. */
+static int
+api_allowed(struct rmq_api *api, nng_aio *aio, nng_http_req *req)
+{
+	if (api->token[0] == '\0') {
+		if (api->loopback)
+			return 0;
+		reply_error(aio, 403,
+		    "the admin API answers on a listener that is not loopback only with admin_token_file set");
+		return -1;
+	}
+	const char *h = nng_http_req_get_header(req, "Authorization");
+	size_t want = strlen(api->token);
+	unsigned diff = 1;
+	if (h != NULL && strncmp(h, "Bearer ", 7) == 0 &&
+	    strlen(h + 7) == want) {
+		diff = 0;
+		for (size_t i = 0; i < want; i++)
+			diff |= (unsigned char)(h[7 + i] ^ api->token[i]);
+	}
+	if (diff == 0)
+		return 0;
+	atomic_fetch_add(&api->refused, 1);
+	reply_error(aio, 401, "a token is needed: Authorization: Bearer TOKEN");
+	return -1;
+}
+
+/* ---- sessions ---- */
+
+struct pending {
+	nng_aio *aio;
+	struct rmq_api *api;
+	enum rmq_query_op op;
+	char *id; /* for the answer's text */
+	size_t id_len;
+};
+
+static void
+answered(void *arg, int found, char *json, size_t len)
+{
+	struct pending *p = arg;
+	struct rmq_text t = { 0 };
+	if (found < 0) {
+		reply_error(p->aio, 500, "out of memory");
+	} else if (p->op == RMQ_QUERY_LIST) {
+		rmq_text_put(&t, "{\"node\":", 8);
+		rmq_text_json_str(&t, p->api->node, strlen(p->api->node));
+		rmq_text_printf(&t, ",\"count\":%d,\"clients\":[", found);
+		if (json)
+			rmq_text_put(&t, json, len);
+		rmq_text_put(&t, "]}\n", 3);
+	} else if (found == 0) {
+		reply_error(p->aio, 404,
+		    p->op == RMQ_QUERY_SHOW
+			? "no session of that client identifier on this node"
+			: "no session of that client identifier on this node, or it is connecting or moving");
+	} else if (p->op == RMQ_QUERY_SHOW) {
+		rmq_text_put(&t, json, len);
+		rmq_text_put(&t, "\n", 1);
+	} else {
+		rmq_text_put(&t, "{\"client_id\":", 13);
+		rmq_text_json_str(&t, p->id, p->id_len);
+		rmq_text_printf(&t, ",\"%s\":true}\n",
+		    p->op == RMQ_QUERY_KICK ? "kicked" : "dropped");
+	}
+	if (t.failed)
+		reply_error(p->aio, 500, "out of memory");
+	else if (t.len)
+		reply(p->aio, 200, t.p, t.len);
+	rmq_text_free(&t);
+	free(json);
+	free(p->id);
+	free(p);
+}
+
+static void
+ask(struct rmq_api *api, nng_aio *aio, struct rmq_query_args *a)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+	if (p != NULL && a->id_len) {
+		p->id = malloc(a->id_len);
+		if (p->id == NULL) {
+			free(p);
+			p = NULL;
+		} else {
+			memcpy(p->id, a->id, a->id_len);
+		}
+	}
+	if (p == NULL) {
+		reply_error(aio, 500, "out of memory");
+		return;
+	}
+	p->aio = aio;
+	p->api = api;
+	p->op = a->op;
+	p->id_len = a->id_len;
+	if (rmq_node_query(api->b, a, answered, p) != 0) {
+		free(p->id);
+		free(p);
+		reply_error(aio, 500, "out of memory");
+	}
+}
+
+/* GET /api/v1/clients?connected=true|false&match=S&user=U */
+static void
+list_clients(struct rmq_api *api, nng_aio *aio, const char *query)
+{
+	struct rmq_query_args a = { .op = RMQ_QUERY_LIST, .connected = -1 };
+	size_t n = 0;
+	char *connected = query_param(query, "connected", &n);
+	char *match = query_param(query, "match", &a.match_len);
+	char *user = query_param(query, "user", &a.user_len);
+	if (connected != NULL)
+		a.connected = strcmp(connected, "true") == 0 ? 1
+		    : strcmp(connected, "false") == 0        ? 0
+							     : -2;
+	a.match = match;
+	a.user = user;
+	if (a.connected == -2)
+		reply_error(aio, 400, "connected is true or false");
+	else
+		ask(api, aio, &a);
+	free(connected);
+	free(match);
+	free(user);
+}
+
+/* ---- the tree ---- */
+
+static void
+text_put(void *arg, const char *p, size_t len)
+{
+	rmq_text_put(arg, p, len);
+}
+
+static void
+api_handle(nng_aio *aio)
+{
+	nng_http_req *req = nng_aio_get_input(aio, 0);
+	nng_http_handler *h = nng_aio_get_input(aio, 1);
+	struct rmq_api *api = nng_http_handler_get_data(h);
+	const char *method = nng_http_req_get_method(req);
+	const char *uri = nng_http_req_get_uri(req);
+	if (api_allowed(api, aio, req) != 0)
+		return;
+	atomic_fetch_add(&api->requests, 1);
+	/* The path after /api/v1/, and the query. */
+	const char *path = uri + strlen(RMQ_API_PREFIX);
+	const char *q = strchr(path, '?');
+	size_t plen = q ? (size_t)(q - path) : strlen(path);
+	q = q ? q + 1 : "";
+	int get = strcmp(method, "GET") == 0;
+	int del = strcmp(method, "DELETE") == 0;
+	int post = strcmp(method, "POST") == 0;
+	if (!get && !del && !post) {
+		reply_error(aio, 405, "GET, POST or DELETE");
+		return;
+	}
+	int cluster = plen == 7 && memcmp(path, "cluster", 7) == 0;
+	int leave = plen == 10 && memcmp(path, "node/leave", 10) == 0;
+	int list = plen == 7 && memcmp(path, "clients", 7) == 0;
+	if ((cluster && !get) || (leave && !post) || (list && !get)) {
+		reply_error(aio, 405, leave ? "POST only" : "GET only");
+		return;
+	}
+	if (cluster) {
+		const struct rmq_cluster_hooks *c = api->b->cluster;
+		struct rmq_text t = { 0 };
+		if (c == NULL || c->status == NULL) {
+			rmq_text_put(&t, "{\"node\":", 8);
+			rmq_text_json_str(&t, api->node, strlen(api->node));
+			rmq_text_put(&t, ",\"cluster\":false}", 17);
+		} else {
+			c->status(c->ctx, text_put, &t);
+		}
+		rmq_text_put(&t, "\n", 1);
+		if (t.failed)
+			reply_error(aio, 500, "out of memory");
+		else
+			reply(aio, 200, t.p, t.len);
+		rmq_text_free(&t);
+		return;
+	}
+	if (leave) {
+		static const char ok[] = "{\"leaving\":true}\n";
+		rmq_log(RMQ_LOG_NOTICE,
+		    "the admin API asks this node to leave: it drains and stops, as at SIGTERM");
+		reply(aio, 202, ok, sizeof(ok) - 1);
+		kill(getpid(), SIGTERM);
+		return;
+	}
+	if (list) {
+		list_clients(api, aio, q);
+		return;
+	}
+	/* clients/ID, clients/ID/subscriptions, sessions/ID */
+	int clients = plen > 8 && memcmp(path, "clients/", 8) == 0;
+	int sessions = plen > 9 && memcmp(path, "sessions/", 9) == 0;
+	if (!clients && !sessions) {
+		reply_error(aio, 404, "no such endpoint");
+		return;
+	}
+	const char *id = path + (clients ? 8 : 9);
+	size_t idn = plen - (size_t)(id - path);
+	int subs = 0;
+	if (clients && idn > 14 &&
+	    memcmp(id + idn - 14, "/subscriptions", 14) == 0) {
+		subs = 1;
+		idn -= 14;
+	}
+	/* One segment: a '/' of the identifier comes as %2F. */
+	char *dec = idn <= 3 * ID_MAX && !memchr(id, '/', idn)
+	    ? strndup(id, idn)
+	    : NULL;
+	long dn = dec ? pct_decode(dec, idn) : -1;
+	if (dn <= 0 || dn > ID_MAX) {
+		free(dec);
+		reply_error(aio, 400,
+		    "a client identifier, percent-encoded, is needed");
+		return;
+	}
+	struct rmq_query_args a = { .id = dec, .id_len = (size_t)dn };
+	if (get)
+		a.op = RMQ_QUERY_SHOW;
+	else if (del && !subs)
+		a.op = clients ? RMQ_QUERY_KICK : RMQ_QUERY_DROP;
+	else {
+		free(dec);
+		reply_error(aio, 405, "not with this method");
+		return;
+	}
+	ask(api, aio, &a);
+	free(dec);
+}
+
+int
+rmq_api_init(struct rmq_api *api, struct rmq_broker *b, char *err,
+    size_t errlen)
+{
+	memset(api, 0, sizeof(*api));
+	api->b = b;
+	api->loopback = loopback(b->cfg.admin.host);
+	if (b->cfg.node_name[0])
+		snprintf(api->node, sizeof(api->node), "%s", b->cfg.node_name);
+	else if (gethostname(api->node, sizeof(api->node) - 1) != 0)
+		snprintf(api->node, sizeof(api->node), "ringmq");
+	const char *path = b->cfg.admin_token_file;
+	if (path[0] == '\0')
+		return 0;
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "admin_token_file %s: %s", path,
+		    strerror(errno));
+		return -EINVAL;
+	}
+	char line[sizeof(api->token) + 2] = "";
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strlen(line) < 16 || strlen(line) >= sizeof(api->token)) {
+		snprintf(err, errlen,
+		    "admin_token_file %s: its first line is the token, 16 to %zu characters",
+		    path, sizeof(api->token) - 1);
+		return -EINVAL;
+	}
+	snprintf(api->token, sizeof(api->token), "%s", line);
+	explicit_bzero(line, sizeof(line));
+	return 0;
+}
+
+void
+rmq_api_metrics(struct rmq_api *api, struct rmq_text *t)
+{
+	rmq_text_printf(t,
+	    "# HELP ringmq_admin_api_requests_total Requests the admin API took (past the token check).\n"
+	    "# TYPE ringmq_admin_api_requests_total counter\n"
+	    "ringmq_admin_api_requests_total %llu\n"
+	    "# HELP ringmq_admin_api_refused_total Requests the admin API refused: no token, or a wrong one (401).\n"
+	    "# TYPE ringmq_admin_api_refused_total counter\n"
+	    "ringmq_admin_api_refused_total %llu\n",
+	    (unsigned long long)atomic_load(&api->requests),
+	    (unsigned long long)atomic_load(&api->refused));
+}
+
+int
+rmq_api_add(struct rmq_api *api, void *server)
+{
+	nng_http_handler *h;
+	int rv;
+	if ((rv = nng_http_handler_alloc(&h, "/api/v1", api_handle)) != 0)
+		return rv;
+	nng_http_handler_set_method(h, NULL); /* api_handle looks */
+	nng_http_handler_set_tree(h);
+	nng_http_handler_collect_body(h, true, 4096);
+	nng_http_handler_set_data(h, api, NULL);
+	if ((rv = nng_http_server_add_handler(server, h)) != 0)
+		nng_http_handler_free(h);
+	return rv;
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""test/integration/28_admin.py: the admin API (broker/ops/api.c) and
+`ringmq ctl` (broker/ctl_cmd.c) against real brokers and real clients:
+sessions listed, shown, kicked and dropped; the token the API needs off
+loopback; the cluster as each node sees it, and a node leaving on
+purpose."""
+import faulthandler
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from rmqcluster import finish, node, seed, wait_peers
+from rmqtest import (BROKER, DEADLINE, Broker, Client, Properties,
+                     PacketTypes, paho, run)
+
+faulthandler.dump_traceback_later(300, exit=True)
+
+
+def ctl(b, *args, token_file=None):
+    """`ringmq ctl` against b: (exit status, parsed JSON or the text)."""
+    cmd = [BROKER, "ctl", "--admin", "127.0.0.1:%d" % b.admin_port]
+    if token_file:
+        cmd += ["--token-file", token_file]
+    r = subprocess.run(cmd + list(args), capture_output=True, text=True,
+                       timeout=DEADLINE)
+    out = r.stdout if r.returncode == 0 else r.stderr
+    try:
+        return r.returncode, json.loads(out)
+    except ValueError:
+        return r.returncode, out
+
+
+def http(b, path, token=None, method="GET"):
+    """(status, body) of a request to b's admin listener."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (
+        b.admin_port, path), method=method)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=DEADLINE) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def sessions_kicked_and_dropped(b):
+    # A 5.0 client with a session that outlives its connection, and an
+    # identifier that needs encoding in a URL; a 3.1.1 one beside it.
+    odd = 'dev 1/"x"'
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 600
+    c = Client(b, odd, version=paho.MQTTv5, clean_start=False,
+               properties=props)
+    c.c.subscribe("adm/#", 1)
+    c.wait(lambda: c.subacks, "SUBACK")
+    other = Client(b, "plain-311", clean=False)
+    rc, out = ctl(b, "clients", "list", "--connected")
+    assert rc == 0, out
+    ids = sorted(x["client_id"] for x in out["clients"])
+    assert ids == sorted([odd, "plain-311"]), out
+    assert out["count"] == 2
+    rc, out = ctl(b, "clients", "list", "--match", "dev ")
+    assert rc == 0 and [x["client_id"] for x in out["clients"]] == [odd]
+    rc, out = ctl(b, "subscriptions", odd)
+    assert rc == 0 and out["client_id"] == odd, out
+    assert [(s["filter"], s["qos"]) for s in out["subscriptions"]] == \
+        [("adm/#", 1)], out
+    assert out["protocol"] == "5.0" and out["session_expiry"] == 600
+    # Kick: [MQTT-3.14.2-1] DISCONNECT with 0x98 (Administrative
+    # action), the session kept.
+    rc, out = ctl(b, "clients", "kick", odd)
+    assert rc == 0 and out == {"client_id": odd, "kicked": True}, out
+    c.wait(lambda: c.disconnects, "the DISCONNECT")
+    assert c.disconnects[0] == 0x98, c.disconnects
+    c.c.loop_stop()
+    rc, out = ctl(b, "sessions", "show", odd)
+    assert rc == 0 and out["state"] == "offline" and \
+        out["subscriptions"][0]["filter"] == "adm/#", out
+    # Drop: the session ends; the client finds none.
+    rc, out = ctl(b, "sessions", "drop", odd)
+    assert rc == 0 and out["dropped"] is True, out
+    rc, out = ctl(b, "sessions", "show", odd)
+    assert rc == 1 and "no session" in out["error"], (rc, out)
+    again = Client(b, odd, version=paho.MQTTv5, clean_start=False,
+                   properties=props)
+    assert again.connack[0]["session present"] == 0, again.connack
+    again.close()
+    rc, out = ctl(b, "clients", "kick", "nobody-here")
+    assert rc == 1, (rc, out)
+    other.close()
+    rc, out = ctl(b, "clients", "list", "--offline")
+    kept = {x["client_id"]: x for x in out["clients"]}
+    assert sorted(kept) == sorted([odd, "plain-311"]), out
+    assert kept[odd]["subscriptions"] == 0, "a new session: %s" % out
+    # Bad requests: an unknown path, a method the path does not take,
+    # a broken percent-encoding.
+    assert http(b, "/api/v1/nothing")[0] == 404
+    assert http(b, "/api/v1/cluster", method="DELETE")[0] == 405
+    assert http(b, "/api/v1/clients/%zz")[0] == 400
+    assert http(b, "/api/v1/clients?connected=maybe")[0] == 400
+    rc, _ = ctl(b, "clients", "frobnicate", "x")
+    assert rc == 2
+    assert b.metric("ringmq_admin_api_requests_total") == 13
+
+
+def token_needed_off_loopback(_):
+    # An admin listener on every address: without admin_token_file the
+    # API refuses (403), the probes and /metrics do not; with one, a
+    # request needs the token (401 without it or with another).
+    b = Broker("--admin-listener", "0.0.0.0:0")
+    try:
+        status, body = http(b, "/api/v1/clients")
+        assert status == 403 and "admin_token_file" in body, body
+        assert http(b, "/readyz")[0] == 200
+        assert http(b, "/metrics")[0] == 200
+    finally:
+        b.stop()
+    with tempfile.NamedTemporaryFile("w", delete=False) as f:
+        f.write("s3cret-token-of-the-test\n")
+    short = tempfile.NamedTemporaryFile("w", delete=False)
+    short.write("short\n")
+    short.close()
+    try:
+        b = Broker("--admin-listener", "0.0.0.0:0", "--admin-token-file",
+                   f.name)
+        try:
+            assert http(b, "/api/v1/clients")[0] == 401
+            assert http(b, "/api/v1/clients", token="wrong")[0] == 401
+            status, body = http(b, "/api/v1/clients",
+                                token="s3cret-token-of-the-test")
+            assert status == 200 and json.loads(body)["count"] == 0
+            rc, out = ctl(b, "cluster", "status", token_file=f.name)
+            assert rc == 0 and out["cluster"] is False, out
+            assert ctl(b, "cluster", "status")[0] == 1
+            assert b.metric("ringmq_admin_api_refused_total") == 3
+            assert not any("s3cret" in line for line in b.log)
+        finally:
+            b.stop()
+        # A token too short is refused at the start, naming the file.
+        r = subprocess.run([BROKER, "-p", "127.0.0.1:0", "--admin-listener",
+                            "127.0.0.1:0", "--admin-token-file",
+                            short.name], capture_output=True, text=True,
+                           timeout=DEADLINE)
+        assert r.returncode != 0 and short.name in r.stderr, r.stderr
+    finally:
+        os.unlink(f.name)
+        os.unlink(short.name)
+
+
+def cluster_seen_from_each_node_and_a_leave(_):
+    # Two nodes: each lists the other up, its routes installed; one told
+    # to leave by `ringmq ctl node leave` drains and stops, and the other
+    # sees it leave at once (it said so), not a peer timeout later.
+    a = node("a", timeout_ms=5000)
+    b = node("b", "--cluster-seeds", seed(a), timeout_ms=5000)
+    try:
+        wait_peers(a, {"b": 1})
+        wait_peers(b, {"a": 1})
+        for x, other in ((a, "b"), (b, "a")):
+            end = time.time() + DEADLINE
+            while True:
+                rc, out = ctl(x, "cluster", "status")
+                assert rc == 0, out
+                peers = {p["name"]: p for p in out["peers"]}
+                if peers.get(other, {}).get("synced"):
+                    break
+                assert time.time() < end, out
+                time.sleep(0.05)
+            assert out["node"] == x.name and out["ready"] is True, out
+            assert peers[other]["state"] == "up", out
+            assert peers[other]["route_changes_unapplied"] == 0, out
+        t0 = time.time()
+        rc, out = ctl(b, "node", "leave")
+        assert rc == 0 and out == {"leaving": True}, out
+        assert b.proc.wait(DEADLINE) == 0
+        end = time.time() + DEADLINE
+        while True:
+            rc, out = ctl(a, "cluster", "status")
+            p = {p["name"]: p for p in out["peers"]}["b"]
+            if p["state"] == "down":
+                break
+            assert time.time() < end, out
+            time.sleep(0.02)
+        took = time.time() - t0
+        assert p["left"] is True, p
+        assert took < 5.0, "down %.2f s after the leave: the peer " \
+            "timeout (5 s), not the bye" % took
+        print("    b down on a %.2f s after `ringmq ctl node leave`" % took)
+    finally:
+        finish(a, b)
+
+
+if __name__ == "__main__":
+    run([sessions_kicked_and_dropped, token_needed_off_loopback,
+         cluster_seen_from_each_node_and_a_leave],
+        make_broker=lambda: Broker("--persistence", "false"))
