@@ -109,6 +109,16 @@ struct rmq_cluster_hooks {
 	 * API's /api/v1/cluster), with put(arg, text, len).  Any thread. */
 	void (*status)(void *ctx,
 	    void (*put)(void *arg, const char *text, size_t len), void *arg);
+	/* The admin API's question (rmq_query_encode's bytes) to every peer
+	 * up: answer(arg, node, found, json, len) for each that answers
+	 * (json not kept), then end(arg) once all have, or the peer timeout
+	 * passed, or at once with no peer up.  From the admin server's
+	 * thread; the calls on the cluster's threads. */
+	void (*ask)(void *ctx, const uint8_t *req, size_t len,
+	    void (*answer)(void *arg, const char *node, int found,
+		const char *json, size_t jlen),
+	    void (*end)(void *arg, unsigned asked, unsigned answered),
+	    void *arg);
 };
 
 /* The index remote entries go in (core/index.h), for a thread
@@ -159,6 +169,14 @@ int rmq_cluster_retain_apply(struct rmq_broker *b, struct rmq_msg *m);
  * a reference held for the call; returns how many.  Any thread. */
 size_t rmq_cluster_retained_each(struct rmq_broker *b,
     void (*fn)(void *arg, struct rmq_msg *m), void *arg);
+
+/* A peer's admin question about sessions (node.h's rmq_query_encode),
+ * answered for this node's sessions, each marked with node: done as
+ * rmq_node_query's.  Returns 0, -EINVAL (not a question: done is not
+ * called), -ENOMEM.  Any thread. */
+int rmq_cluster_query(struct rmq_broker *b, const char *node,
+    const uint8_t *req, size_t len,
+    void (*done)(void *arg, int found, char *json, size_t jlen), void *arg);
 
 /* A stamp another node gave: stamps given here from now on are above
  * it, so that the newer of two connections is the later one whatever the

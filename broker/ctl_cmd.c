@@ -20,7 +20,7 @@ static int
 ctl_usage(void)
 {
 	fprintf(stderr,
-	    "usage: ringmq ctl [-c FILE] [--admin HOST:PORT] [--token-file PATH] COMMAND\n"
+	    "usage: ringmq ctl [-c FILE] [--admin HOST:PORT] [--token-file PATH] [--local] COMMAND\n"
 	    "  cluster status                 the nodes as this one sees them\n"
 	    "  node leave                     this node drains and stops (as at SIGTERM)\n"
 	    "  clients list [--connected|--offline] [--match TEXT] [--user NAME]\n"
@@ -29,6 +29,7 @@ ctl_usage(void)
 	    "  sessions show ID               the session, connected or not\n"
 	    "  sessions drop ID               the session ended\n"
 	    "  subscriptions ID               a client's subscriptions\n"
+	    "Sessions are looked for on every node; --local: on the node asked only.\n"
 	    "-c FILE: the node's configuration (admin_listener, admin_token_file);\n"
 	    "--admin: default 127.0.0.1:9883.  Prints the node's JSON; exits 1 when\n"
 	    "the node says no (the reason on stderr), 2 on a usage or connection error.\n");
@@ -129,7 +130,7 @@ rmq_ctl_command(int argc, char **argv)
 	static struct rmq_config cfg;
 	char admin[128] = "127.0.0.1:9883", token[260] = "";
 	const char *token_file = NULL;
-	int i = 2;
+	int i = 2, local = 0;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
 			char err[1024];
@@ -154,6 +155,8 @@ rmq_ctl_command(int argc, char **argv)
 		} else if (strcmp(argv[i], "--token-file") == 0 &&
 		    i + 1 < argc) {
 			token_file = argv[++i];
+		} else if (strcmp(argv[i], "--local") == 0) {
+			local = 1;
 		} else {
 			return ctl_usage();
 		}
@@ -194,12 +197,16 @@ rmq_ctl_command(int argc, char **argv)
 			if (o >= sizeof(path))
 				return ctl_usage();
 		}
+		if (local)
+			o += (size_t)snprintf(path + o, sizeof(path) - o,
+			    "local=true&");
 		path[o - 1] = '\0';
 		return transact(base, token, "GET", path);
 	}
 	if (left == 2 && strcmp(what, "subscriptions") == 0) {
 		pct_encode(id, sizeof(id), verb);
-		snprintf(path, sizeof(path), "clients/%s/subscriptions", id);
+		snprintf(path, sizeof(path), "clients/%s/subscriptions%s", id,
+		    local ? "?local=true" : "");
 		return transact(base, token, "GET", path);
 	}
 	if (left == 3 &&
@@ -212,7 +219,8 @@ rmq_ctl_command(int argc, char **argv)
 		if (method == NULL)
 			return ctl_usage();
 		pct_encode(id, sizeof(id), argv[i + 2]);
-		snprintf(path, sizeof(path), "%s/%s", what, id);
+		snprintf(path, sizeof(path), "%s/%s%s", what, id,
+		    local ? "?local=true" : "");
 		return transact(base, token, method, path);
 	}
 	return ctl_usage();

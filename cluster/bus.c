@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ask.h"
 #include "channel.h"
 #include "claims.h"
 #include "cluster.h"
@@ -101,6 +102,7 @@ struct rmq_cluster_node {
 	/* Moves under way (claims.h): sessions come here waiting for their
 	 * tails, and stubs here waiting to send theirs. */
 	struct rmq_moves moves_in, stubs;
+	struct rmq_asks asks; /* the admin API's questions (ask.h), cmu */
 	_Atomic uint64_t releases[3], answers_dropped, image_bytes;
 	_Atomic uint64_t tail_bytes;
 	/* Identifiers told to peers met (again), and sessions ended here
@@ -360,6 +362,7 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 	pthread_mutex_lock(&n->cmu);
 	struct rmq_claims c = n->claims;
 	struct rmq_moves in = n->moves_in, stubs = n->stubs;
+	uint64_t asks_refused = n->asks.refused;
 	pthread_mutex_unlock(&n->cmu);
 	rmq_emit_head(put, arg, "ringmq_cluster_moves", "gauge",
 	    "Sessions moving between nodes now: in (come here, holding what arrives until the old node's tail is in), stub (left from here, collecting what still comes until the new node's cut).");
@@ -406,6 +409,9 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 		{ "ringmq_cluster_claims_refused_total", "counter",
 		    "CONNECTs refused (0x89) because 65536 claims already waited for answers.",
 		    c.refused },
+		{ "ringmq_cluster_admin_asks_refused_total", "counter",
+		    "Admin API questions asked of no peer (answered for this node only) because 64 already waited for peers' answers.",
+		    asks_refused },
 		{ "ringmq_cluster_claim_answers_late_total", "counter",
 		    "Answers to claims that were settled already (past their wait, or the peer was taken for down).",
 		    c.answers_late },
@@ -990,6 +996,119 @@ read_tail(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
 	if (found)
 		rmq_cluster_tail_give(n->b, gone.key, gone.claim, tail,
 		    tail ? r.body_len : 0);
+}
+
+/* ---- the admin API's questions (ask.h) ---- */
+
+/* Settled questions told their end (no lock held). */
+static void
+asks_ended(struct rmq_ask *done, unsigned k)
+{
+	for (unsigned i = 0; i < k; i++)
+		done[i].end(done[i].arg, done[i].asked, done[i].answered);
+}
+
+/* cluster.h's ask: the question to every peer up, answered within a peer
+ * timeout. */
+static void
+node_ask(void *ctx, const uint8_t *req, size_t len, rmq_ask_answer_fn answer,
+    rmq_ask_end_fn end, void *arg)
+{
+	struct rmq_cluster_node *n = ctx;
+	uint64_t up[RMQ_PEER_WORDS], id;
+	unsigned k = atomic_load(&n->live) ? rmq_channel_up(n->ch, up) : 0;
+	size_t cap = RMQ_NODE_NAME_MAX + 16 + len;
+	uint8_t *rec = k ? malloc(cap) : NULL;
+	pthread_mutex_lock(&n->cmu);
+	int rc = rec ? rmq_asks_open(&n->asks, up, k,
+			   rmq_cluster_now_ms() + n->members.timeout_ms, answer,
+			   end, arg, &id)
+		     : -ENOMEM;
+	pthread_mutex_unlock(&n->cmu);
+	if (rc != 0) {
+		free(rec);
+		end(arg, 0, 0);
+		return;
+	}
+	size_t rlen =
+	    rmq_ask_encode(rec, cap, 'Y', n->members.self, id, 0, req, len);
+	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
+		if (!(up[i / 64] & (1ull << (i % 64))) ||
+		    (rlen && rmq_channel_control(n->ch, i + 1, rec, rlen) == 0))
+			continue;
+		/* Not on its way to that peer: not waited for. */
+		struct rmq_ask done[RMQ_ASKS_MAX];
+		pthread_mutex_lock(&n->cmu);
+		unsigned d = rmq_asks_expire(&n->asks, i + 1, 0, done);
+		pthread_mutex_unlock(&n->cmu);
+		asks_ended(done, d);
+	}
+	free(rec);
+}
+
+struct ask_from {
+	struct rmq_cluster_node *n;
+	uint32_t number;
+	uint64_t id;
+};
+
+/* This node's answer to a peer's question, on its control stream. */
+static void
+ask_reply(void *arg, int found, char *json, size_t len)
+{
+	struct ask_from *f = arg;
+	struct rmq_cluster_node *n = f->n;
+	size_t cap = RMQ_NODE_NAME_MAX + 24 + len;
+	uint8_t *rec = malloc(cap);
+	size_t rlen = rec ? rmq_ask_encode(rec, cap, 'Z', n->members.self,
+				f->id, found, json, len)
+			  : 0;
+	if (rlen)
+		(void)rmq_channel_control(n->ch, f->number, rec, rlen);
+	free(rec);
+	free(json);
+	free(f);
+}
+
+static void
+read_ask(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
+    size_t len)
+{
+	struct rmq_ask_rec r;
+	if (rmq_ask_decode(p, len, 'Y', &r) != 0) {
+		bad_message(n);
+		return;
+	}
+	struct ask_from *f = malloc(sizeof(*f));
+	if (f == NULL)
+		return; /* unanswered: the asker goes on at its deadline */
+	*f = (struct ask_from){ n, number, r.id };
+	int rc = rmq_cluster_query(n->b, n->members.self, r.body, r.body_len,
+	    ask_reply, f);
+	if (rc == -EINVAL) {
+		free(f);
+		bad_message(n);
+	} else if (rc != 0) {
+		ask_reply(f, rc, NULL, 0);
+	}
+}
+
+static void
+read_ask_answer(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
+    size_t len)
+{
+	struct rmq_ask_rec r;
+	if (rmq_ask_decode(p, len, 'Z', &r) != 0) {
+		bad_message(n);
+		return;
+	}
+	struct rmq_ask done;
+	pthread_mutex_lock(&n->cmu);
+	int settled = rmq_asks_answer(&n->asks, r.id, number, r.node, r.found,
+	    (const char *)r.body, r.body_len, &done);
+	pthread_mutex_unlock(&n->cmu);
+	if (settled)
+		asks_ended(&done, 1);
 }
 
 /* The workers' hook (cluster.h): the claim goes to every peer up, and
@@ -1660,7 +1779,10 @@ on_down(void *arg, struct rmq_member *m)
 	pthread_mutex_lock(&n->cmu);
 	rmq_claims_down(&n->claims, m->number, claim_settled, n);
 	moves_down(n, m->number);
+	struct rmq_ask done[RMQ_ASKS_MAX];
+	unsigned d = rmq_asks_expire(&n->asks, m->number, 0, done);
 	pthread_mutex_unlock(&n->cmu);
+	asks_ended(done, d);
 	n->members_moved = 1;
 	if (m->bye)
 		rmq_cluster_log(LOG_NOTICE,
@@ -1719,6 +1841,8 @@ node_control(void *arg, uint32_t number, const uint8_t *p, size_t len)
 	case 'L': read_tail(n, number, p, len); return;
 	case 'I': read_ids(n, number, p, len); return;
 	case 'J': read_state(n, p, len); return;
+	case 'Y': read_ask(n, number, p, len); return;
+	case 'Z': read_ask_answer(n, number, p, len); return;
 	default: break;
 	}
 	rcu_thread_online();
@@ -1796,6 +1920,13 @@ node_run(void *arg)
 		rmq_claims_expire(&n->claims, now, claim_settled, n);
 		pthread_mutex_unlock(&n->cmu);
 		int moving = moves_run(n, now);
+		if (n->asks.n) {
+			struct rmq_ask done[RMQ_ASKS_MAX];
+			pthread_mutex_lock(&n->cmu);
+			unsigned d = rmq_asks_expire(&n->asks, 0, now, done);
+			pthread_mutex_unlock(&n->cmu);
+			asks_ended(done, d);
+		}
 		if (n->conf.dns[0] && now >= next_dns) {
 			dial_dns(n);
 			next_dns = now + n->conf.dns_interval_ms;
@@ -1914,6 +2045,7 @@ rmq_cluster_node_new(struct rmq_broker *b, const struct rmq_cluster_conf *c,
 	n->hooks.ctx = n;
 	n->hooks.metrics = node_metrics;
 	n->hooks.status = node_status;
+	n->hooks.ask = node_ask;
 	n->hooks.filter = node_filter;
 	n->hooks.ready = node_ready;
 	n->hooks.forward = node_forward;

@@ -113,7 +113,9 @@ rmq_cluster_msg_kind(const uint8_t *p, size_t n)
 	case 'L':
 	case 'I':
 	case 'J':
-	case 'B': return p[1];
+	case 'B':
+	case 'Y':
+	case 'Z': return p[1];
 	default: return 0;
 	}
 }

@@ -122,13 +122,24 @@ struct rmq_query_args {
 	size_t match_len;
 	const char *user; /* LIST: let in with this user name (NULL: any) */
 	size_t user_len;
+	const char *node; /* each session's "node" in the answer (NULL: none) */
 };
 
+/* LIST answers at most this many sessions of a node (then "truncated"). */
+#define RMQ_QUERY_LIST_MAX 10000
+
+/* The question as bytes for another node (rmq_cluster_query reads them;
+ * node not included): its length, or 0 when cap is short. */
+size_t
+rmq_query_encode(const struct rmq_query_args *a, uint8_t *buf, size_t cap);
+
 /* The answer, on a worker's thread (or at once): found is the number of
- * sessions (LIST), 1 or 0 (the others: 0 when no such session here, or
- * one that is connecting or moving), or -ENOMEM; json (malloc'd, the
+ * sessions (LIST; with RMQ_QUERY_TRUNCATED set when there were more than
+ * RMQ_QUERY_LIST_MAX), 1 or 0 (the others: 0 when no such session here,
+ * or one that is connecting or moving), or -ENOMEM; json (malloc'd, the
  * callee's, NULL when empty) is LIST's objects joined by commas, SHOW's
  * object. */
+#define RMQ_QUERY_TRUNCATED (1 << 30)
 typedef void (*rmq_query_done)(void *arg, int found, char *json, size_t len);
 
 /* Ask the workers; 0, or -ENOMEM (done not called).  Any thread. */

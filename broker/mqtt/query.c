@@ -26,6 +26,8 @@ struct rmq_query {
 	rmq_query_done done;
 	void *arg;
 	atomic_uint left; /* workers yet to answer */
+	atomic_uint listed; /* LIST: sessions taken so far */
+	atomic_int truncated; /* LIST: more than RMQ_QUERY_LIST_MAX */
 	pthread_mutex_t mu;
 	struct rmq_text out;
 	unsigned found;
@@ -53,11 +55,16 @@ version_name(uint8_t v)
 /* One session as a JSON object; with its subscriptions listed when
  * `full` (else their count). */
 static void
-session_json(struct rmq_text *t, const struct rmq_session *s, int full)
+session_json(struct rmq_text *t, const struct rmq_session *s, int full,
+    const char *node)
 {
 	char addr[64] = "";
 	rmq_text_put(t, "{\"client_id\":", 13);
 	rmq_text_json_str(t, s->client_id, s->client_id_len);
+	if (node) {
+		rmq_text_put(t, ",\"node\":", 8);
+		rmq_text_json_str(t, node, strlen(node));
+	}
 	rmq_text_printf(t, ",\"state\":\"%s\",\"connected\":%s",
 	    s->state < sizeof(state_names) / sizeof(state_names[0]) &&
 		    state_names[s->state]
@@ -185,15 +192,20 @@ rmq_worker_query(struct rmq_worker *w, struct rmq_query *q, uint64_t key)
 			const struct rmq_session *s = w->table[i];
 			if (s == NULL || !list_takes(a, s))
 				continue;
+			if (atomic_fetch_add(&q->listed, 1) >=
+			    RMQ_QUERY_LIST_MAX) {
+				atomic_store(&q->truncated, 1);
+				break;
+			}
 			if (found)
 				rmq_text_put(&mine, ",", 1);
-			session_json(&mine, s, 0);
+			session_json(&mine, s, 0, a->node);
 			found++;
 		}
 	} else if (w != NULL) {
 		struct rmq_session *s = named(w, a, key);
 		if (s != NULL && a->op == RMQ_QUERY_SHOW) {
-			session_json(&mine, s, 1);
+			session_json(&mine, s, 1, a->node);
 			found = 1;
 		} else if (s != NULL) {
 			rmq_log(RMQ_LOG_NOTICE,
@@ -220,6 +232,9 @@ rmq_worker_query(struct rmq_worker *w, struct rmq_query *q, uint64_t key)
 	/* The last answer: the whole goes on. */
 	if (q->out.failed)
 		q->done(q->arg, -ENOMEM, NULL, 0);
+	else if (atomic_load(&q->truncated))
+		q->done(q->arg, RMQ_QUERY_TRUNCATED | (int)q->found, q->out.p,
+		    q->out.len);
 	else
 		q->done(q->arg, (int)q->found, q->out.p, q->out.len);
 	q->out.p = NULL;
@@ -237,7 +252,8 @@ rmq_node_query(struct rmq_broker *b, const struct rmq_query_args *a,
 		done(arg, 0, NULL, 0);
 		return 0;
 	}
-	size_t nbytes = a->id_len + a->match_len + a->user_len + 3;
+	size_t node_len = a->node ? strlen(a->node) : 0;
+	size_t nbytes = a->id_len + a->match_len + a->user_len + node_len + 4;
 	struct rmq_query *q = calloc(1, sizeof(*q) + nbytes);
 	unsigned n = a->op == RMQ_QUERY_LIST ? b->nworkers : 1;
 	struct rmq_inbox_msg *m[RMQ_MAX_WORKERS] = { 0 };
@@ -257,6 +273,8 @@ rmq_node_query(struct rmq_broker *b, const struct rmq_query_args *a,
 	q->a.match = memcpy(p, a->match ? a->match : "", a->match_len);
 	p += a->match_len + 1;
 	q->a.user = a->user ? memcpy(p, a->user, a->user_len) : NULL;
+	p += a->user_len + 1;
+	q->a.node = a->node ? memcpy(p, a->node, node_len + 1) : NULL;
 	q->done = done;
 	q->arg = arg;
 	atomic_init(&q->left, n);
@@ -269,4 +287,64 @@ rmq_node_query(struct rmq_broker *b, const struct rmq_query_args *a,
 		rmq_worker_post(b->workers[to], m[i]);
 	}
 	return 0;
+}
+
+/* The question on the wire: op, connected (+1), then id, match and user,
+ * each u16 length first (user 0xFFFF: none). */
+size_t
+rmq_query_encode(const struct rmq_query_args *a, uint8_t *buf, size_t cap)
+{
+	size_t need = 2 + 6 + a->id_len + a->match_len + a->user_len;
+	if (need > cap || a->id_len > 0xFFFE || a->match_len > 0xFFFE ||
+	    a->user_len > 0xFFFE)
+		return 0;
+	uint8_t *p = buf;
+	*p++ = (uint8_t)a->op;
+	*p++ = (uint8_t)(a->connected + 1);
+	const char *part[3] = { a->id, a->match, a->user };
+	size_t len[3] = { a->id_len, a->match_len, a->user_len };
+	for (int i = 0; i < 3; i++) {
+		size_t n = part[i] ? len[i] : i == 2 ? 0xFFFF : 0;
+		*p++ = (uint8_t)(n >> 8);
+		*p++ = (uint8_t)n;
+		if (part[i] && len[i])
+			memcpy(p, part[i], len[i]);
+		p += part[i] ? len[i] : 0;
+	}
+	return (size_t)(p - buf);
+}
+
+int
+rmq_cluster_query(struct rmq_broker *b, const char *node, const uint8_t *req,
+    size_t len, rmq_query_done done, void *arg)
+{
+	struct rmq_query_args a = { .node = node };
+	if (len < 2 || req[0] > RMQ_QUERY_DROP || req[1] > 2)
+		return -EINVAL;
+	a.op = (enum rmq_query_op)req[0];
+	a.connected = (int)req[1] - 1;
+	const uint8_t *p = req + 2, *end = req + len;
+	const char **part[3] = { &a.id, &a.match, &a.user };
+	size_t *plen[3] = { &a.id_len, &a.match_len, &a.user_len };
+	for (int i = 0; i < 3; i++) {
+		if (end - p < 2)
+			return -EINVAL;
+		size_t n = (size_t)p[0] << 8 | p[1];
+		p += 2;
+		if (n == 0xFFFF) {
+			if (i != 2)
+				return -EINVAL;
+			continue;
+		}
+		if ((size_t)(end - p) < n)
+			return -EINVAL;
+		*part[i] = (const char *)p;
+		*plen[i] = n;
+		p += n;
+	}
+	if (p != end || (a.op != RMQ_QUERY_LIST && a.id_len == 0))
+		return -EINVAL;
+	if (a.match == NULL)
+		a.match = "";
+	return rmq_node_query(b, &a, done, arg);
 }

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,81 +159,170 @@ api_allowed(struct rmq_api *api, nng_aio *aio, nng_http_req *req)
 
 /* ---- sessions ---- */
 
-struct pending {
+/* A question's answers gathered: this node's and, unless the request says
+ * local=true, every peer's (cluster.h's ask); the reply goes once both
+ * are in. */
+struct gather {
 	nng_aio *aio;
 	struct rmq_api *api;
 	enum rmq_query_op op;
-	char *id; /* for the answer's text */
+	pthread_mutex_t mu;
+	int left; /* this node's answer, the peers' */
+	int found, failed, truncated;
+	unsigned asked, answered;
+	struct rmq_text items;
+	char *id; /* for KICK's and DROP's reply */
 	size_t id_len;
 };
 
 static void
-answered(void *arg, int found, char *json, size_t len)
+gather_add(struct gather *g, int found, const char *json, size_t len)
 {
-	struct pending *p = arg;
-	struct rmq_text t = { 0 };
+	pthread_mutex_lock(&g->mu);
 	if (found < 0) {
-		reply_error(p->aio, 500, "out of memory");
-	} else if (p->op == RMQ_QUERY_LIST) {
-		rmq_text_put(&t, "{\"node\":", 8);
-		rmq_text_json_str(&t, p->api->node, strlen(p->api->node));
-		rmq_text_printf(&t, ",\"count\":%d,\"clients\":[", found);
-		if (json)
-			rmq_text_put(&t, json, len);
-		rmq_text_put(&t, "]}\n", 3);
-	} else if (found == 0) {
-		reply_error(p->aio, 404,
-		    p->op == RMQ_QUERY_SHOW
-			? "no session of that client identifier on this node"
-			: "no session of that client identifier on this node, or it is connecting or moving");
-	} else if (p->op == RMQ_QUERY_SHOW) {
-		rmq_text_put(&t, json, len);
-		rmq_text_put(&t, "\n", 1);
+		g->failed = 1;
 	} else {
-		rmq_text_put(&t, "{\"client_id\":", 13);
-		rmq_text_json_str(&t, p->id, p->id_len);
-		rmq_text_printf(&t, ",\"%s\":true}\n",
-		    p->op == RMQ_QUERY_KICK ? "kicked" : "dropped");
+		if (found & RMQ_QUERY_TRUNCATED)
+			g->truncated = 1;
+		found &= ~RMQ_QUERY_TRUNCATED;
+		/* SHOW: the first node's (an identifier has one session in
+		 * the cluster but after a partition, until it is resolved). */
+		if (found && json && len &&
+		    (g->op == RMQ_QUERY_LIST || g->found == 0)) {
+			if (g->items.len)
+				rmq_text_put(&g->items, ",", 1);
+			rmq_text_put(&g->items, json, len);
+		}
+		g->found += found;
 	}
-	if (t.failed)
-		reply_error(p->aio, 500, "out of memory");
-	else if (t.len)
-		reply(p->aio, 200, t.p, t.len);
-	rmq_text_free(&t);
-	free(json);
-	free(p->id);
-	free(p);
+	pthread_mutex_unlock(&g->mu);
 }
 
 static void
-ask(struct rmq_api *api, nng_aio *aio, struct rmq_query_args *a)
+gather_reply(struct gather *g)
 {
-	struct pending *p = calloc(1, sizeof(*p));
-	if (p != NULL && a->id_len) {
-		p->id = malloc(a->id_len);
-		if (p->id == NULL) {
-			free(p);
-			p = NULL;
-		} else {
-			memcpy(p->id, a->id, a->id_len);
-		}
+	struct rmq_text t = { 0 };
+	if (g->failed || g->items.failed) {
+		reply_error(g->aio, 500, "out of memory");
+	} else if (g->op == RMQ_QUERY_LIST) {
+		rmq_text_printf(&t,
+		    "{\"nodes_asked\":%u,\"nodes_answered\":%u,\"count\":%d,"
+		    "\"truncated\":%s,\"clients\":[",
+		    g->asked + 1, g->answered + 1, g->found,
+		    g->truncated ? "true" : "false");
+		if (g->items.len)
+			rmq_text_put(&t, g->items.p, g->items.len);
+		rmq_text_put(&t, "]}\n", 3);
+	} else if (g->found == 0) {
+		reply_error(g->aio, 404,
+		    g->op == RMQ_QUERY_SHOW
+			? "no session of that client identifier in the cluster"
+			: "no session of that client identifier in the cluster, or it is connecting or moving");
+	} else if (g->op == RMQ_QUERY_SHOW) {
+		rmq_text_put(&t, g->items.p, g->items.len);
+		rmq_text_put(&t, "\n", 1);
+	} else {
+		rmq_text_put(&t, "{\"client_id\":", 13);
+		rmq_text_json_str(&t, g->id, g->id_len);
+		rmq_text_printf(&t, ",\"%s\":true,\"sessions\":%d}\n",
+		    g->op == RMQ_QUERY_KICK ? "kicked" : "dropped", g->found);
 	}
-	if (p == NULL) {
+	if (t.failed)
+		reply_error(g->aio, 500, "out of memory");
+	else if (t.len)
+		reply(g->aio, 200, t.p, t.len);
+	rmq_text_free(&t);
+	rmq_text_free(&g->items);
+	pthread_mutex_destroy(&g->mu);
+	free(g->id);
+	free(g);
+}
+
+static void
+gather_part_done(struct gather *g)
+{
+	pthread_mutex_lock(&g->mu);
+	int last = --g->left == 0;
+	pthread_mutex_unlock(&g->mu);
+	if (last)
+		gather_reply(g);
+}
+
+static void
+local_answered(void *arg, int found, char *json, size_t len)
+{
+	gather_add(arg, found, json, len);
+	free(json);
+	gather_part_done(arg);
+}
+
+static void
+peer_answered(void *arg, const char *node, int found, const char *json,
+    size_t len)
+{
+	(void)node; /* each session says its node */
+	gather_add(arg, found, json, len);
+}
+
+static void
+peers_done(void *arg, unsigned asked, unsigned answered)
+{
+	struct gather *g = arg;
+	pthread_mutex_lock(&g->mu);
+	g->asked = asked;
+	g->answered = answered;
+	pthread_mutex_unlock(&g->mu);
+	gather_part_done(g);
+}
+
+static void
+ask(struct rmq_api *api, nng_aio *aio, struct rmq_query_args *a, int local)
+{
+	const struct rmq_cluster_hooks *c = api->b->cluster;
+	int peers = !local && c != NULL && c->ask != NULL;
+	size_t cap = 16 + a->id_len + a->match_len + a->user_len;
+	uint8_t *req = peers ? malloc(cap) : NULL;
+	size_t rlen = req ? rmq_query_encode(a, req, cap) : 0;
+	struct gather *g = calloc(1, sizeof(*g));
+	if (g != NULL && a->id_len && (g->id = malloc(a->id_len)) == NULL) {
+		free(g);
+		g = NULL;
+	}
+	if (g == NULL) {
+		free(req);
 		reply_error(aio, 500, "out of memory");
 		return;
 	}
-	p->aio = aio;
-	p->api = api;
-	p->op = a->op;
-	p->id_len = a->id_len;
-	if (rmq_node_query(api->b, a, answered, p) != 0) {
-		free(p->id);
-		free(p);
-		reply_error(aio, 500, "out of memory");
+	if (a->id_len)
+		memcpy(g->id, a->id, a->id_len);
+	g->id_len = a->id_len;
+	g->aio = aio;
+	g->api = api;
+	g->op = a->op;
+	g->left = rlen ? 2 : 1;
+	pthread_mutex_init(&g->mu, NULL);
+	a->node = api->node;
+	if (rlen)
+		c->ask(c->ctx, req, rlen, peer_answered, peers_done, g);
+	free(req);
+	if (rmq_node_query(api->b, a, local_answered, g) != 0) {
+		gather_add(g, -ENOMEM, NULL, 0);
+		gather_part_done(g);
 	}
 }
 
-/* GET /api/v1/clients?connected=true|false&match=S&user=U */
+/* ?local=true: this node's sessions only. */
+static int
+local_only(const char *query)
+{
+	size_t n = 0;
+	char *v = query_param(query, "local", &n);
+	int local = v != NULL && strcmp(v, "true") == 0;
+	free(v);
+	return local;
+}
+
+/* GET /api/v1/clients?connected=true|false&match=S&user=U&local=true */
 static void
 list_clients(struct rmq_api *api, nng_aio *aio, const char *query)
 {
@@ -250,7 +340,7 @@ list_clients(struct rmq_api *api, nng_aio *aio, const char *query)
 	if (a.connected == -2)
 		reply_error(aio, 400, "connected is true or false");
 	else
-		ask(api, aio, &a);
+		ask(api, aio, &a, local_only(query));
 	free(connected);
 	free(match);
 	free(user);
@@ -360,7 +450,7 @@ api_handle(nng_aio *aio)
 		reply_error(aio, 405, "not with this method");
 		return;
 	}
-	ask(api, aio, &a);
+	ask(api, aio, &a, local_only(q));
 	free(dec);
 }
 

@@ -73,7 +73,8 @@ def sessions_kicked_and_dropped(b):
     # Kick: [MQTT-3.14.2-1] DISCONNECT with 0x98 (Administrative
     # action), the session kept.
     rc, out = ctl(b, "clients", "kick", odd)
-    assert rc == 0 and out == {"client_id": odd, "kicked": True}, out
+    assert rc == 0 and out == {"client_id": odd, "kicked": True,
+                               "sessions": 1}, out
     c.wait(lambda: c.disconnects, "the DISCONNECT")
     assert c.disconnects[0] == 0x98, c.disconnects
     c.c.loop_stop()
@@ -194,7 +195,77 @@ def cluster_seen_from_each_node_and_a_leave(_):
         finish(a, b)
 
 
+def sessions_answered_from_any_node(_):
+    # Three nodes, a client on each: any node lists them all, each with
+    # its node; a client on c is shown from a and kicked from b (5.0:
+    # DISCONNECT 0x98); an offline session on b is dropped from a;
+    # --local answers for the node asked only.  With c killed (-9), a
+    # answers for itself and b, c not waited for past the peer timeout.
+    a = node("a")
+    b = node("b", "--cluster-seeds", seed(a))
+    c = node("c", "--cluster-seeds", seed(a))
+    clients = []
+    try:
+        for x, others in ((a, {"b": 1, "c": 1}), (b, {"a": 1, "c": 1}),
+                          (c, {"a": 1, "b": 1})):
+            wait_peers(x, others)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 600
+        for x in (a, b, c):
+            cl = Client(x, "on-" + x.name, version=paho.MQTTv5,
+                        clean_start=False, properties=props)
+            cl.c.subscribe("%s/#" % x.name, 1)
+            cl.wait(lambda: cl.subacks, "SUBACK")
+            clients.append(cl)
+        away = Client(b, "away-on-b", clean=False)
+        away.c.subscribe("away/1", 1)
+        away.wait(lambda: away.subacks, "SUBACK")
+        away.close()
+        rc, out = ctl(a, "clients", "list")
+        assert rc == 0, out
+        assert (out["nodes_asked"], out["nodes_answered"]) == (3, 3), out
+        got = {x["client_id"]: x["node"] for x in out["clients"]}
+        assert got == {"on-a": "a", "on-b": "b", "on-c": "c",
+                       "away-on-b": "b"}, out
+        rc, out = ctl(a, "--local", "clients", "list")
+        assert [x["client_id"] for x in out["clients"]] == ["on-a"], out
+        assert out["nodes_asked"] == 1, out
+        rc, out = ctl(a, "subscriptions", "on-c")
+        assert rc == 0 and out["node"] == "c" and \
+            out["subscriptions"][0]["filter"] == "c/#", out
+        rc, out = ctl(b, "clients", "kick", "on-c")
+        assert rc == 0 and out["kicked"] is True, out
+        on_c = clients[2]
+        on_c.wait(lambda: on_c.disconnects, "the DISCONNECT")
+        assert on_c.disconnects[0] == 0x98, on_c.disconnects
+        on_c.c.loop_stop()
+        rc, out = ctl(a, "sessions", "show", "on-c")
+        assert rc == 0 and out["state"] == "offline" and \
+            out["node"] == "c", out
+        rc, out = ctl(a, "sessions", "drop", "away-on-b")
+        assert rc == 0 and out["dropped"] is True, out
+        rc, out = ctl(b, "--local", "sessions", "show", "away-on-b")
+        assert rc == 1, (rc, out)
+        rc, out = ctl(c, "clients", "show", "nobody")
+        assert rc == 1 and "in the cluster" in out["error"], out
+        c.proc.kill()
+        c.proc.wait()
+        t0 = time.time()
+        rc, out = ctl(a, "clients", "list")
+        took = time.time() - t0
+        assert rc == 0 and out["nodes_answered"] == 2, out
+        assert sorted(x["client_id"] for x in out["clients"]) == \
+            ["on-a", "on-b"], out
+        assert took < 3.0, "a dead peer held the answer %.1f s" % took
+    finally:
+        for cl in clients:  # gone before the nodes' drains count them
+            cl.c.disconnect()
+            cl.c.loop_stop()
+        finish(a, b, c)
+
+
 if __name__ == "__main__":
     run([sessions_kicked_and_dropped, token_needed_off_loopback,
-         cluster_seen_from_each_node_and_a_leave],
+         cluster_seen_from_each_node_and_a_leave,
+         sessions_answered_from_any_node],
         make_broker=lambda: Broker("--persistence", "false"))
