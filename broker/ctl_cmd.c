@@ -29,6 +29,8 @@ ctl_usage(void)
 	    "  sessions show ID               the session, connected or not\n"
 	    "  sessions drop ID               the session ended\n"
 	    "  subscriptions ID               a client's subscriptions\n"
+	    "  retained list [FILTER] [--limit N]   retained messages (FILTER: #)\n"
+	    "  retained delete TOPIC          one deleted, on every node\n"
 	    "Sessions are looked for on every node; --local: on the node asked only.\n"
 	    "-c FILE: the node's configuration (admin_listener, admin_token_file);\n"
 	    "--admin: default 127.0.0.1:9883.  Prints the node's JSON; exits 1 when\n"
@@ -202,6 +204,28 @@ rmq_ctl_command(int argc, char **argv)
 			    "local=true&");
 		path[o - 1] = '\0';
 		return transact(base, token, "GET", path);
+	}
+	if (left >= 2 && strcmp(what, "retained") == 0 &&
+	    strcmp(verb, "list") == 0) {
+		const char *filter = "#", *limit = "1000";
+		for (int k = i + 2; k < argc; k++) {
+			if (strcmp(argv[k], "--limit") == 0 && k + 1 < argc)
+				limit = argv[++k];
+			else if (argv[k][0] != '-' || argv[k][1] == '\0')
+				filter = argv[k];
+			else
+				return ctl_usage();
+		}
+		pct_encode(id, sizeof(id), filter);
+		snprintf(path, sizeof(path), "retained?filter=%s&limit=%s", id,
+		    limit);
+		return transact(base, token, "GET", path);
+	}
+	if (left == 3 && strcmp(what, "retained") == 0 &&
+	    strcmp(verb, "delete") == 0) {
+		pct_encode(id, sizeof(id), argv[i + 2]);
+		snprintf(path, sizeof(path), "retained?topic=%s", id);
+		return transact(base, token, "DELETE", path);
 	}
 	if (left == 2 && strcmp(what, "subscriptions") == 0) {
 		pct_encode(id, sizeof(id), verb);

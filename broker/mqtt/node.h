@@ -146,6 +146,22 @@ typedef void (*rmq_query_done)(void *arg, int found, char *json, size_t len);
 int rmq_node_query(struct rmq_broker *b, const struct rmq_query_args *a,
     rmq_query_done done, void *arg);
 
+/* ---- the admin API's retained messages (query.c) ---- */
+
+/* The retained messages whose topics match filter as JSON objects joined
+ * by commas into t (topic, QoS, size, the payload when it is UTF-8 of at
+ * most 4096 bytes, seconds to expiry), at most `limit` of them; returns
+ * how many matched (more than listed when past the limit).  Any thread. */
+struct rmq_text;
+size_t rmq_node_retained_json(struct rmq_broker *b, const char *filter,
+    size_t len, size_t limit, struct rmq_text *t);
+
+/* Delete topic's retained message, as an empty retained PUBLISH would,
+ * here and on every node, telling no subscriber: 0, -ENOENT (none),
+ * -EINVAL (not a topic name), -ENOMEM.  Any thread. */
+int
+rmq_node_retained_delete(struct rmq_broker *b, const char *topic, size_t len);
+
 /* Whether the node is over its memory budget: new work is refused. */
 static inline int
 rmq_node_mem_over(struct rmq_broker *b)

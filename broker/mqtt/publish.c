@@ -203,6 +203,16 @@ retain_keep(struct rmq_worker *w, struct rmq_msg *m, uint64_t *gen)
 }
 
 void
+rmq_worker_retain_clear(struct rmq_worker *w, struct rmq_msg *m)
+{
+	uint64_t gen = 0;
+	(void)retain_keep(w, m, &gen);
+	if (gen)
+		rmq_persist_changed(w->b->persist);
+	rmq_msg_rele(m);
+}
+
+void
 rmq_route(struct rmq_worker *w, struct rmq_msg *m)
 {
 	/* Wills count like any PUBLISH; a peer's message is kept as

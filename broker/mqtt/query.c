@@ -18,7 +18,9 @@
 #include "durable.h"
 #include "log.h"
 #include "registry.h"
+#include "retain.h"
 #include "text.h"
+#include "utf8.h"
 #include "worker_impl.h"
 
 struct rmq_query {
@@ -347,4 +349,84 @@ rmq_cluster_query(struct rmq_broker *b, const char *node, const uint8_t *req,
 	if (a.match == NULL)
 		a.match = "";
 	return rmq_node_query(b, &a, done, arg);
+}
+
+/* ---- retained messages ---- */
+
+struct retained_out {
+	struct rmq_text *t;
+	size_t limit, n;
+	uint64_t now;
+};
+
+#define RETAINED_PAYLOAD_SHOWN 4096
+
+static void
+retained_one(void *arg, struct rmq_msg *m)
+{
+	struct retained_out *o = arg;
+	if (o->n++ >= o->limit)
+		return;
+	struct rmq_text *t = o->t;
+	rmq_text_put(t,
+	    o->n > 1 ? ",{\"topic\":" : "{\"topic\":", o->n > 1 ? 10 : 9);
+	rmq_text_json_str(t, m->topic.p, m->topic.len);
+	rmq_text_printf(t, ",\"qos\":%u,\"bytes\":%u,\"payload\":", m->qos,
+	    m->payload.len);
+	if (m->payload.len <= RETAINED_PAYLOAD_SHOWN &&
+	    rmq_utf8_valid(m->payload.p, m->payload.len) &&
+	    !memchr(m->payload.p, '\0', m->payload.len))
+		rmq_text_json_str(t, m->payload.p, m->payload.len);
+	else
+		rmq_text_put(t, "null", 4);
+	if (m->has_expiry)
+		rmq_text_printf(t, ",\"expires_in\":%llu}",
+		    (unsigned long long)(m->expire_ms > o->now
+			    ? (m->expire_ms - o->now + 999) / 1000
+			    : 0));
+	else
+		rmq_text_put(t, ",\"expires_in\":null}", 19);
+}
+
+size_t
+rmq_node_retained_json(struct rmq_broker *b, const char *filter, size_t len,
+    size_t limit, struct rmq_text *t)
+{
+	struct retained_out o = { t, limit, 0, rmq_loop_clock_ms() };
+	(void)rmq_retain_match(b->retain, filter, len, o.now, retained_one, &o);
+	return o.n;
+}
+
+static void
+count_one(void *arg, struct rmq_msg *m)
+{
+	(void)m;
+	++*(size_t *)arg;
+}
+
+int
+rmq_node_retained_delete(struct rmq_broker *b, const char *topic, size_t len)
+{
+	if (len == 0 || len > 65535 || !rmq_utf8_valid(topic, len) ||
+	    memchr(topic, '+', len) || memchr(topic, '#', len))
+		return -EINVAL;
+	size_t found = 0;
+	(void)rmq_retain_match(b->retain, topic, len, rmq_loop_clock_ms(),
+	    count_one, &found);
+	if (found == 0)
+		return -ENOENT;
+	struct rmq_publish p = { .qos = 0, .retain = 1 };
+	p.topic = (struct rmq_str){ topic, (uint32_t)len };
+	p.payload = (struct rmq_str){ "", 0 };
+	struct rmq_msg *m = rmq_msg_new(&p, 0, rmq_loop_clock_ms());
+	struct rmq_inbox_msg *im = m ? calloc(1, sizeof(*im)) : NULL;
+	if (im == NULL) {
+		if (m)
+			rmq_msg_rele(m);
+		return -ENOMEM;
+	}
+	im->kind = RMQ_INBOX_RETAIN_CLEAR;
+	im->clear = m;
+	rmq_worker_post(b->workers[0], im);
+	return 0;
 }

@@ -442,6 +442,12 @@ void rmq_worker_tail_take(struct rmq_worker *w, uint64_t key,
 struct rmq_pass;
 void rmq_worker_pass(struct rmq_broker *b, struct rmq_pass *p, int ran);
 
+/* The admin API's delete of a retained message (m: its topic, an empty
+ * payload, retain; the reference taken): the store, the data directory
+ * and the cluster as a client's empty retained PUBLISH changes them, and
+ * no subscriber told. */
+void rmq_worker_retain_clear(struct rmq_worker *w, struct rmq_msg *m);
+
 /* A question of the admin API (node.h), answered for this worker's
  * sessions (w NULL: unread at shutdown, answered with none). */
 struct rmq_query;

@@ -100,6 +100,7 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 	case RMQ_INBOX_DRAIN: break;
 	case RMQ_INBOX_PASS: rmq_worker_pass(NULL, m->pass, 0); break;
 	case RMQ_INBOX_QUERY: rmq_worker_query(NULL, m->query.q, 0); break;
+	case RMQ_INBOX_RETAIN_CLEAR: rmq_msg_rele(m->clear); break;
 	}
 	free(m);
 }
@@ -505,6 +506,9 @@ worker_inbox(struct rmq_worker *w)
 				worker_hand_over(w,
 				    (unsigned)__builtin_ctzll(w->outmask), 0);
 			rmq_worker_pass(w->b, m->pass, 1);
+			m->kind = RMQ_INBOX_AUTH;
+		} else if (m->kind == RMQ_INBOX_RETAIN_CLEAR) {
+			rmq_worker_retain_clear(w, m->clear);
 			m->kind = RMQ_INBOX_AUTH;
 		} else if (m->kind == RMQ_INBOX_QUERY) {
 			rmq_worker_query(w, m->query.q, m->query.key);

@@ -39,6 +39,7 @@ enum rmq_inbox_kind {
 	RMQ_INBOX_DRAIN, /* SIGTERM in a cluster: clients told to go */
 	RMQ_INBOX_PASS, /* every worker passes before a tail is taken */
 	RMQ_INBOX_QUERY, /* the admin API asks about sessions (query.c) */
+	RMQ_INBOX_RETAIN_CLEAR, /* the admin API deletes a retained message */
 };
 
 struct rmq_inbox_msg {
@@ -76,6 +77,8 @@ struct rmq_inbox_msg {
 			void *arg;
 		} list;
 		struct rmq_pass *pass; /* RMQ_INBOX_PASS */
+		struct rmq_msg
+		    *clear; /* RMQ_INBOX_RETAIN_CLEAR: empty, retain */
 		struct { /* RMQ_INBOX_QUERY */
 			struct rmq_query *q;
 			uint64_t key; /* the session asked about, or 0 */

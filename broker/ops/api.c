@@ -9,6 +9,8 @@
  *   DELETE /api/v1/clients/ID                  its connection closed (kick)
  *   GET    /api/v1/sessions/ID                 the session (connected or not)
  *   DELETE /api/v1/sessions/ID                 the session ended (drop)
+ *   GET    /api/v1/retained?filter=&limit=     retained messages
+ *   DELETE /api/v1/retained?topic=             one deleted, on every node
  *
  * Sessions are asked of the workers (node.h's rmq_node_query), so a
  * request is answered when they have: the handler keeps NNG's aio and
@@ -346,6 +348,75 @@ list_clients(struct rmq_api *api, nng_aio *aio, const char *query)
 	free(user);
 }
 
+/* ---- retained messages: every node holds every one (but $ topics), so
+ * this node answers for the cluster ---- */
+
+#define RETAINED_LIMIT_MAX 10000
+
+/* GET /api/v1/retained?filter=F&limit=N */
+static void
+list_retained(struct rmq_api *api, nng_aio *aio, const char *query)
+{
+	size_t flen = 1, n = 0;
+	char *filter = query_param(query, "filter", &flen);
+	char *lim = query_param(query, "limit", &n);
+	char *end = NULL;
+	unsigned long limit = lim ? strtoul(lim, &end, 10) : 1000;
+	int bad = (lim && (*end || limit == 0 || limit > RETAINED_LIMIT_MAX)) ||
+	    (filter && flen == 0);
+	free(lim);
+	if (bad) {
+		free(filter);
+		reply_error(aio, 400,
+		    "filter is a topic filter; limit is 1 to 10000");
+		return;
+	}
+	struct rmq_text items = { 0 }, t = { 0 };
+	size_t found = rmq_node_retained_json(api->b, filter ? filter : "#",
+	    filter ? flen : 1, limit, &items);
+	rmq_text_printf(&t, "{\"count\":%zu,\"truncated\":%s,\"retained\":[",
+	    found, found > limit ? "true" : "false");
+	if (items.len)
+		rmq_text_put(&t, items.p, items.len);
+	rmq_text_put(&t, "]}\n", 3);
+	if (t.failed || items.failed)
+		reply_error(aio, 500, "out of memory");
+	else
+		reply(aio, 200, t.p, t.len);
+	rmq_text_free(&items);
+	rmq_text_free(&t);
+	free(filter);
+}
+
+/* DELETE /api/v1/retained?topic=T */
+static void
+delete_retained(struct rmq_api *api, nng_aio *aio, const char *query)
+{
+	size_t len = 0;
+	char *topic = query_param(query, "topic", &len);
+	int rc = topic ? rmq_node_retained_delete(api->b, topic, len) : -EINVAL;
+	if (rc == 0) {
+		struct rmq_text t = { 0 };
+		rmq_text_put(&t, "{\"topic\":", 9);
+		rmq_text_json_str(&t, topic, len);
+		rmq_text_put(&t, ",\"deleted\":true}\n", 17);
+		if (t.failed)
+			reply_error(aio, 500, "out of memory");
+		else
+			reply(aio, 200, t.p, t.len);
+		rmq_text_free(&t);
+	} else {
+		reply_error(aio,
+		    rc == -ENOENT       ? 404
+			: rc == -EINVAL ? 400
+					: 500,
+		    rc == -ENOENT       ? "no retained message on that topic"
+			: rc == -EINVAL ? "topic is a topic name (no wildcards)"
+					: "out of memory");
+	}
+	free(topic);
+}
+
 /* ---- the tree ---- */
 
 static void
@@ -412,6 +483,15 @@ api_handle(nng_aio *aio)
 	}
 	if (list) {
 		list_clients(api, aio, q);
+		return;
+	}
+	if (plen == 8 && memcmp(path, "retained", 8) == 0) {
+		if (get)
+			list_retained(api, aio, q);
+		else if (del)
+			delete_retained(api, aio, q);
+		else
+			reply_error(aio, 405, "GET or DELETE");
 		return;
 	}
 	/* clients/ID, clients/ID/subscriptions, sessions/ID */

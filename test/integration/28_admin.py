@@ -264,8 +264,72 @@ def sessions_answered_from_any_node(_):
         finish(a, b, c)
 
 
+def retained_listed_and_deleted_everywhere(_):
+    # Retained messages set on a are listed from b (every node holds
+    # them); one deleted from b is gone on both, and no subscriber is
+    # sent anything for the delete; a payload that is not UTF-8 is
+    # listed without it; a filter and a limit pick.
+    a = node("a")
+    b = node("b", "--cluster-seeds", seed(a))
+    watcher = None
+    try:
+        wait_peers(a, {"b": 1})
+        wait_peers(b, {"a": 1})
+        pub = Client(a, "ret-pub")
+        for k in range(3):
+            pub.publish("ret/%d" % k, "value %d" % k, 1, retain=True)
+        pub.publish("ret/bin", b"\xff\xfe", 1, retain=True)
+        pub.close()
+        end = time.time() + DEADLINE
+        while True:
+            rc, out = ctl(b, "retained", "list", "ret/#")
+            if rc == 0 and out["count"] == 4:
+                break
+            assert time.time() < end, out
+            time.sleep(0.05)
+        got = {x["topic"]: x["payload"] for x in out["retained"]}
+        assert got == {"ret/0": "value 0", "ret/1": "value 1",
+                       "ret/2": "value 2", "ret/bin": None}, out
+        assert {x["topic"]: x["bytes"] for x in out["retained"]}[
+            "ret/bin"] == 2
+        rc, out = ctl(b, "retained", "list", "ret/+", "--limit", "2")
+        assert out["count"] == 4 and out["truncated"] is True and \
+            len(out["retained"]) == 2, out
+        watcher = Client(a, "ret-watch")
+        watcher.c.subscribe("ret/#", 1)
+        watcher.wait_msgs(4)
+        rc, out = ctl(b, "retained", "delete", "ret/1")
+        assert rc == 0 and out == {"topic": "ret/1", "deleted": True}, out
+        for x in (a, b):
+            end = time.time() + DEADLINE
+            while True:
+                rc, out = ctl(x, "retained", "list", "ret/#")
+                if sorted(r["topic"] for r in out["retained"]) == \
+                        ["ret/0", "ret/2", "ret/bin"]:
+                    break
+                assert time.time() < end, (x.name, out)
+                time.sleep(0.05)
+        late = Client(a, "ret-late")
+        late.c.subscribe("ret/1", 1)
+        late.wait(lambda: late.subacks, "SUBACK")
+        time.sleep(0.3)
+        assert late.msgs == [], late.msgs
+        assert len(watcher.msgs) == 4, "the delete told no subscriber: " \
+            "%s" % watcher.msgs
+        late.close()
+        assert ctl(a, "retained", "delete", "ret/1")[0] == 1
+        assert http(a, "/api/v1/retained?topic=ret%2F%2B",
+                    method="DELETE")[0] == 400
+        assert http(a, "/api/v1/retained?limit=0")[0] == 400
+    finally:
+        if watcher:
+            watcher.close()
+        finish(a, b)
+
+
 if __name__ == "__main__":
     run([sessions_kicked_and_dropped, token_needed_off_loopback,
          cluster_seen_from_each_node_and_a_leave,
-         sessions_answered_from_any_node],
+         sessions_answered_from_any_node,
+         retained_listed_and_deleted_everywhere],
         make_broker=lambda: Broker("--persistence", "false"))

@@ -3,6 +3,7 @@
  * shown with subscriptions, kicked, dropped. */
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "registry.h"
 #include "rmq_test_node.h"
 #include "session.h"
+#include "text.h"
 
 RMQ_NODE_SUITE(query, 2, NULL);
 
@@ -158,4 +160,51 @@ Test(query, drop_ends_the_session_connected_or_not)
 	cr_assert_eq(ans.found, 0);
 	free(ans.json);
 	ans.json = NULL;
+}
+
+/* Retained messages for the admin API: listed by filter up to a limit,
+ * the payload shown when it is UTF-8; one deleted as an empty retained
+ * PUBLISH would, no subscriber told. */
+Test(query, retained_listed_and_deleted)
+{
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	uint8_t buf[128];
+	const char *topics[] = { "r/a", "r/b", "s/c" };
+	for (int i = 0; i < 3; i++) {
+		struct rmq_packet pk = { .type = RMQ_PUBLISH };
+		pk.publish.topic =
+		    (struct rmq_str){ topics[i], (uint32_t)strlen(topics[i]) };
+		pk.publish.payload = (struct rmq_str){ "v\"1", 3 };
+		pk.publish.retain = 1;
+		rmq_test_send_packet(p, &pk, RMQ_V311);
+	}
+	rmq_fake_settle();
+	struct rmq_fake_client *s = rmq_test_connect(1, RMQ_V311, "s", 1, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "r/#", 0, 0);
+	(void)rmq_test_next_packet(s, buf, sizeof(buf));
+	(void)rmq_test_next_packet(s, buf, sizeof(buf));
+	struct rmq_text t = { 0 };
+	cr_assert_eq(rmq_node_retained_json(&rmq_test_node, "r/#", 3, 10, &t),
+	    2);
+	cr_assert(strstr(t.p,
+		      "{\"topic\":\"r/a\",\"qos\":0,\"bytes\":3,"
+		      "\"payload\":\"v\\\"1\",\"expires_in\":null}"),
+	    "%s", t.p);
+	rmq_text_reset(&t);
+	cr_assert_eq(rmq_node_retained_json(&rmq_test_node, "#", 1, 1, &t), 3,
+	    "all counted");
+	cr_assert_null(strstr(strstr(t.p, "topic") + 1, "topic"),
+	    "one listed: %s", t.p);
+	rmq_text_free(&t);
+	cr_assert_eq(rmq_node_retained_delete(&rmq_test_node, "r/a", 3), 0);
+	rmq_fake_settle();
+	RMQ_EXPECT_NOTHING(s);
+	rmq_text_reset(&t);
+	cr_assert_eq(rmq_node_retained_json(&rmq_test_node, "#", 1, 10, &t), 2);
+	cr_assert_null(strstr(t.p, "r/a"));
+	rmq_text_free(&t);
+	cr_assert_eq(rmq_node_retained_delete(&rmq_test_node, "r/a", 3),
+	    -ENOENT);
+	cr_assert_eq(rmq_node_retained_delete(&rmq_test_node, "r/+", 3),
+	    -EINVAL);
 }
