@@ -38,6 +38,8 @@
 #define CONTROL 0xFF /* the worker byte of a control stream */
 #define CLOSE_MS 2500 /* the wait for NNG's closes at a stop, in all */
 #define FENCE_POLL_MS 2 /* the thread's wait while a fence is held */
+#define BRISK_MS 10 /* its wait for a while after a peer is met */
+#define BRISK_FOR_MS 2000 /* that while */
 #define FENCE_REC 11 /* 'R', kind, version, the fence's number (u64) */
 
 /* A grace period of the index's readers (liburcu's call_rcu), waited for
@@ -139,6 +141,7 @@ struct rmq_channel {
 	unsigned fences_held; /* peers' fences under way (the thread's) */
 	_Atomic uint64_t fences_asked, fences_passed;
 	atomic_int kicked; /* a push socket connected (NNG's thread) */
+	_Atomic uint64_t brisk_until; /* short waits until then */
 };
 
 uint64_t
@@ -755,10 +758,12 @@ push_connected(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)ev;
 	struct peer *pe = arg;
 	atomic_store(&pe->kick, 1);
-	/* Now, not at the end of an idle wait (a second): a peer met anew
-	 * waits for this node's snapshot of routes before it is ready. */
+	/* Soon, not at the end of an idle wait (a second): a peer met anew
+	 * waits for this node's snapshot of routes before it is ready.  No
+	 * NNG call here (NNG's thread, its locks held): the channel's thread
+	 * waits briefly for a while after a peer is met or moved
+	 * (rmq_channel_peer), and sees this then. */
 	atomic_store(&pe->ch->kicked, 1);
-	nng_aio_cancel(pe->ch->wait);
 }
 
 static struct peer *
@@ -827,6 +832,12 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 		atomic_store_explicit(&ch->peers[number - 1], pe,
 		    memory_order_release);
 	}
+	/* Met, back, moved or in a new life: its push socket connects
+	 * soon, looked for at a brisk pace. */
+	if (strcmp(pe->url, url) != 0 || atomic_load(&pe->epoch) != epoch ||
+	    !atomic_load(&pe->up))
+		atomic_store(&ch->brisk_until,
+		    rmq_cluster_now_ms() + BRISK_FOR_MS);
 	if (strcmp(pe->url, url) != 0) {
 		if (pe->dialing)
 			nng_dialer_close(pe->dialer);
@@ -1147,6 +1158,9 @@ channel_run(void *arg)
 			nng_aio_set_timeout(ch->wait,
 			    ch->fences_held || atomic_load(&ch->kicked)
 				? FENCE_POLL_MS
+				: rmq_cluster_now_ms() <
+				    atomic_load(&ch->brisk_until)
+				? BRISK_MS
 				: wait_ms);
 			nng_recv_aio(ch->pull, ch->wait);
 			nng_aio_wait(ch->wait);

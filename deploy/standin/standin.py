@@ -343,14 +343,20 @@ class StatefulSet:
                 pass
         took = {}
         end = time.time() + self.grace
-        for i, p in gone.items():
-            while alive(p["pid"]) and time.time() < end:
+        while len(took) < len(gone):
+            for i, p in gone.items():
+                if i in took:
+                    continue
                 self._reap(i)
-                time.sleep(0.01)
-            if alive(p["pid"]):
-                os.kill(p["pid"], signal.SIGKILL)
+                if not alive(p["pid"]):
+                    took[i] = time.time() - t0[i]
+                elif time.time() >= end:
+                    os.kill(p["pid"], signal.SIGKILL)
+                    self._reap(i, wait=True)
+                    took[i] = time.time() - t0[i]
+            time.sleep(0.01)
+        for i in gone:
             self._reap(i, wait=True)
-            took[i] = time.time() - t0[i]
             self._pod_unnet(i)
         return took
 

@@ -81,7 +81,10 @@ def close(ss, failed):
                     lines = fh.read().splitlines()
                 print("--- %s (last 30 lines)" % f)
                 print("\n".join(lines[-30:]))
-    shutil.rmtree(ss.state, ignore_errors=True)
+    if failed or bad:
+        print("the pods' whole logs are kept in %s" % ss.state)
+    else:
+        shutil.rmtree(ss.state, ignore_errors=True)
     if not failed:  # else the test's own failure is the one told
         assert not bad, "pods that did not exit 0: %s" % bad
 
