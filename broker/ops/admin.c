@@ -18,10 +18,11 @@
 #include "log.h"
 #include "metrics.h"
 
-static void
-admin_reply(nng_aio *aio, uint16_t status, const char *type, const void *body,
-    size_t len)
+void
+rmq_admin_reply(void *aio_, uint16_t status, const char *type,
+    const void *body, size_t len)
 {
+	nng_aio *aio = aio_;
 	nng_http_res *res;
 	if (nng_http_res_alloc(&res) != 0) {
 		nng_aio_finish(aio, NNG_ENOMEM);
@@ -47,10 +48,10 @@ admin_metrics(nng_aio *aio)
 	size_t len;
 	if (rmq_metrics_render(b, &text, &len) != 0) {
 		static const char oom[] = "out of memory\n";
-		admin_reply(aio, 500, "text/plain", oom, sizeof(oom) - 1);
+		rmq_admin_reply(aio, 500, "text/plain", oom, sizeof(oom) - 1);
 		return;
 	}
-	admin_reply(aio, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+	rmq_admin_reply(aio, 200, "text/plain; version=0.0.4; charset=utf-8", text,
 	    len);
 	free(text);
 }
@@ -59,7 +60,7 @@ static void
 admin_healthz(nng_aio *aio)
 {
 	static const char ok[] = "ok\n";
-	admin_reply(aio, 200, "text/plain", ok, sizeof(ok) - 1);
+	rmq_admin_reply(aio, 200, "text/plain", ok, sizeof(ok) - 1);
 }
 
 static void
@@ -70,17 +71,17 @@ admin_readyz(nng_aio *aio)
 	const struct rmq_cluster_hooks *c = b->cluster;
 	if (atomic_load(&b->draining)) {
 		static const char stop[] = "stopping\n";
-		admin_reply(aio, 503, "text/plain", stop, sizeof(stop) - 1);
+		rmq_admin_reply(aio, 503, "text/plain", stop, sizeof(stop) - 1);
 	} else if (atomic_load(&b->ready) && c != NULL && c->ready != NULL &&
 	    !c->ready(c->ctx)) {
 		static const char sync[] = "starting: the cluster's index\n";
-		admin_reply(aio, 503, "text/plain", sync, sizeof(sync) - 1);
+		rmq_admin_reply(aio, 503, "text/plain", sync, sizeof(sync) - 1);
 	} else if (atomic_load(&b->ready)) {
 		static const char ok[] = "ready\n";
-		admin_reply(aio, 200, "text/plain", ok, sizeof(ok) - 1);
+		rmq_admin_reply(aio, 200, "text/plain", ok, sizeof(ok) - 1);
 	} else {
 		static const char no[] = "starting\n";
-		admin_reply(aio, 503, "text/plain", no, sizeof(no) - 1);
+		rmq_admin_reply(aio, 503, "text/plain", no, sizeof(no) - 1);
 	}
 }
 

@@ -10,6 +10,11 @@
  * errno, with a message on stderr. */
 int rmq_admin_start(struct rmq_broker *b);
 
+/* Finish an NNG HTTP handler's aio with a response of status, type and
+ * body (copied); without memory, the aio fails.  Any thread. */
+void rmq_admin_reply(void *aio, uint16_t status, const char *type,
+    const void *body, size_t len);
+
 /* Stop serving; idempotent. */
 void rmq_admin_stop(struct rmq_broker *b);
 

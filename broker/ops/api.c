@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "api.h"
 #include "cluster.h"
 #include "log.h"
@@ -39,20 +40,7 @@
 static void
 reply(nng_aio *aio, uint16_t status, const char *body, size_t len)
 {
-	nng_http_res *res;
-	if (nng_http_res_alloc(&res) != 0) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	nng_http_res_set_status(res, status);
-	nng_http_res_set_header(res, "Content-Type", "application/json");
-	if (nng_http_res_copy_data(res, body, len) != 0) {
-		nng_http_res_free(res);
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
+	rmq_admin_reply(aio, status, "application/json", body, len);
 }
 
 static void

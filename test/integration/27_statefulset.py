@@ -378,21 +378,42 @@ def names_as_kubernetes_gives_them(_):
         close(ss, failed)
 
 
+def under_load(steps):
+    """Three pods, then Load's clients; steps(ss) changes the set (each
+    step followed by HOLD seconds of traffic) and returns lines of
+    figures.  Then every acknowledged message must be at every
+    subscriber."""
+    ss = statefulset()
+    failed = True
+    load = None
+    try:
+        ss.up(3)
+        load = Load(Service(ss))
+        time.sleep(HOLD)
+        figures = steps(ss)
+        out = load.finish()
+        load = None
+        print("    " + "\n    ".join(figures))
+        print("    %(published)d published, %(acknowledged)d acknowledged,"
+              " %(lost)d lost, %(duplicates)d duplicates, %(reconnects)d "
+              "reconnections" % out)
+        assert out["acknowledged"] > 0
+        assert out["lost"] == 0, out["missing"]
+        failed = False
+    finally:
+        if load:
+            load.finish()
+        close(ss, failed)
+
+
 def scaling_sequence_loses_nothing(_):
     # Scaled 3 -> 5 -> 3 -> 5 -> 1 -> 3 under QoS 1 traffic: pods that go
     # get SIGTERM (their clients are told to go, and their sessions
     # follow them to the pods they reconnect to); pods that come back
     # have their volumes.  After each step every pod reaches every other;
     # at the end every acknowledged message is at every subscriber.
-    ss = statefulset()
-    failed = True
-    figures = []
-    load = None
-    try:
-        _, took = ss.up(3)
-        svc = Service(ss)
-        load = Load(svc)
-        time.sleep(HOLD)
+    def steps(ss):
+        figures = []
         for n in (5, 3, 5, 1, 3):
             how, took = ss.scale(n)
             every_pod_reaches_every_other(ss, "to%d" % n)
@@ -401,19 +422,8 @@ def scaling_sequence_loses_nothing(_):
                                   else "gone", t)
                 for i, t in sorted(took.items()))))
             time.sleep(HOLD)
-        out = load.finish()
-        load = None
-        print("    " + "\n    ".join(figures))
-        print("    %(published)d published, %(acknowledged)d acknowledged,"
-              " %(lost)d lost, %(duplicates)d duplicates, %(reconnects)d "
-              "reconnections" % out)
-        assert out["acknowledged"] > 0
-        assert out["lost"] == 0, out["missing"]
-        failed = False
-    finally:
-        if load:
-            load.finish()
-        close(ss, failed)
+        return figures
+    under_load(steps)
 
 
 def rolling_restart_loses_nothing(_):
@@ -422,34 +432,16 @@ def rolling_restart_loses_nothing(_):
     # volume) under QoS 1 traffic; after each, every pod reaches every
     # other, and at the end every acknowledged message is at every
     # subscriber.
-    ss = statefulset()
-    failed = True
-    figures = []
-    load = None
-    try:
-        ss.up(3)
-        svc = Service(ss)
-        load = Load(svc)
-        time.sleep(HOLD)
+    def steps(ss):
+        figures = []
         for i in (2, 1, 0):  # as the StatefulSet controller goes
             gone, ready = ss.restart(i)
             every_pod_reaches_every_other(ss, "restart%d" % i)
             figures.append("%s: gone %.2f s after SIGTERM, ready %.2f s "
                            "after made again" % (ss.pod(i), gone, ready))
             time.sleep(HOLD)
-        out = load.finish()
-        load = None
-        print("    " + "\n    ".join(figures))
-        print("    %(published)d published, %(acknowledged)d acknowledged,"
-              " %(lost)d lost, %(duplicates)d duplicates, %(reconnects)d "
-              "reconnections" % out)
-        assert out["acknowledged"] > 0
-        assert out["lost"] == 0, out["missing"]
-        failed = False
-    finally:
-        if load:
-            load.finish()
-        close(ss, failed)
+        return figures
+    under_load(steps)
 
 
 if __name__ == "__main__":
