@@ -19,8 +19,8 @@
 #include "metrics.h"
 
 void
-rmq_admin_reply(void *aio_, uint16_t status, const char *type,
-    const void *body, size_t len)
+rmq_admin_reply(void *aio_, uint16_t status, const char *type, const void *body,
+    size_t len)
 {
 	nng_aio *aio = aio_;
 	nng_http_res *res;
@@ -51,8 +51,8 @@ admin_metrics(nng_aio *aio)
 		rmq_admin_reply(aio, 500, "text/plain", oom, sizeof(oom) - 1);
 		return;
 	}
-	rmq_admin_reply(aio, 200, "text/plain; version=0.0.4; charset=utf-8", text,
-	    len);
+	rmq_admin_reply(aio, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    text, len);
 	free(text);
 }
 
