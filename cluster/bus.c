@@ -199,7 +199,7 @@ node_status(void *ctx, rmq_put_fn put, void *arg)
 	pthread_mutex_unlock(&n->rmu);
 	pthread_mutex_lock(&n->mu);
 	const struct rmq_members *ms = &n->members;
-	rmq_text_put(&t, "{\"node\":", 8);
+	RMQ_TEXT_LIT(&t, "{\"node\":");
 	rmq_text_json_str(&t, ms->self, strlen(ms->self));
 	rmq_text_printf(&t,
 	    ",\"epoch\":%llu,\"ready\":%s,\"leaving\":%s,\"routes\":%zu,"
@@ -211,9 +211,11 @@ node_status(void *ctx, rmq_put_fn put, void *arg)
 		const struct rmq_member *m = &ms->m[i];
 		const struct rmq_peer_routes *pr = &n->peers[m->number - 1];
 		uint64_t applied = rmq_channel_peer_applied(n->ch, m->number);
-		rmq_text_put(&t, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
+		if (i)
+			RMQ_TEXT_LIT(&t, ",");
+		RMQ_TEXT_LIT(&t, "{\"name\":");
 		rmq_text_json_str(&t, m->name, strlen(m->name));
-		rmq_text_put(&t, ",\"url\":", 7);
+		RMQ_TEXT_LIT(&t, ",\"url\":");
 		rmq_text_json_str(&t, m->url, strlen(m->url));
 		rmq_text_printf(&t,
 		    ",\"state\":\"%s\",\"left\":%s,\"epoch\":%llu,"
@@ -231,7 +233,7 @@ node_status(void *ctx, rmq_put_fn put, void *arg)
 			    : 0));
 	}
 	pthread_mutex_unlock(&n->mu);
-	rmq_text_put(&t, "]}", 2);
+	RMQ_TEXT_LIT(&t, "]}");
 	if (!t.failed)
 		put(arg, t.p, t.len);
 	rmq_text_free(&t);

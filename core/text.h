@@ -20,6 +20,9 @@ void rmq_text_printf(struct rmq_text *t, const char *fmt, ...)
 /* len bytes as they are. */
 void rmq_text_put(struct rmq_text *t, const char *p, size_t len);
 
+/* A string literal as it is, its length counted by the compiler. */
+#define RMQ_TEXT_LIT(t, lit) rmq_text_put((t), "" lit, sizeof(lit) - 1)
+
 /* len bytes as a JSON string: quoted, with '"', '\\' and the control
  * characters escaped (UTF-8 passes as it is; MQTT's strings are valid
  * UTF-8 without U+0000 [MQTT-1.5.4-1], [MQTT-1.5.4-2]). */

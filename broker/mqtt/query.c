@@ -61,10 +61,10 @@ session_json(struct rmq_text *t, const struct rmq_session *s, int full,
     const char *node)
 {
 	char addr[64] = "";
-	rmq_text_put(t, "{\"client_id\":", 13);
+	RMQ_TEXT_LIT(t, "{\"client_id\":");
 	rmq_text_json_str(t, s->client_id, s->client_id_len);
 	if (node) {
-		rmq_text_put(t, ",\"node\":", 8);
+		RMQ_TEXT_LIT(t, ",\"node\":");
 		rmq_text_json_str(t, node, strlen(node));
 	}
 	rmq_text_printf(t, ",\"state\":\"%s\",\"connected\":%s",
@@ -75,11 +75,11 @@ session_json(struct rmq_text *t, const struct rmq_session *s, int full,
 	    s->conn && s->state == RMQ_SESS_LIVE ? "true" : "false");
 	if (s->conn &&
 	    rmq_conn_peer(s->conn, RMQ_PEER_ADDR, addr, sizeof(addr)) == 0) {
-		rmq_text_put(t, ",\"address\":", 11);
+		RMQ_TEXT_LIT(t, ",\"address\":");
 		rmq_text_json_str(t, addr, strlen(addr));
 	}
 	if (s->rare && s->rare->user) {
-		rmq_text_put(t, ",\"user\":", 8);
+		RMQ_TEXT_LIT(t, ",\"user\":");
 		rmq_text_json_str(t, s->rare->user, s->rare->user_len);
 	}
 	rmq_text_printf(t,
@@ -95,11 +95,12 @@ session_json(struct rmq_text *t, const struct rmq_session *s, int full,
 		rmq_text_printf(t, ",\"subscriptions\":%u}", s->nsubs);
 		return;
 	}
-	rmq_text_put(t, ",\"subscriptions\":[", 18);
+	RMQ_TEXT_LIT(t, ",\"subscriptions\":[");
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		const struct rmq_subrec *r = &s->subs[i];
-		rmq_text_put(t,
-		    i ? ",{\"filter\":" : "{\"filter\":", i ? 11 : 10);
+		if (i)
+			RMQ_TEXT_LIT(t, ",");
+		RMQ_TEXT_LIT(t, "{\"filter\":");
 		rmq_text_json_str(t, r->filter, r->len);
 		rmq_text_printf(t,
 		    ",\"qos\":%u,\"no_local\":%s,\"retain_as_published\":%s,"
@@ -110,7 +111,7 @@ session_json(struct rmq_text *t, const struct rmq_session *s, int full,
 							       : "false",
 		    r->opt.retain_handling, r->opt.subid);
 	}
-	rmq_text_put(t, "]}", 2);
+	RMQ_TEXT_LIT(t, "]}");
 }
 
 static int
@@ -200,7 +201,7 @@ rmq_worker_query(struct rmq_worker *w, struct rmq_query *q, uint64_t key)
 				break;
 			}
 			if (found)
-				rmq_text_put(&mine, ",", 1);
+				RMQ_TEXT_LIT(&mine, ",");
 			session_json(&mine, s, 0, a->node);
 			found++;
 		}
@@ -223,7 +224,7 @@ rmq_worker_query(struct rmq_worker *w, struct rmq_query *q, uint64_t key)
 		q->out.failed = 1;
 	} else if (found && mine.len) {
 		if (q->found && q->out.len)
-			rmq_text_put(&q->out, ",", 1);
+			RMQ_TEXT_LIT(&q->out, ",");
 		rmq_text_put(&q->out, mine.p, mine.len);
 	}
 	q->found += found;
@@ -368,8 +369,9 @@ retained_one(void *arg, struct rmq_msg *m)
 	if (o->n++ >= o->limit)
 		return;
 	struct rmq_text *t = o->t;
-	rmq_text_put(t,
-	    o->n > 1 ? ",{\"topic\":" : "{\"topic\":", o->n > 1 ? 10 : 9);
+	if (o->n > 1)
+		RMQ_TEXT_LIT(t, ",");
+	RMQ_TEXT_LIT(t, "{\"topic\":");
 	rmq_text_json_str(t, m->topic.p, m->topic.len);
 	rmq_text_printf(t, ",\"qos\":%u,\"bytes\":%u,\"payload\":", m->qos,
 	    m->payload.len);
@@ -378,14 +380,14 @@ retained_one(void *arg, struct rmq_msg *m)
 	    !memchr(m->payload.p, '\0', m->payload.len))
 		rmq_text_json_str(t, m->payload.p, m->payload.len);
 	else
-		rmq_text_put(t, "null", 4);
+		RMQ_TEXT_LIT(t, "null");
 	if (m->has_expiry)
 		rmq_text_printf(t, ",\"expires_in\":%llu}",
 		    (unsigned long long)(m->expire_ms > o->now
 			    ? (m->expire_ms - o->now + 999) / 1000
 			    : 0));
 	else
-		rmq_text_put(t, ",\"expires_in\":null}", 19);
+		RMQ_TEXT_LIT(t, ",\"expires_in\":null}");
 }
 
 size_t

@@ -47,14 +47,25 @@ static void
 reply_error(nng_aio *aio, uint16_t status, const char *why)
 {
 	struct rmq_text t = { 0 };
-	rmq_text_put(&t, "{\"error\":", 9);
+	RMQ_TEXT_LIT(&t, "{\"error\":");
 	rmq_text_json_str(&t, why, strlen(why));
-	rmq_text_put(&t, "}\n", 2);
+	RMQ_TEXT_LIT(&t, "}\n");
 	if (t.failed)
 		nng_aio_finish(aio, NNG_ENOMEM);
 	else
 		reply(aio, status, t.p, t.len);
 	rmq_text_free(&t);
+}
+
+/* t as the reply (500 when it could not be written whole); t freed. */
+static void
+reply_text(nng_aio *aio, uint16_t status, struct rmq_text *t)
+{
+	if (t->failed)
+		reply_error(aio, 500, "out of memory");
+	else
+		reply(aio, status, t->p, t->len);
+	rmq_text_free(t);
 }
 
 static int
@@ -180,7 +191,7 @@ gather_add(struct gather *g, int found, const char *json, size_t len)
 		if (found && json && len &&
 		    (g->op == RMQ_QUERY_LIST || g->found == 0)) {
 			if (g->items.len)
-				rmq_text_put(&g->items, ",", 1);
+				RMQ_TEXT_LIT(&g->items, ",");
 			rmq_text_put(&g->items, json, len);
 		}
 		g->found += found;
@@ -202,7 +213,7 @@ gather_reply(struct gather *g)
 		    g->truncated ? "true" : "false");
 		if (g->items.len)
 			rmq_text_put(&t, g->items.p, g->items.len);
-		rmq_text_put(&t, "]}\n", 3);
+		RMQ_TEXT_LIT(&t, "]}\n");
 	} else if (g->found == 0) {
 		reply_error(g->aio, 404,
 		    g->op == RMQ_QUERY_SHOW
@@ -210,9 +221,9 @@ gather_reply(struct gather *g)
 			: "no session of that client identifier in the cluster, or it is connecting or moving");
 	} else if (g->op == RMQ_QUERY_SHOW) {
 		rmq_text_put(&t, g->items.p, g->items.len);
-		rmq_text_put(&t, "\n", 1);
+		RMQ_TEXT_LIT(&t, "\n");
 	} else {
-		rmq_text_put(&t, "{\"client_id\":", 13);
+		RMQ_TEXT_LIT(&t, "{\"client_id\":");
 		rmq_text_json_str(&t, g->id, g->id_len);
 		rmq_text_printf(&t, ",\"%s\":true,\"sessions\":%d}\n",
 		    g->op == RMQ_QUERY_KICK ? "kicked" : "dropped", g->found);
@@ -366,13 +377,10 @@ list_retained(struct rmq_api *api, nng_aio *aio, const char *query)
 	    found, found > limit ? "true" : "false");
 	if (items.len)
 		rmq_text_put(&t, items.p, items.len);
-	rmq_text_put(&t, "]}\n", 3);
-	if (t.failed || items.failed)
-		reply_error(aio, 500, "out of memory");
-	else
-		reply(aio, 200, t.p, t.len);
+	RMQ_TEXT_LIT(&t, "]}\n");
+	t.failed |= items.failed;
 	rmq_text_free(&items);
-	rmq_text_free(&t);
+	reply_text(aio, 200, &t);
 	free(filter);
 }
 
@@ -385,14 +393,10 @@ delete_retained(struct rmq_api *api, nng_aio *aio, const char *query)
 	int rc = topic ? rmq_node_retained_delete(api->b, topic, len) : -EINVAL;
 	if (rc == 0) {
 		struct rmq_text t = { 0 };
-		rmq_text_put(&t, "{\"topic\":", 9);
+		RMQ_TEXT_LIT(&t, "{\"topic\":");
 		rmq_text_json_str(&t, topic, len);
-		rmq_text_put(&t, ",\"deleted\":true}\n", 17);
-		if (t.failed)
-			reply_error(aio, 500, "out of memory");
-		else
-			reply(aio, 200, t.p, t.len);
-		rmq_text_free(&t);
+		RMQ_TEXT_LIT(&t, ",\"deleted\":true}\n");
+		reply_text(aio, 200, &t);
 	} else {
 		reply_error(aio,
 		    rc == -ENOENT       ? 404
@@ -447,18 +451,14 @@ api_handle(nng_aio *aio)
 		const struct rmq_cluster_hooks *c = api->b->cluster;
 		struct rmq_text t = { 0 };
 		if (c == NULL || c->status == NULL) {
-			rmq_text_put(&t, "{\"node\":", 8);
+			RMQ_TEXT_LIT(&t, "{\"node\":");
 			rmq_text_json_str(&t, api->node, strlen(api->node));
-			rmq_text_put(&t, ",\"cluster\":false}", 17);
+			RMQ_TEXT_LIT(&t, ",\"cluster\":false}");
 		} else {
 			c->status(c->ctx, text_put, &t);
 		}
-		rmq_text_put(&t, "\n", 1);
-		if (t.failed)
-			reply_error(aio, 500, "out of memory");
-		else
-			reply(aio, 200, t.p, t.len);
-		rmq_text_free(&t);
+		RMQ_TEXT_LIT(&t, "\n");
+		reply_text(aio, 200, &t);
 		return;
 	}
 	if (leave) {

@@ -301,6 +301,19 @@ def check_flapped(sub, sent, a, b):
               sent[1], len(one), len(one) - sent[1], sent[2]))
 
 
+def flap_start(a, b, c, sub):
+    """a, b and c meeting, the Flapper on a subscribed (QoS 1 on f/1, QoS 2
+    on f/2) and its routes at c: the publisher's client on c."""
+    wait_peers(c, {"a": 1, "b": 1})
+    wait_peers(a, {"b": 1, "c": 1})
+    wait_peers(b, {"a": 1, "c": 1})
+    pub = Client(c, "flap-pub")
+    sub.connect(a)
+    sub.c.subscribe([("f/1", 1), ("f/2", 2)])
+    wait_routes(c, {"a": 2, "b": 0})
+    return pub
+
+
 # A subscriber that falls behind (this machine's CPU shared with other
 # work) has over 1,000 messages queued when it leaves, and an offline
 # session keeps max_queued_messages (1,000 by default) at most: the
@@ -328,13 +341,7 @@ def flapping_between_bursts(_):
     sent = {1: 0, 2: 0}
     sub = Flapper("flap")
     try:
-        wait_peers(c, {"a": 1, "b": 1})
-        wait_peers(a, {"b": 1, "c": 1})
-        wait_peers(b, {"a": 1, "c": 1})
-        pub = Client(c, "flap-pub")
-        sub.connect(a)
-        sub.c.subscribe([("f/1", 1), ("f/2", 2)])
-        wait_routes(c, {"a": 2, "b": 0})
+        pub = flap_start(a, b, c, sub)
         for k in range(12):
             for _ in range(20):
                 for q in (1, 2):
@@ -380,13 +387,7 @@ def flapping_client_loses_nothing(_):
     sent = {1: 0, 2: 0}
     sub = Flapper("flap")
     try:
-        wait_peers(c, {"a": 1, "b": 1})
-        wait_peers(a, {"b": 1, "c": 1})
-        wait_peers(b, {"a": 1, "c": 1})
-        pub = Client(c, "flap-pub")
-        sub.connect(a)
-        sub.c.subscribe([("f/1", 1), ("f/2", 2)])
-        wait_routes(c, {"a": 2, "b": 0})
+        pub = flap_start(a, b, c, sub)
 
         def publish():
             end = time.time() + 60
