@@ -399,12 +399,25 @@ main(int argc, char **argv)
 	}
 	/* Off the bus first: peers see this node go. */
 	rmq_cluster_node_stop(cluster);
+	int wedged = rmq_cluster_node_wedged(cluster);
+	b.nng_wedged = wedged;
 	rmq_broker_stop(&b);
 	rmq_broker_fini(&b);
 	rmq_cluster_node_free(cluster);
 	if (pid_written && (rc = rmq_process_pid_remove(cfg.pid_file)) != 0)
 		rmq_log(RMQ_LOG_WARNING, "pid_file %s: not removed: %s",
 		    cfg.pid_file, strerror(-rc));
+	if (wedged) {
+		/* Everything of this node's is on disk and its peers were
+		 * told; what is left is NNG's, whose threads wait on a close
+		 * that does not end.  The exit does not wait for them (nor do
+		 * the exit handlers run, which would count NNG's memory as a
+		 * leak). */
+		rmq_log(RMQ_LOG_NOTICE,
+		    "stopped (NNG's threads left behind: its sockets did not close)");
+		fflush(NULL);
+		_exit(failed);
+	}
 	rmq_log(RMQ_LOG_NOTICE,
 	    failed ? "stopped: could not start" : "stopped");
 	return failed;

@@ -71,6 +71,7 @@ struct rmq_cluster_node {
 	nng_socket sock;
 	uint16_t port; /* bound */
 	int open, started;
+	int wedged; /* sockets NNG did not close in time (node_stop) */
 	atomic_int live; /* the bus is open: deltas may be sent */
 	uint64_t started_ms; /* when the bus opened */
 	pthread_t thread;
@@ -2178,8 +2179,15 @@ rmq_cluster_node_stop(struct rmq_cluster_node *n)
 		pthread_join(n->thread, NULL);
 		n->started = 0;
 	}
-	rmq_channel_stop(n->ch, &n->sock, n->open ? 1 : 0);
+	if (rmq_channel_stop(n->ch, &n->sock, n->open ? 1 : 0))
+		n->wedged = 1;
 	n->open = 0;
+}
+
+int
+rmq_cluster_node_wedged(const struct rmq_cluster_node *n)
+{
+	return n != NULL && n->wedged;
 }
 
 void
@@ -2188,6 +2196,8 @@ rmq_cluster_node_free(struct rmq_cluster_node *n)
 	if (n == NULL)
 		return;
 	rmq_cluster_node_stop(n);
+	if (n->wedged)
+		return; /* NNG's threads may still call into it: the exit's */
 	if (n->wait != NULL)
 		nng_aio_free(n->wait);
 	rmq_nng_tls_free(n->tls); /* the sockets that used it are closed */

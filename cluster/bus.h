@@ -62,6 +62,13 @@ unsigned rmq_cluster_node_moving(struct rmq_cluster_node *n);
 /* Stop the thread and close the bus: peers see this node go silent. */
 void rmq_cluster_node_stop(struct rmq_cluster_node *n);
 
+/* After the stop: whether some of NNG's sockets did not close in time
+ * (its threads are wedged: NNG 1.5.2's reaper can hang on a close).
+ * Then NNG is not to be waited on again (the admin server's stop), the
+ * free leaves the node's memory to the exit, and the process ends with
+ * _exit once its own state is on disk. */
+int rmq_cluster_node_wedged(const struct rmq_cluster_node *n);
+
 void rmq_cluster_node_free(struct rmq_cluster_node *n);
 
 #endif

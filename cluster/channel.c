@@ -1239,11 +1239,11 @@ rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
 	return 0;
 }
 
-void
+unsigned
 rmq_channel_stop(struct rmq_channel *ch, const nng_socket *also, unsigned nalso)
 {
 	if (ch == NULL)
-		return;
+		return 0;
 	atomic_store(&ch->live, 0);
 	atomic_store(&ch->stop, 1);
 	if (ch->started) {
@@ -1256,7 +1256,7 @@ rmq_channel_stop(struct rmq_channel *ch, const nng_socket *also, unsigned nalso)
 	 * its stream until the free. */
 	nng_socket *socks =
 	    malloc((RMQ_MEMBERS_MAX + 1 + nalso) * sizeof(*socks));
-	unsigned n = 0;
+	unsigned n = 0, left = 0;
 	for (unsigned i = 0; socks && i < nalso; i++)
 		socks[n++] = also[i];
 	if (socks && ch->open)
@@ -1267,11 +1267,12 @@ rmq_channel_stop(struct rmq_channel *ch, const nng_socket *also, unsigned nalso)
 			socks[n++] = pe->push;
 	}
 	if (socks != NULL) {
-		rmq_nng_close_all(socks, n, CLOSE_MS, "the cluster");
+		left = rmq_nng_close_all(socks, n, CLOSE_MS, "the cluster");
 		ch->open = 0;
 		ch->closed = 1;
 	}
 	free(socks);
+	return left;
 }
 
 void

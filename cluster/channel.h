@@ -161,8 +161,9 @@ void rmq_channel_metrics(struct rmq_channel *ch,
 
 /* Stop the thread and close the sockets, with the caller's `also` (the
  * bus), all at once, waiting a bounded time; the hooks send nothing
- * after. */
-void rmq_channel_stop(struct rmq_channel *ch, const nng_socket *also,
+ * after.  Returns how many sockets did not close in time (then nothing
+ * of the channel may be freed: rmq_nng_close_all). */
+unsigned rmq_channel_stop(struct rmq_channel *ch, const nng_socket *also,
     unsigned nalso);
 
 /* After the broker's workers have stopped. */

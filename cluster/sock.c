@@ -254,7 +254,7 @@ close_run(void *arg)
 	return NULL;
 }
 
-void
+unsigned
 rmq_nng_close_all(const nng_socket *socks, unsigned n, unsigned wait_ms,
     const char *what)
 {
@@ -262,7 +262,7 @@ rmq_nng_close_all(const nng_socket *socks, unsigned n, unsigned wait_ms,
 	if (c == NULL) {
 		for (unsigned i = 0; i < n; i++)
 			nng_close(socks[i]);
-		return;
+		return 0;
 	}
 	c->n = c->left = n;
 	memcpy(c->socks, socks, n * sizeof(*socks));
@@ -305,7 +305,8 @@ rmq_nng_close_all(const nng_socket *socks, unsigned n, unsigned wait_ms,
 		rmq_cluster_log(1,
 		    "%u of %u sockets of %s did not close within %u ms (NNG); going on without waiting",
 		    left, n, what, wait_ms);
-		return; /* the last closer frees c */
+		return left; /* the last closer frees c */
 	}
 	closer_free(c);
+	return 0;
 }

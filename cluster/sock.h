@@ -51,8 +51,11 @@ int rmq_nng_dial(nng_socket sock, const char *url, nng_dialer *d,
     const struct rmq_nng_tls *tls);
 
 /* Close n sockets at once, one thread each, waiting at most wait_ms for
- * them all; `what` names them in the log line when the wait runs out. */
-void rmq_nng_close_all(const nng_socket *socks, unsigned n, unsigned wait_ms,
-    const char *what);
+ * them all; `what` names them in the log line when the wait runs out.
+ * Returns how many did not close in time: NNG's threads still hold them
+ * (NNG 1.5.2's reaper can wedge), and nothing NNG may still call into
+ * can be freed. */
+unsigned rmq_nng_close_all(const nng_socket *socks, unsigned n,
+    unsigned wait_ms, const char *what);
 
 #endif

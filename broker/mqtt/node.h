@@ -66,6 +66,9 @@ struct rmq_broker {
 	_Atomic uint64_t mem_over_total;
 	double start_time_unix;
 	void *admin; /* the NNG HTTP server, when running */
+	/* NNG's threads wedged at a close (the cluster's sockets did not
+	 * close in time): its HTTP server is not waited on at the stop. */
+	int nng_wedged;
 	void *api; /* its admin API (ops/api.h), when running */
 	const struct rmq_cluster_hooks *cluster; /* cluster.h; NULL: one node */
 	/* Who gets in (auth/auth.h); NULL: everyone.  Set before the

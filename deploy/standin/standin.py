@@ -39,6 +39,7 @@ only, so that tests import it (test/integration/27_statefulset.py).
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -351,6 +352,7 @@ class StatefulSet:
                 if not alive(p["pid"]):
                     took[i] = time.time() - t0[i]
                 elif time.time() >= end:
+                    self._stacks(i, p["pid"])
                     os.kill(p["pid"], signal.SIGKILL)
                     self._reap(i, wait=True)
                     took[i] = time.time() - t0[i]
@@ -359,6 +361,23 @@ class StatefulSet:
             self._reap(i, wait=True)
             self._pod_unnet(i)
         return took
+
+    def _stacks(self, i, pid):
+        """Where a pod that outlived its grace period is stuck: every
+        thread's stack appended to its log, when gdb is there."""
+        if not shutil.which("gdb"):
+            return
+        with open(self._path("%s.log" % self.pod(i)), "a") as log:
+            log.write("--- stacks of pid %d, past the grace period\n" % pid)
+            log.flush()
+            try:
+                subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx",
+                                "-ex", "thread apply all bt"],
+                               stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, timeout=60,
+                               check=False)
+            except subprocess.TimeoutExpired:
+                log.write("gdb took more than 60 s\n")
 
     def _reap(self, i, wait=False):
         p = self.procs.get(i)

@@ -25,7 +25,7 @@ import threading
 import time
 
 from rmqtest import (BROKER, DEADLINE, LOOP, PacketTypes, Properties, Skip,
-                     paho, run)
+                     paho, run, stacks_summary)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "deploy", "standin"))
@@ -69,11 +69,30 @@ def statefulset():
     return ss
 
 
+def print_stacks(name, lines):
+    """The stacks the stand-in logged for a pod past its grace period."""
+    try:
+        at = max(i for i, x in enumerate(lines)
+                 if x.startswith("--- stacks of pid"))
+    except ValueError:
+        return
+    print("--- %s: %s" % (name, lines[at][4:]))
+    print("\n".join(stacks_summary(lines[at + 1:])))
+
+
 def close(ss, failed):
     ss.down()
     # Every pod stopped by SIGTERM exits 0 (under the sanitizers, a leak
     # or an error would not).
     bad = [e for e in ss.exits if e[1] != 0]
+    # A pod whose NNG sockets did not close (its reaper wedged, NNG
+    # 1.5.2) exits 0 without them: told, not failed.
+    for f in sorted(os.listdir(ss.state)):
+        if f.endswith(".log"):
+            with open(os.path.join(ss.state, f)) as fh:
+                if "NNG's threads left behind" in fh.read():
+                    print("note: %s stopped with NNG's threads left behind"
+                          % f[:-4])
     if failed or bad:
         for f in sorted(os.listdir(ss.state)):
             if f.endswith(".log"):
@@ -81,6 +100,7 @@ def close(ss, failed):
                     lines = fh.read().splitlines()
                 print("--- %s (last 30 lines)" % f)
                 print("\n".join(lines[-30:]))
+                print_stacks(f, lines)
     if failed or bad:
         print("the pods' whole logs are kept in %s" % ss.state)
     else:

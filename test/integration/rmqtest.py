@@ -39,6 +39,44 @@ DEADLINE = 10.0  # seconds any single wait may take before a test fails
 JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
 
 
+def stacks_summary(lines):
+    """gdb's "thread apply all bt" output, one line per thread: its name
+    and its functions, innermost first (a library's for a frame without
+    symbols)."""
+    out, thread, frames = [], None, []
+    for x in list(lines) + ["Thread end"]:
+        if x.startswith("Thread "):
+            if thread:
+                out.append("%s: %s" % (thread, " < ".join(frames)))
+            name = re.search(r'"([^"]*)"\):$', x)
+            thread = "%s %s" % (x.split("(")[0].strip(),
+                                name.group(1) if name else "")
+            frames = []
+        else:
+            m = re.match(r"#\d+\s+(?:0x[0-9a-f]+ in )?(\S+)", x)
+            lib = re.search(r" from \S*/([^/.]+)[^/]*$", x)
+            if m and m.group(1) == "??" and lib:
+                frames.append("(%s)" % lib.group(1))
+            elif m and not m.group(1).startswith("__futex"):
+                frames.append(m.group(1))
+    return out
+
+
+def stacks(pid):
+    """Where a process that does not stop is stuck: its threads' stacks
+    (stacks_summary), or nothing without gdb."""
+    if not shutil.which("gdb"):
+        return []
+    try:
+        r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx",
+                            "-ex", "thread apply all bt"],
+                           capture_output=True, text=True, errors="replace",
+                           stdin=subprocess.DEVNULL, timeout=60)
+    except subprocess.TimeoutExpired:
+        return ["gdb took more than 60 s"]
+    return stacks_summary(r.stdout.splitlines())
+
+
 def free_port():
     """A port nothing listens on now (the admin listener needs a number)."""
     s = socket.socket()
@@ -68,8 +106,10 @@ class Broker:
         cmd += args
         if threads is not None:
             cmd += ["--threads", str(threads)]
+        # errors="replace": a byte that is not UTF-8 must not end the
+        # reader (the pipe would fill and the broker's logging block).
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
-                                     preexec_fn=preexec)
+                                     errors="replace", preexec_fn=preexec)
         self.log = []
         self.port = None
         ready = threading.Event()
@@ -103,8 +143,15 @@ class Broker:
             try:
                 self.proc.wait(DEADLINE)
             except subprocess.TimeoutExpired:
+                # Where it is stuck, in its log (printed when a test
+                # fails), then it goes.
+                where = stacks(self.proc.pid)
                 self.proc.kill()
                 self.proc.wait()
+                self._reader.join(DEADLINE)
+                self.log.append("--- did not stop within %.0f s; its "
+                                "threads then:" % DEADLINE)
+                self.log.extend(where)
         # Every line the broker wrote is in self.log once stop returns.
         self._reader.join(DEADLINE)
         return self.proc.returncode
@@ -398,7 +445,8 @@ class ConfBroker(Broker):
                "--admin-listener", "127.0.0.1:0", "--threads", str(threads)]
         if verbose:
             cmd.append("-v")
-        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
+                                     errors="replace")
         self.log = []
         ready = threading.Event()
         want = set(self.ready_lines(self.ports))
