@@ -40,6 +40,7 @@
 #define FENCE_POLL_MS 2 /* the thread's wait while a fence is held */
 #define BRISK_MS 10 /* its wait for a while after a peer is met */
 #define BRISK_FOR_MS 2000 /* that while */
+#define STALL_MS 5000 /* a peer up that takes nothing this long: redial */
 #define FENCE_REC 11 /* 'R', kind, version, the fence's number (u64) */
 
 /* A grace period of the index's readers (liburcu's call_rcu), waited for
@@ -61,8 +62,13 @@ struct peer {
 	atomic_int kick; /* its push socket connected again: resend now */
 	_Atomic uint64_t sent_bytes, received_bytes; /* batches and acks */
 	nng_socket push;
+	/* Its dialer and URL: the bus's thread dials, the channel's thread
+	 * dials again when the peer takes nothing (peer_stalled). */
+	pthread_mutex_t dial_mu;
 	nng_dialer dialer;
 	int dialing;
+	uint64_t redialed_ms; /* when the channel's thread last did */
+	_Atomic uint64_t redials;
 	/* What this node sends it, one stream per worker, each with its
 	 * lock (the worker that fills it, and the channel's thread). */
 	unsigned nstreams;
@@ -795,6 +801,7 @@ peer_new(struct rmq_channel *ch, const char *name)
 		    (uint8_t)w, ch->stream_limit, RMQ_CHANNEL_RESEND_MS);
 	}
 	pthread_mutex_init(&pe->ctl_mu, NULL);
+	pthread_mutex_init(&pe->dial_mu, NULL);
 	rmq_fwd_stream_init(&pe->ctl, ch->self, ch->epoch, CONTROL,
 	    ch->queue_bytes, RMQ_CHANNEL_RESEND_MS);
 	pe->ch = ch;
@@ -812,11 +819,53 @@ peer_free(struct peer *pe)
 	}
 	rmq_fwd_stream_fini(&pe->ctl);
 	pthread_mutex_destroy(&pe->ctl_mu);
+	pthread_mutex_destroy(&pe->dial_mu);
 	fence_gp_drop(pe->fence_gp);
 	free(pe->fence_target);
 	free(pe->mu);
 	free(pe->out);
 	free(pe);
+}
+
+/* Under dial_mu: a new dialer to pe->url, the one before closed (NNG
+ * reaps it later: nothing here waits). */
+static void
+peer_dial(struct peer *pe)
+{
+	if (pe->dialing)
+		nng_dialer_close(pe->dialer);
+	pe->dialing = 0;
+	int rv = rmq_nng_dial(pe->push, pe->url, &pe->dialer, pe->ch->tls);
+	if (rv == 0)
+		pe->dialing = 1;
+	else
+		rmq_cluster_log(LOG_WARNING,
+		    "cannot dial node %s's channel at %s: %s", pe->name,
+		    pe->url, nng_strerror(rv));
+}
+
+/* The channel's thread: a peer that is up (its hellos come) but has taken
+ * nothing this node sent it for STALL_MS is dialled again.  NNG 1.5.2
+ * redials a lost connection only once its reaper has destroyed the old
+ * one, and that reaper can wedge for good (a connection closed while a
+ * message was half read: docs/clustering.md); then no dialer of the
+ * process ever redials again, and this is what keeps the channel
+ * going.  At most once per STALL_MS per peer. */
+static void
+peer_stalled(struct peer *pe, uint64_t waited, uint64_t now)
+{
+	if (waited < STALL_MS || now - pe->redialed_ms < STALL_MS)
+		return;
+	pthread_mutex_lock(&pe->dial_mu);
+	if (pe->url[0]) {
+		pe->redialed_ms = now;
+		atomic_fetch_add(&pe->redials, 1);
+		rmq_cluster_log(LOG_WARNING,
+		    "channel to node %s: nothing taken for %llu ms while it is up; dialling %s again",
+		    pe->name, (unsigned long long)waited, pe->url);
+		peer_dial(pe);
+	}
+	pthread_mutex_unlock(&pe->dial_mu);
 }
 
 void
@@ -838,19 +887,12 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 	    !atomic_load(&pe->up))
 		atomic_store(&ch->brisk_until,
 		    rmq_cluster_now_ms() + BRISK_FOR_MS);
+	pthread_mutex_lock(&pe->dial_mu);
 	if (strcmp(pe->url, url) != 0) {
-		if (pe->dialing)
-			nng_dialer_close(pe->dialer);
-		pe->dialing = 0;
 		snprintf(pe->url, sizeof(pe->url), "%s", url);
-		int rv = rmq_nng_dial(pe->push, url, &pe->dialer, ch->tls);
-		if (rv == 0)
-			pe->dialing = 1;
-		else
-			rmq_cluster_log(LOG_WARNING,
-			    "cannot dial node %s's channel at %s: %s", name,
-			    url, nng_strerror(rv));
+		peer_dial(pe);
 	}
+	pthread_mutex_unlock(&pe->dial_mu);
 	if (atomic_load(&pe->epoch) != epoch) {
 		uint64_t lost = 0, now = rmq_cluster_now_ms();
 		for (unsigned w = 0; w < pe->nstreams; w++) {
@@ -1120,12 +1162,15 @@ pump_all(struct rmq_channel *ch, uint64_t now)
 		if (pe == NULL || !atomic_load(&pe->up))
 			continue;
 		int kick = atomic_exchange(&pe->kick, 0);
+		uint64_t waited = 0, wt;
 		for (unsigned w = 0; w < pe->nstreams; w++) {
 			pthread_mutex_lock(&pe->mu[w]);
 			if (kick)
 				rmq_fwd_kick(&pe->out[w], now);
 			(void)rmq_fwd_pump(&pe->out[w], now, push_send, pe);
 			waits |= pe->out[w].head != NULL;
+			if ((wt = rmq_fwd_waited(&pe->out[w], now)) > waited)
+				waited = wt;
 			pthread_mutex_unlock(&pe->mu[w]);
 		}
 		pthread_mutex_lock(&pe->ctl_mu);
@@ -1133,7 +1178,10 @@ pump_all(struct rmq_channel *ch, uint64_t now)
 			rmq_fwd_kick(&pe->ctl, now);
 		(void)rmq_fwd_pump(&pe->ctl, now, push_send, pe);
 		waits |= pe->ctl.head != NULL;
+		if ((wt = rmq_fwd_waited(&pe->ctl, now)) > waited)
+			waited = wt;
 		pthread_mutex_unlock(&pe->ctl_mu);
+		peer_stalled(pe, waited, now);
 	}
 	return waits;
 }
@@ -1330,6 +1378,8 @@ rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
 		    "Bytes sent to a peer on the channel: messages, route changes, snapshots and retained messages in batches (resends included), and acknowledgements, by peer." },
 		{ "ringmq_cluster_channel_received_bytes_total", "counter",
 		    "Bytes read from a peer on the channel (copies of batches taken before included), by peer." },
+		{ "ringmq_cluster_channel_redials_total", "counter",
+		    "Times a peer that was up took nothing sent to it for 5 s and its connection was dialled again, by peer." },
 	};
 	enum { NPER = sizeof(per) / sizeof(per[0]) };
 	for (unsigned k = 0; k < NPER; k++) {
@@ -1355,6 +1405,7 @@ rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
 			v[8] = atomic_load(&pe->gaps);
 			v[9] = atomic_load(&pe->sent_bytes);
 			v[10] = atomic_load(&pe->received_bytes);
+			v[11] = atomic_load(&pe->redials);
 			rmq_emit(put, arg, "%s{peer=\"%s\"} %llu\n",
 			    per[k].name, pe->name, (unsigned long long)v[k]);
 		}

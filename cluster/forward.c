@@ -213,6 +213,8 @@ rmq_fwd_pump(struct rmq_fwd_stream *st, uint64_t now_ms, rmq_fwd_send_fn send,
 			break;
 		if (b == st->head)
 			st->progress_ms = now_ms; /* the wait starts now */
+		if (b->first_ms == 0)
+			b->first_ms = now_ms ? now_ms : 1;
 		b->sent = 1;
 		n++;
 	}

@@ -52,6 +52,7 @@ struct rmq_fwd_batch {
 	uint64_t seq;
 	uint32_t count; /* messages */
 	uint8_t sent;
+	uint64_t first_ms; /* when it was first sent; 0: not yet */
 	uint64_t born_ms; /* when sealed (rmq_fwd_seal_at), 0: not kept */
 	uint64_t tag; /* the sealer's (rmq_fwd_seal_at), told on_acked */
 	size_t len, cap;
@@ -142,6 +143,18 @@ unsigned rmq_fwd_pump(struct rmq_fwd_stream *st, uint64_t now_ms,
  * at the next pump, without waiting out the resend interval, and the
  * interval is back at resend_ms. */
 void rmq_fwd_kick(struct rmq_fwd_stream *st, uint64_t now_ms);
+
+/* Under the lock: how long the oldest batch not acknowledged has waited
+ * since it was first sent (0: none waits).  Resends do not restart it:
+ * it says how long the peer has taken nothing of this stream. */
+static inline uint64_t
+rmq_fwd_waited(const struct rmq_fwd_stream *st, uint64_t now_ms)
+{
+	const struct rmq_fwd_batch *b = st->head;
+	if (b == NULL || b->first_ms == 0 || now_ms < b->first_ms)
+		return 0;
+	return now_ms - b->first_ms;
+}
 
 /* Under the lock: the tag of the oldest batch not acknowledged; 0 when
  * every batch sealed is. */

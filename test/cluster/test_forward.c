@@ -263,6 +263,29 @@ Test(forward, resends_back_off_while_nothing_comes)
 	cr_assert_eq(nsent, before + 1, "the wait is 500 ms again");
 }
 
+/* How long the peer has taken nothing: from the oldest batch's first
+ * send, through its resends, to its acknowledgement; the next batch's
+ * wait starts at its own first send. */
+Test(forward, the_wait_of_the_oldest_batch_counts_from_its_first_send)
+{
+	cr_assert_eq(rmq_fwd_waited(&st, 100), 0, "nothing sent");
+	add(1);
+	cr_assert_eq(rmq_fwd_seal(&st), 0);
+	cr_assert_eq(rmq_fwd_waited(&st, 100), 0, "sealed, not yet sent");
+	rmq_fwd_pump(&st, 1000, rec_send, NULL);
+	cr_assert_eq(rmq_fwd_waited(&st, 1000), 0);
+	cr_assert_eq(rmq_fwd_waited(&st, 1400), 400);
+	turn(2, 2, 1450);
+	rmq_fwd_pump(&st, 1500, rec_send, NULL); /* resent: the wait goes on */
+	rmq_fwd_kick(&st, 2000);
+	rmq_fwd_pump(&st, 2000, rec_send, NULL);
+	cr_assert_eq(rmq_fwd_waited(&st, 6000), 5000);
+	rmq_fwd_ack(&st, PEER_EPOCH, 1, 6000);
+	cr_assert_eq(rmq_fwd_waited(&st, 6000), 6000 - 1450, "the second's");
+	rmq_fwd_ack(&st, PEER_EPOCH, 2, 6001);
+	cr_assert_eq(rmq_fwd_waited(&st, 7000), 0, "every batch taken");
+}
+
 /* A connection made again may have lost what the one before carried:
  * what waits for acknowledgement goes again at once, in order, and the
  * grown interval is back at its start. */

@@ -87,12 +87,14 @@ def close(ss, failed):
     bad = [e for e in ss.exits if e[1] != 0]
     # A pod whose NNG sockets did not close (its reaper wedged, NNG
     # 1.5.2) exits 0 without them: told, not failed.
+    wedged = False
     for f in sorted(os.listdir(ss.state)):
         if f.endswith(".log"):
             with open(os.path.join(ss.state, f)) as fh:
                 if "NNG's threads left behind" in fh.read():
                     print("note: %s stopped with NNG's threads left behind"
                           % f[:-4])
+                    wedged = True
     if failed or bad:
         for f in sorted(os.listdir(ss.state)):
             if f.endswith(".log"):
@@ -101,7 +103,7 @@ def close(ss, failed):
                 print("--- %s (last 30 lines)" % f)
                 print("\n".join(lines[-30:]))
                 print_stacks(f, lines)
-    if failed or bad:
+    if failed or bad or wedged:
         print("the pods' whole logs are kept in %s" % ss.state)
     else:
         shutil.rmtree(ss.state, ignore_errors=True)
