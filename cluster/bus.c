@@ -1115,7 +1115,10 @@ read_ask_answer(struct rmq_cluster_node *n, uint32_t number, const uint8_t *p,
 }
 
 /* The workers' hook (cluster.h): the claim goes to every peer up, and
- * waits for their answers at most a peer timeout. */
+ * waits for their answers at most a move's deadline and one peer timeout
+ * more: a peer holding the session may be waiting for its tail (a move
+ * to it not ended: four peer timeouts at most) before it can answer with
+ * all of it.  A peer that goes down meanwhile is not waited for. */
 static int
 node_claim(void *ctx, unsigned worker, uint64_t key, const char *id, size_t len,
     uint64_t stamp, int clean)
@@ -1132,7 +1135,7 @@ node_claim(void *ctx, unsigned worker, uint64_t key, const char *id, size_t len,
 	uint64_t cid;
 	pthread_mutex_lock(&n->cmu);
 	int rc = rmq_claims_open(&n->claims, key, up,
-	    rmq_cluster_now_ms() + n->members.timeout_ms, &cid);
+	    move_deadline(n) + n->members.timeout_ms, &cid);
 	pthread_mutex_unlock(&n->cmu);
 	if (rc != 0) {
 		free(buf);
