@@ -819,6 +819,12 @@ rmq_broker_fini(struct rmq_broker *b)
 		rmq_worker_disk_flush(b->workers[i]);
 	rmq_persist_close(b->persist);
 	b->persist = NULL;
+	if (b->nng_wedged) {
+		/* NNG's threads are stuck and its HTTP server cannot be
+		 * stopped: its handlers may still read what follows.  All of
+		 * it is left to the process's exit (main.c's _exit). */
+		return;
+	}
 	/* Sessions leave the index as their workers go. */
 	rcu_register_thread();
 	for (unsigned i = 0; i < b->nworkers; i++)

@@ -67,7 +67,9 @@ struct rmq_broker {
 	double start_time_unix;
 	void *admin; /* the NNG HTTP server, when running */
 	/* NNG's threads wedged at a close (the cluster's sockets did not
-	 * close in time): its HTTP server is not waited on at the stop. */
+	 * close in time): the fini stops once the store is closed, since
+	 * the HTTP server cannot be stopped and its handlers read the
+	 * rest; the process then ends (main.c). */
 	int nng_wedged;
 	void *api; /* its admin API (ops/api.h), when running */
 	const struct rmq_cluster_hooks *cluster; /* cluster.h; NULL: one node */

@@ -168,12 +168,6 @@ rmq_admin_stop(struct rmq_broker *b)
 {
 	if (b->admin == NULL)
 		return;
-	if (b->nng_wedged) {
-		/* Its stop would wait on NNG's stuck reaper: the server is
-		 * left to the process's exit (main.c says so). */
-		b->admin = NULL;
-		return;
-	}
 	nng_http_server_stop(b->admin);
 	nng_http_server_release(b->admin);
 	b->admin = NULL;
