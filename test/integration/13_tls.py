@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 
-from rmqtest import (BROKER, DEADLINE, LOOP, Client, ListenersBroker,
+from rmqtest import (BROKER, BROKER_BINARY, DEADLINE, LOOP, Client, ListenersBroker,
                      MosqSub, certs,
                      Port, Raw, Skip, logged,
                      conf_file, connect_packet, free_port, on_cpu, packet,
@@ -745,12 +745,12 @@ def ringmq_bench_resumes_sessions(_):
     # session ticket the broker gave before, and the broker takes it; the
     # tool and the broker's counters agree.  Paced, so that tickets come
     # before the next connections start.
-    c = certs()
-    b = ListenersBroker(server_tls(c))
     bench = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
-        BROKER))), "bench", "ringmq-bench")
+        BROKER_BINARY))), "bench", "ringmq-bench")
     if not os.access(bench, os.X_OK):
         raise Skip("no ringmq-bench beside the broker (%s)" % bench)
+    c = certs()
+    b = ListenersBroker(server_tls(c))
     try:
         r = subprocess.run([bench, "conn", "-p", str(b.port), "--tls-resume",
                             "--cacert", c.path("ca.pem"), "-c", "40",

@@ -707,14 +707,14 @@ def ringmq_bench_over_ws_and_wss(_):
     # The load tool's --ws (and with --tls, secure WebSocket), against
     # the broker under test: a short p2p run at QoS 1 completes with
     # nothing lost, duplicated or out of order.
-    c = certs()
-    b = broker("", WS, wss(c))
-    plain, ws, secure = b.ports
     bench = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
         os.environ.get("RMQTEST_BIN", "build/broker/ringmq")))), "bench",
         "ringmq-bench")
     if not os.access(bench, os.X_OK):
         raise Skip("no ringmq-bench beside the broker (%s)" % bench)
+    c = certs()
+    b = broker("", WS, wss(c))
+    plain, ws, secure = b.ports
     try:
         for port, extra in ((ws, []), (secure, ["--tls", "--cacert",
                                                 c.path("ca.pem")])):

@@ -29,6 +29,29 @@ except ImportError:  # a visible skip, not a pass
     sys.exit(77)
 
 BROKER = os.environ.get("RMQTEST_BIN", "build/broker/ringmq")
+BROKER_BINARY = BROKER  # the build's file, even when BROKER wraps it
+# RMQTEST_SECCOMP=PROFILE.json: every broker a test starts runs under that
+# seccomp profile, loaded as a container runtime would (deploy/seccomp/
+# seccomp-run), through a wrapper that takes BROKER's place.
+SECCOMP = os.environ.get("RMQTEST_SECCOMP")
+
+
+def _seccomp_wrapper(profile, binary):
+    here = os.path.dirname(os.path.abspath(__file__))
+    run = os.path.join(here, "..", "..", "deploy", "seccomp", "seccomp-run")
+    d = tempfile.mkdtemp(prefix="rmq-seccomp-")
+    atexit.register(shutil.rmtree, d, True)
+    path = os.path.join(d, "ringmq")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\nexec %s %s %s -- %s \"$@\"\n" % (
+            sys.executable, os.path.abspath(run), os.path.abspath(profile),
+            os.path.abspath(binary)))
+    os.chmod(path, 0o755)
+    return path
+
+
+if SECCOMP:
+    BROKER = _seccomp_wrapper(SECCOMP, BROKER)
 # Tests run side by side from one working directory, so their brokers keep
 # memory only, unless a test gives one a data directory of its own with
 # flags (--persistence true --data-dir DIR), which beat this variable.
