@@ -226,6 +226,7 @@ rmq_fwd_kick(struct rmq_fwd_stream *st, uint64_t now_ms)
 {
 	for (struct rmq_fwd_batch *b = st->head; b && b->sent; b = b->next) {
 		b->sent = 0;
+		b->first_ms = 0; /* a new connection: its wait starts anew */
 		st->resent++;
 	}
 	st->progress_ms = now_ms;

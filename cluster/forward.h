@@ -145,8 +145,9 @@ unsigned rmq_fwd_pump(struct rmq_fwd_stream *st, uint64_t now_ms,
 void rmq_fwd_kick(struct rmq_fwd_stream *st, uint64_t now_ms);
 
 /* Under the lock: how long the oldest batch not acknowledged has waited
- * since it was first sent (0: none waits).  Resends do not restart it:
- * it says how long the peer has taken nothing of this stream. */
+ * since it was first sent (0: none waits).  Resends do not restart it,
+ * a new connection (rmq_fwd_kick) does: it says how long the peer has
+ * taken nothing of this stream on the connection there is. */
 static inline uint64_t
 rmq_fwd_waited(const struct rmq_fwd_stream *st, uint64_t now_ms)
 {

@@ -264,8 +264,9 @@ Test(forward, resends_back_off_while_nothing_comes)
 }
 
 /* How long the peer has taken nothing: from the oldest batch's first
- * send, through its resends, to its acknowledgement; the next batch's
- * wait starts at its own first send. */
+ * send, through its resends, to its acknowledgement; a new connection
+ * starts the wait again at the next send; the next batch's wait starts
+ * at its own first send. */
 Test(forward, the_wait_of_the_oldest_batch_counts_from_its_first_send)
 {
 	cr_assert_eq(rmq_fwd_waited(&st, 100), 0, "nothing sent");
@@ -277,11 +278,13 @@ Test(forward, the_wait_of_the_oldest_batch_counts_from_its_first_send)
 	cr_assert_eq(rmq_fwd_waited(&st, 1400), 400);
 	turn(2, 2, 1450);
 	rmq_fwd_pump(&st, 1500, rec_send, NULL); /* resent: the wait goes on */
+	cr_assert_eq(rmq_fwd_waited(&st, 1900), 900);
 	rmq_fwd_kick(&st, 2000);
-	rmq_fwd_pump(&st, 2000, rec_send, NULL);
-	cr_assert_eq(rmq_fwd_waited(&st, 6000), 5000);
+	cr_assert_eq(rmq_fwd_waited(&st, 2000), 0, "not sent on this one");
+	rmq_fwd_pump(&st, 2100, rec_send, NULL);
+	cr_assert_eq(rmq_fwd_waited(&st, 6000), 3900);
 	rmq_fwd_ack(&st, PEER_EPOCH, 1, 6000);
-	cr_assert_eq(rmq_fwd_waited(&st, 6000), 6000 - 1450, "the second's");
+	cr_assert_eq(rmq_fwd_waited(&st, 6000), 3900, "the second's");
 	rmq_fwd_ack(&st, PEER_EPOCH, 2, 6001);
 	cr_assert_eq(rmq_fwd_waited(&st, 7000), 0, "every batch taken");
 }
