@@ -85,24 +85,22 @@ def close(ss, failed):
     # Every pod stopped by SIGTERM exits 0 (under the sanitizers, a leak
     # or an error would not).
     bad = [e for e in ss.exits if e[1] != 0]
-    # A pod whose NNG sockets did not close (its reaper wedged, NNG
-    # 1.5.2) exits 0 without them: told, not failed.
-    wedged = False
+    logs = {}
     for f in sorted(os.listdir(ss.state)):
         if f.endswith(".log"):
             with open(os.path.join(ss.state, f)) as fh:
-                if "NNG's threads left behind" in fh.read():
-                    print("note: %s stopped with NNG's threads left behind"
-                          % f[:-4])
-                    wedged = True
+                logs[f] = fh.read().splitlines()
+    # A pod whose NNG sockets did not close (its reaper wedged, NNG
+    # 1.5.2) exits 0 without them: told, not failed.
+    wedged = [f[:-4] for f, lines in logs.items()
+              if any("NNG's threads left behind" in x for x in lines)]
+    for pod in wedged:
+        print("note: %s stopped with NNG's threads left behind" % pod)
     if failed or bad:
-        for f in sorted(os.listdir(ss.state)):
-            if f.endswith(".log"):
-                with open(os.path.join(ss.state, f)) as fh:
-                    lines = fh.read().splitlines()
-                print("--- %s (last 30 lines)" % f)
-                print("\n".join(lines[-30:]))
-                print_stacks(f, lines)
+        for f, lines in logs.items():
+            print("--- %s (last 30 lines)" % f)
+            print("\n".join(lines[-30:]))
+            print_stacks(f, lines)
     if failed or bad or wedged:
         print("the pods' whole logs are kept in %s" % ss.state)
     else:
