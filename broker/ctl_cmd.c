@@ -31,6 +31,8 @@ ctl_usage(void)
 	    "  subscriptions ID               a client's subscriptions\n"
 	    "  retained list [FILTER] [--limit N]   retained messages (FILTER: #)\n"
 	    "  retained delete TOPIC          one deleted, on every node\n"
+	    "  health                         alive (/healthz): exit 0, or 1 or 2\n"
+	    "  ready                          ready for clients (/readyz): exit 0, or 1 or 2\n"
 	    "Sessions are looked for on every node; --local: on the node asked only.\n"
 	    "-c FILE: the node's configuration (admin_listener, admin_token_file);\n"
 	    "--admin: default 127.0.0.1:9883.  Prints the node's JSON; exits 1 when\n"
@@ -170,6 +172,13 @@ rmq_ctl_command(int argc, char **argv)
 	int left = argc - i;
 	const char *what = left > 0 ? argv[i] : "";
 	const char *verb = left > 1 ? argv[i + 1] : "";
+	/* The probes' endpoints, for a container's health check: no token. */
+	if (left == 1 &&
+	    (strcmp(what, "health") == 0 || strcmp(what, "ready") == 0)) {
+		snprintf(base, sizeof(base), "http://%s/", admin);
+		return transact(base, "", "GET",
+		    what[0] == 'h' ? "healthz" : "readyz");
+	}
 	char path[2048], id[1024];
 	if (left == 2 && strcmp(what, "cluster") == 0 &&
 	    strcmp(verb, "status") == 0)

@@ -1401,7 +1401,7 @@ const struct rmq_option rmq_options[] = {
 	    .help =
 		"/metrics, /healthz and /readyz over HTTP; none to turn off",
 	    .doc =
-		"HTTP endpoint: `/metrics` (Prometheus text format), `/healthz` (alive), `/readyz` (listeners open)" },
+		"HTTP endpoint: `/metrics` (Prometheus text format), `/healthz` (alive), `/readyz` (200 once the listeners are open and, in a cluster, the index is synced; 503 before, and while draining)" },
 	{ .key = "admin_token_file",
 	    .type = RMQ_OPT_STRING,
 	    .at = FIELD(admin_token_file),

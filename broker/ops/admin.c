@@ -2,7 +2,8 @@
  *
  * NNG's HTTP server (already linked for the cluster bus) parses requests;
  * the handlers only render.  /readyz says ready once the listeners are
- * open; persistence and the cluster will add their own conditions.
+ * open and, in a cluster, the index is synced, and no more once the node
+ * drains: the readiness probe of a pod.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -143,9 +143,15 @@ def token_needed_off_loopback(_):
             assert rc == 0 and out["cluster"] is False, out
             assert ctl(b, "cluster", "status")[0] == 1
             assert b.metric("ringmq_admin_api_refused_total") == 3
+            # health and ready (a container's health check) need no token
+            assert ctl(b, "health") == (0, "ok\n")
+            assert ctl(b, "ready") == (0, "ready\n")
+            assert b.metric("ringmq_admin_api_refused_total") == 3
             assert not any("s3cret" in line for line in b.log)
         finally:
             b.stop()
+        # Nothing listening: exit 2, as for any connection error.
+        assert ctl(b, "health")[0] == 2
         # A token too short is refused at the start, naming the file.
         r = subprocess.run([BROKER, "-p", "127.0.0.1:0", "--admin-listener",
                             "127.0.0.1:0", "--admin-token-file",
