@@ -187,7 +187,7 @@ def queue_and_inflight_gauges(b):
 
 
 def dashboard_names_only_served_metrics(b):
-    # deploy/grafana's dashboard must not chart a metric that does not
+    # the Grafana dashboard must not chart a metric that does not
     # exist (its Cluster row: 21_cluster, against a node of a cluster).
     used = dashboard_metrics(None)
     assert used and not unserved(used, served_metrics(get(b, "/metrics")[2])), \

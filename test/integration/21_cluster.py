@@ -378,7 +378,7 @@ def tls_between_nodes(_):
 
 
 def dashboard_cluster_row(_):
-    # deploy/grafana's Cluster row charts only metrics a node of a
+    # the Grafana dashboard's Cluster row charts only metrics a node of a
     # cluster serves.
     a, b = pair()
     try:

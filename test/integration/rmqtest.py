@@ -785,11 +785,12 @@ def node_json(script, arg, timeout):
 
 
 def dashboard_metrics(row):
-    """The metric names deploy/grafana's dashboard charts in its row
+    """The metric names the Grafana dashboard (deploy/kubernetes/
+    components/monitoring) charts in its row
     titled `row` (None: the panels before the first row)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(here, "..", "..", "deploy", "grafana",
-                        "ringmq-dashboard.json")
+    path = os.path.join(here, "..", "..", "deploy", "kubernetes",
+                        "components", "monitoring", "ringmq-dashboard.json")
     with open(path) as f:
         dash = json.load(f)
     used, current = set(), None
