@@ -100,7 +100,9 @@ connect_auth_refused(struct rmq_session *s, struct rmq_str id, uint8_t reason)
 	if (delay && rmq_session_rare(s)) {
 		s->rare->refuse_reason = reason;
 		s->state = RMQ_SESS_REFUSING;
-		s->deadline_ms = s->w->loop->now_ms + delay;
+		/* The loop's clock counts whole milliseconds, read when the
+		 * turn began: one more keeps the wait at least `delay`. */
+		s->deadline_ms = s->w->loop->now_ms + delay + 1;
 		if (s->w->cfg.connection_messages)
 			rmq_log(RMQ_LOG_INFO,
 			    "worker %u: refusals from %s held back %u ms",
