@@ -22,6 +22,7 @@
 #include "bus.h"
 #include "ctl_cmd.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "passwd_cmd.h"
 #include "process.h"
@@ -382,13 +383,21 @@ main(int argc, char **argv)
 		    "user %s: not started as root, so nothing to give up (uid %u)",
 		    cfg.user, (unsigned)geteuid());
 	}
+	/* A service manager that asked (systemd's Type=notify) is told the
+	 * broker listens, reloads and stops. */
+	if (!failed && (rc = rmq_notify("READY=1\nSTATUS=listening")) < 0)
+		rmq_log(RMQ_LOG_WARNING, "NOTIFY_SOCKET: not told: %s",
+		    strerror(-rc));
 	while (!failed) {
 		int sig = 0;
 		sigwait(&set, &sig);
 		if (sig == SIGHUP) {
+			rmq_notify_reloading();
 			main_reload(&b, argc, argv, file, &cfg);
+			rmq_notify("READY=1\nSTATUS=listening (reloaded)");
 			continue;
 		}
+		rmq_notify("STOPPING=1\nSTATUS=draining");
 		rmq_log(RMQ_LOG_NOTICE,
 		    "%s, stopping: no new connections, clients get up to %u ms to drain",
 		    sig == SIGINT ? "SIGINT" : "SIGTERM",

@@ -2,7 +2,10 @@
 the log level and the limits (a bad file keeps the running configuration),
 and SIGTERM's drain within the configured grace period."""
 import json
+import os
 import signal
+import socket
+import tempfile
 import time
 
 from rmqtest import (DEADLINE, Broker, Client, Raw, conf_file, connect_packet,
@@ -109,6 +112,47 @@ def sighup_reloads_limits_and_level(_):
         stopped(b)
 
 
+def a_service_manager_is_told(_):
+    # systemd's Type=notify: NOTIFY_SOCKET names a datagram socket; the
+    # broker says READY=1 once it listens, RELOADING=1 (with the
+    # monotonic time) then READY=1 around a SIGHUP, STOPPING=1 at
+    # SIGTERM, before its drain.
+    d = tempfile.mkdtemp(prefix="rmq-notify-")
+    path = os.path.join(d, "notify")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(DEADLINE)
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        b = Broker()
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    try:
+        said = s.recv(4096).decode()
+        assert said.split("\n")[0] == "READY=1", said
+        # it listens by then: a client gets in
+        c = Client(b.port, "notified")
+        c.close()
+        before = time.monotonic_ns() // 1000
+        b.proc.send_signal(signal.SIGHUP)
+        said = s.recv(4096).decode().split("\n")
+        assert said[0] == "RELOADING=1", said
+        usec = int(said[1].removeprefix("MONOTONIC_USEC="))
+        assert before <= usec <= time.monotonic_ns() // 1000, (before, usec)
+        said = s.recv(4096).decode()
+        assert said.split("\n")[0] == "READY=1", said
+        wait_log(b, "reloaded")
+        b.proc.send_signal(signal.SIGTERM)
+        said = s.recv(4096).decode()
+        assert said.split("\n")[0] == "STOPPING=1", said
+        assert b.proc.wait(DEADLINE) == 0
+    finally:
+        stopped(b)
+        s.close()
+        os.unlink(path)
+        os.rmdir(d)
+
+
 def sighup_changes_the_log_level(_):
     path = conf_file("log_level notice\n")
     b = Broker("-c", path, verbose=False)
@@ -188,7 +232,8 @@ def sigterm_during_a_takeover(_):
 
 
 run([levels_decide_what_is_logged, json_lines,
-     sighup_reloads_limits_and_level, sighup_changes_the_log_level,
+     sighup_reloads_limits_and_level, a_service_manager_is_told,
+     sighup_changes_the_log_level,
      sigterm_drains_within_the_grace_period,
      sigterm_waits_for_the_grace_period, sigterm_during_a_takeover],
     make_broker=None)
