@@ -289,9 +289,14 @@ main(int argc, char **argv)
 			if (strcmp(how, "markdown") == 0)
 				return rmq_options_markdown(stdout, NULL) ? 1
 									  : 0;
+			if (strcmp(how, "man5") == 0 ||
+			    strcmp(how, "man8") == 0)
+				return rmq_options_man(stdout, how[3] - '0')
+				    ? 1
+				    : 0;
 			if (strcmp(how, "text") != 0 && how[0] != '-') {
 				fprintf(stderr,
-				    "ringmq: --help-config takes text or markdown, not '%s'\n",
+				    "ringmq: --help-config takes text, markdown, man5 or man8, not '%s'\n",
 				    how);
 				return 2;
 			}

@@ -198,4 +198,9 @@ int rmq_options_markdown(FILE *out, const char *name);
 
 extern const char *const rmq_options_markdown_blocks[];
 
+/* The man pages, in roff: section 5, ringmq.conf(5) (every key, as the
+ * docs' table), or 8, ringmq(8) (the flags, commands, signals).  Returns
+ * 0, or -1 for another section. */
+int rmq_options_man(FILE *out, int section);
+
 #endif
