@@ -270,8 +270,14 @@ bench_send_connect(struct rmq_bench_loop *L, struct rmq_bench_conn *c)
 {
 	const struct rmq_bench_cfg *cfg = L->run->cfg;
 	char cid[64];
-	snprintf(cid, sizeof(cid), "%.8s%d-%u", cfg->client_prefix,
-	    (int)(getpid() % 100000), c->gid);
+	/* The pid keeps two runs on one machine apart; a shard's index keeps
+	 * shards apart where every process is pid 1 (a Job's pods). */
+	if (cfg->shard_n)
+		snprintf(cid, sizeof(cid), "%.8ss%u-%d-%u", cfg->client_prefix,
+		    cfg->shard_i, (int)(getpid() % 100000), c->gid);
+	else
+		snprintf(cid, sizeof(cid), "%.8s%d-%u", cfg->client_prefix,
+		    (int)(getpid() % 100000), c->gid);
 	struct rmq_packet pk;
 	memset(&pk, 0, sizeof(pk));
 	pk.type = RMQ_CONNECT;

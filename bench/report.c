@@ -233,6 +233,11 @@ rmq_bench_report_json(FILE *f, const struct rmq_bench_cfg *cfg,
 	    cfg->direct == RMQ_DIRECT_UNIX      ? "unix"
 		: cfg->direct == RMQ_DIRECT_TCP ? "tcp"
 						: "off");
+	if (cfg->shard_n)
+		fprintf(f, ",\"shard\":{\"index\":%u,\"of\":%u}", cfg->shard_i,
+		    cfg->shard_n);
+	else
+		fprintf(f, ",\"shard\":null");
 	fprintf(f, ",\"hosts\":[");
 	for (unsigned i = 0; i < cfg->nhosts; i++) {
 		if (i)
@@ -268,11 +273,12 @@ rmq_bench_report_json(FILE *f, const struct rmq_bench_cfg *cfg,
 	else
 		fprintf(f, "null");
 	fprintf(f,
-	    ",\"window_s\":%.6f,\"sent\":%llu,\"sent_in_window\":%llu,"
+	    ",\"window_start_unix\":%.6f,"
+	    "\"window_s\":%.6f,\"sent\":%llu,\"sent_in_window\":%llu,"
 	    "\"delivered\":%llu,\"delivered_in_window\":%llu,"
 	    "\"unique\":%llu,",
-	    w, (unsigned long long)s->sent, (unsigned long long)s->sent_win,
-	    (unsigned long long)s->delivered,
+	    r->window_start_unix, w, (unsigned long long)s->sent,
+	    (unsigned long long)s->sent_win, (unsigned long long)s->delivered,
 	    (unsigned long long)s->delivered_win, (unsigned long long)s->uniq);
 	if (r->expected_known)
 		fprintf(f, "\"expected\":%llu,",
@@ -300,8 +306,25 @@ rmq_bench_report_json(FILE *f, const struct rmq_bench_cfg *cfg,
 			    ? rmq_bench_hist_percentile(&r->lat, pct[i])
 			    : 0) /
 			1e3);
+	/* The histogram itself, so that shards' runs merge exactly
+	 * (bench/merge): each bucket that counted, as its upper bound. */
 	fprintf(f,
-	    "],\"connect\":{\"started\":%llu,\"connected\":%llu,"
+	    "],\"latency_hist_ns\":{\"count\":%llu,\"sum\":%llu,"
+	    "\"min\":%llu,\"max\":%llu,\"buckets\":[",
+	    (unsigned long long)r->lat.count, (unsigned long long)r->lat.sum,
+	    (unsigned long long)(r->lat.count ? r->lat.min : 0),
+	    (unsigned long long)r->lat.max);
+	int first = 1;
+	for (unsigned i = 0; i < RMQ_BENCH_HIST_BUCKETS; i++) {
+		if (r->lat.b[i] == 0)
+			continue;
+		fprintf(f, "%s[%llu,%llu]", first ? "" : ",",
+		    (unsigned long long)rmq_bench_hist_bucket_high(i),
+		    (unsigned long long)r->lat.b[i]);
+		first = 0;
+	}
+	fprintf(f,
+	    "]},\"connect\":{\"started\":%llu,\"connected\":%llu,"
 	    "\"failed\":%llu,\"refused\":%llu,\"timeouts\":%llu,"
 	    "\"connack_refused\":%llu,\"suback_refused\":%llu,"
 	    "\"fd_limit\":%llu,\"tls_resumed\":%llu,\"seconds\":%.6f,"

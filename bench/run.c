@@ -443,6 +443,10 @@ rmq_bench_run_exec(const struct rmq_bench_cfg *cfg,
 		bench_run_sleep_until(next);
 		now = rmq_bench_now();
 		if (!measuring && now >= run->t_measure) {
+			struct timespec wall;
+			clock_gettime(CLOCK_REALTIME, &wall);
+			res->window_start_unix =
+			    (double)wall.tv_sec + (double)wall.tv_nsec / 1e9;
 			bench_run_sample_broker(cfg, &b0, &b_ok);
 			self0 = rmq_bench_procstat_self_cpu();
 			measuring = 1;

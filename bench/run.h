@@ -120,6 +120,7 @@ struct rmq_bench_result {
 	struct rmq_bench_hist lat; /* ns, measured window */
 	struct rmq_bench_hist conn_lat; /* ns, TCP connect to CONNACK */
 	double window_s; /* measured window length */
+	double window_start_unix; /* when it began, wall clock (seconds) */
 	double connect_s; /* first connect start to last CONNACK */
 	uint32_t npubs, nsubs, nconns, nloops;
 	/* Broker (cfg->broker_pid) over the measured window. */

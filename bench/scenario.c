@@ -175,6 +175,7 @@ enum bench_opt {
 	OPT_PASS,
 	OPT_GROUP,
 	OPT_PREFIX,
+	OPT_SHARD,
 	OPT_QUIET,
 	OPT_HELP,
 	OPT_SHOW_VERSION,
@@ -238,6 +239,7 @@ static const struct bench_optdef bench_opts[] = {
 	{ 'P', "password", 1, OPT_PASS },
 	{ 0, "group", 1, OPT_GROUP },
 	{ 0, "prefix", 1, OPT_PREFIX },
+	{ 0, "shard", 1, OPT_SHARD },
 	{ 0, "quiet", 0, OPT_QUIET },
 	{ 0, "help", 0, OPT_HELP },
 	{ 0, "tool-version", 0, OPT_SHOW_VERSION },
@@ -445,6 +447,18 @@ bench_apply(struct rmq_bench_cfg *cfg, enum bench_opt id, const char *name,
 	case OPT_PASS: cfg->password = val; return 0;
 	case OPT_GROUP: cfg->share_group = val; return 0;
 	case OPT_PREFIX: cfg->client_prefix = val; return 0;
+	case OPT_SHARD: {
+		unsigned si, sn;
+		char tail;
+		if (sscanf(val, "%u/%u%c", &si, &sn, &tail) != 2 || sn == 0 ||
+		    si >= sn || sn > 10000)
+			return bench_fail(err, errlen,
+			    "--shard takes I/N, 0 <= I < N <= 10000, not '%s'",
+			    val);
+		cfg->shard_i = si;
+		cfg->shard_n = sn;
+		return 0;
+	}
 	case OPT_QUIET: cfg->quiet = 1; return 0;
 	case OPT_CPU_AFFINITY:
 		if (strcmp(val, "auto") == 0)
@@ -571,6 +585,13 @@ rmq_bench_cfg_parse(struct rmq_bench_cfg *cfg, int argc, char **argv, char *err,
 		    "--apart and --direct do not go together (a direct pair is one socket pair in one loop)");
 	if (cfg->apart && cfg->threads == 1)
 		return bench_fail(err, errlen, "--apart needs -T 2 or more");
+	if (cfg->shard_n &&
+	    (mode != RMQ_BENCH_RUN ||
+		(scn != RMQ_SCN_P2P && scn != RMQ_SCN_CONN) ||
+		(cfg->pubs && cfg->subs && cfg->pubs != cfg->subs) ||
+		cfg->direct != RMQ_DIRECT_OFF))
+		return bench_fail(err, errlen,
+		    "--shard splits run p2p and run conn only (pairs or connections a shard keeps to itself; a shared topic would cross shards)");
 	if (cfg->inflight == 0)
 		cfg->inflight = cfg->direct != RMQ_DIRECT_OFF ? 1000 : 100;
 	if (cfg->qos > 0 && cfg->inflight > 65535)
@@ -621,7 +642,7 @@ bench_plan_add(struct rmq_bench_plan *plan, size_t *cap, const char *tmpl,
 	if (plen >= sizeof(buf) / 2)
 		return bench_fail(err, errlen, "share group name too long");
 	memcpy(buf, prefix ? prefix : "", plen);
-	int n = rmq_bench_topic_expand(tmpl, c->idx, buf + plen,
+	int n = rmq_bench_topic_expand(tmpl, plan->first + c->idx, buf + plen,
 	    sizeof(buf) - plen);
 	if (n < 0)
 		return bench_fail(err, errlen,
@@ -763,6 +784,21 @@ rmq_bench_plan_build(struct rmq_bench_plan *plan,
 		}
 		break;
 	}
+	/* A shard keeps its slice: pairs (p2p: publisher k and subscriber
+	 * k share topic k) or connections, numbered as in the whole load. */
+	uint32_t first = 0;
+	if (cfg->shard_n) {
+		uint64_t total = plan->nconns ? plan->nconns : npubs;
+		first = (uint32_t)(total * cfg->shard_i / cfg->shard_n);
+		uint32_t n =
+		    (uint32_t)(total * (cfg->shard_i + 1) / cfg->shard_n) -
+		    first;
+		if (plan->nconns)
+			plan->nconns = n;
+		else
+			npubs = nsubs = n;
+	}
+	plan->first = first;
 	plan->npubs = npubs;
 	plan->nsubs = nsubs;
 	plan->pubs = calloc(npubs ? npubs : 1, sizeof(*plan->pubs));

@@ -84,6 +84,11 @@ struct rmq_bench_cfg {
 	const char *username;
 	const char *password;
 	const char *client_prefix;
+	/* --shard I/N: this process is shard I of N of one load (several
+	 * processes, or the pods of a Kubernetes Job): it runs its share of
+	 * the clients, those of indices [I*clients/N, (I+1)*clients/N), with
+	 * identifiers and topics no other shard has.  shard_n 0: not split. */
+	uint32_t shard_i, shard_n;
 	const char *tls_cacert; /* verify the server with this CA file */
 	uint8_t ws; /* MQTT over WebSocket (ws.h) */
 	uint8_t tls_resume; /* offer the last session ticket (tls.h) */
@@ -129,6 +134,7 @@ struct rmq_bench_plan {
 	uint32_t npubs;
 	uint32_t nsubs;
 	uint32_t nconns; /* connection-only clients (conn) */
+	uint32_t first; /* --shard: index of client 0 in the whole load */
 	struct rmq_bench_client *pubs;
 	struct rmq_bench_client *subs;
 	char *arena;

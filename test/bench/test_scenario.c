@@ -384,3 +384,54 @@ Test(cfg, transports_and_resumption)
 	cr_assert_eq(parse("run p2p --ws --direct"), -EINVAL);
 	cr_assert(strstr(err, "--ws and --direct"), "%s", err);
 }
+
+Test(plan, shards_split_the_pairs_and_keep_topics_apart)
+{
+	/* 10 pairs in 3 shards: 3, 3 and 4, topics numbered as in the
+	 * whole load, so that no topic is in two shards. */
+	const uint32_t want_first[] = { 0, 3, 6 }, want_n[] = { 3, 3, 4 };
+	for (uint32_t s = 0; s < 3; s++) {
+		char cmd[64];
+		snprintf(cmd, sizeof(cmd), "run p2p --clients 10 --shard %u/3",
+		    s);
+		build(cmd);
+		cr_assert_eq(cfg.shard_i, s);
+		cr_assert_eq(cfg.shard_n, 3);
+		cr_assert_eq(plan.npubs, want_n[s]);
+		cr_assert_eq(plan.nsubs, want_n[s]);
+		cr_assert_eq(plan.first, want_first[s]);
+		for (uint32_t i = 0; i < plan.npubs; i++) {
+			char want[32];
+			snprintf(want, sizeof(want), "bench/p2p/%u",
+			    want_first[s] + i);
+			cr_assert_str_eq(rmq_bench_plan_topic(&plan,
+					     &plan.pubs[i]),
+			    want);
+			cr_assert_str_eq(rmq_bench_plan_topic(&plan,
+					     &plan.subs[i]),
+			    want);
+			cr_assert_eq(plan.pubs[i].nmatch, 1);
+			cr_assert_eq(plan.pubs[i].idx,
+			    i); /* local, for arrays */
+		}
+		rmq_bench_plan_fini(&plan);
+	}
+	build("run conn --clients 7 --shard 1/2");
+	cr_assert_eq(plan.nconns, 4);
+	rmq_bench_plan_fini(&plan);
+}
+
+Test(cfg, shard_takes_what_splits)
+{
+	cr_assert_eq(parse("run p2p --shard 2/2"), -EINVAL);
+	cr_assert(strstr(err, "I/N") != NULL, "%s", err);
+	cr_assert_eq(parse("run p2p --shard 1"), -EINVAL);
+	cr_assert_eq(parse("run p2p --shard 0/0"), -EINVAL);
+	cr_assert_eq(parse("run p2p --shard 0/2x"), -EINVAL);
+	/* a topic every shard shares would cross between them */
+	cr_assert_eq(parse("run fanout --shard 0/2"), -EINVAL);
+	cr_assert(strstr(err, "p2p") != NULL, "%s", err);
+	cr_assert_eq(parse("pub -t x --shard 0/2"), -EINVAL);
+	cr_assert_eq(parse("run p2p --direct --shard 0/2"), -EINVAL);
+	cr_assert_eq(parse("run p2p --shard 1/4"), 0);
+}
