@@ -210,23 +210,22 @@ class StatefulSet:
 
     # ---- pods ----
 
-    def _pod_net(self, i, ip):
-        ns = self.netns(i)
-        host = "rmqss%dh%d" % (self.net, i)
+    def _join(self, ns, veth, ip, hosts):
+        """A network namespace on the bridge at ip, with what the
+        kubelet writes into a pod: its resolv.conf (the cluster's DNS,
+        Kubernetes' search path) and its hosts file (hosts: its line)."""
         sh("ip", "netns", "del", ns, check=False)
-        sh("ip", "link", "del", host, check=False)
+        sh("ip", "link", "del", veth, check=False)
         sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", host, "type", "veth", "peer", "name",
+        sh("ip", "link", "add", veth, "type", "veth", "peer", "name",
            "eth0", "netns", ns)
-        sh("ip", "link", "set", host, "master", self.bridge, "up")
+        sh("ip", "link", "set", veth, "master", self.bridge, "up")
         for cmd in (("ip", "addr", "add", ip + "/24", "dev", "eth0"),
                     ("ip", "link", "set", "eth0", "up"),
                     ("ip", "link", "set", "lo", "up"),
                     ("ip", "route", "add", "default", "via",
                      self.prefix + "1")):
             sh("ip", "netns", "exec", ns, *cmd)
-        # What kubelet writes into a pod: its resolv.conf (the cluster's
-        # DNS, Kubernetes' search path) and its hosts file.
         etc = "/etc/netns/%s" % ns
         os.makedirs(etc, exist_ok=True)
         with open(os.path.join(etc, "resolv.conf"), "w") as f:
@@ -234,13 +233,12 @@ class StatefulSet:
                     "nameserver %s1\noptions ndots:5\n" %
                     (self.domain, self.prefix))
         with open(os.path.join(etc, "hosts"), "w") as f:
-            f.write("127.0.0.1 localhost\n%s %s %s\n" %
-                    (ip, self.fqdn(i), self.pod(i)))
+            f.write("127.0.0.1 localhost\n%s\n" % hosts)
 
-    def _pod_unnet(self, i):
-        sh("ip", "netns", "del", self.netns(i), check=False)
-        sh("ip", "link", "del", "rmqss%dh%d" % (self.net, i), check=False)
-        etc = "/etc/netns/%s" % self.netns(i)
+    def _unjoin(self, ns, veth):
+        sh("ip", "netns", "del", ns, check=False)
+        sh("ip", "link", "del", veth, check=False)
+        etc = "/etc/netns/%s" % ns
         for f in ("resolv.conf", "hosts"):
             try:
                 os.unlink(os.path.join(etc, f))
@@ -250,6 +248,32 @@ class StatefulSet:
             os.rmdir(etc)
         except OSError:
             pass
+
+    def _pod_net(self, i, ip):
+        self._join(self.netns(i), "rmqss%dh%d" % (self.net, i), ip,
+                   "%s %s %s" % (ip, self.fqdn(i), self.pod(i)))
+
+    def _pod_unnet(self, i):
+        self._unjoin(self.netns(i), "rmqss%dh%d" % (self.net, i))
+
+    # ---- other workloads of the namespace ----
+
+    def client(self, k):
+        """A pod of another workload in the same namespace (k 0-7: a
+        Prometheus, load generators): a network namespace on the bridge
+        at .2+k, resolving the cluster's names as the pods do.  Its name
+        and address; `ip netns exec NAME` runs a command in it."""
+        if not 0 <= k <= 7:
+            raise ValueError("clients are 0-7")
+        self._network()
+        ns, ip = "rmqss%d-c%d" % (self.net, k), self.prefix + str(2 + k)
+        self._join(ns, "rmqss%dc%d" % (self.net, k), ip,
+                   "%s client-%d" % (ip, k))
+        return ns, ip
+
+    def client_gone(self, k):
+        self._unjoin("rmqss%d-c%d" % (self.net, k),
+                     "rmqss%dc%d" % (self.net, k))
 
     def _spawn(self, i):
         """The pod's container: the broker with the config file, its host
@@ -449,6 +473,9 @@ class StatefulSet:
 
     def down(self, purge=False):
         self._terminate(sorted(self.pods, reverse=True))
+        for k in range(8):
+            if os.path.exists("/run/netns/rmqss%d-c%d" % (self.net, k)):
+                self.client_gone(k)
         pid = self._dns_pid()
         if alive(pid):
             os.kill(pid, signal.SIGTERM)
