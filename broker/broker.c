@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -423,6 +424,15 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 	memset(b, 0, sizeof(*b));
 	b->cfg = *cfg;
 	b->tick_hook = broker_tick;
+	if (getrandom(&b->id_nonce, sizeof(b->id_nonce), 0) !=
+	    (ssize_t)sizeof(b->id_nonce)) {
+		/* no entropy yet (early boot): the clock, at least distinct
+		 * between restarts */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		b->id_nonce = (uint64_t)ts.tv_sec * 1000000000ULL ^
+		    (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 40;
+	}
 	for (unsigned i = 0; i < RMQ_MAX_WORKERS; i++)
 		for (unsigned j = 0; j < RMQ_MAX_LISTENERS; j++)
 			b->listen_fds[i][j] = -1;

@@ -125,8 +125,8 @@ static int
 connect_assign_id(struct rmq_session *s)
 {
 	char id[48];
-	int n = snprintf(id, sizeof(id), "ringmq-%016llx",
-	    (unsigned long long)s->key);
+	int n = snprintf(id, sizeof(id), "ringmq-%016llx%016llx",
+	    (unsigned long long)s->w->b->id_nonce, (unsigned long long)s->key);
 	s->client_id = malloc((size_t)n);
 	if (s->client_id == NULL)
 		return -ENOMEM;

@@ -54,6 +54,11 @@ struct rmq_broker {
 	uint32_t fd_conns;
 	atomic_uint conn_limit;
 	atomic_int ready; /* listeners open: /readyz says so */
+	/* Random for this process's life, in the identifiers the broker
+	 * assigns to clients that bring none: with the session's key (unique
+	 * on this node only), no other node of the cluster, and not this one
+	 * after a restart, assigns the same [MQTT-3.1.3-6]. */
+	uint64_t id_nonce;
 	/* SIGTERM in a cluster (rmq_broker_drain): clients are told to go,
 	 * new CONNECTs refused, while persistent sessions move away. */
 	atomic_int draining;

@@ -12,6 +12,7 @@ message twice."""
 import faulthandler
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -88,6 +89,39 @@ def takeover_tells_the_old_connection(_):
     finally:
         for cl in clients:
             cl.close()
+        finish(a, b)
+
+
+def assigned_identifiers_stay_apart(_):
+    # [MQTT-3.1.3-6]: an identifier the broker assigns is unique, in the
+    # cluster too: a 5.0 subscriber without one on b, then publishers
+    # without one on a, each a new session on a's loops (whose keys count
+    # as b's do).  None takes the subscriber's session over; it gets
+    # every message.
+    a, b = two()
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(b.port), "-V",
+         "mqttv5", "-t", "ids/#", "-q", "1", "-C", "6", "-W", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_routes(a, {"b": 1})
+        for i in range(6):
+            r = subprocess.run(
+                ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(a.port), "-V",
+                 "mqttv5", "-q", "1", "-t", "ids/%d" % i, "-m", str(i)],
+                capture_output=True, text=True, timeout=DEADLINE)
+            assert r.returncode == 0, r
+        out, err = sub.communicate(timeout=DEADLINE)
+        assert out.split() == [str(i) for i in range(6)], (out, err)
+        assert not any("taken over" in l for l in a.log + b.log), \
+            [l for l in a.log + b.log if "taken over" in l]
+        ids = {m.group(1) for m in re.finditer(
+            r"client (ringmq-[0-9a-f]+) connected", "\n".join(a.log + b.log))}
+        assert len(ids) == 7, ids
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+            sub.wait()
         finish(a, b)
 
 
@@ -619,7 +653,8 @@ def sigterm_hands_sessions_to_peers(_):
         finish(a, b)
 
 
-run([takeover_tells_the_old_connection, queued_messages_move,
+run([takeover_tells_the_old_connection, assigned_identifiers_stay_apart,
+     queued_messages_move,
      clean_start_ends_it_everywhere, wills_on_takeover,
      flapping_between_bursts, flapping_client_loses_nothing,
      persistent_state_moves_to_the_new_disk,

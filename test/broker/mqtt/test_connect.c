@@ -625,3 +625,58 @@ Test(connect_keepalive, no_v5_connection_is_silent_for_ever)
 	    rmq_test_connect(0, RMQ_V311, "ka3", 1, NULL);
 	cr_assert_eq(rmq_test_session_of(d)->keepalive, 0);
 }
+
+/* The CONNACK's Assigned Client Identifier (0x12) of a 5.0 CONNECT with
+ * an empty identifier, into id. */
+static void
+assigned_id(char *id, size_t cap)
+{
+	struct rmq_fake_client *c = rmq_test_client(0);
+	/* CONNECT 5.0, clean start, keep alive 30, no properties, id "". */
+	RMQ_SEND(c, 0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 30, 0, 0,
+	    0);
+	rmq_fake_settle();
+	uint8_t buf[256];
+	size_t n = rmq_fake_take(c, buf, sizeof(buf));
+	cr_assert_geq(n, 5);
+	cr_assert_eq(buf[0], 0x20);
+	cr_assert_eq(buf[3], 0x00, "reason 0x%02x", buf[3]);
+	/* properties from buf[5] (length buf[4], under 128 here) */
+	size_t end = 5 + buf[4];
+	for (size_t i = 5; i < end;) {
+		uint8_t p = buf[i++];
+		if (p == 0x12) {
+			size_t len = (size_t)buf[i] << 8 | buf[i + 1];
+			cr_assert_lt(len, cap);
+			memcpy(id, buf + i + 2, len);
+			id[len] = '\0';
+			RMQ_SEND(c, 0xE0, 0x00);
+			RMQ_EXPECT_CLOSED(c);
+			return;
+		}
+		/* the other properties of this CONNACK: two-byte values
+		 * (0x21, 0x22) and four-byte ones (0x27) */
+		i += p == 0x27 ? 4 : 2;
+	}
+	cr_assert_fail("no Assigned Client Identifier");
+}
+
+Test(connect, assigned_identifiers_differ_between_nodes_and_lives)
+{
+	/* [MQTT-3.1.3-6]: the Server assigns a unique ClientID.  Unique on
+	 * this node comes from the session's key; unique in the cluster and
+	 * across restarts from the node's random part: another node, or
+	 * this one started again, with its session keys counting from the
+	 * same start, assigns others. */
+	char a[64], b[64], c[64];
+	rmq_test_node.id_nonce = 0x0123456789abcdefULL;
+	assigned_id(a, sizeof(a));
+	cr_assert_eq(strncmp(a, "ringmq-0123456789abcdef", 23), 0, "%s", a);
+	cr_assert_eq(strlen(a), 39, "%s", a);
+	assigned_id(b, sizeof(b));
+	cr_assert_str_neq(a, b); /* a new session: a new key */
+	rmq_test_node.id_nonce = 0xfedcba9876543210ULL;
+	assigned_id(c, sizeof(c));
+	cr_assert_eq(strncmp(c, "ringmq-fedcba9876543210", 23), 0, "%s", c);
+	cr_assert_str_neq(a + 23, "", "%s", a); /* the key follows */
+}
