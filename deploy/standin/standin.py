@@ -50,6 +50,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.dirname(os.path.dirname(HERE))
 CONFIG = os.path.join(TREE, "deploy", "kubernetes", "base", "ringmq.conf")
 VOLUME_AT = "/var/lib/ringmq"  # where the config puts the data
+ETC_AT = "/etc/ringmq"  # where the pods' projected volume is
 ADMIN_PORT = 8080  # the config's admin_listener
 MQTT_PORT = 1883
 
@@ -81,7 +82,8 @@ def alive(pid):
 
 class StatefulSet:
     def __init__(self, state=None, net=0, binary=None, config=CONFIG,
-                 name="ringmq", namespace="ringmq", grace=30, args=()):
+                 name="ringmq", namespace="ringmq", grace=30, args=(),
+                 etc=None):
         if os.geteuid() != 0:
             raise PermissionError("the stand-in needs root (namespaces)")
         self.state = os.path.abspath(state or "/var/tmp/ringmq-standin")
@@ -91,6 +93,10 @@ class StatefulSet:
         self.binary = os.path.abspath(
             binary or os.path.join(TREE, "build", "broker", "ringmq"))
         self.config = os.path.abspath(config)
+        # what the pod's projected volume shows (the ConfigMap's file and
+        # the Secrets'), bound at ETC_AT in each pod; config is then a
+        # path under ETC_AT, as the container's -c names it
+        self.etc = os.path.abspath(etc) if etc else None
         self.name = name
         self.namespace = namespace
         self.grace = grace
@@ -280,13 +286,16 @@ class StatefulSet:
         name the pod's, its volume at VOLUME_AT."""
         vol = self._path("volumes", self.pod(i))
         os.makedirs(vol, exist_ok=True)
-        os.makedirs(VOLUME_AT, exist_ok=True)  # the mount point
+        os.makedirs(VOLUME_AT, exist_ok=True)  # the mount points
+        if self.etc:
+            os.makedirs(ETC_AT, exist_ok=True)
         script = ('hostname "$1" && mount --bind "$2" "$3" && '
-                  'shift 3 && exec "$@"')
+                  'if [ -n "$4" ]; then mount --bind "$4" "$5" || exit 1; '
+                  'fi && shift 5 && exec "$@"')
         cmd = ["ip", "netns", "exec", self.netns(i), "unshare", "--uts",
                "--mount", "--propagation", "private", "sh", "-c", script,
-               "pod", self.pod(i), vol, VOLUME_AT, self.binary, "-c",
-               self.config] + self.args
+               "pod", self.pod(i), vol, VOLUME_AT, self.etc or "", ETC_AT,
+               self.binary, "-c", self.config] + self.args
         # A container's environment is its manifest's: none of the
         # caller's RINGMQ_* settings (they would override the file).
         env = {k: v for k, v in os.environ.items()
@@ -497,6 +506,10 @@ def main(argv):
                     help="the subnet: 10.214.NET.0/24 (default 0)")
     ap.add_argument("--bin", help="the broker (default: this tree's build)")
     ap.add_argument("--config", default=CONFIG)
+    ap.add_argument("--etc", help="a directory bound at %s in every pod "
+                    "(the projected volume's files; the mount point is "
+                    "made on this machine, empty); --config then names a "
+                    "file under it" % ETC_AT)
     ap.add_argument("--grace", type=int, default=30,
                     help="terminationGracePeriodSeconds (default 30)")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -507,7 +520,8 @@ def main(argv):
     sub.add_parser("status")
     sub.add_parser("down").add_argument("--purge", action="store_true")
     a = ap.parse_args(argv)
-    s = StatefulSet(a.state, a.net, a.bin, a.config, grace=a.grace)
+    s = StatefulSet(a.state, a.net, a.bin, a.config, grace=a.grace,
+                    etc=a.etc)
     if a.cmd in ("up", "scale"):
         how, took = getattr(s, a.cmd)(a.replicas)
         for i, t in sorted(took.items()):

@@ -83,10 +83,14 @@ def overlay_with_secrets(tmp, ringmq):
         "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
         "-subj", "/CN=ringmq-test-ca", "-keyout", "cluster-ca.key",
         "-out", "cluster-ca.crt")
-    for name, cn in (("cluster-tls", "ringmq-headless"), ("tls", "ringmq")):
+    # the clients' certificate names the client Service and each pod
+    pods = "DNS:*.ringmq-headless.ringmq.svc.cluster.local"
+    for name, cn, san in (("cluster-tls", "ringmq-headless",
+                           "DNS:ringmq-headless"),
+                          ("tls", "ringmq", "DNS:ringmq," + pods)):
         ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
             "-nodes", "-subj", "/CN=" + cn,
-            "-addext", "subjectAltName=DNS:" + cn,
+            "-addext", "subjectAltName=" + san,
             "-keyout", name + ".key", "-out", name + ".csr")
         ssl("x509", "-req", "-in", name + ".csr", "-CA", "cluster-ca.crt",
             "-CAkey", "cluster-ca.key", "-days", "2", "-copy_extensions",
