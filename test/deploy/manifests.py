@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.dirname(os.path.dirname(HERE))
@@ -34,6 +35,23 @@ def missing_tools():
     if shutil.which("node") is None:
         gone.append("node")
     return gone
+
+
+def standin_or_skip(*tools):
+    """deploy/standin's module, for a test that runs pods on it; or the
+    test's end as a visible skip (exit 77) naming what is missing: root
+    (its namespaces), dnsmasq, the deploy tools, or one of `tools`."""
+    if os.geteuid() != 0:
+        print("needs root (the stand-in's namespaces): skipped")
+        sys.exit(77)
+    gone = missing_tools() + [t for t in ("/usr/sbin/dnsmasq", *tools)
+                              if not os.path.exists(t)]
+    if gone:
+        print("missing %s (scripts/deps --test): skipped" % ", ".join(gone))
+        sys.exit(77)
+    sys.path.insert(0, os.path.join(TREE, "deploy", "standin"))
+    import standin
+    return standin
 
 
 def kustomize(path):

@@ -26,19 +26,10 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-sys.path.insert(0, os.path.join(TREE, "deploy", "standin"))
 import manifests as m  # noqa: E402
 from rmqtest import BROKER_BINARY, run  # noqa: E402
 
-if os.geteuid() != 0:
-    print("needs root (the stand-in's namespaces): skipped")
-    sys.exit(77)
-gone = m.missing_tools()
-if gone or not os.path.exists("/usr/sbin/dnsmasq"):
-    print("missing %s (scripts/deps --test): skipped" %
-          ", ".join(gone or ["dnsmasq"]))
-    sys.exit(77)
-import standin  # noqa: E402
+standin = m.standin_or_skip()
 
 BENCH = os.path.join(os.path.dirname(BROKER_BINARY), "..", "bench",
                      "ringmq-bench")

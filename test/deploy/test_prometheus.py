@@ -29,18 +29,11 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-sys.path.insert(0, os.path.join(TREE, "deploy", "standin"))
+import manifests as m  # noqa: E402
 from rmqtest import BROKER_BINARY, run  # noqa: E402
 
-if os.geteuid() != 0:
-    print("needs root (the stand-in's namespaces): skipped")
-    sys.exit(77)
-for tool in ("/usr/sbin/dnsmasq", "/usr/bin/prometheus",
-             "/usr/bin/mosquitto_pub", "/usr/bin/mosquitto_sub"):
-    if not os.path.exists(tool):
-        print("%s is missing (scripts/deps --test): skipped" % tool)
-        sys.exit(77)
-import standin  # noqa: E402
+standin = m.standin_or_skip("/usr/bin/prometheus", "/usr/bin/mosquitto_pub",
+                            "/usr/bin/mosquitto_sub")
 
 CONFIG = os.path.join(TREE, "deploy", "prometheus", "prometheus.yml")
 DASHBOARD = os.path.join(TREE, "deploy", "kubernetes", "components",
