@@ -244,6 +244,10 @@ def v5(node, client_id):
     p = Properties(PacketTypes.CONNECT)
     p.SessionExpiryInterval = 3600
     cl = Client(node, client_id, version=paho.MQTTv5, properties=p)
+    # paho connects again by itself a second after its connection ends,
+    # and would then take the session back from the connection that ended
+    # it, as a newer one: not within a test.
+    cl.c.reconnect_delay_set(min_delay=3600, max_delay=3600)
     cl.subscribe("dup/" + client_id, 1)
     return cl
 
