@@ -1213,11 +1213,13 @@ bench_conn_setup(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 	c->role = role;
 	c->gid = gid;
 	c->ridx = pc ? pc->idx : gid;
-	/* Clients go round the hosts by number; with --hosts-apart a
-	 * publisher goes to the host after its subscriber's. */
-	c->hix = cfg->nhosts ? gid % cfg->nhosts : 0;
+	/* Clients go round the hosts by number, as numbered in the whole
+	 * load (--shard); with --hosts-apart a publisher goes to the host
+	 * after its subscriber's. */
+	uint32_t first = run->plan.first;
+	c->hix = cfg->nhosts ? (first + gid) % cfg->nhosts : 0;
 	if (cfg->hosts_apart && cfg->nhosts && role == RMQ_ROLE_PUB && pc)
-		c->hix = (pc->idx + 1) % cfg->nhosts;
+		c->hix = (first + pc->idx + 1) % cfg->nhosts;
 	c->win = cfg->inflight;
 	rmq_decoder_init(&c->dec, RMQ_FROM_SERVER, cfg->version, 0);
 	if (pc) {

@@ -588,7 +588,10 @@ rmq_bench_cfg_parse(struct rmq_bench_cfg *cfg, int argc, char **argv, char *err,
 	if (cfg->shard_n &&
 	    (mode != RMQ_BENCH_RUN ||
 		(scn != RMQ_SCN_P2P && scn != RMQ_SCN_CONN) ||
-		(cfg->pubs && cfg->subs && cfg->pubs != cfg->subs) ||
+		(scn == RMQ_SCN_P2P &&
+		    (cfg->pubs ? cfg->pubs : cfg->clients) !=
+			(cfg->subs ? cfg->subs
+				   : (cfg->pubs ? cfg->pubs : cfg->clients))) ||
 		cfg->direct != RMQ_DIRECT_OFF))
 		return bench_fail(err, errlen,
 		    "--shard splits run p2p and run conn only (pairs or connections a shard keeps to itself; a shared topic would cross shards)");

@@ -424,10 +424,11 @@ rmq_broker_init_on(struct rmq_broker *b, const struct rmq_config *cfg,
 	memset(b, 0, sizeof(*b));
 	b->cfg = *cfg;
 	b->tick_hook = broker_tick;
-	if (getrandom(&b->id_nonce, sizeof(b->id_nonce), 0) !=
+	if (getrandom(&b->id_nonce, sizeof(b->id_nonce), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(b->id_nonce)) {
-		/* no entropy yet (early boot): the clock, at least distinct
-		 * between restarts */
+		/* the pool not ready yet (early boot), or getrandom refused
+		 * (a seccomp filter): the clock, distinct between restarts,
+		 * rather than a start that waits */
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		b->id_nonce = (uint64_t)ts.tv_sec * 1000000000ULL ^

@@ -1377,7 +1377,7 @@ const struct rmq_option rmq_options[] = {
 	    .def = "true",
 	    .help = "whether a client may connect without an identifier",
 	    .doc =
-		"whether a client may connect without an identifier and be given one, `ringmq-` and 16 hex digits (3.1.1 needs clean session for it; 3.1 never allows it)" },
+		"whether a client may connect without an identifier and be given one, `ringmq-` and 32 hex digits, unique in the cluster and across restarts (3.1.1 needs clean session for it; 3.1 never allows it)" },
 	{ .key = "response_information",
 	    .type = RMQ_OPT_STRING,
 	    .set = opt_set_response_info,
@@ -1719,7 +1719,7 @@ const struct rmq_option rmq_options[] = {
 	ONLY("allow_duplicate_messages", "true false",
 	    "a client with overlapping subscriptions gets one copy of a message, which both values allow"),
 	ONLY("auto_id_prefix", "ringmq-",
-	    "identifiers ringmq assigns are ringmq- and 16 hex digits"),
+	    "identifiers ringmq assigns are ringmq- and 32 hex digits"),
 	LATER("queue_qos0_messages", "false",
 	    "queueing QoS 0 messages for offline sessions"),
 	LATER("upgrade_outgoing_qos", "false",

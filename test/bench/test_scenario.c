@@ -433,5 +433,10 @@ Test(cfg, shard_takes_what_splits)
 	cr_assert(strstr(err, "p2p") != NULL, "%s", err);
 	cr_assert_eq(parse("pub -t x --shard 0/2"), -EINVAL);
 	cr_assert_eq(parse("run p2p --direct --shard 0/2"), -EINVAL);
+	/* p2p shards split pairs: as many subscribers as publishers */
+	cr_assert_eq(parse("run p2p --clients 10 --subs 5 --shard 0/2"),
+	    -EINVAL);
+	cr_assert_eq(parse("run p2p --pubs 4 --subs 3 --shard 0/2"), -EINVAL);
+	cr_assert_eq(parse("run p2p --pubs 4 --shard 0/2"), 0); /* 4 and 4 */
 	cr_assert_eq(parse("run p2p --shard 1/4"), 0);
 }

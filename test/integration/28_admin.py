@@ -15,7 +15,7 @@ import urllib.request
 
 from rmqcluster import finish, node, seed, wait_peers
 from rmqtest import (BROKER, DEADLINE, Broker, Client, Properties,
-                     PacketTypes, paho, run)
+                     PacketTypes, conf_file, paho, run)
 
 faulthandler.dump_traceback_later(300, exit=True)
 
@@ -143,9 +143,18 @@ def token_needed_off_loopback(_):
             assert rc == 0 and out["cluster"] is False, out
             assert ctl(b, "cluster", "status")[0] == 1
             assert b.metric("ringmq_admin_api_refused_total") == 3
-            # health and ready (a container's health check) need no token
+            # health and ready (a container's health check) need no token,
+            # nor read its file (the checking user may not): -c naming a
+            # file that names a token file not there
             assert ctl(b, "health") == (0, "ok\n")
             assert ctl(b, "ready") == (0, "ready\n")
+            conf = conf_file("admin_listener 127.0.0.1:%d\n"
+                             "admin_token_file /nonexistent/token\n" %
+                             b.admin_port)
+            r = subprocess.run([BROKER, "ctl", "-c", conf, "health"],
+                               capture_output=True, text=True,
+                               timeout=DEADLINE)
+            assert (r.returncode, r.stdout) == (0, "ok\n"), r
             assert b.metric("ringmq_admin_api_refused_total") == 3
             assert not any("s3cret" in line for line in b.log)
         finally:
