@@ -185,7 +185,7 @@ def a_disagreement_is_found(_):
                    "cluster_dns ringmq-peers"), "cluster_dns names"),
         (conf_edit("persistence_location /var/lib/ringmq",
                    "persistence_location /data"), "persistence_location"),
-        (conf_edit("shutdown_grace 20", "shutdown_grace 28"),
+        (conf_edit("shutdown_grace 10", "shutdown_grace 13"),
          "leave nothing of terminationGracePeriodSeconds"),
         (lambda o: sts(o)["spec"]["template"]["metadata"]["labels"].update(
             {"app.kubernetes.io/name": "other"}), "does not select"),
