@@ -195,7 +195,9 @@ def persistent_sessions_outlive_a_restart_and_a_kill(_):
                             "msub", "-q", "1", "-t", "s/m", "-W", "1"],
                            capture_output=True, timeout=DEADLINE)
         assert b.stop() == 0
-        time.sleep(1.1)  # "short" expires while the broker is down
+        # "short" expires while the broker is down: its 1 s counted in
+        # whole seconds from when its connection ended
+        time.sleep(2.1)
 
         r = subprocess.run([BROKER, "store", "dump", d], capture_output=True,
                            text=True, timeout=DEADLINE)
