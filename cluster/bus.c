@@ -13,7 +13,8 @@
  * The thread wakes at least every 50 ms: it sends a hello every sixth of
  * the peer timeout (with the members list after a change of membership,
  * and in one hello of LIST_EVERY otherwise), reads what came,
- * marks silent members down, and resolves the DNS name again when due.
+ * marks silent members down, and dials what the DNS name's resolver
+ * (resolve.h, a thread of its own) last answered.
  */
 #include "bus.h"
 
@@ -40,6 +41,7 @@
 #include "index.h"
 #include "members.h"
 #include "msg.h"
+#include "resolve.h"
 #include "retained.h"
 #include "routes.h"
 #include "sock.h"
@@ -125,6 +127,11 @@ struct rmq_cluster_node {
 	uint64_t deltas_sent, deltas_dropped;
 	unsigned ndials;
 	struct dial dials[DIALS_MAX];
+	/* The DNS name's lookups (resolve.h): NULL without cluster_dns; an
+	 * answer taken once (the bus thread's); its last answer. */
+	struct rmq_resolver *dns;
+	int dns_answered;
+	char dns_urls[RMQ_RESOLVE_MAX][RMQ_NODE_URL_MAX];
 	struct rmq_hello hello; /* scratch: the one read */
 	struct rmq_hello mine; /* scratch: the one sent */
 	uint8_t buf[RMQ_HELLO_MAX];
@@ -138,6 +145,8 @@ struct rmq_cluster_node {
 static int
 dials_settled(struct rmq_cluster_node *n, uint64_t now)
 {
+	if (n->dns != NULL && !n->dns_answered)
+		return 0; /* the DNS name's addresses are not known yet */
 	for (unsigned i = 0; i < n->ndials; i++) {
 		const struct dial *d = &n->dials[i];
 		if (!d->given || d->self ||
@@ -155,7 +164,8 @@ dials_settled(struct rmq_cluster_node *n, uint64_t now)
 /* cluster.h's ready: every member up has its routes installed; a node
  * that has met no one waits a peer timeout for its seeds first.  Until it
  * is first ready, it also waits for every address its seeds and DNS name
- * gave (each a peer timeout at most): a pod of a StatefulSet that took
+ * gave (each a peer timeout at most, once the DNS name's first lookup
+ * ended): a pod of a StatefulSet that took
  * clients having met one of its peers would route their publishes to that
  * one's subscribers alone.  After, a pod appearing in the DNS name does
  * not make it unready. */
@@ -273,6 +283,8 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 		gaps += pr->gaps;
 		installed += pr->snapshots;
 	}
+	struct rmq_resolver_stats dns;
+	rmq_resolver_stats(n->dns, &dns); /* a stop takes it under mu */
 	const struct {
 		const char *name, *type, *help;
 		uint64_t v;
@@ -298,6 +310,15 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 		{ "ringmq_cluster_bus_received_bytes_total", "counter",
 		    "Bytes read from the cluster bus.",
 		    atomic_load(&n->bus_received_bytes) },
+		{ "ringmq_cluster_bus_send_failures_total", "counter",
+		    "Hellos the cluster bus refused (its send queue full): not sent.",
+		    atomic_load(&n->send_failures) },
+		{ "ringmq_cluster_dns_lookups_total", "counter",
+		    "Lookups of cluster_dns ended, on the resolver's own thread.",
+		    dns.lookups },
+		{ "ringmq_cluster_dns_failures_total", "counter",
+		    "Lookups of cluster_dns that failed (no answer in the resolver's timeouts, or no such name).",
+		    dns.failures },
 		{ "ringmq_cluster_route_deltas_applied_total", "counter",
 		    "Route changes of peers applied to this node's index, in order.",
 		    applied },
@@ -321,6 +342,10 @@ node_metrics(void *ctx, rmq_put_fn put, void *arg)
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
 		rmq_emit_one(put, arg, one[i].name, one[i].type, one[i].help,
 		    one[i].v);
+	rmq_emit_head(put, arg, "ringmq_cluster_dns_lookup_seconds", "gauge",
+	    "How long the lookup of cluster_dns under way has taken, or else the last one took.");
+	rmq_emit(put, arg, "ringmq_cluster_dns_lookup_seconds %.3f\n",
+	    (double)(dns.running_us ? dns.running_us : dns.last_us) / 1e6);
 	pthread_mutex_lock(&n->rmu);
 	size_t local = n->local.filters.live;
 	uint64_t sent = n->deltas_sent, dropped = n->deltas_dropped;
@@ -494,42 +519,30 @@ dial_list(struct rmq_cluster_node *n, const char *list)
 	}
 }
 
-/* Every address the DNS name has, at its port (a Kubernetes headless
- * Service lists one per pod, ready or not). */
+/* Every address the DNS name had at its last lookup, at its port (a
+ * Kubernetes headless Service lists one per pod, ready or not). */
 static void
 dial_dns(struct rmq_cluster_node *n)
 {
-	char name[sizeof(n->conf.dns)];
-	snprintf(name, sizeof(name), "%s", n->conf.dns);
-	char *colon = strrchr(name, ':');
-	if (colon == NULL)
+	unsigned k = 0;
+	char err[128];
+	if (!rmq_resolver_take(n->dns, n->dns_urls, RMQ_RESOLVE_MAX, &k, err,
+		sizeof(err)))
 		return;
-	*colon = '\0';
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
-	int rv = getaddrinfo(name, colon + 1, &hints, &res);
-	if (rv != 0) {
+	n->dns_answered = 1;
+	if (err[0])
 		rmq_cluster_log(LOG_INFO, "cluster_dns %s: %s", n->conf.dns,
-		    gai_strerror(rv));
-		return;
-	}
-	for (struct addrinfo *a = res; a; a = a->ai_next) {
-		char host[INET6_ADDRSTRLEN], url[RMQ_NODE_URL_MAX];
-		if (a->ai_family == AF_INET) {
-			struct sockaddr_in *s = (void *)a->ai_addr;
-			inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-			snprintf(url, sizeof(url), "tcp://%s:%s", host,
-			    colon + 1);
-		} else if (a->ai_family == AF_INET6) {
-			struct sockaddr_in6 *s = (void *)a->ai_addr;
-			inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-			snprintf(url, sizeof(url), "tcp://[%s]:%s", host,
-			    colon + 1);
-		} else {
-			continue;
-		}
-		dial(n, url, 1);
-	}
-	freeaddrinfo(res);
+		    err);
+	for (unsigned i = 0; i < k; i++)
+		dial(n, n->dns_urls[i], 1);
+}
+
+/* The resolver's thread: an answer came; the bus thread dials it now. */
+static void
+dns_answered(void *arg)
+{
+	struct rmq_cluster_node *n = arg;
+	nng_aio_cancel(n->wait);
 }
 
 /* ---- routes (routes.h) ---- */
@@ -1678,14 +1691,15 @@ send_hello(struct rmq_cluster_node *n, int with_members)
 }
 
 /* Where the sender of msg is dialled: the host it names, or the address
- * its pipe comes from, at the port it listens on. */
-static void
+ * its pipe comes from, at the port it listens on; -1 when neither is
+ * known (the pipe closed since the hello came). */
+static int
 sender_url(nng_msg *msg, const struct rmq_hello *h, uint16_t port, char *out,
     size_t len)
 {
 	if (h->host[0]) {
 		snprintf(out, len, "tcp://%s:%u", h->host, port);
-		return;
+		return 0;
 	}
 	nng_sockaddr sa;
 	char host[INET6_ADDRSTRLEN] = "";
@@ -1698,10 +1712,13 @@ sender_url(nng_msg *msg, const struct rmq_hello *h, uint16_t port, char *out,
 			inet_ntop(AF_INET6, sa.s_in6.sa_addr, host,
 			    sizeof(host));
 	}
+	if (host[0] == '\0')
+		return -1;
 	if (strchr(host, ':'))
 		snprintf(out, len, "tcp://[%s]:%u", host, port);
 	else
 		snprintf(out, len, "tcp://%s:%u", host, port);
+	return 0;
 }
 
 static const char *const event_words[] = {
@@ -1733,7 +1750,11 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 		return;
 	}
 	char url[RMQ_NODE_URL_MAX];
-	sender_url(msg, h, h->port, url, sizeof(url));
+	/* A hello whose pipe closed meanwhile, from a node that names no
+	 * host: its address is unknown (it was dialled as tcp://:PORT); the
+	 * next one comes on a pipe that is open. */
+	if (sender_url(msg, h, h->port, url, sizeof(url)) != 0)
+		return;
 	struct rmq_member *m;
 	uint64_t now = rmq_cluster_now_ms();
 	n->hellos_read++;
@@ -1759,7 +1780,7 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 	 * the next one waited a second). */
 	if (h->fport) {
 		char furl[RMQ_NODE_URL_MAX];
-		sender_url(msg, h, h->fport, furl, sizeof(furl));
+		(void)sender_url(msg, h, h->fport, furl, sizeof(furl));
 		rmq_channel_peer(n->ch, m->number, m->name, h->epoch, furl);
 	}
 	hello_routes(n, m, ev, h, now);
@@ -1888,7 +1909,7 @@ node_run(void *arg)
 	uint32_t every = n->conf.peer_timeout_ms / 6;
 	if (every < 10)
 		every = 10;
-	uint64_t next_hello = 0, next_dns = 0, next_tombs = 0;
+	uint64_t next_hello = 0, next_tombs = 0;
 	unsigned hellos = 0;
 	uint64_t catch_up_until = 0;
 	/* The index is written from here (remote routes): a reader of
@@ -1933,10 +1954,8 @@ node_run(void *arg)
 			pthread_mutex_unlock(&n->cmu);
 			asks_ended(done, d);
 		}
-		if (n->conf.dns[0] && now >= next_dns) {
+		if (n->dns != NULL)
 			dial_dns(n);
-			next_dns = now + n->conf.dns_interval_ms;
-		}
 		/* The silent are found once the hellos that came meanwhile
 		 * are read: not while this thread catches up after a wait for
 		 * the lock (a snapshot being installed), which would find
@@ -2123,7 +2142,16 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 	    n->port, rmq_channel_port(n->ch), n->conf.peer_timeout_ms);
 	if (n->conf.seeds[0])
 		dial_list(n, n->conf.seeds);
+	if (n->conf.dns[0] &&
+	    (n->dns = rmq_resolver_start(n->conf.dns, n->conf.dns_interval_ms,
+		 NULL, dns_answered, n)) == NULL) {
+		snprintf(err, errlen, "cluster_dns %s: no resolver thread",
+		    n->conf.dns);
+		return -1;
+	}
 	if (pthread_create(&n->thread, NULL, node_run, n) != 0) {
+		rmq_resolver_stop(n->dns);
+		n->dns = NULL;
 		snprintf(err, errlen, "cluster: no thread");
 		return -1;
 	}
@@ -2174,6 +2202,11 @@ rmq_cluster_node_stop(struct rmq_cluster_node *n)
 	if (n == NULL)
 		return;
 	atomic_store(&n->stop, 1);
+	/* No lookup is waited for; the metrics read it under mu. */
+	pthread_mutex_lock(&n->mu);
+	rmq_resolver_stop(n->dns);
+	n->dns = NULL;
+	pthread_mutex_unlock(&n->mu);
 	pthread_mutex_lock(&n->rmu);
 	atomic_store(&n->live, 0); /* no hook sends on a closing socket */
 	pthread_mutex_unlock(&n->rmu);
