@@ -161,6 +161,13 @@ class StatefulSet:
         links = sh("ip", "-o", "link", "show").stdout
         if (" %s:" % self.bridge) not in links:
             sh("ip", "link", "add", self.bridge, "type", "bridge")
+            # An address of its own: a bridge left to take its ports'
+            # lowest one changes it when a pod's link with a lower one
+            # joins, and the pods' DNS queries to it then went to the old
+            # one until their neighbour entry was probed again (about 5 s
+            # of lookups unanswered; no cluster network does that).
+            sh("ip", "link", "set", self.bridge, "address",
+               "02:72:6d:71:%02x:01" % (self.net & 0xff))
             sh("ip", "addr", "add", self.prefix + "1/24", "dev", self.bridge)
             sh("ip", "link", "set", self.bridge, "up")
         self._hosts()

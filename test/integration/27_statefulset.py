@@ -9,7 +9,8 @@ messages.  After each step every pod delivers to every other, and no
 message a publisher had acknowledged is missing at any subscriber.
 
 The traffic is short in CI (a second of it per step); RMQTEST_FULL=1 runs
-the same steps with more clients and longer (docs/development.md).  Needs
+the same steps with more clients and longer (docs/development.md).  A DNS
+server that stops answering takes no pod down either.  Needs
 root, iproute2 and dnsmasq (scripts/deps --test); skipped visibly without.
 """
 import faulthandler
@@ -452,13 +453,7 @@ def under_load(steps):
     """Three pods, then Load's clients; steps(ss) changes the set (each
     step followed by HOLD seconds of traffic) and returns lines of
     figures.  Then every acknowledged message must be at every
-    subscriber.  On demand (RMQTEST_FULL=1) until the loss
-    docs/clustering.md describes under "In a StatefulSet" is mended: it
-    showed in CI's sanitizer build too."""
-    if not FULL:
-        raise Skip("with RMQTEST_FULL=1 only: acknowledged messages still "
-                   "go missing in some runs (docs/clustering.md, "
-                   "\"In a StatefulSet\")")
+    subscriber."""
     ss = statefulset()
     failed = True
     load = None
