@@ -148,8 +148,13 @@ rmq_cluster_publish(struct rmq_broker *b, unsigned worker, struct rmq_msg **m,
 		free(m);
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < n; i++)
+	/* Their delivery latency starts here, as a client's publish starts
+	 * at its read: this node's part (peers' clocks are not this one's). */
+	uint64_t now_us = rmq_loop_clock_us();
+	for (uint32_t i = 0; i < n; i++) {
 		m[i]->from_peer = 1;
+		m[i]->born_us = now_us;
+	}
 	im->kind = RMQ_INBOX_ROUTE;
 	im->route.m = m;
 	im->route.n = n;
