@@ -210,6 +210,8 @@ rmq_broker_check_files(const struct rmq_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	rmq_authz_free(az);
+	if (rmq_admin_tls_check(cfg, err, errlen) != 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -626,6 +628,12 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 		*needs_restart = "admin_listener";
 	else if (strcmp(next.admin_token_file, b->cfg.admin_token_file) != 0)
 		*needs_restart = "admin_token_file"; /* read at the start */
+	else if (strcmp(next.admin_tls_certfile, b->cfg.admin_tls_certfile))
+		*needs_restart = "admin_tls_certfile";
+	else if (strcmp(next.admin_tls_keyfile, b->cfg.admin_tls_keyfile))
+		*needs_restart = "admin_tls_keyfile";
+	else if (strcmp(next.admin_tls_cafile, b->cfg.admin_tls_cafile))
+		*needs_restart = "admin_tls_cafile";
 	else if (next.topic_alias_max != b->cfg.topic_alias_max)
 		*needs_restart = "topic_alias_maximum";
 	else if (strcmp(next.psk_file, b->cfg.psk_file) != 0)

@@ -2,17 +2,20 @@
  * API (broker/ops/api.c) of a running node: one HTTP request, its JSON
  * answer printed.  Where the node is and its token come from the flags,
  * or from the node's configuration file (-c): its admin_listener (an
- * address of every interface is asked on loopback) and admin_token_file.
+ * address of every interface is asked on loopback), admin_token_file, and
+ * HTTPS when admin_tls_certfile is set.
  */
 #include "ctl_cmd.h"
 
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
+#include <nng/supplemental/tls/tls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "options.h"
+#include "readfile.h"
 
 #define CTL_TIMEOUT_MS 10000
 
@@ -20,7 +23,8 @@ static int
 ctl_usage(void)
 {
 	fprintf(stderr,
-	    "usage: ringmq ctl [-c FILE] [--admin HOST:PORT] [--token-file PATH] [--local] COMMAND\n"
+	    "usage: ringmq ctl [-c FILE] [--admin HOST:PORT] [--token-file PATH]\n"
+	    "                  [--tls] [--cafile PATH] [--cert PATH --key PATH] [--local] COMMAND\n"
 	    "  cluster status                 the nodes as this one sees them\n"
 	    "  node leave                     this node drains and stops (as at SIGTERM)\n"
 	    "  clients list [--connected|--offline] [--match TEXT] [--user NAME]\n"
@@ -34,9 +38,13 @@ ctl_usage(void)
 	    "  health                         alive (/healthz): exit 0, or 1 or 2\n"
 	    "  ready                          ready for clients (/readyz): exit 0, or 1 or 2\n"
 	    "Sessions are looked for on every node; --local: on the node asked only.\n"
-	    "-c FILE: the node's configuration (admin_listener, admin_token_file);\n"
-	    "--admin: default 127.0.0.1:9883.  Prints the node's JSON; exits 1 when\n"
-	    "the node says no (the reason on stderr), 2 on a usage or connection error.\n");
+	    "-c FILE: the node's configuration (admin_listener, admin_token_file;\n"
+	    "HTTPS when admin_tls_certfile is set, the node checked against\n"
+	    "admin_tls_cafile); --admin: default 127.0.0.1:9883.  --tls: HTTPS, the\n"
+	    "node's certificate checked against --cafile; --cert and --key: this\n"
+	    "client's certificate, for a node with admin_tls_cafile.  Prints the\n"
+	    "node's JSON; exits 1 when the node says no (the reason on stderr), 2 on\n"
+	    "a usage or connection error.\n");
 	return 2;
 }
 
@@ -75,6 +83,71 @@ read_token(const char *path, char *out, size_t cap)
 	return 0;
 }
 
+/* HTTPS to the node: the CA its certificate is checked against, and
+ * this client's certificate and key if any. */
+struct ctl_tls {
+	int on;
+	const char *ca, *cert, *key;
+};
+
+static struct ctl_tls ctl_tls;
+
+/* A client TLS configuration from ctl_tls; NULL with a message printed. */
+static nng_tls_config *
+ctl_tls_config(void)
+{
+	const struct ctl_tls *t = &ctl_tls;
+	if (t->ca == NULL || !t->ca[0]) {
+		fprintf(stderr,
+		    "ringmq ctl: HTTPS needs the CA to check the node's certificate: --cafile PATH\n");
+		return NULL;
+	}
+	if ((t->cert != NULL) != (t->key != NULL)) {
+		fprintf(stderr, "ringmq ctl: --cert and --key go together\n");
+		return NULL;
+	}
+	nng_tls_config *c;
+	int rv = nng_tls_config_alloc(&c, NNG_TLS_MODE_CLIENT);
+	if (rv != 0) {
+		fprintf(stderr, "ringmq ctl: TLS: %s\n", nng_strerror(rv));
+		return NULL;
+	}
+	if ((rv = nng_tls_config_ca_file(c, t->ca)) != 0) {
+		fprintf(stderr, "ringmq ctl: %s: %s\n", t->ca,
+		    nng_strerror(rv));
+		nng_tls_config_free(c);
+		return NULL;
+	}
+	nng_tls_config_auth_mode(c, NNG_TLS_AUTH_MODE_REQUIRED);
+	if (t->cert) {
+		char err[512], *cert = NULL, *key = NULL;
+		size_t cl = 0, kl = 0;
+		if (rmq_readfile(t->cert, t->cert, &cert, &cl, NULL, err,
+			sizeof(err)) != 0 ||
+		    rmq_readfile(t->key, t->key, &key, &kl, NULL, err,
+			sizeof(err)) != 0) {
+			fprintf(stderr, "ringmq ctl: %s\n", err);
+			free(cert);
+			nng_tls_config_free(c);
+			return NULL;
+		}
+		cert[cl] = '\0';
+		key[kl] = '\0';
+		rv = nng_tls_config_own_cert(c, cert, key, NULL);
+		memset(key, 0, kl);
+		free(key);
+		free(cert);
+		if (rv != 0) {
+			fprintf(stderr,
+			    "ringmq ctl: --cert and --key: not a certificate and its key: %s\n",
+			    nng_strerror(rv));
+			nng_tls_config_free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
 static int
 transact(const char *base, const char *token, const char *method,
     const char *path)
@@ -94,6 +167,18 @@ transact(const char *base, const char *token, const char *method,
 	    (rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
 		fprintf(stderr, "ringmq ctl: %s: %s\n", url, nng_strerror(rv));
 		goto out;
+	}
+	if (ctl_tls.on) {
+		nng_tls_config *c = ctl_tls_config();
+		if (c == NULL)
+			goto out;
+		rv = nng_http_client_set_tls(cli, c);
+		nng_tls_config_free(c); /* the client holds it */
+		if (rv != 0) {
+			fprintf(stderr, "ringmq ctl: TLS: %s\n",
+			    nng_strerror(rv));
+			goto out;
+		}
 	}
 	nng_http_req_set_method(req, method);
 	if (token[0]) {
@@ -154,6 +239,22 @@ rmq_ctl_command(int argc, char **argv)
 			    cfg.admin.port);
 			if (cfg.admin_token_file[0])
 				token_file = cfg.admin_token_file;
+			if (cfg.admin_tls_certfile[0]) {
+				ctl_tls.on = 1;
+				if (cfg.admin_tls_cafile[0] && !ctl_tls.ca)
+					ctl_tls.ca = cfg.admin_tls_cafile;
+			}
+		} else if (strcmp(argv[i], "--tls") == 0) {
+			ctl_tls.on = 1;
+		} else if (strcmp(argv[i], "--cafile") == 0 && i + 1 < argc) {
+			ctl_tls.ca = argv[++i];
+			ctl_tls.on = 1;
+		} else if (strcmp(argv[i], "--cert") == 0 && i + 1 < argc) {
+			ctl_tls.cert = argv[++i];
+			ctl_tls.on = 1;
+		} else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
+			ctl_tls.key = argv[++i];
+			ctl_tls.on = 1;
 		} else if (strcmp(argv[i], "--admin") == 0 && i + 1 < argc) {
 			snprintf(admin, sizeof(admin), "%s", argv[++i]);
 		} else if (strcmp(argv[i], "--token-file") == 0 &&
@@ -173,13 +274,15 @@ rmq_ctl_command(int argc, char **argv)
 	 * nor its file read (the checking user may not read it). */
 	if (left == 1 &&
 	    (strcmp(what, "health") == 0 || strcmp(what, "ready") == 0)) {
-		snprintf(base, sizeof(base), "http://%s/", admin);
+		snprintf(base, sizeof(base), "%s://%s/",
+		    ctl_tls.on ? "https" : "http", admin);
 		return transact(base, "", "GET",
 		    what[0] == 'h' ? "healthz" : "readyz");
 	}
 	if (token_file && read_token(token_file, token, sizeof(token)) != 0)
 		return 2;
-	snprintf(base, sizeof(base), "http://%s/api/v1/", admin);
+	snprintf(base, sizeof(base), "%s://%s/api/v1/",
+	    ctl_tls.on ? "https" : "http", admin);
 	char path[2048], id[1024];
 	if (left == 2 && strcmp(what, "cluster") == 0 &&
 	    strcmp(verb, "status") == 0)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
+#include <nng/supplemental/tls/tls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "cluster.h"
 #include "log.h"
 #include "metrics.h"
+#include "readfile.h"
 
 void
 rmq_admin_reply(void *aio_, uint16_t status, const char *type, const void *body,
@@ -86,6 +88,77 @@ admin_readyz(nng_aio *aio)
 	}
 }
 
+/* The admin listener's TLS (admin_tls_*): *out NULL without a
+ * certificate.  With a CA, every client's certificate is required and
+ * checked against it.  0, or -EINVAL with the reason in err. */
+static int
+admin_tls(const struct rmq_config *cfg, nng_tls_config **out, char *err,
+    size_t errlen)
+{
+	const char *cert = cfg->admin_tls_certfile;
+	const char *key = cfg->admin_tls_keyfile, *ca = cfg->admin_tls_cafile;
+	*out = NULL;
+	if (!cert[0] || !key[0]) {
+		if (!cert[0] && !key[0] && !ca[0])
+			return 0;
+		snprintf(err, errlen, "%s is set but %s is not",
+		    cert[0]      ? "admin_tls_certfile"
+			: key[0] ? "admin_tls_keyfile"
+				 : "admin_tls_cafile",
+		    cert[0] ? "admin_tls_keyfile" : "admin_tls_certfile");
+		return -EINVAL;
+	}
+	char name[300], *certpem = NULL, *keypem = NULL;
+	size_t certlen = 0, keylen = 0;
+	snprintf(name, sizeof(name), "admin_tls_certfile %s", cert);
+	if (rmq_readfile(cert, name, &certpem, &certlen, NULL, err, errlen))
+		return -EINVAL;
+	snprintf(name, sizeof(name), "admin_tls_keyfile %s", key);
+	if (rmq_readfile(key, name, &keypem, &keylen, NULL, err, errlen)) {
+		free(certpem);
+		return -EINVAL;
+	}
+	certpem[certlen] = '\0';
+	keypem[keylen] = '\0';
+	nng_tls_config *c = NULL;
+	int rv = nng_tls_config_alloc(&c, NNG_TLS_MODE_SERVER);
+	if (rv != 0)
+		snprintf(err, errlen, "admin TLS: %s", nng_strerror(rv));
+	else if ((rv = nng_tls_config_own_cert(c, certpem, keypem, NULL)) != 0)
+		snprintf(err, errlen,
+		    "admin_tls_certfile and admin_tls_keyfile: not a certificate and its key: %s",
+		    nng_strerror(rv));
+	else if (ca[0] && (rv = nng_tls_config_ca_file(c, ca)) != 0)
+		snprintf(err, errlen, "admin_tls_cafile %s: %s", ca,
+		    nng_strerror(rv));
+	else if ((rv = nng_tls_config_auth_mode(c,
+		      ca[0] ? NNG_TLS_AUTH_MODE_REQUIRED
+			    : NNG_TLS_AUTH_MODE_NONE)) != 0)
+		snprintf(err, errlen, "admin TLS: %s", nng_strerror(rv));
+	/* The key's copy is not kept about. */
+	memset(keypem, 0, keylen);
+	free(keypem);
+	free(certpem);
+	if (rv != 0) {
+		if (c)
+			nng_tls_config_free(c);
+		return -EINVAL;
+	}
+	*out = c;
+	return 0;
+}
+
+int
+rmq_admin_tls_check(const struct rmq_config *cfg, char *err, size_t errlen)
+{
+	nng_tls_config *c;
+	if (admin_tls(cfg, &c, err, errlen) != 0)
+		return -EINVAL;
+	if (c)
+		nng_tls_config_free(c);
+	return 0;
+}
+
 int
 rmq_admin_start(struct rmq_broker *b)
 {
@@ -101,12 +174,21 @@ rmq_admin_start(struct rmq_broker *b)
 	nng_url *u = NULL;
 	nng_http_server *srv = NULL;
 	struct rmq_api *api = NULL;
+	nng_tls_config *tls = NULL;
 	int rv;
 
-	snprintf(url, sizeof(url), "http://%s:%u", b->cfg.admin.host,
-	    b->cfg.admin.port);
+	char why[512];
+	if (admin_tls(&b->cfg, &tls, why, sizeof(why)) != 0) {
+		rmq_log(RMQ_LOG_ERROR, "%s", why);
+		return -EINVAL;
+	}
+	snprintf(url, sizeof(url), "%s://%s:%u", tls ? "https" : "http",
+	    b->cfg.admin.host, b->cfg.admin.port);
 	if ((rv = nng_url_parse(&u, url)) != 0 ||
 	    (rv = nng_http_server_hold(&srv, u)) != 0)
+		goto fail;
+	/* The server's listener holds the configuration from here. */
+	if (tls && (rv = nng_http_server_set_tls(srv, tls)) != 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		nng_http_handler *h;
@@ -120,7 +202,6 @@ rmq_admin_start(struct rmq_broker *b)
 			goto fail;
 		}
 	}
-	char why[512];
 	if ((api = calloc(1, sizeof(*api))) == NULL) {
 		rv = NNG_ENOMEM;
 		goto fail;
@@ -130,8 +211,11 @@ rmq_admin_start(struct rmq_broker *b)
 		free(api);
 		nng_http_server_release(srv);
 		nng_url_free(u);
+		if (tls)
+			nng_tls_config_free(tls);
 		return -EINVAL;
 	}
+	api->certified = b->cfg.admin_tls_cafile[0] != '\0';
 	if ((rv = rmq_api_add(api, srv)) != 0 ||
 	    (rv = nng_http_server_start(srv)) != 0)
 		goto fail;
@@ -148,14 +232,23 @@ rmq_admin_start(struct rmq_broker *b)
 			port = ntohs(sa.s_in6.sa_port);
 	}
 	rmq_log(RMQ_LOG_NOTICE,
-	    "admin on http://%s:%u (/metrics, /healthz, /readyz; the API under %s%s)",
-	    b->cfg.admin.host, port, RMQ_API_PREFIX,
-	    api->token[0]       ? ", with a token"
+	    "admin on %s://%s:%u%s (/metrics, /healthz, /readyz; the API under %s%s)",
+	    tls ? "https" : "http", b->cfg.admin.host, port,
+	    api->certified
+		? ", every client with a certificate of admin_tls_cafile"
+		: "",
+	    RMQ_API_PREFIX,
+	    api->certified      ? ""
+		: api->token[0] ? ", with a token"
 		: api->loopback ? ""
 				: ": off, no admin_token_file");
+	if (tls)
+		nng_tls_config_free(tls);
 	return 0;
 fail:
 	rmq_log(RMQ_LOG_ERROR, "admin listener %s: %s", url, nng_strerror(rv));
+	if (tls)
+		nng_tls_config_free(tls);
 	free(api);
 	if (srv)
 		nng_http_server_release(srv);

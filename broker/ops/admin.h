@@ -15,6 +15,10 @@ int rmq_admin_start(struct rmq_broker *b);
 void rmq_admin_reply(void *aio, uint16_t status, const char *type,
     const void *body, size_t len);
 
+/* Whether the admin listener's TLS settings go together and their files
+ * read: 0, or -EINVAL with the reason in err. */
+int rmq_admin_tls_check(const struct rmq_config *cfg, char *err, size_t errlen);
+
 /* Stop serving; idempotent. */
 void rmq_admin_stop(struct rmq_broker *b);
 

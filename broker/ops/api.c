@@ -17,7 +17,8 @@
  * finishes it from the workers' answer.  Identifiers in paths are
  * percent-encoded.  A request needs `Authorization: Bearer TOKEN` when
  * admin_token_file is set; without one the API answers on a loopback
- * listener only.
+ * listener only.  On a listener whose TLS requires clients' certificates
+ * (admin_tls_cafile), the certificate is the credential: no token.
  */
 #include <errno.h>
 #include <nng/nng.h>
@@ -135,6 +136,8 @@ loopback(const char *host)
 static int
 api_allowed(struct rmq_api *api, nng_aio *aio, nng_http_req *req)
 {
+	if (api->certified)
+		return 0; /* its TLS handshake checked the client's certificate */
 	if (api->token[0] == '\0') {
 		if (api->loopback)
 			return 0;

@@ -14,6 +14,9 @@
 struct rmq_api {
 	struct rmq_broker *b;
 	int loopback; /* the admin listener is: no token needed */
+	/* Every connection presented a certificate of admin_tls_cafile (the
+	 * handshake requires it): no token needed. */
+	int certified;
 	char node[64]; /* node_name, else the host name */
 	char token[256]; /* admin_token_file's; "": none */
 	_Atomic uint64_t requests, refused;

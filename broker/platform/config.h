@@ -89,6 +89,11 @@ struct rmq_config {
 	/* The admin API's bearer token is this file's first line; "": none
 	 * (the API then answers on a loopback admin_listener only). */
 	char admin_token_file[256];
+	/* HTTPS on admin_listener: its certificate and key; with a CA, every
+	 * client must present a certificate of it (and the API then needs
+	 * no token).  "": none. */
+	char admin_tls_certfile[256], admin_tls_keyfile[256];
+	char admin_tls_cafile[256];
 	uint32_t max_packet_size; /* bytes, whole packet, both directions */
 	uint16_t max_inflight; /* QoS 1/2 in flight to one client */
 	uint16_t receive_maximum; /* QoS 1/2 in flight from one client */

@@ -7,6 +7,7 @@ purpose."""
 import faulthandler
 import json
 import os
+import ssl
 import subprocess
 import tempfile
 import time
@@ -15,7 +16,7 @@ import urllib.request
 
 from rmqcluster import finish, node, seed, wait_peers
 from rmqtest import (BROKER, DEADLINE, Broker, Client, Properties,
-                     PacketTypes, conf_file, paho, run)
+                     PacketTypes, certs, conf_file, paho, run)
 
 faulthandler.dump_traceback_later(300, exit=True)
 
@@ -170,6 +171,126 @@ def token_needed_off_loopback(_):
     finally:
         os.unlink(f.name)
         os.unlink(short.name)
+
+
+def https(b, path, cert=None, host="127.0.0.1"):
+    """(status, body) of a request to b's HTTPS admin listener, the
+    node's certificate checked against the test CA, with the client
+    certificate `cert` (a name of certs()) if any; raises when the TLS
+    handshake or the connection fails."""
+    c = certs()
+    ctx = ssl.create_default_context(cafile=c.path("ca.pem"))
+    if cert:
+        ctx.load_cert_chain(c.path(cert + ".pem"), c.path(cert + ".key"))
+    req = urllib.request.Request("https://%s:%d%s" % (host, b.admin_port,
+                                                       path))
+    try:
+        with urllib.request.urlopen(req, timeout=DEADLINE,
+                                    context=ctx) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def refused(b, path, cert=None):
+    """Whether the HTTPS request fails without an answer."""
+    try:
+        https(b, path, cert)
+    except (urllib.error.URLError, ssl.SSLError, ConnectionError, OSError):
+        return True
+    return False
+
+
+def api_over_https_with_client_certificates(_):
+    # admin_tls_certfile and _keyfile make the admin listener HTTPS; with
+    # admin_tls_cafile every connection must present a certificate of
+    # that CA, and the API takes it as the credential: no token, on a
+    # listener of every address.
+    c = certs()
+    tls = ["--admin-tls-certfile", c.path("server.pem"),
+           "--admin-tls-keyfile", c.path("server.key")]
+    b = Broker("--admin-listener", "0.0.0.0:0", *tls,
+               "--admin-tls-cafile", c.path("ca.pem"))
+    try:
+        assert any("admin on https://" in x and "admin_tls_cafile" in x
+                   for x in b.log), b.log
+        status, body = https(b, "/api/v1/clients", cert="alice")
+        assert status == 200 and json.loads(body)["count"] == 0, body
+        assert https(b, "/metrics", cert="alice")[0] == 200
+        # No certificate, or one of another CA: no answer at all.
+        assert refused(b, "/api/v1/clients")
+        assert refused(b, "/healthz")
+        assert refused(b, "/api/v1/clients", cert="mallory")
+        # Plain HTTP gets nothing either.
+        assert http_fails(b)
+        # ringmq ctl: the node checked against --cafile, its certificate
+        # with --cert and --key; without one it cannot connect (2).
+        base = [BROKER, "ctl", "--admin", "127.0.0.1:%d" % b.admin_port,
+                "--cafile", c.path("ca.pem")]
+        mine = ["--cert", c.path("alice.pem"), "--key", c.path("alice.key")]
+        r = subprocess.run(base + mine + ["cluster", "status"],
+                           capture_output=True, text=True, timeout=DEADLINE)
+        assert r.returncode == 0 and json.loads(r.stdout)["cluster"] is \
+            False, r
+        r = subprocess.run(base + ["cluster", "status"], capture_output=True,
+                           text=True, timeout=DEADLINE)
+        assert r.returncode == 2, r
+        # -c FILE: HTTPS and the CA from the node's own settings
+        conf = conf_file("admin_listener 127.0.0.1:%d\n"
+                         "admin_tls_certfile %s\nadmin_tls_keyfile %s\n"
+                         "admin_tls_cafile %s\n" % (
+                             b.admin_port, c.path("server.pem"),
+                             c.path("server.key"), c.path("ca.pem")))
+        r = subprocess.run([BROKER, "ctl", "-c", conf] + mine + ["health"],
+                           capture_output=True, text=True, timeout=DEADLINE)
+        assert (r.returncode, r.stdout) == (0, "ok\n"), r
+        text = https(b, "/metrics", cert="alice")[1]
+        assert "\nringmq_admin_api_requests_total 2\n" in text, [
+            x for x in text.splitlines() if "admin_api" in x]
+    finally:
+        b.stop()
+    # HTTPS without client certificates: anyone may connect; the API
+    # keeps its rule (a loopback listener: no token).
+    b = Broker("--admin-listener", "127.0.0.1:0", *tls)
+    try:
+        assert https(b, "/healthz") == (200, "ok\n")
+        assert https(b, "/api/v1/clients")[0] == 200
+        r = subprocess.run([BROKER, "ctl", "--admin",
+                            "localhost:%d" % b.admin_port, "--cafile",
+                            c.path("ca.pem"), "ready"],
+                           capture_output=True, text=True, timeout=DEADLINE)
+        assert r.returncode == 0, r
+        # --tls without a CA to check the node against: refused, said why
+        r = subprocess.run([BROKER, "ctl", "--admin",
+                            "127.0.0.1:%d" % b.admin_port, "--tls",
+                            "health"], capture_output=True, text=True,
+                           timeout=DEADLINE)
+        assert r.returncode == 2 and "--cafile" in r.stderr, r
+    finally:
+        b.stop()
+    # Settings that do not go together, or files that are not there,
+    # stop the start with the reason.
+    for args, says in (
+            (["--admin-tls-keyfile", c.path("server.key")],
+             "admin_tls_keyfile is set but admin_tls_certfile is not"),
+            (["--admin-tls-certfile", c.path("server.pem")],
+             "admin_tls_certfile is set but admin_tls_keyfile is not"),
+            (tls[:2] + ["--admin-tls-keyfile", "/nonexistent/key.pem"],
+             "admin_tls_keyfile /nonexistent/key.pem"),
+            (tls + ["--admin-tls-cafile", c.path("alice.key")],
+             "admin_tls_cafile")):
+        r = subprocess.run([BROKER, "-p", "127.0.0.1:0", "--admin-listener",
+                            "127.0.0.1:0"] + args, capture_output=True,
+                           text=True, timeout=DEADLINE)
+        assert r.returncode != 0 and says in r.stderr, (args, r.stderr)
+
+
+def http_fails(b):
+    try:
+        http(b, "/healthz")
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return True
+    return False
 
 
 def cluster_seen_from_each_node_and_a_leave(_):
@@ -349,6 +470,7 @@ def retained_listed_and_deleted_everywhere(_):
 
 if __name__ == "__main__":
     run([sessions_kicked_and_dropped, token_needed_off_loopback,
+         api_over_https_with_client_certificates,
          cluster_seen_from_each_node_and_a_leave,
          sessions_answered_from_any_node,
          retained_listed_and_deleted_everywhere],

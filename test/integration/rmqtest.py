@@ -144,7 +144,7 @@ class Broker:
                 if m and self.port is None:
                     self.port = int(m.group(1))
                 # Ready when MQTT and the admin endpoint both listen.
-                m = re.search(r"admin on http://[^ ]+:(\d+)", line)
+                m = re.search(r"admin on https?://[^ ]+:(\d+)", line)
                 if m and self.admin_port is None:
                     self.admin_port = int(m.group(1))
                 if self.port is not None and self.admin_port is not None:
@@ -481,7 +481,7 @@ class ConfBroker(Broker):
                 for w in want:
                     if w in line:
                         seen.add(w)
-                m = re.search(r"admin on http://[^ ]+:(\d+)", line)
+                m = re.search(r"admin on https?://[^ ]+:(\d+)", line)
                 if m and self.admin_port is None:
                     self.admin_port = int(m.group(1))
                 if seen == want and self.admin_port is not None:
