@@ -398,6 +398,19 @@ def agree(objs, standin=None):
     if sts["spec"].get("podManagementPolicy") != "Parallel":
         bad.append("podManagementPolicy is not Parallel")
 
+    # the worker loops: one per CPU requested (the broker would take
+    # every CPU of the node when the pod has no CPU limit)
+    env = {e["name"]: e for e in c.get("env", [])}
+    ref = env.get("RINGMQ_THREADS", {}).get("valueFrom", {}).get(
+        "resourceFieldRef", {})
+    if "threads" not in keys and (
+            ref.get("resource") != "requests.cpu" or
+            str(ref.get("divisor")) != "1"):
+        bad.append("the worker loops are not sized to the CPU request "
+                   "(RINGMQ_THREADS from requests.cpu, divisor 1)")
+    if not c.get("resources", {}).get("requests", {}).get("cpu"):
+        bad.append("no CPU request: the loops would be sized to nothing")
+
     # the security context
     psc, csc = spec.get("securityContext", {}), c.get("securityContext", {})
     if not (psc.get("runAsNonRoot") or csc.get("runAsNonRoot")):

@@ -193,6 +193,7 @@ def a_disagreement_is_found(_):
          "has no other.conf"),
         (lambda o: cont(o)["securityContext"].pop("readOnlyRootFilesystem"),
          "root filesystem is writable"),
+        (lambda o: cont(o).pop("env"), "not sized to the CPU request"),
     ]
     for change, says in changes:
         o = copy.deepcopy(objs)
