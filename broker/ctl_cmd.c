@@ -7,6 +7,7 @@
  */
 #include "ctl_cmd.h"
 
+#include <arpa/inet.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 #include <nng/supplemental/tls/tls.h>
@@ -24,7 +25,8 @@ ctl_usage(void)
 {
 	fprintf(stderr,
 	    "usage: ringmq ctl [-c FILE] [--admin HOST:PORT] [--token-file PATH]\n"
-	    "                  [--tls] [--cafile PATH] [--cert PATH --key PATH] [--local] COMMAND\n"
+	    "                  [--tls] [--cafile PATH] [--servername NAME] [--cert PATH --key PATH]\n"
+	    "                  [--local] COMMAND\n"
 	    "  cluster status                 the nodes as this one sees them\n"
 	    "  node leave                     this node drains and stops (as at SIGTERM)\n"
 	    "  clients list [--connected|--offline] [--match TEXT] [--user NAME]\n"
@@ -41,10 +43,11 @@ ctl_usage(void)
 	    "-c FILE: the node's configuration (admin_listener, admin_token_file;\n"
 	    "HTTPS when admin_tls_certfile is set, the node checked against\n"
 	    "admin_tls_cafile); --admin: default 127.0.0.1:9883.  --tls: HTTPS, the\n"
-	    "node's certificate checked against --cafile; --cert and --key: this\n"
-	    "client's certificate, for a node with admin_tls_cafile.  Prints the\n"
-	    "node's JSON; exits 1 when the node says no (the reason on stderr), 2 on\n"
-	    "a usage or connection error.\n");
+	    "node's certificate checked against --cafile and for --servername (by\n"
+	    "default --admin's host when it is a name, not an address); --cert and\n"
+	    "--key: this client's certificate, for a node with admin_tls_cafile.\n"
+	    "Prints the node's JSON; exits 1 when the node says no (the reason on\n"
+	    "stderr), 2 on a usage or connection error.\n");
 	return 2;
 }
 
@@ -88,6 +91,8 @@ read_token(const char *path, char *out, size_t cap)
 struct ctl_tls {
 	int on;
 	const char *ca, *cert, *key;
+	const char *name; /* the node's certificate must carry it; NULL: none */
+	char host[128]; /* --admin's host, when it is a name */
 };
 
 static struct ctl_tls ctl_tls;
@@ -119,6 +124,13 @@ ctl_tls_config(void)
 		return NULL;
 	}
 	nng_tls_config_auth_mode(c, NNG_TLS_AUTH_MODE_REQUIRED);
+	const char *name = t->name ? t->name : t->host[0] ? t->host : NULL;
+	if (name && (rv = nng_tls_config_server_name(c, name)) != 0) {
+		fprintf(stderr, "ringmq ctl: --servername %s: %s\n", name,
+		    nng_strerror(rv));
+		nng_tls_config_free(c);
+		return NULL;
+	}
 	if (t->cert) {
 		char err[512], *cert = NULL, *key = NULL;
 		size_t cl = 0, kl = 0;
@@ -255,6 +267,10 @@ rmq_ctl_command(int argc, char **argv)
 		} else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
 			ctl_tls.key = argv[++i];
 			ctl_tls.on = 1;
+		} else if (strcmp(argv[i], "--servername") == 0 &&
+		    i + 1 < argc) {
+			ctl_tls.name = argv[++i];
+			ctl_tls.on = 1;
 		} else if (strcmp(argv[i], "--admin") == 0 && i + 1 < argc) {
 			snprintf(admin, sizeof(admin), "%s", argv[++i]);
 		} else if (strcmp(argv[i], "--token-file") == 0 &&
@@ -265,6 +281,19 @@ rmq_ctl_command(int argc, char **argv)
 		} else {
 			return ctl_usage();
 		}
+	}
+	/* The name the node's certificate is checked for: --servername, or
+	 * --admin's host when it is a name (mbed TLS matches no address). */
+	{
+		char h[sizeof(ctl_tls.host)];
+		snprintf(h, sizeof(h), "%s", admin);
+		char *colon = strrchr(h, ':');
+		if (colon)
+			*colon = '\0';
+		unsigned char a[16];
+		if (h[0] != '[' && inet_pton(AF_INET, h, a) != 1 &&
+		    inet_pton(AF_INET6, h, a) != 1)
+			snprintf(ctl_tls.host, sizeof(ctl_tls.host), "%s", h);
 	}
 	char base[160];
 	int left = argc - i;

@@ -1780,8 +1780,11 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 	 * the next one waited a second). */
 	if (h->fport) {
 		char furl[RMQ_NODE_URL_MAX];
-		(void)sender_url(msg, h, h->fport, furl, sizeof(furl));
-		rmq_channel_peer(n->ch, m->number, m->name, h->epoch, furl);
+		/* Its pipe may have closed since the url above: then the
+		 * next hello tells the channel. */
+		if (sender_url(msg, h, h->fport, furl, sizeof(furl)) == 0)
+			rmq_channel_peer(n->ch, m->number, m->name, h->epoch,
+			    furl);
 	}
 	hello_routes(n, m, ev, h, now);
 	/* Met, or met again: which identifiers each holds (a partition or
@@ -2202,11 +2205,6 @@ rmq_cluster_node_stop(struct rmq_cluster_node *n)
 	if (n == NULL)
 		return;
 	atomic_store(&n->stop, 1);
-	/* No lookup is waited for; the metrics read it under mu. */
-	pthread_mutex_lock(&n->mu);
-	rmq_resolver_stop(n->dns);
-	n->dns = NULL;
-	pthread_mutex_unlock(&n->mu);
 	pthread_mutex_lock(&n->rmu);
 	atomic_store(&n->live, 0); /* no hook sends on a closing socket */
 	pthread_mutex_unlock(&n->rmu);
@@ -2215,6 +2213,13 @@ rmq_cluster_node_stop(struct rmq_cluster_node *n)
 		pthread_join(n->thread, NULL);
 		n->started = 0;
 	}
+	/* Once the bus thread, which takes its answers, is gone; no lookup
+	 * is waited for, and the metrics read it under mu.  (A woke call
+	 * until then cancels a stopped aio: nothing.) */
+	pthread_mutex_lock(&n->mu);
+	rmq_resolver_stop(n->dns);
+	n->dns = NULL;
+	pthread_mutex_unlock(&n->mu);
 	if (rmq_channel_stop(n->ch, &n->sock, n->open ? 1 : 0))
 		n->wedged = 1;
 	n->open = 0;

@@ -303,8 +303,9 @@ class StatefulSet:
                "--mount", "--propagation", "private", "sh", "-c", script,
                "pod", self.pod(i), vol, VOLUME_AT, self.etc or "", ETC_AT,
                self.binary, "-c", self.config] + self.args
-        # A container's environment is its manifest's: none of the
-        # caller's RINGMQ_* settings (they would override the file).
+        # None of the caller's RINGMQ_* settings (they would override
+        # the file).  The manifest's own RINGMQ_THREADS (from the CPU
+        # request) is not applied: pods here run a loop per host CPU.
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("RINGMQ_")}
         log = open(self._path("%s.log" % self.pod(i)), "a")

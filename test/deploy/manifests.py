@@ -408,6 +408,8 @@ def agree(objs, standin=None):
             str(ref.get("divisor")) != "1"):
         bad.append("the worker loops are not sized to the CPU request "
                    "(RINGMQ_THREADS from requests.cpu, divisor 1)")
+    if "threads" in keys and "RINGMQ_THREADS" in env:
+        bad.append("the config's threads is overridden by RINGMQ_THREADS")
     if not c.get("resources", {}).get("requests", {}).get("cpu"):
         bad.append("no CPU request: the loops would be sized to nothing")
 

@@ -194,6 +194,8 @@ def a_disagreement_is_found(_):
         (lambda o: cont(o)["securityContext"].pop("readOnlyRootFilesystem"),
          "root filesystem is writable"),
         (lambda o: cont(o).pop("env"), "not sized to the CPU request"),
+        (conf_edit("persistence true", "persistence true\nthreads 2"),
+         "overridden by RINGMQ_THREADS"),
     ]
     for change, says in changes:
         o = copy.deepcopy(objs)

@@ -255,11 +255,19 @@ def api_over_https_with_client_certificates(_):
     try:
         assert https(b, "/healthz") == (200, "ok\n")
         assert https(b, "/api/v1/clients")[0] == 200
+        # The node's certificate is checked for the name asked
+        # (localhost, which it carries), or for --servername.
         r = subprocess.run([BROKER, "ctl", "--admin",
                             "localhost:%d" % b.admin_port, "--cafile",
                             c.path("ca.pem"), "ready"],
                            capture_output=True, text=True, timeout=DEADLINE)
         assert r.returncode == 0, r
+        r = subprocess.run([BROKER, "ctl", "--admin",
+                            "127.0.0.1:%d" % b.admin_port, "--cafile",
+                            c.path("ca.pem"), "--servername",
+                            "other.example", "ready"],
+                           capture_output=True, text=True, timeout=DEADLINE)
+        assert r.returncode == 2, r
         # --tls without a CA to check the node against: refused, said why
         r = subprocess.run([BROKER, "ctl", "--admin",
                             "127.0.0.1:%d" % b.admin_port, "--tls",
