@@ -7,16 +7,14 @@
  */
 #include "ctl_cmd.h"
 
-#include <arpa/inet.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
-#include <nng/supplemental/tls/tls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_https.h"
 #include "options.h"
-#include "readfile.h"
 
 #define CTL_TIMEOUT_MS 10000
 
@@ -44,8 +42,8 @@ ctl_usage(void)
 	    "HTTPS when admin_tls_certfile is set, the node checked against\n"
 	    "admin_tls_cafile); --admin: default 127.0.0.1:9883.  --tls: HTTPS, the\n"
 	    "node's certificate checked against --cafile and for --servername (by\n"
-	    "default --admin's host when it is a name, not an address); --cert and\n"
-	    "--key: this client's certificate, for a node with admin_tls_cafile.\n"
+	    "default --admin's host, a name or an address); --cert and --key:\n"
+	    "this client's certificate, for a node with admin_tls_cafile.\n"
 	    "Prints the node's JSON; exits 1 when the node says no (the reason on\n"
 	    "stderr), 2 on a usage or connection error.\n");
 	return 2;
@@ -91,79 +89,77 @@ read_token(const char *path, char *out, size_t cap)
 struct ctl_tls {
 	int on;
 	const char *ca, *cert, *key;
-	const char *name; /* the node's certificate must carry it; NULL: none */
-	char host[128]; /* --admin's host, when it is a name */
+	const char *name; /* the node's certificate must carry it; NULL: the
+			   * host asked */
 };
 
 static struct ctl_tls ctl_tls;
 
-/* A client TLS configuration from ctl_tls; NULL with a message printed. */
-static nng_tls_config *
-ctl_tls_config(void)
+/* One request over HTTPS (ctl_https.h): base is https://HOST:PORT/...,
+ * the node checked as ctl_tls says.  The exit status, as transact's. */
+static int
+transact_https(const char *base, const char *token, const char *method,
+    const char *path)
 {
 	const struct ctl_tls *t = &ctl_tls;
 	if (t->ca == NULL || !t->ca[0]) {
 		fprintf(stderr,
 		    "ringmq ctl: HTTPS needs the CA to check the node's certificate: --cafile PATH\n");
-		return NULL;
+		return 2;
 	}
 	if ((t->cert != NULL) != (t->key != NULL)) {
 		fprintf(stderr, "ringmq ctl: --cert and --key go together\n");
-		return NULL;
+		return 2;
 	}
-	nng_tls_config *c;
-	int rv = nng_tls_config_alloc(&c, NNG_TLS_MODE_CLIENT);
-	if (rv != 0) {
-		fprintf(stderr, "ringmq ctl: TLS: %s\n", nng_strerror(rv));
-		return NULL;
+	char hostport[160], host[160], full[4200];
+	const char *hp = base + strlen("https://");
+	const char *slash = strchr(hp, '/');
+	size_t hl = slash ? (size_t)(slash - hp) : strlen(hp);
+	if (hl >= sizeof(hostport))
+		return ctl_usage();
+	memcpy(hostport, hp, hl);
+	hostport[hl] = '\0';
+	snprintf(full, sizeof(full), "%s%s", slash ? slash : "/", path);
+	char *port = strrchr(hostport, ':');
+	if (port == NULL)
+		return ctl_usage();
+	*port++ = '\0';
+	snprintf(host, sizeof(host), "%s", hostport);
+	if (host[0] == '[') { /* [v6]:port */
+		size_t n = strlen(host);
+		if (n < 2 || host[n - 1] != ']')
+			return ctl_usage();
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
 	}
-	if ((rv = nng_tls_config_ca_file(c, t->ca)) != 0) {
-		fprintf(stderr, "ringmq ctl: %s: %s\n", t->ca,
-		    nng_strerror(rv));
-		nng_tls_config_free(c);
-		return NULL;
-	}
-	nng_tls_config_auth_mode(c, NNG_TLS_AUTH_MODE_REQUIRED);
-	const char *name = t->name ? t->name : t->host[0] ? t->host : NULL;
-	if (name && (rv = nng_tls_config_server_name(c, name)) != 0) {
-		fprintf(stderr, "ringmq ctl: --servername %s: %s\n", name,
-		    nng_strerror(rv));
-		nng_tls_config_free(c);
-		return NULL;
-	}
-	if (t->cert) {
-		char err[512], *cert = NULL, *key = NULL;
-		size_t cl = 0, kl = 0;
-		if (rmq_readfile(t->cert, t->cert, &cert, &cl, NULL, err,
-			sizeof(err)) != 0 ||
-		    rmq_readfile(t->key, t->key, &key, &kl, NULL, err,
-			sizeof(err)) != 0) {
-			fprintf(stderr, "ringmq ctl: %s\n", err);
-			free(cert);
-			nng_tls_config_free(c);
-			return NULL;
-		}
-		cert[cl] = '\0';
-		key[kl] = '\0';
-		rv = nng_tls_config_own_cert(c, cert, key, NULL);
-		memset(key, 0, kl);
-		free(key);
-		free(cert);
-		if (rv != 0) {
-			fprintf(stderr,
-			    "ringmq ctl: --cert and --key: not a certificate and its key: %s\n",
-			    nng_strerror(rv));
-			nng_tls_config_free(c);
-			return NULL;
-		}
-	}
-	return c;
+	struct rmq_ctl_https r = {
+		.host = host,
+		.port = port,
+		.method = method,
+		.path = full,
+		.token = token,
+		.ca = t->ca,
+		.name = t->name,
+		.cert = t->cert,
+		.key = t->key,
+		.timeout_ms = CTL_TIMEOUT_MS,
+	};
+	unsigned code;
+	char *body;
+	size_t len;
+	if (rmq_ctl_https(&r, &code, &body, &len) != 0)
+		return 2;
+	fwrite(body, 1, len, code / 100 == 2 ? stdout : stderr);
+	free(body);
+	return code / 100 == 2 ? 0 : 1;
 }
 
 static int
 transact(const char *base, const char *token, const char *method,
     const char *path)
 {
+	if (ctl_tls.on)
+		return transact_https(base, token, method, path);
 	char url[4096];
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	nng_url *u = NULL;
@@ -179,18 +175,6 @@ transact(const char *base, const char *token, const char *method,
 	    (rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
 		fprintf(stderr, "ringmq ctl: %s: %s\n", url, nng_strerror(rv));
 		goto out;
-	}
-	if (ctl_tls.on) {
-		nng_tls_config *c = ctl_tls_config();
-		if (c == NULL)
-			goto out;
-		rv = nng_http_client_set_tls(cli, c);
-		nng_tls_config_free(c); /* the client holds it */
-		if (rv != 0) {
-			fprintf(stderr, "ringmq ctl: TLS: %s\n",
-			    nng_strerror(rv));
-			goto out;
-		}
 	}
 	nng_http_req_set_method(req, method);
 	if (token[0]) {
@@ -281,19 +265,6 @@ rmq_ctl_command(int argc, char **argv)
 		} else {
 			return ctl_usage();
 		}
-	}
-	/* The name the node's certificate is checked for: --servername, or
-	 * --admin's host when it is a name (mbed TLS matches no address). */
-	{
-		char h[sizeof(ctl_tls.host)];
-		snprintf(h, sizeof(h), "%s", admin);
-		char *colon = strrchr(h, ':');
-		if (colon)
-			*colon = '\0';
-		unsigned char a[16];
-		if (h[0] != '[' && inet_pton(AF_INET, h, a) != 1 &&
-		    inet_pton(AF_INET6, h, a) != 1)
-			snprintf(ctl_tls.host, sizeof(ctl_tls.host), "%s", h);
 	}
 	char base[160];
 	int left = argc - i;
