@@ -100,6 +100,17 @@ nap(long ms)
 
 static char urls[RMQ_RESOLVE_MAX][RMQ_NODE_URL_MAX];
 
+/* Once `answers` answers were stored: the take's result (1: one came),
+ * its URLs into urls and their number into *n. */
+static int
+take_after(struct rmq_resolver *r, int answers, unsigned *n, char *err,
+    size_t errlen)
+{
+	while (atomic_load(&woken) < answers)
+		nap(1);
+	return rmq_resolver_take(r, urls, RMQ_RESOLVE_MAX, n, err, errlen);
+}
+
 Test(resolve, a_lookup_under_way_holds_no_taker)
 {
 	hold = 1;
@@ -123,11 +134,7 @@ Test(resolve, a_lookup_under_way_holds_no_taker)
 
 	let_go();
 	wait_returned(1);
-	while (atomic_load(&woken) == 0)
-		nap(1);
-	cr_assert_eq(rmq_resolver_take(r, urls, RMQ_RESOLVE_MAX, &n, err,
-			 sizeof(err)),
-	    1);
+	cr_assert_eq(take_after(r, 1, &n, err, sizeof(err)), 1);
 	cr_assert_eq(n, 1);
 	cr_assert_str_eq(urls[0], "tcp://10.0.0.1:7000");
 	cr_assert_str_eq(err, "");
@@ -165,13 +172,9 @@ Test(resolve, the_newest_answer_and_failures)
 	struct rmq_resolver *r = rmq_resolver_start("peers.example:7001", 1,
 	    held_lookup, on_woke, NULL);
 	cr_assert_not_null(r);
-	while (atomic_load(&woken) < 5) /* five answers stored */
-		nap(1);
 	unsigned n = 0;
 	char err[64];
-	cr_assert_eq(rmq_resolver_take(r, urls, RMQ_RESOLVE_MAX, &n, err,
-			 sizeof(err)),
-	    1);
+	cr_assert_eq(take_after(r, 5, &n, err, sizeof(err)), 1);
 	/* Several lookups ended: the take has the newest (one address per
 	 * lookup so far), not the first. */
 	cr_assert_geq(n, 5);
@@ -184,11 +187,7 @@ Test(resolve, the_newest_answer_and_failures)
 	reset();
 	r = rmq_resolver_start("fails:7000", 60000, held_lookup, on_woke, NULL);
 	cr_assert_not_null(r);
-	while (atomic_load(&woken) == 0)
-		nap(1);
-	cr_assert_eq(rmq_resolver_take(r, urls, RMQ_RESOLVE_MAX, &n, err,
-			 sizeof(err)),
-	    1);
+	cr_assert_eq(take_after(r, 1, &n, err, sizeof(err)), 1);
 	cr_assert_eq(n, 0);
 	cr_assert_str_eq(err, "no such name");
 	struct rmq_resolver_stats s;
@@ -203,13 +202,9 @@ Test(resolve, the_c_library_looks_up_a_real_name)
 	struct rmq_resolver *r =
 	    rmq_resolver_start("localhost:7000", 60000, NULL, on_woke, NULL);
 	cr_assert_not_null(r);
-	while (atomic_load(&woken) == 0)
-		nap(1);
 	unsigned n = 0;
 	char err[64];
-	cr_assert_eq(rmq_resolver_take(r, urls, RMQ_RESOLVE_MAX, &n, err,
-			 sizeof(err)),
-	    1);
+	cr_assert_eq(take_after(r, 1, &n, err, sizeof(err)), 1);
 	cr_assert_gt(n, 0, "%s", err);
 	int loopback = 0;
 	for (unsigned i = 0; i < n; i++)
