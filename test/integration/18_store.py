@@ -187,17 +187,20 @@ def persistent_sessions_outlive_a_restart_and_a_kill(_):
                     properties=kept)
         c5.subscribe("s/5", 2)
         c5.close()
-        short = Client(b, "short", version=paho.MQTTv5, clean_start=False,
-                       properties=props("CONNECT", SessionExpiryInterval=1))
-        short.subscribe("s/x", 1)
-        short.close()
         r = subprocess.run(["mosquitto_sub", "-p", str(b.port), "-c", "-i",
                             "msub", "-q", "1", "-t", "s/m", "-W", "1"],
                            capture_output=True, timeout=DEADLINE)
+        # "short" must outlive this broker and expire while it is down:
+        # its 3 s count from when its connection ended, and the stop
+        # follows at once (it used to come after mosquitto_sub's 1 s,
+        # which a busy machine could stretch past a 1 s expiry).
+        short = Client(b, "short", version=paho.MQTTv5, clean_start=False,
+                       properties=props("CONNECT", SessionExpiryInterval=3))
+        short.subscribe("s/x", 1)
+        short.close()
+        ended = time.monotonic()
         assert b.stop() == 0
-        # "short" expires while the broker is down: its 1 s counted in
-        # whole seconds from when its connection ended
-        time.sleep(2.1)
+        time.sleep(max(0.0, ended + 3.3 - time.monotonic()))
 
         r = subprocess.run([BROKER, "store", "dump", d], capture_output=True,
                            text=True, timeout=DEADLINE)
