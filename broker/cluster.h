@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "msg.h"
 
@@ -274,5 +276,47 @@ rmq_cluster_attach(struct rmq_broker *b, const struct rmq_cluster_hooks *h);
  * array from malloc).  Returns 0, or -ENOMEM (all released). */
 int rmq_cluster_publish(struct rmq_broker *b, unsigned worker,
     struct rmq_msg **m, uint32_t n);
+
+/* The same on worker `worker`'s own thread (a peer's link read there,
+ * cluster/link.h): routed now, in order.  m[0..n) are released; the array
+ * stays the caller's. */
+void rmq_cluster_publish_here(struct rmq_broker *b, unsigned worker,
+    struct rmq_msg **m, uint32_t n);
+
+/* fn(arg, 1) on worker `worker`'s thread at its next turn, or fn(arg, 0)
+ * wherever the worker stops first (free what arg holds).  Any thread.
+ * 0, or -ENOMEM (fn not called). */
+int rmq_cluster_run_on(struct rmq_broker *b, unsigned worker,
+    void (*fn)(void *arg, int run), void *arg);
+
+/* A connection of the cluster's own (a link to a peer) carried by a
+ * worker's loop, as a session's is: the cluster reads and writes it on
+ * that worker's thread without a thread of its own in the path. */
+struct rmq_cluster_conn;
+struct rmq_cluster_conn_ops {
+	/* n > 0: bytes lent until the call returns; 0: the peer closed;
+	 * < 0: a negative errno.  No read follows n <= 0. */
+	void (*read)(void *arg, const uint8_t *p, ssize_t n);
+	/* The write finished: 0, or a negative errno. */
+	void (*wrote)(void *arg, int status);
+	/* Closed (by either side, or the worker stopping): the last call;
+	 * the connection is gone. */
+	void (*closed)(void *arg);
+};
+
+/* On worker `worker`'s thread: connected socket fd runs on its loop,
+ * reading at once.  0 with *out, or a negative errno (fd closed, and
+ * closed is not called). */
+int rmq_cluster_conn_open(struct rmq_broker *b, unsigned worker, int fd,
+    const struct rmq_cluster_conn_ops *ops, void *arg,
+    struct rmq_cluster_conn **out);
+
+/* Write iov[0..n) (kept valid by the caller until wrote): one write at a
+ * time.  0, or a negative errno (-EBUSY, -EPIPE).  The worker's thread. */
+int
+rmq_cluster_conn_write(struct rmq_cluster_conn *c, struct iovec *iov, int n);
+
+/* Close it; closed follows.  The worker's thread. */
+void rmq_cluster_conn_close(struct rmq_cluster_conn *c);
 
 #endif

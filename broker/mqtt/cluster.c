@@ -137,6 +137,20 @@ rmq_cluster_retained_each(struct rmq_broker *b,
 	    arg);
 }
 
+void
+rmq_cluster_publish_here(struct rmq_broker *b, unsigned worker,
+    struct rmq_msg **m, uint32_t n)
+{
+	struct rmq_worker *w = b->workers[worker % b->nworkers];
+	uint64_t now_us = rmq_loop_clock_us();
+	for (uint32_t i = 0; i < n; i++) {
+		m[i]->from_peer = 1;
+		m[i]->born_us = now_us;
+		rmq_route(w, m[i]);
+		rmq_msg_rele(m[i]);
+	}
+}
+
 int
 rmq_cluster_publish(struct rmq_broker *b, unsigned worker, struct rmq_msg **m,
     uint32_t n)

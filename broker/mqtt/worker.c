@@ -101,6 +101,7 @@ worker_inbox_free(struct rmq_inbox_msg *m)
 	case RMQ_INBOX_PASS: rmq_worker_pass(NULL, m->pass, 0); break;
 	case RMQ_INBOX_QUERY: rmq_worker_query(NULL, m->query.q, 0); break;
 	case RMQ_INBOX_RETAIN_CLEAR: rmq_msg_rele(m->clear); break;
+	case RMQ_INBOX_RUN: m->run.fn(m->run.arg, 0); break;
 	}
 	free(m);
 }
@@ -507,6 +508,9 @@ worker_inbox(struct rmq_worker *w)
 				    (unsigned)__builtin_ctzll(w->outmask), 0);
 			rmq_worker_pass(w->b, m->pass, 1);
 			m->kind = RMQ_INBOX_AUTH;
+		} else if (m->kind == RMQ_INBOX_RUN) {
+			m->run.fn(m->run.arg, 1);
+			m->kind = RMQ_INBOX_AUTH;
 		} else if (m->kind == RMQ_INBOX_RETAIN_CLEAR) {
 			rmq_worker_retain_clear(w, m->clear);
 			m->kind = RMQ_INBOX_AUTH;
@@ -659,6 +663,7 @@ worker_stopping(struct rmq_loop *loop)
 	/* What other threads queued first: a reloaded configuration (its
 	 * grace period), connections handed over from other loops. */
 	worker_inbox(w);
+	rmq_cluster_conns_close(w);
 	/* 5.0 clients hear why (0x8B); every connection closes once its
 	 * output is written, or when the grace period ends. */
 	uint64_t deadline = loop->now_ms + w->cfg.shutdown_grace_ms;

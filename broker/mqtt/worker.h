@@ -25,6 +25,7 @@ struct rmq_session;
 struct rmq_linger;
 struct rmq_inbox_msg;
 struct rmq_msg;
+struct rmq_cluster_conn;
 
 /* A worker is a bit of a 64-bit mask (outmask) and the top byte of a
  * session key (session.h), below the cluster's flag bit (cluster.h). */
@@ -193,6 +194,10 @@ struct rmq_worker {
 	 * (store/persist.h), handed to the writer at the turn's end. */
 	struct rmq_qchange *dq;
 	uint32_t dq_n, dq_cap;
+
+	/* The cluster's connections to peers on this loop (cluster.h),
+	 * closed when the worker stops. */
+	struct rmq_cluster_conn *cconns;
 
 	struct rmq_worker_stats st;
 	struct rmq_worker_listener listeners[RMQ_MAX_LISTENERS];

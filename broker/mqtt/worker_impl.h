@@ -40,6 +40,7 @@ enum rmq_inbox_kind {
 	RMQ_INBOX_PASS, /* every worker passes before a tail is taken */
 	RMQ_INBOX_QUERY, /* the admin API asks about sessions (query.c) */
 	RMQ_INBOX_RETAIN_CLEAR, /* the admin API deletes a retained message */
+	RMQ_INBOX_RUN, /* the cluster's work on this loop (cluster.h) */
 };
 
 struct rmq_inbox_msg {
@@ -83,6 +84,10 @@ struct rmq_inbox_msg {
 			struct rmq_query *q;
 			uint64_t key; /* the session asked about, or 0 */
 		} query;
+		struct { /* RMQ_INBOX_RUN: fn(arg, 1) here, (arg, 0) unrun */
+			void (*fn)(void *arg, int run);
+			void *arg;
+		} run;
 		struct { /* RMQ_INBOX_TAIL_TAKE */
 			uint64_t key;
 			void (*done)(void *arg, uint8_t *tail, size_t len);
@@ -121,6 +126,10 @@ void rmq_worker_post(struct rmq_worker *dst, struct rmq_inbox_msg *m);
  * batch for it.  Takes over the item's message reference. */
 void rmq_worker_deliver_remote(struct rmq_worker *w, uint64_t key,
     const struct rmq_qitem *it);
+
+/* Close the cluster's connections on this worker (cluster_conn.c): the
+ * worker stops. */
+void rmq_cluster_conns_close(struct rmq_worker *w);
 
 /* Mark a session to flush at the end of this turn. */
 static inline void

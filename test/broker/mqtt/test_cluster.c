@@ -912,3 +912,193 @@ Test(cluster_ack_off, puback_at_once)
 	cr_assert_eq(rmq_workers_sum(&broker, RMQ_STAT(cluster_ack_waits)), 0);
 	close(fd);
 }
+
+/* ---- the cluster's own connections on a worker (cluster_conn.c) ---- */
+
+/* A connected pair on loopback: *ours for the worker, the other end
+ * returned for the test. */
+static int
+tcp_pair(int *ours)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof(a);
+	cr_assert_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(l, 1), 0);
+	cr_assert_eq(getsockname(l, (struct sockaddr *)&a, &al), 0);
+	int them = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(them, (struct sockaddr *)&a, sizeof(a)), 0);
+	*ours = accept(l, NULL, NULL);
+	cr_assert_geq(*ours, 0);
+	close(l);
+	struct timeval tv = { .tv_sec = 10 };
+	setsockopt(them, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return them;
+}
+
+/* What the connection's callbacks saw, and the threads they ran on. */
+static struct cc_state {
+	int fd;
+	struct rmq_cluster_conn *cc;
+	pthread_t opener, reader;
+	char got[64];
+	size_t got_len;
+	int reads, ended, wrote_status, wrote, closed, refused;
+	struct iovec iov;
+	char reply[8];
+} ccs;
+static pthread_mutex_t cc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+cc_read(void *arg, const uint8_t *p, ssize_t n)
+{
+	struct cc_state *s = arg;
+	pthread_mutex_lock(&cc_lock);
+	s->reader = pthread_self();
+	s->reads++;
+	if (n <= 0) {
+		s->ended = 1;
+		pthread_mutex_unlock(&cc_lock);
+		rmq_cluster_conn_close(s->cc);
+		return;
+	}
+	if (s->got_len + (size_t)n <= sizeof(s->got)) {
+		memcpy(s->got + s->got_len, p, (size_t)n);
+		s->got_len += (size_t)n;
+	}
+	int ask = s->got_len >= 4 && memcmp(s->got, "ping", 4) == 0 &&
+	    s->iov.iov_len == 0;
+	pthread_mutex_unlock(&cc_lock);
+	if (ask) {
+		memcpy(s->reply, "pong", 4);
+		s->iov = (struct iovec){ s->reply, 4 };
+		cr_assert_eq(rmq_cluster_conn_write(s->cc, &s->iov, 1), 0);
+		/* One write at a time. */
+		s->refused = rmq_cluster_conn_write(s->cc, &s->iov, 1);
+		/* What a link brought, routed on the worker that read it. */
+		struct rmq_publish pb = { .qos = 0 };
+		pb.topic.p = "l/1";
+		pb.topic.len = 3;
+		pb.payload.p = "linked";
+		pb.payload.len = 6;
+		struct rmq_msg *m[1] = { rmq_msg_new(&pb, 0,
+		    rmq_loop_clock_ms()) };
+		cr_assert_not_null(m[0]);
+		rmq_cluster_publish_here(&broker, 0, m, 1);
+	}
+}
+
+static void
+cc_wrote(void *arg, int status)
+{
+	struct cc_state *s = arg;
+	pthread_mutex_lock(&cc_lock);
+	s->wrote++;
+	s->wrote_status = status;
+	pthread_mutex_unlock(&cc_lock);
+}
+
+static void
+cc_closed(void *arg)
+{
+	struct cc_state *s = arg;
+	pthread_mutex_lock(&cc_lock);
+	s->closed++;
+	pthread_mutex_unlock(&cc_lock);
+}
+
+static const struct rmq_cluster_conn_ops cc_ops = { .read = cc_read,
+	.wrote = cc_wrote,
+	.closed = cc_closed };
+
+static void
+cc_open(void *arg, int run)
+{
+	struct cc_state *s = arg;
+	cr_assert_eq(run, 1);
+	pthread_mutex_lock(&cc_lock);
+	s->opener = pthread_self();
+	pthread_mutex_unlock(&cc_lock);
+	cr_assert_eq(rmq_cluster_conn_open(&broker, 0, s->fd, &cc_ops, s,
+			 &s->cc),
+	    0);
+}
+
+static int
+cc_wait(int *what, int want)
+{
+	for (int i = 0; i < 1000; i++) {
+		pthread_mutex_lock(&cc_lock);
+		int v = *what;
+		pthread_mutex_unlock(&cc_lock);
+		if (v >= want)
+			return v;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* A connection the cluster runs on a worker's loop: opened by work run
+ * on that worker, read and written there, what it brings routed there to
+ * local sessions (not forwarded again), and its close told once. */
+Test(cluster, a_link_runs_on_its_worker)
+{
+	memset(&ccs, 0, sizeof(ccs));
+	int fd = client_connect();
+	uint8_t body[256];
+	size_t len;
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
+	static const uint8_t sub[] = { 0x82, 9, 0, 1, 0, 0, 3, 'l', '/', '#',
+		0 };
+	cr_assert_eq(send(fd, sub, sizeof(sub), MSG_NOSIGNAL),
+	    (ssize_t)sizeof(sub));
+	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x90);
+
+	int them = tcp_pair(&ccs.fd);
+	cr_assert_eq(rmq_cluster_run_on(&broker, 0, cc_open, &ccs), 0);
+	cr_assert_eq(send(them, "ping", 4, MSG_NOSIGNAL), 4);
+	char back[4];
+	cr_assert_eq(recv_all(them, (uint8_t *)back, 4), 0);
+	cr_assert_eq(memcmp(back, "pong", 4), 0);
+	cr_assert_eq(cc_wait(&ccs.wrote, 1), 1);
+	cr_assert_eq(ccs.wrote_status, 0);
+	cr_assert_eq(ccs.refused, -EBUSY);
+	pthread_mutex_lock(&cc_lock);
+	cr_assert(pthread_equal(ccs.opener, ccs.reader));
+	cr_assert(!pthread_equal(ccs.opener, pthread_self()));
+	pthread_mutex_unlock(&cc_lock);
+
+	int first = read_packet(fd, body, sizeof(body), &len);
+	cr_assert_eq(first & 0xF0, 0x30, "got 0x%02x", first);
+	cr_assert_eq(memcmp(body + 2, "l/1", 3), 0);
+	pthread_mutex_lock(&fw_lock);
+	cr_assert_eq(nfw, 0, "a link's message was forwarded %u times", nfw);
+	pthread_mutex_unlock(&fw_lock);
+
+	/* The peer goes: the read says so, the close follows, once. */
+	close(them);
+	cr_assert_eq(cc_wait(&ccs.closed, 1), 1);
+	cr_assert_eq(ccs.ended, 1);
+	usleep(50000);
+	cr_assert_eq(ccs.closed, 1);
+	close(fd);
+}
+
+/* A link still open when the worker stops is closed by it, and told. */
+Test(cluster_conn, closed_when_the_worker_stops)
+{
+	setup();
+	memset(&ccs, 0, sizeof(ccs));
+	int them = tcp_pair(&ccs.fd);
+	cr_assert_eq(rmq_cluster_run_on(&broker, 0, cc_open, &ccs), 0);
+	cr_assert_eq(send(them, "x", 1, MSG_NOSIGNAL), 1);
+	cr_assert_eq(cc_wait(&ccs.reads, 1), 1);
+	cr_assert_eq(ccs.closed, 0);
+	teardown();
+	cr_assert_eq(ccs.closed, 1);
+	/* Its socket is closed: the other end reads its end. */
+	char c;
+	cr_assert_eq(recv(them, &c, 1, 0), 0);
+	close(them);
+}
