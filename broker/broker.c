@@ -668,6 +668,10 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 		*needs_restart = "cluster_forward_port";
 	else if (next.cluster_forward_queue != b->cfg.cluster_forward_queue)
 		*needs_restart = "cluster_forward_queue";
+	else if (next.cluster_links != b->cfg.cluster_links)
+		*needs_restart = "cluster_links";
+	else if (next.cluster_link_port != b->cfg.cluster_link_port)
+		*needs_restart = "cluster_link_port";
 	else if (strcmp(next.cluster_tls_certfile, b->cfg.cluster_tls_certfile))
 		*needs_restart = "cluster_tls_certfile";
 	else if (strcmp(next.cluster_tls_keyfile, b->cfg.cluster_tls_keyfile))
@@ -704,6 +708,8 @@ rmq_broker_reload(struct rmq_broker *b, const struct rmq_config *cfg,
 	next.cluster_peer_timeout_ms = b->cfg.cluster_peer_timeout_ms;
 	next.cluster_forward_port = b->cfg.cluster_forward_port;
 	next.cluster_forward_queue = b->cfg.cluster_forward_queue;
+	next.cluster_links = b->cfg.cluster_links;
+	next.cluster_link_port = b->cfg.cluster_link_port;
 	memcpy(next.cluster_tls_certfile, b->cfg.cluster_tls_certfile,
 	    sizeof(next.cluster_tls_certfile));
 	memcpy(next.cluster_tls_keyfile, b->cfg.cluster_tls_keyfile,

@@ -187,6 +187,8 @@ main_cluster_new(struct rmq_broker *b, const struct rmq_config *cfg,
 		.dns_interval_ms = cfg->cluster_dns_interval_ms,
 		.forward_port = (uint16_t)cfg->cluster_forward_port,
 		.forward_queue = (size_t)cfg->cluster_forward_queue,
+		.links = cfg->cluster_links,
+		.link_port = (uint16_t)cfg->cluster_link_port,
 	};
 	snprintf(c.name, sizeof(c.name), "%s", cfg->node_name);
 	snprintf(c.listen_host, sizeof(c.listen_host), "%s",

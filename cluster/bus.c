@@ -1663,6 +1663,7 @@ send_hello(struct rmq_cluster_node *n, int with_members)
 	h->epoch = n->members.epoch;
 	h->port = n->port;
 	h->fport = rmq_channel_port(n->ch);
+	h->lport = rmq_channel_link_port(n->ch);
 	/* A hello goes on time whatever holds the locks (a snapshot being
 	 * built holds rmu, one being installed mu, for seconds at a million
 	 * routes): its seq may be the last one read, and the members list
@@ -1784,7 +1785,7 @@ read_hello(struct rmq_cluster_node *n, nng_msg *msg)
 		 * next hello tells the channel. */
 		if (sender_url(msg, h, h->fport, furl, sizeof(furl)) == 0)
 			rmq_channel_peer(n->ch, m->number, m->name, h->epoch,
-			    furl);
+			    furl, h->lport);
 	}
 	hello_routes(n, m, ev, h, now);
 	/* Met, or met again: which identifiers each holds (a partition or
@@ -2137,12 +2138,25 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 		fport = (uint16_t)(n->conf.listen_port + 1);
 	if (rmq_channel_start(n->ch, host, fport, n->tls, err, errlen) != 0)
 		return -1;
+	uint16_t lport = n->conf.link_port;
+	if (lport == 0 && fport != 0)
+		lport = (uint16_t)(fport + 1);
+	if (n->tls != NULL && n->conf.links)
+		rmq_cluster_log(LOG_NOTICE,
+		    "cluster_links: off, since links are plain TCP and the cluster uses TLS: forwarded messages go on the channel");
+	else if (n->conf.links &&
+	    rmq_channel_links(n->ch, host, lport, err, errlen) != 0)
+		return -1;
 	n->started_ms = rmq_cluster_now_ms();
 	atomic_store(&n->live, 1);
+	char links[48] = "";
+	if (rmq_channel_link_port(n->ch))
+		snprintf(links, sizeof(links), ", links on port %u",
+		    rmq_channel_link_port(n->ch));
 	rmq_cluster_log(LOG_NOTICE,
-	    "node %s on %s://%s:%u, channel on port %u; peers silent for %u ms are down",
+	    "node %s on %s://%s:%u, channel on port %u%s; peers silent for %u ms are down",
 	    n->members.self, rmq_nng_scheme(n->tls), host[0] ? host : "*",
-	    n->port, rmq_channel_port(n->ch), n->conf.peer_timeout_ms);
+	    n->port, rmq_channel_port(n->ch), links, n->conf.peer_timeout_ms);
 	if (n->conf.seeds[0])
 		dial_list(n, n->conf.seeds);
 	if (n->conf.dns[0] &&

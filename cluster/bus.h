@@ -30,6 +30,10 @@ struct rmq_cluster_conf {
 	 * the bytes that may wait for one peer. */
 	uint16_t forward_port;
 	size_t forward_queue;
+	/* Links (link.h): on or off, and their port (0: the channel's + 1,
+	 * any free one when listen_port is 0).  Off with TLS. */
+	int links;
+	uint16_t link_port;
 	/* TLS between nodes (sock.h): the three files, or none. */
 	char tls_cert[256], tls_key[256], tls_ca[256];
 	char tls_peer_name[128];

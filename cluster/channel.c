@@ -2,6 +2,7 @@
  * (channel.h), the streams of forward.h driven here.
  */
 #include "channel.h"
+#include "channel_impl.h"
 
 #include <errno.h>
 #include <nng/nng.h>
@@ -18,6 +19,7 @@
 #include "emit.h"
 #include "forward.h"
 #include "hash.h"
+#include "link.h"
 #include "members.h"
 #include "msg.h"
 #include "sock.h"
@@ -25,143 +27,12 @@
 
 #include <urcu-qsbr.h>
 
-#define LOG_WARNING 1
-#define LOG_NOTICE 2
-#define LOG_INFO 3
-#define WORKERS_MAX 64 /* a stream's worker is one byte; the broker's cap */
-#define PUMP_MS 50 /* the thread's sweep, while something waits */
-#define IDLE_MS 1000 /* its wait when nothing does (NNG's timed waits cost) */
-#define SENDBUF 128 /* batches NNG holds per push socket */
-#define RECVBUF 256 /* batches NNG holds for the channel's thread */
-#define DRAIN_MAX 256 /* batches taken before acknowledging */
-#define MASK_WORDS (RMQ_MEMBERS_MAX / 64)
-#define CONTROL 0xFF /* the worker byte of a control stream */
-#define CLOSE_MS 2500 /* the wait for NNG's closes at a stop, in all */
-#define FENCE_POLL_MS 2 /* the thread's wait while a fence is held */
-#define BRISK_MS 10 /* its wait for a while after a peer is met */
-#define BRISK_FOR_MS 2000 /* that while */
-#define STALL_MS 5000 /* a peer up that takes nothing this long: redial */
-#define FENCE_REC 11 /* 'R', kind, version, the fence's number (u64) */
-
-/* A grace period of the index's readers (liburcu's call_rcu), waited for
- * by a fence: 0 waiting, 1 passed, 2 no longer wanted (freed by the
- * callback). */
-struct fence_gp {
-	struct rcu_head rcu;
-	atomic_int state;
-};
-
-/* A peer as the channel knows it.  Made by the bus's thread when the
- * member is first met and kept until the channel is freed, so a worker
- * that read the pointer may use it whatever happens meanwhile. */
-struct peer {
-	char name[RMQ_NODE_NAME_MAX];
-	char url[RMQ_NODE_URL_MAX]; /* dialled; the bus's thread's */
-	_Atomic uint64_t epoch; /* as its hellos say */
-	atomic_int up;
-	atomic_int kick; /* its push socket connected again: resend now */
-	_Atomic uint64_t sent_bytes, received_bytes; /* batches and acks */
-	nng_socket push;
-	/* Its dialer and URL: the bus's thread dials, the channel's thread
-	 * dials again when the peer takes nothing (peer_stalled). */
-	pthread_mutex_t dial_mu;
-	nng_dialer dialer;
-	int dialing;
-	uint64_t redialed_ms; /* when the channel's thread last did */
-	_Atomic uint64_t redials;
-	/* What this node sends it, one stream per worker, each with its
-	 * lock (the worker that fills it, and the channel's thread). */
-	unsigned nstreams;
-	pthread_mutex_t *mu;
-	struct rmq_fwd_stream *out;
-	/* What this node took from it, per its workers: the channel's
-	 * thread's alone. */
-	struct rmq_fwd_in in[WORKERS_MAX];
-	_Atomic uint64_t taken, copies, gaps, lost;
-	/* Streams taken from since the last acknowledgements went out (the
-	 * channel's thread): bit w for worker w's, ack_ctl for control. */
-	uint64_t ack_due;
-	uint8_t ack_ctl;
-	uint64_t ack_epoch; /* the sender's epoch those are for */
-	/* The control stream, both ways; the highest tag it acknowledged
-	 * (route changes it has applied, rmq_channel_applied). */
-	struct rmq_channel *ch;
-	_Atomic uint64_t ctl_applied;
-	int ctl_synced; /* it acknowledged a snapshot of ours (this life) */
-	pthread_mutex_t ctl_mu;
-	struct rmq_fwd_stream ctl;
-	uint64_t ctl_open_tag; /* the highest tag in its open batch */
-	struct rmq_fwd_in ctl_in;
-	/* Fences (rmq_channel_fence): the highest this node asked the peer
-	 * for and the highest it passed (any thread); the peer's own, which
-	 * this node passes (the channel's thread's): the highest asked, the
-	 * one being worked on and its stage (0 none, 1 waiting for the
-	 * grace period, 2 for the acknowledgements of what this node's
-	 * streams to the peer held then). */
-	_Atomic uint64_t fence_asked, fence_passed;
-	atomic_int fence_reset; /* its epoch changed: its fences are moot */
-	uint64_t fence_want, fence_cur;
-	int fence_stage;
-	struct fence_gp *fence_gp;
-	uint64_t *fence_target; /* per worker stream: the seq to see acked */
-};
-
-struct rmq_channel {
-	struct rmq_broker *b;
-	char self[RMQ_NODE_NAME_MAX];
-	uint64_t epoch;
-	unsigned nworkers;
-	size_t stream_limit;
-	nng_socket pull;
-	int open, started, closed;
-	uint16_t port;
-	atomic_int live; /* sockets open: the hooks may send */
-	atomic_int stop;
-	pthread_t thread;
-	nng_aio *wait; /* the thread's wait when idle; a stop ends it */
-	const struct rmq_nng_tls *tls; /* NULL: plain TCP */
-	_Atomic(struct peer *) peers[RMQ_MEMBERS_MAX]; /* by number - 1 */
-	/* Per worker, the peers its turn added to, and its turns flushed
-	 * (the worker's own). */
-	uint64_t (*dirty)[MASK_WORDS];
-	uint64_t *turn;
-	uint64_t *xid; /* per worker: the last message identity given */
-	_Atomic uint64_t bad, stale, expired, undecodable;
-	_Atomic uint64_t control_sent, control_dropped, control_taken;
-	atomic_int ctl_open; /* deferred control records wait for a seal */
-	/* Time from a control batch's sending to the peer's acknowledgement
-	 * (it is applied by then): the bound of the SUBACK window. */
-	_Atomic uint64_t applied_le[12], applied_count, applied_sum_ms;
-	int applied_moved; /* a peer's ctl_applied moved (this drain) */
-	int taken_moved; /* a worker stream's acknowledgement moved */
-	size_t queue_bytes;
-	/* Messages taken in this drain, per worker of this node, handed
-	 * over once at its end (the channel's thread). */
-	struct pending {
-		struct rmq_msg **m;
-		uint32_t n, cap;
-	} * pending;
-	rmq_channel_control_fn control;
-	void *control_arg;
-	_Atomic uint64_t fence_seq; /* the last fence this node asked for */
-	unsigned fences_held; /* peers' fences under way (the thread's) */
-	_Atomic uint64_t fences_asked, fences_passed;
-	atomic_int kicked; /* a push socket connected (NNG's thread) */
-	_Atomic uint64_t brisk_until; /* short waits until then */
-};
-
 uint64_t
 rmq_cluster_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-bump(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
 struct rmq_channel *
@@ -223,22 +94,19 @@ push_send(void *arg, const uint8_t *p, size_t len)
 	return rv;
 }
 
-static struct peer *
-peer_at(struct rmq_channel *ch, uint32_t number)
-{
-	if (number == 0 || number > RMQ_MEMBERS_MAX)
-		return NULL;
-	return atomic_load_explicit(&ch->peers[number - 1],
-	    memory_order_acquire);
-}
-
 /* Seal what worker w's turn put in the stream and send what waits. */
 static void
 stream_send(struct rmq_channel *ch, struct peer *pe, unsigned w)
 {
 	pthread_mutex_lock(&pe->mu[w]);
 	(void)rmq_fwd_seal_at(&pe->out[w], 0, ch->turn[w] + 1);
-	if (atomic_load_explicit(&ch->live, memory_order_relaxed))
+	if (!atomic_load_explicit(&ch->live, memory_order_relaxed))
+		;
+	else if (peer_links(ch, pe))
+		/* Its link, on this worker's loop; none up: it waits. */
+		(void)rmq_fwd_pump(&pe->out[w], rmq_cluster_now_ms(),
+		    rmq_link_send, pe->wlink[w]);
+	else
 		(void)rmq_fwd_pump(&pe->out[w], rmq_cluster_now_ms(), push_send,
 		    pe);
 	pthread_mutex_unlock(&pe->mu[w]);
@@ -772,6 +640,19 @@ push_connected(nng_pipe p, nng_pipe_ev ev, void *arg)
 	atomic_store(&pe->ch->kicked, 1);
 }
 
+static void
+peer_arrays_free(struct peer *pe)
+{
+	free(pe->mu);
+	free(pe->out);
+	free(pe->fence_target);
+	free(pe->wlink);
+	free(pe->lstate);
+	free(pe->lretry);
+	free(pe->lbackoff);
+	free(pe->nudge);
+}
+
 static struct peer *
 peer_new(struct rmq_channel *ch, const char *name)
 {
@@ -783,14 +664,23 @@ peer_new(struct rmq_channel *ch, const char *name)
 	pe->mu = calloc(ch->nworkers, sizeof(*pe->mu));
 	pe->out = calloc(ch->nworkers, sizeof(*pe->out));
 	pe->fence_target = calloc(ch->nworkers, sizeof(*pe->fence_target));
+	pe->wlink = calloc(ch->nworkers, sizeof(*pe->wlink));
+	pe->lstate = calloc(ch->nworkers, sizeof(*pe->lstate));
+	pe->lretry = calloc(ch->nworkers, sizeof(*pe->lretry));
+	pe->lbackoff = calloc(ch->nworkers, sizeof(*pe->lbackoff));
+	pe->nudge = calloc(ch->nworkers, sizeof(*pe->nudge));
 	if (pe->mu == NULL || pe->out == NULL || pe->fence_target == NULL ||
+	    pe->wlink == NULL || pe->lstate == NULL || pe->lretry == NULL ||
+	    pe->lbackoff == NULL || pe->nudge == NULL ||
 	    nng_push0_open(&pe->push) != 0) {
-		free(pe->mu);
-		free(pe->out);
-		free(pe->fence_target);
+		peer_arrays_free(pe);
 		free(pe);
 		return NULL;
 	}
+	for (unsigned w = 0; w < WORKERS_MAX; w++)
+		pthread_mutex_init(&pe->in_mu[w], NULL);
+	for (unsigned w = 0; w < ch->nworkers; w++)
+		pe->nudge[w] = (struct link_nudge){ pe, w, 0 };
 	nng_pipe_notify(pe->push, NNG_PIPE_EV_ADD_POST, push_connected, pe);
 	nng_socket_set_ms(pe->push, NNG_OPT_RECONNMINT, 100);
 	nng_socket_set_ms(pe->push, NNG_OPT_RECONNMAXT, 1000);
@@ -820,10 +710,10 @@ peer_free(struct peer *pe)
 	rmq_fwd_stream_fini(&pe->ctl);
 	pthread_mutex_destroy(&pe->ctl_mu);
 	pthread_mutex_destroy(&pe->dial_mu);
+	for (unsigned w = 0; w < WORKERS_MAX; w++)
+		pthread_mutex_destroy(&pe->in_mu[w]);
 	fence_gp_drop(pe->fence_gp);
-	free(pe->fence_target);
-	free(pe->mu);
-	free(pe->out);
+	peer_arrays_free(pe);
 	free(pe);
 }
 
@@ -870,7 +760,7 @@ peer_stalled(struct peer *pe, uint64_t waited, uint64_t now)
 
 void
 rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
-    uint64_t epoch, const char *url)
+    uint64_t epoch, const char *url, uint16_t lport)
 {
 	if (number == 0 || number > RMQ_MEMBERS_MAX || !atomic_load(&ch->live))
 		return;
@@ -887,12 +777,18 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 	    !atomic_load(&pe->up))
 		atomic_store(&ch->brisk_until,
 		    rmq_cluster_now_ms() + BRISK_FOR_MS);
+	uint32_t gen0 = atomic_load(&pe->lgen);
 	pthread_mutex_lock(&pe->dial_mu);
 	if (strcmp(pe->url, url) != 0) {
 		snprintf(pe->url, sizeof(pe->url), "%s", url);
 		peer_dial(pe);
+		atomic_fetch_add(&pe->lgen, 1);
 	}
 	pthread_mutex_unlock(&pe->dial_mu);
+	/* Its links' port (0: it takes none, or links are off here). */
+	if (atomic_exchange(&pe->lport, ch->links ? lport : 0) !=
+	    (ch->links ? lport : 0))
+		atomic_fetch_add(&pe->lgen, 1);
 	if (atomic_load(&pe->epoch) != epoch) {
 		uint64_t lost = 0, now = rmq_cluster_now_ms();
 		for (unsigned w = 0; w < pe->nstreams; w++) {
@@ -920,7 +816,15 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 		}
 		atomic_store(&pe->epoch, epoch);
 	}
-	atomic_store(&pe->up, 1);
+	int was_up = atomic_exchange(&pe->up, 1);
+	int moved = atomic_load(&pe->lgen) != gen0;
+	/* Its links dialled now (a message routed to it meanwhile waits
+	 * in its stream for them). */
+	if (!was_up || moved) {
+		for (unsigned w = 0; w < pe->nstreams; w++)
+			atomic_store(&pe->lretry[w], 0);
+		rmq_links_wake(ch->links);
+	}
 }
 
 void
@@ -938,8 +842,8 @@ rmq_channel_down(struct rmq_channel *ch, uint32_t number)
 
 /* ---- the channel's thread ---- */
 
-static struct peer *
-peer_named(struct rmq_channel *ch, const char *name)
+struct peer *
+rmq_channel_peer_named(struct rmq_channel *ch, const char *name)
 {
 	for (unsigned i = 0; i < RMQ_MEMBERS_MAX; i++) {
 		struct peer *pe = peer_at(ch, i + 1);
@@ -949,8 +853,8 @@ peer_named(struct rmq_channel *ch, const char *name)
 	return NULL;
 }
 
-static uint32_t
-peer_number(struct rmq_channel *ch, const struct peer *pe)
+uint32_t
+rmq_channel_peer_number(struct rmq_channel *ch, const struct peer *pe)
 {
 	for (uint32_t i = 0; i < RMQ_MEMBERS_MAX; i++)
 		if (peer_at(ch, i + 1) == pe)
@@ -1002,29 +906,26 @@ drain_end(struct rmq_channel *ch)
 	}
 }
 
-/* A batch's messages to the broker, on the worker its stream maps to, so
- * that one publisher's messages keep their order. */
-static void
-take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
-    const struct rmq_fwd_head *h, const uint8_t *body, size_t left)
+int
+rmq_channel_take(struct rmq_channel *ch, struct peer *pe, uint32_t number,
+    uint32_t count, const uint8_t *body, size_t left, struct rmq_msg ***m,
+    uint32_t *n, uint32_t *cap)
 {
-	unsigned w = (number * 31u + h->worker) % ch->nworkers;
-	struct pending *q = &ch->pending[w];
-	if (q->n + h->count > q->cap) {
-		uint32_t cap = q->cap ? q->cap : 256;
-		while (cap < q->n + h->count)
-			cap *= 2;
-		struct rmq_msg **m = realloc(q->m, sizeof(*m) * cap);
-		if (m == NULL)
-			return;
-		q->m = m;
-		q->cap = cap;
+	if (*n + count > *cap) {
+		uint32_t c = *cap ? *cap : 256;
+		while (c < *n + count)
+			c *= 2;
+		struct rmq_msg **g = realloc(*m, sizeof(*g) * c);
+		if (g == NULL)
+			return -1;
+		*m = g;
+		*cap = c;
 	}
-	uint32_t n = 0;
+	uint32_t k = 0;
 	const uint8_t *p;
 	size_t len;
 	uint64_t now = rmq_cluster_now_ms();
-	while (rmq_fwd_next(&body, &left, &p, &len) == 1) {
+	while (k < count && rmq_fwd_next(&body, &left, &p, &len) == 1) {
 		const char *why = "a malformed list of shared subscriptions";
 		/* Its identity, its shared groups, then the message. */
 		uint64_t xid = 0;
@@ -1039,18 +940,18 @@ take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
 		size_t glen = p ? rmq_msg_groups_check(p, len) : 0;
 		uint8_t *groups = NULL;
 		int rc = -EINVAL;
+		struct rmq_msg **at = &(*m)[*n + k];
 		if (glen != 0 && glen > 2 && (groups = malloc(glen)) != NULL)
 			memcpy(groups, p, glen);
 		if (glen != 0 && (glen == 2 || groups != NULL))
 			rc = rmq_cluster_msg_decode(p + glen, len - glen,
-			    RMQ_CLUSTER_OWNER(number), now, &q->m[q->n + n],
-			    &why);
+			    RMQ_CLUSTER_OWNER(number), now, at, &why);
 		else if (glen != 0)
 			why = NULL; /* no memory */
 		if (rc == 0) {
-			q->m[q->n + n]->groups = groups;
-			q->m[q->n + n]->xid = xid;
-			n++;
+			(*at)->groups = groups;
+			(*at)->xid = xid;
+			k++;
 		} else if (rc == -ETIME) {
 			free(groups);
 			bump(&ch->expired, 1);
@@ -1062,8 +963,21 @@ take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
 				    pe->name, why ? why : "out of memory");
 		}
 	}
-	bump(&pe->taken, n);
-	q->n += n;
+	bump(&pe->taken, k);
+	*n += k;
+	return 0;
+}
+
+/* A batch's messages to the broker, on the worker its stream maps to, so
+ * that one publisher's messages keep their order. */
+static void
+take_batch(struct rmq_channel *ch, struct peer *pe, uint32_t number,
+    const struct rmq_fwd_head *h, const uint8_t *body, size_t left)
+{
+	unsigned w = (number * 31u + h->worker) % ch->nworkers;
+	struct pending *q = &ch->pending[w];
+	(void)rmq_channel_take(ch, pe, number, h->count, body, left, &q->m,
+	    &q->n, &q->cap);
 }
 
 /* A control batch's records to the bus's handler, in order. */
@@ -1071,7 +985,7 @@ static void
 take_control(struct rmq_channel *ch, struct peer *pe, const uint8_t *body,
     size_t left)
 {
-	uint32_t number = peer_number(ch, pe);
+	uint32_t number = rmq_channel_peer_number(ch, pe);
 	const uint8_t *p;
 	size_t len;
 	while (rmq_fwd_next(&body, &left, &p, &len) == 1) {
@@ -1094,7 +1008,7 @@ read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
 		bump(&ch->bad, 1);
 		return;
 	}
-	struct peer *pe = peer_named(ch, h.name);
+	struct peer *pe = rmq_channel_peer_named(ch, h.name);
 	/* Not met yet, or for another life of either node: it comes again
 	 * once both sides agree. */
 	if (pe == NULL || h.to_epoch != ch->epoch ||
@@ -1105,16 +1019,23 @@ read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
 	bump(&pe->received_bytes, len);
 	int ctl = h.worker == CONTROL;
 	struct rmq_fwd_in *in = ctl ? &pe->ctl_in : &pe->in[h.worker];
-	switch (rmq_fwd_in_check(in, h.epoch, h.seq)) {
-	case RMQ_FWD_TAKE:
-		if (ctl)
-			take_control(ch, pe, body, blen);
-		else
-			take_batch(ch, pe, peer_number(ch, pe), &h, body, blen);
-		break;
-	case RMQ_FWD_COPY: bump(&pe->copies, 1); break;
-	case RMQ_FWD_GAP: bump(&pe->gaps, 1); return;
-	}
+	/* A worker stream's: a link may take it too (link.c). */
+	if (!ctl)
+		pthread_mutex_lock(&pe->in_mu[h.worker]);
+	enum rmq_fwd_verdict v = rmq_fwd_in_check(in, h.epoch, h.seq);
+	if (v == RMQ_FWD_TAKE && ctl)
+		take_control(ch, pe, body, blen);
+	else if (v == RMQ_FWD_TAKE)
+		take_batch(ch, pe, rmq_channel_peer_number(ch, pe), &h, body,
+		    blen);
+	else if (v == RMQ_FWD_COPY)
+		bump(&pe->copies, 1);
+	else
+		bump(&pe->gaps, 1);
+	if (!ctl)
+		pthread_mutex_unlock(&pe->in_mu[h.worker]);
+	if (v == RMQ_FWD_GAP)
+		return;
 	if (ctl)
 		pe->ack_ctl = 1;
 	else
@@ -1129,7 +1050,7 @@ read_ack(struct rmq_channel *ch, const uint8_t *p, size_t len)
 		bump(&ch->bad, 1);
 		return;
 	}
-	struct peer *pe = peer_named(ch, h.name);
+	struct peer *pe = rmq_channel_peer_named(ch, h.name);
 	if (pe == NULL || h.to_epoch != ch->epoch ||
 	    (h.worker >= pe->nstreams && h.worker != CONTROL)) {
 		bump(&ch->stale, 1);
@@ -1146,7 +1067,9 @@ read_ack(struct rmq_channel *ch, const uint8_t *p, size_t len)
 	rmq_fwd_ack(st, h.epoch, h.seq, now);
 	if (st->acked != before && h.worker != CONTROL)
 		ch->taken_moved = 1;
-	(void)rmq_fwd_pump(st, now, push_send, pe);
+	/* A worker stream on links is sent by its worker only. */
+	if (h.worker == CONTROL || !peer_links(ch, pe))
+		(void)rmq_fwd_pump(st, now, push_send, pe);
 	pthread_mutex_unlock(mu);
 }
 
@@ -1163,7 +1086,18 @@ pump_all(struct rmq_channel *ch, uint64_t now)
 			continue;
 		int kick = atomic_exchange(&pe->kick, 0);
 		uint64_t waited = 0, wt;
-		for (unsigned w = 0; w < pe->nstreams; w++) {
+		for (unsigned w = 0; w < pe->nstreams && peer_links(ch, pe);
+		     w++) {
+			/* Its worker sends them, and looks after the link. */
+			pthread_mutex_lock(&pe->mu[w]);
+			int due = pe->out[w].head != NULL;
+			pthread_mutex_unlock(&pe->mu[w]);
+			if (due)
+				rmq_link_nudge(ch, pe, w);
+			waits |= due;
+		}
+		for (unsigned w = 0; w < pe->nstreams && !peer_links(ch, pe);
+		     w++) {
 			pthread_mutex_lock(&pe->mu[w]);
 			if (kick)
 				rmq_fwd_kick(&pe->out[w], now);
@@ -1287,6 +1221,23 @@ rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
 	return 0;
 }
 
+int
+rmq_channel_links(struct rmq_channel *ch, const char *host, uint16_t port,
+    char *err, size_t errlen)
+{
+	struct rmq_links *ls = rmq_links_start(ch, host, port, err, errlen);
+	if (ls == NULL)
+		return -1;
+	ch->links = ls;
+	return 0;
+}
+
+uint16_t
+rmq_channel_link_port(const struct rmq_channel *ch)
+{
+	return rmq_links_port(ch->links);
+}
+
 unsigned
 rmq_channel_stop(struct rmq_channel *ch, const nng_socket *also, unsigned nalso)
 {
@@ -1299,6 +1250,9 @@ rmq_channel_stop(struct rmq_channel *ch, const nng_socket *also, unsigned nalso)
 		pthread_join(ch->thread, NULL);
 		ch->started = 0;
 	}
+	/* No link dialled or accepted from now; those the workers carry
+	 * close as the workers stop. */
+	rmq_links_stop(ch->links);
 	/* Every socket at once, with the caller's.  A worker still routing
 	 * sends on a closed socket: NNG refuses it, and the batch stays in
 	 * its stream until the free. */
@@ -1339,6 +1293,7 @@ rmq_channel_free(struct rmq_channel *ch)
 			rmq_msg_rele(ch->pending[w].m[i]);
 		free(ch->pending[w].m);
 	}
+	rmq_links_free(ch->links);
 	free(ch->pending);
 	free(ch->dirty);
 	free(ch->turn);
@@ -1475,4 +1430,5 @@ rmq_channel_metrics(struct rmq_channel *ch, rmq_put_fn put, void *arg)
 	rmq_emit(put, arg, "%s_sum %g\n%s_count %llu\n", h,
 	    (double)atomic_load(&ch->applied_sum_ms) / 1000, h,
 	    (unsigned long long)atomic_load(&ch->applied_count));
+	rmq_links_metrics(ch->links, put, arg);
 }

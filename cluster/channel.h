@@ -60,11 +60,22 @@ int rmq_channel_start(struct rmq_channel *ch, const char *host, uint16_t port,
 
 uint16_t rmq_channel_port(const struct rmq_channel *ch);
 
+/* After rmq_channel_start: the workers' streams go on links (link.h) to
+ * the peers that take them, listened for on host at port (0: any free
+ * one).  Plain TCP only.  0, or -1 with the reason in err. */
+int rmq_channel_links(struct rmq_channel *ch, const char *host, uint16_t port,
+    char *err, size_t errlen);
+
+/* The port links are taken on; 0 with links off. */
+uint16_t rmq_channel_link_port(const struct rmq_channel *ch);
+
 /* The bus's thread: member `number` (1..) called `name` is up at `epoch`,
  * its channel at url (tcp://HOST:PORT).  Dials it, or again elsewhere when
- * the url changed; a new epoch starts the streams to it over. */
+ * the url changed; a new epoch starts the streams to it over.  lport: the
+ * port it takes links on (link.h; 0: none, its worker streams go over
+ * NNG). */
 void rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
-    uint64_t epoch, const char *url);
+    uint64_t epoch, const char *url, uint16_t lport);
 
 /* The bus's thread: member `number` is down.  What waits for it stays
  * (bounded) for its return at the same epoch. */

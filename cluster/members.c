@@ -7,6 +7,8 @@
  *   npeers(2), then npeers times: name_len(1) name url_len(1) url
  *   seq(8): the sender's last route delta (routes.h)
  *   fport(2): the port of its channel (channel.h)
+ *   lport(2): the port of its links (link.h), 0: none; a hello without it
+ *   is read as 0
  * A reader takes what it knows and ignores bytes after it, so a later
  * version can add fields at the end.
  */
@@ -43,6 +45,7 @@ rmq_hello_encode(const struct rmq_hello *h, uint8_t *buf, size_t cap)
 	}
 	rmq_wput_u(&o, h->seq, 8);
 	rmq_wput_u(&o, h->fport, 2);
+	rmq_wput_u(&o, h->lport, 2);
 	return o.full ? 0 : o.len;
 }
 
@@ -67,6 +70,10 @@ rmq_hello_decode(const uint8_t *p, size_t n, struct rmq_hello *h)
 	}
 	h->seq = rmq_wget_u(&in, 8);
 	h->fport = (uint16_t)rmq_wget_u(&in, 2);
+	if (in.bad)
+		return -1;
+	/* Later than fport: a node before links sends none. */
+	h->lport = in.left >= 2 ? (uint16_t)rmq_wget_u(&in, 2) : 0;
 	return in.bad ? -1 : 0;
 }
 

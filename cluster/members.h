@@ -64,6 +64,7 @@ struct rmq_hello {
 	struct rmq_hello_peer peers[RMQ_MEMBERS_MAX];
 	uint64_t seq; /* the sender's last route delta (routes.h) */
 	uint16_t fport; /* its channel's port (channel.h); 0: none */
+	uint16_t lport; /* its links' port (link.h); 0: none */
 };
 
 /* Encode h into buf (RMQ_HELLO_MAX bytes are always enough): its length,

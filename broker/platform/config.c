@@ -43,6 +43,7 @@ rmq_config_defaults(struct rmq_config *cfg)
 	cfg->admin.port = 9883;
 	cfg->cluster_peer_timeout_ms = 1500;
 	cfg->cluster_forward_queue = 64u << 20;
+	cfg->cluster_links = 1;
 	cfg->cluster_dns_interval_ms = 5000;
 	cfg->sys_interval = 10;
 	cfg->log_level = RMQ_LOG_INFO;

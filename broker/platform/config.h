@@ -155,6 +155,8 @@ struct rmq_config {
 	uint32_t cluster_dns_interval_ms;
 	uint32_t cluster_forward_port; /* 0: the cluster listener's + 1 */
 	uint64_t cluster_forward_queue; /* bytes waiting for one peer */
+	int cluster_links; /* workers' streams on links of their loops */
+	uint32_t cluster_link_port; /* 0: the forward port + 1 */
 	uint32_t cluster_subscribe_wait_ms; /* SUBACK held for peers; 0: no */
 	int cluster_ack; /* PUBACK/PUBREC once the peers have it */
 	/* Node-to-node TLS: all three files, or none. */

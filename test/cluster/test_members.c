@@ -153,6 +153,7 @@ Test(hello, both_ways)
 	in.epoch = 0x0102030405060708ull;
 	in.port = 7400;
 	in.fport = 7401;
+	in.lport = 7402;
 	in.npeers = 2;
 	strcpy(in.peers[0].name, "ringmq-1");
 	strcpy(in.peers[0].url, "tcp://10.0.0.2:7400");
@@ -167,6 +168,7 @@ Test(hello, both_ways)
 	cr_assert_eq(out.epoch, in.epoch);
 	cr_assert_eq(out.port, 7400);
 	cr_assert_eq(out.fport, 7401);
+	cr_assert_eq(out.lport, 7402);
 	cr_assert_eq(out.npeers, 2);
 	cr_assert_str_eq(out.peers[1].url, "tcp://[fd00::3]:7400");
 	/* Bytes after the peers are a later version's: ignored. */
@@ -183,10 +185,19 @@ Test(hello, every_cut_is_refused)
 	in.npeers = 1;
 	strcpy(in.peers[0].name, "b");
 	strcpy(in.peers[0].url, "tcp://b:1");
+	in.lport = 9;
 	size_t n = rmq_hello_encode(&in, buf, sizeof(buf));
-	for (size_t k = 0; k < n; k++)
+	/* Every field up to fport is needed; lport came later, and a hello
+	 * without it (an older node's) has none: 0. */
+	for (size_t k = 0; k < n - 2; k++)
 		cr_assert_eq(rmq_hello_decode(buf, k, &out), -1,
 		    "%zu of %zu bytes", k, n);
+	for (size_t k = n - 2; k < n; k++) {
+		cr_assert_eq(rmq_hello_decode(buf, k, &out), 0);
+		cr_assert_eq(out.lport, 0, "%zu of %zu bytes", k, n);
+	}
+	cr_assert_eq(rmq_hello_decode(buf, n, &out), 0);
+	cr_assert_eq(out.lport, 9);
 }
 
 Test(hello, not_a_hello)

@@ -254,6 +254,8 @@ def agree(objs, standin=None):
     _, cluster = host_port(keys["cluster_listener"])
     forward = int(keys["cluster_forward_port"])
     want = {l["port"] for l in listeners} | {admin, cluster, forward}
+    if "cluster_link_port" in keys:
+        want.add(int(keys["cluster_link_port"]))
     have = [p["containerPort"] for p in c.get("ports", [])]
     if sorted(have) != sorted(want):
         bad.append("container ports %s, the config listens on %s" % (

@@ -169,7 +169,8 @@ def the_image_builds(_):
     assert conf["User"] == "10001:10001", conf["User"]
     assert "/var/lib/ringmq" in conf["Volumes"], conf
     assert set(conf["ExposedPorts"]) == {"1883/tcp", "8080/tcp",
-                                         "7000/tcp", "7001/tcp"}, conf
+                                         "7000/tcp", "7001/tcp",
+                                         "7002/tcp"}, conf
     assert conf["Entrypoint"] == ["/usr/bin/ringmq"], conf
     assert img["Healthcheck"]["Test"][1:] == [
         "/usr/bin/ringmq", "ctl", "-c", "/etc/ringmq/ringmq.conf",

@@ -89,12 +89,59 @@ def once_per_node_in_order(_):
         n = re.search(r"^ringmq_cluster_control_applied_seconds_count (\d+)$",
                       b.metrics_text(), re.M)
         assert n and int(n.group(1)) >= 1, "no route change timed on b"
+        # The messages went on links (cluster_links, the default): a
+        # dialled b and c, and they took a's links on their loops.
+        assert a.link_port and b.link_port and c.link_port
+        assert a.metric("ringmq_cluster_link_dials_total") >= 2
+        for x in (b, c):
+            assert x.metric("ringmq_cluster_link_accepted_total") >= 1
+            assert x.metric("ringmq_cluster_link_bad_frames_total") == 0
 
         promtool_ok(a)
     finally:
         for cl in clients:
             cl.close()
         finish(a, b, c)
+
+
+def streams_without_links(_):
+    """A node with cluster_links false (or one before links) offers none:
+    its peers send to it over the channel, and it sends over the channel
+    to every peer; messages cross both ways, once, in the publisher's order
+    [MQTT-4.6.0-6]."""
+    a = node("a", "--cluster-links", "false")
+    b = node("b", "--cluster-seeds", seed(a))
+    clients = []
+    try:
+        wait_peers(a, {"b": 1})
+        wait_peers(b, {"a": 1})
+        assert a.link_port == 0 and b.link_port != 0
+        sa, sb = Client(a, "sa"), Client(b, "sb")
+        clients += [sa, sb]
+        sa.subscribe("to/a", 1)
+        sb.subscribe("to/b", 1)
+        wait_routes(a, {"b": 1})
+        wait_routes(b, {"a": 1})
+        pa, pb = Client(a, "pa"), Client(b, "pb")
+        clients += [pa, pb]
+        publish_all(pa, "to/b", 300, 1)
+        publish_all(pb, "to/a", 300, 1)
+        want = [str(i) for i in range(300)]
+        for cl in (sa, sb):
+            cl.wait_msgs(300)
+            assert payloads(cl) == want, (cl.c._client_id, len(cl.msgs))
+        # b did not dial a (no port offered) and a has no links at all.
+        assert b.metric("ringmq_cluster_link_dials_total") == 0
+        assert b.metric("ringmq_cluster_link_accepted_total") == 0
+        assert "ringmq_cluster_link_dials_total" not in a.metrics_text()
+        assert by_peer(a, "ringmq_cluster_forwarded_messages_total")["b"] \
+            == 300
+        assert by_peer(b, "ringmq_cluster_forwarded_messages_total")["a"] \
+            == 300
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
 
 
 def properties_cross(_):
@@ -279,24 +326,29 @@ def suback_window_both_modes(_):
 
 
 def kill_channel(*nodes):
-    """Reset every TCP connection of the nodes' channels (both ends, both
-    directions): what was in flight is lost.  How many were reset."""
+    """Reset every TCP connection of the nodes' channels and links (both
+    ends, both directions): what was in flight is lost.  How many were
+    reset."""
     n = 0
     for x in nodes:
-        r = subprocess.run(
-            ["ss", "-K", "-t", "(", "dport", "=", ":%d" % x.channel_port,
-             "or", "sport", "=", ":%d" % x.channel_port, ")"],
-            capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        n += sum(1 for l in r.stdout.splitlines() if "ESTAB" in l)
+        for port in (x.channel_port, x.link_port):
+            if not port:
+                continue
+            r = subprocess.run(
+                ["ss", "-K", "-t", "(", "dport", "=", ":%d" % port,
+                 "or", "sport", "=", ":%d" % port, ")"],
+                capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            n += sum(1 for l in r.stdout.splitlines() if "ESTAB" in l)
     return n
 
 
 def survives_killed_connections(_):
     # 3,000 QoS 1 and 1,000 QoS 2 messages from a to subscribers on b,
-    # while the channel's connections are reset every 150 ms: NNG
-    # reconnects, a sends again what b did not acknowledge, b drops what
-    # it took already.  Each message arrives once, in order.
+    # while the channel's and the links' connections are reset every
+    # 150 ms: NNG reconnects and a dials its links again, a sends again
+    # what b did not acknowledge, b drops what it took already.  Each
+    # message arrives once, in order.
     a, b = mesh("a", "b")
     clients = []
     try:
@@ -343,6 +395,9 @@ def survives_killed_connections(_):
                                                 gaps))
         assert resets[0] > 0, "no connection was reset"
         assert by_peer(a, "ringmq_cluster_forward_dropped_total")["b"] == 0
+        dials = a.metric("ringmq_cluster_link_dials_total")
+        print("    a dialled its links %d times" % dials)
+        assert dials > 2, "no link was dialled again"
     finally:
         for cl in clients:
             cl.close()
@@ -650,7 +705,7 @@ def shared_subscriptions_across_nodes(_):
         finish(a, b)
 
 
-run([once_per_node_in_order, properties_cross, every_version_and_qos,
+run([once_per_node_in_order, streams_without_links, properties_cross, every_version_and_qos,
      wills_and_no_local, survives_killed_connections,
      paused_peer_catches_up, node_killed_under_load,
      suback_window_both_modes, cluster_ack_waits_for_the_peer,

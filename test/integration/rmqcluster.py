@@ -18,10 +18,13 @@ def node(name, *args, timeout_ms=1500, host="127.0.0.1", prefix=()):
     while True:
         for line in list(b.log):
             m = re.search(r"cluster: node %s on (?:tls\+)?tcp://[^ ,]+:(\d+), "
-                          r"channel on port (\d+);" % name, line)
+                          r"channel on port (\d+)(?:, links on port (\d+))?;"
+                          % name, line)
             if m:
                 b.cluster_port = int(m.group(1))
                 b.channel_port = int(m.group(2))
+                # 0: links off (cluster_links false, or TLS between nodes)
+                b.link_port = int(m.group(3) or 0)
                 b.name = name
                 return b
         assert time.time() < end, "no cluster listener:\n" + "\n".join(

@@ -281,19 +281,31 @@ latency_count(void)
 	return k;
 }
 
-Test(cluster, peer_message_reaches_local_subscribers_only)
+/* A 5.0 client connected and subscribed at QoS 0 to a filter of three
+ * bytes ("p/#"), its CONNACK and SUBACK read. */
+static int
+subscriber(const char *filter)
 {
-	remote_add("p/#", NODE_A, 1);
 	int fd = client_connect();
-	uint8_t body[256];
+	uint8_t body[64];
 	size_t len;
 	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
-	/* SUBSCRIBE p/# QoS 0, packet id 1. */
-	static const uint8_t sub[] = { 0x82, 9, 0, 1, 0, 0, 3, 'p', '/', '#',
-		0 };
+	/* SUBSCRIBE, packet id 1. */
+	uint8_t sub[] = { 0x82, 9, 0, 1, 0, 0, 3, 0, 0, 0, 0 };
+	cr_assert_eq(strlen(filter), 3);
+	memcpy(sub + 7, filter, 3);
 	cr_assert_eq(send(fd, sub, sizeof(sub), MSG_NOSIGNAL),
 	    (ssize_t)sizeof(sub));
 	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x90);
+	return fd;
+}
+
+Test(cluster, peer_message_reaches_local_subscribers_only)
+{
+	remote_add("p/#", NODE_A, 1);
+	int fd = subscriber("p/#");
+	uint8_t body[256];
+	size_t len;
 
 	struct rmq_publish p = { .qos = 0 };
 	p.topic.p = "p/1";
@@ -1045,15 +1057,9 @@ cc_wait(int *what, int want)
 Test(cluster, a_link_runs_on_its_worker)
 {
 	memset(&ccs, 0, sizeof(ccs));
-	int fd = client_connect();
+	int fd = subscriber("l/#");
 	uint8_t body[256];
 	size_t len;
-	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x20);
-	static const uint8_t sub[] = { 0x82, 9, 0, 1, 0, 0, 3, 'l', '/', '#',
-		0 };
-	cr_assert_eq(send(fd, sub, sizeof(sub), MSG_NOSIGNAL),
-	    (ssize_t)sizeof(sub));
-	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x90);
 
 	int them = tcp_pair(&ccs.fd);
 	cr_assert_eq(rmq_cluster_run_on(&broker, 0, cc_open, &ccs), 0);
