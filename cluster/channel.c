@@ -104,8 +104,7 @@ stream_send(struct rmq_channel *ch, struct peer *pe, unsigned w)
 		;
 	else if (peer_links(ch, pe))
 		/* Its link, on this worker's loop; none up: it waits. */
-		(void)rmq_fwd_pump(&pe->out[w], rmq_cluster_now_ms(),
-		    rmq_link_send, pe->wlink[w]);
+		rmq_link_pump(pe->wlink[w], &pe->out[w], rmq_cluster_now_ms());
 	else
 		(void)rmq_fwd_pump(&pe->out[w], rmq_cluster_now_ms(), push_send,
 		    pe);
@@ -789,7 +788,8 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 	if (atomic_exchange(&pe->lport, ch->links ? lport : 0) !=
 	    (ch->links ? lport : 0))
 		atomic_fetch_add(&pe->lgen, 1);
-	if (atomic_load(&pe->epoch) != epoch) {
+	int new_life = atomic_load(&pe->epoch) != epoch;
+	if (new_life) {
 		uint64_t lost = 0, now = rmq_cluster_now_ms();
 		for (unsigned w = 0; w < pe->nstreams; w++) {
 			pthread_mutex_lock(&pe->mu[w]);
@@ -817,7 +817,7 @@ rmq_channel_peer(struct rmq_channel *ch, uint32_t number, const char *name,
 		atomic_store(&pe->epoch, epoch);
 	}
 	int was_up = atomic_exchange(&pe->up, 1);
-	int moved = atomic_load(&pe->lgen) != gen0;
+	int moved = atomic_load(&pe->lgen) != gen0 || new_life;
 	/* Its links dialled now (a message routed to it meanwhile waits
 	 * in its stream for them). */
 	if (!was_up || moved) {
@@ -885,7 +885,10 @@ drain_end(struct rmq_channel *ch)
 			continue;
 		for (uint64_t due = pe->ack_due; due; due &= due - 1) {
 			unsigned w = (unsigned)__builtin_ctzll(due);
-			send_ack(ch, pe, (uint8_t)w, &pe->in[w]);
+			pthread_mutex_lock(&pe->in_mu[w]);
+			struct rmq_fwd_in in = pe->in[w];
+			pthread_mutex_unlock(&pe->in_mu[w]);
+			send_ack(ch, pe, (uint8_t)w, &in);
 		}
 		if (pe->ack_ctl)
 			send_ack(ch, pe, CONTROL, &pe->ctl_in);

@@ -127,6 +127,14 @@ struct peer {
 	/* What this node took of its worker streams (in[]), when links
 	 * carry them: taken on a worker, under this lock per stream. */
 	pthread_mutex_t in_mu[WORKERS_MAX];
+	/* Per worker of the peer, the link this node takes its stream on
+	 * (the thread of the worker the stream maps to alone): a newer one
+	 * retires it. */
+	struct rmq_link *rlink[WORKERS_MAX];
+	/* The links' address: when it was looked up, and whether a dial
+	 * to it failed since (looked up again, at most every 2 s). */
+	uint64_t laddr_at;
+	int laddr_stale;
 };
 
 struct rmq_channel {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -45,6 +46,7 @@ struct rmq_link {
 	uint8_t dialed; /* this node sends the stream on it */
 	uint8_t writing, closing, refused, dead;
 	uint8_t heard; /* something came on it: the peer took it */
+	uint8_t ack_held; /* an ack waits for the write under way */
 	unsigned busy; /* inside one of its callbacks: freed after */
 	uint32_t gen; /* the peer's lgen when dialled */
 	int fd;
@@ -66,6 +68,8 @@ struct rmq_link {
 struct pend {
 	int fd;
 	struct rmq_link *l; /* a dial's link; NULL: accepted */
+	int accepted;
+	int whole; /* its hello is all here (not read from again) */
 	uint64_t deadline;
 	size_t hlen;
 	uint8_t hello[RMQ_LINK_HELLO_MAX];
@@ -80,6 +84,10 @@ struct rmq_links {
 	atomic_int stop;
 	struct pend pend[PENDING_MAX];
 	unsigned npend;
+	/* Accepted connections among them: at most half, so that peers'
+	 * dials (or anyone's) never leave this node's own without room. */
+	unsigned naccepting;
+	uint64_t accept_pause_until; /* out of descriptors: accept later */
 	_Atomic uint64_t dials, dial_failures, accepted, refused, opened,
 	    closed, stalled, bad;
 };
@@ -161,10 +169,22 @@ link_put(struct rmq_link *l, const uint8_t *p, size_t len, int force)
 	return 0;
 }
 
-int
-rmq_link_send(void *arg, const uint8_t *p, size_t len)
+static int
+link_send(void *arg, const uint8_t *p, size_t len)
 {
 	return link_put(arg, p, len, 0);
+}
+
+void
+rmq_link_pump(struct rmq_link *l, struct rmq_fwd_stream *st, uint64_t now_ms)
+{
+	if (l == NULL)
+		return;
+	/* A write that fails at once closes the link; it is freed only
+	 * once the pump is done with it. */
+	l->busy++;
+	(void)rmq_fwd_pump(st, now_ms, link_send, l);
+	link_leave(l);
 }
 
 /* Under nothing: send what waits in the stream, on worker w's thread. */
@@ -174,8 +194,21 @@ link_pump(struct rmq_link *l)
 	struct peer *pe = l->pe;
 	unsigned w = l->stream;
 	pthread_mutex_lock(&pe->mu[w]);
-	(void)rmq_fwd_pump(&pe->out[w], rmq_cluster_now_ms(), rmq_link_send, l);
+	(void)rmq_fwd_pump(&pe->out[w], rmq_cluster_now_ms(), link_send, l);
 	pthread_mutex_unlock(&pe->mu[w]);
+}
+
+/* The link is no longer its stream's, either way. */
+static void
+link_unhook(struct rmq_link *l)
+{
+	struct peer *pe = l->pe;
+	if (l->dialed && pe->wlink[l->stream] == l) {
+		pe->wlink[l->stream] = NULL;
+		atomic_store(&pe->lstate[l->stream], LINK_NONE);
+	} else if (!l->dialed && pe->rlink[l->stream] == l) {
+		pe->rlink[l->stream] = NULL;
+	}
 }
 
 /* Close the link, saying why in the log (a link is long-lived: its end
@@ -189,11 +222,7 @@ link_close(struct rmq_link *l, const char *why)
 	rmq_cluster_log(LOG_INFO,
 	    "link %s node %s (worker %u's stream) closed: %s",
 	    l->dialed ? "to" : "from", l->pe->name, l->stream, why);
-	struct peer *pe = l->pe;
-	if (l->dialed && pe->wlink[l->stream] == l) {
-		pe->wlink[l->stream] = NULL;
-		atomic_store(&pe->lstate[l->stream], LINK_NONE);
-	}
+	link_unhook(l);
 	l->busy++;
 	rmq_cluster_conn_close(l->cc);
 	link_leave(l);
@@ -205,11 +234,7 @@ link_closed(void *arg)
 	struct rmq_link *l = arg;
 	if (!l->closing) {
 		l->closing = 1;
-		struct peer *pe = l->pe;
-		if (l->dialed && pe->wlink[l->stream] == l) {
-			pe->wlink[l->stream] = NULL;
-			atomic_store(&pe->lstate[l->stream], LINK_NONE);
-		}
+		link_unhook(l);
 	}
 	bump(&l->ls->closed, 1);
 	/* Dialled again at once, unless the peer closed it before a word:
@@ -291,7 +316,7 @@ link_ack(struct rmq_link *l, const uint8_t *p, size_t len)
 	rmq_fwd_ack(st, h.epoch, h.seq, now);
 	if (st->acked != before)
 		l->moved = 1;
-	(void)rmq_fwd_pump(st, now, rmq_link_send, l);
+	(void)rmq_fwd_pump(st, now, link_send, l);
 	pthread_mutex_unlock(&pe->mu[l->stream]);
 }
 
@@ -317,6 +342,18 @@ link_frames(struct rmq_link *l, const uint8_t *p, size_t len)
 		at += 4 + flen;
 	}
 	return (ssize_t)at;
+}
+
+/* The acknowledgement of what the link's stream took so far. */
+static void
+link_ack_out(struct rmq_link *l)
+{
+	struct rmq_channel *ch = l->ls->ch;
+	uint8_t buf[64 + RMQ_NODE_NAME_MAX];
+	size_t k = rmq_fwd_ack_encode(buf, sizeof(buf), ch->self, ch->epoch,
+	    l->ack_epoch, l->stream, l->ack_seq);
+	if (k)
+		(void)link_put(l, buf, k, 1);
 }
 
 static void
@@ -369,12 +406,14 @@ link_read(void *arg, const uint8_t *p, ssize_t n)
 		l->n = 0;
 	}
 	if (l->ack_due && !l->closing) {
-		uint8_t buf[64 + RMQ_NODE_NAME_MAX];
-		size_t k = rmq_fwd_ack_encode(buf, sizeof(buf), ch->self,
-		    ch->epoch, l->ack_epoch, l->stream, l->ack_seq);
+		/* While a write is under way the newest numbers wait for its
+		 * end (one acknowledgement says all before it): a peer that
+		 * reads nothing gets no pile of them. */
 		l->ack_due = 0;
-		if (k)
-			(void)link_put(l, buf, k, 1);
+		if (l->writing)
+			l->ack_held = 1;
+		else
+			link_ack_out(l);
 	}
 	if (l->moved) {
 		l->moved = 0;
@@ -393,6 +432,10 @@ link_wrote(void *arg, int status)
 	if (status != 0) {
 		link_close(l, strerror(-status));
 	} else {
+		if (l->ack_held) {
+			l->ack_held = 0;
+			link_ack_out(l);
+		}
 		link_flush(l);
 		if (l->refused && l->dialed && !l->closing) {
 			l->refused = 0;
@@ -427,8 +470,15 @@ link_open(void *arg, int run)
 	}
 	bump(&l->ls->opened, 1);
 	l->opened_ms = rmq_cluster_now_ms();
-	if (!l->dialed)
+	if (!l->dialed) {
+		/* The peer dialled again: the link before, if it is still
+		 * open (its end lost in a partition), is done. */
+		struct rmq_link *old = pe->rlink[l->stream];
+		pe->rlink[l->stream] = l;
+		if (old != NULL)
+			link_close(old, "the peer dialled a new one");
 		return;
+	}
 	struct rmq_link *old = pe->wlink[l->stream];
 	pe->wlink[l->stream] = l;
 	atomic_store(&pe->lstate[l->stream], LINK_UP);
@@ -439,7 +489,7 @@ link_open(void *arg, int run)
 	l->busy++;
 	pthread_mutex_lock(&pe->mu[l->stream]);
 	rmq_fwd_kick(&pe->out[l->stream], l->opened_ms);
-	(void)rmq_fwd_pump(&pe->out[l->stream], l->opened_ms, rmq_link_send, l);
+	(void)rmq_fwd_pump(&pe->out[l->stream], l->opened_ms, link_send, l);
 	pthread_mutex_unlock(&pe->mu[l->stream]);
 	link_leave(l);
 }
@@ -460,7 +510,7 @@ nudge_run(void *arg, int run)
 	l->busy++;
 	pthread_mutex_lock(&pe->mu[nu->w]);
 	uint64_t waited = rmq_fwd_waited(&pe->out[nu->w], now);
-	(void)rmq_fwd_pump(&pe->out[nu->w], now, rmq_link_send, l);
+	(void)rmq_fwd_pump(&pe->out[nu->w], now, link_send, l);
 	pthread_mutex_unlock(&pe->mu[nu->w]);
 	if (l->gen != atomic_load(&pe->lgen)) {
 		link_close(l, "the peer moved: dialled at its new address");
@@ -490,8 +540,11 @@ static void
 pend_drop(struct rmq_links *ls, unsigned i, int failed)
 {
 	struct pend *pd = &ls->pend[i];
-	if (pd->fd >= 0 && pd->l == NULL && !atomic_load(&ls->stop))
-		bump(&ls->refused, 1); /* accepted, and no worker took it */
+	if (pd->accepted) {
+		ls->naccepting--;
+		if (pd->fd >= 0 && !atomic_load(&ls->stop))
+			bump(&ls->refused, 1); /* no worker took it */
+	}
 	if (pd->fd >= 0)
 		close(pd->fd);
 	struct rmq_link *l = pd->l;
@@ -500,7 +553,7 @@ pend_drop(struct rmq_links *ls, unsigned i, int failed)
 		unsigned w = l->stream;
 		if (failed) {
 			bump(&ls->dial_failures, 1);
-			pe->laddr_len = 0; /* looked up again */
+			pe->laddr_stale = 1; /* looked up again, in a while */
 			uint64_t b = pe->lbackoff[w] ? pe->lbackoff[w] * 2
 						     : RETRY_MIN_MS;
 			pe->lbackoff[w] = b > RETRY_MAX_MS ? RETRY_MAX_MS : b;
@@ -510,6 +563,19 @@ pend_drop(struct rmq_links *ls, unsigned i, int failed)
 		link_free(l);
 	}
 	ls->pend[i] = ls->pend[--ls->npend];
+}
+
+/* A link whose peer vanished without a word (its end lost in a
+ * partition, a host gone) is found dead by TCP itself after about 25 s
+ * of silence, rather than held open for good. */
+static void
+keepalive(int fd)
+{
+	int on = 1, idle = 10, intvl = 5, cnt = 3;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 /* The host of a url tcp://HOST:PORT ([HOST] for IPv6). */
@@ -537,10 +603,13 @@ url_host(const char *url, char *host, size_t cap)
  * (a name may take the resolver's time: this thread's alone) unless known
  * already.  0, or -1. */
 static int
-peer_addr(struct peer *pe, uint32_t gen)
+peer_addr(struct peer *pe, uint32_t gen, uint64_t now)
 {
-	if (pe->laddr_len != 0 && pe->laddr_gen == gen)
+	if (pe->laddr_len != 0 && pe->laddr_gen == gen &&
+	    !(pe->laddr_stale && now - pe->laddr_at >= RETRY_MAX_MS))
 		return 0;
+	pe->laddr_at = now;
+	pe->laddr_stale = 0;
 	char url[RMQ_NODE_URL_MAX], host[RMQ_NODE_URL_MAX], port[8];
 	pthread_mutex_lock(&pe->dial_mu);
 	snprintf(url, sizeof(url), "%s", pe->url);
@@ -566,13 +635,15 @@ static void
 dial_one(struct rmq_links *ls, struct peer *pe, unsigned w, uint64_t now)
 {
 	uint32_t gen = atomic_load(&pe->lgen);
-	if (peer_addr(pe, gen) != 0) {
+	if (peer_addr(pe, gen, now) != 0) {
 		pe->lretry[w] = now + RETRY_MAX_MS;
 		bump(&ls->dial_failures, 1);
 		return;
 	}
 	int fd = socket(pe->laddr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		keepalive(fd);
 	struct rmq_link *l = fd >= 0 ? calloc(1, sizeof(*l)) : NULL;
 	if (l == NULL ||
 	    (connect(fd, (struct sockaddr *)&pe->laddr, pe->laddr_len) != 0 &&
@@ -580,7 +651,7 @@ dial_one(struct rmq_links *ls, struct peer *pe, unsigned w, uint64_t now)
 		if (fd >= 0)
 			close(fd);
 		free(l);
-		pe->laddr_len = 0; /* looked up again */
+		pe->laddr_stale = 1; /* looked up again, in a while */
 		pe->lretry[w] = now + RETRY_MIN_MS;
 		bump(&ls->dial_failures, 1);
 		return;
@@ -648,36 +719,30 @@ dial_done(struct rmq_links *ls, unsigned i)
 	pend_drop(ls, i, 0);
 }
 
-/* An accepted connection's hello, read a part at a time, never past its
- * end (what follows it is the worker's). */
+/* An accepted connection whose hello is whole: handed to the worker its
+ * stream maps to, or kept (until its deadline) while this node has not
+ * met the dialler in that life yet: its hellos on the bus may come a
+ * little after its first dial. */
 static void
-hello_read(struct rmq_links *ls, unsigned i)
+hello_take(struct rmq_links *ls, unsigned i, uint64_t now)
 {
 	struct rmq_channel *ch = ls->ch;
 	struct pend *pd = &ls->pend[i];
-	size_t want = pd->hlen < 4 ? 4 - pd->hlen
-				   : 4 + (size_t)pd->hello[3] + 17 - pd->hlen;
-	ssize_t r = recv(pd->fd, pd->hello + pd->hlen, want, 0);
-	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-		pend_drop(ls, i, 0);
-		return;
-	}
-	if (r < 0)
-		return;
-	pd->hlen += (size_t)r;
 	char name[RMQ_NODE_NAME_MAX];
 	uint64_t epoch, to_epoch;
 	uint8_t worker;
 	int got = rmq_link_hello_decode(pd->hello, pd->hlen, name, sizeof(name),
 	    &epoch, &to_epoch, &worker);
-	if (got == 0)
-		return;
-	struct peer *pe = got > 0 ? rmq_channel_peer_named(ch, name) : NULL;
-	if (pe == NULL || to_epoch != ch->epoch ||
-	    epoch != atomic_load(&pe->epoch) || worker >= WORKERS_MAX) {
-		/* Not met yet, or another life of either node: the dialer
-		 * tries again. */
+	if (got <= 0 || to_epoch != ch->epoch || worker >= WORKERS_MAX) {
+		/* Not a hello, or for another life of this node. */
 		pend_drop(ls, i, 0);
+		return;
+	}
+	struct peer *pe = rmq_channel_peer_named(ch, name);
+	if (pe == NULL || epoch != atomic_load(&pe->epoch) ||
+	    !atomic_load(&pe->up)) {
+		if (now >= pd->deadline)
+			pend_drop(ls, i, 0); /* the dialler tries again */
 		return;
 	}
 	struct rmq_link *l = calloc(1, sizeof(*l));
@@ -702,21 +767,62 @@ hello_read(struct rmq_links *ls, unsigned i)
 	pend_drop(ls, i, 0);
 }
 
+/* An accepted connection's hello, read a part at a time, never past its
+ * end (what follows it is the worker's). */
+static void
+hello_read(struct rmq_links *ls, unsigned i, uint64_t now)
+{
+	struct pend *pd = &ls->pend[i];
+	size_t want = pd->hlen < 4 ? 4 - pd->hlen
+				   : 4 + (size_t)pd->hello[3] + 17 - pd->hlen;
+	ssize_t r = recv(pd->fd, pd->hello + pd->hlen, want, 0);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		pend_drop(ls, i, 0);
+		return;
+	}
+	if (r < 0)
+		return;
+	pd->hlen += (size_t)r;
+	char name[RMQ_NODE_NAME_MAX];
+	uint64_t epoch, to_epoch;
+	uint8_t worker;
+	int got = rmq_link_hello_decode(pd->hello, pd->hlen, name, sizeof(name),
+	    &epoch, &to_epoch, &worker);
+	if (got < 0) {
+		pend_drop(ls, i, 0);
+		return;
+	}
+	if (got == 0)
+		return;
+	pd->whole = 1;
+	hello_take(ls, i, now);
+}
+
 static void
 accept_all(struct rmq_links *ls, uint64_t now)
 {
 	for (;;) {
 		int fd =
 		    accept4(ls->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			/* Out of descriptors or memory: the listener stays
+			 * readable, and is left alone for a tick rather than
+			 * polled in a spin. */
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				ls->accept_pause_until = now + TICK_MS;
 			return;
-		if (ls->npend == PENDING_MAX) {
+		}
+		if (ls->naccepting >= PENDING_MAX / 2) {
 			close(fd);
 			bump(&ls->refused, 1);
 			continue;
 		}
-		ls->pend[ls->npend++] =
-		    (struct pend){ .fd = fd, .deadline = now + HELLO_MS };
+		keepalive(fd);
+		ls->naccepting++;
+		ls->pend[ls->npend++] = (struct pend){ .fd = fd,
+			.accepted = 1,
+			.deadline = now + HELLO_MS };
 	}
 }
 
@@ -730,13 +836,21 @@ links_run(void *arg)
 		if (atomic_load(&ls->ch->live))
 			dial_due(ls, now);
 		pfd[0] = (struct pollfd){ ls->efd, POLLIN, 0 };
-		pfd[1] = (struct pollfd){ ls->lfd, POLLIN, 0 };
+		pfd[1] = (struct pollfd){ ls->lfd,
+			now >= ls->accept_pause_until ? POLLIN : 0, 0 };
 		unsigned n = ls->npend;
 		for (unsigned i = 0; i < n; i++)
 			pfd[2 + i] = (struct pollfd){ ls->pend[i].fd,
-				ls->pend[i].l ? POLLOUT : POLLIN, 0 };
-		if (poll(pfd, 2 + n, TICK_MS) < 0 && errno != EINTR)
-			break;
+				ls->pend[i].l           ? POLLOUT
+				    : ls->pend[i].whole ? 0
+							: POLLIN,
+				0 };
+		if (poll(pfd, 2 + n, TICK_MS) < 0 && errno != EINTR) {
+			rmq_cluster_log(LOG_WARNING, "links: poll: %s",
+			    strerror(errno));
+			usleep(TICK_MS * 1000);
+			continue;
+		}
 		if (pfd[0].revents) {
 			uint64_t v;
 			(void)!read(ls->efd, &v, sizeof(v));
@@ -748,8 +862,12 @@ links_run(void *arg)
 			struct pend *pd = &ls->pend[i];
 			if (pfd[2 + i].revents && pd->l)
 				dial_done(ls, i);
+			else if (pd->whole && pfd[2 + i].revents)
+				pend_drop(ls, i, 0); /* the dialler hung up */
+			else if (pd->whole)
+				hello_take(ls, i, now); /* met by now? */
 			else if (pfd[2 + i].revents)
-				hello_read(ls, i);
+				hello_read(ls, i, now);
 			else if (now >= pd->deadline)
 				pend_drop(ls, i, pd->l != NULL);
 		}

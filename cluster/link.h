@@ -83,9 +83,11 @@ void rmq_links_wake(struct rmq_links *ls);
  * a link that has carried nothing for the stall time.  Any thread. */
 void rmq_link_nudge(struct rmq_channel *ch, struct peer *pe, unsigned w);
 
-/* A rmq_fwd_send_fn: the batch framed onto link arg (NULL: none up).
- * Worker w's thread, under the stream's lock. */
-int rmq_link_send(void *arg, const uint8_t *p, size_t len);
+/* rmq_fwd_pump of st onto link l (NULL: none up, nothing sent), the link
+ * kept alive through it.  Worker w's thread, under the stream's lock. */
+struct rmq_fwd_stream;
+void
+rmq_link_pump(struct rmq_link *l, struct rmq_fwd_stream *st, uint64_t now_ms);
 
 /* Metrics of the links, in Prometheus text. */
 void rmq_links_metrics(struct rmq_links *ls,
