@@ -106,11 +106,13 @@ def peers_from_a_dns_name(_):
     # cluster_dns: every address of the name is dialled (localhost here;
     # a headless Service in Kubernetes).  A node whose name lists itself
     # closes that dialer and is not alone by mistake: it has no peers.
-    # Its channel on a port of its own: the listener's + 1 may be taken.
+    # Its channel and links on ports of their own: the listener's + 1 and
+    # + 2 may be taken.
     port = free_port()
     s = Broker("--node-name", "self", "--cluster-listener",
                "127.0.0.1:%d" % port, "--cluster-forward-port",
-               str(free_port()), "--cluster-dns",
+               str(free_port()), "--cluster-link-port", str(free_port()),
+               "--cluster-dns",
                "localhost:%d" % port, "--cluster-dns-interval", "200")
     a = node("a")
     b = node("b", "--cluster-dns", "localhost:%d" % a.cluster_port)
