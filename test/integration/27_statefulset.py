@@ -242,7 +242,13 @@ class Load:
                 # Once, or again where the session was not kept (it is:
                 # the subscription is in it, and this changes nothing).
                 c.subscribe("load/#", 1)
-                s.connected.set()
+
+        def on_subscribe(c, userdata, mid, *granted):
+            # Subscribed once the SUBACK is here: the publishers start
+            # after, or their first messages could come before the
+            # SUBSCRIBE and be acknowledged with no one to get them.
+            s.connected.set()
+        s.c.on_subscribe = on_subscribe
         return on_connect
 
     def _connected(self, c):
