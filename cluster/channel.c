@@ -18,6 +18,7 @@
 #include "cluster.h"
 #include "emit.h"
 #include "forward.h"
+#include "grow.h"
 #include "hash.h"
 #include "link.h"
 #include "members.h"
@@ -914,16 +915,9 @@ rmq_channel_take(struct rmq_channel *ch, struct peer *pe, uint32_t number,
     uint32_t count, const uint8_t *body, size_t left, struct rmq_msg ***m,
     uint32_t *n, uint32_t *cap)
 {
-	if (*n + count > *cap) {
-		uint32_t c = *cap ? *cap : 256;
-		while (c < *n + count)
-			c *= 2;
-		struct rmq_msg **g = realloc(*m, sizeof(*g) * c);
-		if (g == NULL)
-			return -1;
-		*m = g;
-		*cap = c;
-	}
+	if ((uint64_t)*n + count > UINT32_MAX ||
+	    rmq_grow(m, cap, *n + count, sizeof(**m), 256, UINT32_MAX) != 0)
+		return -1;
 	uint32_t k = 0;
 	const uint8_t *p;
 	size_t len;

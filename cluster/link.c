@@ -42,6 +42,7 @@ struct rmq_link {
 	struct rmq_links *ls;
 	struct peer *pe;
 	unsigned worker; /* whose loop carries it */
+	uint32_t number; /* the peer's member number (batches it sends) */
 	uint8_t stream; /* the sending node's worker: the stream */
 	uint8_t dialed; /* this node sends the stream on it */
 	uint8_t writing, closing, refused, dead;
@@ -277,8 +278,8 @@ link_batch(struct rmq_link *l, const uint8_t *p, size_t len)
 	pthread_mutex_lock(&pe->in_mu[h.worker]);
 	switch (rmq_fwd_in_check(in, h.epoch, h.seq)) {
 	case RMQ_FWD_TAKE:
-		(void)rmq_channel_take(ch, pe, rmq_channel_peer_number(ch, pe),
-		    h.count, body, blen, &l->m, &l->n, &l->cap);
+		(void)rmq_channel_take(ch, pe, l->number, h.count, body, blen,
+		    &l->m, &l->n, &l->cap);
 		break;
 	case RMQ_FWD_COPY: bump(&pe->copies, 1); break;
 	case RMQ_FWD_GAP:
@@ -504,7 +505,7 @@ nudge_run(void *arg, int run)
 	struct peer *pe = nu->pe;
 	struct rmq_channel *ch = pe->ch;
 	struct rmq_link *l = pe->wlink[nu->w];
-	if (l == NULL || ch->links == NULL)
+	if (l == NULL)
 		return;
 	uint64_t now = rmq_cluster_now_ms();
 	l->busy++;
@@ -754,6 +755,7 @@ hello_take(struct rmq_links *ls, unsigned i, uint64_t now)
 	l->ls = ls;
 	l->pe = pe;
 	l->stream = worker;
+	l->number = number;
 	/* The worker the channel's thread would hand this stream's messages
 	 * to: one stream's keep their order across its links. */
 	l->worker = (number * 31u + worker) % ch->nworkers;
