@@ -1195,6 +1195,21 @@ claim_answer(void *arg, enum rmq_release_result result, uint8_t *image,
 		if (len)
 			memcpy(rec + h, image, len);
 	}
+	/* The stub waits for the claimant's cut, which can come back
+	 * before this thread runs again (the claimant reads the image and
+	 * answers within a millisecond): it is in the table before the
+	 * answer leaves, or the cut would find nothing and the stub's tail
+	 * would be dropped at its deadline. */
+	struct rmq_move m = { .claim = f->claim,
+		.peer = f->number,
+		.key = stub,
+		.deadline_ms = move_deadline(n) };
+	int kept = 0;
+	if (stub && rec != NULL) {
+		pthread_mutex_lock(&n->cmu);
+		kept = rmq_moves_add(&n->stubs, &m) == 0;
+		pthread_mutex_unlock(&n->cmu);
+	}
 	int sent = rec != NULL &&
 	    rmq_channel_control(n->ch, f->number, rec, h + len) == 0;
 	if (!sent) {
@@ -1208,18 +1223,22 @@ claim_answer(void *arg, enum rmq_release_result result, uint8_t *image,
 		atomic_fetch_add(&n->releases[result], 1);
 		atomic_fetch_add(&n->image_bytes, len);
 	}
-	if (stub) {
-		/* The stub waits for the claimant's cut. */
-		struct rmq_move m = { .claim = f->claim,
-			.peer = f->number,
-			.key = stub,
-			.deadline_ms = move_deadline(n) };
+	if (kept && !sent) {
+		/* No answer went, so no cut will come: the stub ends now,
+		 * unless its peer went down meanwhile and ended it. */
 		pthread_mutex_lock(&n->cmu);
-		int kept = sent && rmq_moves_add(&n->stubs, &m) == 0;
+		struct rmq_move *at =
+		    rmq_moves_find(&n->stubs, f->claim, f->number);
+		struct rmq_move gone;
+		if (at != NULL)
+			rmq_moves_take(&n->stubs, at, &gone);
 		pthread_mutex_unlock(&n->cmu);
-		if (!kept)
-			rmq_cluster_tail_take(n->b, stub, NULL, NULL);
+		if (at == NULL)
+			stub = 0;
+		kept = 0;
 	}
+	if (stub && !kept)
+		rmq_cluster_tail_take(n->b, stub, NULL, NULL);
 	free(rec);
 	free(image);
 	free(f);
