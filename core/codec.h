@@ -183,6 +183,11 @@ rmq_codec_publish_shared_size(const struct rmq_publish *pub, uint8_t version);
 int rmq_codec_publish_shared(const struct rmq_publish *pub, uint8_t version,
     uint8_t *buf, size_t cap, struct rmq_pub_shared *sh);
 
+/* The same without the checks, for a caller that has its size from
+ * rmq_codec_publish_shared_size (not 0) and a buf that large. */
+void rmq_codec_publish_shared_put(const struct rmq_publish *pub,
+    uint8_t version, uint8_t *buf, struct rmq_pub_shared *sh);
+
 /* Build one subscriber's copy: its header bytes go into hdr (at least
  * RMQ_PUB_HDR_MAX bytes, more when it carries many subscription
  * identifiers: 5 each), and iov[0..5) is filled to describe the whole

@@ -357,13 +357,28 @@ rmq_codec_encode(const struct rmq_packet *pkt, uint8_t version, uint8_t *buf,
 
 /* The properties that stay the same for every copy: all but Topic Alias,
  * Subscription Identifier and Message Expiry Interval (counted down). */
+#define SHARED_PROPS                                                           \
+	(~((uint64_t)1 << RMQ_PROP_TOPIC_ALIAS |                               \
+	    (uint64_t)1 << RMQ_PROP_SUBSCRIPTION_ID |                          \
+	    (uint64_t)1 << RMQ_PROP_MESSAGE_EXPIRY))
+
 static void
 enc_shared_props(const struct rmq_props *in, struct rmq_props *out)
 {
 	*out = *in;
-	out->present &= ~((uint64_t)1 << RMQ_PROP_TOPIC_ALIAS |
-	    (uint64_t)1 << RMQ_PROP_SUBSCRIPTION_ID |
-	    (uint64_t)1 << RMQ_PROP_MESSAGE_EXPIRY);
+	out->present &= SHARED_PROPS;
+}
+
+/* The shared properties' bytes (0 for none, as most messages carry), or
+ * BAD. */
+static size_t
+enc_shared_props_size(const struct rmq_props *props)
+{
+	if ((props->present & SHARED_PROPS) == 0)
+		return 0;
+	struct rmq_props shared;
+	enc_shared_props(props, &shared);
+	return rmq_props_size(&shared);
 }
 
 size_t
@@ -373,11 +388,8 @@ rmq_codec_publish_shared_size(const struct rmq_publish *pub, uint8_t version)
 	    rmq_topic_has_wildcard(pub->topic.p, pub->topic.len))
 		return 0; /* a message has a real topic name */
 	size_t n = enc_str_size(&pub->topic);
-	if (version >= RMQ_V5) {
-		struct rmq_props shared;
-		enc_shared_props(&pub->props, &shared);
-		n = enc_add(n, rmq_props_size(&shared));
-	}
+	if (version >= RMQ_V5)
+		n = enc_add(n, enc_shared_props_size(&pub->props));
 	return n == BAD || n > RMQ_VARINT_MAX ? 0 : n;
 }
 
@@ -391,20 +403,27 @@ rmq_codec_publish_shared(const struct rmq_publish *pub, uint8_t version,
 		return -EINVAL;
 	if (need > cap)
 		return -ENOBUFS;
+	rmq_codec_publish_shared_put(pub, version, buf, sh);
+	return 0;
+}
+
+void
+rmq_codec_publish_shared_put(const struct rmq_publish *pub, uint8_t version,
+    uint8_t *buf, struct rmq_pub_shared *sh)
+{
 	uint8_t *d = rmq_put_str(buf, &pub->topic);
 	sh->version = version;
 	sh->topic = buf;
 	sh->topic_len = (uint32_t)(d - buf);
 	sh->props = d;
 	sh->props_len = 0;
-	if (version >= RMQ_V5) {
+	if (version >= RMQ_V5 && (pub->props.present & SHARED_PROPS) != 0) {
 		struct rmq_props shared;
 		enc_shared_props(&pub->props, &shared);
 		sh->props_len = (uint32_t)rmq_props_encode(&shared, d);
 	}
 	sh->payload = (const uint8_t *)pub->payload.p;
 	sh->payload_len = pub->payload.len;
-	return 0;
 }
 
 int

@@ -4,18 +4,18 @@
 
 #include "msg.h"
 
-struct rmq_msg *
-rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms)
+/* A message of `bytes` bytes of data, its fields but the encodings set. */
+static struct rmq_msg *
+msg_alloc(uint8_t qos, uint8_t retain, uint64_t origin, size_t bytes)
 {
-	size_t shared = rmq_codec_publish_shared_size(pub, RMQ_V5);
-	if (shared == 0)
-		return NULL;
-	struct rmq_msg *m = malloc(sizeof(*m) + shared + pub->payload.len);
+	struct rmq_msg *m = malloc(sizeof(*m) + bytes);
 	if (m == NULL)
 		return NULL;
 	atomic_init(&m->refs, 1);
-	m->qos = pub->qos;
-	m->retain = pub->retain;
+	m->qos = qos;
+	m->retain = retain;
+	m->has_expiry = 0;
+	m->expire_ms = 0;
 	m->origin = origin;
 	m->from_peer = 0;
 	m->born_us = 0;
@@ -23,11 +23,37 @@ rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms)
 	m->stamp = 0;
 	m->xid = 0;
 	m->groups = NULL;
+	m->size = (uint32_t)bytes;
+	return m;
+}
+
+/* The 3.x encoding is the 5.0 one without its properties. */
+static void
+msg_views(struct rmq_msg *m, const uint8_t *payload, uint32_t len)
+{
+	m->v3 = m->v5;
+	m->v3.version = RMQ_V311;
+	m->v3.props_len = 0;
+	m->topic.p = (const char *)m->data + 2;
+	m->topic.len = m->v5.topic_len - 2;
+	m->payload.p = (const char *)payload;
+	m->payload.len = len;
+}
+
+struct rmq_msg *
+rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms)
+{
+	size_t shared = rmq_codec_publish_shared_size(pub, RMQ_V5);
+	if (shared == 0 || pub->payload.len > RMQ_VARINT_MAX)
+		return NULL;
+	struct rmq_msg *m =
+	    msg_alloc(pub->qos, pub->retain, origin, shared + pub->payload.len);
+	if (m == NULL)
+		return NULL;
 	m->has_expiry = RMQ_PROP_HAS(&pub->props, RMQ_PROP_MESSAGE_EXPIRY);
 	m->expire_ms = m->has_expiry
 	    ? now_ms + (uint64_t)pub->props.message_expiry * 1000u
 	    : 0;
-	m->size = (uint32_t)(shared + pub->payload.len);
 
 	/* The payload lives right after the shared bytes, and both
 	 * encodings point at this copy, not at the received bytes. */
@@ -36,17 +62,40 @@ rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms)
 		memcpy(payload, pub->payload.p, pub->payload.len);
 	struct rmq_publish copy = *pub;
 	copy.payload.p = (const char *)payload;
-	if (rmq_codec_publish_shared(&copy, RMQ_V5, m->data, shared, &m->v5)) {
-		free(m);
+	rmq_codec_publish_shared_put(&copy, RMQ_V5, m->data, &m->v5);
+	msg_views(m, payload, pub->payload.len);
+	return m;
+}
+
+struct rmq_msg *
+rmq_msg_new_shared(uint8_t qos, uint8_t retain, struct rmq_str topic,
+    const uint8_t *props, uint32_t props_len, struct rmq_str payload)
+{
+	if (topic.len == 0 || topic.len > 65535 ||
+	    2u + (uint64_t)topic.len + props_len > RMQ_VARINT_MAX ||
+	    payload.len > RMQ_VARINT_MAX)
 		return NULL;
-	}
-	m->v3 = m->v5;
-	m->v3.version = RMQ_V311;
-	m->v3.props_len = 0;
-	m->topic.p = (const char *)m->data + 2;
-	m->topic.len = m->v5.topic_len - 2;
-	m->payload.p = (const char *)payload;
-	m->payload.len = pub->payload.len;
+	size_t shared = 2 + (size_t)topic.len + props_len;
+	struct rmq_msg *m =
+	    msg_alloc(qos, retain, 0, shared + (size_t)payload.len);
+	if (m == NULL)
+		return NULL;
+	uint8_t *d = m->data;
+	d[0] = (uint8_t)(topic.len >> 8);
+	d[1] = (uint8_t)topic.len;
+	memcpy(d + 2, topic.p, topic.len);
+	if (props_len)
+		memcpy(d + 2 + topic.len, props, props_len);
+	if (payload.len)
+		memcpy(d + shared, payload.p, payload.len);
+	m->v5 = (struct rmq_pub_shared){ .version = RMQ_V5,
+		.topic = d,
+		.topic_len = 2 + topic.len,
+		.props = d + 2 + topic.len,
+		.props_len = props_len,
+		.payload = d + shared,
+		.payload_len = payload.len };
+	msg_views(m, d + shared, payload.len);
 	return m;
 }
 

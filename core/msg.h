@@ -54,6 +54,16 @@ struct rmq_msg {
 struct rmq_msg *
 rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms);
 
+/* The same message from its parts in their shared form already: topic a
+ * valid topic name (not checked here), props the block of its shared
+ * properties (without its length; checked by the caller), as a stored or
+ * forwarded message carries them.  No encoding, one copy; no expiry
+ * (the caller sets has_expiry and expire_ms).  NULL when out of memory or
+ * past MQTT's bounds.  One reference. */
+struct rmq_msg *
+rmq_msg_new_shared(uint8_t qos, uint8_t retain, struct rmq_str topic,
+    const uint8_t *props, uint32_t props_len, struct rmq_str payload);
+
 static inline void
 rmq_msg_hold(struct rmq_msg *m, unsigned n)
 {

@@ -103,28 +103,31 @@ rmq_record_msg_decode(const uint8_t *p, size_t len, uint64_t now_mono,
 		return -EINVAL;
 	}
 	if (RMQ_RECORD_HEAD + tlen + plen + ylen != len || tlen > 65535 ||
-	    plen > RMQ_VARINT_MAX || ylen > RMQ_VARINT_MAX) {
+	    2 + tlen + plen > RMQ_VARINT_MAX || ylen > RMQ_VARINT_MAX) {
 		*why = "lengths that do not add up to the record";
 		return -EINVAL;
 	}
-	struct rmq_publish pub = { .qos = p[1],
-		.retain = (p[2] & RECORD_RETAIN) != 0 };
-	pub.topic.p = (const char *)p + RMQ_RECORD_HEAD;
-	pub.topic.len = (uint32_t)tlen;
-	pub.payload.p = pub.topic.p + tlen + plen;
-	pub.payload.len = (uint32_t)ylen;
-	if (tlen == 0 || rmq_topic_name_check(pub.topic.p, tlen) != 0) {
+	struct rmq_str topic = { (const char *)p + RMQ_RECORD_HEAD,
+		(uint32_t)tlen };
+	const uint8_t *props = p + RMQ_RECORD_HEAD + tlen;
+	struct rmq_str payload = { (const char *)props + plen, (uint32_t)ylen };
+	if (tlen == 0 || rmq_topic_name_check(topic.p, tlen) != 0) {
 		*why = "not a valid topic name";
 		return -EINVAL;
 	}
-	struct rmq_codec_err err;
-	if (rmq_props_decode(p + RMQ_RECORD_HEAD + tlen, plen, RMQ_PUBLISH, 0,
-		&pub.props, &err) != 0 ||
-	    RMQ_PROP_HAS(&pub.props, RMQ_PROP_TOPIC_ALIAS) ||
-	    RMQ_PROP_HAS(&pub.props, RMQ_PROP_SUBSCRIPTION_ID) ||
-	    RMQ_PROP_HAS(&pub.props, RMQ_PROP_MESSAGE_EXPIRY)) {
-		*why = "properties that are not a message's";
-		return -EINVAL;
+	/* The block is the message's shared properties as they were
+	 * encoded, copied as they are once checked (most have none). */
+	if (plen) {
+		struct rmq_props dec;
+		struct rmq_codec_err err;
+		if (rmq_props_decode(props, plen, RMQ_PUBLISH, 0, &dec, &err) !=
+			0 ||
+		    RMQ_PROP_HAS(&dec, RMQ_PROP_TOPIC_ALIAS) ||
+		    RMQ_PROP_HAS(&dec, RMQ_PROP_SUBSCRIPTION_ID) ||
+		    RMQ_PROP_HAS(&dec, RMQ_PROP_MESSAGE_EXPIRY)) {
+			*why = "properties that are not a message's";
+			return -EINVAL;
+		}
 	}
 	uint64_t left_ms = 0;
 	if (p[2] & RECORD_EXPIRY) {
@@ -136,14 +139,15 @@ rmq_record_msg_decode(const uint8_t *p, size_t len, uint64_t now_mono,
 			*why = "an expiry further away than MQTT allows";
 			return -EINVAL;
 		}
-		RMQ_PROP_SET(&pub.props, RMQ_PROP_MESSAGE_EXPIRY);
-		pub.props.message_expiry = (uint32_t)((left_ms + 999) / 1000);
 	}
-	struct rmq_msg *m = rmq_msg_new(&pub, 0, now_mono);
+	struct rmq_msg *m = rmq_msg_new_shared(p[1],
+	    (p[2] & RECORD_RETAIN) != 0, topic, props, (uint32_t)plen, payload);
 	if (m == NULL)
 		return -ENOMEM;
-	if (m->has_expiry)
+	if (p[2] & RECORD_EXPIRY) {
+		m->has_expiry = 1;
 		m->expire_ms = now_mono + left_ms;
+	}
 	*out = m;
 	return 0;
 }
