@@ -53,7 +53,7 @@ struct rmq_link {
 	int fd;
 	uint64_t opened_ms;
 	struct rmq_cluster_conn *cc;
-	struct buf in;
+	struct rmq_link_in in;
 	struct buf out[2]; /* out[fill] takes frames, the other is written */
 	int fill;
 	struct iovec iov;
@@ -103,7 +103,7 @@ link_free(struct rmq_link *l)
 	for (uint32_t i = 0; i < l->n; i++)
 		rmq_msg_rele(l->m[i]);
 	free(l->m);
-	free(l->in.p);
+	rmq_link_in_free(&l->in);
 	free(l->out[0].p);
 	free(l->out[1].p);
 	free(l);
@@ -321,28 +321,18 @@ link_ack(struct rmq_link *l, const uint8_t *p, size_t len)
 	pthread_mutex_unlock(&pe->mu[l->stream]);
 }
 
-/* Frames in p[0..len): the bytes used (whole frames), or -1 for a frame
- * no link sends. */
-static ssize_t
-link_frames(struct rmq_link *l, const uint8_t *p, size_t len)
+/* A frame's message: a batch or an acknowledgement (link.h's take). */
+static int
+link_take(void *arg, const uint8_t *f, size_t flen)
 {
-	size_t at = 0;
-	size_t flen;
-	int got;
-	while (!l->closing &&
-	    (got = rmq_link_frame(p + at, len - at, &flen)) != 0) {
-		if (got < 0)
-			return -1;
-		const uint8_t *f = p + at + 4;
-		if (f[1] == 'F')
-			link_batch(l, f, flen);
-		else if (f[1] == 'K')
-			link_ack(l, f, flen);
-		else
-			return -1;
-		at += 4 + flen;
-	}
-	return (ssize_t)at;
+	struct rmq_link *l = arg;
+	if (f[1] == 'F')
+		link_batch(l, f, flen);
+	else if (f[1] == 'K')
+		link_ack(l, f, flen);
+	else
+		return -1;
+	return l->closing ? 1 : 0;
 }
 
 /* The acknowledgement of what the link's stream took so far. */
@@ -370,36 +360,12 @@ link_read(void *arg, const uint8_t *p, ssize_t n)
 	}
 	l->busy++;
 	l->heard = 1;
-	ssize_t used;
-	if (l->in.len == 0) {
-		/* Whole frames straight from the loop's buffer; the rest
-		 * kept. */
-		used = link_frames(l, p, (size_t)n);
-		if (used >= 0 && used < n) {
-			if (buf_room(&l->in, (size_t)(n - used)) != 0) {
-				used = -2;
-			} else {
-				memcpy(l->in.p, p + used, (size_t)(n - used));
-				l->in.len = (size_t)(n - used);
-			}
-		}
-	} else if (buf_room(&l->in, (size_t)n) != 0) {
-		used = -2;
-	} else {
-		memcpy(l->in.p + l->in.len, p, (size_t)n);
-		l->in.len += (size_t)n;
-		used = link_frames(l, l->in.p, l->in.len);
-		if (used > 0) {
-			memmove(l->in.p, l->in.p + used,
-			    l->in.len - (size_t)used);
-			l->in.len -= (size_t)used;
-		}
-	}
-	if (used < 0 && !l->closing) {
-		if (used == -1)
+	int rc = rmq_link_in_feed(&l->in, p, (size_t)n, link_take, l);
+	if (rc < 0 && !l->closing) {
+		if (rc == -1)
 			bump(&l->ls->bad, 1);
 		link_close(l,
-		    used == -2 ? "out of memory" : "a frame no link sends");
+		    rc == -2 ? "out of memory" : "a frame no link sends");
 	}
 	/* What the read took is routed here, then acknowledged. */
 	if (l->n) {

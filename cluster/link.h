@@ -60,6 +60,30 @@ int rmq_link_hello_decode(const uint8_t *p, size_t len, char *name,
  * a batch nor an acknowledgement). */
 int rmq_link_frame(const uint8_t *p, size_t len, size_t *flen);
 
+/* A link's reading side: the frame a read began and the next must end.
+ * A batch is often longer than one read brings, so frames are taken
+ * where they lie whole in what was read, and only a frame cut by the end
+ * of a read is copied here, and then only until it is whole. */
+struct rmq_link_in {
+	uint8_t *p;
+	size_t len;
+	uint32_t cap;
+	uint64_t copied; /* bytes copied into p so far */
+};
+
+/* Each whole frame's message to take (the frame without its length); a
+ * take that returns 1 stops the feed (the link closed), -1 refuses the
+ * frame. */
+typedef int (*rmq_link_take_fn)(void *arg, const uint8_t *msg, size_t len);
+
+/* The n bytes a read brought at p, after those of reads before.  Returns
+ * 0, -1 for a frame no link sends (rmq_link_frame, or refused by take)
+ * or -2 out of memory. */
+int rmq_link_in_feed(struct rmq_link_in *in, const uint8_t *p, size_t n,
+    rmq_link_take_fn take, void *arg);
+
+void rmq_link_in_free(struct rmq_link_in *in);
+
 /* The links of channel ch, listening on host at port (0: any free one).
  * NULL with err set when it cannot listen. */
 struct rmq_links *rmq_links_start(struct rmq_channel *ch, const char *host,

@@ -3,9 +3,11 @@
  */
 #include "link.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "forward.h"
+#include "grow.h"
 #include "wire.h"
 
 #define MAGIC0 'R'
@@ -72,4 +74,85 @@ rmq_link_frame(const uint8_t *p, size_t len, size_t *flen)
 		return 0;
 	*flen = n;
 	return 1;
+}
+
+/* len more bytes into in->p. */
+static int
+in_put(struct rmq_link_in *in, const uint8_t *p, size_t len)
+{
+	if (in->len + len > RMQ_LINK_FRAME_MAX + 4)
+		return -1;
+	if (rmq_grow(&in->p, &in->cap, (uint32_t)(in->len + len), 1, 16384,
+		RMQ_LINK_FRAME_MAX + 4) != 0)
+		return -2;
+	memcpy(in->p + in->len, p, len);
+	in->len += len;
+	in->copied += len;
+	return 0;
+}
+
+/* Whole frames at p[0..n), taken; *used the bytes they were.  0 (the
+ * rest is a frame's beginning, or take stopped), or -1. */
+static int
+in_frames(const uint8_t *p, size_t n, rmq_link_take_fn take, void *arg,
+    size_t *used)
+{
+	size_t at = 0, flen;
+	int got, rc = 0;
+	while ((got = rmq_link_frame(p + at, n - at, &flen)) == 1) {
+		rc = take(arg, p + at + 4, flen);
+		if (rc < 0)
+			return -1;
+		at += 4 + flen;
+		if (rc > 0)
+			break;
+	}
+	*used = at;
+	return got < 0 && rc == 0 ? -1 : rc > 0 ? 1 : 0;
+}
+
+int
+rmq_link_in_feed(struct rmq_link_in *in, const uint8_t *p, size_t n,
+    rmq_link_take_fn take, void *arg)
+{
+	size_t used = 0, flen = 0;
+	int got = 0, rc;
+	/* A frame begun before: only what it lacks is copied. */
+	while (in->len > 0 &&
+	    (got = in->len >= 4 ? rmq_link_frame(in->p, in->len, &flen) : 0) ==
+		0) {
+		size_t want = 4;
+		if (in->len >= 4)
+			want += (size_t)in->p[0] << 24 |
+			    (size_t)in->p[1] << 16 | (size_t)in->p[2] << 8 |
+			    in->p[3];
+		size_t more = want - in->len;
+		if (more > n - used)
+			more = n - used;
+		if (more == 0)
+			return 0; /* still short: the next read */
+		if ((rc = in_put(in, p + used, more)) != 0)
+			return rc;
+		used += more;
+	}
+	if (in->len > 0) {
+		if (got < 0 || (rc = take(arg, in->p + 4, flen)) < 0)
+			return -1;
+		in->len = 0;
+		if (rc > 0)
+			return 0;
+	}
+	/* Whole frames where they lie; the last one's beginning kept. */
+	size_t k;
+	if ((rc = in_frames(p + used, n - used, take, arg, &k)) != 0)
+		return rc < 0 ? -1 : 0;
+	used += k;
+	return used < n ? in_put(in, p + used, n - used) : 0;
+}
+
+void
+rmq_link_in_free(struct rmq_link_in *in)
+{
+	free(in->p);
+	memset(in, 0, sizeof(*in));
 }

@@ -114,3 +114,135 @@ Test(link_frame, whole_parts_and_bad)
 	frame(f, RMQ_LINK_FRAME_MAX, 'F');
 	cr_assert_eq(rmq_link_frame(f, 6, &flen), 0);
 }
+
+/* ---- the reading side: frames out of reads cut anywhere ---- */
+
+struct taken {
+	uint8_t got[4096];
+	size_t len; /* the messages taken, one after another */
+	unsigned n, stop_at, refuse_at;
+};
+
+static int
+take(void *arg, const uint8_t *msg, size_t len)
+{
+	struct taken *t = arg;
+	cr_assert_leq(t->len + len, sizeof(t->got));
+	t->n++;
+	if (t->refuse_at && t->n == t->refuse_at)
+		return -1;
+	memcpy(t->got + t->len, msg, len);
+	t->len += len;
+	return t->stop_at && t->n == t->stop_at ? 1 : 0;
+}
+
+/* Four frames of different lengths, their messages numbered. */
+static size_t
+stream(uint8_t *s, size_t *ends, uint8_t *msgs, size_t *mlen)
+{
+	static const size_t lens[] = { 2, 40, 300, 7 };
+	size_t at = 0;
+	*mlen = 0;
+	for (size_t i = 0; i < 4; i++) {
+		frame(s + at, lens[i], i % 2 ? 'K' : 'F');
+		for (size_t k = 2; k < lens[i]; k++)
+			s[at + 4 + k] = (uint8_t)(i * 50 + k);
+		memcpy(msgs + *mlen, s + at + 4, lens[i]);
+		*mlen += lens[i];
+		at += 4 + lens[i];
+		ends[i] = at;
+	}
+	return at;
+}
+
+Test(link_in, frames_whole_however_the_reads_cut_them)
+{
+	uint8_t s[512], msgs[512];
+	size_t ends[4], mlen;
+	size_t n = stream(s, ends, msgs, &mlen);
+	/* Every pair of cuts: three reads. */
+	for (size_t a = 0; a <= n; a++) {
+		for (size_t b = a; b <= n; b++) {
+			struct rmq_link_in in = { 0 };
+			struct taken t = { 0 };
+			cr_assert_eq(rmq_link_in_feed(&in, s, a, take, &t), 0);
+			cr_assert_eq(rmq_link_in_feed(&in, s + a, b - a, take,
+					 &t),
+			    0);
+			cr_assert_eq(rmq_link_in_feed(&in, s + b, n - b, take,
+					 &t),
+			    0);
+			cr_assert_eq(t.n, 4, "cuts %zu %zu", a, b);
+			cr_assert_eq(t.len, mlen);
+			cr_assert_eq(memcmp(t.got, msgs, mlen), 0);
+			cr_assert_eq(in.len, 0);
+			/* Only the frames a cut falls inside are copied, each
+			 * once and whole. */
+			size_t want = 0, start = 0;
+			for (size_t i = 0; i < 4; i++) {
+				int cut = (a > start && a < ends[i]) ||
+				    (b > start && b < ends[i]);
+				want += cut ? ends[i] - start : 0;
+				start = ends[i];
+			}
+			cr_assert_eq(in.copied, want, "cuts %zu %zu: %llu", a,
+			    b, (unsigned long long)in.copied);
+			rmq_link_in_free(&in);
+		}
+	}
+}
+
+Test(link_in, one_byte_at_a_time)
+{
+	uint8_t s[512], msgs[512];
+	size_t ends[4], mlen;
+	size_t n = stream(s, ends, msgs, &mlen);
+	struct rmq_link_in in = { 0 };
+	struct taken t = { 0 };
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(rmq_link_in_feed(&in, s + i, 1, take, &t), 0);
+	cr_assert_eq(t.n, 4);
+	cr_assert_eq(memcmp(t.got, msgs, mlen), 0);
+	cr_assert_eq(in.copied, n);
+	rmq_link_in_free(&in);
+}
+
+Test(link_in, bad_frames_and_a_stop)
+{
+	uint8_t s[512], msgs[512];
+	size_t ends[4], mlen;
+	size_t n = stream(s, ends, msgs, &mlen);
+	struct rmq_link_in in = { 0 };
+	struct taken t = { 0 };
+	/* A frame no link sends, whole or begun in an earlier read. */
+	uint8_t bad[512];
+	memcpy(bad, s, n);
+	bad[ends[1] + 5] = 'H';
+	cr_assert_eq(rmq_link_in_feed(&in, bad, n, take, &t), -1);
+	cr_assert_eq(t.n, 2);
+	rmq_link_in_free(&in);
+	memset(&t, 0, sizeof(t));
+	cr_assert_eq(rmq_link_in_feed(&in, bad, ends[1] + 5, take, &t), 0);
+	cr_assert_eq(rmq_link_in_feed(&in, bad + ends[1] + 5, 1, take, &t), -1);
+	rmq_link_in_free(&in);
+	/* A length past the largest frame: refused on its four bytes,
+	 * nothing more copied. */
+	memset(&t, 0, sizeof(t));
+	frame(bad, RMQ_LINK_FRAME_MAX + 1, 'F');
+	cr_assert_eq(rmq_link_in_feed(&in, bad, 3, take, &t), 0);
+	cr_assert_eq(rmq_link_in_feed(&in, bad + 3, 3, take, &t), -1);
+	cr_assert_leq(in.copied, 4);
+	rmq_link_in_free(&in);
+	/* A frame the taker refuses. */
+	memset(&t, 0, sizeof(t));
+	t.refuse_at = 3;
+	cr_assert_eq(rmq_link_in_feed(&in, s, n, take, &t), -1);
+	rmq_link_in_free(&in);
+	/* The taker stops (its link closed): nothing more taken or kept. */
+	memset(&t, 0, sizeof(t));
+	t.stop_at = 2;
+	cr_assert_eq(rmq_link_in_feed(&in, s, n - 1, take, &t), 0);
+	cr_assert_eq(t.n, 2);
+	cr_assert_eq(in.len, 0);
+	rmq_link_in_free(&in);
+}
