@@ -136,30 +136,34 @@ take(void *arg, const uint8_t *msg, size_t len)
 	return t->stop_at && t->n == t->stop_at ? 1 : 0;
 }
 
-/* Four frames of different lengths, their messages numbered. */
-static size_t
-stream(uint8_t *s, size_t *ends, uint8_t *msgs, size_t *mlen)
+/* Four frames of different lengths, their messages numbered: the
+ * stream s[0..n), where each frame ends, and their messages one after
+ * another. */
+static uint8_t s[512], msgs[512];
+static size_t ends[4], mlen, n;
+
+static void
+stream(void)
 {
 	static const size_t lens[] = { 2, 40, 300, 7 };
 	size_t at = 0;
-	*mlen = 0;
+	mlen = 0;
 	for (size_t i = 0; i < 4; i++) {
 		frame(s + at, lens[i], i % 2 ? 'K' : 'F');
 		for (size_t k = 2; k < lens[i]; k++)
 			s[at + 4 + k] = (uint8_t)(i * 50 + k);
-		memcpy(msgs + *mlen, s + at + 4, lens[i]);
-		*mlen += lens[i];
+		memcpy(msgs + mlen, s + at + 4, lens[i]);
+		mlen += lens[i];
 		at += 4 + lens[i];
 		ends[i] = at;
 	}
-	return at;
+	n = at;
 }
+
+TestSuite(link_in, .init = stream);
 
 Test(link_in, frames_whole_however_the_reads_cut_them)
 {
-	uint8_t s[512], msgs[512];
-	size_t ends[4], mlen;
-	size_t n = stream(s, ends, msgs, &mlen);
 	/* Every pair of cuts: three reads. */
 	for (size_t a = 0; a <= n; a++) {
 		for (size_t b = a; b <= n; b++) {
@@ -194,9 +198,6 @@ Test(link_in, frames_whole_however_the_reads_cut_them)
 
 Test(link_in, one_byte_at_a_time)
 {
-	uint8_t s[512], msgs[512];
-	size_t ends[4], mlen;
-	size_t n = stream(s, ends, msgs, &mlen);
 	struct rmq_link_in in = { 0 };
 	struct taken t = { 0 };
 	for (size_t i = 0; i < n; i++)
@@ -209,9 +210,6 @@ Test(link_in, one_byte_at_a_time)
 
 Test(link_in, bad_frames_and_a_stop)
 {
-	uint8_t s[512], msgs[512];
-	size_t ends[4], mlen;
-	size_t n = stream(s, ends, msgs, &mlen);
 	struct rmq_link_in in = { 0 };
 	struct taken t = { 0 };
 	/* A frame no link sends, whole or begun in an earlier read. */
