@@ -1934,13 +1934,25 @@ node_run(void *arg)
 		every = 10;
 	uint64_t next_hello = 0, next_tombs = 0;
 	unsigned hellos = 0;
-	uint64_t catch_up_until = 0;
+	uint64_t catch_up_until = 0, last_pass = 0;
+	int stalled = 0; /* caught up after a late pass, not looked since */
 	/* The index is written from here (remote routes): a reader of
 	 * liburcu's QSBR flavour, online only while it touches it. */
 	rcu_register_thread();
 	rcu_thread_offline();
 	while (!atomic_load(&n->stop)) {
 		uint64_t now = rmq_cluster_now_ms();
+		/* A pass comes at least every hello interval.  One much later
+		 * means this thread was held (the process paused, or starved
+		 * of CPU): the peers' hellos of meanwhile are still on their
+		 * way to it, so they are read before anyone is found
+		 * silent.  Once only until the next look, so that passes
+		 * late one after another still look every other pass. */
+		if (last_pass && now - last_pass >= 2ull * every && !stalled) {
+			catch_up_until = now + every;
+			stalled = 1;
+		}
+		last_pass = now;
 		if (atomic_exchange(&n->hello_now, 0)) {
 			send_hello(n, 1);
 			hellos = 1;
@@ -1988,6 +2000,7 @@ node_run(void *arg)
 		    pthread_mutex_trylock(&n->mu) == 0) {
 			rcu_thread_online();
 			(void)rmq_members_expire(&n->members, now, on_down, n);
+			stalled = 0;
 			atomic_store(&n->dials_settled, dials_settled(n, now));
 			pthread_mutex_unlock(&n->mu);
 			rcu_thread_offline();

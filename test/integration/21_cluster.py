@@ -10,6 +10,7 @@ read from its /metrics (ringmq_cluster_peer_up, ringmq_cluster_routes)."""
 import faulthandler
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -77,6 +78,41 @@ def killed_node_found_down_and_back(_):
     finally:
         c.stop()
         finish(a, b, *([c2] if c2 else []))
+
+
+def a_paused_node_keeps_its_peers(_):
+    # a's process stopped (SIGSTOP) past the peer timeout, then let go:
+    # b finds a silent and down, as it should.  a's own bus thread was
+    # held, not its peers: b's hellos of meanwhile are on their way to
+    # it, so a reads them before it looks for the silent, and keeps b up
+    # and b's routes (it took b for dead and met it again before).
+    a, b = pair()
+    clients = []
+    try:
+        sub = Client(b, "pz-s")
+        clients.append(sub)
+        sub.subscribe("pz/#", 1)
+        wait_routes(a, {"b": 1})
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            wait_peers(b, {"a": 0})
+            time.sleep(0.5)  # a held past b's finding: 2 s or more
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        wait_peers(b, {"a": 1})
+        time.sleep(0.5)  # a's passes after its pause, more than one
+        assert not any("node b left" in l for l in a.log), \
+            [l for l in a.log if "left" in l]
+        assert a.metric("ringmq_cluster_departures_total") == 0
+        assert b.metric("ringmq_cluster_departures_total") == 1
+        pub = Client(a, "pz-p")
+        clients.append(pub)
+        pub.publish("pz/1", "after", 1)
+        assert sub.wait_msgs(1)[0].payload == b"after"
+    finally:
+        for cl in clients:
+            cl.close()
+        finish(a, b)
 
 
 def restart_within_the_timeout_is_a_new_epoch(_):
@@ -393,7 +429,7 @@ def dashboard_cluster_row(_):
 
 
 run([meet_through_one_seed, killed_node_found_down_and_back,
-     restart_within_the_timeout_is_a_new_epoch, peers_from_a_dns_name,
+     a_paused_node_keeps_its_peers, restart_within_the_timeout_is_a_new_epoch, peers_from_a_dns_name,
      settings_refused, routes_follow_subscriptions,
      ready_once_the_index_is_whole, ten_nodes_converge,
      single_node_has_no_cluster, tls_between_nodes, dashboard_cluster_row],
