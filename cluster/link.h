@@ -55,7 +55,8 @@ int rmq_link_hello_decode(const uint8_t *p, size_t len, char *name,
 #define RMQ_LINK_FRAME_MAX (268435455u + 64 + 12u * 1024 + 4096)
 
 /* The frame at p[0..len): 1 with its message's length in *flen (the
- * message at p + 4), 0 when more bytes are needed, -1 when it is no
+ * message at p + 4), 0 when more bytes are needed (*flen set once its
+ * four bytes of length are there), -1 when it is no
  * frame a link sends (a length past RMQ_LINK_FRAME_MAX, a message neither
  * a batch nor an acknowledgement). */
 int rmq_link_frame(const uint8_t *p, size_t len, size_t *flen);

@@ -70,10 +70,8 @@ rmq_link_frame(const uint8_t *p, size_t len, size_t *flen)
 	if (n < 2 || n > RMQ_LINK_FRAME_MAX || (len > 4 && p[4] != 'R') ||
 	    (len > 5 && p[5] != 'F' && p[5] != 'K'))
 		return -1;
-	if (len - 4 < n)
-		return 0;
 	*flen = n;
-	return 1;
+	return len - 4 < n ? 0 : 1;
 }
 
 /* len more bytes into in->p. */
@@ -121,12 +119,7 @@ rmq_link_in_feed(struct rmq_link_in *in, const uint8_t *p, size_t n,
 	while (in->len > 0 &&
 	    (got = in->len >= 4 ? rmq_link_frame(in->p, in->len, &flen) : 0) ==
 		0) {
-		size_t want = 4;
-		if (in->len >= 4)
-			want += (size_t)in->p[0] << 24 |
-			    (size_t)in->p[1] << 16 | (size_t)in->p[2] << 8 |
-			    in->p[3];
-		size_t more = want - in->len;
+		size_t more = (in->len >= 4 ? 4 + flen : 4) - in->len;
 		if (more > n - used)
 			more = n - used;
 		if (more == 0)

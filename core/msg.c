@@ -60,9 +60,8 @@ rmq_msg_new(const struct rmq_publish *pub, uint64_t origin, uint64_t now_ms)
 	uint8_t *payload = m->data + shared;
 	if (pub->payload.len)
 		memcpy(payload, pub->payload.p, pub->payload.len);
-	struct rmq_publish copy = *pub;
-	copy.payload.p = (const char *)payload;
-	rmq_codec_publish_shared_put(&copy, RMQ_V5, m->data, &m->v5);
+	rmq_codec_publish_shared_put(pub, RMQ_V5, m->data, &m->v5);
+	m->v5.payload = payload;
 	msg_views(m, payload, pub->payload.len);
 	return m;
 }
