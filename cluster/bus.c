@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <nng/nng.h>
-#include <nng/protocol/bus0/bus.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -2147,8 +2146,11 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 	if (rmq_nng_tls_new(n->conf.tls_cert, n->conf.tls_key, n->conf.tls_ca,
 		n->conf.tls_peer_name, &n->tls, err, errlen) != 0)
 		return -1;
-	if (nng_bus0_open(&n->sock) != 0) {
-		snprintf(err, errlen, "cluster_listener: no socket");
+	int rv =
+	    rmq_nng_bus_open(&n->sock, RMQ_ROUTES_PART_MAX + RMQ_HELLO_MAX);
+	if (rv != 0) {
+		snprintf(err, errlen, "cluster_listener: no socket: %s",
+		    nng_strerror(rv));
 		return -1;
 	}
 	n->open = 1;
@@ -2157,10 +2159,6 @@ rmq_cluster_node_start(struct rmq_cluster_node *n, char *err, size_t errlen)
 		return -1;
 	}
 	nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, pipe_added, n);
-	nng_socket_set_ms(n->sock, NNG_OPT_RECONNMINT, 100);
-	nng_socket_set_ms(n->sock, NNG_OPT_RECONNMAXT, 1000);
-	nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ,
-	    RMQ_ROUTES_PART_MAX + RMQ_HELLO_MAX);
 	if (rmq_nng_listen(n->sock, host, n->conf.listen_port, n->tls,
 		"cluster_listener", &n->port, err, errlen) != 0)
 		return -1;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <nng/protocol/bus0/bus.h>
+
 #include "cluster.h"
 
 /* A whole file into a string (malloc'd); NULL with errno. */
@@ -153,6 +155,24 @@ const char *
 rmq_nng_scheme(const struct rmq_nng_tls *t)
 {
 	return t ? "tls+tcp" : "tcp";
+}
+
+int
+rmq_nng_bus_open(nng_socket *sock, size_t recv_max)
+{
+	int rv = nng_bus0_open(sock);
+	if (rv != 0)
+		return rv;
+	if ((rv = nng_socket_set_int(*sock, NNG_OPT_RECVBUF,
+		 RMQ_NNG_BUS_RECVBUF)) != 0 ||
+	    (rv = nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, recv_max)) !=
+		0 ||
+	    (rv = nng_socket_set_ms(*sock, NNG_OPT_RECONNMINT, 100)) != 0 ||
+	    (rv = nng_socket_set_ms(*sock, NNG_OPT_RECONNMAXT, 1000)) != 0) {
+		nng_close(*sock);
+		return rv;
+	}
+	return 0;
 }
 
 int

@@ -1,5 +1,6 @@
-/* cluster/sock.h: the chores of the cluster's NNG sockets: listening at
- * HOST:PORT, and closing within a bounded time.
+/* cluster/sock.h: the chores of the cluster's NNG sockets: the bus
+ * socket's options, listening at HOST:PORT, and closing within a bounded
+ * time.
  *
  * NNG 1.5.2's nng_close() was seen to wait forever now and then (1 stop
  * in 10 on a bus socket with peers still up, the process idle in it), and
@@ -37,6 +38,27 @@ void rmq_nng_tls_free(struct rmq_nng_tls *t);
 
 /* The scheme of the cluster's URLs: "tls+tcp" with TLS, else "tcp". */
 const char *rmq_nng_scheme(const struct rmq_nng_tls *t);
+
+/* The messages NNG holds for a bus socket's reader (its default is 1).
+ *
+ * NNG 1.5.2's bus keeps what pipes receive in the socket's message queue.
+ * When a pipe closes while its receive callback is between starting its
+ * put and scheduling it, and the queue has room but writers already wait
+ * on it, the put is left on the queue's list of writers without a cancel
+ * callback; the pipe is then freed, and the reader's next receive
+ * completes the freed put.  A node was seen to abort on it once, in NNG's
+ * "pthread_mutex_lock: Invalid argument", just after joining its peers.
+ * Writers wait only on a full queue: with room for this many messages
+ * they wait only while the bus thread is that far behind (the receive
+ * callbacks otherwise hold one message per pipe).  At most this many
+ * messages of at most RMQ_ROUTES_PART_MAX are held, 64 MiB, and only
+ * while the thread is held up (a snapshot being installed). */
+#define RMQ_NNG_BUS_RECVBUF 256
+
+/* A bus socket for the nodes' hellos, deltas and snapshot parts: its
+ * receive queue RMQ_NNG_BUS_RECVBUF, messages up to recv_max bytes, and
+ * redials after 100 ms, backing off to 1 s.  0, or NNG's error. */
+int rmq_nng_bus_open(nng_socket *sock, size_t recv_max);
 
 /* Listen on host ("" or "*": every address) at port (0: any free one),
  * with TLS when tls is given; *bound is the port taken.  0, or -1 with

@@ -1,9 +1,10 @@
-/* test/cluster/test_sock.c: closing the cluster's sockets with a bound
- * (cluster/sock.c).  NNG 1.5.2's reaper thread can wedge, and then every
- * nng_close() waits for ever: the close must come back after its wait
- * with the count of sockets left, and the sockets still close once NNG
- * moves again.  The wedge is made here as it happens: the reaper held in
- * a pipe's removal callback. */
+/* test/cluster/test_sock.c: the cluster's sockets (cluster/sock.c): the
+ * bus socket's receive queue, and closing with a bound.  NNG 1.5.2's
+ * reaper thread can wedge, and then every nng_close() waits for ever:
+ * the close must come back after its wait with the count of sockets
+ * left, and the sockets still close once NNG moves again.  The wedge is
+ * made here as it happens: the reaper held in a pipe's removal
+ * callback. */
 #include <criterion/criterion.h>
 #include <nng/nng.h>
 #include <nng/protocol/bus0/bus.h>
@@ -137,4 +138,55 @@ Test(close_all, comes_back_when_the_reaper_is_wedged)
 	}
 	cr_assert_eq(rv0, NNG_ECLOSED);
 	cr_assert_eq(rv1, NNG_ECLOSED);
+}
+
+/* A node's bus socket holds what its peers send while its thread is
+ * behind (sock.h: NNG 1.5.2 leaves a closing pipe's put on a full queue's
+ * writers).  Over inproc nothing else buffers: with NNG's default of one
+ * message, a peer's 16-message send queue overflows and the bus drops
+ * the rest, so the count received tells the queue's room. */
+Test(bus, holds_what_peers_send_while_its_reader_is_behind)
+{
+	nng_socket s[2];
+	cr_assert_eq(rmq_nng_bus_open(&s[0], 1024), 0);
+	cr_assert_eq(rmq_nng_bus_open(&s[1], 1024), 0);
+	int buf = 0;
+	cr_assert_eq(nng_socket_get_int(s[0], NNG_OPT_RECVBUF, &buf), 0);
+	cr_assert_eq(buf, RMQ_NNG_BUS_RECVBUF);
+	size_t max = 0;
+	cr_assert_eq(nng_socket_get_size(s[0], NNG_OPT_RECVMAXSZ, &max), 0);
+	cr_assert_eq(max, 1024);
+	cr_assert_eq(nng_listen(s[0], "inproc://bus-recvbuf", NULL, 0), 0);
+	cr_assert_eq(nng_dial(s[1], "inproc://bus-recvbuf", NULL, 0), 0);
+	/* Joined once a message crosses (the pipe comes up on NNG's
+	 * threads). */
+	nng_msg *m = NULL;
+	for (int tries = 0; tries < 500 && m == NULL; tries++) {
+		cr_assert_eq(nng_send(s[1], "j", 1, 0), 0);
+		sleep_ms(10);
+		while (nng_recvmsg(s[0], &m, NNG_FLAG_NONBLOCK) == 0) {
+			nng_msg_free(m);
+			m = (nng_msg *)1;
+		}
+	}
+	cr_assert_not_null(m, "the pair never joined");
+	/* 100 messages, none read until all are sent, each given time to
+	 * pass the peer's send queue (16: a stall of 48 ms overflows it). */
+	enum { SENT = 100 };
+	cr_assert_lt(SENT, RMQ_NNG_BUS_RECVBUF);
+	for (int i = 0; i < SENT; i++) {
+		cr_assert_eq(nng_send(s[1], "m", 1, 0), 0);
+		sleep_ms(3);
+	}
+	int got = 0;
+	for (int idle = 0; idle < 100 && got < SENT; idle++) {
+		while (nng_recvmsg(s[0], &m, NNG_FLAG_NONBLOCK) == 0) {
+			nng_msg_free(m);
+			got++;
+			idle = 0;
+		}
+		sleep_ms(5);
+	}
+	cr_assert_eq(got, SENT, "%d of %d messages held", got, SENT);
+	cr_assert_eq(rmq_nng_close_all(s, 2, 5000, "the test's"), 0);
 }
