@@ -28,6 +28,7 @@
 #include "process.h"
 #include "rmq_config.h"
 #include "store_cmd.h"
+#include "worker.h"
 
 #if RMQ_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
@@ -418,6 +419,7 @@ main(int argc, char **argv)
 	int wedged = rmq_cluster_node_wedged(cluster);
 	b.nng_wedged = wedged;
 	rmq_broker_stop(&b);
+	rmq_workers_log_dropped(&b);
 	rmq_broker_fini(&b);
 	rmq_cluster_node_free(cluster);
 	if (pid_written && (rc = rmq_process_pid_remove(cfg.pid_file)) != 0)

@@ -20,6 +20,7 @@
 #include "cluster.h"
 #include "durable.h"
 #include "grow.h"
+#include "log.h"
 #include "persist.h"
 #include "worker_impl.h"
 
@@ -146,6 +147,33 @@ rmq_workers_sum(struct rmq_broker *b, size_t offset)
 		total += rmq_counter_get(
 		    (rmq_counter *)((char *)&b->workers[i]->st + offset));
 	return total;
+}
+
+void
+rmq_workers_log_dropped(struct rmq_broker *b)
+{
+	static const struct {
+		const char *why;
+		size_t at;
+	} drops[] = {
+		{ "queue_full", RMQ_STAT(dropped_queue_full) },
+		{ "expired", RMQ_STAT(dropped_expired) },
+		{ "too_large", RMQ_STAT(dropped_too_large) },
+		{ "moved_twice", RMQ_STAT(dropped_moved_twice) },
+	};
+	char line[256];
+	size_t len = 0;
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
+		uint64_t n = rmq_workers_sum(b, drops[i].at);
+		if (n && len < sizeof(line))
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+			    "%s%s %llu", len ? ", " : "", drops[i].why,
+			    (unsigned long long)n);
+	}
+	if (len)
+		rmq_log(RMQ_LOG_WARNING,
+		    "messages not delivered to a session since the start, by reason: %s",
+		    line);
 }
 
 /* Give a slot back for reuse.  The stack of free slots grows only as

@@ -210,6 +210,11 @@ uint64_t rmq_workers_sum(struct rmq_broker *b, size_t offset);
 
 #define RMQ_STAT(field) offsetof(struct rmq_worker_stats, field)
 
+/* Once the workers have stopped: the messages dropped for sessions since
+ * the start, by reason, in the log (a warning), when there are any.  A
+ * stopping node's counters leave with it; its log line stays. */
+void rmq_workers_log_dropped(struct rmq_broker *b);
+
 int rmq_worker_new(struct rmq_broker *b, unsigned id, struct rmq_worker **out);
 
 void rmq_worker_free(struct rmq_worker *w);

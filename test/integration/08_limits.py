@@ -47,6 +47,29 @@ def queue_bound_drops_beyond_it(b):
     p.close()
 
 
+def stopped_broker_logs_what_it_dropped(_):
+    # A stopping node's counters go with it: what it dropped for sessions
+    # is told in its log as it stops.  --max-queued 5: an offline session
+    # keeps 5 of 12 QoS 1 messages, so 7 are dropped for queue_full.
+    b = Broker("--max-queued", "5")
+    try:
+        s = Client(b, "drop-q", clean=False)
+        s.subscribe("drop/t", 1)
+        s.close()
+        b.wait_connections(0)
+        p = Client(b, "drop-p")
+        for i in range(12):
+            p.publish("drop/t", b"%d" % i, qos=1)
+        p.close()
+        name = 'ringmq_messages_dropped_total{reason="queue_full"}'
+        assert b.metric(name) == 7, b.metric(name)
+    finally:
+        assert b.stop() == 0, "\n".join(b.log[-20:])
+    said = [x for x in b.log if "messages not delivered to a session" in x]
+    assert len(said) == 1 and said[0].endswith("by reason: queue_full 7"), \
+        b.log[-5:]
+
+
 def connection_limit(_):
     # --max-connections 4, on a broker of its own: the fifth connection is
     # closed at once; after one leaves there is room again.
@@ -72,6 +95,9 @@ def connection_limit(_):
             x.close()
     finally:
         assert b.stop() == 0, "\n".join(b.log[-20:])
+    # Nothing dropped: no line about it.
+    assert not any("messages not delivered to a session" in x
+                   for x in b.log), b.log[-5:]
 
 
 def cpu_seconds(pid):
@@ -580,7 +606,8 @@ def qos2_window_at_the_protocol_maximum(_):
         assert b.stop() == 0, "\n".join(b.log[-20:])
 
 
-run([packet_too_large, queue_bound_drops_beyond_it, connection_limit,
+run([packet_too_large, queue_bound_drops_beyond_it,
+     stopped_broker_logs_what_it_dropped, connection_limit,
      descriptor_limit_keeps_a_reserve, publish_rate_per_client,
      retained_bounded, freed_memory_returned, memory_limit_refuses_new_work,
      memory_limit_follows_the_cgroup,
