@@ -149,26 +149,24 @@ rmq_workers_sum(struct rmq_broker *b, size_t offset)
 	return total;
 }
 
+const struct rmq_drop_reason rmq_drop_reasons[RMQ_DROP_REASONS] = {
+	{ "queue_full", RMQ_STAT(dropped_queue_full) },
+	{ "expired", RMQ_STAT(dropped_expired) },
+	{ "too_large", RMQ_STAT(dropped_too_large) },
+	{ "moved_twice", RMQ_STAT(dropped_moved_twice) },
+};
+
 void
 rmq_workers_log_dropped(struct rmq_broker *b)
 {
-	static const struct {
-		const char *why;
-		size_t at;
-	} drops[] = {
-		{ "queue_full", RMQ_STAT(dropped_queue_full) },
-		{ "expired", RMQ_STAT(dropped_expired) },
-		{ "too_large", RMQ_STAT(dropped_too_large) },
-		{ "moved_twice", RMQ_STAT(dropped_moved_twice) },
-	};
 	char line[256];
 	size_t len = 0;
-	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
-		uint64_t n = rmq_workers_sum(b, drops[i].at);
+	for (size_t i = 0; i < RMQ_DROP_REASONS; i++) {
+		uint64_t n = rmq_workers_sum(b, rmq_drop_reasons[i].at);
 		if (n && len < sizeof(line))
 			len += (size_t)snprintf(line + len, sizeof(line) - len,
-			    "%s%s %llu", len ? ", " : "", drops[i].why,
-			    (unsigned long long)n);
+			    "%s%s %llu", len ? ", " : "",
+			    rmq_drop_reasons[i].why, (unsigned long long)n);
 	}
 	if (len)
 		rmq_log(RMQ_LOG_WARNING,

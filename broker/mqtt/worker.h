@@ -210,6 +210,16 @@ uint64_t rmq_workers_sum(struct rmq_broker *b, size_t offset);
 
 #define RMQ_STAT(field) offsetof(struct rmq_worker_stats, field)
 
+/* Why a message is not delivered to a session, and its counter in
+ * struct rmq_worker_stats (an offset): the reasons /metrics and the
+ * stop's log line name. */
+struct rmq_drop_reason {
+	const char *why;
+	size_t at;
+};
+#define RMQ_DROP_REASONS 4
+extern const struct rmq_drop_reason rmq_drop_reasons[RMQ_DROP_REASONS];
+
 /* Once the workers have stopped: the messages dropped for sessions since
  * the start, by reason, in the log (a warning), when there are any.  A
  * stopping node's counters leave with it; its log line stays. */

@@ -627,22 +627,13 @@ rmq_metrics_render(struct rmq_broker *b, char **out, size_t *len)
 	    "Subscriptions refused: the client held max_subscriptions already.",
 	    ST(subscriptions_refused));
 
-	static const struct {
-		const char *reason;
-		size_t offset;
-	} drops[] = {
-		{ "queue_full", ST(dropped_queue_full) },
-		{ "expired", ST(dropped_expired) },
-		{ "too_large", ST(dropped_too_large) },
-		{ "moved_twice", ST(dropped_moved_twice) },
-	};
 	metrics_head(&m, "ringmq_messages_dropped_total", "counter",
 	    "Messages not delivered to a session, by reason (moved_twice: a copy of a message its session brought from another node when it moved).");
-	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
-		uint64_t total = rmq_workers_sum(b, drops[i].offset);
+	for (size_t i = 0; i < RMQ_DROP_REASONS; i++) {
+		uint64_t total = rmq_workers_sum(b, rmq_drop_reasons[i].at);
 		rmq_text_printf(&m,
 		    "ringmq_messages_dropped_total{reason=\"%s\"} %llu\n",
-		    drops[i].reason, (unsigned long long)total);
+		    rmq_drop_reasons[i].why, (unsigned long long)total);
 	}
 
 	metrics_per_loop(&m, b, "ringmq_loop_turns_total", "counter",
