@@ -152,9 +152,14 @@ rmq_session_enqueue(struct rmq_session *s, const struct rmq_qitem *it)
 	/* A connected session's queue is bounded in bytes: a subscriber
 	 * that keeps up on average takes a burst of many small messages
 	 * (50 publishers to one at QoS 0 queue thousands within a
-	 * millisecond); an offline one's in messages as well
-	 * (max_queued_messages, Mosquitto's meaning). */
-	if ((s->conn == NULL && s->pend_len >= cfg->max_queued) ||
+	 * millisecond).  An offline one's is bounded in messages as well:
+	 * max_queued_messages of them may arrive while its client is away,
+	 * after the backlog it had when it left (a subscriber behind by
+	 * thousands that reconnects, or whose session moves to another
+	 * node, misses nothing for that backlog). */
+	if ((s->conn == NULL &&
+		s->pend_len >= (uint64_t)cfg->max_queued +
+			(s->rare ? s->rare->away_held : 0)) ||
 	    s->pend_bytes + outq_charge(it) > cfg->max_queued_bytes) {
 		outq_drop(s, &copy, &w->st.dropped_queue_full);
 		return -ENOBUFS;
@@ -756,6 +761,10 @@ rmq_session_restore_item(struct rmq_session *s, const struct rmq_qitem *it,
 	if (outq_pending_push(s, it) != 0)
 		return -ENOMEM;
 	rmq_msg_hold(it->msg, 1);
+	/* Held before this node had the session: not counted against what
+	 * may arrive while its client is away. */
+	if (s->conn == NULL && rmq_session_rare(s))
+		s->rare->away_held = s->pend_len;
 	return 0;
 }
 

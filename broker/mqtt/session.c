@@ -363,6 +363,10 @@ session_gone(struct rmq_session *s, int conn_closed)
 	s->conn = NULL;
 	if (s->rare)
 		s->rare->authed = 0; /* it was the connection's */
+	/* What it holds now is its backlog: max_queued_messages bounds what
+	 * arrives after it (outq.c). */
+	if (s->pend_len ? rmq_session_rare(s) != NULL : s->rare != NULL)
+		s->rare->away_held = s->pend_len;
 	rmq_session_acks_drop(s);
 	rmq_count(&w->st.disconnects, 1);
 	uint8_t closed_for = s->rare ? s->rare->closed_for : 0;

@@ -244,6 +244,10 @@ struct rmq_session_rare {
 	 * (held in the worker's queue with the acknowledgements). */
 	uint16_t disk_slots, disk_waits;
 	uint8_t refuse_reason; /* RMQ_SESS_REFUSING: the CONNACK's code */
+	/* Messages queued when the client went away, or brought in since
+	 * (a moved or restored session's): max_queued_messages bounds what
+	 * arrives after them (outq.c). */
+	uint32_t away_held;
 	/* Enhanced authentication (auth.h): the exchange under way, and
 	 * what it is for; xauth_on once the connection authenticated with
 	 * the authenticator's method (AUTH packets are taken from then). */

@@ -47,6 +47,38 @@ def queue_bound_drops_beyond_it(b):
     p.close()
 
 
+def queue_bound_counts_what_arrives_while_away(b):
+    # [MQTT-3.1.2-5]: once its client is gone, a session stores further
+    # QoS 1 messages; --max-queued 20 bounds those, not the backlog it
+    # had when its client left.  A subscriber that acknowledges nothing
+    # holds 100 (64 in its window, 36 waiting), leaves; 20 more are kept
+    # while it is away and the next 5 dropped.  Back, it gets all 120.
+    name = 'ringmq_messages_dropped_total{reason="queue_full"}'
+    before = b.metric(name)
+    r = Raw(b)
+    r.send(connect_packet("back-q", flags=0x00))  # Clean Session 0
+    assert r.recv_packet()[0] == 0x20
+    r.send(packet(0x82, b"\x00\x01" + string("back/t") + b"\x01"))
+    assert r.recv_packet()[0] == 0x90
+    p = Client(b, "back-p")
+    for i in range(100):
+        p.publish("back/t", b"%d" % i, qos=1)
+    r.close()
+    b.wait_connections(1)  # the publisher's only: the session is away
+    assert b.metric(name) == before, "nothing dropped while connected"
+    for i in range(100, 125):
+        p.publish("back/t", b"%d" % i, qos=1)
+    assert b.metric(name) == before + 5, b.metric(name) - before
+    s = Client(b, "back-q", clean=False)
+    msgs = s.wait_msgs(120)
+    s.quiet(0.3)
+    got = sorted(set(int(m.payload) for m in s.msgs))
+    assert got == list(range(120)), (len(got), got[-3:])
+    assert [int(m.payload) for m in msgs][-20:] == list(range(100, 120))
+    s.close()
+    p.close()
+
+
 def stopped_broker_logs_what_it_dropped(_):
     # A stopping node's counters go with it: what it dropped for sessions
     # is told in its log as it stops.  --max-queued 5: an offline session
@@ -607,6 +639,7 @@ def qos2_window_at_the_protocol_maximum(_):
 
 
 run([packet_too_large, queue_bound_drops_beyond_it,
+     queue_bound_counts_what_arrives_while_away,
      stopped_broker_logs_what_it_dropped, connection_limit,
      descriptor_limit_keeps_a_reserve, publish_rate_per_client,
      retained_bounded, freed_memory_returned, memory_limit_refuses_new_work,

@@ -66,16 +66,14 @@ def statefulset():
     # backends' runs may go at once).
     with open("/tmp/rmq-standin.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        # The manifests' configuration, but for the loop and room for
-        # what a session holds while it moves: the load's subscribers
-        # (paho, in Python) lag by up to seconds, so a session told to go
-        # holds a backlog of several hundred messages, and the default
-        # max_queued (1000) for a session without its client dropped
-        # what came during the move in 9 of 24 long rolling restarts
-        # (queue_full, told in the stopping pod's log).
+        # The manifests' configuration, but for the loop.  The load's
+        # subscribers (paho, in Python) lag by up to seconds, so a
+        # session told to go holds a backlog of hundreds of messages; the
+        # default max_queued_messages (1000) bounds only what arrives
+        # while its client is away, not that backlog (when it did, 9 of
+        # 24 long rolling restarts dropped messages: queue_full).
         ss = standin.StatefulSet(state, free_net(), BROKER,
-                                 args=("--loop", LOOP, "--max-queued",
-                                       "100000"))
+                                 args=("--loop", LOOP))
         ss.up(0)
     return ss
 

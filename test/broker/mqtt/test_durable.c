@@ -16,6 +16,7 @@
 
 static char dir[256];
 static uint64_t max_bytes;
+static uint32_t queued_max; /* 0: the tests' default */
 
 static void
 tweak(struct rmq_config *cfg)
@@ -25,6 +26,11 @@ tweak(struct rmq_config *cfg)
 	    "%s", dir);
 	cfg->durability = RMQ_DURABLE_ALWAYS;
 	cfg->persistence_max_bytes = max_bytes;
+	if (queued_max) {
+		cfg->max_queued = queued_max;
+		/* Most of a backlog waits behind the window, not in it. */
+		cfg->max_inflight = 5;
+	}
 }
 
 static void
@@ -48,8 +54,16 @@ stop(void)
 	rmq_test_dir_remove(dir);
 }
 
+static void
+start_bounded(void)
+{
+	queued_max = 10;
+	start();
+}
+
 TestSuite(durable, .init = start, .fini = stop, .timeout = 60);
 TestSuite(durable_full, .init = start_small, .fini = stop, .timeout = 60);
+TestSuite(durable_bound, .init = start_bounded, .fini = stop, .timeout = 60);
 
 /* Run the loops until c holds n bytes: the writer's commit wakes them
  * from its own thread.  Bounded: 20 s. */
@@ -548,4 +562,59 @@ Test(durable_full, a_queued_message_that_does_not_fit_is_answered_0x97)
 	m.publish.packet_id = 200;
 	rmq_test_send_packet(p, &m, RMQ_V5);
 	cr_assert_eq(puback_reason(p, 200), 0);
+}
+
+Test(durable_bound, a_backlog_read_back_does_not_use_up_what_may_arrive)
+{
+	/* A subscriber 25 messages behind (max_queued_messages is 10) when
+	 * it leaves and the node restarts: its session comes back with the
+	 * 25, and 10 more may arrive while its client is away; the 11th is
+	 * dropped. */
+	int present;
+	struct rmq_fake_client *s =
+	    rmq_test_connect_kept(0, RMQ_V311, "q", &present);
+	RMQ_SEND(s, 0x82, 6, 0, 1, 0, 1, 'q', 1);
+	wait_bytes(s, 5);
+	RMQ_EXPECT(s, 0x90, 3, 0, 1, 1);
+	rmq_fake_stall(s, 1);
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	for (uint8_t i = 1; i <= 25; i++) {
+		const uint8_t pub[] = { 0x32, 6, 0, 1, 'q', 0, i, 'a' };
+		rmq_fake_send(p, pub, sizeof(pub));
+	}
+	wait_bytes(p, 25 * 4);
+	rmq_fake_hangup(s);
+	rmq_fake_settle();
+	restart();
+	cr_assert_eq(atomic_load(&rmq_persist_stats(rmq_test_node.persist)
+				      ->loaded_queued),
+	    25);
+	p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	for (uint8_t i = 26; i <= 36; i++) {
+		const uint8_t pub[] = { 0x32, 6, 0, 1, 'q', 0, i, 'b' };
+		rmq_fake_send(p, pub, sizeof(pub));
+	}
+	wait_bytes(p, 11 * 4);
+	cr_assert_eq(rmq_workers_sum(&rmq_test_node,
+			 RMQ_STAT(dropped_queue_full)),
+	    1, "only the 11th to arrive while away");
+	s = rmq_test_connect_kept(0, RMQ_V311, "q", &present);
+	cr_assert_eq(present, 1);
+	/* All 35, each once (those that were in flight with DUP set). */
+	unsigned a = 0, b = 0;
+	uint8_t pkt[32];
+	size_t n;
+	for (int round = 0; round < 100 && a + b < 35; round++) {
+		while ((n = rmq_test_next_packet(s, pkt, sizeof(pkt))) != 0) {
+			cr_assert(n == 8 && (pkt[0] & 0xF7) == 0x32,
+			    "a QoS 1 PUBLISH");
+			a += pkt[7] == 'a';
+			b += pkt[7] == 'b';
+			const uint8_t ack[] = { 0x40, 2, pkt[5], pkt[6] };
+			rmq_fake_send(s, ack, sizeof(ack));
+		}
+		usleep(1000);
+	}
+	cr_assert_eq(a, 25);
+	cr_assert_eq(b, 10);
 }

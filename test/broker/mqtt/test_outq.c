@@ -349,3 +349,79 @@ Test(outq_bound, an_offline_session_keeps_max_queued_messages)
 	}
 	RMQ_EXPECT_NOTHING(s2);
 }
+
+/* Publish "m<i>" at QoS 1 with packet id i, for i in [from, to]; each
+ * acknowledged. */
+static void
+publish_numbered(struct rmq_fake_client *p, unsigned from, unsigned to)
+{
+	for (unsigned i = from; i <= to; i++) {
+		char payload[8];
+		snprintf(payload, sizeof(payload), "m%u", i);
+		rmq_test_publish(p, RMQ_V311, "t", payload, 1, (uint16_t)i);
+		const uint8_t ack[] = { 0x40, 2, (uint8_t)(i >> 8),
+			(uint8_t)i };
+		rmq_test_expect(p, ack, sizeof(ack), __FILE__, __LINE__);
+	}
+}
+
+/* Take what a 3.1.1 subscriber of "t" gets, acknowledging each PUBLISH,
+ * until nothing more comes: each "m<i>" marks got[i]; returns the number
+ * of PUBLISH packets. */
+static unsigned
+take_numbered(struct rmq_fake_client *c, uint8_t *got, unsigned cap)
+{
+	unsigned n = 0;
+	uint8_t pkt[64];
+	size_t len;
+	while ((len = rmq_test_next_packet(c, pkt, sizeof(pkt))) != 0) {
+		cr_assert_eq(pkt[0] & 0xF6, 0x32, "a QoS 1 PUBLISH: 0x%02x",
+		    pkt[0]);
+		cr_assert_geq(len, 9);
+		cr_assert(pkt[4] == 't' && pkt[7] == 'm');
+		unsigned i = 0;
+		for (size_t k = 8; k < len; k++)
+			i = i * 10 + (unsigned)(pkt[k] - '0');
+		cr_assert_lt(i, cap);
+		got[i] = 1;
+		n++;
+		const uint8_t ack[] = { 0x40, 2, pkt[5], pkt[6] };
+		rmq_fake_send(c, ack, sizeof(ack));
+	}
+	return n;
+}
+
+Test(outq_bound,
+    a_backlog_when_the_client_leaves_does_not_use_up_what_may_arrive)
+{
+	/* A subscriber behind by 25 messages (more than max_queued, 10)
+	 * when its client goes keeps them, and 10 more may arrive while it
+	 * is away; the 11th is dropped.  Its client, back, gets all 35. */
+	struct rmq_fake_client *s = rmq_test_connect(0, RMQ_V311, "s", 0, NULL);
+	rmq_test_subscribe(s, RMQ_V311, "t", 1, 1);
+	rmq_fake_stall(s, 1);
+	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
+	publish_numbered(p, 1, 25);
+	struct rmq_session *ss = rmq_test_session_of(s);
+	cr_assert_gt(ss->pend_len, 10, "the backlog passes max_queued");
+	cr_assert_eq(ss->pend_len + ss->infl_len, 25);
+	rmq_fake_hangup(s);
+	rmq_fake_settle();
+	publish_numbered(p, 26, 36);
+	cr_assert_eq(dropped_full(), 1, "only the 11th to arrive while away");
+	int present = -1;
+	struct rmq_fake_client *s2 =
+	    rmq_test_connect(0, RMQ_V311, "s", 0, &present);
+	cr_assert_eq(present, 1);
+	uint8_t got[40] = { 0 };
+	unsigned n = take_numbered(s2, got, sizeof(got));
+	for (unsigned i = 1; i <= 35; i++)
+		cr_assert(got[i], "m%u delivered", i);
+	cr_assert_not(got[36], "m36 was past the bound");
+	cr_assert_geq(n, 35);
+	/* Away again with nothing queued: the bound is max_queued again. */
+	rmq_fake_hangup(s2);
+	rmq_fake_settle();
+	publish_numbered(p, 37, 48);
+	cr_assert_eq(dropped_full(), 3, "11 and 12 of the second absence");
+}
