@@ -79,6 +79,22 @@ wait_bytes(struct rmq_fake_client *c, size_t n)
 	cr_assert_geq(c->out_len, n, "%zu bytes came, not %zu", c->out_len, n);
 }
 
+/* A 3.1.1 client of a kept session (Clean Session 0), subscribed to the
+ * one-letter topic at qos, which is granted. */
+static struct rmq_fake_client *
+kept_subscriber(const char *id, char topic, uint8_t qos)
+{
+	int present;
+	struct rmq_fake_client *c =
+	    rmq_test_connect_kept(0, RMQ_V311, id, &present);
+	const uint8_t sub[] = { 0x82, 6, 0, 1, 0, 1, (uint8_t)topic, qos };
+	rmq_fake_send(c, sub, sizeof(sub));
+	wait_bytes(c, 5);
+	const uint8_t ack[] = { 0x90, 3, 0, 1, qos };
+	rmq_test_expect(c, ack, sizeof(ack), __FILE__, __LINE__);
+	return c;
+}
+
 static void
 publish_retained(struct rmq_fake_client *c, const char *topic,
     const void *payload, size_t len, uint8_t qos, uint16_t pid)
@@ -252,11 +268,7 @@ Test(durable, a_persistent_session_and_its_subscriptions_outlive_a_restart)
 Test(durable, a_session_that_ends_leaves_the_disk)
 {
 	int present;
-	struct rmq_fake_client *c =
-	    rmq_test_connect_kept(0, RMQ_V311, "gone", &present);
-	RMQ_SEND(c, 0x82, 6, 0, 1, 0, 1, 't', 1);
-	wait_bytes(c, 5);
-	RMQ_EXPECT(c, 0x90, 3, 0, 1, 1);
+	struct rmq_fake_client *c = kept_subscriber("gone", 't', 1);
 	/* A clean session on the same identifier ends the kept one. */
 	rmq_fake_hangup(c);
 	rmq_fake_settle();
@@ -277,12 +289,7 @@ Test(durable, a_session_that_ends_leaves_the_disk)
 static void
 offline_subscriber(void)
 {
-	int present;
-	struct rmq_fake_client *s =
-	    rmq_test_connect_kept(0, RMQ_V311, "q", &present);
-	RMQ_SEND(s, 0x82, 6, 0, 1, 0, 1, 'q', 2);
-	wait_bytes(s, 5);
-	RMQ_EXPECT(s, 0x90, 3, 0, 1, 2);
+	struct rmq_fake_client *s = kept_subscriber("q", 'q', 2);
 	rmq_fake_hangup(s);
 	rmq_fake_settle();
 }
@@ -571,11 +578,7 @@ Test(durable_bound, a_backlog_read_back_does_not_use_up_what_may_arrive)
 	 * 25, and 10 more may arrive while its client is away; the 11th is
 	 * dropped. */
 	int present;
-	struct rmq_fake_client *s =
-	    rmq_test_connect_kept(0, RMQ_V311, "q", &present);
-	RMQ_SEND(s, 0x82, 6, 0, 1, 0, 1, 'q', 1);
-	wait_bytes(s, 5);
-	RMQ_EXPECT(s, 0x90, 3, 0, 1, 1);
+	struct rmq_fake_client *s = kept_subscriber("q", 'q', 1);
 	rmq_fake_stall(s, 1);
 	struct rmq_fake_client *p = rmq_test_connect(0, RMQ_V311, "p", 1, NULL);
 	for (uint8_t i = 1; i <= 25; i++) {
