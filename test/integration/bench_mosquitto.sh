@@ -108,15 +108,19 @@ for arrival in aligned random; do
 		'r["out_of_order"] == 0' || fail "p2p --arrival $arrival counts"
 done
 
-echo "# 2d: a pace the tool cannot keep ends on time, counting what fell behind"
+echo "# 2d: a pace the tool cannot keep: it still reads, and counts what fell behind"
 # 500 pairs, each publisher every 1 ms, on one tool thread: 500,000
-# messages a second asked of one thread.  The run still ends after its
-# 1.5 s (before, it chased the schedule without reading or seeing the end).
+# messages a second asked of one thread.  Before, the tool chased the
+# schedule without reading its subscribers (against RingMQ the run never
+# ended; here Mosquitto dropped 97% of the QoS 0 messages for them,
+# unread).  Now it reads between rounds; what is lost is what this
+# Mosquitto, slower than the pace too, drops for subscribers that lag
+# (22% in one CI run, none idle), so the check is a coarse one.
 timeout 30 "$bench" run p2p -h 127.0.0.1 -p "$port" --clients 500 -q 0 -T 1 \
 	-I 1 --duration 1 --warmup 0.5 --json "$dir/p2p-behind.json" \
 	--quiet || fail "p2p paced past the tool exited $?"
 check "$dir/p2p-behind.json" 'r["completed"]' 'r["delivered"] > 0' \
-	'r["behind_schedule"] > 0' 'r["lost"] == 0' ||
+	'r["behind_schedule"] > 0' 'r["delivered"] * 4 >= r["sent"]' ||
 	fail "p2p paced past the tool counts"
 
 echo "# 2c: p2p with each pair's clients on two tool threads, threads pinned"
