@@ -3,14 +3,12 @@ while offline, in-flight messages resent with DUP, session expiry, and
 takeover of a client identifier on any worker."""
 import time
 
-from rmqtest import Client, Raw, connect_packet, packet, paho, props, run, string
+from rmqtest import (Client, Raw, connect_packet, offline_session, packet,
+                     paho, props, run, string)
 
 
 def persistent_session_queues_while_offline(b):
-    s = Client(b, "pers", clean=False)
-    s.subscribe("p/t", 1)
-    s.close()
-    b.wait_connections(0)
+    offline_session(b, "pers", "p/t")
     p = Client(b, "pers-p")
     # QoS 0 is not kept offline.  It goes first: the PUBACKs of the QoS 1
     # messages after it prove the broker has routed it before s2 connects.

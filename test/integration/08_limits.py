@@ -12,8 +12,8 @@ import subprocess
 import time
 
 from rmqtest import (BROKER, DEADLINE, Broker, Client, Raw, Skip, conf_file,
-                     connect_packet, packet, raw_subscriber, rss_kib, run,
-                     string, varint)
+                     connect_packet, offline_session, packet, raw_subscriber,
+                     rss_kib, run, string, varint)
 
 
 def packet_too_large(b):
@@ -32,10 +32,7 @@ def packet_too_large(b):
 
 def queue_bound_drops_beyond_it(b):
     # --max-queued 20: an offline session keeps 20 of 50 QoS 1 messages.
-    s = Client(b, "q", clean=False)
-    s.subscribe("q/t", 1)
-    s.close()
-    b.wait_connections(0)  # offline, so what follows is queued
+    offline_session(b, "q", "q/t")
     p = Client(b, "q-p")
     for i in range(50):
         p.publish("q/t", b"%d" % i, qos=1)
@@ -85,10 +82,7 @@ def stopped_broker_logs_what_it_dropped(_):
     # keeps 5 of 12 QoS 1 messages, so 7 are dropped for queue_full.
     b = Broker("--max-queued", "5")
     try:
-        s = Client(b, "drop-q", clean=False)
-        s.subscribe("drop/t", 1)
-        s.close()
-        b.wait_connections(0)
+        offline_session(b, "drop-q", "drop/t")
         p = Client(b, "drop-p")
         for i in range(12):
             p.publish("drop/t", b"%d" % i, qos=1)

@@ -11,7 +11,8 @@ import urllib.error
 import urllib.request
 
 from rmqtest import (Broker, Client, dashboard_metrics, free_port, paho,
-                     raw_subscriber, run, served_metrics, unserved)
+                     offline_session, raw_subscriber, run, served_metrics,
+                     unserved)
 
 
 def get(b, path):
@@ -148,10 +149,7 @@ def labelled_metrics_move(b):
 def queue_and_inflight_gauges(b):
     # An offline session with 7 QoS 1 messages waiting: the sampled
     # queue gauge shows them, and drops back when they are delivered.
-    s = Client(b, "qg", clean=False)
-    s.subscribe("qg/t", 1)
-    s.close()
-    b.wait_connections(0)
+    offline_session(b, "qg", "qg/t")
     p = Client(b, "qg-p")
     for i in range(7):
         p.publish("qg/t", b"x", qos=1)

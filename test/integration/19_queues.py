@@ -27,7 +27,8 @@ import time
 import paho.mqtt.client as paho
 
 from rmqtest import (BROKER, DEADLINE, LOOP, Broker, Client, MosqSub, Raw,
-                     connect_packet, packet, props, raw_subscriber, run,
+                     connect_packet, offline_session, packet, props,
+                     raw_subscriber, run,
                      string)
 
 _tmp = tempfile.mkdtemp(prefix="ringmq-queues-")
@@ -118,10 +119,7 @@ def queued_qos1_outlives_a_restart(_):
     d = os.path.join(_tmp, "qos1-" + LOOP)
     b = persistent(d)
     try:
-        s = Client(b, "q1sub", clean=False)
-        s.subscribe("q1/t", 1)
-        s.close()
-        b.wait_connections(0)  # offline: what follows is queued
+        offline_session(b, "q1sub", "q1/t")
         want = payloads("q1", 1, N)
         # After the disconnection the server stores further QoS 1 and 2
         # messages matching its subscriptions [MQTT-3.1.2-5].

@@ -402,6 +402,16 @@ class Raw:
         self.s.close()
 
 
+def offline_session(broker, client_id, topic, qos=1):
+    """A persistent 3.1.1 session subscribed to topic at qos, its client
+    gone (and the broker holding no connection): what is published to
+    topic from now on is queued for it."""
+    s = Client(broker, client_id, clean=False)
+    s.subscribe(topic, qos)
+    s.close()
+    broker.wait_connections(0)
+
+
 def raw_subscriber(broker, client_id, topic, qos=0, version=4,
                    rcvbuf=None):
     """A Raw client connected and subscribed to topic, for tests that need
