@@ -408,8 +408,9 @@ bench_ws_start(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now)
 	}
 	if (d == NULL)
 		return;
-	size_t n = rmq_bench_ws_request(c->ws, cfg->hosts[c->hix],
-	    cfg->ws_path ? cfg->ws_path : "/mqtt", (char *)d, 1024);
+	size_t n =
+	    rmq_bench_ws_request(c->ws, cfg->hosts[L->run->hosts[c->hix].host],
+		cfg->ws_path ? cfg->ws_path : "/mqtt", (char *)d, 1024);
 	if (n == 0) {
 		bench_conn_fail(L, c, &L->st.other_errors,
 		    "cannot make a WebSocket upgrade request");
@@ -469,7 +470,8 @@ bench_conn_connected(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 		return;
 	}
 	if (L->run->tls_ctx) {
-		const char *host = L->run->cfg->hosts[c->hix];
+		const char *host =
+		    L->run->cfg->hosts[L->run->hosts[c->hix].host];
 		if (rmq_bench_tls_new(L->run->tls_ctx, c->fd, host, &c->ssl) !=
 		    0) {
 			bench_conn_fail(L, c, &L->st.other_errors,
@@ -505,12 +507,16 @@ static void
 bench_on_publish(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
     const struct rmq_publish *p, uint64_t now)
 {
-	L->st.delivered++;
 	int in_win = now >= L->t_measure && now < L->t_end;
-	L->st.delivered_win += (uint64_t)in_win;
 	struct rmq_bench_stamp s;
 	if (rmq_bench_stamp_get((const uint8_t *)p->payload.p, p->payload.len,
-		&s) == 0) {
+		L->run->stamp_run, &s) == 0) {
+		/* Only this run's messages count as delivered: another
+		 * run's on the same topics (one before it, whose messages
+		 * the broker still holds, or one beside it) are "unstamped",
+		 * acknowledged and left out. */
+		L->st.delivered++;
+		L->st.delivered_win += (uint64_t)in_win;
 		struct rmq_bench_track *t =
 		    rmq_bench_track_table_get(&c->tt, s.pub);
 		if (t == NULL) {
@@ -831,7 +837,7 @@ bench_pub_fill(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now,
 			d[c->pid_off] = (uint8_t)(id >> 8);
 			d[c->pid_off + 1] = (uint8_t)id;
 		}
-		rmq_bench_stamp_put(d + c->pay_off, &s);
+		rmq_bench_stamp_put(d + c->pay_off, &s, L->run->stamp_run);
 		s.seq++;
 		d += c->tlen;
 	}
@@ -1224,9 +1230,9 @@ bench_conn_setup(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 	 * load (--shard); with --hosts-apart a publisher goes to the host
 	 * after its subscriber's. */
 	uint32_t first = run->plan.first;
-	c->hix = cfg->nhosts ? (first + gid) % cfg->nhosts : 0;
-	if (cfg->hosts_apart && cfg->nhosts && role == RMQ_ROLE_PUB && pc)
-		c->hix = (first + pc->idx + 1) % cfg->nhosts;
+	c->hix = run->nhosts ? (first + gid) % run->nhosts : 0;
+	if (cfg->hosts_apart && run->nhosts && role == RMQ_ROLE_PUB && pc)
+		c->hix = (first + pc->idx + 1) % run->nhosts;
 	c->win = cfg->inflight;
 	rmq_decoder_init(&c->dec, RMQ_FROM_SERVER, cfg->version, 0);
 	if (pc) {

@@ -56,6 +56,8 @@ bench_usage(FILE *f)
 	    "  --cpu-affinity auto|none   pin loop i to the i-th allowed CPU (none)\n"
 	    "  --apart                    publisher k on another loop than subscriber k\n"
 	    "  --hosts-apart              publisher k on the host after subscriber k's (p2p across cluster nodes)\n"
+	    "  --all-addresses            a host is every address its name resolves to, not its first\n"
+	    "                             (a headless Service: one per pod); with --hosts-apart, across pods\n"
 	    "  --direct[=unix|tcp]        p2p with no broker: the tool's own ceiling\n"
 	    "  --broker-pid PID           sample the broker's CPU and RSS\n"
 	    "  --json FILE|-              append one JSON object per run\n"

@@ -244,8 +244,9 @@ rmq_bench_report_json(FILE *f, const struct rmq_bench_cfg *cfg,
 			fputc(',', f);
 		bench_report_str(f, cfg->hosts[i]);
 	}
+	fprintf(f, "],\"addresses\":%u", r->naddrs);
 	fprintf(f,
-	    "],\"port\":%u,\"publishers\":%u,\"subscribers\":%u,"
+	    ",\"port\":%u,\"publishers\":%u,\"subscribers\":%u,"
 	    "\"connections\":%u,\"qos\":%u,\"size\":%u,"
 	    "\"protocol\":%u,\"transport\":\"%s\",\"interval_ms\":%g,"
 	    "\"arrival\":\"%s\","

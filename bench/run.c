@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +33,17 @@ rmq_bench_now(void)
 	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
 }
 
+/* A run's own number, for its stamps: not 0 (the pub and sub commands'),
+ * and unlike another run's beside or before it. */
+static uint32_t
+bench_run_nonce(void)
+{
+	uint32_t v = 0;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint32_t)rmq_bench_now() ^ (uint32_t)getpid() << 16;
+	return v ? v : 1;
+}
+
 static void
 bench_run_sleep_until(uint64_t t)
 {
@@ -41,12 +53,25 @@ bench_run_sleep_until(uint64_t t)
 		;
 }
 
+/* Whether a is among the first n addresses of run. */
+static int
+bench_run_has_addr(const struct rmq_bench_run *run, unsigned n,
+    const struct sockaddr *sa, socklen_t len)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (run->hosts[i].len == len &&
+		    memcmp(&run->hosts[i].ss, sa, len) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 bench_run_resolve(struct rmq_bench_run *run, struct rmq_bench_result *res)
 {
 	const struct rmq_bench_cfg *cfg = run->cfg;
 	char port[8];
 	snprintf(port, sizeof(port), "%u", cfg->port);
+	run->nhosts = 0;
 	for (unsigned i = 0; i < cfg->nhosts; i++) {
 		struct addrinfo hints = { 0 }, *ai = NULL;
 		hints.ai_socktype = SOCK_STREAM;
@@ -57,12 +82,46 @@ bench_run_resolve(struct rmq_bench_run *run, struct rmq_bench_result *res)
 			    gai_strerror(rc));
 			return -ENOENT;
 		}
-		struct rmq_bench_addr *a = &run->hosts[i];
-		memcpy(&a->ss, ai->ai_addr, ai->ai_addrlen);
-		a->len = ai->ai_addrlen;
-		snprintf(a->name, sizeof(a->name),
-		    ai->ai_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-		    cfg->hosts[i], cfg->port);
+		for (struct addrinfo *at = ai; at; at = at->ai_next) {
+			if (at->ai_addrlen > sizeof(struct sockaddr_storage) ||
+			    (cfg->all_addresses &&
+				bench_run_has_addr(run, run->nhosts,
+				    at->ai_addr, at->ai_addrlen)))
+				continue;
+			if (run->nhosts == RMQ_BENCH_MAX_ADDRS) {
+				freeaddrinfo(ai);
+				snprintf(res->error, sizeof(res->error),
+				    "the hosts stand for more than %d addresses",
+				    RMQ_BENCH_MAX_ADDRS);
+				return -E2BIG;
+			}
+			struct rmq_bench_addr *a = &run->hosts[run->nhosts++];
+			memcpy(&a->ss, at->ai_addr, at->ai_addrlen);
+			a->len = at->ai_addrlen;
+			a->host = i;
+			char ip[INET6_ADDRSTRLEN] = "?";
+			const void *bin = at->ai_family == AF_INET6
+			    ? (const void *)&(
+				  (struct sockaddr_in6 *)at->ai_addr)
+				  ->sin6_addr
+			    : (const void *)&((struct sockaddr_in *)at->ai_addr)
+				  ->sin_addr;
+			(void)inet_ntop(at->ai_family, bin, ip, sizeof(ip));
+			/* The name as given, and which of its addresses
+			 * when it stands for several. */
+			if (cfg->all_addresses)
+				snprintf(a->name, sizeof(a->name),
+				    at->ai_family == AF_INET6 ? "%s ([%s]:%u)"
+							      : "%s (%s:%u)",
+				    cfg->hosts[i], ip, cfg->port);
+			else
+				snprintf(a->name, sizeof(a->name),
+				    at->ai_family == AF_INET6 ? "[%s]:%u"
+							      : "%s:%u",
+				    cfg->hosts[i], cfg->port);
+			if (!cfg->all_addresses)
+				break;
+		}
 		freeaddrinfo(ai);
 	}
 	for (unsigned i = 0; i < cfg->nsrc; i++) {
@@ -295,6 +354,8 @@ rmq_bench_run_exec(const struct rmq_bench_cfg *cfg,
 	if (run == NULL)
 		return -ENOMEM;
 	run->cfg = cfg;
+	if (cfg->mode == RMQ_BENCH_RUN)
+		run->stamp_run = bench_run_nonce();
 	rc = rmq_bench_plan_build(&run->plan, cfg, res->error,
 	    sizeof(res->error));
 	if (rc != 0)
@@ -305,6 +366,7 @@ rmq_bench_run_exec(const struct rmq_bench_cfg *cfg,
 	rc = bench_run_resolve(run, res);
 	if (rc != 0)
 		goto out_plan;
+	res->naddrs = run->nhosts;
 
 	uint64_t nclients =
 	    (uint64_t)run->plan.npubs + run->plan.nsubs + run->plan.nconns;

@@ -77,6 +77,7 @@ struct rmq_bench_tick {
 struct rmq_bench_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
+	unsigned host; /* its name in cfg->hosts (TLS SNI, WebSocket Host) */
 	char name[80];
 };
 
@@ -85,8 +86,13 @@ struct rmq_bench_loop;
 struct rmq_bench_run {
 	const struct rmq_bench_cfg *cfg;
 	struct rmq_bench_plan plan;
-	struct rmq_bench_addr hosts[RMQ_BENCH_MAX_HOSTS];
+	/* The addresses clients go round: each host's first, or with
+	 * --all-addresses every one it resolves to, in order. */
+	struct rmq_bench_addr hosts[RMQ_BENCH_MAX_ADDRS];
+	unsigned nhosts;
 	struct rmq_bench_addr srcs[RMQ_BENCH_MAX_SRC];
+	uint32_t stamp_run; /* folded into payload stamps (stamp.h): random
+			     * for `run`, 0 for pub and sub */
 	unsigned nloops;
 	struct rmq_bench_loop *loops;
 	int phase; /* enum rmq_bench_phase, atomic */
@@ -123,6 +129,7 @@ struct rmq_bench_result {
 	double window_start_unix; /* when it began, wall clock (seconds) */
 	double connect_s; /* first connect start to last CONNACK */
 	uint32_t npubs, nsubs, nconns, nloops;
+	uint32_t naddrs; /* the addresses clients went round */
 	/* Broker (cfg->broker_pid) over the measured window. */
 	int broker_ok;
 	double broker_cpu_s;

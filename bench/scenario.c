@@ -192,6 +192,7 @@ enum bench_opt {
 	OPT_CPU_AFFINITY,
 	OPT_APART,
 	OPT_HOSTS_APART,
+	OPT_ALL_ADDRESSES,
 };
 
 struct bench_optdef {
@@ -226,6 +227,7 @@ static const struct bench_optdef bench_opts[] = {
 	{ 0, "cpu-affinity", 1, OPT_CPU_AFFINITY },
 	{ 0, "apart", 0, OPT_APART },
 	{ 0, "hosts-apart", 0, OPT_HOSTS_APART },
+	{ 0, "all-addresses", 0, OPT_ALL_ADDRESSES },
 	{ 0, "inflight", 1, OPT_INFLIGHT },
 	{ 'L', "limit", 1, OPT_LIMIT },
 	{ 'k', "keepalive", 1, OPT_KEEPALIVE },
@@ -471,6 +473,7 @@ bench_apply(struct rmq_bench_cfg *cfg, enum bench_opt id, const char *name,
 		return 0;
 	case OPT_APART: cfg->apart = 1; return 0;
 	case OPT_HOSTS_APART: cfg->hosts_apart = 1; return 0;
+	case OPT_ALL_ADDRESSES: cfg->all_addresses = 1; return 0;
 	case OPT_HELP: cfg->help = 1; return 0;
 	case OPT_SHOW_VERSION: cfg->show_version = 1; return 0;
 	case OPT_CACERT: cfg->tls_cacert = val; return 0;

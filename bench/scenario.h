@@ -13,6 +13,9 @@
 #include "arrival.h"
 
 #define RMQ_BENCH_MAX_HOSTS 16
+/* Addresses the hosts stand for (--all-addresses: every one a name
+ * resolves to, a headless Service's pods say). */
+#define RMQ_BENCH_MAX_ADDRS 256
 #define RMQ_BENCH_MAX_SRC 64
 
 enum rmq_bench_mode {
@@ -80,6 +83,8 @@ struct rmq_bench_cfg {
 	unsigned nbroker_pids;
 	uint8_t hosts_apart; /* --hosts-apart: publisher k on the host after
 				subscriber k's (p2p across cluster nodes) */
+	uint8_t all_addresses; /* --all-addresses: a host stands for every
+				  address it resolves to */
 	const char *json; /* NULL, "-" or a path */
 	const char *username;
 	const char *password;

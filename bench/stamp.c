@@ -25,24 +25,25 @@ bench_stamp_get32(const uint8_t *p)
 }
 
 static inline uint32_t
-bench_stamp_check(const struct rmq_bench_stamp *s)
+bench_stamp_check(const struct rmq_bench_stamp *s, uint32_t run)
 {
 	return s->pub ^ s->seq ^ (uint32_t)s->ts ^ (uint32_t)(s->ts >> 32) ^
-	    RMQ_BENCH_STAMP_MAGIC;
+	    RMQ_BENCH_STAMP_MAGIC ^ run;
 }
 
 void
-rmq_bench_stamp_put(uint8_t *p, const struct rmq_bench_stamp *s)
+rmq_bench_stamp_put(uint8_t *p, const struct rmq_bench_stamp *s, uint32_t run)
 {
 	bench_stamp_put32(p, s->pub);
 	bench_stamp_put32(p + 4, s->seq);
 	bench_stamp_put32(p + 8, (uint32_t)s->ts);
 	bench_stamp_put32(p + 12, (uint32_t)(s->ts >> 32));
-	bench_stamp_put32(p + 16, bench_stamp_check(s));
+	bench_stamp_put32(p + 16, bench_stamp_check(s, run));
 }
 
 int
-rmq_bench_stamp_get(const uint8_t *p, size_t len, struct rmq_bench_stamp *s)
+rmq_bench_stamp_get(const uint8_t *p, size_t len, uint32_t run,
+    struct rmq_bench_stamp *s)
 {
 	if (len < RMQ_BENCH_STAMP_SIZE)
 		return -EINVAL;
@@ -50,7 +51,7 @@ rmq_bench_stamp_get(const uint8_t *p, size_t len, struct rmq_bench_stamp *s)
 	s->seq = bench_stamp_get32(p + 4);
 	s->ts = (uint64_t)bench_stamp_get32(p + 8) |
 	    (uint64_t)bench_stamp_get32(p + 12) << 32;
-	if (bench_stamp_get32(p + 16) != bench_stamp_check(s))
+	if (bench_stamp_get32(p + 16) != bench_stamp_check(s, run))
 		return -EINVAL;
 	return 0;
 }

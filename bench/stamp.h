@@ -12,7 +12,10 @@
 
 /* Layout, little-endian: u32 publisher id, u32 sequence (from 0), u64 send
  * time (CLOCK_MONOTONIC ns), u32 check = id ^ seq ^ low32(ts) ^ high32(ts)
- * ^ RMQ_BENCH_STAMP_MAGIC. */
+ * ^ RMQ_BENCH_STAMP_MAGIC ^ run.  `run` is not written: a reader that
+ * expects another run's (a `run` of the tool before or beside this one,
+ * on the same topics) finds the check wrong and the payload not its own.
+ * The pub and sub commands, two processes of one load, use run 0. */
 #define RMQ_BENCH_STAMP_SIZE 20u
 #define RMQ_BENCH_STAMP_MAGIC 0x524d5142u /* "RMQB" */
 
@@ -22,13 +25,14 @@ struct rmq_bench_stamp {
 	uint64_t ts;
 };
 
-/* Write a stamp into p[0..RMQ_BENCH_STAMP_SIZE). */
-void rmq_bench_stamp_put(uint8_t *p, const struct rmq_bench_stamp *s);
+/* Write run's stamp into p[0..RMQ_BENCH_STAMP_SIZE). */
+void
+rmq_bench_stamp_put(uint8_t *p, const struct rmq_bench_stamp *s, uint32_t run);
 
-/* Read a stamp from p[0..len).  Returns 0, or -EINVAL when len is short
- * or the check word does not match (a payload that is not ours). */
-int
-rmq_bench_stamp_get(const uint8_t *p, size_t len, struct rmq_bench_stamp *s);
+/* Read a stamp of run's from p[0..len).  Returns 0, or -EINVAL when len is
+ * short or the check word does not match (a payload that is not ours). */
+int rmq_bench_stamp_get(const uint8_t *p, size_t len, uint32_t run,
+    struct rmq_bench_stamp *s);
 
 /* What one subscriber has received from one publisher. */
 struct rmq_bench_track {

@@ -13,8 +13,8 @@ Test(stamp, round_trip)
 	uint8_t buf[64];
 	memset(buf, 0xee, sizeof(buf));
 	struct rmq_bench_stamp s = { 7, 123456, 0x0102030405060708ull }, g;
-	rmq_bench_stamp_put(buf, &s);
-	cr_assert_eq(rmq_bench_stamp_get(buf, sizeof(buf), &g), 0);
+	rmq_bench_stamp_put(buf, &s, 0);
+	cr_assert_eq(rmq_bench_stamp_get(buf, sizeof(buf), 0, &g), 0);
 	cr_assert_eq(g.pub, 7);
 	cr_assert_eq(g.seq, 123456);
 	cr_assert_eq(g.ts, 0x0102030405060708ull);
@@ -26,7 +26,7 @@ Test(stamp, layout_is_little_endian_as_documented)
 	uint8_t buf[RMQ_BENCH_STAMP_SIZE];
 	struct rmq_bench_stamp s = { 0x11223344, 0x55667788,
 		0x0102030405060708ull };
-	rmq_bench_stamp_put(buf, &s);
+	rmq_bench_stamp_put(buf, &s, 0);
 	const uint8_t want[16] = { 0x44, 0x33, 0x22, 0x11, 0x88, 0x77, 0x66,
 		0x55, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01 };
 	cr_assert_eq(memcmp(buf, want, 16), 0);
@@ -37,17 +37,34 @@ Test(stamp, layout_is_little_endian_as_documented)
 	    check);
 }
 
+Test(stamp, another_runs_stamp_is_not_ours)
+{
+	/* Two runs on the same topics: each reads its own stamps only, and
+	 * run 0 (the pub and sub commands) keeps the layout above. */
+	uint8_t buf[RMQ_BENCH_STAMP_SIZE];
+	struct rmq_bench_stamp s = { 3, 41, 0x0102030405060708ull }, g;
+	rmq_bench_stamp_put(buf, &s, 0x9e3779b9u);
+	cr_assert_eq(rmq_bench_stamp_get(buf, sizeof(buf), 0x9e3779b9u, &g), 0);
+	cr_assert_eq(g.seq, 41);
+	cr_assert_eq(rmq_bench_stamp_get(buf, sizeof(buf), 0x9e3779bau, &g),
+	    -EINVAL);
+	cr_assert_eq(rmq_bench_stamp_get(buf, sizeof(buf), 0, &g), -EINVAL);
+	rmq_bench_stamp_put(buf, &s, 0);
+	cr_assert_eq(rmq_bench_stamp_get(buf, sizeof(buf), 0x9e3779b9u, &g),
+	    -EINVAL);
+}
+
 Test(stamp, foreign_or_short_payload_is_refused)
 {
 	uint8_t buf[RMQ_BENCH_STAMP_SIZE];
 	struct rmq_bench_stamp s = { 1, 2, 3 }, g;
-	rmq_bench_stamp_put(buf, &s);
-	cr_assert_eq(rmq_bench_stamp_get(buf, RMQ_BENCH_STAMP_SIZE - 1, &g),
+	rmq_bench_stamp_put(buf, &s, 0);
+	cr_assert_eq(rmq_bench_stamp_get(buf, RMQ_BENCH_STAMP_SIZE - 1, 0, &g),
 	    -EINVAL);
 	buf[5] ^= 0x40; /* a flipped sequence bit breaks the check word */
-	cr_assert_eq(rmq_bench_stamp_get(buf, sizeof(buf), &g), -EINVAL);
+	cr_assert_eq(rmq_bench_stamp_get(buf, sizeof(buf), 0, &g), -EINVAL);
 	memset(buf, 0, sizeof(buf));
-	cr_assert_eq(rmq_bench_stamp_get(buf, sizeof(buf), &g), -EINVAL);
+	cr_assert_eq(rmq_bench_stamp_get(buf, sizeof(buf), 0, &g), -EINVAL);
 }
 
 Test(track, in_order_stream)

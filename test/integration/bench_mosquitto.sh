@@ -18,11 +18,13 @@ fi
 
 dir=$(mktemp -d)
 pid=""
+others=() # more Mosquittos, for case 2e
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
+	for p in "$pid" "${others[@]}"; do
+		[ -n "$p" ] || continue
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -39,12 +41,13 @@ persistence false
 set_tcp_nodelay true
 log_dest stderr
 CONF
-wait_port() {
+wait_port() { # PORT [ADDRESS]
+	local addr=${2:-127.0.0.1}
 	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		if (exec 3<>"/dev/tcp/$addr/$1") 2>/dev/null; then return 0; fi
 		sleep 0.05
 	done
-	echo "FAIL: mosquitto is not listening on $1"
+	echo "FAIL: mosquitto is not listening on $addr:$1"
 	exit 1
 }
 
@@ -148,6 +151,72 @@ check "$dir/p2p-apart.json" 'r["completed"]' 'r["apart"] is True' \
 	'r["delivered"] == r["expected"]' 'r["sent"] == r["expected"]' \
 	'r["lost"] == 0' 'r["duplicated"] == 0' 'r["out_of_order"] == 0' ||
 	fail "p2p --apart counts"
+
+echo "# 2f: two runs at once on the same topics each count their own"
+# Both subscribe to bench/p2p/0..9 and publish there, so each subscriber
+# gets the other run's messages too: they are "unstamped" (stamp.h), not
+# delivered, lost or out of order.  (Before, a run counted them as its
+# own: a case after 2d once saw 5,960 delivered of 2,500 sent.)
+for k in 1 2; do
+	timeout 60 "$bench" run p2p -h 127.0.0.1 -p "$port" --clients 10 -q 1 \
+		-I 5 --duration 1.5 --warmup 0.3 --json "$dir/p2p-twin$k.json" \
+		--quiet &
+	twins[k]=$!
+done
+for k in 1 2; do
+	wait "${twins[k]}" || fail "p2p run $k of two at once exited $?"
+done
+for k in 1 2; do
+	check "$dir/p2p-twin$k.json" 'r["completed"]' 'r["delivered"] > 0' \
+		'r["delivered"] == r["expected"]' 'r["sent"] == r["expected"]' \
+		'r["lost"] == 0' 'r["duplicated"] == 0' \
+		'r["out_of_order"] == 0' 'r["unstamped"] > 0' ||
+		fail "p2p run $k of two at once counts"
+done
+
+echo "# 2e: a name that stands for two brokers, as a headless Service's pods"
+# In a mount namespace of its own, with an /etc/hosts of the test's, the
+# name resolves to 127.0.0.2 and 127.0.0.3, a Mosquitto listening on
+# each.  With --all-addresses the clients go round both (each pair on
+# one, so nothing is lost); without it, all go to the first address.
+if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null; then
+	echo "case 2e not run: it needs root and unshare (a mount namespace)"
+else
+	mport=$(free_port)
+	for a in 2 3; do
+		printf 'listener %s 127.0.0.%s\nallow_anonymous true\npersistence false\nlog_dest stderr\n' \
+			"$mport" "$a" >"$dir/m$a.conf"
+		"$mosq" -c "$dir/m$a.conf" 2>>"$dir/m$a.log" &
+		others+=($!)
+		wait_port "$mport" "127.0.0.$a"
+	done
+	printf '127.0.0.2 bench-pods.test\n127.0.0.3 bench-pods.test\n' \
+		>"$dir/hosts"
+	with_hosts() { # runs "$@" seeing $dir/hosts as /etc/hosts
+		unshare --mount --propagation private sh -c \
+			'mount --bind "$0" /etc/hosts && exec "$@"' "$dir/hosts" "$@"
+	}
+	connected() { grep -c "New client connected" "$dir/m$1.log" || true; }
+	with_hosts timeout 60 "$bench" run p2p -h bench-pods.test -p "$mport" \
+		--all-addresses --clients 10 -q 1 --duration 1 --warmup 0.2 \
+		--json "$dir/p2p-all.json" --quiet ||
+		fail "p2p --all-addresses exited $?"
+	check "$dir/p2p-all.json" 'r["completed"]' 'r["addresses"] == 2' \
+		'r["delivered"] > 0' 'r["delivered"] == r["expected"]' \
+		'r["lost"] == 0' 'r["duplicated"] == 0' ||
+		fail "p2p --all-addresses counts"
+	[ "$(connected 2)" -eq 10 ] && [ "$(connected 3)" -eq 10 ] ||
+		fail "--all-addresses: $(connected 2) and $(connected 3) clients, want 10 and 10"
+	with_hosts timeout 60 "$bench" run p2p -h bench-pods.test -p "$mport" \
+		--clients 10 -q 1 --duration 1 --warmup 0.2 \
+		--json "$dir/p2p-first.json" --quiet ||
+		fail "p2p on a name's first address exited $?"
+	check "$dir/p2p-first.json" 'r["completed"]' 'r["addresses"] == 1' \
+		'r["delivered"] == r["expected"]' 'r["lost"] == 0' ||
+		fail "p2p on a name's first address counts"
+	[ "$(connected 2)" -eq 30 ] && [ "$(connected 3)" -eq 10 ] ||
+		fail "first address: $(connected 2) and $(connected 3) clients, want 30 and 10"
+fi
 
 echo "# 3: shared subscription QoS 1"
 timeout 60 "$bench" run sharedsub -h 127.0.0.1 -p "$port" --clients 8 \
