@@ -81,7 +81,8 @@ def queue_bound_counts_what_arrives_while_away(b):
     assert b.metric(name) == before, "nothing dropped while connected"
     for i in range(100, 125):
         p.publish("back/t", b"%d" % i, qos=1)
-    assert b.metric(name) == before + 5, b.metric(name) - before
+    got = b.wait_metric(name, before + 5)
+    assert got == before + 5, got - before
     s = Client(b, "back-q", clean=False)
     msgs = s.wait_msgs(120)
     s.quiet(0.3)
@@ -104,7 +105,8 @@ def stopped_broker_logs_what_it_dropped(_):
             p.publish("drop/t", b"%d" % i, qos=1)
         p.close()
         name = 'ringmq_messages_dropped_total{reason="queue_full"}'
-        assert b.metric(name) == 7, b.metric(name)
+        got = b.wait_metric(name, 7)
+        assert got == 7, got
     finally:
         assert b.stop() == 0, "\n".join(b.log[-20:])
     said = [x for x in b.log if "messages not delivered to a session" in x]

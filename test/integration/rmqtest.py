@@ -196,6 +196,21 @@ class Broker:
                 return float(line.split()[1])
         raise AssertionError("no metric " + name)
 
+    def wait_metric(self, name, want):
+        """A metric's value once it has reached want (bounded): what a
+        publish causes on another loop (a message handed to a session
+        there, dropped at its bound) may come after the publish's
+        PUBACK.  The caller checks the value returned: more than want
+        is a failure too."""
+        end = time.time() + DEADLINE
+        while True:
+            v = self.metric(name)
+            if v >= want:
+                return v
+            assert time.time() < end, "%s stayed at %s, not %s" % (
+                name, v, want)
+            time.sleep(0.02)
+
     def wait_connections(self, n):
         """Wait until the broker has seen all but n connections close, so
         that a session a client just left is offline for what follows."""
