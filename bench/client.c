@@ -46,7 +46,7 @@ bench_host_name(const struct rmq_bench_loop *L, const struct rmq_bench_conn *c)
 	const struct rmq_bench_run *run = L->run;
 	if (run->cfg->direct != RMQ_DIRECT_OFF)
 		return "direct peer";
-	return run->hosts[c->hix].name;
+	return run->addrs[c->hix].name;
 }
 
 static void
@@ -329,7 +329,7 @@ bench_conn_start(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 {
 	struct rmq_bench_run *run = L->run;
 	const struct rmq_bench_cfg *cfg = run->cfg;
-	const struct rmq_bench_addr *a = &run->hosts[c->hix];
+	const struct rmq_bench_addr *a = &run->addrs[c->hix];
 	L->st.conn_started++;
 	c->t0 = now;
 	c->state = RMQ_CS_TCP;
@@ -409,7 +409,7 @@ bench_ws_start(struct rmq_bench_loop *L, struct rmq_bench_conn *c, uint64_t now)
 	if (d == NULL)
 		return;
 	size_t n =
-	    rmq_bench_ws_request(c->ws, cfg->hosts[L->run->hosts[c->hix].host],
+	    rmq_bench_ws_request(c->ws, cfg->hosts[L->run->addrs[c->hix].host],
 		cfg->ws_path ? cfg->ws_path : "/mqtt", (char *)d, 1024);
 	if (n == 0) {
 		bench_conn_fail(L, c, &L->st.other_errors,
@@ -471,7 +471,7 @@ bench_conn_connected(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 	}
 	if (L->run->tls_ctx) {
 		const char *host =
-		    L->run->cfg->hosts[L->run->hosts[c->hix].host];
+		    L->run->cfg->hosts[L->run->addrs[c->hix].host];
 		if (rmq_bench_tls_new(L->run->tls_ctx, c->fd, host, &c->ssl) !=
 		    0) {
 			bench_conn_fail(L, c, &L->st.other_errors,
@@ -1230,9 +1230,9 @@ bench_conn_setup(struct rmq_bench_loop *L, struct rmq_bench_conn *c,
 	 * load (--shard); with --hosts-apart a publisher goes to the host
 	 * after its subscriber's. */
 	uint32_t first = run->plan.first;
-	c->hix = run->nhosts ? (first + gid) % run->nhosts : 0;
-	if (cfg->hosts_apart && run->nhosts && role == RMQ_ROLE_PUB && pc)
-		c->hix = (first + pc->idx + 1) % run->nhosts;
+	c->hix = run->naddrs ? (first + gid) % run->naddrs : 0;
+	if (cfg->hosts_apart && run->naddrs && role == RMQ_ROLE_PUB && pc)
+		c->hix = (first + pc->idx + 1) % run->naddrs;
 	c->win = cfg->inflight;
 	rmq_decoder_init(&c->dec, RMQ_FROM_SERVER, cfg->version, 0);
 	if (pc) {

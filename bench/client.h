@@ -45,7 +45,7 @@ struct rmq_bench_conn {
 	uint8_t want_out; /* EPOLLOUT registered */
 	uint8_t shared;
 	uint32_t gid; /* global client number: client id, host, source */
-	uint32_t hix; /* the address it connects to (run->hosts) */
+	uint32_t hix; /* the address it connects to (run->addrs) */
 	uint32_t ridx; /* index in its role: publisher id, %i */
 	uint64_t t0; /* connect started */
 	uint64_t last_tx;

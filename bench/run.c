@@ -59,8 +59,8 @@ bench_run_has_addr(const struct rmq_bench_run *run, unsigned n,
     const struct sockaddr *sa, socklen_t len)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (run->hosts[i].len == len &&
-		    memcmp(&run->hosts[i].ss, sa, len) == 0)
+		if (run->addrs[i].len == len &&
+		    memcmp(&run->addrs[i].ss, sa, len) == 0)
 			return 1;
 	return 0;
 }
@@ -71,7 +71,7 @@ bench_run_resolve(struct rmq_bench_run *run, struct rmq_bench_result *res)
 	const struct rmq_bench_cfg *cfg = run->cfg;
 	char port[8];
 	snprintf(port, sizeof(port), "%u", cfg->port);
-	run->nhosts = 0;
+	run->naddrs = 0;
 	for (unsigned i = 0; i < cfg->nhosts; i++) {
 		struct addrinfo hints = { 0 }, *ai = NULL;
 		hints.ai_socktype = SOCK_STREAM;
@@ -85,40 +85,42 @@ bench_run_resolve(struct rmq_bench_run *run, struct rmq_bench_result *res)
 		for (struct addrinfo *at = ai; at; at = at->ai_next) {
 			if (at->ai_addrlen > sizeof(struct sockaddr_storage) ||
 			    (cfg->all_addresses &&
-				bench_run_has_addr(run, run->nhosts,
+				bench_run_has_addr(run, run->naddrs,
 				    at->ai_addr, at->ai_addrlen)))
 				continue;
-			if (run->nhosts == RMQ_BENCH_MAX_ADDRS) {
+			if (run->naddrs == RMQ_BENCH_MAX_ADDRS) {
 				freeaddrinfo(ai);
 				snprintf(res->error, sizeof(res->error),
 				    "the hosts stand for more than %d addresses",
 				    RMQ_BENCH_MAX_ADDRS);
 				return -E2BIG;
 			}
-			struct rmq_bench_addr *a = &run->hosts[run->nhosts++];
+			struct rmq_bench_addr *a = &run->addrs[run->naddrs++];
 			memcpy(&a->ss, at->ai_addr, at->ai_addrlen);
 			a->len = at->ai_addrlen;
 			a->host = i;
-			char ip[INET6_ADDRSTRLEN] = "?";
-			const void *bin = at->ai_family == AF_INET6
-			    ? (const void *)&(
-				  (struct sockaddr_in6 *)at->ai_addr)
-				  ->sin6_addr
-			    : (const void *)&((struct sockaddr_in *)at->ai_addr)
-				  ->sin_addr;
-			(void)inet_ntop(at->ai_family, bin, ip, sizeof(ip));
-			/* The name as given, and which of its addresses
-			 * when it stands for several. */
-			if (cfg->all_addresses)
-				snprintf(a->name, sizeof(a->name),
-				    at->ai_family == AF_INET6 ? "%s ([%s]:%u)"
-							      : "%s (%s:%u)",
-				    cfg->hosts[i], ip, cfg->port);
-			else
-				snprintf(a->name, sizeof(a->name),
-				    at->ai_family == AF_INET6 ? "[%s]:%u"
-							      : "%s:%u",
-				    cfg->hosts[i], cfg->port);
+			/* The name as given; when it stands for several
+			 * addresses, which one. */
+			char ip[INET6_ADDRSTRLEN + 4] = "";
+			if (cfg->all_addresses) {
+				const void *bin = at->ai_family == AF_INET6
+				    ? (const void *)&(
+					  (struct sockaddr_in6 *)at->ai_addr)
+					  ->sin6_addr
+				    : (const void *)&(
+					  (struct sockaddr_in *)at->ai_addr)
+					  ->sin_addr;
+				ip[0] = ' ';
+				ip[1] = '(';
+				if (inet_ntop(at->ai_family, bin, ip + 2,
+					INET6_ADDRSTRLEN) == NULL)
+					ip[0] = '\0';
+				else
+					strcat(ip, ")");
+			}
+			snprintf(a->name, sizeof(a->name),
+			    at->ai_family == AF_INET6 ? "[%s]:%u%s" : "%s:%u%s",
+			    cfg->hosts[i], cfg->port, ip);
 			if (!cfg->all_addresses)
 				break;
 		}
@@ -366,7 +368,7 @@ rmq_bench_run_exec(const struct rmq_bench_cfg *cfg,
 	rc = bench_run_resolve(run, res);
 	if (rc != 0)
 		goto out_plan;
-	res->naddrs = run->nhosts;
+	res->naddrs = run->naddrs;
 
 	uint64_t nclients =
 	    (uint64_t)run->plan.npubs + run->plan.nsubs + run->plan.nconns;

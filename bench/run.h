@@ -88,8 +88,8 @@ struct rmq_bench_run {
 	struct rmq_bench_plan plan;
 	/* The addresses clients go round: each host's first, or with
 	 * --all-addresses every one it resolves to, in order. */
-	struct rmq_bench_addr hosts[RMQ_BENCH_MAX_ADDRS];
-	unsigned nhosts;
+	struct rmq_bench_addr addrs[RMQ_BENCH_MAX_ADDRS];
+	unsigned naddrs;
 	struct rmq_bench_addr srcs[RMQ_BENCH_MAX_SRC];
 	uint32_t stamp_run; /* folded into payload stamps (stamp.h): random
 			     * for `run`, 0 for pub and sub */
