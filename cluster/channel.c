@@ -28,6 +28,14 @@
 
 #include <urcu-qsbr.h>
 
+/* A message on a worker's stream: flags(1), its identity as the worker
+ * of its node (1) and the count there (var), its shared groups when
+ * flagged (msg.h's list), then broker/cluster.h's form of the message:
+ * with the stream's length before it, about 8 bytes besides its topic and
+ * payload. */
+#define FWD_GROUPS 0x1 /* flag: a list of shared groups follows */
+#define XID_COUNT ((1ull << 56) - 1) /* an identity's count: bits 0-55 */
+
 uint64_t
 rmq_cluster_now_ms(void)
 {
@@ -122,24 +130,23 @@ rmq_channel_forward(struct rmq_channel *ch, unsigned worker, uint32_t number,
 	size_t len = rmq_cluster_msg_size(m);
 	if (len == 0)
 		return 0; /* expired: delivered to no one anywhere */
-	size_t glen = ngroups ? rmq_msg_groups_size(groups, ngroups) : 2;
-	struct rmq_fwd_stream *st = &pe->out[worker];
-	uint8_t *at = rmq_fwd_add(st, 8 + glen + len);
-	if (at == NULL)
-		return -ENOSPC; /* past the bound (or no memory): counted */
+	size_t glen = ngroups ? rmq_msg_groups_size(groups, ngroups) : 0;
 	/* Its identity, the same to every peer (a moving session's two
 	 * nodes tell its copies apart by it): given by the worker that
 	 * routes it, before it is shared. */
 	if (m->xid == 0)
 		((struct rmq_msg *)m)->xid =
 		    (uint64_t)worker << 56 | ++ch->xid[worker];
-	for (int i = 0; i < 8; i++)
-		at[i] = (uint8_t)(m->xid >> (56 - 8 * i));
-	at += 8;
+	uint64_t count = m->xid & XID_COUNT;
+	struct rmq_fwd_stream *st = &pe->out[worker];
+	uint8_t *at = rmq_fwd_add(st, 2 + rmq_wvar_len(count) + glen + len);
+	if (at == NULL)
+		return -ENOSPC; /* past the bound (or no memory): counted */
+	at[0] = ngroups ? FWD_GROUPS : 0;
+	at[1] = (uint8_t)(m->xid >> 56);
+	at = rmq_wvar_put(at + 2, count);
 	if (ngroups)
 		rmq_msg_groups_encode(groups, ngroups, at);
-	else
-		at[0] = at[1] = 0;
 	rmq_cluster_msg_encode(m, at + glen);
 	ch->dirty[worker][(number - 1) / 64] |= 1ull << ((number - 1) % 64);
 	if (rmq_fwd_full(st))
@@ -923,27 +930,30 @@ rmq_channel_take(struct rmq_channel *ch, struct peer *pe, uint32_t number,
 	size_t len;
 	uint64_t now = rmq_cluster_now_ms();
 	while (k < count && rmq_fwd_next(&body, &left, &p, &len) == 1) {
-		const char *why = "a malformed list of shared subscriptions";
-		/* Its identity, its shared groups, then the message. */
-		uint64_t xid = 0;
-		if (len < 8) {
-			p = NULL;
-		} else {
-			for (int i = 0; i < 8; i++)
-				xid = xid << 8 | p[i];
-			p += 8;
-			len -= 8;
-		}
-		size_t glen = p ? rmq_msg_groups_check(p, len) : 0;
+		const char *why =
+		    "a malformed head or list of shared subscriptions";
+		/* Its flags and identity (the worker of its node, then the
+		 * count there), its shared groups when flagged, then the
+		 * message. */
+		struct rmq_win in = { p, len, 0 };
+		uint8_t flags = (uint8_t)rmq_wget_u(&in, 1);
+		uint64_t xid = rmq_wget_u(&in, 1) << 56;
+		uint64_t xcount = rmq_wget_var(&in);
+		int ok =
+		    !in.bad && !(flags & ~FWD_GROUPS) && xcount <= XID_COUNT;
+		size_t glen = 0;
+		if (ok && (flags & FWD_GROUPS))
+			ok = (glen = rmq_msg_groups_check(in.p, in.left)) != 0;
+		xid |= xcount;
 		uint8_t *groups = NULL;
 		int rc = -EINVAL;
 		struct rmq_msg **at = &(*m)[*n + k];
-		if (glen != 0 && glen > 2 && (groups = malloc(glen)) != NULL)
-			memcpy(groups, p, glen);
-		if (glen != 0 && (glen == 2 || groups != NULL))
-			rc = rmq_cluster_msg_decode(p + glen, len - glen,
+		if (ok && glen > 2 && (groups = malloc(glen)) != NULL)
+			memcpy(groups, in.p, glen);
+		if (ok && (glen <= 2 || groups != NULL))
+			rc = rmq_cluster_msg_decode(in.p + glen, in.left - glen,
 			    RMQ_CLUSTER_OWNER(number), now, at, &why);
-		else if (glen != 0)
+		else if (ok)
 			why = NULL; /* no memory */
 		if (rc == 0) {
 			(*at)->groups = groups;
@@ -994,6 +1004,18 @@ take_control(struct rmq_channel *ch, struct peer *pe, const uint8_t *body,
 	}
 }
 
+void
+rmq_channel_refused(struct rmq_channel *ch, const uint8_t *p, size_t len)
+{
+	bump(&ch->bad, 1);
+	char name[RMQ_NODE_NAME_MAX + 1];
+	int v = rmq_fwd_foreign(p, len, name, sizeof(name));
+	if (v && atomic_fetch_add(&ch->foreign, 1) < 10)
+		rmq_cluster_log(LOG_WARNING,
+		    "node %s sends forwarded messages in wire version %d, this node reads version %d: refused (the nodes of a cluster run builds of one version; docs/clustering.md, \"Versions\")",
+		    name, v, RMQ_FWD_VERSION);
+}
+
 static void
 read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
 {
@@ -1002,7 +1024,7 @@ read_batch(struct rmq_channel *ch, const uint8_t *p, size_t len)
 	size_t blen;
 	if (rmq_fwd_batch_decode(p, len, &h, &body, &blen) != 0 ||
 	    (h.worker >= WORKERS_MAX && h.worker != CONTROL)) {
-		bump(&ch->bad, 1);
+		rmq_channel_refused(ch, p, len);
 		return;
 	}
 	struct peer *pe = rmq_channel_peer_named(ch, h.name);
@@ -1044,7 +1066,7 @@ read_ack(struct rmq_channel *ch, const uint8_t *p, size_t len)
 {
 	struct rmq_fwd_head h;
 	if (rmq_fwd_ack_decode(p, len, &h) != 0) {
-		bump(&ch->bad, 1);
+		rmq_channel_refused(ch, p, len);
 		return;
 	}
 	struct peer *pe = rmq_channel_peer_named(ch, h.name);

@@ -158,6 +158,7 @@ struct rmq_channel {
 	uint64_t *turn;
 	uint64_t *xid; /* per worker: the last message identity given */
 	_Atomic uint64_t bad, stale, expired, undecodable;
+	_Atomic uint64_t foreign; /* batches of another version (logged) */
 	_Atomic uint64_t control_sent, control_dropped, control_taken;
 	atomic_int ctl_open; /* deferred control records wait for a seal */
 	/* Time from a control batch's sending to the peer's acknowledgement
@@ -195,6 +196,10 @@ peer_links(const struct rmq_channel *ch, const struct peer *pe)
 /* channel.c: a peer by name, its number (0: none). */
 struct peer *rmq_channel_peer_named(struct rmq_channel *ch, const char *name);
 uint32_t rmq_channel_peer_number(struct rmq_channel *ch, const struct peer *pe);
+
+/* channel.c: a batch or acknowledgement refused (p, len: its bytes):
+ * counted, and one of another version logged, the first few times. */
+void rmq_channel_refused(struct rmq_channel *ch, const uint8_t *p, size_t len);
 
 /* channel.c: a worker batch's messages (body, left: rmq_fwd_next's), read
  * into (*m)[*n...], grown as needed; counts what it drops.  -1 when the

@@ -11,9 +11,7 @@
 #define MAGIC0 'R'
 #define BATCH 'F'
 #define ACK 'K'
-#define VERSION                                                                \
-	3 /* 2: a message's shared groups before it; 3: and its
-		   * identity before them */
+#define VERSION RMQ_FWD_VERSION
 
 /* A batch's head: magic, version, name, then these at fixed offsets. */
 static size_t
@@ -96,7 +94,8 @@ uint8_t *
 rmq_fwd_add(struct rmq_fwd_stream *st, size_t len)
 {
 	size_t head = st->cur_len ? 0 : head_len(st);
-	size_t need = st->cur_len + head + 4 + len;
+	size_t vlen = rmq_wvar_len(len);
+	size_t need = st->cur_len + head + vlen + len;
 	if (len > RMQ_FWD_MSG_MAX ||
 	    need + atomic_load_explicit(&st->kept, memory_order_relaxed) >
 		st->limit) {
@@ -126,9 +125,8 @@ rmq_fwd_add(struct rmq_fwd_stream *st, size_t len)
 		rmq_wput(&o, later, sizeof(later));
 		st->cur_len = o.len;
 	}
-	put_be(st->cur + st->cur_len, len, 4);
-	uint8_t *at = st->cur + st->cur_len + 4;
-	st->cur_len += 4 + len;
+	uint8_t *at = rmq_wvar_put(st->cur + st->cur_len, len);
+	st->cur_len += vlen + len;
 	st->cur_count++;
 	count(&st->msgs, 1);
 	return at;
@@ -335,8 +333,9 @@ rmq_fwd_next(const uint8_t **body, size_t *left, const uint8_t **msg,
 	if (*left == 0)
 		return 0;
 	struct rmq_win in = { *body, *left, 0 };
-	size_t n = (size_t)rmq_wget_u(&in, 4);
-	const uint8_t *p = rmq_wget_bytes(&in, n);
+	uint64_t n = rmq_wget_var(&in);
+	const uint8_t *p =
+	    n > RMQ_FWD_MSG_MAX ? NULL : rmq_wget_bytes(&in, (size_t)n);
 	if (p == NULL)
 		return -1;
 	*msg = p;
@@ -369,4 +368,21 @@ rmq_fwd_ack_decode(const uint8_t *p, size_t len, struct rmq_fwd_head *h)
 	if (head_decode(&in, ACK, h) != 0 || in.left != 0)
 		return -1;
 	return 0;
+}
+
+int
+rmq_fwd_foreign(const uint8_t *p, size_t len, char *name, size_t cap)
+{
+	if (len < 4 || p[0] != MAGIC0 || (p[1] != BATCH && p[1] != ACK) ||
+	    p[2] == VERSION || cap == 0)
+		return 0;
+	/* The head's first fields have kept their places in every version. */
+	size_t n = p[3] < len - 4 ? p[3] : len - 4;
+	if (n >= cap)
+		n = cap - 1;
+	for (size_t i = 0; i < n; i++)
+		name[i] =
+		    p[4 + i] >= 0x20 && p[4 + i] < 0x7f ? (char)p[4 + i] : '?';
+	name[n] = '\0';
+	return p[2];
 }

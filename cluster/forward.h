@@ -25,11 +25,11 @@
  * drives it and says which parts run under its lock), so tests run it
  * as it is.
  *
- * A batch, integers big-endian:
+ * A batch, integers big-endian (var: wire.h's 7 bits a byte):
  *   'R' 'F' version(1)  name_len(1) name  epoch(8)  to_epoch(8)
- *   worker(1)  seq(8)  count(4), then count times: len(4) message
- * (on a worker's stream a message is its identity, xid(8), its shared
- * groups and its record, channel.c; on the control stream a record of
+ *   worker(1)  seq(8)  count(4), then count times: len(var) message
+ * (on a worker's stream a message is its identity, its shared groups
+ * and the message itself, channel.c; on the control stream a record of
  * routes.h, retained.h or claims.h)
  * An acknowledgement, from the receiver back to the sender:
  *   'R' 'K' version(1)  name_len(1) name  epoch(8)  to_epoch(8)
@@ -210,8 +210,19 @@ struct rmq_fwd_head {
 	uint32_t count; /* a batch's messages */
 };
 
+/* The version of the batches and acknowledgements this build writes and
+ * reads; a node refuses those of another (2: a message's shared groups
+ * before it; 3: and its identity before them; 4: lengths, identities and
+ * messages in their compact forms). */
+#define RMQ_FWD_VERSION 4
+
+/* A batch or acknowledgement of another version than this build's: that
+ * version, with its sender's name (as much as is there) in name; 0 for
+ * anything else. */
+int rmq_fwd_foreign(const uint8_t *p, size_t len, char *name, size_t cap);
+
 /* A batch: its head, and its messages' bytes in *body (count of them, each
- * after its four-byte length, checked by rmq_fwd_next).  0, or -1 when
+ * after its length, checked by rmq_fwd_next).  0, or -1 when
  * the bytes are not a batch. */
 int rmq_fwd_batch_decode(const uint8_t *p, size_t len, struct rmq_fwd_head *h,
     const uint8_t **body, size_t *body_len);

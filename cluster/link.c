@@ -263,7 +263,7 @@ link_batch(struct rmq_link *l, const uint8_t *p, size_t len)
 	size_t blen;
 	if (l->dialed || rmq_fwd_batch_decode(p, len, &h, &body, &blen) != 0 ||
 	    h.worker != l->stream || strcmp(h.name, pe->name) != 0) {
-		bump(&ch->bad, 1);
+		rmq_channel_refused(ch, p, len);
 		return;
 	}
 	/* Stopped (this node leaves): nothing more taken, as when the
@@ -302,7 +302,7 @@ link_ack(struct rmq_link *l, const uint8_t *p, size_t len)
 	struct rmq_fwd_head h;
 	if (!l->dialed || rmq_fwd_ack_decode(p, len, &h) != 0 ||
 	    h.worker != l->stream || strcmp(h.name, pe->name) != 0) {
-		bump(&ch->bad, 1);
+		rmq_channel_refused(ch, p, len);
 		return;
 	}
 	if (h.to_epoch != ch->epoch) {

@@ -86,6 +86,58 @@ rmq_wget_bytes(struct rmq_win *in, size_t n)
 	return p;
 }
 
+/* Unsigned integers of 7 bits a byte, low bits first, the high bit set on
+ * every byte but the last (LEB128): the lengths and counters that are
+ * mostly small, in one or two bytes.  A reader takes the minimal form
+ * only, of at most 10 bytes. */
+static inline size_t
+rmq_wvar_len(uint64_t v)
+{
+	size_t n = 1;
+	for (; v >= 0x80; v >>= 7)
+		n++;
+	return n;
+}
+
+static inline uint8_t *
+rmq_wvar_put(uint8_t *d, uint64_t v)
+{
+	for (; v >= 0x80; v >>= 7)
+		*d++ = (uint8_t)(v | 0x80);
+	*d++ = (uint8_t)v;
+	return d;
+}
+
+static inline void
+rmq_wput_var(struct rmq_wout *o, uint64_t v)
+{
+	uint8_t b[10];
+	rmq_wput(o, b, (size_t)(rmq_wvar_put(b, v) - b));
+}
+
+static inline uint64_t
+rmq_wget_var(struct rmq_win *in)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; !in->bad; i++) {
+		if (in->left == 0 || i == 10) {
+			in->bad = 1;
+			break;
+		}
+		uint8_t b = *in->p++;
+		in->left--;
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (b & 0x80)
+			continue;
+		/* A last byte of 0 after others: not the minimal form; the
+		 * tenth byte holds one bit. */
+		if ((i > 0 && b == 0) || (i == 9 && b > 1))
+			in->bad = 1;
+		return in->bad ? 0 : v;
+	}
+	return 0;
+}
+
 /* A name (one-byte length) into out: at most cap - 1 bytes, no NUL in
  * it, and not empty unless empty_ok. */
 static inline void

@@ -16,7 +16,6 @@
 #include "log.h"
 #include "loop.h"
 #include "persist.h"
-#include "record.h"
 #include "retain.h"
 #include "worker_impl.h"
 
@@ -49,35 +48,6 @@ unsigned
 rmq_cluster_workers(const struct rmq_broker *b)
 {
 	return b->nworkers;
-}
-
-/* The stored record's form (store/record.h), its expiry made relative:
- * the deadline written as milliseconds from now, read back against a
- * wall clock of 0. */
-size_t
-rmq_cluster_msg_size(const struct rmq_msg *m)
-{
-	/* The clock only for a message that can expire (few do). */
-	return m->has_expiry && rmq_msg_expired(m, rmq_loop_clock_ms())
-	    ? 0
-	    : rmq_record_msg_size(m);
-}
-
-void
-rmq_cluster_msg_encode(const struct rmq_msg *m, uint8_t *buf)
-{
-	rmq_record_msg_encode(m,
-	    m->has_expiry ? -(int64_t)rmq_loop_clock_ms() : 0, buf);
-}
-
-int
-rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
-    uint64_t now_ms, struct rmq_msg **out, const char **why)
-{
-	int rc = rmq_record_msg_decode(p, len, now_ms, 0, out, why);
-	if (rc == 0)
-		(*out)->origin = origin;
-	return rc;
 }
 
 void

@@ -509,15 +509,69 @@ Test(forward, a_malformed_batch_is_refused)
 	cr_assert_eq(rmq_fwd_batch_decode(p, len, &h, &body, &left), -1);
 	p[count_at + 3] = 2;
 	cr_assert_eq(rmq_fwd_batch_decode(p, len, &h, &body, &left), 0);
-	/* A message's length past the end. */
-	p[count_at + 4 + 3] = 200;
+	/* A message's length past the end ("m1" takes a byte of length,
+	 * two of text). */
+	size_t second = count_at + 4 + 1 + 2;
+	cr_assert_eq(p[second], 2);
+	p[second] = 3;
 	cr_assert_eq(rmq_fwd_batch_decode(p, len, &h, &body, &left), -1);
-	p[count_at + 4 + 3] = 2;
+	p[second] = 2;
 	/* Sequence number 0 and a wrong version. */
 	uint8_t seq_lo = p[count_at - 1];
 	p[count_at - 1] = 0;
 	cr_assert_eq(rmq_fwd_batch_decode(p, len, &h, &body, &left), -1);
 	p[count_at - 1] = seq_lo;
+	char name[64];
+	cr_assert_eq(rmq_fwd_foreign(p, len, name, sizeof(name)), 0);
 	p[2] = 9;
 	cr_assert_eq(rmq_fwd_batch_decode(p, len, &h, &body, &left), -1);
+	/* Another version is told apart from noise, with its sender. */
+	cr_assert_eq(rmq_fwd_foreign(p, len, name, sizeof(name)), 9);
+	cr_assert_str_eq(name, SELF);
+	cr_assert_eq(rmq_fwd_foreign(p, 3, name, sizeof(name)), 0);
+	p[0] = 'X';
+	cr_assert_eq(rmq_fwd_foreign(p, len, name, sizeof(name)), 0);
+}
+
+/* A message's length takes as few bytes as it needs, 7 bits each; a
+ * reader refuses more. */
+Test(forward, lengths_take_the_bytes_they_need)
+{
+	uint8_t big[300];
+	memset(big, 'x', sizeof(big));
+	uint8_t *at = rmq_fwd_add(&st, 127);
+	cr_assert_not_null(at);
+	memcpy(at, big, 127);
+	at = rmq_fwd_add(&st, sizeof(big));
+	cr_assert_not_null(at);
+	memcpy(at, big, sizeof(big));
+	cr_assert_eq(rmq_fwd_seal(&st), 0);
+	rmq_fwd_pump(&st, 1, rec_send, NULL);
+	struct rmq_fwd_head h;
+	const uint8_t *body, *p;
+	size_t left, len;
+	cr_assert_eq(rmq_fwd_batch_decode(sent[0].p, sent[0].len, &h, &body,
+			 &left),
+	    0);
+	cr_assert_eq(left, 1 + 127 + 2 + sizeof(big));
+	cr_assert_eq(body[0], 127);
+	cr_assert_eq(body[128], 0x80 | (300 & 0x7f));
+	cr_assert_eq(body[129], 300 >> 7);
+	cr_assert_eq(rmq_fwd_next(&body, &left, &p, &len), 1);
+	cr_assert_eq(len, 127);
+	cr_assert_eq(rmq_fwd_next(&body, &left, &p, &len), 1);
+	cr_assert_eq(len, sizeof(big));
+	cr_assert_eq(rmq_fwd_next(&body, &left, &p, &len), 0);
+	/* 2 written in two bytes; a length of eleven bytes. */
+	static const uint8_t longer[] = { 0x82, 0x00, 'a', 'b' };
+	body = longer;
+	left = sizeof(longer);
+	cr_assert_eq(rmq_fwd_next(&body, &left, &p, &len), -1);
+	uint8_t eleven[12];
+	memset(eleven, 0x80, 10);
+	eleven[10] = 0x01;
+	eleven[11] = 'a';
+	body = eleven;
+	left = sizeof(eleven);
+	cr_assert_eq(rmq_fwd_next(&body, &left, &p, &len), -1);
 }
