@@ -28,14 +28,6 @@
 
 #include <urcu-qsbr.h>
 
-/* A message on a worker's stream: flags(1), its identity as the worker
- * of its node (1) and the count there (var), its shared groups when
- * flagged (msg.h's list), then broker/cluster.h's form of the message:
- * with the stream's length before it, about 8 bytes besides its topic and
- * payload. */
-#define FWD_GROUPS 0x1 /* flag: a list of shared groups follows */
-#define XID_COUNT ((1ull << 56) - 1) /* an identity's count: bits 0-55 */
-
 uint64_t
 rmq_cluster_now_ms(void)
 {
@@ -137,14 +129,12 @@ rmq_channel_forward(struct rmq_channel *ch, unsigned worker, uint32_t number,
 	if (m->xid == 0)
 		((struct rmq_msg *)m)->xid =
 		    (uint64_t)worker << 56 | ++ch->xid[worker];
-	uint64_t count = m->xid & XID_COUNT;
 	struct rmq_fwd_stream *st = &pe->out[worker];
-	uint8_t *at = rmq_fwd_add(st, 2 + rmq_wvar_len(count) + glen + len);
+	uint8_t *at =
+	    rmq_fwd_add(st, rmq_fwd_msg_head_size(m->xid) + glen + len);
 	if (at == NULL)
 		return -ENOSPC; /* past the bound (or no memory): counted */
-	at[0] = ngroups ? FWD_GROUPS : 0;
-	at[1] = (uint8_t)(m->xid >> 56);
-	at = rmq_wvar_put(at + 2, count);
+	at = rmq_fwd_msg_head_put(at, m->xid, ngroups != 0);
 	if (ngroups)
 		rmq_msg_groups_encode(groups, ngroups, at);
 	rmq_cluster_msg_encode(m, at + glen);
@@ -932,26 +922,26 @@ rmq_channel_take(struct rmq_channel *ch, struct peer *pe, uint32_t number,
 	while (k < count && rmq_fwd_next(&body, &left, &p, &len) == 1) {
 		const char *why =
 		    "a malformed head or list of shared subscriptions";
-		/* Its flags and identity (the worker of its node, then the
-		 * count there), its shared groups when flagged, then the
-		 * message. */
-		struct rmq_win in = { p, len, 0 };
-		uint8_t flags = (uint8_t)rmq_wget_u(&in, 1);
-		uint64_t xid = rmq_wget_u(&in, 1) << 56;
-		uint64_t xcount = rmq_wget_var(&in);
-		int ok =
-		    !in.bad && !(flags & ~FWD_GROUPS) && xcount <= XID_COUNT;
+		/* Its head (forward.h), its shared groups when flagged, then
+		 * the message. */
+		uint64_t xid = 0;
+		int flagged = 0;
+		int h = rmq_fwd_msg_head_get(p, len, &xid, &flagged);
+		int ok = h >= 0;
 		size_t glen = 0;
-		if (ok && (flags & FWD_GROUPS))
-			ok = (glen = rmq_msg_groups_check(in.p, in.left)) != 0;
-		xid |= xcount;
+		if (ok) {
+			p += h;
+			len -= (size_t)h;
+		}
+		if (ok && flagged)
+			ok = (glen = rmq_msg_groups_check(p, len)) != 0;
 		uint8_t *groups = NULL;
 		int rc = -EINVAL;
 		struct rmq_msg **at = &(*m)[*n + k];
 		if (ok && glen > 2 && (groups = malloc(glen)) != NULL)
-			memcpy(groups, in.p, glen);
+			memcpy(groups, p, glen);
 		if (ok && (glen <= 2 || groups != NULL))
-			rc = rmq_cluster_msg_decode(in.p + glen, in.left - glen,
+			rc = rmq_cluster_msg_decode(p + glen, len - glen,
 			    RMQ_CLUSTER_OWNER(number), now, at, &why);
 		else if (ok)
 			why = NULL; /* no memory */

@@ -386,3 +386,25 @@ rmq_fwd_foreign(const uint8_t *p, size_t len, char *name, size_t cap)
 	name[n] = '\0';
 	return p[2];
 }
+
+uint8_t *
+rmq_fwd_msg_head_put(uint8_t *p, uint64_t xid, int groups)
+{
+	p[0] = groups ? RMQ_FWD_GROUPS : 0;
+	p[1] = (uint8_t)(xid >> 56);
+	return rmq_wvar_put(p + 2, xid & ((1ull << 56) - 1));
+}
+
+int
+rmq_fwd_msg_head_get(const uint8_t *p, size_t len, uint64_t *xid, int *groups)
+{
+	struct rmq_win in = { p, len, 0 };
+	uint8_t flags = (uint8_t)rmq_wget_u(&in, 1);
+	uint64_t worker = rmq_wget_u(&in, 1);
+	uint64_t count = rmq_wget_var(&in);
+	if (in.bad || (flags & ~RMQ_FWD_GROUPS) || count >> 56)
+		return -1;
+	*xid = worker << 56 | count;
+	*groups = (flags & RMQ_FWD_GROUPS) != 0;
+	return (int)(len - in.left);
+}

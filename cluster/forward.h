@@ -221,6 +221,29 @@ struct rmq_fwd_head {
  * anything else. */
 int rmq_fwd_foreign(const uint8_t *p, size_t len, char *name, size_t cap);
 
+/* A message on a worker's stream begins with a head: flags(1), then its
+ * identity as the worker of its node (1) and the count there (var, the
+ * identity's low 56 bits).  Its shared groups follow when flagged
+ * (core/msg.h's list), then broker/cluster.h's form of the message. */
+#define RMQ_FWD_GROUPS 0x1 /* flag: a list of shared groups follows */
+
+static inline size_t
+rmq_fwd_msg_head_size(uint64_t xid)
+{
+	size_t n = 3;
+	for (uint64_t c = xid & ((1ull << 56) - 1); c >= 0x80; c >>= 7)
+		n++;
+	return n;
+}
+
+/* The head at p (rmq_fwd_msg_head_size(xid) bytes); returns past it. */
+uint8_t *rmq_fwd_msg_head_put(uint8_t *p, uint64_t xid, int groups);
+
+/* The head of the message at p: its length, or -1 when malformed (a flag
+ * no node sets, a count in more bytes than it needs). */
+int
+rmq_fwd_msg_head_get(const uint8_t *p, size_t len, uint64_t *xid, int *groups);
+
 /* A batch: its head, and its messages' bytes in *body (count of them, each
  * after its length, checked by rmq_fwd_next).  0, or -1 when
  * the bytes are not a batch. */

@@ -575,3 +575,40 @@ Test(forward, lengths_take_the_bytes_they_need)
 	left = sizeof(eleven);
 	cr_assert_eq(rmq_fwd_next(&body, &left, &p, &len), -1);
 }
+
+/* A message's head on a worker's stream: its identity as the worker and a
+ * count in the bytes it needs, and whether groups follow. */
+Test(forward, a_message_head_keeps_its_identity)
+{
+	static const uint64_t xids[] = { 0, 1, 127, 128, 3ull << 56 | 300,
+		255ull << 56 | ((1ull << 56) - 1) };
+	for (size_t i = 0; i < sizeof(xids) / sizeof(xids[0]); i++) {
+		uint8_t buf[16];
+		size_t n = rmq_fwd_msg_head_size(xids[i]);
+		cr_assert_eq(rmq_fwd_msg_head_put(buf, xids[i], (int)(i & 1)),
+		    buf + n);
+		uint64_t xid = 7;
+		int groups = -1;
+		cr_assert_eq(rmq_fwd_msg_head_get(buf, n, &xid, &groups),
+		    (int)n);
+		cr_assert_eq(xid, xids[i]);
+		cr_assert_eq(groups, (int)(i & 1));
+		for (size_t cut = 0; cut < n; cut++)
+			cr_assert_eq(rmq_fwd_msg_head_get(buf, cut, &xid,
+					 &groups),
+			    -1);
+	}
+	cr_assert_eq(rmq_fwd_msg_head_size(5), 3);
+	cr_assert_eq(rmq_fwd_msg_head_size(2ull << 56 | 200), 4);
+	uint64_t xid;
+	int groups;
+	static const uint8_t flag[] = { 0x02, 0, 1 };
+	cr_assert_eq(rmq_fwd_msg_head_get(flag, 3, &xid, &groups), -1);
+	static const uint8_t longer[] = { 0x00, 0, 0x81, 0x00 };
+	cr_assert_eq(rmq_fwd_msg_head_get(longer, 4, &xid, &groups), -1);
+	/* A count past 56 bits. */
+	static const uint8_t wide[] = { 0x00, 0, 0x80, 0x80, 0x80, 0x80, 0x80,
+		0x80, 0x80, 0x80, 0x01 };
+	cr_assert_eq(rmq_fwd_msg_head_get(wide, sizeof(wide), &xid, &groups),
+	    -1);
+}
