@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "msg.h"
+#include "props.h"
 
 /* A message of `bytes` bytes of data, its fields but the encodings set. */
 static struct rmq_msg *
@@ -96,6 +97,19 @@ rmq_msg_new_shared(uint8_t qos, uint8_t retain, struct rmq_str topic,
 		.payload_len = payload.len };
 	msg_views(m, d + shared, payload.len);
 	return m;
+}
+
+int
+rmq_msg_props_check(const uint8_t *p, uint32_t len)
+{
+	struct rmq_props dec;
+	struct rmq_codec_err err;
+	if (rmq_props_decode(p, len, RMQ_PUBLISH, 0, &dec, &err) != 0 ||
+	    RMQ_PROP_HAS(&dec, RMQ_PROP_TOPIC_ALIAS) ||
+	    RMQ_PROP_HAS(&dec, RMQ_PROP_SUBSCRIPTION_ID) ||
+	    RMQ_PROP_HAS(&dec, RMQ_PROP_MESSAGE_EXPIRY))
+		return -1;
+	return 0;
 }
 
 void

@@ -64,6 +64,12 @@ struct rmq_msg *
 rmq_msg_new_shared(uint8_t qos, uint8_t retain, struct rmq_str topic,
     const uint8_t *props, uint32_t props_len, struct rmq_str payload);
 
+/* Whether p[0..len) is a block of a message's shared properties, as
+ * rmq_msg_new_shared takes it: well-formed PUBLISH properties without
+ * those that differ per subscriber or per hop (Topic Alias, Subscription
+ * Identifier, Message Expiry Interval).  0, or -1. */
+int rmq_msg_props_check(const uint8_t *p, uint32_t len);
+
 static inline void
 rmq_msg_hold(struct rmq_msg *m, unsigned n)
 {

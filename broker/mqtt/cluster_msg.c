@@ -17,7 +17,6 @@
 #include "loop.h"
 #include "msg.h"
 #include "packet.h"
-#include "props.h"
 #include "topic.h"
 #include "wire.h"
 
@@ -122,17 +121,9 @@ rmq_cluster_msg_decode(const uint8_t *p, size_t len, uint64_t origin,
 	}
 	/* The block is the message's shared properties as they were
 	 * encoded, copied as they are once checked (most have none). */
-	if (plen) {
-		struct rmq_props dec;
-		struct rmq_codec_err err;
-		if (rmq_props_decode(props, plen, RMQ_PUBLISH, 0, &dec, &err) !=
-			0 ||
-		    RMQ_PROP_HAS(&dec, RMQ_PROP_TOPIC_ALIAS) ||
-		    RMQ_PROP_HAS(&dec, RMQ_PROP_SUBSCRIPTION_ID) ||
-		    RMQ_PROP_HAS(&dec, RMQ_PROP_MESSAGE_EXPIRY)) {
-			*why = "properties that are not a message's";
-			return -EINVAL;
-		}
+	if (plen && rmq_msg_props_check(props, (uint32_t)plen) != 0) {
+		*why = "properties that are not a message's";
+		return -EINVAL;
 	}
 	if ((flags & EXPIRY) && left_ms == 0)
 		return -ETIME;
