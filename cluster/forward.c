@@ -387,12 +387,18 @@ rmq_fwd_foreign(const uint8_t *p, size_t len, char *name, size_t cap)
 	return p[2];
 }
 
+size_t
+rmq_fwd_msg_head_size(uint64_t xid)
+{
+	return 2 + rmq_wvar_len(xid & RMQ_FWD_XID_COUNT);
+}
+
 uint8_t *
 rmq_fwd_msg_head_put(uint8_t *p, uint64_t xid, int groups)
 {
 	p[0] = groups ? RMQ_FWD_GROUPS : 0;
 	p[1] = (uint8_t)(xid >> 56);
-	return rmq_wvar_put(p + 2, xid & ((1ull << 56) - 1));
+	return rmq_wvar_put(p + 2, xid & RMQ_FWD_XID_COUNT);
 }
 
 int
@@ -402,7 +408,7 @@ rmq_fwd_msg_head_get(const uint8_t *p, size_t len, uint64_t *xid, int *groups)
 	uint8_t flags = (uint8_t)rmq_wget_u(&in, 1);
 	uint64_t worker = rmq_wget_u(&in, 1);
 	uint64_t count = rmq_wget_var(&in);
-	if (in.bad || (flags & ~RMQ_FWD_GROUPS) || count >> 56)
+	if (in.bad || (flags & ~RMQ_FWD_GROUPS) || count > RMQ_FWD_XID_COUNT)
 		return -1;
 	*xid = worker << 56 | count;
 	*groups = (flags & RMQ_FWD_GROUPS) != 0;

@@ -226,15 +226,10 @@ int rmq_fwd_foreign(const uint8_t *p, size_t len, char *name, size_t cap);
  * identity's low 56 bits).  Its shared groups follow when flagged
  * (core/msg.h's list), then broker/cluster.h's form of the message. */
 #define RMQ_FWD_GROUPS 0x1 /* flag: a list of shared groups follows */
+#define RMQ_FWD_XID_COUNT ((1ull << 56) - 1) /* an identity's count */
 
-static inline size_t
-rmq_fwd_msg_head_size(uint64_t xid)
-{
-	size_t n = 3;
-	for (uint64_t c = xid & ((1ull << 56) - 1); c >= 0x80; c >>= 7)
-		n++;
-	return n;
-}
+/* The bytes of a head for identity xid. */
+size_t rmq_fwd_msg_head_size(uint64_t xid);
 
 /* The head at p (rmq_fwd_msg_head_size(xid) bytes); returns past it. */
 uint8_t *rmq_fwd_msg_head_put(uint8_t *p, uint64_t xid, int groups);

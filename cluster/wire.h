@@ -108,13 +108,6 @@ rmq_wvar_put(uint8_t *d, uint64_t v)
 	return d;
 }
 
-static inline void
-rmq_wput_var(struct rmq_wout *o, uint64_t v)
-{
-	uint8_t b[10];
-	rmq_wput(o, b, (size_t)(rmq_wvar_put(b, v) - b));
-}
-
 static inline uint64_t
 rmq_wget_var(struct rmq_win *in)
 {

@@ -300,6 +300,21 @@ subscriber(const char *filter)
 	return fd;
 }
 
+/* A message of topic and payload as a client publishes it, by origin. */
+static struct rmq_msg *
+test_msg(const char *topic, const char *payload, uint8_t qos, uint8_t retain,
+    uint64_t origin)
+{
+	struct rmq_publish p = { .qos = qos, .retain = retain };
+	p.topic.p = topic;
+	p.topic.len = (uint32_t)strlen(topic);
+	p.payload.p = payload;
+	p.payload.len = (uint32_t)strlen(payload);
+	struct rmq_msg *m = rmq_msg_new(&p, origin, rmq_loop_clock_ms());
+	cr_assert_not_null(m);
+	return m;
+}
+
 Test(cluster, peer_message_reaches_local_subscribers_only)
 {
 	remote_add("p/#", NODE_A, 1);
@@ -307,13 +322,7 @@ Test(cluster, peer_message_reaches_local_subscribers_only)
 	uint8_t body[256];
 	size_t len;
 
-	struct rmq_publish p = { .qos = 0 };
-	p.topic.p = "p/1";
-	p.topic.len = 3;
-	p.payload.p = "from B";
-	p.payload.len = 6;
-	struct rmq_msg *m = rmq_msg_new(&p, 0, rmq_loop_clock_ms());
-	cr_assert_not_null(m);
+	struct rmq_msg *m = test_msg("p/1", "from B", 0, 0, 0);
 	struct rmq_msg **one = malloc(sizeof(*one));
 	cr_assert_not_null(one);
 	one[0] = m;
@@ -382,13 +391,8 @@ Test(cluster, a_peer_message_serves_the_groups_it_names)
 	cr_assert_eq(read_packet(fd, body, sizeof(body), &len), 0x90);
 	static const struct rmq_str named = { "$share/g/s/#", 12 };
 	for (int i = 0; i < 2; i++) {
-		struct rmq_publish p = { .qos = 0 };
-		p.topic.p = "s/1";
-		p.topic.len = 3;
-		p.payload.p = i ? "for g" : "not g";
-		p.payload.len = 5;
-		struct rmq_msg *m = rmq_msg_new(&p, 0, rmq_loop_clock_ms());
-		cr_assert_not_null(m);
+		struct rmq_msg *m =
+		    test_msg("s/1", i ? "for g" : "not g", 0, 0, 0);
 		if (i) {
 			size_t n = rmq_msg_groups_size(&named, 1);
 			m->groups = malloc(n);
@@ -413,15 +417,9 @@ Test(cluster, a_peer_message_serves_the_groups_it_names)
 static void
 peer_publish(const char *topic, const char *payload, int retain)
 {
-	struct rmq_publish p = { .qos = 0, .retain = (uint8_t)retain };
-	p.topic.p = topic;
-	p.topic.len = (uint32_t)strlen(topic);
-	p.payload.p = payload;
-	p.payload.len = (uint32_t)strlen(payload);
 	struct rmq_msg **one = malloc(sizeof(*one));
 	cr_assert_not_null(one);
-	one[0] = rmq_msg_new(&p, NODE_B, rmq_loop_clock_ms());
-	cr_assert_not_null(one[0]);
+	one[0] = test_msg(topic, payload, 0, (uint8_t)retain, NODE_B);
 	cr_assert_eq(rmq_cluster_publish(&broker, 0, one, 1), 0);
 }
 
@@ -536,13 +534,7 @@ Test(cluster, message_crosses_with_its_properties_and_expiry)
  * besides its topic and payload; bytes no node writes are refused. */
 Test(cluster, message_form_is_compact_and_strict)
 {
-	struct rmq_publish p = { .qos = 1 };
-	p.topic.p = "t/1";
-	p.topic.len = 3;
-	p.payload.p = "0123456789";
-	p.payload.len = 10;
-	struct rmq_msg *m = rmq_msg_new(&p, 42, rmq_loop_clock_ms());
-	cr_assert_not_null(m);
+	struct rmq_msg *m = test_msg("t/1", "0123456789", 1, 0, 42);
 	uint8_t buf[64];
 	size_t n = rmq_cluster_msg_size(m);
 	cr_assert_eq(n, 2 + 3 + 10);
@@ -636,12 +628,7 @@ Test(cluster, retained_publish_is_stamped_and_told)
 	cr_assert_gt(rmq_cluster_stamp(0x5A), stamp);
 
 	/* A peer's older change of r/k is refused, a newer one applied. */
-	struct rmq_publish p = { .qos = 1, .retain = 1 };
-	p.topic.p = "r/k";
-	p.topic.len = 3;
-	p.payload.p = "peer";
-	p.payload.len = 4;
-	struct rmq_msg *m = rmq_msg_new(&p, NODE_A, rmq_loop_clock_ms());
+	struct rmq_msg *m = test_msg("r/k", "peer", 1, 1, NODE_A);
 	m->stamp = stamp - 1;
 	cr_assert_eq(rmq_cluster_retain_apply(&broker, m), 1);
 	m->stamp = stamp + 1;
